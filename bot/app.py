@@ -1,0 +1,99 @@
+"""The application factory: one aiohttp app holding the database, content, engine and channels.
+
+Each resource opens and closes in its own `cleanup_ctx` generator, in the order listed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot import keys
+from bot.channels.telegram import TelegramChannel
+from bot.channels.webchat import WebChat
+from bot.config import Settings, ensure_secret_key
+from bot.features import build_router
+from bot.ordering import KeyedLocks
+from bot.routes import security_headers, setup_routes
+from content.areas import AreaDirectory, as_records
+from content.i18n import Catalogs
+from content.importer import import_areas
+from handlers.engine import Engine, utc_now
+from handlers.turn import Services
+from storage import repo
+from storage.db import create_engine, session_factory
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def create_app(settings: Settings, *, clock=utc_now) -> web.Application:  # type: ignore[no-untyped-def]
+    """Assemble the web app; resources start when the app starts."""
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[security_headers])
+    app[keys.SETTINGS] = settings
+    app[keys.LOCKS] = KeyedLocks()
+    catalogs = Catalogs(settings.tz, settings.default_locale)
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+    app.cleanup_ctx.append(_database(settings))
+    app.cleanup_ctx.append(_conversations(settings, catalogs, clock))
+    app.cleanup_ctx.append(_telegram(settings))
+    setup_routes(app)
+    return app
+
+
+def _database(settings: Settings):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        app[keys.SESSIONS] = session_factory(engine)
+        yield
+        await engine.dispose()
+
+    return ctx
+
+
+def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        sessions = app[keys.SESSIONS]
+        async with sessions() as session:
+            rows = await repo.list_areas(session)
+            if not rows:
+                log.warning("no areas in the database: importing them from content/ now")
+                await import_areas(session)
+                await session.commit()
+                rows = await repo.list_areas(session)
+        services = Services(areas=AreaDirectory(as_records(rows)), catalogs=catalogs)
+        app[keys.SERVICES] = services
+        engine = Engine(
+            sessions, build_router(), services, clock=clock,
+            conversation_ttl=timedelta(hours=settings.conversation_ttl_hours),
+        )
+        app[keys.ENGINE] = engine
+        app[keys.WEBCHAT] = WebChat(
+            engine, app[keys.LOCKS], catalogs, ensure_secret_key(settings),
+            secure_cookie=settings.public_base_url.startswith("https://"),
+        )
+        yield
+
+    return ctx
+
+
+def _telegram(settings: Settings):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if not settings.telegram_enabled:
+            app[keys.TELEGRAM] = None
+            log.info("TELEGRAM_BOT_TOKEN not set: Telegram is off, web chat only")
+            yield
+            return
+        channel = TelegramChannel(settings, app[keys.ENGINE], app[keys.LOCKS])
+        app[keys.TELEGRAM] = channel
+        await channel.start()
+        yield
+        await channel.stop()
+
+    return ctx

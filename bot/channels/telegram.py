@@ -1,0 +1,240 @@
+"""Telegram channel on python-telegram-bot: long polling, or webhook on our own aiohttp server."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    BotCommandScopeDefault,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
+
+from bot.config import Settings
+from bot.ordering import KeyedLocks
+from handlers.engine import Engine
+from handlers.render import split_text
+from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+CAPABILITIES = Capabilities(buttons=True, max_text=4096, images=True)
+CAPTION_LIMIT = 1024
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+COMMANDS = {
+    "vi": [
+        ("menu", "Menu chính"),
+        ("trogiup", "Trợ giúp và các lệnh"),
+        ("caidat", "Cài đặt: ngôn ngữ, xã/phường, tình trạng hộ"),
+        ("dangky", "Nhận thông báo"),
+        ("huydangky", "Ngừng nhận thông báo"),
+        ("huy", "Thoát thao tác đang làm"),
+        ("xoadulieu", "Xoá dữ liệu của tôi"),
+    ],
+    "en": [
+        ("menu", "Main menu"),
+        ("help", "Help and commands"),
+        ("settings", "Settings: language, commune, household"),
+        ("subscribe", "Receive notices"),
+        ("unsubscribe", "Stop notices"),
+        ("cancel", "Leave what you are doing"),
+        ("deletemydata", "Delete my data"),
+    ],
+}
+
+
+class PerCitizenProcessor(BaseUpdateProcessor):
+    """Runs updates of different citizens concurrently and those of one citizen in order."""
+
+    def __init__(self, max_concurrent_updates: int, locks: KeyedLocks) -> None:
+        super().__init__(max_concurrent_updates)
+        self.locks = locks
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Wait for the citizen's earlier updates, then process this one."""
+        user = update.effective_user if isinstance(update, Update) else None
+        async with self.locks.hold((CHANNEL, user.id if user else None)):
+            await coroutine
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
+
+
+def to_incoming(update: Update) -> Incoming | None:
+    """The neutral form of a Telegram update, or None for what the bot ignores (groups, edits)."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None or chat.type != chat.PRIVATE or user.is_bot:
+        return None
+    common = {
+        "channel": CHANNEL,
+        "user_id": str(user.id),
+        "display_name": user.full_name,
+        "language_hint": user.language_code,
+    }
+    if update.callback_query is not None:
+        return Incoming(**common, action=update.callback_query.data or "")
+    message = update.message
+    if message is None:
+        return None
+    return Incoming(
+        **common,
+        text=message.text or message.caption,
+        attachments=_attachments(message),
+        location=Location(message.location.latitude, message.location.longitude) if message.location else None,
+        message_id=str(message.message_id),
+    )
+
+
+def _attachments(message: Message) -> tuple[Attachment, ...]:
+    """Files in a message, largest photo size only."""
+    found: list[Attachment] = []
+    if message.photo:
+        photo = message.photo[-1]
+        found.append(Attachment("photo", photo.file_id, "image/jpeg", photo.file_size))
+    for kind in ("voice", "audio", "document", "video"):
+        media = getattr(message, kind)
+        if media is not None:
+            found.append(Attachment(kind, media.file_id, getattr(media, "mime_type", None), media.file_size))
+    return tuple(found)
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Inline keyboard for a reply's buttons."""
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.action) for b in row] for row in reply.buttons]
+    )
+
+
+class TelegramChannel:
+    """The Telegram adapter: converts updates to `Incoming`, runs the engine, sends the replies."""
+
+    def __init__(self, settings: Settings, engine: Engine, locks: KeyedLocks) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.webhook = bool(settings.telegram_webhook_url)
+        builder = (
+            ApplicationBuilder()
+            .token(settings.telegram_bot_token)
+            .base_url(settings.telegram_base_url)
+            .concurrent_updates(PerCitizenProcessor(settings.max_concurrent_updates, locks))
+        )
+        if settings.telegram_base_file_url:
+            builder = builder.base_file_url(settings.telegram_base_file_url)
+        if self.webhook:
+            builder = builder.updater(None)
+        self.application: Application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+
+    async def start(self) -> None:
+        """Connect (retrying while Telegram is unreachable), register commands, start receiving."""
+        delay = 1.0
+        while True:
+            try:
+                await self.application.initialize()
+                break
+            except InvalidToken:
+                raise
+            except NetworkError as exc:
+                log.warning("Telegram unreachable (%s); retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60)
+        bot = self.application.bot
+        for language, commands in COMMANDS.items():
+            await bot.set_my_commands(
+                [BotCommand(name, text) for name, text in commands],
+                scope=BotCommandScopeDefault(),
+                language_code=None if language == "vi" else language,
+            )
+        if self.webhook:
+            await bot.set_webhook(
+                self.settings.telegram_webhook_url,
+                secret_token=self.settings.telegram_webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info("Telegram: webhook mode as @%s", bot.username)
+        else:
+            await bot.delete_webhook()
+            assert self.application.updater is not None
+            await self.application.updater.start_polling(
+                timeout=self.settings.telegram_poll_timeout, allowed_updates=ALLOWED_UPDATES
+            )
+            log.info("Telegram: long polling as @%s", bot.username)
+        await self.application.start()
+
+    async def stop(self) -> None:
+        """Stop receiving and close the connection pool."""
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        """POST /webhook/telegram: check the secret, then process the update before answering."""
+        if not self.webhook:
+            raise web.HTTPNotFound()
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.settings.telegram_webhook_secret.encode()):
+            log.warning("Telegram webhook: wrong secret token from %s", request.remote)
+            raise web.HTTPForbidden()
+        try:
+            update = Update.de_json(await request.json(loads=json.loads), self.application.bot)
+        except (ValueError, TypeError, KeyError):
+            raise web.HTTPBadRequest(text="malformed update") from None
+        processor = self.application.update_processor
+        await processor.process_update(update, self.application.process_update(update))
+        return web.Response(text="ok")
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Answer a button press at once, then handle the update and send the replies."""
+        incoming = to_incoming(update)
+        if incoming is None:
+            return
+        if update.callback_query is not None:
+            await update.callback_query.answer()
+        replies = await self.engine.handle(incoming, CAPABILITIES)
+        await self.send(update.effective_chat.id, replies)  # type: ignore[union-attr]
+
+    async def send(self, chat_id: int | str, replies: list[Reply]) -> None:
+        """Send replies in order; long texts are split, the keyboard goes on the last part."""
+        bot = self.application.bot
+        for reply in replies:
+            markup = keyboard(reply)
+            if reply.image:
+                await bot.send_photo(chat_id, reply.image, caption=reply.text[:CAPTION_LIMIT], reply_markup=markup)
+                continue
+            parts = split_text(reply.text, CAPABILITIES.max_text) or [""]
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                await bot.send_message(chat_id, part, reply_markup=markup if last else None)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log errors from python-telegram-bot with the update they came from."""
+        error = context.error
+        update_id = update.update_id if isinstance(update, Update) else None
+        if isinstance(error, Forbidden):
+            log.warning("Telegram: cannot reach the citizen (update %s): %s", update_id, error)
+        elif isinstance(error, TelegramError):
+            log.error("Telegram error on update %s: %s", update_id, error)
+        else:
+            log.error("Unhandled error on update %s", update_id, exc_info=error)

@@ -1,0 +1,28 @@
+"""The bot's features, composed in one visible order."""
+
+from __future__ import annotations
+
+from handlers import menu, onboarding, privacy, questions, settings, subscription
+from handlers.router import Fallbacks, Router
+
+FEATURES = (
+    menu.ROUTES,
+    onboarding.ROUTES,
+    settings.ROUTES,
+    subscription.ROUTES,
+    privacy.ROUTES,
+    questions.ROUTES,
+)
+
+
+def build_router() -> Router:
+    """The router with every feature and the fallbacks for what none of them claims."""
+    return Router(
+        FEATURES,
+        Fallbacks(
+            question=questions.ask,
+            unknown_command=menu.unknown_command,
+            stale=menu.stale,
+            media=menu.media_only,
+        ),
+    )

@@ -1,0 +1,78 @@
+"""The web server's routes as one table, and the headers every response carries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot import keys
+from bot.channels.webchat import STATIC_DIR
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: the database answers; which Telegram mode runs."""
+    telegram = request.app[keys.TELEGRAM]
+    mode = "off" if telegram is None else ("webhook" if telegram.webhook else "polling")
+    try:
+        async with request.app[keys.SESSIONS]() as session:
+            await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+    except Exception:
+        log.exception("health check: database unavailable")
+        return web.json_response({"status": "error", "database": "unavailable", "telegram": mode}, status=503)
+    return web.json_response({"status": "ok", "database": "ok", "telegram": mode})
+
+
+async def home(request: web.Request) -> web.Response:
+    """GET /: the web chat for now."""
+    raise web.HTTPFound(request.app.router["chat"].url_for())
+
+
+async def chat_page(request: web.Request) -> web.StreamResponse:
+    """GET /chat."""
+    return await request.app[keys.WEBCHAT].page(request)
+
+
+async def chat_message(request: web.Request) -> web.StreamResponse:
+    """POST /chat/api/messages."""
+    return await request.app[keys.WEBCHAT].post_message(request)
+
+
+async def telegram_webhook(request: web.Request) -> web.StreamResponse:
+    """POST /webhook/telegram (404 unless Telegram runs in webhook mode)."""
+    channel = request.app[keys.TELEGRAM]
+    if channel is None:
+        raise web.HTTPNotFound()
+    return await channel.handle_webhook(request)
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register every route."""
+    app.add_routes(
+        [
+            web.get("/", home, name="home"),
+            web.get("/healthz", healthz, name="healthz"),
+            web.get("/chat", chat_page, name="chat"),
+            web.post("/chat/api/messages", chat_message, name="chat-messages"),
+            web.static("/chat/static", STATIC_DIR, name="chat-static"),
+            web.post("/webhook/telegram", telegram_webhook, name="telegram-webhook"),
+        ]
+    )
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Strict headers on every response: own resources only, no framing, no sniffing."""
+    response = await handler(request)
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response

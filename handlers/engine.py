@@ -1,0 +1,111 @@
+"""The conversation engine: one transaction per incoming message, state kept in the database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from content.text import clean_input
+from handlers.render import number_choices
+from handlers.router import CHOICES_KEY, Router
+from handlers.states import State
+from handlers.turn import Services, Turn
+from handlers.types import Capabilities, Incoming, Reply
+from storage import repo
+from storage.db import SessionFactory
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT = 4096
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Engine:
+    """Turns an `Incoming` into replies. Callers must serialise messages of one citizen."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        router: Router,
+        services: Services,
+        *,
+        clock: Clock = utc_now,
+        conversation_ttl: timedelta = timedelta(hours=72),
+    ) -> None:
+        self.sessions = sessions
+        self.router = router
+        self.services = services
+        self.clock = clock
+        self.conversation_ttl = conversation_ttl
+
+    async def handle(self, incoming: Incoming, capabilities: Capabilities = Capabilities()) -> list[Reply]:
+        """Handle one message and commit; on any failure roll back and apologise."""
+        try:
+            async with self.sessions() as session:
+                replies = await self._turn(session, incoming, capabilities)
+                await session.commit()
+            return replies
+        except Exception:
+            log.exception("turn failed: channel=%s action=%r", incoming.channel, incoming.action)
+            translator = self.services.catalogs.get(incoming.language_hint)
+            return [Reply(translator.gettext("Sorry, something went wrong on our side. Please try again in a moment."))]
+
+    async def _turn(self, session, incoming: Incoming, capabilities: Capabilities) -> list[Reply]:  # type: ignore[no-untyped-def]
+        """Load the citizen and their state, route, then save the new state."""
+        now = self.clock()
+        incoming, cut = _cleaned(incoming)
+        citizen, _created = await repo.get_or_create_citizen(session, incoming.channel, incoming.user_id, now=now)
+        citizen.last_seen_at = now
+        conversation = await repo.load_conversation(session, citizen.id, now=now)  # type: ignore[arg-type]
+        turn = Turn(
+            incoming=incoming,
+            citizen=citizen,
+            session=session,
+            services=self.services,
+            translator=self.services.catalogs.get(citizen.locale, incoming.language_hint),
+            now=now,
+            state=_state(conversation.state if conversation else None),
+            data=dict(conversation.data) if conversation else {},
+        )
+        replies = await self.router.dispatch(turn)
+        if cut:
+            replies.insert(0, Reply(turn._("Your message was very long; I read only its first {limit} characters.", limit=MAX_INPUT)))
+        if turn.delete_citizen:
+            await repo.delete_citizen(session, citizen.id)  # type: ignore[arg-type]
+            return replies
+        offered = next((reply for reply in reversed(replies) if reply.buttons), None)
+        data = dict(turn.data)
+        data.pop(CHOICES_KEY, None)
+        if offered is not None:
+            data[CHOICES_KEY] = [[button.label, button.action] for button in offered.all_buttons()]
+        if conversation is not None or turn.state is not State.idle or data:
+            await repo.save_conversation(
+                session, citizen.id, turn.state, data, now=now, ttl=self.conversation_ttl  # type: ignore[arg-type]
+            )
+        if not capabilities.buttons:
+            replies = [number_choices(reply, turn._("Reply with a number to choose.")) for reply in replies]
+        return replies
+
+
+def _state(name: str | None) -> State:
+    """The stored state, or idle for none or a state this version no longer has."""
+    try:
+        return State(name) if name else State.idle
+    except ValueError:
+        return State.idle
+
+
+def _cleaned(incoming: Incoming) -> tuple[Incoming, bool]:
+    """The incoming message with its text cleaned and cut to MAX_INPUT; whether it was cut."""
+    if incoming.text is None:
+        return incoming, False
+    text = clean_input(incoming.text)
+    cut = len(text) > MAX_INPUT
+    return replace(incoming, text=text[:MAX_INPUT] if cut else text), cut

@@ -1,0 +1,106 @@
+"""The main menu, help, leaving a flow, and the answers for what nothing else handles."""
+
+from __future__ import annotations
+
+from handlers.router import Action, Routes
+from handlers.turn import Turn
+from handlers.types import Button, Reply
+
+
+def main_menu(turn: Turn, text: str | None = None) -> Reply:
+    """The main menu, with the notices button showing what pressing it will do."""
+    _ = turn._
+    notices = (
+        Button(_("🔕 Turn notices off"), "menu:unsubscribe")
+        if turn.citizen.subscribed
+        else Button(_("🔔 Turn notices on"), "menu:subscribe")
+    )
+    return Reply(
+        text or _("What would you like to do? You can also type your question directly."),
+        buttons=(
+            (Button(_("❓ Policy Q&A"), "menu:faq"),),
+            (Button(_("📖 Stories"), "menu:stories"),),
+            (Button(_("✉️ Send feedback"), "menu:feedback"), Button(_("📋 My feedback"), "menu:mine")),
+            (notices,),
+            (Button(_("⚙️ Settings"), "menu:settings"), Button(_("ℹ️ Help"), "menu:help")),
+        ),
+    )
+
+
+async def show_menu(turn: Turn) -> list[Reply]:
+    """/menu: leave any flow and show the main menu."""
+    turn.reset()
+    return [main_menu(turn)]
+
+
+async def show_help(turn: Turn) -> list[Reply]:
+    """/help, /trogiup: what the bot does and its commands."""
+    return [
+        Reply(
+            turn._(
+                "Cầu Nối answers questions about the poverty-reduction programme, shares stories "
+                "of households that escaped poverty and passes your feedback to the authorities.\n\n"
+                "Commands:\n/menu – main menu\n/settings – language, commune, household\n"
+                "/subscribe – receive notices\n/unsubscribe – stop notices\n"
+                "/cancel – leave what you are doing\n/deletemydata – delete your data\n\n"
+                "Or simply type your question, with or without diacritics."
+            )
+        ),
+        main_menu(turn),
+    ]
+
+
+async def cancel(turn: Turn) -> list[Reply]:
+    """/huy, /cancel: leave whatever flow is in progress."""
+    in_flow = turn.state.value != "idle"
+    turn.reset()
+    text = turn._("OK, stopped. Nothing more was saved.") if in_flow else turn._("There is nothing to cancel.")
+    return [main_menu(turn, text)]
+
+
+async def stale(turn: Turn) -> list[Reply]:
+    """A button from an old message: say so politely and show the menu."""
+    return [main_menu(turn, turn._("This menu has expired. Please choose again from the main menu."))]
+
+
+async def unknown_command(turn: Turn) -> list[Reply]:
+    """A command the bot does not know."""
+    command = turn.text.split()[0][:40]
+    return [main_menu(turn, turn._("I do not know the command {command}. Send /help to see the commands.", command=command))]
+
+
+async def media_only(turn: Turn) -> list[Reply]:
+    """A photo, voice or location with no text, outside any flow that expects one."""
+    return [Reply(turn._("For now I can only read text messages here. Please type your question."))]
+
+
+async def stories(turn: Turn) -> list[Reply]:
+    """Stories of households that escaped poverty."""
+    return [main_menu(turn, turn._("There are no stories yet. Please check again soon."))]
+
+
+async def feedback(turn: Turn) -> list[Reply]:
+    """Sending feedback."""
+    return [
+        main_menu(
+            turn,
+            turn._("Sending feedback through the bot is being prepared. Meanwhile, please contact your commune office directly."),
+        )
+    ]
+
+
+async def my_feedback(turn: Turn) -> list[Reply]:
+    """The citizen's own feedback."""
+    return [main_menu(turn, turn._("You have not sent any feedback yet."))]
+
+
+ROUTES = Routes(
+    commands={"menu": show_menu, "help": show_help, "trogiup": show_help, "huy": cancel, "cancel": cancel},
+    actions={
+        "menu:help": Action(show_help),
+        "menu:home": Action(show_menu),
+        "menu:stories": Action(stories),
+        "menu:feedback": Action(feedback),
+        "menu:mine": Action(my_feedback),
+    },
+)

@@ -1,0 +1,65 @@
+"""Deleting a citizen's data (/xoadulieu, /deletemydata), after confirmation."""
+
+from __future__ import annotations
+
+from handlers.menu import main_menu
+from handlers.router import Action, Routes
+from handlers.states import State
+from handlers.turn import StaleAction, Turn
+from handlers.types import Button, Reply
+
+
+async def ask_delete(turn: Turn) -> list[Reply]:
+    """Say what will be deleted and ask to confirm."""
+    turn.goto(State.confirm_delete)
+    return [
+        Reply(
+            turn._(
+                "Delete your data? This removes your display name, commune, household status, language, "
+                "notice subscription, consent record and any unfinished conversation. It cannot be undone."
+            ),
+            buttons=(
+                (Button(turn._("🗑 Yes, delete"), "privacy:yes"),),
+                (Button(turn._("No, keep it"), "privacy:no"),),
+            ),
+        )
+    ]
+
+
+async def on_confirm(turn: Turn) -> list[Reply]:
+    """Delete on "yes" and list what was deleted; keep everything on "no"."""
+    choice = turn.args[0] if turn.args else ""
+    if choice == "no":
+        turn.reset()
+        return [main_menu(turn, turn._("OK, nothing was deleted."))]
+    if choice != "yes":
+        raise StaleAction
+    citizen = turn.citizen
+    held = [
+        (citizen.display_name, turn._("display name")),
+        (citizen.area_code, turn._("commune")),
+        (citizen.household_status != "unknown", turn._("household status")),
+        (citizen.locale, turn._("language")),
+        (citizen.subscribed, turn._("notice subscription")),
+        (citizen.consent_at, turn._("consent record")),
+    ]
+    deleted = [label for value, label in held if value]
+    deleted.append(turn._("the link to your chat account"))
+    turn.delete_citizen = True
+    return [
+        Reply(
+            turn._(
+                "Your data has been deleted: {items}. You can still ask questions at any time.",
+                items=", ".join(deleted),
+            )
+        )
+    ]
+
+
+ROUTES = Routes(
+    commands={"xoadulieu": ask_delete, "deletemydata": ask_delete},
+    actions={
+        "privacy:ask": Action(ask_delete),
+        "privacy": Action(on_confirm, frozenset({State.confirm_delete})),
+    },
+)

@@ -1,0 +1,75 @@
+"""One turn of a conversation: what came in, who sent it, and where they are."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from content.areas import AreaDirectory
+from content.i18n import Catalogs, Translator
+from handlers.states import State
+from handlers.types import Incoming, Reply
+from storage.models import Citizen
+
+
+@dataclass(frozen=True)
+class Services:
+    """What handlers may use besides the database: content and language."""
+
+    areas: AreaDirectory
+    catalogs: Catalogs
+
+
+class StaleAction(Exception):
+    """A button that no longer fits the conversation (old menu, unknown data)."""
+
+
+@dataclass
+class Turn:
+    """Everything a handler needs for one incoming message; handlers change it and return replies."""
+
+    incoming: Incoming
+    citizen: Citizen
+    session: AsyncSession
+    services: Services
+    translator: Translator
+    now: datetime
+    state: State = State.idle
+    data: dict[str, Any] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
+    delete_citizen: bool = False
+
+    def _(self, message: str, **values: object) -> str:
+        """Translate a message into the citizen's language and fill in `{named}` values."""
+        text = self.translator.gettext(message)
+        return text.format(**values) if values else text
+
+    @property
+    def text(self) -> str:
+        """The typed text (already cleaned), or an empty string."""
+        return self.incoming.text or ""
+
+    @property
+    def consented(self) -> bool:
+        """Whether the citizen agreed to have personal data stored."""
+        return self.citizen.consent_at is not None
+
+    def goto(self, state: State, **data: Any) -> None:
+        """Enter a state with fresh flow data."""
+        self.state = state
+        self.data = dict(data)
+
+    def reset(self) -> None:
+        """Leave any flow."""
+        self.goto(State.idle)
+
+    def use_locale(self, locale: str) -> None:
+        """Switch this turn's language (after the citizen chose one)."""
+        self.translator = self.services.catalogs.get(locale)
+
+
+Handler = Callable[[Turn], Awaitable[list[Reply]]]

@@ -1,0 +1,69 @@
+"""The neutral message types every channel adapter converts to and from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file the citizen sent (photo, voice, document), still on the platform."""
+
+    kind: str
+    file_id: str
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    """A point the citizen shared."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a citizen did: typed text, pressed a button, sent media or a location."""
+
+    channel: str
+    user_id: str
+    text: str | None = None
+    action: str | None = None
+    display_name: str | None = None
+    language_hint: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    location: Location | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice under a reply; `action` comes back as `Incoming.action` when pressed."""
+
+    label: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to show the citizen: text, optional rows of buttons, optional image."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    image: str | None = None
+
+    def all_buttons(self) -> list[Button]:
+        """The buttons in reading order."""
+        return [button for row in self.buttons for button in row]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can show; handlers' replies degrade to fit."""
+
+    buttons: bool = True
+    max_text: int = 4096
+    images: bool = True
+

@@ -1,0 +1,81 @@
+"""Repository functions. They take a session and never commit: the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Area, Citizen, Conversation
+
+
+async def get_or_create_citizen(
+    session: AsyncSession, channel: str, channel_user_id: str, *, now: datetime
+) -> tuple[Citizen, bool]:
+    """Find the citizen for this channel user, creating an empty one; return (citizen, created)."""
+    citizen = await find_citizen(session, channel, channel_user_id)
+    if citizen is not None:
+        return citizen, False
+    citizen = Citizen(channel=channel, channel_user_id=channel_user_id, created_at=now, last_seen_at=now)
+    session.add(citizen)
+    await session.flush()
+    return citizen, True
+
+
+async def find_citizen(session: AsyncSession, channel: str, channel_user_id: str) -> Citizen | None:
+    """The citizen for this channel user, if any."""
+    result = await session.exec(
+        select(Citizen).where(Citizen.channel == channel, Citizen.channel_user_id == channel_user_id)
+    )
+    return result.first()
+
+
+async def delete_citizen(session: AsyncSession, citizen_id: int) -> None:
+    """Delete a citizen and everything that hangs off them."""
+    await session.exec(delete(Conversation).where(Conversation.citizen_id == citizen_id))  # type: ignore[call-overload]
+    await session.exec(delete(Citizen).where(Citizen.id == citizen_id))  # type: ignore[call-overload]
+
+
+async def load_conversation(session: AsyncSession, citizen_id: int, *, now: datetime) -> Conversation | None:
+    """The citizen's live conversation state; an expired one counts as none."""
+    conversation = await session.get(Conversation, citizen_id)
+    if conversation is None or (conversation.expires_at is not None and conversation.expires_at <= now):
+        return None
+    return conversation
+
+
+async def save_conversation(
+    session: AsyncSession, citizen_id: int, state: str, data: dict, *, now: datetime, ttl: timedelta
+) -> None:
+    """Store the citizen's state (insert or update)."""
+    conversation = await session.get(Conversation, citizen_id)
+    if conversation is None:
+        conversation = Conversation(citizen_id=citizen_id, state=state, data=data, updated_at=now)
+        session.add(conversation)
+    conversation.state = state
+    conversation.data = dict(data)
+    conversation.updated_at = now
+    conversation.expires_at = now + ttl
+
+
+async def upsert_areas(session: AsyncSession, areas: Iterable[Area]) -> int:
+    """Insert or update areas by code (parents first); return how many were written."""
+    count = 0
+    for area in areas:
+        existing = await session.get(Area, area.code)
+        if existing is None:
+            session.add(Area.model_validate(area.model_dump()))
+        else:
+            existing.sqlmodel_update(area.model_dump(exclude={"code"}))
+        count += 1
+        await session.flush()
+    return count
+
+
+async def list_areas(session: AsyncSession) -> list[Area]:
+    """Every area, ordered by code."""
+    result = await session.exec(select(Area).order_by(Area.code))
+    return list(result.all())

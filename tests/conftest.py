@@ -1,0 +1,121 @@
+"""Shared fixtures: a migrated database file per test, settings, the engine, an in-memory citizen."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.features import build_router
+from content.areas import AreaDirectory
+from content.i18n import Catalogs
+from content.importer import import_areas
+from handlers.engine import Engine
+from handlers.turn import Services
+from storage.db import SessionFactory, create_engine, session_factory
+from storage.migrate import upgrade
+from tests.channel import InMemoryChannel
+
+
+def sqlite_url(path: Path) -> str:
+    """The async SQLite URL of a file."""
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def _seed(url: str) -> None:
+    engine = create_engine(url)
+    async with session_factory(engine)() as session:
+        await import_areas(session)
+        await session.commit()
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database file migrated with Alembic and holding the areas, built once per run."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(sqlite_url(path))
+    asyncio.run(_seed(sqlite_url(path)))
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, template_db: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for one test: its own copy of the database, its own data folder, no .env."""
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "data" / "bot.db"
+    db.parent.mkdir()
+    shutil.copy(template_db, db)
+    return load_settings(
+        database_url=sqlite_url(db), data_dir=tmp_path / "data", secret_key="test-secret-key",
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
+    """Sessions on the test database."""
+    engine = create_engine(settings.database_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def services() -> Services:
+    """Areas and catalogs, loaded once."""
+    from zoneinfo import ZoneInfo
+
+    return Services(areas=AreaDirectory.load(), catalogs=Catalogs(ZoneInfo("Asia/Ho_Chi_Minh")))
+
+
+@pytest.fixture
+def engine(sessions: SessionFactory, services: Services) -> Engine:
+    """The conversation engine on the test database."""
+    return Engine(sessions, build_router(), services, conversation_ttl=timedelta(hours=72))
+
+
+@pytest.fixture
+def citizen(engine: Engine) -> InMemoryChannel:
+    """A Vietnamese-speaking citizen on the in-memory channel."""
+    return InMemoryChannel(engine)
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator["FakeTelegram"]:
+    """A fake Telegram Bot API server on loopback."""
+    from tests.fakes.telegram import FakeTelegram
+
+    async with FakeTelegram(max_poll_wait=0.5) as fake:
+        yield fake
+
+
+def telegram_settings(settings: Settings, tg: "FakeTelegram", **extra: object) -> Settings:
+    """Settings pointing the bot at the fake Telegram server."""
+    return settings.model_copy(
+        update={
+            "telegram_bot_token": tg.token,
+            "telegram_base_url": tg.base_url,
+            "telegram_base_file_url": tg.base_file_url,
+            "telegram_poll_timeout": 1,
+            **extra,
+        }
+    )
+
+
+@pytest.fixture(params=["telegram", "webchat"])
+async def driver(request: pytest.FixtureRequest, settings: Settings, tg, aiohttp_client):  # type: ignore[no-untyped-def]
+    """A citizen on each channel in turn, talking to the whole running app."""
+    from bot.app import create_app
+    from tests.drivers import TelegramDriver, WebChatDriver
+
+    if request.param == "telegram":
+        await aiohttp_client(create_app(telegram_settings(settings, tg)))
+        return TelegramDriver(tg)
+    client = await aiohttp_client(create_app(settings))
+    await (await client.get("/chat")).release()
+    return WebChatDriver(client)
