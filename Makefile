@@ -39,8 +39,8 @@ bench: $(DEV_STAMP)
 	$(PY) bench/throughput.py
 
 i18n: $(DEV_STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _ -k N_ --no-location --omit-header -o $(VENV)/messages.pot .
-	$(VENV)/bin/pybabel update -i $(VENV)/messages.pot -d content/locale -D messages -l vi --no-location --ignore-obsolete -w 100
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --omit-header -o $(VENV)/messages.pot .
+	$(VENV)/bin/pybabel update -i $(VENV)/messages.pot -d content/locale -D messages -l vi --ignore-obsolete --no-fuzzy-matching -w 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

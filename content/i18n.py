@@ -26,6 +26,8 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
 SUPPORTED = ("vi", "en")
 SOURCE_LOCALE = "en"
+DATE_PATTERNS = {"vi": "dd/MM/yyyy", "en": "d MMM yyyy"}
+DATETIME_PATTERNS = {"vi": "HH:mm dd/MM/yyyy", "en": "d MMM yyyy, HH:mm"}
 
 
 def N_(message: str) -> str:
@@ -78,12 +80,12 @@ class Translator:
         return self.translations.ngettext(singular, plural, n)
 
     def format_datetime(self, value: datetime) -> str:
-        """A date and time in the local zone ("28/11/2026, 14:05")."""
-        return format_datetime(value.astimezone(self.tz), "short", tzinfo=self.tz, locale=self.locale)
+        """A date and time in the local zone ("14:05 28/11/2026")."""
+        return format_datetime(value, DATETIME_PATTERNS[self.locale], tzinfo=self.tz, locale=self.locale)
 
     def format_date(self, value: datetime) -> str:
-        """A date in the local zone."""
-        return format_date(value.astimezone(self.tz).date(), "short", locale=self.locale)
+        """A date in the local zone ("31/12/2026")."""
+        return format_date(value.astimezone(self.tz).date(), DATE_PATTERNS[self.locale], locale=self.locale)
 
     def format_number(self, value: float) -> str:
         """A number with the locale's grouping ("1.500.000" in Vietnamese)."""
