@@ -60,11 +60,14 @@ def _run(settings: Settings) -> int:
 
     from bot.app import create_app
 
-    log.info("Cầu Nối starting: web chat at http://%s:%s/chat", settings.web_host, settings.web_port)
+    app = create_app(settings)
+
+    async def announce(_app: web.Application) -> None:
+        log.info("Cầu Nối is running: web chat at http://%s:%s/chat", settings.web_host, settings.web_port)
+
+    app.on_startup.append(announce)
     try:
-        web.run_app(
-            create_app(settings), host=settings.web_host, port=settings.web_port, print=None, access_log=None
-        )
+        web.run_app(app, host=settings.web_host, port=settings.web_port, print=None, access_log=None)
     except InvalidToken:
         log.error("TELEGRAM_BOT_TOKEN was rejected by Telegram; check the token from @BotFather")
         return 1

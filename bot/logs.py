@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-QUIET = ("httpx", "httpcore", "apscheduler.executors.default", "aiohttp.access")
+QUIET = ("httpx", "httpcore", "apscheduler.executors.default", "aiohttp.access", "alembic.runtime.plugins")
 
 
 def setup_logging(level: str = "INFO") -> None:

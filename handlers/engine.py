@@ -54,7 +54,7 @@ class Engine:
             return replies
         except Exception:
             log.exception("turn failed: channel=%s action=%r", incoming.channel, incoming.action)
-            translator = self.services.catalogs.get(incoming.language_hint)
+            translator = self.services.catalogs.get(None)
             return [Reply(translator.gettext("Sorry, something went wrong on our side. Please try again in a moment."))]
 
     async def _turn(self, session, incoming: Incoming, capabilities: Capabilities) -> list[Reply]:  # type: ignore[no-untyped-def]
@@ -69,7 +69,9 @@ class Engine:
             citizen=citizen,
             session=session,
             services=self.services,
-            translator=self.services.catalogs.get(citizen.locale, incoming.language_hint),
+            # The platform's language hint is not used: Telegram has no Vietnamese interface, so
+            # most Vietnamese users report "en". Vietnamese until the citizen picks a language.
+            translator=self.services.catalogs.get(citizen.locale),
             now=now,
             state=_state(conversation.state if conversation else None),
             data=dict(conversation.data) if conversation else {},

@@ -119,3 +119,13 @@ async def test_very_long_message_is_read_up_to_the_limit_with_a_note(settings, t
     await tg.wait_for(lambda s: str(s.chat_id) == "904" and "4096" in (s.text or ""), start=start)
     await driver.send("/menu")
     assert driver.last
+
+
+async def test_vietnamese_is_used_until_the_citizen_picks_english(settings, tg, aiohttp_client) -> None:
+    await aiohttp_client(create_app(telegram_settings(settings, tg)))
+    driver = TelegramDriver(tg, user_id=905, language_code="en")
+    await driver.send("/start")
+    assert "Xin chào bà con" in driver.last[0].text
+    await driver.press("Đồng ý")
+    await driver.press("English")
+    assert "Which commune or ward" in driver.last[-1].text

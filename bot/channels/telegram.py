@@ -211,7 +211,10 @@ class TelegramChannel:
         if incoming is None:
             return
         if update.callback_query is not None:
-            await update.callback_query.answer()
+            try:
+                await update.callback_query.answer()
+            except TelegramError as exc:  # an old press: still handle it, the menu answers "expired"
+                log.debug("could not answer callback query: %s", exc)
         replies = await self.engine.handle(incoming, CAPABILITIES)
         await self.send(update.effective_chat.id, replies)  # type: ignore[union-attr]
 

@@ -47,7 +47,7 @@ class WebChat:
         start = request.query.get("start", "")[:64]
         if not set(start) <= _START_PARAM_CHARS:
             start = ""
-        translator = self.catalogs.get(request.query.get("lang"), _accept_language(request))
+        translator = self.catalogs.get(request.query.get("lang"))
         response = aiohttp_jinja2.render_template(
             "chat.html",
             request,
@@ -65,7 +65,7 @@ class WebChat:
 
     async def post_message(self, request: web.Request) -> web.Response:
         """POST /chat/api/messages: {"text"} or {"action"} in, {"replies": [...]} out."""
-        translator = self.catalogs.get(_accept_language(request))
+        translator = self.catalogs.get(request.query.get("lang"))
         if request.content_type != "application/json":
             return _error(415, translator.gettext("Something went wrong. Please try again."))
         origin = request.headers.get("Origin")
