@@ -4,11 +4,15 @@ What is measured. One fake Telegram Bot API server (`tests/fakes/telegram.py`) r
 two bots take turns long-polling it, never at the same time:
 
 * full bot: the real application from `bot.app.create_app`, served by aiohttp, on a fresh SQLite
-  database migrated with Alembic and holding the imported areas. Every update goes through
-  python-telegram-bot, the per-citizen ordering, the conversation engine (one database transaction
-  per message) and the reply rendering.
+  database migrated with Alembic and holding the imported content (areas, topics, FAQ, stories).
+  Every update goes through python-telegram-bot, the per-citizen ordering, the conversation engine
+  (one database transaction per message) and the reply rendering.
 * echo bot: a bare python-telegram-bot `Application` with `concurrent_updates(True)` and a single
   handler that answers every message with its own text.
+
+Both poll with a 1 s long-poll timeout and no pause between polls. The full bot handles at most
+MAX_CONCURRENT_UPDATES (64 by default) updates at once, the echo bot 256; with U <= 64 citizens
+neither limit is reached.
 
 Both get the same workload: U citizens each keep exactly one update outstanding. A citizen types a
 message (a question in plain text, or a command such as /menu or /trogiup); as soon as the bot has
@@ -19,7 +23,13 @@ learnt in an untimed warm-up before every run, and checked again for every chat 
 Latency is the time from queueing an update on the fake server (`time.monotonic()` just before
 `user_sends`) to the first reply message to that chat (`Sent.at`, recorded by the fake server).
 Throughput is N divided by the time from the first queued update to the last first reply. The
-runs alternate (echo, full, echo, full, ...) and the medians over the rounds are reported.
+runs alternate (echo, full, echo, full, ...) and the medians over the rounds are reported. Each
+run has its own citizens (user ids), and updates left unconfirmed by a bot are confirmed before
+the next one starts, so no update or reply of one run can be counted in another.
+
+With U citizens always waiting, both bots run flat out and latency is mostly time spent in line
+(p50 is close to U / throughput). Run with `--users 1` to see the latency of a single update on
+an idle bot instead.
 
 How to read the ratios. Everything shares one process and one event loop, so the numbers include
 the fake server and this driver, and they depend on the machine. The ratios cancel most of that:
@@ -38,6 +48,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -62,7 +73,8 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageH
 
 from bot.app import create_app  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from content.importer import import_areas  # noqa: E402
+from content.importer import import_all  # noqa: E402
+from handlers.engine import utc_now  # noqa: E402
 from storage.db import create_engine, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
@@ -96,7 +108,6 @@ class ChatState:
     queued_at: float = 0.0
     due: int = 0
     answered: bool = True
-    replies: int = 0
     expected: int = 0
 
 
@@ -143,7 +154,7 @@ class LogCollector(logging.Handler):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--updates", type=int, default=2000, help="updates per run (default 2000)")
+    parser.add_argument("--updates", type=int, default=800, help="updates per run (default 800)")
     parser.add_argument("--users", type=int, default=50, help="distinct citizens per run (default 50)")
     parser.add_argument("--rounds", type=int, default=3, help="echo/full pairs of runs (default 3)")
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
@@ -159,16 +170,16 @@ def sqlite_url(path: Path) -> str:
 
 
 async def _seed(url: str) -> None:
-    """Import the administrative areas into a migrated database."""
+    """Import the shipped content (areas, topics, FAQ, stories) into a migrated database."""
     engine = create_engine(url)
     async with session_factory(engine)() as session:
-        await import_areas(session)
+        await import_all(session, now=utc_now())
         await session.commit()
     await engine.dispose()
 
 
 def build_template(path: Path) -> Path:
-    """Migrate a fresh SQLite file with Alembic and import the areas; runs outside any event loop."""
+    """Migrate a fresh SQLite file with Alembic and import the content; runs outside any event loop."""
     upgrade(sqlite_url(path))
     asyncio.run(_seed(sqlite_url(path)))
     return path
@@ -177,8 +188,7 @@ def build_template(path: Path) -> Path:
 def percentile(values: list[float], fraction: float) -> float:
     """The nearest-rank percentile of a non-empty list."""
     ordered = sorted(values)
-    rank = max(1, round(fraction * len(ordered) + 0.5 - 1e-9))
-    return ordered[min(rank, len(ordered)) - 1]
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 def is_reply(method: str, chat_id: object, user_id: int) -> bool:
@@ -259,7 +269,6 @@ async def drive(
             if chat is None or chat.due == 0:
                 stray += 1
                 continue
-            chat.replies += 1
             chat.due -= 1
             if not chat.answered:
                 chat.answered = True
@@ -421,10 +430,10 @@ def describe_logs(records: list[logging.LogRecord]) -> Iterator[str]:
     for (level, name, message), count in counts.most_common():
         yield f"  {count:6d} x {level} {name}: {message}"
     formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    yield "  the first ones in full:"
     for record in records[:3]:
-        yield "  --- first records in full ---" if record is records[0] else "  ---"
         for line in formatter.format(record).splitlines():
-            yield f"  {line}"
+            yield f"    {line}"
 
 
 def report(args: argparse.Namespace, results: list[RunResult], logs: LogCollector) -> dict[str, object]:
@@ -450,7 +459,8 @@ def report(args: argparse.Namespace, results: list[RunResult], logs: LogCollecto
     counts = next((r.replies_per_text for r in results if r.bot == "full"), {})
     print(f"replies     full bot per text: {', '.join(f'{t} -> {n}' for t, n in counts.items())}")
     print()
-    print(f"{'round':>5}  {'bot':<4}  {'updates':>7}  {'seconds':>7}  {'upd/s':>7}  {'p50 ms':>7}  {'p99 ms':>7}  {'logs':>5}")
+    headings = ("updates", "seconds", "upd/s", "p50 ms", "p99 ms")
+    print(f"{'round':>5}  {'bot':<4}  " + "  ".join(f"{h:>7}" for h in headings) + f"  {'logs':>5}")
     for r in results:
         print(
             f"{r.round:>5}  {r.bot:<4}  {r.updates:>7}  {r.seconds:>7.2f}  {r.throughput:>7.0f}  "
@@ -510,7 +520,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="caunoi-bench-") as tmp:
         workdir = Path(tmp)
         template = build_template(workdir / "template.db")
-        results = asyncio.run(run_all(args, template, workdir, logs))
+        try:
+            results = asyncio.run(run_all(args, template, workdir, logs))
+        except RuntimeError as exc:
+            print(f"benchmark aborted: {exc}")
+            for line in describe_logs(logs.records):
+                print(line)
+            return 2
     summary = report(args, results, logs)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

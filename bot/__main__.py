@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import date
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
@@ -30,9 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
     down = db_commands.add_parser("downgrade", help="revert migrations to a revision")
     down.add_argument("revision", help="target revision, e.g. -1 or base")
     db_commands.add_parser("current", help="show the applied revision")
-    content = commands.add_parser("content", help="content files: import into the database")
+    ask = commands.add_parser("ask", help="answer questions the way the bot would (one per line from stdin without QUESTION)")
+    ask.add_argument("question", nargs="*", metavar="QUESTION", help="the question (several words are joined)")
+    ask.add_argument("--locale", choices=("vi", "en"), default=None, help="answer language (default: DEFAULT_LOCALE)")
+    ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    ask.add_argument("--on", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD", help="answer as on this day (default: today)")
+    content = commands.add_parser("content", help="content files: check, import into the database")
     content_commands = content.add_subparsers(dest="content_command", metavar="ACTION", required=True)
-    content_commands.add_parser("import", help="load the administrative areas into the database (idempotent)")
+    content_commands.add_parser("check", help="validate content/ (FAQ, topics, stories, areas); exit 1 listing every error")
+    content_commands.add_parser("import", help="validate, then load areas, topics, FAQ and stories into the database (idempotent)")
     return parser
 
 
@@ -50,7 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "db":
         return _db(settings, args)
     if args.command == "content":
-        return asyncio.run(_content_import(settings))
+        return _content_check() if args.content_command == "check" else asyncio.run(_content_import(settings))
+    if args.command == "ask":
+        from bot.ask import run_ask
+
+        return asyncio.run(run_ask(settings, args.question, locale=args.locale, as_json=args.json, on=args.on))
     return 2
 
 
@@ -90,18 +101,39 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _content_check() -> int:
+    from content.areas import read_area_records
+    from content.loader import ContentInvalid, load_content
+
+    try:
+        bundle = load_content(area_codes=[record.code for record in read_area_records()])
+    except ContentInvalid as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        print(f"{len(exc.errors)} error(s) in content/", file=sys.stderr)
+        return 1
+    print(f"content/ is valid: {len(bundle.topics)} topics, {len(bundle.faqs)} FAQ entries, {len(bundle.stories)} stories")
+    return 0
+
+
 async def _content_import(settings: Settings) -> int:
-    from content.importer import import_areas
+    from content.importer import import_all
+    from content.loader import ContentInvalid
+    from handlers.engine import utc_now
     from storage.db import create_engine, session_factory
 
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine)() as session:
-            count = await import_areas(session)
+            counts = await import_all(session, now=utc_now())
             await session.commit()
+    except ContentInvalid as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return 1
     finally:
         await engine.dispose()
-    log.info("imported %d administrative areas", count)
+    log.info("imported %s", ", ".join(f"{count} {kind}" for kind, count in counts.items()))
     return 0
 
 

@@ -21,12 +21,12 @@ from bot.config import Settings, ensure_secret_key
 from bot.features import build_router
 from bot.ordering import KeyedLocks
 from bot.routes import security_headers, setup_routes
-from content.areas import AreaDirectory, as_records
+from content.areas import AreaDirectory
 from content.i18n import Catalogs
-from content.importer import import_areas
+from content.importer import load_or_import
+from content.library import Library
 from handlers.engine import Engine, utc_now
 from handlers.turn import Services
-from storage import repo
 from storage.db import create_engine, session_factory
 
 log = logging.getLogger(__name__)
@@ -61,13 +61,10 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         sessions = app[keys.SESSIONS]
         async with sessions() as session:
-            rows = await repo.list_areas(session)
-            if not rows:
-                log.warning("no areas in the database: importing them from content/ now")
-                await import_areas(session)
-                await session.commit()
-                rows = await repo.list_areas(session)
-        services = Services(areas=AreaDirectory(as_records(rows)), catalogs=catalogs)
+            areas, bundle = await load_or_import(session, now=clock())
+        services = Services(
+            areas=AreaDirectory(areas), catalogs=catalogs, library=Library(bundle), tz=settings.tz
+        )
         app[keys.SERVICES] = services
         engine = Engine(
             sessions, build_router(), services, clock=clock,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import menu, onboarding, privacy, questions, settings, subscription
+from handlers import faq, menu, onboarding, privacy, settings, stories, subscription
 from handlers.router import Fallbacks, Router
 
 FEATURES = (
@@ -11,7 +11,8 @@ FEATURES = (
     settings.ROUTES,
     subscription.ROUTES,
     privacy.ROUTES,
-    questions.ROUTES,
+    faq.ROUTES,
+    stories.ROUTES,
 )
 
 
@@ -20,7 +21,7 @@ def build_router() -> Router:
     return Router(
         FEATURES,
         Fallbacks(
-            question=questions.ask,
+            question=faq.ask,
             unknown_command=menu.unknown_command,
             stale=menu.stale,
             media=menu.media_only,

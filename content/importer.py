@@ -1,12 +1,24 @@
-"""Importing the shipped content into the database (idempotent: re-import updates, never duplicates)."""
+"""Moving content between the files in `content/`, the typed model and the database.
+
+Import is idempotent: re-importing updates rows by id and never duplicates them.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import asdict
+from datetime import date, datetime
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from content.areas import AreaRecord, read_area_records
+from content.areas import AreaRecord, as_records, read_area_records
+from content.loader import load_content
+from content.model import ContentBundle, FaqEntry, FaqText, Source, Story, StoryText, Topic
+from storage import content as content_repo
 from storage import repo
-from storage.models import Area
+from storage.models import Area, FaqRow, StoryRow, TopicRow
+
+log = logging.getLogger(__name__)
 
 
 def area_rows(records: list[AreaRecord]) -> list[Area]:
@@ -23,3 +35,121 @@ def area_rows(records: list[AreaRecord]) -> list[Area]:
 async def import_areas(session: AsyncSession, records: list[AreaRecord] | None = None) -> int:
     """Write the administrative areas; return how many. The caller commits."""
     return await repo.upsert_areas(session, area_rows(records or read_area_records()))
+
+
+async def import_content(session: AsyncSession, bundle: ContentBundle, *, now: datetime) -> dict[str, int]:
+    """Write topics, FAQ entries and stories; return how many of each. The caller commits."""
+    for position, topic in enumerate(bundle.topics):
+        await content_repo.upsert(session, TopicRow(id=topic.id, titles=dict(topic.titles), position=position), "id")
+    for position, entry in enumerate(bundle.faqs):
+        await content_repo.upsert(session, faq_row(entry, position, now), "id")
+    for position, story in enumerate(bundle.stories):
+        await content_repo.upsert(session, story_row(story, position, now), "id")
+    await session.flush()
+    return {"topics": len(bundle.topics), "faqs": len(bundle.faqs), "stories": len(bundle.stories)}
+
+
+async def load_bundle(session: AsyncSession) -> ContentBundle:
+    """The content as stored in the database."""
+    topics = await content_repo.list_topics(session)
+    faqs = await content_repo.list_faqs(session)
+    stories = await content_repo.list_stories(session)
+    return ContentBundle(
+        topics=tuple(Topic(row.id, dict(row.titles)) for row in topics),
+        faqs=tuple(faq_entry(row) for row in faqs),
+        stories=tuple(story(row) for row in stories),
+    )
+
+
+def faq_row(entry: FaqEntry, position: int, now: datetime) -> FaqRow:
+    """The database row of an entry."""
+    return FaqRow(
+        id=entry.id,
+        topic=entry.topic,
+        texts={locale: asdict(text) for locale, text in entry.texts.items()},
+        sources=[{"document": s.document, "date": s.date.isoformat() if s.date else None, "url": s.url} for s in entry.sources],
+        valid_from=entry.valid_from,
+        valid_until=entry.valid_until,
+        replaced_by=entry.replaced_by,
+        reviewed_on=entry.reviewed_on,
+        needs_review=entry.needs_review,
+        published=entry.published,
+        image=entry.image,
+        audio=entry.audio,
+        position=position,
+        updated_at=now,
+    )
+
+
+def faq_entry(row: FaqRow) -> FaqEntry:
+    """The entry a database row holds."""
+    return FaqEntry(
+        id=row.id,
+        topic=row.topic,
+        texts={
+            locale: FaqText(t["question"], t["answer"], tuple(t.get("alternatives", ())), tuple(t.get("keywords", ())))
+            for locale, t in row.texts.items()
+        },
+        sources=tuple(
+            Source(s["document"], date.fromisoformat(s["date"]) if s.get("date") else None, s.get("url"))
+            for s in row.sources
+        ),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        replaced_by=row.replaced_by,
+        reviewed_on=row.reviewed_on,
+        needs_review=row.needs_review,
+        published=row.published,
+        image=row.image,
+        audio=row.audio,
+    )
+
+
+def story_row(item: Story, position: int, now: datetime) -> StoryRow:
+    """The database row of a story."""
+    return StoryRow(
+        id=item.id,
+        texts={locale: asdict(text) for locale, text in item.texts.items()},
+        commune=item.commune,
+        tags=list(item.tags),
+        image=item.image,
+        published=item.published,
+        illustrative=item.illustrative,
+        position=position,
+        updated_at=now,
+    )
+
+
+def story(row: StoryRow) -> Story:
+    """The story a database row holds."""
+    return Story(
+        id=row.id,
+        texts={locale: StoryText(**text) for locale, text in row.texts.items()},
+        commune=row.commune,
+        tags=tuple(row.tags),
+        image=row.image,
+        published=row.published,
+        illustrative=row.illustrative,
+    )
+
+
+async def import_all(session: AsyncSession, *, now: datetime) -> dict[str, int]:
+    """Validate the content files and write areas, topics, FAQ and stories (raises ContentInvalid)."""
+    records = read_area_records()
+    bundle = load_content(area_codes=[record.code for record in records])
+    counts = {"areas": await import_areas(session, records)}
+    counts.update(await import_content(session, bundle, now=now))
+    return counts
+
+
+async def load_or_import(session: AsyncSession, *, now: datetime) -> tuple[list[AreaRecord], ContentBundle]:
+    """Areas and content from the database, importing the shipped files first into an empty one."""
+    areas = as_records(await repo.list_areas(session))
+    bundle = await load_bundle(session)
+    if not areas or not bundle.faqs:
+        log.warning("the database holds no content yet: importing content/ now")
+        await import_all(session, now=now)
+        await session.commit()
+        areas = as_records(await repo.list_areas(session))
+        bundle = await load_bundle(session)
+    return areas, bundle

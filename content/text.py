@@ -27,3 +27,92 @@ def fold(text: str) -> str:
     """Lower-case, diacritics removed, punctuation to spaces, spaces collapsed: a matching key."""
     folded = strip_diacritics(unicodedata.normalize("NFC", text).casefold())
     return _SPACES.sub(" ", _NON_WORD.sub(" ", folded.replace("_", " "))).strip()
+
+
+# Teencode and abbreviations, on folded (diacritic-free, lower-case) tokens.
+ABBREVIATIONS = {
+    "ko": "khong", "k": "khong", "kh": "khong", "hok": "khong", "hong": "khong", "khg": "khong", "kg": "khong",
+    "dc": "duoc", "dk": "duoc", "duoc": "duoc",
+    "j": "gi", "ji": "gi",
+    "bn": "bao nhieu", "bnh": "bao nhieu", "baonhieu": "bao nhieu", "bao nhiu": "bao nhieu", "nhiu": "nhieu",
+    "ntn": "nhu the nao", "lsao": "lam sao", "lam s": "lam sao",
+    "bhyt": "bao hiem y te", "bhxh": "bao hiem xa hoi",
+    "nhcsxh": "ngan hang chinh sach xa hoi", "nhcs": "ngan hang chinh sach", "csxh": "chinh sach xa hoi",
+    "ubnd": "uy ban nhan dan", "mttq": "mat tran to quoc", "hdnd": "hoi dong nhan dan",
+    "hs": "hoc sinh", "sv": "sinh vien", "gd": "gia dinh", "gdinh": "gia dinh",
+    "hcn": "ho can ngheo", "hn": "ho ngheo",
+    "mn": "moi nguoi", "ng": "nguoi", "vs": "voi", "r": "roi", "oy": "roi", "z": "vay", "v": "vay",
+    "mk": "minh", "mik": "minh", "mjk": "minh", "t": "toi", "e": "em",
+    "ns": "noi", "bik": "biet", "bit": "biet", "wa": "qua", "qa": "qua", "cx": "cung", "cg": "cung",
+    "nc": "nuoc", "tp": "thanh pho", "tx": "thi xa", "xa": "xa", "dt": "dien thoai", "sdt": "so dien thoai",
+    "dky": "dang ky", "dki": "dang ky", "dangky": "dang ky", "hdan": "huong dan", "thtuc": "thu tuc",
+    "tr": "trieu", "vnd": "dong",
+    "ntno": "nhu the nao", "sao": "sao", "pk": "phai khong", "fai": "phai", "ph": "phai",
+}
+# Politeness particles and forms of address: they carry no topic, so an unknown one costs nothing.
+PARTICLES = frozenset({
+    "a", "ah", "ak", "oi", "nhe", "nha", "nhen", "ne", "ha", "hen", "nhi", "the", "vay", "day", "do", "voi",
+    "em", "anh", "chi", "toi", "minh", "bac", "co", "chu", "ong", "ba", "ban", "bot", "ad", "admin",
+    "xin", "hoi", "cho", "vui", "long", "lam", "on", "giup", "dum", "gium", "please", "pls", "hi", "hello",
+})
+
+# Everyday words for what the content calls by its official name; a query gets both.
+SYNONYMS = {
+    "du chat": "dinh duong", "an uong": "dinh duong", "an du": "dinh duong", "suy dinh duong": "dinh duong",
+    "lam nong": "san xuat nong nghiep", "trong trot": "san xuat nong nghiep", "lam ruong": "san xuat nong nghiep",
+    "day nghe": "hoc nghe dao tao nghe", "hoc nghe": "dao tao nghe", "tim viec": "viec lam", "xin viec": "viec lam",
+    "dieu tra": "ra soat", "binh xet": "ra soat", "xet ngheo": "ra soat ho ngheo",
+    "ung thuan": "dong y", "bieu quyet": "dong y", "tan thanh": "dong y",
+    "rut ten": "thoat ngheo", "bo ten": "thoat ngheo", "ra khoi danh sach": "thoat ngheo",
+    "the bao hiem": "bao hiem y te", "kham chua benh": "bao hiem y te", "the kham benh": "bao hiem y te",
+    "tien hoc": "hoc phi", "dong hoc": "hoc phi",
+    "cam so do": "tai san bao dam", "the chap": "tai san bao dam",
+    "nha ve sinh": "nha tieu", "di ve sinh": "nha tieu", "toilet": "nha tieu", "latrine": "nha tieu",
+    "nuoc sach": "nguon nuoc sinh hoat", "gieng": "nguon nuoc sinh hoat",
+    "internet": "dich vu vien thong", "dien thoai": "dich vu vien thong", "mang": "dich vu vien thong",
+    "tivi": "phuong tien tiep can thong tin", "ti vi": "phuong tien tiep can thong tin", "radio": "phuong tien tiep can thong tin",
+    "nha dot": "chat luong nha o", "nha tam": "chat luong nha o", "nha rach": "chat luong nha o",
+    "sua nha": "sua chua nha", "cat nha": "xay nha", "lam nha": "xay nha",
+    "thong bao": "nhan thong bao", "nhan tin": "nhan thong bao",
+    "khieu nai": "phan anh", "kien nghi": "phan anh", "gop y": "phan anh", "y kien": "phan anh",
+    "huyen ngheo": "huyen ngheo", "mdrak": "m drak",
+}
+
+_REPEATS = re.compile(r"([a-z])\1{2,}")
+DOUBLES = re.compile(r"([a-z])\1")
+_MONEY = re.compile(r"(\d+)(?:[.,](\d+))?\s*(trieu|tr|ty|ti|nghin|ngan|k)\s*(\d)?(?!\w)")
+_GROUPED = re.compile(r"\b\d{1,3}(?:[.,]\d{3})+\b")
+_DECIMAL = re.compile(r"\b(\d+),(\d+)\b")
+_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])")
+_UNITS = {"trieu": 1_000_000, "tr": 1_000_000, "ty": 1_000_000_000, "ti": 1_000_000_000,
+          "nghin": 1_000, "ngan": 1_000, "k": 1_000}
+
+
+def _money(match: re.Match[str]) -> str:
+    """"1tr5" / "1,5 trieu" / "40tr" → a plain number of dong."""
+    whole, fraction, unit, trailing = match.groups()
+    value = float(f"{whole}.{fraction or trailing or 0}") if (fraction or trailing) else float(whole)
+    if trailing and not fraction:
+        value = int(whole) + int(trailing) / 10
+    return f" {round(value * _UNITS[unit])} "
+
+
+def normalize(text: str) -> str:
+    """A search key: folded, teencode expanded, repeated letters and punctuation collapsed,
+    amounts like "1tr5", "1,5 triệu" and "1.500.000" written as one plain number."""
+    folded = strip_diacritics(unicodedata.normalize("NFC", text).casefold())
+    folded = _GROUPED.sub(lambda m: re.sub(r"[.,]", "", m.group()), folded)
+    folded = _MONEY.sub(_money, folded)
+    folded = _DECIMAL.sub(r"\1.\2", folded)
+    folded = _LETTER_DIGIT.sub(" ", folded)
+    folded = _REPEATS.sub(r"\1", folded)
+    folded = re.sub(r"[^\w.%]+|(?<!\d)\.|\.(?!\d)", " ", folded.replace("_", " "))
+    tokens = [ABBREVIATIONS.get(token, token) for token in folded.split()]
+    return " ".join(" ".join(tokens).split())
+
+
+def with_synonyms(key: str) -> str:
+    """A normalised query with the official words for any everyday words it uses appended."""
+    padded = f" {key} "
+    extra = list(dict.fromkeys(canonical for everyday, canonical in SYNONYMS.items() if f" {everyday} " in padded))
+    return " ".join([key, *extra]) if extra else key

@@ -74,11 +74,6 @@ async def media_only(turn: Turn) -> list[Reply]:
     return [Reply(turn._("For now I can only read text messages here. Please type your question."))]
 
 
-async def stories(turn: Turn) -> list[Reply]:
-    """Stories of households that escaped poverty."""
-    return [main_menu(turn, turn._("There are no stories yet. Please check again soon."))]
-
-
 async def feedback(turn: Turn) -> list[Reply]:
     """Sending feedback."""
     return [
@@ -99,7 +94,6 @@ ROUTES = Routes(
     actions={
         "menu:help": Action(show_help),
         "menu:home": Action(show_menu),
-        "menu:stories": Action(stories),
         "menu:feedback": Action(feedback),
         "menu:mine": Action(my_feedback),
     },

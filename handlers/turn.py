@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.areas import AreaDirectory
 from content.i18n import Catalogs, Translator
+from content.library import Library
 from handlers.states import State
 from handlers.types import Incoming, Reply
 from storage.models import Citizen
@@ -18,10 +20,12 @@ from storage.models import Citizen
 
 @dataclass(frozen=True)
 class Services:
-    """What handlers may use besides the database: content and language."""
+    """What handlers may use besides the database: content, language, the local time zone."""
 
     areas: AreaDirectory
     catalogs: Catalogs
+    library: Library
+    tz: ZoneInfo
 
 
 class StaleAction(Exception):
@@ -52,6 +56,16 @@ class Turn:
     def text(self) -> str:
         """The typed text (already cleaned), or an empty string."""
         return self.incoming.text or ""
+
+    @property
+    def today(self) -> date:
+        """The local date of this turn (what decides which rules are in force)."""
+        return self.now.astimezone(self.services.tz).date()
+
+    @property
+    def locale(self) -> str:
+        """The language this turn answers in."""
+        return self.translator.locale
 
     @property
     def consented(self) -> bool:

@@ -26,7 +26,11 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     path = sqlite_path(database_url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(database_url, echo=echo, connect_args={"timeout": 30})
+        # One connection: SQLite has a single writer anyway, and queueing for the connection in
+        # order keeps the slowest replies far shorter than many connections fighting for the lock.
+        engine = create_async_engine(
+            database_url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=120
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(database_url, echo=echo, pool_pre_ping=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -78,3 +78,77 @@ class Conversation(SQLModel, table=True):
     data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = _utc_column(nullable=False)
     expires_at: datetime | None = _utc_column()
+
+
+class TopicRow(SQLModel, table=True):
+    """A topic for browsing the FAQ."""
+
+    __tablename__ = "topic"
+
+    id: str = Field(primary_key=True, max_length=64)
+    titles: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    position: int = 0
+
+
+class FaqRow(SQLModel, table=True):
+    """An FAQ entry; `texts` holds each locale's question, alternatives, keywords and answer."""
+
+    __tablename__ = "faq_entry"
+
+    id: str = Field(primary_key=True, max_length=100)
+    topic: str = Field(max_length=64, index=True)
+    texts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    sources: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    valid_from: date | None = None
+    valid_until: date | None = None
+    replaced_by: str | None = Field(default=None, max_length=100)
+    reviewed_on: date | None = None
+    needs_review: bool = False
+    published: bool = True
+    image: str | None = Field(default=None, max_length=300)
+    audio: str | None = Field(default=None, max_length=300)
+    position: int = 0
+    updated_at: datetime = _utc_column(nullable=False)
+
+
+class StoryRow(SQLModel, table=True):
+    """A story of a household that escaped poverty."""
+
+    __tablename__ = "story"
+
+    id: str = Field(primary_key=True, max_length=100)
+    texts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    commune: str | None = Field(default=None, max_length=16)
+    tags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    image: str | None = Field(default=None, max_length=300)
+    published: bool = True
+    illustrative: bool = False
+    position: int = 0
+    updated_at: datetime = _utc_column(nullable=False)
+
+
+class FaqStat(SQLModel, table=True):
+    """How often an entry was shown as an answer and how people rated it."""
+
+    __tablename__ = "faq_stat"
+
+    faq_id: str = Field(primary_key=True, max_length=100)
+    shown: int = 0
+    helpful: int = 0
+    unhelpful: int = 0
+
+
+class UnansweredQuestion(SQLModel, table=True):
+    """A question the bot could not answer, counted by its normalised form, for staff to review."""
+
+    __tablename__ = "unanswered_question"
+    __table_args__ = (UniqueConstraint("key", name="uq_unanswered_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=500)
+    text: str = Field(max_length=1000)
+    locale: str = Field(default="vi", max_length=8)
+    count: int = 1
+    forwarded: int = 0
+    first_asked_at: datetime = _utc_column(nullable=False)
+    last_asked_at: datetime = _utc_column(nullable=False, index=True)

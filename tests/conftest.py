@@ -7,15 +7,19 @@ import shutil
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.config import Settings, load_settings
 from bot.features import build_router
-from content.areas import AreaDirectory
+from content.areas import AreaDirectory, read_area_records
 from content.i18n import Catalogs
-from content.importer import import_areas
-from handlers.engine import Engine
+from content.importer import import_all
+from content.library import Library
+from content.loader import load_content
+from content.model import ContentBundle
+from handlers.engine import Engine, utc_now
 from handlers.turn import Services
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
@@ -30,7 +34,7 @@ def sqlite_url(path: Path) -> str:
 async def _seed(url: str) -> None:
     engine = create_engine(url)
     async with session_factory(engine)() as session:
-        await import_areas(session)
+        await import_all(session, now=utc_now())
         await session.commit()
     await engine.dispose()
 
@@ -66,11 +70,16 @@ async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
 
 
 @pytest.fixture(scope="session")
-def services() -> Services:
-    """Areas and catalogs, loaded once."""
-    from zoneinfo import ZoneInfo
+def bundle() -> ContentBundle:
+    """The shipped content, validated once."""
+    return load_content(area_codes=[record.code for record in read_area_records()])
 
-    return Services(areas=AreaDirectory.load(), catalogs=Catalogs(ZoneInfo("Asia/Ho_Chi_Minh")))
+
+@pytest.fixture
+def services(bundle: ContentBundle) -> Services:
+    """Areas, catalogs and content."""
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    return Services(areas=AreaDirectory.load(), catalogs=Catalogs(tz), library=Library(bundle), tz=tz)
 
 
 @pytest.fixture

@@ -45,8 +45,8 @@ async def test_refusing_consent_stores_nothing_personal_and_questions_still_work
     await driver.press("English")
     assert "you are all set" in driver.last[-1].text
     assert ("❓ Policy Q&A", "menu:faq") in driver.last[-1].buttons
-    await driver.send("chuan ngheo la bao nhieu")
-    assert "do not have an answer" in driver.last[-1].text
+    await driver.send("What is the current poverty line?")
+    assert "Source: Nghị định 07/2021/NĐ-CP" in driver.last[-1].text
 
     citizen = await only_citizen(sessions)
     assert citizen.consent_at is None and citizen.display_name is None and citizen.area_code is None
@@ -54,8 +54,8 @@ async def test_refusing_consent_stores_nothing_personal_and_questions_still_work
 
 
 async def test_question_before_any_onboarding_is_answered(driver) -> None:
-    shown = await driver.send("ho ngheo duoc ho tro gi")
-    assert "chưa có câu trả lời" in shown[-1].text
+    shown = await driver.send("chuan ngheo hien nay la bao nhieu")
+    assert "1.500.000" in shown[-1].text and "Nguồn: Nghị định 07/2021/NĐ-CP (27/01/2021)" in shown[-1].text
 
 
 async def test_deep_link_preselects_the_commune(driver, sessions) -> None:

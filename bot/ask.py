@@ -1,0 +1,87 @@
+"""`python -m bot ask`: the bot's answer to questions, from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from datetime import date
+
+from bot.config import Settings
+from content.areas import read_area_records
+from content.i18n import Catalogs, Translator
+from content.importer import load_bundle
+from content.loader import load_content
+from content.model import ContentBundle
+from content.search import FaqIndex, SearchResult, Status
+from handlers.engine import utc_now
+from handlers.faq import NO_ANSWER_TEXT, SUGGEST_TEXT, answer_text
+from storage.db import create_engine, session_factory, sqlite_path
+
+
+async def content_for(settings: Settings) -> ContentBundle:
+    """The content in the database when it has some, else the files in `content/`."""
+    path = sqlite_path(settings.database_url)
+    if path is None or path.exists():
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                bundle = await load_bundle(session)
+        except Exception:  # no schema yet: fall back to the files
+            bundle = ContentBundle()
+        finally:
+            await engine.dispose()
+        if bundle.faqs:
+            return bundle
+    return load_content(area_codes=[record.code for record in read_area_records()])
+
+
+def describe(question: str, result: SearchResult, translator: Translator, today: date) -> dict:
+    """The JSON form of one answer, with the exact text the citizen would see."""
+    best = result.best
+    if result.status is Status.answer and best is not None:
+        shown = answer_text(best.entry, translator.locale, today, _formatter(translator))
+    elif result.status is Status.suggest:
+        shown = translator.gettext(SUGGEST_TEXT) + "".join(
+            f"\n{number}. {m.entry.text(translator.locale).question}" for number, m in enumerate(result.matches, 1)
+        )
+    else:
+        shown = translator.gettext(NO_ANSWER_TEXT)
+    return {
+        "question": question,
+        "status": result.status.value,
+        "faq_id": best.entry.id if best and result.status is Status.answer else None,
+        "score": best.score if best else 0.0,
+        "answer": shown,
+        "suggestions": [
+            {"faq_id": m.entry.id, "question": m.entry.text(translator.locale).question}
+            for m in result.matches
+            if result.status is Status.suggest
+        ],
+    }
+
+
+def _formatter(translator: Translator):  # type: ignore[no-untyped-def]
+    def translate(message: str, **values: object) -> str:
+        return translator.gettext(message).format(**values)
+
+    return translate
+
+
+async def run_ask(settings: Settings, words: list[str], *, locale: str | None, as_json: bool, on: date | None = None) -> int:
+    """Answer the question in `words`, or each line of standard input; print one result each."""
+    index = FaqIndex((await content_for(settings)).faqs)
+    translator = Catalogs(settings.tz, settings.default_locale).get(locale)
+    today = on or utc_now().astimezone(settings.tz).date()
+    questions: Iterable[str] = [" ".join(words)] if words else (line.strip() for line in sys.stdin)
+    for question in questions:
+        if not question:
+            continue
+        result = describe(question, index.search(question, on=today), translator, today)
+        if as_json:
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+        elif words:
+            print(result["answer"])
+        else:
+            print(f"{result['status']}\t{result['faq_id'] or '-'}\t{result['score']:.2f}\t{question}", flush=True)
+    return 0

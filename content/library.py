@@ -1,0 +1,46 @@
+"""The content in use by a running bot, with its search index."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from content.model import ContentBundle, FaqEntry, Story, Topic
+from content.search import FaqIndex
+
+
+class Library:
+    """Content and index, swapped together when content changes (no restart needed)."""
+
+    def __init__(self, bundle: ContentBundle) -> None:
+        self.bundle = bundle
+        self.index = FaqIndex(bundle.faqs)
+
+    def replace(self, bundle: ContentBundle) -> None:
+        """Use new content from now on."""
+        index = FaqIndex(bundle.faqs)
+        self.bundle, self.index = bundle, index
+
+    def faq(self, faq_id: str) -> FaqEntry | None:
+        """An entry by id."""
+        return self.bundle.faq_by_id.get(faq_id)
+
+    def topics(self, on: date) -> list[Topic]:
+        """Topics that have at least one entry valid on `on`."""
+        used = {entry.topic for entry in self.bundle.faqs if entry.is_valid_on(on)}
+        return [topic for topic in self.bundle.topics if topic.id in used]
+
+    def topic(self, topic_id: str) -> Topic | None:
+        """A topic by id."""
+        return next((topic for topic in self.bundle.topics if topic.id == topic_id), None)
+
+    def in_topic(self, topic_id: str, on: date) -> list[FaqEntry]:
+        """Entries of a topic valid on `on`, in order."""
+        return [entry for entry in self.bundle.faqs if entry.topic == topic_id and entry.is_valid_on(on)]
+
+    def stories(self) -> list[Story]:
+        """Published stories, in order."""
+        return [item for item in self.bundle.stories if item.published]
+
+    def story(self, story_id: str) -> Story | None:
+        """A published story by id."""
+        return next((item for item in self.stories() if item.id == story_id), None)

@@ -1,0 +1,215 @@
+"""FAQ search: Vietnamese-aware ranking of entries for what a citizen typed.
+
+Pure functions over a prebuilt index (no I/O). Each entry is indexed by its questions, alternative
+phrasings and keywords in every locale, normalised (`content.text.normalize`) into words and word
+pairs. A query is scored per entry by
+
+- coverage: the share of the query's information (IDF-weighted words and pairs) the entry has —
+  words the index has never seen count fully against it, so off-topic questions score low;
+- fit: for the entry's closest phrasing, how much of that phrasing the query covers (so "chuẩn
+  nghèo" prefers "chuẩn nghèo hiện nay" to "chuẩn nghèo mới từ năm 2027") and how similar the two
+  strings are as a whole (fuzzy ratio).
+
+Misspelt words are first corrected to the closest indexed word: one letter missing, extra or
+swapped in short words, one edit (or two in long words) otherwise. The best score, and its margin over the next entry, decide between answering, offering
+"did you mean" choices, and admitting there is no answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA, Indel
+
+from content.model import FaqEntry
+from content.text import DOUBLES, PARTICLES, normalize, with_synonyms
+
+BAG_WEIGHT = 0.4
+QUERY_FIT = 0.4
+PHRASE_FIT = 0.3
+UNSEEN_PAIR = 0.3
+PAIR_BOOST = 1.0
+MIN_EVIDENCE = 1.5
+ANSWER_SCORE = 0.55
+ANSWER_MARGIN = 0.06
+SUGGEST_SCORE = 0.38
+MIN_COVERAGE = 0.4
+FUZZY_CANDIDATES = 24
+MIN_CORRECTABLE = 4
+
+
+class Status(StrEnum):
+    """What the search concluded."""
+
+    answer = "answer"
+    suggest = "suggest"
+    none = "none"
+
+
+@dataclass(frozen=True)
+class Match:
+    """An entry and its score (0–1)."""
+
+    entry: FaqEntry
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The outcome for one query: the answer, or suggestions, or nothing."""
+
+    status: Status
+    key: str
+    matches: tuple[Match, ...] = ()
+
+    @property
+    def best(self) -> Match | None:
+        """The top match, if any."""
+        return self.matches[0] if self.matches else None
+
+
+def _terms(words: Sequence[str]) -> set[str]:
+    """Words and adjacent word pairs ("ho", "ngheo", "ho ngheo")."""
+    return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
+
+
+class FaqIndex:
+    """An immutable search index over FAQ entries."""
+
+    def __init__(self, entries: Iterable[FaqEntry]) -> None:
+        self.entries: list[FaqEntry] = list(entries)
+        self._phrases: list[list[tuple[str, frozenset[str]]]] = []
+        postings: dict[str, list[int]] = defaultdict(list)
+        for index, entry in enumerate(self.entries):
+            phrases = sorted({
+                key
+                for text in entry.texts.values()
+                for raw in (text.question, *text.alternatives, *text.keywords)
+                if (key := normalize(raw))
+            })
+            with_terms = [(phrase, frozenset(_terms(phrase.split()))) for phrase in phrases]
+            self._phrases.append(with_terms)
+            terms = set().union(*(phrase_terms for _phrase, phrase_terms in with_terms)) if with_terms else set()
+            for term in terms:
+                postings[term].append(index)
+        count = max(len(self.entries), 1)
+        self._idf = {
+            term: math.log((count + 1) / (len(ids) + 0.5)) * (PAIR_BOOST if " " in term else 1.0)
+            for term, ids in postings.items()
+        }
+        self._postings = dict(postings)
+        self._unknown_weight = math.log((count + 1) / 0.5)
+        self._vocabulary = sorted({term for term in postings if " " not in term and len(term) >= MIN_CORRECTABLE - 1})
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def correct(self, words: list[str]) -> list[str]:
+        """Replace unknown words by the indexed word a typo most likely meant, and split words
+        typed without spaces ("chuanngheo" → "chuan ngheo")."""
+        corrected: list[str] = []
+        for word in words:
+            if word in self._idf or len(word) < MIN_CORRECTABLE or word.isdigit():
+                corrected.append(word)
+                continue
+            undoubled = DOUBLES.sub(r"\1", word)
+            if undoubled in self._idf:
+                corrected.append(undoubled)
+                continue
+            closest = self._closest(word)
+            corrected.extend([closest] if closest else self._segment(word) or [word])
+        return corrected
+
+    def _closest(self, word: str) -> str | None:
+        """The indexed word a typo most likely meant, or None."""
+        if len(word) >= 6:
+            found = process.extractOne(word, self._vocabulary, scorer=OSA.distance, score_cutoff=1 if len(word) < 8 else 2)
+            return found[0] if found else None
+        # Short words: only a forgotten letter ("ngeo" → "ngheo") or two swapped letters; a changed or
+        # extra letter too often makes another real word ("bong" → "bang", "chao" → "cao").
+        for candidate, distance, _index in process.extract(
+            word, self._vocabulary, scorer=Indel.distance, score_cutoff=2, limit=10
+        ):
+            if (distance == 1 and len(candidate) == len(word) + 1) or (distance == 2 and sorted(candidate) == sorted(word)):
+                return candidate
+        return None
+
+    def _segment(self, word: str) -> list[str] | None:
+        """Split a run of glued words into indexed words (fewest pieces, each at least 2 letters)."""
+        if len(word) < 5 or len(word) > 40:
+            return None
+        best: list[list[str] | None] = [[]] + [None] * len(word)
+        for end in range(2, len(word) + 1):
+            for begin in range(max(0, end - 8), end - 1):
+                head = best[begin]
+                piece = word[begin:end]
+                if head is not None and piece in self._idf and (best[end] is None or len(head) + 1 < len(best[end])):
+                    best[end] = [*head, piece]
+        return best[-1] if best[-1] and len(best[-1]) > 1 else None
+
+    def search(self, text: str, *, on: date, limit: int = 3) -> SearchResult:
+        """Rank the entries valid on `on` for `text`; decide answer / suggest / none."""
+        key = normalize(text)
+        words = self.correct(key.split())
+        if not words:
+            return SearchResult(Status.none, key)
+        query = " ".join(words)
+        terms = _terms(with_synonyms(query).split())
+        weights = {term: self._idf.get(term, self._unknown(term)) for term in terms}
+        total = sum(weights.values()) or 1.0
+        coverage: dict[int, float] = defaultdict(float)
+        for term, weight in weights.items():
+            for index in self._postings.get(term, ()):
+                coverage[index] += weight
+        candidates = sorted(
+            (index for index in coverage if self.entries[index].is_valid_on(on)),
+            key=lambda index: coverage[index],
+            reverse=True,
+        )[:FUZZY_CANDIDATES]
+        scored = []
+        for index in candidates:
+            share = coverage[index] / total
+            if share < MIN_COVERAGE or coverage[index] < MIN_EVIDENCE:
+                continue
+            fit = max(self._fit(query, weights, total, phrase, phrase_terms) for phrase, phrase_terms in self._phrases[index])
+            score = BAG_WEIGHT * share + (1 - BAG_WEIGHT) * fit
+            scored.append(Match(self.entries[index], round(score, 4)))
+        scored.sort(key=lambda match: match.score, reverse=True)
+        return self._decide(key, scored, limit)
+
+    def _unknown(self, term: str) -> float:
+        """The weight of a term no entry has: a word counts fully against the entries, unless it is
+        a particle; an unseen pair of known words counts a little (a new combination, like "hộ
+        chiếu" from "hộ" and "chiều")."""
+        if " " not in term:
+            return 0.0 if term in PARTICLES else self._unknown_weight
+        first, second = term.split(" ", 1)
+        if first in PARTICLES or second in PARTICLES or first not in self._idf or second not in self._idf:
+            return 0.0
+        return UNSEEN_PAIR * (self._idf[first] + self._idf[second]) / 2
+
+    def _fit(self, query: str, weights: dict[str, float], total: float, phrase: str, phrase_terms: frozenset[str]) -> float:
+        """How well one phrasing fits the query: how much of the query it has, how much of it the
+        query has, and how alike the two strings are."""
+        shared = phrase_terms.intersection(weights)
+        of_query = sum(weights[term] for term in shared) / total
+        of_phrase = sum(self._idf[term] for term in shared) / (sum(self._idf[term] for term in phrase_terms) or 1.0)
+        similarity = fuzz.QRatio(query, phrase) / 100
+        return QUERY_FIT * of_query + PHRASE_FIT * of_phrase + (1 - QUERY_FIT - PHRASE_FIT) * similarity
+
+    @staticmethod
+    def _decide(key: str, scored: list[Match], limit: int) -> SearchResult:
+        if not scored or scored[0].score < SUGGEST_SCORE:
+            return SearchResult(Status.none, key)
+        best = scored[0]
+        runner_up = scored[1].score if len(scored) > 1 else 0.0
+        if best.score >= ANSWER_SCORE and best.score - runner_up >= ANSWER_MARGIN:
+            return SearchResult(Status.answer, key, (best,))
+        suggestions = tuple(m for m in scored[:limit] if m.score >= SUGGEST_SCORE)
+        return SearchResult(Status.suggest, key, suggestions)

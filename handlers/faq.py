@@ -1,0 +1,229 @@
+"""Policy Q&A: answering typed questions, "did you mean" choices, browsing by topic, ratings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from content.i18n import N_
+from content.loader import rendered_answer
+from content.text import PARTICLES
+from content.model import FaqEntry
+from content.search import SearchResult, Status
+from handlers.menu import main_menu
+from handlers.router import Action, Routes
+from handlers.turn import StaleAction, Turn
+from handlers.types import Button, Reply
+from storage import content as content_repo
+
+SUGGEST_TEXT = N_("I am not sure which question you mean. Is it one of these?")
+NO_ANSWER_TEXT = N_("Sorry, I do not have an answer to that yet. I have noted your question so that staff can add an answer.")
+CHANGE_NOTE = N_("Note: this applies until {until}. From {start} a new rule applies.")
+PAGE = 6
+RELATED = 3
+CHANGE_NOTICE_DAYS = 60
+LABEL_LIMIT = 60
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
+
+
+def answer_text(entry: FaqEntry, locale: str, today: date, translate: Callable[..., str]) -> str:
+    """The answer as the citizen sees it: text, sources, and a note when a newer rule is near."""
+    text = rendered_answer(entry, locale)
+    if entry.replaced_by and entry.valid_until and entry.valid_until - today <= timedelta(days=CHANGE_NOTICE_DAYS):
+        text += "\n\n" + translate(
+            CHANGE_NOTE,
+            until=f"{entry.valid_until:%d/%m/%Y}",
+            start=f"{entry.valid_until + timedelta(days=1):%d/%m/%Y}",
+        )
+    return text
+
+
+GREETINGS = frozenset({"chao", "alo", "a lo", "hi", "hello", "hey", "helo", "hi hello"})
+THANKS = frozenset({"cam", "cam nhieu", "thanks", "thank you", "thank", "ok", "oke", "okay", "ok cam", "vang", "da",
+                    "u", "uh", "um", "dong y", "roi", "duoc"})
+
+
+def small_talk(turn: Turn, key: str) -> list[Reply] | None:
+    """A greeting or a thank-you: answer kindly instead of searching (and recording) it."""
+    words = [word for word in key.split() if word not in PARTICLES or word in ("chao", "hi", "hello")]
+    key = " ".join(dict.fromkeys(words)) or key
+    if key in GREETINGS:
+        return [main_menu(turn, turn._("Hello! How can I help you? You can type a question or choose below."))]
+    if key in THANKS or not key:
+        return [Reply(turn._("You are welcome! Send me a question whenever you need."))]
+    return None
+
+
+def search(turn: Turn, text: str) -> SearchResult:
+    """Search the FAQ for `text` with the rules in force today."""
+    return turn.services.library.index.search(text, on=turn.today)
+
+
+async def ask(turn: Turn) -> list[Reply]:
+    """A typed question: answer it, offer choices, or say honestly there is no answer yet."""
+    result = search(turn, turn.text)
+    friendly = small_talk(turn, result.key)
+    if friendly is not None:
+        return friendly
+    turn.data["question"] = turn.text[:1000]
+    if result.status is Status.answer and result.best is not None:
+        return await show_answer(turn, result.best.entry)
+    if result.status is Status.suggest:
+        buttons = tuple((Button(_short(m.entry.text(turn.locale).question), f"faq:show:{m.entry.id}"),) for m in result.matches)
+        return [
+            Reply(
+                turn._(SUGGEST_TEXT),
+                buttons=(*buttons, (Button(turn._("None of these"), "faq:none"),)),
+            )
+        ]
+    return await no_answer(turn, result.key)
+
+
+async def show_answer(turn: Turn, entry: FaqEntry) -> list[Reply]:
+    """An entry's answer with rating buttons and related questions."""
+    await content_repo.count_faq(turn.session, entry.id, "shown")
+    related = _related(turn, entry)
+    rows: list[tuple[Button, ...]] = [
+        (Button(turn._("👍 Helpful"), f"faq:up:{entry.id}"), Button(turn._("👎 Not helpful"), f"faq:down:{entry.id}")),
+        *((Button("↪ " + _short(other.text(turn.locale).question), f"faq:show:{other.id}"),) for other in related),
+    ]
+    return [Reply(answer_text(entry, turn.locale, turn.today, turn._), buttons=tuple(rows), image=entry.image)]
+
+
+def _related(turn: Turn, entry: FaqEntry) -> list[FaqEntry]:
+    """Up to three other entries of the same topic, the nearest ones first."""
+    siblings = turn.services.library.in_topic(entry.topic, turn.today)
+    if entry not in siblings:
+        return [other for other in siblings][:RELATED]
+    position = siblings.index(entry)
+    ordered = sorted((other for other in siblings if other.id != entry.id), key=lambda o: abs(siblings.index(o) - position))
+    return ordered[:RELATED]
+
+
+async def no_answer(turn: Turn, key: str) -> list[Reply]:
+    """Record the question for staff and offer to send it to them."""
+    question = turn.data.get("question") or turn.text
+    row = await content_repo.record_unanswered(turn.session, key or question, question, turn.locale, now=turn.now)
+    return [
+        Reply(
+            turn._(NO_ANSWER_TEXT),
+            buttons=(
+                (Button(turn._("📨 Send my question to staff"), f"faq:forward:{row.id}"),),
+                (Button(turn._("📚 Browse topics"), "menu:faq"),),
+            ),
+        )
+    ]
+
+
+async def on_show(turn: Turn) -> list[Reply]:
+    """A question chosen from a list or a suggestion."""
+    entry = turn.services.library.faq(turn.args[1]) if len(turn.args) > 1 else None
+    if entry is None or not entry.is_valid_on(turn.today):
+        raise StaleAction
+    return await show_answer(turn, entry)
+
+
+async def on_none(turn: Turn) -> list[Reply]:
+    """None of the suggestions fit."""
+    question = turn.data.get("question")
+    if not question:
+        raise StaleAction
+    return await no_answer(turn, search(turn, question).key)
+
+
+async def on_rate(turn: Turn) -> list[Reply]:
+    """👍 / 👎 under an answer."""
+    helpful = turn.args[0] == "up"
+    entry = turn.services.library.faq(turn.args[1]) if len(turn.args) > 1 else None
+    if entry is None:
+        raise StaleAction
+    await content_repo.count_faq(turn.session, entry.id, "helpful" if helpful else "unhelpful")
+    if helpful:
+        return [Reply(turn._("Thank you for your feedback!"))]
+    question = turn.data.get("question") or entry.text(turn.locale).question
+    row = await content_repo.record_unanswered(turn.session, search(turn, question).key, question, turn.locale, now=turn.now)
+    return [
+        Reply(
+            turn._("Thank you. Would you like to send your question to staff?"),
+            buttons=((Button(turn._("📨 Send my question to staff"), f"faq:forward:{row.id}"),),),
+        )
+    ]
+
+
+async def on_forward(turn: Turn) -> list[Reply]:
+    """Send an unanswered question to staff."""
+    try:
+        row = await content_repo.mark_forwarded(turn.session, int(turn.args[1]))
+    except (IndexError, ValueError):
+        row = None
+    if row is None:
+        raise StaleAction
+    return [
+        main_menu(
+            turn,
+            turn._("Your question has been passed to staff so that they can add an answer. Please ask me again in a few days."),
+        )
+    ]
+
+
+async def on_faq_action(turn: Turn) -> list[Reply]:
+    """faq:show / faq:up / faq:down / faq:none / faq:forward."""
+    handler = {"show": on_show, "up": on_rate, "down": on_rate, "none": on_none, "forward": on_forward}.get(
+        turn.args[0] if turn.args else ""
+    )
+    if handler is None:
+        raise StaleAction
+    return await handler(turn)
+
+
+async def topics(turn: Turn) -> list[Reply]:
+    """The "Policy Q&A" button: topics to browse, or type a question."""
+    turn.reset()
+    available = turn.services.library.topics(turn.today)
+    return [
+        Reply(
+            turn._("Choose a topic, or simply type your question (for example: “what is the poverty line?”)."),
+            buttons=tuple((Button(topic.title(turn.locale), f"topic:{topic.id}"),) for topic in available),
+        )
+    ]
+
+
+async def topic_questions(turn: Turn) -> list[Reply]:
+    """The questions of a topic, a page at a time."""
+    topic = turn.services.library.topic(turn.args[0]) if turn.args else None
+    if topic is None:
+        raise StaleAction
+    entries = turn.services.library.in_topic(topic.id, turn.today)
+    try:
+        page = int(turn.args[1]) if len(turn.args) > 1 else 0
+    except ValueError:
+        raise StaleAction from None
+    pages = max(1, -(-len(entries) // PAGE))
+    page = min(max(page, 0), pages - 1)
+    shown = entries[page * PAGE : (page + 1) * PAGE]
+    rows: list[tuple[Button, ...]] = [
+        (Button(_short(entry.text(turn.locale).question), f"faq:show:{entry.id}"),) for entry in shown
+    ]
+    nav = []
+    if page > 0:
+        nav.append(Button(turn._("‹ Back"), f"topic:{topic.id}:{page - 1}"))
+    if page + 1 < pages:
+        nav.append(Button(turn._("More ›"), f"topic:{topic.id}:{page + 1}"))
+    if nav:
+        rows.append(tuple(nav))
+    rows.append((Button(turn._("📚 Browse topics"), "menu:faq"),))
+    return [Reply(f"{topic.title(turn.locale)} ({page + 1}/{pages})", buttons=tuple(rows))]
+
+
+async def prompt(turn: Turn) -> list[Reply]:
+    """/hoidap: the topics."""
+    return await topics(turn)
+
+
+ROUTES = Routes(
+    commands={"hoidap": prompt, "faq": prompt},
+    actions={"menu:faq": Action(topics), "topic": Action(topic_questions), "faq": Action(on_faq_action)},
+)

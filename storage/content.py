@@ -1,0 +1,70 @@
+"""Repository functions for content (topics, FAQ, stories) and FAQ statistics. Never commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TypeVar
+
+from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import FaqRow, FaqStat, StoryRow, TopicRow, UnansweredQuestion
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+async def upsert(session: AsyncSession, row: Row, key: str) -> Row:
+    """Insert `row`, or copy its fields onto the stored row with the same `key` value."""
+    stored = await session.get(type(row), getattr(row, key))
+    if stored is None:
+        session.add(row)
+        return row
+    stored.sqlmodel_update(row.model_dump(exclude={key}))
+    return stored
+
+
+async def list_topics(session: AsyncSession) -> list[TopicRow]:
+    """Topics in menu order."""
+    return list((await session.exec(select(TopicRow).order_by(TopicRow.position, TopicRow.id))).all())
+
+
+async def list_faqs(session: AsyncSession) -> list[FaqRow]:
+    """All FAQ entries, published or not, in file order."""
+    return list((await session.exec(select(FaqRow).order_by(FaqRow.position, FaqRow.id))).all())
+
+
+async def list_stories(session: AsyncSession) -> list[StoryRow]:
+    """All stories in order."""
+    return list((await session.exec(select(StoryRow).order_by(StoryRow.position, StoryRow.id))).all())
+
+
+async def count_faq(session: AsyncSession, faq_id: str, field: str) -> None:
+    """Add one to a counter (`shown`, `helpful`, `unhelpful`) of an entry."""
+    stat = await session.get(FaqStat, faq_id)
+    if stat is None:
+        stat = FaqStat(faq_id=faq_id)
+        session.add(stat)
+    setattr(stat, field, getattr(stat, field) + 1)
+
+
+async def record_unanswered(session: AsyncSession, key: str, text: str, locale: str, *, now: datetime) -> UnansweredQuestion:
+    """Count an unanswered question under its normalised key (the latest wording is kept)."""
+    key = key[:500]
+    row = (await session.exec(select(UnansweredQuestion).where(UnansweredQuestion.key == key))).first()
+    if row is None:
+        row = UnansweredQuestion(key=key, text=text[:1000], locale=locale, first_asked_at=now, last_asked_at=now)
+        session.add(row)
+        await session.flush()
+        return row
+    row.count += 1
+    row.text = text[:1000]
+    row.last_asked_at = now
+    return row
+
+
+async def mark_forwarded(session: AsyncSession, question_id: int) -> UnansweredQuestion | None:
+    """Count that a citizen asked to send this question to staff."""
+    row = await session.get(UnansweredQuestion, question_id)
+    if row is not None:
+        row.forwarded += 1
+    return row

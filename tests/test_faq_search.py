@@ -1,0 +1,76 @@
+"""FAQ search on the shipped content: accuracy on an evaluation set, validity dates, speed guard."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from content.search import FaqIndex, Status
+
+EVAL = Path(__file__).parent / "data" / "faq_eval.yaml"
+TODAY = date(2026, 11, 28)
+
+
+@pytest.fixture(scope="module")
+def index(bundle) -> FaqIndex:  # type: ignore[no-untyped-def]
+    return FaqIndex(bundle.faqs)
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[dict]:
+    return yaml.safe_load(EVAL.read_text(encoding="utf-8"))
+
+
+def test_evaluation_set_is_large_and_refers_to_real_entries(cases, bundle) -> None:
+    assert len(cases) >= 150
+    ids = {entry.id for entry in bundle.faqs}
+    assert {case["expect"] for case in cases if case["expect"]} <= ids
+    assert sum(case["expect"] is None for case in cases) >= 20
+
+
+def test_top1_accuracy_is_at_least_90_percent_and_nothing_off_topic_is_answered(cases, index) -> None:
+    in_scope = [case for case in cases if case["expect"]]
+    misses, wrong_answers, off_topic_answered = [], [], []
+    for case in in_scope:
+        result = index.search(case["q"], on=TODAY)
+        top = result.best.entry.id if result.best and result.status is not Status.none else None
+        if top != case["expect"]:
+            misses.append((case["q"], case["expect"], result.status.value, top))
+        elif result.status is Status.answer and result.best.entry.id != case["expect"]:
+            wrong_answers.append(case["q"])
+    for case in cases:
+        if case["expect"] is None:
+            result = index.search(case["q"], on=TODAY)
+            if result.status is Status.answer:
+                off_topic_answered.append((case["q"], result.best.entry.id))
+    accuracy = 1 - len(misses) / len(in_scope)
+    report = "\n".join(f"  {q!r}: expected {e}, got {s} {t}" for q, e, s, t in misses)
+    assert accuracy >= 0.90, f"top-1 accuracy {accuracy:.1%}; misses:\n{report}"
+    assert off_topic_answered == [], off_topic_answered
+
+
+def test_answers_are_mostly_confident(cases, index) -> None:
+    in_scope = [case for case in cases if case["expect"]]
+    confident = sum(
+        1 for case in in_scope
+        if (r := index.search(case["q"], on=TODAY)).status is Status.answer and r.best.entry.id == case["expect"]
+    )
+    assert confident / len(in_scope) >= 0.6
+
+
+def test_an_entry_outside_its_validity_window_is_never_the_answer(bundle, index) -> None:
+    current = bundle.faq_by_id["poverty-line-2022-2026"]
+    successor = bundle.faq_by_id[current.replaced_by]
+    for day, expected, absent in ((TODAY, current, successor), (date(2027, 1, 2), successor, current)):
+        for question in ("chuẩn nghèo là bao nhiêu", "thu nhap bao nhieu thi la ho ngheo"):
+            result = index.search(question, on=day)
+            assert result.best is not None and result.best.entry.id == expected.id, (day, question, result)
+            assert absent.id not in {m.entry.id for m in result.matches}
+
+
+@pytest.mark.parametrize("text", ["", "   ", "?!", "👍👍", "\u200b", "a" * 4096, "chuẩn " * 800])
+def test_odd_input_never_fails(index, text: str) -> None:
+    index.search(text, on=TODAY)
