@@ -40,7 +40,7 @@ def describe(question: str, result: SearchResult, translator: Translator, today:
     """The JSON form of one answer, with the exact text the citizen would see."""
     best = result.best
     if result.status is Status.answer and best is not None:
-        shown = answer_text(best.entry, translator.locale, today, _formatter(translator))
+        shown = answer_text(best.entry, translator, today)
     elif result.status is Status.suggest:
         shown = translator.gettext(SUGGEST_TEXT) + "".join(
             f"\n{number}. {m.entry.text(translator.locale).question}" for number, m in enumerate(result.matches, 1)
@@ -59,13 +59,6 @@ def describe(question: str, result: SearchResult, translator: Translator, today:
             if result.status is Status.suggest
         ],
     }
-
-
-def _formatter(translator: Translator):  # type: ignore[no-untyped-def]
-    def translate(message: str, **values: object) -> str:
-        return translator.gettext(message).format(**values)
-
-    return translate
 
 
 async def run_ask(settings: Settings, words: list[str], *, locale: str | None, as_json: bool, on: date | None = None) -> int:

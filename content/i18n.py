@@ -9,7 +9,7 @@ from __future__ import annotations
 import gettext
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from io import BytesIO
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -85,7 +85,16 @@ class Translator:
 
     def format_date(self, value: datetime) -> str:
         """A date in the local zone ("31/12/2026")."""
-        return format_date(value.astimezone(self.tz).date(), DATE_PATTERNS[self.locale], locale=self.locale)
+        return self.format_day(value.astimezone(self.tz).date())
+
+    def format_day(self, value: date) -> str:
+        """A calendar date ("31/12/2026")."""
+        return format_date(value, DATE_PATTERNS[self.locale], locale=self.locale)
+
+    def format_money(self, amount: float) -> str:
+        """An amount of đồng: "1.500.000 đ" in Vietnamese, "1,500,000 VND" in English."""
+        number = format_decimal(amount, locale=self.locale)
+        return f"{number} đ" if self.locale == "vi" else f"{number} VND"
 
     def format_number(self, value: float) -> str:
         """A number with the locale's grouping ("1.500.000" in Vietnamese)."""

@@ -18,11 +18,13 @@ swapped in short words, one edit (or two in long words) otherwise. The best scor
 from __future__ import annotations
 
 import math
+from itertools import islice
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, Indel
@@ -41,6 +43,7 @@ ANSWER_MARGIN = 0.06
 SUGGEST_SCORE = 0.38
 MIN_COVERAGE = 0.4
 FUZZY_CANDIDATES = 24
+COMMON_SHARE = 0.3
 MIN_CORRECTABLE = 4
 
 
@@ -74,6 +77,24 @@ class SearchResult:
         return self.matches[0] if self.matches else None
 
 
+class _Phrase(NamedTuple):
+    """One normalised phrasing of an entry, its terms and their total weight."""
+
+    text: str
+    terms: frozenset[str]
+    weight: float
+
+
+def _phrasings(entry: FaqEntry) -> list[str]:
+    """The entry's questions, alternatives and keywords in every locale, normalised, without repeats."""
+    return sorted({
+        key
+        for text in entry.texts.values()
+        for raw in (text.question, *text.alternatives, *text.keywords)
+        if (key := normalize(raw))
+    })
+
+
 def _terms(words: Sequence[str]) -> set[str]:
     """Words and adjacent word pairs ("ho", "ngheo", "ho ngheo")."""
     return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
@@ -84,18 +105,11 @@ class FaqIndex:
 
     def __init__(self, entries: Iterable[FaqEntry]) -> None:
         self.entries: list[FaqEntry] = list(entries)
-        self._phrases: list[list[tuple[str, frozenset[str]]]] = []
+        texts = [_phrasings(entry) for entry in self.entries]
+        phrase_terms = [[frozenset(_terms(text.split())) for text in phrasings] for phrasings in texts]
+        self._terms: list[frozenset[str]] = [frozenset().union(*terms) for terms in phrase_terms]
         postings: dict[str, list[int]] = defaultdict(list)
-        for index, entry in enumerate(self.entries):
-            phrases = sorted({
-                key
-                for text in entry.texts.values()
-                for raw in (text.question, *text.alternatives, *text.keywords)
-                if (key := normalize(raw))
-            })
-            with_terms = [(phrase, frozenset(_terms(phrase.split()))) for phrase in phrases]
-            self._phrases.append(with_terms)
-            terms = set().union(*(phrase_terms for _phrase, phrase_terms in with_terms)) if with_terms else set()
+        for index, terms in enumerate(self._terms):
             for term in terms:
                 postings[term].append(index)
         count = max(len(self.entries), 1)
@@ -103,7 +117,12 @@ class FaqIndex:
             term: math.log((count + 1) / (len(ids) + 0.5)) * (PAIR_BOOST if " " in term else 1.0)
             for term, ids in postings.items()
         }
+        self._phrases: list[list[_Phrase]] = [
+            [_Phrase(text, terms, sum(self._idf[term] for term in terms) or 1.0) for text, terms in zip(phrasings, all_terms, strict=True)]
+            for phrasings, all_terms in zip(texts, phrase_terms, strict=True)
+        ]
         self._postings = dict(postings)
+        self._common = count * COMMON_SHARE
         self._unknown_weight = math.log((count + 1) / 0.5)
         self._vocabulary = sorted({term for term in postings if " " not in term and len(term) >= MIN_CORRECTABLE - 1})
 
@@ -163,25 +182,29 @@ class FaqIndex:
         terms = _terms(with_synonyms(query).split())
         weights = {term: self._idf.get(term, self._unknown(term)) for term in terms}
         total = sum(weights.values()) or 1.0
-        coverage: dict[int, float] = defaultdict(float)
-        for term, weight in weights.items():
-            for index in self._postings.get(term, ()):
-                coverage[index] += weight
-        candidates = sorted(
-            (index for index in coverage if self.entries[index].is_valid_on(on)),
-            key=lambda index: coverage[index],
-            reverse=True,
-        )[:FUZZY_CANDIDATES]
         scored = []
-        for index in candidates:
-            share = coverage[index] / total
-            if share < MIN_COVERAGE or coverage[index] < MIN_EVIDENCE:
+        for index in self._candidates(weights, on):
+            evidence = sum(weight for term, weight in weights.items() if term in self._terms[index])
+            share = evidence / total
+            if share < MIN_COVERAGE or evidence < MIN_EVIDENCE:
                 continue
-            fit = max(self._fit(query, weights, total, phrase, phrase_terms) for phrase, phrase_terms in self._phrases[index])
+            fit = max(self._fit(query, weights, total, *phrase) for phrase in self._phrases[index])
             score = BAG_WEIGHT * share + (1 - BAG_WEIGHT) * fit
             scored.append(Match(self.entries[index], round(score, 4)))
         scored.sort(key=lambda match: match.score, reverse=True)
         return self._decide(key, scored, limit)
+
+    def _candidates(self, weights: dict[str, float], on: date) -> list[int]:
+        """Entries valid on `on` that share the most with the query, found through its less
+        common terms (a word most entries have, like "hộ", picks nothing out)."""
+        informative = {t: w for t, w in weights.items() if len(self._postings.get(t, ())) <= self._common} or weights
+        found: dict[int, float] = defaultdict(float)
+        for term, weight in informative.items():
+            for index in self._postings.get(term, ()):
+                found[index] += weight
+        ranked = sorted(found, key=found.__getitem__, reverse=True)
+        valid = (index for index in ranked if self.entries[index].is_valid_on(on))
+        return list(islice(valid, FUZZY_CANDIDATES))
 
     def _unknown(self, term: str) -> float:
         """The weight of a term no entry has: a word counts fully against the entries, unless it is
@@ -194,12 +217,12 @@ class FaqIndex:
             return 0.0
         return UNSEEN_PAIR * (self._idf[first] + self._idf[second]) / 2
 
-    def _fit(self, query: str, weights: dict[str, float], total: float, phrase: str, phrase_terms: frozenset[str]) -> float:
+    def _fit(self, query: str, weights: dict[str, float], total: float, phrase: str, phrase_terms: frozenset[str], phrase_weight: float) -> float:
         """How well one phrasing fits the query: how much of the query it has, how much of it the
         query has, and how alike the two strings are."""
         shared = phrase_terms.intersection(weights)
         of_query = sum(weights[term] for term in shared) / total
-        of_phrase = sum(self._idf[term] for term in shared) / (sum(self._idf[term] for term in phrase_terms) or 1.0)
+        of_phrase = sum(self._idf[term] for term in shared) / phrase_weight
         similarity = fuzz.QRatio(query, phrase) / 100
         return QUERY_FIT * of_query + PHRASE_FIT * of_phrase + (1 - QUERY_FIT - PHRASE_FIT) * similarity
 

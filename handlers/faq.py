@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, timedelta
 
-from content.i18n import N_
+from content.i18n import N_, Translator
 from content.loader import rendered_answer
 from content.text import PARTICLES
 from content.model import FaqEntry
@@ -29,14 +28,13 @@ def _short(text: str) -> str:
     return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
 
 
-def answer_text(entry: FaqEntry, locale: str, today: date, translate: Callable[..., str]) -> str:
+def answer_text(entry: FaqEntry, translator: Translator, today: date) -> str:
     """The answer as the citizen sees it: text, sources, and a note when a newer rule is near."""
-    text = rendered_answer(entry, locale)
+    text = rendered_answer(entry, translator.locale)
     if entry.replaced_by and entry.valid_until and entry.valid_until - today <= timedelta(days=CHANGE_NOTICE_DAYS):
-        text += "\n\n" + translate(
-            CHANGE_NOTE,
-            until=f"{entry.valid_until:%d/%m/%Y}",
-            start=f"{entry.valid_until + timedelta(days=1):%d/%m/%Y}",
+        text += "\n\n" + translator.gettext(CHANGE_NOTE).format(
+            until=translator.format_day(entry.valid_until),
+            start=translator.format_day(entry.valid_until + timedelta(days=1)),
         )
     return text
 
@@ -90,7 +88,7 @@ async def show_answer(turn: Turn, entry: FaqEntry) -> list[Reply]:
         (Button(turn._("👍 Helpful"), f"faq:up:{entry.id}"), Button(turn._("👎 Not helpful"), f"faq:down:{entry.id}")),
         *((Button("↪ " + _short(other.text(turn.locale).question), f"faq:show:{other.id}"),) for other in related),
     ]
-    return [Reply(answer_text(entry, turn.locale, turn.today, turn._), buttons=tuple(rows), image=entry.image)]
+    return [Reply(answer_text(entry, turn.translator, turn.today), buttons=tuple(rows), image=entry.image)]
 
 
 def _related(turn: Turn, entry: FaqEntry) -> list[FaqEntry]:

@@ -30,6 +30,9 @@ async def show_story(turn: Turn) -> list[Reply]:
         raise StaleAction
     text = item.text(turn.locale)
     parts = [f"📖 {text.title}", text.body, f"💡 {text.lesson}"]
+    place = turn.services.areas.get(item.commune) if item.commune else None
+    if place is not None:
+        parts.insert(1, f"📍 {place.label}")
     if item.illustrative:
         parts.append(turn._("(An illustrative example, not a real family.)"))
     return [

@@ -101,3 +101,9 @@ def test_translator_formats_date_times_in_the_local_zone() -> None:
     moment = datetime(2026, 11, 28, 7, 5, tzinfo=UTC)
     assert catalogs.get("vi").format_datetime(moment) == "14:05 28/11/2026"
     assert catalogs.get("en").format_datetime(moment) == "28 Nov 2026, 14:05"
+
+
+def test_money_is_formatted_the_vietnamese_way() -> None:
+    catalogs = Catalogs(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert catalogs.get("vi").format_money(1_500_000) == "1.500.000 đ"
+    assert catalogs.get("en").format_money(2_200_000) == "2,200,000 VND"
