@@ -33,18 +33,30 @@ from content.model import FaqEntry
 from content.text import DOUBLES, PARTICLES, normalize, with_synonyms
 
 BAG_WEIGHT = 0.4
+FIT_WEIGHT = 0.5
 QUERY_FIT = 0.4
 PHRASE_FIT = 0.3
 UNSEEN_PAIR = 0.3
 PAIR_BOOST = 1.0
 MIN_EVIDENCE = 1.5
-ANSWER_SCORE = 0.55
+SYNONYM_WEIGHT = 0.3
+ANSWER_SCORE = 0.65
 ANSWER_MARGIN = 0.06
 SUGGEST_SCORE = 0.38
 MIN_COVERAGE = 0.4
-FUZZY_CANDIDATES = 24
+FUZZY_CANDIDATES = 16
 COMMON_SHARE = 0.3
+FUZZY_PHRASES = 4
 MIN_CORRECTABLE = 4
+
+# Subjects people ask a public chatbot about that are outside the programme: the answer is an
+# honest "no answer" even when the rest of the words look like a policy question.
+OFF_TOPIC = frozenset({
+    "thoi tiet", "weather", "gia vang", "gold", "xo so", "lottery", "lo de", "so de", "bong da", "football",
+    "soccer", "ho chieu", "passport", "visa", "bang lai", "driving licence", "driver license", "ket hon", "ly hon",
+    "marriage", "divorce", "chung khoan", "stock", "bitcoin", "tien ao", "ca si", "phim", "movie", "game",
+    "nguoi yeu", "tinh yeu", "crush", "boyfriend", "girlfriend", "gia xang", "petrol", "gasoline",
+})
 
 
 class Status(StrEnum):
@@ -93,6 +105,12 @@ def _phrasings(entry: FaqEntry) -> list[str]:
         for raw in (text.question, *text.alternatives, *text.keywords)
         if (key := normalize(raw))
     })
+
+
+def _off_topic(query: str) -> bool:
+    """Whether the query names a subject this bot never covers (weather, prices, passports, …)."""
+    padded = f" {query} "
+    return any(f" {phrase} " in padded for phrase in OFF_TOPIC)
 
 
 def _terms(words: Sequence[str]) -> set[str]:
@@ -179,17 +197,27 @@ class FaqIndex:
         if not words:
             return SearchResult(Status.none, key)
         query = " ".join(words)
-        terms = _terms(with_synonyms(query).split())
-        weights = {term: self._idf.get(term, self._unknown(term)) for term in terms}
+        if _off_topic(query):
+            return SearchResult(Status.none, key)
+        typed = _terms(words)
+        terms = typed | _terms(with_synonyms(query).split()[len(words):])
+        weights = {
+            term: self._idf.get(term, self._unknown(term)) * (1.0 if term in typed else SYNONYM_WEIGHT) for term in terms
+        }
         total = sum(weights.values()) or 1.0
+        candidates = self._candidates(weights, on)
+        contrast = self._contrast(weights, candidates)
+        contrast_total = sum(contrast.values()) or 1.0
         scored = []
-        for index in self._candidates(weights, on):
-            evidence = sum(weight for term, weight in weights.items() if term in self._terms[index])
+        for index in candidates:
+            entry_terms = self._terms[index]
+            evidence = sum(weight for term, weight in weights.items() if term in entry_terms)
             share = evidence / total
             if share < MIN_COVERAGE or evidence < MIN_EVIDENCE:
                 continue
-            fit = max(self._fit(query, weights, total, *phrase) for phrase in self._phrases[index])
-            score = BAG_WEIGHT * share + (1 - BAG_WEIGHT) * fit
+            fit = self._fit(query, weights, total, self._phrases[index])
+            distinct = sum(weight for term, weight in contrast.items() if term in entry_terms) / contrast_total
+            score = BAG_WEIGHT * share + FIT_WEIGHT * fit + (1 - BAG_WEIGHT - FIT_WEIGHT) * distinct
             scored.append(Match(self.entries[index], round(score, 4)))
         scored.sort(key=lambda match: match.score, reverse=True)
         return self._decide(key, scored, limit)
@@ -206,6 +234,17 @@ class FaqIndex:
         valid = (index for index in ranked if self.entries[index].is_valid_on(on))
         return list(islice(valid, FUZZY_CANDIDATES))
 
+    def _contrast(self, weights: dict[str, float], candidates: list[int]) -> dict[str, float]:
+        """Query terms weighted by how well they tell the close candidates apart: "cận nghèo" counts
+        among entries that all speak of "bảo hiểm y tế", which itself then counts for little."""
+        count = len(candidates)
+        contrast = {}
+        for term, weight in weights.items():
+            having = sum(1 for index in candidates if term in self._terms[index])
+            if having:
+                contrast[term] = weight * math.log((count + 1) / (having + 0.5))
+        return contrast
+
     def _unknown(self, term: str) -> float:
         """The weight of a term no entry has: a word counts fully against the entries, unless it is
         a particle; an unseen pair of known words counts a little (a new combination, like "hộ
@@ -215,16 +254,25 @@ class FaqIndex:
         first, second = term.split(" ", 1)
         if first in PARTICLES or second in PARTICLES or first not in self._idf or second not in self._idf:
             return 0.0
-        return UNSEEN_PAIR * (self._idf[first] + self._idf[second]) / 2
+        return UNSEEN_PAIR * max(self._idf[first], self._idf[second])
 
-    def _fit(self, query: str, weights: dict[str, float], total: float, phrase: str, phrase_terms: frozenset[str], phrase_weight: float) -> float:
-        """How well one phrasing fits the query: how much of the query it has, how much of it the
-        query has, and how alike the two strings are."""
-        shared = phrase_terms.intersection(weights)
-        of_query = sum(weights[term] for term in shared) / total
-        of_phrase = sum(self._idf[term] for term in shared) / phrase_weight
-        similarity = fuzz.QRatio(query, phrase) / 100
-        return QUERY_FIT * of_query + PHRASE_FIT * of_phrase + (1 - QUERY_FIT - PHRASE_FIT) * similarity
+    def _fit(self, query: str, weights: dict[str, float], total: float, phrases: list[_Phrase]) -> float:
+        """How well the entry's closest phrasing fits the query: how much of the query it has, how
+        much of it the query has, and how alike the two strings are (compared for the few phrasings
+        that share the most words, as string comparison is the costly part)."""
+        overlaps = []
+        for phrase in phrases:
+            shared = phrase.terms.intersection(weights)
+            if shared:
+                of_query = sum(weights[term] for term in shared) / total
+                of_phrase = sum(self._idf[term] for term in shared) / phrase.weight
+                overlaps.append((QUERY_FIT * of_query + PHRASE_FIT * of_phrase, phrase.text))
+        overlaps.sort(reverse=True)
+        similar = 1 - QUERY_FIT - PHRASE_FIT
+        return max(
+            (overlap + similar * fuzz.QRatio(query, text) / 100 for overlap, text in overlaps[:FUZZY_PHRASES]),
+            default=0.0,
+        )
 
     @staticmethod
     def _decide(key: str, scored: list[Match], limit: int) -> SearchResult:

@@ -74,3 +74,16 @@ def test_an_entry_outside_its_validity_window_is_never_the_answer(bundle, index)
 @pytest.mark.parametrize("text", ["", "   ", "?!", "👍👍", "\u200b", "a" * 4096, "chuẩn " * 800])
 def test_odd_input_never_fails(index, text: str) -> None:
     index.search(text, on=TODAY)
+
+
+def test_messages_outside_the_programme_are_rarely_answered(index) -> None:
+    lines = (Path(__file__).parent / "data" / "off_topic.txt").read_text(encoding="utf-8").splitlines()
+    messages = [line for line in lines if line.strip() and not line.startswith("#")]
+    answered = [(m, r.best.entry.id) for m in messages if (r := index.search(m, on=TODAY)).status is Status.answer]
+    assert len(messages) >= 150
+    assert len(answered) / len(messages) <= 0.05, answered
+
+
+@pytest.mark.parametrize("text", ["giá vàng hôm nay", "kết quả bóng đá", "thời tiết ngày mai", "asdfghjkl", "jjjjjj", "🙂🙂", "xổ số miền trung"])
+def test_typical_off_topic_messages_get_no_answer(index, text: str) -> None:
+    assert index.search(text, on=TODAY).status is Status.none
