@@ -8,9 +8,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
 
 log = logging.getLogger("bot")
 
@@ -40,6 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
     content_commands = content.add_subparsers(dest="content_command", metavar="ACTION", required=True)
     content_commands.add_parser("check", help="validate content/ (FAQ, topics, stories, areas); exit 1 listing every error")
     content_commands.add_parser("import", help="validate, then load areas, topics, FAQ and stories into the database (idempotent)")
+    staff = commands.add_parser("staff", help="staff accounts: add, link-code, list")
+    staff_commands = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
+    add = staff_commands.add_parser("add", help="create a staff account (asks for the password twice)")
+    add.add_argument("username", help="3-64 of a-z, 0-9, _ . -")
+    add.add_argument("--role", required=True, metavar="admin|province|commune", help="admin: everything; province: all communes; commune: one commune")
+    add.add_argument("--area", default=None, metavar="CODE", help="the commune's code (required for --role commune)")
+    add.add_argument("--name", default="", help="display name shown to colleagues")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from one line of standard input")
+    link = staff_commands.add_parser("link-code", help="print a one-time code that links a chat account to a staff account")
+    link.add_argument("username")
+    staff_commands.add_parser("list", help="list staff accounts")
+    export = commands.add_parser("export", help="export data for reports")
+    export_commands = export.add_subparsers(dest="export_command", metavar="WHAT", required=True)
+    tickets = export_commands.add_parser("tickets", help="tickets as CSV or XLSX (never the names of anonymous senders)")
+    tickets.add_argument("--format", choices=("csv", "xlsx"), default=None, help="file format (default: from the file name)")
+    tickets.add_argument("--since", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD", help="only tickets created on or after this day")
+    tickets.add_argument("--area", default=None, metavar="CODE", help="only tickets of this commune")
+    tickets.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="where to write")
     return parser
 
 
@@ -58,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _db(settings, args)
     if args.command == "content":
         return _content_check() if args.content_command == "check" else asyncio.run(_content_import(settings))
+    if args.command == "staff":
+        return asyncio.run(_staff(settings, args))
+    if args.command == "export":
+        return asyncio.run(_export_tickets(settings, args))
     if args.command == "ask":
         from bot.ask import run_ask
 
@@ -136,6 +163,92 @@ async def _content_import(settings: Settings) -> int:
     log.info("imported %s", ", ".join(f"{count} {kind}" for kind, count in counts.items()))
     return 0
 
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    """The new password from one stdin line, or typed twice; None (after a message) on mismatch."""
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        print("staff add: the passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
+async def _staff(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from storage.db import create_engine, session_factory
+    from storage.staff import StaffError
+
+    password = _read_password(args.password_stdin) if args.staff_command == "add" else ""
+    if password is None:
+        return 2
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            output = await _staff_action(session, args, password)
+            await session.commit()
+    except StaffError as exc:
+        print(f"staff {args.staff_command}: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        print(f"staff {args.staff_command}: database not ready ({exc.orig}); run `python -m bot db upgrade`", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(output)
+    return 0
+
+
+async def _staff_action(session: AsyncSession, args: argparse.Namespace, password: str) -> str:
+    """Do one staff command in the session; return what to print once it is committed."""
+    from handlers.engine import utc_now
+    from storage import staff as staff_repo
+
+    if args.staff_command == "add":
+        member = await staff_repo.create_staff(
+            session, args.username, args.role, args.area, password, utc_now(), display_name=args.name
+        )
+        return f"added {member.username} ({member.role}{', ' + member.area_code if member.area_code else ''})"
+    if args.staff_command == "link-code":
+        member = await staff_repo.get_staff(session, args.username)
+        if member is None:
+            raise staff_repo.StaffError(f"no staff account {args.username!r}")
+        code = await staff_repo.new_link_code(session, member, utc_now())
+        return f"{code}\nsend /link {code} to the bot within 24 hours to link a chat account to {member.username}"
+    lines = []
+    for member in await staff_repo.list_staff(session):
+        linked = f"{member.chat_channel}:{member.chat_user_id}" if member.chat_channel else "-"
+        lines.append(f"{member.username}\t{member.role}\t{member.area_code or '-'}\t{'active' if member.active else 'inactive'}\tchat {linked}")
+    return "\n".join(lines) or "no staff accounts yet: add one with `python -m bot staff add`"
+
+
+async def _export_tickets(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.export import ExportError, export_tickets
+    from handlers.engine import utc_now
+    from storage.db import create_engine, session_factory
+
+    fmt = args.format or ("xlsx" if args.output.suffix.lower() == ".xlsx" else "csv")
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            count = await export_tickets(
+                session, args.output, fmt, tz=settings.tz, now=utc_now(), since=args.since, area=args.area
+            )
+    except ExportError as exc:
+        print(f"export tickets: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"export tickets: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(f"wrote {count} tickets to {args.output}")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

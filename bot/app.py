@@ -5,6 +5,8 @@ Each resource opens and closes in its own `cleanup_ctx` generator, in the order 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -14,6 +16,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
 from bot import keys
 from bot.channels.telegram import TelegramChannel
 from bot.channels.webchat import WebChat
@@ -21,12 +26,15 @@ from bot.config import Settings, ensure_secret_key
 from bot.features import build_router
 from bot.ordering import KeyedLocks
 from bot.routes import security_headers, setup_routes
+from bot.sender import Sender
 from content.areas import AreaDirectory
 from content.i18n import Catalogs
 from content.importer import load_or_import
 from content.library import Library
 from handlers.engine import Engine, utc_now
-from handlers.turn import Services
+from handlers.officer import daily_reminders
+from handlers.turn import Services, TicketPolicy
+from storage.ticket_rules import DEFAULT_DUE_DAYS, parse_due_days, parse_holidays
 from storage.db import create_engine, session_factory
 
 log = logging.getLogger(__name__)
@@ -42,7 +50,8 @@ def create_app(settings: Settings, *, clock=utc_now) -> web.Application:  # type
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     app.cleanup_ctx.append(_database(settings))
     app.cleanup_ctx.append(_conversations(settings, catalogs, clock))
-    app.cleanup_ctx.append(_telegram(settings))
+    app.cleanup_ctx.append(_telegram(settings, clock))
+    app.cleanup_ctx.append(_scheduler(settings, clock))
     setup_routes(app)
     return app
 
@@ -62,8 +71,13 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
         sessions = app[keys.SESSIONS]
         async with sessions() as session:
             areas, bundle = await load_or_import(session, now=clock())
+        policy = TicketPolicy(
+            due_days={**DEFAULT_DUE_DAYS, **parse_due_days(settings.ticket_due_days)},
+            holidays=parse_holidays(settings.holidays),
+            daily_limit=settings.ticket_daily_limit,
+        )
         services = Services(
-            areas=AreaDirectory(areas), catalogs=catalogs, library=Library(bundle), tz=settings.tz
+            areas=AreaDirectory(areas), catalogs=catalogs, library=Library(bundle), tz=settings.tz, tickets=policy
         )
         app[keys.SERVICES] = services
         engine = Engine(
@@ -80,7 +94,7 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
     return ctx
 
 
-def _telegram(settings: Settings):  # type: ignore[no-untyped-def]
+def _telegram(settings: Settings, clock):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if not settings.telegram_enabled:
             app[keys.TELEGRAM] = None
@@ -90,7 +104,35 @@ def _telegram(settings: Settings):  # type: ignore[no-untyped-def]
         channel = TelegramChannel(settings, app[keys.ENGINE], app[keys.LOCKS])
         app[keys.TELEGRAM] = channel
         await channel.start()
+        sender = Sender(app[keys.SESSIONS], "telegram", channel.send, clock)
+        task = asyncio.create_task(sender.run(), name="outbox:telegram")
         yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         await channel.stop()
 
     return ctx
+
+
+def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        scheduler = AsyncIOScheduler(timezone=settings.tz)
+        scheduler.add_job(
+            _daily_reminders, CronTrigger(hour=7, minute=30, timezone=settings.tz), args=[app, clock],
+            id="officer-reminders", replace_existing=True, misfire_grace_time=3600, coalesce=True,
+        )
+        scheduler.start()
+        app[keys.SCHEDULER] = scheduler
+        yield
+        scheduler.shutdown(wait=False)
+
+    return ctx
+
+
+async def _daily_reminders(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
+    """Tell each linked officer about new and overdue reports of their area (once a day)."""
+    async with app[keys.SESSIONS]() as session:
+        count = await daily_reminders(session, app[keys.SERVICES], clock())
+        await session.commit()
+    log.info("officer reminders queued: %d", count)

@@ -5,15 +5,27 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.models import TicketKind
+from storage.ticket_rules import parse_due_days, parse_holidays
+
 SUPPORTED_LOCALES = ("vi", "en")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+# Days off that are certain for 2026–2027: 1/1, 30/4, 1/5, 2/9; the first three days of Tết and
+# Hùng Kings' day (lunar dates, checked against two Vietnamese lunar calendars); and the days off
+# in lieu the Labour Code gives when a holiday falls on a weekend (27/4/2026, 3/5/2027). The rest of
+# the Tết break and the day next to 2/9 are set by the Prime Minister each year: admins add them.
+DEFAULT_HOLIDAYS = (
+    "2026-01-01,2026-02-17,2026-02-18,2026-02-19,2026-04-26,2026-04-27,2026-04-30,2026-05-01,2026-09-02,"
+    "2027-01-01,2027-02-06,2027-02-07,2027-02-08,2027-04-16,2027-04-30,2027-05-01,2027-05-03,2027-09-02"
+)
 
 
 class ConfigError(Exception):
@@ -44,6 +56,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_concurrent_updates: int = Field(64, ge=1, le=10_000)
     conversation_ttl_hours: int = Field(72, ge=1, le=24 * 365)
+    ticket_due_days: str = ""
+    holidays: str = DEFAULT_HOLIDAYS
+    ticket_daily_limit: int = Field(5, ge=1, le=1000)
+    media_max_bytes: int = Field(10_000_000, ge=1, le=2_000_000_000)
 
     @field_validator("database_url")
     @classmethod
@@ -97,6 +113,18 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("ticket_due_days")
+    @classmethod
+    def _due_days(cls, value: str) -> str:
+        parse_due_days(value)
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str) -> str:
+        parse_holidays(value)
+        return value
+
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
         if self.telegram_webhook_url and not self.telegram_webhook_secret:
@@ -107,6 +135,16 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         """The configured time zone."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def due_days(self) -> dict[TicketKind, int]:
+        """Working days to answer each kind of ticket (TICKET_DUE_DAYS over the defaults)."""
+        return parse_due_days(self.ticket_due_days)
+
+    @property
+    def holiday_dates(self) -> frozenset[date]:
+        """Public holidays that do not count as working days."""
+        return parse_holidays(self.holidays)
 
     @property
     def telegram_enabled(self) -> bool:

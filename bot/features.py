@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import faq, menu, onboarding, privacy, settings, stories, subscription
+from handlers import faq, feedback, menu, officer, onboarding, privacy, settings, stories, subscription, tracking
 from handlers.router import Fallbacks, Router
 
 FEATURES = (
@@ -13,6 +13,9 @@ FEATURES = (
     privacy.ROUTES,
     faq.ROUTES,
     stories.ROUTES,
+    feedback.ROUTES,
+    tracking.ROUTES,
+    officer.ROUTES,
 )
 
 

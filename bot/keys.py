@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
 from bot.ordering import KeyedLocks
@@ -23,3 +24,4 @@ ENGINE = web.AppKey("engine", Engine)
 LOCKS = web.AppKey("locks", KeyedLocks)
 TELEGRAM = web.AppKey("telegram", "TelegramChannel | None")
 WEBCHAT = web.AppKey("webchat", "WebChat")
+SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)

@@ -45,6 +45,11 @@ async def chat_message(request: web.Request) -> web.StreamResponse:
     return await request.app[keys.WEBCHAT].post_message(request)
 
 
+async def chat_updates(request: web.Request) -> web.StreamResponse:
+    """GET /chat/api/updates."""
+    return await request.app[keys.WEBCHAT].updates(request)
+
+
 async def telegram_webhook(request: web.Request) -> web.StreamResponse:
     """POST /webhook/telegram (404 unless Telegram runs in webhook mode)."""
     channel = request.app[keys.TELEGRAM]
@@ -61,6 +66,7 @@ def setup_routes(app: web.Application) -> None:
             web.get("/healthz", healthz, name="healthz"),
             web.get("/chat", chat_page, name="chat"),
             web.post("/chat/api/messages", chat_message, name="chat-messages"),
+            web.get("/chat/api/updates", chat_updates, name="chat-updates"),
             web.static("/chat/static", STATIC_DIR, name="chat-static"),
             web.post("/webhook/telegram", telegram_webhook, name="telegram-webhook"),
         ]

@@ -40,7 +40,8 @@ async def show_help(turn: Turn) -> list[Reply]:
             turn._(
                 "Cầu Nối answers questions about the poverty-reduction programme, shares stories "
                 "of households that escaped poverty and passes your feedback to the authorities.\n\n"
-                "Commands:\n/menu – main menu\n/settings – language, commune, household\n"
+                "Commands:\n/menu – main menu\n/feedback – send feedback or a complaint\n"
+                "/track – your reports and their answers\n/settings – language, commune, household\n"
                 "/subscribe – receive notices\n/unsubscribe – stop notices\n"
                 "/cancel – leave what you are doing\n/deletemydata – delete your data\n\n"
                 "Or simply type your question, with or without diacritics."
@@ -74,27 +75,10 @@ async def media_only(turn: Turn) -> list[Reply]:
     return [Reply(turn._("For now I can only read text messages here. Please type your question."))]
 
 
-async def feedback(turn: Turn) -> list[Reply]:
-    """Sending feedback."""
-    return [
-        main_menu(
-            turn,
-            turn._("Sending feedback through the bot is being prepared. Meanwhile, please contact your commune office directly."),
-        )
-    ]
-
-
-async def my_feedback(turn: Turn) -> list[Reply]:
-    """The citizen's own feedback."""
-    return [main_menu(turn, turn._("You have not sent any feedback yet."))]
-
-
 ROUTES = Routes(
     commands={"menu": show_menu, "help": show_help, "trogiup": show_help, "huy": cancel, "cancel": cancel},
     actions={
         "menu:help": Action(show_help),
         "menu:home": Action(show_menu),
-        "menu:feedback": Action(feedback),
-        "menu:mine": Action(my_feedback),
     },
 )

@@ -7,6 +7,7 @@ from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
+from storage import tickets as ticket_repo
 
 
 async def ask_delete(turn: Turn) -> list[Reply]:
@@ -45,15 +46,15 @@ async def on_confirm(turn: Turn) -> list[Reply]:
     ]
     deleted = [label for value, label in held if value]
     deleted.append(turn._("the link to your chat account"))
+    kept = await ticket_repo.forget_citizen(turn.session, citizen.id)
     turn.delete_citizen = True
-    return [
-        Reply(
-            turn._(
-                "Your data has been deleted: {items}. You can still ask questions at any time.",
-                items=", ".join(deleted),
-            )
+    text = turn._("Your data has been deleted: {items}. You can still ask questions at any time.", items=", ".join(deleted))
+    if kept:
+        text += "\n" + turn._(
+            "The reports you sent stay with the authorities so that they can be handled, but without your name "
+            "and no longer linked to you."
         )
-    ]
+    return [Reply(text)]
 
 
 ROUTES = Routes(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handlers.types import Reply
+from handlers.types import Button, Reply
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 
@@ -33,3 +33,11 @@ def split_text(text: str, limit: int) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
+
+
+def payload_replies(payload: dict) -> list[Reply]:
+    """The replies a stored payload describes."""
+    buttons = tuple(
+        tuple(Button(str(b["label"]), str(b["action"])) for b in row) for row in payload.get("buttons", [])
+    )
+    return [Reply(str(payload.get("text", "")), buttons=buttons, image=payload.get("image"))]

@@ -37,6 +37,7 @@ class Routes:
     commands: Mapping[str, Handler] = field(default_factory=dict)
     actions: Mapping[str, Action] = field(default_factory=dict)
     text: Mapping[State, Handler] = field(default_factory=dict)
+    media: Mapping[State, Handler] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,10 @@ class Router:
         self.commands: dict[str, Handler] = {}
         self.actions: dict[str, Action] = {}
         self.text: dict[State, Handler] = {}
+        self.media: dict[State, Handler] = {}
         for routes in features:
-            for table, new in ((self.commands, routes.commands), (self.actions, routes.actions), (self.text, routes.text)):
+            tables = ((self.commands, routes.commands), (self.actions, routes.actions), (self.text, routes.text), (self.media, routes.media))
+            for table, new in tables:
                 clash = set(table) & set(new)
                 if clash:
                     raise ValueError(f"route defined twice: {sorted(clash)}")
@@ -108,7 +111,7 @@ class Router:
             return await self._action(turn, action)
         if turn.text:
             return await self.text.get(turn.state, self.fallbacks.question)(turn)
-        return await self.fallbacks.media(turn)
+        return await self.media.get(turn.state, self.fallbacks.media)(turn)
 
     async def _action(self, turn: Turn, action: str) -> list[Reply]:
         """Run a button action, or answer that the menu has expired."""

@@ -12,6 +12,18 @@ class State(StrEnum):
     area = "onboarding.area"
     household = "onboarding.household"
     confirm_delete = "privacy.confirm_delete"
+    feedback_kind = "feedback.kind"
+    feedback_topic = "feedback.topic"
+    feedback_message = "feedback.message"
+    feedback_photos = "feedback.photos"
+    feedback_location = "feedback.location"
+    feedback_area = "feedback.area"
+    feedback_identity = "feedback.identity"
+    feedback_confirm = "feedback.confirm"
+    ticket_add = "ticket.add"
+    officer_reply = "officer.reply"
+    officer_note = "officer.note"
+    officer_reason = "officer.reason"
 
 
 class Mode(StrEnum):

@@ -14,8 +14,17 @@ from content.areas import AreaDirectory
 from content.i18n import Catalogs, Translator
 from content.library import Library
 from handlers.states import State
-from handlers.types import Incoming, Reply
+from handlers.types import Attachment, Incoming, Reply
 from storage.models import Citizen
+
+
+@dataclass(frozen=True)
+class TicketPolicy:
+    """Rules for feedback tickets: answer deadlines per kind, holidays, daily limit per citizen."""
+
+    due_days: dict[str, int] = field(default_factory=lambda: {"question": 3, "feedback": 10, "suggestion": 10, "complaint": 10, "problem": 5})
+    holidays: frozenset[date] = frozenset()
+    daily_limit: int = 5
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,7 @@ class Services:
     catalogs: Catalogs
     library: Library
     tz: ZoneInfo
+    tickets: TicketPolicy = field(default_factory=TicketPolicy)
 
 
 class StaleAction(Exception):
@@ -71,6 +81,13 @@ class Turn:
     def consented(self) -> bool:
         """Whether the citizen agreed to have personal data stored."""
         return self.citizen.consent_at is not None
+
+    async def media(self) -> tuple[Attachment, ...]:
+        """The files of this message, kept by the channel (only flows that need files ask)."""
+        attachments = self.incoming.attachments
+        if attachments and self.incoming.fetch is not None:
+            return await self.incoming.fetch(attachments)
+        return attachments
 
     def goto(self, state: State, **data: Any) -> None:
         """Enter a state with fresh flow data."""

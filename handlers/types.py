@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file the citizen sent (photo, voice, document), still on the platform."""
+    """A file the citizen sent (photo, voice, document). The adapter downloads what it accepts
+    into the data folder (`path`, relative to it) or says why not (`problem`: "too_large", "type")."""
 
     kind: str
     file_id: str
     mime_type: str | None = None
     size: int | None = None
+    path: str | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class Incoming:
     attachments: tuple[Attachment, ...] = ()
     location: Location | None = None
     message_id: str | None = None
+    fetch: Callable[[tuple[Attachment, ...]], Awaitable[tuple[Attachment, ...]]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)

@@ -152,3 +152,161 @@ class UnansweredQuestion(SQLModel, table=True):
     forwarded: int = 0
     first_asked_at: datetime = _utc_column(nullable=False)
     last_asked_at: datetime = _utc_column(nullable=False, index=True)
+
+
+class TicketKind(StrEnum):
+    """What a citizen sends (phản ánh, kiến nghị, khiếu nại, …)."""
+
+    question = "question"
+    feedback = "feedback"
+    suggestion = "suggestion"
+    complaint = "complaint"
+    problem = "problem"
+
+
+class TicketStatus(StrEnum):
+    """A ticket's life: new → assigned → in_progress → answered → closed, or rejected."""
+
+    new = "new"
+    assigned = "assigned"
+    in_progress = "in_progress"
+    answered = "answered"
+    closed = "closed"
+    rejected = "rejected"
+
+
+class EventKind(StrEnum):
+    """What happened on a ticket; `public` events are shown to the citizen."""
+
+    created = "created"
+    citizen_message = "citizen_message"
+    reply = "reply"
+    note = "note"
+    status = "status"
+    assignment = "assignment"
+    rating = "rating"
+
+
+class StaffRole(StrEnum):
+    """admin: everything; province: all areas; commune: their own area only."""
+
+    admin = "admin"
+    province = "province"
+    commune = "commune"
+
+
+class Staff(SQLModel, table=True):
+    """A staff account (dashboard login; optionally linked to a chat account for in-chat tools)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=16)
+    area_code: str | None = Field(
+        default=None, sa_column=Column(String(16), ForeignKey("area.code"), nullable=True, index=True)
+    )
+    password_hash: str = Field(default="", max_length=300)
+    active: bool = True
+    chat_channel: str | None = Field(default=None, max_length=16)
+    chat_user_id: str | None = Field(default=None, max_length=128, index=True)
+    link_code_hash: str | None = Field(default=None, max_length=128)
+    link_code_expires_at: datetime | None = _utc_column()
+    created_at: datetime = _utc_column(nullable=False)
+
+
+class Ticket(SQLModel, table=True):
+    """A citizen's feedback, question or complaint, tracked by a short code until answered."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)
+    kind: str = Field(max_length=16, index=True)
+    topic: str = Field(default="", max_length=64)
+    citizen_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("citizen.id", ondelete="SET NULL"), nullable=True, index=True)
+    )
+    area_code: str | None = Field(
+        default=None, sa_column=Column(String(16), ForeignKey("area.code"), nullable=True, index=True)
+    )
+    status: str = Field(default=TicketStatus.new, max_length=16, index=True)
+    anonymous: bool = False
+    reporter_name: str | None = Field(default=None, max_length=200)
+    body: str = Field(max_length=4096)
+    latitude: float | None = None
+    longitude: float | None = None
+    locale: str = Field(default="vi", max_length=8)
+    assignee_id: int | None = Field(default=None, foreign_key="staff.id")
+    reject_reason: str | None = Field(default=None, max_length=1000)
+    rating: int | None = None
+    resolved: bool | None = None
+    created_at: datetime = _utc_column(nullable=False, index=True)
+    due_at: datetime = _utc_column(nullable=False, index=True)
+    answered_at: datetime | None = _utc_column()
+    closed_at: datetime | None = _utc_column()
+    updated_at: datetime = _utc_column(nullable=False)
+
+
+class TicketEvent(SQLModel, table=True):
+    """One entry of a ticket's timeline: who did what, when."""
+
+    __tablename__ = "ticket_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(sa_column=Column(ForeignKey("ticket.id", ondelete="CASCADE"), nullable=False, index=True))
+    kind: str = Field(max_length=24)
+    public: bool = False
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    from_citizen: bool = False
+    text: str = Field(default="", max_length=4096)
+    old_status: str | None = Field(default=None, max_length=16)
+    new_status: str | None = Field(default=None, max_length=16)
+    created_at: datetime = _utc_column(nullable=False)
+
+
+class TicketAttachment(SQLModel, table=True):
+    """A file a citizen sent with a ticket, kept under DATA_DIR/media."""
+
+    __tablename__ = "ticket_attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(sa_column=Column(ForeignKey("ticket.id", ondelete="CASCADE"), nullable=False, index=True))
+    event_id: int | None = Field(default=None, foreign_key="ticket_event.id")
+    kind: str = Field(max_length=16)
+    path: str = Field(max_length=300)
+    mime_type: str = Field(default="", max_length=100)
+    size: int = 0
+    created_at: datetime = _utc_column(nullable=False)
+
+
+class OutboxStatus(StrEnum):
+    """pending → sending → sent | failed | skipped."""
+
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to a citizen that is not the direct reply to what they sent (ticket replies,
+    notices, reminders), delivered by the per-channel sender."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_outbox_dedupe"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("citizen.id", ondelete="CASCADE"), nullable=True, index=True)
+    )
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=128)
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    priority: int = Field(default=5, index=True)
+    status: str = Field(default=OutboxStatus.pending, max_length=16, index=True)
+    reason: str | None = Field(default=None, max_length=200)
+    attempts: int = 0
+    next_attempt_at: datetime = _utc_column(nullable=False, index=True)
+    error: str | None = Field(default=None, max_length=1000)
+    dedupe_key: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _utc_column(nullable=False)
+    sent_at: datetime | None = _utc_column()

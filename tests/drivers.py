@@ -63,6 +63,18 @@ class TelegramDriver:
         """Press a button by its callback data (any data, even one never offered)."""
         return await self._exchange(lambda: self.tg.user_presses(self.user_id, action, check_button=False))
 
+    async def send_photo(self, data: bytes, caption: str | None = None) -> list[Shown]:
+        """Send a photo."""
+        return await self._exchange(lambda: self.tg.user_sends_photo(self.user_id, data, caption))
+
+    async def send_location(self, latitude: float, longitude: float) -> list[Shown]:
+        """Share a location."""
+        return await self._exchange(lambda: self.tg.user_sends_location(self.user_id, latitude, longitude))
+
+    async def send_voice(self, data: bytes) -> list[Shown]:
+        """Send a voice message."""
+        return await self._exchange(lambda: self.tg.user_sends_voice(self.user_id, data))
+
     async def press(self, label_part: str) -> list[Shown]:
         """Press the button whose label contains `label_part`, on the message that shows it."""
         message, action = find_button(self.last, label_part)

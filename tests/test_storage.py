@@ -116,3 +116,19 @@ def test_keyed_locks_serialise_one_key_and_free_the_others() -> None:
     events = asyncio.run(scenario())
     assert events.index("end a1") < events.index("start a2")
     assert events.index("start b1") < events.index("end a1")
+
+
+async def test_content_import_is_idempotent_and_round_trips(sessions, bundle) -> None:
+    from content.importer import import_content, load_bundle
+    from storage.models import FaqRow, StoryRow
+
+    async with sessions() as session:
+        await import_content(session, bundle, now=NOW)
+        await import_content(session, bundle, now=NOW)
+        await session.commit()
+        assert len((await session.exec(select(FaqRow))).all()) == len(bundle.faqs)
+        assert len((await session.exec(select(StoryRow))).all()) == len(bundle.stories)
+        stored = await load_bundle(session)
+    assert stored.faqs == bundle.faqs
+    assert stored.stories == bundle.stories
+    assert stored.topics == bundle.topics

@@ -6,7 +6,11 @@ import asyncio
 import hmac
 import json
 import logging
+import uuid
 from collections.abc import Awaitable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +36,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 CAPABILITIES = Capabilities(buttons=True, max_text=4096, images=True)
 CAPTION_LIMIT = 1024
+ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "audio/ogg": ".ogg",
+            "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a"}
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 COMMANDS = {
@@ -108,7 +114,7 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
     if message.photo:
         photo = message.photo[-1]
         found.append(Attachment("photo", photo.file_id, "image/jpeg", photo.file_size))
-    for kind in ("voice", "audio", "document", "video"):
+    for kind in ("voice", "audio", "document", "video", "video_note", "sticker"):
         media = getattr(message, kind)
         if media is not None:
             found.append(Attachment(kind, media.file_id, getattr(media, "mime_type", None), media.file_size))
@@ -210,6 +216,8 @@ class TelegramChannel:
         incoming = to_incoming(update)
         if incoming is None:
             return
+        if incoming.attachments:
+            incoming = replace(incoming, fetch=self._download)
         if update.callback_query is not None:
             try:
                 await update.callback_query.answer()
@@ -217,6 +225,25 @@ class TelegramChannel:
                 log.debug("could not answer callback query: %s", exc)
         replies = await self.engine.handle(incoming, CAPABILITIES)
         await self.send(update.effective_chat.id, replies)  # type: ignore[union-attr]
+
+    async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+        """Keep the photos and voice messages citizens send (Telegram file ids are bot-specific),
+        after checking size and type; say why for anything refused."""
+        kept = []
+        for attachment in attachments:
+            extension = ACCEPTED.get(attachment.mime_type or "")
+            if extension is None:
+                kept.append(replace(attachment, problem="type"))
+            elif (attachment.size or 0) > self.settings.media_max_bytes:
+                kept.append(replace(attachment, problem="too_large"))
+            else:
+                relative = Path("media") / f"{datetime.now(UTC):%Y/%m}" / f"{uuid.uuid4().hex}{extension}"
+                target = self.settings.data_dir / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                file = await self.application.bot.get_file(attachment.file_id)
+                await file.download_to_drive(target)
+                kept.append(replace(attachment, path=str(relative), size=target.stat().st_size))
+        return tuple(kept)
 
     async def send(self, chat_id: int | str, replies: list[Reply]) -> None:
         """Send replies in order; long texts are split, the keyboard goes on the last part."""

@@ -19,7 +19,9 @@ from aiohttp import web
 from bot.ordering import KeyedLocks
 from content.i18n import Catalogs
 from handlers.engine import MAX_INPUT, Engine
+from handlers.render import payload_replies
 from handlers.types import Capabilities, Incoming, Reply
+from storage import outbox
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class WebChat:
                 "lang": translator.locale,
                 "start_param": start,
                 "api_url": str(request.app.router["chat-messages"].url_for()),
+                "updates_url": str(request.app.router["chat-updates"].url_for()),
                 "static_url": "/chat/static/",
                 "max_length": MAX_INPUT,
             },
@@ -95,6 +98,21 @@ class WebChat:
         response.text = json.dumps({"replies": [_reply_json(r) for r in replies]}, ensure_ascii=False)
         return response
 
+    async def updates(self, request: web.Request) -> web.Response:
+        """GET /chat/api/updates: messages queued for this visitor (staff replies, notices)."""
+        token = request.cookies.get(COOKIE, "")
+        if not 20 <= len(token) <= 100:
+            return web.json_response({"replies": []})
+        user_id = self._user_id(token)
+        async with self.locks.hold((CHANNEL, user_id)), self.engine.sessions() as session:
+            now = self.engine.clock()
+            messages = await outbox.pending_for(session, CHANNEL, user_id, now)
+            for message in messages:
+                outbox.mark_sent(message, now)
+            await session.commit()
+        replies = [reply for message in messages for reply in payload_replies(message.payload)]
+        return web.json_response({"replies": [_reply_json(r) for r in replies]}, dumps=_dumps)
+
     def _ensure_cookie(self, request: web.Request, response: web.StreamResponse) -> str:
         """The visitor's token, setting a new cookie when they have none."""
         token = request.cookies.get(COOKIE, "")
@@ -123,6 +141,10 @@ def _reply_json(reply: Reply) -> dict:
         "buttons": [[{"label": b.label, "action": b.action} for b in row] for row in reply.buttons],
         "image": reply.image,
     }
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -226,6 +226,21 @@
     paused = true;
     showNotice(d.tRetryNotice, true);
   }
+  // Staff answers and notices wait on the server until the page asks for them.
+  async function poll() {
+    if (!d.updatesUrl || document.hidden) return;
+    try {
+      const res = await fetch(d.updatesUrl, { credentials: 'same-origin', headers: { 'Accept': 'application/json' } });
+      const data = res.ok ? await res.json() : null;
+      if (data && Array.isArray(data.replies) && data.replies.length) {
+        data.replies.forEach(m => m && typeof m === 'object' && bubble('b', m.text, m.buttons, m.image, true));
+        toEnd();
+      }
+    } catch (e) { /* offline: try again later */ }
+  }
+  setInterval(poll, 20000);
+  document.addEventListener('visibilitychange', poll);
+
   if ('scrollRestoration' in history) history.scrollRestoration = 'manual';
   onInput();
   toEnd();

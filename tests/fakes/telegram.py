@@ -754,6 +754,19 @@ class FakeTelegram:
             self.make_callback_update(user_id, data, message=message, check_button=check_button)
         )
 
+    def user_sends_location(self, user_id: int, latitude: float, longitude: float) -> JSONDict:
+        """Queue a shared location (📎 → Location)."""
+        message = self._user_message(self._user(user_id, None, None), location={"latitude": latitude, "longitude": longitude})
+        return self.push_update({"update_id": next(self._update_ids), "message": message})
+
+    def user_sends_voice(self, user_id: int, file_bytes: bytes, *, duration: int = 3, mime_type: str = "audio/ogg") -> JSONDict:
+        """Queue a voice message; the bytes are served by getFile."""
+        stored = self._store_file(file_bytes, "voice", "oga")
+        voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": duration,
+                 "mime_type": mime_type, "file_size": len(file_bytes)}
+        message = self._user_message(self._user(user_id, None, None), voice=voice)
+        return self.push_update({"update_id": next(self._update_ids), "message": message})
+
     def user_sends_photo(
         self,
         user_id: int,

@@ -1,0 +1,198 @@
+"""In-chat tools for commune officers linked with /link CODE: new and overdue reports of their area,
+open one, reply publicly, add an internal note, change its status. Every action re-checks the
+officer's scope."""
+
+from __future__ import annotations
+
+from content.i18n import N_
+from handlers.menu import main_menu
+from handlers.notify import notify_citizen
+from handlers.router import Action, Routes
+from handlers.states import State
+from handlers.tracking import status_label
+from handlers.turn import StaleAction, Turn
+from handlers.types import Button, Reply
+from storage import staff as staff_repo
+from storage import tickets as ticket_repo
+from storage.models import Staff, Ticket, TicketStatus
+from storage.ticket_rules import TRANSITIONS, is_overdue
+
+OPEN_STATUSES = (TicketStatus.new, TicketStatus.assigned, TicketStatus.in_progress)
+REMINDER = N_("Good morning! Reports in your area: {new} new, {overdue} overdue. Send /canbo to handle them.")
+LIST_LIMIT = 10
+
+
+async def _officer(turn: Turn) -> Staff | None:
+    return await staff_repo.staff_for_chat(turn.session, turn.incoming.channel, turn.incoming.user_id)
+
+
+async def link(turn: Turn) -> list[Reply]:
+    """/link CODE: connect this chat account to a staff account."""
+    code = "".join(turn.args).upper()
+    staff = await staff_repo.redeem_link_code(turn.session, code, turn.incoming.channel, turn.incoming.user_id, turn.now) if code else None
+    if staff is None:
+        return [Reply(turn._("This link code is not valid or has expired. Ask the administrator for a new one."))]
+    area = turn.services.areas.get(staff.area_code) if staff.area_code else None
+    return [Reply(
+        turn._("Linked to the staff account {username}. Scope: {scope}. Send /canbo to see the reports.",
+               username=staff.username, scope=area.label if area else turn._("the whole province")),
+        buttons=((Button(turn._("📥 Reports"), "of:home"),),),
+    )]
+
+
+async def home(turn: Turn) -> list[Reply]:
+    """/canbo: counts of new and overdue reports in the officer's area."""
+    staff = await _officer(turn)
+    if staff is None:
+        return [main_menu(turn, turn._("This command is for linked staff. Use /link CODE with the code from your administrator."))]
+    turn.reset()
+    open_tickets = await ticket_repo.list_for_staff(turn.session, staff, statuses=OPEN_STATUSES, now=turn.now, limit=500)
+    new = sum(1 for t in open_tickets if t.status == TicketStatus.new)
+    overdue = sum(1 for t in open_tickets if is_overdue(t.due_at, t.status, turn.now))
+    return [Reply(
+        turn._("Reports in your area: {new} new, {overdue} overdue, {open} open in total.", new=new, overdue=overdue, open=len(open_tickets)),
+        buttons=(
+            (Button(turn._("🆕 New ({count})", count=new), "of:list:new"),),
+            (Button(turn._("⏰ Overdue ({count})", count=overdue), "of:list:overdue"),),
+            (Button(turn._("📂 All open ({count})", count=len(open_tickets)), "of:list:open"),),
+        ),
+    )]
+
+
+async def _list(turn: Turn, staff: Staff, which: str) -> list[Reply]:
+    statuses = (TicketStatus.new,) if which == "new" else OPEN_STATUSES
+    tickets = await ticket_repo.list_for_staff(
+        turn.session, staff, statuses=statuses, overdue_only=which == "overdue", now=turn.now, limit=LIST_LIMIT,
+    )
+    if not tickets:
+        return [Reply(turn._("No reports here."), buttons=((Button(turn._("📥 Reports"), "of:home"),),))]
+    return [Reply(
+        turn._("Reports (oldest first, at most {limit}):", limit=LIST_LIMIT),
+        buttons=tuple(
+            (Button(f"{'⏰ ' if is_overdue(t.due_at, t.status, turn.now) else ''}{t.code} · {t.body[:30]}", f"of:open:{t.code}"),)
+            for t in tickets
+        ),
+    )]
+
+
+async def _show(turn: Turn, staff: Staff, ticket: Ticket) -> list[Reply]:
+    area = turn.services.areas.get(ticket.area_code) if ticket.area_code else None
+    lines = [
+        f"{ticket.code} · {ticket.kind} · {status_label(turn, ticket.status)}",
+        turn._("Commune: {commune}", commune=area.label if area else "—"),
+        turn._("Sender: {name}", name=ticket_repo.reporter_for(ticket, staff)),
+        turn._("Due: {due}", due=turn.translator.format_datetime(ticket.due_at))
+        + (" ⏰" if is_overdue(ticket.due_at, ticket.status, turn.now) else ""),
+    ]
+    if ticket.latitude is not None and ticket.longitude is not None:
+        lines.append(turn._("Location: {lat}, {lon}", lat=f"{ticket.latitude:.5f}", lon=f"{ticket.longitude:.5f}"))
+    files = await ticket_repo.attachments(turn.session, ticket.id)
+    if files:
+        lines.append(turn._("Files: {count} (open them in the dashboard)", count=len(files)))
+    lines.append("")
+    for event in await ticket_repo.timeline(turn.session, ticket.id, public_only=False):
+        marker = "🔒 " if not event.public else ""
+        lines.append(f"• {turn.translator.format_datetime(event.created_at)} {marker}{event.kind}: {event.text[:500]}")
+    rows: list[tuple[Button, ...]] = []
+    if TRANSITIONS[TicketStatus(ticket.status)]:
+        rows.append((Button(turn._("↩️ Reply to the citizen"), f"of:reply:{ticket.code}"),))
+        rows.append((Button(turn._("🔄 Change status"), f"of:status:{ticket.code}"),))
+    rows.append((Button(turn._("🔒 Internal note"), f"of:note:{ticket.code}"),))
+    rows.append((Button(turn._("📥 Reports"), "of:home"),))
+    return [Reply("\n".join(lines)[:4000], buttons=tuple(rows))]
+
+
+async def on_action(turn: Turn) -> list[Reply]:
+    """of:… buttons; each checks that the officer may see the ticket."""
+    staff = await _officer(turn)
+    step = turn.args[0] if turn.args else ""
+    if staff is None:
+        raise StaleAction
+    if step == "home":
+        return await home(turn)
+    if step == "list" and len(turn.args) > 1 and turn.args[1] in ("new", "overdue", "open"):
+        return await _list(turn, staff, turn.args[1])
+    ticket = await ticket_repo.get_for_staff(turn.session, staff, turn.args[1]) if len(turn.args) > 1 else None
+    if ticket is None:
+        raise StaleAction
+    if step == "open":
+        turn.reset()
+        return await _show(turn, staff, ticket)
+    if step in ("reply", "note"):
+        turn.goto(State.officer_reply if step == "reply" else State.officer_note, code=ticket.code)
+        prompt = turn._("Type the reply the citizen will receive:") if step == "reply" else turn._("Type the internal note (the citizen does not see it):")
+        return [Reply(prompt, buttons=((Button(turn._("✖ Cancel"), f"of:open:{ticket.code}"),),))]
+    if step == "status":
+        allowed = sorted(TRANSITIONS[TicketStatus(ticket.status)])
+        return [Reply(turn._("New status for {code}:", code=ticket.code), buttons=tuple(
+            (Button(status_label(turn, status), f"of:set:{ticket.code}:{status}"),) for status in allowed
+        ))]
+    if step == "set" and len(turn.args) > 2 and turn.args[2] in TicketStatus.__members__:
+        new_status = TicketStatus(turn.args[2])
+        if new_status not in TRANSITIONS[TicketStatus(ticket.status)]:
+            raise StaleAction
+        if new_status is TicketStatus.rejected:
+            turn.goto(State.officer_reason, code=ticket.code)
+            return [Reply(turn._("Why is it not accepted? The citizen will see this reason."))]
+        return await _set_status(turn, staff, ticket, new_status, None)
+    raise StaleAction
+
+
+async def _set_status(turn: Turn, staff: Staff, ticket: Ticket, status: TicketStatus, reason: str | None) -> list[Reply]:
+    await ticket_repo.change_status(turn.session, ticket, staff, status, turn.now, reason=reason)
+    await notify_citizen(turn, ticket, "status", reason or "")
+    turn.reset()
+    return [Reply(turn._("Status of {code} is now “{status}”. The citizen has been told.", code=ticket.code,
+                         status=status_label(turn, status)),
+                  buttons=((Button(turn._("📥 Reports"), "of:home"),),))]
+
+
+async def on_text(turn: Turn) -> list[Reply]:
+    """The text of a reply, a note or a rejection reason."""
+    staff = await _officer(turn)
+    ticket = await ticket_repo.get_for_staff(turn.session, staff, turn.data.get("code", "")) if staff else None
+    if staff is None or ticket is None:
+        turn.reset()
+        raise StaleAction
+    if turn.state is State.officer_reason:
+        return await _set_status(turn, staff, ticket, TicketStatus.rejected, turn.text)
+    if turn.state is State.officer_note:
+        await ticket_repo.add_note(turn.session, ticket, staff, turn.text, turn.now)
+        turn.reset()
+        return await _show(turn, staff, ticket)
+    await ticket_repo.reply(turn.session, ticket, staff, turn.text, turn.now)
+    await notify_citizen(turn, ticket, "reply", turn.text)
+    turn.reset()
+    return [Reply(turn._("Reply sent to the citizen for {code}.", code=ticket.code),
+                  buttons=((Button(turn._("📥 Reports"), "of:home"),),))]
+
+
+ROUTES = Routes(
+    commands={"link": link, "canbo": home, "officer": home},
+    actions={"of": Action(on_action)},
+    text={State.officer_reply: on_text, State.officer_note: on_text, State.officer_reason: on_text},
+)
+
+
+async def daily_reminders(session, services, now) -> int:  # type: ignore[no-untyped-def]
+    """Queue one message per linked officer with new or overdue reports in their area (skipped when
+    there are none; at most once a day per officer). Returns how many were queued."""
+    from storage import outbox
+
+    queued = 0
+    for staff in await staff_repo.linked_staff(session):
+        tickets = await ticket_repo.list_for_staff(session, staff, statuses=OPEN_STATUSES, now=now, limit=500)
+        new = sum(1 for t in tickets if t.status == TicketStatus.new)
+        overdue = sum(1 for t in tickets if is_overdue(t.due_at, t.status, now))
+        if not new and not overdue:
+            continue
+        translator = services.catalogs.get(None)
+        text = translator.gettext(REMINDER).format(new=new, overdue=overdue)
+        day = now.astimezone(services.tz).date().isoformat()
+        message = await outbox.enqueue(
+            session, channel=staff.chat_channel, chat_id=staff.chat_user_id, now=now,
+            payload={"text": text, "buttons": [[{"label": translator.gettext(N_("📥 Reports")), "action": "of:home"}]]},
+            priority=outbox.PRIORITY_REMINDER, dedupe_key=f"reminder:{staff.id}:{day}",
+        )
+        queued += message is not None
+    return queued

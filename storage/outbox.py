@@ -1,0 +1,97 @@
+"""Repository of the outbox: messages that are not direct replies wait here until delivered.
+
+Rows move pending → sending → sent | failed | skipped. A row left in `sending` by a killed process
+is put back to pending at start-up, so at most the messages in flight at that moment repeat.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import OutboxMessage, OutboxStatus
+
+PRIORITY_REPLY = 1
+PRIORITY_REMINDER = 3
+PRIORITY_BULK = 5
+
+
+async def enqueue(
+    session: AsyncSession, *, channel: str, chat_id: str, payload: dict, now: datetime,
+    citizen_id: int | None = None, priority: int = PRIORITY_BULK, dedupe_key: str | None = None,
+) -> OutboxMessage | None:
+    """Queue a message; with a `dedupe_key` already queued, do nothing and return None."""
+    if dedupe_key is not None:
+        found = await session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
+        if found.first() is not None:
+            return None
+    message = OutboxMessage(
+        citizen_id=citizen_id, channel=channel, chat_id=chat_id, payload=payload, priority=priority,
+        next_attempt_at=now, dedupe_key=dedupe_key, created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def claim(session: AsyncSession, channel: str, now: datetime, limit: int = 20) -> list[OutboxMessage]:
+    """Mark the next due messages of a channel as `sending` and return them (the caller commits)."""
+    statement = (
+        select(OutboxMessage)
+        .where(OutboxMessage.channel == channel, OutboxMessage.status == OutboxStatus.pending,
+               col(OutboxMessage.next_attempt_at) <= now)
+        .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    messages = list((await session.exec(statement)).all())
+    for message in messages:
+        message.status = OutboxStatus.sending
+        message.attempts += 1
+    return messages
+
+
+async def pending_for(session: AsyncSession, channel: str, chat_id: str, now: datetime) -> list[OutboxMessage]:
+    """Messages waiting for one chat on a pull channel (the web chat page fetches them)."""
+    result = await session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.channel == channel, OutboxMessage.chat_id == chat_id,
+               OutboxMessage.status == OutboxStatus.pending, col(OutboxMessage.next_attempt_at) <= now)
+        .order_by(col(OutboxMessage.id))
+    )
+    return list(result.all())
+
+
+def mark_sent(message: OutboxMessage, now: datetime) -> None:
+    """Delivered."""
+    message.status = OutboxStatus.sent
+    message.sent_at = now
+    message.error = None
+
+
+def mark_retry(message: OutboxMessage, now: datetime, delay: timedelta, error: str, *, count_attempt: bool = True) -> None:
+    """Try again after `delay` (a rate-limit wait does not count as an attempt)."""
+    message.status = OutboxStatus.pending
+    message.next_attempt_at = now + delay
+    message.error = error[:1000]
+    if not count_attempt:
+        message.attempts -= 1
+
+
+def mark_failed(message: OutboxMessage, reason: str, error: str = "", *, skipped: bool = False) -> None:
+    """Give up: a permanent error (failed) or a message that must not go (skipped)."""
+    message.status = OutboxStatus.skipped if skipped else OutboxStatus.failed
+    message.reason = reason[:200]
+    message.error = error[:1000] or None
+
+
+async def release_in_flight(session: AsyncSession) -> int:
+    """Put messages left `sending` by a stopped process back to pending; return how many."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.sending).values(status=OutboxStatus.pending)
+    )
+    return result.rowcount or 0

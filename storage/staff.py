@@ -1,0 +1,160 @@
+"""Staff accounts: passwords, creation, and one-time codes that link a chat account. Never commits."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Area, AreaLevel, Staff, StaffRole
+from storage.ticket_rules import fold_symbols, random_symbols
+
+USERNAME = re.compile(r"^[a-z0-9_.-]{3,64}$")
+MIN_PASSWORD_LENGTH = 8
+LINK_CODE_LENGTH = 8
+LINK_CODE_TTL = timedelta(hours=24)
+# scrypt as recommended for interactive logins (16 MiB of memory per check).
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SALT_BYTES, _KEY_BYTES = 2**14, 8, 1, 16, 32
+_MAX_SCRYPT_N = 2**20  # refuse stored parameters that would make one check take seconds
+
+
+class StaffError(ValueError):
+    """A staff account request that cannot be done; the message says why, in one line."""
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash, stored as "scrypt$n$r$p$salt_b64$hash_b64"."""
+    salt = secrets.token_bytes(_SALT_BYTES)
+    key = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
+    return "$".join(("scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P), _b64(salt), _b64(key)))
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """Whether `password` matches the stored hash (constant-time); malformed hashes never match."""
+    try:
+        scheme, n, r, p, salt, key = stored.split("$")
+        n_, r_, p_ = int(n), int(r), int(p)
+        expected = base64.b64decode(key, validate=True)
+        if scheme != "scrypt" or not 1 < n_ <= _MAX_SCRYPT_N or not 1 <= r_ <= 32 or not 1 <= p_ <= 16:
+            return False
+        actual = _scrypt(password, base64.b64decode(salt, validate=True), n_, r_, p_, len(expected))
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int = _KEY_BYTES) -> bytes:
+    """hashlib.scrypt with enough memory allowed for the parameters."""
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r + 2**20, dklen=length)
+
+
+def _b64(data: bytes) -> str:
+    """Standard base64 text (never contains "$")."""
+    return base64.b64encode(data).decode("ascii")
+
+
+async def create_staff(
+    session: AsyncSession, username: str, role: StaffRole | str, area_code: str | None,
+    password: str | None, now: datetime, display_name: str = "",
+) -> Staff:
+    """Add a staff account; commune staff need a commune, the others at most a province.
+
+    Without a password the account cannot log in to the dashboard (chat tools only).
+    """
+    if not USERNAME.match(username):
+        raise StaffError(f"username {username!r}: use 3-64 of a-z, 0-9, _ . -")
+    try:
+        role = StaffRole(role)
+    except ValueError:
+        raise StaffError(f"unknown role {role!r} (use {', '.join(StaffRole)})") from None
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise StaffError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    await _check_area(session, role, area_code)
+    if await get_staff(session, username) is not None:
+        raise StaffError(f"username {username!r} is taken")
+    staff = Staff(
+        username=username, display_name=display_name, role=role, area_code=area_code,
+        password_hash=hash_password(password) if password is not None else "", created_at=now,
+    )
+    session.add(staff)
+    await session.flush()
+    return staff
+
+
+async def _check_area(session: AsyncSession, role: StaffRole, area_code: str | None) -> None:
+    """Commune staff need an existing commune; admin and province staff at most the province."""
+    area = await session.get(Area, area_code) if area_code else None
+    if area_code and area is None:
+        raise StaffError(f"unknown area {area_code!r} (run `python -m bot content import` to load areas)")
+    if role == StaffRole.commune and (area is None or area.level != AreaLevel.commune):
+        raise StaffError("commune staff need --area with the code of a commune or ward")
+    if role != StaffRole.commune and area is not None and area.level != AreaLevel.province:
+        raise StaffError(f"{role} staff see every commune: give no --area, or the province code")
+
+
+async def get_staff(session: AsyncSession, username: str) -> Staff | None:
+    """The staff account with this username, active or not."""
+    return (await session.exec(select(Staff).where(Staff.username == username))).first()
+
+
+async def list_staff(session: AsyncSession) -> list[Staff]:
+    """Every staff account, by username."""
+    return list((await session.exec(select(Staff).order_by(col(Staff.username)))).all())
+
+
+async def new_link_code(session: AsyncSession, staff: Staff, now: datetime, ttl: timedelta = LINK_CODE_TTL) -> str:
+    """A one-time code the staff member sends to the bot as /link CODE; only its hash is stored."""
+    code = random_symbols(LINK_CODE_LENGTH)
+    staff.link_code_hash = _code_hash(code)
+    staff.link_code_expires_at = now + ttl
+    return code
+
+
+async def redeem_link_code(session: AsyncSession, code: str, channel: str, chat_user_id: str, now: datetime) -> Staff | None:
+    """Link this chat account to the staff member whose live code this is; the code works once.
+
+    A chat account belongs to one staff member: any earlier link of it is removed.
+    """
+    wanted = _code_hash(fold_symbols(code))
+    pending = await session.exec(select(Staff).where(col(Staff.link_code_hash).is_not(None), col(Staff.active).is_(True)))
+    match = None
+    for staff in pending.all():  # compare every candidate, in constant time, so timing reveals nothing
+        if hmac.compare_digest(staff.link_code_hash or "", wanted):
+            match = staff
+    if match is None:
+        return None
+    match.link_code_hash = None
+    expires_at = match.link_code_expires_at
+    match.link_code_expires_at = None
+    if expires_at is None or expires_at <= now:
+        return None
+    await session.exec(  # type: ignore[call-overload]
+        update(Staff).where(Staff.chat_channel == channel, Staff.chat_user_id == chat_user_id, Staff.id != match.id)
+        .values(chat_channel=None, chat_user_id=None)
+    )
+    match.chat_channel, match.chat_user_id = channel, chat_user_id
+    return match
+
+
+async def staff_for_chat(session: AsyncSession, channel: str, chat_user_id: str) -> Staff | None:
+    """The active staff member linked to this chat account, if any."""
+    query = select(Staff).where(Staff.chat_channel == channel, Staff.chat_user_id == chat_user_id, col(Staff.active).is_(True))
+    return (await session.exec(query)).first()
+
+
+async def linked_staff(session: AsyncSession) -> list[Staff]:
+    """Active staff members with a linked chat account (who can get reminders), by username."""
+    query = select(Staff).where(col(Staff.chat_channel).is_not(None), col(Staff.chat_user_id).is_not(None), col(Staff.active).is_(True))
+    return list((await session.exec(query.order_by(col(Staff.username)))).all())
+
+
+def _code_hash(code: str) -> str:
+    """SHA-256 of a link code: the code is random enough that no salt or slow hash is needed."""
+    return hashlib.sha256(code.encode()).hexdigest()
