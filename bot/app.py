@@ -34,7 +34,6 @@ from content.library import Library
 from handlers.engine import Engine, utc_now
 from handlers.officer import daily_reminders
 from handlers.turn import Services, TicketPolicy
-from storage.ticket_rules import DEFAULT_DUE_DAYS, parse_due_days, parse_holidays
 from storage.db import create_engine, session_factory
 
 log = logging.getLogger(__name__)
@@ -72,9 +71,7 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
         async with sessions() as session:
             areas, bundle = await load_or_import(session, now=clock())
         policy = TicketPolicy(
-            due_days={**DEFAULT_DUE_DAYS, **parse_due_days(settings.ticket_due_days)},
-            holidays=parse_holidays(settings.holidays),
-            daily_limit=settings.ticket_daily_limit,
+            due_days=dict(settings.due_days), holidays=settings.holiday_dates, daily_limit=settings.ticket_daily_limit
         )
         services = Services(
             areas=AreaDirectory(areas), catalogs=catalogs, library=Library(bundle), tz=settings.tz, tickets=policy

@@ -16,13 +16,14 @@ from content.library import Library
 from handlers.states import State
 from handlers.types import Attachment, Incoming, Reply
 from storage.models import Citizen
+from storage.ticket_rules import DEFAULT_DUE_DAYS
 
 
 @dataclass(frozen=True)
 class TicketPolicy:
     """Rules for feedback tickets: answer deadlines per kind, holidays, daily limit per citizen."""
 
-    due_days: dict[str, int] = field(default_factory=lambda: {"question": 3, "feedback": 10, "suggestion": 10, "complaint": 10, "problem": 5})
+    due_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DUE_DAYS))
     holidays: frozenset[date] = frozenset()
     daily_limit: int = 5
 
