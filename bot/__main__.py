@@ -230,6 +230,7 @@ async def _staff_action(session: AsyncSession, args: argparse.Namespace, passwor
 async def _export_tickets(settings: Settings, args: argparse.Namespace) -> int:
     from bot.export import ExportError, export_tickets
     from handlers.engine import utc_now
+    from storage import audit
     from storage.db import create_engine, session_factory
 
     fmt = args.format or ("xlsx" if args.output.suffix.lower() == ".xlsx" else "csv")
@@ -239,6 +240,9 @@ async def _export_tickets(settings: Settings, args: argparse.Namespace) -> int:
             count = await export_tickets(
                 session, args.output, fmt, tz=settings.tz, now=utc_now(), since=args.since, area=args.area
             )
+            await audit.record(session, None, "export.tickets", now=utc_now(), actor="cli", object_type="file",
+                               object_id=args.output.name, format=fmt, rows=count, area=args.area or "", since=str(args.since or ""))
+            await session.commit()
     except ExportError as exc:
         print(f"export tickets: {exc}", file=sys.stderr)
         return 2
@@ -249,6 +253,7 @@ async def _export_tickets(settings: Settings, args: argparse.Namespace) -> int:
         await engine.dispose()
     print(f"wrote {count} tickets to {args.output}")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

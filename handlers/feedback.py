@@ -244,9 +244,10 @@ async def on_identity(turn: Turn) -> list[Reply]:
     choice = turn.args[1] if len(turn.args) > 1 else ""
     if choice not in ("named", "anonymous"):
         raise StaleAction
-    draft = {**_draft(turn), "anonymous": choice == "anonymous"}
-    if choice == "named":
-        draft["name"] = (turn.incoming.display_name or turn.citizen.display_name or "")[:200] or None
+    # An anonymous report still records who sent it: only provincial administrators may see it,
+    # and each such view is audit-logged.
+    name = (turn.incoming.display_name or turn.citizen.display_name or "")[:200] or None
+    draft = {**_draft(turn), "anonymous": choice == "anonymous", "name": name}
     return _confirm(turn, draft)
 
 
@@ -300,7 +301,7 @@ async def on_submit(turn: Turn) -> list[Reply]:
     ticket = await ticket_repo.create_ticket(
         turn.session, citizen_id=turn.citizen.id, kind=draft["kind"], topic=draft.get("topic", ""),
         body=draft["body"], area_code=draft.get("area"), anonymous=bool(draft.get("anonymous")),
-        reporter_name=None if draft.get("anonymous") else draft.get("name"), locale=turn.locale,
+        reporter_name=draft.get("name"), locale=turn.locale,
         latitude=location[0], longitude=location[1], attachments=files, now=turn.now, due_at=due,
     )
     turn.reset()

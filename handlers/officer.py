@@ -12,6 +12,7 @@ from handlers.states import State
 from handlers.tracking import status_label
 from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
+from storage import audit
 from storage import staff as staff_repo
 from storage import tickets as ticket_repo
 from storage.models import Staff, Ticket, TicketStatus
@@ -32,6 +33,8 @@ async def link(turn: Turn) -> list[Reply]:
     staff = await staff_repo.redeem_link_code(turn.session, code, turn.incoming.channel, turn.incoming.user_id, turn.now) if code else None
     if staff is None:
         return [Reply(turn._("This link code is not valid or has expired. Ask the administrator for a new one."))]
+    await audit.record(turn.session, staff, "staff.link", now=turn.now, object_type="staff", object_id=staff.username,
+                       channel=turn.incoming.channel)
     area = turn.services.areas.get(staff.area_code) if staff.area_code else None
     return [Reply(
         turn._("Linked to the staff account {username}. Scope: {scope}. Send /canbo to see the reports.",
@@ -77,6 +80,9 @@ async def _list(turn: Turn, staff: Staff, which: str) -> list[Reply]:
 
 async def _show(turn: Turn, staff: Staff, ticket: Ticket) -> list[Reply]:
     area = turn.services.areas.get(ticket.area_code) if ticket.area_code else None
+    if ticket.anonymous and ticket_repo.reporter_for(ticket, staff) != ticket_repo.ANONYMOUS:
+        await audit.record(turn.session, staff, "identity.view", now=turn.now, object_type="ticket", object_id=ticket.code,
+                           via="chat")
     lines = [
         f"{ticket.code} · {ticket.kind} · {status_label(turn, ticket.status)}",
         turn._("Commune: {commune}", commune=area.label if area else "—"),
@@ -139,7 +145,10 @@ async def on_action(turn: Turn) -> list[Reply]:
 
 
 async def _set_status(turn: Turn, staff: Staff, ticket: Ticket, status: TicketStatus, reason: str | None) -> list[Reply]:
+    old = ticket.status
     await ticket_repo.change_status(turn.session, ticket, staff, status, turn.now, reason=reason)
+    await audit.record(turn.session, staff, "ticket.status", now=turn.now, object_type="ticket", object_id=ticket.code,
+                       old=old, new=status.value, reason=reason or "")
     await notify_citizen(turn, ticket, "status", reason or "")
     turn.reset()
     return [Reply(turn._("Status of {code} is now “{status}”. The citizen has been told.", code=ticket.code,
@@ -158,9 +167,11 @@ async def on_text(turn: Turn) -> list[Reply]:
         return await _set_status(turn, staff, ticket, TicketStatus.rejected, turn.text)
     if turn.state is State.officer_note:
         await ticket_repo.add_note(turn.session, ticket, staff, turn.text, turn.now)
+        await audit.record(turn.session, staff, "ticket.note", now=turn.now, object_type="ticket", object_id=ticket.code)
         turn.reset()
         return await _show(turn, staff, ticket)
     await ticket_repo.reply(turn.session, ticket, staff, turn.text, turn.now)
+    await audit.record(turn.session, staff, "ticket.reply", now=turn.now, object_type="ticket", object_id=ticket.code)
     await notify_citizen(turn, ticket, "reply", turn.text)
     turn.reset()
     return [Reply(turn._("Reply sent to the citizen for {code}.", code=ticket.code),

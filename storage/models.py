@@ -310,3 +310,18 @@ class OutboxMessage(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, max_length=200)
     created_at: datetime = _utc_column(nullable=False)
     sent_at: datetime | None = _utc_column()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what, when, to which object: staff actions and every view of a hidden identity."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc_column(nullable=False, index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    actor: str = Field(default="", max_length=64)
+    action: str = Field(max_length=40, index=True)
+    object_type: str = Field(default="", max_length=40)
+    object_id: str = Field(default="", max_length=64)
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

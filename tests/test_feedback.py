@@ -108,7 +108,7 @@ async def test_anonymous_complaint_hides_the_name_from_the_commune_officer(bot, 
     assert "Ẩn danh" in officer.last[-1].text and "Test" not in officer.last[-1].text
     async with sessions() as session:
         ticket = (await session.exec(select(Ticket).where(Ticket.code == code))).one()
-    assert ticket.anonymous and ticket.reporter_name is None
+    assert ticket.anonymous and ticket.reporter_name == "Test"
 
 
 async def test_an_officer_of_another_commune_cannot_open_the_ticket(bot, tg, sessions) -> None:
@@ -182,3 +182,21 @@ async def test_a_half_written_report_survives_a_restart(settings, tg, aiohttp_cl
     await aiohttp_client(create_app(telegram_settings(settings, tg)))
     await citizen.send("Đề nghị tăng mức cho vay hộ cận nghèo.")
     assert "ảnh" in citizen.last[-1].text
+
+
+async def test_an_admin_sees_an_anonymous_reporter_and_the_view_is_audit_logged(bot, tg, sessions) -> None:
+    from storage import audit
+
+    code = await submit_complaint(TelegramDriver(tg, user_id=5400), anonymous=True)
+    async with sessions() as session:
+        ticket = (await session.exec(select(Ticket).where(Ticket.code == code))).one()
+    assert ticket.anonymous and ticket.reporter_name == "Test"
+    admin = TelegramDriver(tg, user_id=7400)
+    await admin.send(f"/link {await make_officer(sessions, 'quantri', 'admin', None)}")
+    await admin.act(f"of:open:{code}")
+    assert "Test" in admin.last[-1].text
+    async with sessions() as session:
+        views = await audit.entries(session, action="identity.view")
+        links = await audit.entries(session, action="staff.link")
+    assert [(v.actor, v.object_id) for v in views] == [("quantri", code)]
+    assert links[0].actor == "quantri"
