@@ -1,0 +1,309 @@
+"""Crash safety of the feedback flow: the real bot (`python -m bot run`) runs as a subprocess on the
+fake Telegram server and is killed with SIGKILL at the worst moments, then started again.
+
+- Killed right after the confirmation with the tracking code was sent: the ticket is in the
+  database, once, and the press of "Gửi" that Telegram delivers again to the restarted bot (it may
+  not have been confirmed by a getUpdates offset) creates no second ticket.
+- Killed in the middle of the flow: the citizen continues from the same step after the restart.
+
+Every check on the database reads the SQLite file directly with the stdlib `sqlite3`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.config import Settings
+from tests.drivers import TelegramDriver, find_button, joined
+from tests.fakes.telegram import FakeTelegram, Sent
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE = re.compile(r"PA-[A-Z0-9]{6}")
+CONFIRMATION = "Mã tra cứu"
+START_TIMEOUT = 25.0
+LOG_TAIL = 6000
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BotProcess:
+    """`python -m bot run` as a child process; each start logs to its own file in the work dir."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], port: int) -> None:
+        self.workdir = workdir
+        self.env = env
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+        self.logs: list[Path] = []
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the bot was never started"
+        return self.proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    async def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the bot and wait until GET /healthz answers 200 (the Telegram poller is up by then)."""
+        assert not self.running, "the bot is already running"
+        self.runs += 1
+        log = self.workdir / f"bot-run-{self.runs}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"], cwd=self.workdir, env=self.env,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{self.port}/healthz"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last_error = "no answer yet"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while loop.time() < deadline:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"the bot exited with status {self.proc.returncode} while starting\n{self.output()}")
+                try:
+                    async with http.get(url) as response:
+                        body = await response.text()
+                        if response.status == 200:
+                            assert '"polling"' in body, f"/healthz: Telegram is not polling: {body}\n{self.output()}"
+                            return
+                        last_error = f"HTTP {response.status}: {body}"
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    last_error = repr(exc)
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"the bot was not healthy within {timeout:.0f}s ({last_error})\n{self.output()}")
+
+    async def kill(self, timeout: float = 10.0) -> None:
+        """SIGKILL the bot and wait for it to end (without blocking the fake server's event loop)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGKILL)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.proc.poll() is None:
+            if loop.time() > deadline:
+                raise AssertionError(f"the bot (pid {self.proc.pid}) did not end within {timeout:.0f}s of SIGKILL")
+            await asyncio.sleep(0.02)
+        assert self.proc.returncode == -signal.SIGKILL, f"unexpected exit status {self.proc.returncode}"
+
+    def kill_now(self) -> None:
+        """Last-resort cleanup (sync): kill and reap the process if it still runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+
+    def output(self) -> str:
+        """The (tail of the) output of every run, for failure messages."""
+        parts = []
+        for index, log in enumerate(self.logs, start=1):
+            text = log.read_text(errors="replace") if log.exists() else "(no log)"
+            if len(text) > LOG_TAIL:
+                text = "…" + text[-LOG_TAIL:]
+            parts.append(f"----- bot run {index} output (stdout+stderr) -----\n{text}")
+        return "\n".join(parts) or "(the bot was never started)"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, template_db: Path) -> Path:
+    """A copy of the migrated, seeded template database."""
+    path = tmp_path / "data" / "bot.db"
+    path.parent.mkdir()
+    shutil.copy(template_db, path)
+    return path
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, db_path: Path, tg: FakeTelegram) -> AsyncIterator[BotProcess]:
+    """The real bot as a subprocess on the fake Telegram server (not started yet); always killed."""
+    # Nothing from the developer's environment that the bot reads as a setting.
+    env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
+    port = _free_port()
+    env.update(
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+        DATABASE_URL=f"sqlite+aiosqlite:///{db_path}",
+        DATA_DIR=str(tmp_path / "data"),
+        SECRET_KEY="crash-test-secret-key",
+        WEB_HOST="127.0.0.1",
+        WEB_PORT=str(port),
+        TELEGRAM_BOT_TOKEN=tg.token,
+        TELEGRAM_BASE_URL=tg.base_url,
+        TELEGRAM_BASE_FILE_URL=tg.base_file_url,
+        TELEGRAM_POLL_TIMEOUT="1",
+        LOG_LEVEL="INFO",
+    )
+    process = BotProcess(tmp_path, env, port)
+    try:
+        yield process
+    finally:
+        process.kill_now()
+
+
+@contextlib.contextmanager
+def explained(bot: BotProcess, tg: FakeTelegram) -> Iterator[None]:
+    """Add the bot's output and the fake's record to any failure inside the block."""
+    try:
+        yield
+    except (AssertionError, TimeoutError) as exc:
+        calls = "\n".join(f"  {sent.method} chat={sent.chat_id} text={(sent.text or '')[:120]!r}" for sent in tg.sent[-40:])
+        raise AssertionError(f"{exc}\n----- last Bot API calls -----\n{calls}\n{bot.output()}") from exc
+
+
+async def settle(tg: FakeTelegram, *, quiet: float = 1.0, timeout: float = 10.0) -> None:
+    """Wait until the bot has taken every queued update and sent nothing for `quiet` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while tg.pending_updates:
+        if loop.time() > deadline:
+            raise AssertionError(f"the bot did not take {tg.pending_updates} queued update(s) within {timeout:.0f}s")
+        await asyncio.sleep(0.05)
+    count = -1
+    while count != len(tg.sent):
+        if loop.time() > deadline:
+            raise AssertionError(f"the bot kept sending for more than {timeout:.0f}s")
+        count = len(tg.sent)
+        await asyncio.sleep(quiet)
+
+
+def query(db: Path, sql: str, *params: object) -> list[tuple]:
+    """Rows from the SQLite file, read directly (WAL: committed data is visible without the bot)."""
+    connection = sqlite3.connect(db, timeout=10)
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+def confirmations(tg: FakeTelegram, user_id: int) -> list[Sent]:
+    """Messages sent to the citizen that carry a tracking code."""
+    return [
+        sent for sent in tg.sent
+        if sent.method == "sendMessage" and str(sent.chat_id) == str(user_id)
+        and CONFIRMATION in (sent.text or "") and CODE.search(sent.text or "")
+    ]
+
+
+def citizen_id(db: Path, user_id: int) -> int:
+    rows = query(db, "SELECT id FROM citizen WHERE channel = 'telegram' AND channel_user_id = ?", str(user_id))
+    assert len(rows) == 1, f"expected one citizen row for Telegram user {user_id}, got {rows}"
+    return int(rows[0][0])
+
+
+async def fill_in_until_summary(citizen: TelegramDriver, body: str) -> None:
+    """/phananh → Góp ý → Vay vốn → text → Bỏ qua (photos) → Bỏ qua (location) → Ea Kao → anonymous."""
+    await citizen.send("/phananh")
+    await citizen.press("Góp ý")
+    await citizen.press("Vay vốn")
+    await citizen.send(body)
+    await finish_from_photos(citizen)
+
+
+async def finish_from_photos(citizen: TelegramDriver) -> None:
+    """From the photos step to the summary."""
+    await citizen.press("Bỏ qua")
+    assert "vị trí" in joined(citizen.last).lower(), f"expected the location step, got: {joined(citizen.last)!r}"
+    await citizen.press("Bỏ qua")
+    assert "xã/phường nào" in joined(citizen.last), f"expected the commune step, got: {joined(citizen.last)!r}"
+    await citizen.send("Ea Kao")
+    await citizen.press("Gửi ẩn danh")
+    summary = citizen.last[-1].text
+    assert "Ea Kao" in summary and "ẩn danh" in summary, f"unexpected summary: {summary!r}"
+
+
+async def test_kill_right_after_the_confirmation_keeps_one_ticket(bot: BotProcess, tg: FakeTelegram, db_path: Path) -> None:
+    citizen = TelegramDriver(tg, user_id=6101)
+    body = "Cán bộ ngân hàng hướng dẫn thủ tục vay vốn rất tận tình, cảm ơn."
+    with explained(bot, tg):
+        await bot.start()
+        await fill_in_until_summary(citizen, body)
+
+        # Press "Gửi" and kill the bot the moment the confirmation reaches Telegram.
+        summary, action = find_button(citizen.last, "📨 Gửi")
+        start = tg.mark()
+        press = tg.user_presses(citizen.user_id, action, message=summary.raw)  # type: ignore[arg-type]
+        sent = await tg.wait_for(
+            lambda s: s.method == "sendMessage" and str(s.chat_id) == str(citizen.user_id) and bool(CODE.search(s.text or "")),
+            timeout=10, start=start,
+        )
+        await bot.kill()
+        code = CODE.search(sent.text or "").group()  # type: ignore[union-attr]
+
+        # Telegram delivers the press again unless the dead bot confirmed it with a later offset
+        # (PTB confirms on its next getUpdates, usually before the handler is done). Make the
+        # redelivery happen either way: the same update, same update_id and callback query id.
+        if tg.pending_updates == 0:
+            tg.push_update(press)
+        assert tg.pending_updates == 1, f"expected only the press of “Gửi” to be queued, got {tg.pending_updates}"
+
+        restart = tg.mark()
+        await bot.start()
+        await settle(tg)
+        again = [s for s in tg.sent[restart:] if s.method == "sendMessage" and str(s.chat_id) == str(citizen.user_id)]
+        assert again, "the restarted bot did not answer the press of “Gửi” delivered again"
+        assert not any(CODE.search(s.text or "") for s in again), (
+            f"the press delivered again produced another tracking code: {[s.text for s in again]}"
+        )
+
+        tickets = query(db_path, "SELECT code, kind, topic, body, area_code, anonymous, citizen_id FROM ticket")
+        assert len(tickets) == 1, f"expected exactly one ticket after the crash and restart, got {len(tickets)}: {tickets}"
+        assert tickets[0] == (code, "feedback", "credit", body, "24169", 1, citizen_id(db_path, citizen.user_id)), tickets[0]
+        codes = [c.text for c in confirmations(tg, citizen.user_id)]
+        assert len(codes) == 1 and code in codes[0], f"expected one confirmation with {code}, got {codes}"
+        state = query(db_path, "SELECT state FROM conversation WHERE citizen_id = ?", citizen_id(db_path, citizen.user_id))
+        assert state in ([], [("idle",)]), f"the citizen is still in a flow after submitting: {state}"
+
+
+async def test_kill_in_the_middle_of_the_flow_continues_from_the_same_step(
+    bot: BotProcess, tg: FakeTelegram, db_path: Path
+) -> None:
+    citizen = TelegramDriver(tg, user_id=6102)
+    body = "Đường vào thôn bị sạt lở, xe chở phân bón không vào được."
+    with explained(bot, tg):
+        await bot.start()
+        await citizen.send("/phananh")
+        await citizen.press("Góp ý")
+        await citizen.press("Vay vốn")
+        await citizen.send(body)
+        assert "Bỏ qua" in [label for label, _ in citizen.last[-1].buttons], f"expected the photos step: {citizen.last}"
+        await bot.kill()
+
+        rows = query(db_path, "SELECT state, data FROM conversation WHERE citizen_id = ?", citizen_id(db_path, citizen.user_id))
+        assert len(rows) == 1 and rows[0][0] == "feedback.photos", f"the step was not saved before the crash: {rows}"
+        draft = json.loads(rows[0][1]).get("draft", {})
+        assert draft.get("body") == body, f"the draft lost the message: {draft}"
+
+        await bot.start()
+        await settle(tg, quiet=0.5)  # whatever Telegram delivers again (the text, if unconfirmed)
+        await finish_from_photos(citizen)
+        await citizen.press("📨 Gửi")
+        match = CODE.search(joined(citizen.last))
+        assert match, f"no tracking code after submitting: {joined(citizen.last)!r}"
+
+        tickets = query(db_path, "SELECT code, topic, body, area_code FROM ticket")
+        assert tickets == [(match.group(), "credit", body, "24169")], f"expected one ticket {match.group()}, got {tickets}"
+        assert len(confirmations(tg, citizen.user_id)) == 1
