@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_argument("--since", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD", help="only tickets created on or after this day")
     tickets.add_argument("--area", default=None, metavar="CODE", help="only tickets of this commune")
     tickets.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="where to write")
+    from bot.broadcast_cli import add_parser as add_broadcast
+
+    add_broadcast(commands)
     return parser
 
 
@@ -85,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_staff(settings, args))
     if args.command == "export":
         return asyncio.run(_export_tickets(settings, args))
+    if args.command == "broadcast":
+        from bot.broadcast_cli import run as run_broadcast
+
+        return asyncio.run(run_broadcast(settings, args))
     if args.command == "ask":
         from bot.ask import run_ask
 

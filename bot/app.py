@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -18,6 +18,7 @@ from aiohttp import web
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import keys
 from bot.channels.telegram import TelegramChannel
@@ -26,18 +27,20 @@ from bot.config import Settings, ensure_secret_key
 from bot.features import build_router
 from bot.ordering import KeyedLocks
 from bot.routes import security_headers, setup_routes
-from bot.sender import Sender
+from bot.sender import QuietHours, Sender
 from content.areas import AreaDirectory
 from content.i18n import Catalogs
 from content.importer import load_or_import
 from content.library import Library
 from handlers.engine import Engine, utc_now
+from handlers.notices import queue_due
 from handlers.officer import daily_reminders
 from handlers.turn import Services, TicketPolicy
 from storage.db import create_engine, session_factory
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
+BROADCAST_CHECK_SECONDS = 10
 
 
 def create_app(settings: Settings, *, clock=utc_now) -> web.Application:  # type: ignore[no-untyped-def]
@@ -101,7 +104,10 @@ def _telegram(settings: Settings, clock):  # type: ignore[no-untyped-def]
         channel = TelegramChannel(settings, app[keys.ENGINE], app[keys.LOCKS])
         app[keys.TELEGRAM] = channel
         await channel.start()
-        sender = Sender(app[keys.SESSIONS], "telegram", channel.send, clock)
+        sender = Sender(
+            app[keys.SESSIONS], "telegram", channel.send, clock, rate=settings.telegram_rate_limit,
+            per_chat=settings.telegram_chat_rate, quiet=QuietHours.parse(settings.quiet_hours, settings.tz),
+        )
         task = asyncio.create_task(sender.run(), name="outbox:telegram")
         yield
         task.cancel()
@@ -119,12 +125,23 @@ def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
             _daily_reminders, CronTrigger(hour=7, minute=30, timezone=settings.tz), args=[app, clock],
             id="officer-reminders", replace_existing=True, misfire_grace_time=3600, coalesce=True,
         )
+        scheduler.add_job(
+            _queue_broadcasts, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), args=[app, clock],
+            id="broadcasts", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
+        )
         scheduler.start()
         app[keys.SCHEDULER] = scheduler
         yield
         scheduler.shutdown(wait=False)
 
     return ctx
+
+
+async def _queue_broadcasts(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
+    """Queue the broadcasts whose time has come."""
+    async with app[keys.SESSIONS]() as session:
+        await queue_due(session, app[keys.SERVICES], clock())
+        await session.commit()
 
 
 async def _daily_reminders(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     holidays: str = DEFAULT_HOLIDAYS
     ticket_daily_limit: int = Field(5, ge=1, le=1000)
     media_max_bytes: int = Field(10_000_000, ge=1, le=2_000_000_000)
+    telegram_rate_limit: float = Field(25.0, gt=0, le=1000)
+    telegram_chat_rate: float = Field(1.0, gt=0, le=100)
+    quiet_hours: str = "21:00-06:30"
+    campaign_grace_hours: float = Field(6.0, ge=0, le=24 * 30)
 
     @field_validator("database_url")
     @classmethod
@@ -82,6 +86,21 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("is not a known IANA time zone (e.g. Asia/Ho_Chi_Minh)") from None
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        if value.strip() and not re.fullmatch(r"\s*\d{2}:\d{2}\s*-\s*\d{2}:\d{2}\s*", value):
+            raise ValueError("must look like 21:00-06:30 (local time), or be empty for none")
+        if value.strip():
+            from datetime import time
+
+            try:
+                for part in value.split("-"):
+                    time.fromisoformat(part.strip())
+            except ValueError:
+                raise ValueError("has an impossible time; use HH:MM-HH:MM") from None
         return value
 
     @field_validator("log_level")

@@ -46,7 +46,7 @@ async def chat_message(request: web.Request) -> web.StreamResponse:
 
 
 async def chat_updates(request: web.Request) -> web.StreamResponse:
-    """GET /chat/api/updates."""
+    """POST /chat/api/updates."""
     return await request.app[keys.WEBCHAT].updates(request)
 
 
@@ -66,7 +66,7 @@ def setup_routes(app: web.Application) -> None:
             web.get("/healthz", healthz, name="healthz"),
             web.get("/chat", chat_page, name="chat"),
             web.post("/chat/api/messages", chat_message, name="chat-messages"),
-            web.get("/chat/api/updates", chat_updates, name="chat-updates"),
+            web.post("/chat/api/updates", chat_updates, name="chat-updates"),
             web.static("/chat/static", STATIC_DIR, name="chat-static"),
             web.post("/webhook/telegram", telegram_webhook, name="telegram-webhook"),
         ]

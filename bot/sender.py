@@ -1,6 +1,8 @@
 """The outbox sender: delivers queued messages on push channels (Telegram), obeying the platform.
 
-- `retry_after` on 429 is waited out without counting an attempt;
+- at most `rate` messages a second overall and one a second per chat (aiolimiter), a few at a time;
+- bulk notices wait during quiet hours (urgent notices and ticket replies do not);
+- `retry_after` on 429 pauses the channel and is waited out without counting an attempt;
 - "blocked by the user" marks the citizen unreachable and unsubscribed, and the message failed;
 - network errors retry with exponential backoff, up to MAX_ATTEMPTS;
 - other Bot API errors (bad request, chat not found) are permanent: failed, not retried.
@@ -11,8 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from aiolimiter import AsyncLimiter
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -27,18 +34,54 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(hours=1)
+PARALLEL = 16
+CHAT_LIMITERS = 10_000
 Deliver = Callable[[str, list[Reply]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Local hours in which bulk notices wait ("21:00-06:30"); empty means never quiet."""
+
+    start: time | None = None
+    end: time | None = None
+    tz: ZoneInfo = ZoneInfo("Asia/Ho_Chi_Minh")
+
+    @classmethod
+    def parse(cls, text: str, tz: ZoneInfo) -> QuietHours:
+        """From "HH:MM-HH:MM" (may wrap past midnight), or "" for none."""
+        if not text.strip():
+            return cls(tz=tz)
+        first, _, second = text.partition("-")
+        return cls(time.fromisoformat(first.strip()), time.fromisoformat(second.strip()), tz)
+
+    def __contains__(self, moment: datetime) -> bool:
+        if self.start is None or self.end is None:
+            return False
+        local = moment.astimezone(self.tz).time()
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
 
 
 class Sender:
     """Drains the outbox of one channel through `deliver(chat_id, replies)`."""
 
-    def __init__(self, sessions: SessionFactory, channel: str, deliver: Deliver, clock: Clock, *, idle: float = 1.0) -> None:
+    def __init__(
+        self, sessions: SessionFactory, channel: str, deliver: Deliver, clock: Clock, *, idle: float = 1.0,
+        rate: float = 25.0, per_chat: float = 1.0, quiet: QuietHours = QuietHours(),
+    ) -> None:
         self.sessions = sessions
         self.channel = channel
         self.deliver = deliver
         self.clock = clock
         self.idle = idle
+        self.quiet = quiet
+        self.per_chat = per_chat
+        self._overall = AsyncLimiter(rate, 1)
+        self._chats: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        self._parallel = asyncio.Semaphore(PARALLEL)
+        self._paused_until: datetime | None = None
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -67,20 +110,38 @@ class Sender:
                 except TimeoutError:
                     pass
 
-    async def drain_once(self, limit: int = 20) -> int:
-        """Claim a batch, deliver it one by one, record each outcome; return how many were tried."""
+    async def drain_once(self, limit: int = 50) -> int:
+        """Claim a batch, deliver it within the limits, record each outcome; return how many were tried."""
+        now = self.clock()
+        if self._paused_until is not None and now < self._paused_until:
+            await asyncio.sleep(min((self._paused_until - now).total_seconds(), 5))
+            return 0
         async with self.sessions() as session:
-            batch = await outbox.claim(session, self.channel, self.clock(), limit)
+            batch = await outbox.claim(session, self.channel, now, limit, include_bulk=now not in self.quiet)
             await session.commit()
-        for message in batch:
-            await self._send(message)
+        await asyncio.gather(*(self._limited(message) for message in batch))
         return len(batch)
 
+    async def _limited(self, message: OutboxMessage) -> None:
+        """Send one message when the overall and the per-chat limits allow."""
+        async with self._chat_limiter(message.chat_id), self._parallel, self._overall:
+            await self._send(message)
+
+    def _chat_limiter(self, chat_id: str) -> AsyncLimiter:
+        limiter = self._chats.pop(chat_id, None) or AsyncLimiter(1, 1 / self.per_chat)
+        self._chats[chat_id] = limiter
+        if len(self._chats) > CHAT_LIMITERS:
+            self._chats.popitem(last=False)
+        return limiter
+
     async def _send(self, message: OutboxMessage) -> None:
-        error: TelegramError | None = None
+        error: Exception | None = None
         try:
             await self.deliver(message.chat_id, payload_replies(message.payload))
         except TelegramError as exc:
+            error = exc
+        except Exception as exc:  # a row that cannot be sent at all must not stay `sending`
+            log.exception("outbox: message %s cannot be sent", message.id)
             error = exc
         async with self.sessions() as session:
             stored = await session.get(OutboxMessage, message.id)
@@ -92,6 +153,7 @@ class Sender:
             elif isinstance(error, RetryAfter):
                 wait = error.retry_after if isinstance(error.retry_after, timedelta) else timedelta(seconds=error.retry_after)
                 outbox.mark_retry(stored, now, wait, str(error), count_attempt=False)
+                self._paused_until = max(self._paused_until or now, now + wait)
             elif isinstance(error, Forbidden):
                 outbox.mark_failed(stored, "blocked", str(error))
                 await self._unreachable(session, stored, now)

@@ -308,6 +308,8 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = _utc_column(nullable=False, index=True)
     error: str | None = Field(default=None, max_length=1000)
     dedupe_key: str | None = Field(default=None, max_length=200)
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
+    bulk: bool = False
     created_at: datetime = _utc_column(nullable=False)
     sent_at: datetime | None = _utc_column()
 
@@ -325,3 +327,32 @@ class AuditEntry(SQLModel, table=True):
     object_type: str = Field(default="", max_length=40)
     object_id: str = Field(default="", max_length=64)
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class BroadcastStatus(StrEnum):
+    """scheduled → queued (recipients in the outbox) → done, or cancelled."""
+
+    scheduled = "scheduled"
+    queued = "queued"
+    done = "done"
+    cancelled = "cancelled"
+
+
+class Broadcast(SQLModel, table=True):
+    """A notice to the subscribed citizens of some areas, household statuses and languages."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    texts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    image: str | None = Field(default=None, max_length=300)
+    buttons: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    target: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    urgent: bool = False
+    status: str = Field(default=BroadcastStatus.scheduled, max_length=16, index=True)
+    send_at: datetime = _utc_column(nullable=False, index=True)
+    author_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    author: str = Field(default="", max_length=64)
+    campaign: str | None = Field(default=None, max_length=100)
+    occurrence_key: str | None = Field(default=None, max_length=200, unique=True)
+    recipients: int = 0
+    created_at: datetime = _utc_column(nullable=False)
+    queued_at: datetime | None = _utc_column()

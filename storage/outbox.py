@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import OutboxMessage, OutboxStatus
+from storage.models import Citizen, OutboxMessage, OutboxStatus
 
 PRIORITY_REPLY = 1
 PRIORITY_REMINDER = 3
@@ -37,8 +37,14 @@ async def enqueue(
     return message
 
 
-async def claim(session: AsyncSession, channel: str, now: datetime, limit: int = 20) -> list[OutboxMessage]:
-    """Mark the next due messages of a channel as `sending` and return them (the caller commits)."""
+async def claim(
+    session: AsyncSession, channel: str, now: datetime, limit: int = 20, *, include_bulk: bool = True
+) -> list[OutboxMessage]:
+    """Mark the next due messages of a channel as `sending` and return them (the caller commits).
+
+    Bulk notices wait while `include_bulk` is false (quiet hours). A notice whose citizen has
+    unsubscribed or become unreachable since it was queued is skipped instead.
+    """
     statement = (
         select(OutboxMessage)
         .where(OutboxMessage.channel == channel, OutboxMessage.status == OutboxStatus.pending,
@@ -46,13 +52,34 @@ async def claim(session: AsyncSession, channel: str, now: datetime, limit: int =
         .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
         .limit(limit)
     )
+    if not include_bulk:
+        statement = statement.where(col(OutboxMessage.bulk).is_(False))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     messages = list((await session.exec(statement)).all())
+    opted_out = await _opted_out(session, [m.citizen_id for m in messages if m.broadcast_id and m.citizen_id])
+    claimed = []
     for message in messages:
+        if message.broadcast_id and message.citizen_id in opted_out:
+            mark_failed(message, "unsubscribed", skipped=True)
+            continue
         message.status = OutboxStatus.sending
         message.attempts += 1
-    return messages
+        claimed.append(message)
+    return claimed
+
+
+async def _opted_out(session: AsyncSession, citizen_ids: list[int]) -> set[int]:
+    """Which of these citizens no longer want or can receive notices."""
+    if not citizen_ids:
+        return set()
+    result = await session.exec(
+        select(Citizen.id).where(
+            col(Citizen.id).in_(citizen_ids),
+            or_(col(Citizen.subscribed).is_(False), col(Citizen.unreachable_at).is_not(None)),
+        )
+    )
+    return {citizen_id for citizen_id in result.all() if citizen_id is not None}
 
 
 async def pending_for(session: AsyncSession, channel: str, chat_id: str, now: datetime) -> list[OutboxMessage]:

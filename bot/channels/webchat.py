@@ -69,11 +69,9 @@ class WebChat:
     async def post_message(self, request: web.Request) -> web.Response:
         """POST /chat/api/messages: {"text"} or {"action"} in, {"replies": [...]} out."""
         translator = self.catalogs.get(request.query.get("lang"))
-        if request.content_type != "application/json":
-            return _error(415, translator.gettext("Something went wrong. Please try again."))
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != f"{request.scheme}://{request.host}":
-            return _error(403, translator.gettext("Something went wrong. Please try again."))
+        refused = _refused(request, translator.gettext("Something went wrong. Please try again."))
+        if refused is not None:
+            return refused
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _error(413, translator.gettext("Your message is too long."))
         try:
@@ -99,7 +97,12 @@ class WebChat:
         return response
 
     async def updates(self, request: web.Request) -> web.Response:
-        """GET /chat/api/updates: messages queued for this visitor (staff replies, notices)."""
+        """POST /chat/api/updates: messages queued for this visitor (staff replies, notices). A POST
+        with a JSON body, so that no other site can make a browser collect them."""
+        translator = self.catalogs.get(request.query.get("lang"))
+        refused = _refused(request, translator.gettext("Something went wrong. Please try again."))
+        if refused is not None:
+            return refused
         token = request.cookies.get(COOKIE, "")
         if not 20 <= len(token) <= 100:
             return web.json_response({"replies": []})
@@ -141,6 +144,16 @@ def _reply_json(reply: Reply) -> dict:
         "buttons": [[{"label": b.label, "action": b.action} for b in row] for row in reply.buttons],
         "image": reply.image,
     }
+
+
+def _refused(request: web.Request, message: str) -> web.Response | None:
+    """A JSON post from this site only (browsers send no JSON cross-site without asking first)."""
+    if request.content_type != "application/json":
+        return _error(415, message)
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        return _error(403, message)
+    return None
 
 
 def _dumps(value: object) -> str:

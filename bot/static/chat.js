@@ -230,7 +230,10 @@
   async function poll() {
     if (!d.updatesUrl || document.hidden) return;
     try {
-      const res = await fetch(d.updatesUrl, { credentials: 'same-origin', headers: { 'Accept': 'application/json' } });
+      const res = await fetch(d.updatesUrl, {
+        method: 'POST', credentials: 'same-origin', body: '{}',
+        headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' }
+      });
       const data = res.ok ? await res.json() : null;
       if (data && Array.isArray(data.replies) && data.replies.length) {
         data.replies.forEach(m => m && typeof m === 'object' && bubble('b', m.text, m.buttons, m.image, true));

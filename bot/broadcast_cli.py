@@ -1,0 +1,91 @@
+"""`python -m bot broadcast …`: send, preview, follow and cancel notices from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+
+from bot.config import Settings
+from handlers.engine import utc_now
+from storage import audit, broadcasts
+from storage.db import create_engine, session_factory
+from storage.models import Broadcast, BroadcastStatus, HouseholdStatus
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register `broadcast send|status|cancel`."""
+    parser = commands.add_parser("broadcast", help="notices to subscribed citizens: send, status, cancel")
+    actions = parser.add_subparsers(dest="broadcast_command", metavar="ACTION", required=True)
+    send = actions.add_parser("send", help="send (or schedule) a notice; prints its id")
+    send.add_argument("--text", required=True, help="the Vietnamese text")
+    send.add_argument("--text-en", default="", help="the English text (else English speakers get the Vietnamese one)")
+    send.add_argument("--area", action="append", default=[], metavar="CODE", help="commune code, or 66 for the whole province (repeatable)")
+    send.add_argument("--status", default="", help="household statuses, e.g. poor,near_poor")
+    send.add_argument("--locale", action="append", default=[], choices=("vi", "en"), help="only citizens using this language")
+    send.add_argument("--at", default="", metavar='"YYYY-MM-DD HH:MM"', help="local time to send (default: now)")
+    send.add_argument("--urgent", action="store_true", help="send even during quiet hours, before other notices")
+    send.add_argument("--preview", action="store_true", help="only print how many citizens it would reach")
+    status = actions.add_parser("status", help="counts of a notice's messages by status")
+    status.add_argument("id", type=int)
+    status.add_argument("--json", action="store_true")
+    cancel = actions.add_parser("cancel", help="stop what has not been sent yet")
+    cancel.add_argument("id", type=int)
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Carry out one broadcast command."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            if args.broadcast_command == "send":
+                return await _send(session, settings, args)
+            broadcast = await session.get(Broadcast, args.id)
+            if broadcast is None:
+                print(f"broadcast: no notice with id {args.id}", file=sys.stderr)
+                return 2
+            if args.broadcast_command == "cancel":
+                dropped = await broadcasts.cancel(session, broadcast)
+                await audit.record(session, None, "broadcast.cancel", now=utc_now(), actor="cli", object_type="broadcast", object_id=str(broadcast.id))
+                await session.commit()
+                print(f"broadcast {broadcast.id} cancelled; {dropped} message(s) will not be sent")
+                return 0
+            counts = await broadcasts.status_counts(session, broadcast.id)  # type: ignore[arg-type]
+            report = {"id": broadcast.id, "status": broadcast.status, "recipients": broadcast.recipients, "messages": counts}
+            print(json.dumps(report, ensure_ascii=False) if args.json else
+                  f"broadcast {broadcast.id}: {broadcast.status}, {broadcast.recipients} recipient(s); "
+                  + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing queued yet"))
+            return 0
+    finally:
+        await engine.dispose()
+
+
+async def _send(session, settings: Settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    statuses = [s.strip() for s in args.status.split(",") if s.strip()]
+    unknown = [s for s in statuses if s not in HouseholdStatus.__members__]
+    if unknown:
+        print(f"broadcast: unknown --status {', '.join(unknown)} (use {', '.join(HouseholdStatus)})", file=sys.stderr)
+        return 2
+    now = utc_now()
+    try:
+        send_at = datetime.strptime(args.at, "%Y-%m-%d %H:%M").replace(tzinfo=settings.tz) if args.at else now
+    except ValueError:
+        print('broadcast: --at must look like "2026-12-01 08:00" (local time)', file=sys.stderr)
+        return 2
+    target = {"areas": args.area, "statuses": statuses, "locales": args.locale}
+    reach = await broadcasts.count_recipients(session, target, settings.default_locale)
+    if args.preview:
+        print(f"{reach} citizen(s) would receive it")
+        return 0
+    texts = {"vi": args.text, **({"en": args.text_en} if args.text_en else {})}
+    broadcast = await broadcasts.create_broadcast(
+        session, texts=texts, target=target, send_at=send_at, now=now, urgent=args.urgent, author="cli",
+    )
+    await audit.record(session, None, "broadcast.create", now=now, actor="cli", object_type="broadcast",
+                       object_id=str(broadcast.id), target=target, urgent=args.urgent, send_at=send_at.isoformat())
+    await session.commit()
+    when = "now" if not args.at else f"at {args.at}"
+    print(broadcast.id)
+    print(f"broadcast {broadcast.id} will go {when} to about {reach} citizen(s) (the running bot sends it)", file=sys.stderr)
+    return 0
