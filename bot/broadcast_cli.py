@@ -26,6 +26,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     send.add_argument("--locale", action="append", default=[], choices=("vi", "en"), help="only citizens using this language")
     send.add_argument("--at", default="", metavar='"YYYY-MM-DD HH:MM"', help="local time to send (default: now)")
     send.add_argument("--urgent", action="store_true", help="send even during quiet hours, before other notices")
+    send.add_argument("--faq", action="append", default=[], metavar="ID", help="add a button opening this FAQ entry")
+    send.add_argument("--story", action="append", default=[], metavar="ID", help="add a button opening this story")
     send.add_argument("--preview", action="store_true", help="only print how many citizens it would reach")
     status = actions.add_parser("status", help="counts of a notice's messages by status")
     status.add_argument("id", type=int)
@@ -73,6 +75,11 @@ async def _send(session, settings: Settings, args: argparse.Namespace) -> int:  
     except ValueError:
         print('broadcast: --at must look like "2026-12-01 08:00" (local time)', file=sys.stderr)
         return 2
+    try:
+        buttons = await _buttons(session, args.faq, args.story)
+    except LookupError as exc:
+        print(f"broadcast: {exc}", file=sys.stderr)
+        return 2
     target = {"areas": args.area, "statuses": statuses, "locales": args.locale}
     reach = await broadcasts.count_recipients(session, target, settings.default_locale)
     if args.preview:
@@ -80,7 +87,7 @@ async def _send(session, settings: Settings, args: argparse.Namespace) -> int:  
         return 0
     texts = {"vi": args.text, **({"en": args.text_en} if args.text_en else {})}
     broadcast = await broadcasts.create_broadcast(
-        session, texts=texts, target=target, send_at=send_at, now=now, urgent=args.urgent, author="cli",
+        session, texts=texts, target=target, send_at=send_at, now=now, urgent=args.urgent, author="cli", buttons=buttons,
     )
     await audit.record(session, None, "broadcast.create", now=now, actor="cli", object_type="broadcast",
                        object_id=str(broadcast.id), target=target, urgent=args.urgent, send_at=send_at.isoformat())
@@ -89,3 +96,23 @@ async def _send(session, settings: Settings, args: argparse.Namespace) -> int:  
     print(broadcast.id)
     print(f"broadcast {broadcast.id} will go {when} to about {reach} citizen(s) (the running bot sends it)", file=sys.stderr)
     return 0
+
+
+async def _buttons(session, faq_ids: list[str], story_ids: list[str]) -> list[list[dict]]:  # type: ignore[no-untyped-def]
+    """One button row per FAQ entry or story named, labelled in each language."""
+    from content.importer import load_bundle
+
+    bundle = await load_bundle(session)
+    rows = []
+    for faq_id in faq_ids:
+        entry = bundle.faq_by_id.get(faq_id)
+        if entry is None:
+            raise LookupError(f"no FAQ entry {faq_id!r}")
+        rows.append([{"labels": {loc: "❓ " + text.question[:60] for loc, text in entry.texts.items()}, "action": f"faq:show:{faq_id}"}])
+    stories = {item.id: item for item in bundle.stories}
+    for story_id in story_ids:
+        item = stories.get(story_id)
+        if item is None:
+            raise LookupError(f"no story {story_id!r}")
+        rows.append([{"labels": {loc: "📖 " + text.title[:60] for loc, text in item.texts.items()}, "action": f"story:{story_id}"}])
+    return rows

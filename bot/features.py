@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import faq, feedback, menu, officer, onboarding, privacy, settings, stories, subscription, tracking
+from handlers import faq, feedback, menu, notices, officer, onboarding, privacy, settings, stories, subscription, tracking
 from handlers.router import Fallbacks, Router
 
 FEATURES = (
@@ -16,6 +16,7 @@ FEATURES = (
     feedback.ROUTES,
     tracking.ROUTES,
     officer.ROUTES,
+    notices.ROUTES,
 )
 
 

@@ -24,6 +24,8 @@ class State(StrEnum):
     officer_reply = "officer.reply"
     officer_note = "officer.note"
     officer_reason = "officer.reason"
+    notice_text = "notice.text"
+    notice_confirm = "notice.confirm"
 
 
 class Mode(StrEnum):

@@ -67,8 +67,11 @@ async def create_broadcast(
 
 def payload(broadcast: Broadcast, locale: str, stop_label: str) -> dict:
     """What one recipient gets: the text in their language (else Vietnamese), the broadcast's
-    buttons, and a one-tap "stop notices" button."""
-    rows = [list(row) for row in broadcast.buttons] + [[{"label": stop_label, "action": "menu:unsubscribe"}]]
+    buttons (rows of {"labels": {locale: label}, "action"}), and a one-tap "stop notices" button."""
+    rows = [
+        [{"label": button["labels"].get(locale) or button["labels"]["vi"], "action": button["action"]} for button in row]
+        for row in broadcast.buttons
+    ] + [[{"label": stop_label, "action": "menu:unsubscribe"}]]
     return {"text": broadcast.texts.get(locale) or broadcast.texts["vi"], "image": broadcast.image, "buttons": rows}
 
 

@@ -63,6 +63,16 @@ async def new_broadcast(sessions, target: dict, *, send_at=None, urgent=False) -
         return broadcast.id  # type: ignore[return-value]
 
 
+def test_buttons_are_labelled_in_each_recipients_language() -> None:
+    from storage.models import Broadcast
+
+    broadcast = Broadcast(texts={"vi": "Tin", "en": "News"}, send_at=utc_now(), created_at=utc_now(),
+                          buttons=[[{"labels": {"vi": "❓ Chuẩn nghèo", "en": "❓ Poverty line"}, "action": "faq:show:x"}]])
+    english = broadcasts.payload(broadcast, "en", "🔕 Stop notices")
+    assert english["text"] == "News" and english["buttons"][0] == [{"label": "❓ Poverty line", "action": "faq:show:x"}]
+    assert broadcasts.payload(broadcast, "vi", "🔕")["buttons"][-1] == [{"label": "🔕", "action": "menu:unsubscribe"}]
+
+
 async def test_preview_counts_exactly_who_is_targeted(sessions) -> None:
     await add_people(sessions)
     async with sessions() as session:
@@ -170,6 +180,10 @@ def test_cli_preview_send_status_cancel(settings) -> None:
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
     bad = cli("send", "--text", "x", "--status", "rich")
     assert bad.returncode == 2 and "unknown --status rich" in bad.stderr
+    missing = cli("send", "--text", "x", "--faq", "no-such-entry")
+    assert missing.returncode == 2 and "no FAQ entry" in missing.stderr
+    linked = cli("send", "--text", "Xem chuẩn nghèo", "--faq", "poverty-line-2022-2026", "--at", "2030-01-01 08:00")
+    assert linked.returncode == 0, linked.stderr
 
 
 @pytest.mark.parametrize("value", ["21:00-06:30", "00:00-00:00"])
@@ -183,3 +197,36 @@ def test_quiet_hours_wrap_midnight(value: str) -> None:
     morning = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)  # 07:00 local
     assert (evening in quiet) is (value == "21:00-06:30")
     assert morning not in quiet
+
+
+async def test_a_commune_officer_sends_a_notice_to_their_commune_from_the_phone(settings, tg, aiohttp_client, sessions) -> None:
+    from storage import audit
+    from tests.drivers import TelegramDriver
+    from tests.test_feedback import make_officer
+
+    await add_people(sessions)
+    await aiohttp_client(create_app(telegram_settings(settings, tg, quiet_hours="")))
+    officer = TelegramDriver(tg, user_id=7801)
+    await officer.send(f"/link {await make_officer(sessions, 'canbo.eakao.tb', 'commune', '24169')}")
+    await officer.send("/thongbao")
+    assert "phường Ea Kao" in officer.last[-1].text
+    await officer.send("Mời bà con dự họp bình xét hộ nghèo lúc 8 giờ sáng thứ Bảy tại nhà văn hoá.")
+    assert "3 hộ" in officer.last[-1].text
+    await officer.press("Gửi ngay")
+    for chat in (801, 802, 803):
+        [notice] = await tg.wait_for_messages(chat, 1, timeout=20)
+        assert notice.text.startswith("Mời bà con dự họp")
+    assert tg.messages_to(804) == []
+    async with sessions() as session:
+        [entry] = await audit.entries(session, action="broadcast.create")
+    assert entry.actor == "canbo.eakao.tb" and entry.detail["target"] == {"areas": ["24169"]}
+
+
+async def test_a_citizen_cannot_send_notices(engine) -> None:
+    from tests.channel import InMemoryChannel
+
+    citizen = InMemoryChannel(engine)
+    await citizen.send("/thongbao")
+    assert "dành cho cán bộ" in citizen.text()
+    await citizen.act("notice:send")
+    assert "hết hạn" in citizen.text()
