@@ -139,14 +139,21 @@ def _content_check() -> int:
     from content.areas import read_area_records
     from content.loader import ContentInvalid, load_content
 
+    from content.campaigns import load_campaigns
+
+    codes = [record.code for record in read_area_records()]
     try:
-        bundle = load_content(area_codes=[record.code for record in read_area_records()])
+        bundle = load_content(area_codes=codes)
+        campaigns = load_campaigns(area_codes=codes)
     except ContentInvalid as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)
         print(f"{len(exc.errors)} error(s) in content/", file=sys.stderr)
         return 1
-    print(f"content/ is valid: {len(bundle.topics)} topics, {len(bundle.faqs)} FAQ entries, {len(bundle.stories)} stories")
+    print(
+        f"content/ is valid: {len(bundle.topics)} topics, {len(bundle.faqs)} FAQ entries, {len(bundle.stories)} stories, "
+        f"{len(campaigns)} campaigns"
+    )
     return 0
 
 

@@ -21,6 +21,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import keys
+from bot.campaigns import catch_up
+from bot.campaigns import schedule as schedule_campaigns
 from bot.channels.telegram import TelegramChannel
 from bot.channels.webchat import WebChat
 from bot.config import Settings, ensure_secret_key
@@ -29,6 +31,7 @@ from bot.ordering import KeyedLocks
 from bot.routes import security_headers, setup_routes
 from bot.sender import QuietHours, Sender
 from content.areas import AreaDirectory
+from content.campaigns import load_campaigns
 from content.i18n import Catalogs
 from content.importer import load_or_import
 from content.library import Library
@@ -129,6 +132,11 @@ def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
             _queue_broadcasts, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), args=[app, clock],
             id="broadcasts", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
         )
+        campaigns = load_campaigns(area_codes=[area.code for area in app[keys.SERVICES].areas.records])
+        grace = timedelta(hours=settings.campaign_grace_hours)
+        schedule_campaigns(scheduler, app[keys.SESSIONS], campaigns, settings.tz, clock, grace)
+        for line in await catch_up(app[keys.SESSIONS], campaigns, settings.tz, clock(), grace):
+            log.info("campaigns at start-up: %s", line)
         scheduler.start()
         app[keys.SCHEDULER] = scheduler
         yield
