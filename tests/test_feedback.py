@@ -200,3 +200,48 @@ async def test_an_admin_sees_an_anonymous_reporter_and_the_view_is_audit_logged(
         links = await audit.entries(session, action="staff.link")
     assert [(v.actor, v.object_id) for v in views] == [("quantri", code)]
     assert links[0].actor == "quantri"
+
+
+async def test_files_that_cannot_be_kept_get_a_clear_reason(settings, tg, aiohttp_client, sessions) -> None:
+    await aiohttp_client(create_app(telegram_settings(settings, tg, media_max_bytes=2000)))
+    citizen = TelegramDriver(tg, user_id=5500)
+    await citizen.send("/phananh")
+    await citizen.press("Góp ý")
+    await citizen.press("Khác")
+    await citizen.send("Đường vào thôn bị sạt lở.")
+    await citizen.send_photo(b"\xff\xd8" + b"x" * 5000)
+    assert "lớn quá" in joined(citizen.last)
+    sticker = tg.make_message_update(5500, "x")
+    del sticker["message"]["text"]
+    sticker["message"]["sticker"] = {"file_id": "CAACAgIAAx", "file_unique_id": "AgAD", "width": 512, "height": 512,
+                                     "is_animated": False, "is_video": False, "type": "regular", "file_size": 100}
+    start = tg.mark()
+    tg.push_update(sticker)
+    reply = await tg.wait_for(lambda s: str(s.chat_id) == "5500" and "chỉ nhận ảnh" in (s.text or ""), start=start)
+    assert "chưa được lưu" in reply.text
+    assert list((settings.data_dir / "media").rglob("*.*")) == []
+
+
+async def test_citizen_adds_to_an_open_report_and_hears_of_a_status_change(bot, tg, sessions) -> None:
+    citizen = TelegramDriver(tg, user_id=5600)
+    code = await submit_complaint(citizen)
+    await citizen.send(f"/tracuu {code}")
+    await citizen.press("Bổ sung")
+    await citizen.send("Tôi bổ sung: hộ tôi có 2 người phụ thuộc.")
+    assert f"đã bổ sung vào {code}" in citizen.last[-1].text
+    officer = TelegramDriver(tg, user_id=7600)
+    await officer.send(f"/link {await make_officer(sessions, 'canbo.eakao6', 'commune', '24169')}")
+    await officer.act(f"of:open:{code}")
+    assert "hộ tôi có 2 người phụ thuộc" in officer.last[-1].text
+    await officer.press("Đổi trạng thái")
+    await officer.press("đang xử lý")
+    notice = await tg.wait_for(lambda s: str(s.chat_id) == "5600" and "đang xử lý" in (s.text or ""), timeout=10)
+    assert code in notice.text
+    await officer.act(f"of:status:{code}")
+    await officer.press("không tiếp nhận")
+    await officer.send("Nội dung đã được giải quyết ở phản ánh khác.")
+    rejected = await tg.wait_for(lambda s: str(s.chat_id) == "5600" and "không tiếp nhận" in (s.text or ""), timeout=10)
+    assert "giải quyết ở phản ánh khác" in rejected.text
+    async with sessions() as session:
+        ticket = (await session.exec(select(Ticket).where(Ticket.code == code))).one()
+    assert ticket.status == "rejected" and ticket.reject_reason == "Nội dung đã được giải quyết ở phản ánh khác."
