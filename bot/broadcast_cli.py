@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import uuid
 from datetime import datetime
+from pathlib import Path
 
 from bot.config import Settings
 from handlers.engine import utc_now
@@ -26,6 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     send.add_argument("--locale", action="append", default=[], choices=("vi", "en"), help="only citizens using this language")
     send.add_argument("--at", default="", metavar='"YYYY-MM-DD HH:MM"', help="local time to send (default: now)")
     send.add_argument("--urgent", action="store_true", help="send even during quiet hours, before other notices")
+    send.add_argument("--image", type=Path, default=None, metavar="FILE", help="a JPEG or PNG photo to send with the text")
     send.add_argument("--faq", action="append", default=[], metavar="ID", help="add a button opening this FAQ entry")
     send.add_argument("--story", action="append", default=[], metavar="ID", help="add a button opening this story")
     send.add_argument("--preview", action="store_true", help="only print how many citizens it would reach")
@@ -80,6 +84,13 @@ async def _send(session, settings: Settings, args: argparse.Namespace) -> int:  
     except LookupError as exc:
         print(f"broadcast: {exc}", file=sys.stderr)
         return 2
+    image = None
+    if args.image is not None:
+        try:
+            image = _keep_image(args.image, settings)
+        except ValueError as exc:
+            print(f"broadcast: --image {exc}", file=sys.stderr)
+            return 2
     target = {"areas": args.area, "statuses": statuses, "locales": args.locale}
     reach = await broadcasts.count_recipients(session, target, settings.default_locale)
     if args.preview:
@@ -88,6 +99,7 @@ async def _send(session, settings: Settings, args: argparse.Namespace) -> int:  
     texts = {"vi": args.text, **({"en": args.text_en} if args.text_en else {})}
     broadcast = await broadcasts.create_broadcast(
         session, texts=texts, target=target, send_at=send_at, now=now, urgent=args.urgent, author="cli", buttons=buttons,
+        image=image,
     )
     await audit.record(session, None, "broadcast.create", now=now, actor="cli", object_type="broadcast",
                        object_id=str(broadcast.id), target=target, urgent=args.urgent, send_at=send_at.isoformat())
@@ -116,3 +128,24 @@ async def _buttons(session, faq_ids: list[str], story_ids: list[str]) -> list[li
             raise LookupError(f"no story {story_id!r}")
         rows.append([{"labels": {loc: "📖 " + text.title[:60] for loc, text in item.texts.items()}, "action": f"story:{story_id}"}])
     return rows
+
+
+IMAGE_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG": ".png"}
+MAX_IMAGE = 10_000_000
+
+
+def _keep_image(source: Path, settings: Settings) -> str:
+    """Copy a photo into DATA_DIR/media/broadcasts; return its path relative to DATA_DIR."""
+    if not source.is_file():
+        raise ValueError(f"{source}: no such file")
+    head = source.read_bytes()[:4]
+    extension = next((ext for magic, ext in IMAGE_TYPES.items() if head.startswith(magic)), None)
+    if extension is None:
+        raise ValueError(f"{source}: only JPEG and PNG photos can be sent")
+    if source.stat().st_size > MAX_IMAGE:
+        raise ValueError(f"{source}: larger than 10 MB")
+    relative = Path("media") / "broadcasts" / f"{uuid.uuid4().hex}{extension}"
+    target = settings.data_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return str(relative)

@@ -230,3 +230,20 @@ async def test_a_citizen_cannot_send_notices(engine) -> None:
     assert "dành cho cán bộ" in citizen.text()
     await citizen.act("notice:send")
     assert "hết hạn" in citizen.text()
+
+
+async def test_a_notice_with_a_photo_is_uploaded_once_then_sent_by_file_id(settings, tg, aiohttp_client, sessions) -> None:
+    await add_people(sessions)
+    image = settings.data_dir / "media" / "broadcasts" / "poster.jpg"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"\xff\xd8\xff\xe0" + b"poster" * 100)
+    async with sessions() as session:
+        await broadcasts.create_broadcast(session, texts={"vi": "Lịch họp"}, target={"areas": ["24169"]},
+                                          send_at=utc_now(), now=utc_now(), image="media/broadcasts/poster.jpg")
+        await session.commit()
+    await aiohttp_client(create_app(telegram_settings(settings, tg, quiet_hours="")))
+    await tg.wait_for(lambda s: len(tg.calls("sendPhoto")) >= 3, timeout=20)
+    photos = [call.params["photo"] for call in tg.calls("sendPhoto")]
+    uploads = [p for p in photos if not isinstance(p, str)]
+    assert len(uploads) == 1 and all(isinstance(p, str) for p in photos if p not in uploads)
+    assert all(call.text == "Lịch họp" for call in tg.calls("sendPhoto"))

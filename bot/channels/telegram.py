@@ -148,6 +148,8 @@ class TelegramChannel:
         if self.webhook:
             builder = builder.updater(None)
         self.application: Application = builder.build()
+        self._file_ids: dict[str, str] = {}
+        self._uploads: dict[str, asyncio.Lock] = {}
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
 
@@ -251,12 +253,42 @@ class TelegramChannel:
         for reply in replies:
             markup = keyboard(reply)
             if reply.image:
-                await bot.send_photo(chat_id, reply.image, caption=reply.text[:CAPTION_LIMIT], reply_markup=markup)
+                await self._send_photo(chat_id, reply, markup)
                 continue
             parts = split_text(reply.text, CAPABILITIES.max_text) or [""]
             for index, part in enumerate(parts):
                 last = index == len(parts) - 1
                 await bot.send_message(chat_id, part, reply_markup=markup if last else None)
+
+    async def _send_photo(self, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None) -> None:
+        """A photo by URL, or a file of the data folder: uploaded once (others wait for that upload),
+        then sent by the file id Telegram gave it."""
+        image = reply.image or ""
+        if image.startswith(("http://", "https://")):
+            await self._photo_message(chat_id, reply, markup, image)
+            return
+        if image not in self._file_ids:
+            async with self._uploads.setdefault(image, asyncio.Lock()):
+                if image not in self._file_ids:
+                    root = self.settings.data_dir.resolve()
+                    path = (root / image).resolve()
+                    if not path.is_relative_to(root) or not path.is_file():
+                        log.warning("image %r is not a file of DATA_DIR; sending the text alone", image)
+                        await self.send(chat_id, [Reply(reply.text, buttons=reply.buttons)])
+                        return
+                    sent = await self._photo_message(chat_id, reply, markup, path.read_bytes())
+                    if sent.photo:
+                        self._file_ids[image] = sent.photo[-1].file_id
+                    return
+        await self._photo_message(chat_id, reply, markup, self._file_ids[image])
+
+    async def _photo_message(self, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None, photo: object) -> Message:
+        """Send the photo with as much of the text as fits its caption, and the rest after it."""
+        caption, rest = reply.text[:CAPTION_LIMIT], reply.text[CAPTION_LIMIT:]
+        sent = await self.application.bot.send_photo(chat_id, photo, caption=caption, reply_markup=None if rest else markup)  # type: ignore[arg-type]
+        if rest:
+            await self.send(chat_id, [Reply(rest, buttons=reply.buttons)])
+        return sent
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log errors from python-telegram-bot with the update they came from."""
