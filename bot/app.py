@@ -31,9 +31,8 @@ from bot.ordering import KeyedLocks
 from bot.routes import security_headers, setup_routes
 from bot.sender import QuietHours, Sender
 from content.areas import AreaDirectory
-from content.campaigns import load_campaigns
 from content.i18n import Catalogs
-from content.importer import load_or_import
+from content.importer import load_or_import, stored_campaigns
 from content.library import Library
 from handlers.engine import Engine, utc_now
 from handlers.notices import queue_due
@@ -132,7 +131,10 @@ def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
             _queue_broadcasts, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), args=[app, clock],
             id="broadcasts", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
         )
-        campaigns = load_campaigns(area_codes=[area.code for area in app[keys.SERVICES].areas.records])
+        async with app[keys.SESSIONS]() as session:
+            campaigns = await stored_campaigns(session, [area.code for area in app[keys.SERVICES].areas.records])
+        if not campaigns:
+            log.warning("no campaigns in the database (run `python -m bot content import`): none will run")
         grace = timedelta(hours=settings.campaign_grace_hours)
         schedule_campaigns(scheduler, app[keys.SESSIONS], campaigns, settings.tz, clock, grace)
         for line in await catch_up(app[keys.SESSIONS], campaigns, settings.tz, clock(), grace):

@@ -9,14 +9,17 @@ import logging
 from dataclasses import asdict
 from datetime import date, datetime
 
+import yaml
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.areas import AreaRecord, as_records, read_area_records
+from content.campaigns import CAMPAIGNS_FILE, Campaign, load_campaigns, parse_campaigns
 from content.loader import load_content
 from content.model import ContentBundle, FaqEntry, FaqText, Source, Story, StoryText, Topic
 from storage import content as content_repo
 from storage import repo
-from storage.models import Area, FaqRow, StoryRow, TopicRow
+from storage.models import Area, CampaignRow, FaqRow, StoryRow, TopicRow
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +137,25 @@ def story(row: StoryRow) -> Story:
 
 
 async def import_all(session: AsyncSession, *, now: datetime) -> dict[str, int]:
-    """Validate the content files and write areas, topics, FAQ and stories (raises ContentInvalid)."""
+    """Validate the content files and write areas, topics, FAQ, stories and campaigns (raises
+    ContentInvalid)."""
     records = read_area_records()
-    bundle = load_content(area_codes=[record.code for record in records])
+    codes = [record.code for record in records]
+    bundle = load_content(area_codes=codes)
+    campaigns = load_campaigns(area_codes=codes)
     counts = {"areas": await import_areas(session, records)}
     counts.update(await import_content(session, bundle, now=now))
+    document = yaml.safe_load(CAMPAIGNS_FILE.read_text(encoding="utf-8"))
+    for position, item in enumerate(document["campaigns"]):
+        await content_repo.upsert(session, CampaignRow(id=item["id"], data=item, position=position, updated_at=now), "id")
+    counts["campaigns"] = len(campaigns)
     return counts
+
+
+async def stored_campaigns(session: AsyncSession, area_codes: list[str]) -> tuple[Campaign, ...]:
+    """The active campaigns in the database, validated as the file is."""
+    rows = (await session.exec(select(CampaignRow).where(CampaignRow.active == True).order_by(CampaignRow.position))).all()  # noqa: E712
+    return parse_campaigns({"campaigns": [dict(row.data) for row in rows]}, "database: campaign", area_codes=area_codes)
 
 
 async def load_or_import(session: AsyncSession, *, now: datetime) -> tuple[list[AreaRecord], ContentBundle]:

@@ -356,3 +356,15 @@ class Broadcast(SQLModel, table=True):
     recipients: int = 0
     created_at: datetime = _utc_column(nullable=False)
     queued_at: datetime | None = _utc_column()
+
+
+class CampaignRow(SQLModel, table=True):
+    """A recurring campaign as stored (imported from content/campaigns.yaml, editable later)."""
+
+    __tablename__ = "campaign"
+
+    id: str = Field(primary_key=True, max_length=100)
+    data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    position: int = 0
+    updated_at: datetime = _utc_column(nullable=False)

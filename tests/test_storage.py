@@ -132,3 +132,19 @@ async def test_content_import_is_idempotent_and_round_trips(sessions, bundle) ->
     assert stored.faqs == bundle.faqs
     assert stored.stories == bundle.stories
     assert stored.topics == bundle.topics
+
+
+async def test_campaigns_live_in_the_database_after_import(sessions) -> None:
+    from content.importer import import_all, stored_campaigns
+    from storage.models import CampaignRow
+
+    codes = [record.code for record in read_area_records()]
+    async with sessions() as session:
+        await import_all(session, now=NOW)
+        await session.commit()
+        stored = await stored_campaigns(session, codes)
+        assert {c.id for c in stored} == {"peak-month", "poverty-review"}
+        row = await session.get(CampaignRow, "peak-month")
+        row.active = False
+        await session.commit()
+        assert [c.id for c in await stored_campaigns(session, codes)] == ["poverty-review"]
