@@ -37,6 +37,8 @@ test: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(PY) bench/throughput.py
+	$(PY) bench/faq_search.py
+	$(PY) bench/broadcast.py
 
 i18n: $(DEV_STAMP)
 	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --omit-header -o $(VENV)/messages.pot .

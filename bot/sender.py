@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(hours=1)
 PARALLEL = 16
+RATE_MARGIN = 0.95
 CHAT_LIMITERS = 10_000
 Deliver = Callable[[str, list[Reply]], Awaitable[None]]
 
@@ -78,7 +79,9 @@ class Sender:
         self.idle = idle
         self.quiet = quiet
         self.per_chat = per_chat
-        self._overall = AsyncLimiter(rate, 1)
+        # A little under the configured rate: sending exactly at the platform's limit, timing jitter
+        # turns into 429s, and each one pauses the whole channel.
+        self._overall = AsyncLimiter(rate * RATE_MARGIN, 1)
         self._chats: OrderedDict[str, AsyncLimiter] = OrderedDict()
         self._parallel = asyncio.Semaphore(PARALLEL)
         self._paused_until: datetime | None = None
