@@ -73,9 +73,8 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageH
 
 from bot.app import create_app  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from content.importer import import_all  # noqa: E402
+from content.importer import import_database  # noqa: E402
 from handlers.engine import utc_now  # noqa: E402
-from storage.db import create_engine, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
@@ -169,19 +168,10 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-async def _seed(url: str) -> None:
-    """Import the shipped content (areas, topics, FAQ, stories) into a migrated database."""
-    engine = create_engine(url)
-    async with session_factory(engine)() as session:
-        await import_all(session, now=utc_now())
-        await session.commit()
-    await engine.dispose()
-
-
 def build_template(path: Path) -> Path:
     """Migrate a fresh SQLite file with Alembic and import the content; runs outside any event loop."""
     upgrade(sqlite_url(path))
-    asyncio.run(_seed(sqlite_url(path)))
+    asyncio.run(import_database(sqlite_url(path), now=utc_now()))
     return path
 
 

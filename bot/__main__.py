@@ -158,22 +158,16 @@ def _content_check() -> int:
 
 
 async def _content_import(settings: Settings) -> int:
-    from content.importer import import_all
+    from content.importer import import_database
     from content.loader import ContentInvalid
     from handlers.engine import utc_now
-    from storage.db import create_engine, session_factory
 
-    engine = create_engine(settings.database_url)
     try:
-        async with session_factory(engine)() as session:
-            counts = await import_all(session, now=utc_now())
-            await session.commit()
+        counts = await import_database(settings.database_url, now=utc_now())
     except ContentInvalid as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)
         return 1
-    finally:
-        await engine.dispose()
     log.info("imported %s", ", ".join(f"{count} {kind}" for kind, count in counts.items()))
     return 0
 

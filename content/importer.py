@@ -169,3 +169,17 @@ async def load_or_import(session: AsyncSession, *, now: datetime) -> tuple[list[
         areas = as_records(await repo.list_areas(session))
         bundle = await load_bundle(session)
     return areas, bundle
+
+
+async def import_database(database_url: str, *, now: datetime) -> dict[str, int]:
+    """Open the database at `database_url`, import all content and commit (CLI, tests, benches)."""
+    from storage.db import create_engine, session_factory
+
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            counts = await import_all(session, now=now)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return counts

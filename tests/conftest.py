@@ -15,7 +15,7 @@ from bot.config import Settings, load_settings
 from bot.features import build_router
 from content.areas import AreaDirectory, read_area_records
 from content.i18n import Catalogs
-from content.importer import import_all
+from content.importer import import_database
 from content.library import Library
 from content.loader import load_content
 from content.model import ContentBundle
@@ -31,20 +31,12 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-async def _seed(url: str) -> None:
-    engine = create_engine(url)
-    async with session_factory(engine)() as session:
-        await import_all(session, now=utc_now())
-        await session.commit()
-    await engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database file migrated with Alembic and holding the areas, built once per run."""
     path = tmp_path_factory.mktemp("template") / "template.db"
     upgrade(sqlite_url(path))
-    asyncio.run(_seed(sqlite_url(path)))
+    asyncio.run(import_database(sqlite_url(path), now=utc_now()))
     return path
 
 
