@@ -20,7 +20,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from aiolimiter import AsyncLimiter
-
+from sqlmodel import select
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from handlers.engine import Clock
@@ -28,7 +28,7 @@ from handlers.render import payload_replies
 from handlers.types import Reply
 from storage import outbox
 from storage.db import SessionFactory
-from storage.models import Citizen, OutboxMessage
+from storage.models import Citizen, OutboxMessage, Staff
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +168,17 @@ class Sender:
         if error is not None:
             log.warning("outbox: message %s to %s: %s", message.id, self.channel, error)
 
-    @staticmethod
-    async def _unreachable(session, message: OutboxMessage, now) -> None:  # type: ignore[no-untyped-def]
-        """The citizen blocked the bot: stop sending them anything."""
+    async def _unreachable(self, session, message: OutboxMessage, now) -> None:  # type: ignore[no-untyped-def]
+        """The recipient blocked the bot: stop sending them anything (a citizen is marked
+        unreachable and unsubscribed; an officer's chat link is removed)."""
         citizen = await session.get(Citizen, message.citizen_id) if message.citizen_id else None
         if citizen is not None:
             citizen.unreachable_at = now
             citizen.subscribed = False
+            return
+        for staff in (await session.exec(
+            select(Staff).where(Staff.chat_channel == self.channel, Staff.chat_user_id == message.chat_id)
+        )).all():
+            log.warning("outbox: staff %s blocked the bot; their chat link is removed", staff.username)
+            staff.chat_channel = None
+            staff.chat_user_id = None

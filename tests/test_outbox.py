@@ -405,3 +405,22 @@ async def test_updates_cannot_be_collected_from_another_site(settings, aiohttp_c
     assert form.status == 415
     foreign = await client.post("/chat/api/updates", json={}, headers={"Origin": "https://evil.example"})
     assert foreign.status == 403
+
+
+async def test_an_officer_who_blocked_the_bot_is_unlinked(sender, tg, sessions, clock) -> None:  # type: ignore[no-untyped-def]
+    """A reminder to a blocked officer fails once and their chat link is removed, so no more are queued."""
+    from storage.models import Staff
+
+    async with sessions() as session:
+        officer = await staff_repo.create_staff(session, "canbo.chan", "commune", "24169", None, T0)
+        code = await staff_repo.new_link_code(session, officer, T0)
+        await staff_repo.redeem_link_code(session, code, "telegram", "6099", T0)
+        await session.commit()
+    tg.block(6099)
+    message_id = await queue(sessions, "6099", "nhắc việc", now=T0, priority=outbox.PRIORITY_REMINDER)
+    await sender.drain_once()
+    assert (await load(sessions, message_id)).reason == "blocked"
+    async with sessions() as session:
+        stored = (await session.exec(select(Staff).where(Staff.username == "canbo.chan"))).one()
+        assert (stored.chat_channel, stored.chat_user_id) == (None, None)
+        assert await staff_repo.linked_staff(session) == []
