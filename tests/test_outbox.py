@@ -311,11 +311,30 @@ def use_token(client: TestClient, token: str | None) -> None:
 
 
 async def pull(client: TestClient) -> list[dict]:
-    """POST /chat/api/updates: the replies waiting for this visitor."""
+    """POST /chat/api/updates, then acknowledge what came, as the page does."""
     response = await client.post("/chat/api/updates", json={})
     assert response.status == 200
     replies: list[dict] = (await response.json())["replies"]
+    if replies:
+        acked = await client.post("/chat/api/updates", json={"ack": [reply["id"] for reply in replies]})
+        assert (await acked.json())["replies"] == []
     return replies
+
+
+async def test_an_unacknowledged_web_chat_message_comes_again(settings, sessions, aiohttp_client: AiohttpClient) -> None:  # type: ignore[no-untyped-def]
+    """A response lost on the way (no acknowledgement) does not lose the message."""
+    from bot.app import create_app
+
+    client = await aiohttp_client(create_app(settings))
+    await client.post("/chat/api/messages", json={"text": "/menu"})
+    async with sessions() as session:
+        citizen = (await session.exec(select(Citizen).where(Citizen.channel == "webchat"))).one()
+    message_id = await queue(sessions, citizen.channel_user_id, "thông báo họp", now=utc_now(), channel="webchat")
+    first = (await (await client.post("/chat/api/updates", json={})).json())["replies"]
+    again = (await (await client.post("/chat/api/updates", json={})).json())["replies"]
+    assert [r["id"] for r in first] == [r["id"] for r in again] == [message_id]
+    done = (await (await client.post("/chat/api/updates", json={"ack": [message_id, 999999]})).json())["replies"]
+    assert done == [] and (await load(sessions, message_id)).status == OutboxStatus.sent
 
 
 async def webchat_citizen(sessions: SessionFactory) -> Citizen:
@@ -347,7 +366,7 @@ async def test_the_web_chat_gets_its_queued_message_exactly_once_and_nobody_else
 
     use_token(client, mine)
     [reply] = await pull(client)
-    assert reply == {"text": "Trả lời của xã", "buttons": [], "image": None}
+    assert reply == {"text": "Trả lời của xã", "buttons": [], "image": None, "id": message_id}
     assert await pull(client) == []
     stored = await load(sessions, message_id)
     assert stored.status == OutboxStatus.sent and stored.sent_at is not None

@@ -97,8 +97,10 @@ class WebChat:
         return response
 
     async def updates(self, request: web.Request) -> web.Response:
-        """POST /chat/api/updates: messages queued for this visitor (staff replies, notices). A POST
-        with a JSON body, so that no other site can make a browser collect them."""
+        """POST /chat/api/updates {"ack": [ids]}: messages queued for this visitor (staff replies,
+        notices), each with its id. A message counts as delivered only once the page acknowledges
+        it, so a request lost on a bad connection loses nothing. A POST with a JSON body, so that
+        no other site can make a browser collect them."""
         translator = self.catalogs.get(request.query.get("lang"))
         refused = _refused(request, translator.gettext("Something went wrong. Please try again."))
         if refused is not None:
@@ -106,15 +108,25 @@ class WebChat:
         token = request.cookies.get(COOKIE, "")
         if not 20 <= len(token) <= 100:
             return web.json_response({"replies": []})
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            body = {}
+        acked = {item for item in body.get("ack", []) if isinstance(item, int)} if isinstance(body, dict) else set()
         user_id = self._user_id(token)
         async with self.locks.hold((CHANNEL, user_id)), self.engine.sessions() as session:
             now = self.engine.clock()
-            messages = await outbox.pending_for(session, CHANNEL, user_id, now)
-            for message in messages:
-                outbox.mark_sent(message, now)
+            waiting = []
+            for message in await outbox.pending_for(session, CHANNEL, user_id, now):
+                if message.id in acked:
+                    outbox.mark_sent(message, now)
+                else:
+                    waiting.append(message)
             await session.commit()
-        replies = [reply for message in messages for reply in payload_replies(message.payload)]
-        return web.json_response({"replies": [_reply_json(r) for r in replies]}, dumps=_dumps)
+        replies = [
+            {**_reply_json(reply), "id": message.id} for message in waiting for reply in payload_replies(message.payload)
+        ]
+        return web.json_response({"replies": replies}, dumps=_dumps)
 
     def _ensure_cookie(self, request: web.Request, response: web.StreamResponse) -> str:
         """The visitor's token, setting a new cookie when they have none."""

@@ -226,19 +226,30 @@
     paused = true;
     showNotice(d.tRetryNotice, true);
   }
-  // Staff answers and notices wait on the server until the page asks for them.
+  // Staff answers and notices wait on the server until the page has shown them and said so.
+  const K_SEEN = 'cauNoi.seen';
+  let shownIds = new Set(load(K_SEEN) || []), ack = [];
   async function poll() {
     if (!d.updatesUrl || document.hidden) return;
     try {
       const res = await fetch(d.updatesUrl, {
-        method: 'POST', credentials: 'same-origin', body: '{}',
+        method: 'POST', credentials: 'same-origin', body: JSON.stringify({ ack: ack }),
         headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' }
       });
       const data = res.ok ? await res.json() : null;
-      if (data && Array.isArray(data.replies) && data.replies.length) {
-        data.replies.forEach(m => m && typeof m === 'object' && bubble('b', m.text, m.buttons, m.image, true));
-        toEnd();
-      }
+      if (!data || !Array.isArray(data.replies)) return;
+      ack = [];
+      data.replies.forEach(m => {
+        if (!m || typeof m !== 'object') return;
+        if (typeof m.id === 'number') {
+          ack.push(m.id);
+          if (shownIds.has(m.id)) return;
+          shownIds.add(m.id);
+        }
+        bubble('b', m.text, m.buttons, m.image, true);
+      });
+      store(K_SEEN, Array.from(shownIds).slice(-200));
+      if (ack.length) { toEnd(); poll(); }
     } catch (e) { /* offline: try again later */ }
   }
   setInterval(poll, 20000);
