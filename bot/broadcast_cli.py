@@ -14,7 +14,7 @@ from bot.config import Settings
 from handlers.engine import utc_now
 from storage import audit, broadcasts
 from storage.db import create_engine, session_factory
-from storage.models import Broadcast, BroadcastStatus, HouseholdStatus
+from storage.models import Broadcast, HouseholdStatus
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.channels.telegram import TelegramChannel
+from bot.channels.webchat import WebChat
 from bot.config import Settings
 from bot.ordering import KeyedLocks
 from handlers.engine import Engine
 from handlers.turn import Services
 from storage.db import SessionFactory
 
-if TYPE_CHECKING:
-    from bot.channels.telegram import TelegramChannel
-    from bot.channels.webchat import WebChat
-
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", SessionFactory)
 SERVICES = web.AppKey("services", Services)
 ENGINE = web.AppKey("engine", Engine)
 LOCKS = web.AppKey("locks", KeyedLocks)
-TELEGRAM = web.AppKey("telegram", "TelegramChannel | None")
-WEBCHAT = web.AppKey("webchat", "WebChat")
+TELEGRAM = web.AppKey[TelegramChannel | None]("telegram")
+WEBCHAT = web.AppKey("webchat", WebChat)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)

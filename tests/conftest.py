@@ -24,6 +24,7 @@ from handlers.turn import Services
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
 from tests.channel import InMemoryChannel
+from tests.fakes.telegram import FakeTelegram
 
 
 def sqlite_url(path: Path) -> str:
@@ -87,15 +88,13 @@ def citizen(engine: Engine) -> InMemoryChannel:
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator["FakeTelegram"]:
+async def tg() -> AsyncIterator[FakeTelegram]:
     """A fake Telegram Bot API server on loopback."""
-    from tests.fakes.telegram import FakeTelegram
-
     async with FakeTelegram(max_poll_wait=0.5) as fake:
         yield fake
 
 
-def telegram_settings(settings: Settings, tg: "FakeTelegram", **extra: object) -> Settings:
+def telegram_settings(settings: Settings, tg: FakeTelegram, **extra: object) -> Settings:
     """Settings pointing the bot at the fake Telegram server."""
     return settings.model_copy(
         update={

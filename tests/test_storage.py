@@ -14,7 +14,7 @@ from sqlmodel import SQLModel, select
 from content.areas import AreaDirectory, read_area_records
 from content.importer import import_areas
 from storage import repo
-from storage.db import create_engine, session_factory
+from storage.db import create_engine
 from storage.migrate import downgrade, upgrade
 from storage.models import Area, Citizen
 
