@@ -1,6 +1,6 @@
 """Sending feedback ("Gửi phản ánh"): kind, topic, message, photos, location, commune, name or
 anonymous, a summary to confirm, then a ticket with a tracking code. The draft lives in the
-conversation state, so it survives a restart; /huy drops it.
+conversation state, so it survives a restart; /huy drops it. The flow is drawn in `feedback.mmd`.
 """
 
 from __future__ import annotations
