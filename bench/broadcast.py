@@ -1,26 +1,36 @@
-"""One broadcast to N subscribed citizens through the whole Cầu Nối bot, against a rate-limited fake Telegram.
+"""One broadcast to N subscribed citizens through the real bot process, against a rate-limited fake Telegram.
 
 What is measured. A fresh SQLite database is migrated with Alembic and holds the areas and content;
 N subscribed, consenting Telegram citizens are bulk-inserted into it (a fifth of them read English).
 A fake Telegram Bot API server (`tests/fakes/telegram.py`) on loopback accepts `sendMessage` at R
 messages a second — a token bucket holding one second's worth, refilled at R a second — and answers
-429 "Too Many Requests" with `retry_after` when the bot goes faster. The real application from
-`bot.app.create_app` runs against it (long polling, the outbox sender with TELEGRAM_RATE_LIMIT=R,
-no quiet hours). One broadcast to everyone is created with `storage.broadcasts.create_broadcast`
-due now; the bot's own scheduler job queues it and the sender delivers it. The bench waits until the
-outbox holds nothing pending or in flight for that broadcast (or the time limit passes), then a
-moment longer to catch late repeats, and reports:
+429 "Too Many Requests" with `retry_after` when the bot goes faster.
 
-* delivered/s: accepted messages from the first to the last delivery, and that as a fraction of R
-  (target >= 0.9);
+The bot is the real command `python -m bot run`, started as its own OS process with its settings in
+the environment (nothing else from the caller's environment or a `.env` reaches it): that database,
+the fake Telegram with long polling, TELEGRAM_RATE_LIMIT=R, QUIET_HOURS empty, LOG_LEVEL=WARNING. The
+bench process keeps only the seeding, the fake server and the watching; the two processes share the
+machine's cores but not an interpreter. Once the bot's /healthz says it is polling, one broadcast to
+everyone is created with `storage.broadcasts.create_broadcast`, due now; the bot's own scheduler job
+queues it (it looks every 10 s) and its sender delivers it. The bench waits until the outbox holds
+nothing pending or in flight for that broadcast (or the time limit passes), then a moment longer to
+catch late repeats, reads the bot's memory one last time, stops it with SIGTERM (SIGKILL if it has
+not exited 15 s later) and reports:
+
+* delivered/s: messages the fake accepted from the first to the last delivery, and that as a
+  fraction of R (target >= 0.9);
 * duplicates: chats that got the broadcast more than once (target 0);
 * losses: recipients that never got it (target 0);
-* 429 answers, the outbox's final counts, the wait before the first delivery (the queueing job
-  runs every few seconds), and the peak RSS of this one process — bot, fake server and driver
-  together (resource.getrusage).
+* memory of the bot process alone, from /proc/PID/status: its resident size once /healthz answers,
+  before the broadcast exists (VmRSS), and its peak resident size over the whole run (VmHWM, read
+  every half second and once more just before SIGTERM); target under 200 MB at 100,000 and flat in N;
+* 429 answers, the outbox's final counts, the bot's start-up time, the wait before the first
+  delivery, the WARNING and ERROR lines in the bot's log (by message, numbers blanked), how the bot
+  stopped, and the peak RSS of the bench process (fake Telegram and driver), for comparison.
 
 Exit status: 0 when every recipient got exactly one message in time, 1 otherwise (duplicates,
-losses, or the time limit). Falling short of the delivery-rate target is reported, not an error.
+losses, the time limit, or a bot that did not start or died; then the end of its log is printed).
+Falling short of the delivery-rate or memory target is reported, not an error.
 
 Usage, from the repository root:
 
@@ -34,9 +44,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import re
 import resource
 import shlex
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,12 +64,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aiohttp import web  # noqa: E402
+import aiohttp  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
-from bot.app import create_app  # noqa: E402
-from bot.config import Settings, load_settings  # noqa: E402
+from bot.config import Settings  # noqa: E402
 from content.importer import import_all  # noqa: E402
 from handlers.engine import utc_now  # noqa: E402
 from storage.broadcasts import create_broadcast, status_counts  # noqa: E402
@@ -64,14 +79,20 @@ from tests.fakes.telegram import ApiError, FakeTelegram, JSONDict  # noqa: E402
 
 FIRST_CHAT_ID = 700_000_001
 TARGET_FRACTION = 0.9
+TARGET_PEAK_MB = 200
 QUEUE_DEADLINE = 60.0
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
 SETTLE = 2.0
 POLL = 0.5
+LOG_TAIL = 40
 TEXTS = {
     "vi": "Kính chào bà con! Đây là thông báo thử của Cầu Nối. Bà con có câu hỏi, cứ gõ ngay tại đây.",
     "en": "Hello! This is a test notice from Cầu Nối. If you have a question, just type it here.",
 }
 STATUSES = [HouseholdStatus.poor, HouseholdStatus.near_poor, HouseholdStatus.other, HouseholdStatus.unknown]
+# A line of bot/logs.py's format: "2026-05-01 08:00:00,123 WARNING bot.sender: text".
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (WARNING|ERROR|CRITICAL) (.*)$")
 
 
 class RateLimitedTelegram(FakeTelegram):
@@ -116,20 +137,98 @@ class RateLimitedTelegram(FakeTelegram):
                 "chat": {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}, "text": params["text"]}
 
 
-class WarningCounter(logging.Handler):
-    """Counts the bot's warnings (one per 429, among others) instead of printing thousands of lines."""
+class BotProcess:
+    """`python -m bot run` as a child process, its stdout and stderr kept in a log file."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-        self.samples: list[str] = []
+    def __init__(self, workdir: Path, env: dict[str, str], port: int) -> None:
+        self.workdir = workdir
+        self.env = env
+        self.port = port
+        self.log = workdir / "bot.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.peak_mb = 0.0
 
-    def emit(self, record: logging.LogRecord) -> None:
-        """Count it; keep the first few distinct messages."""
-        self.count += 1
-        text = f"{record.levelname} {record.name}: {record.getMessage()}"[:160]
-        if len(self.samples) < 5 and text not in self.samples:
-            self.samples.append(text)
+    @property
+    def running(self) -> bool:
+        """Started and not yet exited."""
+        return self.proc is not None and self.proc.poll() is None
+
+    async def start(self) -> str | None:
+        """Start the bot and wait until /healthz says Telegram is polling; None, or why it failed."""
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"], cwd=self.workdir, env=self.env,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{self.port}/healthz"
+        deadline = time.monotonic() + START_TIMEOUT
+        last = "no answer"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while time.monotonic() < deadline:
+                if not self.running:
+                    return f"the bot exited with status {self.proc.returncode} while starting"
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with http.get(url) as response:
+                        last = f"HTTP {response.status}: {await response.text()}"
+                        if response.status == 200 and '"polling"' in last:
+                            return None
+                await asyncio.sleep(0.1)
+        return f"/healthz did not report Telegram polling within {START_TIMEOUT:.0f} s ({last})"
+
+    def memory(self) -> tuple[float, float] | None:
+        """Resident size now and its peak so far (VmRSS, VmHWM) in MB; None once the bot is gone.
+
+        The peak seen is also kept in `peak_mb`, so it survives the process."""
+        if self.proc is None:
+            return None
+        try:
+            text = Path(f"/proc/{self.proc.pid}/status").read_text()
+            fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+            rss, peak = (int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM"))
+        except (OSError, KeyError, ValueError):  # gone, or a zombie without memory lines
+            return None
+        self.peak_mb = max(self.peak_mb, peak)
+        return rss, peak
+
+    async def stop(self) -> str:
+        """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT; say how it ended."""
+        if self.proc is None:
+            return "never started"
+        if self.proc.poll() is not None:
+            return f"had exited by itself, status {self.proc.returncode}"
+        self.proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        while self.proc.poll() is None and time.monotonic() - sent < STOP_TIMEOUT:
+            await asyncio.sleep(0.05)
+        if self.proc.poll() is None:
+            self.kill_now()
+            return f"did not exit within {STOP_TIMEOUT:.0f} s of SIGTERM: killed"
+        return f"SIGTERM, exit status {self.proc.returncode} after {time.monotonic() - sent:.1f} s"
+
+    def kill_now(self) -> None:
+        """Last resort: SIGKILL the bot if it still runs, and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+
+    def tail(self, lines: int = LOG_TAIL) -> str:
+        """The last lines of the bot's output."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:]) or "(no output)"
+
+    def problems(self) -> tuple[Counter[str], Counter[str]]:
+        """Every WARNING, and every ERROR or CRITICAL line, counted by message with numbers blanked."""
+        warnings: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
+        with self.log.open(errors="replace") as lines:
+            for line in lines:
+                match = LOG_LINE.match(line.rstrip("\n"))
+                if match:
+                    kind = warnings if match[1] == "WARNING" else errors
+                    kind[f"{match[1]} {re.sub(r'[0-9]+', 'N', match[2])[:150]}"] += 1
+        return warnings, errors
 
 
 @dataclass
@@ -140,6 +239,9 @@ class Result:
     rate: float
     bot_rate: float
     insert_seconds: float = 0.0
+    start_seconds: float | None = None
+    failure: str | None = None
+    bot_log_tail: str = ""
     finished: bool = False
     queued: bool = False
     first_delivery_after: float | None = None
@@ -150,10 +252,12 @@ class Result:
     losses: int = 0
     too_many: int = 0
     outbox: dict[str, int] = field(default_factory=dict)
-    warnings: int = 0
-    warning_samples: list[str] = field(default_factory=list)
-    rss_before_mb: float = 0.0
-    rss_peak_mb: float = 0.0
+    warnings: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    bot_rss_started_mb: float | None = None
+    bot_peak_mb: float | None = None
+    bot_stopped: str = ""
+    bench_peak_mb: float = 0.0
 
     @property
     def delivered_per_second(self) -> float | None:
@@ -165,17 +269,24 @@ class Result:
     @property
     def ok(self) -> bool:
         """Everyone got exactly one message, within the time limit."""
-        return self.finished and self.duplicates == 0 and self.losses == 0
+        return self.failure is None and self.finished and self.duplicates == 0 and self.losses == 0
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports kB)."""
+def bench_peak_rss_mb() -> float:
+    """Peak resident memory of the bench process so far (Linux reports kB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def sqlite_url(path: Path) -> str:
     """The async SQLite URL of a file."""
     return f"sqlite+aiosqlite:///{path}"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def seed(sessions: SessionFactory, citizens: int) -> None:
@@ -200,25 +311,23 @@ async def seed(sessions: SessionFactory, citizens: int) -> None:
         await session.commit()
 
 
-def bot_settings(workdir: Path, tg: FakeTelegram, bot_rate: float) -> Settings:
-    """Settings for the bot under test: the fake Telegram, its rate limit, no quiet hours."""
-    extra: dict[str, object] = {}
-    if "telegram_rate_limit" in Settings.model_fields:
-        extra["telegram_rate_limit"] = bot_rate
-    if "quiet_hours" in Settings.model_fields:
-        extra["quiet_hours"] = ""
-    return load_settings(
-        database_url=sqlite_url(workdir / "bot.db"), data_dir=workdir, secret_key="bench",
-        telegram_bot_token=tg.token, telegram_base_url=tg.base_url, telegram_base_file_url=tg.base_file_url,
-        telegram_poll_timeout=1, log_level="WARNING", _env_file=None, **extra,
+def bot_env(workdir: Path, tg: FakeTelegram, bot_rate: float, port: int) -> dict[str, str]:
+    """The bot's environment: the bench's database, the fake Telegram, its rate limit, no quiet hours."""
+    env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
+    env.update(
+        PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
+        DATABASE_URL=sqlite_url(workdir / "bot.db"), DATA_DIR=str(workdir), SECRET_KEY="bench",
+        WEB_HOST="127.0.0.1", WEB_PORT=str(port),
+        TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_BASE_URL=tg.base_url, TELEGRAM_BASE_FILE_URL=tg.base_file_url,
+        TELEGRAM_POLL_TIMEOUT="1", TELEGRAM_RATE_LIMIT=f"{bot_rate:g}", QUIET_HOURS="", LOG_LEVEL="WARNING",
     )
+    return env
 
 
 async def run(citizens: int, rate: float, timeout: float, bot_rate: float | None = None) -> Result:
-    """Set up, send one broadcast to everyone, and watch it go out."""
+    """Set up, start the bot, send one broadcast to everyone, watch it go out, stop the bot."""
     result = Result(citizens=citizens, rate=rate, bot_rate=bot_rate or rate)
-    warnings = WarningCounter()
-    logging.basicConfig(level=logging.WARNING, handlers=[warnings], force=True)
+    logging.basicConfig(level=logging.WARNING, force=True)
     with tempfile.TemporaryDirectory(prefix="broadcast-bench-") as folder:
         workdir = Path(folder)
         url = sqlite_url(workdir / "bot.db")
@@ -228,14 +337,25 @@ async def run(citizens: int, rate: float, timeout: float, bot_rate: float | None
         started = time.monotonic()
         await seed(sessions, citizens)
         result.insert_seconds = time.monotonic() - started
-        result.rss_before_mb = peak_rss_mb()
         async with RateLimitedTelegram(rate, max_poll_wait=0.5) as tg:
-            runner = web.AppRunner(create_app(bot_settings(workdir, tg, result.bot_rate)))
-            await runner.setup()
+            port = free_port()
+            bot = BotProcess(workdir, bot_env(workdir, tg, result.bot_rate, port), port)
             try:
-                await watch(result, sessions, tg, timeout)
+                spawned = time.monotonic()
+                result.failure = await bot.start()
+                if result.failure is None:
+                    result.start_seconds = time.monotonic() - spawned
+                    memory = bot.memory()
+                    result.bot_rss_started_mb = memory[0] if memory else None
+                    await watch(result, sessions, tg, bot, timeout)
+                    bot.memory()  # the peak, read just before stopping
+                result.bot_stopped = await bot.stop()
             finally:
-                await runner.cleanup()
+                bot.kill_now()
+            result.bot_peak_mb = bot.peak_mb or None
+            result.warnings, result.errors = bot.problems()
+            if not result.ok:
+                result.bot_log_tail = bot.tail()
         await engine.dispose()
     expected = {FIRST_CHAT_ID + n for n in range(citizens)}
     got = tg.delivered
@@ -246,13 +366,15 @@ async def run(citizens: int, rate: float, timeout: float, bot_rate: float | None
     result.too_many = tg.too_many
     if tg.first_at is not None and tg.last_at is not None:
         result.send_seconds = tg.last_at - tg.first_at
-    result.warnings, result.warning_samples = warnings.count, warnings.samples
-    result.rss_peak_mb = peak_rss_mb()
+    result.bench_peak_mb = bench_peak_rss_mb()
     return result
 
 
-async def watch(result: Result, sessions: SessionFactory, tg: RateLimitedTelegram, timeout: float) -> None:
-    """Create the broadcast, then wait until its outbox is drained or time runs out."""
+async def watch(
+    result: Result, sessions: SessionFactory, tg: RateLimitedTelegram, bot: BotProcess, timeout: float
+) -> None:
+    """Create the broadcast, then wait until its outbox is drained, the bot dies or time runs out,
+    reading the bot's memory at every look."""
     now = utc_now()
     async with sessions() as session:
         broadcast = await create_broadcast(session, texts=TEXTS, target={}, send_at=now, now=now, author="bench")
@@ -261,16 +383,21 @@ async def watch(result: Result, sessions: SessionFactory, tg: RateLimitedTelegra
     deadline = created + timeout
     while time.monotonic() < deadline:
         await asyncio.sleep(POLL)
+        bot.memory()
         tg.sent.clear()  # the base fake records every call; the bench counts deliveries itself
+        tg.failed.clear()
         if tg.first_at is not None and result.first_delivery_after is None:
             result.first_delivery_after = tg.first_at - created
         async with sessions() as session:
             counts = await status_counts(session, broadcast.id)  # type: ignore[arg-type]
         result.outbox = counts
         result.queued = bool(counts)
+        if not bot.running:
+            result.failure = f"the bot exited with status {bot.proc.returncode if bot.proc else None} during the run"
+            return
         if not counts and time.monotonic() - created > QUEUE_DEADLINE:
-            print(f"the broadcast was not queued within {QUEUE_DEADLINE:.0f} s: is the scheduler job that queues "
-                  "due broadcasts running in bot/app.py?", file=sys.stderr)
+            result.failure = (f"the broadcast was not queued within {QUEUE_DEADLINE:.0f} s: is the scheduler job "
+                              "that queues due broadcasts running in bot/app.py?")
             return
         if counts and not counts.get("pending") and not counts.get("sending"):
             await asyncio.sleep(SETTLE)  # a late repeat would show up now
@@ -289,11 +416,16 @@ def report(result: Result, command: str) -> str:
     def mark(good: bool) -> str:
         return "ok" if good else "FAIL"
 
+    def megabytes(value: float | None) -> str:
+        return f"{value:.0f} MB" if value is not None else "-"
+
+    peak_ok = result.bot_peak_mb is not None and result.bot_peak_mb < TARGET_PEAK_MB
     rows = [
         ("citizens (subscribed)", f"{result.citizens:,}", ""),
         ("Telegram limit R", f"{result.rate:g} msg/s", ""),
-        ("TELEGRAM_RATE_LIMIT of the bot", f"{result.bot_rate:g} msg/s" if "telegram_rate_limit" in Settings.model_fields else "-", ""),
+        ("TELEGRAM_RATE_LIMIT of the bot", f"{result.bot_rate:g} msg/s", ""),
         ("bulk insert of citizens", f"{result.insert_seconds:.2f} s", ""),
+        ("bot start-up", _seconds(result.start_seconds), "spawn -> /healthz polling"),
         ("broadcast queued", "yes" if result.queued else "no", mark(result.queued)),
         ("first delivery after", _seconds(result.first_delivery_after), "creation -> first message"),
         ("sending time", _seconds(result.send_seconds), "first -> last message"),
@@ -305,17 +437,25 @@ def report(result: Result, command: str) -> str:
         ("duplicates (chats messaged twice)", f"{result.duplicates:,}", f"target 0: {mark(result.duplicates == 0)}"),
         ("losses (never messaged)", f"{result.losses:,}", f"target 0: {mark(result.losses == 0)}"),
         ("outbox at the end", ", ".join(f"{k}={v}" for k, v in sorted(result.outbox.items())) or "-", ""),
-        ("bot warnings logged", f"{result.warnings:,}", ""),
-        ("peak RSS after setup", f"{result.rss_before_mb:.0f} MB", "one process: bot, fake, driver"),
-        ("peak RSS", f"{result.rss_peak_mb:.0f} MB", ""),
+        ("bot warnings logged", f"{result.warnings.total():,}", ""),
+        ("bot errors logged", f"{result.errors.total():,}", ""),
+        ("bot RSS after start-up", megabytes(result.bot_rss_started_mb), "VmRSS once /healthz answers"),
+        ("bot peak RSS", megabytes(result.bot_peak_mb), f"VmHWM; target < {TARGET_PEAK_MB} MB: {mark(peak_ok)}"),
+        ("bench process peak RSS", megabytes(result.bench_peak_mb), "fake Telegram and driver, not the bot"),
+        ("bot stopped", result.bot_stopped or "-", ""),
         ("finished in time", "yes" if result.finished else "no", mark(result.finished)),
     ]
     width = max(len(name) for name, _, _ in rows)
     value_width = max(len(value) for _, value, _ in rows)
     lines = [f"command: {command}", ""]
     lines += [f"{name:<{width}}  {value:>{value_width}}  {note}".rstrip() for name, value, note in rows]
-    if result.warning_samples:
-        lines += ["", "first warnings:", *(f"  {sample}" for sample in result.warning_samples)]
+    logged = (result.errors + result.warnings).most_common(5)
+    if logged:
+        lines += ["", "most frequent bot log lines (numbers as N):", *(f"  {n:>7,} x {text}" for text, n in logged)]
+    if result.failure:
+        lines += ["", f"failure: {result.failure}"]
+    if result.bot_log_tail:
+        lines += ["", "last lines of the bot's output:", result.bot_log_tail]
     lines += ["", "result: " + ("OK" if result.ok else "FAILED")]
     return "\n".join(lines)
 

@@ -1,4 +1,5 @@
-"""The broadcast bench runs end to end on a small crowd: one message each, nobody twice, nobody missed."""
+"""The broadcast bench runs end to end on a small crowd: the bot runs as its own process (its memory is
+measured), one message each, nobody twice, nobody missed, and the bot stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -28,4 +29,6 @@ def test_bench_delivers_one_message_to_each_of_200_citizens() -> None:
     assert value(output, "messages delivered") == 200
     assert value(output, "duplicates (chats messaged twice)") == 0
     assert value(output, "losses (never messaged)") == 0
+    assert 0 < value(output, "bot RSS after start-up") <= value(output, "bot peak RSS")
+    assert re.search(r"^bot stopped\s+SIGTERM, exit status 0 ", output, re.MULTILINE), output
     assert "result: OK" in output
