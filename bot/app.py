@@ -20,7 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot import keys
+from bot import dashboard, keys
 from bot.campaigns import catch_up
 from bot.campaigns import schedule as schedule_campaigns
 from bot.channels.telegram import TelegramChannel
@@ -50,6 +50,7 @@ def create_app(settings: Settings, *, clock=utc_now) -> web.Application:  # type
     app = web.Application(client_max_size=1024 * 1024, middlewares=[security_headers])
     app[keys.SETTINGS] = settings
     app[keys.LOCKS] = KeyedLocks()
+    app[keys.CLOCK] = clock
     catalogs = Catalogs(settings.tz, settings.default_locale)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     app.cleanup_ctx.append(_database(settings))
@@ -57,6 +58,8 @@ def create_app(settings: Settings, *, clock=utc_now) -> web.Application:  # type
     app.cleanup_ctx.append(_telegram(settings, clock))
     app.cleanup_ctx.append(_scheduler(settings, clock))
     setup_routes(app)
+    dashboard.setup(app)
+    app.on_startup.append(dashboard.ensure_admin)
     return app
 
 

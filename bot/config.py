@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     telegram_chat_rate: float = Field(1.0, gt=0, le=100)
     quiet_hours: str = "21:00-06:30"
     campaign_grace_hours: float = Field(6.0, ge=0, le=24 * 30)
+    admin_password: str = ""
+    staff_session_hours: float = Field(12.0, gt=0, le=24 * 30)
 
     @field_validator("database_url")
     @classmethod

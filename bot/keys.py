@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -21,3 +24,5 @@ LOCKS = web.AppKey("locks", KeyedLocks)
 TELEGRAM = web.AppKey[TelegramChannel | None]("telegram")
 WEBCHAT = web.AppKey("webchat", WebChat)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+CLOCK = web.AppKey[Callable[[], datetime]]("clock")
+DASHBOARD_NAV = web.AppKey[list]("dashboard_nav")

@@ -211,6 +211,9 @@ class Staff(SQLModel, table=True):
     chat_user_id: str | None = Field(default=None, max_length=128, index=True)
     link_code_hash: str | None = Field(default=None, max_length=128)
     link_code_expires_at: datetime | None = _utc_column()
+    failed_logins: int = 0
+    locked_until: datetime | None = _utc_column()
+    last_login_at: datetime | None = _utc_column()
     created_at: datetime = _utc_column(nullable=False)
 
 
@@ -368,3 +371,17 @@ class CampaignRow(SQLModel, table=True):
     active: bool = True
     position: int = 0
     updated_at: datetime = _utc_column(nullable=False)
+
+
+class StaffSession(SQLModel, table=True):
+    """A dashboard login: the cookie holds a random token, the database only its hash."""
+
+    __tablename__ = "staff_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    staff_id: int = Field(sa_column=Column(ForeignKey("staff.id", ondelete="CASCADE"), nullable=False, index=True))
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _utc_column(nullable=False)
+    last_seen_at: datetime = _utc_column(nullable=False)
+    expires_at: datetime = _utc_column(nullable=False, index=True)

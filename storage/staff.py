@@ -1,4 +1,4 @@
-"""Staff accounts: passwords, creation, and one-time codes that link a chat account. Never commits."""
+"""Staff accounts: passwords, logins and sessions, and one-time codes that link a chat account. Never commits."""
 
 from __future__ import annotations
 
@@ -8,18 +8,22 @@ import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Area, AreaLevel, Staff, StaffRole
+from storage.models import Area, AreaLevel, Staff, StaffRole, StaffSession
 from storage.ticket_rules import fold_symbols, random_symbols
 
 USERNAME = re.compile(r"^[a-z0-9_.-]{3,64}$")
 MIN_PASSWORD_LENGTH = 8
 LINK_CODE_LENGTH = 8
 LINK_CODE_TTL = timedelta(hours=24)
+MAX_FAILED_LOGINS = 5
+LOCK_TIME = timedelta(minutes=15)
+SESSION_IDLE = timedelta(hours=2)
 # scrypt as recommended for interactive logins (16 MiB of memory per check).
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SALT_BYTES, _KEY_BYTES = 2**14, 8, 1, 16, 32
 _MAX_SCRYPT_N = 2**20  # refuse stored parameters that would make one check take seconds
@@ -158,3 +162,98 @@ async def linked_staff(session: AsyncSession) -> list[Staff]:
 def _code_hash(code: str) -> str:
     """SHA-256 of a link code: the code is random enough that no salt or slow hash is needed."""
     return hashlib.sha256(code.encode()).hexdigest()
+
+
+class LoginResult(StrEnum):
+    """How a login attempt ended (the page says the same thing for every failure but "locked")."""
+
+    ok = "ok"
+    failed = "failed"
+    locked = "locked"
+
+
+# Checked against when the username does not exist, so that both cases take the same time.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+async def authenticate(session: AsyncSession, username: str, password: str, now: datetime) -> tuple[LoginResult, Staff | None]:
+    """Check a login; count failures and lock the account for a while after too many."""
+    staff = await get_staff(session, username.strip().lower()) if USERNAME.match(username.strip().lower()) else None
+    if staff is None or not staff.active or not staff.password_hash:
+        verify_password(_DUMMY_HASH, password)
+        return LoginResult.failed, staff
+    if staff.locked_until is not None and staff.locked_until > now:
+        return LoginResult.locked, staff
+    if not verify_password(staff.password_hash, password):
+        staff.failed_logins += 1
+        if staff.failed_logins >= MAX_FAILED_LOGINS:
+            staff.failed_logins = 0
+            staff.locked_until = now + LOCK_TIME
+            return LoginResult.locked, staff
+        return LoginResult.failed, staff
+    staff.failed_logins = 0
+    staff.locked_until = None
+    staff.last_login_at = now
+    return LoginResult.ok, staff
+
+
+async def open_session(session: AsyncSession, staff: Staff, now: datetime, lifetime: timedelta) -> tuple[str, StaffSession]:
+    """A new login session; returns the cookie token (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    row = StaffSession(
+        token_hash=_code_hash(token), staff_id=staff.id, csrf_token=secrets.token_urlsafe(32),  # type: ignore[arg-type]
+        created_at=now, last_seen_at=now, expires_at=now + lifetime,
+    )
+    session.add(row)
+    await session.flush()
+    return token, row
+
+
+async def resume_session(session: AsyncSession, token: str, now: datetime) -> tuple[StaffSession, Staff] | None:
+    """The live session of this cookie token and its active staff member; touches its last use.
+
+    A session ends at its expiry time, after SESSION_IDLE without use, or when the account is disabled.
+    """
+    if not token or len(token) > 100:
+        return None
+    row = (await session.exec(select(StaffSession).where(StaffSession.token_hash == _code_hash(token)))).first()
+    if row is None:
+        return None
+    staff = await session.get(Staff, row.staff_id)
+    if row.expires_at <= now or row.last_seen_at + SESSION_IDLE <= now or staff is None or not staff.active:
+        await session.delete(row)
+        return None
+    if now - row.last_seen_at > timedelta(minutes=1):
+        row.last_seen_at = now
+    return row, staff
+
+
+async def close_sessions(session: AsyncSession, staff_id: int, *, token: str | None = None) -> None:
+    """End one session (by token) or every session of a staff member."""
+    statement = delete(StaffSession).where(StaffSession.staff_id == staff_id)
+    if token is not None:
+        statement = statement.where(StaffSession.token_hash == _code_hash(token))
+    await session.exec(statement)  # type: ignore[call-overload]
+
+
+async def purge_sessions(session: AsyncSession, now: datetime) -> None:
+    """Drop expired sessions."""
+    await session.exec(delete(StaffSession).where(col(StaffSession.expires_at) <= now))  # type: ignore[call-overload]
+
+
+async def set_password(session: AsyncSession, staff: Staff, password: str) -> None:
+    """A new password; every open session of the account ends."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise StaffError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    staff.password_hash = hash_password(password)
+    staff.failed_logins = 0
+    staff.locked_until = None
+    await close_sessions(session, staff.id)  # type: ignore[arg-type]
+
+
+async def set_active(session: AsyncSession, staff: Staff, active: bool) -> None:
+    """Enable or disable an account; disabling ends its sessions and unlinks its chat account."""
+    staff.active = active
+    if not active:
+        staff.chat_channel = staff.chat_user_id = None
+        await close_sessions(session, staff.id)  # type: ignore[arg-type]

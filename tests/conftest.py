@@ -26,6 +26,8 @@ from storage.migrate import upgrade
 from tests.channel import InMemoryChannel
 from tests.fakes.telegram import FakeTelegram
 
+pytest_plugins = ["tests.postgres", "tests.browser"]
+
 
 def sqlite_url(path: Path) -> str:
     """The async SQLite URL of a file."""

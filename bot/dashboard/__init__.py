@@ -1,0 +1,66 @@
+"""The staff dashboard under /admin: server-rendered pages, Vietnamese first, no CDN.
+
+Each screen is a module with a `routes` table; `setup` registers them behind the guard in
+`bot.dashboard.web` and lists them in the menu.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from aiohttp import web
+from sqlmodel import select
+
+from bot import keys
+from bot.dashboard import admin, auth, broadcasts, content, inbox, stats
+from bot.dashboard.web import PREFIX, NavItem, guard
+from content.i18n import N_
+from storage import audit
+from storage.models import Staff, StaffRole
+from storage.staff import create_staff
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "admin"
+SCREENS = (auth, admin, inbox, broadcasts, content, stats)
+STAFF_ONLY = frozenset({StaffRole.admin})
+NAV = [
+    NavItem("admin-home", N_("Overview")),
+    NavItem("admin-inbox", N_("Inbox")),
+    NavItem("admin-broadcasts", N_("Notices")),
+    NavItem("admin-content", N_("Content")),
+    NavItem("admin-unanswered", N_("Unanswered")),
+    NavItem("admin-stats", N_("Statistics")),
+    NavItem("admin-reports", N_("Reports")),
+    NavItem("admin-posters", N_("Posters")),
+    NavItem("admin-staff", N_("Staff"), STAFF_ONLY),
+    NavItem("admin-audit", N_("Audit log"), STAFF_ONLY),
+]
+
+
+def setup(app: web.Application) -> None:
+    """Register the dashboard's routes, guard and menu (before the app starts)."""
+    app.middlewares.append(guard)
+    app[auth.THROTTLE] = auth.LoginThrottle()
+    for screen in SCREENS:
+        app.router.add_routes(screen.routes)
+    app.router.add_static(f"{PREFIX}/static", STATIC_DIR, name="admin-static")
+    app[keys.DASHBOARD_NAV] = [item for item in NAV if item.route in app.router.named_resources()]
+
+
+async def ensure_admin(app: web.Application) -> None:
+    """On the first start, create the account "admin" (ADMIN_PASSWORD, or a random one printed once)."""
+    settings = app[keys.SETTINGS]
+    async with app[keys.SESSIONS]() as session:
+        if (await session.exec(select(Staff.id).where(Staff.role == StaffRole.admin))).first() is not None:
+            return
+        password = settings.admin_password or secrets.token_urlsafe(12)
+        staff = await create_staff(session, "admin", StaffRole.admin, None, password, app[keys.CLOCK](), display_name="Admin")
+        await audit.record(session, None, "staff.create", now=app[keys.CLOCK](), actor="system", object_type="staff", object_id=staff.username)
+        await session.commit()
+    if settings.admin_password:
+        log.warning("dashboard: created the account 'admin' with the password from ADMIN_PASSWORD")
+    else:
+        log.warning("dashboard: created the account 'admin' with the password %s — sign in at %s/login and keep it safe; "
+                    "it is not shown again", password, PREFIX)

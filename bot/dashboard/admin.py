@@ -1,0 +1,127 @@
+"""The dashboard's home, staff accounts (admins) and the audit log."""
+
+from __future__ import annotations
+
+import secrets
+from aiohttp import web
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot import keys
+from bot.dashboard.web import PREFIX, now_of, record, redirect, render, roles, scope_areas, staff_of, translator_of
+from content.i18n import N_
+from storage.models import AuditEntry, Staff, StaffRole, Ticket
+from storage.staff import StaffError, create_staff, list_staff, set_active, set_password
+from storage.ticket_rules import OPEN
+
+routes = web.RouteTableDef()
+AUDIT_PAGE = 50
+
+
+@routes.get(PREFIX, name="admin-home")
+async def home(request: web.Request) -> web.Response:
+    """GET /admin: open and overdue tickets in the staff member's area, and where to go next."""
+    areas = scope_areas(request)
+    now = now_of(request)
+    async with request.app[keys.SESSIONS]() as session:
+        base = select(func.count()).select_from(Ticket).where(col(Ticket.status).in_([str(s) for s in OPEN]))
+        if areas is not None:
+            base = base.where(col(Ticket.area_code).in_(areas))
+        open_count = int((await session.exec(base)).one())
+        overdue = int((await session.exec(base.where(col(Ticket.due_at) < now))).one())
+    return render(request, "admin/home.html", {"open_count": open_count, "overdue": overdue})
+
+
+@routes.get(f"{PREFIX}/staff", name="admin-staff")
+@roles(StaffRole.admin)
+async def staff_list(request: web.Request) -> web.Response:
+    """GET /admin/staff: every account, and a form to add one."""
+    async with request.app[keys.SESSIONS]() as session:
+        accounts = await list_staff(session)
+    return _staff_page(request, accounts, request.query.get("message", ""))
+
+
+def _staff_page(request: web.Request, accounts: list[Staff], message: str, password: str = "") -> web.Response:
+    return render(request, "admin/staff.html", {
+        "accounts": accounts, "roles": list(StaffRole), "communes": request.app[keys.SERVICES].areas.communes(),
+        "now": now_of(request), "message": message, "new_password": password,
+    })
+
+
+@routes.post(f"{PREFIX}/staff", name="admin-staff-add")
+@roles(StaffRole.admin)
+async def staff_add(request: web.Request) -> web.StreamResponse:
+    """POST /admin/staff: create an account; its first password is shown once."""
+    form = await request.post()
+    username = str(form.get("username", "")).strip().lower()
+    role = str(form.get("role", ""))
+    area = str(form.get("area", "")).strip() or None
+    password = secrets.token_urlsafe(9)
+    now = now_of(request)
+    async with request.app[keys.SESSIONS]() as session:
+        try:
+            staff = await create_staff(session, username, role, area, password, now, display_name=str(form.get("display_name", ""))[:200])
+        except StaffError as error:
+            raise redirect(request, "admin-staff", {"message": str(error)}) from None
+        await record(session, request, "staff.create", object_type="staff", object_id=staff.username, role=role, area=area or "")
+        await session.commit()
+        accounts = await list_staff(session)
+    text = translator_of(request).gettext(N_("Account {username} created. Give its first password to its owner: it is shown only now."))
+    return _staff_page(request, accounts, text.format(username=username), password)
+
+
+@routes.post(r"/admin/staff/{username:[a-z0-9_.-]{3,64}}", name="admin-staff-change")
+@roles(StaffRole.admin)
+async def staff_change(request: web.Request) -> web.StreamResponse:
+    """POST /admin/staff/NAME: action=disable|enable|reset."""
+    username = request.match_info["username"]
+    action = str((await request.post()).get("action", ""))
+    if action not in ("disable", "enable", "reset"):
+        raise web.HTTPBadRequest(text="unknown action")
+    me = staff_of(request)
+    now = now_of(request)
+    password = ""
+    async with request.app[keys.SESSIONS]() as session:
+        staff = (await session.exec(select(Staff).where(Staff.username == username))).first()
+        if staff is None:
+            raise web.HTTPNotFound()
+        if staff.id == me.id and action == "disable":
+            raise redirect(request, "admin-staff", {"message": translator_of(request).gettext(N_("You cannot disable your own account."))})
+        if action == "reset":
+            password = secrets.token_urlsafe(9)
+            await set_password(session, staff, password)
+        else:
+            await set_active(session, staff, action == "enable")
+        await record(session, request, f"staff.{action}", object_type="staff", object_id=staff.username)
+        await session.commit()
+        accounts = await list_staff(session)
+    if not password:
+        raise redirect(request, "admin-staff")
+    text = translator_of(request).gettext(N_("New password for {username}: it is shown only now, and their open sessions have ended."))
+    return _staff_page(request, accounts, text.format(username=username), password)
+
+
+@routes.get(f"{PREFIX}/audit", name="admin-audit")
+@roles(StaffRole.admin)
+async def audit_log(request: web.Request) -> web.Response:
+    """GET /admin/audit[?actor=&action=&before=ID]: newest first, 50 a page."""
+    actor = request.query.get("actor", "").strip()[:64]
+    action = request.query.get("action", "").strip()[:40]
+    before = request.query.get("before", "")
+    async with request.app[keys.SESSIONS]() as session:
+        query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(AUDIT_PAGE + 1)
+        if actor:
+            query = query.where(AuditEntry.actor == actor)
+        if action:
+            query = query.where(col(AuditEntry.action).startswith(action))
+        if before.isdigit():
+            query = query.where(col(AuditEntry.id) < int(before))
+        rows = list((await session.exec(query)).all())
+        await record(session, request, "audit.view", object_type="audit", object_id="", actor_filter=actor, action_filter=action)
+        await session.commit()
+    more = len(rows) > AUDIT_PAGE
+    rows = rows[:AUDIT_PAGE]
+    return render(request, "admin/audit.html", {
+        "entries": rows, "actor": actor, "action": action, "next_before": rows[-1].id if more and rows else None,
+    })
+

@@ -1,0 +1,7 @@
+"""Dashboard screen: broadcasts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()

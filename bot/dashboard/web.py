@@ -1,0 +1,232 @@
+"""What every dashboard page shares: the signed-in staff member, CSRF, roles, language, rendering.
+
+A middleware guards everything under /admin: no session → the login page (403 for anything but a
+page view), a POST without the session's CSRF token → 403, a role the handler does not allow → 403.
+Area scope is checked by each screen's own queries: an object outside the scope is a 404.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import keys
+from content.i18n import N_, Translator
+from storage import audit
+from storage.models import Staff, StaffRole, StaffSession
+from storage.staff import resume_session
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/admin"
+SESSION_COOKIE = "caunoi_staff"
+LANG_COOKIE = "caunoi_lang"
+LOGIN_CSRF_COOKIE = "caunoi_login_csrf"
+OPEN_PATHS = frozenset({f"{PREFIX}/login"})
+OPEN_PREFIXES = (f"{PREFIX}/static/",)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ALL_ROLES = frozenset(StaffRole)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STAFF = web.RequestKey("dashboard_staff", Staff)
+LOGIN = web.RequestKey("dashboard_session", StaffSession)
+TRANSLATOR = web.RequestKey("dashboard_translator", Translator)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A link in the dashboard menu, shown to these roles."""
+
+    route: str
+    label: str
+    roles: frozenset[StaffRole] = ALL_ROLES
+
+
+def roles(*allowed: StaffRole) -> Callable[[Handler], Handler]:
+    """Let only these roles reach the handler (403 for the others)."""
+    def mark(handler: Handler) -> Handler:
+        handler.dashboard_roles = frozenset(allowed)  # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
+def staff_of(request: web.Request) -> Staff:
+    """The signed-in staff member (the guard has checked there is one)."""
+    return request[STAFF]
+
+
+def translator_of(request: web.Request) -> Translator:
+    """The dashboard language of this request: ?lang=, then the cookie, then Vietnamese."""
+    return request[TRANSLATOR]
+
+
+def csrf_of(request: web.Request) -> str:
+    """The CSRF token forms of this session must send back."""
+    return request[LOGIN].csrf_token
+
+
+def sees_everything(staff: Staff) -> bool:
+    """Admins and province staff see every area; commune staff only their own."""
+    return staff.role in (StaffRole.admin, StaffRole.province)
+
+
+def scope_areas(request: web.Request, staff: Staff | None = None) -> set[str] | None:
+    """The area codes this staff member may see: None for all, else their commune (and nothing more)."""
+    staff = staff or staff_of(request)
+    if sees_everything(staff):
+        return None
+    return {staff.area_code} if staff.area_code else set()
+
+
+def in_area_scope(request: web.Request, area_code: str | None) -> bool:
+    """Whether an object in this area is visible to the signed-in staff member."""
+    areas = scope_areas(request)
+    return areas is None or (area_code is not None and area_code in areas)
+
+
+def now_of(request: web.Request) -> datetime:
+    """The app's clock (tests set it)."""
+    return request.app[keys.CLOCK]()
+
+
+async def record(session: AsyncSession, request: web.Request, action: str, **kwargs: Any) -> None:
+    """Audit-log an action of the signed-in staff member (committed with the action)."""
+    await audit.record(session, staff_of(request), action, now=now_of(request), **kwargs)
+
+
+def render(request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200) -> web.Response:
+    """Render a dashboard template with the shared context (staff, language, CSRF token, menu)."""
+    translator = request.get(TRANSLATOR) or request.app[keys.SERVICES].catalogs.get()
+    staff = request.get(STAFF)
+    login = request.get(LOGIN)
+    base = {
+        "_": translator.gettext,
+        "ngettext": translator.ngettext,
+        "t": translator,
+        "lang": translator.locale,
+        "staff": staff,
+        "csrf": login.csrf_token if login else "",
+        "nav": [item for item in request.app[keys.DASHBOARD_NAV] if staff is not None and staff.role in item.roles],
+        "path": request.path,
+        "url": lambda name, **parts: str(request.app.router[name].url_for(**parts)),
+        "area_label": lambda code: _area_label(request, code),
+        "local": lambda moment: translator.format_datetime(moment) if moment else "",
+        "local_date": lambda moment: translator.format_date(moment) if moment else "",
+        "query_with": lambda **changes: _query_with(request, changes),
+    }
+    response = aiohttp_jinja2.render_template(template, request, {**base, **(context or {})}, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _area_label(request: web.Request, code: str | None) -> str:
+    if not code:
+        return ""
+    area = request.app[keys.SERVICES].areas.get(code)
+    return area.label if area else code
+
+
+def _query_with(request: web.Request, changes: dict[str, Any]) -> str:
+    """The current query string with some parameters changed (None drops one)."""
+    query = {key: value for key, value in request.query.items() if key not in changes}
+    query.update({key: str(value) for key, value in changes.items() if value not in (None, "")})
+    return "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items()) if query else "?"
+
+
+def redirect(request: web.Request, route: str, query: dict[str, str] | None = None, **parts: str) -> web.HTTPSeeOther:
+    """A 303 to a named route after a form post."""
+    url = request.app.router[route].url_for(**parts)
+    if query:
+        url = url.with_query(query)
+    return web.HTTPSeeOther(str(url))
+
+
+def forbidden(request: web.Request) -> web.Response:
+    """The 403 page."""
+    return render(request, "admin/error.html", {"code": 403, "message": N_("You may not open this page.")}, status=403)
+
+
+def not_found(request: web.Request) -> web.Response:
+    """The 404 page (also for objects outside the staff member's area)."""
+    return render(request, "admin/error.html", {"code": 404, "message": N_("There is nothing here, or it is outside your area.")}, status=404)
+
+
+def _wants_page(request: web.Request) -> bool:
+    return request.method in ("GET", "HEAD")
+
+
+def _resolve_language(request: web.Request) -> tuple[Translator, str | None]:
+    """The translator, and a language to remember in the cookie when ?lang= chose one."""
+    catalogs = request.app[keys.SERVICES].catalogs
+    chosen = request.query.get("lang")
+    translator = catalogs.get(chosen, request.cookies.get(LANG_COOKIE))
+    return translator, translator.locale if chosen else None
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Sign-in, CSRF and role checks for every dashboard route."""
+    path = request.path
+    if not (path == PREFIX or path.startswith(PREFIX + "/")) or path.startswith(OPEN_PREFIXES):
+        return await handler(request)
+    translator, remember = _resolve_language(request)
+    request[TRANSLATOR] = translator
+    response = await _guarded(request, handler, path)
+    if remember:
+        response.set_cookie(LANG_COOKIE, remember, max_age=365 * 24 * 3600, httponly=True, samesite="Lax", path=PREFIX)
+    return response
+
+
+async def _guarded(request: web.Request, handler: Handler, path: str) -> web.StreamResponse:
+    if path in OPEN_PATHS:
+        return await _call(request, handler)
+    found = await _signed_in(request)
+    if found is None:
+        if _wants_page(request):
+            raise web.HTTPFound(f"{PREFIX}/login?next={quote(request.path_qs)}")
+        return web.Response(status=403, text="sign in first")
+    request[LOGIN], request[STAFF] = found
+    if request.method not in SAFE_METHODS and not await _csrf_ok(request, found[0].csrf_token):
+        log.warning("dashboard: %s %s without a valid CSRF token (staff %s)", request.method, path, found[1].username)
+        return web.Response(status=403, text="CSRF token missing or wrong: reload the page and try again")
+    allowed = getattr(handler, "dashboard_roles", ALL_ROLES)
+    if found[1].role not in allowed:
+        return forbidden(request)
+    return await _call(request, handler)
+
+
+async def _call(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return not_found(request)
+
+
+async def _signed_in(request: web.Request) -> tuple[StaffSession, Staff] | None:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        return None
+    async with request.app[keys.SESSIONS]() as session:
+        found = await resume_session(session, token, now_of(request))
+        await session.commit()
+        if found is not None:
+            session.expunge_all()
+    return found
+
+
+async def _csrf_ok(request: web.Request, expected: str) -> bool:
+    sent = request.headers.get("X-CSRF-Token", "")
+    if not sent and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        value = form.get("csrf", "")
+        sent = value if isinstance(value, str) else ""
+    return bool(sent) and hmac.compare_digest(sent, expected)

@@ -1,0 +1,206 @@
+"""Dashboard access: every route is guarded, sign-in is throttled and locked, CSRF and roles are enforced."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from aiohttp import web
+from sqlmodel import select
+
+from bot.app import create_app
+from bot.dashboard.web import OPEN_PATHS, PREFIX, SESSION_COOKIE
+from handlers.engine import utc_now
+from storage.models import AuditEntry, Staff, StaffRole, StaffSession
+from storage.staff import MAX_FAILED_LOGINS
+from tests.dashboard import COMMUNE, CSRF_FIELD, PASSWORD, add_staff, sign_in
+
+SAMPLE = {"code": "PA-AAAAAA", "username": "nobody", "faq_id": "x", "story_id": "x", "id": "1", "question_id": "1",
+          "area": COMMUNE, "name": "x", "campaign_id": "x", "attachment_id": "1", "token": "x"}
+
+
+def dashboard_routes(app: web.Application) -> list[tuple[str, str]]:
+    """(method, path) of every dashboard route, with sample values in the variable parts."""
+    found = []
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter") or info.get("prefix") or ""
+        if not path.startswith(PREFIX) or route.method == "HEAD":
+            continue
+        path = re.sub(r"\{(\w+)(:[^}]*)?\}", lambda m: SAMPLE.get(m[1], "1"), path)
+        found.append((route.method, path))
+    return found
+
+
+async def test_every_dashboard_route_turns_away_anonymous_visitors(settings, aiohttp_client) -> None:
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    routes = dashboard_routes(app)
+    assert len(routes) >= 8
+    unguarded = []
+    for method, path in routes:
+        if path in OPEN_PATHS or path.startswith(f"{PREFIX}/static"):
+            continue
+        response = await client.request(method, path, allow_redirects=False)
+        if method == "GET":
+            ok = response.status == 302 and response.headers["Location"].startswith("/admin/login?next=")
+        else:
+            ok = response.status == 403
+        if not ok:
+            unguarded.append((method, path, response.status))
+    assert unguarded == []
+
+
+async def test_every_post_route_refuses_a_request_without_the_csrf_token(settings, aiohttp_client, sessions) -> None:
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    await add_staff(sessions, "boss", StaffRole.admin)
+    admin = await sign_in(client, "boss")
+    refused = []
+    for method, path in dashboard_routes(app):
+        if method != "POST" or path in OPEN_PATHS:
+            continue
+        without = await admin.post(path, {"csrf": "forged"}, csrf=False)
+        if without.status != 403:
+            refused.append((path, without.status))
+    assert refused == []
+
+
+async def test_sign_in_lands_on_the_overview_and_sign_out_ends_the_session(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings))
+    await add_staff(sessions, "lan", StaffRole.province)
+    lan = await sign_in(client, "lan")
+    html = await lan.page("/admin")
+    assert '<html lang="vi">' in html and "Tổng quan" in html
+    assert lan.set_cookie.startswith(f"{SESSION_COOKIE}=")
+    for attribute in ("HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=43200"):
+        assert attribute in lan.set_cookie
+    token = lan.set_cookie.split(";")[0].split("=", 1)[1]
+    async with sessions() as session:
+        stored = (await session.exec(select(StaffSession))).all()
+        assert len(stored) == 1 and token not in stored[0].token_hash
+    response = await lan.post("/admin/logout")
+    assert response.status == 303
+    assert (await lan.get("/admin")).status == 302
+    async with sessions() as session:
+        assert (await session.exec(select(StaffSession))).all() == []
+        actions = [entry.action for entry in (await session.exec(select(AuditEntry))).all()]
+    assert "login" in actions and "logout" in actions
+
+
+async def test_wrong_passwords_lock_the_account_and_are_logged(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings))
+    await add_staff(sessions, "lan", StaffRole.province)
+
+    async def attempt(password: str) -> tuple[int, str]:
+        form = await (await client.get("/admin/login")).text()
+        csrf = CSRF_FIELD.search(form)[1]  # type: ignore[index]
+        response = await client.post("/admin/login", data={"username": "lan", "password": password, "csrf": csrf},
+                                     allow_redirects=False)
+        return response.status, await response.text()
+
+    for _ in range(MAX_FAILED_LOGINS - 1):
+        status, html = await attempt("wrong password")
+        assert status == 401 and "Sai tên đăng nhập hoặc mật khẩu" in html
+    status, html = await attempt("wrong password")
+    assert status == 401 and "bị khóa" in html
+    status, html = await attempt(PASSWORD)  # the right password is refused while locked
+    assert status == 401 and "bị khóa" in html
+    async with sessions() as session:
+        staff = (await session.exec(select(Staff).where(Staff.username == "lan"))).one()
+        assert staff.locked_until is not None
+        staff.locked_until = utc_now() - timedelta(seconds=1)
+        session.add(staff)
+        await session.commit()
+        failures = [e.action for e in (await session.exec(select(AuditEntry))).all()]
+    assert failures.count("login.failed") == MAX_FAILED_LOGINS - 1 and "login.locked" in failures
+    assert (await sign_in(client, "lan")).csrf
+
+
+async def test_one_address_is_slowed_down_after_many_failures(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings))
+    statuses = []
+    for n in range(21):
+        form = await (await client.get("/admin/login")).text()
+        csrf = CSRF_FIELD.search(form)[1]  # type: ignore[index]
+        response = await client.post("/admin/login", data={"username": f"guess{n}", "password": "x" * 8, "csrf": csrf},
+                                     allow_redirects=False)
+        statuses.append(response.status)
+    assert statuses[:20] == [401] * 20 and statuses[20] == 429
+
+
+async def test_the_login_form_needs_its_own_csrf_token_and_next_stays_on_this_site(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings))
+    await add_staff(sessions, "lan", StaffRole.province)
+    response = await client.post("/admin/login", data={"username": "lan", "password": PASSWORD}, allow_redirects=False)
+    assert response.status == 403
+    form = await (await client.get("/admin/login?next=//evil.example/x")).text()
+    csrf = CSRF_FIELD.search(form)[1]  # type: ignore[index]
+    response = await client.post("/admin/login", data={"username": "lan", "password": PASSWORD, "csrf": csrf,
+                                                       "next": "https://evil.example/"}, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/admin"
+
+
+async def test_a_session_expires_and_a_disabled_account_is_signed_out(settings, aiohttp_client, sessions) -> None:
+    now = [utc_now()]
+    client = await aiohttp_client(create_app(settings, clock=lambda: now[0]))
+    await add_staff(sessions, "boss", StaffRole.admin)
+    await add_staff(sessions, "lan", StaffRole.province)
+    boss = await sign_in(client, "boss")
+    assert (await boss.get("/admin")).status == 200
+    now[0] += timedelta(hours=2, minutes=1)  # idle too long
+    assert (await boss.get("/admin")).status == 302
+    boss = await sign_in(client, "boss")
+    other = await aiohttp_client(create_app(settings, clock=lambda: now[0]))
+    lan = await sign_in(other, "lan")
+    assert (await boss.post("/admin/staff/lan", {"action": "disable"})).status == 303
+    assert (await lan.get("/admin")).status == 302
+
+
+async def test_commune_staff_cannot_open_admin_screens(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings))
+    await add_staff(sessions, "hoaphu", StaffRole.commune, COMMUNE)
+    xa = await sign_in(client, "hoaphu")
+    for path in ("/admin/staff", "/admin/audit"):
+        assert (await xa.get(path)).status == 403
+    assert (await xa.post("/admin/staff", {"username": "sneaky", "role": "admin"})).status == 403
+    html = await xa.page("/admin")
+    assert "/admin/staff" not in html and "Hòa Phú" in html
+
+
+async def test_admin_creates_disables_and_resets_accounts_and_the_log_shows_it(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings))
+    await add_staff(sessions, "boss", StaffRole.admin)
+    boss = await sign_in(client, "boss")
+    response = await boss.post("/admin/staff", {"username": "hoa", "role": "commune", "area": COMMUNE, "display_name": "Chị Hoa"})
+    html = await response.text()
+    assert response.status == 200
+    password = re.search(r'<code class="secret">([^<]+)</code>', html)[1]  # type: ignore[index]
+    other = await aiohttp_client(create_app(settings))
+    assert (await sign_in(other, "hoa", password)).csrf
+    response = await boss.post("/admin/staff/hoa", {"action": "reset"})
+    new_password = re.search(r'<code class="secret">([^<]+)</code>', await response.text())[1]  # type: ignore[index]
+    assert new_password != password
+    bad = await boss.post("/admin/staff", {"username": "hoa2", "role": "commune"})
+    assert bad.status == 303 and "message=" in bad.headers["Location"]
+    log = await boss.page("/admin/audit")
+    for action in ("staff.create", "staff.reset", "login"):
+        assert action in log
+    assert (await boss.post("/admin/staff/boss", {"action": "disable"})).status == 303
+    assert (await boss.get("/admin")).status == 200  # still signed in: one cannot disable oneself
+
+
+@pytest.mark.parametrize("lang, expected", [("en", "Overview"), ("vi", "Tổng quan")])
+async def test_the_language_switch_is_remembered(settings, aiohttp_client, sessions, lang, expected) -> None:
+    client = await aiohttp_client(create_app(settings))
+    await add_staff(sessions, "lan", StaffRole.province)
+    lan = await sign_in(client, "lan")
+    await lan.page(f"/admin?lang={lang}")
+    html = await lan.page("/admin")
+    assert f'<html lang="{lang}">' in html and expected in html
+
+
+async def test_the_first_start_creates_an_admin_from_the_environment(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings.model_copy(update={"admin_password": "first-admin-pass"})))
+    assert (await sign_in(client, "admin", "first-admin-pass")).csrf
