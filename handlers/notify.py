@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from content.i18n import N_
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from content.i18n import N_, Catalogs
 from handlers.tracking import STATUS_LABELS
 from handlers.turn import Turn
 from storage import outbox
-from storage.models import Citizen, Ticket, TicketStatus
+from storage.models import Citizen, OutboxMessage, Ticket, TicketStatus
 
 REPLY = N_("📬 Answer to your report {code}:\n\n{text}\n\nTo see the whole report, send /tracuu {code}.")
 STATUS = N_("📬 Your report {code} is now “{status}”.{reason}\n\nTo see it, send /tracuu {code}.")
@@ -14,23 +18,30 @@ STATUS = N_("📬 Your report {code} is now “{status}”.{reason}\n\nTo see it
 
 async def notify_citizen(turn: Turn, ticket: Ticket, what: str, text: str) -> None:
     """Queue a message about a staff reply (`what`="reply") or a status change ("status")."""
-    citizen = await turn.session.get(Citizen, ticket.citizen_id) if ticket.citizen_id else None
+    await queue_ticket_message(turn.session, turn.services.catalogs, turn.now, ticket, what, text)
+
+
+async def queue_ticket_message(
+    session: AsyncSession, catalogs: Catalogs, now: datetime, ticket: Ticket, what: str, text: str,
+) -> OutboxMessage | None:
+    """The same outside a conversation (the dashboard); None when the citizen cannot be reached."""
+    citizen = await session.get(Citizen, ticket.citizen_id) if ticket.citizen_id else None
     if citizen is None or citizen.unreachable_at is not None:
-        return
-    translator = turn.services.catalogs.get(citizen.locale)
+        return None
+    translator = catalogs.get(citizen.locale)
     if what == "reply":
         message = translator.gettext(REPLY).format(code=ticket.code, text=text)
     else:
         status = translator.gettext(STATUS_LABELS[TicketStatus(ticket.status)])
         reason = f"\n{text}" if text else ""
         message = translator.gettext(STATUS).format(code=ticket.code, status=status, reason=reason)
-    await outbox.enqueue(
-        turn.session,
+    return await outbox.enqueue(
+        session,
         channel=citizen.channel,
         chat_id=citizen.channel_user_id,
         citizen_id=citizen.id,
         payload={"text": message, "buttons": [[{"label": translator.gettext(N_("📋 See the report")), "action": f"tk:show:{ticket.code}"}]]},
         priority=outbox.PRIORITY_REPLY,
-        dedupe_key=f"ticket:{ticket.id}:{what}:{turn.now.isoformat()}",
-        now=turn.now,
+        dedupe_key=f"ticket:{ticket.id}:{what}:{now.isoformat()}",
+        now=now,
     )
