@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_argument("--since", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD", help="only tickets created on or after this day")
     tickets.add_argument("--area", default=None, metavar="CODE", help="only tickets of this commune")
     tickets.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="where to write")
+    report = commands.add_parser("report", help="the 6-monthly / annual report on communication results as an Excel workbook")
+    report.add_argument("--from", dest="first", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD", help="first day of the period")
+    report.add_argument("--to", dest="last", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD", help="last day of the period (included)")
+    report.add_argument("--area", default=None, metavar="CODE", help="only this commune (default: the whole province)")
+    report.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.xlsx", help="where to write")
     from bot.broadcast_cli import add_parser as add_broadcast
 
     add_broadcast(commands)
@@ -88,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_staff(settings, args))
     if args.command == "export":
         return asyncio.run(_export_tickets(settings, args))
+    if args.command == "report":
+        return asyncio.run(_report(settings, args))
     if args.command == "broadcast":
         from bot.broadcast_cli import run as run_broadcast
 
@@ -260,6 +267,43 @@ async def _export_tickets(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await engine.dispose()
     print(f"wrote {count} tickets to {args.output}")
+    return 0
+
+
+async def _report(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.report import Period, PeriodError, ReportInput, write_report
+    from content.areas import AreaDirectory
+    from content.i18n import Catalogs
+    from handlers.engine import utc_now
+    from storage import audit
+    from storage.db import create_engine, session_factory
+
+    areas = AreaDirectory.load()
+    try:
+        period = Period(args.first, args.last).checked()
+    except PeriodError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
+    commune = areas.get(args.area) if args.area is not None else None
+    if args.area is not None and (commune is None or commune.level != "commune"):
+        print(f"report: unknown commune {args.area!r}", file=sys.stderr)
+        return 2
+    now = utc_now()
+    report = ReportInput(period, args.area, settings.tz, now, areas, Catalogs(settings.tz, settings.default_locale).get())
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            await write_report(session, report, args.output)
+            await audit.record(session, None, "export.report", now=now, actor="cli", object_type="file",
+                               object_id=args.output.name[:64], first=period.first.isoformat(),
+                               last=period.last.isoformat(), area=args.area or "")
+            await session.commit()
+    except OSError as exc:
+        print(f"report: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(f"wrote the report for {period.first.isoformat()} – {period.last.isoformat()} to {args.output}")
     return 0
 
 

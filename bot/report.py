@@ -211,7 +211,7 @@ def _summary(sheet: Worksheet, report: ReportInput, summary: stats.TicketSummary
     _append(sheet, [_("Rated helpful"), sum(u.helpful for u in usage)])
     _append(sheet, [_("Rated not helpful"), sum(u.unhelpful for u in usage)])
     _append(sheet, [])
-    columns = [_("Received"), _("Answered"), _("Answered on time"), _("Share on time"), _("Open and overdue"),
+    columns = [_("Tickets received"), _("Answered"), _("Answered on time"), _("Share on time"), _("Open and overdue"),
                _("Average rating")]
     _append(sheet, [_("Feedback by kind"), *columns], bold=True)
     for kind, counts in summary.by_kind.items():
@@ -277,7 +277,7 @@ def _faq_sheet(sheet: Worksheet, usage: list[stats.FaqUsage], report: ReportInpu
 def _commune_sheet(sheet: Worksheet, report: ReportInput, summary: stats.TicketSummary, subscribers: dict[str, int],
                    newcomers: dict[str, int], delivered: dict[str, int]) -> None:
     _ = report.translator.gettext
-    _header(sheet, [_("Code"), _("Commune"), _("Subscribers"), _("New citizens"), _("Notices delivered"), _("Received"),
+    _header(sheet, [_("Code"), _("Commune"), _("Subscribers"), _("New citizens"), _("Notices delivered"), _("Tickets received"),
                     _("Answered"), _("Answered on time"), _("Open and overdue")], (8, 26, 12, 12, 12, 10, 10, 12, 12))
     codes = set(subscribers) | set(newcomers) | set(delivered) | set(summary.by_area)
     if report.area:
