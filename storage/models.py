@@ -246,6 +246,9 @@ class Ticket(SQLModel, table=True):
     answered_at: datetime | None = _utc_column()
     closed_at: datetime | None = _utc_column()
     updated_at: datetime = _utc_column(nullable=False)
+    # Code, topic and message folded (no diacritics, lower case) for the dashboard's search;
+    # filled lazily by storage.inbox, never holds the sender's name.
+    search_text: str | None = Field(default=None, max_length=4200)
 
 
 class TicketEvent(SQLModel, table=True):
