@@ -6,10 +6,11 @@ Exports never contain who sent an anonymous ticket, nor any citizen id.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
@@ -49,6 +50,13 @@ async def ticket_rows(
     return [_row(ticket, areas.get(ticket.area_code or ""), tz, now) for ticket in tickets]
 
 
+async def rows_of(session: AsyncSession, tickets: Sequence[Ticket], *, tz: ZoneInfo, now: datetime) -> list[list[Cell]]:
+    """Export rows of tickets already chosen (and scoped) by the caller, in their order."""
+    codes = {ticket.area_code for ticket in tickets if ticket.area_code}
+    areas = {row.code: row for row in (await session.exec(select(Area).where(col(Area.code).in_(codes)))).all()} if codes else {}
+    return [_row(ticket, areas.get(ticket.area_code or ""), tz, now) for ticket in tickets]
+
+
 def _row(ticket: Ticket, area: Area | None, tz: ZoneInfo, now: datetime) -> list[Cell]:
     """A ticket as export cells; `overdue` also marks tickets that were answered late."""
     late = is_overdue(ticket.due_at, ticket.status, now) or (
@@ -73,10 +81,7 @@ def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
 
 def write_csv(rows: Sequence[Sequence[Cell]], path: Path) -> None:
     """Write rows under a header as CSV in UTF-8 with a BOM."""
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        writer.writerows([_csv_cell(value) for value in row] for row in rows)
+    path.write_bytes(as_bytes(rows, "csv"))
 
 
 def _csv_cell(value: Cell) -> str:
@@ -89,7 +94,7 @@ def _csv_cell(value: Cell) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def write_xlsx(rows: Sequence[Sequence[Cell]], path: Path) -> None:
+def write_xlsx(rows: Sequence[Sequence[Cell]], path: Path | IO[bytes]) -> None:
     """Write rows under a bold, frozen header as an XLSX workbook with real date cells."""
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -113,6 +118,19 @@ def write_xlsx(rows: Sequence[Sequence[Cell]], path: Path) -> None:
     for letter, width in zip("ABCDEFGHIJKLMN", (11, 11, 16, 12, 12, 22, 17, 17, 17, 8, 7, 9, 22, 60), strict=True):
         sheet.column_dimensions[letter].width = width
     workbook.save(path)
+
+
+def as_bytes(rows: Sequence[Sequence[Cell]], fmt: Format) -> bytes:
+    """The file contents of rows as CSV or XLSX (for a download)."""
+    if fmt == "csv":
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(COLUMNS)
+        writer.writerows([_csv_cell(value) for value in row] for row in rows)
+        return buffer.getvalue().encode("utf-8-sig")
+    stream = io.BytesIO()
+    write_xlsx(rows, stream)
+    return stream.getvalue()
 
 
 async def export_tickets(
