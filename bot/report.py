@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -136,9 +137,9 @@ def _append(sheet: Worksheet, values: Sequence[Any], *, bold: bool = False) -> N
 
 def _header(sheet: Worksheet, values: Sequence[str], widths: Sequence[int]) -> None:
     _append(sheet, values, bold=True)
-    sheet.freeze_panes = sheet.cell(row=sheet.max_row + 1, column=1)
+    sheet.freeze_panes = f"A{sheet.max_row + 1}"
     for n, width in enumerate(widths, start=1):
-        sheet.column_dimensions[sheet.cell(row=1, column=n).column_letter].width = width
+        sheet.column_dimensions[get_column_letter(n)].width = width
 
 
 def _share(part: int, whole: int) -> float | None:
