@@ -23,10 +23,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot import dashboard, keys
 from bot.campaigns import catch_up
 from bot.campaigns import schedule as schedule_campaigns
+from bot.channels import zalo_bot
 from bot.channels.telegram import TelegramChannel
 from bot.channels.webchat import WebChat
 from bot.config import Settings, ensure_secret_key
 from bot.features import build_router
+from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
 from bot.routes import security_headers, setup_routes
 from bot.sender import QuietHours, Sender
@@ -56,6 +58,7 @@ def create_app(settings: Settings, *, clock=utc_now) -> web.Application:  # type
     app.cleanup_ctx.append(_database(settings))
     app.cleanup_ctx.append(_conversations(settings, catalogs, clock))
     app.cleanup_ctx.append(_telegram(settings, clock))
+    app.cleanup_ctx.append(_zalo_bot(settings, clock))
     app.cleanup_ctx.append(_scheduler(settings, clock))
     setup_routes(app)
     dashboard.setup(app)
@@ -114,6 +117,31 @@ def _telegram(settings: Settings, clock):  # type: ignore[no-untyped-def]
             per_chat=settings.telegram_chat_rate, quiet=QuietHours.parse(settings.quiet_hours, settings.tz),
         )
         task = asyncio.create_task(sender.run(), name="outbox:telegram")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await channel.stop()
+
+    return ctx
+
+
+def _zalo_bot(settings: Settings, clock):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        links = MediaLinks(ensure_secret_key(settings), settings.data_dir, settings.public_base_url)
+        app[keys.MEDIA_LINKS] = links
+        if not settings.zalo_bot_enabled:
+            app[keys.ZALO_BOT] = None
+            yield
+            return
+        channel = zalo_bot.ZaloBotChannel(settings, app[keys.ENGINE], app[keys.LOCKS], links, clock)
+        app[keys.ZALO_BOT] = channel
+        await channel.start()
+        sender = Sender(
+            app[keys.SESSIONS], zalo_bot.CHANNEL, channel.deliver, clock, rate=zalo_bot.RATE_LIMIT,
+            per_chat=zalo_bot.CHAT_RATE, quiet=QuietHours.parse(settings.quiet_hours, settings.tz),
+        )
+        task = asyncio.create_task(sender.run(), name="outbox:zalo_bot")
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -17,6 +17,7 @@ from storage.ticket_rules import parse_due_days, parse_holidays
 
 SUPPORTED_LOCALES = ("vi", "en")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_ZALO_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{8,256}$")
 _DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 # Days off that are certain for 2026–2027: 1/1, 30/4, 1/5, 2/9; the first three days of Tết and
 # Hùng Kings' day (lunar dates, checked against two Vietnamese lunar calendars); and the days off
@@ -66,6 +67,10 @@ class Settings(BaseSettings):
     campaign_grace_hours: float = Field(6.0, ge=0, le=24 * 30)
     admin_password: str = ""
     staff_session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    zalo_bot_token: str = ""
+    zalo_bot_base_url: str = "https://bot-api.zaloplatforms.com/bot"
+    zalo_bot_webhook_url: str = ""
+    zalo_bot_webhook_secret: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -134,6 +139,27 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("zalo_bot_base_url", "zalo_bot_webhook_url")
+    @classmethod
+    def _zalo_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("zalo_bot_token")
+    @classmethod
+    def _zalo_token(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[^\s/:]+:[^\s/]+", value):
+            raise ValueError("does not look like a Zalo bot token (bot id:key, from Zalo Bot Creator)")
+        return value
+
+    @field_validator("zalo_bot_webhook_secret")
+    @classmethod
+    def _zalo_webhook_secret(cls, value: str) -> str:
+        if value and not _ZALO_WEBHOOK_SECRET.match(value):
+            raise ValueError("must be 8-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
     @field_validator("ticket_due_days")
     @classmethod
     def _due_days(cls, value: str) -> str:
@@ -150,6 +176,8 @@ class Settings(BaseSettings):
     def _webhook_needs_secret(self) -> Settings:
         if self.telegram_webhook_url and not self.telegram_webhook_secret:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET: required when TELEGRAM_WEBHOOK_URL is set")
+        if self.zalo_bot_webhook_url and not self.zalo_bot_webhook_secret:
+            raise ValueError("ZALO_BOT_WEBHOOK_SECRET: required when ZALO_BOT_WEBHOOK_URL is set")
         return self
 
     @property
@@ -171,6 +199,11 @@ class Settings(BaseSettings):
     def telegram_enabled(self) -> bool:
         """Whether a Telegram token is configured."""
         return bool(self.telegram_bot_token)
+
+    @property
+    def zalo_bot_enabled(self) -> bool:
+        """Whether a Zalo Bot API token is configured."""
+        return bool(self.zalo_bot_token)
 
     @property
     def is_sqlite(self) -> bool:

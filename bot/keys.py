@@ -10,7 +10,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.channels.telegram import TelegramChannel
 from bot.channels.webchat import WebChat
+from bot.channels.zalo_bot import ZaloBotChannel
 from bot.config import Settings
+from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
 from handlers.engine import Engine
 from handlers.turn import Services
@@ -26,3 +28,5 @@ WEBCHAT = web.AppKey("webchat", WebChat)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 CLOCK = web.AppKey[Callable[[], datetime]]("clock")
 DASHBOARD_NAV = web.AppKey[list]("dashboard_nav")
+ZALO_BOT = web.AppKey[ZaloBotChannel | None]("zalo_bot")
+MEDIA_LINKS = web.AppKey("media_links", MediaLinks)

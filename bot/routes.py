@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from bot import keys
 from bot.channels.webchat import STATIC_DIR
+from bot.media_links import PHOTO_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,23 @@ async def telegram_webhook(request: web.Request) -> web.StreamResponse:
     return await channel.handle_webhook(request)
 
 
+async def zalo_bot_webhook(request: web.Request) -> web.StreamResponse:
+    """POST /webhook/zalo-bot (404 unless the Zalo Bot API channel runs in webhook mode)."""
+    channel = request.app[keys.ZALO_BOT]
+    if channel is None:
+        raise web.HTTPNotFound()
+    return await channel.handle_webhook(request)
+
+
+async def media_file(request: web.Request) -> web.StreamResponse:
+    """GET /media/{token}: a stored photo behind an unguessable, expiring link (for Zalo); else 404."""
+    path = request.app[keys.MEDIA_LINKS].resolve(request.match_info["token"], request.app[keys.CLOCK]())
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Content-Type": PHOTO_TYPES[path.suffix.lower()],
+                                           "Cache-Control": "private, max-age=3600"})
+
+
 def setup_routes(app: web.Application) -> None:
     """Register every route."""
     app.add_routes(
@@ -69,6 +87,8 @@ def setup_routes(app: web.Application) -> None:
             web.post("/chat/api/updates", chat_updates, name="chat-updates"),
             web.static("/chat/static", STATIC_DIR, name="chat-static"),
             web.post("/webhook/telegram", telegram_webhook, name="telegram-webhook"),
+            web.post("/webhook/zalo-bot", zalo_bot_webhook, name="zalo-bot-webhook"),
+            web.get("/media/{token}", media_file, name="media"),
         ]
     )
 

@@ -1,14 +1,23 @@
-"""Drivers that let one conversation script run on every channel (Telegram, web chat)."""
+"""Drivers that let one conversation script run on every channel (Telegram, web chat, Zalo Bot API)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlmodel import select
 
+from bot.config import Settings
+from handlers.router import CHOICES_KEY
+from storage.db import SessionFactory
+from storage.models import Citizen, Conversation
 from tests.fakes.telegram import FakeTelegram, Sent, buttons
+from tests.fakes.zalo_bot import FakeZaloBot
 
 QUIET = 0.25
 
@@ -129,3 +138,102 @@ class WebChatDriver:
             Shown(r["text"], [(b["label"], b["action"]) for row in r["buttons"] for b in row], r) for r in data["replies"]
         ]
         return self.last
+
+
+NUMBERED = re.compile(r"^(\d+)\. (.+)$")
+
+
+def zalo_bot_settings(settings: Settings, zalo: FakeZaloBot, **extra: object) -> Settings:
+    """Settings pointing the bot at the fake Zalo Bot API server."""
+    return settings.model_copy(update={"zalo_bot_token": zalo.token, "zalo_bot_base_url": zalo.base_url, **extra})
+
+
+def numbered_buttons(text: str) -> list[tuple[str, str]]:
+    """The choices of a text ending in a numbered list and a hint in parentheses, as (label, number)."""
+    blocks = text.split("\n\n")
+    if len(blocks) < 3 or not (blocks[-1].startswith("(") and blocks[-1].endswith(")")):
+        return []
+    matches = [NUMBERED.match(line) for line in blocks[-2].splitlines()]
+    if not matches or not all(matches):
+        return []
+    return [(match.group(2), match.group(1)) for match in matches if match]
+
+
+@dataclass
+class ZaloBotDriver:
+    """A Zalo user talking through the fake Zalo Bot API server. Buttons are numbered lists; each
+    shown button's action is read from the choices the bot stored, so scripts can check it."""
+
+    zalo: FakeZaloBot
+    sessions: SessionFactory
+    user_id: str = "zalo-user-4242"
+    last: list[Shown] = field(default_factory=list)
+    _latest: list[Shown] | None = field(default=None, repr=False)
+
+    @classmethod
+    async def start(cls, settings: Settings, aiohttp_client) -> ZaloBotDriver:  # type: ignore[no-untyped-def]
+        """A fake Zalo server and the whole app polling it (the fake closes with the app)."""
+        from bot import keys
+        from bot.app import create_app
+
+        zalo = FakeZaloBot(max_poll_wait=0.3)
+        await zalo.start()
+        app = create_app(zalo_bot_settings(settings, zalo))
+
+        async def close_fake(_app: web.Application) -> None:
+            await zalo.close()
+
+        app.on_cleanup.append(close_fake)
+        await aiohttp_client(app)
+        return cls(zalo, app[keys.SESSIONS])
+
+    async def send(self, text: str) -> list[Shown]:
+        """Type a message."""
+        return await self._exchange(lambda: self.zalo.user_sends(self.user_id, text))
+
+    async def send_photo(self, data: bytes, caption: str | None = None) -> list[Shown]:
+        """Send a photo."""
+        return await self._exchange(lambda: self.zalo.user_sends_photo(self.user_id, data, caption))
+
+    async def act(self, action: str) -> list[Shown]:
+        """Zalo users cannot send button data."""
+        pytest.skip("the Zalo Bot API has no buttons: there is no button data to send")
+
+    async def press(self, label_part: str) -> list[Shown]:
+        """Type the number of the choice whose label contains `label_part`."""
+        if self.last is not self._latest:
+            pytest.skip("on Zalo a number always means a choice of the latest list; old lists cannot be pressed")
+        message, _action = find_button(self.last, label_part)
+        number = next(number for label, number in numbered_buttons(message.text) if label_part in label)
+        return await self.send(number)
+
+    async def _exchange(self, act) -> list[Shown]:  # type: ignore[no-untyped-def]
+        start = self.zalo.mark()
+        act()
+        await self.zalo.wait_for(lambda s: s.method in ("sendMessage", "sendPhoto") and s.chat_id == self.user_id,
+                                 timeout=10, start=start)
+        count = -1
+        while count != len(self.zalo.sent):
+            count = len(self.zalo.sent)
+            await asyncio.sleep(QUIET)
+        mine = [s for s in self.zalo.sent[start:] if s.method in ("sendMessage", "sendPhoto") and s.chat_id == self.user_id]
+        choices = await self._choices()
+        shown = []
+        for sent in mine:
+            numbered = numbered_buttons(sent.text or "")
+            labels = [label for label, _n in numbered]
+            actions = [action for _l, action in choices] if labels == [label for label, _a in choices] else []
+            buttons = [(label, actions[i] if actions else f"#{number}") for i, (label, number) in enumerate(numbered)]
+            shown.append(Shown(sent.text or "", buttons, sent))
+        self.last = self._latest = shown
+        return shown
+
+    async def _choices(self) -> list[tuple[str, str]]:
+        """The (label, action) choices the bot remembers offering this user."""
+        async with self.sessions() as session:
+            citizen = (await session.exec(
+                select(Citizen).where(Citizen.channel == "zalo_bot", Citizen.channel_user_id == self.user_id)
+            )).first()
+            conversation = await session.get(Conversation, citizen.id) if citizen is not None else None
+        stored = (conversation.data or {}).get(CHOICES_KEY, []) if conversation is not None else []
+        return [(label, action) for label, action in stored]

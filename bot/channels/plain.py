@@ -1,0 +1,82 @@
+"""Shared rendering for channels without inline keyboards (Zalo Bot API, Zalo Official Account).
+
+Buttons become a numbered list. In a turn the engine does this itself (`Capabilities(buttons=False)`)
+and remembers the offered choices, so that "2" or a label typed without diacritics works as the
+button (`handlers.router.choice_for`). Messages sent outside a turn (notices, staff replies from the
+outbox) use `offer_choices` here: their buttons are numbered after the choices already on offer and
+added to them, so both keep working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import select
+
+from handlers.render import split_text
+from handlers.router import CHOICES_KEY
+from handlers.states import State
+from handlers.types import Button, Reply
+from storage import repo
+from storage.db import SessionFactory
+from storage.models import Citizen
+
+MAX_CHOICES = 30
+
+
+@dataclass(frozen=True)
+class Offered:
+    """What `offer_choices` found: the first number to use, and the recipient's language."""
+
+    first: int
+    locale: str | None
+
+
+def numbered(reply: Reply, hint: str, first: int = 1) -> Reply:
+    """The reply with its buttons as a list "1. …", numbered from `first`, and a hint under it."""
+    buttons = reply.all_buttons()
+    if not buttons:
+        return reply
+    lines = [f"{number}. {button.label}" for number, button in enumerate(buttons, start=first)]
+    return Reply(text=f"{reply.text}\n\n" + "\n".join(lines) + f"\n\n({hint})", image=reply.image)
+
+
+def text_parts(text: str, limit: int) -> list[str]:
+    """A text as messages of at most `limit` characters, cut at paragraph or sentence ends when
+    possible (platforms refuse empty messages, so an empty text gives none)."""
+    return split_text(text, limit)
+
+
+def caption_and_rest(text: str, limit: int) -> tuple[str, list[str]]:
+    """A photo's caption (the first part of the text) and the messages that follow it."""
+    parts = split_text(text, limit)
+    return (parts[0], parts[1:]) if parts else ("", [])
+
+
+async def offer_choices(
+    sessions: SessionFactory, channel: str, user_id: str, buttons: list[Button], *, now: datetime, ttl: timedelta
+) -> Offered:
+    """Add buttons of a message sent outside a turn to the citizen's offered choices.
+
+    The caller holds the citizen's lock (a turn must not run meanwhile). Returns the number the
+    new buttons start at. A recipient who is not a citizen of the channel gets numbers that work
+    nowhere, which is why callers only number when `buttons` is not empty.
+    """
+    async with sessions() as session:
+        citizen = (await session.exec(
+            select(Citizen).where(Citizen.channel == channel, Citizen.channel_user_id == user_id)
+        )).first()
+        if citizen is None or citizen.id is None:
+            return Offered(1, None)
+        conversation = await repo.load_conversation(session, citizen.id, now=now)
+        state = conversation.state if conversation else State.idle
+        data = dict(conversation.data) if conversation else {}
+        choices = list(data.get(CHOICES_KEY, []))
+        if len(choices) + len(buttons) > MAX_CHOICES:
+            choices = []
+        first = len(choices) + 1
+        data[CHOICES_KEY] = choices + [[button.label, button.action] for button in buttons]
+        await repo.save_conversation(session, citizen.id, state, data, now=now, ttl=ttl)
+        await session.commit()
+        return Offered(first, citizen.locale)

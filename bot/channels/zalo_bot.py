@@ -1,0 +1,430 @@
+"""Zalo Bot API channel: long polling or a webhook on our aiohttp server, with a small aiohttp client.
+
+The API looks like Telegram's (`<base><token>/<method>`, JSON in, `{"ok", "result"}` out), but
+getUpdates returns one update per call and answers HTTP 408 when nothing came; texts are at most
+2000 characters; there are no inline keyboards, so buttons are numbered (see `plain.py`); photos
+are sent by URL, so stored ones go out as expiring links of our own server (`bot/media_links.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from sqlmodel import select
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.channels.plain import caption_and_rest, numbered, offer_choices, text_parts
+from bot.config import Settings
+from bot.media_links import MediaLinks
+from bot.ordering import KeyedLocks
+from content.i18n import Translator
+from handlers.engine import Engine
+from handlers.types import Attachment, Capabilities, Incoming, Reply
+from storage.models import Citizen
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "zalo_bot"
+MAX_TEXT = 2000
+CAPABILITIES = Capabilities(buttons=False, max_text=MAX_TEXT, images=True)
+SECRET_HEADER = "X-Bot-Api-Secret-Token"
+POLL_TIMEOUT = 30
+REQUEST_TIMEOUT = 20
+EMPTY_POLL = 408
+RATE_LIMIT = 20.0
+CHAT_RATE = 1.0
+STOP_GRACE = 10.0
+MAX_BACKOFF = 60.0
+TEXT, IMAGE, STICKER, UNSUPPORTED = (
+    "message.text.received", "message.image.received", "message.sticker.received", "message.unsupported.received",
+)
+PHOTO_SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg", ".jpg"), (b"\x89PNG\r\n\x1a\n", "image/png", ".png"))
+
+
+class ZaloError(Exception):
+    """A call to the Zalo Bot API failed."""
+
+
+class ZaloNetworkError(ZaloError):
+    """Zalo could not be reached, or did not answer in time."""
+
+
+class ZaloApiError(ZaloError):
+    """Zalo answered `{"ok": false, "error_code", "description"}` (or an HTTP error)."""
+
+    def __init__(self, code: int, description: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+        self.retry_after = retry_after
+
+
+class ZaloBotApi:
+    """The Bot API methods the bot uses; every method is a POST with a JSON body."""
+
+    def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession) -> None:
+        self.base = f"{base_url}{token}/"
+        self.session = session
+
+    async def call(self, method: str, params: dict[str, Any] | None = None, *, wait: float = REQUEST_TIMEOUT) -> Any:
+        """Call a method and return its `result`; raise ZaloNetworkError or ZaloApiError."""
+        try:
+            async with self.session.post(
+                self.base + method, json=params or {}, timeout=aiohttp.ClientTimeout(total=wait)
+            ) as response:
+                status = response.status
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ZaloNetworkError(f"{method}: {exc.__class__.__name__}: {exc}") from exc
+        if isinstance(body, dict) and body.get("ok") is True and status < 400:
+            return body.get("result")
+        body = body if isinstance(body, dict) else {}
+        code = body.get("error_code") if isinstance(body.get("error_code"), int) else status
+        parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+        retry_after = parameters.get("retry_after")
+        raise ZaloApiError(code, str(body.get("description") or f"HTTP {status}"),
+                           float(retry_after) if isinstance(retry_after, int | float) else None)
+
+    async def next_update(self, timeout: int) -> dict | None:
+        """One update by long polling, or None when none came in `timeout` seconds (HTTP 408)."""
+        try:
+            result = await self.call("getUpdates", {"timeout": str(timeout)}, wait=timeout + REQUEST_TIMEOUT)
+        except ZaloApiError as exc:
+            if exc.code == EMPTY_POLL:
+                return None
+            raise
+        return result if isinstance(result, dict) and result else None
+
+
+@dataclass(frozen=True)
+class ZaloMessage:
+    """One event of a citizen, validated: what they sent, who they are, where to answer."""
+
+    event: str
+    user_id: str
+    chat_id: str
+    display_name: str | None = None
+    text: str | None = None
+    photo_url: str | None = None
+    message_id: str | None = None
+    sent_at: datetime | None = None
+
+
+def parse_update(body: object) -> ZaloMessage | None:
+    """An update, flat `{event_name, message}` or wrapped `{ok, result: {…}}`; None for what the
+    bot ignores (group chats, other bots, other events). Raise ValueError when it is no update."""
+    if isinstance(body, dict) and isinstance(body.get("result"), dict) and "event_name" not in body:
+        body = body["result"]
+    if not isinstance(body, dict) or not isinstance(body.get("event_name"), str):
+        raise ValueError("not a Zalo Bot API update")
+    message = body.get("message")
+    if not isinstance(message, dict):
+        raise ValueError("update without a message")
+    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    user_id, chat_id = _id(sender.get("id")), _id(chat.get("id")) or _id(sender.get("id"))
+    if not user_id or not chat_id:
+        raise ValueError("update without a sender")
+    if body["event_name"] not in (TEXT, IMAGE, STICKER, UNSUPPORTED) or sender.get("is_bot") is True:
+        return None
+    if str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE":
+        return None
+    photo = message.get("photo_url") or message.get("photo")
+    date = message.get("date")
+    return ZaloMessage(
+        event=body["event_name"],
+        user_id=user_id,
+        chat_id=chat_id,
+        display_name=_text(sender.get("display_name") or sender.get("name") or sender.get("first_name")),
+        text=_text(message.get("text") if body["event_name"] == TEXT else message.get("caption")),
+        photo_url=photo if isinstance(photo, str) and photo.startswith(("https://", "http://")) else None,
+        message_id=_id(message.get("message_id")),
+        # Zalo gives milliseconds since the epoch.
+        sent_at=datetime.fromtimestamp(date / 1000, UTC) if isinstance(date, int | float) and date > 0 else None,
+    )
+
+
+def _id(value: object) -> str | None:
+    """Ids are strings on Zalo; accept numbers too, never anything else."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        return None
+    return str(value).strip()[:64]
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def sender_error(error: ZaloError) -> TelegramError:
+    """The error kind the outbox sender understands (its vocabulary is python-telegram-bot's):
+    429 waits, 403 means the citizen cannot be reached, network trouble, 408 and 5xx are retried,
+    anything else is permanent."""
+    if isinstance(error, ZaloNetworkError):
+        return NetworkError(str(error))
+    assert isinstance(error, ZaloApiError)
+    if error.code == 429:
+        return RetryAfter(timedelta(seconds=max(1.0, error.retry_after or 5.0)))
+    if error.code == 403:
+        return Forbidden(error.description)
+    if error.code == EMPTY_POLL or error.code >= 500:
+        return NetworkError(str(error))
+    return BadRequest(str(error))
+
+
+class ZaloBotChannel:
+    """The Zalo Bot API adapter: updates to `Incoming`, the engine, replies back as plain text."""
+
+    def __init__(
+        self, settings: Settings, engine: Engine, locks: KeyedLocks, links: MediaLinks,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.locks = locks
+        self.links = links
+        self.clock = clock
+        self.webhook = bool(settings.zalo_bot_webhook_url)
+        self.poll_timeout = POLL_TIMEOUT
+        self.api: ZaloBotApi | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(settings.max_concurrent_updates)
+
+    async def start(self) -> None:
+        """Check the token (retrying while Zalo is unreachable), then register the webhook or start polling."""
+        self._session = aiohttp.ClientSession()
+        self.api = ZaloBotApi(self.settings.zalo_bot_base_url, self.settings.zalo_bot_token, self._session)
+        delay = 1.0
+        while True:
+            try:
+                me = await self.api.call("getMe")
+                break
+            except ZaloNetworkError as exc:
+                log.warning("Zalo Bot API unreachable (%s); retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+        name = (me.get("account_name") or me.get("id")) if isinstance(me, dict) else None
+        if self.webhook:
+            await self.api.call("setWebhook", {
+                "url": self.settings.zalo_bot_webhook_url, "secret_token": self.settings.zalo_bot_webhook_secret,
+            })
+            log.info("Zalo Bot API: webhook mode as %s", name)
+            return
+        info = await self.api.call("getWebhookInfo")
+        if isinstance(info, dict) and info.get("url"):
+            await self.api.call("deleteWebhook")
+            log.info("Zalo Bot API: deleted the webhook %s to poll instead", info.get("url"))
+        self._poller = asyncio.create_task(self._poll(), name="zalo_bot:poll")
+        log.info("Zalo Bot API: long polling as %s", name)
+
+    async def stop(self) -> None:
+        """Stop polling, let the updates being handled finish (briefly), close the connections."""
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    async def _poll(self) -> None:
+        """Fetch updates one by one until cancelled; back off while Zalo fails, never give up."""
+        assert self.api is not None
+        delay = 1.0
+        while True:
+            try:
+                body = await self.api.next_update(self.poll_timeout)
+            except ZaloError as exc:
+                log.warning("Zalo Bot API: getUpdates failed (%s); retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            delay = 1.0
+            if body is None:
+                continue
+            try:
+                message = parse_update(body)
+            except ValueError as exc:
+                log.warning("Zalo Bot API: ignored a malformed update (%s)", exc)
+                continue
+            if message is not None:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._process_slot(message), name="zalo_bot:update")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _process_slot(self, message: ZaloMessage) -> None:
+        try:
+            await self.process(message)
+        finally:
+            self._slots.release()
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        """POST /webhook/zalo-bot: check the secret, then answer once the update has been handled."""
+        if not self.webhook:
+            raise web.HTTPNotFound()
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.settings.zalo_bot_webhook_secret.encode()):
+            log.warning("Zalo Bot API webhook: wrong secret token from %s", request.remote)
+            raise web.HTTPForbidden()
+        try:
+            message = parse_update(await request.json())
+        except ValueError:
+            raise web.HTTPBadRequest(text="malformed update") from None
+        if message is not None:
+            await self.process(message)
+        return web.json_response({"ok": True})
+
+    async def process(self, message: ZaloMessage) -> None:
+        """Handle one update and send the replies, after the citizen's earlier updates."""
+        try:
+            async with self.locks.hold((CHANNEL, message.user_id)):
+                if message.event in (TEXT, IMAGE) and (message.text or message.photo_url):
+                    typing = asyncio.create_task(self._typing(message.chat_id))
+                    replies = await self.engine.handle(self._incoming(message), CAPABILITIES)
+                    await typing
+                    await self.send(message.chat_id, replies)
+                else:
+                    translator = await self._translator(message.user_id)
+                    await self.send(message.chat_id, [self._cannot_read(message, translator)], translator)
+        except ZaloError as exc:
+            log.warning("Zalo Bot API: could not answer %s: %s", message.user_id, exc)
+        except Exception:
+            log.exception("Zalo Bot API: update %s of %s failed", message.message_id, message.user_id)
+
+    def _incoming(self, message: ZaloMessage) -> Incoming:
+        attachments = (Attachment("photo", message.photo_url),) if message.photo_url else ()
+        return Incoming(
+            channel=CHANNEL, user_id=message.user_id, text=message.text, display_name=message.display_name,
+            attachments=attachments, message_id=message.message_id, fetch=self._download if attachments else None,
+        )
+
+    @staticmethod
+    def _cannot_read(message: ZaloMessage, translator: Translator) -> Reply:
+        if message.event == STICKER:
+            return Reply(translator.gettext(
+                "Thank you for the sticker! I can only read text and photos. Please type your question in words."
+            ))
+        return Reply(translator.gettext(
+            "Sorry, I cannot read this kind of message. Please type your question in words "
+            "(with or without accents is fine)."
+        ))
+
+    async def _typing(self, chat_id: str) -> None:
+        """Show "typing…" while the engine works; it does not matter if this fails."""
+        assert self.api is not None
+        try:
+            await self.api.call("sendChatAction", {"chat_id": chat_id, "action": "typing"})
+        except ZaloError as exc:
+            log.debug("Zalo Bot API: sendChatAction failed: %s", exc)
+
+    async def _translator(self, user_id: str) -> Translator:
+        """The citizen's language (the default for someone the bot does not know)."""
+        async with self.engine.sessions() as session:
+            locale = (await session.exec(
+                select(Citizen.locale).where(Citizen.channel == CHANNEL, Citizen.channel_user_id == user_id)
+            )).first()
+        return self.engine.services.catalogs.get(locale)
+
+    async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+        """Keep the photos citizens send (Zalo's links do not last), checking size and type; say
+        why for anything refused. Network failures raise: the turn apologises and nothing is saved."""
+        assert self._session is not None
+        kept = []
+        for attachment in attachments:
+            data = await self._fetch(attachment.file_id)
+            found = next(((mime, ext) for magic, mime, ext in PHOTO_SIGNATURES if data and data.startswith(magic)), None)
+            if data is None:
+                kept.append(replace(attachment, problem="too_large"))
+            elif found is None:
+                kept.append(replace(attachment, problem="type"))
+            else:
+                mime, extension = found
+                relative = Path("media") / f"{datetime.now(UTC):%Y/%m}" / f"{uuid.uuid4().hex}{extension}"
+                target = self.settings.data_dir / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                kept.append(replace(attachment, mime_type=mime, path=str(relative), size=len(data)))
+        return tuple(kept)
+
+    async def _fetch(self, url: str) -> bytes | None:
+        """The bytes at a URL, or None when they exceed MEDIA_MAX_BYTES."""
+        assert self._session is not None
+        limit = self.settings.media_max_bytes
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with self._session.get(url, timeout=timeout, raise_for_status=True) as response:
+            if (response.content_length or 0) > limit:
+                return None
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                data += chunk
+                if len(data) > limit:
+                    return None
+        return bytes(data)
+
+    async def send(self, chat_id: str, replies: list[Reply], translator: Translator | None = None) -> None:
+        """Send replies in order: texts in parts of at most 2000 characters, photos by URL."""
+        assert self.api is not None
+        for reply in replies:
+            if reply.image:
+                await self._send_photo(chat_id, reply, translator)
+                continue
+            for part in text_parts(reply.text, MAX_TEXT):
+                await self.api.call("sendMessage", {"chat_id": chat_id, "text": part})
+
+    async def _send_photo(self, chat_id: str, reply: Reply, translator: Translator | None) -> None:
+        """A photo by its URL, or a stored one through an expiring link of ours; without a public
+        address, the text alone with a note that a photo could not be shown."""
+        assert self.api is not None
+        image = reply.image or ""
+        url = image if image.startswith(("https://", "http://")) else self.links.url_for(image, self.clock())
+        if url is None:
+            translator = translator or await self._translator(chat_id)
+            note = translator.gettext("(This message comes with a photo that cannot be shown here.)")
+            await self.send(chat_id, [Reply(f"{reply.text}\n\n{note}")])
+            return
+        caption, rest = caption_and_rest(reply.text, MAX_TEXT)
+        await self.api.call("sendPhoto", {"chat_id": chat_id, "photo": url, **({"caption": caption} if caption else {})})
+        for part in rest:
+            await self.api.call("sendMessage", {"chat_id": chat_id, "text": part})
+
+    async def deliver(self, chat_id: str, replies: list[Reply]) -> None:
+        """Send an outbox message (a notice, a staff reply): its buttons are numbered after the
+        choices already offered and join them. Errors are given the kinds the sender knows."""
+        buttons = [button for reply in replies for button in reply.all_buttons()]
+        try:
+            async with self.locks.hold((CHANNEL, chat_id)):
+                translator = None
+                if buttons:
+                    offered = await offer_choices(
+                        self.engine.sessions, CHANNEL, chat_id, buttons, now=self.clock(), ttl=self.engine.conversation_ttl
+                    )
+                    translator = self.engine.services.catalogs.get(offered.locale)
+                    hint = translator.gettext("Reply with a number to choose.")
+                    first, rendered = offered.first, []
+                    for reply in replies:
+                        rendered.append(numbered(reply, hint, first))
+                        first += len(reply.all_buttons())
+                    replies = rendered
+                await self.send(chat_id, replies, translator)
+        except ZaloError as exc:
+            raise sender_error(exc) from exc
