@@ -6,16 +6,20 @@ Import is idempotent: re-importing updates rows by id and never duplicates them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 
 import yaml
+from pydantic import ValidationError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.areas import AreaRecord, as_records, read_area_records
 from content.campaigns import CAMPAIGNS_FILE, Campaign, load_campaigns, parse_campaigns
-from content.loader import load_content
+from content.loader import ContentError, ContentInvalid, _Faq, _Story, _check_references, _faq, _story, load_content
 from content.model import ContentBundle, FaqEntry, FaqText, Source, Story, StoryText, Topic
 from storage import content as content_repo
 from storage import repo
@@ -121,6 +125,49 @@ def story_row(item: Story, position: int, now: datetime) -> StoryRow:
         position=position,
         updated_at=now,
     )
+
+
+EDITOR = "dashboard"
+
+
+def validate_faq(item: dict[str, Any], topic: str, bundle: ContentBundle, *, new: bool) -> FaqEntry:
+    """One FAQ entry from an editor, in the shape of a YAML entry (id, vi, en, sources, dates, …),
+    checked with the loader's rules against the rest of `bundle` (an edit replaces the entry with
+    the same id; a new entry must not reuse one). Raise ContentInvalid naming the fields."""
+    entry_id = str(item.get("id", ""))
+    try:
+        entry = _faq(_Faq.model_validate(item), topic)
+    except ValidationError as exc:
+        raise ContentInvalid(_field_errors(entry_id, exc)) from None
+    others = [other for other in bundle.faqs if new or other.id != entry.id]
+    _errors_of(entry.id, lambda: _check_references(Path(EDITOR), list(bundle.topics), [*others, entry], [], None))
+    return entry
+
+
+def validate_story(item: dict[str, Any], bundle: ContentBundle, area_codes: Iterable[str], *, new: bool) -> Story:
+    """One story from an editor, in the shape of a YAML story, checked as `validate_faq` checks an entry."""
+    story_id = str(item.get("id", ""))
+    try:
+        parsed = _story(_Story.model_validate(item))
+    except ValidationError as exc:
+        raise ContentInvalid(_field_errors(story_id, exc)) from None
+    others = [other for other in bundle.stories if new or other.id != parsed.id]
+    _errors_of(parsed.id, lambda: _check_references(Path(EDITOR), [], [], [*others, parsed], set(area_codes)))
+    return parsed
+
+
+def _field_errors(item_id: str, exc: ValidationError) -> list[ContentError]:
+    return [ContentError(EDITOR, item_id, ".".join(str(part) for part in error["loc"]), error["msg"]) for error in exc.errors()]
+
+
+def _errors_of(item_id: str, check: Callable[[], None]) -> None:
+    """Run a whole-content check, keeping only the errors about this item (others were there before)."""
+    try:
+        check()
+    except ContentInvalid as exc:
+        mine = [error for error in exc.errors if error.entry == item_id]
+        if mine:
+            raise ContentInvalid(mine) from None
 
 
 def story(row: StoryRow) -> Story:

@@ -11,14 +11,15 @@ from content.search import FaqIndex
 class Library:
     """Content and index, swapped together when content changes (no restart needed)."""
 
-    def __init__(self, bundle: ContentBundle) -> None:
+    def __init__(self, bundle: ContentBundle, version: str | None = None) -> None:
         self.bundle = bundle
         self.index = FaqIndex(bundle.faqs)
+        self.version = version
 
-    def replace(self, bundle: ContentBundle) -> None:
-        """Use new content from now on."""
+    def replace(self, bundle: ContentBundle, version: str | None = None) -> None:
+        """Use new content from now on; `version` names the stored content it was built from."""
         index = FaqIndex(bundle.faqs)
-        self.bundle, self.index = bundle, index
+        self.bundle, self.index, self.version = bundle, index, version
 
     def faq(self, faq_id: str) -> FaqEntry | None:
         """An entry by id."""

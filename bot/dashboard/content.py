@@ -1,7 +1,623 @@
-"""Dashboard screen: content."""
+"""Dashboard screens: content (FAQ entries and stories) and unanswered questions.
+
+Forms are checked with the content loader's own rules (`content.importer.validate_faq`,
+`validate_story`); errors are shown beside the fields. A save rebuilds this process's search
+index at once; other processes notice the new content version (`content.refresh`).
+Editing is for admin and province staff; every member of staff sees the unanswered questions.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
 from aiohttp import web
+from multidict import MultiDictProxy
+
+from bot import keys
+from bot.dashboard.web import PREFIX, now_of, record, redirect, render, roles, staff_of, translator_of
+from content.i18n import N_, Translator
+from content.importer import faq_entry, faq_row, load_bundle, story, story_row, validate_faq, validate_story
+from content.loader import ContentError, ContentInvalid
+from content.library import Library
+from content.model import ContentBundle, FaqEntry, Story
+from content.refresh import rebuild
+from content.text import PARTICLES, fold
+from handlers.faq import answer_text
+from handlers.stories import show_story
+from handlers.turn import Services, Turn
+from handlers.types import Incoming, Reply
+from storage import content_edit
+from storage.models import Citizen, StaffRole
 
 routes = web.RouteTableDef()
+EDITORS = (StaffRole.admin, StaffRole.province)
+LOCALES = ("vi", "en")
+FAQ_TEXT_FIELDS = ("question", "answer", "alternatives", "keywords")
+STORY_TEXT_FIELDS = ("title", "summary", "body", "lesson")
+SPARE_SOURCES = 2
+UNANSWERED_PAGE = 25
+PICK_LIMIT = 8
+ID_WORDS = 6
+RESERVED_IDS = frozenset({"new"})
+_DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+# The loader's messages (English, for content authors) as messages for staff in their language.
+ERROR_MESSAGES = (
+    (re.compile(r"String should have at least (?P<n>\d+) characters?"), N_("At least {n} characters.")),
+    (re.compile(r"String should have at most (?P<n>\d+) characters?"), N_("At most {n} characters.")),
+    (re.compile(r"List should have at least 1 item"), N_("Give at least one source.")),
+    (re.compile(r"Input should be a valid date"), N_("Not a date: use dd/mm/yyyy.")),
+    (re.compile(r"Field required"), N_("Required.")),
+    (re.compile(r"kebab-case"), N_("Use lower-case letters, digits and hyphens, e.g. poverty-line-2027.")),
+    (re.compile(r"used by another"), N_("This id is already used.")),
+    (re.compile(r"reserved"), N_("This id is already used.")),
+    (re.compile(r"unknown topic"), N_("Choose a topic from the list.")),
+    (re.compile(r"is before valid_from"), N_("Must not be before the start date.")),
+    (re.compile(r"(?P<length>\d+) characters with its sources; at most (?P<max>\d+)"),
+     N_("{length} characters with its sources; at most {max}. Shorten the answer.")),
+    (re.compile(r"unknown entry"), N_("No entry has this id.")),
+    (re.compile(r"needed with replaced_by"), N_("Needed when another entry replaces this one.")),
+    (re.compile(r"unknown area code"), N_("Choose a commune from the list.")),
+)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """An entry offered when a question becomes an alternative phrasing."""
+
+    entry: FaqEntry
+    score: float | None
+
+
+# ---- FAQ entries -------------------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/content", name="admin-content")
+@roles(*EDITORS)
+async def content_list(request: web.Request) -> web.Response:
+    """GET /admin/content[?topic=&q=&state=]: FAQ entries and stories."""
+    topic = request.query.get("topic", "")
+    state = request.query.get("state", "")
+    typed = request.query.get("q", "").strip()[:200]
+    today = _today(request)
+    async with request.app[keys.SESSIONS]() as session:
+        bundle = await load_bundle(session)
+    entries = [entry for entry in bundle.faqs if (not topic or entry.topic == topic) and _in_state(entry, state, today)]
+    if typed:
+        words = set(fold(typed).split())
+        entries = [entry for entry in entries if words <= set(fold(" ".join(_phrasings(entry)) + " " + entry.id).split())]
+    return render(request, "admin/content/list.html", {
+        "entries": entries, "stories": bundle.stories, "topics": bundle.topics, "topic": topic, "state": state,
+        "q": typed, "today": today, "message": _message(request),
+    })
+
+
+@routes.get(f"{PREFIX}/content/faq/new", name="admin-content-faq-new")
+@roles(*EDITORS)
+async def faq_new(request: web.Request) -> web.Response:
+    """GET /admin/content/faq/new[?question=ID]: an empty form, or one holding an unanswered question."""
+    form: dict[str, Any] = {"published": True, "sources": _pad([])}
+    question_id = request.query.get("question", "")
+    async with request.app[keys.SESSIONS]() as session:
+        bundle = await load_bundle(session)
+        if question_id:
+            question = await content_edit.get_unanswered(session, _int(question_id))
+            if question is None:
+                raise web.HTTPNotFound()
+            locale = question.locale if question.locale in LOCALES else "vi"
+            form.update({f"{locale}_question": question.text, "id": _suggest_id(question.text, bundle),
+                         "from_question": str(question.id), "topic": _likely_topic(request, question.text)})
+    return _faq_page(request, form, bundle, new=True)
+
+
+@routes.post(f"{PREFIX}/content/faq/new", name="admin-content-faq-create")
+@roles(*EDITORS)
+async def faq_create(request: web.Request) -> web.StreamResponse:
+    """POST /admin/content/faq/new: action=preview shows the entry, anything else saves it."""
+    return await _submit_faq(request, None)
+
+
+@routes.get(r"/admin/content/faq/{faq_id:[a-z0-9-]{1,100}}", name="admin-content-faq")
+@roles(*EDITORS)
+async def faq_edit(request: web.Request) -> web.Response:
+    """GET /admin/content/faq/ID: the entry's form and how citizens see it now."""
+    async with request.app[keys.SESSIONS]() as session:
+        row = await content_edit.get_faq(session, request.match_info["faq_id"])
+        if row is None:
+            raise web.HTTPNotFound()
+        bundle = await load_bundle(session)
+    entry = faq_entry(row)
+    return _faq_page(request, _faq_form(entry), bundle, new=False, preview=entry, updated_at=row.updated_at)
+
+
+@routes.post(r"/admin/content/faq/{faq_id:[a-z0-9-]{1,100}}", name="admin-content-faq-save")
+@roles(*EDITORS)
+async def faq_save(request: web.Request) -> web.StreamResponse:
+    """POST /admin/content/faq/ID: action=preview shows the changed entry, anything else saves it."""
+    return await _submit_faq(request, request.match_info["faq_id"])
+
+
+@routes.post(r"/admin/content/faq/{faq_id:[a-z0-9-]{1,100}}/publish", name="admin-content-faq-publish")
+@roles(*EDITORS)
+async def faq_publish(request: web.Request) -> web.StreamResponse:
+    """POST /admin/content/faq/ID/publish: action=publish|unpublish."""
+    publish = await _publish_action(request)
+    faq_id = request.match_info["faq_id"]
+    async with request.app[keys.SESSIONS]() as session:
+        row = await content_edit.get_faq(session, faq_id)
+        if row is None:
+            raise web.HTTPNotFound()
+        await content_edit.set_published(session, row, publish, now_of(request))
+        await record(session, request, "content.publish" if publish else "content.unpublish", object_type="faq", object_id=faq_id)
+        await session.commit()
+        await rebuild(session, request.app[keys.SERVICES].library)
+    raise redirect(request, "admin-content-faq", {"saved": "1"}, faq_id=faq_id)
+
+
+async def _submit_faq(request: web.Request, faq_id: str | None) -> web.StreamResponse:
+    """Check a posted entry; show it (preview or errors) or save it, refresh the index, log it."""
+    post = await request.post()
+    form = _posted_faq_form(post)
+    if faq_id is not None:
+        form["id"] = faq_id
+    now = now_of(request)
+    async with request.app[keys.SESSIONS]() as session:
+        stored = await content_edit.get_faq(session, faq_id) if faq_id else None
+        if faq_id is not None and stored is None:
+            raise web.HTTPNotFound()
+        bundle = await load_bundle(session)
+        try:
+            entry = _checked_faq(form, bundle, stored_entry=faq_entry(stored) if stored else None)
+        except ContentInvalid as invalid:
+            return _faq_page(request, form, bundle, new=faq_id is None, errors=invalid.errors, status=400)
+        if post.get("action") == "preview":
+            return _faq_page(request, form, bundle, new=faq_id is None, preview=entry, previewing=True)
+        question = await _linked_question(session, form)
+        await content_edit.save_faq(session, faq_row(entry, 0, now), now)
+        detail = {"from_question": question.text} if question else {}
+        action = "content.create" if stored is None else "content.edit"
+        await record(session, request, action, object_type="faq", object_id=entry.id, published=entry.published, **detail)
+        if question is not None:
+            await content_edit.remove_unanswered(session, question.id or 0)
+        await session.commit()
+        await rebuild(session, request.app[keys.SERVICES].library)
+    raise redirect(request, "admin-content-faq", {"saved": "1"}, faq_id=entry.id)
+
+
+def _checked_faq(form: dict[str, Any], bundle: Any, *, stored_entry: FaqEntry | None) -> FaqEntry:
+    """The form as an entry, checked like a content file (raises ContentInvalid)."""
+    if stored_entry is None and form.get("id") in RESERVED_IDS:
+        raise ContentInvalid([ContentError("dashboard", form["id"], "id", "reserved")])
+    item = _faq_item(form, stored_entry)
+    return validate_faq(item, form.get("topic", ""), bundle, new=stored_entry is None)
+
+
+async def _linked_question(session: Any, form: dict[str, Any]) -> Any:
+    """The unanswered question this entry was made from, if any (and if still listed)."""
+    question_id = form.get("from_question", "")
+    return await content_edit.get_unanswered(session, _int(question_id)) if question_id else None
+
+
+def _faq_page(request: web.Request, form: dict[str, Any], bundle: Any, *, new: bool, preview: FaqEntry | None = None,
+              errors: list[ContentError] | None = None, previewing: bool = False, updated_at: Any = None,
+              status: int = 200) -> web.Response:
+    by_field, general = _error_messages(errors or [], translator_of(request))
+    return render(request, "admin/content/faq.html", {
+        "form": form, "new": new, "topics": bundle.topics, "entry_ids": [entry.id for entry in bundle.faqs],
+        "errors": by_field, "general_errors": general, "preview": _faq_preview(request, preview) if preview else None,
+        "previewing": previewing, "saved": request.query.get("saved") == "1", "updated_at": updated_at,
+        "published": preview.published if preview and not previewing else None,
+    }, status=status)
+
+
+def _faq_preview(request: web.Request, entry: FaqEntry) -> list[dict[str, Any]]:
+    """The answer in each language exactly as the bot sends it, with the buttons under it."""
+    services = request.app[keys.SERVICES]
+    today = _today(request)
+    shown = []
+    for locale in LOCALES:
+        translator = services.catalogs.get(locale)
+        shown.append({
+            "locale": locale, "question": entry.text(locale).question, "text": answer_text(entry, translator, today),
+            "buttons": [translator.gettext("👍 Helpful"), translator.gettext("👎 Not helpful")],
+            "valid_today": entry.is_valid_on(today),
+        })
+    return shown
+
+
+def _faq_form(entry: FaqEntry) -> dict[str, Any]:
+    """The form fields of a stored entry."""
+    form: dict[str, Any] = {
+        "id": entry.id, "topic": entry.topic, "replaced_by": entry.replaced_by or "",
+        "needs_review": entry.needs_review, "published": entry.published,
+        "sources": _pad([{"document": s.document, "date": s.date.isoformat() if s.date else "", "url": s.url or ""}
+                         for s in entry.sources]),
+    }
+    for name in ("valid_from", "valid_until", "reviewed_on"):
+        value = getattr(entry, name)
+        form[name] = value.isoformat() if value else ""
+    for locale in LOCALES:
+        text = entry.texts.get(locale)
+        if text is not None:
+            form.update({f"{locale}_question": text.question, f"{locale}_answer": text.answer,
+                         f"{locale}_alternatives": "\n".join(text.alternatives), f"{locale}_keywords": "\n".join(text.keywords)})
+    return form
+
+
+def _posted_faq_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
+    """The form fields as posted (strings, checkboxes as booleans)."""
+    form: dict[str, Any] = {name: _field(post, name) for name in ("id", "topic", "replaced_by", "valid_from", "valid_until",
+                                                                   "reviewed_on", "from_question")}
+    form["id"] = form["id"].lower()
+    for locale in LOCALES:
+        for name in FAQ_TEXT_FIELDS:
+            form[f"{locale}_{name}"] = _field(post, f"{locale}_{name}", 4000)
+    form["needs_review"] = "needs_review" in post
+    form["published"] = "published" in post
+    sources = []
+    for number in range(20):
+        source = {part: _field(post, f"source_{number}_{part}") for part in ("document", "date", "url")}
+        if any(source.values()):
+            sources.append(source)
+    form["sources"] = _pad(sources)
+    return form
+
+
+def _faq_item(form: dict[str, Any], stored: FaqEntry | None) -> dict[str, Any]:
+    """The form as a content-file entry, for the loader's checks."""
+    item: dict[str, Any] = {
+        "id": form.get("id", ""),
+        "sources": [{"document": s["document"], "date": _day(s["date"]), "url": s["url"] or None}
+                    for s in form["sources"] if any(s.values())],
+        "valid_from": _day(form.get("valid_from", "")), "valid_until": _day(form.get("valid_until", "")),
+        "replaced_by": form.get("replaced_by") or None, "reviewed_on": _day(form.get("reviewed_on", "")),
+        "needs_review": bool(form.get("needs_review")), "published": bool(form.get("published")),
+        "image": stored.image if stored else None, "audio": stored.audio if stored else None,
+    }
+    for locale in LOCALES:
+        item[locale] = {
+            "question": form.get(f"{locale}_question", ""), "answer": form.get(f"{locale}_answer", "").replace("\r\n", "\n"),
+            "alternatives": _lines(form.get(f"{locale}_alternatives", "")), "keywords": _lines(form.get(f"{locale}_keywords", "")),
+        }
+    return item
+
+
+# ---- stories -----------------------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/content/stories/new", name="admin-content-story-new")
+@roles(*EDITORS)
+async def story_new(request: web.Request) -> web.Response:
+    """GET /admin/content/stories/new: an empty story form."""
+    return await _story_page(request, {"published": True}, new=True)
+
+
+@routes.post(f"{PREFIX}/content/stories/new", name="admin-content-story-create")
+@roles(*EDITORS)
+async def story_create(request: web.Request) -> web.StreamResponse:
+    """POST /admin/content/stories/new: preview or save a new story."""
+    return await _submit_story(request, None)
+
+
+@routes.get(r"/admin/content/stories/{story_id:[a-z0-9-]{1,100}}", name="admin-content-story")
+@roles(*EDITORS)
+async def story_edit(request: web.Request) -> web.Response:
+    """GET /admin/content/stories/ID: the story's form and how citizens see it."""
+    async with request.app[keys.SESSIONS]() as session:
+        row = await content_edit.get_story(session, request.match_info["story_id"])
+    if row is None:
+        raise web.HTTPNotFound()
+    item = story(row)
+    return await _story_page(request, _story_form(item), new=False, preview=item)
+
+
+@routes.post(r"/admin/content/stories/{story_id:[a-z0-9-]{1,100}}", name="admin-content-story-save")
+@roles(*EDITORS)
+async def story_save(request: web.Request) -> web.StreamResponse:
+    """POST /admin/content/stories/ID: preview or save the changed story."""
+    return await _submit_story(request, request.match_info["story_id"])
+
+
+@routes.post(r"/admin/content/stories/{story_id:[a-z0-9-]{1,100}}/publish", name="admin-content-story-publish")
+@roles(*EDITORS)
+async def story_publish(request: web.Request) -> web.StreamResponse:
+    """POST /admin/content/stories/ID/publish: action=publish|unpublish."""
+    publish = await _publish_action(request)
+    story_id = request.match_info["story_id"]
+    async with request.app[keys.SESSIONS]() as session:
+        row = await content_edit.get_story(session, story_id)
+        if row is None:
+            raise web.HTTPNotFound()
+        await content_edit.set_published(session, row, publish, now_of(request))
+        await record(session, request, "content.publish" if publish else "content.unpublish", object_type="story", object_id=story_id)
+        await session.commit()
+        await rebuild(session, request.app[keys.SERVICES].library)
+    raise redirect(request, "admin-content-story", {"saved": "1"}, story_id=story_id)
+
+
+async def _submit_story(request: web.Request, story_id: str | None) -> web.StreamResponse:
+    """Check a posted story; show it (preview or errors) or save it, refresh, log it."""
+    post = await request.post()
+    form = _posted_story_form(post)
+    if story_id is not None:
+        form["id"] = story_id
+    now = now_of(request)
+    services = request.app[keys.SERVICES]
+    async with request.app[keys.SESSIONS]() as session:
+        stored = await content_edit.get_story(session, story_id) if story_id else None
+        if story_id is not None and stored is None:
+            raise web.HTTPNotFound()
+        bundle = await load_bundle(session)
+        try:
+            if stored is None and form["id"] in RESERVED_IDS:
+                raise ContentInvalid([ContentError("dashboard", form["id"], "id", "reserved")])
+            item = validate_story(_story_item(form, stored.image if stored else None), bundle,
+                                  [area.code for area in services.areas.records], new=stored is None)
+        except ContentInvalid as invalid:
+            return await _story_page(request, form, new=story_id is None, errors=invalid.errors, status=400)
+        if post.get("action") == "preview":
+            return await _story_page(request, form, new=story_id is None, preview=item, previewing=True)
+        await content_edit.save_story(session, story_row(item, 0, now), now)
+        await record(session, request, "content.create" if stored is None else "content.edit", object_type="story",
+                     object_id=item.id, published=item.published)
+        await session.commit()
+        await rebuild(session, services.library)
+    raise redirect(request, "admin-content-story", {"saved": "1"}, story_id=item.id)
+
+
+async def _story_page(request: web.Request, form: dict[str, Any], *, new: bool, preview: Story | None = None,
+                errors: list[ContentError] | None = None, previewing: bool = False, status: int = 200) -> web.Response:
+    by_field, general = _error_messages(errors or [], translator_of(request))
+    return render(request, "admin/content/story.html", {
+        "form": form, "new": new, "communes": request.app[keys.SERVICES].areas.communes(), "errors": by_field,
+        "general_errors": general, "previewing": previewing, "saved": request.query.get("saved") == "1",
+        "preview": await _story_preview(request, preview) if preview else None,
+        "published": preview.published if preview and not previewing else None,
+    }, status=status)
+
+
+async def _story_preview(request: web.Request, item: Story) -> list[dict[str, Any]]:
+    """The story in each of its languages, composed by the bot's own handler."""
+    services: Services = request.app[keys.SERVICES]
+    library = Library(ContentBundle(stories=(_as_published(item),)))
+    shown = []
+    for locale in (locale for locale in LOCALES if locale in item.texts):
+        turn = Turn(
+            incoming=Incoming(channel="preview", user_id="preview"), citizen=Citizen(channel="preview", channel_user_id="preview"),
+            session=None,  # type: ignore[arg-type]  # showing a story reads no database
+            services=Services(areas=services.areas, catalogs=services.catalogs, library=library, tz=services.tz),
+            translator=services.catalogs.get(locale), now=now_of(request), args=[item.id],
+        )
+        shown.append({"locale": locale, "replies": _replies_json(await show_story(turn))})
+    return shown
+
+
+def _story_form(item: Story) -> dict[str, Any]:
+    form: dict[str, Any] = {"id": item.id, "commune": item.commune or "", "tags": ", ".join(item.tags),
+                            "illustrative": item.illustrative, "published": item.published}
+    for locale, text in item.texts.items():
+        for name in STORY_TEXT_FIELDS:
+            form[f"{locale}_{name}"] = getattr(text, name)
+    return form
+
+
+def _posted_story_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
+    form: dict[str, Any] = {"id": _field(post, "id").lower(), "commune": _field(post, "commune"), "tags": _field(post, "tags"),
+                            "illustrative": "illustrative" in post, "published": "published" in post}
+    for locale in LOCALES:
+        for name in STORY_TEXT_FIELDS:
+            form[f"{locale}_{name}"] = _field(post, f"{locale}_{name}", 4000)
+    return form
+
+
+def _story_item(form: dict[str, Any], image: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": form["id"], "published": form["published"], "illustrative": form["illustrative"],
+                            "commune": form["commune"] or None, "image": image,
+                            "tags": [tag.strip() for tag in form["tags"].split(",") if tag.strip()]}
+    for locale in LOCALES:
+        text = {name: form.get(f"{locale}_{name}", "").replace("\r\n", "\n") for name in STORY_TEXT_FIELDS}
+        if locale == "vi" or any(text.values()):
+            item[locale] = text
+    return item
+
+
+# ---- unanswered questions ----------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/unanswered", name="admin-unanswered")
+async def unanswered(request: web.Request) -> web.Response:
+    """GET /admin/unanswered[?page=N]: questions the bot could not answer, the most frequent first."""
+    page = max(_int(request.query.get("page", "1")), 1)
+    async with request.app[keys.SESSIONS]() as session:
+        questions, total = await content_edit.unanswered_page(session, offset=(page - 1) * UNANSWERED_PAGE, limit=UNANSWERED_PAGE)
+    return render(request, "admin/content/unanswered.html", {
+        "questions": questions, "total": total, "page": page, "pages": max(1, -(-total // UNANSWERED_PAGE)),
+        "can_edit": staff_of(request).role in EDITORS, "message": _message(request),
+    })
+
+
+@routes.get(r"/admin/unanswered/{question_id:\d{1,18}}/alternative", name="admin-unanswered-alternative")
+@roles(*EDITORS)
+async def alternative_choose(request: web.Request) -> web.Response:
+    """GET /admin/unanswered/ID/alternative[?q=]: find the entry this question is another wording of."""
+    async with request.app[keys.SESSIONS]() as session:
+        question = await content_edit.get_unanswered(session, _int(request.match_info["question_id"]))
+        bundle = await load_bundle(session)
+    if question is None:
+        raise web.HTTPNotFound()
+    typed = request.query.get("q", "").strip()[:300] or question.text
+    return render(request, "admin/content/alternative.html", {
+        "question": question, "q": typed, "picks": _picks(request, typed, bundle.faqs), "entries": bundle.faqs,
+        "topics": {topic.id: topic for topic in bundle.topics}, "error": request.query.get("error") == "1",
+    })
+
+
+@routes.post(r"/admin/unanswered/{question_id:\d{1,18}}/alternative", name="admin-unanswered-add")
+@roles(*EDITORS)
+async def alternative_add(request: web.Request) -> web.StreamResponse:
+    """POST /admin/unanswered/ID/alternative faq_id=…: add the question to that entry's phrasings."""
+    faq_id = _field(await request.post(), "faq_id")
+    question_id = _int(request.match_info["question_id"])
+    now = now_of(request)
+    async with request.app[keys.SESSIONS]() as session:
+        question = await content_edit.get_unanswered(session, question_id)
+        if question is None:
+            raise web.HTTPNotFound()
+        row = await content_edit.get_faq(session, faq_id) if faq_id else None
+        if row is None:
+            raise redirect(request, "admin-unanswered-alternative", {"error": "1"}, question_id=str(question_id))
+        stored = faq_entry(row)
+        locale = question.locale if question.locale in LOCALES else "vi"
+        form = _faq_form(stored)
+        if fold(question.text) not in {fold(line) for line in _lines(form.get(f"{locale}_alternatives", ""))}:
+            form[f"{locale}_alternatives"] = "\n".join(filter(None, [form.get(f"{locale}_alternatives", ""), question.text]))
+        try:
+            entry = _checked_faq(form, await load_bundle(session), stored_entry=stored)
+        except ContentInvalid:
+            raise redirect(request, "admin-unanswered-alternative", {"error": "1"}, question_id=str(question_id)) from None
+        await content_edit.save_faq(session, faq_row(entry, 0, now), now)
+        await record(session, request, "content.edit", object_type="faq", object_id=entry.id, added_alternative=question.text)
+        await content_edit.remove_unanswered(session, question_id)
+        await session.commit()
+        await rebuild(session, request.app[keys.SERVICES].library)
+    raise redirect(request, "admin-unanswered", {"done": entry.id})
+
+
+@routes.post(r"/admin/unanswered/{question_id:\d{1,18}}/dismiss", name="admin-unanswered-dismiss")
+@roles(*EDITORS)
+async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
+    """POST /admin/unanswered/ID/dismiss: drop a question that needs no answer (spam, a greeting)."""
+    question_id = _int(request.match_info["question_id"])
+    async with request.app[keys.SESSIONS]() as session:
+        question = await content_edit.get_unanswered(session, question_id)
+        if question is None:
+            raise web.HTTPNotFound()
+        await record(session, request, "unanswered.dismiss", object_type="unanswered", object_id=str(question_id),
+                     text=question.text, count=question.count)
+        await content_edit.remove_unanswered(session, question_id)
+        await session.commit()
+    raise redirect(request, "admin-unanswered", {"dismissed": "1"})
+
+
+def _picks(request: web.Request, typed: str, entries: tuple[FaqEntry, ...]) -> list[Pick]:
+    """The search's own suggestions first, then entries sharing the most words with the text."""
+    result = request.app[keys.SERVICES].library.index.search(typed, on=_today(request), limit=PICK_LIMIT)
+    picks = [Pick(match.entry, match.score) for match in result.matches]
+    chosen = {pick.entry.id for pick in picks}
+    words = set(fold(typed).split()) - PARTICLES
+    shared = sorted(
+        ((len(words & set(fold(" ".join(_phrasings(entry))).split())), entry) for entry in entries if entry.id not in chosen),
+        key=lambda pair: -pair[0],
+    )
+    picks += [Pick(entry, None) for count, entry in shared if count][: PICK_LIMIT - len(picks)]
+    return picks
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+
+def _error_messages(errors: list[ContentError], translator: Translator) -> tuple[dict[str, list[str]], list[str]]:
+    """Errors by form field ("vi.answer" → "vi_answer"), in the staff member's language; and all of them as lines."""
+    by_field: dict[str, list[str]] = {}
+    lines = []
+    for error in errors:
+        message = _translated(error.message, translator)
+        name = error.field.replace(".", "_") or "general"
+        if name.startswith("sources_") and name.count("_") >= 2:
+            number, _, part = name[len("sources_"):].partition("_")
+            name = f"source_{number}_{part}"
+        by_field.setdefault(name, []).append(message)
+        lines.append(message)
+    return by_field, lines
+
+
+def _translated(message: str, translator: Translator) -> str:
+    for pattern, text in ERROR_MESSAGES:
+        found = pattern.search(message)
+        if found:
+            return translator.gettext(text).format(**found.groupdict())
+    return message
+
+
+def _message(request: web.Request) -> str:
+    translator = translator_of(request)
+    if request.query.get("done"):
+        return translator.gettext(N_("Added to the entry {id}: the bot now answers this question.")).format(id=request.query["done"][:100])
+    if request.query.get("dismissed"):
+        return translator.gettext(N_("The question was removed from the list."))
+    return ""
+
+
+def _in_state(entry: FaqEntry, state: str, today: date) -> bool:
+    return {
+        "published": entry.published, "draft": not entry.published, "review": entry.needs_review,
+        "in_force": entry.is_valid_on(today), "expired": bool(entry.valid_until and entry.valid_until < today),
+    }.get(state, True)
+
+
+def _phrasings(entry: FaqEntry) -> list[str]:
+    return [phrase for text in entry.texts.values() for phrase in (text.question, *text.alternatives, *text.keywords)]
+
+
+def _suggest_id(text: str, bundle: Any) -> str:
+    """A kebab-case id from the question's first words, not used yet."""
+    words = [word for word in fold(text).split() if word not in PARTICLES][:ID_WORDS] or ["cau-hoi"]
+    base = "-".join(words)[:80].strip("-")
+    candidate, number = base, 2
+    while candidate in bundle.faq_by_id or candidate in RESERVED_IDS:
+        candidate, number = f"{base}-{number}", number + 1
+    return candidate
+
+
+def _likely_topic(request: web.Request, text: str) -> str:
+    result = request.app[keys.SERVICES].library.index.search(text, on=_today(request))
+    return result.best.entry.topic if result.best else ""
+
+
+def _pad(sources: list[dict[str, str]]) -> list[dict[str, str]]:
+    return sources + [{"document": "", "date": "", "url": ""} for _ in range(SPARE_SOURCES if sources else SPARE_SOURCES + 1)]
+
+
+def _day(value: str) -> str | None:
+    """A date field: empty → none; dd/mm/yyyy → ISO; anything else is left for the checks to refuse."""
+    value = value.strip()
+    found = _DAY_FIRST.match(value)
+    return f"{found[3]}-{int(found[2]):02d}-{int(found[1]):02d}" if found else (value or None)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
+
+
+def _field(post: MultiDictProxy[Any], name: str, limit: int = 500) -> str:
+    value = post.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) <= 18 else 0
+
+
+async def _publish_action(request: web.Request) -> bool:
+    action = _field(await request.post(), "action")
+    if action not in ("publish", "unpublish"):
+        raise web.HTTPBadRequest(text="unknown action")
+    return action == "publish"
+
+
+def _today(request: web.Request) -> date:
+    return now_of(request).astimezone(request.app[keys.SERVICES].tz).date()
+
+
+def _as_published(item: Story) -> Story:
+    """The story as if published, so that the bot's handler shows a draft too."""
+    return Story(id=item.id, texts=item.texts, commune=item.commune, tags=item.tags, image=item.image,
+                 published=True, illustrative=item.illustrative)
+
+
+def _replies_json(replies: list[Reply]) -> list[dict[str, Any]]:
+    return [{"text": reply.text, "buttons": [button.label for button in reply.all_buttons()]} for reply in replies]
+
