@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import struct
+import zlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,8 +21,23 @@ from storage.db import SessionFactory
 from storage.models import AuditEntry, Citizen, OutboxMessage, Staff, StaffRole, Ticket, TicketStatus
 from tests.dashboard import COMMUNE, OTHER_COMMUNE, StaffClient, add_staff, sign_in
 
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2ab3b6e0000000049454e44ae426082")
+def picture(width: int = 360, height: int = 240) -> bytes:
+    """A small real PNG (sky, hills and a brown track), so a photo is visible in screenshots."""
+    def pixel(x: int, y: int) -> bytes:
+        if abs(x - width // 2 - (y - height) // 2) < (y - height // 2) // 2:
+            return bytes((150, 105, 60))
+        if y > height // 2 + 20 * math.sin(x / 30):
+            return bytes((70, 140, 70))
+        return bytes((150, 200, 235))
+    raw = b"".join(b"\0" + b"".join(pixel(x, y) for x in range(width)) for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+PNG = picture()
 
 
 async def make_ticket(
