@@ -131,10 +131,10 @@ def _charts(request: web.Request, data: dict[str, Any]) -> dict[str, Markup]:
         "wait": charts.line_chart(labels, [charts.Series(_("Median days to answer"), wait_days)], ident="wait",
                                   title=_("Median days to answer, by week the ticket arrived")),
         "ratings": charts.horizontal_bars([(f"{score} ★", count) for score, count in summary.ratings.items()],
-                                          title=_("Ratings"), ident="ratings"),
+                                          title=_("Ratings"), ident="ratings", width=560),
         "subscribers": charts.horizontal_bars([(name, count) for _c, name, count in data["subscribers"][:TOP_COMMUNES]],
-                                              title=_("Subscribers per commune"), ident="subscribers"),
-        "topics": charts.horizontal_bars([(data["topic_names"][t.topic], t.shown) for t in data["topics"]],
+                                              title=_("Subscribers per commune"), ident="subscribers", width=560),
+        "topics": charts.horizontal_bars([(data["topic_names"][t.topic], t.shown) for t in data["topics"] if t.shown],
                                          title=_("FAQ answers shown per topic"), ident="topics"),
     }
 
