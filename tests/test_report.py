@@ -250,3 +250,12 @@ async def test_the_report_command_writes_the_workbook_and_logs_it(settings: Sett
     assert bad.returncode == 2 and "before the start" in bad.stderr
     unknown = run_cli(settings, "report", "--from", "2026-01-01", "--to", "2026-02-08", "--area", "99999", "-o", str(target))
     assert unknown.returncode == 2 and "unknown commune" in unknown.stderr
+
+
+async def test_the_same_totals_on_every_database_backend(db_sessions: SessionFactory) -> None:
+    await seed(db_sessions)
+    for area, total, queued in ((None, [4, 3, 2], 6), (COMMUNE, [3, 2, 1], 3)):
+        summary = labelled((await workbook_of(db_sessions, area))["Summary"])
+        assert summary["Total"][:3] == total and summary["Notice messages queued"][0] == queued
+        assert summary["Citizens reached by notices"][0] == (2 if area is None else 1)
+        assert summary["xin giấy chứng nhận hộ nghèo ở đâu"][0] == 7
