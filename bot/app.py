@@ -32,6 +32,7 @@ from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
 from bot.routes import security_headers, setup_routes
 from bot.sender import QuietHours, Sender
+from content import refresh
 from content.areas import AreaDirectory
 from content.i18n import Catalogs
 from content.importer import load_or_import, stored_campaigns
@@ -81,11 +82,12 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
         sessions = app[keys.SESSIONS]
         async with sessions() as session:
             areas, bundle = await load_or_import(session, now=clock())
+            version = await refresh.content_version(session)
         policy = TicketPolicy(
             due_days=dict(settings.due_days), holidays=settings.holiday_dates, daily_limit=settings.ticket_daily_limit
         )
         services = Services(
-            areas=AreaDirectory(areas), catalogs=catalogs, library=Library(bundle), tz=settings.tz, tickets=policy
+            areas=AreaDirectory(areas), catalogs=catalogs, library=Library(bundle, version), tz=settings.tz, tickets=policy
         )
         app[keys.SERVICES] = services
         engine = Engine(
@@ -97,7 +99,11 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
             engine, app[keys.LOCKS], catalogs, ensure_secret_key(settings),
             secure_cookie=settings.public_base_url.startswith("https://"),
         )
+        watcher = asyncio.create_task(refresh.watch(sessions, services.library), name="content-refresh")
         yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
 
     return ctx
 

@@ -74,7 +74,7 @@ async def ask(turn: Turn) -> list[Reply]:
         return [
             Reply(
                 turn._(SUGGEST_TEXT),
-                buttons=(*buttons, (Button(turn._("None of these"), "faq:none"),)),
+                buttons=(*buttons, (Button(turn._("None of these questions"), "faq:none"),)),
             )
         ]
     return await no_answer(turn, result.key)
