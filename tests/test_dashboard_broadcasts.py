@@ -175,6 +175,19 @@ async def test_bad_input_gets_a_clear_message_and_nothing_is_saved(settings, aio
     assert await stored(sessions) == []
 
 
+async def test_a_photo_larger_than_a_request_may_be_is_refused_before_reading(settings, aiohttp_client, sessions) -> None:
+    lan = await signed_in(settings, aiohttp_client, sessions, "lan", StaffRole.province)
+    html = await lan.page("/admin/broadcasts/new")
+    limit = int(re.search(r'data-max-bytes="(\d+)"', html)[1])  # type: ignore[index]
+    assert 0 < limit <= settings.media_max_bytes
+    response = await lan.client.post("/admin/broadcasts/new", allow_redirects=False, data=with_photo(
+        {**NOTICE, "province": "1", "csrf": lan.csrf}, PNG + b"\x00" * (limit + 1)))
+    assert response.status in (400, 413)
+    if response.status == 400:
+        assert "Ảnh quá lớn" in error_text(await response.text())
+    assert await stored(sessions) == []
+
+
 async def test_counting_without_javascript_keeps_what_was_typed(settings, aiohttp_client, sessions) -> None:
     await add_people(sessions)
     lan = await signed_in(settings, aiohttp_client, sessions, "lan", StaffRole.province)
@@ -201,7 +214,9 @@ async def test_commune_officers_see_only_notices_aimed_at_their_commune(settings
         assert (await xa.get(f"/admin/broadcasts/{ids[name]}")).status == 404
         assert (await xa.get(f"/admin/broadcasts/{ids[name]}/photo")).status == 404
         assert (await xa.post(f"/admin/broadcasts/{ids[name]}/cancel")).status == 404
-    assert (await xa.get("/admin/broadcasts/99999")).status == 404
+    for missing in ("99999", "9" * 30):
+        assert (await xa.get(f"/admin/broadcasts/{missing}")).status == 404
+    assert (await xa.get(f"/admin/broadcasts?before={'9' * 30}")).status == 200
     assert await audit_of(sessions, "broadcast.cancel") == []
     lan_client = await aiohttp_client(create_app(settings))
     await add_staff(sessions, "lan", StaffRole.province)
@@ -262,3 +277,31 @@ async def test_campaigns_show_their_next_occurrences(settings, aiohttp_client, s
     assert "Peak Month for the Poor" in english and "Whole province" in english
     xa = await signed_in(settings, aiohttp_client, sessions, "hoaphu", StaffRole.commune, COMMUNE, clock=lambda: now)
     assert "Tháng cao điểm" in await xa.page("/admin/campaigns")
+
+
+async def test_the_views_query_the_same_on_every_backend(db_sessions) -> None:
+    from storage import broadcast_views
+
+    now = utc_now()
+    async with db_sessions() as session:
+        made = {}
+        for name, areas, campaign in [("own", [COMMUNE], None), ("other", [OTHER_COMMUNE], None), ("all", ["66"], "peak-month"),
+                                      ("both", [COMMUNE, OTHER_COMMUNE], None), ("later", [COMMUNE], "peak-month")]:
+            made[name] = await broadcasts.create_broadcast(session, texts={"vi": name}, target={"areas": areas}, send_at=now,
+                                                           now=now, campaign=campaign)
+        session.add(Citizen(channel="telegram", channel_user_id="1", area_code=COMMUNE, subscribed=True, consent_at=now,
+                            created_at=now, last_seen_at=now))
+        await session.flush()
+        await broadcasts.fan_out(session, made["own"], now=now, default_locale="vi", stop_labels={"vi": "x", "en": "x"})
+        await session.commit()
+    async with db_sessions() as session:
+        mine = await broadcast_views.list_broadcasts(session, {COMMUNE})
+        assert [b.texts["vi"] for b in mine] == ["later", "own"]
+        assert len(await broadcast_views.list_broadcasts(session, None)) == 5
+        assert await broadcast_views.list_broadcasts(session, set()) == []
+        assert [b.texts["vi"] for b in await broadcast_views.list_broadcasts(session, None, before=made["both"].id, limit=2)] == ["all", "other"]
+        counts = await broadcast_views.counts_by_broadcast(session, [made["own"].id, made["other"].id])
+        assert counts == {made["own"].id: {"pending": 1}, made["other"].id: {}}
+        assert broadcast_views.progress(counts[made["own"].id]) == (0, 1)
+        latest = await broadcast_views.latest_of_campaigns(session, ["peak-month", "poverty-review"])
+        assert list(latest) == ["peak-month"] and latest["peak-month"].texts["vi"] == "later"

@@ -34,6 +34,7 @@ PAGE = 30
 MAX_BUTTONS = 3
 MAX_AHEAD = timedelta(days=366)
 NEXT_OCCURRENCES = 3
+MAX_ID_DIGITS = 9  # larger numbers are no id of ours (and overflow an INTEGER on PostgreSQL)
 FORM_ROOM = 64 * 1024  # what the text fields of the form may take besides the photo
 CANCELLABLE = frozenset({BroadcastStatus.scheduled, BroadcastStatus.queued})
 BROADCAST_STATUS = {
@@ -246,7 +247,8 @@ def _count_text(t: Translator, count: int) -> str:
 
 async def _find(request: web.Request, session: Any) -> Broadcast:
     """The broadcast of the URL, if the staff member may see it (else 404)."""
-    broadcast = await session.get(Broadcast, int(request.match_info["id"]))
+    raw = request.match_info["id"]
+    broadcast = await session.get(Broadcast, int(raw)) if len(raw) <= MAX_ID_DIGITS else None
     if broadcast is None or not broadcast_views.visible_to(broadcast, scope_areas(request)):
         raise web.HTTPNotFound()
     return broadcast
@@ -261,7 +263,8 @@ async def broadcast_list(request: web.Request) -> web.Response:
     before = request.query.get("before", "")
     async with request.app[keys.SESSIONS]() as session:
         rows = await broadcast_views.list_broadcasts(
-            session, scope_areas(request), before=int(before) if before.isdigit() else None, limit=PAGE + 1)
+            session, scope_areas(request), limit=PAGE + 1,
+            before=int(before) if before.isdigit() and len(before) <= MAX_ID_DIGITS else None)
         counts = await broadcast_views.counts_by_broadcast(session, [row.id for row in rows[:PAGE] if row.id])
     more = len(rows) > PAGE
     rows = rows[:PAGE]
