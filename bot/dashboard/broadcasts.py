@@ -43,6 +43,7 @@ BROADCAST_STATUS = {
     BroadcastStatus.done: N_("Finished"),
     BroadcastStatus.cancelled: N_("Cancelled"),
 }
+DUE = N_("About to go")  # scheduled for now or earlier: the next scheduler run (within seconds) queues it
 MESSAGE_STATUS = {
     OutboxStatus.pending: N_("Waiting"),
     OutboxStatus.sending: N_("In flight"),
@@ -279,7 +280,8 @@ def _summary(request: web.Request, broadcast: Broadcast, counts: dict[str, int])
     done, total = broadcast_views.progress(counts)
     return {
         "b": broadcast, "counts": counts, "done": done, "total": total,
-        "status": BROADCAST_STATUS.get(broadcast.status, broadcast.status),
+        "status": DUE if broadcast.status == BroadcastStatus.scheduled and broadcast.send_at <= now_of(request)
+        else BROADCAST_STATUS.get(broadcast.status, broadcast.status),
         "target": describe_target(broadcast.target, request.app[keys.SERVICES], translator_of(request)),
         "text": broadcast.texts.get("vi", ""),
     }
