@@ -1,10 +1,11 @@
 """Shared rendering for channels without inline keyboards (Zalo Bot API, Zalo Official Account).
 
 Buttons become a numbered list. In a turn the engine does this itself (`Capabilities(buttons=False)`)
-and remembers the offered choices, so that "2" or a label typed without diacritics works as the
-button (`handlers.router.choice_for`). Messages sent outside a turn (notices, staff replies from the
-outbox) use `offer_choices` here: their buttons are numbered after the choices already on offer and
-added to them, so both keep working.
+and remembers the offered choices. `typed_choice` turns "2", or a label typed without diacritics,
+back into the button's action before the turn (`handlers.router.choice_for`), so handlers see a
+press exactly as on Telegram. Messages sent outside a turn (notices, staff replies from the outbox)
+use `offer_choices`: their buttons are numbered after the choices already on offer and added to
+them, so both keep working.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 
 from handlers.render import split_text
-from handlers.router import CHOICES_KEY
+from handlers.router import CHOICES_KEY, choice_for
 from handlers.states import State
 from handlers.types import Button, Reply
 from storage import repo
@@ -54,6 +55,21 @@ def caption_and_rest(text: str, limit: int) -> tuple[str, list[str]]:
     return (parts[0], parts[1:]) if parts else ("", [])
 
 
+async def typed_choice(sessions: SessionFactory, channel: str, user_id: str, text: str, *, now: datetime) -> str | None:
+    """The action of the offered choice a typed text names ("2", "dong y"), or None.
+
+    Commands stay commands. The caller holds the citizen's lock, so the choices read here are
+    the ones the turn will see.
+    """
+    if text.lstrip().startswith("/"):
+        return None
+    async with sessions() as session:
+        citizen = await _citizen(session, channel, user_id)
+        conversation = await repo.load_conversation(session, citizen.id, now=now) if citizen and citizen.id else None
+    choices = (conversation.data or {}).get(CHOICES_KEY, []) if conversation is not None else []
+    return choice_for(text, choices) if choices else None
+
+
 async def offer_choices(
     sessions: SessionFactory, channel: str, user_id: str, buttons: list[Button], *, now: datetime, ttl: timedelta
 ) -> Offered:
@@ -64,9 +80,7 @@ async def offer_choices(
     nowhere, which is why callers only number when `buttons` is not empty.
     """
     async with sessions() as session:
-        citizen = (await session.exec(
-            select(Citizen).where(Citizen.channel == channel, Citizen.channel_user_id == user_id)
-        )).first()
+        citizen = await _citizen(session, channel, user_id)
         if citizen is None or citizen.id is None:
             return Offered(1, None)
         conversation = await repo.load_conversation(session, citizen.id, now=now)
@@ -80,3 +94,9 @@ async def offer_choices(
         await repo.save_conversation(session, citizen.id, state, data, now=now, ttl=ttl)
         await session.commit()
         return Offered(first, citizen.locale)
+
+
+async def _citizen(session, channel: str, user_id: str) -> Citizen | None:  # type: ignore[no-untyped-def]
+    return (await session.exec(
+        select(Citizen).where(Citizen.channel == channel, Citizen.channel_user_id == user_id)
+    )).first()

@@ -24,7 +24,7 @@ from aiohttp import web
 from sqlmodel import select
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.channels.plain import caption_and_rest, numbered, offer_choices, text_parts
+from bot.channels.plain import caption_and_rest, numbered, offer_choices, text_parts, typed_choice
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
@@ -300,7 +300,7 @@ class ZaloBotChannel:
             async with self.locks.hold((CHANNEL, message.user_id)):
                 if message.event in (TEXT, IMAGE) and (message.text or message.photo_url):
                     typing = asyncio.create_task(self._typing(message.chat_id))
-                    replies = await self.engine.handle(self._incoming(message), CAPABILITIES)
+                    replies = await self.engine.handle(await self._incoming(message), CAPABILITIES)
                     await typing
                     await self.send(message.chat_id, replies)
                 else:
@@ -311,7 +311,14 @@ class ZaloBotChannel:
         except Exception:
             log.exception("Zalo Bot API: update %s of %s failed", message.message_id, message.user_id)
 
-    def _incoming(self, message: ZaloMessage) -> Incoming:
+    async def _incoming(self, message: ZaloMessage) -> Incoming:
+        """The neutral message; a typed number or label of an offered choice becomes its action."""
+        common = {"channel": CHANNEL, "user_id": message.user_id, "display_name": message.display_name,
+                  "message_id": message.message_id}
+        if message.text and not message.photo_url:
+            action = await typed_choice(self.engine.sessions, CHANNEL, message.user_id, message.text, now=self.clock())
+            if action is not None:
+                return Incoming(**common, action=action)
         attachments = (Attachment("photo", message.photo_url),) if message.photo_url else ()
         return Incoming(
             channel=CHANNEL, user_id=message.user_id, text=message.text, display_name=message.display_name,
