@@ -204,3 +204,15 @@ async def test_the_language_switch_is_remembered(settings, aiohttp_client, sessi
 async def test_the_first_start_creates_an_admin_from_the_environment(settings, aiohttp_client, sessions) -> None:
     client = await aiohttp_client(create_app(settings.model_copy(update={"admin_password": "first-admin-pass"})))
     assert (await sign_in(client, "admin", "first-admin-pass")).csrf
+
+
+async def test_signed_in_staff_may_upload_up_to_the_media_limit_and_strangers_only_1_mb(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings.model_copy(update={"media_max_bytes": 3_000_000})))
+    big = {"csrf": "x", "blob": "x" * 2_000_000}
+    assert (await client.post("/admin/login", data=big, allow_redirects=False)).status == 413
+    await add_staff(sessions, "lan", StaffRole.province)
+    lan = await sign_in(client, "lan")
+    response = await lan.post("/admin/broadcasts/new", {"action": "count", "blob": "x" * 2_000_000})
+    assert response.status in (200, 400)
+    response = await lan.post("/admin/broadcasts/new", {"action": "count", "blob": "x" * 3_100_000})
+    assert response.status == 413

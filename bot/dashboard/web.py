@@ -35,6 +35,7 @@ OPEN_PATHS = frozenset({f"{PREFIX}/login"})
 OPEN_PREFIXES = (f"{PREFIX}/static/",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_ROLES = frozenset(StaffRole)
+UPLOAD_ROOM = 64 * 1024  # the form fields around an uploaded file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STAFF = web.RequestKey("dashboard_staff", Staff)
@@ -194,6 +195,8 @@ async def _guarded(request: web.Request, handler: Handler, path: str) -> web.Str
         if _wants_page(request):
             raise web.HTTPFound(f"{PREFIX}/login?next={quote(request.path_qs)}")
         return web.Response(status=403, text="sign in first")
+    # Signed-in staff may upload a photo as large as MEDIA_MAX_BYTES; everyone else stays at the app's 1 MB.
+    request = request.clone(client_max_size=request.app[keys.SETTINGS].media_max_bytes + UPLOAD_ROOM)
     request[LOGIN], request[STAFF] = found
     if request.method not in SAFE_METHODS and not await _csrf_ok(request, found[0].csrf_token):
         log.warning("dashboard: %s %s without a valid CSRF token (staff %s)", request.method, path, found[1].username)
