@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Area, Broadcast, BroadcastStatus, Citizen, OutboxMessage, OutboxStatus
 from storage.outbox import PRIORITY_BULK, PRIORITY_REPLY
+from storage.types import UTCDateTime
 
 TARGET_KEYS = ("areas", "statuses", "locales")
 
@@ -106,10 +107,13 @@ async def fan_out(
         body = cast(body, JSONB)
     key = literal(f"broadcast:{broadcast.id}:") + cast(Citizen.id, String)
     already = select(OutboxMessage.dedupe_key).where(OutboxMessage.broadcast_id == broadcast.id)
+    # Typed like the columns, so `now` is stored in UTC whatever its zone (a plain DateTime literal
+    # would keep the local wall time on SQLite, which stores no zone).
+    at = literal(now, UTCDateTime())
     recipients = select(
         Citizen.id, Citizen.channel, Citizen.channel_user_id, body,
         literal(PRIORITY_REPLY if broadcast.urgent else PRIORITY_BULK), literal(OutboxStatus.pending.value),
-        literal(0), literal(now), key, literal(broadcast.id), literal(not broadcast.urgent), literal(now),
+        literal(0), at, key, literal(broadcast.id), literal(not broadcast.urgent), at,
     ).where(audience(broadcast.target, default_locale), key.not_in(already))
     columns = ["citizen_id", "channel", "chat_id", "payload", "priority", "status", "attempts", "next_attempt_at",
                "dedupe_key", "broadcast_id", "bulk", "created_at"]
