@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -63,8 +64,16 @@ def create_database(server_url: str, *, template: str | None = None, prefix: str
 
 
 def drop_database(server_url: str, url: str) -> None:
-    """Drop the database of `url`, closing any connection a test left open."""
-    _run(_admin(server_url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    """Drop the database of `url`, closing any connection a test left open.
+
+    Plain DROP first: it also stops an autovacuum worker busy there, which WITH (FORCE) refuses to
+    do for a role without pg_signal_backend.
+    """
+    drop = f'DROP DATABASE IF EXISTS "{make_url(url).database}"'
+    try:
+        _run(_admin(server_url, drop))
+    except DBAPIError:
+        _run(_admin(server_url, drop + " WITH (FORCE)"))
 
 
 @pytest.fixture(scope="session")
