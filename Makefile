@@ -6,13 +6,14 @@ PY     := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
 
-.PHONY: run test bench i18n clean help
+.PHONY: run test bench i18n screenshots clean help
 
 help:
 	@echo "make run    - install, migrate, import content and start the bot (http://127.0.0.1:8080/chat)"
 	@echo "make test   - install the dev tools and run the whole test suite"
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make i18n   - extract UI strings and merge them into the Vietnamese catalog"
+	@echo "make screenshots - run the browser tests and save docs/screenshots/*.png (needs chromium)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
@@ -39,6 +40,9 @@ bench: $(DEV_STAMP)
 	$(PY) bench/throughput.py
 	$(PY) bench/faq_search.py
 	$(PY) bench/broadcast.py
+
+screenshots: $(DEV_STAMP)
+	SCREENSHOTS=1 REQUIRE_BROWSER=1 $(PY) -m pytest -q tests -k browser
 
 i18n: $(DEV_STAMP)
 	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --omit-header -o $(VENV)/messages.pot .
