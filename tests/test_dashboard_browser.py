@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from storage.models import StaffRole
-from tests.browser import screenshot, serve, sign_in_page
+from tests.browser import serve, sign_in_page
 from tests.dashboard import PASSWORD, add_staff
 
 
@@ -19,7 +19,6 @@ async def test_sign_in_and_the_staff_screen_in_chromium(server, page, sessions) 
     await add_staff(sessions, "boss", StaffRole.admin)
     await page.goto(server.url("/admin"))
     assert "/admin/login" in page.url
-    await screenshot(page, "login")
     await page.fill("input[name=username]", "boss")
     await page.fill("input[name=password]", "not the password")
     await page.click("button.primary")
@@ -33,6 +32,5 @@ async def test_sign_in_and_the_staff_screen_in_chromium(server, page, sessions) 
     await page.click("text=Tạo")
     secret = await page.text_content("code.secret")
     assert secret and len(secret) >= 8
-    await screenshot(page, "staff")
     await page.click("text=Đăng xuất")
     await page.wait_for_url("**/admin/login")
