@@ -315,3 +315,15 @@ def test_plain_rendering_numbers_from_any_start_and_splits_at_2000() -> None:
     assert numbered(reply, "Gõ số để chọn.", first=3).text == "Tin\n\n3. A\n4. B\n\n(Gõ số để chọn.)"
     parts = text_parts(LONG_NOTICE, 2000)
     assert len(parts) == 3 and all(len(p) <= 2000 and p.endswith(".") for p in parts)
+
+
+async def test_start_up_waits_for_zalo_and_stops_on_a_refused_token(settings, zalo, aiohttp_client) -> None:
+    from bot.channels.zalo_bot import ZaloApiError
+
+    zalo.drop_next("getMe")
+    zalo.fail_next("getWebhookInfo", 502, "Bad Gateway")
+    await aiohttp_client(create_app(zalo_bot_settings(settings, zalo)))
+    zalo.user_sends("zalo-user-5", "/menu")
+    await zalo.wait_for_messages("zalo-user-5", 1, timeout=15)
+    with pytest.raises(ZaloApiError, match="401"):
+        await aiohttp_client(create_app(zalo_bot_settings(settings, zalo, zalo_bot_token="1:wrong-token")))

@@ -206,31 +206,42 @@ class ZaloBotChannel:
         self._slots = asyncio.Semaphore(settings.max_concurrent_updates)
 
     async def start(self) -> None:
-        """Check the token (retrying while Zalo is unreachable), then register the webhook or start polling."""
+        """Check the token, then register the webhook or delete it and start polling. Waits while
+        Zalo is unreachable; a refused token stops start-up."""
         self._session = aiohttp.ClientSession()
         self.api = ZaloBotApi(self.settings.zalo_bot_base_url, self.settings.zalo_bot_token, self._session)
+        try:
+            me = await self._persist("getMe")
+            name = (me.get("account_name") or me.get("id")) if isinstance(me, dict) else None
+            if self.webhook:
+                await self._persist("setWebhook", {
+                    "url": self.settings.zalo_bot_webhook_url, "secret_token": self.settings.zalo_bot_webhook_secret,
+                })
+                log.info("Zalo Bot API: webhook mode as %s", name)
+                return
+            info = await self._persist("getWebhookInfo")
+            if isinstance(info, dict) and info.get("url"):
+                await self._persist("deleteWebhook")
+                log.info("Zalo Bot API: deleted the webhook %s to poll instead", info.get("url"))
+        except BaseException:
+            await self._session.close()
+            raise
+        self._poller = asyncio.create_task(self._poll(), name="zalo_bot:poll")
+        log.info("Zalo Bot API: long polling as %s", name)
+
+    async def _persist(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """Call a method until Zalo answers it (network trouble and 5xx are waited out)."""
+        assert self.api is not None
         delay = 1.0
         while True:
             try:
-                me = await self.api.call("getMe")
-                break
-            except ZaloNetworkError as exc:
+                return await self.api.call(method, params)
+            except ZaloError as exc:
+                if isinstance(exc, ZaloApiError) and exc.code < 500:
+                    raise
                 log.warning("Zalo Bot API unreachable (%s); retrying in %.0f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
-        name = (me.get("account_name") or me.get("id")) if isinstance(me, dict) else None
-        if self.webhook:
-            await self.api.call("setWebhook", {
-                "url": self.settings.zalo_bot_webhook_url, "secret_token": self.settings.zalo_bot_webhook_secret,
-            })
-            log.info("Zalo Bot API: webhook mode as %s", name)
-            return
-        info = await self.api.call("getWebhookInfo")
-        if isinstance(info, dict) and info.get("url"):
-            await self.api.call("deleteWebhook")
-            log.info("Zalo Bot API: deleted the webhook %s to poll instead", info.get("url"))
-        self._poller = asyncio.create_task(self._poll(), name="zalo_bot:poll")
-        log.info("Zalo Bot API: long polling as %s", name)
 
     async def stop(self) -> None:
         """Stop polling, let the updates being handled finish (briefly), close the connections."""
