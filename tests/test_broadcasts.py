@@ -112,9 +112,9 @@ async def test_opt_out_after_queueing_is_respected(settings, tg, aiohttp_client,
 
 async def test_quiet_hours_hold_bulk_notices_but_not_urgent_ones(settings, tg, aiohttp_client, sessions) -> None:
     await add_people(sessions)
-    await new_broadcast(sessions, {"areas": ["24175"]})
-    await new_broadcast(sessions, {"areas": ["24169"], "locales": ["en"]}, urgent=True)
     night = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 22:00 in Việt Nam
+    await new_broadcast(sessions, {"areas": ["24175"]}, send_at=night - timedelta(minutes=5))
+    await new_broadcast(sessions, {"areas": ["24169"], "locales": ["en"]}, send_at=night - timedelta(minutes=5), urgent=True)
     await aiohttp_client(create_app(telegram_settings(settings, tg), clock=lambda: night))
     await tg.wait_for_messages(802, 1, timeout=15)
     assert tg.messages_to(804) == []
