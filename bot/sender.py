@@ -1,6 +1,9 @@
 """The outbox sender: delivers queued messages on push channels (Telegram), obeying the platform.
 
 - at most `rate` messages a second overall and one a second per chat (aiolimiter), a few at a time;
+- the next batch is claimed while the last one is still going out, and the messages delivered at
+  about the same moment are marked sent in one transaction (a message holds its place among the
+  PARALLEL until it is recorded, so a kill repeats at most PARALLEL messages);
 - bulk notices wait during quiet hours (urgent notices and ticket replies do not);
 - `retry_after` on 429 pauses the channel and is waited out without counting an attempt;
 - "blocked by the user" marks the citizen unreachable and unsubscribed, and the message failed;
@@ -12,6 +15,7 @@ Messages a killed process left `sending` go back to pending at start-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -86,44 +90,64 @@ class Sender:
         self._parallel = asyncio.Semaphore(PARALLEL)
         self._paused_until: datetime | None = None
         self._wake = asyncio.Event()
+        self._delivered: set[int] = set()
+        self._recording = asyncio.Lock()
 
     def wake(self) -> None:
         """Look at the outbox now rather than after the idle pause."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver until cancelled."""
+        """Deliver until cancelled, claiming each batch while the one before is still going out (a
+        batch claimed only after the last one finished would leave the rate unused meanwhile)."""
         async with self.sessions() as session:
             released = await outbox.release_in_flight(session)
             await session.commit()
         if released:
             log.warning("outbox: %d message(s) were in flight when the bot stopped; sending them again", released)
-        while True:
-            try:
-                sent = await self.drain_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox: sending failed; retrying shortly")
-                sent = 0
-            if not sent:
-                self._wake.clear()
+        going: asyncio.Task[None] | None = None
+        try:
+            while True:
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.idle)
-                except TimeoutError:
-                    pass
+                    batch = await self._claim()
+                except Exception:
+                    log.exception("outbox: claiming failed; retrying shortly")
+                    batch = []
+                previous, going = going, asyncio.create_task(self._deliver(batch)) if batch else None
+                if previous is not None:
+                    try:
+                        await previous
+                    except Exception:
+                        log.exception("outbox: sending failed; retrying shortly")
+                elif not batch:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.idle)
+        finally:
+            if going is not None:
+                going.cancel()
+                await asyncio.gather(going, return_exceptions=True)
 
     async def drain_once(self, limit: int = 50) -> int:
         """Claim a batch, deliver it within the limits, record each outcome; return how many were tried."""
+        batch = await self._claim(limit)
+        await self._deliver(batch)
+        return len(batch)
+
+    async def _claim(self, limit: int = 50) -> list[OutboxMessage]:
+        """The next due messages, marked `sending`; none while a 429 pauses the channel."""
         now = self.clock()
         if self._paused_until is not None and now < self._paused_until:
             await asyncio.sleep(min((self._paused_until - now).total_seconds(), 5))
-            return 0
+            return []
         async with self.sessions() as session:
             batch = await outbox.claim(session, self.channel, now, limit, include_bulk=now not in self.quiet)
             await session.commit()
+        return batch
+
+    async def _deliver(self, batch: list[OutboxMessage]) -> None:
+        """Send a claimed batch within the limits and record each outcome."""
         await asyncio.gather(*(self._limited(message) for message in batch))
-        return len(batch)
 
     async def _limited(self, message: OutboxMessage) -> None:
         """Send one message when the overall and the per-chat limits allow."""
@@ -146,14 +170,15 @@ class Sender:
         except Exception as exc:  # a row that cannot be sent at all must not stay `sending`
             log.exception("outbox: message %s cannot be sent", message.id)
             error = exc
+        if error is None:
+            await self._record_sent(message.id)  # type: ignore[arg-type]
+            return
         async with self.sessions() as session:
             stored = await session.get(OutboxMessage, message.id)
             if stored is None:
                 return
             now = self.clock()
-            if error is None:
-                outbox.mark_sent(stored, now)
-            elif isinstance(error, RetryAfter):
+            if isinstance(error, RetryAfter):
                 wait = error.retry_after if isinstance(error.retry_after, timedelta) else timedelta(seconds=error.retry_after)
                 outbox.mark_retry(stored, now, wait, str(error), count_attempt=False)
                 self._paused_until = max(self._paused_until or now, now + wait)
@@ -165,8 +190,23 @@ class Sender:
             else:
                 outbox.mark_failed(stored, "error", str(error))
             await session.commit()
-        if error is not None:
-            log.warning("outbox: message %s to %s: %s", message.id, self.channel, error)
+        log.warning("outbox: message %s to %s: %s", message.id, self.channel, error)
+
+    async def _record_sent(self, message_id: int) -> None:
+        """Mark a delivered message sent. Whoever holds the lock marks every message delivered so
+        far in one transaction: one commit per group, not per message, on SQLite's single writer."""
+        self._delivered.add(message_id)
+        async with self._recording:
+            if message_id not in self._delivered:
+                return  # marked by the previous holder, whose transaction is committed by now
+            group, self._delivered = self._delivered, set()
+            try:
+                async with self.sessions() as session:
+                    await outbox.mark_sent_many(session, group, self.clock())
+                    await session.commit()
+            except BaseException:
+                self._delivered |= group  # the next holder tries again
+                raise
 
     async def _unreachable(self, session, message: OutboxMessage, now) -> None:  # type: ignore[no-untyped-def]
         """The recipient blocked the bot: stop sending them anything (a citizen is marked

@@ -6,6 +6,7 @@ is put back to pending at start-up, so at most the messages in flight at that mo
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
@@ -98,6 +99,15 @@ def mark_sent(message: OutboxMessage, now: datetime) -> None:
     message.status = OutboxStatus.sent
     message.sent_at = now
     message.error = None
+
+
+async def mark_sent_many(session: AsyncSession, message_ids: Collection[int], now: datetime) -> None:
+    """Delivered, for several messages in one statement (as `mark_sent`; rows gone meanwhile are ignored)."""
+    if message_ids:
+        await session.exec(  # type: ignore[call-overload]
+            update(OutboxMessage).where(col(OutboxMessage.id).in_(sorted(message_ids)))
+            .values(status=OutboxStatus.sent, sent_at=now, error=None)
+        )
 
 
 def mark_retry(message: OutboxMessage, now: datetime, delay: timedelta, error: str, *, count_attempt: bool = True) -> None:
