@@ -42,11 +42,9 @@ async def refresh_if_changed(session: AsyncSession, library: Library) -> bool:
 async def watch(sessions: SessionFactory, library: Library, *, every: float = CHECK_SECONDS) -> None:
     """Check for changed content every `every` seconds until cancelled (one task per process)."""
     while True:
+        await asyncio.sleep(every)
         try:
             async with sessions() as session:
                 await refresh_if_changed(session, library)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("content refresh failed; trying again in %s s", every)
-        await asyncio.sleep(every)
