@@ -5,7 +5,8 @@
   about the same moment are marked sent in one transaction (a message holds its place among the
   PARALLEL until it is recorded, so a kill repeats at most PARALLEL messages);
 - bulk notices wait during quiet hours (urgent notices and ticket replies do not);
-- `retry_after` on 429 pauses the channel and is waited out without counting an attempt;
+- `retry_after` on 429 pauses the channel (claimed messages too) and is waited out without counting
+  an attempt;
 - "blocked by the user" marks the citizen unreachable and unsubscribed, and the message failed;
 - network errors retry with exponential backoff, up to MAX_ATTEMPTS;
 - other Bot API errors (bad request, chat not found) are permanent: failed, not retried.
@@ -150,9 +151,15 @@ class Sender:
         await asyncio.gather(*(self._limited(message) for message in batch))
 
     async def _limited(self, message: OutboxMessage) -> None:
-        """Send one message when the overall and the per-chat limits allow."""
+        """Send one message when the overall and the per-chat limits allow, and no 429 pauses the channel."""
         async with self._chat_limiter(message.chat_id), self._parallel, self._overall:
+            await self._pause_over()
             await self._send(message)
+
+    async def _pause_over(self) -> None:
+        """Wait out a 429's pause: messages already claimed would only draw more 429s meanwhile."""
+        while self._paused_until is not None and (now := self.clock()) < self._paused_until:
+            await asyncio.sleep(min((self._paused_until - now).total_seconds(), 5))
 
     def _chat_limiter(self, chat_id: str) -> AsyncLimiter:
         limiter = self._chats.pop(chat_id, None) or AsyncLimiter(1, 1 / self.per_chat)
