@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.render import split_text
 from handlers.router import CHOICES_KEY, choice_for
@@ -23,6 +24,7 @@ from storage import repo
 from storage.db import SessionFactory
 from storage.models import Citizen
 
+# Notices add their buttons to what is on offer; past this many, numbering starts again at 1.
 MAX_CHOICES = 30
 
 
@@ -96,7 +98,7 @@ async def offer_choices(
         return Offered(first, citizen.locale)
 
 
-async def _citizen(session, channel: str, user_id: str) -> Citizen | None:  # type: ignore[no-untyped-def]
+async def _citizen(session: AsyncSession, channel: str, user_id: str) -> Citizen | None:
     return (await session.exec(
         select(Citizen).where(Citizen.channel == channel, Citizen.channel_user_id == user_id)
     )).first()
