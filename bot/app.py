@@ -179,7 +179,12 @@ def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
         scheduler.start()
         app[keys.SCHEDULER] = scheduler
         yield
+        # shutdown() cancels running jobs without waiting for them; wait here, so that none is still
+        # unwinding (and holding a database connection) when the database closes.
+        running = [job for executor in scheduler._executors.values() for job in getattr(executor, "_pending_futures", ())]
         scheduler.shutdown(wait=False)
+        if running:
+            await asyncio.wait(running, timeout=10)
 
     return ctx
 
