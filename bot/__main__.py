@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         "environment and .env (see .env.example).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser("run", help="start the web server (web chat, health), and Telegram when a token is set")
+    commands.add_parser("run", help="start the web server (web chat, staff dashboard, health), and Telegram or Zalo when a token is set")
     db = commands.add_parser("db", help="database schema: upgrade, downgrade, current")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_commands.add_parser("upgrade", help="apply all migrations")
