@@ -102,7 +102,7 @@ class Sender:
         """Deliver until cancelled, claiming each batch while the one before is still going out (a
         batch claimed only after the last one finished would leave the rate unused meanwhile)."""
         async with self.sessions() as session:
-            released = await outbox.release_in_flight(session)
+            released = await outbox.release_in_flight(session, self.clock())
             await session.commit()
         if released:
             log.warning("outbox: %d message(s) were in flight when the bot stopped; sending them again", released)

@@ -18,6 +18,7 @@ from storage.models import Citizen, OutboxMessage, OutboxStatus
 PRIORITY_REPLY = 1
 PRIORITY_REMINDER = 3
 PRIORITY_BULK = 5
+IN_FLIGHT_LEASE = timedelta(minutes=2)  # longer than any one delivery, 429 pauses included
 
 
 async def enqueue(
@@ -48,7 +49,8 @@ async def claim(
     """
     statement = (
         select(OutboxMessage)
-        .where(OutboxMessage.channel == channel, OutboxMessage.status == OutboxStatus.pending,
+        .where(OutboxMessage.channel == channel,
+               col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]),
                col(OutboxMessage.next_attempt_at) <= now)
         .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
         .limit(limit)
@@ -66,6 +68,9 @@ async def claim(
             continue
         message.status = OutboxStatus.sending
         message.attempts += 1
+        # While `sending`, next_attempt_at is the end of this claim's lease: a row still sending
+        # after it belongs to a process that died, and any sender may claim it again.
+        message.next_attempt_at = now + IN_FLIGHT_LEASE
         claimed.append(message)
     return claimed
 
@@ -126,9 +131,17 @@ def mark_failed(message: OutboxMessage, reason: str, error: str = "", *, skipped
     message.error = error[:1000] or None
 
 
-async def release_in_flight(session: AsyncSession) -> int:
-    """Put messages left `sending` by a stopped process back to pending; return how many."""
+async def release_in_flight(session: AsyncSession, now: datetime) -> int:
+    """Put messages left `sending` by a stopped process back to pending, due now; return how many.
+
+    SQLite has one sender, so at its start every `sending` row is left over. On PostgreSQL other
+    processes may be sending right now: their rows are left alone, and a dead process's rows are
+    claimed again by any sender once their lease ends.
+    """
+    statement = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.sending)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        statement = statement.where(col(OutboxMessage.next_attempt_at) <= now)
     result = await session.exec(  # type: ignore[call-overload]
-        update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.sending).values(status=OutboxStatus.pending)
+        statement.values(status=OutboxStatus.pending, next_attempt_at=now)
     )
     return result.rowcount or 0

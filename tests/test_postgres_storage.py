@@ -179,13 +179,13 @@ async def test_claim_takes_due_rows_of_its_channel_by_priority_then_queue_order(
     bulk = [await queue(db_sessions, f"51{n}") for n in range(3)]
     reply = await queue(db_sessions, "520", priority=outbox.PRIORITY_REPLY)
     reminder = await queue(db_sessions, "521", priority=outbox.PRIORITY_REMINDER)
-    later = await queue(db_sessions, "522", now=T0 + timedelta(minutes=5), priority=outbox.PRIORITY_REPLY)
+    later = await queue(db_sessions, "522", now=T0 + timedelta(minutes=1), priority=outbox.PRIORITY_REPLY)
     webchat = await queue(db_sessions, "visitor", channel="webchat")
 
     assert await claim(db_sessions, limit=3) == [reply, reminder, bulk[0]]
     assert await claim(db_sessions) == bulk[1:]
     assert await claim(db_sessions) == []
-    assert await claim(db_sessions, T0 + timedelta(minutes=5)) == [later]
+    assert await claim(db_sessions, T0 + timedelta(minutes=1)) == [later]  # the others' leases still run
     claimed = await load(db_sessions, reply)
     assert (claimed.status, claimed.attempts) == (OutboxStatus.sending, 1)
     assert (await load(db_sessions, webchat)).status == OutboxStatus.pending
@@ -230,10 +230,19 @@ async def test_rows_left_sending_go_back_to_pending(db_sessions: SessionFactory)
         outbox.mark_sent(await session.get(OutboxMessage, done), T0)
         await session.commit()
     async with db_sessions() as session:
-        assert await outbox.release_in_flight(session) == 2
+        assert await outbox.release_in_flight(session, T0 + outbox.IN_FLIGHT_LEASE) == 2
         await session.commit()
-    assert await claim(db_sessions) == [first, second]
+    assert await claim(db_sessions, T0 + outbox.IN_FLIGHT_LEASE) == [first, second]
     assert (await load(db_sessions, first)).attempts == 2
+
+
+async def test_a_claim_whose_lease_ended_can_be_claimed_again(db_sessions: SessionFactory) -> None:
+    """A process that died mid-send leaves `sending` rows; once their lease ends any sender takes them."""
+    message = await queue(db_sessions, "5601")
+    assert await claim(db_sessions) == [message]
+    assert await claim(db_sessions, T0 + outbox.IN_FLIGHT_LEASE - timedelta(seconds=1)) == []
+    assert await claim(db_sessions, T0 + outbox.IN_FLIGHT_LEASE) == [message]
+    assert (await load(db_sessions, message)).attempts == 2
 
 
 async def test_a_pull_channel_lists_one_chats_due_messages(db_sessions: SessionFactory) -> None:
@@ -533,8 +542,6 @@ async def test_one_due_broadcast_is_claimed_by_one_of_two_schedulers(postgres_ur
     assert len(rows) == 50
 
 
-@pytest.mark.xfail(strict=True, reason="Sender.run() puts every `sending` row back to pending at start-up, "
-                   "including the rows another running process has in flight")
 async def test_a_sender_starting_up_leaves_the_messages_another_process_has_in_flight(postgres_url: str) -> None:
     from bot.sender import Sender
 
