@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from content.text import fold
 from handlers.states import State
@@ -107,6 +107,8 @@ class Router:
                 handler = self.commands.get(name, self.fallbacks.unknown_command)
                 return await handler(turn)
             action = choice_for(turn.text, turn.data.get(CHOICES_KEY, []))
+            if action is not None:  # a typed choice counts as the press of its button
+                turn.incoming = replace(incoming, action=action)
         if action is not None:
             return await self._action(turn, action)
         if turn.text:

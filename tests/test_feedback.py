@@ -172,6 +172,17 @@ async def test_voice_message_is_accepted_as_the_message(bot, tg, sessions, setti
     assert ticket.body == "(tin nhắn thoại)" and events[0].kind == "created"
 
 
+async def test_skipping_photos_and_location_by_typing_works_like_pressing(bot, tg, sessions) -> None:
+    citizen = TelegramDriver(tg, user_id=5201)
+    await citizen.send("/phananh")
+    await citizen.press("Báo sự việc")
+    await citizen.press("Khác")
+    await citizen.send("Đèn đường ở thôn 2 bị hỏng cả tháng nay.")
+    await citizen.send("bo qua")  # photos
+    await citizen.send("bo qua")  # location
+    assert "xã" in citizen.last[-1].text.lower()
+
+
 async def test_a_half_written_report_survives_a_restart(settings, tg, aiohttp_client, sessions) -> None:
     citizen = TelegramDriver(tg, user_id=5300)
     first = await aiohttp_client(create_app(telegram_settings(settings, tg)))
