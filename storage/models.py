@@ -138,6 +138,19 @@ class FaqStat(SQLModel, table=True):
     unhelpful: int = 0
 
 
+class FaqUsageRow(SQLModel, table=True):
+    """FAQ counters per hour (UTC) and the asker's commune ("" when not known), for figures by period and area."""
+
+    __tablename__ = "faq_usage"
+
+    hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    area_code: str = Field(default="", primary_key=True, max_length=16)
+    faq_id: str = Field(primary_key=True, max_length=100)
+    shown: int = 0
+    helpful: int = 0
+    unhelpful: int = 0
+
+
 class UnansweredQuestion(SQLModel, table=True):
     """A question the bot could not answer, counted by its normalised form, for staff to review."""
 
