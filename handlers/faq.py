@@ -82,7 +82,7 @@ async def ask(turn: Turn) -> list[Reply]:
 
 async def show_answer(turn: Turn, entry: FaqEntry) -> list[Reply]:
     """An entry's answer with rating buttons and related questions."""
-    await content_repo.count_faq(turn.session, entry.id, "shown")
+    await content_repo.count_faq(turn.session, entry.id, "shown", now=turn.now, area_code=turn.citizen.area_code)
     related = _related(turn, entry)
     rows: list[tuple[Button, ...]] = [
         (Button(turn._("👍 Helpful"), f"faq:up:{entry.id}"), Button(turn._("👎 Not helpful"), f"faq:down:{entry.id}")),
@@ -138,7 +138,9 @@ async def on_rate(turn: Turn) -> list[Reply]:
     entry = turn.services.library.faq(turn.args[1]) if len(turn.args) > 1 else None
     if entry is None:
         raise StaleAction
-    await content_repo.count_faq(turn.session, entry.id, "helpful" if helpful else "unhelpful")
+    await content_repo.count_faq(
+        turn.session, entry.id, "helpful" if helpful else "unhelpful", now=turn.now, area_code=turn.citizen.area_code
+    )
     if helpful:
         return [Reply(turn._("Thank you for your feedback!"))]
     question = turn.data.get("question") or entry.text(turn.locale).question

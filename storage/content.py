@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import FaqRow, FaqStat, StoryRow, TopicRow, UnansweredQuestion
+from storage.models import FaqRow, FaqStat, FaqUsageRow, StoryRow, TopicRow, UnansweredQuestion
+
+FaqCounter = Literal["shown", "helpful", "unhelpful"]
 
 Row = TypeVar("Row", bound=SQLModel)
 
@@ -38,13 +41,24 @@ async def list_stories(session: AsyncSession) -> list[StoryRow]:
     return list((await session.exec(select(StoryRow).order_by(StoryRow.position, StoryRow.id))).all())
 
 
-async def count_faq(session: AsyncSession, faq_id: str, field: str) -> None:
-    """Add one to a counter (`shown`, `helpful`, `unhelpful`) of an entry."""
-    stat = await session.get(FaqStat, faq_id)
-    if stat is None:
-        stat = FaqStat(faq_id=faq_id)
-        session.add(stat)
-    setattr(stat, field, getattr(stat, field) + 1)
+async def count_faq(session: AsyncSession, faq_id: str, field: FaqCounter, *, now: datetime, area_code: str | None) -> None:
+    """Add one to a counter (`shown`, `helpful`, `unhelpful`) of an entry: in its running total, and in
+    the hour and commune it happened in (the figures by period and area)."""
+    await _bump(session, FaqStat, field, faq_id=faq_id)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    await _bump(session, FaqUsageRow, field, hour=hour, area_code=area_code or "", faq_id=faq_id)
+
+
+async def _bump(session: AsyncSession, model: type[SQLModel], field: FaqCounter, **key: object) -> None:
+    """Add one to `field` of the row with this primary key, creating it at zero first. One statement,
+    so two processes counting the same row never collide on the key."""
+    dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
+    table = model.__table__  # type: ignore[attr-defined]
+    counters = {"shown": 0, "helpful": 0, "unhelpful": 0, field: 1}
+    await session.exec(
+        dialect.insert(table).values(**key, **counters)
+        .on_conflict_do_update(index_elements=list(key), set_={field: table.c[field] + 1})
+    )
 
 
 async def record_unanswered(session: AsyncSession, key: str, text: str, locale: str, *, now: datetime) -> UnansweredQuestion:

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
-    Broadcast, Citizen, FaqRow, FaqStat, OutboxMessage, OutboxStatus, Ticket, TicketKind, UnansweredQuestion,
+    Broadcast, Citizen, FaqRow, FaqUsageRow, OutboxMessage, OutboxStatus, Ticket, TicketKind, UnansweredQuestion,
 )
 from storage.ticket_rules import OPEN
 
@@ -197,7 +197,7 @@ async def new_citizens_by_area(session: AsyncSession, scope: Scope) -> dict[str,
 
 @dataclass(frozen=True)
 class FaqUsage:
-    """How often one FAQ entry was shown and rated (counted since the start: FaqStat keeps no dates)."""
+    """How often one FAQ entry was shown and rated in the period and areas."""
 
     faq_id: str
     topic: str
@@ -207,15 +207,24 @@ class FaqUsage:
     unhelpful: int
 
 
-async def faq_usage(session: AsyncSession, locale: str = "vi") -> list[FaqUsage]:
-    """Every FAQ entry with its counters, most shown first."""
+async def faq_usage(session: AsyncSession, scope: Scope, locale: str = "vi") -> list[FaqUsage]:
+    """Every FAQ entry with its counters in the scope (an answer counts in the commune of the citizen
+    who read it; with no area filter, citizens of unknown commune count too), most shown first."""
+    sums = (
+        select(FaqUsageRow.faq_id, func.sum(FaqUsageRow.shown).label("shown"),
+               func.sum(FaqUsageRow.helpful).label("helpful"), func.sum(FaqUsageRow.unhelpful).label("unhelpful"))
+        .where(col(FaqUsageRow.hour) >= scope.start, col(FaqUsageRow.hour) < scope.end,
+               _in_areas(FaqUsageRow.area_code, scope.areas))
+        .group_by(FaqUsageRow.faq_id)
+        .subquery()
+    )
     rows = (await session.exec(
-        select(FaqRow, FaqStat).join(FaqStat, col(FaqStat.faq_id) == col(FaqRow.id), isouter=True)
+        select(FaqRow, sums.c.shown, sums.c.helpful, sums.c.unhelpful).join(sums, sums.c.faq_id == col(FaqRow.id), isouter=True)
     )).all()
     found = [
         FaqUsage(entry.id, entry.topic, str((entry.texts.get(locale) or entry.texts.get("vi") or {}).get("question", "")),
-                 stat.shown if stat else 0, stat.helpful if stat else 0, stat.unhelpful if stat else 0)
-        for entry, stat in rows
+                 int(shown or 0), int(helpful or 0), int(unhelpful or 0))
+        for entry, shown, helpful, unhelpful in rows
     ]
     return sorted(found, key=lambda usage: (-usage.shown, usage.faq_id))
 

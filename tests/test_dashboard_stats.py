@@ -66,7 +66,10 @@ async def test_commune_staff_see_only_their_commune(settings, aiohttp_client, se
     assert strong(html, "total-received") == "3"
     assert 'name="area"' not in html and "Buôn Ma Thuột</td>" not in html
     assert (await officer.get(f"/admin/stats?{PERIOD}&area={OTHER_COMMUNE}")).status == 404
-    assert strong(await officer.page(f"/admin/stats?{PERIOD}&area={COMMUNE}"), "total-received") == "3"
+    mine = await officer.page(f"/admin/stats?{PERIOD}&area={COMMUNE}")
+    assert strong(mine, "total-received") == "3"
+    topics = mine.split('id="table-topics"')[1].split("</table>")[0]
+    assert ">20<" in topics and "86 %" in topics and ">12<" not in topics  # 6 of 7 votes; the other commune's 12 answers
 
 
 async def test_provincial_staff_filter_by_commune(settings, aiohttp_client, sessions) -> None:

@@ -22,10 +22,12 @@ from sqlalchemy import func, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 
-from storage import broadcasts, outbox, repo, ticket_rules, tickets
+from storage import broadcasts, content, outbox, repo, ticket_rules, tickets
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import MIGRATIONS, alembic_config, downgrade, upgrade
-from storage.models import Broadcast, BroadcastStatus, Citizen, OutboxMessage, OutboxStatus, StaffRole, Ticket
+from storage.models import (
+    Broadcast, BroadcastStatus, Citizen, FaqStat, FaqUsageRow, OutboxMessage, OutboxStatus, StaffRole, Ticket,
+)
 from storage.staff import create_staff
 from tests.postgres import BACKENDS
 
@@ -483,6 +485,25 @@ async def test_forgetting_a_citizen_keeps_their_tickets_without_them(db_sessions
 
 
 # ---------------------------------------------------------------- several claimers (PostgreSQL)
+
+
+async def test_faq_counts_add_up_per_hour_and_commune_even_from_parallel_sessions(db_sessions: SessionFactory) -> None:
+    async def count(field: content.FaqCounter, now: datetime, area: str | None) -> None:
+        async with db_sessions() as session:
+            await content.count_faq(session, "poverty-line", field, now=now, area_code=area)
+            await session.commit()
+
+    await asyncio.gather(*(count("shown", T0 + timedelta(minutes=minute), HOA_PHU) for minute in range(6)))
+    await count("helpful", T0 + timedelta(minutes=59), HOA_PHU)
+    await count("shown", T0 + timedelta(hours=1), HOA_PHU)
+    await count("unhelpful", T0, None)
+    async with db_sessions() as session:
+        rows = (await session.exec(select(FaqUsageRow).order_by(col(FaqUsageRow.hour), col(FaqUsageRow.area_code)))).all()
+        total = await session.get(FaqStat, "poverty-line")
+    assert [(row.hour, row.area_code, row.shown, row.helpful, row.unhelpful) for row in rows] == [
+        (T0, "", 0, 0, 1), (T0, HOA_PHU, 6, 1, 0), (T0 + timedelta(hours=1), HOA_PHU, 1, 0, 0),
+    ]
+    assert total is not None and (total.shown, total.helpful, total.unhelpful) == (7, 1, 1)
 
 
 async def test_concurrent_claimers_take_every_row_exactly_once(postgres_url: str) -> None:

@@ -22,7 +22,7 @@ from content.areas import AreaDirectory
 from content.i18n import Catalogs
 from storage.db import SessionFactory
 from storage.models import (
-    AuditEntry, Broadcast, Citizen, FaqRow, FaqStat, OutboxMessage, Ticket, TicketStatus, UnansweredQuestion,
+    AuditEntry, Broadcast, Citizen, FaqRow, FaqUsageRow, OutboxMessage, Ticket, TicketStatus, UnansweredQuestion,
 )
 from tests.dashboard import COMMUNE, OTHER_COMMUNE
 from tests.test_staff_cli import run_cli
@@ -48,7 +48,8 @@ async def seed(sessions: SessionFactory, now: datetime = NOW) -> Seeded:
 
     Whole province, the 30 days up to `now`: 4 tickets (3 answered, 2 on time, 1 open and late), median
     answer 24 h, ratings 5/2/4; subscribers 2 in COMMUNE and 1 in OTHER_COMMUNE; notice messages 6 (3 sent
-    to 2 citizens, 1 failed, 1 skipped, 1 waiting). COMMUNE alone: 3 tickets; notice messages 3 (2 sent, 1 failed).
+    to 2 citizens, 1 failed, 1 skipped, 1 waiting); FAQ answers 42 (11 helpful, 3 not). COMMUNE alone: 3 tickets;
+    notice messages 3 (2 sent, 1 failed); FAQ answers 20 (6 helpful, 1 not).
     """
     day = timedelta(days=1)
     async with sessions() as session:
@@ -97,8 +98,13 @@ async def seed(sessions: SessionFactory, now: datetime = NOW) -> Seeded:
         entries = list((await session.exec(select(FaqRow).order_by(FaqRow.position))).all())
         first = entries[0]
         second = next(entry for entry in entries if entry.topic != first.topic)
-        session.add_all([FaqStat(faq_id=first.id, shown=30, helpful=9, unhelpful=1),
-                         FaqStat(faq_id=second.id, shown=12, helpful=2, unhelpful=2)])
+        def usage(entry: FaqRow, area: str, when: datetime, shown: int, helpful: int, unhelpful: int) -> FaqUsageRow:
+            return FaqUsageRow(hour=when.replace(minute=0, second=0, microsecond=0), area_code=area, faq_id=entry.id,
+                               shown=shown, helpful=helpful, unhelpful=unhelpful)
+
+        session.add_all([usage(first, COMMUNE, now - 2 * day, 20, 6, 1), usage(first, "", now - 8 * day, 10, 3, 0),
+                         usage(second, OTHER_COMMUNE, now - day, 12, 2, 2),
+                         usage(second, COMMUNE, now - 400 * day, 99, 50, 0)])
         session.add_all([
             UnansweredQuestion(key="giay chung nhan", text="xin giấy chứng nhận hộ nghèo ở đâu", count=7,
                                first_asked_at=now - 9 * day, last_asked_at=now - 2 * day),
@@ -141,7 +147,7 @@ async def test_the_summary_matches_the_database(sessions: SessionFactory) -> Non
     assert summary["Notices sent"][0] == 2
     assert summary["Notice messages queued"][0] == 6
     assert [summary[key][0] for key in ("Delivered", "Failed", "Skipped", "Still waiting")] == [3, 1, 1, 1]
-    assert summary["Questions answered by the bot (since the start)"][0] == 42
+    assert summary["Questions answered by the bot"][0] == 42
     assert summary["Rated helpful"][0] == 11 and summary["Rated not helpful"][0] == 3
     # received, answered, on time, share on time, open and late, average rating
     assert summary["Total"][:6] == [4, 3, 2, pytest.approx(2 / 3, abs=1e-3), 1, pytest.approx(11 / 3, abs=0.01)]
@@ -194,6 +200,10 @@ async def test_a_commune_report_counts_only_that_commune(sessions: SessionFactor
     assert summary["Notice messages queued"][0] == 3 and summary["Delivered"][0] == 2
     assert summary["Citizens reached by notices"][0] == 1
     assert summary["Subscribers receiving notices today"][0] == 2
+    assert summary["Questions answered by the bot"][0] == 20
+    assert summary["Rated helpful"][0] == 6 and summary["Rated not helpful"][0] == 1
+    faq = {row[0]: row[3:6] for row in book["FAQ usage"].iter_rows(min_row=2, values_only=True)}
+    assert sorted(count for count in faq.values() if count != (0, 0, 0)) == [(20, 6, 1)]
     areas = {row[4] for row in book["Tickets"].iter_rows(min_row=2, values_only=True)}
     assert areas == {COMMUNE}
     assert {row[0] for row in book["By commune"].iter_rows(min_row=2, values_only=True)} == {COMMUNE}
@@ -204,6 +214,7 @@ async def test_an_empty_period_gives_zeros_not_errors(sessions: SessionFactory) 
     book = await workbook_of(sessions, period=Period(date(2020, 1, 1), date(2020, 6, 30)))
     summary = labelled(book["Summary"])
     assert summary["Total"][:6] == [0, 0, 0, None, 0, None]
+    assert summary["Questions answered by the bot"][0] == 0
     assert book["Tickets"].max_row == 1
 
 
@@ -254,8 +265,9 @@ async def test_the_report_command_writes_the_workbook_and_logs_it(settings: Sett
 
 async def test_the_same_totals_on_every_database_backend(db_sessions: SessionFactory) -> None:
     await seed(db_sessions)
-    for area, total, queued in ((None, [4, 3, 2], 6), (COMMUNE, [3, 2, 1], 3)):
+    for area, total, queued, answers in ((None, [4, 3, 2], 6, 42), (COMMUNE, [3, 2, 1], 3, 20)):
         summary = labelled((await workbook_of(db_sessions, area))["Summary"])
         assert summary["Total"][:3] == total and summary["Notice messages queued"][0] == queued
+        assert summary["Questions answered by the bot"][0] == answers
         assert summary["Citizens reached by notices"][0] == (2 if area is None else 1)
         assert summary["xin giấy chứng nhận hộ nghèo ở đâu"][0] == 7

@@ -84,7 +84,7 @@ async def statistics(request: web.Request) -> web.Response:
     async with request.app[keys.SESSIONS]() as session:
         summary = await stats.ticket_summary(session, scope, services.tz, now_of(request))
         subscribers = await stats.subscribers_by_area(session, area_set)
-        topics = stats.by_topic(await stats.faq_usage(session))
+        topics = stats.by_topic(await stats.faq_usage(session, scope))
         titles = {topic.id: topic.titles for topic in await list_topics(session)}
         reach = (await stats.broadcast_reach(session, scope))[:TOP_BROADCASTS]
     translator = translator_of(request)
