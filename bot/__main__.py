@@ -30,12 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("run", help="start the web server (web chat, staff dashboard, health), and Telegram or Zalo when a token is set")
-    db = commands.add_parser("db", help="database schema: upgrade, downgrade, current")
+    db = commands.add_parser("db", help="database: upgrade, downgrade, current schema; backup, restore")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_commands.add_parser("upgrade", help="apply all migrations")
     down = db_commands.add_parser("downgrade", help="revert migrations to a revision")
     down.add_argument("revision", help="target revision, e.g. -1 or base")
     db_commands.add_parser("current", help="show the applied revision")
+    backup = db_commands.add_parser(
+        "backup", help="copy the database to a file while the bot runs (SQLite: online backup; PostgreSQL: pg_dump)"
+    )
+    backup.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="where to write the backup")
+    restore = db_commands.add_parser(
+        "restore", help="replace the database with a backup (stop the bot first; SQLite keeps the old file beside it)"
+    )
+    restore.add_argument("backup_file", type=Path, metavar="FILE", help="a file written by `db backup`")
     ask = commands.add_parser("ask", help="answer questions the way the bot would (one per line from stdin without QUESTION)")
     ask.add_argument("question", nargs="*", metavar="QUESTION", help="the question (several words are joined)")
     ask.add_argument("--locale", choices=("vi", "en"), default=None, help="answer language (default: DEFAULT_LOCALE)")
@@ -137,6 +145,18 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
         log.info("database schema is up to date")
     elif args.db_command == "downgrade":
         migrate.downgrade(settings.database_url, args.revision)
+    elif args.db_command in ("backup", "restore"):
+        from storage import backup
+
+        try:
+            if args.db_command == "backup":
+                done = backup.backup(settings.database_url, args.output)
+            else:
+                done = backup.restore(settings.database_url, args.backup_file)
+        except backup.BackupError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        log.info("%s", done)
     else:
         migrate.current(settings.database_url)
     return 0
