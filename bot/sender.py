@@ -1,4 +1,4 @@
-"""The outbox sender: delivers queued messages on push channels (Telegram), obeying the platform.
+"""The outbox sender: delivers queued messages on push channels (Telegram, Zalo), obeying the platform.
 
 - at most `rate` messages a second overall and one a second per chat (aiolimiter), a few at a time;
 - the next batch is claimed while the last one is still going out, and the messages delivered at
@@ -9,8 +9,11 @@
   an attempt;
 - "blocked by the user" marks the citizen unreachable and unsubscribed, and the message failed;
 - network errors retry with exponential backoff, up to MAX_ATTEMPTS;
-- other Bot API errors (bad request, chat not found) are permanent: failed, not retried.
-Messages a killed process left `sending` go back to pending at start-up.
+- other Bot API errors (bad request, chat not found) are permanent: failed, not retried;
+- a channel with a reply window (Zalo Official Account: 48 hours after the citizen's last message)
+  skips what it may no longer send, with the window's reason.
+Channels tell the sender what went wrong with the neutral errors below (`SendError`), whatever their
+platform calls it. Messages a killed process left `sending` go back to pending at start-up.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from zoneinfo import ZoneInfo
 
 from aiolimiter import AsyncLimiter
 from sqlmodel import select
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from handlers.engine import Clock
 from handlers.render import payload_replies
@@ -43,6 +45,38 @@ PARALLEL = 16
 RATE_MARGIN = 0.95
 CHAT_LIMITERS = 10_000
 Deliver = Callable[[str, list[Reply]], Awaitable[None]]
+
+
+class SendError(Exception):
+    """A delivery failed; the subclass says what the sender does about it."""
+
+
+class RateLimited(SendError):
+    """The platform asks to slow down: the whole channel pauses `retry_after` seconds, no attempt counted."""
+
+    def __init__(self, retry_after: float, message: str = "rate limited") -> None:
+        super().__init__(message)
+        self.retry_after = max(0.0, float(retry_after))
+
+
+class SendBlocked(SendError):
+    """The recipient cannot be reached (blocked the bot, unfollowed): failed, and they get nothing more."""
+
+
+class SendRetry(SendError):
+    """A transient problem (network, 5xx): tried again with backoff, up to MAX_ATTEMPTS."""
+
+
+class SendFailed(SendError):
+    """A permanent refusal (bad request, unknown chat): failed, not retried."""
+
+
+class SendSkipped(SendError):
+    """The platform may not be sent this message now (e.g. outside its reply window): skipped with `reason`."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -76,6 +110,7 @@ class Sender:
     def __init__(
         self, sessions: SessionFactory, channel: str, deliver: Deliver, clock: Clock, *, idle: float = 1.0,
         rate: float = 25.0, per_chat: float = 1.0, quiet: QuietHours = QuietHours(),
+        window: outbox.ReplyWindow | None = None,
     ) -> None:
         self.sessions = sessions
         self.channel = channel
@@ -83,6 +118,7 @@ class Sender:
         self.clock = clock
         self.idle = idle
         self.quiet = quiet
+        self.window = window
         self.per_chat = per_chat
         # A little under the configured rate: sending exactly at the platform's limit, timing jitter
         # turns into 429s, and each one pauses the whole channel.
@@ -142,7 +178,9 @@ class Sender:
             await asyncio.sleep(min((self._paused_until - now).total_seconds(), 5))
             return []
         async with self.sessions() as session:
-            batch = await outbox.claim(session, self.channel, now, limit, include_bulk=now not in self.quiet)
+            batch = await outbox.claim(
+                session, self.channel, now, limit, include_bulk=now not in self.quiet, window=self.window
+            )
             await session.commit()
         return batch
 
@@ -172,7 +210,7 @@ class Sender:
         error: Exception | None = None
         try:
             await self.deliver(message.chat_id, payload_replies(message.payload))
-        except TelegramError as exc:
+        except SendError as exc:
             error = exc
         except Exception as exc:  # a row that cannot be sent at all must not stay `sending`
             log.exception("outbox: message %s cannot be sent", message.id)
@@ -185,14 +223,16 @@ class Sender:
             if stored is None:
                 return
             now = self.clock()
-            if isinstance(error, RetryAfter):
-                wait = error.retry_after if isinstance(error.retry_after, timedelta) else timedelta(seconds=error.retry_after)
+            if isinstance(error, RateLimited):
+                wait = timedelta(seconds=error.retry_after)
                 outbox.mark_retry(stored, now, wait, str(error), count_attempt=False)
                 self._paused_until = max(self._paused_until or now, now + wait)
-            elif isinstance(error, Forbidden):
+            elif isinstance(error, SendBlocked):
                 outbox.mark_failed(stored, "blocked", str(error))
                 await self._unreachable(session, stored, now)
-            elif isinstance(error, NetworkError) and not isinstance(error, BadRequest) and stored.attempts < MAX_ATTEMPTS:
+            elif isinstance(error, SendSkipped):
+                outbox.mark_failed(stored, error.reason, str(error), skipped=True)
+            elif isinstance(error, SendRetry) and stored.attempts < MAX_ATTEMPTS:
                 outbox.mark_retry(stored, now, min(timedelta(seconds=2 ** stored.attempts), MAX_BACKOFF), str(error))
             else:
                 outbox.mark_failed(stored, "error", str(error))

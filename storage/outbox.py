@@ -7,6 +7,7 @@ is put back to pending at start-up, so at most the messages in flight at that mo
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
@@ -19,6 +20,15 @@ PRIORITY_REPLY = 1
 PRIORITY_REMINDER = 3
 PRIORITY_BULK = 5
 IN_FLIGHT_LEASE = timedelta(minutes=2)  # longer than any one delivery, 429 pauses included
+
+
+@dataclass(frozen=True)
+class ReplyWindow:
+    """A platform that lets the bot write only for a while after the recipient's last message
+    (Zalo Official Account: 48 hours). Messages outside it are skipped with `reason`."""
+
+    length: timedelta
+    reason: str
 
 
 async def enqueue(
@@ -40,12 +50,14 @@ async def enqueue(
 
 
 async def claim(
-    session: AsyncSession, channel: str, now: datetime, limit: int = 20, *, include_bulk: bool = True
+    session: AsyncSession, channel: str, now: datetime, limit: int = 20, *, include_bulk: bool = True,
+    window: ReplyWindow | None = None,
 ) -> list[OutboxMessage]:
     """Mark the next due messages of a channel as `sending` and return them (the caller commits).
 
     Bulk notices wait while `include_bulk` is false (quiet hours). A notice whose citizen has
-    unsubscribed or become unreachable since it was queued is skipped instead.
+    unsubscribed or become unreachable since it was queued is skipped instead, and so is any
+    message to a chat of `window`'s channel that has not written within the window.
     """
     statement = (
         select(OutboxMessage)
@@ -61,10 +73,14 @@ async def claim(
         statement = statement.with_for_update(skip_locked=True)
     messages = list((await session.exec(statement)).all())
     opted_out = await _opted_out(session, [m.citizen_id for m in messages if m.broadcast_id and m.citizen_id])
+    closed = await _window_closed(session, channel, [m.chat_id for m in messages], now - window.length) if window else set()
     claimed = []
     for message in messages:
         if message.broadcast_id and message.citizen_id in opted_out:
             mark_failed(message, "unsubscribed", skipped=True)
+            continue
+        if window is not None and message.chat_id in closed:
+            mark_failed(message, window.reason, skipped=True)
             continue
         message.status = OutboxStatus.sending
         message.attempts += 1
@@ -86,6 +102,18 @@ async def _opted_out(session: AsyncSession, citizen_ids: list[int]) -> set[int]:
         )
     )
     return {citizen_id for citizen_id in result.all() if citizen_id is not None}
+
+
+async def _window_closed(session: AsyncSession, channel: str, chat_ids: list[str], since: datetime) -> set[str]:
+    """Which of these chats have not written since `since` (a chat never heard from has not)."""
+    if not chat_ids:
+        return set()
+    result = await session.exec(
+        select(Citizen.channel_user_id).where(
+            Citizen.channel == channel, col(Citizen.channel_user_id).in_(set(chat_ids)), col(Citizen.last_seen_at) >= since
+        )
+    )
+    return set(chat_ids) - set(result.all())
 
 
 async def pending_for(session: AsyncSession, channel: str, chat_id: str, now: datetime) -> list[OutboxMessage]:

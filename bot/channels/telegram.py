@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,12 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from bot.config import Settings
 from bot.ordering import KeyedLocks
+from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry
 from handlers.engine import Engine
 from handlers.render import split_text
 from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
@@ -119,6 +120,21 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
         if media is not None:
             found.append(Attachment(kind, media.file_id, getattr(media, "mime_type", None), media.file_size))
     return tuple(found)
+
+
+def sender_error(error: TelegramError) -> SendError:
+    """The outbox sender's kind of a Bot API error: 429 waits, "blocked by the user" is unreachable,
+    network trouble is retried, a bad request (a subclass of NetworkError here) and the rest are permanent."""
+    if isinstance(error, RetryAfter):
+        wait = error.retry_after
+        return RateLimited(wait.total_seconds() if isinstance(wait, timedelta) else float(wait), str(error))
+    if isinstance(error, Forbidden):
+        return SendBlocked(str(error))
+    if isinstance(error, BadRequest):
+        return SendFailed(str(error))
+    if isinstance(error, NetworkError):
+        return SendRetry(str(error))
+    return SendFailed(str(error))
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -226,7 +242,7 @@ class TelegramChannel:
             except TelegramError as exc:  # an old press: still handle it, the menu answers "expired"
                 log.debug("could not answer callback query: %s", exc)
         replies = await self.engine.handle(incoming, CAPABILITIES)
-        await self.send(update.effective_chat.id, replies)  # type: ignore[union-attr]
+        await self.reply(update.effective_chat.id, replies)  # type: ignore[union-attr]
 
     async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
         """Keep the photos and voice messages citizens send (Telegram file ids are bot-specific),
@@ -248,6 +264,13 @@ class TelegramChannel:
         return tuple(kept)
 
     async def send(self, chat_id: int | str, replies: list[Reply]) -> None:
+        """Send an outbox message; errors are given the kinds the outbox sender knows."""
+        try:
+            await self.reply(chat_id, replies)
+        except TelegramError as exc:
+            raise sender_error(exc) from exc
+
+    async def reply(self, chat_id: int | str, replies: list[Reply]) -> None:
         """Send replies in order; long texts are split, the keyboard goes on the last part."""
         bot = self.application.bot
         for reply in replies:
@@ -274,7 +297,7 @@ class TelegramChannel:
                     path = (root / image).resolve()
                     if not path.is_relative_to(root) or not path.is_file():
                         log.warning("image %r is not a file of DATA_DIR; sending the text alone", image)
-                        await self.send(chat_id, [Reply(reply.text, buttons=reply.buttons)])
+                        await self.reply(chat_id, [Reply(reply.text, buttons=reply.buttons)])
                         return
                     sent = await self._photo_message(chat_id, reply, markup, path.read_bytes())
                     if sent.photo:
@@ -287,7 +310,7 @@ class TelegramChannel:
         caption, rest = reply.text[:CAPTION_LIMIT], reply.text[CAPTION_LIMIT:]
         sent = await self.application.bot.send_photo(chat_id, photo, caption=caption, reply_markup=None if rest else markup)  # type: ignore[arg-type]
         if rest:
-            await self.send(chat_id, [Reply(rest, buttons=reply.buttons)])
+            await self.reply(chat_id, [Reply(rest, buttons=reply.buttons)])
         return sent
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

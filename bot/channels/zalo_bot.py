@@ -15,19 +15,19 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from sqlmodel import select
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.channels.plain import caption_and_rest, numbered, offer_choices, text_parts, typed_choice
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
+from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry
 from content.i18n import Translator
 from handlers.engine import Engine
 from handlers.types import Attachment, Capabilities, Incoming, Reply
@@ -169,20 +169,19 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def sender_error(error: ZaloError) -> TelegramError:
-    """The error kind the outbox sender understands (its vocabulary is python-telegram-bot's):
-    429 waits, 403 means the citizen cannot be reached, network trouble, 408 and 5xx are retried,
-    anything else is permanent."""
+def sender_error(error: ZaloError) -> SendError:
+    """The error kind the outbox sender understands: 429 waits, 403 means the citizen cannot be
+    reached, network trouble, 408 and 5xx are retried, anything else is permanent."""
     if isinstance(error, ZaloNetworkError):
-        return NetworkError(str(error))
+        return SendRetry(str(error))
     assert isinstance(error, ZaloApiError)
     if error.code == 429:
-        return RetryAfter(timedelta(seconds=max(1.0, error.retry_after or 5.0)))
+        return RateLimited(max(1.0, error.retry_after or 5.0), str(error))
     if error.code == 403:
-        return Forbidden(error.description)
+        return SendBlocked(error.description)
     if error.code == EMPTY_POLL or error.code >= 500:
-        return NetworkError(str(error))
-    return BadRequest(str(error))
+        return SendRetry(str(error))
+    return SendFailed(str(error))
 
 
 class ZaloBotChannel:
