@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from content.i18n import Catalogs, Translator
 from handlers.render import split_text
 from handlers.router import CHOICES_KEY, choice_for
 from handlers.states import State
@@ -55,6 +56,38 @@ def caption_and_rest(text: str, limit: int) -> tuple[str, list[str]]:
     """A photo's caption (the first part of the text) and the messages that follow it."""
     parts = split_text(text, limit)
     return (parts[0], parts[1:]) if parts else ("", [])
+
+
+def cannot_read(translator: Translator, *, sticker: bool = False) -> Reply:
+    """The polite answer to a sticker or to a kind of message the bot cannot read (files, …)."""
+    if sticker:
+        return Reply(translator.gettext(
+            "Thank you for the sticker! I can only read text and photos. Please type your question in words."
+        ))
+    return Reply(translator.gettext(
+        "Sorry, I cannot read this kind of message. Please type your question in words "
+        "(with or without accents is fine)."
+    ))
+
+
+async def number_outgoing(
+    sessions: SessionFactory, catalogs: Catalogs, channel: str, user_id: str, replies: list[Reply], *,
+    now: datetime, ttl: timedelta,
+) -> tuple[list[Reply], Translator | None]:
+    """An outbox message's replies with their buttons numbered after the choices already offered
+    (which they join), and the recipient's language; unchanged when there are no buttons. The caller
+    holds the citizen's lock."""
+    buttons = [button for reply in replies for button in reply.all_buttons()]
+    if not buttons:
+        return replies, None
+    offered = await offer_choices(sessions, channel, user_id, buttons, now=now, ttl=ttl)
+    translator = catalogs.get(offered.locale)
+    hint = translator.gettext("Reply with a number to choose.")
+    first, rendered = offered.first, []
+    for reply in replies:
+        rendered.append(numbered(reply, hint, first))
+        first += len(reply.all_buttons())
+    return rendered, translator
 
 
 async def typed_choice(sessions: SessionFactory, channel: str, user_id: str, text: str, *, now: datetime) -> str | None:

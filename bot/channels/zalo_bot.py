@@ -12,18 +12,17 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from sqlmodel import select
 
-from bot.channels.plain import caption_and_rest, numbered, offer_choices, text_parts, typed_choice
+from bot.channels import remote_media
+from bot.channels.plain import cannot_read, caption_and_rest, number_outgoing, text_parts, typed_choice
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
@@ -49,7 +48,6 @@ MAX_BACKOFF = 60.0
 TEXT, IMAGE, STICKER, UNSUPPORTED = (
     "message.text.received", "message.image.received", "message.sticker.received", "message.unsupported.received",
 )
-PHOTO_SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg", ".jpg"), (b"\x89PNG\r\n\x1a\n", "image/png", ".png"))
 
 
 class ZaloError(Exception):
@@ -315,7 +313,7 @@ class ZaloBotChannel:
                     await self.send(message.chat_id, replies)
                 else:
                     translator = await self._translator(message.user_id)
-                    await self.send(message.chat_id, [self._cannot_read(message, translator)], translator)
+                    await self.send(message.chat_id, [cannot_read(translator, sticker=message.event == STICKER)], translator)
         except ZaloError as exc:
             log.warning("Zalo Bot API: could not answer %s: %s", message.user_id, exc)
         except Exception:
@@ -335,17 +333,6 @@ class ZaloBotChannel:
             attachments=attachments, message_id=message.message_id, fetch=self._download if attachments else None,
         )
 
-    @staticmethod
-    def _cannot_read(message: ZaloMessage, translator: Translator) -> Reply:
-        if message.event == STICKER:
-            return Reply(translator.gettext(
-                "Thank you for the sticker! I can only read text and photos. Please type your question in words."
-            ))
-        return Reply(translator.gettext(
-            "Sorry, I cannot read this kind of message. Please type your question in words "
-            "(with or without accents is fine)."
-        ))
-
     async def _typing(self, chat_id: str) -> None:
         """Show "typing…" while the engine works; it does not matter if this fails."""
         assert self.api is not None
@@ -363,40 +350,9 @@ class ZaloBotChannel:
         return self.engine.services.catalogs.get(locale)
 
     async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
-        """Keep the photos citizens send (Zalo's links do not last), checking size and type; say
-        why for anything refused. Network failures raise: the turn apologises and nothing is saved."""
+        """Keep the photos citizens send (Zalo's links do not last), checking size and type."""
         assert self._session is not None
-        kept = []
-        for attachment in attachments:
-            data = await self._fetch(attachment.file_id)
-            found = next(((mime, ext) for magic, mime, ext in PHOTO_SIGNATURES if data and data.startswith(magic)), None)
-            if data is None:
-                kept.append(replace(attachment, problem="too_large"))
-            elif found is None:
-                kept.append(replace(attachment, problem="type"))
-            else:
-                mime, extension = found
-                relative = Path("media") / f"{datetime.now(UTC):%Y/%m}" / f"{uuid.uuid4().hex}{extension}"
-                target = self.settings.data_dir / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                kept.append(replace(attachment, mime_type=mime, path=str(relative), size=len(data)))
-        return tuple(kept)
-
-    async def _fetch(self, url: str) -> bytes | None:
-        """The bytes at a URL, or None when they exceed MEDIA_MAX_BYTES."""
-        assert self._session is not None
-        limit = self.settings.media_max_bytes
-        timeout = aiohttp.ClientTimeout(total=60)
-        async with self._session.get(url, timeout=timeout, raise_for_status=True) as response:
-            if (response.content_length or 0) > limit:
-                return None
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                data += chunk
-                if len(data) > limit:
-                    return None
-        return bytes(data)
+        return await remote_media.keep(self._session, self.settings.data_dir, self.settings.media_max_bytes, attachments)
 
     async def send(self, chat_id: str, replies: list[Reply], translator: Translator | None = None) -> None:
         """Send replies in order: texts in parts of at most 2000 characters, photos by URL."""
@@ -427,21 +383,12 @@ class ZaloBotChannel:
     async def deliver(self, chat_id: str, replies: list[Reply]) -> None:
         """Send an outbox message (a notice, a staff reply): its buttons are numbered after the
         choices already offered and join them. Errors are given the kinds the sender knows."""
-        buttons = [button for reply in replies for button in reply.all_buttons()]
         try:
             async with self.locks.hold((CHANNEL, chat_id)):
-                translator = None
-                if buttons:
-                    offered = await offer_choices(
-                        self.engine.sessions, CHANNEL, chat_id, buttons, now=self.clock(), ttl=self.engine.conversation_ttl
-                    )
-                    translator = self.engine.services.catalogs.get(offered.locale)
-                    hint = translator.gettext("Reply with a number to choose.")
-                    first, rendered = offered.first, []
-                    for reply in replies:
-                        rendered.append(numbered(reply, hint, first))
-                        first += len(reply.all_buttons())
-                    replies = rendered
+                replies, translator = await number_outgoing(
+                    self.engine.sessions, self.engine.services.catalogs, CHANNEL, chat_id, replies,
+                    now=self.clock(), ttl=self.engine.conversation_ttl,
+                )
                 await self.send(chat_id, replies, translator)
         except ZaloError as exc:
             raise sender_error(exc) from exc
