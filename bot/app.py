@@ -20,7 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot import dashboard, keys
+from bot import dashboard, keys, metrics
 from bot.campaigns import catch_up
 from bot.campaigns import schedule as schedule_campaigns
 from bot.channels import zalo_bot
@@ -30,7 +30,7 @@ from bot.config import Settings, ensure_secret_key
 from bot.features import build_router
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
-from bot.routes import security_headers, setup_routes
+from bot.routes import request_ids, security_headers, setup_routes
 from bot.sender import QuietHours, Sender
 from content import refresh
 from content.areas import AreaDirectory
@@ -50,7 +50,7 @@ BROADCAST_CHECK_SECONDS = 10
 
 def create_app(settings: Settings, *, clock=utc_now) -> web.Application:  # type: ignore[no-untyped-def]
     """Assemble the web app; resources start when the app starts."""
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[security_headers])
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[request_ids, security_headers])
     app[keys.SETTINGS] = settings
     app[keys.LOCKS] = KeyedLocks()
     app[keys.CLOCK] = clock
@@ -160,6 +160,7 @@ def _zalo_bot(settings: Settings, clock):  # type: ignore[no-untyped-def]
 def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         scheduler = AsyncIOScheduler(timezone=settings.tz)
+        scheduler.add_listener(metrics.count_job, metrics.JOB_EVENTS)
         scheduler.add_job(
             _daily_reminders, CronTrigger(hour=7, minute=30, timezone=settings.tz), args=[app, clock],
             id="officer-reminders", replace_existing=True, misfire_grace_time=3600, coalesce=True,

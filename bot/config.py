@@ -7,6 +7,7 @@ import re
 import secrets
 from datetime import date
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -55,6 +56,8 @@ class Settings(BaseSettings):
     default_locale: str = "vi"
     timezone: str = "Asia/Ho_Chi_Minh"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: str = ""
     max_concurrent_updates: int = Field(64, ge=1, le=10_000)
     conversation_ttl_hours: int = Field(72, ge=1, le=24 * 365)
     ticket_due_days: str = ""

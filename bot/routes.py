@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -11,10 +12,14 @@ from sqlalchemy import text
 from bot import keys
 from bot.channels.webchat import STATIC_DIR
 from bot.media_links import PHOTO_TYPES
+from bot.metrics import metrics
+from handlers import observe
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 
@@ -89,6 +94,7 @@ def setup_routes(app: web.Application) -> None:
             web.post("/webhook/telegram", telegram_webhook, name="telegram-webhook"),
             web.post("/webhook/zalo-bot", zalo_bot_webhook, name="zalo-bot-webhook"),
             web.get("/media/{token}", media_file, name="media"),
+            web.get("/metrics", metrics, name="metrics"),
         ]
     )
 
@@ -101,4 +107,21 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give each request an id for the logs: the proxy's X-Request-ID when it is sane, else a new one."""
+    offered = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = offered if _REQUEST_ID.match(offered) else f"web-{observe.new_id()}"
+    token = observe.REQUEST_ID.set(request_id)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.setdefault(REQUEST_ID_HEADER, request_id)
+        raise
+    finally:
+        observe.REQUEST_ID.reset(token)
+    response.headers.setdefault(REQUEST_ID_HEADER, request_id)
     return response

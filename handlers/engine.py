@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from content.text import clean_input
+from handlers import observe
 from handlers.render import number_choices
 from handlers.router import CHOICES_KEY, Router
 from handlers.states import State
@@ -47,15 +49,23 @@ class Engine:
 
     async def handle(self, incoming: Incoming, capabilities: Capabilities = Capabilities()) -> list[Reply]:
         """Handle one message and commit; on any failure roll back and apologise."""
+        observe.UPDATES_RECEIVED.labels(incoming.channel).inc()
+        started = time.perf_counter()
+        request_id = observe.REQUEST_ID.set(observe.REQUEST_ID.get() or f"{incoming.channel}-{observe.new_id()}")
         try:
             async with self.sessions() as session:
                 replies = await self._turn(session, incoming, capabilities)
                 await session.commit()
+            observe.UPDATES_HANDLED.labels(incoming.channel, "ok").inc()
             return replies
         except Exception:
+            observe.UPDATES_HANDLED.labels(incoming.channel, "error").inc()
             log.exception("turn failed: channel=%s action=%r", incoming.channel, incoming.action)
             translator = self.services.catalogs.get(None)
             return [Reply(translator.gettext("Sorry, something went wrong on our side. Please try again in a moment."))]
+        finally:
+            observe.TURN_SECONDS.labels(incoming.channel).observe(time.perf_counter() - started)
+            observe.REQUEST_ID.reset(request_id)
 
     async def _turn(self, session, incoming: Incoming, capabilities: Capabilities) -> list[Reply]:  # type: ignore[no-untyped-def]
         """Load the citizen and their state, route, then save the new state."""

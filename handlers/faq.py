@@ -9,6 +9,7 @@ from content.loader import rendered_answer
 from content.text import PARTICLES
 from content.model import FaqEntry
 from content.search import SearchResult, Status
+from handlers import observe
 from handlers.menu import main_menu
 from handlers.router import Action, Routes
 from handlers.turn import StaleAction, Turn
@@ -68,8 +69,10 @@ async def ask(turn: Turn) -> list[Reply]:
         return friendly
     turn.data["question"] = turn.text[:1000]
     if result.status is Status.answer and result.best is not None:
+        observe.FAQ_OUTCOMES.labels("answer").inc()
         return await show_answer(turn, result.best.entry)
     if result.status is Status.suggest:
+        observe.FAQ_OUTCOMES.labels("suggest").inc()
         buttons = tuple((Button(_short(m.entry.text(turn.locale).question), f"faq:show:{m.entry.id}"),) for m in result.matches)
         return [
             Reply(
@@ -103,6 +106,7 @@ def _related(turn: Turn, entry: FaqEntry) -> list[FaqEntry]:
 
 async def no_answer(turn: Turn, key: str) -> list[Reply]:
     """Record the question for staff and offer to send it to them."""
+    observe.FAQ_OUTCOMES.labels("none").inc()
     question = turn.data.get("question") or turn.text
     row = await content_repo.record_unanswered(turn.session, key or question, question, turn.locale, now=turn.now)
     return [
@@ -138,6 +142,7 @@ async def on_rate(turn: Turn) -> list[Reply]:
     entry = turn.services.library.faq(turn.args[1]) if len(turn.args) > 1 else None
     if entry is None:
         raise StaleAction
+    observe.FAQ_OUTCOMES.labels("helpful" if helpful else "unhelpful").inc()
     await content_repo.count_faq(
         turn.session, entry.id, "helpful" if helpful else "unhelpful", now=turn.now, area_code=turn.citizen.area_code
     )

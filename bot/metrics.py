@@ -1,0 +1,88 @@
+"""GET /metrics in Prometheus' text format, and the counters of the runtime layer.
+
+Counters and histograms count in each process (scrape every process); the queue and ticket gauges
+are read from the database at each scrape, so every process reports the same, whole picture.
+Figures only: no names, no texts, no chat ids.
+
+Without METRICS_TOKEN only clients on the machine itself (127.0.0.1, ::1) may read it; with it,
+anyone presenting `Authorization: Bearer <token>`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from ipaddress import ip_address
+
+from aiohttp import web
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, generate_latest
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot import keys
+from storage.models import OutboxMessage, OutboxStatus, Ticket
+
+log = logging.getLogger(__name__)
+
+OUTBOX_RESULTS = Counter(
+    "caunoi_outbox_results",
+    "Outbox delivery attempts by channel and result: sent, retry (tried again later), failed, unreachable, skipped",
+    ["channel", "result"],
+)
+OUTBOX_QUEUE = Gauge("caunoi_outbox_queue", "Messages waiting (pending) or going out (sending), by channel", ["channel", "status"])
+TICKETS = Gauge("caunoi_tickets", "Tickets by status", ["status"])
+SCHEDULER_RUNS = Counter("caunoi_scheduler_runs", "Scheduled job runs by job and outcome (ok, error, missed)", ["job", "outcome"])
+SCRAPE_ERRORS = Counter("caunoi_metrics_database_errors", "Scrapes whose database figures could not be read")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics."""
+    if not _allowed(request):
+        raise web.HTTPNotFound()
+    try:
+        await _read_gauges(request)
+    except Exception:
+        # The process's own counters are still worth reading while the database is away.
+        SCRAPE_ERRORS.inc()
+        log.exception("metrics: cannot read the queue and ticket figures from the database")
+    response = web.Response(body=generate_latest(REGISTRY))
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    response.charset = "utf-8"
+    return response
+
+
+def _allowed(request: web.Request) -> bool:
+    token = request.app[keys.SETTINGS].metrics_token
+    if token:
+        offered = request.headers.get("Authorization", "")
+        return hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())
+    try:
+        return request.remote is not None and ip_address(request.remote).is_loopback
+    except ValueError:
+        return False
+
+
+async def _read_gauges(request: web.Request) -> None:
+    async with request.app[keys.SESSIONS]() as session:
+        waiting = (await session.exec(
+            select(OutboxMessage.channel, OutboxMessage.status, func.count())
+            .where(col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]))
+            .group_by(OutboxMessage.channel, OutboxMessage.status)
+        )).all()
+        tickets = (await session.exec(select(Ticket.status, func.count()).group_by(Ticket.status))).all()
+    OUTBOX_QUEUE.clear()
+    for channel, status, count in waiting:
+        OUTBOX_QUEUE.labels(channel, status).set(count)
+    TICKETS.clear()
+    for status, count in tickets:
+        TICKETS.labels(status).set(count)
+
+
+def count_job(event: JobExecutionEvent) -> None:
+    """APScheduler listener: one run of a job (ids are a fixed set: the jobs and the campaigns)."""
+    outcome = "missed" if event.code == EVENT_JOB_MISSED else ("error" if event.exception is not None else "ok")
+    SCHEDULER_RUNS.labels(str(event.job_id), outcome).inc()
+
+
+JOB_EVENTS = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
