@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX_RESULTS = Counter(
     "caunoi_outbox_results",
-    "Outbox delivery attempts by channel and result: sent, retry (tried again later), failed, unreachable, skipped",
+    "Outbox delivery attempts by channel and result: sent, retry, rate_limited (both tried again later), failed, unreachable, skipped",
     ["channel", "result"],
 )
 OUTBOX_QUEUE = Gauge("caunoi_outbox_queue", "Messages waiting (pending) or going out (sending), by channel", ["channel", "status"])

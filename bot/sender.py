@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from aiolimiter import AsyncLimiter
 from sqlmodel import select
 
+from bot.metrics import OUTBOX_RESULTS
 from handlers.engine import Clock
 from handlers.render import payload_replies
 from handlers.types import Reply
@@ -217,6 +218,7 @@ class Sender:
             error = exc
         if error is None:
             await self._record_sent(message.id)  # type: ignore[arg-type]
+            OUTBOX_RESULTS.labels(self.channel, "sent").inc()
             return
         async with self.sessions() as session:
             stored = await session.get(OutboxMessage, message.id)
@@ -227,16 +229,22 @@ class Sender:
                 wait = timedelta(seconds=error.retry_after)
                 outbox.mark_retry(stored, now, wait, str(error), count_attempt=False)
                 self._paused_until = max(self._paused_until or now, now + wait)
+                result = "rate_limited"
             elif isinstance(error, SendBlocked):
                 outbox.mark_failed(stored, "blocked", str(error))
                 await self._unreachable(session, stored, now)
+                result = "unreachable"
             elif isinstance(error, SendSkipped):
                 outbox.mark_failed(stored, error.reason, str(error), skipped=True)
+                result = "skipped"
             elif isinstance(error, SendRetry) and stored.attempts < MAX_ATTEMPTS:
                 outbox.mark_retry(stored, now, min(timedelta(seconds=2 ** stored.attempts), MAX_BACKOFF), str(error))
+                result = "retry"
             else:
                 outbox.mark_failed(stored, "error", str(error))
+                result = "failed"
             await session.commit()
+        OUTBOX_RESULTS.labels(self.channel, result).inc()
         log.warning("outbox: message %s to %s: %s", message.id, self.channel, error)
 
     async def _record_sent(self, message_id: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -63,6 +64,30 @@ async def test_metrics_count_turns_faq_outcomes_queue_and_tickets(settings, aioh
     assert value(after, "caunoi_outbox_queue", channel="telegram", status="pending") == 3
     assert value(after, "caunoi_tickets", status="new") == 1
     assert value(after, "caunoi_scheduler_runs_total", job="broadcasts", outcome="ok") >= 1
+
+
+async def test_delivery_results_are_counted_per_channel(settings, tg, aiohttp_client, sessions) -> None:
+    from tests.conftest import telegram_settings
+
+    client = await aiohttp_client(create_app(telegram_settings(settings, tg)))
+    before = await scrape(client)
+    tg.block("902")
+    async with sessions() as session:
+        for chat in ("901", "902"):
+            await outbox.enqueue(session, channel="telegram", chat_id=chat, payload={"text": "Thông báo"}, now=T0)
+        await session.commit()
+
+    def counted(result: str) -> float:
+        return value(after, "caunoi_outbox_results_total", channel="telegram", result=result) - value(
+            before, "caunoi_outbox_results_total", channel="telegram", result=result)
+
+    for _ in range(200):
+        after = await scrape(client)
+        if counted("sent") and counted("unreachable"):
+            break
+        await asyncio.sleep(0.05)
+    assert counted("sent") == 1 and counted("unreachable") == 1
+    assert any(str(sent.chat_id) == "901" for sent in tg.sent)
 
 
 async def test_a_failed_turn_is_counted_and_logged_with_its_id(engine: Engine, caplog, monkeypatch) -> None:
