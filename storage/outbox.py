@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,17 +37,23 @@ async def enqueue(
     citizen_id: int | None = None, priority: int = PRIORITY_BULK, dedupe_key: str | None = None,
 ) -> OutboxMessage | None:
     """Queue a message; with a `dedupe_key` already queued, do nothing and return None."""
-    if dedupe_key is not None:
-        found = await session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
-        if found.first() is not None:
-            return None
     message = OutboxMessage(
         citizen_id=citizen_id, channel=channel, chat_id=chat_id, payload=payload, priority=priority,
         next_attempt_at=now, dedupe_key=dedupe_key, created_at=now,
     )
-    session.add(message)
-    await session.flush()
-    return message
+    if dedupe_key is None:
+        session.add(message)
+        await session.flush()
+        return message
+    # One statement: two processes queueing the same key (a reminder, say) never both insert, and
+    # the loser is not left with a failed transaction.
+    dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    inserted = (await session.exec(
+        dialect.insert(table).values(**message.model_dump(exclude={"id"}))
+        .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+    )).first()
+    return None if inserted is None else await session.get(OutboxMessage, inserted[0])
 
 
 async def claim(

@@ -487,6 +487,14 @@ async def test_forgetting_a_citizen_keeps_their_tickets_without_them(db_sessions
 # ---------------------------------------------------------------- several claimers (PostgreSQL)
 
 
+async def test_parallel_enqueues_of_one_key_queue_one_message_and_fail_nobody(db_sessions: SessionFactory) -> None:
+    ids = await asyncio.gather(*(queue(db_sessions, "555", dedupe_key="reminder:7:2026-03-02") for _ in range(6)))
+    assert len([found for found in ids if found is not None]) == 1
+    async with db_sessions() as session:
+        rows = (await session.exec(select(OutboxMessage))).all()
+    assert [(row.chat_id, row.dedupe_key, row.status) for row in rows] == [("555", "reminder:7:2026-03-02", "pending")]
+
+
 async def test_faq_counts_add_up_per_hour_and_commune_even_from_parallel_sessions(db_sessions: SessionFactory) -> None:
     async def count(field: content.FaqCounter, now: datetime, area: str | None) -> None:
         async with db_sessions() as session:
