@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot import dashboard, keys, metrics
 from bot.campaigns import catch_up
 from bot.campaigns import schedule as schedule_campaigns
-from bot.channels import zalo_bot
+from bot.channels import zalo_bot, zalo_oa
 from bot.channels.telegram import TelegramChannel
 from bot.channels.webchat import WebChat
 from bot.config import Settings, ensure_secret_key
@@ -60,6 +60,7 @@ def create_app(settings: Settings, *, clock=utc_now) -> web.Application:  # type
     app.cleanup_ctx.append(_conversations(settings, catalogs, clock))
     app.cleanup_ctx.append(_telegram(settings, clock))
     app.cleanup_ctx.append(_zalo_bot(settings, clock))
+    app.cleanup_ctx.append(_zalo_oa(settings, clock))
     app.cleanup_ctx.append(_scheduler(settings, clock))
     setup_routes(app)
     dashboard.setup(app)
@@ -148,6 +149,29 @@ def _zalo_bot(settings: Settings, clock):  # type: ignore[no-untyped-def]
             per_chat=zalo_bot.CHAT_RATE, quiet=QuietHours.parse(settings.quiet_hours, settings.tz),
         )
         task = asyncio.create_task(sender.run(), name="outbox:zalo_bot")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await channel.stop()
+
+    return ctx
+
+
+def _zalo_oa(settings: Settings, clock):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if not settings.zalo_oa_enabled:
+            app[keys.ZALO_OA] = None
+            yield
+            return
+        channel = zalo_oa.ZaloOAChannel(settings, app[keys.ENGINE], app[keys.LOCKS], clock)
+        app[keys.ZALO_OA] = channel
+        await channel.start()
+        sender = Sender(
+            app[keys.SESSIONS], zalo_oa.CHANNEL, channel.deliver, clock, rate=zalo_oa.RATE_LIMIT,
+            per_chat=zalo_oa.CHAT_RATE, quiet=QuietHours.parse(settings.quiet_hours, settings.tz), window=zalo_oa.WINDOW,
+        )
+        task = asyncio.create_task(sender.run(), name="outbox:zalo_oa")
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     zalo_bot_base_url: str = "https://bot-api.zaloplatforms.com/bot"
     zalo_bot_webhook_url: str = ""
     zalo_bot_webhook_secret: str = ""
+    zalo_oa_app_id: str = ""
+    zalo_oa_secret_key: str = ""
+    zalo_oa_access_token: str = ""
+    zalo_oa_refresh_token: str = ""
+    zalo_oa_api_base: str = "https://openapi.zalo.me"
+    zalo_oauth_base: str = "https://oauth.zaloapp.com"
 
     @field_validator("database_url")
     @classmethod
@@ -149,6 +155,20 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
+    @field_validator("zalo_oa_api_base", "zalo_oauth_base")
+    @classmethod
+    def _zalo_oa_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("zalo_oa_app_id")
+    @classmethod
+    def _zalo_oa_app_id(cls, value: str) -> str:
+        if value and not value.isdigit():
+            raise ValueError("must be the Zalo app's numeric id (Zalo for Developers)")
+        return value
+
     @field_validator("zalo_bot_token")
     @classmethod
     def _zalo_token(cls, value: str) -> str:
@@ -181,6 +201,12 @@ class Settings(BaseSettings):
             raise ValueError("TELEGRAM_WEBHOOK_SECRET: required when TELEGRAM_WEBHOOK_URL is set")
         if self.zalo_bot_webhook_url and not self.zalo_bot_webhook_secret:
             raise ValueError("ZALO_BOT_WEBHOOK_SECRET: required when ZALO_BOT_WEBHOOK_URL is set")
+        oa = {"ZALO_OA_APP_ID": self.zalo_oa_app_id, "ZALO_OA_SECRET_KEY": self.zalo_oa_secret_key,
+              "ZALO_OA_REFRESH_TOKEN": self.zalo_oa_refresh_token}
+        missing = [name for name, value in oa.items() if not value]
+        if len(missing) < len(oa) and missing:
+            raise ValueError(f"{missing[0]}: required with the other Zalo Official Account settings "
+                             "(ZALO_OA_APP_ID, ZALO_OA_SECRET_KEY, ZALO_OA_REFRESH_TOKEN)")
         return self
 
     @property
@@ -207,6 +233,11 @@ class Settings(BaseSettings):
     def zalo_bot_enabled(self) -> bool:
         """Whether a Zalo Bot API token is configured."""
         return bool(self.zalo_bot_token)
+
+    @property
+    def zalo_oa_enabled(self) -> bool:
+        """Whether the Zalo Official Account is configured (app id, OA secret key, first refresh token)."""
+        return bool(self.zalo_oa_app_id and self.zalo_oa_secret_key and self.zalo_oa_refresh_token)
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,6 +11,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.channels.telegram import TelegramChannel
 from bot.channels.webchat import WebChat
 from bot.channels.zalo_bot import ZaloBotChannel
+from bot.channels.zalo_oa import ZaloOAChannel
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
@@ -30,3 +31,4 @@ CLOCK = web.AppKey[Callable[[], datetime]]("clock")
 DASHBOARD_NAV = web.AppKey[list]("dashboard_nav")
 ZALO_BOT = web.AppKey[ZaloBotChannel | None]("zalo_bot")
 MEDIA_LINKS = web.AppKey("media_links", MediaLinks)
+ZALO_OA = web.AppKey[ZaloOAChannel | None]("zalo_oa")

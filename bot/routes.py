@@ -24,16 +24,18 @@ CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-ur
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """GET /healthz: the database answers; which Telegram mode runs."""
+    """GET /healthz: the database answers; which Telegram mode runs; whether Zalo OA (when on) can send."""
     telegram = request.app[keys.TELEGRAM]
     mode = "off" if telegram is None else ("webhook" if telegram.webhook else "polling")
+    zalo_oa = request.app[keys.ZALO_OA]
+    channels = {"telegram": mode, **({"zalo_oa": zalo_oa.status} if zalo_oa is not None else {})}
     try:
         async with request.app[keys.SESSIONS]() as session:
             await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
     except Exception:
         log.exception("health check: database unavailable")
-        return web.json_response({"status": "error", "database": "unavailable", "telegram": mode}, status=503)
-    return web.json_response({"status": "ok", "database": "ok", "telegram": mode})
+        return web.json_response({"status": "error", "database": "unavailable", **channels}, status=503)
+    return web.json_response({"status": "ok", "database": "ok", **channels})
 
 
 async def home(request: web.Request) -> web.Response:
@@ -72,6 +74,14 @@ async def zalo_bot_webhook(request: web.Request) -> web.StreamResponse:
     return await channel.handle_webhook(request)
 
 
+async def zalo_oa_webhook(request: web.Request) -> web.StreamResponse:
+    """POST /webhook/zalo-oa (404 unless the Zalo Official Account channel is on)."""
+    channel = request.app[keys.ZALO_OA]
+    if channel is None:
+        raise web.HTTPNotFound()
+    return await channel.handle_webhook(request)
+
+
 async def media_file(request: web.Request) -> web.StreamResponse:
     """GET /media/{token}: a stored photo behind an unguessable, expiring link (for Zalo); else 404."""
     path = request.app[keys.MEDIA_LINKS].resolve(request.match_info["token"], request.app[keys.CLOCK]())
@@ -93,6 +103,7 @@ def setup_routes(app: web.Application) -> None:
             web.static("/chat/static", STATIC_DIR, name="chat-static"),
             web.post("/webhook/telegram", telegram_webhook, name="telegram-webhook"),
             web.post("/webhook/zalo-bot", zalo_bot_webhook, name="zalo-bot-webhook"),
+            web.post("/webhook/zalo-oa", zalo_oa_webhook, name="zalo-oa-webhook"),
             web.get("/media/{token}", media_file, name="media"),
             web.get("/metrics", metrics, name="metrics"),
         ]

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -401,3 +401,43 @@ class StaffSession(SQLModel, table=True):
     created_at: datetime = _utc_column(nullable=False)
     last_seen_at: datetime = _utc_column(nullable=False)
     expires_at: datetime = _utc_column(nullable=False, index=True)
+
+
+class ZaloOAToken(SQLModel, table=True):
+    """The Zalo Official Account's current token pair. The refresh token is single-use: each refresh
+    gives a new pair, saved here before it is used. `seed_hash` names the pair from the environment
+    this row started from (a different one there replaces the row); `lease_until` is held by the
+    process refreshing right now."""
+
+    __tablename__ = "zalo_oa_token"
+
+    app_id: str = Field(primary_key=True, max_length=64)
+    access_token: str = Field(max_length=2000)
+    refresh_token: str = Field(max_length=2000)
+    expires_at: datetime | None = _utc_column()
+    seed_hash: str = Field(default="", max_length=64)
+    lease_until: datetime | None = _utc_column()
+    updated_at: datetime = _utc_column(nullable=False)
+
+
+class ZaloOAEvent(SQLModel, table=True):
+    """A webhook event of the Official Account, kept a few days so a redelivery is handled once."""
+
+    __tablename__ = "zalo_oa_event"
+
+    key: str = Field(primary_key=True, max_length=200)
+    received_at: datetime = _utc_column(nullable=False, index=True)
+    handled_at: datetime | None = _utc_column()
+
+
+class TelegramInboxRow(SQLModel, table=True):
+    """A Telegram update, stored before Telegram is told it arrived and kept until it is handled;
+    its id stays a while longer (without the content) so that a redelivery is recognised."""
+
+    __tablename__ = "telegram_inbox"
+
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    payload: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    received_at: datetime = _utc_column(nullable=False)
+    lease_until: datetime | None = _utc_column()
+    done_at: datetime | None = _utc_column(index=True)

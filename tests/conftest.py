@@ -109,14 +109,16 @@ def telegram_settings(settings: Settings, tg: FakeTelegram, **extra: object) -> 
     )
 
 
-@pytest.fixture(params=["telegram", "webchat", "zalo_bot"])
+@pytest.fixture(params=["telegram", "webchat", "zalo_bot", "zalo_oa"])
 async def driver(request: pytest.FixtureRequest, settings: Settings, tg, aiohttp_client):  # type: ignore[no-untyped-def]
     """A citizen on each channel in turn, talking to the whole running app."""
     from bot.app import create_app
-    from tests.drivers import TelegramDriver, WebChatDriver, ZaloBotDriver
+    from tests.drivers import TelegramDriver, WebChatDriver, ZaloBotDriver, ZaloOADriver
 
     if request.param == "zalo_bot":
         return await ZaloBotDriver.start(settings, aiohttp_client)
+    if request.param == "zalo_oa":
+        return await ZaloOADriver.start(settings, aiohttp_client)
     if request.param == "telegram":
         await aiohttp_client(create_app(telegram_settings(settings, tg)))
         return TelegramDriver(tg)

@@ -1,4 +1,5 @@
-"""Drivers that let one conversation script run on every channel (Telegram, web chat, Zalo Bot API)."""
+"""Drivers that let one conversation script run on every channel (Telegram, web chat, Zalo Bot API,
+Zalo Official Account)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from storage.db import SessionFactory
 from storage.models import Citizen, Conversation
 from tests.fakes.telegram import FakeTelegram, Sent, buttons
 from tests.fakes.zalo_bot import FakeZaloBot
+from tests.fakes.zalo_oa import FakeZaloOA
 
 QUIET = 0.25
 
@@ -217,23 +219,94 @@ class ZaloBotDriver:
             count = len(self.zalo.sent)
             await asyncio.sleep(QUIET)
         mine = [s for s in self.zalo.sent[start:] if s.method in ("sendMessage", "sendPhoto") and s.chat_id == self.user_id]
-        choices = await self._choices()
-        shown = []
-        for sent in mine:
-            numbered = numbered_buttons(sent.text or "")
-            labels = [label for label, _n in numbered]
-            actions = [action for _l, action in choices] if labels == [label for label, _a in choices] else []
-            buttons = [(label, actions[i] if actions else f"#{number}") for i, (label, number) in enumerate(numbered)]
-            shown.append(Shown(sent.text or "", buttons, sent))
-        self.last = self._latest = shown
-        return shown
+        choices = await stored_choices(self.sessions, "zalo_bot", self.user_id)
+        self.last = self._latest = [plain_shown(sent.text or "", choices, sent) for sent in mine]
+        return self.last
 
-    async def _choices(self) -> list[tuple[str, str]]:
-        """The (label, action) choices the bot remembers offering this user."""
-        async with self.sessions() as session:
-            citizen = (await session.exec(
-                select(Citizen).where(Citizen.channel == "zalo_bot", Citizen.channel_user_id == self.user_id)
-            )).first()
-            conversation = await session.get(Conversation, citizen.id) if citizen is not None else None
-        stored = (conversation.data or {}).get(CHOICES_KEY, []) if conversation is not None else []
-        return [(label, action) for label, action in stored]
+
+async def stored_choices(sessions: SessionFactory, channel: str, user_id: str) -> list[tuple[str, str]]:
+    """The (label, action) choices the bot remembers offering a user of a channel without buttons."""
+    async with sessions() as session:
+        citizen = (await session.exec(
+            select(Citizen).where(Citizen.channel == channel, Citizen.channel_user_id == user_id)
+        )).first()
+        conversation = await session.get(Conversation, citizen.id) if citizen is not None else None
+    stored = (conversation.data or {}).get(CHOICES_KEY, []) if conversation is not None else []
+    return [(label, action) for label, action in stored]
+
+
+def plain_shown(text: str, choices: list[tuple[str, str]], raw: object) -> Shown:
+    """A message of a channel without buttons; its numbered choices get the actions stored for them."""
+    numbered = numbered_buttons(text)
+    labels = [label for label, _n in numbered]
+    actions = [action for _l, action in choices] if labels == [label for label, _a in choices] else []
+    buttons = [(label, actions[i] if actions else f"#{number}") for i, (label, number) in enumerate(numbered)]
+    return Shown(text, buttons, raw)
+
+
+@dataclass
+class ZaloOADriver:
+    """A Zalo user writing to the Official Account: each message is a signed webhook event, answered
+    once handled, so the replies are in the fake when the POST returns."""
+
+    zalo: FakeZaloOA
+    client: TestClient
+    sessions: SessionFactory
+    user_id: str = "8461920375521"
+    last: list[Shown] = field(default_factory=list)
+    _latest: list[Shown] | None = field(default=None, repr=False)
+
+    @classmethod
+    async def start(cls, settings: Settings, aiohttp_client, **extra: object) -> ZaloOADriver:  # type: ignore[no-untyped-def]
+        """A fake Zalo OA platform and the whole app using it (the fake closes with the app)."""
+        from bot import keys
+        from bot.app import create_app
+
+        zalo = FakeZaloOA()
+        await zalo.start()
+        app = create_app(settings.model_copy(update=zalo.settings(**extra)))
+
+        async def close_fake(_app: web.Application) -> None:
+            await zalo.close()
+
+        app.on_cleanup.append(close_fake)
+        client = await aiohttp_client(app)
+        return cls(zalo, client, app[keys.SESSIONS])
+
+    async def send(self, text: str) -> list[Shown]:
+        """Type a message."""
+        return await self.event(self.zalo.text_event(self.user_id, text))
+
+    async def send_photo(self, data: bytes, caption: str | None = None) -> list[Shown]:
+        """Send a photo."""
+        return await self.event(self.zalo.image_event(self.user_id, data, caption))
+
+    async def send_location(self, latitude: float, longitude: float) -> list[Shown]:
+        """Share a location."""
+        return await self.event(self.zalo.location_event(self.user_id, latitude, longitude))
+
+    async def send_voice(self, data: bytes) -> list[Shown]:
+        """Send a voice message."""
+        return await self.event(self.zalo.audio_event(self.user_id, data))
+
+    async def act(self, action: str) -> list[Shown]:
+        """Zalo users cannot send button data."""
+        pytest.skip("Zalo Official Account messages carry no button data")
+
+    async def press(self, label_part: str) -> list[Shown]:
+        """Type the number of the choice whose label contains `label_part`."""
+        if self.last is not self._latest:
+            pytest.skip("on Zalo a number always means a choice of the latest list; old lists cannot be pressed")
+        message, _action = find_button(self.last, label_part)
+        number = next(number for label, number in numbered_buttons(message.text) if label_part in label)
+        return await self.send(number)
+
+    async def event(self, event: dict) -> list[Shown]:
+        """Post a signed event and collect what the bot answered to it."""
+        start = self.zalo.mark()
+        status = await self.zalo.post(self.client, event)
+        assert status == 200, status
+        mine = [sent for sent in self.zalo.sent[start:] if sent.user_id == self.user_id]
+        choices = await stored_choices(self.sessions, "zalo_oa", self.user_id)
+        self.last = self._latest = [plain_shown(sent.text or "", choices, sent) for sent in mine]
+        return self.last

@@ -1,0 +1,632 @@
+"""Zalo Official Account channel (OpenAPI v3): a signed webhook in, consultation messages out.
+
+- Events come to POST /webhook/zalo-oa, signed `X-ZEvent-Signature: mac=<sha256(app id + raw body +
+  timestamp + OA secret key)>`. A wrong or missing signature, or a timestamp more than MAX_SKEW
+  away, is refused (403) before anything is stored; a redelivered event is handled once
+  (`zalo_oa_event`); Zalo gets its 200 only once the event is handled.
+- Replies go to /v3.0/oa/message/cs: texts of at most 2000 characters, buttons as numbered lists
+  (`plain.py`), photos uploaded (/v2.0/oa/upload/image) and sent as an attachment.
+- The access token lasts about a day; the refresh token that renews it is single-use. `Tokens`
+  keeps the pair in the database and refreshes it once for all processes (see its docstring).
+- Zalo lets an OA write freely only within 48 hours of the citizen's last message: the outbox
+  sender skips what falls outside (`WINDOW`), with the reason `zalo_window`.
+
+Zalo's error codes, and what the outbox sender makes of them: -216 and -220 (access token
+invalid or expired) refresh the token and try once more; -213 (the user does not follow the OA)
+and -227 (the account is locked or long inactive) make the citizen unreachable; -230 and -232 (no
+interaction recent enough) skip the message as outside the window, -218 (the OA's quota of messages
+to this user is used up) skips it as `zalo_quota`; -32 and HTTP 429 pause the channel a minute;
+network trouble, HTTP 5xx and a refused refresh token are retried with backoff; anything else is
+a permanent failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from bot.channels import remote_media
+from bot.channels.plain import cannot_read, caption_and_rest, number_outgoing, text_parts, typed_choice
+from bot.config import Settings
+from bot.ordering import KeyedLocks
+from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry, SendSkipped
+from content.i18n import Translator
+from handlers.engine import Engine
+from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
+from storage import zalo_oa as store
+from storage.db import SessionFactory
+from storage.models import Citizen
+from storage.outbox import ReplyWindow
+
+log = logging.getLogger(__name__)
+
+CHANNEL = store.CHANNEL
+MAX_TEXT = 2000
+CAPABILITIES = Capabilities(buttons=False, max_text=MAX_TEXT, images=True)
+SIGNATURE_HEADER = "X-ZEvent-Signature"
+MAX_BODY = 64 * 1024
+MAX_SKEW = timedelta(minutes=5)
+WINDOW = ReplyWindow(timedelta(hours=48), "zalo_window")
+RATE_LIMIT = 10.0
+CHAT_RATE = 1.0
+REQUEST_TIMEOUT = 20
+TOKEN_MARGIN = timedelta(minutes=10)  # refresh this long before the access token ends
+LEASE = timedelta(seconds=60)  # longer than one OAuth call may take (REQUEST_TIMEOUT)
+LEASE_POLL = 0.2
+EVENT_RETRY = timedelta(minutes=2)  # an event claimed this long ago and never finished: its process died
+KEEP_EVENTS = timedelta(days=3)
+CHECK_EVERY = 60.0
+UPLOAD_MAX = 1_000_000  # Zalo refuses larger images
+TEXT, IMAGE, LOCATION, AUDIO, FILE, STICKER, FOLLOW, UNFOLLOW = (
+    "user_send_text", "user_send_image", "user_send_location", "user_send_audio", "user_send_file",
+    "user_send_sticker", "follow", "unfollow",
+)
+EVENTS = frozenset({TEXT, IMAGE, LOCATION, AUDIO, FILE, STICKER, FOLLOW, UNFOLLOW})
+TOKEN_ERRORS = frozenset({-216, -220})
+BLOCKED = frozenset({-213, -227})
+OUTSIDE_WINDOW = frozenset({-230, -232})
+QUOTA = -218
+RATE_ERRORS = frozenset({-32, 429})
+
+
+class ZaloOAError(Exception):
+    """A call to the Zalo OA API or its OAuth server failed."""
+
+
+class ZaloOANetworkError(ZaloOAError):
+    """Zalo could not be reached, or did not answer in time."""
+
+
+class ZaloOAApiError(ZaloOAError):
+    """Zalo answered `{"error": <not 0>, "message"}`, or an HTTP error (the code is then the status)."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+
+
+class TokenRefused(ZaloOAError):
+    """The OAuth server refused the stored refresh token: new tokens must be set by hand."""
+
+
+# ----- events ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OAEvent:
+    """One webhook event, validated: who, what, when, and the key that names it for redelivery."""
+
+    event: str
+    user_id: str
+    key: str
+    sent_at: datetime
+    text: str | None = None
+    url: str | None = None
+    location: Location | None = None
+
+
+def parse_event(body: object) -> OAEvent | None:
+    """A webhook body as an event; None for events the bot ignores (the OA's own messages, "seen",
+    …). Raise ValueError for a body that is no event."""
+    if not isinstance(body, dict) or not isinstance(body.get("event_name"), str):
+        raise ValueError("not a Zalo OA event")
+    name = body["event_name"]
+    sent_at = event_time(body.get("timestamp"))
+    if sent_at is None:
+        raise ValueError("event without a timestamp")
+    if name not in EVENTS:
+        return None
+    person = body.get("follower") if name in (FOLLOW, UNFOLLOW) else body.get("sender")
+    user_id = _id(person.get("id")) if isinstance(person, dict) else None
+    if user_id is None:
+        raise ValueError("event without a user")
+    message = body.get("message") if isinstance(body.get("message"), dict) else {}
+    if name not in (FOLLOW, UNFOLLOW) and not message:
+        raise ValueError("event without a message")
+    msg_id = _id(message.get("msg_id"))
+    key = f"{name}:{msg_id}" if msg_id else f"{name}:{user_id}:{body['timestamp']}"
+    payload = _first_payload(message)
+    text = message.get("text") if isinstance(message.get("text"), str) and message.get("text") else None
+    url = payload.get("url")
+    return OAEvent(
+        event=name, user_id=user_id, key=key[:200], sent_at=sent_at, text=text,
+        url=url if isinstance(url, str) and url.startswith(("https://", "http://")) else None,
+        location=_location(payload) if name == LOCATION else None,
+    )
+
+
+def event_time(value: object) -> datetime | None:
+    """An event's `timestamp` (milliseconds since the epoch, as a string or a number)."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).isdigit():
+        return None
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def signature(app_id: str, raw: bytes, timestamp: str, secret_key: str) -> str:
+    """The header value Zalo sends: `mac=` and sha256 of app id, raw body, timestamp, OA secret key."""
+    return "mac=" + hashlib.sha256(app_id.encode() + raw + timestamp.encode() + secret_key.encode()).hexdigest()
+
+
+def _first_payload(message: dict) -> dict:
+    attachments = message.get("attachments")
+    first = attachments[0] if isinstance(attachments, list) and attachments else None
+    payload = first.get("payload") if isinstance(first, dict) else None
+    return payload if isinstance(payload, dict) else {}
+
+
+def _location(payload: dict) -> Location:
+    coordinates = payload.get("coordinates") if isinstance(payload.get("coordinates"), dict) else {}
+    try:
+        latitude, longitude = float(coordinates["latitude"]), float(coordinates["longitude"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("location without coordinates") from None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise ValueError("coordinates out of range")
+    return Location(latitude, longitude)
+
+
+def _id(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        return None
+    return str(value).strip()[:64]
+
+
+# ----- tokens ------------------------------------------------------------------------------------
+
+
+class Tokens:
+    """The OA's access token, refreshed before it ends and whenever Zalo calls it invalid.
+
+    The refresh token is single-use and every refresh returns a new pair, so a refresh must happen
+    once for all processes and its result must never be lost: one refresh at a time in this process
+    (an asyncio lock) and across processes (a lease on the stored pair, taken by a conditional
+    update); after waiting, the pair is read again, and when someone else refreshed it meanwhile
+    that pair is used. The new pair is committed to the database before it is returned for use. If
+    the process dies between Zalo's answer and that commit, the stored refresh token is already
+    spent: the next refresh is refused, which is logged with what to do (set a new pair in the
+    environment, which then replaces the stored one).
+    """
+
+    def __init__(
+        self, sessions: SessionFactory, settings: Settings, http: aiohttp.ClientSession, clock: Callable[[], datetime],
+        *, lease: timedelta = LEASE, margin: timedelta = TOKEN_MARGIN,
+    ) -> None:
+        self.sessions = sessions
+        self.app_id = settings.zalo_oa_app_id
+        self.secret_key = settings.zalo_oa_secret_key
+        self.url = f"{settings.zalo_oauth_base}/v4/oa/access_token"
+        self.http = http
+        self.clock = clock
+        self.lease = lease
+        self.margin = margin
+        self.refused: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def seed(self, access_token: str, refresh_token: str, *, only_process: bool) -> str:
+        """Store the environment's first pair, unless the database already holds its successor."""
+        async with self.sessions() as session:
+            outcome = await store.seed_pair(
+                session, self.app_id, access_token, refresh_token, self.clock(), clear_lease=only_process
+            )
+            await session.commit()
+        if outcome == "replaced":
+            log.info("Zalo OA: new tokens in the environment replace the stored pair")
+        return outcome
+
+    async def current(self) -> str:
+        """An access token to use now (refreshed first when it ends soon or is not known)."""
+        async with self.sessions() as session:
+            row = await store.load_pair(session, self.app_id)
+        if row is None:
+            raise TokenRefused("no Zalo OA tokens are stored")
+        if not row.access_token or (row.expires_at is not None and row.expires_at - self.margin <= self.clock()):
+            return await self.refresh(row.access_token)
+        return row.access_token
+
+    async def refresh(self, stale: str | None) -> str:
+        """Replace the access token `stale` (None: whichever is due) and return the one to use."""
+        async with self._lock:
+            while True:
+                async with self.sessions() as session:
+                    row = await store.load_pair(session, self.app_id)
+                now = self.clock()
+                if row is None:
+                    raise TokenRefused("no Zalo OA tokens are stored")
+                due = not row.access_token or (row.expires_at is not None and row.expires_at - self.margin <= now)
+                if row.access_token != stale and not due:
+                    return row.access_token  # refreshed meanwhile (by this process or another)
+                async with self.sessions() as session:
+                    taken = await store.take_lease(session, self.app_id, row.refresh_token, now, now + self.lease)
+                    await session.commit()
+                if taken:
+                    break
+                await asyncio.sleep(LEASE_POLL)  # another process is refreshing: wait for its pair
+            spent = row.refresh_token
+            try:
+                access, refresh, expires_at = await self._exchange(spent)
+            except BaseException:
+                async with self.sessions() as session:
+                    await store.end_lease(session, self.app_id)
+                    await session.commit()
+                raise
+            async with self.sessions() as session:
+                saved = await store.save_refreshed(session, self.app_id, spent, access, refresh, expires_at, self.clock())
+                await session.commit()
+            if not saved:
+                raise TokenRefused("the stored Zalo OA tokens changed during a refresh")
+            self.refused = None
+            log.info("Zalo OA: access token refreshed; the new pair is stored")
+            return access
+
+    async def _exchange(self, refresh_token: str) -> tuple[str, str, datetime | None]:
+        """Spend the refresh token at Zalo's OAuth server for a new pair."""
+        form = {"refresh_token": refresh_token, "app_id": self.app_id, "grant_type": "refresh_token"}
+        try:
+            async with self.http.post(
+                self.url, data=form, headers={"secret_key": self.secret_key},
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+            ) as response:
+                status = response.status
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ZaloOANetworkError(f"access_token: {exc.__class__.__name__}") from exc
+        body = body if isinstance(body, dict) else {}
+        access, refresh = body.get("access_token"), body.get("refresh_token")
+        if status < 400 and isinstance(access, str) and access and isinstance(refresh, str) and refresh:
+            seconds = body.get("expires_in")
+            expires = (self.clock() + timedelta(seconds=int(seconds))
+                       if isinstance(seconds, str | int) and str(seconds).isdigit() else None)
+            return access, refresh, expires
+        if status >= 500:
+            raise ZaloOANetworkError(f"access_token: HTTP {status}")
+        reason = str(body.get("error_name") or body.get("error_description") or body.get("message") or f"HTTP {status}")
+        self.refused = f"{body.get('error', status)}: {reason}"
+        log.error(
+            "Zalo OA: Zalo refused the stored refresh token (%s). The channel cannot send until it has a "
+            "new pair: create one for the OA in Zalo for Developers, set ZALO_OA_ACCESS_TOKEN and "
+            "ZALO_OA_REFRESH_TOKEN to it and restart (a pair in the environment that differs from the "
+            "one first stored replaces the stored pair).", self.refused,
+        )
+        raise TokenRefused(self.refused)
+
+
+# ----- the API -----------------------------------------------------------------------------------
+
+
+class ZaloOAApi:
+    """The OpenAPI calls the bot makes, each with the current access token; a token Zalo calls
+    invalid is refreshed and the call made once more."""
+
+    def __init__(self, base_url: str, http: aiohttp.ClientSession, tokens: Tokens) -> None:
+        self.base = base_url
+        self.http = http
+        self.tokens = tokens
+
+    async def post(self, path: str, build: Callable[[], dict[str, Any]]) -> dict:
+        """POST `path` with the request arguments `build()` makes (made afresh for a retry); return
+        the answer's `data`, or raise ZaloOAError."""
+        token = await self.tokens.current()
+        try:
+            return await self._once(path, token, build)
+        except ZaloOAApiError as exc:
+            if exc.code not in TOKEN_ERRORS:
+                raise
+        token = await self.tokens.refresh(token)
+        return await self._once(path, token, build)
+
+    async def _once(self, path: str, token: str, build: Callable[[], dict[str, Any]]) -> dict:
+        try:
+            async with self.http.post(
+                self.base + path, headers={"access_token": token}, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+                **build(),
+            ) as response:
+                status = response.status
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ZaloOANetworkError(f"{path}: {exc.__class__.__name__}: {exc}") from exc
+        if isinstance(body, dict) and body.get("error") == 0 and status < 400:
+            data = body.get("data")
+            return data if isinstance(data, dict) else {}
+        body = body if isinstance(body, dict) else {}
+        code = body.get("error") if isinstance(body.get("error"), int) and body.get("error") else status
+        raise ZaloOAApiError(code, str(body.get("message") or f"HTTP {status}"))
+
+    async def send(self, user_id: str, message: dict) -> dict:
+        """A consultation message (`{"text"}`, or with an attachment)."""
+        body = {"recipient": {"user_id": user_id}, "message": message}
+        return await self.post("/v3.0/oa/message/cs", lambda: {"json": body})
+
+    async def upload_image(self, data: bytes, filename: str, mime: str) -> str:
+        """Upload a photo; its attachment id."""
+        def build() -> dict[str, Any]:
+            form = aiohttp.FormData()
+            form.add_field("file", data, filename=filename, content_type=mime)
+            return {"data": form}
+
+        answer = await self.post("/v2.0/oa/upload/image", build)
+        attachment_id = answer.get("attachment_id")
+        if not isinstance(attachment_id, str) or not attachment_id:
+            raise ZaloOAApiError(0, "upload answered without an attachment id")
+        return attachment_id
+
+
+def sender_error(error: ZaloOAError) -> SendError:
+    """The outbox sender's kind of a Zalo OA error (the mapping is in the module docstring)."""
+    if isinstance(error, ZaloOANetworkError | TokenRefused):
+        return SendRetry(str(error))
+    assert isinstance(error, ZaloOAApiError)
+    if error.code in RATE_ERRORS:
+        return RateLimited(60.0, str(error))
+    if error.code in BLOCKED:
+        return SendBlocked(str(error))
+    if error.code in OUTSIDE_WINDOW:
+        return SendSkipped(WINDOW.reason, str(error))
+    if error.code == QUOTA:
+        return SendSkipped("zalo_quota", str(error))
+    if error.code in TOKEN_ERRORS or error.code >= 500:
+        return SendRetry(str(error))
+    return SendFailed(str(error))
+
+
+# ----- the channel -------------------------------------------------------------------------------
+
+
+class ZaloOAChannel:
+    """The Official Account adapter: webhook events to `Incoming`, the engine, replies as messages."""
+
+    def __init__(
+        self, settings: Settings, engine: Engine, locks: KeyedLocks, clock: Callable[[], datetime],
+        *, check_every: float = CHECK_EVERY,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.locks = locks
+        self.clock = clock
+        self.check_every = check_every
+        self.tokens: Tokens | None = None
+        self.api: ZaloOAApi | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._attachments: dict[str, str] = {}
+
+    @property
+    def status(self) -> str:
+        """"ok", or why the channel cannot send (for /healthz)."""
+        return "token refused" if self.tokens is not None and self.tokens.refused else "ok"
+
+    async def start(self) -> None:
+        """Store the first tokens (or keep their stored successor), then keep them fresh."""
+        self._http = aiohttp.ClientSession()
+        self.tokens = Tokens(self.engine.sessions, self.settings, self._http, self.clock)
+        self.api = ZaloOAApi(self.settings.zalo_oa_api_base, self._http, self.tokens)
+        try:
+            outcome = await self.tokens.seed(
+                self.settings.zalo_oa_access_token, self.settings.zalo_oa_refresh_token,
+                only_process=self.settings.is_sqlite,
+            )
+        except BaseException:
+            await self._http.close()
+            raise
+        self._keeper = asyncio.create_task(self._keep_fresh(), name="zalo_oa:tokens")
+        log.info("Zalo OA: webhook at /webhook/zalo-oa (tokens %s)", outcome)
+
+    async def stop(self) -> None:
+        """Stop refreshing and close the connections."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        if self._http is not None:
+            await self._http.close()
+
+    async def _keep_fresh(self) -> None:
+        """Refresh the access token before it ends, and forget old events, until cancelled."""
+        assert self.tokens is not None
+        while True:
+            try:
+                await self.tokens.current()
+                async with self.engine.sessions() as session:
+                    await store.prune_events(session, self.clock() - KEEP_EVENTS)
+                    await session.commit()
+            except ZaloOAError as exc:
+                log.warning("Zalo OA: could not refresh the access token: %s", exc)
+            except Exception:
+                log.exception("Zalo OA: token upkeep failed")
+            await asyncio.sleep(self.check_every)
+
+    # ----- in -----
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        """POST /webhook/zalo-oa: check size, signature and age, then answer once the event is handled."""
+        given = request.headers.get(SIGNATURE_HEADER, "")
+        if not given.startswith("mac="):
+            log.warning("Zalo OA webhook: no signature, from %s", request.remote)
+            raise web.HTTPForbidden()
+        raw = await _body(request)
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise web.HTTPBadRequest(text="malformed event") from None
+        timestamp = body.get("timestamp") if isinstance(body, dict) else None
+        sent_at = event_time(timestamp)
+        if sent_at is None:
+            raise web.HTTPBadRequest(text="event without a timestamp")
+        expected = signature(self.settings.zalo_oa_app_id, raw, str(timestamp), self.settings.zalo_oa_secret_key)
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            log.warning("Zalo OA webhook: wrong signature, from %s", request.remote)
+            raise web.HTTPForbidden()
+        if abs(self.clock() - sent_at) > MAX_SKEW:
+            log.warning("Zalo OA webhook: refused an event stamped %s (too old or in the future)", sent_at.isoformat())
+            raise web.HTTPForbidden()
+        try:
+            event = parse_event(body)
+        except ValueError:
+            raise web.HTTPBadRequest(text="malformed event") from None
+        if event is not None:
+            await self.receive(event)
+        return web.json_response({"error": 0})
+
+    async def receive(self, event: OAEvent) -> None:
+        """Handle an event once, after the citizen's earlier ones (a redelivery is only acknowledged)."""
+        async with self.locks.hold((CHANNEL, event.user_id)):
+            if not await self._claim(event.key):
+                log.info("Zalo OA: event %s was received before", event.key)
+                return
+            try:
+                await self.process(event)
+            except BaseException:
+                async with self.engine.sessions() as session:
+                    await store.forget_event(session, event.key)
+                    await session.commit()
+                raise
+            async with self.engine.sessions() as session:
+                await store.finish_event(session, event.key, self.clock())
+                await session.commit()
+
+    async def _claim(self, key: str) -> bool:
+        try:
+            async with self.engine.sessions() as session:
+                claimed = await store.claim_event(session, key, self.clock(), stale_after=EVENT_RETRY)
+                await session.commit()
+        except IntegrityError:
+            return False  # another process inserted it first
+        return claimed
+
+    async def process(self, event: OAEvent) -> None:
+        """Turn an event into replies and send them; a failure to send is logged."""
+        try:
+            if event.event in (FOLLOW, UNFOLLOW, FILE, STICKER) or (event.event in (IMAGE, AUDIO) and not event.url):
+                await self._noted(event)
+                if event.event in (FILE, STICKER, IMAGE, AUDIO):
+                    translator = await self._translator(event.user_id)
+                    await self.send(event.user_id, [cannot_read(translator, sticker=event.event == STICKER)], translator)
+                if event.event != FOLLOW:
+                    return
+            replies = await self.engine.handle(await self._incoming(event), CAPABILITIES)
+            await self.send(event.user_id, replies)
+        except ZaloOAError as exc:
+            log.warning("Zalo OA: could not answer %s: %s", event.user_id, exc)
+
+    async def _noted(self, event: OAEvent) -> None:
+        """Record an event the engine does not see (following, unfollowing, files, stickers)."""
+        async with self.engine.sessions() as session:
+            await store.interacted(session, event.user_id, self.clock(), unfollowed=event.event == UNFOLLOW)
+            await session.commit()
+        if event.event == UNFOLLOW:
+            log.info("Zalo OA: a citizen unfollowed the OA; unsubscribed and unreachable")
+
+    async def _incoming(self, event: OAEvent) -> Incoming:
+        """The neutral message; a typed number or label of an offered choice becomes its action."""
+        common = {"channel": CHANNEL, "user_id": event.user_id, "message_id": event.key}
+        if event.event == FOLLOW:
+            return Incoming(**common, text="/start")
+        if event.event == TEXT and event.text:
+            action = await typed_choice(self.engine.sessions, CHANNEL, event.user_id, event.text, now=self.clock())
+            if action is not None:
+                return Incoming(**common, action=action)
+            return Incoming(**common, text=event.text)
+        if event.event == LOCATION:
+            return Incoming(**common, location=event.location)
+        kind = "photo" if event.event == IMAGE else "voice"
+        return Incoming(**common, text=event.text, attachments=(Attachment(kind, event.url or ""),), fetch=self._download)
+
+    async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+        """Keep the photos and voice messages citizens send, checking size and type."""
+        assert self._http is not None
+        return await remote_media.keep(self._http, self.settings.data_dir, self.settings.media_max_bytes, attachments)
+
+    async def _translator(self, user_id: str) -> Translator:
+        async with self.engine.sessions() as session:
+            locale = (await session.exec(
+                select(Citizen.locale).where(Citizen.channel == CHANNEL, Citizen.channel_user_id == user_id)
+            )).first()
+        return self.engine.services.catalogs.get(locale)
+
+    # ----- out -----
+
+    async def send(self, user_id: str, replies: list[Reply], translator: Translator | None = None) -> None:
+        """Send replies in order: texts in parts of at most 2000 characters, photos as attachments."""
+        assert self.api is not None
+        for reply in replies:
+            if reply.image:
+                await self._send_photo(user_id, reply, translator)
+                continue
+            for part in text_parts(reply.text, MAX_TEXT):
+                await self.api.send(user_id, {"text": part})
+
+    async def _send_photo(self, user_id: str, reply: Reply, translator: Translator | None) -> None:
+        """A photo by URL, or a stored one uploaded once; one that cannot be sent becomes a note."""
+        assert self.api is not None
+        element = await self._image_element(reply.image or "")
+        if element is None:
+            translator = translator or await self._translator(user_id)
+            note = translator.gettext("(This message comes with a photo that cannot be shown here.)")
+            await self.send(user_id, [Reply(f"{reply.text}\n\n{note}")])
+            return
+        caption, rest = caption_and_rest(reply.text, MAX_TEXT)
+        attachment = {"type": "template", "payload": {"template_type": "media", "elements": [element]}}
+        await self.api.send(user_id, {**({"text": caption} if caption else {}), "attachment": attachment})
+        for part in rest:
+            await self.api.send(user_id, {"text": part})
+
+    async def _image_element(self, image: str) -> dict | None:
+        assert self.api is not None
+        if image.startswith(("https://", "http://")):
+            return {"media_type": "image", "url": image}
+        if image not in self._attachments:
+            root = self.settings.data_dir.resolve()
+            path = (root / image).resolve()
+            found = remote_media.sniff(path.read_bytes()[:16], "photo") if path.is_relative_to(root) and path.is_file() else None
+            if found is None or path.stat().st_size > UPLOAD_MAX:
+                log.warning("Zalo OA: image %r is not a photo of DATA_DIR under 1 MB; sending the text alone", image)
+                return None
+            self._attachments[image] = await self.api.upload_image(path.read_bytes(), path.name, found[0])
+        return {"media_type": "image", "attachment_id": self._attachments[image]}
+
+    async def deliver(self, user_id: str, replies: list[Reply]) -> None:
+        """Send an outbox message; its buttons are numbered after the choices already offered.
+        Errors are given the kinds the sender knows."""
+        try:
+            async with self.locks.hold((CHANNEL, user_id)):
+                replies, translator = await number_outgoing(
+                    self.engine.sessions, self.engine.services.catalogs, CHANNEL, user_id, replies,
+                    now=self.clock(), ttl=self.engine.conversation_ttl,
+                )
+                await self.send(user_id, replies, translator)
+        except ZaloOAError as exc:
+            raise sender_error(exc) from exc
+
+
+async def _body(request: web.Request) -> bytes:
+    """The raw body, refused (413) past MAX_BODY without reading more."""
+    if (request.content_length or 0) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length or 0)
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        data += chunk
+        if len(data) > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(data))
+    return bytes(data)

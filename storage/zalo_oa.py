@@ -1,0 +1,133 @@
+"""Repository of the Zalo Official Account channel: its token pair, the webhook events already
+received, and what an event tells about a citizen. Never commits: the caller owns the transaction.
+
+The pair is guarded for several processes by compare-and-swap updates, portable to SQLite and
+PostgreSQL: a process takes the refresh lease only while nobody holds it and the stored refresh
+token is still the one it read, and saves the new pair only over the refresh token it spent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import repo
+from storage.models import Citizen, ZaloOAEvent, ZaloOAToken
+
+CHANNEL = "zalo_oa"
+
+
+def seed_hash(refresh_token: str) -> str:
+    """What identifies the environment's first pair without storing it twice."""
+    return hashlib.sha256(refresh_token.encode()).hexdigest()
+
+
+async def load_pair(session: AsyncSession, app_id: str) -> ZaloOAToken | None:
+    """The stored pair, read afresh from the database."""
+    row = await session.get(ZaloOAToken, app_id, populate_existing=True)
+    return row
+
+
+async def seed_pair(
+    session: AsyncSession, app_id: str, access_token: str, refresh_token: str, now: datetime, *, clear_lease: bool
+) -> str:
+    """Store the environment's pair unless the database holds one grown from it; return what
+    happened: "stored" (first start), "replaced" (new tokens in the environment) or "kept".
+    `clear_lease` drops a refresh lease left by a killed process (only safe with one process)."""
+    wanted = seed_hash(refresh_token)
+    row = await session.get(ZaloOAToken, app_id)
+    if row is None:
+        session.add(ZaloOAToken(app_id=app_id, access_token=access_token, refresh_token=refresh_token,
+                                seed_hash=wanted, updated_at=now))
+        return "stored"
+    if clear_lease:
+        row.lease_until = None
+    if row.seed_hash != wanted:
+        row.access_token, row.refresh_token, row.seed_hash = access_token, refresh_token, wanted
+        row.expires_at, row.lease_until, row.updated_at = None, None, now
+        return "replaced"
+    return "kept"
+
+
+async def take_lease(session: AsyncSession, app_id: str, refresh_token: str, now: datetime, until: datetime) -> bool:
+    """Become the one process refreshing: only if no lease runs and the pair is still the one read."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(ZaloOAToken)
+        .where(ZaloOAToken.app_id == app_id, ZaloOAToken.refresh_token == refresh_token,
+               or_(col(ZaloOAToken.lease_until).is_(None), col(ZaloOAToken.lease_until) <= now))
+        .values(lease_until=until)
+    )
+    return bool(result.rowcount)
+
+
+async def save_refreshed(
+    session: AsyncSession, app_id: str, spent: str, access_token: str, refresh_token: str,
+    expires_at: datetime | None, now: datetime,
+) -> bool:
+    """Store the new pair over the refresh token just spent, and end the lease."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(ZaloOAToken)
+        .where(ZaloOAToken.app_id == app_id, ZaloOAToken.refresh_token == spent)
+        .values(access_token=access_token, refresh_token=refresh_token, expires_at=expires_at,
+                lease_until=None, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def end_lease(session: AsyncSession, app_id: str) -> None:
+    """Give the lease up (the refresh failed; the pair is unchanged)."""
+    await session.exec(  # type: ignore[call-overload]
+        update(ZaloOAToken).where(ZaloOAToken.app_id == app_id).values(lease_until=None)
+    )
+
+
+async def claim_event(session: AsyncSession, key: str, now: datetime, *, stale_after: timedelta) -> bool:
+    """Whether this process should handle the event: it is new, or its earlier handling never
+    finished (a process died) more than `stale_after` ago. Two processes inserting the same new key
+    meet at the primary key: the caller treats that IntegrityError on flush/commit as "taken"."""
+    row = await session.get(ZaloOAEvent, key, populate_existing=True)
+    if row is None:
+        session.add(ZaloOAEvent(key=key, received_at=now))
+        await session.flush()
+        return True
+    if row.handled_at is None and row.received_at <= now - stale_after:
+        row.received_at = now
+        return True
+    return False
+
+
+async def finish_event(session: AsyncSession, key: str, now: datetime) -> None:
+    """The event is handled."""
+    await session.exec(  # type: ignore[call-overload]
+        update(ZaloOAEvent).where(ZaloOAEvent.key == key).values(handled_at=now)
+    )
+
+
+async def forget_event(session: AsyncSession, key: str) -> None:
+    """Handling failed before it changed anything: a redelivery may try again."""
+    await session.exec(delete(ZaloOAEvent).where(ZaloOAEvent.key == key))  # type: ignore[call-overload]
+
+
+async def prune_events(session: AsyncSession, before: datetime) -> int:
+    """Drop events received before `before` (Zalo stops redelivering long before)."""
+    result = await session.exec(  # type: ignore[call-overload]
+        delete(ZaloOAEvent).where(col(ZaloOAEvent.received_at) < before)
+    )
+    return result.rowcount or 0
+
+
+async def interacted(session: AsyncSession, user_id: str, now: datetime, *, unfollowed: bool = False) -> Citizen:
+    """Record that a user did something (their 48-hour window starts again): following makes them
+    reachable again, unfollowing unsubscribes them and makes them unreachable."""
+    citizen, _created = await repo.get_or_create_citizen(session, CHANNEL, user_id, now=now)
+    citizen.last_seen_at = now
+    if unfollowed:
+        citizen.subscribed = False
+        citizen.unreachable_at = now
+    else:
+        citizen.unreachable_at = None
+    return citizen
