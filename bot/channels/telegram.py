@@ -1,8 +1,11 @@
-"""Telegram channel on python-telegram-bot: long polling, or webhook on our own aiohttp server."""
+"""Telegram channel on python-telegram-bot: long polling, or webhook on our own aiohttp server.
+
+Updates come in through the inbox table (`bot.channels.telegram_receiver`), not PTB's Updater."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -26,6 +29,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from bot.config import Settings
+from bot.channels.telegram_receiver import DATABASE_ERRORS, DatabaseUnavailable, Receiver
 from bot.ordering import KeyedLocks
 from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry
 from handlers.engine import Engine
@@ -40,6 +44,7 @@ CAPTION_LIMIT = 1024
 ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "audio/ogg": ".ogg",
             "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a"}
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_WAIT = 10.0  # a webhook answer waits this long for the handling (it is stored before anyway)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 COMMANDS = {
     "vi": [
@@ -161,27 +166,35 @@ class TelegramChannel:
         )
         if settings.telegram_base_file_url:
             builder = builder.base_file_url(settings.telegram_base_file_url)
-        if self.webhook:
-            builder = builder.updater(None)
-        self.application: Application = builder.build()
+        self.application: Application = builder.updater(None).build()
+        self.receiver = Receiver(
+            self.application, engine.sessions, engine.clock,
+            poll_timeout=settings.telegram_poll_timeout, allowed_updates=ALLOWED_UPDATES,
+        )
         self._file_ids: dict[str, str] = {}
         self._uploads: dict[str, asyncio.Lock] = {}
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
 
     async def start(self) -> None:
-        """Connect (retrying while Telegram is unreachable), register commands, start receiving."""
+        """Connect and set up (retrying while Telegram is unreachable or failing), start receiving."""
         delay = 1.0
         while True:
             try:
-                await self.application.initialize()
+                await self._set_up()
                 break
             except InvalidToken:
                 raise
-            except NetworkError as exc:
+            except (NetworkError, RetryAfter) as exc:
                 log.warning("Telegram unreachable (%s); retrying in %.0f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60)
+        await self.application.start()
+        self.receiver.start(polling=not self.webhook)
+
+    async def _set_up(self) -> None:
+        """Initialise, register the commands, and set the webhook or remove it."""
+        await self.application.initialize()
         bot = self.application.bot
         for language, commands in COMMANDS.items():
             await bot.set_my_commands(
@@ -198,23 +211,21 @@ class TelegramChannel:
             log.info("Telegram: webhook mode as @%s", bot.username)
         else:
             await bot.delete_webhook()
-            assert self.application.updater is not None
-            await self.application.updater.start_polling(
-                timeout=self.settings.telegram_poll_timeout, allowed_updates=ALLOWED_UPDATES
-            )
             log.info("Telegram: long polling as @%s", bot.username)
-        await self.application.start()
 
     async def stop(self) -> None:
-        """Stop receiving and close the connection pool."""
-        if self.application.updater is not None and self.application.updater.running:
-            await self.application.updater.stop()
+        """Stop receiving, let the updates being handled finish, and close the connection pool."""
+        await self.receiver.stop()
         if self.application.running:
             await self.application.stop()
+        with contextlib.suppress(*DATABASE_ERRORS):
+            await self.receiver.flush()
         await self.application.shutdown()
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
-        """POST /webhook/telegram: check the secret, then process the update before answering."""
+        """POST /webhook/telegram: check the secret, store the update, then answer once it is handled
+        (or after WEBHOOK_WAIT; it is handled anyway). 503 while the database is unavailable, so that
+        Telegram delivers it again; a redelivered update is answered without handling it again."""
         if not self.webhook:
             raise web.HTTPNotFound()
         given = request.headers.get(SECRET_HEADER, "")
@@ -225,8 +236,12 @@ class TelegramChannel:
             update = Update.de_json(await request.json(loads=json.loads), self.application.bot)
         except (ValueError, TypeError, KeyError):
             raise web.HTTPBadRequest(text="malformed update") from None
-        processor = self.application.update_processor
-        await processor.process_update(update, self.application.process_update(update))
+        try:
+            handling = await self.receiver.accept(update)
+        except DatabaseUnavailable:
+            raise web.HTTPServiceUnavailable(text="database unavailable") from None
+        if handling is not None:
+            await asyncio.wait({handling}, timeout=WEBHOOK_WAIT)
         return web.Response(text="ok")
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
