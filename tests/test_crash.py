@@ -5,6 +5,10 @@ fake Telegram server and is killed with SIGKILL at the worst moments, then start
   database, once, and the press of "Gửi" that Telegram delivers again to the restarted bot (it may
   not have been confirmed by a getUpdates offset) creates no second ticket.
 - Killed in the middle of the flow: the citizen continues from the same step after the restart.
+- Killed after an update was fetched (and confirmed to Telegram by the next offset) but before it
+  was handled: the restarted bot handles it from its inbox, and answers it exactly once.
+- `python -m bot content import` killed while its transaction is open: the content is the old one,
+  whole; the next import brings the new one.
 
 Every check on the database reads the SQLite file directly with the stdlib `sqlite3`.
 """
@@ -307,3 +311,111 @@ async def test_kill_in_the_middle_of_the_flow_continues_from_the_same_step(
         tickets = query(db_path, "SELECT code, topic, body, area_code FROM ticket")
         assert tickets == [(match.group(), "credit", body, "24169")], f"expected one ticket {match.group()}, got {tickets}"
         assert len(confirmations(tg, citizen.user_id)) == 1
+
+
+async def test_kill_after_an_update_was_fetched_but_before_it_was_handled(bot: BotProcess, tg: FakeTelegram, db_path: Path) -> None:
+    citizen = TelegramDriver(tg, user_id=6103)
+    reached, never = asyncio.Event(), asyncio.Event()
+    answer_callback = tg._methods["answercallbackquery"][1]
+
+    async def stuck_answer(params: dict) -> bool:
+        """The bot answers a button press before it handles it: hold it right there."""
+        reached.set()
+        await never.wait()
+        return True
+
+    with explained(bot, tg):
+        await bot.start()
+        await citizen.send("/start")
+        tg.set_method("answerCallbackQuery", stuck_answer)
+        summary, action = find_button(citizen.last, "Đồng ý")
+        press = tg.user_presses(citizen.user_id, action, message=summary.raw)  # type: ignore[arg-type]
+        start = tg.mark()
+        await asyncio.wait_for(reached.wait(), 10)
+        # The next long poll confirms the press to Telegram, which then forgets it.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while tg.pending_updates and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        await bot.kill()
+        assert tg.pending_updates == 0, "the press was not confirmed to Telegram: nothing was tested"
+        assert not [s for s in tg.sent[start:] if s.method == "sendMessage"], "the press was answered before the kill"
+        stored = query(db_path, "SELECT done_at IS NULL, payload IS NOT NULL FROM telegram_inbox WHERE update_id = ?", press["update_id"])
+        assert stored == [(1, 1)], f"the press is not waiting in the inbox: {stored}"
+
+        tg.set_method("answerCallbackQuery", answer_callback)
+        await bot.start()
+        await settle(tg)
+        answers = [s.text or "" for s in tg.sent[start:] if s.method == "sendMessage" and str(s.chat_id) == str(citizen.user_id)]
+        assert len(answers) == 2 and "cảm ơn" in answers[0] and "ngôn ngữ nào" in answers[1], (
+            f"expected the answer to the press once (thanks, then the language question), got {answers}"
+        )
+        assert query(db_path, "SELECT done_at IS NOT NULL, payload IS NULL FROM telegram_inbox WHERE update_id = ?",
+                     press["update_id"]) == [(1, 1)]
+        consent = query(db_path, "SELECT consent_at IS NOT NULL FROM citizen WHERE id = ?", citizen_id(db_path, citizen.user_id))
+        assert consent == [(1,)], "the consent given by the press was not saved"
+
+
+OLD = "2001-01-01 00:00:00.000000"
+
+
+def content_snapshot(db: Path) -> tuple[int, int, int, int]:
+    """(FAQ entries, of which from the old import, stories, of which old) as stored."""
+    [(faqs, old_faqs)] = query(db, "SELECT COUNT(*), SUM(updated_at LIKE '2001-%') FROM faq_entry")
+    [(stories, old_stories)] = query(db, "SELECT COUNT(*), SUM(updated_at LIKE '2001-%') FROM story")
+    return faqs, old_faqs or 0, stories, old_stories or 0
+
+
+async def test_kill_during_a_content_import_keeps_the_old_content_whole(bot: BotProcess, db_path: Path) -> None:
+    connection = sqlite3.connect(db_path)
+    with connection:  # "the old content": every row from an earlier import, and two entries fewer
+        connection.execute("UPDATE faq_entry SET updated_at = ?", (OLD,))
+        connection.execute("UPDATE story SET updated_at = ?", (OLD,))
+        connection.execute("DELETE FROM faq_entry WHERE id IN (SELECT id FROM faq_entry ORDER BY id LIMIT 2)")
+    connection.close()
+    old = content_snapshot(db_path)
+    assert old[0] == old[1] and old[2] == old[3], old
+
+    for wait in (0.0, 0.05):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "content", "import"], cwd=bot.workdir, env=bot.env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            # The importer writes in one transaction: kill it while it holds SQLite's write lock.
+            assert await _write_locked(db_path, process), "the import never held the write lock: nothing was tested"
+            await asyncio.sleep(wait)
+            process.kill()
+            process.wait(10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+        assert content_snapshot(db_path) == old, f"content after a killed import: {content_snapshot(db_path)}, before: {old}"
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "bot", "content", "import"], cwd=bot.workdir, env=bot.env,
+        capture_output=True, timeout=60,
+    )
+    assert finished.returncode == 0, finished.stderr.decode(errors="replace")[-2000:]
+    faqs, old_faqs, stories, old_stories = content_snapshot(db_path)
+    assert (faqs, old_faqs, stories, old_stories) == (old[0] + 2, 0, old[2], 0)
+
+
+async def _write_locked(db: Path, process: subprocess.Popen[bytes], timeout: float = 30.0) -> bool:
+    """Wait until another connection holds the database's write lock (True), or the process ends."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while process.poll() is None and loop.time() < deadline:
+        connection = sqlite3.connect(db, timeout=0, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                return True
+            raise
+        finally:
+            connection.close()
+        await asyncio.sleep(0.001)
+    return False
