@@ -351,7 +351,8 @@ class ZaloOAApi:
             data = body.get("data")
             return data if isinstance(data, dict) else {}
         body = body if isinstance(body, dict) else {}
-        code = body.get("error") if isinstance(body.get("error"), int) and body.get("error") else status
+        error = body.get("error")
+        code = status if status >= 400 or not isinstance(error, int) or not error else error
         raise ZaloOAApiError(code, str(body.get("message") or f"HTTP {status}"))
 
     async def send(self, user_id: str, message: dict) -> dict:
@@ -411,6 +412,7 @@ class ZaloOAChannel:
         self._http: aiohttp.ClientSession | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._attachments: dict[str, str] = {}
+        self._uploads: dict[str, asyncio.Lock] = {}
 
     @property
     def status(self) -> str:
@@ -443,9 +445,12 @@ class ZaloOAChannel:
             await self._http.close()
 
     async def _keep_fresh(self) -> None:
-        """Refresh the access token before it ends, and forget old events, until cancelled."""
+        """Refresh the access token before it ends, and forget old events, until cancelled. Waits
+        before the first check: stopping right after start must not cancel it mid-query (sends
+        refresh a token that is due themselves)."""
         assert self.tokens is not None
         while True:
+            await asyncio.sleep(self.check_every)
             try:
                 await self.tokens.current()
                 async with self.engine.sessions() as session:
@@ -455,7 +460,6 @@ class ZaloOAChannel:
                 log.warning("Zalo OA: could not refresh the access token: %s", exc)
             except Exception:
                 log.exception("Zalo OA: token upkeep failed")
-            await asyncio.sleep(self.check_every)
 
     # ----- in -----
 
@@ -596,14 +600,16 @@ class ZaloOAChannel:
         assert self.api is not None
         if image.startswith(("https://", "http://")):
             return {"media_type": "image", "url": image}
-        if image not in self._attachments:
-            root = self.settings.data_dir.resolve()
-            path = (root / image).resolve()
-            found = remote_media.sniff(path.read_bytes()[:16], "photo") if path.is_relative_to(root) and path.is_file() else None
-            if found is None or path.stat().st_size > UPLOAD_MAX:
-                log.warning("Zalo OA: image %r is not a photo of DATA_DIR under 1 MB; sending the text alone", image)
-                return None
-            self._attachments[image] = await self.api.upload_image(path.read_bytes(), path.name, found[0])
+        async with self._uploads.setdefault(image, asyncio.Lock()):  # uploaded once, the others wait for it
+            if image not in self._attachments:
+                root = self.settings.data_dir.resolve()
+                path = (root / image).resolve()
+                found = (remote_media.sniff(path.read_bytes()[:16], "photo")
+                         if path.is_relative_to(root) and path.is_file() else None)
+                if found is None or path.stat().st_size > UPLOAD_MAX:
+                    log.warning("Zalo OA: image %r is not a photo of DATA_DIR under 1 MB; sending the text alone", image)
+                    return None
+                self._attachments[image] = await self.api.upload_image(path.read_bytes(), path.name, found[0])
         return {"media_type": "image", "attachment_id": self._attachments[image]}
 
     async def deliver(self, user_id: str, replies: list[Reply]) -> None:

@@ -56,6 +56,8 @@ REASONS = {
     "unsubscribed": N_("the citizen stopped notices"),
     "blocked": N_("the citizen blocked the bot"),
     "error": N_("refused by the platform"),
+    "zalo_window": N_("outside Zalo's 48-hour window"),
+    "zalo_quota": N_("Zalo's limit of messages to this person was reached"),
 }
 STATUS_LABELS = {**HOUSEHOLD_LABELS, HouseholdStatus.unknown: N_("Status not given")}
 NO_COMMUNE = N_("Your account has no commune: ask an administrator to set one.")

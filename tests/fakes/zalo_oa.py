@@ -12,8 +12,8 @@ Like Zalo: every answer is `{"error": 0, "message": "Success", "data": …}` or 
 -201; uploads above 1 MB get -210. The OAuth server spends a refresh token once: each refresh
 answers a new pair (and revokes the access token it replaces) and a reused refresh token gets
 -14014. Faults: `fail_next(code, …)` answers the next sends with an error (or an HTTP status),
-`hold_oauth` keeps the OAuth answer back after the pair has been rotated (a process can be killed
-in between), `expire_access_tokens()` makes Zalo call the current access token invalid.
+`hold_oauth` keeps the OAuth answer back after the pair has been rotated and `hold_sends` keeps
+sends with a valid token waiting (a process can be killed in between), `expire_access_tokens()` makes Zalo call the current access token invalid.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ class FakeZaloOA:
         self.refused_refreshes = 0
         self.hold_oauth: asyncio.Event | None = None
         self.rotated = asyncio.Event()
+        self.hold_sends: asyncio.Event | None = None
+        self.send_held = asyncio.Event()
         self._access: set[str] = set()
         self._refresh: set[str] = set()
         self._spent: set[str] = set()
@@ -104,8 +106,9 @@ class FakeZaloOA:
 
     async def close(self) -> None:
         """Stop serving (a held OAuth answer is let go first)."""
-        if self.hold_oauth is not None:
-            self.hold_oauth.set()
+        for held in (self.hold_oauth, self.hold_sends):
+            if held is not None:
+                held.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -242,6 +245,11 @@ class FakeZaloOA:
         token = request.headers.get("access_token", "")
         if token not in self._access:
             return _error(-216, "Access token is invalid")
+        if self.hold_sends is not None:
+            self.send_held.set()
+            await self.hold_sends.wait()
+            if request.transport is None or request.transport.is_closing():
+                return web.Response()  # the sender is gone (killed): nothing was delivered
         if self._failures:
             failure = self._failures[0]
             failure.times -= 1

@@ -1,0 +1,581 @@
+"""The Zalo Official Account channel end to end, through the fake Zalo OA platform and the whole app:
+signed webhook events of every kind, replies and notices in 2000-character parts, the 48-hour
+window, token refresh with rotation (in one process, across processes, and a process killed
+between Zalo's answer and the commit)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlmodel import select
+
+from bot import keys
+from bot.app import create_app
+from bot.channels.zalo_oa import OAEvent, Tokens, parse_event, signature
+from bot.config import Settings
+from handlers.engine import utc_now
+from storage import broadcasts, outbox
+from storage.db import create_engine, session_factory
+from storage.models import Citizen, OutboxMessage, StaffRole, Ticket, TicketAttachment, ZaloOAEvent, ZaloOAToken
+from tests.dashboard import add_staff, sign_in
+from tests.drivers import ZaloOADriver, joined
+from tests.fakes.zalo_oa import REUSED_REFRESH, FakeZaloOA
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE = re.compile(r"PA-[A-Z0-9]{6}")
+JPEG = b"\xff\xd8\xff\xe0" + b"photo" * 200
+M4A = b"\x00\x00\x00\x20ftypM4A " + b"voice" * 100
+LONG_NOTICE = " ".join(f"Câu thông báo số {n} nói về lịch rà soát hộ nghèo của xã năm nay." for n in range(1, 90))
+
+
+def oa_settings(settings: Settings, zalo: FakeZaloOA, **extra: object) -> Settings:
+    """Settings pointing the bot at the fake Zalo OA platform, with a first pair of tokens."""
+    return settings.model_copy(update=zalo.settings(**extra))
+
+
+@pytest.fixture
+async def zalo():  # type: ignore[no-untyped-def]
+    """A fake Zalo OA platform on loopback."""
+    async with FakeZaloOA() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bot(settings, zalo, aiohttp_client):  # type: ignore[no-untyped-def]
+    """The whole app with the Zalo OA channel on."""
+    return await aiohttp_client(create_app(oa_settings(settings, zalo, quiet_hours="")))
+
+
+def citizen_of(zalo: FakeZaloOA, bot, user_id: str = "8461920375521") -> ZaloOADriver:  # type: ignore[no-untyped-def]
+    return ZaloOADriver(zalo, bot, bot.app[keys.SESSIONS], user_id=user_id)
+
+
+async def add_citizens(sessions, *people: tuple[str, bool, timedelta]) -> None:  # type: ignore[no-untyped-def]
+    """Consenting Zalo OA citizens of Ea Kao: (user id, subscribed, time since their last message)."""
+    now = utc_now()
+    async with sessions() as session:
+        for user, subscribed, ago in people:
+            session.add(Citizen(channel="zalo_oa", channel_user_id=user, area_code="24169", household_status="poor",
+                                locale="vi", subscribed=subscribed, consent_at=now, created_at=now - ago,
+                                last_seen_at=now - ago))
+        await session.commit()
+
+
+async def rows(sessions, model, *where):  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        return list((await session.exec(select(model).where(*where))).all())
+
+
+async def wait_rows(sessions, model, *where, count: int = 1, timeout: float = 20):  # type: ignore[no-untyped-def]
+    """Wait until at least `count` rows match."""
+    deadline = time.monotonic() + timeout
+    while len(found := await rows(sessions, model, *where)) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} {model.__name__} rows"
+        await asyncio.sleep(0.1)
+    return found
+
+
+# ----- the webhook -------------------------------------------------------------------------------
+
+
+async def test_forged_missing_stale_or_future_signatures_are_refused_and_nothing_is_stored(bot, zalo, sessions) -> None:
+    event = zalo.text_event("u-forged", "/start")
+    raw = json.dumps(event).encode()
+    assert await zalo.post(bot, event, signature="") == 403
+    assert await zalo.post(bot, event, signature="mac=" + "0" * 64) == 403
+    assert await zalo.post(bot, event, signature=zalo.sign(raw, event["timestamp"], secret_key="not-the-key")) == 403
+    assert await zalo.post(bot, event, signature=zalo.sign(raw, event["timestamp"])[4:]) == 403  # no "mac="
+    changed = {**event, "message": {**event["message"], "text": "/xoadulieu"}}
+    assert await zalo.post(bot, changed, signature=zalo.sign(raw, event["timestamp"])) == 403  # signed another body
+    now_ms = int(time.time() * 1000)
+    for skew in (-6 * 60_000, -3600_000, 6 * 60_000):  # replayed, very old, from the future: all properly signed
+        assert await zalo.post(bot, zalo.event("user_send_text", "u-forged", message={"text": "/start"},
+                                                timestamp=now_ms + skew)) == 403
+    assert zalo.sent == [] and zalo.oauth_calls == []
+    assert await rows(sessions, Citizen) == [] and await rows(sessions, ZaloOAEvent) == []
+
+
+async def test_malformed_truncated_or_oversized_bodies_are_400_or_413_never_500(bot, zalo, sessions) -> None:
+    headers = {"X-ZEvent-Signature": "mac=" + "0" * 64}
+    for raw in (b'{"event_name": "user_send_text", "timestamp": "17', b"\xff\xfe", b"[]", b'{"event_name": "follow"}'):
+        response = await bot.post("/webhook/zalo-oa", data=raw, headers=headers)
+        assert response.status == 400, raw
+    for body in ({"event_name": "user_send_text", "timestamp": str(int(time.time() * 1000))},  # no sender
+                 {**zalo.location_event("u-bad", 12.7, 108.0), "message": {"attachments": [{"type": "location", "payload": {}}]}}):
+        assert await zalo.post(bot, body) == 400
+    big = {**zalo.text_event("u-big", "x"), "padding": "x" * 70_000}
+    assert await zalo.post(bot, big) == 413
+    unknown = zalo.event("user_seen_message", "u-seen", message={"msg_ids": ["a"]})
+    assert await zalo.post(bot, unknown) == 200  # an event the bot does not act on is acknowledged
+    assert zalo.sent == [] and await rows(sessions, Citizen) == []
+
+
+async def test_a_redelivered_event_is_handled_once(bot, zalo, sessions) -> None:
+    event = zalo.text_event("u-twice", "chuan ngheo hien nay la bao nhieu")
+    assert await zalo.post(bot, event) == 200
+    answered = len(zalo.messages_to("u-twice"))
+    assert answered >= 1 and "1.500.000" in zalo.messages_to("u-twice")[-1].text
+    assert await asyncio.gather(zalo.post(bot, event), zalo.post(bot, event)) == [200, 200]
+    assert len(zalo.messages_to("u-twice")) == answered
+    [stored] = await rows(sessions, ZaloOAEvent)
+    assert stored.key.startswith("user_send_text:") and stored.handled_at is not None
+
+
+async def test_channel_off_answers_404(settings, aiohttp_client) -> None:
+    client = await aiohttp_client(create_app(settings))
+    assert (await client.post("/webhook/zalo-oa", json={}, headers={"X-ZEvent-Signature": "mac=00"})).status == 404
+    assert "zalo_oa" not in await (await client.get("/healthz")).json()
+
+
+def test_events_are_validated_at_the_edge() -> None:
+    body = {"app_id": "1", "event_name": "user_send_text", "timestamp": "1766619597466",
+            "sender": {"id": "246845883529197922"}, "message": {"text": "xin chào", "msg_id": "m1"}}
+    parsed = parse_event(body)
+    assert parsed == OAEvent("user_send_text", "246845883529197922", "user_send_text:m1",
+                             datetime(2025, 12, 24, 23, 39, 57, 466000, tzinfo=UTC), text="xin chào")
+    follow = parse_event({"event_name": "follow", "timestamp": 1766619597466, "follower": {"id": 42}})
+    assert follow is not None and (follow.user_id, follow.key) == ("42", "follow:42:1766619597466")
+    assert parse_event({**body, "event_name": "oa_send_text"}) is None
+    for bad in ({}, [], {**body, "timestamp": "soon"}, {**body, "sender": {}}, {**body, "message": None}):
+        with pytest.raises(ValueError):
+            parse_event(bad)
+    assert signature("1", b"{}", "2", "k") == "mac=" + __import__("hashlib").sha256(b"1{}2k").hexdigest()
+
+
+# ----- events ------------------------------------------------------------------------------------
+
+
+async def test_follow_greets_and_a_numbered_choice_works(bot, zalo, sessions) -> None:
+    citizen = citizen_of(zalo, bot)
+    shown = await citizen.event(zalo.event("follow", citizen.user_id))
+    assert "Xin chào bà con" in joined(shown) and "\n1. ✅ Đồng ý" in shown[-1].text
+    await citizen.send("1")
+    assert "ngôn ngữ nào" in citizen.last[-1].text
+    [stored] = await rows(sessions, Citizen)
+    assert (stored.channel, stored.channel_user_id) == ("zalo_oa", citizen.user_id) and stored.consent_at is not None
+
+
+async def test_a_complaint_with_a_voice_message_a_photo_and_a_location(bot, zalo, sessions, settings) -> None:
+    citizen = citizen_of(zalo, bot)
+    await citizen.send("/phananh")
+    await citizen.press("Khiếu nại")
+    await citizen.press("Rà soát")
+    await citizen.send_voice(M4A)
+    assert "ảnh" in citizen.last[-1].text  # the voice message is the report's content; photos come next
+    await citizen.send_photo(JPEG, caption="ảnh giấy tờ")
+    assert "đã nhận 1 ảnh" in citizen.last[-1].text
+    await citizen.press("Xong")
+    await citizen.send_location(12.6797, 108.0433)
+    await citizen.send("ea kao")
+    await citizen.press("Ghi tên tôi")
+    summary = citizen.last[-1].text
+    assert "Ảnh: 1" in summary and "12.67970, 108.04330" in summary
+    await citizen.press("Gửi")
+    code = CODE.search(joined(citizen.last))
+    assert code, joined(citizen.last)
+
+    [ticket] = await rows(sessions, Ticket, Ticket.code == code.group())
+    files = await rows(sessions, TicketAttachment, TicketAttachment.ticket_id == ticket.id)
+    assert (ticket.kind, ticket.area_code, ticket.latitude, ticket.longitude) == ("complaint", "24169", 12.6797, 108.0433)
+    kept = {file.kind: (settings.data_dir / file.path).read_bytes() for file in files}
+    assert kept == {"photo": JPEG, "voice": M4A}
+    assert {file.mime_type for file in files} == {"image/jpeg", "audio/mp4"}
+
+
+async def test_voice_outside_a_flow_files_and_stickers_get_a_polite_answer(bot, zalo, sessions) -> None:
+    citizen = citizen_of(zalo, bot, "u-media")
+    [voice] = await citizen.send_voice(M4A)
+    assert "mới đọc được tin nhắn chữ" in voice.text
+    [file] = await citizen.event(zalo.file_event(citizen.user_id))
+    assert "chưa đọc được loại tin nhắn này" in file.text and "không dấu" in file.text
+    [sticker] = await citizen.event(zalo.sticker_event(citizen.user_id))
+    assert "nhãn dán" in sticker.text and "gõ câu hỏi bằng chữ" in sticker.text
+    [stored] = await rows(sessions, Citizen)
+    assert utc_now() - stored.last_seen_at < timedelta(seconds=30)
+
+
+async def test_a_photo_too_large_is_refused_with_a_reason(settings, zalo, aiohttp_client) -> None:
+    client = await aiohttp_client(create_app(oa_settings(settings, zalo, media_max_bytes=500)))
+    citizen = citizen_of(zalo, client)
+    await citizen.send("/phananh")
+    await citizen.press("Góp ý")
+    await citizen.press("Sử dụng Cầu Nối")
+    await citizen.send("Đường vào thôn bị sạt lở.")
+    await citizen.send_photo(JPEG)
+    assert "tệp này lớn quá" in joined(citizen.last)
+
+
+async def test_unfollow_unsubscribes_and_makes_unreachable_and_a_notice_skips_them(bot, zalo, sessions) -> None:
+    await add_citizens(sessions, ("u-leaves", True, timedelta(hours=1)), ("u-stays", True, timedelta(hours=1)))
+    assert await zalo.post(bot, zalo.event("unfollow", "u-leaves")) == 200
+    [gone] = await rows(sessions, Citizen, Citizen.channel_user_id == "u-leaves")
+    assert gone.subscribed is False and gone.unreachable_at is not None
+    assert zalo.messages_to("u-leaves") == []
+    now = utc_now()
+    async with sessions() as session:
+        await broadcasts.create_broadcast(session, texts={"vi": "Họp thôn"}, target={"areas": ["24169"]},
+                                          send_at=now, now=now, author="test")
+        await session.commit()
+    await zalo.wait_for_messages("u-stays", 1, timeout=20)
+    assert zalo.messages_to("u-leaves") == []
+    assert await zalo.post(bot, zalo.event("follow", "u-leaves")) == 200  # following again: reachable, greeted
+    [back] = await rows(sessions, Citizen, Citizen.channel_user_id == "u-leaves")
+    assert back.unreachable_at is None and "Xin chào bà con" in zalo.messages_to("u-leaves")[0].text
+
+
+# ----- sending -----------------------------------------------------------------------------------
+
+
+async def test_a_notice_reaches_oa_subscribers_in_parts_and_its_button_works_by_number(bot, zalo, sessions) -> None:
+    await add_citizens(sessions, ("oa-a", True, timedelta(hours=2)), ("oa-b", True, timedelta(hours=47)),
+                       ("oa-c", False, timedelta(hours=1)))
+    now = utc_now()
+    async with sessions() as session:
+        await broadcasts.create_broadcast(session, texts={"vi": LONG_NOTICE}, target={"areas": ["24169"]},
+                                          send_at=now, now=now, author="test")
+        await session.commit()
+    assert len(LONG_NOTICE) > 4000
+    for user in ("oa-a", "oa-b"):
+        parts = await zalo.wait_for_messages(user, 3, timeout=20)
+        assert all(len(part.text) <= 2000 for part in parts)
+        assert all(part.text.endswith(".") for part in parts[:-1])
+        assert "".join(part.text for part in parts).replace(" ", "").startswith(LONG_NOTICE.replace(" ", ""))
+        assert "1. 🔕 Ngừng nhận thông báo" in parts[-1].text
+    assert zalo.messages_to("oa-c") == []
+    await citizen_of(zalo, bot, "oa-a").send("1")
+    [stopped] = await rows(sessions, Citizen, Citizen.channel_user_id == "oa-a")
+    assert stopped.subscribed is False
+
+
+async def test_the_48_hour_window_skips_late_recipients_counted_and_shown_on_the_dashboard(
+    settings, zalo, aiohttp_client, sessions,
+) -> None:
+    await add_citizens(sessions, ("in-window", True, timedelta(hours=47, minutes=50)),
+                       ("late-1", True, timedelta(hours=48, minutes=5)), ("late-2", True, timedelta(days=9)))
+    now = utc_now()
+    async with sessions() as session:
+        broadcast = await broadcasts.create_broadcast(session, texts={"vi": "Lịch rà soát"}, target={"areas": ["24169"]},
+                                                      send_at=now, now=now, author="test")
+        await session.commit()
+        broadcast_id = broadcast.id
+    client = await aiohttp_client(create_app(oa_settings(settings, zalo, quiet_hours="")))
+    await zalo.wait_for_messages("in-window", 1, timeout=20)
+    skipped = await wait_rows(sessions, OutboxMessage, OutboxMessage.status == "skipped", count=2)
+    assert {row.reason for row in skipped} == {"zalo_window"} and {row.attempts for row in skipped} == {0}
+    assert zalo.messages_to("late-1") == zalo.messages_to("late-2") == []
+    async with sessions() as session:
+        counts = await broadcasts.status_counts(session, broadcast_id)  # type: ignore[arg-type]
+    assert (counts["sent"], counts["skipped"], counts["skipped:zalo_window"]) == (1, 2, 2)
+
+    await add_staff(sessions, "tinh", StaffRole.province)
+    staff = await sign_in(client, "tinh")
+    page = await staff.page(f"/admin/broadcasts/{broadcast_id}")
+    assert "Không liên lạc được qua Zalo: 2 người (ngoài khung 48 giờ của Zalo" in page
+    assert "ngoài khung 48 giờ của Zalo): 2" in page  # the reasons list names it too
+
+
+async def test_a_notice_photo_is_uploaded_once_and_sent_as_an_attachment(settings, zalo, aiohttp_client, sessions) -> None:
+    (settings.data_dir / "notices").mkdir()
+    (settings.data_dir / "notices" / "lich.jpg").write_bytes(JPEG)
+    await add_citizens(sessions, ("p-1", True, timedelta(hours=1)), ("p-2", True, timedelta(hours=1)))
+    now = utc_now()
+    async with sessions() as session:
+        await broadcasts.create_broadcast(session, texts={"vi": "Lịch họp thôn"}, target={}, send_at=now, now=now,
+                                          author="test", image="notices/lich.jpg")
+        await session.commit()
+    await aiohttp_client(create_app(oa_settings(settings, zalo, quiet_hours="")))
+    for user in ("p-1", "p-2"):
+        [photo, *_rest] = await zalo.wait_for_messages(user, 1, timeout=20)
+        [element] = photo.attachment["payload"]["elements"]  # type: ignore[index]
+        assert photo.text.startswith("Lịch họp thôn") and zalo.uploads[element["attachment_id"]] == JPEG
+    assert len(zalo.uploads) == 1
+
+
+async def test_outbox_errors_are_mapped_for_the_sender(bot, zalo, sessions) -> None:
+    await add_citizens(sessions, ("e-blocked", True, timedelta(hours=1)), ("e-busy", True, timedelta(hours=1)),
+                       ("e-late", True, timedelta(hours=1)))
+    citizens = {c.channel_user_id: c.id for c in await rows(sessions, Citizen)}
+
+    async def queue(user: str) -> None:
+        async with sessions() as session:
+            await outbox.enqueue(session, channel="zalo_oa", chat_id=user, payload={"text": f"tin cho {user}"},
+                                 now=utc_now(), citizen_id=citizens[user], priority=outbox.PRIORITY_REPLY)
+            await session.commit()
+
+    zalo.fail_next(-213)  # the user does not follow the OA
+    await queue("e-blocked")
+    [blocked] = await wait_rows(sessions, OutboxMessage, OutboxMessage.status == "failed")
+    [citizen] = await rows(sessions, Citizen, Citizen.channel_user_id == "e-blocked")
+    assert blocked.reason == "blocked" and citizen.unreachable_at is not None and citizen.subscribed is False
+
+    zalo.fail_next(-1, http_status=500)
+    await queue("e-busy")
+    await zalo.wait_for_messages("e-busy", 1, timeout=20)  # retried after the backoff
+
+    zalo.fail_next(-232)  # Zalo itself says the window is closed
+    await queue("e-late")
+    [late] = await wait_rows(sessions, OutboxMessage, OutboxMessage.status == "skipped")
+    assert late.reason == "zalo_window" and late.chat_id == "e-late"
+
+
+# ----- tokens ------------------------------------------------------------------------------------
+
+
+async def stored_pair(sessions) -> ZaloOAToken:  # type: ignore[no-untyped-def]
+    [pair] = await rows(sessions, ZaloOAToken)
+    return pair
+
+
+async def oauth(zalo: FakeZaloOA, refresh_token: str) -> dict:
+    """Spend a refresh token at the fake OAuth server directly."""
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{zalo.base_url}/v4/oa/access_token", headers={"secret_key": zalo.secret_key},
+        data={"refresh_token": refresh_token, "app_id": zalo.app_id, "grant_type": "refresh_token"},
+    ) as response:
+        return await response.json()
+
+
+async def test_an_invalid_access_token_is_refreshed_the_rotated_pair_stored_and_the_message_sent_again(
+    settings, zalo, aiohttp_client, sessions,
+) -> None:
+    configured = oa_settings(settings, zalo, quiet_hours="")
+    bot = await aiohttp_client(create_app(configured))
+    first = await stored_pair(sessions)
+    assert (first.access_token, first.refresh_token) == (configured.zalo_oa_access_token, configured.zalo_oa_refresh_token)
+
+    zalo.expire_access_tokens()
+    attempts = zalo.send_attempts
+    reply = await citizen_of(zalo, bot, "t-1").send("/menu")
+    assert reply and zalo.send_attempts - attempts == len(reply) + 1  # refused with -216, then sent with the new token
+    assert [call["refresh_token"] for call in zalo.oauth_calls] == [configured.zalo_oa_refresh_token]
+    pair = await stored_pair(sessions)
+    assert pair.access_token == zalo.messages_to("t-1")[0].access_token != first.access_token
+    assert pair.refresh_token != first.refresh_token and pair.lease_until is None
+    assert pair.expires_at is not None and timedelta(hours=24) < pair.expires_at - utc_now() <= timedelta(hours=25)
+    assert (await oauth(zalo, first.refresh_token))["error"] == REUSED_REFRESH  # spent: single use
+
+    zalo.fail_next(-216, times=5)  # a token Zalo keeps refusing: refreshed and retried once, not forever
+    attempts, calls = zalo.send_attempts, len(zalo.oauth_calls)
+    assert await zalo.post(bot, zalo.text_event("t-2", "/menu")) == 200
+    assert (zalo.send_attempts - attempts, len(zalo.oauth_calls) - calls) == (2, 1)
+
+
+async def test_a_restart_keeps_the_stored_pair_and_new_tokens_in_the_environment_replace_it(
+    settings, zalo, aiohttp_client, sessions,
+) -> None:
+    configured = oa_settings(settings, zalo)
+    first_app = await aiohttp_client(create_app(configured))
+    zalo.expire_access_tokens()
+    await citizen_of(zalo, first_app, "r-1").send("/menu")
+    rotated = await stored_pair(sessions)
+    await first_app.close()
+
+    again = await aiohttp_client(create_app(configured))  # same environment: the stored successor is kept
+    await citizen_of(zalo, again, "r-1").send("/menu")
+    assert len(zalo.oauth_calls) == 1 and zalo.messages_to("r-1")[-1].access_token == rotated.access_token
+    await again.close()
+
+    renewed = oa_settings(settings, zalo)  # an administrator made a new pair
+    third = await aiohttp_client(create_app(renewed))
+    await citizen_of(zalo, third, "r-1").send("/menu")
+    assert zalo.messages_to("r-1")[-1].access_token == renewed.zalo_oa_access_token
+    assert (await stored_pair(sessions)).refresh_token == renewed.zalo_oa_refresh_token
+
+
+async def test_concurrent_refreshes_make_one_call_to_zalo_in_one_process_and_across_processes(
+    settings, zalo, aiohttp_client, sessions,
+) -> None:
+    configured = oa_settings(settings, zalo)
+    bot = await aiohttp_client(create_app(configured))
+    tokens = bot.app[keys.ZALO_OA].tokens
+    stale = configured.zalo_oa_access_token
+    zalo.expire_access_tokens()
+    got = await asyncio.gather(*(tokens.refresh(stale) for _ in range(8)))
+    assert len(set(got)) == 1 and len(zalo.oauth_calls) == 1
+
+    # Two processes: each its own engine (its own connection) and its own in-process lock.
+    stale = got[0]
+    engines = [create_engine(settings.database_url) for _ in range(2)]
+    async with aiohttp.ClientSession() as http:
+        pair = [Tokens(session_factory(engine), configured, http, utc_now) for engine in engines]
+        zalo.hold_oauth = asyncio.Event()  # keep the first call in flight while the other process asks
+        first = asyncio.create_task(pair[0].refresh(stale))
+        await zalo.wait_until(lambda: len(zalo.oauth_calls) == 2)
+        second = asyncio.create_task(pair[1].refresh(stale))
+        await asyncio.sleep(0.5)
+        assert not second.done()  # waiting for the lease, not spending the same refresh token
+        zalo.hold_oauth.set()
+        assert await first == await second
+    for engine in engines:
+        await engine.dispose()
+    assert len(zalo.oauth_calls) == 2 and zalo.refused_refreshes == 0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = utc_now()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_the_access_token_is_refreshed_before_it_ends(settings, zalo, aiohttp_client, sessions) -> None:
+    clock = FakeClock()
+    configured = oa_settings(settings, zalo)
+    bot = await aiohttp_client(create_app(configured, clock=clock))
+    tokens = bot.app[keys.ZALO_OA].tokens
+    assert await tokens.current() == configured.zalo_oa_access_token  # expiry unknown: used until Zalo refuses it
+    zalo.expire_access_tokens()
+    fresh = await tokens.refresh(configured.zalo_oa_access_token)
+    clock.now += timedelta(hours=24, minutes=55)  # 25 h tokens: 5 minutes left, within the margin
+    assert len(zalo.oauth_calls) == 1
+    renewed = await tokens.current()
+    assert renewed != fresh and len(zalo.oauth_calls) == 2
+    assert await tokens.current() == renewed and len(zalo.oauth_calls) == 2
+
+
+# ----- a killed process --------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BotRun:
+    """`python -m bot run` as a child process with the Zalo OA channel; each start logs to its own file."""
+
+    def __init__(self, workdir: Path, settings: Settings) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
+        self.env |= {
+            "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO",
+            "DATABASE_URL": settings.database_url, "DATA_DIR": str(settings.data_dir), "SECRET_KEY": "k" * 40,
+            "WEB_HOST": "127.0.0.1", "WEB_PORT": str(self.port), "QUIET_HOURS": "", "ADMIN_PASSWORD": "x" * 16,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.logs: list[Path] = []
+
+    async def start(self, zalo_env: dict[str, object]) -> dict:
+        """Start with these Zalo OA settings; wait for /healthz and return it."""
+        env = {**self.env, **{name.upper(): str(value) for name, value in zalo_env.items()}}
+        log = self.workdir / f"run-{len(self.logs) + 1}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=self.workdir, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        return await self.health(timeout=30)
+
+    async def health(self, timeout: float = 5) -> dict:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while time.monotonic() < deadline:
+                assert self.proc is not None and self.proc.poll() is None, self.output()
+                try:
+                    async with http.get(f"http://127.0.0.1:{self.port}/healthz") as response:
+                        if response.status == 200:
+                            return await response.json()
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"not healthy within {timeout} s\n{self.output()}")
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        while self.proc.poll() is None:
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            while self.proc.poll() is None:
+                await asyncio.sleep(0.05)
+
+    def output(self) -> str:
+        return self.logs[-1].read_text(errors="replace")[-6000:] if self.logs else ""
+
+
+def db_pair(settings: Settings) -> tuple[str, str]:
+    path = settings.database_url.removeprefix("sqlite+aiosqlite:///")
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT access_token, refresh_token FROM zalo_oa_token").fetchone()
+
+
+async def queue_reply(sessions, user: str) -> None:  # type: ignore[no-untyped-def]
+    """A staff reply to a citizen who wrote an hour ago, waiting in the outbox."""
+    await add_citizens(sessions, (user, True, timedelta(hours=1)))
+    [citizen] = await rows(sessions, Citizen, Citizen.channel_user_id == user)
+    async with sessions() as session:
+        await outbox.enqueue(session, channel="zalo_oa", chat_id=user, payload={"text": "Dạ, cán bộ xã trả lời"},
+                             now=utc_now(), citizen_id=citizen.id, priority=outbox.PRIORITY_REPLY)
+        await session.commit()
+
+
+async def test_killed_between_zalos_answer_and_the_commit_the_next_start_says_what_to_do(
+    settings, zalo, sessions, tmp_path,
+) -> None:
+    await queue_reply(sessions, "k-1")
+    run = BotRun(tmp_path, settings)
+    first_env = zalo.settings()
+    zalo.expire_access_tokens()  # the first send gets -216 and refreshes
+    zalo.hold_oauth = asyncio.Event()
+    try:
+        await run.start(first_env)
+        await asyncio.wait_for(zalo.rotated.wait(), 20)  # Zalo has spent the refresh token and made a new pair…
+        await run.kill()  # …and the process dies before it could store it
+        assert db_pair(settings) == (first_env["zalo_oa_access_token"], first_env["zalo_oa_refresh_token"])
+        zalo.hold_oauth.set()
+
+        health = await run.start(first_env)  # the stored refresh token is spent: refused, and said so
+        await zalo.wait_until(lambda: zalo.refused_refreshes >= 1, timeout=20)
+        health = await run.health()
+        assert health["zalo_oa"] == "token refused", health
+        log = run.output()
+        assert "Zalo refused the stored refresh token" in log and "ZALO_OA_REFRESH_TOKEN" in log
+        assert first_env["zalo_oa_refresh_token"] not in log and first_env["zalo_oa_access_token"] not in log
+        assert zalo.messages_to("k-1") == []
+        await run.stop()
+
+        renewed = zalo.settings()  # new tokens from Zalo for Developers, in the environment
+        await run.start(renewed)
+        [reply] = await zalo.wait_for_messages("k-1", 1, timeout=30)
+        assert reply.text == "Dạ, cán bộ xã trả lời" and (await run.health())["zalo_oa"] == "ok"
+        assert "new tokens in the environment replace the stored pair" in run.output()
+    finally:
+        await run.stop()
+
+
+async def test_killed_after_the_new_pair_was_stored_the_next_start_uses_it(settings, zalo, sessions, tmp_path) -> None:
+    await queue_reply(sessions, "k-2")
+    run = BotRun(tmp_path, settings)
+    env = zalo.settings()
+    zalo.expire_access_tokens()
+    zalo.hold_sends = asyncio.Event()
+    try:
+        await run.start(env)
+        await asyncio.wait_for(zalo.send_held.wait(), 20)  # refreshed, stored, and sending with the new token
+        await run.kill()
+        stored = db_pair(settings)
+        assert stored != (env["zalo_oa_access_token"], env["zalo_oa_refresh_token"]) and len(zalo.oauth_calls) == 1
+        zalo.hold_sends.set()
+        await run.start(env)
+        [reply] = await zalo.wait_for_messages("k-2", 1, timeout=30)
+        assert reply.access_token == stored[0] and len(zalo.oauth_calls) == 1 and zalo.refused_refreshes == 0
+    finally:
+        await run.stop()
