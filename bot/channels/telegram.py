@@ -35,6 +35,7 @@ from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetr
 from handlers.engine import Engine
 from handlers.render import split_text
 from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
+from storage import outbox
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,16 @@ def sender_error(error: TelegramError) -> SendError:
     if isinstance(error, NetworkError):
         return SendRetry(str(error))
     return SendFailed(str(error))
+
+
+def _payload(reply: Reply) -> dict[str, Any]:
+    """A reply as an outbox payload (what `handlers.render.payload_replies` reads back)."""
+    payload: dict[str, Any] = {"text": reply.text}
+    if reply.buttons:
+        payload["buttons"] = [[{"label": b.label, "action": b.action} for b in row] for row in reply.buttons]
+    if reply.image:
+        payload["image"] = reply.image
+    return payload
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -257,7 +268,28 @@ class TelegramChannel:
             except TelegramError as exc:  # an old press: still handle it, the menu answers "expired"
                 log.debug("could not answer callback query: %s", exc)
         replies = await self.engine.handle(incoming, CAPABILITIES)
-        await self.reply(update.effective_chat.id, replies)  # type: ignore[union-attr]
+        chat_id = update.effective_chat.id  # type: ignore[union-attr]
+        for index, reply in enumerate(replies):
+            try:
+                await self.reply(chat_id, [reply])
+            except (NetworkError, RetryAfter) as exc:
+                if isinstance(exc, BadRequest):
+                    raise
+                await self._queue_unsent(update.update_id, chat_id, replies[index:], exc)
+                return
+
+    async def _queue_unsent(self, update_id: int, chat_id: int, replies: list[Reply], error: TelegramError) -> None:
+        """Telegram failed on a reply (outage, timeout, 429): the outbox sends it and the rest later,
+        with its retries, so that an outage does not swallow what the bot answered."""
+        log.warning("Telegram: reply to update %s failed (%s); %d message(s) go through the outbox", update_id, error, len(replies))
+        now = self.engine.clock()
+        async with self.engine.sessions() as session:
+            for index, reply in enumerate(replies):
+                await outbox.enqueue(
+                    session, channel=CHANNEL, chat_id=str(chat_id), payload=_payload(reply), now=now,
+                    priority=outbox.PRIORITY_REPLY, dedupe_key=f"telegram:reply:{update_id}:{index}",
+                )
+            await session.commit()
 
     async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
         """Keep the photos and voice messages citizens send (Telegram file ids are bot-specific),

@@ -38,8 +38,9 @@ gets 401, an unknown method 404, ``getUpdates`` is a real long poll that honours
 ``offset``/``limit``/``timeout``/``allowed_updates`` and answers 409 while a
 webhook is set, edits that change nothing get "message is not modified", texts
 longer than 4096 characters and callback data longer than 64 bytes are refused.
-Faults can be injected with `FakeTelegram.fail_next` and `FakeTelegram.block`;
-methods not implemented here can be added with `FakeTelegram.set_method`.
+Faults can be injected with `FakeTelegram.fail_next` and `FakeTelegram.block`, and a whole
+outage (500s, connection resets or requests left unanswered, until `restore`) with
+`FakeTelegram.outage`; methods not implemented here can be added with `FakeTelegram.set_method`.
 """
 
 from __future__ import annotations
@@ -352,6 +353,10 @@ class FakeTelegram:
         self._answered_queries: set[str] = set()
         self._callback_ids = itertools.count(4_382_000_000_000_000_001)
         self._faults: dict[str, list[_Fault]] = {}
+        self._outage: tuple[str, frozenset[str] | None] | None = None
+        self._restored = asyncio.Event()
+        self.outage_hits: list[str] = []  # methods called during an outage
+        self.outage_abandoned: list[str] = []  # calls of a "timeout" outage the client gave up on
         self._files: dict[str, _StoredFile] = {}
         self._files_by_path: dict[str, _StoredFile] = {}
         self._file_counter = itertools.count(1)
@@ -444,6 +449,8 @@ class FakeTelegram:
         if entry is None:
             return self._error_response(ApiError(404, "Not Found"))
         method, handler = entry
+        if self._outage is not None and (self._outage[1] is None or method in self._outage[1]):
+            return await self._fail_for_outage(request, method, self._outage[0])
         try:
             params = await self._read_params(request)
         except ValueError as exc:
@@ -578,6 +585,35 @@ class FakeTelegram:
                 description = _DEFAULT_DESCRIPTIONS.get(status, f"Error {status}")
         fault = _Fault(status, max(times, 1), description, retry_after)
         self._faults.setdefault(canonical, []).append(fault)
+
+    def outage(self, kind: str = "500", *, methods: Collection[str] | None = None) -> None:
+        """Until `restore()`, every call (or those of `methods`) fails as in a platform outage: "500"
+        answers Internal Server Error, "reset" closes the connection without an answer, "timeout"
+        answers nothing until the client gives up (or, if it waits that long, the outage ends: 502)."""
+        if kind not in ("500", "reset", "timeout"):
+            raise ValueError(f"unknown outage kind {kind!r}")
+        self._outage = (kind, None if methods is None else frozenset(self._canonical(m) for m in methods))
+        self._restored = asyncio.Event()
+
+    def restore(self) -> None:
+        """End the outage."""
+        self._outage = None
+        self._restored.set()
+
+    async def _fail_for_outage(self, request: web.Request, method: str, kind: str) -> web.Response:
+        self.outage_hits.append(method)
+        if kind == "reset":
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
+        if kind == "timeout":
+            try:
+                await self._restored.wait()
+            except asyncio.CancelledError:  # the client gave up (handler_cancellation)
+                self.outage_abandoned.append(method)
+                raise
+            return self._error_response(ApiError(502, _DEFAULT_DESCRIPTIONS[502]))
+        return self._error_response(ApiError(500, _DEFAULT_DESCRIPTIONS[500]))
 
     def clear_faults(self) -> None:
         """Forget every injected fault that has not fired yet."""

@@ -14,7 +14,8 @@ Like the real API every method is `POST <base><token>/<method>` with a JSON body
 webhook is set. `sendMessage` refuses texts outside 1–2000 characters, `sendPhoto` needs a photo
 URL. Photos users send are served by the fake itself (`/files/<name>`), so the bot can download them.
 Faults: `fail_next(method, code, …)` answers the next calls of a method with an error, and
-`drop_next(method)` closes the connection without an answer (a network error).
+`drop_next(method)` closes the connection without an answer (a network error); `outage(kind)` makes
+every call (or some methods') fail until `restore()`: 500s, or connections closed without an answer.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class FakeZaloBot:
         self._updates: deque[dict] = deque()
         self._new_update = asyncio.Event()
         self._failures: dict[str, Failure] = {}
+        self._outage: tuple[str, frozenset[str] | None] | None = None
+        self.outage_hits: list[str] = []
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -172,6 +175,17 @@ class FakeZaloBot:
         """Close the connection on the next `times` calls of `method`, answering nothing."""
         self._failures[method] = Failure(0, "", times, drop=True)
 
+    def outage(self, kind: str = "500", *, methods: set[str] | None = None) -> None:
+        """Until `restore()`, every call (or those of `methods`) fails: "500" answers Internal Server
+        Error, "reset" closes the connection without an answer."""
+        if kind not in ("500", "reset"):
+            raise ValueError(f"unknown outage kind {kind!r}")
+        self._outage = (kind, None if methods is None else frozenset(methods))
+
+    def restore(self) -> None:
+        """End the outage."""
+        self._outage = None
+
     # ----- what the bot did -----
 
     def calls(self, method: str) -> list[Sent]:
@@ -228,6 +242,13 @@ class FakeZaloBot:
             return _error(400, "Bad Request: body is not JSON")
         params = params if isinstance(params, dict) else {}
         self.calls_made.append((method, params))
+        if self._outage is not None and (self._outage[1] is None or method in self._outage[1]):
+            self.outage_hits.append(method)
+            if self._outage[0] == "reset":
+                assert request.transport is not None
+                request.transport.abort()
+                return web.Response()
+            return _error(500, "Internal Server Error")
         failure = self._failures.get(method)
         if failure is not None:
             failure.times -= 1

@@ -1,0 +1,122 @@
+"""Platform outages: the fake Telegram and Zalo Bot API servers answer 500s, close connections
+without an answer, or (Telegram) leave requests unanswered until the bot gives up, for a while.
+
+Messages citizens send meanwhile are not lost (Telegram keeps them until the next offset confirms
+them; Zalo until a getUpdates returns them), each is answered once and in order when the platform is
+back; outbox messages are retried; replies Telegram refused go out through the outbox; and the bot
+recovers by itself, with no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from sqlmodel import select
+
+from bot.app import create_app
+from bot.channels import zalo_bot
+from handlers.engine import utc_now
+from storage import outbox
+from storage.models import OutboxMessage
+from tests.conftest import telegram_settings
+from tests.drivers import TelegramDriver, ZaloBotDriver
+
+NOTICE = "Thông báo: họp dân tại nhà văn hoá thôn lúc 8 giờ sáng thứ Bảy."
+RECOVERY = 45.0  # generous: after a long outage the bot's backoff may wait up to 30 s before its next try
+
+
+def numbers(texts: list[str | None]) -> list[str]:
+    """"07" from each answer to the unknown command /lenh07; "notice" for the notice."""
+    return ["notice" if text == NOTICE else (text or "").split("lệnh /lenh")[1].split(".")[0] for text in texts]
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def queue_notice(sessions, channel: str, chat_id: str) -> None:  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        await outbox.enqueue(session, channel=channel, chat_id=chat_id, payload={"text": NOTICE}, now=utc_now(),
+                             priority=outbox.PRIORITY_REPLY)
+        await session.commit()
+
+
+async def outbox_rows(sessions) -> list[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        return [(m.chat_id, m.status, m.attempts) for m in (await session.exec(select(OutboxMessage))).all()]
+
+
+@pytest.mark.parametrize("kind", ["500", "reset", "timeout"])
+async def test_telegram_outage_loses_nothing_and_the_bot_recovers_by_itself(kind, settings, tg, aiohttp_client, sessions) -> None:
+    await aiohttp_client(create_app(telegram_settings(settings, tg)))
+    await TelegramDriver(tg, user_id=701).send("/lenh00")
+
+    tg.outage(kind)
+    await until(lambda: "getUpdates" in tg.outage_hits, "a poll during the outage")  # not one begun before it
+    for user, number in ((701, 1), (702, 1), (701, 2)):
+        tg.user_sends(user, f"/lenh{number:02d}")
+    await queue_notice(sessions, "telegram", "703")
+    await until(
+        lambda: tg.outage_hits.count("getUpdates") >= 2 and "sendMessage" in tg.outage_hits
+        and (kind != "timeout" or "getUpdates" in tg.outage_abandoned),
+        "failed polls and a failed delivery",
+    )
+    assert tg.pending_updates == 3, "messages sent during the outage were dropped"
+    tg.restore()
+
+    await tg.wait_for_messages(701, 3, timeout=RECOVERY)
+    await tg.wait_for_messages(702, 1, timeout=RECOVERY)
+    await tg.wait_for_messages(703, 1, timeout=RECOVERY)
+    await asyncio.sleep(0.5)
+    assert numbers([s.text for s in tg.messages_to(701)]) == ["00", "01", "02"]
+    assert numbers([s.text for s in tg.messages_to(702)]) == ["01"]
+    assert numbers([s.text for s in tg.messages_to(703)]) == ["notice"]
+    [(chat, status, attempts)] = await outbox_rows(sessions)
+    assert (chat, status) == ("703", "sent") and attempts >= 2, (chat, status, attempts)
+
+
+async def test_a_reply_telegram_refuses_goes_out_through_the_outbox_when_it_is_back(settings, tg, aiohttp_client, sessions) -> None:
+    await aiohttp_client(create_app(telegram_settings(settings, tg)))
+    tg.outage("500", methods={"sendMessage"})
+    tg.user_sends(711, "/lenh05")
+    await until(lambda: "sendMessage" in tg.outage_hits, "the reply to fail")
+    await until(lambda: tg.pending_updates == 0, "the message to be confirmed")
+    tg.restore()
+
+    await tg.wait_for_messages(711, 1, timeout=RECOVERY)
+    await asyncio.sleep(0.5)
+    assert numbers([s.text for s in tg.messages_to(711)]) == ["05"]
+    assert [(chat, status) for chat, status, _ in await outbox_rows(sessions)] == [("711", "sent")]
+
+
+@pytest.mark.parametrize("kind", ["500", "reset"])
+async def test_zalo_bot_outage_loses_nothing_and_the_bot_recovers_by_itself(kind, settings, aiohttp_client, sessions) -> None:
+    driver = await ZaloBotDriver.start(settings, aiohttp_client)
+    zalo = driver.zalo
+    await driver.send("/lenh00")
+
+    zalo.outage(kind)
+    await until(lambda: "getUpdates" in zalo.outage_hits, "a poll during the outage")  # not one begun before it
+    for user, number in (("z1", 1), ("z2", 1), ("z1", 2)):
+        zalo.user_sends(user, f"/lenh{number:02d}")
+    await queue_notice(sessions, zalo_bot.CHANNEL, "z3")
+    await until(lambda: zalo.outage_hits.count("getUpdates") >= 2 and "sendMessage" in zalo.outage_hits,
+                "failed polls and a failed delivery")
+    zalo.restore()
+
+    await zalo.wait_for_messages("z1", 2, timeout=RECOVERY)
+    await zalo.wait_for_messages("z2", 1, timeout=RECOVERY)
+    await zalo.wait_for_messages("z3", 1, timeout=RECOVERY)
+    await asyncio.sleep(0.5)
+    assert numbers([s.text for s in zalo.messages_to("z1")]) == ["01", "02"]
+    assert numbers([s.text for s in zalo.messages_to("z2")]) == ["01"]
+    assert numbers([s.text for s in zalo.messages_to("z3")]) == ["notice"]
+    [(chat, status, attempts)] = await outbox_rows(sessions)
+    assert (chat, status) == ("z3", "sent") and attempts >= 2, (chat, status, attempts)
