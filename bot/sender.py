@@ -28,6 +28,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from aiolimiter import AsyncLimiter
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from bot.metrics import OUTBOX_RESULTS
@@ -144,10 +145,18 @@ class Sender:
         if released:
             log.warning("outbox: %d message(s) were in flight when the bot stopped; sending them again", released)
         going: asyncio.Task[None] | None = None
+        outage = 0.0  # seconds to wait before the next claim while the database is unavailable
         try:
             while True:
                 try:
                     batch = await self._claim()
+                    outage = 0.0
+                except (SQLAlchemyError, OSError) as exc:
+                    outage = min(max(outage * 2, self.idle), 30.0)
+                    log.error("outbox %s: database unavailable (%s: %.200s); trying again in %.0f s",
+                              self.channel, type(exc).__name__, str(exc).split("\n", 1)[0], outage)
+                    await asyncio.sleep(outage)
+                    batch = []
                 except Exception:
                     log.exception("outbox: claiming failed; retrying shortly")
                     batch = []
