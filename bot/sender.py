@@ -41,7 +41,7 @@ from storage.models import Citizen, OutboxMessage, Staff
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 14  # with the backoff below, a platform outage of about 3 hours is waited out
 MAX_BACKOFF = timedelta(hours=1)
 PARALLEL = 16
 RATE_MARGIN = 0.95

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
 from bot.app import create_app
 from bot.channels import zalo_bot
+from bot.sender import MAX_ATTEMPTS, Sender, SendRetry
 from handlers.engine import utc_now
 from storage import outbox
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, OutboxStatus
 from tests.conftest import telegram_settings
 from tests.drivers import TelegramDriver, ZaloBotDriver
 
@@ -120,3 +122,25 @@ async def test_zalo_bot_outage_loses_nothing_and_the_bot_recovers_by_itself(kind
     assert numbers([s.text for s in zalo.messages_to("z3")]) == ["notice"]
     [(chat, status, attempts)] = await outbox_rows(sessions)
     assert (chat, status) == ("z3", "sent") and attempts >= 2, (chat, status, attempts)
+
+
+async def test_the_outbox_keeps_retrying_through_an_outage_of_hours(sessions) -> None:
+    now = [utc_now()]
+    tries: list[object] = []
+
+    async def platform_down(chat_id: str, replies: list) -> None:  # type: ignore[type-arg]
+        tries.append(now[0])
+        raise SendRetry("502 Bad Gateway")
+
+    sender = Sender(sessions, "telegram", platform_down, lambda: now[0], per_chat=1000.0)
+    await queue_notice(sessions, "telegram", "721")
+    now[0] = began = utc_now()
+    while True:
+        assert await sender.drain_once() == 1
+        async with sessions() as session:
+            [message] = (await session.exec(select(OutboxMessage))).all()
+        if message.status != OutboxStatus.pending:
+            break
+        now[0] = message.next_attempt_at
+    assert (message.status, message.attempts, len(tries)) == (OutboxStatus.failed, MAX_ATTEMPTS, MAX_ATTEMPTS)
+    assert now[0] - began > timedelta(hours=3), f"gave up after {now[0] - began} of failures"
