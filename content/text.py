@@ -12,9 +12,17 @@ _SPACES = re.compile(r"\s+")
 
 
 def clean_input(text: str) -> str:
-    """NFC, without zero-width and control characters (newlines kept), trimmed."""
-    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
+    """NFC, without zero-width and control characters (newlines kept), trimmed; a lone surrogate
+    (JSON may carry one, UTF-8 cannot store it) becomes U+FFFD."""
+    text = unicodedata.normalize("NFC", well_formed(text)).translate(_ZERO_WIDTH)
     return _CONTROL.sub("", text).strip()
+
+
+def well_formed(text: str) -> str:
+    """The text with surrogate pairs joined and lone surrogates replaced by U+FFFD."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def strip_diacritics(text: str) -> str:

@@ -21,6 +21,7 @@ from storage.db import SessionFactory
 log = logging.getLogger(__name__)
 
 MAX_INPUT = 4096
+MAX_NAME = 200
 Clock = Callable[[], datetime]
 
 
@@ -115,9 +116,11 @@ def _state(name: str | None) -> State:
 
 
 def _cleaned(incoming: Incoming) -> tuple[Incoming, bool]:
-    """The incoming message with its text cleaned and cut to MAX_INPUT; whether it was cut."""
+    """The incoming message with its text and sender's name cleaned, the text cut to MAX_INPUT;
+    whether it was cut."""
+    name = (clean_input(incoming.display_name)[:MAX_NAME] or None) if incoming.display_name else None
     if incoming.text is None:
-        return incoming, False
+        return replace(incoming, display_name=name), False
     text = clean_input(incoming.text)
     cut = len(text) > MAX_INPUT
-    return replace(incoming, text=text[:MAX_INPUT] if cut else text), cut
+    return replace(incoming, text=text[:MAX_INPUT] if cut else text, display_name=name), cut
