@@ -72,10 +72,11 @@ class WebChat:
         refused = _refused(request, translator.gettext("Something went wrong. Please try again."))
         if refused is not None:
             return refused
-        if request.content_length is not None and request.content_length > MAX_BODY:
+        raw = await _read_capped(request, MAX_BODY)
+        if raw is None:
             return _error(413, translator.gettext("Your message is too long."))
         try:
-            body = json.loads(await request.read())
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _error(400, translator.gettext("Something went wrong. Please try again."))
         text, action = (body.get("text"), body.get("action")) if isinstance(body, dict) else (None, None)
@@ -109,7 +110,7 @@ class WebChat:
         if not 20 <= len(token) <= 100:
             return web.json_response({"replies": []})
         try:
-            body = json.loads(await request.read() or b"{}")
+            body = json.loads(await _read_capped(request, MAX_BODY) or b"{}")
         except (ValueError, UnicodeDecodeError):
             body = {}
         acked = {item for item in body.get("ack", []) if isinstance(item, int)} if isinstance(body, dict) else set()
@@ -142,6 +143,19 @@ class WebChat:
     def _user_id(self, token: str) -> str:
         """The stored identity: a keyed hash of the cookie token."""
         return hmac.new(self.secret, token.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is longer than `limit` (measured as it comes, since a chunked
+    body has no Content-Length)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)
 
 
 def _accept_language(request: web.Request) -> str | None:
