@@ -579,3 +579,37 @@ async def test_killed_after_the_new_pair_was_stored_the_next_start_uses_it(setti
         assert reply.access_token == stored[0] and len(zalo.oauth_calls) == 1 and zalo.refused_refreshes == 0
     finally:
         await run.stop()
+
+
+async def test_storage_contract_one_refresh_and_one_handling_across_processes(db_url, settings, zalo) -> None:
+    """On SQLite and (with TEST_POSTGRES_URL) PostgreSQL: two processes — each its own engine and
+    lock — refresh once between them, and claim a redelivered event once between them."""
+    configured = oa_settings(settings, zalo, database_url=db_url)
+    engines = [create_engine(db_url) for _ in range(2)]
+    factories = [session_factory(engine) for engine in engines]
+    try:
+        async with aiohttp.ClientSession() as http:
+            pair = [Tokens(factory, configured, http, utc_now) for factory in factories]
+            await pair[0].seed(configured.zalo_oa_access_token, configured.zalo_oa_refresh_token, only_process=False)
+            assert await pair[1].seed(configured.zalo_oa_access_token, configured.zalo_oa_refresh_token,
+                                      only_process=False) == "kept"
+            got = await asyncio.gather(*(tokens.refresh(configured.zalo_oa_access_token) for tokens in pair * 3))
+        assert len(set(got)) == 1 and len(zalo.oauth_calls) == 1
+
+        from sqlalchemy.exc import IntegrityError
+
+        from storage import zalo_oa as store
+
+        async def claim(factory) -> bool:  # type: ignore[no-untyped-def]
+            try:
+                async with factory() as session:
+                    claimed = await store.claim_event(session, "user_send_text:m1", utc_now(), stale_after=timedelta(minutes=2))
+                    await session.commit()
+                    return claimed
+            except IntegrityError:
+                return False
+
+        assert sorted(await asyncio.gather(*(claim(factory) for factory in factories * 2))) == [False, False, False, True]
+    finally:
+        for engine in engines:
+            await engine.dispose()
