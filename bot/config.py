@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     metrics_token: str = ""
     max_concurrent_updates: int = Field(64, ge=1, le=10_000)
+    flood_burst: int = Field(20, ge=0, le=10_000)
+    flood_window_seconds: float = Field(10.0, gt=0, le=3600)
     conversation_ttl_hours: int = Field(72, ge=1, le=24 * 365)
     ticket_due_days: str = ""
     holidays: str = DEFAULT_HOLIDAYS

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from content.text import clean_input
 from handlers import observe
@@ -25,6 +26,12 @@ MAX_NAME = 200
 Clock = Callable[[], datetime]
 
 
+class Throttle(Protocol):
+    """Flood control per citizen (`bot.flood.FloodGate`): "ok", "notice" or "quiet" for a message."""
+
+    def admit(self, key: Hashable) -> str: ...
+
+
 def utc_now() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
@@ -41,7 +48,9 @@ class Engine:
         *,
         clock: Clock = utc_now,
         conversation_ttl: timedelta = timedelta(hours=72),
+        flood: Throttle | None = None,
     ) -> None:
+        self.flood = flood
         self.sessions = sessions
         self.router = router
         self.services = services
@@ -54,8 +63,9 @@ class Engine:
         started = time.perf_counter()
         request_id = observe.REQUEST_ID.set(observe.REQUEST_ID.get() or f"{incoming.channel}-{observe.new_id()}")
         try:
+            pace = self.flood.admit((incoming.channel, incoming.user_id)) if self.flood is not None else "ok"
             async with self.sessions() as session:
-                replies = await self._turn(session, incoming, capabilities)
+                replies = await self._turn(session, incoming, capabilities, pace)
                 await session.commit()
             observe.UPDATES_HANDLED.labels(incoming.channel, "ok").inc()
             return replies
@@ -68,7 +78,7 @@ class Engine:
             observe.TURN_SECONDS.labels(incoming.channel).observe(time.perf_counter() - started)
             observe.REQUEST_ID.reset(request_id)
 
-    async def _turn(self, session, incoming: Incoming, capabilities: Capabilities) -> list[Reply]:  # type: ignore[no-untyped-def]
+    async def _turn(self, session, incoming: Incoming, capabilities: Capabilities, pace: str = "ok") -> list[Reply]:  # type: ignore[no-untyped-def]
         """Load the citizen and their state, route, then save the new state."""
         now = self.clock()
         incoming, cut = _cleaned(incoming)
@@ -90,6 +100,8 @@ class Engine:
         replies = await self.router.dispatch(turn)
         if cut:
             replies.insert(0, Reply(turn._("Your message was very long; I read only its first {limit} characters.", limit=MAX_INPUT)))
+        if pace != "ok":  # handled and saved as usual; only the reply gives way to the notice or to silence
+            replies = [Reply(turn._("You are sending messages very fast. Please wait a moment, then go on."))] if pace == "notice" else []
         if turn.delete_citizen:
             await repo.delete_citizen(session, citizen.id)  # type: ignore[arg-type]
             return replies
