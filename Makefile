@@ -6,11 +6,12 @@ PY     := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
 
-.PHONY: run test bench i18n screenshots clean help
+.PHONY: run test lint bench i18n screenshots clean help
 
 help:
 	@echo "make run    - install, migrate, import content and start the bot (http://127.0.0.1:8080/chat)"
-	@echo "make test   - install the dev tools and run the whole test suite"
+	@echo "make test   - install the dev tools, run the lint step, then the whole test suite"
+	@echo "make lint   - bandit on the code, and pip-audit on the installed packages when its service answers"
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make i18n   - extract UI strings and merge them into the Vietnamese catalog"
 	@echo "make screenshots - run the browser tests and save docs/screenshots/*.png (needs chromium)"
@@ -33,8 +34,24 @@ run: $(RUNTIME_STAMP)
 	$(PY) -m bot content import
 	$(PY) -m bot run
 
-test: $(DEV_STAMP)
+test: lint
 	$(PY) -m pytest -q
+
+# pip-audit asks PyPI's JSON API about each installed version. When nothing could be audited (no
+# network, or a mirror without that API) it says so and goes on; a vulnerability found fails.
+lint: $(DEV_STAMP)
+	$(VENV)/bin/bandit -q -r bot handlers storage content -c pyproject.toml
+	@rm -f $(VENV)/pip-audit.json; \
+	$(VENV)/bin/pip-audit --progress-spinner off -l -f json -o $(VENV)/pip-audit.json 2>$(VENV)/pip-audit.log; \
+	$(PY) -c 'import json, os, sys; \
+	text = open(sys.argv[1]).read() if os.path.exists(sys.argv[1]) else ""; \
+	report = json.loads(text) if text.strip() else {"dependencies": []}; \
+	deps = report.get("dependencies", []); \
+	found = [(d["name"], d["version"], v["id"]) for d in deps for v in d.get("vulns", [])]; \
+	audited = [d for d in deps if "skip_reason" not in d]; \
+	[print("pip-audit: %s %s: %s" % f) for f in found]; \
+	print("pip-audit: vulnerability service not reachable, skipped (%d packages could not be audited)" % len(deps)) if not audited and not found else print("pip-audit: %d packages audited, %d vulnerabilities" % (len(audited), len(found))); \
+	sys.exit(1 if found else 0)' $(VENV)/pip-audit.json
 
 bench: $(DEV_STAMP)
 	$(PY) bench/throughput.py
