@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
+from bot.roles import Role
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,7 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
         "environment and .env (see .env.example).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser("run", help="start the web server (web chat, staff dashboard, health), and Telegram or Zalo when a token is set")
+    run = commands.add_parser(
+        "run", help="start the web server (web chat, staff dashboard, health), and Telegram or Zalo when a token is set"
+    )
+    run.add_argument(
+        "--role", choices=[role.value for role in Role], default=Role.all.value,
+        help="all (default): everything in one process; web: web chat, dashboard and webhooks only; "
+             "worker: outbox senders, scheduler and polling only (see docs/deploy.md)",
+    )
     db = commands.add_parser("db", help="database: upgrade, downgrade, current schema; backup, restore")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_commands.add_parser("upgrade", help="apply all migrations")
@@ -92,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(settings.log_level, settings.log_format)
     if args.command == "run":
-        return _run(settings)
+        return _run(settings, Role(args.role))
     if args.command == "db":
         return _db(settings, args)
     if args.command == "content":
@@ -114,16 +122,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, role: Role = Role.all) -> int:
     from aiohttp import web
     from telegram.error import InvalidToken
 
     from bot.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, role=role)
 
     async def announce(_app: web.Application) -> None:
-        log.info("Cầu Nối is running: web chat at http://%s:%s/chat", settings.web_host, settings.web_port)
+        if role.serves:
+            log.info("Cầu Nối is running (%s): web chat at http://%s:%s/chat", role, settings.web_host, settings.web_port)
+        else:
+            log.info("Cầu Nối is running (worker): health at http://%s:%s/healthz", settings.web_host, settings.web_port)
 
     app.on_startup.append(announce)
     try:

@@ -30,6 +30,7 @@ from bot.config import Settings, ensure_secret_key
 from bot.features import build_router
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
+from bot.roles import Role
 from bot.routes import request_ids, security_headers, setup_routes
 from bot.sender import QuietHours, Sender
 from content import refresh
@@ -48,10 +49,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 BROADCAST_CHECK_SECONDS = 10
 
 
-def create_app(settings: Settings, *, clock=utc_now) -> web.Application:  # type: ignore[no-untyped-def]
-    """Assemble the web app; resources start when the app starts."""
+def create_app(settings: Settings, *, clock=utc_now, role: Role = Role.all) -> web.Application:  # type: ignore[no-untyped-def]
+    """Assemble the web app; resources start when the app starts. `role` picks what this process
+    does when the bot runs as several (see Role)."""
     app = web.Application(client_max_size=1024 * 1024, middlewares=[request_ids, security_headers])
     app[keys.SETTINGS] = settings
+    app[keys.ROLE] = role
     app[keys.LOCKS] = KeyedLocks()
     app[keys.CLOCK] = clock
     catalogs = Catalogs(settings.tz, settings.default_locale)
@@ -62,9 +65,10 @@ def create_app(settings: Settings, *, clock=utc_now) -> web.Application:  # type
     app.cleanup_ctx.append(_zalo_bot(settings, clock))
     app.cleanup_ctx.append(_zalo_oa(settings, clock))
     app.cleanup_ctx.append(_scheduler(settings, clock))
-    setup_routes(app)
-    dashboard.setup(app)
-    app.on_startup.append(dashboard.ensure_admin)
+    setup_routes(app, role)
+    if role.serves:
+        dashboard.setup(app)
+        app.on_startup.append(dashboard.ensure_admin)
     return app
 
 
@@ -118,16 +122,13 @@ def _telegram(settings: Settings, clock):  # type: ignore[no-untyped-def]
             return
         channel = TelegramChannel(settings, app[keys.ENGINE], app[keys.LOCKS])
         app[keys.TELEGRAM] = channel
-        await channel.start()
+        await channel.start(receive=app[keys.ROLE].receives(webhook=channel.webhook))
         sender = Sender(
             app[keys.SESSIONS], "telegram", channel.send, clock, rate=settings.telegram_rate_limit,
             per_chat=settings.telegram_chat_rate, quiet=QuietHours.parse(settings.quiet_hours, settings.tz),
         )
-        task = asyncio.create_task(sender.run(), name="outbox:telegram")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with _sending(app, sender):
+            yield
         await channel.stop()
 
     return ctx
@@ -143,16 +144,13 @@ def _zalo_bot(settings: Settings, clock):  # type: ignore[no-untyped-def]
             return
         channel = zalo_bot.ZaloBotChannel(settings, app[keys.ENGINE], app[keys.LOCKS], links, clock)
         app[keys.ZALO_BOT] = channel
-        await channel.start()
+        await channel.start(receive=app[keys.ROLE].receives(webhook=channel.webhook))
         sender = Sender(
             app[keys.SESSIONS], zalo_bot.CHANNEL, channel.deliver, clock, rate=zalo_bot.RATE_LIMIT,
             per_chat=zalo_bot.CHAT_RATE, quiet=QuietHours.parse(settings.quiet_hours, settings.tz),
         )
-        task = asyncio.create_task(sender.run(), name="outbox:zalo_bot")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with _sending(app, sender):
+            yield
         await channel.stop()
 
     return ctx
@@ -171,18 +169,33 @@ def _zalo_oa(settings: Settings, clock):  # type: ignore[no-untyped-def]
             app[keys.SESSIONS], zalo_oa.CHANNEL, channel.deliver, clock, rate=zalo_oa.RATE_LIMIT,
             per_chat=zalo_oa.CHAT_RATE, quiet=QuietHours.parse(settings.quiet_hours, settings.tz), window=zalo_oa.WINDOW,
         )
-        task = asyncio.create_task(sender.run(), name="outbox:zalo_oa")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with _sending(app, sender):
+            yield
         await channel.stop()
 
     return ctx
 
 
+@contextlib.asynccontextmanager
+async def _sending(app: web.Application, sender: Sender) -> AsyncIterator[None]:
+    """Run a channel's outbox sender while the app runs, in the processes whose role sends."""
+    if not app[keys.ROLE].works:
+        yield
+        return
+    task = asyncio.create_task(sender.run(), name=f"outbox:{sender.channel}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if not app[keys.ROLE].works:
+            yield
+            return
         scheduler = AsyncIOScheduler(timezone=settings.tz)
         scheduler.add_listener(metrics.count_job, metrics.JOB_EVENTS)
         scheduler.add_job(

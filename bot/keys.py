@@ -15,11 +15,13 @@ from bot.channels.zalo_oa import ZaloOAChannel
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
+from bot.roles import Role
 from handlers.engine import Engine
 from handlers.turn import Services
 from storage.db import SessionFactory
 
 SETTINGS = web.AppKey("settings", Settings)
+ROLE = web.AppKey("role", Role)
 SESSIONS = web.AppKey("sessions", SessionFactory)
 SERVICES = web.AppKey("services", Services)
 ENGINE = web.AppKey("engine", Engine)

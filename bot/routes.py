@@ -13,6 +13,7 @@ from bot import keys
 from bot.channels.webchat import STATIC_DIR
 from bot.media_links import PHOTO_TYPES
 from bot.metrics import metrics
+from bot.roles import Role
 from handlers import observe
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ async def healthz(request: web.Request) -> web.Response:
     telegram = request.app[keys.TELEGRAM]
     mode = "off" if telegram is None else ("webhook" if telegram.webhook else "polling")
     zalo_oa = request.app[keys.ZALO_OA]
-    channels = {"telegram": mode, **({"zalo_oa": zalo_oa.status} if zalo_oa is not None else {})}
+    channels = {"role": str(request.app[keys.ROLE]), "telegram": mode,
+                **({"zalo_oa": zalo_oa.status} if zalo_oa is not None else {})}
     try:
         async with request.app[keys.SESSIONS]() as session:
             await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
@@ -91,12 +93,14 @@ async def media_file(request: web.Request) -> web.StreamResponse:
                                            "Cache-Control": "private, max-age=3600"})
 
 
-def setup_routes(app: web.Application) -> None:
-    """Register every route."""
+def setup_routes(app: web.Application, role: Role = Role.all) -> None:
+    """Register every route (a worker process: only health and metrics)."""
+    app.add_routes([web.get("/healthz", healthz, name="healthz"), web.get("/metrics", metrics, name="metrics")])
+    if not role.serves:
+        return
     app.add_routes(
         [
             web.get("/", home, name="home"),
-            web.get("/healthz", healthz, name="healthz"),
             web.get("/chat", chat_page, name="chat"),
             web.post("/chat/api/messages", chat_message, name="chat-messages"),
             web.post("/chat/api/updates", chat_updates, name="chat-updates"),
@@ -105,7 +109,6 @@ def setup_routes(app: web.Application) -> None:
             web.post("/webhook/zalo-bot", zalo_bot_webhook, name="zalo-bot-webhook"),
             web.post("/webhook/zalo-oa", zalo_oa_webhook, name="zalo-oa-webhook"),
             web.get("/media/{token}", media_file, name="media"),
-            web.get("/metrics", metrics, name="metrics"),
         ]
     )
 

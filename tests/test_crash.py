@@ -52,10 +52,14 @@ def _free_port() -> int:
 class BotProcess:
     """`python -m bot run` as a child process; each start logs to its own file in the work dir."""
 
-    def __init__(self, workdir: Path, env: dict[str, str], port: int) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], port: int, *, args: tuple[str, ...] = (),
+                 healthy: str = '"polling"', name: str = "bot") -> None:
         self.workdir = workdir
         self.env = env
         self.port = port
+        self.args = args  # after `python -m bot run`, e.g. ("--role", "web")
+        self.healthy = healthy  # a healthy /healthz says this (default: Telegram polls)
+        self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
         self.logs: list[Path] = []
@@ -73,11 +77,11 @@ class BotProcess:
         """Start the bot and wait until GET /healthz answers 200 (the Telegram poller is up by then)."""
         assert not self.running, "the bot is already running"
         self.runs += 1
-        log = self.workdir / f"bot-run-{self.runs}.log"
+        log = self.workdir / f"{self.name}-run-{self.runs}.log"
         self.logs.append(log)
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"], cwd=self.workdir, env=self.env,
+                [sys.executable, "-m", "bot", "run", *self.args], cwd=self.workdir, env=self.env,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             )
         url = f"http://127.0.0.1:{self.port}/healthz"
@@ -92,7 +96,7 @@ class BotProcess:
                     async with http.get(url) as response:
                         body = await response.text()
                         if response.status == 200:
-                            assert '"polling"' in body, f"/healthz: Telegram is not polling: {body}\n{self.output()}"
+                            assert self.healthy in body, f"/healthz lacks {self.healthy}: {body}\n{self.output()}"
                             return
                         last_error = f"HTTP {response.status}: {body}"
                 except (aiohttp.ClientError, TimeoutError) as exc:
@@ -128,7 +132,7 @@ class BotProcess:
             text = log.read_text(errors="replace") if log.exists() else "(no log)"
             if len(text) > LOG_TAIL:
                 text = "…" + text[-LOG_TAIL:]
-            parts.append(f"----- bot run {index} output (stdout+stderr) -----\n{text}")
+            parts.append(f"----- {self.name} run {index} output (stdout+stderr) -----\n{text}")
         return "\n".join(parts) or "(the bot was never started)"
 
 

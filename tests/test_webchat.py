@@ -87,6 +87,6 @@ async def test_healthz_and_home(settings, aiohttp_client) -> None:
     client = await aiohttp_client(create_app(settings))
     response = await client.get("/healthz")
     assert response.status == 200
-    assert await response.json() == {"status": "ok", "database": "ok", "telegram": "off"}
+    assert await response.json() == {"status": "ok", "database": "ok", "role": "all", "telegram": "off"}
     home = await client.get("/", allow_redirects=False)
     assert home.status == 302 and home.headers["Location"] == "/chat"

@@ -187,12 +187,14 @@ class TelegramChannel:
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
 
-    async def start(self) -> None:
-        """Connect and set up (retrying while Telegram is unreachable or failing), start receiving."""
+    async def start(self, *, receive: bool = True) -> None:
+        """Connect and set up (retrying while Telegram is unreachable or failing), start receiving.
+        Without `receive` (a process of the other role receives) only sending is set up: the
+        webhook is neither set nor removed, and nothing is polled."""
         delay = 1.0
         while True:
             try:
-                await self._set_up()
+                await self._set_up(receive=receive)
                 break
             except InvalidToken:
                 raise
@@ -201,9 +203,10 @@ class TelegramChannel:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60)
         await self.application.start()
-        self.receiver.start(polling=not self.webhook)
+        if receive:
+            self.receiver.start(polling=not self.webhook)
 
-    async def _set_up(self) -> None:
+    async def _set_up(self, *, receive: bool) -> None:
         """Initialise, register the commands, and set the webhook or remove it."""
         await self.application.initialize()
         bot = self.application.bot
@@ -213,7 +216,9 @@ class TelegramChannel:
                 scope=BotCommandScopeDefault(),
                 language_code=None if language == "vi" else language,
             )
-        if self.webhook:
+        if not receive:
+            log.info("Telegram: sending only as @%s (another process receives)", bot.username)
+        elif self.webhook:
             await bot.set_webhook(
                 self.settings.telegram_webhook_url,
                 secret_token=self.settings.telegram_webhook_secret,

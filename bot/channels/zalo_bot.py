@@ -202,14 +202,18 @@ class ZaloBotChannel:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_concurrent_updates)
 
-    async def start(self) -> None:
+    async def start(self, *, receive: bool = True) -> None:
         """Check the token, then register the webhook or delete it and start polling. Waits while
-        Zalo is unreachable; a refused token stops start-up."""
+        Zalo is unreachable; a refused token stops start-up. Without `receive` (a process of the
+        other role receives) only sending is set up."""
         self._session = aiohttp.ClientSession()
         self.api = ZaloBotApi(self.settings.zalo_bot_base_url, self.settings.zalo_bot_token, self._session)
         try:
             me = await self._persist("getMe")
             name = (me.get("account_name") or me.get("id")) if isinstance(me, dict) else None
+            if not receive:
+                log.info("Zalo Bot API: sending only as %s (another process receives)", name)
+                return
             if self.webhook:
                 await self._persist("setWebhook", {
                     "url": self.settings.zalo_bot_webhook_url, "secret_token": self.settings.zalo_bot_webhook_secret,

@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot import keys
@@ -56,9 +57,14 @@ async def ensure_admin(app: web.Application) -> None:
         if (await session.exec(select(Staff.id).where(Staff.role == StaffRole.admin))).first() is not None:
             return
         password = settings.admin_password or secrets.token_urlsafe(12)
-        staff = await create_staff(session, "admin", StaffRole.admin, None, password, app[keys.CLOCK](), display_name="Admin")
-        await audit.record(session, None, "staff.create", now=app[keys.CLOCK](), actor="system", object_type="staff", object_id=staff.username)
-        await session.commit()
+        try:
+            staff = await create_staff(session, "admin", StaffRole.admin, None, password, app[keys.CLOCK](), display_name="Admin")
+            await audit.record(session, None, "staff.create", now=app[keys.CLOCK](), actor="system", object_type="staff", object_id=staff.username)
+            await session.commit()
+        except IntegrityError:
+            # Another process starting at the same moment created it first.
+            log.info("dashboard: the account 'admin' was created by another process")
+            return
     if settings.admin_password:
         log.warning("dashboard: created the account 'admin' with the password from ADMIN_PASSWORD")
     else:

@@ -56,6 +56,7 @@ import mimetypes
 import re
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Self
@@ -335,6 +336,7 @@ class FakeTelegram:
         self.webhook: WebhookSettings | None = None
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
         self.blocked: set[str] = set()
+        self.requests: Counter[str] = Counter()  # requests per method, getUpdates and failures included
 
         self._updates: list[JSONDict] = []
         self._update_ids = itertools.count(100_000_001)
@@ -449,6 +451,7 @@ class FakeTelegram:
         if entry is None:
             return self._error_response(ApiError(404, "Not Found"))
         method, handler = entry
+        self.requests[method] += 1
         if self._outage is not None and (self._outage[1] is None or method in self._outage[1]):
             return await self._fail_for_outage(request, method, self._outage[0])
         try:
