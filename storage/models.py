@@ -441,3 +441,156 @@ class TelegramInboxRow(SQLModel, table=True):
     received_at: datetime = _utc_column(nullable=False)
     lease_until: datetime | None = _utc_column()
     done_at: datetime | None = _utc_column(index=True)
+
+
+class QuizQuestionRow(SQLModel, table=True):
+    """A question of the policy quiz ("Đố vui chính sách"), imported from content/quiz.yaml.
+    `texts` holds per locale the question, 2-4 choices and a one-line explanation; `answer` is the
+    index of the right choice; `faq_id` the FAQ entry the explanation comes from."""
+
+    __tablename__ = "quiz_question"
+
+    id: str = Field(primary_key=True, max_length=100)
+    texts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    answer: int = 0
+    faq_id: str = Field(default="", max_length=100)
+    topic: str = Field(default="", max_length=64)
+    published: bool = True
+    position: int = 0
+    updated_at: datetime = _utc_column(nullable=False)
+
+
+class QuizContest(SQLModel, table=True):
+    """A contest period: plays finished within it count on the leaderboard by commune."""
+
+    __tablename__ = "quiz_contest"
+
+    id: int | None = Field(default=None, primary_key=True)
+    titles: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    starts_on: date
+    ends_on: date
+    announce_broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id")
+    author: str = Field(default="", max_length=64)
+    created_at: datetime = _utc_column(nullable=False)
+
+
+class QuizPlay(SQLModel, table=True):
+    """One round of the quiz by one citizen: the questions drawn, the answers given, the score.
+    The commune is copied at the start so a leaderboard survives the citizen deleting their data."""
+
+    __tablename__ = "quiz_play"
+
+    id: int | None = Field(default=None, primary_key=True)
+    citizen_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("citizen.id", ondelete="SET NULL"), nullable=True, index=True)
+    )
+    area_code: str | None = Field(default=None, max_length=16, index=True)
+    contest_id: int | None = Field(default=None, foreign_key="quiz_contest.id", index=True)
+    question_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    answers: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    score: int = 0
+    public_name: str | None = Field(default=None, max_length=100)
+    started_at: datetime = _utc_column(nullable=False, index=True)
+    finished_at: datetime | None = _utc_column(index=True)
+
+
+class PollStatus(StrEnum):
+    """draft → open (delivered, answers taken) → closed (results sent back)."""
+
+    draft = "draft"
+    open = "open"
+    closed = "closed"
+
+
+class Poll(SQLModel, table=True):
+    """A question staff put to citizens ("Ý kiến của bà con"): choices or free text, a target like
+    a notice's, open and close times."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    texts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    choices: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    free_text: bool = False
+    target: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=PollStatus.draft, max_length=16, index=True)
+    opens_at: datetime = _utc_column(nullable=False, index=True)
+    closes_at: datetime = _utc_column(nullable=False, index=True)
+    recipients: int = 0
+    author_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    author: str = Field(default="", max_length=64)
+    created_at: datetime = _utc_column(nullable=False)
+    opened_at: datetime | None = _utc_column()
+    results_sent_at: datetime | None = _utc_column()
+
+
+class PollAnswer(SQLModel, table=True):
+    """A citizen's answer to a poll, one per citizen (changeable until the poll closes). Commune,
+    household status and channel are copied when answering, for results that outlive deletion."""
+
+    __tablename__ = "poll_answer"
+    __table_args__ = (UniqueConstraint("poll_id", "citizen_id", name="uq_poll_answer_citizen"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    poll_id: int = Field(sa_column=Column(ForeignKey("poll.id", ondelete="CASCADE"), nullable=False, index=True))
+    citizen_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("citizen.id", ondelete="SET NULL"), nullable=True, index=True)
+    )
+    choice: int | None = None
+    text: str | None = Field(default=None, max_length=1000)
+    area_code: str | None = Field(default=None, max_length=16, index=True)
+    household_status: str = Field(default=HouseholdStatus.unknown, max_length=16)
+    channel: str = Field(default="", max_length=16)
+    answered_at: datetime = _utc_column(nullable=False)
+    updated_at: datetime = _utc_column(nullable=False)
+
+
+class DialogueStatus(StrEnum):
+    """announced (questions taken) → held → answered (answers published and sent)."""
+
+    announced = "announced"
+    held = "held"
+    answered = "answered"
+
+
+class Dialogue(SQLModel, table=True):
+    """A policy dialogue ("Đối thoại chính sách") between officials and citizens: announced with a
+    topic, date, officials and place; citizens send questions before it, staff publish answers after."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    topics: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    officials: str = Field(default="", max_length=500)
+    place: str = Field(default="", max_length=500)
+    online_url: str = Field(default="", max_length=500)
+    area_code: str | None = Field(
+        default=None, sa_column=Column(String(16), ForeignKey("area.code"), nullable=True, index=True)
+    )
+    held_at: datetime = _utc_column(nullable=False, index=True)
+    questions_close_at: datetime = _utc_column(nullable=False)
+    status: str = Field(default=DialogueStatus.announced, max_length=16, index=True)
+    summary: str = Field(default="", max_length=4000)
+    author_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    author: str = Field(default="", max_length=64)
+    created_at: datetime = _utc_column(nullable=False)
+    answered_at: datetime | None = _utc_column()
+
+
+class DialogueQuestion(SQLModel, table=True):
+    """A question sent for a dialogue: the ticket (kind question) that carries it, and its upvotes."""
+
+    __tablename__ = "dialogue_question"
+
+    ticket_id: int = Field(sa_column=Column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True))
+    dialogue_id: int = Field(sa_column=Column(ForeignKey("dialogue.id", ondelete="CASCADE"), nullable=False, index=True))
+    votes: int = 0
+    published: bool = True
+    answer: str | None = Field(default=None, max_length=4000)
+    answered_at: datetime | None = _utc_column()
+
+
+class DialogueVote(SQLModel, table=True):
+    """One citizen's upvote of one dialogue question."""
+
+    __tablename__ = "dialogue_vote"
+
+    ticket_id: int = Field(sa_column=Column(ForeignKey("dialogue_question.ticket_id", ondelete="CASCADE"), primary_key=True))
+    citizen_id: int = Field(sa_column=Column(ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True))
+    voted_at: datetime = _utc_column(nullable=False)
