@@ -274,6 +274,21 @@ async def test_webhook_mode_answers_after_processing_both_body_shapes(settings, 
     assert response.status == 200 and "1.500.000" in zalo.messages_to("zalo-w2")[-1].text
 
 
+async def test_a_redelivered_webhook_event_is_answered_once(settings, zalo, aiohttp_client) -> None:
+    client = await aiohttp_client(create_app(zalo_bot_settings(
+        settings, zalo, zalo_bot_webhook_url=WEBHOOK_URL, zalo_bot_webhook_secret=SECRET)))
+    headers = {"X-Bot-Api-Secret-Token": SECRET}
+    update = zalo.make_update("message.text.received", "zalo-w9", text="chuan ngheo la bao nhieu")
+    first = await client.post("/webhook/zalo-bot", json=update, headers=headers)
+    again = await client.post("/webhook/zalo-bot", json=update, headers=headers)
+    together = await asyncio.gather(*(client.post("/webhook/zalo-bot", json=update, headers=headers) for _ in range(3)))
+    assert [first.status, again.status, *(r.status for r in together)] == [200] * 5
+    assert len(zalo.messages_to("zalo-w9")) == 1
+    other = zalo.make_update("message.text.received", "zalo-w9", text="/menu")
+    assert (await client.post("/webhook/zalo-bot", json=other, headers=headers)).status == 200
+    assert len(zalo.messages_to("zalo-w9")) == 2
+
+
 async def test_webhook_with_a_wrong_secret_or_body_is_refused_and_nothing_processed(settings, zalo, aiohttp_client, sessions) -> None:
     client = await aiohttp_client(create_app(zalo_bot_settings(
         settings, zalo, zalo_bot_webhook_url=WEBHOOK_URL, zalo_bot_webhook_secret=SECRET)))

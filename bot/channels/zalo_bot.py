@@ -22,6 +22,7 @@ from aiohttp import web
 from sqlmodel import select
 
 from bot.channels import remote_media
+from bot.channels.once import OnceOnly
 from bot.channels.plain import cannot_read, caption_and_rest, number_outgoing, text_parts, typed_choice
 from bot.config import Settings
 from bot.media_links import MediaLinks
@@ -201,6 +202,7 @@ class ZaloBotChannel:
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_concurrent_updates)
+        self.once = OnceOnly(engine.sessions, clock)
 
     async def start(self, *, receive: bool = True) -> None:
         """Check the token, then register the webhook or delete it and start polling. Waits while
@@ -302,7 +304,10 @@ class ZaloBotChannel:
             message = parse_update(await request.json())
         except ValueError:
             raise web.HTTPBadRequest(text="malformed update") from None
-        if message is not None:
+        if message is not None and message.message_id:
+            # A redelivery, or the same event reaching another process, is only acknowledged.
+            await self.once.run(f"{CHANNEL}:{message.message_id}", lambda: self.process(message))
+        elif message is not None:
             await self.process(message)
         return web.json_response({"ok": True})
 

@@ -35,10 +35,10 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.channels import remote_media
+from bot.channels.once import OnceOnly
 from bot.channels.plain import cannot_read, caption_and_rest, number_outgoing, text_parts, typed_choice
 from bot.config import Settings
 from bot.ordering import KeyedLocks
@@ -66,8 +66,6 @@ REQUEST_TIMEOUT = 20
 TOKEN_MARGIN = timedelta(minutes=10)  # refresh this long before the access token ends
 LEASE = timedelta(seconds=60)  # longer than one OAuth call may take (REQUEST_TIMEOUT)
 LEASE_POLL = 0.2
-EVENT_RETRY = timedelta(minutes=2)  # an event claimed this long ago and never finished: its process died
-KEEP_EVENTS = timedelta(days=3)
 CHECK_EVERY = 60.0
 UPLOAD_MAX = 1_000_000  # Zalo refuses larger images
 TEXT, IMAGE, LOCATION, AUDIO, FILE, STICKER, FOLLOW, UNFOLLOW = (
@@ -413,6 +411,7 @@ class ZaloOAChannel:
         self._keeper: asyncio.Task[None] | None = None
         self._attachments: dict[str, str] = {}
         self._uploads: dict[str, asyncio.Lock] = {}
+        self.once = OnceOnly(engine.sessions, clock)
 
     @property
     def status(self) -> str:
@@ -453,9 +452,7 @@ class ZaloOAChannel:
             await asyncio.sleep(self.check_every)
             try:
                 await self.tokens.current()
-                async with self.engine.sessions() as session:
-                    await store.prune_events(session, self.clock() - KEEP_EVENTS)
-                    await session.commit()
+                await self.once.prune()
             except ZaloOAError as exc:
                 log.warning("Zalo OA: could not refresh the access token: %s", exc)
             except Exception:
@@ -496,28 +493,7 @@ class ZaloOAChannel:
     async def receive(self, event: OAEvent) -> None:
         """Handle an event once, after the citizen's earlier ones (a redelivery is only acknowledged)."""
         async with self.locks.hold((CHANNEL, event.user_id)):
-            if not await self._claim(event.key):
-                log.info("Zalo OA: event %s was received before", event.key)
-                return
-            try:
-                await self.process(event)
-            except BaseException:
-                async with self.engine.sessions() as session:
-                    await store.forget_event(session, event.key)
-                    await session.commit()
-                raise
-            async with self.engine.sessions() as session:
-                await store.finish_event(session, event.key, self.clock())
-                await session.commit()
-
-    async def _claim(self, key: str) -> bool:
-        try:
-            async with self.engine.sessions() as session:
-                claimed = await store.claim_event(session, key, self.clock(), stale_after=EVENT_RETRY)
-                await session.commit()
-        except IntegrityError:
-            return False  # another process inserted it first
-        return claimed
+            await self.once.run(event.key, lambda: self.process(event))
 
     async def process(self, event: OAEvent) -> None:
         """Turn an event into replies and send them; a failure to send is logged."""
