@@ -33,7 +33,10 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(database_url, echo=echo, pool_pre_ping=True)
+    # A database that stops answering (a firewall dropping packets) fails a request after 10 s
+    # instead of asyncpg's default minute.
+    connect_args = {"timeout": 10} if make_url(database_url).drivername == "postgresql+asyncpg" else {}
+    return create_async_engine(database_url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
