@@ -28,6 +28,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.channels.webchat import WebChat
 from bot.config import Settings, ensure_secret_key
 from bot.features import build_router
+from bot.logs import hide_settings_secrets
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
 from bot.roles import Role
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, clock=utc_now, role: Role = Role.all) -> w
     app = web.Application(client_max_size=1024 * 1024, middlewares=[request_ids, security_headers])
     app[keys.SETTINGS] = settings
     app[keys.ROLE] = role
+    hide_settings_secrets(settings)
     app[keys.LOCKS] = KeyedLocks()
     app[keys.CLOCK] = clock
     catalogs = Catalogs(settings.tz, settings.default_locale)

@@ -180,3 +180,21 @@ async def test_metrics_are_for_this_machine_or_a_token_holder(settings, aiohttp_
     assert (await locked.get("/metrics", headers={"Authorization": "Bearer wrong"})).status == 404
     response = await locked.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
     assert response.status == 200 and "caunoi_updates_received_total" in await response.text()
+
+
+def test_configured_secrets_are_masked_in_messages_and_tracebacks(caplog) -> None:
+    from bot.logs import hide_secrets
+
+    install_request_ids()
+    hide_secrets("tok-123456:ABCDEF-secret", "short")
+    log = logging.getLogger("tests.secrets")
+    with caplog.at_level(logging.INFO, logger="tests.secrets"):
+        log.info("calling https://api.telegram.org/bot%s/getMe", "tok-123456:ABCDEF-secret")
+        try:
+            raise RuntimeError("refused tok-123456:ABCDEF-secret")
+        except RuntimeError:
+            log.exception("failed")
+        log.info("a short value stays: %s", "short")
+    text = caplog.text
+    assert "ABCDEF-secret" not in text and "bot***/getMe" in text and "refused ***" in text
+    assert "a short value stays: short" in text

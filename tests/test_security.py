@@ -152,11 +152,6 @@ async def test_media_links_are_unguessable_signed_and_expire(settings, aiohttp_c
 # ------------------------------------------------------------------------------------ logs
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "at LOG_LEVEL=DEBUG python-telegram-bot logs the bot token ('Set Bot API URL') and the webhook secret "
-    "(setWebhook parameters), aiosqlite logs SQL parameters (CSRF tokens, password hashes): bot/logs.py must cap "
-    "the 'telegram' and 'aiosqlite' loggers at INFO and redact the configured secrets"
-))
 async def test_no_secret_reaches_the_logs_of_a_whole_run(settings, tg, zalo, sessions, aiohttp_client) -> None:
     """A conversation on every channel, a failed and two good sign-ins, a notice sent to citizens,
     all logged at DEBUG the way `python -m bot run` sets logging up."""
