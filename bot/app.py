@@ -28,6 +28,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.channels.webchat import WebChat
 from bot.config import Settings, ensure_secret_key
 from bot.features import build_router
+from bot.flood import flood_gate
 from bot.logs import hide_settings_secrets
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
@@ -100,6 +101,7 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
         engine = Engine(
             sessions, build_router(), services, clock=clock,
             conversation_ttl=timedelta(hours=settings.conversation_ttl_hours),
+            flood=flood_gate(settings.flood_burst, settings.flood_window_seconds),
         )
         app[keys.ENGINE] = engine
         app[keys.WEBCHAT] = WebChat(

@@ -99,9 +99,9 @@ async def test_messages_over_the_limit_are_handled_and_stored_only_their_replies
 async def test_the_app_builds_the_flood_gate_from_settings(settings, aiohttp_client) -> None:
     client = await aiohttp_client(create_app(settings.model_copy(update={"flood_burst": 7})))
     gate = client.app[keys.ENGINE].flood
-    if gate is None:
-        pytest.xfail("bot/app.py does not pass flood_gate(settings.flood_burst, settings.flood_window_seconds) to Engine yet")
     assert isinstance(gate, FloodGate) and gate.burst == 7
+    off = await aiohttp_client(create_app(settings.model_copy(update={"flood_burst": 0})))
+    assert off.app[keys.ENGINE].flood is None
 
 
 async def _latencies(tg, user: int, count: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -119,9 +119,6 @@ async def _latencies(tg, user: int, count: int) -> list[float]:  # type: ignore[
 
 async def test_a_flooding_citizen_is_slowed_and_others_still_get_their_replies(settings, tg, aiohttp_client) -> None:
     client = await aiohttp_client(create_app(telegram_settings(settings, tg)))
-    engine = client.app[keys.ENGINE]
-    if engine.flood is None:  # until bot/app.py builds it from the settings
-        engine.flood = flood_gate(settings.flood_burst, settings.flood_window_seconds)
     flooder, other = 61_001, 61_002
     await _latencies(tg, other, 2)  # warm up
     baseline = statistics.median(await _latencies(tg, other, 6))

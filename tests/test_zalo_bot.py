@@ -120,6 +120,9 @@ async def test_sticker_and_unsupported_messages_are_answered_politely(bot, zalo)
     zalo.user_sends_unsupported("zalo-user-2")
     replies = await zalo.wait_for_messages("zalo-user-2", 2)
     assert "chưa đọc được loại tin nhắn này" in replies[1].text and "không dấu" in replies[1].text
+    zalo.push_update(zalo.make_update("message.link.received", "zalo-user-2"))  # a kind added after this was written
+    replies = await zalo.wait_for_messages("zalo-user-2", 3)
+    assert "chưa đọc được loại tin nhắn này" in replies[2].text
 
 
 async def test_a_notice_reaches_zalo_subscribers_in_parts_and_its_button_works_by_number(bot, zalo, sessions) -> None:

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "zalo_bot"
 MAX_TEXT = 2000
 CAPABILITIES = Capabilities(buttons=False, max_text=MAX_TEXT, images=True)
-SECRET_HEADER = "X-Bot-Api-Secret-Token"
+SECRET_HEADER = "X-Bot-Api-Secret-Token"  # nosec B105: a header name, not a secret
 POLL_TIMEOUT = 30
 REQUEST_TIMEOUT = 20
 EMPTY_POLL = 408
@@ -138,18 +138,21 @@ def parse_update(body: object) -> ZaloMessage | None:
     user_id, chat_id = _id(sender.get("id")), _id(chat.get("id")) or _id(sender.get("id"))
     if not user_id or not chat_id:
         raise ValueError("update without a sender")
-    if body["event_name"] not in (TEXT, IMAGE, STICKER, UNSUPPORTED) or sender.get("is_bot") is True:
+    event = body["event_name"]
+    if not event.startswith("message.") or sender.get("is_bot") is True:
         return None
     if str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE":
         return None
+    if event not in (TEXT, IMAGE, STICKER):
+        event = UNSUPPORTED  # a kind of message added later (links, files…): the polite "cannot read" answer
     photo = message.get("photo_url") or message.get("photo")
     date = message.get("date")
     return ZaloMessage(
-        event=body["event_name"],
+        event=event,
         user_id=user_id,
         chat_id=chat_id,
         display_name=_text(sender.get("display_name") or sender.get("name") or sender.get("first_name")),
-        text=_text(message.get("text") if body["event_name"] == TEXT else message.get("caption")),
+        text=_text(message.get("text") if event == TEXT else message.get("caption")),
         photo_url=photo if isinstance(photo, str) and photo.startswith(("https://", "http://")) else None,
         message_id=_id(message.get("message_id")),
         # Zalo gives milliseconds since the epoch.
