@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
-from bot import keys
+from bot import keys, public
 from bot.channels.webchat import STATIC_DIR
 from bot.media_links import PHOTO_TYPES
 from bot.metrics import metrics
@@ -38,11 +38,6 @@ async def healthz(request: web.Request) -> web.Response:
         log.exception("health check: database unavailable")
         return web.json_response({"status": "error", "database": "unavailable", **channels}, status=503)
     return web.json_response({"status": "ok", "database": "ok", **channels})
-
-
-async def home(request: web.Request) -> web.Response:
-    """GET /: the web chat for now."""
-    raise web.HTTPFound(request.app.router["chat"].url_for())
 
 
 async def chat_page(request: web.Request) -> web.StreamResponse:
@@ -100,7 +95,6 @@ def setup_routes(app: web.Application, role: Role = Role.all) -> None:
         return
     app.add_routes(
         [
-            web.get("/", home, name="home"),
             web.get("/chat", chat_page, name="chat"),
             web.post("/chat/api/messages", chat_message, name="chat-messages"),
             web.post("/chat/api/updates", chat_updates, name="chat-updates"),
@@ -111,6 +105,7 @@ def setup_routes(app: web.Application, role: Role = Role.all) -> None:
             web.get("/media/{token}", media_file, name="media"),
         ]
     )
+    public.setup(app)
 
 
 @web.middleware
