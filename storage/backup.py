@@ -12,7 +12,7 @@ import glob
 import os
 import shutil
 import sqlite3
-import subprocess  # nosec B404: runs pg_dump / pg_restore with an argument list, never a shell
+import subprocess  # nosec B404  # runs pg_dump / pg_restore with an argument list, never a shell
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,6 +136,6 @@ def _restore_postgres(database_url: str, source: Path) -> str:
 
 
 def _run(command: list[str], environment: dict[str, str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)  # nosec B603: fixed tool, argument list
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)  # nosec B603  # fixed tool, argument list
     if done.returncode != 0:
         raise BackupError(f"{Path(command[0]).name} failed ({done.returncode}): {done.stderr.strip()[:2000]}")

@@ -44,7 +44,7 @@ CAPABILITIES = Capabilities(buttons=True, max_text=4096, images=True)
 CAPTION_LIMIT = 1024
 ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "audio/ogg": ".ogg",
             "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a"}
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # nosec B105: a header name, not a secret
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # nosec B105  # a header name, not a secret
 WEBHOOK_WAIT = 10.0  # a webhook answer waits this long for the handling (it is stored before anyway)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 COMMANDS = {

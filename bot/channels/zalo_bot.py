@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "zalo_bot"
 MAX_TEXT = 2000
 CAPABILITIES = Capabilities(buttons=False, max_text=MAX_TEXT, images=True)
-SECRET_HEADER = "X-Bot-Api-Secret-Token"  # nosec B105: a header name, not a secret
+SECRET_HEADER = "X-Bot-Api-Secret-Token"  # nosec B105  # a header name, not a secret
 POLL_TIMEOUT = 30
 REQUEST_TIMEOUT = 20
 EMPTY_POLL = 408

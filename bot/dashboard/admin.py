@@ -41,7 +41,7 @@ async def staff_list(request: web.Request) -> web.Response:
     return _staff_page(request, accounts, request.query.get("message", ""))
 
 
-def _staff_page(request: web.Request, accounts: list[Staff], message: str, password: str = "") -> web.Response:  # nosec B107: no password by default
+def _staff_page(request: web.Request, accounts: list[Staff], message: str, password: str = "") -> web.Response:  # nosec B107  # no password by default
     return render(request, "admin/staff.html", {
         "accounts": accounts, "roles": list(StaffRole), "communes": request.app[keys.SERVICES].areas.communes(),
         "now": now_of(request), "message": message, "new_password": password,
@@ -80,7 +80,7 @@ async def staff_change(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="unknown action")
     me = staff_of(request)
     now = now_of(request)
-    password = ""  # nosec B105: none until a reset makes one
+    password = ""  # nosec B105  # none until a reset makes one
     async with request.app[keys.SESSIONS]() as session:
         staff = (await session.exec(select(Staff).where(Staff.username == username))).first()
         if staff is None:
