@@ -159,31 +159,19 @@ class Way:
 
 
 def ways_to_reach(request: web.Request) -> list[Way]:
-    """Telegram when connected, Zalo when a link to it is configured, and the web chat always."""
+    """Telegram when connected, and the web chat always. (Zalo has no public link in the settings yet.)"""
     ways = []
     username = telegram_username(request)
     if username:
         ways.append(Way("telegram", "Telegram", f"https://t.me/{username}", N_("Open the link or scan the code, then press Start.")))
-    zalo = zalo_link(request)
-    if zalo:
-        ways.append(Way("zalo", "Zalo", zalo, N_("Scan the code with Zalo's QR scanner.")))
     base = request.app[keys.SETTINGS].public_base_url.rstrip("/") or str(request.url.origin())
     ways.append(Way("web", N_("Web chat"), f"{base}/chat", N_("Works in any browser, nothing to install.")))
     return ways
 
 
-def zalo_link(request: web.Request) -> str:
-    """The public link to the bot on Zalo (ZALO_LINK, e.g. https://zalo.me/<official account id>), when set
-    and a Zalo channel is on; "" otherwise."""
-    settings = request.app[keys.SETTINGS]
-    link = str(getattr(settings, "zalo_link", "") or "")
-    on = settings.zalo_bot_enabled or settings.zalo_oa_enabled
-    return link if on and link.startswith(ALLOWED_LINK) else ""
-
-
-@routes.get("/qr/{via:telegram|zalo|web}.svg", name="public-qr")
+@routes.get("/qr/{via:telegram|web}.svg", name="public-qr")
 async def qr_code(request: web.Request) -> web.Response:
-    """GET /qr/telegram.svg|zalo.svg|web.svg: the QR code of that way to reach the bot (404 when it is off)."""
+    """GET /qr/telegram.svg|web.svg: the QR code of that way to reach the bot (404 when it is off)."""
     way = next((way for way in ways_to_reach(request) if way.via == request.match_info["via"]), None)
     if way is None:
         return not_found(request)
