@@ -32,7 +32,6 @@ from content.importer import stored_campaigns
 from content.model import FaqEntry
 from content.search import Status
 from content.text import clean_input, strip_diacritics
-from handlers.engine import MAX_INPUT
 from handlers.faq import SUGGEST_TEXT, answer_text
 from storage import dialogues as dialogue_repo
 from storage import public as public_repo
@@ -46,6 +45,7 @@ CACHE_SECONDS = 60
 STATS_DAYS = 365
 HOME_ITEMS = 3
 TOP_TOPICS = 12
+MAX_QUERY = 500  # as the search field allows; the chat takes longer messages
 ALLOWED_LINK = ("https://", "http://")
 
 
@@ -354,7 +354,7 @@ class SearchView:
 
 def search_view(request: web.Request, query: str) -> SearchView | None:
     """Search the FAQ exactly as the bot does for a typed question, with the rules in force today."""
-    query = clean_input(query[:MAX_INPUT])
+    query = clean_input(query[:MAX_QUERY])
     if not query:
         return None
     today = _today(request)

@@ -180,6 +180,8 @@ async def test_an_unknown_question_gets_an_honest_no_answer_and_a_way_to_ask(set
         assert (await session.exec(select(UnansweredQuestion))).all() == []
     empty = await (await client.get("/hoi-dap?q=%20%20")).text()
     assert "data-status" not in empty
+    long = await client.get("/hoi-dap", params={"q": "hộ nghèo " * 70})
+    assert long.status == 200 and 'value="' + ("hộ nghèo " * 60)[:500].strip() + '"' in await long.text()
 
 
 async def test_entries_and_topics_are_browsable_and_unknown_ones_are_404(settings, aiohttp_client, services) -> None:
