@@ -40,6 +40,7 @@ from content.areas import AreaDirectory
 from content.i18n import Catalogs
 from content.importer import load_or_import, stored_campaigns
 from content.library import Library
+from handlers import polls
 from handlers.engine import Engine, utc_now
 from handlers.notices import queue_due
 from handlers.officer import daily_reminders
@@ -209,6 +210,10 @@ def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
         scheduler.add_job(
             _queue_broadcasts, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), args=[app, clock],
             id="broadcasts", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
+        )
+        scheduler.add_job(
+            polls.tick, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), args=[app[keys.SESSIONS], app[keys.SERVICES], clock],
+            id="polls", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
         )
         async with app[keys.SESSIONS]() as session:
             campaigns = await stored_campaigns(session, [area.code for area in app[keys.SERVICES].areas.records])

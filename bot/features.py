@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import dialogues, faq, feedback, menu, notices, officer, onboarding, privacy, settings, stories, subscription, tracking
+from handlers import dialogues, faq, feedback, menu, notices, officer, onboarding, polls, privacy, settings, stories, subscription, tracking
 from handlers.router import Fallbacks, Router
 
 FEATURES = (
@@ -17,6 +17,7 @@ FEATURES = (
     tracking.ROUTES,
     officer.ROUTES,
     notices.ROUTES,
+    polls.ROUTES,
     dialogues.ROUTES,
 )
 
@@ -26,7 +27,7 @@ def build_router() -> Router:
     return Router(
         FEATURES,
         Fallbacks(
-            question=dialogues.or_question(faq.ask),
+            question=polls.answer_or(dialogues.or_question(faq.ask)),
             unknown_command=menu.unknown_command,
             stale=menu.stale,
             media=menu.media_only,
