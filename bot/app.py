@@ -44,6 +44,7 @@ from handlers import polls
 from handlers.engine import Engine, utc_now
 from handlers.notices import queue_due
 from handlers.officer import daily_reminders
+from handlers.quiz_contest import announce_finished
 from handlers.turn import Services, TicketPolicy
 from storage.db import create_engine, session_factory
 
@@ -210,6 +211,10 @@ def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
         scheduler.add_job(
             _queue_broadcasts, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), args=[app, clock],
             id="broadcasts", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
+        )
+        scheduler.add_job(
+            announce_finished, IntervalTrigger(minutes=5), args=[app[keys.SESSIONS], app[keys.SERVICES], clock],
+            id="quiz-contests", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
         )
         scheduler.add_job(
             polls.tick, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), args=[app[keys.SESSIONS], app[keys.SERVICES], clock],

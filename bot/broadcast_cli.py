@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.config import Settings
+from content.i18n import Catalogs
+from handlers.quiz import broadcast_button
 from handlers.engine import utc_now
 from storage import audit, broadcasts
 from storage.db import create_engine, session_factory
@@ -32,6 +34,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     send.add_argument("--image", type=Path, default=None, metavar="FILE", help="a JPEG or PNG photo to send with the text")
     send.add_argument("--faq", action="append", default=[], metavar="ID", help="add a button opening this FAQ entry")
     send.add_argument("--story", action="append", default=[], metavar="ID", help="add a button opening this story")
+    send.add_argument("--quiz", action="store_true", help="add a button starting the policy quiz")
     send.add_argument("--preview", action="store_true", help="only print how many citizens it would reach")
     status = actions.add_parser("status", help="counts of a notice's messages by status")
     status.add_argument("id", type=int)
@@ -81,6 +84,8 @@ async def _send(session, settings: Settings, args: argparse.Namespace) -> int:  
         return 2
     try:
         buttons = await _buttons(session, args.faq, args.story)
+        if args.quiz:
+            buttons.append(broadcast_button(Catalogs(settings.tz, settings.default_locale)))
     except LookupError as exc:
         print(f"broadcast: {exc}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import dialogues, faq, feedback, menu, notices, officer, onboarding, polls, privacy, settings, stories, subscription, tracking
+from handlers import dialogues, faq, feedback, menu, notices, officer, onboarding, polls, privacy, quiz, settings, stories, subscription, tracking
 from handlers.router import Fallbacks, Router
 
 FEATURES = (
@@ -13,6 +13,7 @@ FEATURES = (
     privacy.ROUTES,
     faq.ROUTES,
     stories.ROUTES,
+    quiz.ROUTES,
     feedback.ROUTES,
     tracking.ROUTES,
     officer.ROUTES,

@@ -21,9 +21,11 @@ from content.areas import AreaRecord, as_records, read_area_records
 from content.campaigns import CAMPAIGNS_FILE, Campaign, load_campaigns, parse_campaigns
 from content.loader import ContentError, ContentInvalid, _Faq, _Story, _check_references, _faq, _story, load_content
 from content.model import ContentBundle, FaqEntry, FaqText, Source, Story, StoryText, Topic
+from content.quiz import QuizQuestion, load_quiz, quiz_texts
 from storage import content as content_repo
+from storage import quiz as quiz_repo
 from storage import repo
-from storage.models import Area, CampaignRow, FaqRow, StoryRow, TopicRow
+from storage.models import Area, CampaignRow, FaqRow, QuizQuestionRow, StoryRow, TopicRow
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +186,8 @@ def story(row: StoryRow) -> Story:
 
 
 async def import_all(session: AsyncSession, *, now: datetime) -> dict[str, int]:
-    """Validate the content files and write areas, topics, FAQ, stories and campaigns (raises
-    ContentInvalid)."""
+    """Validate the content files and write areas, topics, FAQ, stories, campaigns and the quiz
+    (raises ContentInvalid)."""
     records = read_area_records()
     codes = [record.code for record in records]
     bundle = load_content(area_codes=codes)
@@ -196,7 +198,21 @@ async def import_all(session: AsyncSession, *, now: datetime) -> dict[str, int]:
     for position, item in enumerate(document["campaigns"]):
         await content_repo.upsert(session, CampaignRow(id=item["id"], data=item, position=position, updated_at=now), "id")
     counts["campaigns"] = len(campaigns)
+    counts["quiz questions"] = await import_quiz(session, load_quiz(faqs=bundle.faqs, topics=bundle.topics), now=now)
     return counts
+
+
+async def import_quiz(session: AsyncSession, questions: tuple[QuizQuestion, ...], *, now: datetime) -> int:
+    """Write the quiz questions by id and unpublish those no longer in the file; return how many. The caller commits."""
+    for position, question in enumerate(questions):
+        row = QuizQuestionRow(
+            id=question.id, texts=quiz_texts(question), answer=question.answer, faq_id=question.faq_id,
+            topic=question.topic, published=question.published, position=position, updated_at=now,
+        )
+        await content_repo.upsert(session, row, "id")
+    await session.flush()
+    await quiz_repo.unpublish_missing(session, [question.id for question in questions])
+    return len(questions)
 
 
 async def stored_campaigns(session: AsyncSession, area_codes: list[str]) -> tuple[Campaign, ...]:

@@ -130,6 +130,10 @@ def load_content(root: Path = CONTENT_DIR, *, area_codes: Iterable[str] | None =
     documents = _read_yaml(root)
     topics, faqs, stories = _parse(root, documents)
     _check_references(root, topics, faqs, stories, set(area_codes) if area_codes is not None else None)
+    if (root / "quiz.yaml").exists():  # the quiz cites FAQ entries, so it is checked against them
+        from content.quiz import load_quiz
+
+        load_quiz(root, faqs=faqs, topics=topics)
     return ContentBundle(topics=tuple(topics), faqs=tuple(faqs), stories=tuple(stories))
 
 

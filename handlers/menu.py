@@ -20,6 +20,7 @@ def main_menu(turn: Turn, text: str | None = None) -> Reply:
         buttons=(
             (Button(_("❓ Policy Q&A"), "menu:faq"),),
             (Button(_("📖 Stories"), "menu:stories"),),
+            (Button(_("🎯 Policy quiz"), "menu:quiz"),),
             (Button(_("🗳 Your opinion"), "menu:polls"),),
             (Button(_("🗣 Policy dialogues"), "menu:dialogues"),),
             (Button(_("✉️ Send feedback"), "menu:feedback"), Button(_("📋 My feedback"), "menu:mine")),

@@ -25,6 +25,7 @@ from content.i18n import N_, SUPPORTED, Translator
 from content.importer import stored_campaigns
 from handlers.notices import MAX_NOTICE
 from handlers.profile import HOUSEHOLD_LABELS, LANGUAGE_NAMES
+from handlers.quiz import broadcast_button as quiz_button
 from handlers.turn import Services
 from storage import broadcast_views, broadcasts
 from storage.models import Broadcast, BroadcastStatus, HouseholdStatus, OutboxStatus
@@ -83,6 +84,7 @@ class Draft:
     locales: list[str] = field(default_factory=list)
     faqs: list[str] = field(default_factory=list)
     stories: list[str] = field(default_factory=list)
+    quiz: bool = False
     later: bool = False
     day: str = ""
     time: str = ""
@@ -143,10 +145,11 @@ def read_message(draft: Draft, form: MultiMapping[Any], services: Services, tz: 
     if any(len(text) > MAX_NOTICE for text in draft.texts.values()):
         draft.errors.append(N_("A notice may have at most 1,500 characters in each language."))
     draft.faqs, draft.stories = _values(form, "faq"), _values(form, "story")
+    draft.quiz = _value(form, "quiz") == "1"
     library = services.library
     if any(library.faq(item) is None for item in draft.faqs) or any(library.story(item) is None for item in draft.stories):
         draft.errors.append(N_("That FAQ entry or story no longer exists."))
-    if len(draft.faqs) + len(draft.stories) > MAX_BUTTONS:
+    if len(draft.faqs) + len(draft.stories) + draft.quiz > MAX_BUTTONS:
         draft.errors.append(N_("Choose at most 3 buttons."))
     draft.urgent = _value(form, "urgent") == "1"
     _read_schedule(draft, form, tz, now)
@@ -189,7 +192,7 @@ def _read_photo(draft: Draft, upload: Any, limit: int) -> None:
 
 
 def buttons_of(draft: Draft, services: Services) -> list[list[dict]]:
-    """One button row per FAQ entry or story chosen, labelled in each language (as the CLI does)."""
+    """One button row per FAQ entry or story chosen, and one for the quiz, labelled in each language (as the CLI does)."""
     rows: list[list[dict]] = []
     for faq_id in draft.faqs:
         entry = services.library.faq(faq_id)
@@ -199,6 +202,8 @@ def buttons_of(draft: Draft, services: Services) -> list[list[dict]]:
         story = services.library.story(story_id)
         if story is not None:
             rows.append([{"labels": {loc: "📖 " + text.title[:60] for loc, text in story.texts.items()}, "action": f"story:{story_id}"}])
+    if draft.quiz:
+        rows.append(quiz_button(services.catalogs))
     return rows
 
 

@@ -1,0 +1,218 @@
+"""Repository functions for the policy quiz: questions, rounds (plays), contests and their
+leaderboard by commune. Portable SQL (SQLite and PostgreSQL); never commits.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Citizen, QuizContest, QuizPlay, QuizQuestionRow
+
+ROUND = 5
+
+
+# --- questions ----------------------------------------------------------------------------------
+
+
+async def published_questions(session: AsyncSession) -> list[QuizQuestionRow]:
+    """The published questions, in file order."""
+    rows = await session.exec(
+        select(QuizQuestionRow).where(col(QuizQuestionRow.published).is_(True))
+        .order_by(QuizQuestionRow.position, QuizQuestionRow.id)
+    )
+    return list(rows.all())
+
+
+async def unpublish_missing(session: AsyncSession, keep: Iterable[str]) -> int:
+    """Unpublish questions that are no longer in the file (rounds that used them keep their ids)."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(QuizQuestionRow)
+        .where(col(QuizQuestionRow.id).not_in(list(keep)), col(QuizQuestionRow.published).is_(True))
+        .values(published=False)
+    )
+    return int(result.rowcount or 0)
+
+
+async def seen_questions(session: AsyncSession, citizen_id: int) -> set[str]:
+    """The ids of every question drawn for this citizen in any round so far."""
+    rows = await session.exec(select(QuizPlay.question_ids).where(QuizPlay.citizen_id == citizen_id))
+    return {str(question) for ids in rows.all() for question in ids}
+
+
+def choose(eligible: Sequence[str], seen: set[str], count: int = ROUND, rng: random.Random | None = None) -> list[str]:
+    """`count` questions, unseen ones first: once a citizen has seen them all, seen ones fill up the round."""
+    rng = rng or secrets.SystemRandom()
+    fresh = [question for question in eligible if question not in seen]
+    chosen = rng.sample(fresh, min(count, len(fresh)))
+    if len(chosen) < count:
+        rest = [question for question in eligible if question not in chosen]
+        chosen += rng.sample(rest, min(count - len(chosen), len(rest)))
+    return chosen
+
+
+async def draw(
+    session: AsyncSession, citizen_id: int, eligible: Sequence[str], count: int = ROUND, rng: random.Random | None = None,
+) -> list[str]:
+    """Questions for a new round of this citizen, among `eligible`: ones they have not seen before
+    until they have seen them all."""
+    return choose(eligible, await seen_questions(session, citizen_id), count, rng)
+
+
+# --- rounds -------------------------------------------------------------------------------------
+
+
+async def start_play(
+    session: AsyncSession, citizen: Citizen, question_ids: list[str], now: datetime,
+) -> QuizPlay:
+    """Record a new round; the commune is copied now so the leaderboard outlives the citizen's data."""
+    play = QuizPlay(citizen_id=citizen.id, area_code=citizen.area_code, question_ids=list(question_ids), started_at=now)
+    session.add(play)
+    await session.flush()
+    return play
+
+
+async def current_play(session: AsyncSession, citizen_id: int) -> QuizPlay | None:
+    """The citizen's latest round, if it is still unfinished (older unfinished rounds were abandoned)."""
+    latest = (await session.exec(
+        select(QuizPlay).where(QuizPlay.citizen_id == citizen_id).order_by(col(QuizPlay.id).desc()).limit(1)
+    )).first()
+    return latest if latest is not None and latest.finished_at is None else None
+
+
+def record_answer(play: QuizPlay, choice: int, correct: bool, now: datetime, contest_id: int | None) -> bool:
+    """Add an answer to the round; when it was the last one, finish the round (counted in the
+    contest running now, if any). Returns whether the round is finished."""
+    play.answers = [*play.answers, choice]
+    if correct:
+        play.score += 1
+    if len(play.answers) >= len(play.question_ids):
+        play.finished_at = now
+        play.contest_id = contest_id
+        return True
+    return False
+
+
+async def earlier_name_choice(session: AsyncSession, citizen_id: int, contest_id: int, play_id: int) -> str | None:
+    """What the citizen said about showing their name in an earlier round of this contest: the
+    name, "" (no), or None (not asked yet)."""
+    found = (await session.exec(
+        select(QuizPlay.public_name).where(
+            QuizPlay.citizen_id == citizen_id, QuizPlay.contest_id == contest_id, QuizPlay.id != play_id,
+            col(QuizPlay.public_name).is_not(None),
+        ).order_by(col(QuizPlay.id).desc()).limit(1)
+    )).first()
+    return found
+
+
+# --- contests -----------------------------------------------------------------------------------
+
+
+async def contest_on(session: AsyncSession, day: date) -> QuizContest | None:
+    """The contest running on this local day (the earliest created, should two overlap)."""
+    return (await session.exec(
+        select(QuizContest).where(col(QuizContest.starts_on) <= day, col(QuizContest.ends_on) >= day)
+        .order_by(col(QuizContest.id)).limit(1)
+    )).first()
+
+
+async def overlapping(session: AsyncSession, starts_on: date, ends_on: date) -> QuizContest | None:
+    """A contest whose period shares a day with this one."""
+    return (await session.exec(
+        select(QuizContest).where(col(QuizContest.starts_on) <= ends_on, col(QuizContest.ends_on) >= starts_on).limit(1)
+    )).first()
+
+
+async def list_contests(session: AsyncSession) -> list[QuizContest]:
+    """Every contest, the latest first."""
+    return list((await session.exec(select(QuizContest).order_by(col(QuizContest.starts_on).desc(), col(QuizContest.id).desc()))).all())
+
+
+async def to_announce(session: AsyncSession, today: date, since: date) -> list[QuizContest]:
+    """Contests that ended before `today` (and not before `since`) whose results notice is not made yet."""
+    return list((await session.exec(
+        select(QuizContest).where(
+            col(QuizContest.ends_on) < today, col(QuizContest.ends_on) >= since,
+            col(QuizContest.announce_broadcast_id).is_(None),
+        ).order_by(col(QuizContest.id))
+    )).all())
+
+
+@dataclass(frozen=True)
+class CommuneResult:
+    """One commune's line on a contest's leaderboard."""
+
+    area_code: str
+    participants: int
+    plays: int
+    average: float
+    subscribers: int
+    subscribed_participants: int
+
+    @property
+    def share(self) -> float:
+        """The share of the commune's subscribers who played (0 when it has none)."""
+        return self.subscribed_participants / self.subscribers if self.subscribers else 0.0
+
+
+def _finished_in(contest_id: int):  # type: ignore[no-untyped-def]
+    return (QuizPlay.contest_id == contest_id, col(QuizPlay.finished_at).is_not(None), col(QuizPlay.area_code).is_not(None))
+
+
+async def leaderboard(session: AsyncSession, contest_id: int, areas: set[str] | None = None) -> list[CommuneResult]:
+    """Communes whose citizens finished rounds in the contest, best first: by the share of their
+    subscribers who took part, then the average score, then the number of participants. `areas`
+    limits it to some communes (None: all). A citizen who deleted their data still counts, once
+    per round (their rounds are no longer linked to them)."""
+    scope = (col(QuizPlay.area_code).in_(sorted(areas)),) if areas is not None else ()
+    person = func.coalesce(QuizPlay.citizen_id, -col(QuizPlay.id))
+    rows = (await session.exec(
+        select(QuizPlay.area_code, func.count(func.distinct(person)), func.count(), func.avg(QuizPlay.score))
+        .where(*_finished_in(contest_id), *scope).group_by(QuizPlay.area_code)
+    )).all()
+    codes = [str(row[0]) for row in rows]
+    subscribers = dict((await session.exec(
+        select(Citizen.area_code, func.count()).where(
+            col(Citizen.subscribed).is_(True), col(Citizen.consent_at).is_not(None), col(Citizen.area_code).in_(codes)
+        ).group_by(Citizen.area_code)
+    )).all())
+    playing = dict((await session.exec(
+        select(Citizen.area_code, func.count(func.distinct(Citizen.id)))
+        .join(QuizPlay, col(QuizPlay.citizen_id) == col(Citizen.id))
+        .where(*_finished_in(contest_id), col(Citizen.subscribed).is_(True), col(Citizen.consent_at).is_not(None),
+               col(Citizen.area_code) == col(QuizPlay.area_code), col(Citizen.area_code).in_(codes))
+        .group_by(Citizen.area_code)
+    )).all())
+    results = [
+        CommuneResult(str(code), int(people), int(plays), float(average or 0), int(subscribers.get(code, 0)), int(playing.get(code, 0)))
+        for code, people, plays, average in rows
+    ]
+    return sorted(results, key=lambda r: (-r.share, -r.average, -r.participants, r.area_code))
+
+
+async def public_players(session: AsyncSession, contest_id: int, area_code: str, limit: int = 20) -> list[tuple[str, int]]:
+    """Players of a commune who agreed to show their name, with their best score, best first."""
+    person = func.coalesce(QuizPlay.citizen_id, -col(QuizPlay.id))
+    rows = (await session.exec(
+        select(QuizPlay.public_name, func.max(QuizPlay.score))
+        .where(*_finished_in(contest_id), QuizPlay.area_code == area_code, col(QuizPlay.public_name).is_not(None),
+               QuizPlay.public_name != "")
+        .group_by(person, QuizPlay.public_name).order_by(func.max(QuizPlay.score).desc(), QuizPlay.public_name).limit(limit)
+    )).all()
+    return [(str(name), int(best)) for name, best in rows]
+
+
+async def score_counts(session: AsyncSession, contest_id: int, area_code: str) -> dict[int, int]:
+    """How many finished rounds of a commune in the contest got each score."""
+    rows = (await session.exec(
+        select(QuizPlay.score, func.count()).where(*_finished_in(contest_id), QuizPlay.area_code == area_code)
+        .group_by(QuizPlay.score)
+    )).all()
+    return {int(score): int(count) for score, count in rows}
