@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 MAX_INPUT = 4096
 MAX_NAME = 200
+# last_seen_at moves in steps: most turns of a conversation then write no citizen row. It only
+# opens reply windows (Zalo OA's 48 hours), which a minute's lag closes early, never late.
+LAST_SEEN_STEP = timedelta(minutes=1)
 Clock = Callable[[], datetime]
 
 
@@ -82,9 +85,9 @@ class Engine:
         """Load the citizen and their state, route, then save the new state."""
         now = self.clock()
         incoming, cut = _cleaned(incoming)
-        citizen, _created = await repo.get_or_create_citizen(session, incoming.channel, incoming.user_id, now=now)
-        citizen.last_seen_at = now
-        conversation = await repo.load_conversation(session, citizen.id, now=now)  # type: ignore[arg-type]
+        citizen, conversation, stored = await repo.citizen_for_turn(session, incoming.channel, incoming.user_id, now=now)
+        if now - citizen.last_seen_at >= LAST_SEEN_STEP:
+            citizen.last_seen_at = now
         turn = Turn(
             incoming=incoming,
             citizen=citizen,
@@ -111,8 +114,8 @@ class Engine:
         if offered is not None:
             data[CHOICES_KEY] = [[button.label, button.action] for button in offered.all_buttons()]
         if conversation is not None or turn.state is not State.idle or data:
-            await repo.save_conversation(
-                session, citizen.id, turn.state, data, now=now, ttl=self.conversation_ttl  # type: ignore[arg-type]
+            repo.put_conversation(
+                session, stored, citizen.id, turn.state, data, now=now, ttl=self.conversation_ttl  # type: ignore[arg-type]
             )
         if not capabilities.buttons:
             replies = [number_choices(reply, turn._("Reply with a number to choose.")) for reply in replies]

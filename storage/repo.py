@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
-from sqlmodel import select
+from sqlalchemy import bindparam, delete
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Area, Citizen, Conversation
+
+# Built once: building a select of SQLModel classes costs more than running it on SQLite.
+_CITIZEN_FOR_TURN = (
+    select(Citizen, Conversation)
+    .outerjoin(Conversation, col(Conversation.citizen_id) == col(Citizen.id))
+    .where(Citizen.channel == bindparam("channel"), Citizen.channel_user_id == bindparam("user"))
+)
 
 
 async def get_or_create_citizen(
@@ -23,6 +30,20 @@ async def get_or_create_citizen(
     session.add(citizen)
     await session.flush()
     return citizen, True
+
+
+async def citizen_for_turn(
+    session: AsyncSession, channel: str, channel_user_id: str, *, now: datetime
+) -> tuple[Citizen, Conversation | None, Conversation | None]:
+    """The citizen (created if new), their live conversation state and their stored state row,
+    live or expired: one query for a known citizen instead of one per table."""
+    result = await session.exec(_CITIZEN_FOR_TURN, params={"channel": channel, "user": channel_user_id})
+    found = result.first()
+    if found is None:
+        citizen, _created = await get_or_create_citizen(session, channel, channel_user_id, now=now)
+        return citizen, None, None
+    citizen, row = found
+    return citizen, _live(row, now), row
 
 
 async def find_citizen(session: AsyncSession, channel: str, channel_user_id: str) -> Citizen | None:
@@ -41,7 +62,11 @@ async def delete_citizen(session: AsyncSession, citizen_id: int) -> None:
 
 async def load_conversation(session: AsyncSession, citizen_id: int, *, now: datetime) -> Conversation | None:
     """The citizen's live conversation state; an expired one counts as none."""
-    conversation = await session.get(Conversation, citizen_id)
+    return _live(await session.get(Conversation, citizen_id), now)
+
+
+def _live(conversation: Conversation | None, now: datetime) -> Conversation | None:
+    """The state row unless it has expired."""
     if conversation is None or (conversation.expires_at is not None and conversation.expires_at <= now):
         return None
     return conversation
@@ -51,7 +76,16 @@ async def save_conversation(
     session: AsyncSession, citizen_id: int, state: str, data: dict, *, now: datetime, ttl: timedelta
 ) -> None:
     """Store the citizen's state (insert or update)."""
-    conversation = await session.get(Conversation, citizen_id)
+    put_conversation(session, await session.get(Conversation, citizen_id), citizen_id, state, data, now=now, ttl=ttl)
+
+
+def put_conversation(
+    session: AsyncSession, row: Conversation | None, citizen_id: int, state: str, data: dict, *,
+    now: datetime, ttl: timedelta,
+) -> None:
+    """Store the citizen's state into `row`, the state row already loaded (live or expired), or a
+    new row when the citizen has none."""
+    conversation = row
     if conversation is None:
         conversation = Conversation(citizen_id=citizen_id, state=state, data=data, updated_at=now)
         session.add(conversation)
