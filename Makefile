@@ -6,11 +6,12 @@ PY     := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench i18n screenshots clean help
+.PHONY: run test test-postgres lint bench i18n screenshots clean help
 
 help:
 	@echo "make run    - install, migrate, import content and start the bot (http://127.0.0.1:8080/chat)"
 	@echo "make test   - install the dev tools, run the lint step, then the whole test suite"
+	@echo "make test-postgres - the suite again with every test database on PostgreSQL (TEST_POSTGRES_URL)"
 	@echo "make lint   - bandit on the code, and pip-audit on the installed packages when its service answers"
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make i18n   - extract UI strings and merge them into the Vietnamese catalog"
@@ -36,6 +37,12 @@ run: $(RUNTIME_STAMP)
 
 test: lint
 	$(PY) -m pytest -q
+
+# The suite with every test's database on PostgreSQL (TEST_POSTGRES_URL: a server where the test role
+# may create databases; .ci/run starts one). Tests about the SQLite file itself and the browser tests
+# (covered by `make test`) are left out.
+test-postgres: $(DEV_STAMP)
+	TEST_DATABASE=postgresql REQUIRE_POSTGRES=1 $(PY) -m pytest -q -m "not sqlite_only" -k "not browser"
 
 # pip-audit asks PyPI's JSON API about each installed version. When nothing could be audited (no
 # network, or a mirror without that API) it says so and goes on; a vulnerability found fails.

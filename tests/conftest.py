@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -43,17 +44,33 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def on_postgres() -> bool:
+    """TEST_DATABASE=postgresql: the whole suite runs on PostgreSQL (`make test-postgres`)."""
+    return os.environ.get("TEST_DATABASE", "sqlite") == "postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, skip the tests that are about the SQLite file itself."""
+    if on_postgres():
+        skip = pytest.mark.skip(reason="about the SQLite file (TEST_DATABASE=postgresql)")
+        for item in items:
+            if "sqlite_only" in item.keywords:
+                item.add_marker(skip)
+
+
 @pytest.fixture
-def settings(tmp_path: Path, template_db: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings for one test: its own copy of the database, its own data folder, no .env."""
+def settings(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for one test: its own database (a copy of the migrated template holding the areas
+    and content, SQLite by default, PostgreSQL with TEST_DATABASE=postgresql), its own data folder, no .env."""
     monkeypatch.chdir(tmp_path)
-    db = tmp_path / "data" / "bot.db"
-    db.parent.mkdir()
-    shutil.copy(template_db, db)
-    return load_settings(
-        database_url=sqlite_url(db), data_dir=tmp_path / "data", secret_key="test-secret-key",
-        _env_file=None,
-    )
+    (tmp_path / "data").mkdir()
+    if on_postgres():
+        database_url = str(request.getfixturevalue("postgres_url"))
+    else:
+        db = tmp_path / "data" / "bot.db"
+        shutil.copy(request.getfixturevalue("template_db"), db)
+        database_url = sqlite_url(db)
+    return load_settings(database_url=database_url, data_dir=tmp_path / "data", secret_key="test-secret-key", _env_file=None)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ async def user_ids(sessions: SessionFactory) -> list[str]:
         return sorted((await session.exec(select(Citizen.channel_user_id))).all())
 
 
+@pytest.mark.sqlite_only
 async def test_a_sqlite_backup_taken_while_in_use_restores_the_data(settings: Settings, sessions: SessionFactory,
                                                                     tmp_path: Path) -> None:
     await add_citizen(sessions, "before-backup")
@@ -66,6 +67,7 @@ async def test_a_sqlite_backup_taken_while_in_use_restores_the_data(settings: Se
         assert previous.execute("SELECT channel_user_id FROM citizen").fetchall() == [("after-backup",)]
 
 
+@pytest.mark.sqlite_only
 async def test_a_bad_backup_file_is_refused_and_the_database_left_alone(settings: Settings, sessions: SessionFactory,
                                                                        tmp_path: Path) -> None:
     await add_citizen(sessions, "kept")
@@ -80,6 +82,7 @@ async def test_a_bad_backup_file_is_refused_and_the_database_left_alone(settings
     assert await user_ids(sessions) == ["kept"]
 
 
+@pytest.mark.sqlite_only
 def test_a_backup_of_a_database_that_does_not_exist_says_so(settings: Settings, tmp_path: Path) -> None:
     missing = settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"})
     result = run_cli(missing, "db", "backup", "-o", str(tmp_path / "b.db"))

@@ -423,3 +423,24 @@ async def _write_locked(db: Path, process: subprocess.Popen[bytes], timeout: flo
             connection.close()
         await asyncio.sleep(0.001)
     return False
+
+
+async def test_kill_in_the_middle_of_onboarding_continues_from_the_same_step(bot: BotProcess, tg: FakeTelegram, db_path: Path) -> None:
+    citizen = TelegramDriver(tg, user_id=6104)
+    with explained(bot, tg):
+        await bot.start()
+        await citizen.send("/start")
+        await citizen.press("Đồng ý")
+        await citizen.press("Tiếng Việt")
+        assert "xã/phường nào" in citizen.last[-1].text
+        await bot.kill()
+
+        await bot.start()
+        await settle(tg, quiet=0.5)
+        await citizen.send("ea kao")
+        assert "đã lưu: phường Ea Kao" in joined(citizen.last), joined(citizen.last)
+        await citizen.press("Hộ cận nghèo")
+        assert "đã cài đặt xong" in citizen.last[-1].text
+        row = query(db_path, "SELECT locale, area_code, household_status, consent_at IS NOT NULL FROM citizen WHERE channel_user_id = ?",
+                    str(citizen.user_id))
+        assert row == [("vi", "24169", "near_poor", 1)], row

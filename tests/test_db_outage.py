@@ -191,6 +191,7 @@ async def test_webhook_answers_503_while_the_database_is_away_and_handles_the_re
         await engine.dispose()
 
 
+@pytest.mark.sqlite_only
 async def test_a_sqlite_write_lock_held_elsewhere_only_delays_the_answer(settings, tg, aiohttp_client) -> None:
     await aiohttp_client(create_app(telegram_settings(settings, tg)))
     await TelegramDriver(tg, user_id=821).send("/lenh00")

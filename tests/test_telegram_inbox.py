@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import insert
 from sqlmodel import col, select
 
@@ -42,6 +43,7 @@ async def rows(url: str) -> dict[int, TelegramInboxRow]:
         await engine.dispose()
 
 
+@pytest.mark.sqlite_only
 async def test_every_update_is_in_the_inbox_before_the_offset_confirms_it(settings, tg, aiohttp_client) -> None:
     db = settings.database_url.removeprefix("sqlite+aiosqlite:///")
     checks: list[tuple[int, list[int]]] = []

@@ -527,6 +527,7 @@ async def queue_reply(sessions, user: str) -> None:  # type: ignore[no-untyped-d
         await session.commit()
 
 
+@pytest.mark.sqlite_only
 async def test_killed_between_zalos_answer_and_the_commit_the_next_start_says_what_to_do(
     settings, zalo, sessions, tmp_path,
 ) -> None:
@@ -561,6 +562,7 @@ async def test_killed_between_zalos_answer_and_the_commit_the_next_start_says_wh
         await run.stop()
 
 
+@pytest.mark.sqlite_only
 async def test_killed_after_the_new_pair_was_stored_the_next_start_uses_it(settings, zalo, sessions, tmp_path) -> None:
     await queue_reply(sessions, "k-2")
     run = BotRun(tmp_path, settings)
