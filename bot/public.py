@@ -120,7 +120,6 @@ def render(request: web.Request, template: str, context: dict[str, Any], *, stat
     base = {
         "_": translator.gettext, "lang": translator.locale, "t": translator,
         "link": lambda path, **query: _link(request, translator, path, **query),
-        "route": lambda name, **parts: _link(request, translator, str(url[name].url_for(**parts))),
         "switch": _switch(request, translator), "path": request.path,
         "nav": [(str(url[name].url_for()), label) for name, label in NAV],
         "css": f"/static/public.css?v={asset_version('public.css')}",
