@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -39,6 +40,7 @@ def test_migrations_match_the_models_and_downgrade_cleanly(tmp_path: Path) -> No
     upgrade(url)
 
 
+@pytest.mark.sqlite_only
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(sessions) -> None:
     async with sessions() as session:
         assert (await session.exec(text("PRAGMA journal_mode"))).one()[0] == "wal"  # type: ignore[call-overload]
