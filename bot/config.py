@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     zalo_oa_refresh_token: str = ""
     zalo_oa_api_base: str = "https://openapi.zalo.me"
     zalo_oauth_base: str = "https://oauth.zaloapp.com"
+    zalo_link: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -155,6 +156,13 @@ class Settings(BaseSettings):
     def _zalo_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("zalo_link")
+    @classmethod
+    def _zalo_link(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be an https:// link, e.g. https://zalo.me/<the Official Account's or bot's id>")
         return value
 
     @field_validator("zalo_oa_api_base", "zalo_oauth_base")

@@ -158,19 +158,22 @@ class Way:
 
 
 def ways_to_reach(request: web.Request) -> list[Way]:
-    """Telegram when connected, and the web chat always. (Zalo has no public link in the settings yet.)"""
+    """Telegram when connected, Zalo when a Zalo channel is on and ZALO_LINK is set, the web chat always."""
     ways = []
+    settings = request.app[keys.SETTINGS]
     username = telegram_username(request)
     if username:
         ways.append(Way("telegram", "Telegram", f"https://t.me/{username}", N_("Open the link or scan the code, then press Start.")))
-    base = request.app[keys.SETTINGS].public_base_url.rstrip("/") or str(request.url.origin())
+    if settings.zalo_link and (settings.zalo_bot_enabled or settings.zalo_oa_enabled):
+        ways.append(Way("zalo", "Zalo", settings.zalo_link, N_("Open the link or scan the code with Zalo, then send a message.")))
+    base = settings.public_base_url.rstrip("/") or str(request.url.origin())
     ways.append(Way("web", N_("Web chat"), f"{base}/chat", N_("Works in any browser, nothing to install.")))
     return ways
 
 
-@routes.get("/qr/{via:telegram|web}.svg", name="public-qr")
+@routes.get("/qr/{via:telegram|zalo|web}.svg", name="public-qr")
 async def qr_code(request: web.Request) -> web.Response:
-    """GET /qr/telegram.svg|web.svg: the QR code of that way to reach the bot (404 when it is off)."""
+    """GET /qr/telegram.svg|zalo.svg|web.svg: the QR code of that way to reach the bot (404 when it is off)."""
     way = next((way for way in ways_to_reach(request) if way.via == request.match_info["via"]), None)
     if way is None:
         return not_found(request)

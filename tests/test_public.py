@@ -27,8 +27,10 @@ from storage.models import (
     StoryRow, Ticket, TicketStatus, UnansweredQuestion,
 )
 from tests.conftest import telegram_settings
+from tests.drivers import zalo_bot_settings
 from tests.dashboard import COMMUNE, OTHER_COMMUNE
 from tests.fakes.telegram import BOT_USERNAME
+from tests.fakes.zalo_bot import FakeZaloBot
 from tests.test_report import NOW, TZ, seed
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -356,6 +358,18 @@ async def test_ways_to_reach_the_bot_with_qr_codes(settings, aiohttp_client, tg)
     assert f"https://t.me/{BOT_USERNAME}" in await telegram.text() and len(await telegram.read()) < 100_000
     assert "https://caunoi.example.vn/chat" in await (await client.get("/qr/web.svg")).text()
     assert (await client.get("/qr/zalo.svg")).status == 404
+
+
+async def test_zalo_is_offered_with_its_link_when_a_zalo_channel_is_on(settings, aiohttp_client) -> None:
+    link = "https://zalo.me/4318822361881929104"
+    without_channel = await aiohttp_client(app_at(settings.model_copy(update={"zalo_link": link})))
+    assert link not in await (await without_channel.get("/")).text()
+    async with FakeZaloBot(max_poll_wait=0.3) as zalo:
+        client = await aiohttp_client(app_at(zalo_bot_settings(settings, zalo, zalo_link=link)))
+        html = await (await client.get("/?lang=en")).text()
+        assert f'href="{link}"' in html and 'src="/qr/zalo.svg"' in html
+        code = await client.get("/qr/zalo.svg")
+        assert code.status == 200 and link in await code.text()
 
 
 async def test_without_telegram_only_the_web_chat_is_offered(settings, aiohttp_client) -> None:
