@@ -50,6 +50,8 @@ class Receiver:
         self._busy: set[int] = set()  # taken by this process and not yet marked done
         self._done: set[int] = set()  # handled, not yet marked done
         self._recording = asyncio.Lock()
+        self._storing = asyncio.Lock()
+        self._arrivals: list[tuple[Update, asyncio.Future[bool]]] = []  # webhook updates not stored yet
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self, *, polling: bool) -> None:
@@ -65,9 +67,28 @@ class Receiver:
 
     async def accept(self, update: Update) -> asyncio.Task[None] | None:
         """Store a webhook update and start handling it; None when it is known already (handled, or
-        being handled here or by another process). Raises DatabaseUnavailable."""
-        taken = await self._take([update])
-        return self._dispatch(update) if taken else None
+        being handled here or by another process). Raises DatabaseUnavailable.
+
+        Webhook requests that arrive while an earlier group is being stored wait for it, then are
+        stored together in one transaction (one commit per group, not per update)."""
+        arrival: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._arrivals.append((update, arrival))
+        async with self._storing:
+            if not arrival.done():
+                group, self._arrivals = self._arrivals, []
+                unique = list({stored.update_id: stored for stored, _ in group}.values())
+                try:
+                    taken = await self._take(unique)
+                except BaseException as exc:
+                    failure = exc if isinstance(exc, DatabaseUnavailable) else DatabaseUnavailable(_short(exc))
+                    for _, waiting in group:
+                        if waiting is not arrival:
+                            waiting.set_exception(failure)
+                    raise
+                for stored, waiting in group:  # the same update twice in a group is handled once
+                    waiting.set_result(stored.update_id in taken)
+                    taken.discard(stored.update_id)
+        return self._dispatch(update) if arrival.result() else None
 
     async def flush(self) -> None:
         """Mark what was handled as done (after a database outage, or before stopping)."""
