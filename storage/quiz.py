@@ -14,6 +14,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.content import upsert
 from storage.models import Citizen, QuizContest, QuizPlay, QuizQuestionRow
 
 ROUND = 5
@@ -29,6 +30,65 @@ async def published_questions(session: AsyncSession) -> list[QuizQuestionRow]:
         .order_by(QuizQuestionRow.position, QuizQuestionRow.id)
     )
     return list(rows.all())
+
+
+async def all_questions(session: AsyncSession) -> list[QuizQuestionRow]:
+    """Every question, published or not, in file order (ones made in the dashboard last)."""
+    rows = await session.exec(select(QuizQuestionRow).order_by(QuizQuestionRow.position, QuizQuestionRow.id))
+    return list(rows.all())
+
+
+async def get_question(session: AsyncSession, question_id: str) -> QuizQuestionRow | None:
+    """A question by id."""
+    return await session.get(QuizQuestionRow, question_id)
+
+
+async def save_question(session: AsyncSession, row: QuizQuestionRow, now: datetime) -> QuizQuestionRow:
+    """Insert or update a question (a new one goes last, an edited one keeps its place)."""
+    stored = await session.get(QuizQuestionRow, row.id)
+    if stored is not None:
+        row.position = stored.position
+    else:
+        row.position = int((await session.exec(select(func.max(QuizQuestionRow.position)))).one() or 0) + 1
+    row.updated_at = now
+    saved = await upsert(session, row, "id")
+    await session.flush()
+    return saved
+
+
+async def set_question_published(session: AsyncSession, row: QuizQuestionRow, published: bool, now: datetime) -> None:
+    """Put a question in the quiz or take it out (rounds that drew it keep its id)."""
+    row.published = published
+    row.updated_at = now
+    session.add(row)
+    await session.flush()
+
+
+@dataclass(frozen=True)
+class AnswerCount:
+    """How often a question was answered, and how often with the choice that is right now."""
+
+    answered: int
+    right: int
+
+    @property
+    def share_right(self) -> float:
+        """The share of answers that were right (0 when nobody answered)."""
+        return self.right / self.answered if self.answered else 0.0
+
+
+async def answer_counts(session: AsyncSession, right_choice: dict[str, int]) -> dict[str, AnswerCount]:
+    """For every question answered in any round: the answers given, and how many picked the choice
+    `right_choice` names for it now (a round records the choices, not whether they were right)."""
+    answered: dict[str, int] = {}
+    right: dict[str, int] = {}
+    rounds = await session.exec(select(QuizPlay.question_ids, QuizPlay.answers))
+    for question_ids, choices in rounds.all():
+        for question_id, choice in zip(question_ids, choices, strict=False):
+            answered[question_id] = answered.get(question_id, 0) + 1
+            if right_choice.get(question_id) == choice:
+                right[question_id] = right.get(question_id, 0) + 1
+    return {question_id: AnswerCount(count, right.get(question_id, 0)) for question_id, count in answered.items()}
 
 
 async def unpublish_missing(session: AsyncSession, keep: Iterable[str]) -> int:

@@ -1,23 +1,38 @@
-"""Dashboard screen: the policy quiz's contests — create one for a period (e.g. the peak month
-17/10–18/11), follow the leaderboard by commune, see a commune's scores and the players who agreed
-to show their name. Commune staff see their own commune only; another commune is a 404.
+"""Dashboard screens of the policy quiz.
+
+Contests: create one for a period (e.g. the peak month 17/10–18/11), follow the leaderboard by
+commune, see a commune's scores and the players who agreed to show their name. Commune staff see
+their own commune only; another commune is a 404.
+
+Questions: the list with how often each was answered and the share answered right; create and edit
+(checked with `content.quiz`'s own rules, previewed as citizens see it), publish and unpublish.
+Like the FAQ editor, this is for admin and province staff (commune staff get a 403). Rounds read
+the published questions from the database, so a save counts from the next question drawn.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from bot import charts, keys
 from bot.dashboard.web import PREFIX, now_of, record, redirect, render, roles, scope_areas, staff_of, translator_of
-from content.i18n import N_
-from handlers.quiz import contest_title
+from content.i18n import N_, Translator
+from content.importer import load_bundle
+from content.loader import ContentError, ContentInvalid
+from content.model import ContentBundle
+from content.quiz import QUIZ_FILE, QuizQuestion, parse_quiz, question_of, quiz_texts
+from handlers.quiz import _ask, _feedback, contest_title  # the bot's own wording, for the preview
+from handlers.turn import Turn
+from handlers.types import Incoming, Reply
 from storage import broadcast_views
 from storage import quiz as quiz_repo
-from storage.models import Broadcast, QuizContest, StaffRole
+from storage.models import Broadcast, Citizen, QuizContest, QuizPlay, QuizQuestionRow, StaffRole
 
 routes = web.RouteTableDef()
 MAX_ID_DIGITS = 9
@@ -176,3 +191,240 @@ async def commune_page(request: web.Request) -> web.Response:
         "scores": [(score, scores.get(score, 0)) for score in range(quiz_repo.ROUND + 1)], "players": players,
         "round": quiz_repo.ROUND,
     })
+
+
+# ---- questions ---------------------------------------------------------------------------
+
+EDITORS = (StaffRole.admin, StaffRole.province)
+LOCALES = ("vi", "en")
+CHOICE_ROWS = 4
+RESERVED_IDS = frozenset({"new"})
+
+# content.quiz's messages (English, for content authors) as messages for staff in their language.
+ERROR_MESSAGES = (
+    (re.compile(r"String should have at least (?P<n>\d+) characters?"), N_("At least {n} characters.")),
+    (re.compile(r"String should have at most (?P<n>\d+) characters?"), N_("At most {n} characters.")),
+    (re.compile(r"List should have at least (?P<n>\d+) items?"), N_("Give at least {n} choices.")),
+    (re.compile(r"each choice needs 1 to (?P<n>\d+) characters"), N_("Each choice needs 1 to {n} characters, in both languages.")),
+    (re.compile(r"two choices are the same"), N_("Two choices are the same.")),
+    (re.compile(r"same number of choices"), N_("Give every choice in both languages.")),
+    (re.compile(r"out of range|greater than or equal to 0"), N_("Mark the right answer (a choice that is filled in).")),
+    (re.compile(r"should match pattern"), N_("Use lower-case letters, digits and hyphens, e.g. poverty-line-2027.")),
+    (re.compile(r"used by another"), N_("This id is already used.")),
+    (re.compile(r"unknown topic"), N_("Choose a topic from the list.")),
+    (re.compile(r"unknown FAQ entry"), N_("Choose the FAQ entry the question comes from.")),
+    (re.compile(r"is not published"), N_("This FAQ entry is not published: choose a published one.")),
+    (re.compile(r"needs_review"), N_("This FAQ entry is waiting for review: choose another one.")),
+    (re.compile(r"Field required"), N_("Required.")),
+)
+
+
+@routes.get(f"{PREFIX}/quiz/questions", name="admin-quiz-questions")
+@roles(*EDITORS)
+async def questions_list(request: web.Request) -> web.Response:
+    """GET /admin/quiz/questions: every question with its topic, FAQ entry, state and answers."""
+    async with request.app[keys.SESSIONS]() as session:
+        rows = await quiz_repo.all_questions(session)
+        counts = await quiz_repo.answer_counts(session, {row.id: row.answer for row in rows})
+        bundle = await load_bundle(session)
+    library = request.app[keys.SERVICES].library
+    today = _today(request)
+    return render(request, "admin/quiz/questions.html", {
+        "rows": [{"q": row, "text": _question_text(row, translator_of(request).locale), "count": counts.get(row.id, quiz_repo.AnswerCount(0, 0)),
+                  "drawn": row.published and _in_force(library, row.faq_id, today)} for row in rows],
+        "topics": {topic.id: topic for topic in bundle.topics}, "published": sum(row.published for row in rows),
+    })
+
+
+@routes.get(f"{PREFIX}/quiz/questions/new", name="admin-quiz-question-new")
+@roles(*EDITORS)
+async def question_new(request: web.Request) -> web.Response:
+    """GET /admin/quiz/questions/new: an empty question form."""
+    async with request.app[keys.SESSIONS]() as session:
+        bundle = await load_bundle(session)
+    return _question_page(request, {"published": True, "answer": ""}, bundle, new=True)
+
+
+@routes.post(f"{PREFIX}/quiz/questions/new", name="admin-quiz-question-create")
+@roles(*EDITORS)
+async def question_create(request: web.Request) -> web.StreamResponse:
+    """POST /admin/quiz/questions/new: action=preview shows the question, anything else saves it."""
+    return await _submit_question(request, None)
+
+
+@routes.get(r"/admin/quiz/questions/{question_id:[a-z0-9-]{1,100}}", name="admin-quiz-question")
+@roles(*EDITORS)
+async def question_edit(request: web.Request) -> web.Response:
+    """GET /admin/quiz/questions/ID: the question's form and how citizens see it now."""
+    async with request.app[keys.SESSIONS]() as session:
+        row = await quiz_repo.get_question(session, request.match_info["question_id"])
+        if row is None:
+            raise web.HTTPNotFound()
+        bundle = await load_bundle(session)
+    question = question_of(row.id, row.topic, row.faq_id, row.answer, row.texts, row.published)
+    return _question_page(request, _question_form(question), bundle, new=False, preview=question, updated_at=row.updated_at)
+
+
+@routes.post(r"/admin/quiz/questions/{question_id:[a-z0-9-]{1,100}}", name="admin-quiz-question-save")
+@roles(*EDITORS)
+async def question_save(request: web.Request) -> web.StreamResponse:
+    """POST /admin/quiz/questions/ID: action=preview shows the changed question, anything else saves it."""
+    return await _submit_question(request, request.match_info["question_id"])
+
+
+@routes.post(r"/admin/quiz/questions/{question_id:[a-z0-9-]{1,100}}/publish", name="admin-quiz-question-publish")
+@roles(*EDITORS)
+async def question_publish(request: web.Request) -> web.StreamResponse:
+    """POST /admin/quiz/questions/ID/publish: action=publish|unpublish."""
+    action = _field(await request.post(), "action")
+    if action not in ("publish", "unpublish"):
+        raise web.HTTPBadRequest(text="unknown action")
+    question_id = request.match_info["question_id"]
+    async with request.app[keys.SESSIONS]() as session:
+        row = await quiz_repo.get_question(session, question_id)
+        if row is None:
+            raise web.HTTPNotFound()
+        await quiz_repo.set_question_published(session, row, action == "publish", now_of(request))
+        await record(session, request, f"quiz.question.{action}", object_type="quiz_question", object_id=question_id)
+        await session.commit()
+    raise redirect(request, "admin-quiz-question", {"saved": "1"}, question_id=question_id)
+
+
+async def _submit_question(request: web.Request, question_id: str | None) -> web.StreamResponse:
+    """Check a posted question; show it (preview or errors) or save it and log it."""
+    post = await request.post()
+    form = _posted_question_form(post)
+    if question_id is not None:
+        form["id"] = question_id
+    async with request.app[keys.SESSIONS]() as session:
+        stored = await quiz_repo.get_question(session, question_id) if question_id else None
+        if question_id is not None and stored is None:
+            raise web.HTTPNotFound()
+        bundle = await load_bundle(session)
+        try:
+            if stored is None and (form["id"] in RESERVED_IDS or await quiz_repo.get_question(session, form["id"])):
+                raise ContentInvalid([ContentError(QUIZ_FILE, form["id"], "id", "used by another question")])
+            question = parse_quiz({"questions": [_question_item(form)]}, faqs=bundle.faqs, topics=bundle.topics)[0]
+        except ContentInvalid as invalid:
+            return _question_page(request, form, bundle, new=stored is None, errors=invalid.errors, status=400)
+        if post.get("action") == "preview":
+            return _question_page(request, form, bundle, new=stored is None, preview=question, previewing=True)
+        row = QuizQuestionRow(id=question.id, texts=quiz_texts(question), answer=question.answer, faq_id=question.faq_id,
+                              topic=question.topic, published=question.published)
+        await quiz_repo.save_question(session, row, now_of(request))
+        await record(session, request, "quiz.question.create" if stored is None else "quiz.question.edit",
+                     object_type="quiz_question", object_id=question.id, published=question.published)
+        await session.commit()
+    raise redirect(request, "admin-quiz-question", {"saved": "1"}, question_id=question.id)
+
+
+def _question_page(request: web.Request, form: dict[str, Any], bundle: ContentBundle, *, new: bool,
+                   preview: QuizQuestion | None = None, errors: list[ContentError] | None = None,
+                   previewing: bool = False, updated_at: Any = None, status: int = 200) -> web.Response:
+    today = _today(request)
+    by_field, general = _error_messages(errors or [], translator_of(request))
+    library = request.app[keys.SERVICES].library
+    return render(request, "admin/quiz/question.html", {
+        "form": form, "new": new, "topics": bundle.topics, "choice_rows": range(CHOICE_ROWS),
+        "entries": [entry for entry in bundle.faqs if (entry.published and not entry.needs_review) or entry.id == form.get("faq_id")],
+        "today": today, "errors": by_field, "general_errors": general, "previewing": previewing,
+        "preview": _preview(request, preview) if preview else None,
+        "drawn": preview is not None and preview.published and _in_force(library, preview.faq_id, today),
+        "saved": request.query.get("saved") == "1", "updated_at": updated_at,
+        "published": preview.published if preview and not previewing else None,
+    }, status=status)
+
+
+def _preview(request: web.Request, question: QuizQuestion) -> list[dict[str, Any]]:
+    """In each language: the question with its choices, then the bot's answer to a right and a wrong choice."""
+    services = request.app[keys.SERVICES]
+    wrong = next(index for index in range(len(question.text("vi").choices)) if index != question.answer)
+    shown = []
+    for locale in LOCALES:
+        turn = Turn(
+            incoming=Incoming(channel="preview", user_id="preview"), citizen=Citizen(channel="preview", channel_user_id="preview"),
+            session=None,  # type: ignore[arg-type]  # asking and answering one question reads no database
+            services=services, translator=services.catalogs.get(locale), now=now_of(request),
+        )
+        play = QuizPlay(id=0, question_ids=[question.id] * quiz_repo.ROUND, answers=[])
+        text = question.text(locale)
+        shown.append({
+            "locale": locale, "ask": _bubble(_ask(turn, play, question)),
+            "right": (text.choices[question.answer], _bubble(_feedback(turn, question, question.answer))),
+            "wrong": (text.choices[wrong], _bubble(_feedback(turn, question, wrong))),
+        })
+    return shown
+
+
+def _bubble(reply: Reply) -> dict[str, Any]:
+    return {"text": reply.text, "buttons": [button.label for button in reply.all_buttons()]}
+
+
+def _question_form(question: QuizQuestion) -> dict[str, Any]:
+    """The form fields of a stored question."""
+    form: dict[str, Any] = {"id": question.id, "topic": question.topic, "faq_id": question.faq_id,
+                            "answer": str(question.answer), "published": question.published}
+    for locale in LOCALES:
+        text = question.texts.get(locale)
+        if text is not None:
+            form.update({f"{locale}_question": text.question, f"{locale}_explanation": text.explanation})
+            form.update({f"{locale}_choice_{index}": choice for index, choice in enumerate(text.choices)})
+    return form
+
+
+def _posted_question_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
+    """The form fields as posted (strings; the checkbox as a boolean)."""
+    form: dict[str, Any] = {name: _field(post, name) for name in ("id", "topic", "faq_id", "answer")}
+    form["id"] = form["id"].lower()
+    for locale in LOCALES:
+        form[f"{locale}_question"] = _field(post, f"{locale}_question")
+        form[f"{locale}_explanation"] = _field(post, f"{locale}_explanation")
+        for index in range(CHOICE_ROWS):
+            form[f"{locale}_choice_{index}"] = _field(post, f"{locale}_choice_{index}")
+    form["published"] = "published" in post
+    return form
+
+
+def _question_item(form: dict[str, Any]) -> dict[str, Any]:
+    """The form as a question of quiz.yaml: rows left empty in both languages are dropped, and the
+    right answer is counted among the rows that remain."""
+    kept = [index for index in range(CHOICE_ROWS) if form[f"vi_choice_{index}"] or form[f"en_choice_{index}"]]
+    marked = int(form["answer"]) if form["answer"].isdigit() else -1
+    item: dict[str, Any] = {"id": form["id"], "topic": form["topic"], "faq_id": form["faq_id"],
+                            "answer": kept.index(marked) if marked in kept else -1, "published": form["published"]}
+    for locale in LOCALES:
+        item[locale] = {"question": form[f"{locale}_question"], "explanation": form[f"{locale}_explanation"],
+                        "choices": [form[f"{locale}_choice_{index}"] for index in kept]}
+    return item
+
+
+def _error_messages(errors: list[ContentError], translator: Translator) -> tuple[dict[str, list[str]], list[str]]:
+    """Errors by form field ("vi.choices" → "vi_choices"), in the staff member's language; and all of them."""
+    by_field: dict[str, list[str]] = {}
+    lines = []
+    for error in errors:
+        message = next((translator.gettext(text).format(**found.groupdict())
+                        for pattern, text in ERROR_MESSAGES if (found := pattern.search(error.message))), error.message)
+        by_field.setdefault(error.field.replace(".", "_") or "answer", []).append(message)
+        lines.append(message)
+    return by_field, lines
+
+
+def _in_force(library: Any, faq_id: str, today: date) -> bool:
+    """Whether rounds draw a question citing this entry today (it exists and is in force)."""
+    entry = library.faq(faq_id)
+    return entry is not None and entry.is_valid_on(today)
+
+
+def _question_text(row: QuizQuestionRow, locale: str) -> str:
+    text = row.texts.get(locale) or row.texts.get("vi") or next(iter(row.texts.values()), {})
+    return str(text.get("question", ""))
+
+
+def _field(post: MultiDictProxy[Any], name: str, limit: int = 500) -> str:
+    value = post.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _today(request: web.Request) -> date:
+    return now_of(request).astimezone(request.app[keys.SERVICES].tz).date()
