@@ -28,7 +28,7 @@ def build_router() -> Router:
     return Router(
         FEATURES,
         Fallbacks(
-            question=polls.answer_or(dialogues.or_question(faq.ask)),
+            question=faq.ask,
             unknown_command=menu.unknown_command,
             stale=menu.stale,
             media=menu.media_only,

@@ -2,9 +2,8 @@
 question sent in advance (a ticket of kind question), the area's questions with one upvote each,
 and — after the dialogue — the answers sent back through the outbox.
 
-The question is typed right after "Send a question". Until the conversation states gain a
-`dialogue.question` state, the pending question is kept as `ask` in the idle state's data and
-claimed by `or_question`, which wraps the fallback for free text (see `bot/features.py`).
+The question is typed right after "Send a question", in the state `dialogue.question` (the
+dialogue's id kept as `ask`).
 """
 
 from __future__ import annotations
@@ -16,9 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from content.i18n import N_, Catalogs
 from handlers.menu import main_menu
 from handlers.notify import queue_ticket_message
-from handlers.router import CHOICES_KEY, Action, Routes
+from handlers.router import Action, Routes
 from handlers.states import State
-from handlers.turn import Handler, StaleAction, Turn
+from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
 from storage import dialogues, outbox
 from storage import tickets as ticket_repo
@@ -130,29 +129,12 @@ async def ask(turn: Turn) -> list[Reply]:
             "You have already sent {count} reports today. To keep the line open for everyone, please send more tomorrow.",
             count=sent_today,
         ))]
-    turn.data[ASK_KEY] = dialogue.id
+    turn.goto(State.dialogue_question, **{ASK_KEY: dialogue.id})
     return [Reply(
         turn._("Please type your question for the dialogue “{topic}” in one message (at most 1,000 characters). "
                "Other citizens of your commune will see its text, never your name.", topic=topic_of(dialogue, turn.locale)),
         buttons=((Button(turn._("✖ Cancel"), CANCEL),),),
     )]
-
-
-def _waiting(turn: Turn) -> bool:
-    """Whether this text answers "type your question": the last buttons shown were that prompt's."""
-    choices = turn.data.get(CHOICES_KEY) or []
-    return turn.state is State.idle and ASK_KEY in turn.data and len(choices) == 1 and choices[0][1] == CANCEL
-
-
-def or_question(fallback: Handler) -> Handler:
-    """The free-text fallback, except right after "Send a question", when the text is the question."""
-    async def handle(turn: Turn) -> list[Reply]:
-        if _waiting(turn):
-            return await on_question(turn)
-        turn.data.pop(ASK_KEY, None)
-        return await fallback(turn)
-    handle.__doc__ = fallback.__doc__
-    return handle
 
 
 async def on_question(turn: Turn) -> list[Reply]:
@@ -294,4 +276,5 @@ async def _tell_voters(session: AsyncSession, catalogs: Catalogs, dialogue: Dial
 ROUTES = Routes(
     commands={"doithoai": list_dialogues, "dialogue": list_dialogues},
     actions={"menu:dialogues": Action(list_dialogues), "dlg": Action(on_action)},
+    text={State.dialogue_question: on_question},
 )

@@ -5,8 +5,7 @@ the outbox); a citizen answers with a choice button, or for a free-text poll pre
 types one message. One answer per citizen, changeable until the poll closes. When it closes, each
 participant gets the results of their commune and of all the poll asked.
 
-A free-text answer being written is remembered as `poll_answer` in the idle conversation's data:
-`answer_or` sees the next typed text first and hands any other text to the usual handler.
+A free-text answer being written is the state `poll.text`, with the poll's id as `poll_answer`.
 """
 
 from __future__ import annotations
@@ -164,7 +163,7 @@ async def on_reply(turn: Turn) -> list[Reply]:
     if refusal is not None:
         return refusal
     before = await poll_repo.answer_of(turn.session, poll.id, turn.citizen.id)  # type: ignore[arg-type]
-    turn.goto(State.idle, **{ANSWERING: poll.id})
+    turn.goto(State.poll_text, **{ANSWERING: poll.id})
     text = turn._("Please type your opinion in one message (at most 1,000 characters).")
     if before is not None and before.text:
         text += "\n\n" + turn._("Your answer now: “{text}”. A new message replaces it.", text=before.text)
@@ -173,8 +172,9 @@ async def on_reply(turn: Turn) -> list[Reply]:
 
 async def on_text_answer(turn: Turn) -> list[Reply]:
     """The typed opinion for the free-text poll being answered."""
-    poll = await turn.session.get(Poll, int(turn.data[ANSWERING]))
+    poll_id = turn.data.get(ANSWERING)
     turn.reset()
+    poll = await turn.session.get(Poll, poll_id) if isinstance(poll_id, int) else None
     if poll is None:
         return [main_menu(turn, turn._(CLOSED))]
     refusal = _refusal(turn, poll)
@@ -187,20 +187,10 @@ async def on_text_answer(turn: Turn) -> list[Reply]:
 
 async def on_skip(turn: Turn) -> list[Reply]:
     """Leave a free-text answer unwritten."""
-    if ANSWERING not in turn.data:
+    if turn.state is not State.poll_text:
         raise StaleAction
     turn.reset()
     return [main_menu(turn, turn._("OK, nothing was sent."))]
-
-
-def answer_or(fallback: Handler) -> Handler:
-    """Idle text: the opinion being written for a free-text poll, else whatever `fallback` does."""
-    async def handle(turn: Turn) -> list[Reply]:
-        if turn.state is State.idle and isinstance(turn.data.get(ANSWERING), int):
-            return await on_text_answer(turn)
-        return await fallback(turn)
-    handle.__doc__ = answer_or.__doc__
-    return handle
 
 
 async def _open_for(turn: Turn) -> list[Poll]:
@@ -254,6 +244,7 @@ async def on_button(turn: Turn) -> list[Reply]:
 ROUTES = Routes(
     commands={"ykien": show_open, "polls": show_open},
     actions={"menu:polls": Action(show_open), "poll": Action(on_button)},
+    text={State.poll_text: on_text_answer},
 )
 
 

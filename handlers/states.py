@@ -26,6 +26,8 @@ class State(StrEnum):
     officer_reason = "officer.reason"
     notice_text = "notice.text"
     notice_confirm = "notice.confirm"
+    poll_text = "poll.text"
+    dialogue_question = "dialogue.question"
 
 
 class Mode(StrEnum):
