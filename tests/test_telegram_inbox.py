@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -178,3 +179,15 @@ async def test_a_row_is_taken_again_only_when_its_lease_has_ended_and_old_ids_ar
     async with db_sessions() as session:
         left = sorted(r.update_id for r in (await session.exec(select(TelegramInboxRow))).all())
         assert left == [2, 3], left
+
+
+async def test_concurrent_webhook_updates_are_stored_together_and_each_handled_once(settings, tg, aiohttp_client) -> None:
+    client = await aiohttp_client(create_app(telegram_settings(
+        settings, tg, telegram_webhook_url=WEBHOOK_URL, telegram_webhook_secret=SECRET)))
+    updates = [tg.make_message_update(8000 + i, "/menu") for i in range(30)]
+    twice = updates[:10] + [update for update in updates[10:] for _ in (1, 2)]  # the same update twice, at once
+    statuses = [r.status for r in await asyncio.gather(*(client.post("/webhook/telegram", json=u, headers=HEADERS) for u in twice))]
+    assert statuses == [200] * len(twice)
+    await asyncio.sleep(0.5)
+    per_chat = Counter(str(s.chat_id) for s in tg.sent if s.method == "sendMessage")
+    assert {chat: n for chat, n in per_chat.items() if chat.startswith("80")} == {str(8000 + i): 1 for i in range(30)}
