@@ -11,6 +11,8 @@ from sqlalchemy.pool import PoolResetState
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import sqlite_driver
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
@@ -30,8 +32,8 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         # One connection: SQLite has a single writer anyway, and queueing for the connection in
         # order keeps the slowest replies far shorter than many connections fighting for the lock.
         engine = create_async_engine(
-            database_url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=120,
-            pool_reset_on_return=None,
+            database_url, echo=echo, async_creator=lambda: sqlite_driver.connect(path, timeout=30),
+            pool_size=1, max_overflow=0, pool_timeout=120, pool_reset_on_return=None,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "reset", _sqlite_reset)
