@@ -13,11 +13,16 @@ pairs. A query is scored per entry by
 Misspelt words are first corrected to the closest indexed word: one letter missing, extra or
 swapped in short words, one edit (or two in long words) otherwise. The best score, and its margin over the next entry, decide between answering, offering
 "did you mean" choices, and admitting there is no answer.
+
+Many citizens type the same few questions ("chuan ngheo la bao nhieu"), so the index keeps the
+results of its most recent distinct queries: a repeated question costs a dictionary lookup. The
+index never changes (new content builds a new one), so a kept result is never stale.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from itertools import islice
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -48,6 +53,8 @@ FUZZY_CANDIDATES = 16
 COMMON_SHARE = 0.3
 FUZZY_PHRASES = 4
 MIN_CORRECTABLE = 4
+RECENT_QUERIES = 2048  # results kept for repeated questions
+RECENT_LENGTH = 200  # ... of at most this many characters
 
 # Subjects people ask a public chatbot about that are outside the programme: the answer is an
 # honest "no answer" even when the rest of the words look like a policy question.
@@ -121,7 +128,9 @@ def _terms(words: Sequence[str]) -> set[str]:
 class FaqIndex:
     """An immutable search index over FAQ entries."""
 
-    def __init__(self, entries: Iterable[FaqEntry]) -> None:
+    def __init__(self, entries: Iterable[FaqEntry], *, recent: int = RECENT_QUERIES) -> None:
+        """`recent`: how many distinct (text, day, limit) results to keep; 0 ranks every query anew."""
+        self._search = lru_cache(maxsize=recent)(self._rank) if recent else self._rank
         self.entries: list[FaqEntry] = list(entries)
         texts = [_phrasings(entry) for entry in self.entries]
         phrase_terms = [[frozenset(_terms(text.split())) for text in phrasings] for phrasings in texts]
@@ -192,6 +201,11 @@ class FaqIndex:
 
     def search(self, text: str, *, on: date, limit: int = 3) -> SearchResult:
         """Rank the entries valid on `on` for `text`; decide answer / suggest / none."""
+        if len(text) > RECENT_LENGTH:  # long messages are seldom repeated word for word
+            return self._rank(text, on, limit)
+        return self._search(text, on, limit)
+
+    def _rank(self, text: str, on: date, limit: int) -> SearchResult:
         key = normalize(text)
         words = self.correct(key.split())
         if not words:

@@ -71,6 +71,17 @@ def test_an_entry_outside_its_validity_window_is_never_the_answer(bundle, index)
             assert absent.id not in {m.entry.id for m in result.matches}
 
 
+def test_repeated_questions_are_answered_from_the_kept_results_and_match_a_fresh_ranking(bundle, cases) -> None:
+    kept, fresh = FaqIndex(bundle.faqs, recent=64), FaqIndex(bundle.faqs, recent=0)
+    for case in cases:
+        first = kept.search(case["q"], on=TODAY)
+        assert kept.search(case["q"], on=TODAY) is first  # kept, not ranked again
+        assert first == fresh.search(case["q"], on=TODAY)
+        assert fresh.search(case["q"], on=TODAY) is not fresh.search(case["q"], on=TODAY)
+    long_text = "chuẩn nghèo " * 30
+    assert kept.search(long_text, on=TODAY) is not kept.search(long_text, on=TODAY)  # long texts are not kept
+
+
 @pytest.mark.parametrize("text", ["", "   ", "?!", "👍👍", "\u200b", "a" * 4096, "chuẩn " * 800])
 def test_odd_input_never_fails(index, text: str) -> None:
     index.search(text, on=TODAY)
