@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import FaqRow, FaqStat, FaqUsageRow, StoryRow, TopicRow, UnansweredQuestion
+from storage.models import FaqRow, FaqUsageRow, StoryRow, TopicRow, UnansweredQuestion
 
 FaqCounter = Literal["shown", "helpful", "unhelpful"]
 
@@ -42,9 +42,8 @@ async def list_stories(session: AsyncSession) -> list[StoryRow]:
 
 
 async def count_faq(session: AsyncSession, faq_id: str, field: FaqCounter, *, now: datetime, area_code: str | None) -> None:
-    """Add one to a counter (`shown`, `helpful`, `unhelpful`) of an entry: in its running total, and in
-    the hour and commune it happened in (the figures by period and area)."""
-    await _bump(session, FaqStat, field, faq_id=faq_id)
+    """Add one to a counter (`shown`, `helpful`, `unhelpful`) of an entry, in the hour and commune it
+    happened in (an entry's totals are the sums over its rows)."""
     hour = now.replace(minute=0, second=0, microsecond=0)
     await _bump(session, FaqUsageRow, field, hour=hour, area_code=area_code or "", faq_id=faq_id)
 

@@ -127,17 +127,6 @@ class StoryRow(SQLModel, table=True):
     updated_at: datetime = _utc_column(nullable=False)
 
 
-class FaqStat(SQLModel, table=True):
-    """How often an entry was shown as an answer and how people rated it."""
-
-    __tablename__ = "faq_stat"
-
-    faq_id: str = Field(primary_key=True, max_length=100)
-    shown: int = 0
-    helpful: int = 0
-    unhelpful: int = 0
-
-
 class FaqUsageRow(SQLModel, table=True):
     """FAQ counters per hour (UTC) and the asker's commune ("" when not known), for figures by period and area."""
 

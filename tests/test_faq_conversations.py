@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from bot.app import create_app
-from storage.models import FaqStat, UnansweredQuestion
+from storage.models import FaqUsageRow, UnansweredQuestion
 from tests.channel import InMemoryChannel
 from tests.conftest import telegram_settings
 from tests.drivers import TelegramDriver
@@ -29,8 +29,8 @@ async def test_question_without_diacritics_is_answered_with_its_source_on_telegr
     await driver.press("Có ích")
     assert "cảm ơn bà con đã góp ý" in driver.last[-1].text
     async with sessions() as session:
-        stat = await session.get(FaqStat, "poverty-line-2022-2026")
-    assert stat is not None and (stat.shown, stat.helpful) == (1, 1)
+        [stat] = (await session.exec(select(FaqUsageRow).where(FaqUsageRow.faq_id == "poverty-line-2022-2026"))).all()
+    assert (stat.shown, stat.helpful) == (1, 1)
 
 
 async def test_close_call_offers_suggestions_that_work(settings, tg, aiohttp_client) -> None:
@@ -65,7 +65,7 @@ async def test_not_helpful_offers_to_forward(engine, sessions) -> None:
     await citizen.press("Chưa đúng ý")
     await citizen.press("Gửi câu hỏi cho cán bộ")
     async with sessions() as session:
-        stat = await session.get(FaqStat, "poverty-line-2022-2026")
+        [stat] = (await session.exec(select(FaqUsageRow).where(FaqUsageRow.faq_id == "poverty-line-2022-2026"))).all()
         [row] = (await session.exec(select(UnansweredQuestion))).all()
     assert stat.unhelpful == 1 and row.forwarded == 1
 
