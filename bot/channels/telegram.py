@@ -29,6 +29,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from bot.config import Settings
+from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.telegram_receiver import DATABASE_ERRORS, DatabaseUnavailable, Receiver
 from bot.ordering import KeyedLocks
 from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry
@@ -45,6 +46,7 @@ CAPTION_LIMIT = 1024
 ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "audio/ogg": ".ogg",
             "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a"}
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # nosec B105  # a header name, not a secret
+SEND_CONNECTIONS = 256  # python-telegram-bot's own default for its httpx client
 WEBHOOK_WAIT = 10.0  # a webhook answer waits this long for the handling (it is stored before anyway)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 COMMANDS = {
@@ -174,6 +176,8 @@ class TelegramChannel:
             .token(settings.telegram_bot_token)
             .base_url(settings.telegram_base_url)
             .concurrent_updates(PerCitizenProcessor(settings.max_concurrent_updates, locks))
+            .request(AiohttpRequest(SEND_CONNECTIONS))
+            .get_updates_request(AiohttpRequest(1))
         )
         if settings.telegram_base_file_url:
             builder = builder.base_file_url(settings.telegram_base_file_url)
