@@ -64,6 +64,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/throughput.py
 	$(PY) bench/faq_search.py
 	$(PY) bench/broadcast.py
+	$(PY) bench/telegram_http.py
 
 screenshots: $(DEV_STAMP)
 	SCREENSHOTS=1 REQUIRE_BROWSER=1 $(PY) -m pytest -q tests -k browser
