@@ -549,6 +549,26 @@ async def test_faq_counts_add_up_per_hour_and_commune_even_from_parallel_session
     ]
 
 
+async def test_a_pooled_connection_the_server_closed_is_replaced_before_use(postgres_url: str) -> None:
+    """No pre-ping round trips: a connection the server ended while it sat in the pool is noticed
+    from the driver's state at checkout and replaced, so the next turn does not fail."""
+    engine = create_engine(postgres_url)
+    try:
+        async with engine.connect() as connection:
+            pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        admin = create_engine(postgres_url)
+        async with admin.connect() as other:
+            assert (await other.execute(text(f"SELECT pg_terminate_backend({int(pid)})"))).scalar_one()
+        await admin.dispose()
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the pooled connection
+        async with session_factory(engine)() as session:
+            again = (await session.exec(text("SELECT pg_backend_pid()"))).one()[0]  # type: ignore[call-overload]
+        assert again != pid
+        assert engine.pool.size() == 10 and engine.pool.overflow() <= 0  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
+
+
 async def test_concurrent_claimers_take_every_row_exactly_once(postgres_url: str) -> None:
     """Two engines, four claim loops each, 2,000 rows: each row is claimed by one loop, once."""
     engines = [create_engine(postgres_url), create_engine(postgres_url)]
