@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal, TypeVar
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Executable
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,11 +54,19 @@ async def count_faq(session: AsyncSession, faq_id: str, field: FaqCounter, *, no
 async def _bump(session: AsyncSession, model: type[SQLModel], field: FaqCounter, **key: object) -> None:
     """Add one to `field` of the row with this primary key, creating it at zero first. One statement,
     so two processes counting the same row never collide on the key."""
-    dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
+    dialect = "postgresql" if session.bind is not None and session.bind.dialect.name == "postgresql" else "sqlite"
+    await session.exec(_bump_statement(dialect, model, field, tuple(key)), params=key)  # type: ignore[call-overload]
+
+
+@lru_cache(maxsize=64)
+def _bump_statement(dialect: str, model: type[SQLModel], field: FaqCounter, key: tuple[str, ...]) -> Executable:
+    """The upsert of `_bump`, built once per dialect, table, counter and key (building it costs more
+    than running it); the key's values are bound at execution."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = model.__table__  # type: ignore[attr-defined]
     counters = {"shown": 0, "helpful": 0, "unhelpful": 0, field: 1}
-    await session.exec(
-        dialect.insert(table).values(**key, **counters)
+    return (
+        insert(table).values(**{name: bindparam(name) for name in key}, **counters)
         .on_conflict_do_update(index_elements=list(key), set_={field: table.c[field] + 1})
     )
 
