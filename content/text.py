@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -27,14 +28,25 @@ def well_formed(text: str) -> str:
 
 def strip_diacritics(text: str) -> str:
     """Remove Vietnamese tone and vowel marks, đ → d ("Đắk Lắk" → "Dak Lak")."""
+    if text.isascii():  # typed without diacritics: nothing to remove
+        return text
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
 def fold(text: str) -> str:
-    """Lower-case, diacritics removed, punctuation to spaces, spaces collapsed: a matching key."""
+    """Lower-case, diacritics removed, punctuation to spaces, spaces collapsed: a matching key.
+    Short texts (button labels, most messages) are folded once and remembered."""
+    return _fold_short(text) if len(text) <= FOLD_KEPT_LENGTH else _fold(text)
+
+
+def _fold(text: str) -> str:
     folded = strip_diacritics(unicodedata.normalize("NFC", text).casefold())
     return _SPACES.sub(" ", _NON_WORD.sub(" ", folded.replace("_", " "))).strip()
+
+
+FOLD_KEPT_LENGTH = 100
+_fold_short = lru_cache(maxsize=4096)(_fold)
 
 
 # Teencode and abbreviations, on folded (diacritic-free, lower-case) tokens.

@@ -7,6 +7,7 @@ Prometheus server scraping each process expects.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from contextvars import ContextVar
 
@@ -18,9 +19,14 @@ from prometheus_client import Counter, Histogram
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
+_ID_PREFIX = secrets.token_hex(3)  # tells processes apart
+_ID_COUNTER = itertools.count(1)
+
+
 def new_id() -> str:
-    """A short random id for a request or an update."""
-    return secrets.token_hex(6)
+    """A short id for a request or an update, unique in this process (a counter) and, by its random
+    prefix, almost surely across processes: an id for the logs, not a secret."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):06x}"
 
 
 UPDATES_RECEIVED = Counter("caunoi_updates_received", "Messages and button presses that reached the bot", ["channel"])
