@@ -126,6 +126,8 @@ class RateLimitedTelegram(FakeTelegram):
             retry_after = max(1, round(wait + 0.5))  # whole seconds, as Telegram sends them
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
         chat_id = params.get("chat_id")
+        if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():  # a JSON body may send it as a string
+            chat_id = int(chat_id)
         if not isinstance(chat_id, int) or not str(params.get("text") or "").strip():
             raise ApiError(400, "Bad Request: chat_id or text is missing")
         now = time.monotonic()
