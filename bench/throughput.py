@@ -10,7 +10,9 @@ reported with their ratios.
   between polls). The full bot is the real application from `bot.app.create_app`, served by
   aiohttp, receiving through its Telegram inbox (stored, confirmed, handled, marked done). The
   echo bot is a bare `Application` with `concurrent_updates(True)` and one handler that answers
-  every message with its own text.
+  every message with its own text. The echo bot is the library as it comes, with its default httpx
+  client; the full bot makes its Bot API calls through its own aiohttp-based request class
+  (`bot/channels/telegram_http.py`, about half httpx's CPU per call: `bench/telegram_http.py`).
 * webhook, N processes: N real `python -m bot run --role web` processes in Telegram webhook mode,
   sending to the fake server; the driver POSTs each update to the next process in turn, as a
   reverse proxy would. The baseline is N processes of the echo bot behind the same kind of
