@@ -260,7 +260,7 @@ class TelegramChannel:
         except (ValueError, TypeError, KeyError, AttributeError):
             raise web.HTTPBadRequest(text="malformed update") from None
         try:
-            handling = await self.receiver.accept(update)
+            handling = await self.receiver.accept(update, body)
         except DatabaseUnavailable:
             raise web.HTTPServiceUnavailable(text="database unavailable") from None
         if handling is not None:

@@ -51,7 +51,7 @@ class Receiver:
         self._done: set[int] = set()  # handled, not yet marked done
         self._recording = asyncio.Lock()
         self._storing = asyncio.Lock()
-        self._arrivals: list[tuple[Update, asyncio.Future[bool]]] = []  # webhook updates not stored yet
+        self._arrivals: list[tuple[Update, dict | None, asyncio.Future[bool]]] = []  # webhook updates not stored yet
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self, *, polling: bool) -> None:
@@ -65,27 +65,29 @@ class Receiver:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    async def accept(self, update: Update) -> asyncio.Task[None] | None:
-        """Store a webhook update and start handling it; None when it is known already (handled, or
-        being handled here or by another process). Raises DatabaseUnavailable.
+    async def accept(self, update: Update, payload: dict | None = None) -> asyncio.Task[None] | None:
+        """Store a webhook update (`payload`: the JSON it came as, stored as it is) and start handling
+        it; None when it is known already (handled, or being handled here or by another process).
+        Raises DatabaseUnavailable.
 
         Webhook requests that arrive while an earlier group is being stored wait for it, then are
         stored together in one transaction (one commit per group, not per update)."""
         arrival: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._arrivals.append((update, arrival))
+        self._arrivals.append((update, payload, arrival))
         async with self._storing:
             if not arrival.done():
                 group, self._arrivals = self._arrivals, []
-                unique = list({stored.update_id: stored for stored, _ in group}.values())
+                unique = list({stored.update_id: stored for stored, _, _ in group}.values())
+                payloads = {stored.update_id: body for stored, body, _ in group if body is not None}
                 try:
-                    taken = await self._take(unique)
+                    taken = await self._take(unique, payloads)
                 except BaseException as exc:
                     failure = exc if isinstance(exc, DatabaseUnavailable) else DatabaseUnavailable(_short(exc))
-                    for _, waiting in group:
+                    for _, _, waiting in group:
                         if waiting is not arrival:
                             waiting.set_exception(failure)
                     raise
-                for stored, waiting in group:  # the same update twice in a group is handled once
+                for stored, _, waiting in group:  # the same update twice in a group is handled once
                     waiting.set_result(stored.update_id in taken)
                     taken.discard(stored.update_id)
         return self._dispatch(update) if arrival.result() else None
@@ -183,15 +185,15 @@ class Receiver:
 
     # ------------------------------------------------------------------ inbox
 
-    async def _take(self, updates: Sequence[Update]) -> set[int]:
-        """Store updates in the inbox (committed); the ids this process must handle."""
+    async def _take(self, updates: Sequence[Update], payloads: dict[int, dict] | None = None) -> set[int]:
+        """Store updates in the inbox (committed), each as `payloads` has it or else as the library
+        serialises it; the ids this process must handle."""
         if not updates:
             return set()
         try:
             async with self.sessions() as session:
-                taken = await telegram_inbox.take(
-                    session, [(update.update_id, update.to_dict()) for update in updates], self.clock(), busy=self._busy
-                )
+                rows = [(update.update_id, (payloads or {}).get(update.update_id) or update.to_dict()) for update in updates]
+                taken = await telegram_inbox.take(session, rows, self.clock(), busy=self._busy)
                 await session.commit()
         except DATABASE_ERRORS as exc:
             log.error("Telegram inbox: database unavailable (%s); %d update(s) not stored", _short(exc), len(updates))
