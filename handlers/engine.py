@@ -16,7 +16,7 @@ from handlers.router import CHOICES_KEY, Router
 from handlers.states import State
 from handlers.turn import Services, Turn
 from handlers.types import Capabilities, Incoming, Reply
-from storage import repo
+from storage import repo, sqlite_driver
 from storage.db import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,10 @@ class Engine:
         request_id = observe.REQUEST_ID.set(observe.REQUEST_ID.get() or f"{incoming.channel}-{observe.new_id()}")
         try:
             pace = self.flood.admit((incoming.channel, incoming.user_id)) if self.flood is not None else "ok"
-            async with self.sessions() as session:
-                replies = await self._turn(session, incoming, capabilities, pace)
-                await session.commit()
+            with sqlite_driver.inline():  # a turn's statements are short: no trips to SQLite's thread
+                async with self.sessions() as session:
+                    replies = await self._turn(session, incoming, capabilities, pace)
+                    await session.commit()
             observe.UPDATES_HANDLED.labels(incoming.channel, "ok").inc()
             return replies
         except Exception:

@@ -62,11 +62,11 @@ def _closed_is_disconnected(dbapi_connection: Any, _record: Any, _proxy: Any) ->
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL for concurrent readers, foreign keys for integrity, a busy timeout for writers."""
+    """WAL for concurrent readers, foreign keys for integrity. (Writers wait for a lock up to the
+    connection's timeout, 30 s; `sqlite_driver` manages that timeout itself.)"""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

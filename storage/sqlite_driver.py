@@ -1,4 +1,4 @@
-"""aiosqlite with one trip to SQLite's thread per statement.
+"""aiosqlite with one trip to SQLite's thread per statement, and none at all for a citizen's turn.
 
 aiosqlite runs every call of the sqlite3 API in its own thread: SQLAlchemy's adapter opens a cursor,
 executes, fetches the rows and closes the cursor, four trips for a SELECT and three for an UPDATE.
@@ -7,25 +7,55 @@ SQLite's own work on a small row. Here `execute` runs the statement, reads every
 sqlite3 cursor in one trip; the cursor the adapter sees only hands out what was read. SQLAlchemy
 reads every row of a result at once on SQLite anyway, so nothing is held longer than before.
 
+Inside `inline()` (a citizen's turn, the Telegram inbox: point reads and single-row writes of a few
+microseconds each) statements, commits and rollbacks run on the event loop's own thread, with no
+trip at all. They never wait there: SQLite's busy timeout is 0 for them, and a statement that finds
+the database locked by another process (a command-line import, a second bot process) is run again
+in the thread, which waits up to the full timeout without holding up the loop. Automatic WAL
+checkpoints are off on this connection (a checkpoint writes the database file and syncs it, which
+must not happen on the loop); every CHECKPOINT_EVERY commits, a passive checkpoint runs in the
+thread instead.
+
 The connection is otherwise aiosqlite's own (commit, rollback, close, the thread), so SQLAlchemy's
-`sqlite+aiosqlite` dialect drives it unchanged through `create_async_engine(async_creator=...)`.
+`sqlite+aiosqlite` dialect drives it unchanged through `create_async_engine(async_creator=...)`. It
+is used by one session at a time (a pool of one), so the loop and the thread never use the sqlite3
+connection at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
+log = logging.getLogger(__name__)
+
 Row = tuple[Any, ...]
 Outcome = tuple[Any, int, int | None, list[Row]]
+Result = TypeVar("Result")
+
+CHECKPOINT_EVERY = 500  # commits between two WAL checkpoints (in the thread)
+_INLINE: ContextVar[bool] = ContextVar("sqlite_inline", default=False)
+
+
+@contextlib.contextmanager
+def inline() -> Iterator[None]:
+    """Run this block's statements on the event loop's thread (short statements only)."""
+    token = _INLINE.set(True)
+    try:
+        yield
+    finally:
+        _INLINE.reset(token)
 
 
 def _execute(connection: sqlite3.Connection, sql: str, parameters: Sequence[Any] | dict[str, Any]) -> Outcome:
-    """In SQLite's thread: the statement's description, row count, last row id and rows."""
+    """The statement's description, row count, last row id and rows."""
     cursor = connection.cursor()
     try:
         cursor.execute(sql, parameters)
@@ -42,6 +72,24 @@ def _execute_many(connection: sqlite3.Connection, sql: str, parameters: Iterable
         return cursor.description, cursor.rowcount, cursor.lastrowid, []
     finally:
         cursor.close()
+
+
+def _commit(connection: sqlite3.Connection) -> None:
+    connection.commit()
+
+
+def _commit_and_checkpoint(connection: sqlite3.Connection) -> None:
+    connection.commit()
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    connection.rollback()
+
+
+def _locked(error: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY: another connection holds a lock this statement needs (nothing was done)."""
+    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(error)
 
 
 class Cursor:
@@ -63,12 +111,11 @@ class Cursor:
         await self.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
-        outcome = await self._connection._execute(_execute, self._connection._conn, sql, parameters)
-        self.description, self.rowcount, self.lastrowid, self._rows = outcome
+        self.description, self.rowcount, self.lastrowid, self._rows = await self._connection.call(_execute, sql, parameters)
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> Cursor:
-        outcome = await self._connection._execute(_execute_many, self._connection._conn, sql, list(parameters))
+        outcome = await self._connection.call(_execute_many, sql, list(parameters))
         self.description, self.rowcount, self.lastrowid, self._rows = outcome
         return self
 
@@ -89,15 +136,60 @@ class Cursor:
 
 
 class Connection(aiosqlite.Connection):
-    """An aiosqlite connection whose cursors cost no trip of their own."""
+    """An aiosqlite connection whose cursors cost no trip of their own, and whose statements inside
+    `inline()` cost none at all."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout_ms: int) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._patient = True  # SQLite's busy timeout is the full one (not 0)
+        self._commits = 0
 
     def cursor(self) -> Cursor:  # type: ignore[override]  # the adapter enters it with `async with`
         return Cursor(self)
 
+    async def call(self, function: Callable[..., Result], *args: Any) -> Result:
+        """`function(sqlite3_connection, *args)`: here when inline and nothing is locked, else in the thread."""
+        if _INLINE.get():
+            try:
+                self._set_patience(False)
+                return function(self._conn, *args)
+            except sqlite3.OperationalError as error:
+                if not _locked(error):
+                    raise
+                log.debug("SQLite is locked by another connection; waiting in the database thread")
+        return await self._execute(self._patiently, function, *args)
 
-def connect(path: Path, **kwargs: Any) -> Connection:
+    def _patiently(self, function: Callable[..., Result], *args: Any) -> Result:
+        """In SQLite's thread: with the full busy timeout, so a lock held elsewhere is waited for."""
+        self._set_patience(True)
+        return function(self._conn, *args)
+
+    def _set_patience(self, patient: bool) -> None:
+        if patient != self._patient:
+            self._conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms if patient else 0}").close()
+            self._patient = patient
+
+    async def commit(self) -> None:
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            await self._execute(self._patiently, _commit_and_checkpoint)
+        else:
+            await self.call(_commit)
+
+    async def rollback(self) -> None:
+        await self.call(_rollback)
+
+
+def connect(path: Path, *, timeout: float = 30.0) -> Connection:
     """A connection to the SQLite file at `path` (await it to open), its thread a daemon like
     aiosqlite's own under SQLAlchemy, so a stuck statement never keeps the process alive."""
-    connection = Connection(lambda: sqlite3.connect(str(path), **kwargs), iter_chunk_size=64)
+
+    def open_connection() -> sqlite3.Connection:
+        connection = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False)
+        connection.execute("PRAGMA wal_autocheckpoint = 0").close()  # checkpoints run in the thread
+        return connection
+
+    connection = Connection(open_connection, busy_timeout_ms=int(timeout * 1000))
     connection.daemon = True
     return connection

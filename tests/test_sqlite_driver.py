@@ -1,8 +1,12 @@
-"""The SQLite driver under SQLAlchemy: one trip to SQLite's thread per statement, and the same
-results, row counts, ids and errors as plain aiosqlite."""
+"""The SQLite driver under SQLAlchemy: one trip to SQLite's thread per statement, none inside
+`inline()` (where a lock held elsewhere is waited for in the thread, not on the event loop),
+checkpoints in the thread, and the same results, row counts, ids and errors as plain aiosqlite."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -24,20 +28,75 @@ async def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
     await engine.dispose()
 
 
-async def test_each_statement_is_one_trip_to_the_sqlite_thread(engine, monkeypatch) -> None:
-    trips: list[str] = []
+@pytest.fixture
+def trips(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+    """The functions run in SQLite's thread, by name."""
+    made: list[str] = []
     original = sqlite_driver.Connection._execute
 
     async def counted(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        trips.append(getattr(fn, "__name__", "?"))
+        function = args[0] if getattr(fn, "__name__", "") == "_patiently" else fn
+        made.append(getattr(function, "__name__", "?"))
         return await original(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(sqlite_driver.Connection, "_execute", counted)
+    return made
+
+
+async def test_each_statement_is_one_trip_to_the_sqlite_thread_and_none_inline(engine, trips) -> None:
     async with engine.begin() as connection:
         await connection.execute(text("INSERT INTO item (name, n) VALUES ('a', 1)"))
         rows = (await connection.execute(text("SELECT name, n FROM item"))).all()
     assert rows == [("a", 1)]
-    assert trips == ["_execute", "_execute", "commit"]  # aiosqlite itself: cursor, execute, (fetch,) close each
+    assert trips == ["_execute", "_execute", "_commit"]  # aiosqlite itself: cursor, execute, (fetch,) close each
+    trips.clear()
+    with sqlite_driver.inline():
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE item SET n = 2"))
+            assert (await connection.execute(text("SELECT n FROM item"))).scalar_one() == 2
+    assert trips == []
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT n FROM item"))).scalar_one() == 2
+
+
+async def test_an_inline_write_that_finds_the_database_locked_waits_in_the_thread_not_on_the_loop(engine, tmp_path, trips) -> None:
+    async with engine.connect() as connection:  # opened, so the pragmas are set
+        await connection.execute(text("SELECT 1"))
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.5, other.rollback)
+    started = time.monotonic()
+    with sqlite_driver.inline():
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO item (name, n) VALUES ('b', 1)"))
+    waited = time.monotonic() - started
+    ticker.cancel()
+    other.close()
+    assert 0.4 < waited < 5 and ticks >= 20, (waited, ticks)  # the loop went on while the insert waited
+    assert trips[0] == "_execute"
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM item WHERE name = 'b'"))).scalar_one() == 1
+
+
+async def test_checkpoints_run_in_the_thread_every_so_many_commits(engine, trips, monkeypatch) -> None:
+    monkeypatch.setattr(sqlite_driver, "CHECKPOINT_EVERY", 3)
+    with sqlite_driver.inline():
+        for number in range(7):
+            async with engine.begin() as connection:
+                await connection.execute(text(f"INSERT INTO item (name, n) VALUES ('c{number}', {number})"))
+    assert trips.count("_commit_and_checkpoint") == 2 and len(trips) == 2  # everything else ran inline
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one() == 0
 
 
 async def test_rows_counts_ids_and_many_rows_come_back_as_with_aiosqlite(engine) -> None:

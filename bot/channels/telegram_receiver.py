@@ -21,7 +21,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from handlers.engine import Clock
-from storage import telegram_inbox
+from storage import sqlite_driver, telegram_inbox
 from storage.db import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -190,11 +190,12 @@ class Receiver:
         serialises it; the ids this process must handle."""
         if not updates:
             return set()
+        rows = [(update.update_id, (payloads or {}).get(update.update_id) or update.to_dict()) for update in updates]
         try:
-            async with self.sessions() as session:
-                rows = [(update.update_id, (payloads or {}).get(update.update_id) or update.to_dict()) for update in updates]
-                taken = await telegram_inbox.take(session, rows, self.clock(), busy=self._busy)
-                await session.commit()
+            with sqlite_driver.inline():  # one short insert: no trips to SQLite's thread
+                async with self.sessions() as session:
+                    taken = await telegram_inbox.take(session, rows, self.clock(), busy=self._busy)
+                    await session.commit()
         except DATABASE_ERRORS as exc:
             log.error("Telegram inbox: database unavailable (%s); %d update(s) not stored", _short(exc), len(updates))
             raise DatabaseUnavailable(_short(exc)) from exc
@@ -226,9 +227,10 @@ class Receiver:
                 return  # marked by the previous holder
             group, self._done = self._done, set()
             try:
-                async with self.sessions() as session:
-                    await telegram_inbox.mark_done(session, group, self.clock())
-                    await session.commit()
+                with sqlite_driver.inline():
+                    async with self.sessions() as session:
+                        await telegram_inbox.mark_done(session, group, self.clock())
+                        await session.commit()
             except BaseException as exc:
                 self._done |= group  # the next holder, or the next sweep, tries again
                 if isinstance(exc, DATABASE_ERRORS):
