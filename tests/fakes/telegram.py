@@ -28,7 +28,8 @@ files the same strings become plain ``multipart/form-data`` fields and each file
 is a part with a filename, named after its parameter (``photo``) or, for files
 referenced from inside JSON (media groups, stickers), named ``attachedXXXX`` and
 referenced as ``"attach://attachedXXXX"``. The fake also accepts JSON bodies and
-query strings like the real server. Values of known string parameters (text,
+query strings like the real server; the bot's own request class
+(``bot/channels/telegram_http.py``) sends JSON bodies, and forms only for uploads. Values of known string parameters (text,
 caption, url, ...) are kept verbatim; all other values are JSON-decoded when
 possible, so handlers see ``chat_id`` as an int and ``reply_markup`` as a dict.
 Uploaded files appear in the params as `UploadedFile` objects.
