@@ -50,9 +50,15 @@ async def queue_notice(sessions, channel: str, chat_id: str) -> None:  # type: i
         await session.commit()
 
 
-async def outbox_rows(sessions) -> list[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
-    async with sessions() as session:
-        return [(m.chat_id, m.status, m.attempts) for m in (await session.exec(select(OutboxMessage))).all()]
+async def outbox_rows(sessions, timeout: float = 10.0) -> list[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
+    """The outbox once the sender has recorded what it sent: the server has a message just before its row says so."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with sessions() as session:
+            found = [(m.chat_id, m.status, m.attempts) for m in (await session.exec(select(OutboxMessage))).all()]
+        if all(status == "sent" for _, status, _ in found) or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("kind", ["500", "reset", "timeout"])
