@@ -6,8 +6,8 @@ kill — delivered to Telegram but not yet recorded as sent — go out a second 
 sender's concurrency bound (`bot.sender.PARALLEL`), nobody three times. The outbox ends with one
 `sent` row per recipient.
 
-The bot runs as in `tests/test_crash.py` (its fixtures and helpers are reused); the database is
-read directly with the stdlib `sqlite3`.
+The bot runs as in `tests/test_crash.py` (its fixtures and helpers are reused), on SQLite or, under
+`make test-postgres`, PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import asyncio
 import re
 import time
 from collections import Counter
-from pathlib import Path
-
 from sqlalchemy import insert
 
 from bot.sender import PARALLEL
@@ -25,9 +23,8 @@ from handlers.engine import utc_now
 from storage.broadcasts import create_broadcast
 from storage.db import create_engine, session_factory
 from storage.models import Citizen
-from tests.conftest import sqlite_url
 from tests.fakes.telegram import FakeTelegram
-from tests.test_crash import BotProcess, bot, db_path, explained, query  # noqa: F401  (fixtures)
+from tests.test_crash import BotProcess, Database, bot, database, explained  # noqa: F401  (fixtures)
 
 RECIPIENTS = 2000
 FIRST_CHAT = 100_000
@@ -38,7 +35,7 @@ FINISH_TIMEOUT = 60.0
 RELEASED = re.compile(r"outbox: (\d+) message\(s\) were in flight")
 
 
-async def seed(db: Path) -> int:
+async def seed(db: Database) -> int:
     """2,000 subscribed, consenting Telegram citizens and one notice to everyone, due now."""
     now = utc_now()
     rows = [
@@ -48,7 +45,7 @@ async def seed(db: Path) -> int:
         }
         for chat in sorted(CHATS)
     ]
-    engine = create_engine(sqlite_url(db))
+    engine = create_engine(db.url)
     try:
         async with session_factory(engine)() as session:
             await session.exec(insert(Citizen), params=rows)  # type: ignore[call-overload]
@@ -99,10 +96,10 @@ class Deliveries:
 
 
 async def test_kill_during_a_2000_recipient_broadcast_repeats_only_the_messages_in_flight(
-    bot: BotProcess, tg: FakeTelegram, db_path: Path  # noqa: F811
+    bot: BotProcess, tg: FakeTelegram, database: Database  # noqa: F811
 ) -> None:
     began = time.monotonic()
-    broadcast_id = await seed(db_path)
+    broadcast_id = await seed(database)
     bot.env.update(QUIET_HOURS="", TELEGRAM_RATE_LIMIT=str(RATE), TELEGRAM_POLL_TIMEOUT="1")
     deliveries = Deliveries(tg)
     with explained(bot, tg):
@@ -110,6 +107,7 @@ async def test_kill_during_a_2000_recipient_broadcast_repeats_only_the_messages_
         await bot.start()
         await deliveries.wait(lambda per_chat: sum(per_chat.values()) >= KILL_AT, "a third of the notices", 30, bot)
         await bot.kill()
+        await database.end_leases()
         killed_at = time.monotonic()
         recorded_at_kill = deliveries.total
         await asyncio.sleep(0.3)  # a request the fake was still answering at the kill is recorded by now
@@ -117,7 +115,7 @@ async def test_kill_during_a_2000_recipient_broadcast_repeats_only_the_messages_
         assert all(count == 1 for count in before_restart.values()), (
             f"a chat got the notice twice before any crash: {[c for c, n in before_restart.items() if n > 1][:20]}"
         )
-        rows = query(db_path, "SELECT chat_id, status FROM outbox WHERE broadcast_id = ?", broadcast_id)
+        rows = await database.query("SELECT chat_id, status FROM outbox WHERE broadcast_id = :id", id=broadcast_id)
         assert len(rows) == RECIPIENTS, f"the broadcast was queued for {len(rows)} citizens, not {RECIPIENTS}"
         status_at_kill = {int(chat): status for chat, status in rows}
         sent_at_kill = sum(status == "sent" for status in status_at_kill.values())
@@ -158,6 +156,8 @@ async def test_kill_during_a_2000_recipient_broadcast_repeats_only_the_messages_
             f"the repeats are not the messages that were in flight at the kill: repeated {twice}, "
             f"delivered but not recorded as sent at the kill {in_flight}; {summary}"
         )
-        outbox = query(db_path, "SELECT status, COUNT(*) FROM outbox WHERE broadcast_id = ? GROUP BY status", broadcast_id)
+        outbox = await database.query("SELECT status, COUNT(*) FROM outbox WHERE broadcast_id = :id GROUP BY status",
+                                      id=broadcast_id)
         assert outbox == [("sent", RECIPIENTS)], f"outbox rows of the broadcast by status: {outbox}; {summary}"
-        assert len(query(db_path, "SELECT DISTINCT chat_id FROM outbox WHERE broadcast_id = ?", broadcast_id)) == RECIPIENTS
+        chats = await database.query("SELECT DISTINCT chat_id FROM outbox WHERE broadcast_id = :id", id=broadcast_id)
+        assert len(chats) == RECIPIENTS

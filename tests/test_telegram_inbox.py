@@ -9,7 +9,6 @@ API server; the database is real (SQLite, and PostgreSQL where a test takes `db_
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import Counter
 from datetime import timedelta
 
@@ -44,39 +43,40 @@ async def rows(url: str) -> dict[int, TelegramInboxRow]:
         await engine.dispose()
 
 
-@pytest.mark.sqlite_only
 async def test_every_update_is_in_the_inbox_before_the_offset_confirms_it(settings, tg, aiohttp_client) -> None:
-    db = settings.database_url.removeprefix("sqlite+aiosqlite:///")
     checks: list[tuple[int, list[int]]] = []
     original = tg._methods["getupdates"][1]
+    engine = create_engine(settings.database_url)  # a connection of the test's own, apart from the bot's
 
-    def stored_below(offset: int) -> list[int]:
-        connection = sqlite3.connect(db, timeout=10)
-        try:
-            return [r[0] for r in connection.execute("SELECT update_id FROM telegram_inbox WHERE update_id < ?", (offset,))]
-        finally:
-            connection.close()
+    async def stored_below(offset: int) -> list[int]:
+        async with engine.connect() as connection:
+            found = await connection.execute(select(TelegramInboxRow.update_id).where(TelegramInboxRow.update_id < offset))
+            return list(found.scalars())
 
     async def get_updates(params):  # type: ignore[no-untyped-def]
         offset = int(params.get("offset") or 0)
         if offset > 0:  # confirms every update below `offset`: each must be stored by now
-            checks.append((offset, stored_below(offset)))
+            checks.append((offset, await stored_below(offset)))
         return await original(params)
 
-    tg.set_method("getUpdates", get_updates)
-    await aiohttp_client(create_app(telegram_settings(settings, tg)))
-    sent = [tg.user_sends(user, f"/lenh{n:02d}")["update_id"] for n in range(4) for user in (601, 602, 603)]
-    for user in (601, 602, 603):
-        await tg.wait_for_messages(user, 4, timeout=20)
-    for _ in range(100):  # until a later poll has confirmed them all
-        if any(offset > max(sent) for offset, _ in checks):
-            break
-        await asyncio.sleep(0.1)
-    confirmed = [(offset, stored) for offset, stored in checks if any(u < offset for u in sent)]
-    assert confirmed, f"no getUpdates confirmed the updates: {checks}"
-    for offset, stored in confirmed:
-        missing = [u for u in sent if u < offset and u not in stored]
-        assert not missing, f"getUpdates offset {offset} confirmed updates not in the inbox: {missing}"
+    try:
+        tg.set_method("getUpdates", get_updates)
+        await aiohttp_client(create_app(telegram_settings(settings, tg)))
+        sent = [tg.user_sends(user, f"/lenh{n:02d}")["update_id"] for n in range(4) for user in (601, 602, 603)]
+        for user in (601, 602, 603):
+            await tg.wait_for_messages(user, 4, timeout=20)
+        for _ in range(100):  # until a later poll has confirmed them all
+            if any(offset > max(sent) for offset, _ in checks):
+                break
+            await asyncio.sleep(0.1)
+        confirmed = [(offset, stored) for offset, stored in checks if any(u < offset for u in sent)]
+        assert confirmed, f"no getUpdates confirmed the updates: {checks}"
+        for offset, stored in confirmed:
+            missing = [u for u in sent if u < offset and u not in stored]
+            assert not missing, f"getUpdates offset {offset} confirmed updates not in the inbox: {missing}"
+    finally:
+        tg.set_method("getUpdates", original)
+        await engine.dispose()
     stored = await rows(settings.database_url)
     assert all(stored[u].done_at is not None and stored[u].payload is None for u in sent), (
         "handled updates are not all marked done with their content dropped"

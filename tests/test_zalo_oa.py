@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from storage.models import Citizen, OutboxMessage, StaffRole, Ticket, TicketAtta
 from tests.dashboard import add_staff, sign_in
 from tests.drivers import ZaloOADriver, joined
 from tests.fakes.zalo_oa import REUSED_REFRESH, FakeZaloOA
+from tests.test_crash import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = re.compile(r"PA-[A-Z0-9]{6}")
@@ -513,12 +513,6 @@ class BotRun:
         return self.logs[-1].read_text(errors="replace")[-6000:] if self.logs else ""
 
 
-def db_pair(settings: Settings) -> tuple[str, str]:
-    path = settings.database_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as db:
-        return db.execute("SELECT access_token, refresh_token FROM zalo_oa_token").fetchone()
-
-
 async def queue_reply(sessions, user: str) -> None:  # type: ignore[no-untyped-def]
     """A staff reply to a citizen who wrote an hour ago, waiting in the outbox."""
     await add_citizens(sessions, (user, True, timedelta(hours=1)))
@@ -529,7 +523,6 @@ async def queue_reply(sessions, user: str) -> None:  # type: ignore[no-untyped-d
         await session.commit()
 
 
-@pytest.mark.sqlite_only
 async def test_killed_between_zalos_answer_and_the_commit_the_next_start_says_what_to_do(
     settings, zalo, sessions, tmp_path,
 ) -> None:
@@ -542,7 +535,9 @@ async def test_killed_between_zalos_answer_and_the_commit_the_next_start_says_wh
         await run.start(first_env)
         await asyncio.wait_for(zalo.rotated.wait(), 20)  # Zalo has spent the refresh token and made a new pair…
         await run.kill()  # …and the process dies before it could store it
-        assert db_pair(settings) == (first_env["zalo_oa_access_token"], first_env["zalo_oa_refresh_token"])
+        await Database(settings.database_url).end_leases()
+        pair = await stored_pair(sessions)
+        assert (pair.access_token, pair.refresh_token) == (first_env["zalo_oa_access_token"], first_env["zalo_oa_refresh_token"])
         zalo.hold_oauth.set()
 
         health = await run.start(first_env)  # the stored refresh token is spent: refused, and said so
@@ -564,7 +559,6 @@ async def test_killed_between_zalos_answer_and_the_commit_the_next_start_says_wh
         await run.stop()
 
 
-@pytest.mark.sqlite_only
 async def test_killed_after_the_new_pair_was_stored_the_next_start_uses_it(settings, zalo, sessions, tmp_path) -> None:
     await queue_reply(sessions, "k-2")
     run = BotRun(tmp_path, settings)
@@ -575,7 +569,9 @@ async def test_killed_after_the_new_pair_was_stored_the_next_start_uses_it(setti
         await run.start(env)
         await asyncio.wait_for(zalo.send_held.wait(), 20)  # refreshed, stored, and sending with the new token
         await run.kill()
-        stored = db_pair(settings)
+        await Database(settings.database_url).end_leases()
+        pair = await stored_pair(sessions)
+        stored = (pair.access_token, pair.refresh_token)
         assert stored != (env["zalo_oa_access_token"], env["zalo_oa_refresh_token"]) and len(zalo.oauth_calls) == 1
         zalo.hold_sends.set()
         await run.start(env)
