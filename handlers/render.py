@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from handlers.types import Button, Reply
 
@@ -33,6 +34,16 @@ def split_text(text: str, limit: int) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
+
+
+def reply_payload(reply: Reply) -> dict[str, Any]:
+    """A reply as an outbox payload (what `payload_replies` reads back)."""
+    payload: dict[str, Any] = {"text": reply.text}
+    if reply.buttons:
+        payload["buttons"] = [[{"label": b.label, "action": b.action} for b in row] for row in reply.buttons]
+    if reply.image:
+        payload["image"] = reply.image
+    return payload
 
 
 def payload_replies(payload: dict) -> list[Reply]:

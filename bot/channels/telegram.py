@@ -31,12 +31,12 @@ from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, C
 from bot.config import Settings
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.telegram_receiver import DATABASE_ERRORS, DatabaseUnavailable, Receiver
+from bot.channels.unsent import send_in_turn
 from bot.ordering import KeyedLocks
 from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry
 from handlers.engine import Engine
 from handlers.render import split_text
 from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
-from storage import outbox
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +145,9 @@ def sender_error(error: TelegramError) -> SendError:
     return SendFailed(str(error))
 
 
-def _payload(reply: Reply) -> dict[str, Any]:
-    """A reply as an outbox payload (what `handlers.render.payload_replies` reads back)."""
-    payload: dict[str, Any] = {"text": reply.text}
-    if reply.buttons:
-        payload["buttons"] = [[{"label": b.label, "action": b.action} for b in row] for row in reply.buttons]
-    if reply.image:
-        payload["image"] = reply.image
-    return payload
+def _for_a_while(error: Exception) -> bool:
+    """Whether Telegram refused a reply only for a while (an outage, a timeout, 429)."""
+    return isinstance(error, NetworkError | RetryAfter) and not isinstance(error, BadRequest)
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -281,27 +276,10 @@ class TelegramChannel:
                 log.debug("could not answer callback query: %s", exc)
         replies = await self.engine.handle(incoming, CAPABILITIES)
         chat_id = update.effective_chat.id  # type: ignore[union-attr]
-        for index, reply in enumerate(replies):
-            try:
-                await self.reply(chat_id, [reply])
-            except (NetworkError, RetryAfter) as exc:
-                if isinstance(exc, BadRequest):
-                    raise
-                await self._queue_unsent(update.update_id, chat_id, replies[index:], exc)
-                return
-
-    async def _queue_unsent(self, update_id: int, chat_id: int, replies: list[Reply], error: TelegramError) -> None:
-        """Telegram failed on a reply (outage, timeout, 429): the outbox sends it and the rest later,
-        with its retries, so that an outage does not swallow what the bot answered."""
-        log.warning("Telegram: reply to update %s failed (%s); %d message(s) go through the outbox", update_id, error, len(replies))
-        now = self.engine.clock()
-        async with self.engine.sessions() as session:
-            for index, reply in enumerate(replies):
-                await outbox.enqueue(
-                    session, channel=CHANNEL, chat_id=str(chat_id), payload=_payload(reply), now=now,
-                    priority=outbox.PRIORITY_REPLY, dedupe_key=f"telegram:reply:{update_id}:{index}",
-                )
-            await session.commit()
+        await send_in_turn(
+            self.engine.sessions, channel=CHANNEL, chat_id=str(chat_id), replies=replies, update_key=str(update.update_id),
+            send=lambda reply: self.reply(chat_id, [reply]), for_a_while=_for_a_while, clock=self.engine.clock,
+        )
 
     async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
         """Keep the photos and voice messages citizens send (Telegram file ids are bot-specific),

@@ -4,6 +4,8 @@ The API looks like Telegram's (`<base><token>/<method>`, JSON in, `{"ok", "resul
 getUpdates returns one update per call and answers HTTP 408 when nothing came; texts are at most
 2000 characters; there are no inline keyboards, so buttons are numbered (see `plain.py`); photos
 are sent by URL, so stored ones go out as expiring links of our own server (`bot/media_links.py`).
+A reply Zalo refuses for a while (network trouble, 408, 5xx, 429) goes out through the outbox with
+the ones after it, so that an outage does not swallow what the bot answered; other refusals are logged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlmodel import select
 from bot.channels import remote_media
 from bot.channels.once import OnceOnly
 from bot.channels.plain import cannot_read, caption_and_rest, number_outgoing, text_parts, typed_choice
+from bot.channels.unsent import send_in_turn
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
@@ -186,6 +189,11 @@ def sender_error(error: ZaloError) -> SendError:
     return SendFailed(str(error))
 
 
+def _for_a_while(error: Exception) -> bool:
+    """Whether Zalo refused a reply only for a while (network trouble, 408, 5xx, 429)."""
+    return isinstance(error, ZaloError) and isinstance(sender_error(error), SendRetry | RateLimited)
+
+
 class ZaloBotChannel:
     """The Zalo Bot API adapter: updates to `Incoming`, the engine, replies back as plain text."""
 
@@ -315,21 +323,29 @@ class ZaloBotChannel:
         return web.json_response({"ok": True})
 
     async def process(self, message: ZaloMessage) -> None:
-        """Handle one update and send the replies, after the citizen's earlier updates."""
+        """Handle one update and send the replies, after the citizen's earlier updates; what Zalo
+        refuses for a while goes out through the outbox, other failures to answer are logged."""
         try:
             async with self.locks.hold((CHANNEL, message.user_id)):
                 if message.event in (TEXT, IMAGE) and (message.text or message.photo_url):
                     typing = asyncio.create_task(self._typing(message.chat_id))
                     replies = await self.engine.handle(await self._incoming(message), CAPABILITIES)
                     await typing
-                    await self.send(message.chat_id, replies)
+                    await self._answer(message, replies)
                 else:
                     translator = await self._translator(message.user_id)
-                    await self.send(message.chat_id, [cannot_read(translator, sticker=message.event == STICKER)], translator)
+                    await self._answer(message, [cannot_read(translator, sticker=message.event == STICKER)], translator)
         except ZaloError as exc:
             log.warning("Zalo Bot API: could not answer %s: %s", message.user_id, exc)
         except Exception:
             log.exception("Zalo Bot API: update %s of %s failed", message.message_id, message.user_id)
+
+    async def _answer(self, message: ZaloMessage, replies: list[Reply], translator: Translator | None = None) -> None:
+        """Send replies one by one; from one Zalo refuses for a while on, the outbox sends them."""
+        await send_in_turn(
+            self.engine.sessions, channel=CHANNEL, chat_id=message.chat_id, replies=replies, update_key=message.message_id or None,
+            send=lambda reply: self.send(message.chat_id, [reply], translator), for_a_while=_for_a_while, clock=self.clock,
+        )
 
     async def _incoming(self, message: ZaloMessage) -> Incoming:
         """The neutral message; a typed number or label of an offered choice becomes its action."""

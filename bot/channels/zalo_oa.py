@@ -17,7 +17,9 @@ and -227 (the account is locked or long inactive) make the citizen unreachable; 
 interaction recent enough) skip the message as outside the window, -218 (the OA's quota of messages
 to this user is used up) skips it as `zalo_quota`; -32 and HTTP 429 pause the channel a minute;
 network trouble, HTTP 5xx and a refused refresh token are retried with backoff; anything else is
-a permanent failure.
+a permanent failure. A reply to an event that Zalo refuses for a while (network trouble, HTTP 5xx,
+-32 or 429) goes out through the outbox with the ones after it; other refusals, a token refused
+even after a refresh among them, are logged.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from sqlmodel import select
 from bot.channels import remote_media
 from bot.channels.once import OnceOnly
 from bot.channels.plain import cannot_read, caption_and_rest, number_outgoing, text_parts, typed_choice
+from bot.channels.unsent import send_in_turn
 from bot.config import Settings
 from bot.ordering import KeyedLocks
 from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry, SendSkipped
@@ -390,6 +393,15 @@ def sender_error(error: ZaloOAError) -> SendError:
     return SendFailed(str(error))
 
 
+def temporary(error: Exception) -> bool:
+    """Whether Zalo refused only for a while (network trouble, HTTP 5xx, rate limits), so that a reply
+    can go out later through the outbox. Narrower than what the sender retries: a token Zalo refuses
+    even after a refresh needs new tokens set by hand, so the reply is not kept for hours."""
+    if isinstance(error, ZaloOANetworkError):
+        return True
+    return isinstance(error, ZaloOAApiError) and (error.code in RATE_ERRORS or error.code >= 500)
+
+
 # ----- the channel -------------------------------------------------------------------------------
 
 
@@ -496,19 +508,27 @@ class ZaloOAChannel:
             await self.once.run(event.key, lambda: self.process(event))
 
     async def process(self, event: OAEvent) -> None:
-        """Turn an event into replies and send them; a failure to send is logged."""
+        """Turn an event into replies and send them; what Zalo refuses for a while goes out through
+        the outbox, other failures to send are logged."""
         try:
             if event.event in (FOLLOW, UNFOLLOW, FILE, STICKER) or (event.event in (IMAGE, AUDIO) and not event.url):
                 await self._noted(event)
                 if event.event in (FILE, STICKER, IMAGE, AUDIO):
                     translator = await self._translator(event.user_id)
-                    await self.send(event.user_id, [cannot_read(translator, sticker=event.event == STICKER)], translator)
+                    await self._answer(event, [cannot_read(translator, sticker=event.event == STICKER)], translator)
                 if event.event != FOLLOW:
                     return
             replies = await self.engine.handle(await self._incoming(event), CAPABILITIES)
-            await self.send(event.user_id, replies)
+            await self._answer(event, replies)
         except ZaloOAError as exc:
             log.warning("Zalo OA: could not answer %s: %s", event.user_id, exc)
+
+    async def _answer(self, event: OAEvent, replies: list[Reply], translator: Translator | None = None) -> None:
+        """Send replies one by one; from one Zalo refuses for a while on, the outbox sends them."""
+        await send_in_turn(
+            self.engine.sessions, channel=CHANNEL, chat_id=event.user_id, replies=replies, update_key=event.key,
+            send=lambda reply: self.send(event.user_id, [reply], translator), for_a_while=temporary, clock=self.clock,
+        )
 
     async def _noted(self, event: OAEvent) -> None:
         """Record an event the engine does not see (following, unfollowing, files, stickers)."""

@@ -14,6 +14,7 @@ answers a new pair (and revokes the access token it replaces) and a reused refre
 -14014. Faults: `fail_next(code, …)` answers the next sends with an error (or an HTTP status),
 `hold_oauth` keeps the OAuth answer back after the pair has been rotated and `hold_sends` keeps
 sends with a valid token waiting (a process can be killed in between), `expire_access_tokens()` makes Zalo call the current access token invalid.
+`outage(status)` answers every send with that HTTP status until `restore()`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class FakeZaloOA:
         self._refresh: set[str] = set()
         self._spent: set[str] = set()
         self._failures: list[Failure] = []
+        self._outage: int | None = None
+        self.outage_hits = 0
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -206,6 +209,14 @@ class FakeZaloOA:
         """Answer the next `times` sends with error `code` (with `http_status`, e.g. 500)."""
         self._failures.append(Failure(code, times, http_status))
 
+    def outage(self, status: int = 500) -> None:
+        """Until `restore()`, every send is answered with HTTP `status` (the OAuth server still works)."""
+        self._outage = status
+
+    def restore(self) -> None:
+        """End the outage."""
+        self._outage = None
+
     def expire_access_tokens(self) -> None:
         """Every access token issued so far is now invalid (-216)."""
         self._access.clear()
@@ -242,6 +253,10 @@ class FakeZaloOA:
 
     async def _send(self, request: web.Request) -> web.Response:
         self.send_attempts += 1
+        if self._outage is not None:
+            self.outage_hits += 1
+            self._changed.set()
+            return _error(-1, "Internal Server Error", status=self._outage)
         token = request.headers.get("access_token", "")
         if token not in self._access:
             return _error(-216, "Access token is invalid")
