@@ -9,6 +9,7 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
@@ -39,6 +40,9 @@ from handlers.render import split_text
 from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
 
 log = logging.getLogger(__name__)
+# python-telegram-bot 22 gives durations such as `RetryAfter.retry_after` as a timedelta once this is
+# set, and warns at every read until then; the code here reads either.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 CHANNEL = "telegram"
 CAPABILITIES = Capabilities(buttons=True, max_text=4096, images=True)
