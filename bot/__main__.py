@@ -60,7 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     content = commands.add_parser("content", help="content files: check, import into the database")
     content_commands = content.add_subparsers(dest="content_command", metavar="ACTION", required=True)
     content_commands.add_parser("check", help="validate content/ (FAQ, topics, stories, areas); exit 1 listing every error")
-    content_commands.add_parser("import", help="validate, then load areas, topics, FAQ and stories into the database (idempotent)")
+    content_import = content_commands.add_parser(
+        "import", help="validate, then load areas, topics, FAQ, stories, campaigns and the quiz into the database "
+                       "(idempotent); FAQ entries, stories and quiz questions edited in the dashboard are kept",
+    )
+    content_import.add_argument(
+        "--overwrite", action="store_true",
+        help="write the files over entries edited in the dashboard too, and unpublish every quiz question not in quiz.yaml",
+    )
     staff = commands.add_parser("staff", help="staff accounts: add, link-code, list")
     staff_commands = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
     add = staff_commands.add_parser("add", help="create a staff account (asks for the password twice)")
@@ -104,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "db":
         return _db(settings, args)
     if args.command == "content":
-        return _content_check() if args.content_command == "check" else asyncio.run(_content_import(settings))
+        return _content_check() if args.content_command == "check" else asyncio.run(_content_import(settings, args.overwrite))
     if args.command == "staff":
         return asyncio.run(_staff(settings, args))
     if args.command == "export":
@@ -195,18 +202,20 @@ def _content_check() -> int:
     return 0
 
 
-async def _content_import(settings: Settings) -> int:
+async def _content_import(settings: Settings, overwrite: bool) -> int:
     from content.importer import import_database
     from content.loader import ContentInvalid
     from handlers.engine import utc_now
 
     try:
-        counts = await import_database(settings.database_url, now=utc_now())
+        imported = await import_database(settings.database_url, now=utc_now(), overwrite=overwrite)
     except ContentInvalid as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)
         return 1
-    log.info("imported %s", ", ".join(f"{count} {kind}" for kind, count in counts.items()))
+    log.info("imported %s", ", ".join(f"{count} {kind}" for kind, count in imported.counts.items()))
+    for line in imported.kept_lines():
+        log.info("%s", line)
     return 0
 
 

@@ -1,20 +1,22 @@
 """Moving content between the files in `content/`, the typed model and the database.
 
-Import is idempotent: re-importing updates rows by id and never duplicates them.
+Import is idempotent: re-importing updates rows by id and never duplicates them. FAQ entries,
+stories and quiz questions saved in the dashboard (`edited_at` set) are left as staff left them,
+unless the import is told to overwrite them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.areas import AreaRecord, as_records, read_area_records
@@ -28,6 +30,32 @@ from storage import repo
 from storage.models import Area, CampaignRow, FaqRow, QuizQuestionRow, StoryRow, TopicRow
 
 log = logging.getLogger(__name__)
+
+Editable = FaqRow | StoryRow | QuizQuestionRow
+KINDS = {"faqs": ("FAQ entry", "FAQ entries"), "stories": ("story", "stories"), "quiz questions": ("quiz question", "quiz questions")}
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import wrote, how many of each kind, and what it kept: by kind, the ids of the files'
+    entries it left as staff edited them in the dashboard."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, list[str]] = field(default_factory=dict)
+
+    def __or__(self, other: Imported) -> Imported:
+        """Both imports' counts and kept ids (`other`'s win for a kind in both)."""
+        return Imported({**self.counts, **other.counts}, {**self.kept, **other.kept})
+
+    def kept_lines(self) -> list[str]:
+        """One line per kind with kept entries, for the operator."""
+        lines = []
+        for kind, ids in self.kept.items():
+            if ids:
+                one, many = KINDS[kind]
+                lines.append(f"kept {len(ids)} {one if len(ids) == 1 else many} edited in the dashboard: {', '.join(ids)} "
+                             "(content import --overwrite replaces them with the files)")
+        return lines
 
 
 def area_rows(records: list[AreaRecord]) -> list[Area]:
@@ -46,16 +74,34 @@ async def import_areas(session: AsyncSession, records: list[AreaRecord] | None =
     return await repo.upsert_areas(session, area_rows(records or read_area_records()))
 
 
-async def import_content(session: AsyncSession, bundle: ContentBundle, *, now: datetime) -> dict[str, int]:
-    """Write topics, FAQ entries and stories; return how many of each. The caller commits."""
+async def import_content(session: AsyncSession, bundle: ContentBundle, *, now: datetime, overwrite: bool = False) -> Imported:
+    """Write topics, FAQ entries and stories, except entries and stories edited in the dashboard
+    unless `overwrite`. The caller commits."""
     for position, topic in enumerate(bundle.topics):
         await content_repo.upsert(session, TopicRow(id=topic.id, titles=dict(topic.titles), position=position), "id")
-    for position, entry in enumerate(bundle.faqs):
-        await content_repo.upsert(session, faq_row(entry, position, now), "id")
-    for position, story in enumerate(bundle.stories):
-        await content_repo.upsert(session, story_row(story, position, now), "id")
+    faqs = await _write(session, [faq_row(entry, position, now) for position, entry in enumerate(bundle.faqs)], overwrite)
+    stories = await _write(session, [story_row(item, position, now) for position, item in enumerate(bundle.stories)], overwrite)
     await session.flush()
-    return {"topics": len(bundle.topics), "faqs": len(bundle.faqs), "stories": len(bundle.stories)}
+    return Imported(
+        {"topics": len(bundle.topics), "faqs": len(bundle.faqs) - len(faqs), "stories": len(bundle.stories) - len(stories)},
+        {"faqs": faqs, "stories": stories},
+    )
+
+
+async def _write(session: AsyncSession, rows: Sequence[Editable], overwrite: bool) -> list[str]:
+    """Write the rows by id, clearing `edited_at`, but not over rows edited in the dashboard unless
+    `overwrite`; return the ids of those kept."""
+    if not rows:
+        return []
+    table = type(rows[0])
+    edited = set() if overwrite else set((await session.exec(select(table.id).where(col(table.edited_at).is_not(None)))).all())
+    kept = []
+    for row in rows:
+        if row.id in edited:
+            kept.append(row.id)
+        else:
+            await content_repo.upsert(session, row, "id")
+    return kept
 
 
 async def load_bundle(session: AsyncSession) -> ContentBundle:
@@ -185,34 +231,37 @@ def story(row: StoryRow) -> Story:
     )
 
 
-async def import_all(session: AsyncSession, *, now: datetime) -> dict[str, int]:
+async def import_all(session: AsyncSession, *, now: datetime, overwrite: bool = False) -> Imported:
     """Validate the content files and write areas, topics, FAQ, stories, campaigns and the quiz
-    (raises ContentInvalid)."""
+    (raises ContentInvalid); FAQ entries, stories and questions edited in the dashboard are kept
+    unless `overwrite`."""
     records = read_area_records()
     codes = [record.code for record in records]
     bundle = load_content(area_codes=codes)
     campaigns = load_campaigns(area_codes=codes)
-    counts = {"areas": await import_areas(session, records)}
-    counts.update(await import_content(session, bundle, now=now))
+    imported = Imported({"areas": await import_areas(session, records)})
+    imported |= await import_content(session, bundle, now=now, overwrite=overwrite)
     document = yaml.safe_load(CAMPAIGNS_FILE.read_text(encoding="utf-8"))
     for position, item in enumerate(document["campaigns"]):
         await content_repo.upsert(session, CampaignRow(id=item["id"], data=item, position=position, updated_at=now), "id")
-    counts["campaigns"] = len(campaigns)
-    counts["quiz questions"] = await import_quiz(session, load_quiz(faqs=bundle.faqs, topics=bundle.topics), now=now)
-    return counts
+    imported |= Imported({"campaigns": len(campaigns)})
+    return imported | await import_quiz(session, load_quiz(faqs=bundle.faqs, topics=bundle.topics), now=now, overwrite=overwrite)
 
 
-async def import_quiz(session: AsyncSession, questions: tuple[QuizQuestion, ...], *, now: datetime) -> int:
-    """Write the quiz questions by id and unpublish those no longer in the file; return how many. The caller commits."""
-    for position, question in enumerate(questions):
-        row = QuizQuestionRow(
+async def import_quiz(session: AsyncSession, questions: tuple[QuizQuestion, ...], *, now: datetime, overwrite: bool = False) -> Imported:
+    """Write the quiz questions by id and unpublish the others, except questions edited in the
+    dashboard unless `overwrite`. The caller commits."""
+    rows = [
+        QuizQuestionRow(
             id=question.id, texts=quiz_texts(question), answer=question.answer, faq_id=question.faq_id,
             topic=question.topic, published=question.published, position=position, updated_at=now,
         )
-        await content_repo.upsert(session, row, "id")
+        for position, question in enumerate(questions)
+    ]
+    kept = await _write(session, rows, overwrite)
     await session.flush()
-    await quiz_repo.unpublish_missing(session, [question.id for question in questions])
-    return len(questions)
+    await quiz_repo.unpublish_missing(session, [question.id for question in questions], edited_too=overwrite)
+    return Imported({"quiz questions": len(questions) - len(kept)}, {"quiz questions": kept})
 
 
 async def stored_campaigns(session: AsyncSession, area_codes: list[str]) -> tuple[Campaign, ...]:
@@ -227,22 +276,24 @@ async def load_or_import(session: AsyncSession, *, now: datetime) -> tuple[list[
     bundle = await load_bundle(session)
     if not areas or not bundle.faqs:
         log.warning("the database holds no content yet: importing content/ now")
-        await import_all(session, now=now)
+        imported = await import_all(session, now=now)
         await session.commit()
+        for line in imported.kept_lines():
+            log.info("%s", line)
         areas = as_records(await repo.list_areas(session))
         bundle = await load_bundle(session)
     return areas, bundle
 
 
-async def import_database(database_url: str, *, now: datetime) -> dict[str, int]:
+async def import_database(database_url: str, *, now: datetime, overwrite: bool = False) -> Imported:
     """Open the database at `database_url`, import all content and commit (CLI, tests, benches)."""
     from storage.db import create_engine, session_factory
 
     engine = create_engine(database_url)
     try:
         async with session_factory(engine)() as session:
-            counts = await import_all(session, now=now)
+            imported = await import_all(session, now=now, overwrite=overwrite)
             await session.commit()
     finally:
         await engine.dispose()
-    return counts
+    return imported

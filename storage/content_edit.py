@@ -50,29 +50,33 @@ async def get_story(session: AsyncSession, story_id: str) -> StoryRow | None:
 
 
 async def save_faq(session: AsyncSession, row: FaqRow, now: datetime) -> FaqRow:
-    """Insert or update an FAQ row (a new one goes last, an edited one keeps its place)."""
+    """Insert or update an FAQ row (a new one goes last, an edited one keeps its place), marked as
+    edited in the dashboard so that `content import` leaves it alone."""
     stored = await session.get(FaqRow, row.id)
     row.position = stored.position if stored is not None else await _next_position(session, FaqRow)
     row.updated_at = await _stamp(session, FaqRow, now)
+    row.edited_at = now
     saved = await upsert(session, row, "id")
     await session.flush()
     return saved
 
 
 async def save_story(session: AsyncSession, row: StoryRow, now: datetime) -> StoryRow:
-    """Insert or update a story row (a new one goes last, an edited one keeps its place)."""
+    """Insert or update a story row as `save_faq` does an FAQ row."""
     stored = await session.get(StoryRow, row.id)
     row.position = stored.position if stored is not None else await _next_position(session, StoryRow)
     row.updated_at = await _stamp(session, StoryRow, now)
+    row.edited_at = now
     saved = await upsert(session, row, "id")
     await session.flush()
     return saved
 
 
 async def set_published(session: AsyncSession, row: FaqRow | StoryRow, published: bool, now: datetime) -> None:
-    """Publish or withdraw an FAQ entry or a story."""
+    """Publish or withdraw an FAQ entry or a story (an edit in the dashboard, as a save is)."""
     row.published = published
     row.updated_at = await _stamp(session, type(row), now)
+    row.edited_at = now
     session.add(row)
     await session.flush()
 

@@ -109,6 +109,7 @@ class FaqRow(SQLModel, table=True):
     audio: str | None = Field(default=None, max_length=300)
     position: int = 0
     updated_at: datetime = _utc_column(nullable=False)
+    edited_at: datetime | None = _utc_column()  # last saved in the dashboard; `content import` leaves it alone
 
 
 class StoryRow(SQLModel, table=True):
@@ -125,6 +126,7 @@ class StoryRow(SQLModel, table=True):
     illustrative: bool = False
     position: int = 0
     updated_at: datetime = _utc_column(nullable=False)
+    edited_at: datetime | None = _utc_column()  # as FaqRow.edited_at
 
 
 class FaqUsageRow(SQLModel, table=True):
@@ -447,6 +449,7 @@ class QuizQuestionRow(SQLModel, table=True):
     published: bool = True
     position: int = 0
     updated_at: datetime = _utc_column(nullable=False)
+    edited_at: datetime | None = _utc_column()  # as FaqRow.edited_at
 
 
 class QuizContest(SQLModel, table=True):

@@ -44,22 +44,24 @@ async def get_question(session: AsyncSession, question_id: str) -> QuizQuestionR
 
 
 async def save_question(session: AsyncSession, row: QuizQuestionRow, now: datetime) -> QuizQuestionRow:
-    """Insert or update a question (a new one goes last, an edited one keeps its place)."""
+    """Insert or update a question (a new one goes last, an edited one keeps its place), marked as
+    edited in the dashboard so that `content import` leaves it alone."""
     stored = await session.get(QuizQuestionRow, row.id)
     if stored is not None:
         row.position = stored.position
     else:
         row.position = int((await session.exec(select(func.max(QuizQuestionRow.position)))).one() or 0) + 1
-    row.updated_at = now
+    row.updated_at = row.edited_at = now
     saved = await upsert(session, row, "id")
     await session.flush()
     return saved
 
 
 async def set_question_published(session: AsyncSession, row: QuizQuestionRow, published: bool, now: datetime) -> None:
-    """Put a question in the quiz or take it out (rounds that drew it keep its id)."""
+    """Put a question in the quiz or take it out (rounds that drew it keep its id); an edit in the
+    dashboard, as a save is."""
     row.published = published
-    row.updated_at = now
+    row.updated_at = row.edited_at = now
     session.add(row)
     await session.flush()
 
@@ -91,12 +93,14 @@ async def answer_counts(session: AsyncSession, right_choice: dict[str, int]) -> 
     return {question_id: AnswerCount(count, right.get(question_id, 0)) for question_id, count in answered.items()}
 
 
-async def unpublish_missing(session: AsyncSession, keep: Iterable[str]) -> int:
-    """Unpublish questions that are no longer in the file (rounds that used them keep their ids)."""
+async def unpublish_missing(session: AsyncSession, keep: Iterable[str], *, edited_too: bool = False) -> int:
+    """Unpublish questions that are not in the file (rounds that used them keep their ids), except
+    those edited in the dashboard unless `edited_too`; return how many."""
+    spare = () if edited_too else (col(QuizQuestionRow.edited_at).is_(None),)
     result = await session.exec(  # type: ignore[call-overload]
         update(QuizQuestionRow)
-        .where(col(QuizQuestionRow.id).not_in(list(keep)), col(QuizQuestionRow.published).is_(True))
-        .values(published=False)
+        .where(col(QuizQuestionRow.id).not_in(list(keep)), col(QuizQuestionRow.published).is_(True), *spare)
+        .values(published=False, edited_at=None)
     )
     return int(result.rowcount or 0)
 
