@@ -57,10 +57,20 @@ async def test_each_kind_of_outage_is_the_error_the_library_retries_on(tg: FakeT
         await bot.shutdown()
 
 
+class SilentServer:
+    """A server that accepts requests and never answers, counting what reaches it."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.url = ""
+
+
 @pytest.fixture
-async def silent_server() -> AsyncIterator[str]:
-    """A server that accepts requests and never answers."""
+async def silent_server() -> AsyncIterator[SilentServer]:
+    server = SilentServer()
+
     async def hang(request: web.Request) -> web.Response:
+        server.received += 1
         await asyncio.sleep(3600)
         return web.Response()
 
@@ -71,20 +81,30 @@ async def silent_server() -> AsyncIterator[str]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
+    server.url = f"http://127.0.0.1:{port}"
+    yield server
     await runner.cleanup()
 
 
-async def test_a_full_pool_times_out_without_sending_and_a_silent_server_after_the_read_timeout(silent_server: str) -> None:
-    request = AiohttpRequest(1, read_timeout=0.5, pool_timeout=0.2, connect_timeout=0.2)
+async def test_a_full_pool_times_out_without_sending_and_a_silent_server_after_the_read_timeout(
+    silent_server: SilentServer,
+) -> None:
+    # The read timeout is far longer than pool + connect (0.4 s), so the waiting request cannot get
+    # the connection back from the first one before its own wait ends, however busy the machine is.
+    request = AiohttpRequest(1, read_timeout=3.0, pool_timeout=0.2, connect_timeout=0.2)
     await request.initialize()
     try:
-        first = asyncio.create_task(request.post(f"{silent_server}/botX/sendMessage"))
-        await asyncio.sleep(0.1)
+        first = asyncio.create_task(request.post(f"{silent_server.url}/botX/sendMessage"))
+        for _ in range(200):  # until the first request holds the only connection
+            if silent_server.received:
+                break
+            await asyncio.sleep(0.01)
+        assert silent_server.received == 1
         started_at = time.monotonic()
         with pytest.raises(TimedOut):
-            await request.post(f"{silent_server}/botX/sendMessage")  # no free connection
-        assert time.monotonic() - started_at < 0.45
+            await request.post(f"{silent_server.url}/botX/sendMessage")  # no free connection
+        assert time.monotonic() - started_at < 2.5, "waited for the first request's read timeout"
+        assert silent_server.received == 1 and not first.done()  # the second was never sent
         with pytest.raises(TimedOut):
             await first
     finally:
