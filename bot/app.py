@@ -47,6 +47,7 @@ from handlers.officer import daily_reminders
 from handlers.quiz_contest import announce_finished
 from handlers.turn import Services, TicketPolicy
 from storage.db import create_engine, session_factory
+from storage.holders import Holder
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -80,8 +81,11 @@ def create_app(settings: Settings, *, clock=utc_now, role: Role = Role.all) -> w
 def _database(settings: Settings):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
-        app[keys.SESSIONS] = session_factory(engine)
+        holder = Holder(engine)
+        await holder.start()
+        app[keys.SESSIONS] = session_factory(engine, holder.info)
         yield
+        await holder.stop()
         await engine.dispose()
 
     return ctx

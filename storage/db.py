@@ -80,6 +80,7 @@ def _sqlite_reset(dbapi_connection: Any, record: Any, state: PoolResetState) -> 
         dbapi_connection.rollback()
 
 
-def session_factory(engine: AsyncEngine) -> SessionFactory:
-    """Sessions that keep loaded objects usable after commit."""
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+def session_factory(engine: AsyncEngine, info: dict[str, Any] | None = None) -> SessionFactory:
+    """Sessions that keep loaded objects usable after commit; `info` is what each session carries
+    in `Session.info` (this process's lease holder number, see storage.holders)."""
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, info=info)

@@ -322,6 +322,7 @@ class OutboxMessage(SQLModel, table=True):
     bulk: bool = False
     created_at: datetime = _utc_column(nullable=False)
     sent_at: datetime | None = _utc_column()
+    holder: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # see storage.holders
 
 
 class AuditEntry(SQLModel, table=True):
@@ -408,6 +409,7 @@ class ZaloOAToken(SQLModel, table=True):
     expires_at: datetime | None = _utc_column()
     seed_hash: str = Field(default="", max_length=64)
     lease_until: datetime | None = _utc_column()
+    holder: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # see storage.holders
     updated_at: datetime = _utc_column(nullable=False)
 
 
@@ -431,6 +433,7 @@ class TelegramInboxRow(SQLModel, table=True):
     payload: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     received_at: datetime = _utc_column(nullable=False)
     lease_until: datetime | None = _utc_column()
+    holder: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # see storage.holders
     done_at: datetime | None = _utc_column(index=True)
 
 

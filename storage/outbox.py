@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import holders
 from storage.models import Citizen, OutboxMessage, OutboxStatus
 
 PRIORITY_REPLY = 1
@@ -94,6 +95,7 @@ async def claim(
         # While `sending`, next_attempt_at is the end of this claim's lease: a row still sending
         # after it belongs to a process that died, and any sender may claim it again.
         message.next_attempt_at = now + IN_FLIGHT_LEASE
+        message.holder = holders.mine(session)
         claimed.append(message)
     return claimed
 
@@ -170,12 +172,14 @@ async def release_in_flight(session: AsyncSession, now: datetime) -> int:
     """Put messages left `sending` by a stopped process back to pending, due now; return how many.
 
     SQLite has one sender, so at its start every `sending` row is left over. On PostgreSQL other
-    processes may be sending right now: their rows are left alone, and a dead process's rows are
-    claimed again by any sender once their lease ends.
+    processes may be sending right now: their rows are left alone. A dead process's rows are put
+    back here when their holder is gone (storage.holders), and are otherwise claimed again by any
+    sender once their lease ends.
     """
     statement = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.sending)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        statement = statement.where(col(OutboxMessage.next_attempt_at) <= now)
+        statement = statement.where(or_(col(OutboxMessage.next_attempt_at) <= now,
+                                        await holders.gone(session, col(OutboxMessage.holder))))
     result = await session.exec(  # type: ignore[call-overload]
         statement.values(status=OutboxStatus.pending, next_attempt_at=now)
     )

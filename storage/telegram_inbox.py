@@ -2,7 +2,7 @@
 (the next getUpdates offset, or the webhook's answer), handled, then marked done.
 
 Whoever stores or takes a row holds it for LEASE; a row not done whose lease has ended belongs to a
-process that died and may be taken again. A done row loses its content at once (it held what the
+process that died and may be taken again, and so does one whose holder is gone (storage.holders). A done row loses its content at once (it held what the
 citizen wrote) and its id is kept for KEEP_DONE, so that a redelivery of the update is recognised.
 """
 
@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import holders
 from storage.models import TelegramInboxRow
 
 LEASE = timedelta(minutes=5)  # far longer than handling one update takes
@@ -32,8 +33,9 @@ async def take(
     if not updates:
         return []
     ids = [update_id for update_id, _ in updates]
-    rows = [{"update_id": update_id, "payload": payload, "received_at": now, "lease_until": now + LEASE}
-            for update_id, payload in updates]
+    holder = holders.mine(session)
+    rows = [{"update_id": update_id, "payload": payload, "received_at": now, "lease_until": now + LEASE,
+             "holder": holder} for update_id, payload in updates]
     dialect = postgresql if _is_postgres(session) else sqlite
     inserted = await session.exec(  # type: ignore[call-overload]
         dialect.insert(TelegramInboxRow).values(rows).on_conflict_do_nothing()
@@ -47,7 +49,7 @@ async def take(
             update(TelegramInboxRow)
             .where(TelegramInboxRow.update_id == update_id, col(TelegramInboxRow.done_at).is_(None),
                    or_(col(TelegramInboxRow.lease_until).is_(None), col(TelegramInboxRow.lease_until) <= now))
-            .values(lease_until=now + LEASE)
+            .values(lease_until=now + LEASE, holder=holder)
         )
         if result.rowcount:
             taken.add(update_id)
@@ -60,8 +62,8 @@ async def unfinished(
     """Take rows not done, oldest first, and return them (the caller commits).
 
     With one process (SQLite), at start-up every row not done is left over from the last run. On
-    PostgreSQL other processes may be handling theirs right now: only rows whose lease has ended are
-    taken, then and on every later look.
+    PostgreSQL other processes may be handling theirs right now: only rows whose lease has ended or
+    whose holder is gone are taken, then and on every later look.
     """
     statement = (
         select(TelegramInboxRow)
@@ -71,15 +73,16 @@ async def unfinished(
     )
     if busy:
         statement = statement.where(col(TelegramInboxRow.update_id).not_in(busy))
+    ended = or_(col(TelegramInboxRow.lease_until).is_(None), col(TelegramInboxRow.lease_until) <= now)
     if _is_postgres(session):
-        statement = statement.with_for_update(skip_locked=True)
-    if not (starting and not _is_postgres(session)):
-        statement = statement.where(
-            or_(col(TelegramInboxRow.lease_until).is_(None), col(TelegramInboxRow.lease_until) <= now)
+        statement = statement.with_for_update(skip_locked=True).where(
+            or_(ended, await holders.gone(session, col(TelegramInboxRow.holder)))
         )
+    elif not starting:
+        statement = statement.where(ended)
     rows = list((await session.exec(statement)).all())
     for row in rows:
-        row.lease_until = now + LEASE
+        row.lease_until, row.holder = now + LEASE, holders.mine(session)
     return rows
 
 

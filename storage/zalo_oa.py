@@ -15,7 +15,7 @@ from sqlalchemy import delete, or_, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import repo
+from storage import holders, repo
 from storage.models import Citizen, ZaloOAEvent, ZaloOAToken
 
 CHANNEL = "zalo_oa"
@@ -37,14 +37,16 @@ async def seed_pair(
 ) -> str:
     """Store the environment's pair unless the database holds one grown from it; return what
     happened: "stored" (first start), "replaced" (new tokens in the environment) or "kept".
-    `clear_lease` drops a refresh lease left by a killed process (only safe with one process)."""
+    `clear_lease` drops any refresh lease (one process: it was left by a killed run); otherwise a
+    lease whose holder is gone is dropped (PostgreSQL, storage.holders)."""
     wanted = seed_hash(refresh_token)
     row = await session.get(ZaloOAToken, app_id)
     if row is None:
         session.add(ZaloOAToken(app_id=app_id, access_token=access_token, refresh_token=refresh_token,
                                 seed_hash=wanted, updated_at=now))
         return "stored"
-    if clear_lease:
+    if clear_lease or (row.lease_until is not None and row.holder is not None
+                       and row.holder not in await holders.running(session)):
         row.lease_until = None
     if row.seed_hash != wanted:
         row.access_token, row.refresh_token, row.seed_hash = access_token, refresh_token, wanted
@@ -59,7 +61,7 @@ async def take_lease(session: AsyncSession, app_id: str, refresh_token: str, now
         update(ZaloOAToken)
         .where(ZaloOAToken.app_id == app_id, ZaloOAToken.refresh_token == refresh_token,
                or_(col(ZaloOAToken.lease_until).is_(None), col(ZaloOAToken.lease_until) <= now))
-        .values(lease_until=until)
+        .values(lease_until=until, holder=holders.mine(session))
     )
     return bool(result.rowcount)
 

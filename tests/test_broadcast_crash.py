@@ -107,7 +107,7 @@ async def test_kill_during_a_2000_recipient_broadcast_repeats_only_the_messages_
         await bot.start()
         await deliveries.wait(lambda per_chat: sum(per_chat.values()) >= KILL_AT, "a third of the notices", 30, bot)
         await bot.kill()
-        await database.end_leases()
+        await database.holders_gone()
         killed_at = time.monotonic()
         recorded_at_kill = deliveries.total
         await asyncio.sleep(0.3)  # a request the fake was still answering at the kill is recorded by now

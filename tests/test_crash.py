@@ -26,6 +26,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -155,20 +156,18 @@ class Database:
         finally:
             await engine.dispose()
 
-
-    async def end_leases(self) -> None:
-        """Stand in for the wait a restart on PostgreSQL has before it takes over what a killed
-        process held: there other processes may still be working, so its leases are left to end
-        (the README gives each one: 5 minutes for an update, 2 for a message being sent, 60 s for
-        a Zalo token refresh). SQLite has one process, which takes everything over at start-up."""
+    async def holders_gone(self, timeout: float = 10.0) -> None:
+        """On PostgreSQL, wait until the server has seen the killed process's connections end, and
+        with them its lease-holder lock (storage.holders): from then on a restart takes over what
+        that process held at once. Nothing is expired by hand; SQLite has one process, which takes
+        everything over at start-up anyway."""
         if self.is_sqlite:
             return
-        for statement in (
-            "UPDATE telegram_inbox SET lease_until = now() - interval '1 second' WHERE done_at IS NULL",
-            "UPDATE outbox SET next_attempt_at = now() - interval '1 second' WHERE status = 'sending'",
-            "UPDATE zalo_oa_token SET lease_until = now() - interval '1 second' WHERE lease_until IS NOT NULL",
-        ):
-            await self.query(statement)
+        deadline = time.monotonic() + timeout
+        while await self.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                               "(SELECT oid FROM pg_database WHERE datname = current_database())") != [(0,)]:
+            assert time.monotonic() < deadline, "the killed process's lease-holder lock outlived it"
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -282,7 +281,7 @@ async def test_kill_right_after_the_confirmation_keeps_one_ticket(bot: BotProces
             timeout=10, start=start,
         )
         await bot.kill()
-        await database.end_leases()
+        await database.holders_gone()
         code = CODE.search(sent.text or "").group()  # type: ignore[union-attr]
         marked = await database.query("SELECT done_at IS NOT NULL FROM telegram_inbox WHERE update_id = :id",
                                       id=press["update_id"])
@@ -330,7 +329,7 @@ async def test_kill_in_the_middle_of_the_flow_continues_from_the_same_step(
         await citizen.send(body)
         assert "Bỏ qua" in [label for label, _ in citizen.last[-1].buttons], f"expected the photos step: {citizen.last}"
         await bot.kill()
-        await database.end_leases()
+        await database.holders_gone()
 
         rows = await database.query("SELECT state, data FROM conversation WHERE citizen_id = :person",
                                     person=await citizen_id(database, citizen.user_id))
@@ -376,7 +375,7 @@ async def test_kill_after_an_update_was_fetched_but_before_it_was_handled(bot: B
         while tg.pending_updates and loop.time() < deadline:
             await asyncio.sleep(0.02)
         await bot.kill()
-        await database.end_leases()
+        await database.holders_gone()
         assert tg.pending_updates == 0, "the press was not confirmed to Telegram: nothing was tested"
         assert not [s for s in tg.sent[start:] if s.method == "sendMessage"], "the press was answered before the kill"
         stored = await database.query("SELECT done_at IS NULL, payload IS NOT NULL FROM telegram_inbox WHERE update_id = :id",
@@ -491,7 +490,7 @@ async def test_kill_in_the_middle_of_onboarding_continues_from_the_same_step(bot
         await citizen.press("Tiếng Việt")
         assert "xã/phường nào" in citizen.last[-1].text
         await bot.kill()
-        await database.end_leases()
+        await database.holders_gone()
 
         await bot.start()
         await settle(tg, quiet=0.5)

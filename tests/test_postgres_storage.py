@@ -22,12 +22,14 @@ from sqlalchemy import func, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, col, select
 
-from storage import broadcasts, content, outbox, repo, ticket_rules, tickets
+from storage import broadcasts, content, holders, outbox, repo, telegram_inbox, ticket_rules, tickets, zalo_oa
 from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import MIGRATIONS, alembic_config, downgrade, upgrade
 from storage.models import (
-    Broadcast, BroadcastStatus, Citizen, FaqUsageRow, OutboxMessage, OutboxStatus, StaffRole, Ticket,
+    Broadcast, BroadcastStatus, Citizen, FaqUsageRow, OutboxMessage, OutboxStatus, StaffRole, TelegramInboxRow, Ticket,
+    ZaloOAToken,
 )
+from storage.holders import Holder
 from storage.staff import create_staff
 from tests.postgres import BACKENDS
 
@@ -724,3 +726,80 @@ async def _wait_for_files(paths: list[Path], timeout: float) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+async def test_a_dead_processs_leases_are_taken_over_at_once_and_a_running_ones_are_left(postgres_url: str) -> None:
+    """Two processes' lease holders (storage.holders): while A runs, its inbox row, its message in
+    flight and its token refresh lease stand; once A's lock is gone with its connection, B takes all
+    three over at once, minutes before the leases would have run out."""
+    engine = create_engine(postgres_url)
+    a, b = Holder(engine), Holder(engine)  # each locks on a connection of its own, as two processes do
+    await a.start()
+    await b.start()
+    as_a, as_b = session_factory(engine, a.info), session_factory(engine, b.info)
+    try:
+        assert a.number and b.number and a.number != b.number
+        message = await queue(as_a, "5701")
+        async with as_a() as session:
+            assert [m.id for m in await outbox.claim(session, "telegram", T0)] == [message]
+            assert await telegram_inbox.take(session, [(9001, {"update_id": 9001})], T0) == [9001]
+            assert await zalo_oa.seed_pair(session, "app", "access", "refresh", T0, clear_lease=False) == "stored"
+            await session.commit()
+        async with as_a() as session:
+            assert await zalo_oa.take_lease(session, "app", "refresh", T0, T0 + timedelta(minutes=1))
+            await session.commit()
+
+        async def b_starts() -> tuple[int, list[int], datetime | None]:
+            """What B does at its start: outbox, inbox and token leases a dead process left."""
+            async with as_b() as session:
+                released = await outbox.release_in_flight(session, T0)
+                rows = await telegram_inbox.unfinished(session, T0, starting=True)
+                await zalo_oa.seed_pair(session, "app", "access", "refresh", T0, clear_lease=False)
+                token = await session.get(ZaloOAToken, "app")
+                await session.commit()
+            assert token is not None
+            return released, [row.update_id for row in rows], token.lease_until
+
+        assert await b_starts() == (0, [], T0 + timedelta(minutes=1))  # A is running: its leases stand
+        assert (await load(as_b, message)).holder == a.number
+        await a.stop()  # A's process ends, and its lock with it
+        assert await b_starts() == (1, [9001], None)
+        async with as_b() as session:
+            [row] = (await session.exec(select(TelegramInboxRow))).all()
+        assert (row.holder, row.lease_until) == (b.number, T0 + telegram_inbox.LEASE)
+        assert await claim(as_b) == [message]  # B's sender sends it
+        assert (await load(as_b, message)).holder == b.number
+    finally:
+        await a.stop()
+        await b.stop()
+        await engine.dispose()
+
+
+async def test_a_holder_locks_again_after_the_database_dropped_its_connection(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without its lock (the server ended the connection) the process writes no number on new
+    leases, which then simply run out, and it locks the same number again once it can."""
+    monkeypatch.setattr(holders, "CHECK_SECONDS", 0.1)
+    engine = create_engine(postgres_url)
+    holder = Holder(engine)
+    await holder.start()
+    try:
+        number = holder.number
+        async with session_factory(engine)() as session:
+            assert number in await holders.running(session)
+            await session.exec(text(  # type: ignore[call-overload]
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+                f" AND ((classid::bigint << 32) | objid::bigint) = {int(number)}"))  # type: ignore[arg-type]
+        for _ in range(200):
+            async with session_factory(engine, holder.info)() as session:
+                if number in await holders.running(session) and holders.mine(session) == number:
+                    break
+                assert holders.mine(session) in (None, number)
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the holder did not lock its number again")
+        assert holder.number == number
+    finally:
+        await holder.stop()
+        await engine.dispose()

@@ -535,7 +535,7 @@ async def test_killed_between_zalos_answer_and_the_commit_the_next_start_says_wh
         await run.start(first_env)
         await asyncio.wait_for(zalo.rotated.wait(), 20)  # Zalo has spent the refresh token and made a new pair…
         await run.kill()  # …and the process dies before it could store it
-        await Database(settings.database_url).end_leases()
+        await Database(settings.database_url).holders_gone()
         pair = await stored_pair(sessions)
         assert (pair.access_token, pair.refresh_token) == (first_env["zalo_oa_access_token"], first_env["zalo_oa_refresh_token"])
         zalo.hold_oauth.set()
@@ -569,7 +569,7 @@ async def test_killed_after_the_new_pair_was_stored_the_next_start_uses_it(setti
         await run.start(env)
         await asyncio.wait_for(zalo.send_held.wait(), 20)  # refreshed, stored, and sending with the new token
         await run.kill()
-        await Database(settings.database_url).end_leases()
+        await Database(settings.database_url).holders_gone()
         pair = await stored_pair(sessions)
         stored = (pair.access_token, pair.refresh_token)
         assert stored != (env["zalo_oa_access_token"], env["zalo_oa_refresh_token"]) and len(zalo.oauth_calls) == 1
