@@ -134,6 +134,7 @@ def _run(settings: Settings, role: Role = Role.all) -> int:
     from telegram.error import InvalidToken
 
     from bot.app import create_app
+    from storage.migrate import SchemaNotCurrent
 
     app = create_app(settings, role=role)
 
@@ -148,6 +149,9 @@ def _run(settings: Settings, role: Role = Role.all) -> int:
         web.run_app(app, host=settings.web_host, port=settings.web_port, print=None, access_log=None)
     except InvalidToken:
         log.error("TELEGRAM_BOT_TOKEN was rejected by Telegram; check the token from @BotFather")
+        return 1
+    except SchemaNotCurrent as exc:
+        log.error("%s", exc)
         return 1
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s (set WEB_HOST / WEB_PORT)", settings.web_host, settings.web_port, exc)

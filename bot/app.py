@@ -48,6 +48,7 @@ from handlers.quiz_contest import announce_finished
 from handlers.turn import Services, TicketPolicy
 from storage.db import create_engine, session_factory
 from storage.holders import Holder
+from storage.migrate import check_current
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -81,6 +82,11 @@ def create_app(settings: Settings, *, clock=utc_now, role: Role = Role.all) -> w
 def _database(settings: Settings):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
+        try:
+            await check_current(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
         holder = Holder(engine)
         await holder.start()
         app[keys.SESSIONS] = session_factory(engine, holder.info)
