@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -41,11 +42,15 @@ class SchemaNotCurrent(RuntimeError):
     """The database is not at the schema revision this release was written for."""
 
 
+@functools.cache
+def known() -> tuple[str, ...]:
+    """The schema revisions this release knows, newest first."""
+    return tuple(script.revision for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions())
+
+
 def head() -> str:
     """The newest schema revision this release knows."""
-    revision = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert revision is not None
-    return revision
+    return known()[0]
 
 
 async def check_current(engine: AsyncEngine) -> None:
@@ -60,10 +65,9 @@ async def check_current(engine: AsyncEngine) -> None:
     wanted = head()
     if current == wanted:
         return
-    known = {script.revision for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()}
     if current is None:
         raise SchemaNotCurrent("the database has no tables yet: run `python -m bot db upgrade` first")
-    if current in known:
+    if current in known():
         raise SchemaNotCurrent(f"the database schema is at revision {current}, this release needs {wanted}: "
                                "back the database up, then run `python -m bot db upgrade`")
     raise SchemaNotCurrent(f"the database schema is at revision {current}, which this release does not know "
