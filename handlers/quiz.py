@@ -55,10 +55,10 @@ async def start(turn: Turn) -> list[Reply]:
     if contest is not None:
         intro += "\n" + turn._("🏆 The contest “{title}” runs until {end}: your round counts for your commune!",
                                title=contest_title(contest, turn.locale), end=turn.translator.format_day(contest.ends_on))
-    return [Reply(intro), _ask(turn, play, questions[chosen[0]])]
+    return [Reply(intro), question_reply(turn, play, questions[chosen[0]])]
 
 
-def _ask(turn: Turn, play: QuizPlay, question: QuizQuestion) -> Reply:
+def question_reply(turn: Turn, play: QuizPlay, question: QuizQuestion) -> Reply:
     """One question with its choices as buttons."""
     position = len(play.answers)
     text = question.text(turn.locale)
@@ -94,16 +94,16 @@ async def on_answer(turn: Turn) -> list[Reply]:
     contest = await quiz_repo.contest_on(turn.session, turn.today)
     finished = quiz_repo.record_answer(play, choice, choice == question.answer, turn.now, contest.id if contest else None)
     turn.session.add(play)
-    replies = [_feedback(turn, question, choice)]
+    replies = [feedback_reply(turn, question, choice)]
     if not finished:
         upcoming = questions.get(play.question_ids[len(play.answers)])
         if upcoming is None:  # its FAQ entry stopped being in force during the round
             raise StaleAction
-        return [*replies, _ask(turn, play, upcoming)]
+        return [*replies, question_reply(turn, play, upcoming)]
     return [*replies, *await _finish(turn, play, contest)]
 
 
-def _feedback(turn: Turn, question: QuizQuestion, choice: int) -> Reply:
+def feedback_reply(turn: Turn, question: QuizQuestion, choice: int) -> Reply:
     text = question.text(turn.locale)
     if choice == question.answer:
         verdict = turn._("✅ Correct!")

@@ -27,7 +27,7 @@ from content.importer import load_bundle
 from content.loader import ContentError, ContentInvalid
 from content.model import ContentBundle
 from content.quiz import QUIZ_FILE, QuizQuestion, parse_quiz, question_of, quiz_texts
-from handlers.quiz import _ask, _feedback, contest_title  # the bot's own wording, for the preview
+from handlers.quiz import contest_title, feedback_reply, question_reply  # the bot's own wording, for the preview
 from handlers.turn import Turn
 from handlers.types import Incoming, Reply
 from storage import broadcast_views
@@ -349,9 +349,9 @@ def _preview(request: web.Request, question: QuizQuestion) -> list[dict[str, Any
         play = QuizPlay(id=0, question_ids=[question.id] * quiz_repo.ROUND, answers=[])
         text = question.text(locale)
         shown.append({
-            "locale": locale, "ask": _bubble(_ask(turn, play, question)),
-            "right": (text.choices[question.answer], _bubble(_feedback(turn, question, question.answer))),
-            "wrong": (text.choices[wrong], _bubble(_feedback(turn, question, wrong))),
+            "locale": locale, "ask": _bubble(question_reply(turn, play, question)),
+            "right": (text.choices[question.answer], _bubble(feedback_reply(turn, question, question.answer))),
+            "wrong": (text.choices[wrong], _bubble(feedback_reply(turn, question, wrong))),
         })
     return shown
 
