@@ -183,6 +183,22 @@ async def test_stories_are_created_checked_previewed_and_published(app, editor, 
     assert ("content.create", "nuoi-bo-hoa-phu") in actions and ("content.unpublish", "nuoi-bo-hoa-phu") in actions
 
 
+async def test_the_story_preview_opens_an_illustrative_story_with_its_label(editor) -> None:
+    body = "Gia đình anh Y B. vay vốn hộ nghèo trồng lại vườn tiêu, vào hợp tác xã để bán chung, rồi thoát nghèo. " * 2
+    form = {"id": "ho-tieu-hoa-phu", "commune": COMMUNE, "tags": "", "published": "1", "illustrative": "1",
+            "vi_title": "Vườn tiêu hồi sinh", "vi_summary": "Một hộ ở Hòa Phú thoát nghèo nhờ hồ tiêu.",
+            "vi_body": body, "vi_lesson": "Vào hợp tác xã.", "en_title": "A pepper garden revived",
+            "en_summary": "A household in Hòa Phú left poverty with pepper.", "en_body": body,
+            "en_lesson": "Join a cooperative.", "action": "preview"}
+    html = await (await editor.post("/admin/content/stories/new", form)).text()
+    vi, en = html.split('<section class="chat" lang="vi">')[1].split('<section class="chat" lang="en">')
+    label = '<p class="bubble-text">Ví dụ minh họa: câu chuyện được viết để giới thiệu chính sách, không phải một gia đình có thật.'
+    assert label + "\n\n📖 Vườn tiêu hồi sinh" in vi
+    assert '<p class="bubble-text">Illustrative example: written to show how the support works, not a real family.\n\n📖 A pepper garden revived' in en
+    plain = await (await editor.post("/admin/content/stories/new", {k: v for k, v in form.items() if k != "illustrative"})).text()
+    assert '<p class="bubble-text">📖 Vườn tiêu hồi sinh' in plain and "Ví dụ minh họa:" not in plain
+
+
 async def test_unknown_objects_are_404(editor) -> None:
     for path in ("/admin/content/faq/no-such-entry", "/admin/content/stories/no-such-story",
                  "/admin/content/faq/new?question=999", "/admin/unanswered/999/alternative"):

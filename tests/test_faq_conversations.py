@@ -5,18 +5,27 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import select
 
 from bot.app import create_app
+from bot.features import build_router
+from content.library import Library
+from content.model import ContentBundle
+from handlers.engine import Engine
+from handlers.stories import LABEL_LIMIT
 from storage.models import FaqUsageRow, UnansweredQuestion
 from tests.channel import InMemoryChannel
 from tests.conftest import telegram_settings
 from tests.drivers import TelegramDriver
 
 ROOT = Path(__file__).resolve().parent.parent
+STORY_LABEL = "Ví dụ minh họa: câu chuyện được viết để giới thiệu chính sách, không phải một gia đình có thật."
+LIST_LABEL = ("Ví dụ minh họa: các câu chuyện dưới đây được viết để giới thiệu chính sách, không phải chuyện của "
+              "những gia đình có thật.")
 
 
 async def test_question_without_diacritics_is_answered_with_its_source_on_telegram(settings, tg, aiohttp_client, sessions) -> None:
@@ -96,11 +105,30 @@ async def test_browse_topics_then_questions_then_answer(driver) -> None:
 async def test_stories_list_and_one_story(driver) -> None:
     await driver.send("/menu")
     await driver.press("Câu chuyện thoát nghèo")
+    listing = driver.last[-1].text
+    assert listing.split("\n")[0] == LIST_LABEL, "the shipped stories are invented: the list says so first"
     titles = [label for label, action in driver.last[-1].buttons if action.startswith("story:")]
     assert len(titles) >= 8
     await driver.press(titles[0])
     story = driver.last[-1].text
-    assert story.startswith("📖 ") and "💡" in story and "minh hoạ" in story
+    label, title = story.split("\n\n")[:2]
+    assert label == STORY_LABEL and title.startswith("📖 ") and "💡" in story
+
+
+async def test_only_invented_stories_are_labelled_and_a_mixed_list_marks_them(sessions, services, bundle) -> None:
+    """A real family's story (one staff add with the family's consent) carries no label."""
+    real = replace(bundle.stories[0], id="real-family", illustrative=False)
+    invented = bundle.stories[1]
+    library = Library(ContentBundle(stories=(real, invented)))
+    engine = Engine(sessions, build_router(), replace(services, library=library), conversation_ttl=timedelta(hours=72))
+    citizen = InMemoryChannel(engine)
+    await citizen.act("menu:stories")
+    assert citizen.text().split("\n")[0].startswith("Những câu chuyện có ghi “(Minh họa)”")
+    assert citizen.labels()[:2] == [real.text("vi").title, f"(Minh họa) {invented.text('vi').title}"[:LABEL_LIMIT]]
+    await citizen.act("story:real-family")
+    assert citizen.text().startswith("📖 ") and "minh họa" not in citizen.text()
+    await citizen.act(f"story:{invented.id}")
+    assert citizen.text().split("\n")[0] == STORY_LABEL
 
 
 async def test_the_rule_in_force_on_the_day_is_the_answer(engine) -> None:

@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 from aiohttp.test_utils import TestClient
+from markupsafe import escape
 from sqlmodel import select
 
 from bot import public
@@ -310,6 +311,39 @@ async def test_stored_text_is_escaped(settings, aiohttp_client, sessions) -> Non
         html = await (await client.get(path)).text()
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html, path
         assert "<script" not in html and "<img src=x" not in html and "javascript:" not in html, path
+
+
+async def test_an_invented_story_opens_with_its_label_before_the_title_on_every_page(settings, aiohttp_client, sessions) -> None:
+    async with sessions() as session:
+        stories = (await session.exec(select(StoryRow).where(StoryRow.published).order_by(StoryRow.position))).all()
+        assert len(stories) >= 2 and all(row.illustrative for row in stories), "the shipped stories are invented"
+        real = stories[1]
+        real.illustrative = False  # as a real family's story, told with its consent, would be
+        session.add(real)
+        await session.commit()
+        shown = [(row.id, row.illustrative, row.texts) for row in stories]
+    client = await aiohttp_client(app_at(settings))
+    labels = {"vi": ("Ví dụ minh họa: câu chuyện được viết để giới thiệu chính sách, không phải một gia đình có thật.",
+                     "Ví dụ minh họa, không phải gia đình có thật"),
+              "en": ("Illustrative example: written to show how the support works, not a real family.",
+                     "Illustrative example, not a real family")}
+    for lang, (label, card_label) in labels.items():
+        query = "?lang=en" if lang == "en" else ""
+        for story_id, illustrative, texts in shown:
+            title = str(escape(texts[lang]["title"]))
+            article = (await (await client.get(f"/cau-chuyen/{story_id}{query}")).text()).split("<article>")[1]
+            if illustrative:
+                assert article.index(label) < article.index(f"<h1>{title}</h1>"), (lang, story_id)
+            else:
+                assert label not in article, (lang, story_id)
+        listing = (await (await client.get(f"/cau-chuyen{query}")).text()).split('<ul class="cards">')[1].split("</ul>")[0]
+        home = (await (await client.get(f"/{query}")).text()).split('id="stories"')[1].split("</section>")[0]
+        for page, cards in (("/cau-chuyen", listing.split("<li>")[1:]), ("/", home.split("<li>")[1:])):
+            assert 2 <= len(cards) <= len(shown), page
+            for card, (story_id, illustrative, texts) in zip(cards, shown, strict=False):
+                title = str(escape(texts[lang]["title"]))
+                assert f"/cau-chuyen/{story_id}" in card and title in card, (page, story_id)
+                assert (card_label in card and card.index(card_label) < card.index(title)) == illustrative, (lang, page, story_id)
 
 
 async def test_dates_ahead_list_announced_dialogues_campaigns_and_contests(settings, aiohttp_client, sessions) -> None:
