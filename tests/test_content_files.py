@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,29 @@ def test_shipped_content_is_complete(bundle) -> None:
             assert entry.sources
     for story in bundle.stories:
         assert len(story.text("vi").body) <= 1200 and story.illustrative
+
+
+def test_shipped_stories_tell_of_households_in_dak_lak_leaving_poverty(bundle) -> None:
+    """The list is headed "households that escaped poverty": each story must be one, in a commune of the area data."""
+    communes = {record.code: record for record in read_area_records() if record.kind in ("xã", "phường")}
+    leaving = []
+    for story in bundle.stories:
+        vi, en = story.text("vi"), story.text("en")
+        place = communes.get(story.commune or "")
+        assert place is not None, story.id
+        assert f"{place.kind} {place.name}" in vi.summary + vi.body and place.name in en.summary + en.body, story.id
+        if "thoát nghèo" in vi.summary + vi.body and "left poverty" in en.summary + en.body:
+            leaving.append(story.id)
+    assert len(leaving) >= 2 and leaving == [story.id for story in bundle.stories], "every shipped story ends with leaving poverty"
+
+
+def test_stories_state_only_the_loan_rates_the_faq_states(bundle) -> None:
+    """Rates in the invented stories are the bank's: poor 6,6 %, near-poor 7,92 %, newly escaped 8,25 %, housing 3 %."""
+    for story in bundle.stories:
+        for locale, decimal in (("vi", ","), ("en", ".")):
+            text = story.text(locale)
+            rates = set(re.findall(r"\d+(?:[.,]\d+)?%", " ".join((text.title, text.summary, text.body))))
+            assert rates <= {f"6{decimal}6%", f"7{decimal}92%", f"8{decimal}25%", "3%"}, (story.id, locale, rates)
 
 
 def test_vietnamese_answers_are_polite_and_accented(bundle) -> None:
