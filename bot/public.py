@@ -382,19 +382,22 @@ async def faq_index(request: web.Request) -> web.Response:
 
 @routes.get("/hoi-dap/cau/{faq_id}", name="public-faq-entry")
 async def faq_entry(request: web.Request) -> web.Response:
-    """GET /hoi-dap/cau/ID: one entry as the bot answers it; a rule not in force today says so."""
+    """GET /hoi-dap/cau/ID: one entry as the bot answers it; a rule not in force today says so. A
+    draft or an entry waiting for review is unknown here, as it is to the bot."""
     library = request.app[keys.SERVICES].library
     entry = library.faq(request.match_info["faq_id"])
-    if entry is None or not entry.published:
+    if entry is None or not entry.published or entry.needs_review:
         return not_found(request)
     today = _today(request)
     translator = translator_of(request)
     related = [other for other in library.in_topic(entry.topic, today) if other.id != entry.id][:5]
     newer = library.faq(entry.replaced_by) if entry.replaced_by else None
+    if newer is not None and (not newer.published or newer.needs_review):
+        newer = None
     return render(request, "entry.html", {
         "entry": entry, "text": entry.text(translator.locale), "answer": paragraphs(answer_text(entry, translator, today)),
         "topic": library.topic(entry.topic), "related": related, "in_force": entry.is_valid_on(today),
-        "upcoming": bool(entry.valid_from and entry.valid_from > today), "newer": newer if newer and newer.published else None,
+        "upcoming": bool(entry.valid_from and entry.valid_from > today), "newer": newer,
         "links": [source for source in entry.sources if source.url and source.url.startswith(ALLOWED_LINK)],
     })
 

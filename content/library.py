@@ -25,9 +25,13 @@ class Library:
         """An entry by id."""
         return self.bundle.faq_by_id.get(faq_id)
 
+    def served(self, on: date) -> list[FaqEntry]:
+        """The entries citizens are given on `on` (published, in force, not waiting for review), in order."""
+        return [entry for entry in self.bundle.faqs if entry.is_served_on(on)]
+
     def topics(self, on: date) -> list[Topic]:
-        """Topics that have at least one entry valid on `on`."""
-        used = {entry.topic for entry in self.bundle.faqs if entry.is_valid_on(on)}
+        """Topics that have at least one entry served on `on`."""
+        used = {entry.topic for entry in self.served(on)}
         return [topic for topic in self.bundle.topics if topic.id in used]
 
     def topic(self, topic_id: str) -> Topic | None:
@@ -35,8 +39,8 @@ class Library:
         return next((topic for topic in self.bundle.topics if topic.id == topic_id), None)
 
     def in_topic(self, topic_id: str, on: date) -> list[FaqEntry]:
-        """Entries of a topic valid on `on`, in order."""
-        return [entry for entry in self.bundle.faqs if entry.topic == topic_id and entry.is_valid_on(on)]
+        """Entries of a topic served on `on`, in order."""
+        return [entry for entry in self.served(on) if entry.topic == topic_id]
 
     def stories(self) -> list[Story]:
         """Published stories, in order."""

@@ -60,6 +60,11 @@ class FaqEntry:
             return False
         return not (self.valid_until and day > self.valid_until)
 
+    def is_served_on(self, day: date) -> bool:
+        """Whether citizens are given the entry on `day`: published, in force, and not waiting for
+        review (an entry marked `needs_review` stays editable in the dashboard but is never stated)."""
+        return not self.needs_review and self.is_valid_on(day)
+
     def source_line(self, label: str) -> str:
         """"Nguồn: A (dd/mm/yyyy); B (…)"."""
         return f"{label}: " + "; ".join(source.cite() for source in self.sources)

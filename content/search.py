@@ -200,7 +200,7 @@ class FaqIndex:
         return best[-1] if best[-1] and len(best[-1]) > 1 else None
 
     def search(self, text: str, *, on: date, limit: int = 3) -> SearchResult:
-        """Rank the entries valid on `on` for `text`; decide answer / suggest / none."""
+        """Rank the entries served on `on` (`FaqEntry.is_served_on`) for `text`; decide answer / suggest / none."""
         if len(text) > RECENT_LENGTH:  # long messages are seldom repeated word for word
             return self._rank(text, on, limit)
         return self._search(text, on, limit)
@@ -237,7 +237,7 @@ class FaqIndex:
         return self._decide(key, scored, limit)
 
     def _candidates(self, weights: dict[str, float], on: date) -> list[int]:
-        """Entries valid on `on` that share the most with the query, found through its less
+        """Entries served on `on` that share the most with the query, found through its less
         common terms (a word most entries have, like "hộ", picks nothing out)."""
         informative = {t: w for t, w in weights.items() if len(self._postings.get(t, ())) <= self._common} or weights
         found: dict[int, float] = defaultdict(float)
@@ -245,7 +245,7 @@ class FaqIndex:
             for index in self._postings.get(term, ()):
                 found[index] += weight
         ranked = sorted(found, key=found.__getitem__, reverse=True)
-        valid = (index for index in ranked if self.entries[index].is_valid_on(on))
+        valid = (index for index in ranked if self.entries[index].is_served_on(on))
         return list(islice(valid, FUZZY_CANDIDATES))
 
     def _contrast(self, weights: dict[str, float], candidates: list[int]) -> dict[str, float]:

@@ -123,7 +123,7 @@ async def no_answer(turn: Turn, key: str) -> list[Reply]:
 async def on_show(turn: Turn) -> list[Reply]:
     """A question chosen from a list or a suggestion."""
     entry = turn.services.library.faq(turn.args[1]) if len(turn.args) > 1 else None
-    if entry is None or not entry.is_valid_on(turn.today):
+    if entry is None or not entry.is_served_on(turn.today):
         raise StaleAction
     return await show_answer(turn, entry)
 
