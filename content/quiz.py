@@ -3,12 +3,14 @@ explanation taken from the FAQ entry the question cites.
 
 Checked like the rest of the content: fields first (each question on its own), then references
 (unique ids, a known topic, a published FAQ entry not waiting for review); errors name the file,
-the question and the field.
+the question and the field. Which questions rounds draw follows the cited entry's dates: a question
+is drawable on a day only while its FAQ entry is served that day (`drawable_on`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import date
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +151,15 @@ def _question(row: _Question) -> QuizQuestion:
             if (text := getattr(row, locale)) is not None
         },
     )
+
+
+def drawable_on(questions: Iterable[QuizQuestion], faqs: Mapping[str, FaqEntry], day: date) -> list[QuizQuestion]:
+    """The questions rounds draw from on `day`: published ones citing an FAQ entry citizens are given
+    that day (`FaqEntry.is_served_on`), in order."""
+    return [
+        question for question in questions
+        if question.published and (entry := faqs.get(question.faq_id)) is not None and entry.is_served_on(day)
+    ]
 
 
 def question_of(row_id: str, topic: str, faq_id: str, answer: int, texts: dict, published: bool = True) -> QuizQuestion:

@@ -20,6 +20,7 @@ from storage.models import QuizContest, QuizPlay
 BROADCAST_LABEL = N_("🎯 Play the policy quiz")
 START_ACTION = "quiz:start"
 MAX_NAME = 100
+LEFT_THE_QUIZ = N_("This question has just been taken out of the quiz (the rule it asks about has changed), so it does not count.")
 
 
 def broadcast_button(catalogs: Catalogs) -> list[dict]:
@@ -33,13 +34,13 @@ def contest_title(contest: QuizContest, locale: str) -> str:
 
 
 async def _questions(turn: Turn) -> dict[str, QuizQuestion]:
-    """Published questions whose FAQ entry is in force today, by id."""
-    found = {}
-    for row in await quiz_repo.published_questions(turn.session):
-        entry = turn.services.library.faq(row.faq_id)
-        if entry is not None and entry.is_valid_on(turn.today):
-            found[row.id] = question_of(row.id, row.topic, row.faq_id, row.answer, row.texts, row.published)
-    return found
+    """The questions drawable today, by id: published, citing an FAQ entry citizens are given today
+    (`FaqEntry.is_served_on`), so a question leaves the quiz on the day its rule ends."""
+    served = [entry.id for entry in turn.services.library.served(turn.today)]
+    return {
+        row.id: question_of(row.id, row.topic, row.faq_id, row.answer, row.texts, row.published)
+        for row in await quiz_repo.drawable_questions(turn.session, served)
+    }
 
 
 async def start(turn: Turn) -> list[Reply]:
@@ -81,25 +82,33 @@ async def _own_play(turn: Turn) -> QuizPlay:
 
 
 async def on_answer(turn: Turn) -> list[Reply]:
-    """A choice: right or wrong with the explanation and its source, then the next question or the score."""
+    """A choice: right or wrong with the explanation and its source, then the next question or the score.
+    Questions whose rule ended since the round began (say, at midnight on 31/12) leave the round."""
     play = await _own_play(turn)
     try:
         position, choice = int(turn.args[2]), int(turn.args[3])
     except (IndexError, ValueError):
         raise StaleAction from None
+    if position != len(play.answers) or position >= len(play.question_ids):
+        raise StaleAction
     questions = await _questions(turn)
-    question = questions.get(play.question_ids[position]) if position == len(play.answers) else None
-    if question is None or not 0 <= choice < len(question.text(turn.locale).choices):
+    question = questions.get(play.question_ids[position])
+    if question is not None and not 0 <= choice < len(question.text(turn.locale).choices):
         raise StaleAction
     contest = await quiz_repo.contest_on(turn.session, turn.today)
-    finished = quiz_repo.record_answer(play, choice, choice == question.answer, turn.now, contest.id if contest else None)
+    contest_id = contest.id if contest else None
+    quiz_repo.drop_undrawable(play, questions)
+    if question is None:
+        replies = [Reply(turn._(LEFT_THE_QUIZ))]
+        finished = quiz_repo.finish_if_answered(play, turn.now, contest_id)
+    else:
+        replies = [feedback_reply(turn, question, choice)]
+        finished = quiz_repo.record_answer(play, choice, choice == question.answer, turn.now, contest_id)
     turn.session.add(play)
-    replies = [feedback_reply(turn, question, choice)]
     if not finished:
-        upcoming = questions.get(play.question_ids[len(play.answers)])
-        if upcoming is None:  # its FAQ entry stopped being in force during the round
-            raise StaleAction
-        return [*replies, question_reply(turn, play, upcoming)]
+        return [*replies, question_reply(turn, play, questions[play.question_ids[len(play.answers)]])]
+    if not play.answers:  # every question of the round left the quiz before it was answered
+        return [Reply(replies[0].text, buttons=_again_buttons(turn))]
     return [*replies, *await _finish(turn, play, contest)]
 
 

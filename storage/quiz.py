@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -28,6 +28,18 @@ async def published_questions(session: AsyncSession) -> list[QuizQuestionRow]:
     rows = await session.exec(
         select(QuizQuestionRow).where(col(QuizQuestionRow.published).is_(True))
         .order_by(QuizQuestionRow.position, QuizQuestionRow.id)
+    )
+    return list(rows.all())
+
+
+async def drawable_questions(session: AsyncSession, served_faq_ids: Iterable[str]) -> list[QuizQuestionRow]:
+    """The questions rounds draw from on a day: published ones citing one of `served_faq_ids`, the
+    FAQ entries citizens are given that day (`Library.served`), in file order. One query over the
+    questions; rounds are not read."""
+    rows = await session.exec(
+        select(QuizQuestionRow).where(
+            col(QuizQuestionRow.published).is_(True), col(QuizQuestionRow.faq_id).in_(sorted(set(served_faq_ids)))
+        ).order_by(QuizQuestionRow.position, QuizQuestionRow.id)
     )
     return list(rows.all())
 
@@ -157,11 +169,29 @@ def record_answer(play: QuizPlay, choice: int, correct: bool, now: datetime, con
     play.answers = [*play.answers, choice]
     if correct:
         play.score += 1
-    if len(play.answers) >= len(play.question_ids):
-        play.finished_at = now
-        play.contest_id = contest_id
-        return True
-    return False
+    return finish_if_answered(play, now, contest_id)
+
+
+def finish_if_answered(play: QuizPlay, now: datetime, contest_id: int | None) -> bool:
+    """Finish the round once every question in it has an answer: counted in the contest running
+    now, if any, unless it has no answer at all. Returns whether the round is finished."""
+    if len(play.answers) < len(play.question_ids):
+        return False
+    play.finished_at = now
+    play.contest_id = contest_id if play.answers else None
+    return True
+
+
+def drop_undrawable(play: QuizPlay, drawable: Container[str]) -> bool:
+    """Take out of the round the questions not answered yet that are no longer `drawable` (the FAQ
+    entry they cite stopped being in force, or went back to review, since the round began), so the
+    round can still be finished and counted. Returns whether any was taken out."""
+    answered = len(play.answers)
+    kept = [question for index, question in enumerate(play.question_ids) if index < answered or question in drawable]
+    if len(kept) == len(play.question_ids):
+        return False
+    play.question_ids = kept
+    return True
 
 
 async def earlier_name_choice(session: AsyncSession, citizen_id: int, contest_id: int, play_id: int) -> str | None:

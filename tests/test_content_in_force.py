@@ -1,5 +1,6 @@
 """Dated content: an entry waiting for review is never stated to citizens (bot, search, topics,
-public pages)."""
+public pages, quiz), and quiz questions follow the dates of the FAQ entry they cite, even in the
+middle of a round and of a contest."""
 
 from __future__ import annotations
 
@@ -9,21 +10,24 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import escape
 from sqlalchemy import update
+from sqlmodel import select
 
 from bot.app import create_app
 from bot.features import build_router
 from content.areas import AreaDirectory
 from content.i18n import Catalogs
-from content.importer import load_bundle
+from content.importer import faq_row, load_bundle
 from content.library import Library
 from content.model import ContentBundle, FaqEntry, FaqText, Source, Topic
+from content.quiz import QuizQuestion, QuizText, drawable_on
 from content.search import FaqIndex, Status
 from handlers.engine import Engine
 from handlers.turn import Services
+from storage import quiz as quiz_repo
 from storage.db import SessionFactory
-from storage.models import FaqRow, StaffRole
+from storage.models import Citizen, FaqRow, QuizContest, QuizPlay, QuizQuestionRow, StaffRole
 from tests.channel import InMemoryChannel
-from tests.dashboard import add_staff, sign_in
+from tests.dashboard import COMMUNE, add_staff, sign_in
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 TODAY = date(2026, 12, 6)
@@ -124,3 +128,155 @@ async def test_public_pages_treat_an_entry_waiting_for_review_as_unknown(setting
 async def _editor(client, sessions):  # type: ignore[no-untyped-def]
     await add_staff(sessions, "lan", StaffRole.province)
     return await sign_in(client, "lan")
+
+
+# --- quiz questions follow the dates of their FAQ entry -------------------------------------------
+
+QUIZ_ENTRIES = {  # FAQ entry id → its dates and review state
+    "rule-until-2026": {"valid_until": date(2026, 12, 31), "replaced_by": "rule-from-2027"},
+    "rule-from-2027": {"valid_from": date(2027, 1, 1)},
+    "rule-always": {},
+    "rule-unsure": {"needs_review": True},
+}
+
+
+def quiz_id(faq_id: str) -> str:
+    return f"q-{faq_id}"
+
+
+async def seed_quiz(sessions: SessionFactory) -> ContentBundle:
+    """Four FAQ entries with dates and one question citing each, the only questions published; the
+    stored content as the bot loads it."""
+    now = datetime.now(UTC)
+    async with sessions() as session:
+        topic = (await load_bundle(session)).topics[0].id
+        await session.exec(update(QuizQuestionRow).values(published=False))  # type: ignore[call-overload]
+        for position, (faq_id, fields) in enumerate(QUIZ_ENTRIES.items()):
+            session.add(faq_row(entry(faq_id, topic, **fields), 1000 + position, now))
+            choices = ("Đúng", "Sai")
+            session.add(QuizQuestionRow(
+                id=quiz_id(faq_id), faq_id=faq_id, topic=topic, answer=0, position=1000 + position, updated_at=now,
+                texts={locale: {"question": f"Câu đố về {faq_id}?", "choices": list(choices), "explanation": "Vì thế."}
+                       for locale in ("vi", "en")},
+            ))
+        await session.commit()
+        return await load_bundle(session)
+
+
+def quiz_engine(sessions: SessionFactory, bundle: ContentBundle, moment: list[datetime]) -> Engine:
+    services = Services(areas=AreaDirectory.load(), catalogs=Catalogs(TZ), library=Library(bundle), tz=TZ)
+    return Engine(sessions, build_router(), services, conversation_ttl=timedelta(hours=72), clock=lambda: moment[0])
+
+
+async def latest_play(sessions: SessionFactory) -> QuizPlay:
+    async with sessions() as session:
+        play = (await session.exec(select(QuizPlay).order_by(QuizPlay.id.desc()))).first()  # type: ignore[union-attr]
+    assert play is not None
+    return play
+
+
+async def test_a_question_is_drawn_only_while_its_faq_entry_is_served(sessions) -> None:
+    bundle = await seed_quiz(sessions)
+    moment = [local(2026, 12, 31, 22)]
+    citizen = InMemoryChannel(quiz_engine(sessions, bundle, moment))
+    await citizen.send("/dovui")
+    assert "2 câu hỏi" in citizen.text()
+    assert set((await latest_play(sessions)).question_ids) == {quiz_id("rule-until-2026"), quiz_id("rule-always")}
+    moment[0] = local(2027, 1, 1, 0, 5)  # no deploy, no import: the day changed
+    await citizen.send("/dovui")
+    assert set((await latest_play(sessions)).question_ids) == {quiz_id("rule-from-2027"), quiz_id("rule-always")}
+    async with sessions() as session:
+        served = [item.id for item in Library(bundle).served(date(2027, 1, 1))]
+        rows = await quiz_repo.drawable_questions(session, served)
+    assert [row.id for row in rows] == [quiz_id("rule-from-2027"), quiz_id("rule-always")]
+
+
+async def start_round_with(sessions: SessionFactory, citizen: InMemoryChannel, question_ids: list[str]) -> None:
+    """Start a round, then fix which questions it holds and in what order (the draw is random)."""
+    await citizen.send("/dovui")
+    play = await latest_play(sessions)
+    async with sessions() as session:
+        await session.exec(update(QuizPlay).where(QuizPlay.id == play.id).values(question_ids=question_ids))  # type: ignore[call-overload]
+        await session.commit()
+
+
+def answer_now(play: QuizPlay) -> str:
+    """The first choice's button of the question the round is at."""
+    return f"quiz:a:{play.id}:{len(play.answers)}:0"
+
+
+async def test_a_round_across_midnight_drops_the_ended_question_and_still_counts_in_the_contest(sessions) -> None:
+    bundle = await seed_quiz(sessions)
+    async with sessions() as session:
+        contest = QuizContest(titles={"vi": "Thi cuối năm"}, starts_on=date(2026, 12, 30), ends_on=date(2027, 1, 5),
+                              created_at=datetime.now(UTC))
+        session.add(contest)
+        await session.commit()
+        contest_id = contest.id
+    moment = [local(2026, 12, 31, 23, 58)]
+    citizen = InMemoryChannel(quiz_engine(sessions, bundle, moment), display_name=None)
+    await citizen.send("/menu")
+    async with sessions() as session:
+        await session.exec(update(Citizen).values(consent_at=datetime.now(UTC), area_code=COMMUNE))  # type: ignore[call-overload]
+        await session.commit()
+    ended, steady = quiz_id("rule-until-2026"), quiz_id("rule-always")
+
+    # The question on screen at midnight has left the quiz: it does not count, the round goes on.
+    await start_round_with(sessions, citizen, [ended, steady])
+    moment[0] = local(2027, 1, 1, 0, 1)
+    await citizen.act(answer_now(await latest_play(sessions)))
+    assert "vừa được bỏ khỏi phần đố vui" in citizen.text() and "Câu 1/1: Câu đố về rule-always?" in citizen.text()
+    await citizen.act(answer_now(await latest_play(sessions)))
+    assert "Bà con trả lời đúng 1/1 câu." in citizen.text()
+    first = await latest_play(sessions)
+    assert (first.question_ids, first.answers, first.score, first.contest_id) == ([steady], [0], 1, contest_id)
+
+    # The next question has left the quiz: the answer counts and the round ends there.
+    moment[0] = local(2026, 12, 31, 23, 59)
+    await start_round_with(sessions, citizen, [steady, ended])
+    moment[0] = local(2027, 1, 1, 0, 2)
+    await citizen.act(answer_now(await latest_play(sessions)))
+    assert "✅" in citizen.text() and "Bà con trả lời đúng 1/1 câu." in citizen.text()
+
+    # Every question left before an answer: the round ends, uncounted, with a way to play again.
+    moment[0] = local(2026, 12, 31, 23, 59)
+    await start_round_with(sessions, citizen, [ended])
+    moment[0] = local(2027, 1, 1, 0, 3)
+    await citizen.act(answer_now(await latest_play(sessions)))
+    assert "vừa được bỏ khỏi phần đố vui" in citizen.text() and "Chơi lượt mới" in citizen.labels()[0]
+    empty = await latest_play(sessions)
+    assert empty.finished_at is not None and empty.contest_id is None and empty.question_ids == []
+
+    async with sessions() as session:
+        [board] = await quiz_repo.leaderboard(session, contest_id)  # type: ignore[arg-type]
+    assert (board.area_code, board.plays, board.average) == (COMMUNE, 2, 1.0)
+
+
+async def test_the_dashboard_shows_which_questions_are_drawn_today(settings, sessions, aiohttp_client) -> None:
+    await seed_quiz(sessions)
+    client = await aiohttp_client(create_app(settings, clock=lambda: local(2027, 1, 2)))
+    staff = await _editor(client, sessions)
+    html = await staff.page("/admin/quiz/questions")
+
+    def state(faq_id: str) -> str:
+        return html.split(f'href="/admin/quiz/questions/{quiz_id(faq_id)}"')[1].split("</tr>")[0]
+
+    assert "không có hiệu lực hôm nay" in state("rule-until-2026")
+    assert "đang chờ rà soát" in state("rule-unsure")
+    assert "đang dùng" in state("rule-from-2027") and "đang dùng" in state("rule-always")
+    assert "được dùng hôm nay: 2" in html
+    assert "Số câu hỏi hiện có: 2." in await staff.page("/admin/quiz")
+
+
+def question(question_id: str, faq_id: str, topic_id: str = "t", published: bool = True) -> QuizQuestion:
+    """A two-choice question citing `faq_id`."""
+    text = QuizText("Câu đố?", ("Đúng", "Sai"), "Vì thế.")
+    return QuizQuestion(question_id, topic_id, faq_id, 0, {"vi": text, "en": text}, published)
+
+
+def test_drawable_questions_follow_the_cited_entry() -> None:
+    faqs = {item.id: item for item in (entry("a", valid_until=date(2026, 12, 31)), entry("b", needs_review=True), entry("c"))}
+    questions = [question("qa", "a"), question("qb", "b"), question("qc", "c"), question("qd", "c", published=False),
+                 question("qe", "missing")]
+    assert [q.id for q in drawable_on(questions, faqs, date(2026, 12, 31))] == ["qa", "qc"]
+    assert [q.id for q in drawable_on(questions, faqs, date(2027, 1, 1))] == ["qc"]

@@ -102,7 +102,7 @@ async def _contests_page(request: web.Request, form: ContestForm, *, status: int
     t = translator_of(request)
     async with request.app[keys.SESSIONS]() as session:
         found = await quiz_repo.list_contests(session)
-        questions = len(await quiz_repo.published_questions(session))
+        questions = len(await quiz_repo.drawable_questions(session, _served_ids(request, today)))
     if not form.starts:
         form.starts, form.ends = _next_peak_month(today)
     return render(request, "admin/quiz/list.html", {
@@ -223,16 +223,17 @@ ERROR_MESSAGES = (
 @roles(*EDITORS)
 async def questions_list(request: web.Request) -> web.Response:
     """GET /admin/quiz/questions: every question with its topic, FAQ entry, state and answers."""
+    today = _today(request)
     async with request.app[keys.SESSIONS]() as session:
         rows = await quiz_repo.all_questions(session)
         counts = await quiz_repo.answer_counts(session, {row.id: row.answer for row in rows})
         bundle = await load_bundle(session)
-    library = request.app[keys.SERVICES].library
-    today = _today(request)
+        drawn = {row.id for row in await quiz_repo.drawable_questions(session, _served_ids(request, today))}
     return render(request, "admin/quiz/questions.html", {
         "rows": [{"q": row, "text": _question_text(row, translator_of(request).locale), "count": counts.get(row.id, quiz_repo.AnswerCount(0, 0)),
-                  "drawn": row.published and _in_force(library, row.faq_id, today)} for row in rows],
+                  "drawn": row.id in drawn, "entry": bundle.faq_by_id.get(row.faq_id)} for row in rows],
         "topics": {topic.id: topic for topic in bundle.topics}, "published": sum(row.published for row in rows),
+        "drawable": len(drawn),
     })
 
 
@@ -323,13 +324,12 @@ def _question_page(request: web.Request, form: dict[str, Any], bundle: ContentBu
                    previewing: bool = False, updated_at: Any = None, status: int = 200) -> web.Response:
     today = _today(request)
     by_field, general = _error_messages(errors or [], translator_of(request))
-    library = request.app[keys.SERVICES].library
     return render(request, "admin/quiz/question.html", {
         "form": form, "new": new, "topics": bundle.topics, "choice_rows": range(CHOICE_ROWS),
         "entries": [entry for entry in bundle.faqs if (entry.published and not entry.needs_review) or entry.id == form.get("faq_id")],
         "today": today, "errors": by_field, "general_errors": general, "previewing": previewing,
         "preview": _preview(request, preview) if preview else None,
-        "drawn": preview is not None and preview.published and _in_force(library, preview.faq_id, today),
+        "drawn": preview is not None and preview.published and preview.faq_id in _served_ids(request, today),
         "saved": request.query.get("saved") == "1", "updated_at": updated_at,
         "published": preview.published if preview and not previewing else None,
     }, status=status)
@@ -410,10 +410,10 @@ def _error_messages(errors: list[ContentError], translator: Translator) -> tuple
     return by_field, lines
 
 
-def _in_force(library: Any, faq_id: str, today: date) -> bool:
-    """Whether rounds draw a question citing this entry today (it exists and is in force)."""
-    entry = library.faq(faq_id)
-    return entry is not None and entry.is_valid_on(today)
+def _served_ids(request: web.Request, today: date) -> list[str]:
+    """The FAQ entries citizens are given today (in force, not waiting for review), as rounds see
+    them: the questions citing them are the ones drawn."""
+    return [entry.id for entry in request.app[keys.SERVICES].library.served(today)]
 
 
 def _question_text(row: QuizQuestionRow, locale: str) -> str:
