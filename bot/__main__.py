@@ -7,9 +7,10 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
@@ -57,9 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--locale", choices=("vi", "en"), default=None, help="answer language (default: DEFAULT_LOCALE)")
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
     ask.add_argument("--on", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD", help="answer as on this day (default: today)")
-    content = commands.add_parser("content", help="content files: check, import into the database")
+    content = commands.add_parser("content", help="content files: check (as on a day), import into the database")
     content_commands = content.add_subparsers(dest="content_command", metavar="ACTION", required=True)
-    content_commands.add_parser("check", help="validate content/ (FAQ, topics, stories, areas); exit 1 listing every error")
+    check = content_commands.add_parser(
+        "check", help="validate content/ (FAQ, topics, stories, campaigns, quiz, areas) and check it as on a day: "
+                      "topics and quiz questions in force, replacements, entries to review; exit 1 listing every error",
+    )
+    check.add_argument(
+        "--on", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+        help="check the content as it will be on this day (default: today in TIMEZONE); entries ending within "
+             "60 days after it, or waiting for review, are listed to review",
+    )
     content_import = content_commands.add_parser(
         "import", help="validate, then load areas, topics, FAQ, stories, campaigns and the quiz into the database "
                        "(idempotent); FAQ entries, stories and quiz questions edited in the dashboard are kept",
@@ -111,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "db":
         return _db(settings, args)
     if args.command == "content":
-        return _content_check() if args.content_command == "check" else asyncio.run(_content_import(settings, args.overwrite))
+        if args.content_command == "check":
+            return _content_check(args.on or datetime.now(settings.tz).date(), settings.tz)
+        return asyncio.run(_content_import(settings, args.overwrite))
     if args.command == "staff":
         return asyncio.run(_staff(settings, args))
     if args.command == "export":
@@ -184,16 +195,19 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _content_check() -> int:
+def _content_check(day: date, tz: ZoneInfo) -> int:
+    """Validate the files, then report on them as on `day` (content.check); 1 on any error."""
     from content.areas import read_area_records
-    from content.loader import ContentInvalid, load_content
-
     from content.campaigns import load_campaigns
+    from content.check import check_on
+    from content.loader import ContentInvalid, load_content
+    from content.quiz import load_quiz
 
     codes = [record.code for record in read_area_records()]
     try:
         bundle = load_content(area_codes=codes)
         campaigns = load_campaigns(area_codes=codes)
+        questions = load_quiz(faqs=bundle.faqs, topics=bundle.topics)
     except ContentInvalid as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)
@@ -203,7 +217,9 @@ def _content_check() -> int:
         f"content/ is valid: {len(bundle.topics)} topics, {len(bundle.faqs)} FAQ entries, {len(bundle.stories)} stories, "
         f"{len(campaigns)} campaigns"
     )
-    return 0
+    report = check_on(day, bundle, questions=questions, campaigns=campaigns, tz=tz)
+    print("\n".join(report.lines()))
+    return 1 if report.errors else 0
 
 
 async def _content_import(settings: Settings, overwrite: bool) -> int:
