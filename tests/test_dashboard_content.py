@@ -1,22 +1,25 @@
-"""Dashboard content screens: FAQ entries and stories (create, edit, check, preview, publish), the
-search index refreshing in this process and in another one, and unanswered questions."""
+"""Dashboard content screens: the entries to review soon, FAQ entries and stories (create, edit,
+check, preview, publish), the search index refreshing in this process and in another one, and
+unanswered questions."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import select
 
 from bot import keys
 from bot.app import create_app
+from content.check import entries_to_review
 from content.importer import load_bundle
 from content.library import Library
 from content.refresh import refresh_if_changed, watch
 from content.search import Status
-from storage.content import record_unanswered
+from storage.content import list_faqs, record_unanswered
 from storage.content_edit import content_version
 from storage.models import AuditEntry, FaqRow, StaffRole, StoryRow, UnansweredQuestion
 from tests.dashboard import COMMUNE, add_staff, sign_in
@@ -73,6 +76,29 @@ async def test_the_list_shows_entries_and_stories_and_filters_them(editor) -> No
     filtered = await editor.page("/admin/content?q=chuan+ngheo&topic=poverty_standard")
     assert filtered.count("/admin/content/faq/") < html.count("/admin/content/faq/")
     assert "/admin/content/faq/" in filtered
+
+
+async def test_the_list_shows_what_to_review_before_it_ends_as_content_check_does(editor, sessions) -> None:
+    async with sessions() as session:
+        plain = [row for row in await list_faqs(session)
+                 if row.published and not (row.valid_from or row.valid_until or row.replaced_by or row.needs_review)]
+        ending, waiting, later, successor = plain[:4]
+        ending.valid_until, ending.replaced_by = date(2026, 4, 30), successor.id  # within 60 days of 02/03/2026
+        waiting.needs_review = True
+        later.valid_until = date(2026, 5, 2)  # day 61
+        session.add_all([ending, waiting, later])
+        await session.commit()
+        expected = [item.id for item in entries_to_review((await load_bundle(session)).faqs, date(2026, 3, 2))]
+    html = await editor.page("/admin/content")
+    section = html.split('id="review"')[1].split('id="faq"')[0]
+    assert "Cần rà soát trước ngày 01/05/2026" in section
+    assert re.findall(r'<code class="muted">([a-z0-9-]+)</code>', section) == expected
+    assert {ending.id, waiting.id} <= set(expected) and later.id not in expected
+    row = section.split(f'href="/admin/content/faq/{ending.id}"')[1].split("</tr>")[0]
+    assert "30/04/2026" in row and f'href="/admin/content/faq/{successor.id}"' in row and "sắp hết hiệu lực" in row
+    row = section.split(f'href="/admin/content/faq/{waiting.id}"')[1].split("</tr>")[0]
+    assert "cần rà soát" in row
+    assert waiting.id in await editor.page(f"/admin/content/faq/{waiting.id}")  # still there to edit
 
 
 async def test_a_new_entry_is_checked_saved_logged_and_answered_at_once(app, editor, sessions) -> None:

@@ -18,6 +18,7 @@ from multidict import MultiDictProxy
 
 from bot import keys
 from bot.dashboard.web import PREFIX, now_of, record, redirect, render, roles, staff_of, translator_of
+from content.check import REVIEW_DAYS, entries_to_review, review_until
 from content.i18n import N_, Translator
 from content.importer import faq_entry, faq_row, load_bundle, story, story_row, validate_faq, validate_story
 from content.loader import ContentError, ContentInvalid
@@ -78,7 +79,8 @@ class Pick:
 @routes.get(f"{PREFIX}/content", name="admin-content")
 @roles(*EDITORS)
 async def content_list(request: web.Request) -> web.Response:
-    """GET /admin/content[?topic=&q=&state=]: FAQ entries and stories."""
+    """GET /admin/content[?topic=&q=&state=]: the entries to review soon (`content.check`), FAQ
+    entries and stories."""
     topic = request.query.get("topic", "")
     state = request.query.get("state", "")
     typed = request.query.get("q", "").strip()[:200]
@@ -92,6 +94,7 @@ async def content_list(request: web.Request) -> web.Response:
     return render(request, "admin/content/list.html", {
         "entries": entries, "stories": bundle.stories, "topics": bundle.topics, "topic": topic, "state": state,
         "q": typed, "today": today, "message": _message(request),
+        "review": entries_to_review(bundle.faqs, today), "review_until": review_until(today), "review_days": REVIEW_DAYS,
     })
 
 
