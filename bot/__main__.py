@@ -201,6 +201,7 @@ def _content_check(day: date, tz: ZoneInfo) -> int:
     from content.campaigns import load_campaigns
     from content.check import check_on
     from content.loader import ContentInvalid, load_content
+    from content.pages import load_pages
     from content.quiz import load_quiz
 
     codes = [record.code for record in read_area_records()]
@@ -208,6 +209,7 @@ def _content_check(day: date, tz: ZoneInfo) -> int:
         bundle = load_content(area_codes=codes)
         campaigns = load_campaigns(area_codes=codes)
         questions = load_quiz(faqs=bundle.faqs, topics=bundle.topics)
+        pages = load_pages()
     except ContentInvalid as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)
@@ -217,7 +219,7 @@ def _content_check(day: date, tz: ZoneInfo) -> int:
         f"content/ is valid: {len(bundle.topics)} topics, {len(bundle.faqs)} FAQ entries, {len(bundle.stories)} stories, "
         f"{len(campaigns)} campaigns"
     )
-    report = check_on(day, bundle, questions=questions, campaigns=campaigns, tz=tz)
+    report = check_on(day, bundle, questions=questions, campaigns=campaigns, pages=pages, tz=tz)
     print("\n".join(report.lines()))
     return 1 if report.errors else 0
 

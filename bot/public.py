@@ -30,6 +30,7 @@ from content.campaigns import Window
 from content.i18n import N_, Translator
 from content.importer import stored_campaigns
 from content.model import FaqEntry
+from content.pages import load_pages, on_day
 from content.search import Status
 from content.text import clean_input, strip_diacritics
 from handlers.faq import SUGGEST_TEXT, answer_text
@@ -67,6 +68,7 @@ class TimedCache:
 
 
 CACHE = web.AppKey("public_cache", TimedCache)
+PAGES = web.AppKey("public_pages", tuple)
 NAV = (
     ("public-home", N_("Home")),
     ("public-faq", N_("Questions and answers")),
@@ -79,6 +81,7 @@ NAV = (
 def setup(app: web.Application) -> None:
     """Register the public pages (in processes that serve people)."""
     app[CACHE] = TimedCache()
+    app[PAGES] = load_pages()
     app.router.add_routes(routes)
 
 
@@ -337,6 +340,7 @@ async def home(request: web.Request) -> web.Response:
     today = _today(request)
     library = request.app[keys.SERVICES].library
     return render(request, "home.html", {
+        "about": on_day(request.app[PAGES], "home-about", today),
         "ways": ways_to_reach(request), "dates": (await dates_ahead(request))[:HOME_ITEMS],
         "figures": await figures(request), "stories": library.stories()[:HOME_ITEMS], "topics": library.topics(today),
         "percent": lambda share: _percent(translator_of(request), share),

@@ -8,10 +8,12 @@ of what citizens are given:
 - errors (citizens would get no answer on that day): a topic with no entry served; an entry whose
   `replaced_by` successor is missing, or not in force on the day after the entry ends, or still
   waiting for review once the handover has come; an entry served together with its successor; a
-  chain of replacements that loops; a topic of the quiz with no question drawable;
+  chain of replacements that loops; a topic of the quiz with no question drawable; a section of the
+  public pages (`content/pages.yaml`) with no paragraph true on the day;
 - warnings (to look at, not failing): an entry past its `valid_until` that names no successor; two
-  entries served with the same question; a successor waiting for review before its handover; fewer drawable questions than a round asks; no story published; a campaign
-  that never comes round in the year ahead;
+  entries served with the same question; a successor waiting for review before its handover; fewer
+  drawable questions than a round asks; no story published; a campaign that never comes round in the
+  year ahead;
 - entries to review: those waiting for review, and those whose `valid_until` falls within
   `REVIEW_DAYS` after the day.
 """
@@ -27,6 +29,7 @@ from zoneinfo import ZoneInfo
 from content.campaigns import Campaign, trigger
 from content.loader import ContentError
 from content.model import ContentBundle, FaqEntry
+from content.pages import PAGES_FILE, PageText
 from content.quiz import QUIZ_FILE, QuizQuestion, drawable_on
 from content.text import normalize
 from storage.quiz import ROUND
@@ -89,9 +92,9 @@ def _review_line(entry: FaqEntry) -> str:
 
 def check_on(
     day: date, bundle: ContentBundle, *, questions: Sequence[QuizQuestion] = (), campaigns: Sequence[Campaign] = (),
-    tz: ZoneInfo | None = None,
+    pages: Sequence[PageText] = (), tz: ZoneInfo | None = None,
 ) -> DayReport:
-    """Check `bundle` (with the quiz and the campaigns) as it will be on `day`."""
+    """Check `bundle` (with the quiz, the campaigns and the public pages' text) as it will be on `day`."""
     errors: list[ContentError] = []
     warnings: list[ContentError] = []
     served = [entry for entry in bundle.faqs if entry.is_served_on(day)]
@@ -107,6 +110,8 @@ def check_on(
         warnings.append(ContentError("stories.yaml", "", "published", "no story is published"))
     if campaigns:
         summary.append(_campaigns(day, campaigns, tz or ZoneInfo("Asia/Ho_Chi_Minh"), warnings))
+    if pages:
+        summary.append(_pages(day, pages, errors))
     return DayReport(day, tuple(errors), tuple(warnings), tuple(summary), tuple(entries_to_review(bundle.faqs, day)))
 
 
@@ -216,6 +221,19 @@ def _quiz(day: date, bundle: ContentBundle, questions: Sequence[QuizQuestion], e
     left_out = [f"{question.id} ({question.faq_id})" for question in published if question.id not in kept]
     line = f"quiz: {len(drawable)} of {len(published)} published questions can be drawn"
     return line + (f"; not drawn: {', '.join(left_out)}" if left_out else "")
+
+
+def _pages(day: date, pages: Sequence[PageText], errors: list[ContentError]) -> str:
+    """Each section of the public pages keeps a paragraph true on the day; name those ending soon."""
+    shown = [page for page in pages if page.is_valid_on(day)]
+    for section in dict.fromkeys(page.section for page in pages):
+        if not any(page.section == section for page in shown):
+            errors.append(ContentError(PAGES_FILE, section, "", f"no paragraph of this section is true on {day}"))
+    last = review_until(day)
+    ending = [f"{page.id} (until {page.valid_until})" for page in pages
+              if page.valid_until is not None and day <= page.valid_until <= last]
+    line = f"public pages: {len(shown)} of {len(pages)} paragraphs shown"
+    return line + (f"; ending before {last}: {', '.join(ending)}" if ending else "")
 
 
 def _campaigns(day: date, campaigns: Sequence[Campaign], tz: ZoneInfo, warnings: list[ContentError]) -> str:

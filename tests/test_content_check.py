@@ -117,3 +117,19 @@ def test_before_the_new_year_the_entries_ending_with_2026_are_listed_to_review()
     assert result.returncode == 0, result.stdout + result.stderr
     listed = result.stdout.split("entries to review before 2027-02-04: ")[1]
     assert "poverty-line-2022-2026  valid until 2026-12-31  replaced by poverty-line-2027-2030" in listed
+    assert "public pages: 3 of 4 paragraphs shown; ending before 2027-02-04: standard-2022-2026 (until 2026-12-31)" in result.stdout
+
+
+def test_a_public_page_section_left_with_no_paragraph_true_that_day_is_an_error() -> None:
+    from content.model import Source
+    from content.pages import PageText
+
+    def paragraph(page_id: str, **dates: date) -> PageText:
+        return PageText(page_id, "home-about", {"vi": page_id, "en": page_id}, (Source("Nghị định 351/2025/NĐ-CP"),), **dates)
+
+    bundle = ContentBundle(topics=(topic("t"),), faqs=(entry("a"),))
+    gap = (paragraph("old", valid_until=date(2026, 12, 31)), paragraph("new", valid_from=date(2027, 1, 2)))
+    assert ("home-about", "") in found(check_on(date(2027, 1, 1), bundle, pages=gap))
+    assert not check_on(date(2027, 1, 2), bundle, pages=gap).errors
+    december = check_on(date(2026, 12, 6), bundle, pages=gap)
+    assert not december.errors and "old (until 2026-12-31)" in december.summary[-1]

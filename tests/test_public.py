@@ -454,3 +454,21 @@ async def test_public_queries_on_both_backends(db_sessions) -> None:  # type: ig
         mine = await public_repo.answers_by_area(session, stats.Scope(now - timedelta(days=30), now, frozenset({COMMUNE})))
     assert [item.titles["vi"] for item in contests] == ["now"]
     assert answers == {COMMUNE: 7, "": 1} and mine == {COMMUNE: 7}
+
+
+async def test_the_home_page_text_switches_by_itself_on_1_january_2027(settings, aiohttp_client) -> None:
+    """The programme paragraphs come from content/pages.yaml and follow the clock: no deploy on 1/1/2027."""
+    before = datetime(2026, 12, 31, 16, 59, tzinfo=UTC)  # 23:59 on 31/12/2026 in Vietnam
+    after = datetime(2026, 12, 31, 17, 0, tzinfo=UTC)  # 00:00 on 1/1/2027
+    pages = {}
+    for moment in (before, after):
+        client = await aiohttp_client(create_app(settings, clock=lambda moment=moment: moment))
+        pages[moment] = {lang: await (await client.get(f"/?lang={lang}")).text() for lang in ("vi", "en")}
+    december, january = pages[before], pages[after]
+    assert "Đến hết 31/12/2026" in december["vi"] and "1.500.000 đồng" in december["vi"]
+    assert "Từ 1/1/2027 áp dụng chuẩn nghèo mới" in december["vi"]
+    assert "1.500.000" not in january["vi"] and "2.200.000 đồng ở nông thôn" in january["vi"]
+    assert "From 1/1/2027, under the new poverty standard" in january["en"] and "1,500,000" not in january["en"]
+    for html in (*december.values(), *january.values()):
+        assert "aims to lower" not in html and "nhằm giảm" not in html  # the 2021–2025 programme has ended
+    assert "1,3%" in december["vi"] and "1.3 %" in january["en"]
