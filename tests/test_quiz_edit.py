@@ -161,9 +161,10 @@ async def test_the_list_counts_answers_and_the_share_answered_right(settings, se
     urban = html.split('href="/admin/quiz/questions/poverty-line-urban-2026"')[1].split("</tr>")[0]
     assert "<td>3</td>" in rural and "67%" in rural
     assert "<td>2</td>" in urban and "50%" in urban
-    assert "poverty-standard-2027-new" in rural and "đang dùng" in rural
+    assert "poverty-line-2022-2026" in rural  # the rule "until 31/12/2026" it states
     untouched = html.split('href="/admin/quiz/questions/poverty-line-rural-2027"')[1].split("</tr>")[0]
     assert "<td>0</td>" in untouched and "—" in untouched
+    assert "poverty-standard-2027-new" in untouched and "đang dùng" in untouched
     assert 'href="/admin/quiz/questions/new"' in html
     assert "/admin/quiz/questions" in await editor.page("/admin/quiz")
 
