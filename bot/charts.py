@@ -3,6 +3,10 @@
 Only SVG presentation attributes are used (the dashboard's Content-Security-Policy forbids inline
 styles), every label is escaped, and each chart carries a <title> and <desc>; the pages put a text
 table with the same numbers under each chart.
+
+A whole chart in one SVG shrinks its labels with its width (12 units drawn 330 px wide are 5 px on a
+phone). For pages read on phones, `bar` draws only the bar, and the labels and numbers stay HTML
+text that wraps and follows the reader's text size (a table whose rows carry bars).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from markupsafe import Markup, escape
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#555555")
 TEXT = "#17211d"
 GRID = "#cfd9d4"
+TRACK = "#e3ebe7"
 FONT = 'font-family="system-ui, sans-serif"'
 
 
@@ -110,6 +115,15 @@ def stacked_bars(categories: Sequence[str], series: Sequence[Series], *, title: 
     parts += _legend(series, width - legend_width + 6, top)
     parts.append("</svg>")
     return Markup("".join(parts))  # nosec B704  # every text in it is escaped; the rest are numbers
+
+
+def bar(value: float, top: float, *, colour: str = PALETTE[0]) -> Markup:
+    """One horizontal bar, `value` out of `top`, as a small SVG that CSS stretches across its box
+    (class "chart-bar"); hidden from screen readers, as the number beside it says the same."""
+    share = min(100, max(1, 100 * value / top)) if value > 0 and top > 0 else 0
+    return Markup(  # nosec B704  # numbers and a colour constant only
+        '<svg class="chart-bar" viewBox="0 0 100 4" preserveAspectRatio="none" aria-hidden="true" focusable="false">'
+        f'<rect width="100" height="4" fill="{TRACK}"/><rect width="{_number(share)}" height="4" fill="{colour}"/></svg>')
 
 
 def horizontal_bars(rows: Sequence[tuple[str, float]], *, title: str, desc: str = "", ident: str = "chart",

@@ -21,7 +21,6 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 import segno
 from aiohttp import web
-from markupsafe import Markup
 
 from bot import charts, keys
 from bot.dashboard.stats import telegram_username
@@ -452,8 +451,8 @@ async def statistics(request: web.Request) -> web.Response:
     translator = translator_of(request)
     titles = {topic.id: topic.title(translator.locale) for topic in request.app[keys.SERVICES].library.bundle.topics}
     shown = [(titles.get(item.topic, item.topic), item.shown) for item in data.topics if item.shown][:TOP_TOPICS]
-    chart = charts.horizontal_bars(shown, title=translator.gettext("Answers given by the bot, by topic"), ident="topics",
-                                   desc=translator.gettext("The table below the chart has the same numbers.")) if shown else Markup("")
+    top = max((count for _name, count in shown), default=0)
     return render(request, "stats.html", {
-        "figures": data, "topics": shown, "chart": chart, "percent": lambda share: _percent(translator, share),
+        "figures": data, "topics": [(name, count, charts.bar(count, top)) for name, count in shown],
+        "percent": lambda share: _percent(translator, share),
     })

@@ -272,7 +272,8 @@ async def test_the_figures_equal_storage_stats(settings, aiohttp_client, session
     assert "Từ 11/03/2025 đến 10/03/2026" in html
     async with sessions() as session:
         summary = await stats.ticket_summary(session, scope, TZ, NOW)
-        answers = sum(usage.shown for usage in await stats.faq_usage(session, scope))
+        usage = await stats.faq_usage(session, scope)
+        answers = sum(item.shown for item in usage)
         by_area = await public_repo.answers_by_area(session, scope)
     assert (summary.total.received, summary.total.answered, answers) == (4, 3, 42)  # the old ticket and usage fall outside
     assert number(html, "total-answers") == str(answers)
@@ -287,7 +288,12 @@ async def test_the_figures_equal_storage_stats(settings, aiohttp_client, session
         share = "–" if counts.on_time_share is None else f"{round(counts.on_time_share * 100)} %"
         assert cells == [str(by_area.get(code, 0)), str(counts.received), str(counts.answered), share], code
     assert "Chưa rõ xã, phường" in rows[""]  # answers read by citizens who gave no commune
-    assert html.count("<svg") == 1 and 'role="img"' in html
+    # The chart is the topics table: each row's name and number as text, with a bar to scale.
+    topics = re.findall(r'<tr><th scope="row">([^<]*)<svg class="chart-bar".*?<rect width="([\d.]+)"[^>]*/></svg></th>'
+                        r'<td class="num">([^<]*)</td>', html.split('id="table-topics"')[1].split("</table>")[0])
+    assert sorted(int(count) for _name, _width, count in topics) == sorted(t.shown for t in stats.by_topic(usage) if t.shown)
+    largest = max(int(count) for _name, _width, count in topics)
+    assert all(float(width) == round(100 * int(count) / largest, 1) for _name, width, count in topics)
     home = await (await client.get("/")).text()
     assert "<strong>42</strong>" in home and "<strong>4</strong>" in home
 
