@@ -6,10 +6,10 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from sqlalchemy import text
 
-from bot import keys, public
+from bot import favicon, keys, public
 from bot.channels.webchat import STATIC_DIR
 from bot.media_links import PHOTO_TYPES
 from bot.metrics import metrics
@@ -22,6 +22,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+ICON_CACHE = "public, max-age=86400"
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -79,6 +80,16 @@ async def zalo_oa_webhook(request: web.Request) -> web.StreamResponse:
     return await channel.handle_webhook(request)
 
 
+async def icon(request: web.Request) -> web.StreamResponse:
+    """GET /favicon.ico, /favicon.svg: the site's icon, drawn once per process; 304 when the browser has it."""
+    found = favicon.icons()[request.match_info["name"]]
+    if any(tag.value == found.etag for tag in request.if_none_match or ()):
+        return web.Response(status=304, headers={hdrs.ETAG: f'"{found.etag}"', hdrs.CACHE_CONTROL: ICON_CACHE})
+    response = web.Response(body=found.body, content_type=found.content_type, headers={hdrs.CACHE_CONTROL: ICON_CACHE})
+    response.etag = found.etag
+    return response
+
+
 async def media_file(request: web.Request) -> web.StreamResponse:
     """GET /media/{token}: a stored photo behind an unguessable, expiring link (for Zalo); else 404."""
     path = request.app[keys.MEDIA_LINKS].resolve(request.match_info["token"], request.app[keys.CLOCK]())
@@ -103,6 +114,7 @@ def setup_routes(app: web.Application, role: Role = Role.all) -> None:
             web.post("/webhook/zalo-bot", zalo_bot_webhook, name="zalo-bot-webhook"),
             web.post("/webhook/zalo-oa", zalo_oa_webhook, name="zalo-oa-webhook"),
             web.get("/media/{token}", media_file, name="media"),
+            web.get("/{name:favicon\\.(?:ico|svg)}", icon, name="icon"),
         ]
     )
     public.setup(app)
