@@ -33,7 +33,7 @@ from bot.logs import hide_settings_secrets
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
 from bot.roles import Role
-from bot.routes import request_ids, security_headers, setup_routes
+from bot.routes import compression, request_ids, security_headers, setup_routes, weak_etag_when_gzipped
 from bot.sender import QuietHours, Sender
 from content import refresh
 from content.areas import AreaDirectory
@@ -58,7 +58,8 @@ BROADCAST_CHECK_SECONDS = 10
 def create_app(settings: Settings, *, clock=utc_now, role: Role = Role.all) -> web.Application:  # type: ignore[no-untyped-def]
     """Assemble the web app; resources start when the app starts. `role` picks what this process
     does when the bot runs as several (see Role)."""
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[request_ids, security_headers])
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[request_ids, security_headers, compression])
+    app.on_response_prepare.append(weak_etag_when_gzipped)
     app[keys.SETTINGS] = settings
     app[keys.ROLE] = role
     hide_settings_secrets(settings)

@@ -1,8 +1,9 @@
-"""The web server's routes as one table, and the headers every response carries."""
+"""The web server's routes as one table, the headers every response carries, and gzip for text."""
 
 from __future__ import annotations
 
 import logging
+import mimetypes
 import re
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+# Text compresses to a third or less; images (PNG, JPEG, ICO of PNGs) are compressed already.
+COMPRESSIBLE = frozenset({"text/html", "text/css", "text/javascript", "application/javascript", "application/json",
+                          "image/svg+xml", "text/plain", "text/csv"})
+MIN_COMPRESSED = 1024  # bytes: below this gzip saves a few hundred bytes at most
 ICON_CACHE = "public, max-age=86400"
 
 
@@ -129,6 +134,59 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
     return response
+
+
+@web.middleware
+async def compression(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Gzip text (pages, style sheets, scripts, SVG, JSON) for clients that accept it. Not images, not
+    bodies under 1 KiB, not byte ranges, and not private or no-store responses (the dashboard's): a
+    page holding a secret, such as a form token, beside text a visitor chose could leak the secret
+    through the compressed size (BREACH)."""
+    response = await handler(request)
+    if not _compressible(request, response):
+        return response
+    vary = response.headers.get(hdrs.VARY, "")
+    if hdrs.ACCEPT_ENCODING.lower() not in vary.lower():
+        response.headers[hdrs.VARY] = f"{vary}, {hdrs.ACCEPT_ENCODING}" if vary else hdrs.ACCEPT_ENCODING
+    # A static file asked for conditionally may become a 304, and aiohttp would write a gzip trailer
+    # into its empty body; browsers revalidate rarely (versioned URLs never), so those go plain.
+    conditional = isinstance(response, web.FileResponse) and (request.if_none_match or request.if_modified_since)
+    if not conditional and accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
+        response.enable_compression(web.ContentCoding.gzip)
+    return response
+
+
+def _compressible(request: web.Request, response: web.StreamResponse) -> bool:
+    """A full, public text response worth compressing."""
+    if response.status != 200 or hdrs.CONTENT_ENCODING in response.headers or hdrs.RANGE in request.headers:
+        return False
+    if any(word in response.headers.get(hdrs.CACHE_CONTROL, "") for word in ("private", "no-store")):
+        return False
+    if isinstance(response, web.FileResponse):  # its type and size are known only when it is sent
+        return mimetypes.guess_type(request.path)[0] in COMPRESSIBLE
+    return (isinstance(response, web.Response) and isinstance(response.body, bytes)
+            and len(response.body) >= MIN_COMPRESSED and response.content_type in COMPRESSIBLE)
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header admits gzip (`gzip;q=0` refuses it; `*` admits it)."""
+    weights = {}
+    for part in header.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        quality = params.strip().removeprefix("q=")
+        try:
+            weights[coding.strip()] = float(quality) if params else 1.0
+        except ValueError:
+            weights[coding.strip()] = 0.0
+    return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
+
+
+async def weak_etag_when_gzipped(request: web.Request, response: web.StreamResponse) -> None:
+    """A gzipped body is another representation than the plain one, so its ETag may match the plain
+    file's only weakly (RFC 9110, 8.8.1): aiohttp's static files give both the same strong one."""
+    etag = response.headers.get(hdrs.ETAG, "")
+    if response.headers.get(hdrs.CONTENT_ENCODING) == "gzip" and etag.startswith('"'):
+        response.headers[hdrs.ETAG] = f"W/{etag}"
 
 
 @web.middleware
