@@ -22,11 +22,6 @@ CHANGE_NOTE = N_("Note: this applies until {until}. From {start} a new rule appl
 PAGE = 6
 RELATED = 3
 CHANGE_NOTICE_DAYS = 60
-LABEL_LIMIT = 60
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
 
 
 def answer_text(entry: FaqEntry, translator: Translator, today: date) -> str:
@@ -73,7 +68,7 @@ async def ask(turn: Turn) -> list[Reply]:
         return await show_answer(turn, result.best.entry)
     if result.status is Status.suggest:
         observe.FAQ_OUTCOMES.labels("suggest").inc()
-        buttons = tuple((Button(_short(m.entry.text(turn.locale).question), f"faq:show:{m.entry.id}"),) for m in result.matches)
+        buttons = tuple((Button(m.entry.text(turn.locale).question, f"faq:show:{m.entry.id}"),) for m in result.matches)
         return [
             Reply(
                 turn._(SUGGEST_TEXT),
@@ -89,7 +84,7 @@ async def show_answer(turn: Turn, entry: FaqEntry) -> list[Reply]:
     related = _related(turn, entry)
     rows: list[tuple[Button, ...]] = [
         (Button(turn._("👍 Helpful"), f"faq:up:{entry.id}"), Button(turn._("👎 Not helpful"), f"faq:down:{entry.id}")),
-        *((Button("↪ " + _short(other.text(turn.locale).question), f"faq:show:{other.id}"),) for other in related),
+        *((Button("↪ " + other.text(turn.locale).question, f"faq:show:{other.id}"),) for other in related),
     ]
     return [Reply(answer_text(entry, turn.translator, turn.today), buttons=tuple(rows), image=entry.image)]
 
@@ -210,7 +205,7 @@ async def topic_questions(turn: Turn) -> list[Reply]:
     page = min(max(page, 0), pages - 1)
     shown = entries[page * PAGE : (page + 1) * PAGE]
     rows: list[tuple[Button, ...]] = [
-        (Button(_short(entry.text(turn.locale).question), f"faq:show:{entry.id}"),) for entry in shown
+        (Button(entry.text(turn.locale).question, f"faq:show:{entry.id}"),) for entry in shown
     ]
     nav = []
     if page > 0:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
 from bot.app import create_app
+from bot.channels import telegram, zalo_bot
+from bot.features import build_router
+from handlers.engine import Engine
 from storage.models import Citizen
+from tests.channel import InMemoryChannel
+from tests.conftest import telegram_settings
+from tests.drivers import TelegramDriver, WebChatDriver
 
 
 async def test_page_renders_in_vietnamese_with_the_deep_link_and_strict_headers(settings, aiohttp_client) -> None:
@@ -90,3 +97,31 @@ async def test_healthz_and_home(settings, aiohttp_client) -> None:
     assert await response.json() == {"status": "ok", "database": "ok", "role": "all", "telegram": "off"}
     home = await client.get("/", allow_redirects=False)
     assert home.status == 200 and 'href="/chat"' in await home.text()  # the public page links the chat
+
+
+LONG_QUESTION_QUERY = "vay von ngan hang chinh sach"  # a close call offering questions of more than 60 characters
+ON = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+
+
+async def test_did_you_mean_labels_are_whole_on_the_web_chat_and_zalo_and_cut_only_for_telegram(
+    settings, tg, aiohttp_client, sessions, services
+) -> None:
+    client = await aiohttp_client(create_app(settings, clock=lambda: ON))
+    [choices] = await WebChatDriver(client).send(LONG_QUESTION_QUERY)
+    questions = {action.removeprefix("faq:show:"): label for label, action in choices.buttons if action.startswith("faq:show:")}
+    assert questions and all(services.library.faq(id_).text("vi").question == label for id_, label in questions.items())
+    longest = max(questions.values(), key=len)
+    assert len(longest) > 60, "the query no longer offers a long question: pick another one"
+
+    zalo = InMemoryChannel(Engine(sessions, build_router(), services, clock=lambda: ON, conversation_ttl=timedelta(hours=1)),
+                           channel="zalo_bot", capabilities=zalo_bot.CAPABILITIES)
+    [listed] = await zalo.send(LONG_QUESTION_QUERY)
+    assert f". {longest}\n" in listed.text, "a numbered list shows the whole question"
+
+    await aiohttp_client(create_app(telegram_settings(settings, tg), clock=lambda: ON))
+    citizen = TelegramDriver(tg)
+    [offered] = await citizen.send(LONG_QUESTION_QUERY)
+    shortened = next(label for label, action in offered.buttons if questions.get(action.removeprefix("faq:show:")) == longest)
+    assert len(shortened) <= telegram.BUTTON_LABEL_LIMIT and shortened.endswith("…") and longest.startswith(shortened[:-1])
+    await citizen.press(shortened)
+    assert "Nguồn:" in citizen.last[-1].text, "the button's action is whole"

@@ -47,6 +47,9 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 CHANNEL = "telegram"
 CAPABILITIES = Capabilities(buttons=True, max_text=4096, images=True)
 CAPTION_LIMIT = 1024
+# Telegram shows a button's label on one line and cuts what does not fit; handlers give whole labels
+# (other channels show them whole), so longer ones are shortened here, at a word, with "…".
+BUTTON_LABEL_LIMIT = 60
 ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "audio/ogg": ".ogg",
             "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a"}
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # nosec B105  # a header name, not a secret
@@ -159,8 +162,19 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.action) for b in row] for row in reply.buttons]
+        [[InlineKeyboardButton(button_label(b.label), callback_data=b.action) for b in row] for row in reply.buttons]
     )
+
+
+def button_label(label: str) -> str:
+    """A label that fits a keyboard button: at most BUTTON_LABEL_LIMIT characters, cut at a word."""
+    if len(label) <= BUTTON_LABEL_LIMIT:
+        return label
+    cut = label[: BUTTON_LABEL_LIMIT - 1]
+    space = cut.rfind(" ")
+    if space > BUTTON_LABEL_LIMIT // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:–-") + "…"
 
 
 class TelegramChannel:
