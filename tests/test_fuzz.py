@@ -221,11 +221,37 @@ async def test_webchat_answers_any_json_without_a_server_error(webchat, errors, 
 async def test_webchat_refuses_malformed_bodies_and_wrong_content_types(webchat, errors, raw, content_type) -> None:
     response = await webchat.post("/chat/api/messages", data=raw, headers={"Content-Type": content_type})
     assert 200 <= response.status < 500, response.status
-    if content_type.partition(";")[0] != "application/json":
+    if content_type.startswith("multipart/"):
+        assert response.status == 403  # files come only from the chat page, with its header
+    elif content_type.partition(";")[0] != "application/json":
         assert response.status == 415
     for path in ("/chat/api/messages", "/chat/api/updates"):
         updates = await webchat.post(path, data=raw, headers={"Content-Type": content_type})
         assert updates.status < 500, (path, updates.status)
+    assert fresh_errors(errors) == []
+
+
+PART = st.tuples(
+    st.sampled_from(["photo", "voice", "file", ""]),
+    st.one_of(st.binary(max_size=300), st.sampled_from([b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"OggS", b"\x1a\x45\xdf\xa3webm"]).flatmap(
+        lambda magic: st.binary(max_size=200).map(lambda rest: magic + rest))),
+)
+
+
+@given(parts=st.lists(PART, max_size=7), cut=st.one_of(st.none(), st.integers(0, 400)))
+@fuzz(40)
+async def test_webchat_uploads_of_any_shape_never_fail_and_leave_nothing_waiting(webchat, errors, settings, parts, cut) -> None:
+    boundary = "fuzz-boundary"
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="f"\r\n\r\n'.encode() + data + b"\r\n"
+        for name, data in parts
+    ) + f"--{boundary}--\r\n".encode()
+    response = await webchat.post("/chat/api/messages", data=body[:cut] if cut is not None else body, headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}", "X-Requested-With": "fetch"})
+    assert response.status in (200, 400, 413), (response.status, await response.text())
+    data = await response.json()
+    assert data.get("replies") or data.get("error")
+    assert not list((settings.data_dir / "media" / "incoming").glob("*/*")), "an upload left files waiting"
     assert fresh_errors(errors) == []
 
 

@@ -2,6 +2,12 @@
 
 A visitor is identified by a random token in an HttpOnly cookie; the database keeps only a keyed
 hash of it, so a leaked database cannot be used to take over a conversation.
+
+The page also sends photos and voice messages (multipart posts to the same endpoint) and the
+browser's location (JSON). Files get the checks the other channels make: at most
+MEDIA_MAX_BYTES each, a photo must be a JPEG or PNG and a voice message a known audio format,
+both recognised by their first bytes. They wait in a folder of their own during the turn and are
+moved into DATA_DIR/media only when a handler takes them (a report does), like Telegram's files.
 """
 
 from __future__ import annotations
@@ -10,17 +16,27 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import os
 import secrets
+import shutil
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp_jinja2
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+from markupsafe import Markup
 
+from bot.channels.remote_media import sniff
 from bot.ordering import KeyedLocks
-from content.i18n import Catalogs
+from content.i18n import Catalogs, Translator
 from handlers.engine import MAX_INPUT, Engine
+from handlers.feedback import MAX_PHOTOS
 from handlers.render import payload_replies
-from handlers.types import Capabilities, Incoming, Reply
+from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
 from storage import outbox
 
 log = logging.getLogger(__name__)
@@ -31,11 +47,16 @@ COOKIE = "caunoi_chat"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_BODY = 64 * 1024
+UPLOAD_HEADER = "X-Requested-With"  # a header no form can send: a cross-site upload must ask first, and is refused
+FILE_FIELDS = {"photo": MAX_PHOTOS, "voice": 1}  # multipart field name = attachment kind: how many one post may hold
+SNIFF_BYTES = 64
+CHUNK = 64 * 1024
+WEBM = b"\x1a\x45\xdf\xa3"  # EBML: what Chromium's MediaRecorder writes (audio/webm)
 _START_PARAM_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
 class WebChat:
-    """Serves the chat page and turns its JSON posts into engine turns."""
+    """Serves the chat page and turns its posts (JSON, or multipart for files) into engine turns."""
 
     def __init__(self, engine: Engine, locks: KeyedLocks, catalogs: Catalogs, secret_key: str, *, secure_cookie: bool) -> None:
         self.engine = engine
@@ -50,6 +71,7 @@ class WebChat:
         if not set(start) <= _START_PARAM_CHARS:
             start = ""
         translator = self.catalogs.get(request.query.get("lang"))
+        rules = media_rules(request)
         response = aiohttp_jinja2.render_template(
             "chat.html",
             request,
@@ -61,37 +83,63 @@ class WebChat:
                 "updates_url": str(request.app.router["chat-updates"].url_for()),
                 "static_url": "/chat/static/",
                 "max_length": MAX_INPUT,
+                "max_photos": MAX_PHOTOS,
+                "max_bytes": rules.max_bytes,
+                "max_mb": _megabytes(translator, rules.max_bytes),
+                "faq_link": Markup('<a href="{}">/hoi-dap</a>').format(
+                    "/hoi-dap" + ("?lang=en" if translator.locale == "en" else "")
+                ),
             },
         )
         self._ensure_cookie(request, response)
         return response
 
     async def post_message(self, request: web.Request) -> web.Response:
-        """POST /chat/api/messages: {"text"} or {"action"} in, {"replies": [...]} out."""
+        """POST /chat/api/messages: {"text"}, {"action"} or {"location": {"latitude", "longitude"}} as
+        JSON, or photos / a voice message as multipart; {"replies": [...]} out."""
         translator = self.catalogs.get(request.query.get("lang"))
         refused = _refused(request, translator.gettext("Something went wrong. Please try again."))
         if refused is not None:
             return refused
+        if request.content_type == "multipart/form-data":
+            return await self._post_files(request, translator)
         raw = await _read_capped(request, MAX_BODY)
         if raw is None:
             return _error(413, translator.gettext("Your message is too long."))
         try:
             body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+            location = parse_location(body["location"]) if "location" in body else None
         except (ValueError, UnicodeDecodeError):
             return _error(400, translator.gettext("Something went wrong. Please try again."))
-        text, action = (body.get("text"), body.get("action")) if isinstance(body, dict) else (None, None)
-        if not (isinstance(text, str) and text.strip()) and not (isinstance(action, str) and action):
+        text, action = body.get("text"), body.get("action")
+        action = action if isinstance(action, str) and action else None
+        text = text if isinstance(text, str) and text.strip() and action is None else None
+        if text is None and action is None and location is None:
             return _error(400, translator.gettext("Please type a message."))
+        return await self._turn(request, text=text, action=action, location=location)
+
+    async def _post_files(self, request: web.Request, translator: Translator) -> web.Response:
+        """Photos or a voice message: each checked as it arrives, then one turn with all of them."""
+        rules = media_rules(request)
+        try:
+            uploads = await read_uploads(request, rules)
+        except UploadRefused as refused:
+            return _error(refused.status, _refusal(translator, refused.reason, rules))
+        try:
+            if not uploads.attachments:
+                return _error(400, translator.gettext("Something went wrong. Please try again."))
+            return await self._turn(request, attachments=tuple(uploads.attachments), fetch=uploads.keep)
+        finally:
+            uploads.discard()
+
+    async def _turn(self, request: web.Request, **fields: object) -> web.Response:
+        """Run one engine turn for this visitor (after their earlier ones) and answer its replies."""
         response = web.json_response({})
         token = self._ensure_cookie(request, response)
         user_id = self._user_id(token)
-        incoming = Incoming(
-            channel=CHANNEL,
-            user_id=user_id,
-            text=text if isinstance(text, str) and not action else None,
-            action=action if isinstance(action, str) and action else None,
-            language_hint=_accept_language(request),
-        )
+        incoming = Incoming(channel=CHANNEL, user_id=user_id, language_hint=_accept_language(request), **fields)  # type: ignore[arg-type]
         async with self.locks.hold((CHANNEL, user_id)):
             replies = await self.engine.handle(incoming, CAPABILITIES)
         response.text = json.dumps({"replies": [_reply_json(r) for r in replies]}, ensure_ascii=False)
@@ -145,6 +193,164 @@ class WebChat:
         return hmac.new(self.secret, token.encode(), hashlib.sha256).hexdigest()[:40]
 
 
+@dataclass(frozen=True)
+class MediaRules:
+    """What every channel applies to the files citizens send: where kept ones go, how large one may be."""
+
+    data_dir: Path
+    max_bytes: int
+
+    @property
+    def max_post(self) -> int:
+        """The most one multipart post may carry: every file at its largest, and room for the parts' headers."""
+        return sum(FILE_FIELDS.values()) * self.max_bytes + MAX_BODY
+
+
+def media_rules(request: web.Request) -> MediaRules:
+    """The settings' data folder and MEDIA_MAX_BYTES."""
+    from bot.keys import SETTINGS  # bot.keys imports this module, so not at the top
+
+    settings = request.app[SETTINGS]
+    return MediaRules(settings.data_dir, settings.media_max_bytes)
+
+
+class UploadRefused(Exception):
+    """A multipart post refused as a whole: "too_large" in all, "too_many" files, or "malformed"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = 400 if reason == "malformed" else 413
+
+
+@dataclass
+class Uploads:
+    """The files of one post. Accepted ones wait in `folder` until a handler takes them (`keep`, the
+    Incoming's `fetch`); whatever no handler took is deleted with `discard` after the turn."""
+
+    folder: Path
+    data_dir: Path
+    attachments: list[Attachment] = field(default_factory=list)
+    waiting: dict[str, Path] = field(default_factory=dict)
+    kept: dict[str, str] = field(default_factory=dict)
+
+    async def keep(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+        """The attachments, each accepted file moved into DATA_DIR/media/YYYY/MM (once, however often asked)."""
+        result = []
+        for attachment in attachments:
+            waiting = self.waiting.pop(attachment.file_id, None)
+            if waiting is not None:
+                relative = Path("media") / f"{datetime.now(UTC):%Y/%m}" / waiting.name
+                (self.data_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(waiting, self.data_dir / relative)
+                self.kept[attachment.file_id] = str(relative)
+            path = self.kept.get(attachment.file_id)
+            result.append(replace(attachment, path=path) if path else attachment)
+        return tuple(result)
+
+    def discard(self) -> None:
+        """Delete the files no handler took."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+async def read_uploads(request: web.Request, rules: MediaRules) -> Uploads:
+    """The files of a multipart post: fields "photo" (up to MAX_PHOTOS) and "voice" (one). Each is
+    recognised by its first bytes and streamed to disk; one of another type or over the size limit
+    is not kept and says why (`Attachment.problem`: "type", "too_large"), as on the other channels."""
+    if (request.content_length or 0) > rules.max_post:
+        raise UploadRefused("too_large")
+    uploads = Uploads(rules.data_dir / "media" / "incoming" / uuid.uuid4().hex, rules.data_dir)
+    counts = dict.fromkeys(FILE_FIELDS, 0)
+    received = 0
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            kind = part.name if isinstance(part, BodyPartReader) else None
+            if kind not in FILE_FIELDS:
+                raise UploadRefused("malformed")
+            counts[kind] += 1
+            if counts[kind] > FILE_FIELDS[kind]:
+                raise UploadRefused("too_many")
+            attachment, size = await _receive_file(part, kind, uploads, rules.max_bytes, rules.max_post - received)  # type: ignore[arg-type]
+            received += size
+            uploads.attachments.append(attachment)
+    except (ValueError, UnicodeDecodeError, HttpProcessingError) as exc:  # not multipart as browsers write it
+        uploads.discard()
+        raise UploadRefused("malformed") from exc
+    except BaseException:
+        uploads.discard()
+        raise
+    return uploads
+
+
+async def _receive_file(part: BodyPartReader, kind: str, uploads: Uploads, limit: int, budget: int) -> tuple[Attachment, int]:
+    """One file part: kept in `uploads.folder` if its type is known and it fits `limit`; the rest
+    of a refused file is read and dropped, up to `budget` bytes for the whole post."""
+    file_id = uuid.uuid4().hex
+    declared = part.headers.get("Content-Type")
+    head = b""
+    while len(head) < SNIFF_BYTES and (chunk := await part.read_chunk(CHUNK)):
+        head += chunk
+    size, problem, found = len(head), None, sniff_upload(head, kind)
+    if found is None or size > limit:
+        problem = "type" if found is None else "too_large"
+    else:
+        uploads.folder.mkdir(parents=True, exist_ok=True)
+        target = uploads.folder / f"{file_id}{found[1]}"
+        with target.open("wb") as out:
+            out.write(head)
+            while chunk := await part.read_chunk(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    problem = "too_large"
+                    break
+                out.write(chunk)
+        if problem is None:
+            uploads.waiting[file_id] = target
+            return Attachment(kind, file_id, found[0], size), size
+        target.unlink()
+    while chunk := await part.read_chunk(CHUNK):
+        size += len(chunk)
+        if size > budget:
+            raise UploadRefused("too_large")
+    return Attachment(kind, file_id, found[0] if found else declared, size, problem=problem), size
+
+
+def sniff_upload(head: bytes, kind: str) -> tuple[str, str] | None:
+    """(MIME type, extension) of a photo (JPEG, PNG) or voice message recognised by its first
+    bytes: the formats Telegram and Zalo send, and WebM, what Chromium records."""
+    if kind == "voice" and head.startswith(WEBM) and b"webm" in head[:SNIFF_BYTES]:
+        return "audio/webm", ".webm"
+    return sniff(head, kind) if head else None
+
+
+def parse_location(value: object) -> Location:
+    """{"latitude", "longitude"} in degrees, as the browser's geolocation gives them; ValueError otherwise."""
+    if not isinstance(value, dict):
+        raise ValueError("location is not an object")
+    latitude, longitude = value.get("latitude"), value.get("longitude")
+    numbers = [n for n in (latitude, longitude) if isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n)]
+    if len(numbers) != 2 or not (-90 <= numbers[0] <= 90 and -180 <= numbers[1] <= 180):
+        raise ValueError("no valid latitude and longitude")
+    return Location(float(numbers[0]), float(numbers[1]))
+
+
+def _refusal(translator: Translator, reason: str, rules: MediaRules) -> str:
+    """What the page shows when a whole upload is refused."""
+    if reason == "too_large":
+        return translator.gettext(
+            "This is too large to send: each photo or voice message can be at most {size} MB."
+        ).format(size=_megabytes(translator, rules.max_bytes))
+    if reason == "too_many":
+        return translator.gettext("You can send at most {count} photos at a time.").format(count=MAX_PHOTOS)
+    return translator.gettext("Something went wrong. Please try again.")
+
+
+def _megabytes(translator: Translator, size: int) -> str:
+    """A size limit in megabytes as people write it ("10", "2,5")."""
+    return translator.format_number(size / 1_000_000)
+
+
 async def _read_capped(request: web.Request, limit: int) -> bytes | None:
     """The body, or None when it is longer than `limit` (measured as it comes, since a chunked
     body has no Content-Length)."""
@@ -173,11 +379,18 @@ def _reply_json(reply: Reply) -> dict:
 
 
 def _refused(request: web.Request, message: str) -> web.Response | None:
-    """A JSON post from this site only (browsers send no JSON cross-site without asking first)."""
-    if request.content_type != "application/json":
+    """A post from this site's page only. Browsers send JSON, or a custom header, cross-site only
+    after asking first, which this server never allows; a form can send multipart, so uploads must
+    carry UPLOAD_HEADER. Origin and Sec-Fetch-Site, when the browser sends them, must be this site."""
+    if request.content_type == "multipart/form-data":
+        if not request.headers.get(UPLOAD_HEADER):
+            return _error(403, message)
+    elif request.content_type != "application/json":
         return _error(415, message)
     origin = request.headers.get("Origin")
     if origin is not None and origin != f"{request.scheme}://{request.host}":
+        return _error(403, message)
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         return _error(403, message)
     return None
 
