@@ -97,10 +97,9 @@ class SearchResult:
 
 
 class _Phrase(NamedTuple):
-    """One normalised phrasing of an entry, its terms and their total weight."""
+    """One normalised phrasing of an entry and the total weight of its terms."""
 
     text: str
-    terms: frozenset[str]
     weight: float
 
 
@@ -145,9 +144,16 @@ class FaqIndex:
             for term, ids in postings.items()
         }
         self._phrases: list[list[_Phrase]] = [
-            [_Phrase(text, terms, sum(self._idf[term] for term in terms) or 1.0) for text, terms in zip(phrasings, all_terms, strict=True)]
+            [_Phrase(text, sum(self._idf[term] for term in terms) or 1.0) for text, terms in zip(phrasings, all_terms, strict=True)]
             for phrasings, all_terms in zip(texts, phrase_terms, strict=True)
         ]
+        self._phrase_postings: list[dict[str, tuple[int, ...]]] = []  # per entry: term → its phrasings having it
+        for all_terms in phrase_terms:
+            having: dict[str, list[int]] = defaultdict(list)
+            for position, terms in enumerate(all_terms):
+                for term in terms:
+                    having[term].append(position)
+            self._phrase_postings.append({term: tuple(positions) for term, positions in having.items()})
         self._postings = dict(postings)
         self._common = count * COMMON_SHARE
         self._unknown_weight = math.log((count + 1) / 0.5)
@@ -219,18 +225,17 @@ class FaqIndex:
             term: self._idf.get(term, self._unknown(term)) * (1.0 if term in typed else SYNONYM_WEIGHT) for term in terms
         }
         total = sum(weights.values()) or 1.0
-        candidates = self._candidates(weights, on)
-        contrast = self._contrast(weights, candidates)
+        shared = {index: self._terms[index].intersection(weights) for index in self._candidates(weights, on)}
+        contrast = self._contrast(weights, shared)
         contrast_total = sum(contrast.values()) or 1.0
         scored = []
-        for index in candidates:
-            entry_terms = self._terms[index]
-            evidence = sum(weight for term, weight in weights.items() if term in entry_terms)
+        for index, common in shared.items():
+            evidence = sum(weights[term] for term in common)
             share = evidence / total
             if share < MIN_COVERAGE or evidence < MIN_EVIDENCE:
                 continue
-            fit = self._fit(query, weights, total, self._phrases[index])
-            distinct = sum(weight for term, weight in contrast.items() if term in entry_terms) / contrast_total
+            fit = self._fit(query, weights, common, total, index)
+            distinct = sum(contrast[term] for term in common) / contrast_total
             score = BAG_WEIGHT * share + FIT_WEIGHT * fit + (1 - BAG_WEIGHT - FIT_WEIGHT) * distinct
             scored.append(Match(self.entries[index], round(score, 4)))
         scored.sort(key=lambda match: match.score, reverse=True)
@@ -248,16 +253,17 @@ class FaqIndex:
         valid = (index for index in ranked if self.entries[index].is_served_on(on))
         return list(islice(valid, FUZZY_CANDIDATES))
 
-    def _contrast(self, weights: dict[str, float], candidates: list[int]) -> dict[str, float]:
+    @staticmethod
+    def _contrast(weights: dict[str, float], shared: dict[int, set[str]]) -> dict[str, float]:
         """Query terms weighted by how well they tell the close candidates apart: "cận nghèo" counts
-        among entries that all speak of "bảo hiểm y tế", which itself then counts for little."""
-        count = len(candidates)
-        contrast = {}
-        for term, weight in weights.items():
-            having = sum(1 for index in candidates if term in self._terms[index])
-            if having:
-                contrast[term] = weight * math.log((count + 1) / (having + 0.5))
-        return contrast
+        among entries that all speak of "bảo hiểm y tế", which itself then counts for little.
+        `shared`: each candidate's terms in common with the query."""
+        having: dict[str, int] = defaultdict(int)
+        for common in shared.values():
+            for term in common:
+                having[term] += 1
+        count = len(shared)
+        return {term: weights[term] * math.log((count + 1) / (number + 0.5)) for term, number in having.items()}
 
     def _unknown(self, term: str) -> float:
         """The weight of a term no entry has: a word counts fully against the entries, unless it is
@@ -270,17 +276,25 @@ class FaqIndex:
             return 0.0
         return UNSEEN_PAIR * max(self._idf[first], self._idf[second])
 
-    def _fit(self, query: str, weights: dict[str, float], total: float, phrases: list[_Phrase]) -> float:
+    def _fit(self, query: str, weights: dict[str, float], common: set[str], total: float, index: int) -> float:
         """How well the entry's closest phrasing fits the query: how much of the query it has, how
         much of it the query has, and how alike the two strings are (compared for the few phrasings
-        that share the most words, as string comparison is the costly part)."""
-        overlaps = []
-        for phrase in phrases:
-            shared = phrase.terms.intersection(weights)
-            if shared:
-                of_query = sum(weights[term] for term in shared) / total
-                of_phrase = sum(self._idf[term] for term in shared) / phrase.weight
-                overlaps.append((QUERY_FIT * of_query + PHRASE_FIT * of_phrase, phrase.text))
+        that share the most words, as string comparison is the costly part). `common`: the entry's
+        terms in the query."""
+        phrases = self._phrases[index]
+        postings = self._phrase_postings[index]
+        of_query = [0.0] * len(phrases)
+        of_phrase = [0.0] * len(phrases)
+        for term in common:
+            weight, idf = weights[term], self._idf[term]
+            for position in postings[term]:
+                of_query[position] += weight
+                of_phrase[position] += idf
+        overlaps = [
+            (QUERY_FIT * shared_query / total + PHRASE_FIT * shared_phrase / phrase.weight, phrase.text)
+            for phrase, shared_query, shared_phrase in zip(phrases, of_query, of_phrase, strict=True)
+            if shared_phrase
+        ]
         overlaps.sort(reverse=True)
         similar = 1 - QUERY_FIT - PHRASE_FIT
         return max(
