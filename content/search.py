@@ -1,18 +1,21 @@
 """FAQ search: Vietnamese-aware ranking of entries for what a citizen typed.
 
 Pure functions over a prebuilt index (no I/O). Each entry is indexed by its questions, alternative
-phrasings and keywords in every locale, normalised (`content.text.normalize`) into words and word
-pairs. A query is scored per entry by
+phrasings and keywords in every locale, normalised (`content.text.normalize`, English plurals made
+singular) into words and word pairs. A query is scored per entry by
 
 - coverage: the share of the query's information (IDF-weighted words and pairs) the entry has —
-  words the index has never seen count fully against it, so off-topic questions score low;
+  words the index has never seen count fully against it, so off-topic questions score low; a
+  message longer than a question (a story around it) is measured against a question's length;
 - fit: for the entry's closest phrasing, how much of that phrasing the query covers (so "chuẩn
   nghèo" prefers "chuẩn nghèo hiện nay" to "chuẩn nghèo mới từ năm 2027") and how similar the two
-  strings are as a whole (fuzzy ratio).
+  strings are as a whole (fuzzy ratio);
+- distinctness: how much of what tells the close candidates apart the entry has.
 
 Misspelt words are first corrected to the closest indexed word: one letter missing, extra or
-swapped in short words, one edit (or two in long words) otherwise. The best score, and its margin over the next entry, decide between answering, offering
-"did you mean" choices, and admitting there is no answer.
+swapped in short words, one edit (or two in long words) otherwise. The best score, and its margin
+over the next entry, decide between answering, offering "did you mean" choices, and admitting there
+is no answer.
 
 Many citizens type the same few questions ("chuan ngheo la bao nhieu"), so the index keeps the
 results of its most recent distinct queries: a repeated question costs a dictionary lookup. The
@@ -35,7 +38,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, Indel
 
 from content.model import FaqEntry
-from content.text import DOUBLES, PARTICLES, normalize, with_synonyms
+from content.text import DOUBLES, PARTICLES, QUESTION_PHRASES, normalize, search_words, singular, with_synonyms
 
 BAG_WEIGHT = 0.4
 FIT_WEIGHT = 0.5
@@ -53,6 +56,7 @@ FUZZY_CANDIDATES = 16
 COMMON_SHARE = 0.3
 FUZZY_PHRASES = 4
 MIN_CORRECTABLE = 4
+STORY_LENGTH = 12  # words: nine in ten of the content's phrasings are no longer; beyond, a story surrounds the question
 RECENT_QUERIES = 2048  # results kept for repeated questions
 RECENT_LENGTH = 200  # ... of at most this many characters
 
@@ -109,7 +113,7 @@ def _phrasings(entry: FaqEntry) -> list[str]:
         key
         for text in entry.texts.values()
         for raw in (text.question, *text.alternatives, *text.keywords)
-        if (key := normalize(raw))
+        if (key := " ".join(search_words(raw)))
     })
 
 
@@ -120,8 +124,12 @@ def _off_topic(query: str) -> bool:
 
 
 def _terms(words: Sequence[str]) -> set[str]:
-    """Words and adjacent word pairs ("ho", "ngheo", "ho ngheo")."""
-    return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
+    """Words and adjacent word pairs ("ho", "ngheo", "ho ngheo"), none leading into a question word
+    (`QUESTION_PHRASES`: "ngheo bao" from "chuan ngheo bao nhieu" is not "nghèo bảo hiểm")."""
+    following = [*words[2:], ""]
+    return set(words) | {
+        f"{a} {b}" for a, b, c in zip(words, words[1:], following, strict=False) if (b, c) not in QUESTION_PHRASES
+    }
 
 
 class FaqIndex:
@@ -213,7 +221,7 @@ class FaqIndex:
 
     def _rank(self, text: str, on: date, limit: int) -> SearchResult:
         key = normalize(text)
-        words = self.correct(key.split())
+        words = self.correct([singular(word) for word in key.split()])
         if not words:
             return SearchResult(Status.none, key)
         query = " ".join(words)
@@ -228,10 +236,11 @@ class FaqIndex:
         shared = {index: self._terms[index].intersection(weights) for index in self._candidates(weights, on)}
         contrast = self._contrast(weights, shared)
         contrast_total = sum(contrast.values()) or 1.0
+        told = total * min(1.0, STORY_LENGTH / len(words))  # the information a question's own words carry
         scored = []
         for index, common in shared.items():
             evidence = sum(weights[term] for term in common)
-            share = evidence / total
+            share = min(1.0, evidence / told)
             if share < MIN_COVERAGE or evidence < MIN_EVIDENCE:
                 continue
             fit = self._fit(query, weights, common, total, index)
@@ -267,10 +276,10 @@ class FaqIndex:
 
     def _unknown(self, term: str) -> float:
         """The weight of a term no entry has: a word counts fully against the entries, unless it is
-        a particle; an unseen pair of known words counts a little (a new combination, like "hộ
-        chiếu" from "hộ" and "chiều")."""
+        a particle or a lone letter (the "s" of "what's"); an unseen pair of known words counts a
+        little (a new combination, like "hộ chiếu" from "hộ" and "chiều")."""
         if " " not in term:
-            return 0.0 if term in PARTICLES else self._unknown_weight
+            return 0.0 if term in PARTICLES or (len(term) == 1 and term.isalpha()) else self._unknown_weight
         first, second = term.split(" ", 1)
         if first in PARTICLES or second in PARTICLES or first not in self._idf or second not in self._idf:
             return 0.0

@@ -54,7 +54,7 @@ ABBREVIATIONS = {
     "ko": "khong", "k": "khong", "kh": "khong", "hok": "khong", "hong": "khong", "khg": "khong", "kg": "khong",
     "dc": "duoc", "dk": "duoc", "duoc": "duoc",
     "j": "gi", "ji": "gi",
-    "bn": "bao nhieu", "bnh": "bao nhieu", "baonhieu": "bao nhieu", "bao nhiu": "bao nhieu", "nhiu": "nhieu",
+    "bn": "bao nhieu", "bnh": "bao nhieu", "baonhieu": "bao nhieu", "nhiu": "bao nhieu",
     "ntn": "nhu the nao", "lsao": "lam sao", "lam s": "lam sao",
     "bhyt": "bao hiem y te", "bhxh": "bao hiem xa hoi",
     "nhcsxh": "ngan hang chinh sach xa hoi", "nhcs": "ngan hang chinh sach", "csxh": "chinh sach xa hoi",
@@ -98,6 +98,10 @@ SYNONYMS = {
     "huyen ngheo": "huyen ngheo", "mdrak": "m drak",
 }
 
+# Question words of two syllables whose first, folded, is also another word ("bao nhiêu" / "bảo hiểm"):
+# no word pair leads into them, so "chuan ngheo bao nhieu" does not pair "ngheo bao" as "nghèo bảo hiểm" does.
+QUESTION_PHRASES = frozenset({("bao", "nhieu"), ("bao", "gio"), ("bao", "lau")})
+
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 DOUBLES = re.compile(r"([a-z])\1")
 _MONEY = re.compile(r"(\d+)(?:[.,](\d+))?\s*(trieu|tr|ty|ti|nghin|ngan|k)\s*(\d)?(?!\w)")
@@ -127,7 +131,11 @@ def normalize(text: str) -> str:
     folded = _LETTER_DIGIT.sub(" ", folded)
     folded = _REPEATS.sub(r"\1", folded)
     folded = re.sub(r"[^\w.%]+|(?<!\d)\.|\.(?!\d)", " ", folded.replace("_", " "))
-    tokens = [ABBREVIATIONS.get(token, token) for token in folded.split()]
+    words = folded.split()
+    tokens = [  # "nhiu" alone asks "bao nhiêu" ("chuẩn nghèo nhiu"); after "bao" it is only its second half
+        "nhieu" if word == "nhiu" and index and words[index - 1] == "bao" else ABBREVIATIONS.get(word, word)
+        for index, word in enumerate(words)
+    ]
     return " ".join(" ".join(tokens).split())
 
 
@@ -136,3 +144,23 @@ def with_synonyms(key: str) -> str:
     padded = f" {key} "
     extra = list(dict.fromkeys(canonical for everyday, canonical in SYNONYMS.items() if f" {everyday} " in padded))
     return " ".join([key, *extra]) if extra else key
+
+
+_PLURAL_KEPT = frozenset({"news", "series", "species", "means"})
+
+
+def singular(word: str) -> str:
+    """An English plural as its singular ("households" → "household", "subsidies" → "subsidy"). A folded
+    Vietnamese syllable never ends in "s", so only English (and other foreign) words change."""
+    if len(word) <= 3 or not word.endswith("s") or word.endswith(("ss", "us", "is")) or word in _PLURAL_KEPT:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "ches", "shes", "xes")):
+        return word[:-2]
+    return word[:-1]
+
+
+def search_words(text: str) -> list[str]:
+    """`normalize`d words with English plurals made singular: the form FAQ search compares."""
+    return [singular(word) for word in normalize(text).split()]

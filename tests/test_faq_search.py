@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from content.search import FaqIndex, Status
+from content.text import normalize, singular
 
 EVAL = Path(__file__).parent / "data" / "faq_eval.yaml"
 TODAY = date(2026, 11, 28)
@@ -98,3 +99,21 @@ def test_messages_outside_the_programme_are_rarely_answered(index) -> None:
 @pytest.mark.parametrize("text", ["giá vàng hôm nay", "kết quả bóng đá", "thời tiết ngày mai", "asdfghjkl", "jjjjjj", "🙂🙂", "xổ số miền trung"])
 def test_typical_off_topic_messages_get_no_answer(index, text: str) -> None:
     assert index.search(text, on=TODAY).status is Status.none
+
+
+def test_text_helpers_for_search() -> None:
+    assert [singular(word) for word in "households families fees status this process news ho ngheo".split()] == [
+        "household", "family", "fee", "status", "this", "process", "news", "ho", "ngheo"]
+    assert normalize("chuẩn nghèo nhiu z") == "chuan ngheo bao nhieu vay" and normalize("bao nhiu") == "bao nhieu"
+
+
+def test_a_question_word_is_not_taken_for_the_word_it_shares_a_syllable_with(index) -> None:
+    """"chuan ngheo bao nhieu" (how much) is not "hộ nghèo bảo hiểm" (insurance)."""
+    result = index.search("chuan ngheo bao nhieu", on=TODAY)
+    assert result.status is Status.answer and result.best.entry.id == "poverty-line-2022-2026", result
+
+
+def test_a_whole_story_in_one_message_still_finds_its_question(index) -> None:
+    story = "chong toi mat nam ngoai toi nuoi 3 dua con nho ruong thi it gio muon xin vao ho ngheo thi lam sao"
+    result = index.search(story, on=TODAY)
+    assert result.status is not Status.none and result.best.entry.id == "review-apply-during-year", result
