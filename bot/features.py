@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from handlers import dialogues, faq, feedback, menu, notices, officer, onboarding, polls, privacy, quiz, settings, stories, subscription, tracking
+from handlers import (
+    chat, dialogues, faq, feedback, menu, notices, officer, onboarding, polls, privacy, quiz, settings, stories, subscription,
+    tracking,
+)
 from handlers.router import Fallbacks, Router
 
 FEATURES = (
@@ -28,9 +31,12 @@ def build_router() -> Router:
     return Router(
         FEATURES,
         Fallbacks(
-            question=faq.ask,
+            question=chat.message,
             unknown_command=menu.unknown_command,
             stale=menu.stale,
-            media=menu.media_only,
+            media=chat.media_first,
+            in_flow=chat.in_flow,
+            in_flow_media=chat.in_flow_media,
+            cancel=chat.cancel_word,
         ),
     )

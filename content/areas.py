@@ -108,7 +108,8 @@ class AreaDirectory:
     def match_commune(self, typed: str, *, limit: int = 5) -> list[CommuneMatch]:
         """Communes whose names match `typed` without diacritics, best first.
 
-        An exact name (with or without "xã"/"phường") returns only that commune.
+        An exact name (with or without "xã"/"phường", and however it is spaced: "Cư Mgar", "cumgar",
+        "Eakao") returns only that commune.
         """
         query = fold(typed)
         for prefix in _PREFIXES:
@@ -116,6 +117,9 @@ class AreaDirectory:
         if not query:
             return []
         exact = [r for r, key in zip(self._communes, self._keys, strict=True) if key == query]
+        if not exact:
+            compact = query.replace(" ", "")
+            exact = [r for r, key in zip(self._communes, self._keys, strict=True) if key.replace(" ", "") == compact]
         if exact:
             return [CommuneMatch(r, 100.0) for r in exact]
         found = process.extract(query, self._keys, scorer=fuzz.WRatio, limit=limit, score_cutoff=75)

@@ -12,7 +12,7 @@ from typing import Protocol
 from content.text import clean_input
 from handlers import observe
 from handlers.render import number_choices
-from handlers.router import CHOICES_KEY, Router
+from handlers.router import CHOICES_KEY, Router, stored_choice
 from handlers.states import State
 from handlers.turn import Services, Turn
 from handlers.types import Capabilities, Incoming, Reply
@@ -98,6 +98,7 @@ class Engine:
             # most Vietnamese users report "en". Vietnamese until the citizen picks a language.
             translator=self.services.catalogs.get(citizen.locale),
             now=now,
+            capabilities=capabilities,
             state=_state(conversation.state if conversation else None),
             data=dict(conversation.data) if conversation else {},
         )
@@ -113,7 +114,7 @@ class Engine:
         data = dict(turn.data)
         data.pop(CHOICES_KEY, None)
         if offered is not None:
-            data[CHOICES_KEY] = [[button.label, button.action] for button in offered.all_buttons()]
+            data[CHOICES_KEY] = [stored_choice(button) for button in offered.all_buttons()]
         if conversation is not None or turn.state is not State.idle or data:
             repo.put_conversation(
                 session, stored, citizen.id, turn.state, data, now=now, ttl=self.conversation_ttl  # type: ignore[arg-type]

@@ -5,17 +5,29 @@ conversation state, so it survives a restart; /huy drops it. The flow is drawn i
 
 from __future__ import annotations
 
+from content.search import Status
 from handlers.menu import main_menu
 from handlers.profile import area_label
 from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import StaleAction, Turn
-from handlers.types import Button, Reply
+from handlers.types import Attachment, Button, Reply
+from handlers.words import ANONYMOUS, CANCEL, DONE, NAMED, NO, SEND, SKIP, YES, report_kind, words
 from storage import tickets as ticket_repo
 from storage.models import TicketKind
 from storage.ticket_rules import add_working_days
 
 MAX_PHOTOS = 5
+MAX_BODY = 4000
+MAX_NAME = 100
+STORY_WORDS = 4  # a typed text of this many words at the kind or topic step is the report itself
+KIND_KEYS = {
+    TicketKind.question: frozenset({"hoi", "cau hoi", "hoi chinh sach", "question"}),
+    TicketKind.feedback: frozenset({"phan anh", "y kien", "gop y", "feedback"}),
+    TicketKind.suggestion: frozenset({"kien nghi", "de xuat", "de nghi", "suggestion"}),
+    TicketKind.complaint: frozenset({"khieu nai", "to cao", "complaint", "complain"}),
+    TicketKind.problem: frozenset({"su co", "hu hong", "bao su co", "problem"}),
+}
 
 
 def _kind_label(turn: Turn, kind: str) -> str:
@@ -30,22 +42,88 @@ def _kind_label(turn: Turn, kind: str) -> str:
 
 
 def _cancel_row(turn: Turn) -> tuple[Button, ...]:
-    return (Button(turn._("✖ Cancel"), "fb:cancel"),)
+    return (Button(turn._("✖ Cancel"), "fb:cancel", CANCEL),)
 
 
-async def start(turn: Turn) -> list[Reply]:
-    """/phananh, /feedback, "Send feedback": check the daily limit, then ask the kind."""
+async def _over_limit(turn: Turn) -> list[Reply] | None:
+    """The answer when the citizen already sent today's allowed number of reports, else None."""
     sent_today = await ticket_repo.count_today(turn.session, turn.citizen.id, turn.now, turn.services.tz)
-    if sent_today >= turn.services.tickets.daily_limit:
-        return [main_menu(turn, turn._(
-            "You have already sent {count} reports today. To keep the line open for everyone, please send more tomorrow.",
-            count=sent_today,
-        ))]
-    turn.goto(State.feedback_kind, draft={})
+    if sent_today < turn.services.tickets.daily_limit:
+        return None
+    return [main_menu(turn, turn._(
+        "You have already sent {count} reports today. To keep the line open for everyone, please send more tomorrow.",
+        count=sent_today,
+    ))]
+
+
+async def start(turn: Turn, draft: dict | None = None, note: str | None = None) -> list[Reply]:
+    """/phananh, /feedback, "Send feedback": check the daily limit, then ask the kind."""
+    refusal = await _over_limit(turn)
+    if refusal is not None:
+        return refusal
+    turn.goto(State.feedback_kind, draft=draft or {})
+    text = turn._("What would you like to send? Your report goes to the staff of your commune, who must answer it.")
     return [Reply(
-        turn._("What would you like to send? Your report goes to the staff of your commune, who must answer it."),
-        buttons=(*((Button(_kind_label(turn, kind), f"fb:kind:{kind}"),) for kind in TicketKind), _cancel_row(turn)),
+        f"{note}\n\n{text}" if note else text,
+        buttons=(*((Button(_kind_label(turn, kind), f"fb:kind:{kind}", KIND_KEYS[kind]),) for kind in TicketKind),
+                 _cancel_row(turn)),
     )]
+
+
+async def start_with_media(turn: Turn) -> list[Reply]:
+    """A photo, voice message or location sent first: a report begins, with it kept."""
+    draft, notes = await _kept(turn, {})
+    return await start(turn, draft, "\n".join(notes) or None)
+
+
+async def to_a_person(turn: Turn) -> list[Reply]:
+    """"I want to talk to an officer": a question to the commune staff, who answer it here."""
+    refusal = await _over_limit(turn)
+    if refusal is not None:
+        return refusal
+    draft = {"kind": TicketKind.question.value, "topic": "other"}
+    if len(words(turn.text).split()) > 8:  # the question is already in the message
+        return _with_body(turn, {**draft, "body": turn.text[:MAX_BODY]}, turn._("I will pass your message to the commune staff."))
+    turn.goto(State.feedback_message, draft=draft)
+    return [Reply(
+        turn._("Please write what you want to ask or tell the commune staff. They will answer you here."),
+        buttons=(_cancel_row(turn),),
+    )]
+
+
+async def from_story(turn: Turn) -> list[Reply]:
+    """"Send it as a report" under a story told outside any flow: a report with that text."""
+    story = turn.data.get("story")
+    if not isinstance(story, str) or not story:
+        raise StaleAction
+    refusal = await _over_limit(turn)
+    if refusal is not None:
+        return refusal
+    return _report_from_text(turn, {}, story)
+
+
+def _report_from_text(turn: Turn, draft: dict, text: str) -> list[Reply]:
+    """A report whose message is `text`: its kind and subject guessed unless chosen, then on to photos."""
+    kind = draft.get("kind") or report_kind(text)
+    topic = draft.get("topic") or _guess_topic(turn, text)
+    draft = {**draft, "kind": kind, "topic": topic, "body": text[:MAX_BODY]}
+    subject = turn.services.library.topic(topic)
+    note = turn._("I have noted your report as “{kind}”, subject “{topic}”. You can check everything before it is sent.",
+                  kind=_kind_label(turn, kind), topic=subject.title(turn.locale) if subject else turn._("Something else"))
+    return _with_body(turn, draft, note)
+
+
+def _with_body(turn: Turn, draft: dict, note: str) -> list[Reply]:
+    if turn.data.get("editing"):
+        return _confirm(turn, draft)
+    _goto(turn, State.feedback_photos, draft)
+    return [Reply(note), ask_photos(turn, draft)]
+
+
+def _guess_topic(turn: Turn, text: str) -> str:
+    """The FAQ topic a text is most likely about, or "other"."""
+    result = turn.services.library.index.search(text, on=turn.today)
+    return result.best.entry.topic if result.best is not None and result.status is not Status.none else "other"
 
 
 def _draft(turn: Turn) -> dict:
@@ -66,15 +144,38 @@ async def on_kind(turn: Turn) -> list[Reply]:
         raise StaleAction
     draft = {**_draft(turn), "kind": kind}
     _goto(turn, State.feedback_topic, draft)
+    return [ask_topic(turn)]
+
+
+def ask_topic(turn: Turn) -> Reply:
+    """Ask the subject of the report."""
     topics = turn.services.library.topics(turn.today)
-    return [Reply(
-        turn._("Which subject is it about?"),
+    return Reply(
+        turn._("Which subject is it about? Or write your report straight away."),
         buttons=(
             *((Button(topic.title(turn.locale), f"fb:topic:{topic.id}"),) for topic in topics),
-            (Button(turn._("Something else"), "fb:topic:other"),),
+            (Button(turn._("Something else"), "fb:topic:other", frozenset({"khac", "cai khac", "chu de khac", "other"})),),
             _cancel_row(turn),
         ),
-    )]
+    )
+
+
+async def on_kind_text(turn: Turn) -> list[Reply]:
+    """Text at the kind step that names no kind: a story is the report itself; else ask again."""
+    if len(words(turn.text).split()) >= STORY_WORDS:
+        return _report_from_text(turn, dict(_draft(turn)), turn.text)
+    from handlers.chat import in_flow
+
+    return await in_flow(turn)
+
+
+async def on_topic_text(turn: Turn) -> list[Reply]:
+    """Text at the subject step that names no subject: the report itself, its subject guessed."""
+    if len(words(turn.text).split()) >= STORY_WORDS - 1:
+        return _report_from_text(turn, dict(_draft(turn)), turn.text)
+    from handlers.chat import in_flow
+
+    return await in_flow(turn)
 
 
 async def on_topic(turn: Turn) -> list[Reply]:
@@ -97,22 +198,18 @@ def ask_message(turn: Turn) -> Reply:
 
 
 async def on_message(turn: Turn) -> list[Reply]:
-    """The content, as text or a voice message."""
-    draft = dict(_draft(turn))
-    files = await turn.media()
-    voice = next((a for a in files if a.kind in ("voice", "audio") and a.path), None)
-    rejected = next((a for a in files if a.problem), None)
-    if rejected is not None and voice is None and not turn.text:
-        return [_file_problem(turn, rejected.problem), ask_message(turn)]
-    if not turn.text and voice is None:
-        return [ask_message(turn)]
-    draft["body"] = turn.text or turn._("(voice message)")
-    if voice is not None:
-        draft["voice"] = {"path": voice.path, "mime": voice.mime_type or "", "size": voice.size or 0}
+    """The content, as text or a voice message; photos and a location sent meanwhile are kept."""
+    before = _draft(turn)
+    draft, notes = await _kept(turn, {key: value for key, value in before.items() if key != "body"})
+    if turn.text:
+        draft["body"] = turn.text[:MAX_BODY]
+    if "body" not in draft:
+        _goto(turn, State.feedback_message, {**draft, **({"body": before["body"]} if "body" in before else {})})
+        return [*(Reply(note) for note in notes), ask_message(turn)]
     if turn.data.get("editing"):
         return _confirm(turn, draft)
     _goto(turn, State.feedback_photos, draft)
-    return [ask_photos(turn, draft)]
+    return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
 
 
 def _file_problem(turn: Turn, problem: str | None) -> Reply:
@@ -130,24 +227,60 @@ def ask_photos(turn: Turn, draft: dict) -> Reply:
         else turn._("If you have photos, send them now (up to 5). Otherwise press “Skip”.")
     )
     label = turn._("✅ Done") if count else turn._("Skip")
-    return Reply(text, buttons=((Button(label, "fb:photos:done"),), _cancel_row(turn)))
+    return Reply(text, buttons=((Button(label, "fb:photos:done", DONE | SKIP | NO),), _cancel_row(turn)))
+
+
+async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
+    """`draft` with this message's photos, voice message and location added; what was kept or refused."""
+    draft = dict(draft)
+    photos = list(draft.get("photos", []))
+    notes: list[str] = []
+    attachments: tuple[Attachment, ...] = await turn.media() if turn.incoming.attachments else ()
+    for attachment in attachments:
+        if attachment.problem:
+            notes.append(_file_problem(turn, attachment.problem).text)
+        elif attachment.kind == "photo" and attachment.path:
+            if len(photos) < MAX_PHOTOS:
+                photos.append({"path": attachment.path, "mime": attachment.mime_type or "image/jpeg", "size": attachment.size or 0})
+            else:
+                notes.append(turn._("A report takes at most {count} photos; this one was not added.", count=MAX_PHOTOS))
+        elif attachment.kind in ("voice", "audio") and attachment.path:
+            draft["voice"] = {"path": attachment.path, "mime": attachment.mime_type or "", "size": attachment.size or 0}
+            draft.setdefault("body", turn._("(voice message)"))
+            notes.append(turn._("I have kept your voice message for the report."))
+    if len(photos) > len(draft.get("photos", [])):
+        notes.append(turn._("I have kept {count} photo(s) for the report.", count=len(photos)))
+    draft["photos"] = photos
+    if turn.incoming.location is not None:
+        draft["location"] = [turn.incoming.location.latitude, turn.incoming.location.longitude]
+        notes.append(turn._("I have kept the location for the report."))
+    return draft, notes
+
+
+def _add_text(draft: dict, text: str) -> dict:
+    """The draft with more typed text added to its message."""
+    body = draft.get("body", "")
+    return {**draft, "body": (f"{body}\n{text}" if body else text)[:MAX_BODY]}
 
 
 async def on_photo(turn: Turn) -> list[Reply]:
-    """A photo (or text) while photos are invited."""
-    draft = dict(_draft(turn))
-    photos = list(draft.get("photos", []))
-    replies: list[Reply] = []
-    for attachment in await turn.media():
-        if attachment.problem:
-            replies.append(_file_problem(turn, attachment.problem))
-        elif attachment.kind == "photo" and attachment.path and len(photos) < MAX_PHOTOS:
-            photos.append({"path": attachment.path, "mime": attachment.mime_type or "image/jpeg", "size": attachment.size or 0})
-    if turn.incoming.location is not None:
-        draft["location"] = [turn.incoming.location.latitude, turn.incoming.location.longitude]
-    draft["photos"] = photos
+    """A photo, a location, or more text while photos are invited."""
+    draft, notes = await _kept(turn, _draft(turn))
+    if turn.text:
+        draft = _add_text(draft, turn.text)
+        notes.append(turn._("I have added this to your report."))
     _goto(turn, State.feedback_photos, draft)
-    return [*replies, ask_photos(turn, draft)]
+    return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
+
+
+async def keep_media(turn: Turn) -> list[Reply]:
+    """A photo, voice message or location at a step that asks something else: kept for the
+    report, then the step is asked again."""
+    draft, notes = await _kept(turn, _draft(turn))
+    turn.data["draft"] = draft
+    from handlers.chat import ask_again
+
+    return [ask_again(turn, "\n".join([*notes, turn._("Tap a choice or type its number:")]))]
 
 
 async def on_photos_done(turn: Turn) -> list[Reply]:
@@ -157,20 +290,21 @@ async def on_photos_done(turn: Turn) -> list[Reply]:
         return _ask_area(turn, draft)
     _goto(turn, State.feedback_location, draft)
     return [Reply(
-        turn._("If it helps, share the location (📎 → Location). Otherwise press “Skip”."),
-        buttons=((Button(turn._("Skip"), "fb:location:skip"),), _cancel_row(turn)),
+        turn._("If it helps, share the location (📎 → Location), or write the place in a few words. Otherwise press “Skip”."),
+        buttons=((Button(turn._("Skip"), "fb:location:skip", SKIP | NO | DONE),), _cancel_row(turn)),
     )]
 
 
 async def on_location(turn: Turn) -> list[Reply]:
-    """A shared location (or a press of "Skip")."""
-    draft = dict(_draft(turn))
-    if turn.incoming.location is not None:
-        draft["location"] = [turn.incoming.location.latitude, turn.incoming.location.longitude]
-    elif not turn.incoming.action:
-        return [Reply(
+    """A shared location, the place written in words, a photo, or a press of "Skip"."""
+    draft, notes = await _kept(turn, _draft(turn))
+    if turn.text and not turn.incoming.action:
+        draft = _add_text(draft, turn._("Place: {place}", place=turn.text))
+    elif turn.incoming.location is None and not turn.incoming.action:
+        _goto(turn, State.feedback_location, draft)
+        return [*(Reply(note) for note in notes), Reply(
             turn._("Please share a location, or press “Skip”."),
-            buttons=((Button(turn._("Skip"), "fb:location:skip"),), _cancel_row(turn)),
+            buttons=((Button(turn._("Skip"), "fb:location:skip", SKIP | NO | DONE),), _cancel_row(turn)),
         )]
     return _ask_area(turn, draft)
 
@@ -183,8 +317,8 @@ def _ask_area(turn: Turn, draft: dict) -> list[Reply]:
         return [Reply(
             turn._("Is this about {commune}?", commune=area_label(turn, area)),
             buttons=(
-                (Button(turn._("✅ Yes, {commune}", commune=area_label(turn, area)), f"fb:area:{area}"),),
-                (Button(turn._("Choose another commune"), "fb:area:other"),),
+                (Button(turn._("✅ Yes, {commune}", commune=area_label(turn, area)), f"fb:area:{area}", YES),),
+                (Button(turn._("Choose another commune"), "fb:area:other", NO | frozenset({"xa khac", "doi xa"})),),
                 _cancel_row(turn),
             ),
         )]
@@ -203,7 +337,8 @@ async def on_area_text(turn: Turn) -> list[Reply]:
     _goto(turn, State.feedback_area, draft)
     return [Reply(
         turn._("Did you mean one of these?"),
-        buttons=(*((Button(m.area.label, f"fb:area:{m.area.code}"),) for m in matches), _cancel_row(turn)),
+        buttons=(*((Button(m.area.label, f"fb:area:{m.area.code}", YES if len(matches) == 1 else frozenset()),) for m in matches),
+                 _cancel_row(turn)),
     )]
 
 
@@ -232,15 +367,16 @@ def _choose_area(turn: Turn, draft: dict, code: str) -> list[Reply]:
         turn._("Should the commune staff see your name? If you choose anonymous, only provincial "
                "administrators can see who sent it."),
         buttons=(
-            (Button(turn._("👤 Show my name ({name})", name=name) if name else turn._("👤 Show my name"), "fb:identity:named"),),
-            (Button(turn._("🕶 Send anonymously"), "fb:identity:anonymous"),),
+            (Button(turn._("👤 Show my name ({name})", name=name) if name else turn._("👤 Show my name"), "fb:identity:named",
+                    NAMED | YES),),
+            (Button(turn._("🕶 Send anonymously"), "fb:identity:anonymous", ANONYMOUS | NO),),
             _cancel_row(turn),
         ),
     )]
 
 
 async def on_identity(turn: Turn) -> list[Reply]:
-    """Named or anonymous: show the summary."""
+    """Named or anonymous: show the summary; named with no name known: ask it first."""
     choice = turn.args[1] if len(turn.args) > 1 else ""
     if choice not in ("named", "anonymous"):
         raise StaleAction
@@ -248,7 +384,33 @@ async def on_identity(turn: Turn) -> list[Reply]:
     # and each such view is audit-logged.
     name = (turn.incoming.display_name or turn.citizen.display_name or "")[:200] or None
     draft = {**_draft(turn), "anonymous": choice == "anonymous", "name": name}
+    if choice == "named" and name is None:
+        _goto(turn, State.feedback_name, draft)
+        return [Reply(turn._("What name should the staff see? Please type it."), buttons=(_cancel_row(turn),))]
     return _confirm(turn, draft)
+
+
+async def on_identity_text(turn: Turn) -> list[Reply]:
+    """A name typed at the "show my name?" step: the report is sent with it."""
+    if _looks_like_name(turn.text):
+        return _confirm(turn, {**_draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
+    from handlers.chat import in_flow
+
+    return await in_flow(turn)
+
+
+async def on_name(turn: Turn) -> list[Reply]:
+    """The name the staff should see."""
+    if not _looks_like_name(turn.text):
+        return [Reply(turn._("Please type just your name (for example: Nguyễn Văn A), or press “Cancel”."),
+                      buttons=(_cancel_row(turn),))]
+    return _confirm(turn, {**_draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
+
+
+def _looks_like_name(text: str) -> bool:
+    """A few words of letters: a person's name rather than a sentence."""
+    parts = text.split()
+    return 1 <= len(parts) <= 6 and all(part.replace(".", "").replace("'", "").isalpha() for part in parts)
 
 
 def _confirm(turn: Turn, draft: dict) -> list[Reply]:
@@ -267,10 +429,17 @@ def _confirm(turn: Turn, draft: dict) -> list[Reply]:
         lines.append(turn._("Location: {lat}, {lon}", lat=f"{location[0]:.5f}", lon=f"{location[1]:.5f}"))
     lines.append(turn._("Sender: anonymous") if draft.get("anonymous") else turn._("Sender: {name}", name=draft.get("name") or "—"))
     return [Reply("\n".join(lines), buttons=(
-        (Button(turn._("📨 Send"), "fb:submit"),),
-        (Button(turn._("✏️ Edit the content"), "fb:edit:message"), Button(turn._("✏️ Change commune"), "fb:edit:area")),
+        (Button(turn._("📨 Send"), "fb:submit", SEND | YES | DONE),),
+        (Button(turn._("✏️ Edit the content"), "fb:edit:message", frozenset({"sua", "sua noi dung", "viet lai"})),
+         Button(turn._("✏️ Change commune"), "fb:edit:area", frozenset({"doi xa", "xa khac", "sua xa"}))),
         _cancel_row(turn),
     ))]
+
+
+async def on_confirm_text(turn: Turn) -> list[Reply]:
+    """More text at the summary: added to the report, then the summary again."""
+    draft = _add_text(_draft(turn), turn.text)
+    return [Reply(turn._("I have added this to your report.")), *_confirm(turn, draft)]
 
 
 async def on_edit(turn: Turn) -> list[Reply]:
@@ -320,7 +489,7 @@ async def on_cancel(turn: Turn) -> list[Reply]:
 
 FLOW_STATES = frozenset({
     State.feedback_kind, State.feedback_topic, State.feedback_message, State.feedback_photos,
-    State.feedback_location, State.feedback_area, State.feedback_identity, State.feedback_confirm,
+    State.feedback_location, State.feedback_area, State.feedback_identity, State.feedback_name, State.feedback_confirm,
 })
 
 
@@ -338,16 +507,27 @@ async def on_action(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"phananh": start, "feedback": start},
-    actions={"menu:feedback": Action(start), "fb": Action(on_action, FLOW_STATES)},
+    actions={"menu:feedback": Action(start), "fb:story": Action(from_story), "fb": Action(on_action, FLOW_STATES)},
     text={
+        State.feedback_kind: on_kind_text,
+        State.feedback_topic: on_topic_text,
         State.feedback_message: on_message,
         State.feedback_photos: on_photo,
         State.feedback_location: on_location,
         State.feedback_area: on_area_text,
+        State.feedback_identity: on_identity_text,
+        State.feedback_name: on_name,
+        State.feedback_confirm: on_confirm_text,
     },
     media={
+        State.feedback_kind: keep_media,
+        State.feedback_topic: keep_media,
         State.feedback_message: on_message,
         State.feedback_photos: on_photo,
         State.feedback_location: on_location,
+        State.feedback_area: keep_media,
+        State.feedback_identity: keep_media,
+        State.feedback_name: keep_media,
+        State.feedback_confirm: keep_media,
     },
 )

@@ -74,11 +74,6 @@ async def unknown_command(turn: Turn) -> list[Reply]:
     return [main_menu(turn, turn._("I do not know the command {command}. Send /help to see the commands.", command=command))]
 
 
-async def media_only(turn: Turn) -> list[Reply]:
-    """A photo, voice or location with no text, outside any flow that expects one."""
-    return [Reply(turn._("For now I can only read text messages here. Please type your question."))]
-
-
 ROUTES = Routes(
     commands={"menu": show_menu, "help": show_help, "trogiup": show_help, "huy": cancel, "cancel": cancel},
     actions={

@@ -12,6 +12,7 @@ from handlers.router import Action, Routes
 from handlers.states import Mode, State
 from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
+from handlers.words import NO, SKIP, YES, words
 from storage.models import HouseholdStatus
 
 AREA_PREFIX = "area_"
@@ -19,8 +20,21 @@ GROUPS_PER_PAGE = 8
 MAX_MATCHES = 5
 
 
+LANGUAGE_KEYS = {
+    "vi": frozenset({"viet", "tieng viet", "viet nam", "vn", "vi", "vietnamese"}),
+    "en": frozenset({"anh", "tieng anh", "english", "en", "eng"}),
+}
+HOUSEHOLD_KEYS = {
+    HouseholdStatus.poor: frozenset({"ngheo", "ho ngheo", "nha ngheo", "poor"}),
+    HouseholdStatus.near_poor: frozenset({"can ngheo", "ho can ngheo", "near poor"}),
+    HouseholdStatus.escaped: frozenset({"thoat ngheo", "moi thoat ngheo", "vua thoat ngheo", "escaped"}),
+    HouseholdStatus.other: frozenset({"khac", "binh thuong", "trung binh", "kha", "other"}),
+    HouseholdStatus.unknown: SKIP | frozenset({"khong noi", "bi mat"}),
+}
+
+
 def _skip(turn: Turn, action: str) -> Button:
-    return Button(turn._("Skip"), action)
+    return Button(turn._("Skip"), action, SKIP)
 
 
 def _mode(turn: Turn) -> Mode:
@@ -75,8 +89,8 @@ def ask_consent(turn: Turn) -> Reply:
             "/deletemydata. Do you agree?"
         ),
         buttons=(
-            (Button(turn._("✅ I agree"), "consent:yes"),),
-            (Button(turn._("No, only ask questions"), "consent:no"),),
+            (Button(turn._("✅ I agree"), "consent:yes", YES),),
+            (Button(turn._("No, only ask questions"), "consent:no", NO),),
         ),
     )
 
@@ -111,6 +125,27 @@ async def on_consent(turn: Turn) -> list[Reply]:
     return [settings_menu(turn, note)]
 
 
+async def on_consent_text(turn: Turn) -> list[Reply]:
+    """Text at the consent step: a commune named is kept for later; anything else, asked again."""
+    if _commune_hint(turn):
+        return [Reply(turn._("I have noted your commune: {commune}. First, please answer this:",
+                             commune=area_label(turn, turn.data["hint"]))), ask_consent(turn)]
+    from handlers.chat import in_flow
+
+    return await in_flow(turn)
+
+
+def _commune_hint(turn: Turn) -> bool:
+    """Keep a commune named in the text for the commune step; whether one was."""
+    if len(words(turn.text).split()) > 6:
+        return False
+    matches = turn.services.areas.match_commune(turn.text, limit=2)
+    if len(matches) == 1 and matches[0].score >= 100:
+        turn.data["hint"] = matches[0].area.code
+        return True
+    return False
+
+
 def _keep_hint(turn: Turn) -> dict[str, str]:
     return {"hint": turn.data["hint"]} if turn.data.get("hint") else {}
 
@@ -123,7 +158,7 @@ def ask_language(turn: Turn) -> Reply:
     return Reply(
         turn._("Which language do you prefer?"),
         buttons=(
-            tuple(Button(name, f"lang:{code}") for code, name in LANGUAGE_NAMES.items()),
+            tuple(Button(name, f"lang:{code}", LANGUAGE_KEYS.get(code, frozenset())) for code, name in LANGUAGE_NAMES.items()),
             (_skip(turn, "lang:skip"),),
         ),
     )
@@ -146,6 +181,17 @@ async def on_language(turn: Turn) -> list[Reply]:
     return finish(turn)
 
 
+async def on_language_text(turn: Turn) -> list[Reply]:
+    """Text at the language step: a commune is kept for the commune step (the language stays);
+    anything else, asked again."""
+    if _commune_hint(turn):
+        turn.args = ["skip"]
+        return await on_language(turn)
+    from handlers.chat import in_flow
+
+    return await in_flow(turn)
+
+
 # --- commune ---------------------------------------------------------------------------------
 
 
@@ -157,8 +203,8 @@ def ask_area(turn: Turn, page: int = 0) -> Reply:
         return Reply(
             turn._("Do you live in {commune}?", commune=record.label),
             buttons=(
-                (Button(turn._("✅ Yes, {commune}", commune=record.label), f"area:{record.code}"),),
-                (Button(turn._("Choose another commune"), "area:other"),),
+                (Button(turn._("✅ Yes, {commune}", commune=record.label), f"area:{record.code}", YES),),
+                (Button(turn._("Choose another commune"), "area:other", NO | frozenset({"xa khac"})),),
                 (_skip(turn, "area:skip"),),
             ),
         )
@@ -265,7 +311,10 @@ def _after_area(turn: Turn, replies: list[Reply]) -> list[Reply]:
 
 def ask_household(turn: Turn) -> Reply:
     """Ask the household status, with "prefer not to say"."""
-    buttons = tuple((Button(turn._(label), f"household:{status}"),) for status, label in HOUSEHOLD_LABELS.items())
+    buttons = tuple(
+        (Button(turn._(label), f"household:{status}", HOUSEHOLD_KEYS.get(status, frozenset())),)
+        for status, label in HOUSEHOLD_LABELS.items()
+    )
     return Reply(
         turn._("Last question: what is your household's status? It helps us send you the right information."),
         buttons=buttons,
@@ -334,5 +383,5 @@ ROUTES = Routes(
         "apage": Action(on_area_page, frozenset({State.area})),
         "household": Action(on_household, frozenset({State.household})),
     },
-    text={State.area: on_area_text},
+    text={State.consent: on_consent_text, State.language: on_language_text, State.area: on_area_text},
 )

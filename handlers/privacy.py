@@ -7,6 +7,7 @@ from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
+from handlers.words import NO, YES
 from storage import tickets as ticket_repo
 
 
@@ -20,8 +21,8 @@ async def ask_delete(turn: Turn) -> list[Reply]:
                 "notice subscription, consent record and any unfinished conversation. It cannot be undone."
             ),
             buttons=(
-                (Button(turn._("🗑 Yes, delete"), "privacy:yes"),),
-                (Button(turn._("No, keep it"), "privacy:no"),),
+                (Button(turn._("🗑 Yes, delete"), "privacy:yes", YES | frozenset({"xoa", "xoa di", "xoa het"})),),
+                (Button(turn._("No, keep it"), "privacy:no", NO | frozenset({"giu", "giu lai", "khong xoa"})),),
             ),
         )
     ]

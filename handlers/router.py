@@ -12,9 +12,12 @@ from dataclasses import dataclass, field, replace
 from content.text import fold
 from handlers.states import State
 from handlers.turn import Handler, StaleAction, Turn
-from handlers.types import Reply
+from handlers.types import Button, Reply
+from handlers.words import CANCEL, is_one_of, words
 
 CHOICES_KEY = "_choices"
+MISSES_KEY = "_misses"
+MAX_PART_WORDS = 4
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 MAX_ACTION = 64
 
@@ -42,12 +45,17 @@ class Routes:
 
 @dataclass(frozen=True)
 class Fallbacks:
-    """Handlers for what no route claims."""
+    """Handlers for what no route claims: a message outside any flow (`question`), text or media
+    at a step of a flow that has no handler of its own for it (`in_flow`, `in_flow_media`), an
+    unknown command, a stale button, media outside any flow, and a cancel word typed in a flow."""
 
     question: Handler
     unknown_command: Handler
     stale: Handler
     media: Handler
+    in_flow: Handler
+    in_flow_media: Handler
+    cancel: Handler
 
 
 def parse_command(text: str) -> tuple[str, list[str]] | None:
@@ -64,8 +72,20 @@ def parse_action(action: str) -> tuple[str, list[str]]:
     return verb, args
 
 
-def choice_for(text: str, choices: list[list[str]]) -> str | None:
-    """The action of the offered choice that `text` names, by number ("2") or by label."""
+def stored_choice(button: Button) -> list:
+    """A button as the conversation keeps it: [label, action] or [label, action, [keys…]]."""
+    return [button.label, button.action, sorted(button.keys)] if button.keys else [button.label, button.action]
+
+
+def choice_buttons(choices: list[list]) -> list[Button]:
+    """The offered choices as buttons again (keys included)."""
+    return [Button(row[0], row[1], frozenset(row[2]) if len(row) > 2 else frozenset()) for row in choices]
+
+
+def choice_for(text: str, choices: list[list], *, partial: bool = False) -> str | None:
+    """The action of the offered choice that `text` names: its number ("2"), its label, one of
+    its keys (a short answer such as "có", "ko", "bỏ qua", without diacritics or with), or, with
+    `partial`, a few words found in exactly one label ("khiếu nại" for "⚖️ Khiếu nại về …")."""
     stripped = text.strip().rstrip(".)")
     if stripped.isdigit():
         index = int(stripped) - 1
@@ -73,10 +93,35 @@ def choice_for(text: str, choices: list[list[str]]) -> str | None:
     key = fold(text)
     if not key:
         return None
-    for label, action in choices:
-        if fold(label) == key:
-            return action
+    buttons = choice_buttons(choices)
+    for button in buttons:
+        if fold(button.label) == key:
+            return button.action
+    short = words(text)
+    for says in (_says_exactly, _says_in_words):
+        keyed = list(dict.fromkeys(button.action for button in buttons if button.keys and says(short, key, button.keys)))
+        if len(keyed) == 1:
+            return keyed[0]
+        if keyed:
+            break
+    if partial and short and len(short.split()) <= MAX_PART_WORDS:
+        found = list(dict.fromkeys(
+            button.action for button in buttons if f" {short} " in f" {fold(button.label)} " or f" {key} " in f" {fold(button.label)} "
+        ))
+        if len(found) == 1:
+            return found[0]
     return None
+
+
+def _says_exactly(short: str, key: str, keys: frozenset[str]) -> bool:
+    """Whether a short answer is one of `keys`."""
+    return short in keys or key in keys
+
+
+def _says_in_words(short: str, key: str, keys: frozenset[str]) -> bool:
+    """Whether a short answer is made only of one-word keys ("ok gửi đi" for "ok" and "gửi")."""
+    typed = short.split()
+    return 1 < len(typed) <= MAX_PART_WORDS and all(word in keys for word in typed)
 
 
 class Router:
@@ -106,14 +151,22 @@ class Router:
                 name, turn.args = command
                 handler = self.commands.get(name, self.fallbacks.unknown_command)
                 return await handler(turn)
-            action = choice_for(turn.text, turn.data.get(CHOICES_KEY, []))
+            in_flow = turn.state is not State.idle
+            # Inside a flow a few words may name a choice, unless the step reads text itself.
+            partial = in_flow and turn.state not in self.text
+            action = choice_for(turn.text, turn.data.get(CHOICES_KEY, []), partial=partial)
             if action is not None:  # a typed choice counts as the press of its button
                 turn.incoming = replace(incoming, action=action)
+                turn.data.pop(MISSES_KEY, None)
+            elif in_flow and is_one_of(turn.text, CANCEL):
+                return await self.fallbacks.cancel(turn)
         if action is not None:
             return await self._action(turn, action)
+        if turn.state is State.idle:
+            return await (self.fallbacks.question if turn.text else self.fallbacks.media)(turn)
         if turn.text:
-            return await self.text.get(turn.state, self.fallbacks.question)(turn)
-        return await self.media.get(turn.state, self.fallbacks.media)(turn)
+            return await self.text.get(turn.state, self.fallbacks.in_flow)(turn)
+        return await self.media.get(turn.state, self.fallbacks.in_flow_media)(turn)
 
     async def _action(self, turn: Turn, action: str) -> list[Reply]:
         """Run a button action, or answer that the menu has expired."""

@@ -19,6 +19,7 @@ class State(StrEnum):
     feedback_location = "feedback.location"
     feedback_area = "feedback.area"
     feedback_identity = "feedback.identity"
+    feedback_name = "feedback.name"
     feedback_confirm = "feedback.confirm"
     ticket_add = "ticket.add"
     officer_reply = "officer.reply"

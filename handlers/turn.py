@@ -14,7 +14,7 @@ from content.areas import AreaDirectory
 from content.i18n import Catalogs, Translator
 from content.library import Library
 from handlers.states import State
-from handlers.types import Attachment, Incoming, Reply
+from handlers.types import Attachment, Capabilities, Incoming, Reply
 from storage.models import Citizen
 from storage.ticket_rules import DEFAULT_DUE_DAYS
 
@@ -53,6 +53,7 @@ class Turn:
     services: Services
     translator: Translator
     now: datetime
+    capabilities: Capabilities = field(default_factory=Capabilities)
     state: State = State.idle
     data: dict[str, Any] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)

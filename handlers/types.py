@@ -47,10 +47,13 @@ class Incoming:
 
 @dataclass(frozen=True)
 class Button:
-    """A choice under a reply; `action` comes back as `Incoming.action` when pressed."""
+    """A choice under a reply; `action` comes back as `Incoming.action` when pressed. `keys` are
+    short answers a person may type instead (normalised, e.g. `handlers.words.YES`); the label and
+    its number always work too."""
 
     label: str
     action: str
+    keys: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

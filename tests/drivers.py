@@ -232,7 +232,7 @@ async def stored_choices(sessions: SessionFactory, channel: str, user_id: str) -
         )).first()
         conversation = await session.get(Conversation, citizen.id) if citizen is not None else None
     stored = (conversation.data or {}).get(CHOICES_KEY, []) if conversation is not None else []
-    return [(label, action) for label, action in stored]
+    return [(label, action) for label, action, *_keys in stored]
 
 
 def plain_shown(text: str, choices: list[tuple[str, str]], raw: object) -> Shown:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import ast
 from pathlib import Path
 
@@ -99,8 +101,7 @@ async def test_a_failing_turn_is_rolled_back_and_answered_politely(engine, sessi
         raise RuntimeError("boom")
 
     router = build_router()
-    engine.router = Router(FEATURES, Fallbacks(question=broken, unknown_command=router.fallbacks.unknown_command,
-                                               stale=router.fallbacks.stale, media=router.fallbacks.media))
+    engine.router = Router(FEATURES, dataclasses.replace(router.fallbacks, question=broken))
     replies = await InMemoryChannel(engine).send("hello")
     assert "hệ thống đang gặp sự cố" in replies[0].text
     async with sessions() as session:

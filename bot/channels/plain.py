@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.i18n import Catalogs, Translator
 from handlers.render import split_text
-from handlers.router import CHOICES_KEY, choice_for
+from handlers.router import CHOICES_KEY, choice_for, stored_choice
 from handlers.states import State
 from handlers.types import Button, Reply
 from storage import repo
@@ -125,7 +125,7 @@ async def offer_choices(
         if len(choices) + len(buttons) > MAX_CHOICES:
             choices = []
         first = len(choices) + 1
-        data[CHOICES_KEY] = choices + [[button.label, button.action] for button in buttons]
+        data[CHOICES_KEY] = choices + [stored_choice(button) for button in buttons]
         await repo.save_conversation(session, citizen.id, state, data, now=now, ttl=ttl)
         await session.commit()
         return Offered(first, citizen.locale)
