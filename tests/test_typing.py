@@ -204,3 +204,44 @@ async def test_a_tracking_code_typed_alone_shows_the_report(driver, sessions) ->
     code = CODE.search(joined(driver.last)).group()  # type: ignore[union-attr]
     await driver.send(f"tra cuu {code.lower()}")
     assert f"Phản ánh {code}" in joined(driver.last) and "đã tiếp nhận" in joined(driver.last)
+
+
+async def test_the_quiz_by_typing_an_answer_s_words_or_its_number(driver) -> None:
+    await driver.send("/dovui")
+    question = driver.last[-1]
+    assert "Câu 1/" in question.text
+    labels = [label.split(". ", 1)[-1] if label[:1].isdigit() else label for label, _ in question.buttons]
+    await driver.send(labels[0].lower())  # the words of a choice, typed in lower case
+    assert "Đúng rồi" in joined(driver.last) or "Chưa đúng" in joined(driver.last)
+    assert "Câu 2/" in driver.last[-1].text
+    await driver.send("2")
+    assert "Đúng rồi" in joined(driver.last) or "Chưa đúng" in joined(driver.last)
+
+
+async def test_a_poll_answered_by_typing_its_choice(driver, sessions, services) -> None:
+    from datetime import timedelta
+
+    from handlers.engine import utc_now
+    from storage import polls as poll_repo
+    from storage.models import PollAnswer
+
+    await driver.send("/start")
+    await driver.send("co")
+    await driver.send("tieng viet")
+    await driver.send("ea kao")
+    await driver.send("ho ngheo")
+    now = utc_now()
+    async with sessions() as session:
+        poll = await poll_repo.create_poll(
+            session, texts={"vi": "Họp bình xét vào buổi nào thì tiện cho bà con?", "en": "When?"},
+            choices=[{"vi": "Buổi sáng", "en": "Morning"}, {"vi": "Buổi tối", "en": "Evening"}], free_text=False,
+            target={"areas": ["66"]}, opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=7), now=now, author="lan",
+        )
+        poll.status, poll.opened_at = "open", now  # as the scheduler's opening tick leaves it
+        await session.commit()
+    await driver.send("/ykien")
+    assert "buổi nào" in joined(driver.last)
+    await driver.send("buoi toi")
+    assert "Buổi tối" in joined(driver.last)
+    [answer] = await rows(sessions, PollAnswer)
+    assert answer.choice == 1
