@@ -2,7 +2,9 @@
 
 Pure functions over a prebuilt index (no I/O). Each entry is indexed by its questions, alternative
 phrasings and keywords in every locale, normalised (`content.text.normalize`, English plurals made
-singular) into words and word pairs. A query is scored per entry by
+singular) into words and word pairs. Only entries in force on the day asked are ranked: served
+that day (`FaqEntry.is_served_on`) and not replaced that day by their `replaced_by` successor. A
+query is scored per entry by
 
 - coverage: the share of the query's information (IDF-weighted words and pairs) the entry has —
   words the index has never seen count fully against it, so off-topic questions score low; a
@@ -11,6 +13,14 @@ singular) into words and word pairs. A query is scored per entry by
   nghèo" prefers "chuẩn nghèo hiện nay" to "chuẩn nghèo mới từ năm 2027") and how similar the two
   strings are as a whole (fuzzy ratio);
 - distinctness: how much of what tells the close candidates apart the entry has.
+
+Then qualifiers (`content.text.QUALIFIERS`: household type, rural or urban, benefit; and years)
+decide between close neighbours: an entry about another household type, benefit, area or year than
+the question names is lowered when a neighbour is about the one named ("hộ nghèo" → the poor
+household's health insurance, not the near-poor's), and the entry about exactly it is raised if
+such a neighbour stood in its way. A question naming no household type means the poor household;
+one naming no year and no rule to come means the rules in force that day, not an entry about later
+years only.
 
 Misspelt words are first corrected to the closest indexed word: one letter missing, extra or
 swapped in short words, one edit (or two in long words) otherwise. The best score, and its margin
@@ -38,7 +48,20 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, Indel
 
 from content.model import FaqEntry
-from content.text import DOUBLES, PARTICLES, QUESTION_PHRASES, normalize, search_words, singular, with_synonyms
+from content.text import (
+    DOUBLES,
+    IMPLIED_QUALIFIER,
+    PARTICLES,
+    QUESTION_PHRASES,
+    Years,
+    asks_to_come,
+    normalize,
+    qualifiers,
+    search_words,
+    singular,
+    with_synonyms,
+    years,
+)
 
 BAG_WEIGHT = 0.4
 FIT_WEIGHT = 0.5
@@ -56,6 +79,11 @@ FUZZY_CANDIDATES = 16
 COMMON_SHARE = 0.3
 FUZZY_PHRASES = 4
 MIN_CORRECTABLE = 4
+QUALIFIER_PENALTY = 0.15  # an entry about another household type, area, year or benefit than the one asked,
+QUALIFIER_BAND = 0.25  # ... when a neighbour about the one asked scores at most this much lower
+QUALIFIER_BONUS = 0.05  # the entry about exactly the one asked, when such a neighbour stood in its way
+IN_FORCE_PENALTY = 0.2  # an entry about later years only, for a question about no year and no rule to come
+ORDER_STEP = 0.001  # how far after its neighbour an entry about a household type not asked is put
 STORY_LENGTH = 12  # words: nine in ten of the content's phrasings are no longer; beyond, a story surrounds the question
 RECENT_QUERIES = 2048  # results kept for repeated questions
 RECENT_LENGTH = 200  # ... of at most this many characters
@@ -123,6 +151,51 @@ def _off_topic(query: str) -> bool:
     return any(f" {phrase} " in padded for phrase in OFF_TOPIC)
 
 
+class _Qualified(NamedTuple):
+    """What an entry is specifically about: qualifiers by group, and years."""
+
+    named: dict[str, frozenset[str]]
+    years: frozenset[Years]
+
+
+def _qualified(entry: FaqEntry) -> _Qualified:
+    """The qualifiers (`content.text.QUALIFIERS`) and years an entry's questions name, and those any
+    of its phrasings names alone: a phrasing naming two ("hộ nghèo và hộ cận nghèo khác nhau thế
+    nào?") compares them, the entry is not about both."""
+    named: dict[str, set[str]] = defaultdict(set)
+    found_years: set[Years] = set()
+    for text in entry.texts.values():
+        for position, raw in enumerate((text.question, *text.alternatives, *text.keywords)):
+            words = search_words(raw)
+            for group, names in qualifiers(words).items():
+                if position == 0 or len(names) == 1:
+                    named[group] |= names
+            in_phrase = years(words)
+            if position == 0 or len(in_phrase) == 1:
+                found_years |= in_phrase
+    return _Qualified({group: frozenset(names) for group, names in named.items()}, frozenset(found_years))
+
+
+class _Check(NamedTuple):
+    """One group of qualifiers for one question: whether each entry is about what the question names
+    (True), about something else (False) or about nothing of the group (None); which are about exactly it."""
+
+    named: bool  # the question names it (else it is implied)
+    fits: dict[int, bool | None]
+    exact: set[int]
+    penalty: float | None = QUALIFIER_PENALTY  # None: only put it after its neighbour in a close call
+    plain_fits: bool = False  # an entry about nothing of the group is a neighbour that fits
+    same_topic: bool = False  # only a neighbour in the same topic counts (the same subject at another time)
+
+
+def _overlap(asked: frozenset[Years], named: frozenset[Years]) -> bool:
+    """Whether a year or period asked is one the entry names: the same, or a year within a period."""
+    return any(
+        a == n or (a[0] == a[1] and n[0] <= a[0] <= n[1]) or (n[0] == n[1] and a[0] <= n[0] <= a[1])
+        for a in asked for n in named
+    )
+
+
 def _terms(words: Sequence[str]) -> set[str]:
     """Words and adjacent word pairs ("ho", "ngheo", "ho ngheo"), none leading into a question word
     (`QUESTION_PHRASES`: "ngheo bao" from "chuan ngheo bao nhieu" is not "nghèo bảo hiểm")."""
@@ -166,6 +239,10 @@ class FaqIndex:
         self._common = count * COMMON_SHARE
         self._unknown_weight = math.log((count + 1) / 0.5)
         self._vocabulary = sorted({term for term in postings if " " not in term and len(term) >= MIN_CORRECTABLE - 1})
+        self._qualified = [_qualified(entry) for entry in self.entries]
+        by_id = {entry.id: index for index, entry in enumerate(self.entries)}
+        self._successor = [by_id.get(entry.replaced_by) if entry.replaced_by else None for entry in self.entries]
+        self._groups = sorted({group for qualified in self._qualified for group in qualified.named})
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -214,7 +291,8 @@ class FaqIndex:
         return best[-1] if best[-1] and len(best[-1]) > 1 else None
 
     def search(self, text: str, *, on: date, limit: int = 3) -> SearchResult:
-        """Rank the entries served on `on` (`FaqEntry.is_served_on`) for `text`; decide answer / suggest / none."""
+        """Rank the entries served on `on` (`FaqEntry.is_served_on`), but for one replaced that day by
+        its successor, for `text`; decide answer / suggest / none."""
         if len(text) > RECENT_LENGTH:  # long messages are seldom repeated word for word
             return self._rank(text, on, limit)
         return self._search(text, on, limit)
@@ -237,7 +315,7 @@ class FaqIndex:
         contrast = self._contrast(weights, shared)
         contrast_total = sum(contrast.values()) or 1.0
         told = total * min(1.0, STORY_LENGTH / len(words))  # the information a question's own words carry
-        scored = []
+        scores = {}
         for index, common in shared.items():
             evidence = sum(weights[term] for term in common)
             share = min(1.0, evidence / told)
@@ -245,22 +323,103 @@ class FaqIndex:
                 continue
             fit = self._fit(query, weights, common, total, index)
             distinct = sum(contrast[term] for term in common) / contrast_total
-            score = BAG_WEIGHT * share + FIT_WEIGHT * fit + (1 - BAG_WEIGHT - FIT_WEIGHT) * distinct
-            scored.append(Match(self.entries[index], round(score, 4)))
+            scores[index] = BAG_WEIGHT * share + FIT_WEIGHT * fit + (1 - BAG_WEIGHT - FIT_WEIGHT) * distinct
+        if len(scores) > 1:
+            scores = self._qualify(scores, words, on)
+        scored = [Match(self.entries[index], round(max(score, 0.0), 4)) for index, score in scores.items()]
         scored.sort(key=lambda match: match.score, reverse=True)
         return self._decide(key, scored, limit)
 
+    def _qualify(self, scores: dict[int, float], words: list[str], on: date) -> dict[int, float]:
+        """The scores after qualifiers: an entry about another household type, area, benefit or year
+        than the question names is lowered when a close neighbour is about the one it names ("hộ
+        nghèo" → health insurance for the poor, not for the near-poor), and an entry about exactly
+        that one is raised if such a neighbour stood in its way. A question naming no household type
+        means the poor household, but only to order a close call (another type comes after it, and
+        the call stays close); one naming no year and no rule to come asks about the rules in force on
+        `on` (an entry about later years only is lowered when an entry of its topic about years in
+        force is close)."""
+        checks = self._qualifier_checks(scores, words, on)
+        adjusted = dict(scores)
+        for check in checks:
+            neighbours = [index for index, fit in check.fits.items() if fit or (fit is None and check.plain_fits)]
+            lowered = [  # about something else, with a neighbour that fits close by
+                index for index, fit in check.fits.items()
+                if fit is False and any(
+                    scores[other] >= scores[index] - QUALIFIER_BAND
+                    and not (check.same_topic and self.entries[other].topic != self.entries[index].topic)
+                    for other in neighbours
+                )
+            ]
+            for index in lowered:
+                if check.penalty is not None:
+                    adjusted[index] -= check.penalty
+                    continue
+                closest = max(scores[other] for other in neighbours)
+                if 0 <= scores[index] - closest < ANSWER_MARGIN:
+                    adjusted[index] = closest - ORDER_STEP
+            if check.named and lowered:
+                rival = max(scores[index] for index in lowered)
+                for index in check.exact:
+                    if rival >= scores[index] - ANSWER_MARGIN:  # it stood in the way of answering
+                        adjusted[index] += QUALIFIER_BONUS
+        return adjusted
+
+    def _qualifier_checks(self, scores: dict[int, float], words: list[str], on: date) -> list[_Check]:
+        """For each group of qualifiers, whether each scored entry is about what the question names
+        (or implies), about something else, or about nothing of the group."""
+        asked = qualifiers(words)
+        checks = []
+        for group in self._groups:
+            names = asked.get(group) or frozenset(filter(None, [IMPLIED_QUALIFIER.get(group)]))
+            if names:
+                named = {index: self._qualified[index].named.get(group, frozenset()) for index in scores}
+                checks.append(_Check(
+                    group in asked,
+                    {index: bool(these & names) if these else None for index, these in named.items()},
+                    {index for index, these in named.items() if these and these <= names},
+                    QUALIFIER_PENALTY if group in asked else None,
+                    group not in asked,
+                ))
+        asked_years = years(words, this_year=on.year)
+        named_years = {index: self._qualified[index].years for index in scores}
+        if asked_years:
+            checks.append(_Check(
+                True,
+                {index: _overlap(asked_years, these) if these else None for index, these in named_years.items()},
+                {index for index, these in named_years.items()
+                 if these and all(_overlap(asked_years, frozenset([one])) for one in these)},
+            ))
+        elif not asks_to_come(words):  # the rules in force: not an entry about later years only
+            checks.append(_Check(
+                False,
+                {index: any(first <= on.year for first, _last in these) if these else None
+                 for index, these in named_years.items()},
+                set(),
+                IN_FORCE_PENALTY,
+                same_topic=True,
+            ))
+        return checks
+
     def _candidates(self, weights: dict[str, float], on: date) -> list[int]:
-        """Entries served on `on` that share the most with the query, found through its less
-        common terms (a word most entries have, like "hộ", picks nothing out)."""
+        """Entries in force on `on` (`_in_force`) that share the most with the query, found through its
+        less common terms (a word most entries have, like "hộ", picks nothing out)."""
         informative = {t: w for t, w in weights.items() if len(self._postings.get(t, ())) <= self._common} or weights
         found: dict[int, float] = defaultdict(float)
         for term, weight in informative.items():
             for index in self._postings.get(term, ()):
                 found[index] += weight
         ranked = sorted(found, key=found.__getitem__, reverse=True)
-        valid = (index for index in ranked if self.entries[index].is_served_on(on))
+        valid = (index for index in ranked if self._in_force(index, on))
         return list(islice(valid, FUZZY_CANDIDATES))
+
+    def _in_force(self, index: int, on: date) -> bool:
+        """Whether the entry is served on `on` and not replaced that day by its `replaced_by` successor
+        (should staff let the two overlap, the rule that replaces the other is the one in force)."""
+        successor = self._successor[index]
+        return self.entries[index].is_served_on(on) and not (
+            successor is not None and self.entries[successor].is_served_on(on)
+        )
 
     @staticmethod
     def _contrast(weights: dict[str, float], shared: dict[int, set[str]]) -> dict[str, float]:

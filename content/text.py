@@ -164,3 +164,124 @@ def singular(word: str) -> str:
 def search_words(text: str) -> list[str]:
     """`normalize`d words with English plurals made singular: the form FAQ search compares."""
     return [singular(word) for word in normalize(text).split()]
+
+
+# Qualifiers: what makes one of several close entries the answer ("hộ cận nghèo" rather than "hộ
+# nghèo", "năm 2027" rather than today's line). Within a group they exclude each other. Folded
+# phrases, teencode spelled out where `normalize` does not expand it. Found as whole words, longest
+# phrase first, so "ho can ngheo" is near_poor and never also poor ("ngheo" alone is no qualifier).
+QUALIFIERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "household": {
+        "poor": ("ho ngheo", "nha ngheo", "nguoi ngheo", "gia dinh ngheo", "dien ngheo", "ho ngeo", "nha ngeo",
+                 "hongheo", "poor"),
+        "near_poor": ("can ngheo", "ho can ngheo", "dien can ngheo", "can ngeo", "cngheo", "gan ngheo",
+                      "near poor", "nearly poor", "almost poor", "nearpoor"),
+        "newly_escaped": ("thoat ngheo", "moi thoat ngheo", "vua thoat ngheo", "da thoat ngheo", "thoat can ngheo",
+                          "thoat ngeo", "ra khoi ho ngheo", "khoi ho ngheo", "ra khoi danh sach ngheo",
+                          "ra khoi danh sach ho ngheo", "khoi danh sach ho ngheo", "newly escaped", "left poverty",
+                          "leaving poverty", "out of poverty", "escaped poverty", "leave the poor list",
+                          "leaving the poor list", "left the poor list", "off the poor list"),
+        "average": ("muc song trung binh", "ho trung binh", "ho co muc song trung binh", "average living",
+                    "average living standard", "average income household"),
+    },
+    "area": {
+        "rural": ("nong thon", "o que", "vung que", "mien que", "rural", "countryside"),
+        "urban": ("thanh thi", "thanh pho", "thi tran", "urban", "city", "town"),
+    },
+    # A poor commune or district is a place, not a household type: "xa ngheo" is not "ho ngheo".
+    "place": {
+        "poor_area": ("xa ngheo", "huyen ngheo", "vung ngheo", "xa dac biet kho khan", "poor commune",
+                      "poor district", "poor area"),
+    },
+    "benefit": {
+        "health_insurance": ("bao hiem y te", "the bao hiem y te", "the bao hiem", "the kham benh", "health insurance",
+                             "insurance card"),
+        # Not "so dien" (also "số điện thoại"), "gieng" (also "tháng giêng"), "nha tam" (also "nhà tắm").
+        "electricity": ("tien dien", "hoa don dien", "gia dien", "dien sinh hoat", "ho tro dien", "electricity",
+                        "power bill", "electric bill"),
+        "housing": ("lam nha", "xay nha", "sua nha", "cat nha", "dung nha", "ho tro nha o", "vay nha o",
+                    "chat luong nha o", "dien tich nha o", "nha dot nat", "housing", "build a house",
+                    "repair the house"),
+        "school": ("hoc phi", "tien hoc", "dong hoc", "school fees", "school fee", "tuition"),
+        "water": ("nuoc sach", "nha ve sinh", "nha tieu", "gieng nuoc", "dao gieng", "lam gieng", "khoan gieng",
+                  "be nuoc", "clean water", "toilet", "sanitation"),
+    },
+}
+# What a question that names no qualifier of a group means. "Hộ nghèo" is the unmarked household type:
+# "vay vốn lãi bao nhiêu" asks about the poor household's loan unless it says otherwise.
+IMPLIED_QUALIFIER = {"household": "poor"}
+
+_QUALIFIER_PHRASES = {
+    tuple(map(singular, phrase.split())): (group, name)
+    for group, names in QUALIFIERS.items()
+    for name, phrases in names.items()
+    for phrase in phrases
+}
+_LONGEST_QUALIFIER = max(map(len, _QUALIFIER_PHRASES))
+_YEAR = re.compile(r"20\d\d")
+_RANGE_WORDS = frozenset({"den", "toi", "to", "until", "through", "till"})
+# Years said without a number, counted from the day the question is asked.
+_RELATIVE_YEARS = {
+    ("nam", "nay"): 0, ("this", "year"): 0,
+    ("sang", "nam"): 1, ("nam", "sau"): 1, ("nam", "toi"): 1, ("next", "year"): 1,
+    ("nam", "ngoai"): -1, ("nam", "truoc"): -1, ("nam", "roi"): -1, ("last", "year"): -1,
+}
+
+# Phrases asking about a rule still to come ("chuẩn nghèo mới", "sắp tăng", "will the line go up"): such
+# a question, with no year in it, is not only about the rules in force on the day it is asked.
+TO_COME = frozenset({
+    "chuan moi", "chuan ngheo moi", "muc moi", "muc chuan moi", "nguong moi", "quy dinh moi", "sap toi", "toi day",
+    "sap ap dung", "se ap dung", "thay doi", "tang len", "nang len", "nang chuan", "tang chuan",
+    "new", "upcoming", "will", "going to", "change", "increase", "go up", "raise",
+})
+_LONGEST_TO_COME = max(len(phrase.split()) for phrase in TO_COME)
+
+Years = tuple[int, int]  # a year (2025, 2025) or a period (2021, 2025)
+
+
+def asks_to_come(words: list[str]) -> bool:
+    """Whether normalised words ask about a rule still to come (`TO_COME`)."""
+    return any(
+        " ".join(words[start:start + size]) in TO_COME
+        for size in range(1, _LONGEST_TO_COME + 1)
+        for start in range(len(words) - size + 1)
+    )
+
+
+def qualifiers(words: list[str]) -> dict[str, frozenset[str]]:
+    """The qualifiers each group names in normalised words, longest phrase first:
+    ["ho", "can", "ngheo", "vay", "von"] → {"household": {"near_poor"}}."""
+    taken = [False] * len(words)
+    named: dict[str, set[str]] = {}
+    for size in range(min(_LONGEST_QUALIFIER, len(words)), 0, -1):
+        for start in range(len(words) - size + 1):
+            found = _QUALIFIER_PHRASES.get(tuple(words[start:start + size]))
+            if found and not any(taken[start:start + size]):
+                named.setdefault(found[0], set()).add(found[1])
+                taken[start:start + size] = [True] * size
+    return {group: frozenset(names) for group, names in named.items()}
+
+
+def years(words: list[str], *, this_year: int | None = None) -> frozenset[Years]:
+    """The years and periods named in normalised words: "2025" → (2025, 2025), "2021 2025" and
+    "2026 den 2030" → periods. A number after a number above 12 is a document's year ("351/2025"),
+    not one the question is about. With `this_year`, "năm nay", "sang năm", "năm ngoái" count too."""
+    found: set[Years] = set()
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if _YEAR.fullmatch(word) and not (index and words[index - 1].isdigit() and int(words[index - 1]) > 12):
+            start = int(word)
+            after = index + 2 if index + 2 < len(words) and words[index + 1] in _RANGE_WORDS else index + 1
+            if after < len(words) and _YEAR.fullmatch(words[after]) and int(words[after]) > start:
+                found.add((start, int(words[after])))
+                index = after + 1
+                continue
+            found.add((start, start))
+        elif this_year is not None and index + 1 < len(words):
+            shift = _RELATIVE_YEARS.get((word, words[index + 1]))
+            counted = not (index and words[index - 1].isdigit())  # "2 năm rồi" is not "năm rồi"
+            if shift is not None and counted:
+                found.add((this_year + shift, this_year + shift))
+        index += 1
+    return frozenset(found)
