@@ -20,6 +20,7 @@ from storage.ticket_rules import add_working_days
 MAX_PHOTOS = 5
 MAX_BODY = 4000
 MAX_NAME = 100
+CLOSE_NAME = 90  # a typed commune name this close to a real one is offered as "did you mean"
 STORY_WORDS = 4  # a typed text of this many words at the kind or topic step is the report itself
 KIND_KEYS = {
     TicketKind.question: frozenset({"hoi", "cau hoi", "hoi chinh sach", "question"}),
@@ -208,6 +209,8 @@ async def on_message(turn: Turn) -> list[Reply]:
         return [*(Reply(note) for note in notes), ask_message(turn)]
     if turn.data.get("editing"):
         return _confirm(turn, draft)
+    if draft.get("kind") == TicketKind.question and not draft.get("photos"):  # a question needs no photos or place
+        return [*(Reply(note) for note in notes), *_ask_area(turn, draft)]
     _goto(turn, State.feedback_photos, draft)
     return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
 
@@ -326,11 +329,15 @@ def _ask_area(turn: Turn, draft: dict) -> list[Reply]:
 
 
 async def on_area_text(turn: Turn) -> list[Reply]:
-    """A typed commune name."""
+    """A typed commune name; while a commune is being confirmed, other words are asked again."""
     draft = _draft(turn)
     matches = turn.services.areas.match_commune(turn.text, limit=5)
     if len(matches) == 1 and matches[0].score >= 100:
         return _choose_area(turn, dict(draft), matches[0].area.code)
+    if draft.get("area") and not any(match.score >= CLOSE_NAME for match in matches):
+        from handlers.chat import in_flow
+
+        return await in_flow(turn)
     if not matches:
         return [Reply(turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60]),
                       buttons=(_cancel_row(turn),))]
