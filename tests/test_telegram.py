@@ -102,11 +102,12 @@ async def test_group_chats_and_edits_are_ignored(settings, tg, aiohttp_client) -
     assert tg.messages_to(-100123) == []
 
 
-async def test_photo_without_text_gets_a_polite_answer(settings, tg, aiohttp_client) -> None:
+async def test_a_photo_sent_first_is_kept_and_a_report_begins(settings, tg, aiohttp_client) -> None:
     await aiohttp_client(create_app(telegram_settings(settings, tg)))
     tg.user_sends_photo(903, b"\xff\xd8\xff fake jpeg")
     [reply] = await tg.wait_for_messages(903, 1)
-    assert "tin nhắn chữ" in reply.text
+    assert "Đã giữ 1 ảnh cho phản ánh" in reply.text and "muốn gửi gì" in reply.text
+    assert list((settings.data_dir / "media").rglob("*.jpg"))
 
 
 async def test_very_long_message_is_read_up_to_the_limit_with_a_note(settings, tg, aiohttp_client) -> None:
