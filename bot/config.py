@@ -30,6 +30,17 @@ DEFAULT_HOLIDAYS = (
 )
 
 
+# What each Zalo Official Account setting is and where it is found, for the start-up error.
+ZALO_OA_SETTINGS = {
+    "ZALO_OA_APP_ID": "the Zalo app's id (developers.zalo.me, the app's settings)",
+    "ZALO_OA_APP_SECRET": "the Zalo app's secret key (developers.zalo.me, the app's settings), which refreshes "
+                          "the OA's access token; not ZALO_OA_SECRET_KEY, the OA secret key of the webhook settings",
+    "ZALO_OA_SECRET_KEY": "the OA secret key (developers.zalo.me, the app, Official Account, the webhook settings), "
+                          "which checks the webhook's signatures",
+    "ZALO_OA_REFRESH_TOKEN": "the OA's first refresh token (developers.zalo.me, the app, Official Account)",
+}
+
+
 class ConfigError(Exception):
     """A configuration value is wrong; the message names the variable."""
 
@@ -77,6 +88,7 @@ class Settings(BaseSettings):
     zalo_bot_webhook_url: str = ""
     zalo_bot_webhook_secret: str = ""
     zalo_oa_app_id: str = ""
+    zalo_oa_app_secret: str = ""
     zalo_oa_secret_key: str = ""
     zalo_oa_access_token: str = ""
     zalo_oa_refresh_token: str = ""
@@ -211,12 +223,12 @@ class Settings(BaseSettings):
             raise ValueError("TELEGRAM_WEBHOOK_SECRET: required when TELEGRAM_WEBHOOK_URL is set")
         if self.zalo_bot_webhook_url and not self.zalo_bot_webhook_secret:
             raise ValueError("ZALO_BOT_WEBHOOK_SECRET: required when ZALO_BOT_WEBHOOK_URL is set")
-        oa = {"ZALO_OA_APP_ID": self.zalo_oa_app_id, "ZALO_OA_SECRET_KEY": self.zalo_oa_secret_key,
-              "ZALO_OA_REFRESH_TOKEN": self.zalo_oa_refresh_token}
+        oa = {"ZALO_OA_APP_ID": self.zalo_oa_app_id, "ZALO_OA_APP_SECRET": self.zalo_oa_app_secret,
+              "ZALO_OA_SECRET_KEY": self.zalo_oa_secret_key, "ZALO_OA_REFRESH_TOKEN": self.zalo_oa_refresh_token}
         missing = [name for name, value in oa.items() if not value]
         if len(missing) < len(oa) and missing:
-            raise ValueError(f"{missing[0]}: required with the other Zalo Official Account settings "
-                             "(ZALO_OA_APP_ID, ZALO_OA_SECRET_KEY, ZALO_OA_REFRESH_TOKEN)")
+            raise ValueError(f"{missing[0]}: required with the other Zalo Official Account settings: "
+                             f"{ZALO_OA_SETTINGS[missing[0]]}")
         return self
 
     @property
@@ -246,8 +258,9 @@ class Settings(BaseSettings):
 
     @property
     def zalo_oa_enabled(self) -> bool:
-        """Whether the Zalo Official Account is configured (app id, OA secret key, first refresh token)."""
-        return bool(self.zalo_oa_app_id and self.zalo_oa_secret_key and self.zalo_oa_refresh_token)
+        """Whether the Zalo Official Account is configured (app id, app secret, OA secret key, first refresh token)."""
+        return bool(self.zalo_oa_app_id and self.zalo_oa_app_secret and self.zalo_oa_secret_key
+                    and self.zalo_oa_refresh_token)
 
     @property
     def is_sqlite(self) -> bool:

@@ -39,9 +39,9 @@ def hide_settings_secrets(settings: Settings) -> None:
     token = settings.telegram_bot_token
     hide_secrets(
         token, token.partition(":")[2], settings.telegram_webhook_secret, settings.zalo_bot_token,
-        settings.zalo_bot_token.partition(":")[2], settings.zalo_bot_webhook_secret, settings.zalo_oa_secret_key,
-        settings.zalo_oa_access_token, settings.zalo_oa_refresh_token, settings.admin_password, settings.secret_key,
-        settings.metrics_token, make_url(settings.database_url).password,
+        settings.zalo_bot_token.partition(":")[2], settings.zalo_bot_webhook_secret, settings.zalo_oa_app_secret,
+        settings.zalo_oa_secret_key, settings.zalo_oa_access_token, settings.zalo_oa_refresh_token,
+        settings.admin_password, settings.secret_key, settings.metrics_token, make_url(settings.database_url).password,
     )
 
 

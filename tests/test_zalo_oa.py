@@ -24,14 +24,14 @@ from sqlmodel import select
 from bot import keys
 from bot.app import create_app
 from bot.channels.zalo_oa import OAEvent, Tokens, parse_event, signature
-from bot.config import Settings
+from bot.config import ConfigError, Settings, load_settings
 from handlers.engine import utc_now
 from storage import broadcasts, outbox
 from storage.db import create_engine, session_factory
 from storage.models import Citizen, OutboxMessage, StaffRole, Ticket, TicketAttachment, ZaloOAEvent, ZaloOAToken
 from tests.dashboard import add_staff, sign_in
 from tests.drivers import ZaloOADriver, joined
-from tests.fakes.zalo_oa import REUSED_REFRESH, FakeZaloOA
+from tests.fakes.zalo_oa import APP_ID, INVALID_SECRET_KEY, REUSED_REFRESH, FakeZaloOA
 from tests.test_crash import Database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -345,12 +345,13 @@ async def stored_pair(sessions) -> ZaloOAToken:  # type: ignore[no-untyped-def]
     return pair
 
 
-async def oauth(zalo: FakeZaloOA, refresh_token: str) -> dict:
-    """Spend a refresh token at the fake OAuth server directly."""
+async def oauth(zalo: FakeZaloOA, refresh_token: str, *, secret_key: str | None = None) -> dict:
+    """Spend a refresh token at the fake OAuth server directly (HTTP 200 whatever the outcome, as Zalo)."""
     async with aiohttp.ClientSession() as http, http.post(
-        f"{zalo.base_url}/v4/oa/access_token", headers={"secret_key": zalo.secret_key},
+        f"{zalo.base_url}/v4/oa/access_token", headers={"secret_key": secret_key or zalo.app_secret},
         data={"refresh_token": refresh_token, "app_id": zalo.app_id, "grant_type": "refresh_token"},
     ) as response:
+        assert response.status == 200
         return await response.json()
 
 
@@ -377,6 +378,47 @@ async def test_an_invalid_access_token_is_refreshed_the_rotated_pair_stored_and_
     attempts, calls = zalo.send_attempts, len(zalo.oauth_calls)
     assert await zalo.post(bot, zalo.text_event("t-2", "/menu")) == 200
     assert (zalo.send_attempts - attempts, len(zalo.oauth_calls) - calls) == (2, 1)
+
+
+def test_the_app_secret_and_the_oa_secret_key_are_two_settings_and_each_is_asked_for_by_name(tmp_path) -> None:
+    old = {"ZALO_OA_APP_ID": APP_ID, "ZALO_OA_SECRET_KEY": "oa-secret-key-1", "ZALO_OA_REFRESH_TOKEN": "refresh-1"}
+    env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
+    started = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, capture_output=True, text=True,
+                             env={**env, "PYTHONPATH": str(ROOT), **old}, timeout=60)
+    assert started.returncode == 2 and started.stdout == ""
+    [line] = started.stderr.splitlines()  # one line, naming the new variable and where its key is found
+    assert line.startswith("configuration error: ZALO_OA_APP_SECRET: ") and "developers.zalo.me" in line
+    assert "oa-secret-key-1" not in line and "refresh-1" not in line
+    with pytest.raises(ConfigError, match="^configuration error: ZALO_OA_SECRET_KEY: .*webhook"):
+        load_settings(_env_file=None, zalo_oa_app_id=APP_ID, zalo_oa_app_secret="app-secret-1",
+                      zalo_oa_refresh_token="refresh-1")
+    both = load_settings(_env_file=None, zalo_oa_app_id=APP_ID, zalo_oa_app_secret="app-secret-1",
+                         zalo_oa_secret_key="oa-secret-key-1", zalo_oa_refresh_token="refresh-1")
+    assert both.zalo_oa_enabled
+
+
+async def test_the_refresh_sends_the_apps_secret_key_and_a_wrong_one_is_refused_as_zalo_does(
+    settings, zalo, aiohttp_client, sessions, caplog,
+) -> None:
+    mixed_up = oa_settings(settings, zalo, zalo_oa_app_secret=zalo.secret_key)  # the OA's key where the app's belongs
+    bot = await aiohttp_client(create_app(mixed_up))
+    zalo.expire_access_tokens()
+    assert await zalo.post(bot, zalo.text_event("s-1", "/menu")) == 200
+    await zalo.wait_until(lambda: zalo.refused_secrets >= 1)
+    answer = await oauth(zalo, mixed_up.zalo_oa_refresh_token, secret_key=zalo.secret_key)
+    assert answer["error"] == INVALID_SECRET_KEY and answer["error_name"] == "Invalid secret key"
+    assert "access_token" not in answer and "ref_doc" in answer  # Zalo's shape, with HTTP 200
+    await zalo.wait_until(lambda: "ZALO_OA_APP_SECRET" in caplog.text, what=lambda: caplog.text[-2000:])
+    assert (await (await bot.get("/healthz")).json())["zalo_oa"] == "app secret refused"
+    assert zalo.refused_refreshes == 0 and zalo.sent == []
+    assert mixed_up.zalo_oa_app_secret not in caplog.text
+    await bot.close()
+
+    right = mixed_up.model_copy(update={"zalo_oa_app_secret": zalo.app_secret})  # the stored refresh token is unspent
+    fixed = await aiohttp_client(create_app(right))
+    await citizen_of(zalo, fixed, "s-2").send("/menu")
+    assert zalo.messages_to("s-2") and [call["refresh_token"] for call in zalo.oauth_calls][-1] == right.zalo_oa_refresh_token
+    assert (await (await fixed.get("/healthz")).json())["zalo_oa"] == "ok"
 
 
 async def test_a_restart_keeps_the_stored_pair_and_new_tokens_in_the_environment_replace_it(

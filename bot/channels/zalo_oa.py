@@ -80,6 +80,8 @@ TOKEN_ERRORS = frozenset({-216, -220})
 BLOCKED = frozenset({-213, -227})
 OUTSIDE_WINDOW = frozenset({-230, -232})
 QUOTA = -218
+APP_REFUSED = frozenset({-14002, -14004})  # OAuth: invalid app id, invalid secret key (answered with HTTP 200)
+APP_SECRET_REFUSED = "app secret refused"
 RATE_ERRORS = frozenset({-32, 429})
 
 
@@ -101,7 +103,8 @@ class ZaloOAApiError(ZaloOAError):
 
 
 class TokenRefused(ZaloOAError):
-    """The OAuth server refused the stored refresh token: new tokens must be set by hand."""
+    """The OAuth server refused the refresh (the stored refresh token, or the app's id or secret key):
+    new tokens, or the right app secret, must be set by hand."""
 
 
 # ----- events ------------------------------------------------------------------------------------
@@ -211,7 +214,7 @@ class Tokens:
     ) -> None:
         self.sessions = sessions
         self.app_id = settings.zalo_oa_app_id
-        self.secret_key = settings.zalo_oa_secret_key
+        self.app_secret = settings.zalo_oa_app_secret  # the app's secret key, not the OA secret key of the webhook
         self.url = f"{settings.zalo_oauth_base}/v4/oa/access_token"
         self.http = http
         self.clock = clock
@@ -281,7 +284,7 @@ class Tokens:
         form = {"refresh_token": refresh_token, "app_id": self.app_id, "grant_type": "refresh_token"}
         try:
             async with self.http.post(
-                self.url, data=form, headers={"secret_key": self.secret_key},
+                self.url, data=form, headers={"secret_key": self.app_secret},
                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
             ) as response:
                 status = response.status
@@ -301,7 +304,16 @@ class Tokens:
         if status >= 500:
             raise ZaloOANetworkError(f"access_token: HTTP {status}")
         reason = str(body.get("error_name") or body.get("error_description") or body.get("message") or f"HTTP {status}")
-        self.refused = f"{body.get('error', status)}: {reason}"
+        code = body.get("error", status)
+        if code in APP_REFUSED:
+            self.refused = APP_SECRET_REFUSED
+            log.error(
+                "Zalo OA: Zalo refused the app id or the app's secret key (%s: %s); the refresh token is not spent. "
+                "Set ZALO_OA_APP_SECRET to the secret key of the Zalo app (developers.zalo.me, the app's settings; "
+                "not the OA secret key of the webhook settings, which is ZALO_OA_SECRET_KEY) and restart.", code, reason,
+            )
+            raise TokenRefused(f"{code}: {reason}")
+        self.refused = f"{code}: {reason}"
         log.error(
             "Zalo OA: Zalo refused the stored refresh token (%s). The channel cannot send until it has a "
             "new pair: create one for the OA in Zalo for Developers, set ZALO_OA_ACCESS_TOKEN and "
@@ -427,8 +439,9 @@ class ZaloOAChannel:
 
     @property
     def status(self) -> str:
-        """"ok", or why the channel cannot send (for /healthz)."""
-        return "token refused" if self.tokens is not None and self.tokens.refused else "ok"
+        """"ok", or why the channel cannot send (for /healthz): "token refused" or "app secret refused"."""
+        refused = self.tokens.refused if self.tokens is not None else None
+        return "ok" if not refused else refused if refused == APP_SECRET_REFUSED else "token refused"
 
     async def start(self) -> None:
         """Store the first tokens (or keep their stored successor), then keep them fresh."""

@@ -9,9 +9,12 @@ file server for what users send. Point the bot at it (`ZALO_OA_API_BASE` and `ZA
 
 Like Zalo: every answer is `{"error": 0, "message": "Success", "data": …}` or `{"error": <code>,
 "message"}`; an unknown or revoked access token gets -216; texts outside 1–2000 characters get
--201; uploads above 1 MB get -210. The OAuth server spends a refresh token once: each refresh
-answers a new pair (and revokes the access token it replaces) and a reused refresh token gets
--14014. Faults: `fail_next(code, …)` answers the next sends with an error (or an HTTP status),
+-201; uploads above 1 MB get -210. The OAuth server checks the app id and the app's secret key
+(header `secret_key`; the OA secret key that signs events is another key) and answers a refusal
+as Zalo does, with HTTP 200 and `{"error", "error_name", "error_reason", "error_description",
+"ref_doc"}`: -14002 for the app id, -14004 for the secret key. It spends a refresh token once: each
+refresh answers a new pair (and revokes the access token it replaces) and a reused refresh token
+gets -14014. Faults: `fail_next(code, …)` answers the next sends with an error (or an HTTP status),
 `hold_oauth` keeps the OAuth answer back after the pair has been rotated and `hold_sends` keeps
 sends with a valid token waiting (a process can be killed in between), `expire_access_tokens()` makes Zalo call the current access token invalid.
 `outage(status)` answers every send with that HTTP status until `restore()`.
@@ -32,10 +35,15 @@ from typing import Any, Self
 from aiohttp import web
 
 APP_ID = "4318250987123456789"
-SECRET_KEY = "fake-oa-secret-key-K3y"
+APP_SECRET = "fake-app-secret-A9p"  # the app's secret key: refreshes tokens (header `secret_key`)
+SECRET_KEY = "fake-oa-secret-key-K3y"  # the OA secret key: signs webhook events
 MAX_TEXT = 2000
 UPLOAD_MAX = 1_000_000
 REUSED_REFRESH = -14014
+INVALID_APP_ID = -14002
+INVALID_SECRET_KEY = -14004
+INVALID_GRANT_TYPE = -14018
+OAUTH_DOC = "https://developers.zalo.me/docs/official-account/bat-dau/xac-thuc-va-uy-quyen-cho-ung-dung-new"
 
 
 @dataclass
@@ -60,8 +68,11 @@ class Failure:
 class FakeZaloOA:
     """The fake platform and its record of everything the bot did."""
 
-    def __init__(self, *, app_id: str = APP_ID, secret_key: str = SECRET_KEY, expires_in: int = 90000) -> None:
+    def __init__(
+        self, *, app_id: str = APP_ID, app_secret: str = APP_SECRET, secret_key: str = SECRET_KEY, expires_in: int = 90000,
+    ) -> None:
         self.app_id = app_id
+        self.app_secret = app_secret
         self.secret_key = secret_key
         self.expires_in = expires_in
         self.sent: list[Sent] = []
@@ -70,6 +81,7 @@ class FakeZaloOA:
         self.files: dict[str, tuple[bytes, str]] = {}
         self.oauth_calls: list[dict[str, str]] = []
         self.refused_refreshes = 0
+        self.refused_secrets = 0
         self.hold_oauth: asyncio.Event | None = None
         self.rotated = asyncio.Event()
         self.hold_sends: asyncio.Event | None = None
@@ -124,7 +136,8 @@ class FakeZaloOA:
     def settings(self, **extra: object) -> dict[str, object]:
         """Settings pointing the bot at this fake, with a first pair of tokens."""
         access, refresh = self.first_tokens()
-        return {"zalo_oa_app_id": self.app_id, "zalo_oa_secret_key": self.secret_key, "zalo_oa_access_token": access,
+        return {"zalo_oa_app_id": self.app_id, "zalo_oa_app_secret": self.app_secret,
+                "zalo_oa_secret_key": self.secret_key, "zalo_oa_access_token": access,
                 "zalo_oa_refresh_token": refresh, "zalo_oa_api_base": self.base_url, "zalo_oauth_base": self.base_url,
                 **extra}
 
@@ -319,15 +332,17 @@ class FakeZaloOA:
         form = await request.post()
         call = {key: str(value) for key, value in form.items()}
         self.oauth_calls.append(call)
-        if request.headers.get("secret_key") != self.secret_key or call.get("app_id") != self.app_id:
-            return web.json_response({"error": -14002, "error_name": "Invalid app id or secret key"})
+        if call.get("app_id") != self.app_id:
+            return _oauth_error(INVALID_APP_ID, "Invalid appId")
+        if request.headers.get("secret_key") != self.app_secret:  # the app's secret key, not the OA's
+            self.refused_secrets += 1
+            return _oauth_error(INVALID_SECRET_KEY, "Invalid secret key")
         if call.get("grant_type") != "refresh_token":
-            return web.json_response({"error": -14001, "error_name": "Invalid grant type"})
+            return _oauth_error(INVALID_GRANT_TYPE, "Invalid grant type")
         spent = call.get("refresh_token", "")
         if spent not in self._refresh:
             self.refused_refreshes += 1
-            return web.json_response({"error": REUSED_REFRESH, "error_name": "Invalid refresh token",
-                                      "error_reason": "refresh token is used or expired"})
+            return _oauth_error(REUSED_REFRESH, "Invalid refresh token")
         self._refresh.discard(spent)
         self._spent.add(spent)
         self._access.clear()  # the access token it replaces stops working
@@ -343,6 +358,12 @@ class FakeZaloOA:
         if found is None:
             raise web.HTTPNotFound()
         return web.Response(body=found[0], content_type=found[1])
+
+
+def _oauth_error(code: int, name: str) -> web.Response:
+    """How Zalo's OAuth server refuses: HTTP 200 and a body naming the error (no `message`)."""
+    return web.json_response({"error": code, "error_name": name, "error_reason": "",
+                              "error_description": f"{name}. See the document for more detail.", "ref_doc": OAUTH_DOC})
 
 
 def _error(code: int, message: str, *, status: int = 200) -> web.Response:
