@@ -135,14 +135,19 @@ class _Phrase(NamedTuple):
     weight: float
 
 
-def _phrasings(entry: FaqEntry) -> list[str]:
-    """The entry's questions, alternatives and keywords in every locale, normalised, without repeats."""
-    return sorted({
-        key
+def _wordings(entry: FaqEntry) -> list[tuple[bool, list[str]]]:
+    """The entry's questions, alternatives and keywords in every locale as search words
+    (`content.text.search_words`), each with whether it is the question."""
+    return [
+        (position == 0, search_words(raw))
         for text in entry.texts.values()
-        for raw in (text.question, *text.alternatives, *text.keywords)
-        if (key := " ".join(search_words(raw)))
-    })
+        for position, raw in enumerate((text.question, *text.alternatives, *text.keywords))
+    ]
+
+
+def _phrasings(wordings: list[tuple[bool, list[str]]]) -> list[str]:
+    """An entry's wordings as texts, without repeats."""
+    return sorted({" ".join(words) for _question, words in wordings if words})
 
 
 def _off_topic(query: str) -> bool:
@@ -158,21 +163,19 @@ class _Qualified(NamedTuple):
     years: frozenset[Years]
 
 
-def _qualified(entry: FaqEntry) -> _Qualified:
+def _qualified(wordings: list[tuple[bool, list[str]]]) -> _Qualified:
     """The qualifiers (`content.text.QUALIFIERS`) and years an entry's questions name, and those any
     of its phrasings names alone: a phrasing naming two ("hộ nghèo và hộ cận nghèo khác nhau thế
     nào?") compares them, the entry is not about both."""
     named: dict[str, set[str]] = defaultdict(set)
     found_years: set[Years] = set()
-    for text in entry.texts.values():
-        for position, raw in enumerate((text.question, *text.alternatives, *text.keywords)):
-            words = search_words(raw)
-            for group, names in qualifiers(words).items():
-                if position == 0 or len(names) == 1:
-                    named[group] |= names
-            in_phrase = years(words)
-            if position == 0 or len(in_phrase) == 1:
-                found_years |= in_phrase
+    for question, words in wordings:
+        for group, names in qualifiers(words).items():
+            if question or len(names) == 1:
+                named[group] |= names
+        in_phrase = years(words)
+        if question or len(in_phrase) == 1:
+            found_years |= in_phrase
     return _Qualified({group: frozenset(names) for group, names in named.items()}, frozenset(found_years))
 
 
@@ -212,7 +215,8 @@ class FaqIndex:
         """`recent`: how many distinct (text, day, limit) results to keep; 0 ranks every query anew."""
         self._search = lru_cache(maxsize=recent)(self._rank) if recent else self._rank
         self.entries: list[FaqEntry] = list(entries)
-        texts = [_phrasings(entry) for entry in self.entries]
+        wordings = [_wordings(entry) for entry in self.entries]
+        texts = [_phrasings(these) for these in wordings]
         phrase_terms = [[frozenset(_terms(text.split())) for text in phrasings] for phrasings in texts]
         self._terms: list[frozenset[str]] = [frozenset().union(*terms) for terms in phrase_terms]
         postings: dict[str, list[int]] = defaultdict(list)
@@ -239,7 +243,7 @@ class FaqIndex:
         self._common = count * COMMON_SHARE
         self._unknown_weight = math.log((count + 1) / 0.5)
         self._vocabulary = sorted({term for term in postings if " " not in term and len(term) >= MIN_CORRECTABLE - 1})
-        self._qualified = [_qualified(entry) for entry in self.entries]
+        self._qualified = [_qualified(these) for these in wordings]
         by_id = {entry.id: index for index, entry in enumerate(self.entries)}
         self._successor = [by_id.get(entry.replaced_by) if entry.replaced_by else None for entry in self.entries]
         self._groups = sorted({group for qualified in self._qualified for group in qualified.named})

@@ -218,6 +218,7 @@ _QUALIFIER_PHRASES = {
     for phrase in phrases
 }
 _LONGEST_QUALIFIER = max(map(len, _QUALIFIER_PHRASES))
+_QUALIFIER_FIRST_WORDS = frozenset(phrase[0] for phrase in _QUALIFIER_PHRASES)
 _YEAR = re.compile(r"20\d\d")
 _RANGE_WORDS = frozenset({"den", "toi", "to", "until", "through", "till"})
 # Years said without a number, counted from the day the question is asked.
@@ -251,14 +252,21 @@ def asks_to_come(words: list[str]) -> bool:
 def qualifiers(words: list[str]) -> dict[str, frozenset[str]]:
     """The qualifiers each group names in normalised words, longest phrase first:
     ["ho", "can", "ngheo", "vay", "von"] → {"household": {"near_poor"}}."""
+    if _QUALIFIER_FIRST_WORDS.isdisjoint(words):
+        return {}
+    found = [
+        (size, start, qualifier)
+        for start, word in enumerate(words) if word in _QUALIFIER_FIRST_WORDS
+        for size in range(1, min(_LONGEST_QUALIFIER, len(words) - start) + 1)
+        if (qualifier := _QUALIFIER_PHRASES.get(tuple(words[start:start + size])))
+    ]
+    found.sort(key=lambda match: (-match[0], match[1]))  # longest first, then leftmost
     taken = [False] * len(words)
     named: dict[str, set[str]] = {}
-    for size in range(min(_LONGEST_QUALIFIER, len(words)), 0, -1):
-        for start in range(len(words) - size + 1):
-            found = _QUALIFIER_PHRASES.get(tuple(words[start:start + size]))
-            if found and not any(taken[start:start + size]):
-                named.setdefault(found[0], set()).add(found[1])
-                taken[start:start + size] = [True] * size
+    for size, start, (group, name) in found:
+        if not any(taken[start:start + size]):
+            named.setdefault(group, set()).add(name)
+            taken[start:start + size] = [True] * size
     return {group: frozenset(names) for group, names in named.items()}
 
 
