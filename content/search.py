@@ -95,6 +95,9 @@ OFF_TOPIC = frozenset({
     "soccer", "ho chieu", "passport", "visa", "bang lai", "driving licence", "driver license", "ket hon", "ly hon",
     "marriage", "divorce", "chung khoan", "stock", "bitcoin", "tien ao", "ca si", "phim", "movie", "game",
     "nguoi yeu", "tinh yeu", "crush", "boyfriend", "girlfriend", "gia xang", "petrol", "gasoline",
+    # Commercial banks and savings: the programme's loans are the Social Policy Bank's.
+    "agribank", "vietcombank", "vietinbank", "bidv", "techcombank", "sacombank", "vpbank", "tpbank", "mbbank",
+    "mb bank", "ngan hang thuong mai", "gui tiet kiem", "lai suat tiet kiem", "savings account",
 })
 
 
