@@ -1,4 +1,6 @@
-"""Vietnamese text normalisation shared by search and matching."""
+"""Vietnamese text normalisation shared by search and matching, and what FAQ search reads in a
+question besides its words: the qualifiers it names (household type, area, benefit), its years, and
+whether it asks about a rule still to come."""
 
 from __future__ import annotations
 
