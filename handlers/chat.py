@@ -15,7 +15,7 @@ from content.search import Status
 from handlers import faq, feedback, subscription, tracking
 from handlers.faq import SUGGEST_TEXT, answer_text, small_talk
 from handlers.menu import cancel, main_menu
-from handlers.router import CHOICES_KEY, MISSES_KEY, choice_buttons
+from handlers.router import MISSES_KEY, ask_again
 from handlers.turn import Turn
 from handlers.types import Button, Reply
 from handlers.words import NO, Intent, intent, is_emoji_or_marks, is_one_of, words
@@ -115,16 +115,6 @@ async def in_flow(turn: Turn) -> list[Reply]:
 async def in_flow_media(turn: Turn) -> list[Reply]:
     """A photo, voice message or location at a step that takes none."""
     return [ask_again(turn, turn._("I cannot use a file or a location at this step. Tap a choice or type its number:"))]
-
-
-def ask_again(turn: Turn, text: str) -> Reply:
-    """The choices offered last, numbered (in the labels where the channel shows buttons)."""
-    buttons = choice_buttons(turn.data.get(CHOICES_KEY, []))
-    if not buttons:
-        return Reply(turn._("Please go on, or type /huy to stop."))
-    if turn.capabilities.buttons:
-        buttons = [Button(f"{number}. {button.label}", button.action, button.keys) for number, button in enumerate(buttons, 1)]
-    return Reply(text, buttons=tuple((button,) for button in buttons))
 
 
 async def media_first(turn: Turn) -> list[Reply]:

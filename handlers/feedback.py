@@ -8,9 +8,9 @@ from __future__ import annotations
 from content.search import Status
 from handlers.menu import main_menu
 from handlers.profile import area_label
-from handlers.router import Action, Routes
+from handlers.router import Action, Routes, ask_again
 from handlers.states import State
-from handlers.turn import StaleAction, Turn
+from handlers.turn import NotThisStep, StaleAction, Turn
 from handlers.types import Attachment, Button, Reply
 from handlers.words import ANONYMOUS, CANCEL, DONE, NAMED, NO, SEND, SKIP, YES, report_kind, words
 from storage import tickets as ticket_repo
@@ -165,18 +165,14 @@ async def on_kind_text(turn: Turn) -> list[Reply]:
     """Text at the kind step that names no kind: a story is the report itself; else ask again."""
     if len(words(turn.text).split()) >= STORY_WORDS:
         return _report_from_text(turn, dict(_draft(turn)), turn.text)
-    from handlers.chat import in_flow
-
-    return await in_flow(turn)
+    raise NotThisStep
 
 
 async def on_topic_text(turn: Turn) -> list[Reply]:
     """Text at the subject step that names no subject: the report itself, its subject guessed."""
     if len(words(turn.text).split()) >= STORY_WORDS - 1:
         return _report_from_text(turn, dict(_draft(turn)), turn.text)
-    from handlers.chat import in_flow
-
-    return await in_flow(turn)
+    raise NotThisStep
 
 
 async def on_topic(turn: Turn) -> list[Reply]:
@@ -281,8 +277,6 @@ async def keep_media(turn: Turn) -> list[Reply]:
     report, then the step is asked again."""
     draft, notes = await _kept(turn, _draft(turn))
     turn.data["draft"] = draft
-    from handlers.chat import ask_again
-
     return [ask_again(turn, "\n".join([*notes, turn._("Tap a choice or type its number:")]))]
 
 
@@ -335,9 +329,7 @@ async def on_area_text(turn: Turn) -> list[Reply]:
     if len(matches) == 1 and matches[0].score >= 100:
         return _choose_area(turn, dict(draft), matches[0].area.code)
     if draft.get("area") and not any(match.score >= CLOSE_NAME for match in matches):
-        from handlers.chat import in_flow
-
-        return await in_flow(turn)
+        raise NotThisStep
     if not matches:
         return [Reply(turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60]),
                       buttons=(_cancel_row(turn),))]
@@ -401,9 +393,7 @@ async def on_identity_text(turn: Turn) -> list[Reply]:
     """A name typed at the "show my name?" step: the report is sent with it."""
     if _looks_like_name(turn.text):
         return _confirm(turn, {**_draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
-    from handlers.chat import in_flow
-
-    return await in_flow(turn)
+    raise NotThisStep
 
 
 async def on_name(turn: Turn) -> list[Reply]:

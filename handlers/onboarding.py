@@ -10,7 +10,7 @@ from handlers.menu import main_menu
 from handlers.profile import HOUSEHOLD_LABELS, LANGUAGE_NAMES, area_label, settings_menu
 from handlers.router import Action, Routes
 from handlers.states import Mode, State
-from handlers.turn import StaleAction, Turn
+from handlers.turn import NotThisStep, StaleAction, Turn
 from handlers.types import Button, Reply
 from handlers.words import NO, SKIP, YES, words
 from storage.models import HouseholdStatus
@@ -130,9 +130,7 @@ async def on_consent_text(turn: Turn) -> list[Reply]:
     if _commune_hint(turn):
         return [Reply(turn._("I have noted your commune: {commune}. First, please answer this:",
                              commune=area_label(turn, turn.data["hint"]))), ask_consent(turn)]
-    from handlers.chat import in_flow
-
-    return await in_flow(turn)
+    raise NotThisStep
 
 
 def _commune_hint(turn: Turn) -> bool:
@@ -187,9 +185,7 @@ async def on_language_text(turn: Turn) -> list[Reply]:
     if _commune_hint(turn):
         turn.args = ["skip"]
         return await on_language(turn)
-    from handlers.chat import in_flow
-
-    return await in_flow(turn)
+    raise NotThisStep
 
 
 # --- commune ---------------------------------------------------------------------------------

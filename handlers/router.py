@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from content.text import fold
 from handlers.states import State
-from handlers.turn import Handler, StaleAction, Turn
+from handlers.turn import Handler, NotThisStep, StaleAction, Turn
 from handlers.types import Button, Reply
 from handlers.words import CANCEL, is_one_of, words
 
@@ -80,6 +80,16 @@ def stored_choice(button: Button) -> list:
 def choice_buttons(choices: list[list]) -> list[Button]:
     """The offered choices as buttons again (keys included)."""
     return [Button(row[0], row[1], frozenset(row[2]) if len(row) > 2 else frozenset()) for row in choices]
+
+
+def ask_again(turn: Turn, text: str) -> Reply:
+    """The choices offered last, numbered (in the labels where the channel shows buttons)."""
+    buttons = choice_buttons(turn.data.get(CHOICES_KEY, []))
+    if not buttons:
+        return Reply(turn._("Please go on, or type /huy to stop."))
+    if turn.capabilities.buttons:
+        buttons = [Button(f"{number}. {button.label}", button.action, button.keys) for number, button in enumerate(buttons, 1)]
+    return Reply(text, buttons=tuple((button,) for button in buttons))
 
 
 def choice_for(text: str, choices: list[list], *, partial: bool = False) -> str | None:
@@ -165,7 +175,10 @@ class Router:
         if turn.state is State.idle:
             return await (self.fallbacks.question if turn.text else self.fallbacks.media)(turn)
         if turn.text:
-            return await self.text.get(turn.state, self.fallbacks.in_flow)(turn)
+            try:
+                return await self.text.get(turn.state, self.fallbacks.in_flow)(turn)
+            except NotThisStep:
+                return await self.fallbacks.in_flow(turn)
         return await self.media.get(turn.state, self.fallbacks.in_flow_media)(turn)
 
     async def _action(self, turn: Turn, action: str) -> list[Reply]:

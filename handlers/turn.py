@@ -43,6 +43,10 @@ class StaleAction(Exception):
     """A button that no longer fits the conversation (old menu, unknown data)."""
 
 
+class NotThisStep(Exception):
+    """Typed text a step's own handler cannot use: the router asks the step again (`Fallbacks.in_flow`)."""
+
+
 @dataclass
 class Turn:
     """Everything a handler needs for one incoming message; handlers change it and return replies."""
