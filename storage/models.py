@@ -413,14 +413,24 @@ class ZaloOAToken(SQLModel, table=True):
     updated_at: datetime = _utc_column(nullable=False)
 
 
-class ZaloOAEvent(SQLModel, table=True):
-    """A webhook event of the Official Account, kept a few days so a redelivery is handled once."""
+class ZaloInboxRow(SQLModel, table=True):
+    """A webhook event of a Zalo channel (the Official Account, the Bot API), stored before Zalo is
+    answered and handled from here, in arrival order (`id`) for each chat. Once handled its content
+    is dropped and its key kept a few days, so that a redelivery is recognised; `lease_until` and
+    `holder` name the process handling it (see storage.holders)."""
 
-    __tablename__ = "zalo_oa_event"
+    __tablename__ = "zalo_inbox"
+    __table_args__ = (UniqueConstraint("key", name="uq_zalo_inbox_key"),)
 
-    key: str = Field(primary_key=True, max_length=200)
-    received_at: datetime = _utc_column(nullable=False, index=True)
-    handled_at: datetime | None = _utc_column()
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    payload: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    received_at: datetime = _utc_column(nullable=False)
+    lease_until: datetime | None = _utc_column()
+    holder: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # see storage.holders
+    done_at: datetime | None = _utc_column(index=True)
 
 
 class TelegramInboxRow(SQLModel, table=True):

@@ -1,5 +1,5 @@
-"""Repository of the Zalo Official Account channel: its token pair, the webhook events already
-received, and what an event tells about a citizen. Never commits: the caller owns the transaction.
+"""Repository of the Zalo Official Account channel: its token pair, and what an event tells about a
+citizen (its webhook events are in storage.zalo_inbox). Never commits: the caller owns the transaction.
 
 The pair is guarded for several processes by compare-and-swap updates, portable to SQLite and
 PostgreSQL: a process takes the refresh lease only while nobody holds it and the stored refresh
@@ -9,14 +9,14 @@ token is still the one it read, and saves the new pair only over the refresh tok
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import holders, repo
-from storage.models import Citizen, ZaloOAEvent, ZaloOAToken
+from storage.models import Citizen, ZaloOAToken
 
 CHANNEL = "zalo_oa"
 
@@ -85,41 +85,6 @@ async def end_lease(session: AsyncSession, app_id: str) -> None:
     await session.exec(  # type: ignore[call-overload]
         update(ZaloOAToken).where(ZaloOAToken.app_id == app_id).values(lease_until=None)
     )
-
-
-async def claim_event(session: AsyncSession, key: str, now: datetime, *, stale_after: timedelta) -> bool:
-    """Whether this process should handle the event: it is new, or its earlier handling never
-    finished (a process died) more than `stale_after` ago. Two processes inserting the same new key
-    meet at the primary key: the caller treats that IntegrityError on flush/commit as "taken"."""
-    row = await session.get(ZaloOAEvent, key, populate_existing=True)
-    if row is None:
-        session.add(ZaloOAEvent(key=key, received_at=now))
-        await session.flush()
-        return True
-    if row.handled_at is None and row.received_at <= now - stale_after:
-        row.received_at = now
-        return True
-    return False
-
-
-async def finish_event(session: AsyncSession, key: str, now: datetime) -> None:
-    """The event is handled."""
-    await session.exec(  # type: ignore[call-overload]
-        update(ZaloOAEvent).where(ZaloOAEvent.key == key).values(handled_at=now)
-    )
-
-
-async def forget_event(session: AsyncSession, key: str) -> None:
-    """Handling failed before it changed anything: a redelivery may try again."""
-    await session.exec(delete(ZaloOAEvent).where(ZaloOAEvent.key == key))  # type: ignore[call-overload]
-
-
-async def prune_events(session: AsyncSession, before: datetime) -> int:
-    """Drop events received before `before` (Zalo stops redelivering long before)."""
-    result = await session.exec(  # type: ignore[call-overload]
-        delete(ZaloOAEvent).where(col(ZaloOAEvent.received_at) < before)
-    )
-    return result.rowcount or 0
 
 
 async def interacted(session: AsyncSession, user_id: str, now: datetime, *, unfollowed: bool = False) -> Citizen:

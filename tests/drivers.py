@@ -247,7 +247,7 @@ def plain_shown(text: str, choices: list[tuple[str, str]], raw: object) -> Shown
 @dataclass
 class ZaloOADriver:
     """A Zalo user writing to the Official Account: each message is a signed webhook event, answered
-    once handled, so the replies are in the fake when the POST returns."""
+    as soon as it is stored; the driver then waits until the bot has handled it and collects the replies."""
 
     zalo: FakeZaloOA
     client: TestClient
@@ -303,9 +303,12 @@ class ZaloOADriver:
 
     async def event(self, event: dict) -> list[Shown]:
         """Post a signed event and collect what the bot answered to it."""
+        from bot import keys
+
         start = self.zalo.mark()
         status = await self.zalo.post(self.client, event)
         assert status == 200, status
+        await self.client.app[keys.ZALO_OA].inbox.idle()
         mine = [sent for sent in self.zalo.sent[start:] if sent.user_id == self.user_id]
         choices = await stored_choices(self.sessions, "zalo_oa", self.user_id)
         self.last = self._latest = [plain_shown(sent.text or "", choices, sent) for sent in mine]

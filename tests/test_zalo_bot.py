@@ -1,5 +1,7 @@
 """The Zalo Bot API channel end to end, through the fake Zalo server and the whole app: polling and
-webhook, numbered choices, photos both ways, 2000-character parts, notices from the outbox."""
+webhook (answered within 2 seconds, handled from the inbox: once, in order, after a kill too, only
+updates of the last day), numbered choices, photos both ways, 2000-character parts, notices from
+the outbox."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from aiohttp import web
 from sqlmodel import select
@@ -20,7 +23,7 @@ from bot.media_links import MediaLinks
 from handlers.engine import utc_now
 from handlers.types import Button, Reply
 from storage import broadcasts
-from storage.models import Citizen, OutboxMessage, Ticket, TicketAttachment
+from storage.models import Citizen, OutboxMessage, Ticket, TicketAttachment, ZaloInboxRow
 from tests.drivers import ZaloBotDriver, joined, zalo_bot_settings
 from tests.fakes.zalo_bot import FakeZaloBot
 
@@ -262,35 +265,82 @@ async def test_polling_deletes_a_webhook_left_from_before(settings, zalo, aiohtt
     await zalo.wait_for_messages("zalo-user-4", 1)
 
 
-async def test_webhook_mode_answers_after_processing_both_body_shapes(settings, zalo, aiohttp_client) -> None:
-    client = await aiohttp_client(create_app(zalo_bot_settings(
-        settings, zalo, zalo_bot_webhook_url=WEBHOOK_URL, zalo_bot_webhook_secret=SECRET)))
-    assert zalo.webhook == {"url": WEBHOOK_URL, "secret_token": SECRET} and not zalo.calls("getUpdates")
-    headers = {"X-Bot-Api-Secret-Token": SECRET}
+async def delivered(client, update: dict) -> int:  # type: ignore[no-untyped-def]
+    """POST an update to the webhook as Zalo does, then wait until the bot has handled what it stored."""
+    from bot import keys
 
+    response = await client.post("/webhook/zalo-bot", json=update, headers={"X-Bot-Api-Secret-Token": SECRET})
+    await client.app[keys.ZALO_BOT].inbox.idle()
+    return response.status
+
+
+@pytest.fixture
+async def webhook(settings, zalo, aiohttp_client):  # type: ignore[no-untyped-def]
+    """The whole app with the Zalo Bot API channel in webhook mode."""
+    return await aiohttp_client(create_app(zalo_bot_settings(
+        settings, zalo, zalo_bot_webhook_url=WEBHOOK_URL, zalo_bot_webhook_secret=SECRET)))
+
+
+async def test_webhook_mode_handles_both_body_shapes(webhook, zalo) -> None:
+    assert zalo.webhook == {"url": WEBHOOK_URL, "secret_token": SECRET} and not zalo.calls("getUpdates")
     flat = zalo.make_update("message.text.received", "zalo-w1", text="/start")
-    response = await client.post("/webhook/zalo-bot", json=flat, headers=headers)
-    assert response.status == 200
+    assert await delivered(webhook, flat) == 200
     assert "Xin chào bà con" in zalo.messages_to("zalo-w1")[0].text
 
     wrapped = zalo.make_update("message.text.received", "zalo-w2", text="chuan ngheo la bao nhieu", wrapped=True)
-    response = await client.post("/webhook/zalo-bot", json=wrapped, headers=headers)
-    assert response.status == 200 and "1.500.000" in zalo.messages_to("zalo-w2")[-1].text
+    assert await delivered(webhook, wrapped) == 200 and "1.500.000" in zalo.messages_to("zalo-w2")[-1].text
 
 
-async def test_a_redelivered_webhook_event_is_answered_once(settings, zalo, aiohttp_client) -> None:
-    client = await aiohttp_client(create_app(zalo_bot_settings(
-        settings, zalo, zalo_bot_webhook_url=WEBHOOK_URL, zalo_bot_webhook_secret=SECRET)))
-    headers = {"X-Bot-Api-Secret-Token": SECRET}
+async def test_the_webhook_answers_within_2_seconds_however_slow_the_sends_and_replies_keep_their_order(
+    webhook, zalo, sessions,
+) -> None:
+    zalo.slow("sendMessage", 5.0)  # every message the bot sends takes Zalo 5 seconds
+    answered = []
+    for text in ("/menu", "chuan ngheo la bao nhieu"):
+        began = asyncio.get_running_loop().time()
+        response = await webhook.post("/webhook/zalo-bot", json=zalo.make_update("message.text.received", "zalo-slow", text=text),
+                                      headers={"X-Bot-Api-Secret-Token": SECRET})
+        assert response.status == 200
+        answered.append(asyncio.get_running_loop().time() - began)
+    assert max(answered) < 2.0, answered
+    async with sessions() as session:
+        assert len((await session.exec(select(ZaloInboxRow))).all()) == 2  # recorded before the answer
+    replies = await zalo.wait_for_messages("zalo-slow", 2, timeout=30)
+    assert "1.500.000" not in replies[0].text and "1.500.000" in replies[-1].text
+
+
+async def test_webhook_updates_of_the_last_day_are_handled_once_older_or_future_ones_refused(webhook, zalo) -> None:
+    hour = 3600_000
+
+    def stamped(user: str, offset_ms: int) -> dict:
+        update = zalo.make_update("message.text.received", user, text="chuan ngheo la bao nhieu")
+        update["message"]["date"] += offset_ms
+        return update
+
+    late = stamped("zalo-late", -hour)
+    assert await delivered(webhook, late) == 200 and "1.500.000" in zalo.messages_to("zalo-late")[-1].text
+    assert await delivered(webhook, late) == 200 and len(zalo.messages_to("zalo-late")) == 1  # sent again: once
+    assert await delivered(webhook, stamped("zalo-day", -23 * hour)) == 200 and zalo.messages_to("zalo-day")
+    for user, offset in (("zalo-old", -25 * hour), ("zalo-future", 6 * 60_000)):
+        assert await delivered(webhook, stamped(user, offset)) == 403
+        assert zalo.messages_to(user) == []
+
+
+async def test_a_redelivered_webhook_event_is_answered_once(webhook, zalo, sessions) -> None:
     update = zalo.make_update("message.text.received", "zalo-w9", text="chuan ngheo la bao nhieu")
-    first = await client.post("/webhook/zalo-bot", json=update, headers=headers)
-    again = await client.post("/webhook/zalo-bot", json=update, headers=headers)
-    together = await asyncio.gather(*(client.post("/webhook/zalo-bot", json=update, headers=headers) for _ in range(3)))
-    assert [first.status, again.status, *(r.status for r in together)] == [200] * 5
+    assert await delivered(webhook, update) == 200
+    assert await delivered(webhook, update) == 200
+    assert await asyncio.gather(*(delivered(webhook, update) for _ in range(3))) == [200] * 3
     assert len(zalo.messages_to("zalo-w9")) == 1
     other = zalo.make_update("message.text.received", "zalo-w9", text="/menu")
-    assert (await client.post("/webhook/zalo-bot", json=other, headers=headers)).status == 200
+    assert await delivered(webhook, other) == 200
     assert len(zalo.messages_to("zalo-w9")) == 2
+    async with sessions() as session:
+        stored = (await session.exec(select(ZaloInboxRow).order_by(ZaloInboxRow.id))).all()
+    assert [(row.key, row.channel, row.chat_id) for row in stored] == [
+        (f"zalo_bot:{update['message']['message_id']}", "zalo_bot", "zalo-w9"),
+        (f"zalo_bot:{other['message']['message_id']}", "zalo_bot", "zalo-w9")]
+    assert all(row.done_at is not None and row.payload is None for row in stored)
 
 
 async def test_webhook_with_a_wrong_secret_or_body_is_refused_and_nothing_processed(settings, zalo, aiohttp_client, sessions) -> None:
@@ -350,3 +400,63 @@ async def test_start_up_waits_for_zalo_and_stops_on_a_refused_token(settings, za
             await refused.setup()
     finally:
         await refused.cleanup()  # what `python -m bot run` does after a failed start: the database is let go
+
+
+async def test_killed_with_webhook_updates_stored_but_not_handled_the_next_start_handles_them_once(
+    settings, zalo, tmp_path,
+) -> None:
+    import os
+    import socket
+
+    from bot.config import Settings
+    from tests.test_crash import ROOT, BotProcess, Database
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
+    env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", DATABASE_URL=settings.database_url,
+               DATA_DIR=str(settings.data_dir), SECRET_KEY="k" * 40, WEB_HOST="127.0.0.1", WEB_PORT=str(port),
+               ZALO_BOT_TOKEN=zalo.token, ZALO_BOT_BASE_URL=zalo.base_url, ZALO_BOT_WEBHOOK_URL=WEBHOOK_URL,
+               ZALO_BOT_WEBHOOK_SECRET=SECRET, LOG_LEVEL="INFO")
+    bot = BotProcess(tmp_path, env, port, healthy='"status": "ok"', name="zalo-bot")
+    db, user = Database(settings.database_url), "zalo-k1"
+    first = zalo.make_update("message.text.received", user, text="/menu")
+    second = zalo.make_update("message.text.received", user, text="chuan ngheo la bao nhieu")
+    keys = [f"zalo_bot:{update['message']['message_id']}" for update in (first, second)]
+
+    async def post(update: dict) -> tuple[int, float]:
+        async with aiohttp.ClientSession() as http:
+            began = asyncio.get_running_loop().time()
+            async with http.post(f"http://127.0.0.1:{port}/webhook/zalo-bot", json=update,
+                                 headers={"X-Bot-Api-Secret-Token": SECRET}) as response:
+                return response.status, asyncio.get_running_loop().time() - began
+
+    try:
+        await bot.start()
+        held = zalo.hold("sendMessage")  # Zalo keeps the reply to the first update waiting…
+        status, took = await post(first)
+        assert status == 200 and took < 2.0, took
+        await asyncio.wait_for(held.wait(), 20)
+        status, took = await post(second)  # …and the second waits behind it, answered all the same
+        assert status == 200 and took < 2.0, took
+        stored = await db.query("SELECT key, done_at IS NULL, payload IS NOT NULL FROM zalo_inbox ORDER BY id")
+        assert stored == [(keys[0], 1, 1), (keys[1], 1, 1)], stored
+        await bot.kill()
+        await db.holders_gone()
+        zalo.release("sendMessage")  # the dead process's call reaches nobody: nothing was delivered
+        await asyncio.sleep(0.2)
+        assert zalo.messages_to(user) == []
+
+        await bot.start()
+        await zalo.wait_for_messages(user, 2, timeout=30)
+        await asyncio.sleep(1.5)  # anything sent twice would come now
+        texts = [sent.text or "" for sent in zalo.messages_to(user)]
+        assert len(texts) == 2 and "1.500.000" not in texts[0] and "1.500.000" in texts[1], texts
+        done = await db.query("SELECT key, done_at IS NOT NULL, payload IS NULL FROM zalo_inbox ORDER BY id")
+        assert done == [(keys[0], 1, 1), (keys[1], 1, 1)], done
+        assert (await post(second))[0] == 200  # Zalo sends it again: only acknowledged
+        await asyncio.sleep(1.0)
+        assert len(zalo.messages_to(user)) == 2
+    finally:
+        bot.kill_now()

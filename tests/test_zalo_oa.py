@@ -1,7 +1,8 @@
 """The Zalo Official Account channel end to end, through the fake Zalo OA platform and the whole app:
-signed webhook events of every kind, replies and notices in 2000-character parts, the 48-hour
-window, token refresh with rotation (in one process, across processes, and a process killed
-between Zalo's answer and the commit)."""
+signed webhook events of every kind, answered within Zalo's 2 seconds and handled from the inbox
+(once, in order, after a kill too), replies and notices in 2000-character parts, the reply window,
+token refresh with rotation (in one process, across processes, and a process killed between
+Zalo's answer and the commit)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
 from bot import keys
@@ -26,12 +28,16 @@ from bot.app import create_app
 from bot.channels.zalo_oa import OAEvent, Tokens, parse_event, signature
 from bot.config import ConfigError, Settings, load_settings
 from handlers.engine import utc_now
-from storage import broadcasts, outbox
+from storage import broadcasts, outbox, zalo_inbox
 from storage.db import create_engine, session_factory
-from storage.models import Citizen, OutboxMessage, StaffRole, Ticket, TicketAttachment, ZaloOAEvent, ZaloOAToken
+from storage.holders import Holder
+from storage.migrate import downgrade, upgrade
+from storage.models import Citizen, OutboxMessage, StaffRole, Ticket, TicketAttachment, ZaloInboxRow, ZaloOAToken
+from storage.types import UTCDateTime
 from tests.dashboard import add_staff, sign_in
 from tests.drivers import ZaloOADriver, joined
 from tests.fakes.zalo_oa import APP_ID, INVALID_SECRET_KEY, REUSED_REFRESH, FakeZaloOA
+from tests.postgres import BACKENDS
 from tests.test_crash import Database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +80,13 @@ async def add_citizens(sessions, *people: tuple[str, bool, timedelta]) -> None: 
         await session.commit()
 
 
+async def deliver(zalo: FakeZaloOA, bot, event: dict, **signed: object) -> int:  # type: ignore[no-untyped-def]
+    """POST an event as Zalo does, then wait until the bot has handled what it stored; the status."""
+    status = await zalo.post(bot, event, **signed)  # type: ignore[arg-type]
+    await bot.app[keys.ZALO_OA].inbox.idle()
+    return status
+
+
 async def rows(sessions, model, *where):  # type: ignore[no-untyped-def]
     async with sessions() as session:
         return list((await session.exec(select(model).where(*where))).all())
@@ -101,11 +114,11 @@ async def test_forged_missing_stale_or_future_signatures_are_refused_and_nothing
     changed = {**event, "message": {**event["message"], "text": "/xoadulieu"}}
     assert await zalo.post(bot, changed, signature=zalo.sign(raw, event["timestamp"])) == 403  # signed another body
     now_ms = int(time.time() * 1000)
-    for skew in (-6 * 60_000, -3600_000, 6 * 60_000):  # replayed, very old, from the future: all properly signed
+    for skew in (-25 * 3600_000, -7 * 24 * 3600_000, 6 * 60_000):  # older than a day, a week, from the future
         assert await zalo.post(bot, zalo.event("user_send_text", "u-forged", message={"text": "/start"},
                                                 timestamp=now_ms + skew)) == 403
     assert zalo.sent == [] and zalo.oauth_calls == []
-    assert await rows(sessions, Citizen) == [] and await rows(sessions, ZaloOAEvent) == []
+    assert await rows(sessions, Citizen) == [] and await rows(sessions, ZaloInboxRow) == []
 
 
 async def test_malformed_truncated_or_oversized_bodies_are_400_or_413_never_500(bot, zalo, sessions) -> None:
@@ -125,13 +138,72 @@ async def test_malformed_truncated_or_oversized_bodies_are_400_or_413_never_500(
 
 async def test_a_redelivered_event_is_handled_once(bot, zalo, sessions) -> None:
     event = zalo.text_event("u-twice", "chuan ngheo hien nay la bao nhieu")
-    assert await zalo.post(bot, event) == 200
+    assert await deliver(zalo, bot, event) == 200
     answered = len(zalo.messages_to("u-twice"))
     assert answered >= 1 and "1.500.000" in zalo.messages_to("u-twice")[-1].text
     assert await asyncio.gather(zalo.post(bot, event), zalo.post(bot, event)) == [200, 200]
+    await bot.app[keys.ZALO_OA].inbox.idle()
     assert len(zalo.messages_to("u-twice")) == answered
-    [stored] = await rows(sessions, ZaloOAEvent)
-    assert stored.key.startswith("user_send_text:") and stored.handled_at is not None
+    [stored] = await rows(sessions, ZaloInboxRow)
+    assert (stored.key, stored.channel, stored.chat_id) == (f"user_send_text:{event['message']['msg_id']}", "zalo_oa", "u-twice")
+    assert stored.done_at is not None and stored.payload is None  # what the citizen wrote is not kept
+
+
+async def test_the_webhook_answers_within_2_seconds_however_slow_the_sends_and_replies_keep_their_order(
+    bot, zalo, sessions,
+) -> None:
+    zalo.send_delay = 5.0  # every message the bot sends takes Zalo 5 seconds
+    first, second = zalo.text_event("u-slow", "/menu"), zalo.text_event("u-slow", "chuan ngheo la bao nhieu")
+    answered = []
+    for event in (first, second):
+        began = time.monotonic()
+        assert await zalo.post(bot, event) == 200
+        answered.append(time.monotonic() - began)
+    assert max(answered) < 2.0, answered  # Zalo delivers an event again when it waits longer
+    stored = await rows(sessions, ZaloInboxRow)
+    assert len(stored) == 2  # recorded before the answer
+    replies = await zalo.wait_for_messages("u-slow", 2, timeout=30)
+    assert "1.500.000" not in replies[0].text and "1.500.000" in replies[-1].text  # the citizen's order
+    await bot.app[keys.ZALO_OA].inbox.idle()
+    assert all(row.done_at is not None for row in await rows(sessions, ZaloInboxRow))
+
+
+async def test_events_of_the_last_day_are_accepted_and_handled_once_older_or_future_ones_refused(bot, zalo, sessions) -> None:
+    now_ms = int(time.time() * 1000)
+    hour = 3600_000
+
+    def stamped(user: str, offset_ms: int) -> dict:
+        return zalo.event("user_send_text", user, message={"text": "chuan ngheo la bao nhieu"}, timestamp=now_ms + offset_ms)
+
+    retried = stamped("u-retry", -hour)  # Zalo's last redelivery, about an hour late
+    assert await deliver(zalo, bot, retried) == 200 and "1.500.000" in zalo.messages_to("u-retry")[-1].text
+    assert await deliver(zalo, bot, retried) == 200 and len(zalo.messages_to("u-retry")) == 1
+    assert await deliver(zalo, bot, stamped("u-day", -23 * hour - 50 * 60_000)) == 200
+    assert await deliver(zalo, bot, stamped("u-ahead", 2 * 60_000)) == 200  # a clock a little ahead
+    assert zalo.messages_to("u-day") and zalo.messages_to("u-ahead")
+    for user, offset in (("u-old", -24 * hour - 10 * 60_000), ("u-future", 6 * 60_000)):
+        assert await deliver(zalo, bot, stamped(user, offset)) == 403
+        assert zalo.messages_to(user) == []
+    assert {row.chat_id for row in await rows(sessions, ZaloInboxRow)} == {"u-retry", "u-day", "u-ahead"}
+
+
+async def test_handled_keys_are_kept_three_days_then_pruned(settings, zalo, aiohttp_client, sessions) -> None:
+    clock = FakeClock()
+    configured = oa_settings(settings, zalo, quiet_hours="")
+    first = await aiohttp_client(create_app(configured, clock=clock))
+    event = zalo.text_event("u-keep", "/menu")
+    assert await deliver(zalo, first, event) == 200
+    [row] = await rows(sessions, ZaloInboxRow)
+    async with sessions() as session:
+        assert await zalo_inbox.prune(session, row.done_at + timedelta(days=2, hours=23)) == 0
+        await session.rollback()
+    await first.close()
+    clock.now += timedelta(days=3, minutes=1)  # a restart that much later: the sweep at start-up prunes
+    await aiohttp_client(create_app(configured, clock=clock))
+    deadline = time.monotonic() + 10
+    while await rows(sessions, ZaloInboxRow):
+        assert time.monotonic() < deadline, "the key of an event handled 3 days ago was not pruned"
+        await asyncio.sleep(0.05)
 
 
 async def test_channel_off_answers_404(settings, aiohttp_client) -> None:
@@ -224,7 +296,7 @@ async def test_a_photo_too_large_is_refused_with_a_reason(settings, zalo, aiohtt
 
 async def test_unfollow_unsubscribes_and_makes_unreachable_and_a_notice_skips_them(bot, zalo, sessions) -> None:
     await add_citizens(sessions, ("u-leaves", True, timedelta(hours=1)), ("u-stays", True, timedelta(hours=1)))
-    assert await zalo.post(bot, zalo.event("unfollow", "u-leaves")) == 200
+    assert await deliver(zalo, bot, zalo.event("unfollow", "u-leaves")) == 200
     [gone] = await rows(sessions, Citizen, Citizen.channel_user_id == "u-leaves")
     assert gone.subscribed is False and gone.unreachable_at is not None
     assert zalo.messages_to("u-leaves") == []
@@ -235,7 +307,7 @@ async def test_unfollow_unsubscribes_and_makes_unreachable_and_a_notice_skips_th
         await session.commit()
     await zalo.wait_for_messages("u-stays", 1, timeout=20)
     assert zalo.messages_to("u-leaves") == []
-    assert await zalo.post(bot, zalo.event("follow", "u-leaves")) == 200  # following again: reachable, greeted
+    assert await deliver(zalo, bot, zalo.event("follow", "u-leaves")) == 200  # following again: reachable, greeted
     [back] = await rows(sessions, Citizen, Citizen.channel_user_id == "u-leaves")
     assert back.unreachable_at is None and "Xin chào bà con" in zalo.messages_to("u-leaves")[0].text
 
@@ -376,7 +448,7 @@ async def test_an_invalid_access_token_is_refreshed_the_rotated_pair_stored_and_
 
     zalo.fail_next(-216, times=5)  # a token Zalo keeps refusing: refreshed and retried once, not forever
     attempts, calls = zalo.send_attempts, len(zalo.oauth_calls)
-    assert await zalo.post(bot, zalo.text_event("t-2", "/menu")) == 200
+    assert await deliver(zalo, bot, zalo.text_event("t-2", "/menu")) == 200
     assert (zalo.send_attempts - attempts, len(zalo.oauth_calls) - calls) == (2, 1)
 
 
@@ -558,6 +630,13 @@ class BotRun:
     def output(self) -> str:
         return self.logs[-1].read_text(errors="replace")[-6000:] if self.logs else ""
 
+    async def post(self, zalo: FakeZaloOA, event: dict) -> tuple[int, float]:
+        """Deliver an event to the running bot's webhook as Zalo does: (status, seconds to the answer)."""
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{self.port}") as http:
+            began = time.monotonic()
+            status = await zalo.post(http, event)
+            return status, time.monotonic() - began
+
 
 async def queue_reply(sessions, user: str) -> None:  # type: ignore[no-untyped-def]
     """A staff reply to a citizen who wrote an hour ago, waiting in the outbox."""
@@ -627,12 +706,104 @@ async def test_killed_after_the_new_pair_was_stored_the_next_start_uses_it(setti
         await run.stop()
 
 
+async def test_killed_with_events_stored_but_not_handled_the_next_start_handles_them_once(
+    settings, zalo, sessions, tmp_path,
+) -> None:
+    run, db, user = BotRun(tmp_path, settings), Database(settings.database_url), "k-3"
+    env = zalo.settings()
+    first, second = zalo.text_event(user, "/menu"), zalo.text_event(user, "chuan ngheo la bao nhieu")
+    keys_ = [f"user_send_text:{event['message']['msg_id']}" for event in (first, second)]
+    try:
+        await run.start(env)
+        zalo.hold_sends = asyncio.Event()  # Zalo keeps the reply to the first event waiting…
+        status, took = await run.post(zalo, first)
+        assert status == 200 and took < 2.0, took
+        await asyncio.wait_for(zalo.send_held.wait(), 20)
+        status, took = await run.post(zalo, second)  # …and the second waits behind it, answered all the same
+        assert status == 200 and took < 2.0, took
+        stored = await db.query("SELECT key, done_at IS NULL, payload IS NOT NULL FROM zalo_inbox ORDER BY id")
+        assert stored == [(keys_[0], 1, 1), (keys_[1], 1, 1)], stored
+        await run.kill()
+        await db.holders_gone()
+        zalo.hold_sends.set()  # the dead process's send reaches nobody: nothing was delivered
+        zalo.hold_sends = None
+        await asyncio.sleep(0.2)
+        assert zalo.sent == []
+
+        await run.start(env)
+        await zalo.wait_for_messages(user, 2, timeout=30)
+        await asyncio.sleep(1.5)  # anything sent twice would come now
+        texts = [sent.text or "" for sent in zalo.messages_to(user)]
+        assert len([t for t in texts if "1.500.000" in t]) == 1 and "1.500.000" in texts[-1], texts
+        assert len(texts) == 2, texts  # the menu, then the answer: each once, in the citizen's order
+        done = await db.query("SELECT key, done_at IS NOT NULL, payload IS NULL FROM zalo_inbox ORDER BY id")
+        assert done == [(keys_[0], 1, 1), (keys_[1], 1, 1)], done
+        assert "2 event(s) received but not handled before" in run.output()
+        assert (await run.post(zalo, second))[0] == 200  # Zalo delivers it again: only acknowledged
+        await asyncio.sleep(1.0)
+        assert len(zalo.messages_to(user)) == 2
+    finally:
+        await run.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no tables, on each backend."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("empty_postgres_url"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
+
+
+async def test_migration_0016_moves_the_keys_of_events_received_into_the_inbox_and_back(blank_url: str) -> None:
+    """Keys zalo_oa_event held before the upgrade are still recognised after it (as handled events),
+    and after going back; an event stored and not handled when going back keeps its key only."""
+    old_events = sa.table("zalo_oa_event", sa.column("key", sa.String), sa.column("received_at", UTCDateTime()),
+                          sa.column("handled_at", UTCDateTime()))
+    inbox = sa.table("zalo_inbox", sa.column("key", sa.String), sa.column("channel", sa.String),
+                     sa.column("chat_id", sa.String), sa.column("payload", sa.JSON), sa.column("received_at", UTCDateTime()),
+                     sa.column("done_at", UTCDateTime()))
+    t0 = datetime(2026, 12, 9, 8, 0, tzinfo=UTC)
+    engine = create_engine(blank_url)
+
+    async def run(statement):  # type: ignore[no-untyped-def]
+        async with engine.begin() as connection:
+            result = await connection.execute(statement)
+            return [tuple(row) for row in result.all()] if result.returns_rows else []
+
+    try:
+        await asyncio.to_thread(upgrade, blank_url, "0015")
+        await run(old_events.insert().values([
+            {"key": "user_send_text:m1", "received_at": t0, "handled_at": t0 + timedelta(seconds=1)},
+            {"key": "zalo_bot:b1", "received_at": t0, "handled_at": None},  # its process died while handling it
+        ]))
+        await engine.dispose()
+        await asyncio.to_thread(upgrade, blank_url, "0016")
+        moved = await run(sa.select(inbox.c.key, inbox.c.channel, inbox.c.payload, inbox.c.done_at).order_by(inbox.c.key))
+        assert moved == [("user_send_text:m1", "zalo_oa", None, t0 + timedelta(seconds=1)), ("zalo_bot:b1", "zalo_bot", None, t0)]
+        await run(inbox.insert().values(key="user_send_text:m2", channel="zalo_oa", chat_id="u1", payload={"x": 1},
+                                        received_at=t0))
+        await engine.dispose()
+        await asyncio.to_thread(downgrade, blank_url, "0015")
+        back = await run(sa.select(old_events.c.key, old_events.c.handled_at).order_by(old_events.c.key))
+        assert back == [("user_send_text:m1", t0 + timedelta(seconds=1)), ("user_send_text:m2", t0), ("zalo_bot:b1", t0)]
+        await engine.dispose()
+        await asyncio.to_thread(upgrade, blank_url)
+        assert len(await run(sa.select(inbox.c.key))) == 3
+    finally:
+        await engine.dispose()
+
+
 async def test_storage_contract_one_refresh_and_one_handling_across_processes(db_url, settings, zalo) -> None:
-    """On SQLite and (with TEST_POSTGRES_URL) PostgreSQL: two processes — each its own engine and
-    lock — refresh once between them, and claim a redelivered event once between them."""
+    """On SQLite and (with TEST_POSTGRES_URL) PostgreSQL: two processes — each its own engine, lock
+    and lease holder — refresh once between them; store a redelivered event once between them; leave
+    an event the other one is handling alone while it runs and take it up once it is gone; keep a
+    handled key three days."""
     configured = oa_settings(settings, zalo, database_url=db_url)
     engines = [create_engine(db_url) for _ in range(2)]
-    factories = [session_factory(engine) for engine in engines]
+    holders = [Holder(engine) for engine in engines]
+    for holder in holders:
+        await holder.start()
+    factories = [session_factory(engine, holder.info) for engine, holder in zip(engines, holders, strict=True)]
     try:
         async with aiohttp.ClientSession() as http:
             pair = [Tokens(factory, configured, http, utc_now) for factory in factories]
@@ -642,20 +813,49 @@ async def test_storage_contract_one_refresh_and_one_handling_across_processes(db
             got = await asyncio.gather(*(tokens.refresh(configured.zalo_oa_access_token) for tokens in pair * 3))
         assert len(set(got)) == 1 and len(zalo.oauth_calls) == 1
 
-        from sqlalchemy.exc import IntegrityError
+        now = utc_now()
 
-        from storage import zalo_oa as store
+        async def take(factory, key: str, at: datetime) -> bool:  # type: ignore[no-untyped-def]
+            async with factory() as session:
+                taken = await zalo_inbox.take(session, key=key, channel="zalo_oa", chat_id="u1", payload={"k": key}, now=at)
+                await session.commit()
+                return taken
 
-        async def claim(factory) -> bool:  # type: ignore[no-untyped-def]
-            try:
-                async with factory() as session:
-                    claimed = await store.claim_event(session, "user_send_text:m1", utc_now(), stale_after=timedelta(minutes=2))
-                    await session.commit()
-                    return claimed
-            except IntegrityError:
-                return False
+        async def left_over(factory, at: datetime) -> list[str]:  # type: ignore[no-untyped-def]
+            async with factory() as session:
+                found = await zalo_inbox.unfinished(session, "zalo_oa", at, starting=False)
+                await session.commit()
+                return [row.key for row in found]
 
-        assert sorted(await asyncio.gather(*(claim(factory) for factory in factories * 2))) == [False, False, False, True]
+        assert sorted(await asyncio.gather(*(take(factory, "user_send_text:m1", now) for factory in factories * 2))) == [
+            False, False, False, True]
+        later = now + zalo_inbox.LEASE + timedelta(seconds=1)  # the lease has run out
+        if db_url.startswith("postgresql"):
+            assert await left_over(factories[1], later) == []  # its holder runs: it may just be slow
+            holding = await stored_holder(factories[0])
+            owner = next(i for i, holder in enumerate(holders) if holder.number == holding)
+            await holders[owner].stop()  # that process ends, its lock with it
+            assert await left_over(factories[1 - owner], now) == ["user_send_text:m1"]  # taken at once
+        else:
+            assert await left_over(factories[1], now) == []  # one process: only a lease run out is free
+            assert await left_over(factories[1], later) == ["user_send_text:m1"]
+        assert await left_over(factories[0], later) == []  # taken: now the other process's
+        async with factories[1]() as session:
+            await zalo_inbox.mark_done(session, ["user_send_text:m1"], now)
+            await session.commit()
+        assert not await take(factories[0], "user_send_text:m1", later)  # a redelivery: only acknowledged
+        async with factories[0]() as session:
+            assert await zalo_inbox.prune(session, now + timedelta(days=2, hours=23)) == 0
+            assert await zalo_inbox.prune(session, now + timedelta(days=3, seconds=1)) == 1
+            await session.commit()
     finally:
+        for holder in holders:
+            await holder.stop()
         for engine in engines:
             await engine.dispose()
+
+
+async def stored_holder(factory) -> int | None:  # type: ignore[no-untyped-def]
+    async with factory() as session:
+        [row] = (await session.exec(select(ZaloInboxRow))).all()
+        return row.holder

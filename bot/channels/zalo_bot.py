@@ -4,6 +4,8 @@ The API looks like Telegram's (`<base><token>/<method>`, JSON in, `{"ok", "resul
 getUpdates returns one update per call and answers HTTP 408 when nothing came; texts are at most
 2000 characters; there are no inline keyboards, so buttons are numbered (see `plain.py`); photos
 are sent by URL, so stored ones go out as expiring links of our own server (`bot/media_links.py`).
+In webhook mode an update is stored (`zalo_inbox`) and answered at once, then handled from the
+record (see `inbox.py`); one stamped more than MAX_AGE ago or MAX_SKEW ahead is refused.
 A reply Zalo refuses for a while (network trouble, 408, 5xx, 429) goes out through the outbox with
 the ones after it, so that an outage does not swallow what the bot answered; other refusals are logged.
 """
@@ -14,9 +16,10 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -24,7 +27,7 @@ from aiohttp import web
 from sqlmodel import select
 
 from bot.channels import remote_media
-from bot.channels.once import OnceOnly
+from bot.channels.inbox import DatabaseUnavailable, Inbox
 from bot.channels.plain import cannot_read, caption_and_rest, number_outgoing, text_parts, typed_choice
 from bot.channels.unsent import send_in_turn
 from bot.config import Settings
@@ -48,6 +51,8 @@ EMPTY_POLL = 408
 RATE_LIMIT = 20.0
 CHAT_RATE = 1.0
 STOP_GRACE = 10.0
+MAX_AGE = timedelta(hours=24)  # an update stamped longer ago is refused (a redelivery comes sooner)
+MAX_SKEW = timedelta(minutes=5)  # an update stamped ahead of our clock by more than this is refused
 MAX_BACKOFF = 60.0
 TEXT, IMAGE, STICKER, UNSUPPORTED = (
     "message.text.received", "message.image.received", "message.sticker.received", "message.unsupported.received",
@@ -213,7 +218,9 @@ class ZaloBotChannel:
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_concurrent_updates)
-        self.once = OnceOnly(engine.sessions, clock)
+        self.inbox = Inbox(engine.sessions, CHANNEL, self._from_record, locks, clock,
+                           parallel=settings.max_concurrent_updates)
+        self._receiving = False
 
     async def start(self, *, receive: bool = True) -> None:
         """Check the token, then register the webhook or delete it and start polling. Waits while
@@ -231,6 +238,8 @@ class ZaloBotChannel:
                 await self._persist("setWebhook", {
                     "url": self.settings.zalo_bot_webhook_url, "secret_token": self.settings.zalo_bot_webhook_secret,
                 })
+                self._receiving = True
+                self.inbox.start()
                 log.info("Zalo Bot API: webhook mode as %s", name)
                 return
             info = await self._persist("getWebhookInfo")
@@ -259,6 +268,8 @@ class ZaloBotChannel:
 
     async def stop(self) -> None:
         """Stop polling, let the updates being handled finish (briefly), close the connections."""
+        if self._receiving:
+            await self.inbox.stop()
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -304,7 +315,8 @@ class ZaloBotChannel:
             self._slots.release()
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
-        """POST /webhook/zalo-bot: check the secret, then answer once the update has been handled."""
+        """POST /webhook/zalo-bot: check the secret and the update's age, store it and answer; the
+        update is handled from the record (503 when it cannot be stored, so that Zalo sends it again)."""
         if not self.webhook:
             raise web.HTTPNotFound()
         given = request.headers.get(SECRET_HEADER, "")
@@ -312,29 +324,49 @@ class ZaloBotChannel:
             log.warning("Zalo Bot API webhook: wrong secret token from %s", request.remote)
             raise web.HTTPForbidden()
         try:
-            message = parse_update(await request.json())
+            body = await request.json()
+            message = parse_update(body)
         except ValueError:
             raise web.HTTPBadRequest(text="malformed update") from None
-        if message is not None and message.message_id:
-            # A redelivery, or the same event reaching another process, is only acknowledged.
-            await self.once.run(f"{CHANNEL}:{message.message_id}", lambda: self.process(message))
-        elif message is not None:
-            await self.process(message)
+        if message is None:
+            return web.json_response({"ok": True})
+        now = self.clock()
+        if message.sent_at is not None and not now - MAX_AGE <= message.sent_at <= now + MAX_SKEW:
+            log.warning("Zalo Bot API webhook: refused an update stamped %s (too old or in the future)",
+                        message.sent_at.isoformat())
+            raise web.HTTPForbidden()
+        # A redelivery, or the same update reaching another process, is only acknowledged; an update
+        # without an id cannot be recognised again, and is kept under a key of its own.
+        key = f"{CHANNEL}:{message.message_id or 'unnamed-' + secrets.token_hex(8)}"
+        try:
+            await self.inbox.accept(key, message.user_id, body)
+        except DatabaseUnavailable:
+            raise web.HTTPServiceUnavailable(text="update not stored; send it again") from None
         return web.json_response({"ok": True})
 
+    async def _from_record(self, body: dict) -> None:
+        """Handle a stored update (the inbox holds the citizen's lock)."""
+        message = parse_update(body)
+        if message is not None:
+            await self._handle(message)
+
     async def process(self, message: ZaloMessage) -> None:
-        """Handle one update and send the replies, after the citizen's earlier updates; what Zalo
-        refuses for a while goes out through the outbox, other failures to answer are logged."""
+        """Handle one polled update and send the replies, after the citizen's earlier updates."""
+        async with self.locks.hold((CHANNEL, message.user_id)):
+            await self._handle(message)
+
+    async def _handle(self, message: ZaloMessage) -> None:
+        """Handle one update, the citizen's lock held; what Zalo refuses for a while goes out through
+        the outbox, other failures to answer are logged."""
         try:
-            async with self.locks.hold((CHANNEL, message.user_id)):
-                if message.event in (TEXT, IMAGE) and (message.text or message.photo_url):
-                    typing = asyncio.create_task(self._typing(message.chat_id))
-                    replies = await self.engine.handle(await self._incoming(message), CAPABILITIES)
-                    await typing
-                    await self._answer(message, replies)
-                else:
-                    translator = await self._translator(message.user_id)
-                    await self._answer(message, [cannot_read(translator, sticker=message.event == STICKER)], translator)
+            if message.event in (TEXT, IMAGE) and (message.text or message.photo_url):
+                typing = asyncio.create_task(self._typing(message.chat_id))
+                replies = await self.engine.handle(await self._incoming(message), CAPABILITIES)
+                await typing
+                await self._answer(message, replies)
+            else:
+                translator = await self._translator(message.user_id)
+                await self._answer(message, [cannot_read(translator, sticker=message.event == STICKER)], translator)
         except ZaloError as exc:
             log.warning("Zalo Bot API: could not answer %s: %s", message.user_id, exc)
         except Exception:

@@ -1,9 +1,11 @@
 """Zalo Official Account channel (OpenAPI v3): a signed webhook in, consultation messages out.
 
 - Events come to POST /webhook/zalo-oa, signed `X-ZEvent-Signature: mac=<sha256(app id + raw body +
-  timestamp + OA secret key)>`. A wrong or missing signature, or a timestamp more than MAX_SKEW
-  away, is refused (403) before anything is stored; a redelivered event is handled once
-  (`zalo_oa_event`); Zalo gets its 200 only once the event is handled.
+  timestamp + OA secret key)>`. A wrong or missing signature is refused (403) before anything is
+  stored, and so is an event stamped more than MAX_AGE ago (Zalo delivers an unanswered event again
+  for about an hour) or more than MAX_SKEW ahead. The event is stored (`zalo_inbox`) and Zalo gets
+  its 200 at once (it wants one within 2 seconds); the event is handled from the record, a
+  citizen's events in order, once even when Zalo delivers it again (see `inbox.py`).
 - Replies go to /v3.0/oa/message/cs: texts of at most 2000 characters, buttons as numbered lists
   (`plain.py`), photos uploaded (/v2.0/oa/upload/image) and sent as an attachment.
 - The access token lasts about a day; the refresh token that renews it is single-use. `Tokens`
@@ -40,7 +42,7 @@ from aiohttp import web
 from sqlmodel import select
 
 from bot.channels import remote_media
-from bot.channels.once import OnceOnly
+from bot.channels.inbox import DatabaseUnavailable, Inbox
 from bot.channels.plain import cannot_read, caption_and_rest, number_outgoing, text_parts, typed_choice
 from bot.channels.unsent import send_in_turn
 from bot.config import Settings
@@ -61,7 +63,8 @@ MAX_TEXT = 2000
 CAPABILITIES = Capabilities(buttons=False, max_text=MAX_TEXT, images=True)
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 MAX_BODY = 64 * 1024
-MAX_SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(hours=24)  # Zalo's last redelivery comes about an hour after the event
+MAX_SKEW = timedelta(minutes=5)  # an event stamped ahead of our clock by more than this is refused
 WINDOW = ReplyWindow(timedelta(hours=48), "zalo_window")
 RATE_LIMIT = 10.0
 CHAT_RATE = 1.0
@@ -435,7 +438,9 @@ class ZaloOAChannel:
         self._keeper: asyncio.Task[None] | None = None
         self._attachments: dict[str, str] = {}
         self._uploads: dict[str, asyncio.Lock] = {}
-        self.once = OnceOnly(engine.sessions, clock)
+        self.inbox = Inbox(engine.sessions, CHANNEL, self._from_record, locks, clock,
+                           parallel=settings.max_concurrent_updates)
+        self._receiving = False
 
     @property
     def status(self) -> str:
@@ -443,8 +448,9 @@ class ZaloOAChannel:
         refused = self.tokens.refused if self.tokens is not None else None
         return "ok" if not refused else refused if refused == APP_SECRET_REFUSED else "token refused"
 
-    async def start(self) -> None:
-        """Store the first tokens (or keep their stored successor), then keep them fresh."""
+    async def start(self, *, receive: bool = True) -> None:
+        """Store the first tokens (or keep their stored successor), then keep them fresh; with
+        `receive` (a process serving the webhook), handle the events stored and not handled yet."""
         self._http = aiohttp.ClientSession()
         self.tokens = Tokens(self.engine.sessions, self.settings, self._http, self.clock)
         self.api = ZaloOAApi(self.settings.zalo_oa_api_base, self._http, self.tokens)
@@ -457,10 +463,15 @@ class ZaloOAChannel:
             await self._http.close()
             raise
         self._keeper = asyncio.create_task(self._keep_fresh(), name="zalo_oa:tokens")
+        if receive:
+            self._receiving = True
+            self.inbox.start()
         log.info("Zalo OA: webhook at /webhook/zalo-oa (tokens %s)", outcome)
 
     async def stop(self) -> None:
-        """Stop refreshing and close the connections."""
+        """Stop receiving (events being handled finish briefly), stop refreshing, close the connections."""
+        if self._receiving:
+            await self.inbox.stop()
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -469,7 +480,7 @@ class ZaloOAChannel:
             await self._http.close()
 
     async def _keep_fresh(self) -> None:
-        """Refresh the access token before it ends, and forget old events, until cancelled. Waits
+        """Refresh the access token before it ends, until cancelled. Waits
         before the first check: stopping right after start must not cancel it mid-query (sends
         refresh a token that is due themselves)."""
         assert self.tokens is not None
@@ -477,7 +488,6 @@ class ZaloOAChannel:
             await asyncio.sleep(self.check_every)
             try:
                 await self.tokens.current()
-                await self.once.prune()
             except ZaloOAError as exc:
                 log.warning("Zalo OA: could not refresh the access token: %s", exc)
             except Exception:
@@ -486,7 +496,8 @@ class ZaloOAChannel:
     # ----- in -----
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
-        """POST /webhook/zalo-oa: check size, signature and age, then answer once the event is handled."""
+        """POST /webhook/zalo-oa: check size, signature and age, store the event and answer; the event
+        is handled from the record (503 when it cannot be stored, so that Zalo delivers it again)."""
         given = request.headers.get(SIGNATURE_HEADER, "")
         if not given.startswith("mac="):
             log.warning("Zalo OA webhook: no signature, from %s", request.remote)
@@ -504,7 +515,8 @@ class ZaloOAChannel:
         if not hmac.compare_digest(given.encode(), expected.encode()):
             log.warning("Zalo OA webhook: wrong signature, from %s", request.remote)
             raise web.HTTPForbidden()
-        if abs(self.clock() - sent_at) > MAX_SKEW:
+        now = self.clock()
+        if not now - MAX_AGE <= sent_at <= now + MAX_SKEW:
             log.warning("Zalo OA webhook: refused an event stamped %s (too old or in the future)", sent_at.isoformat())
             raise web.HTTPForbidden()
         try:
@@ -512,17 +524,21 @@ class ZaloOAChannel:
         except ValueError:
             raise web.HTTPBadRequest(text="malformed event") from None
         if event is not None:
-            await self.receive(event)
+            try:
+                await self.inbox.accept(event.key, event.user_id, body)
+            except DatabaseUnavailable:
+                raise web.HTTPServiceUnavailable(text="event not stored; deliver it again") from None
         return web.json_response({"error": 0})
 
-    async def receive(self, event: OAEvent) -> None:
-        """Handle an event once, after the citizen's earlier ones (a redelivery is only acknowledged)."""
-        async with self.locks.hold((CHANNEL, event.user_id)):
-            await self.once.run(event.key, lambda: self.process(event))
+    async def _from_record(self, body: dict) -> None:
+        """Handle a stored event (the inbox holds the citizen's lock)."""
+        event = parse_event(body)
+        if event is not None:
+            await self.process(event)
 
     async def process(self, event: OAEvent) -> None:
-        """Turn an event into replies and send them; what Zalo refuses for a while goes out through
-        the outbox, other failures to send are logged."""
+        """Turn an event into replies and send them, the citizen's lock held; what Zalo refuses for a
+        while goes out through the outbox, other failures to send are logged."""
         try:
             if event.event in (FOLLOW, UNFOLLOW, FILE, STICKER) or (event.event in (IMAGE, AUDIO) and not event.url):
                 await self._noted(event)

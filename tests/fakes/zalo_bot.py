@@ -16,6 +16,8 @@ URL. Photos users send are served by the fake itself (`/files/<name>`), so the b
 Faults: `fail_next(method, code, …)` answers the next calls of a method with an error, and
 `drop_next(method)` closes the connection without an answer (a network error); `outage(kind)` makes
 every call (or some methods') fail until `restore()`: 500s, or connections closed without an answer.
+`slow(method, seconds)` answers a method's calls late, and `hold(method)` keeps them waiting until
+`release(method)` (a process can be killed meanwhile: a held call whose caller is gone delivers nothing).
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class FakeZaloBot:
         self._new_update = asyncio.Event()
         self._failures: dict[str, Failure] = {}
         self._outage: tuple[str, frozenset[str] | None] | None = None
+        self._delays: dict[str, float] = {}
+        self._holds: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
         self.outage_hits: list[str] = []
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
@@ -97,7 +101,9 @@ class FakeZaloBot:
         self.port = self._runner.addresses[0][1]
 
     async def close(self) -> None:
-        """Stop serving."""
+        """Stop serving (held calls are let go first)."""
+        for method in list(self._holds):
+            self.release(method)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -183,8 +189,25 @@ class FakeZaloBot:
         self._outage = (kind, None if methods is None else frozenset(methods))
 
     def restore(self) -> None:
-        """End the outage."""
+        """End the outage, and any slowness."""
         self._outage = None
+        self._delays.clear()
+
+    def slow(self, method: str, seconds: float) -> None:
+        """Until `restore()`, answer each call of `method` only after `seconds`."""
+        self._delays[method] = seconds
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Keep calls of `method` waiting until `release(method)`; the event returned is set once one waits."""
+        reached = asyncio.Event()
+        self._holds[method] = (reached, asyncio.Event())
+        return reached
+
+    def release(self, method: str) -> None:
+        """Let held calls of `method` go on, and the next ones through."""
+        held = self._holds.pop(method, None)
+        if held is not None:
+            held[1].set()
 
     # ----- what the bot did -----
 
@@ -260,6 +283,14 @@ class FakeZaloBot:
                 return web.Response()
             extra = {"parameters": {"retry_after": failure.retry_after}} if failure.retry_after else {}
             return _error(failure.code, failure.description, **extra)
+        if method in self._delays:
+            await asyncio.sleep(self._delays[method])
+        if method in self._holds:
+            reached, go = self._holds[method]
+            reached.set()
+            await go.wait()
+            if request.transport is None or request.transport.is_closing():
+                return web.Response()  # the caller is gone (killed): nothing was delivered
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return _error(404, "Not Found: unknown method")

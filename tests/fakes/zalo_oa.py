@@ -16,7 +16,8 @@ as Zalo does, with HTTP 200 and `{"error", "error_name", "error_reason", "error_
 refresh answers a new pair (and revokes the access token it replaces) and a reused refresh token
 gets -14014. Faults: `fail_next(code, …)` answers the next sends with an error (or an HTTP status),
 `hold_oauth` keeps the OAuth answer back after the pair has been rotated and `hold_sends` keeps
-sends with a valid token waiting (a process can be killed in between), `expire_access_tokens()` makes Zalo call the current access token invalid.
+sends with a valid token waiting (a process can be killed in between), `send_delay` answers every
+send that many seconds late, `expire_access_tokens()` makes Zalo call the current access token invalid.
 `outage(status)` answers every send with that HTTP status until `restore()`.
 """
 
@@ -86,6 +87,7 @@ class FakeZaloOA:
         self.rotated = asyncio.Event()
         self.hold_sends: asyncio.Event | None = None
         self.send_held = asyncio.Event()
+        self.send_delay = 0.0
         self._access: set[str] = set()
         self._refresh: set[str] = set()
         self._spent: set[str] = set()
@@ -273,6 +275,8 @@ class FakeZaloOA:
         token = request.headers.get("access_token", "")
         if token not in self._access:
             return _error(-216, "Access token is invalid")
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
         if self.hold_sends is not None:
             self.send_held.set()
             await self.hold_sends.wait()

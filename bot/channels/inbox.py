@@ -1,0 +1,179 @@
+"""Webhook events of the Zalo channels, stored before Zalo is answered and handled from the record.
+
+Zalo wants a webhook's answer within about 2 seconds and delivers an unanswered event again later
+(the Official Account about 30 s, 5 min, 15 min, 30 min and 1 h after). So a webhook only checks the
+request, stores the event in the `zalo_inbox` table (committed) and answers; the event is handled
+from the record afterwards, however slow the turn or the sends: one chat's events one at a time in
+arrival order, other chats' at once (up to `parallel`). An event stored but not handled when its
+process died is handled after the restart (SQLite: everything left over; PostgreSQL: what the dead
+process held, once its lease-holder lock is gone, see storage.holders), once. A redelivered event,
+or the same event reaching two processes, is only acknowledged; handled keys are kept for
+`zalo_inbox.KEEP_DONE` and pruned after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.ordering import KeyedLocks
+from storage import sqlite_driver, zalo_inbox
+from storage.db import SessionFactory
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 60.0  # how often rows of dead processes are looked for, and old keys pruned
+STOP_GRACE = 10.0  # seconds events being handled may take to finish when the process stops
+MAX_BACKOFF = 30.0
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
+Handle = Callable[[dict], Awaitable[None]]
+
+
+class DatabaseUnavailable(Exception):
+    """The event could not be stored: Zalo must not be told it arrived (it delivers it again)."""
+
+
+class Inbox:
+    """Stores one channel's webhook events (`accept`) and hands each to `handle(payload)` once."""
+
+    def __init__(
+        self, sessions: SessionFactory, channel: str, handle: Handle, locks: KeyedLocks, clock: Callable[[], datetime],
+        *, parallel: int, sweep_every: float = SWEEP_SECONDS,
+    ) -> None:
+        self.sessions = sessions
+        self.channel = channel
+        self.handle = handle
+        self.locks = locks
+        self.clock = clock
+        self.sweep_every = sweep_every
+        self._slots = asyncio.Semaphore(parallel)
+        self._busy: set[str] = set()  # taken by this process and not yet marked done
+        self._done: set[str] = set()  # handled, not yet marked done
+        self._recording = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Handle what the last run left unfinished, then look now and then for rows of dead processes."""
+        self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.channel}:inbox")
+
+    async def stop(self) -> None:
+        """Stop sweeping; let the events being handled finish (briefly) and mark them done."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._tasks:
+            _finished, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
+            for task in pending:  # handled again after the restart
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(*DATABASE_ERRORS):
+            await self._record_done()
+
+    async def accept(self, key: str, chat_id: str, payload: dict) -> bool:
+        """Store an event (committed) and start handling it; False when it is known already (handled,
+        or being handled here or by another process). Raises DatabaseUnavailable."""
+        try:
+            with sqlite_driver.inline():  # one short insert: no trip to SQLite's thread
+                async with self.sessions() as session:
+                    taken = await zalo_inbox.take(session, key=key, channel=self.channel, chat_id=chat_id,
+                                                  payload=payload, now=self.clock(), busy=self._busy)
+                    await session.commit()
+        except DATABASE_ERRORS as exc:
+            log.error("%s inbox: database unavailable (%s); event %s not stored", self.channel, _short(exc), key)
+            raise DatabaseUnavailable(_short(exc)) from exc
+        if taken:
+            self._dispatch(key, chat_id, payload)
+        else:
+            log.info("%s: event %s was received before; not handled again", self.channel, key)
+        return taken
+
+    async def idle(self) -> None:
+        """Wait until every event taken so far is handled and marked done (tests, stopping)."""
+        while self._tasks:
+            await asyncio.gather(*set(self._tasks), return_exceptions=True)
+        await self._record_done()
+
+    def _dispatch(self, key: str, chat_id: str, payload: dict) -> None:
+        self._busy.add(key)
+        task = asyncio.create_task(self._run(key, chat_id, payload), name=f"{self.channel}:event")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, key: str, chat_id: str, payload: dict) -> None:
+        """Handle one event after the chat's earlier ones (the lock is asked for before anything else
+        awaits, so tasks get it in the order they were made)."""
+        async with self.locks.hold((self.channel, chat_id)), self._slots:
+            try:
+                await self.handle(payload)
+            except Exception:  # a broken event is not handled again and again
+                log.exception("%s: event %s failed", self.channel, key)
+        await self._finished(key)
+
+    async def _finished(self, key: str) -> None:
+        self._done.add(key)
+        with contextlib.suppress(*DATABASE_ERRORS):
+            await self._record_done(key)
+
+    async def _record_done(self, key: str | None = None) -> None:
+        """Mark handled events done; whoever holds the lock marks every one handled so far at once."""
+        async with self._recording:
+            if key is not None and key not in self._done or not self._done:
+                return  # marked by the previous holder
+            group, self._done = self._done, set()
+            try:
+                with sqlite_driver.inline():
+                    async with self.sessions() as session:
+                        await zalo_inbox.mark_done(session, group, self.clock())
+                        await session.commit()
+            except BaseException as exc:
+                self._done |= group  # the next holder, or the next sweep, tries again
+                if isinstance(exc, DATABASE_ERRORS):
+                    log.error("%s inbox: database unavailable (%s); %d handled event(s) not marked yet",
+                              self.channel, _short(exc), len(group))
+                raise
+            self._busy -= group
+
+    async def _sweep(self) -> None:
+        await self._resume(starting=True)
+        while True:
+            await asyncio.sleep(self.sweep_every)
+            await self._resume(starting=False)
+
+    async def _resume(self, *, starting: bool) -> None:
+        """Handle the rows not done that nobody handles, oldest first; prune old keys."""
+        delay = 1.0
+        while True:
+            try:
+                await self._record_done()
+                async with self.sessions() as session:
+                    rows = await zalo_inbox.unfinished(session, self.channel, self.clock(), starting=starting,
+                                                       busy=self._busy)
+                    pruned = await zalo_inbox.prune(session, self.clock())
+                    await session.commit()
+                break
+            except DATABASE_ERRORS as exc:
+                if not starting:
+                    log.error("%s inbox: database unavailable (%s); looking again later", self.channel, _short(exc))
+                    return
+                log.error("%s inbox: database unavailable (%s); retrying in %.0f s", self.channel, _short(exc), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+        if rows:
+            log.warning("%s: %d event(s) received but not handled before; handling them now", self.channel, len(rows))
+        for row in rows:
+            self._dispatch(row.key, row.chat_id, row.payload or {})
+        if pruned:
+            log.debug("%s inbox: %d old event key(s) pruned", self.channel, pruned)
+
+
+def _short(error: BaseException) -> str:
+    """The first line of an error, without SQLAlchemy's long background notes."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
