@@ -32,6 +32,7 @@ from bot.flood import flood_gate
 from bot.logs import hide_settings_secrets
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
+from bot.proxies import forwarded
 from bot.roles import Role
 from bot.routes import compression, request_ids, security_headers, setup_routes, weak_etag_when_gzipped
 from bot.sender import QuietHours, Sender
@@ -58,7 +59,9 @@ BROADCAST_CHECK_SECONDS = 10
 def create_app(settings: Settings, *, clock=utc_now, role: Role = Role.all) -> web.Application:  # type: ignore[no-untyped-def]
     """Assemble the web app; resources start when the app starts. `role` picks what this process
     does when the bot runs as several (see Role)."""
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[request_ids, security_headers, compression])
+    # First: every other middleware and handler sees the visitor, not the proxy.
+    middlewares = [forwarded(settings.trusted_networks), request_ids, security_headers, compression]
+    app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
     app.on_response_prepare.append(weak_etag_when_gzipped)
     app[keys.SETTINGS] = settings
     app[keys.ROLE] = role
@@ -120,6 +123,7 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
         app[keys.WEBCHAT] = WebChat(
             engine, app[keys.LOCKS], catalogs, ensure_secret_key(settings),
             secure_cookie=settings.public_base_url.startswith("https://"),
+            newcomers=flood_gate(settings.flood_burst, settings.flood_window_seconds),
         )
         watcher = asyncio.create_task(refresh.watch(sessions, services.library), name="content-refresh")
         yield

@@ -6,6 +6,7 @@ import logging
 import re
 import secrets
 from datetime import date
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(8080, ge=1, le=65535)
     public_base_url: str = ""
+    trusted_proxies: str = "127.0.0.1/8,::1"
     telegram_bot_token: str = ""
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = ""
@@ -149,6 +151,12 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @field_validator("telegram_bot_token")
     @classmethod
     def _token(cls, value: str) -> str:
@@ -237,6 +245,11 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The proxies whose X-Forwarded-For, -Proto and -Host are believed (TRUSTED_PROXIES)."""
+        return parse_networks(self.trusted_proxies)
+
+    @property
     def due_days(self) -> dict[TicketKind, int]:
         """Working days to answer each kind of ticket (TICKET_DUE_DAYS over the defaults)."""
         return parse_due_days(self.ticket_due_days)
@@ -266,6 +279,19 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the database is the embedded SQLite file."""
         return self.database_url.startswith("sqlite")
+
+
+def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Addresses and networks separated by commas ("127.0.0.1/8, ::1, 10.0.0.5"); an address is a
+    network of one. ValueError names the first entry that is neither."""
+    networks = []
+    for part in value.split(","):
+        if part.strip():
+            try:
+                networks.append(ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"{part.strip()!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    return tuple(networks)
 
 
 def load_settings(**overrides: object) -> Settings:

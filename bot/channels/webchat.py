@@ -32,8 +32,9 @@ from markupsafe import Markup
 
 from bot.channels.remote_media import sniff
 from bot.ordering import KeyedLocks
+from bot.proxies import same_origin
 from content.i18n import Catalogs, Translator
-from handlers.engine import MAX_INPUT, Engine
+from handlers.engine import MAX_INPUT, Engine, Throttle
 from handlers.feedback import MAX_PHOTOS
 from handlers.render import payload_replies
 from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
@@ -58,12 +59,19 @@ _START_PARAM_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV
 class WebChat:
     """Serves the chat page and turns its posts (JSON, or multipart for files) into engine turns."""
 
-    def __init__(self, engine: Engine, locks: KeyedLocks, catalogs: Catalogs, secret_key: str, *, secure_cookie: bool) -> None:
+    def __init__(
+        self, engine: Engine, locks: KeyedLocks, catalogs: Catalogs, secret_key: str, *, secure_cookie: bool,
+        newcomers: Throttle | None = None,
+    ) -> None:
         self.engine = engine
         self.locks = locks
         self.catalogs = catalogs
         self.secret = secret_key.encode()
+        # Cookies are Secure when the visitor came over https, and always when PUBLIC_BASE_URL is https.
         self.secure_cookie = secure_cookie
+        # Flood control per address for posts without a visitor cookie: each of them is a new citizen,
+        # so the per-citizen flood control never sees a script that drops the cookie.
+        self.newcomers = newcomers
 
     async def page(self, request: web.Request) -> web.Response:
         """GET /chat[?start=area_CODE]: the chat page."""
@@ -101,6 +109,8 @@ class WebChat:
         refused = _refused(request, translator.gettext("Something went wrong. Please try again."))
         if refused is not None:
             return refused
+        if not _has_token(request) and self.newcomers is not None and self.newcomers.admit(request.remote) != "ok":
+            return _error(429, translator.gettext("You are sending messages very fast. Please wait a moment, then go on."))
         if request.content_type == "multipart/form-data":
             return await self._post_files(request, translator)
         raw = await _read_capped(request, MAX_BODY)
@@ -154,9 +164,9 @@ class WebChat:
         refused = _refused(request, translator.gettext("Something went wrong. Please try again."))
         if refused is not None:
             return refused
-        token = request.cookies.get(COOKIE, "")
-        if not 20 <= len(token) <= 100:
+        if not _has_token(request):
             return web.json_response({"replies": []})
+        token = request.cookies[COOKIE]
         try:
             body = json.loads(await _read_capped(request, MAX_BODY) or b"{}")
         except (ValueError, UnicodeDecodeError):
@@ -179,13 +189,13 @@ class WebChat:
 
     def _ensure_cookie(self, request: web.Request, response: web.StreamResponse) -> str:
         """The visitor's token, setting a new cookie when they have none."""
-        token = request.cookies.get(COOKIE, "")
-        if len(token) < 20 or len(token) > 100:
-            token = secrets.token_urlsafe(24)
-            response.set_cookie(
-                COOKIE, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax",
-                secure=self.secure_cookie, path="/chat",
-            )
+        if _has_token(request):
+            return request.cookies[COOKIE]
+        token = secrets.token_urlsafe(24)
+        response.set_cookie(
+            COOKIE, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax",
+            secure=self.secure_cookie or request.secure, path="/chat",
+        )
         return token
 
     def _user_id(self, token: str) -> str:
@@ -364,6 +374,11 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
     return bytes(data)
 
 
+def _has_token(request: web.Request) -> bool:
+    """Whether the request carries a visitor cookie of the right length."""
+    return 20 <= len(request.cookies.get(COOKIE, "")) <= 100
+
+
 def _accept_language(request: web.Request) -> str | None:
     """The browser's first preferred language ("vi", "en-US", …), if any."""
     first = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip()
@@ -381,14 +396,15 @@ def _reply_json(reply: Reply) -> dict:
 def _refused(request: web.Request, message: str) -> web.Response | None:
     """A post from this site's page only. Browsers send JSON, or a custom header, cross-site only
     after asking first, which this server never allows; a form can send multipart, so uploads must
-    carry UPLOAD_HEADER. Origin and Sec-Fetch-Site, when the browser sends them, must be this site."""
+    carry UPLOAD_HEADER. Origin and Sec-Fetch-Site, when the browser sends them, must be this site
+    as the visitor reached it (behind a trusted proxy, its https address)."""
     if request.content_type == "multipart/form-data":
         if not request.headers.get(UPLOAD_HEADER):
             return _error(403, message)
     elif request.content_type != "application/json":
         return _error(415, message)
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    if origin is not None and not same_origin(request, origin):
         return _error(403, message)
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         return _error(403, message)

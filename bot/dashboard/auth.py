@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.dashboard.web import (
-    LOGIN_CSRF_COOKIE, PREFIX, SESSION_COOKIE, now_of, record, redirect, render, staff_of, translator_of,
+    LOGIN_CSRF_COOKIE, PREFIX, SESSION_COOKIE, now_of, record, redirect, render, secure_cookies, staff_of, translator_of,
 )
 from content.i18n import N_
 from storage import audit
@@ -56,10 +56,6 @@ class LoginThrottle:
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 
 
-def _secure(request: web.Request) -> bool:
-    return request.app[keys.SETTINGS].public_base_url.startswith("https://")
-
-
 def _next_url(value: str) -> str:
     """Where to go after signing in: only a dashboard path of this site."""
     if value.startswith(PREFIX) and not value.startswith("//") and "\\" not in value and "\n" not in value:
@@ -73,7 +69,7 @@ def _login_page(request: web.Request, error: str = "", *, status: int = 200, use
         "error": translator_of(request).gettext(error) if error else "", "login_csrf": token,
         "next": _next_url(request.query.get("next", "")), "username": username,
     }, status=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=_secure(request), path=f"{PREFIX}/login")
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=secure_cookies(request), path=f"{PREFIX}/login")
     return response
 
 
@@ -92,7 +88,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     sent, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not sent or not expected or not hmac.compare_digest(sent, expected):
         return _login_page(request, EXPIRED_FORM, status=403, username=username)
-    address = request.remote or "?"
+    address = request.remote or "?"  # the visitor's own address, also behind a trusted proxy (bot/proxies.py)
     throttle = request.app[THROTTLE]
     if throttle.blocked(address):
         return _login_page(request, SLOW_DOWN, status=429, username=username)
@@ -111,7 +107,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         await session.commit()
     response = web.HTTPSeeOther(_next_url(str(form.get("next", ""))))
     response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=_secure(request), path=PREFIX,
+        SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure_cookies(request), path=PREFIX,
         max_age=int(settings.staff_session_hours * 3600),
     )
     response.del_cookie(LOGIN_CSRF_COOKIE, path=f"{PREFIX}/login")

@@ -20,6 +20,7 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
+from bot.proxies import keep_forwarded
 from content.i18n import N_, Translator
 from storage import audit
 from storage.models import Staff, StaffRole, StaffSession
@@ -143,6 +144,12 @@ def _query_with(request: web.Request, changes: dict[str, Any]) -> str:
     return "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items()) if query else "?"
 
 
+def secure_cookies(request: web.Request) -> bool:
+    """Whether cookies are Secure: the visitor came over https (behind a trusted proxy, as it says),
+    or PUBLIC_BASE_URL is https."""
+    return request.secure or request.app[keys.SETTINGS].public_base_url.startswith("https://")
+
+
 def redirect(request: web.Request, route: str, query: dict[str, str] | None = None, **parts: str) -> web.HTTPSeeOther:
     """A 303 to a named route after a form post."""
     url = request.app.router[route].url_for(**parts)
@@ -183,7 +190,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[TRANSLATOR] = translator
     response = await _guarded(request, handler, path)
     if remember:
-        response.set_cookie(LANG_COOKIE, remember, max_age=365 * 24 * 3600, httponly=True, samesite="Lax", path=PREFIX)
+        response.set_cookie(LANG_COOKIE, remember, max_age=365 * 24 * 3600, httponly=True, samesite="Lax", path=PREFIX,
+                            secure=secure_cookies(request))
     return response
 
 
@@ -196,7 +204,7 @@ async def _guarded(request: web.Request, handler: Handler, path: str) -> web.Str
             raise web.HTTPFound(f"{PREFIX}/login?next={quote(request.path_qs)}")
         return web.Response(status=403, text="sign in first")
     # Signed-in staff may upload a photo as large as MEDIA_MAX_BYTES; everyone else stays at the app's 1 MB.
-    request = request.clone(client_max_size=request.app[keys.SETTINGS].media_max_bytes + UPLOAD_ROOM)
+    request = keep_forwarded(request, client_max_size=request.app[keys.SETTINGS].media_max_bytes + UPLOAD_ROOM)
     request[LOGIN], request[STAFF] = found
     if request.method not in SAFE_METHODS and not await _csrf_ok(request, found[0].csrf_token):
         log.warning("dashboard: %s %s without a valid CSRF token (staff %s)", request.method, path, found[1].username)
