@@ -158,9 +158,15 @@ class Way:
     url: str
     hint: str
 
+    @property
+    def absolute(self) -> bool:
+        """Whether the link works outside this site (printed, or as a QR code)."""
+        return self.url.startswith(ALLOWED_LINK)
+
 
 def ways_to_reach(request: web.Request) -> list[Way]:
-    """Telegram when connected, Zalo when a Zalo channel is on and ZALO_LINK is set, the web chat always."""
+    """Telegram when connected, Zalo when a Zalo channel is on and ZALO_LINK is set, the web chat always:
+    at PUBLIC_BASE_URL, else relative (a Host header is the visitor's to write, and pages are cached)."""
     ways = []
     settings = request.app[keys.SETTINGS]
     username = telegram_username(request)
@@ -168,16 +174,17 @@ def ways_to_reach(request: web.Request) -> list[Way]:
         ways.append(Way("telegram", "Telegram", f"https://t.me/{username}", N_("Open the link or scan the code, then press Start.")))
     if settings.zalo_link and (settings.zalo_bot_enabled or settings.zalo_oa_enabled):
         ways.append(Way("zalo", "Zalo", settings.zalo_link, N_("Open the link or scan the code with Zalo, then send a message.")))
-    base = settings.public_base_url.rstrip("/") or str(request.url.origin())
+    base = settings.public_base_url.rstrip("/")
     ways.append(Way("web", N_("Web chat"), f"{base}/chat", N_("Works in any browser, nothing to install.")))
     return ways
 
 
 @routes.get("/qr/{via:telegram|zalo|web}.svg", name="public-qr")
 async def qr_code(request: web.Request) -> web.Response:
-    """GET /qr/telegram.svg|zalo.svg|web.svg: the QR code of that way to reach the bot (404 when it is off)."""
+    """GET /qr/telegram.svg|zalo.svg|web.svg: the QR code of that way to reach the bot (404 when it is
+    off, and for the web chat without PUBLIC_BASE_URL)."""
     way = next((way for way in ways_to_reach(request) if way.via == request.match_info["via"]), None)
-    if way is None:
+    if way is None or not way.absolute:
         return not_found(request)
     buffer = BytesIO()
     segno.make(way.url, error="m", micro=False).save(buffer, kind="svg", scale=6, border=2, title=way.url)

@@ -19,7 +19,8 @@ PLAIN = {"Accept-Encoding": "identity"}
 @pytest.fixture
 async def raw(settings, aiohttp_client):  # type: ignore[no-untyped-def]
     """A client that shows the bytes as sent (no automatic decompression)."""
-    return await aiohttp_client(app_at(settings), auto_decompress=False)
+    public = settings.model_copy(update={"public_base_url": "https://caunoi.example.vn"})  # so that /qr/web.svg exists
+    return await aiohttp_client(app_at(public), auto_decompress=False)
 
 
 def varies(response) -> bool:  # type: ignore[no-untyped-def]

@@ -165,10 +165,12 @@ async def test_a_poster_links_the_web_chat_with_the_commune_and_serves_its_qr_co
 
 
 async def test_with_telegram_connected_the_poster_shows_both_links(settings, aiohttp_client, sessions, tg) -> None:
-    client = await aiohttp_client(create_app(telegram_settings(settings, tg), clock=lambda: NOW))
+    public = telegram_settings(settings, tg, public_base_url="http://caunoi.daklak.example")
+    client = await aiohttp_client(create_app(public, clock=lambda: NOW))
     await add_staff(sessions, "boss", StaffRole.admin)
     boss = await sign_in(client, "boss")
     html = await boss.page(f"/admin/posters/{COMMUNE}")
-    assert f"https://t.me/{BOT_USERNAME}?start=area_{COMMUNE}" in html and f"/chat?start=area_{COMMUNE}" in html
+    assert f"https://t.me/{BOT_USERNAME}?start=area_{COMMUNE}" in html
+    assert f"http://caunoi.daklak.example/chat?start=area_{COMMUNE}" in html
     qr = await boss.get(f"/admin/posters/{COMMUNE}.svg")
     assert qr.status == 200 and f"t.me/{BOT_USERNAME}" in await qr.text()

@@ -1,7 +1,7 @@
 """Behind the reverse proxy: X-Forwarded-For, -Proto and -Host are believed from TRUSTED_PROXIES only
 (loopback by default, where the test client connects from). Then the visitor's own address counts
 in logs, flood control, login throttling and /metrics; cookies are Secure over https; the web chat
-accepts its own page's https origin."""
+accepts its own page's https origin; and no link is ever built from a Host header."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.proxies import client_address, keep_forwarded
 from storage.models import StaffRole
 from tests.conftest import telegram_settings
-from tests.dashboard import CSRF_FIELD, add_staff, sign_in
+from tests.dashboard import COMMUNE, CSRF_FIELD, add_staff, sign_in
 
 VISITOR = "203.0.113.7"
 OTHER = "198.51.100.23"
@@ -144,3 +144,24 @@ async def test_metrics_are_for_this_machine_not_for_visitors_through_the_proxy(s
     assert (await client.get("/metrics")).status == 200
     assert (await client.get("/metrics", headers={"X-Forwarded-For": VISITOR})).status == 404
 
+
+async def test_links_come_from_public_base_url_or_are_relative_never_from_the_host(settings, aiohttp_client, sessions) -> None:
+    forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    client = await aiohttp_client(create_app(settings))
+    home = await (await client.get("/", headers=forged)).text()
+    assert "evil.example" not in home and 'href="/chat"' in home
+    assert "/qr/web.svg" not in home and (await client.get("/qr/web.svg", headers=forged)).status == 404
+    await add_staff(sessions, "lan", StaffRole.province)
+    staff = await sign_in(client, "lan")
+    poster = await (await staff.get(f"/admin/posters/{COMMUNE}", headers=forged)).text()
+    assert "evil.example" not in poster and "chat?start=" not in poster and "PUBLIC_BASE_URL" in poster
+    assert (await staff.get(f"/admin/posters/{COMMUNE}.svg?via=web", headers=forged)).status == 404
+
+    public = await aiohttp_client(create_app(settings.model_copy(update={"public_base_url": f"http://{SITE}"})))
+    home = await (await public.get("/", headers=forged)).text()
+    assert "evil.example" not in home and f"http://{SITE}/chat" in home and 'src="/qr/web.svg"' in home
+    assert f"http://{SITE}/chat" in await (await public.get("/qr/web.svg", headers=forged)).text()
+    staff = await sign_in(public, "lan")
+    poster = await (await staff.get(f"/admin/posters/{COMMUNE}", headers=forged)).text()
+    assert "evil.example" not in poster and f"http://{SITE}/chat?start=area_{COMMUNE}" in poster
+    assert f"area_{COMMUNE}" in await (await staff.get(f"/admin/posters/{COMMUNE}.svg?via=web", headers=forged)).text()

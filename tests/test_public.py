@@ -413,10 +413,18 @@ async def test_zalo_is_offered_with_its_link_when_a_zalo_channel_is_on(settings,
 
 
 async def test_without_telegram_only_the_web_chat_is_offered(settings, aiohttp_client) -> None:
-    client = await aiohttp_client(app_at(settings))
+    client = await aiohttp_client(app_at(settings.model_copy(update={"public_base_url": "https://caunoi.example.vn"})))
     html = await (await client.get("/")).text()
     assert "t.me/" not in html and 'src="/qr/web.svg"' in html
     assert (await client.get("/qr/telegram.svg")).status == 404
+
+
+async def test_without_a_public_address_the_web_chat_is_linked_here_and_has_no_qr_code(settings, aiohttp_client) -> None:
+    # A QR code or a printed link must work away from this page; only PUBLIC_BASE_URL says where that is.
+    client = await aiohttp_client(app_at(settings))
+    html = await (await client.get("/")).text()
+    assert 'class="button" href="/chat"' in html and "/qr/web.svg" not in html and 'class="url"' not in html
+    assert (await client.get("/qr/web.svg")).status == 404
 
 
 async def test_the_style_sheet_is_cached_and_pages_briefly(settings, aiohttp_client) -> None:

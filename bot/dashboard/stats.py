@@ -205,14 +205,16 @@ def telegram_username(request: web.Request) -> str | None:
 
 
 def poster_links(request: web.Request, code: str) -> dict[str, str]:
-    """{"telegram": t.me deep link, "web": web chat link}: Telegram when connected; the web chat always,
-    at PUBLIC_BASE_URL (or, when that is not set, the address this page was opened at)."""
+    """{"telegram": t.me deep link, "web": web chat link}: Telegram when connected; the web chat at
+    PUBLIC_BASE_URL, when it is set (never at the address this page was asked for: a Host header is
+    the visitor's to write)."""
     links = {}
     username = telegram_username(request)
     if username:
         links["telegram"] = f"https://t.me/{username}?start=area_{code}"
-    base = request.app[keys.SETTINGS].public_base_url.rstrip("/") or str(request.url.origin())
-    links["web"] = f"{base}/chat?start=area_{code}"
+    base = request.app[keys.SETTINGS].public_base_url.rstrip("/")
+    if base:
+        links["web"] = f"{base}/chat?start=area_{code}"
     return links
 
 
