@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
-        "run", help="start the web server (web chat, staff dashboard, health), and Telegram or Zalo when a token is set"
+        "run", help="start the web server (web chat, staff dashboard, health), and Telegram or Zalo when a token is set",
+        description="Start the web server on WEB_HOST:WEB_PORT. Behind a reverse proxy, set PUBLIC_BASE_URL (the "
+                    "public https address links are built from) and TRUSTED_PROXIES (whose X-Forwarded-* headers "
+                    "are believed); deploy/ holds the nginx site and the systemd units (docs/deploy.md).",
     )
     run.add_argument(
         "--role", choices=[role.value for role in Role], default=Role.all.value,
