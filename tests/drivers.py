@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import pytest
-from aiohttp import web
+from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient
 from sqlmodel import select
 
@@ -132,8 +132,17 @@ class WebChatDriver:
         _message, action = find_button(self.last, label_part)
         return await self.act(action)
 
-    async def _post(self, body: dict) -> list[Shown]:
-        response = await self.client.post("/chat/api/messages", json=body, headers={"Accept-Language": "vi"})
+    async def send_photo(self, data: bytes, caption: str | None = None) -> list[Shown]:
+        """Choose a photo in the page's picker (a multipart upload, as the page's script sends it)."""
+        form = FormData()
+        form.add_field("photo", data, filename="photo.jpg", content_type="image/jpeg")
+        return await self._post(form, {"X-Requested-With": "fetch"})
+
+    async def _post(self, body: dict | FormData, headers: dict[str, str] | None = None) -> list[Shown]:
+        if isinstance(body, FormData):
+            response = await self.client.post("/chat/api/messages", data=body, headers={"Accept-Language": "vi", **(headers or {})})
+        else:
+            response = await self.client.post("/chat/api/messages", json=body, headers={"Accept-Language": "vi"})
         assert response.status == 200, await response.text()
         data = await response.json()
         self.last = [

@@ -34,7 +34,7 @@ def seen(message) -> str:  # type: ignore[no-untyped-def]
 
 
 def photo_capable(driver) -> bool:  # type: ignore[no-untyped-def]
-    return hasattr(driver, "send_photo")
+    return hasattr(driver, "send_photo")  # every driver today; a channel without photos would skip
 
 
 async def test_onboarding_by_typing_only_keeps_a_commune_typed_at_the_language_step(driver, sessions) -> None:
