@@ -188,7 +188,8 @@ def _zalo_oa(settings: Settings, clock):  # type: ignore[no-untyped-def]
         await channel.start(receive=app[keys.ROLE].serves)
         sender = Sender(
             app[keys.SESSIONS], zalo_oa.CHANNEL, channel.deliver, clock, rate=zalo_oa.RATE_LIMIT,
-            per_chat=zalo_oa.CHAT_RATE, quiet=QuietHours.parse(settings.quiet_hours, settings.tz), window=zalo_oa.WINDOW,
+            per_chat=zalo_oa.CHAT_RATE, quiet=QuietHours.parse(settings.quiet_hours, settings.tz),
+            window=zalo_oa.reply_window(settings),
         )
         async with _sending(app, sender):
             yield

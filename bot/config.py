@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     zalo_oa_refresh_token: str = ""
     zalo_oa_api_base: str = "https://openapi.zalo.me"
     zalo_oauth_base: str = "https://oauth.zaloapp.com"
+    zalo_oa_reply_window_hours: int = Field(168, ge=1, le=168)
     zalo_link: str = ""
 
     @field_validator("database_url")

@@ -10,8 +10,8 @@
 - "blocked by the user" marks the citizen unreachable and unsubscribed, and the message failed;
 - network errors retry with exponential backoff, up to MAX_ATTEMPTS;
 - other Bot API errors (bad request, chat not found) are permanent: failed, not retried;
-- a channel with a reply window (Zalo Official Account: 48 hours after the citizen's last message)
-  skips what it may no longer send, with the window's reason.
+- a channel with a reply window (Zalo Official Account: 7 days after the citizen's last message)
+  skips what it may no longer send, with the window's reason, and marks what the platform charges for.
 Channels tell the sender what went wrong with the neutral errors below (`SendError`), whatever their
 platform calls it. Messages a killed process left `sending` go back to pending at start-up.
 """

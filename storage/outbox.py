@@ -27,10 +27,13 @@ IN_FLIGHT_LEASE = timedelta(minutes=2)  # longer than any one delivery, 429 paus
 @dataclass(frozen=True)
 class ReplyWindow:
     """A platform that lets the bot write only for a while after the recipient's last message
-    (Zalo Official Account: 48 hours). Messages outside it are skipped with `reason`."""
+    (Zalo Official Account: 7 days, and only the first 48 hours free). Messages outside it are
+    skipped with `reason`; those sent after `free` are marked with `charged` (sent:<charged>)."""
 
     length: timedelta
     reason: str
+    free: timedelta | None = None
+    charged: str = ""
 
 
 async def enqueue(
@@ -81,7 +84,10 @@ async def claim(
         statement = statement.with_for_update(skip_locked=True)
     messages = list((await session.exec(statement)).all())
     opted_out = await _opted_out(session, [m.citizen_id for m in messages if m.broadcast_id and m.citizen_id])
-    closed = await _window_closed(session, channel, [m.chat_id for m in messages], now - window.length) if window else set()
+    chats = [m.chat_id for m in messages]
+    closed = await _window_closed(session, channel, chats, now - window.length) if window else set()
+    paid = (await _window_closed(session, channel, chats, now - window.free) - closed
+            if window and window.free is not None and window.free < window.length else set())
     claimed = []
     for message in messages:
         if message.broadcast_id and message.citizen_id in opted_out:
@@ -90,6 +96,8 @@ async def claim(
         if window is not None and message.chat_id in closed:
             mark_failed(message, window.reason, skipped=True)
             continue
+        if window is not None:  # the platform charges for it: counted as sent:<charged> once sent
+            message.reason = window.charged if message.chat_id in paid else None
         message.status = OutboxStatus.sending
         message.attempts += 1
         # While `sending`, next_attempt_at is the end of this claim's lease: a row still sending

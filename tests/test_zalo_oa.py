@@ -69,11 +69,13 @@ def citizen_of(zalo: FakeZaloOA, bot, user_id: str = "8461920375521") -> ZaloOAD
     return ZaloOADriver(zalo, bot, bot.app[keys.SESSIONS], user_id=user_id)
 
 
-async def add_citizens(sessions, *people: tuple[str, bool, timedelta]) -> None:  # type: ignore[no-untyped-def]
-    """Consenting Zalo OA citizens of Ea Kao: (user id, subscribed, time since their last message)."""
+async def add_citizens(sessions, zalo: FakeZaloOA, *people: tuple[str, bool, timedelta]) -> None:  # type: ignore[no-untyped-def]
+    """Consenting Zalo OA citizens of Ea Kao: (user id, subscribed, time since their last message),
+    as the bot remembers them and as Zalo does."""
     now = utc_now()
     async with sessions() as session:
         for user, subscribed, ago in people:
+            zalo.interacted(user, seconds_ago=ago.total_seconds())
             session.add(Citizen(channel="zalo_oa", channel_user_id=user, area_code="24169", household_status="poor",
                                 locale="vi", subscribed=subscribed, consent_at=now, created_at=now - ago,
                                 last_seen_at=now - ago))
@@ -295,7 +297,7 @@ async def test_a_photo_too_large_is_refused_with_a_reason(settings, zalo, aiohtt
 
 
 async def test_unfollow_unsubscribes_and_makes_unreachable_and_a_notice_skips_them(bot, zalo, sessions) -> None:
-    await add_citizens(sessions, ("u-leaves", True, timedelta(hours=1)), ("u-stays", True, timedelta(hours=1)))
+    await add_citizens(sessions, zalo, ("u-leaves", True, timedelta(hours=1)), ("u-stays", True, timedelta(hours=1)))
     assert await deliver(zalo, bot, zalo.event("unfollow", "u-leaves")) == 200
     [gone] = await rows(sessions, Citizen, Citizen.channel_user_id == "u-leaves")
     assert gone.subscribed is False and gone.unreachable_at is not None
@@ -316,7 +318,7 @@ async def test_unfollow_unsubscribes_and_makes_unreachable_and_a_notice_skips_th
 
 
 async def test_a_notice_reaches_oa_subscribers_in_parts_and_its_button_works_by_number(bot, zalo, sessions) -> None:
-    await add_citizens(sessions, ("oa-a", True, timedelta(hours=2)), ("oa-b", True, timedelta(hours=47)),
+    await add_citizens(sessions, zalo, ("oa-a", True, timedelta(hours=2)), ("oa-b", True, timedelta(hours=47)),
                        ("oa-c", False, timedelta(hours=1)))
     now = utc_now()
     async with sessions() as session:
@@ -336,11 +338,12 @@ async def test_a_notice_reaches_oa_subscribers_in_parts_and_its_button_works_by_
     assert stopped.subscribed is False
 
 
-async def test_the_48_hour_window_skips_late_recipients_counted_and_shown_on_the_dashboard(
+async def test_the_7_day_window_sends_late_messages_charged_skips_older_ones_and_the_notice_page_counts_both(
     settings, zalo, aiohttp_client, sessions,
 ) -> None:
-    await add_citizens(sessions, ("in-window", True, timedelta(hours=47, minutes=50)),
-                       ("late-1", True, timedelta(hours=48, minutes=5)), ("late-2", True, timedelta(days=9)))
+    await add_citizens(sessions, zalo, ("in-48h", True, timedelta(hours=47, minutes=50)),
+                       ("charged-1", True, timedelta(hours=48, minutes=5)), ("charged-2", True, timedelta(days=6)),
+                       ("late-1", True, timedelta(days=7, minutes=5)), ("late-2", True, timedelta(days=9)))
     now = utc_now()
     async with sessions() as session:
         broadcast = await broadcasts.create_broadcast(session, texts={"vi": "Lịch rà soát"}, target={"areas": ["24169"]},
@@ -348,27 +351,51 @@ async def test_the_48_hour_window_skips_late_recipients_counted_and_shown_on_the
         await session.commit()
         broadcast_id = broadcast.id
     client = await aiohttp_client(create_app(oa_settings(settings, zalo, quiet_hours="")))
-    await zalo.wait_for_messages("in-window", 1, timeout=20)
+    for user in ("in-48h", "charged-1", "charged-2"):
+        await zalo.wait_for_messages(user, 1, timeout=20)
+    assert [zalo.messages_to(user)[0].charged for user in ("in-48h", "charged-1", "charged-2")] == [False, True, True]
     skipped = await wait_rows(sessions, OutboxMessage, OutboxMessage.status == "skipped", count=2)
     assert {row.reason for row in skipped} == {"zalo_window"} and {row.attempts for row in skipped} == {0}
-    assert zalo.messages_to("late-1") == zalo.messages_to("late-2") == []
+    assert zalo.messages_to("late-1") == zalo.messages_to("late-2") == []  # not even tried
     # The fake server has the message before the sender records it as sent.
-    await wait_rows(sessions, OutboxMessage, OutboxMessage.status == "sent")
+    await wait_rows(sessions, OutboxMessage, OutboxMessage.status == "sent", count=3)
     async with sessions() as session:
         counts = await broadcasts.status_counts(session, broadcast_id)  # type: ignore[arg-type]
-    assert (counts["sent"], counts["skipped"], counts["skipped:zalo_window"]) == (1, 2, 2)
+    assert (counts["sent"], counts["sent:zalo_charged"], counts["skipped"], counts["skipped:zalo_window"]) == (3, 2, 2, 2)
 
     await add_staff(sessions, "tinh", StaffRole.province)
     staff = await sign_in(client, "tinh")
     page = await staff.page(f"/admin/broadcasts/{broadcast_id}")
-    assert "Không liên lạc được qua Zalo: 2 người (ngoài khung 48 giờ của Zalo" in page
-    assert "ngoài khung 48 giờ của Zalo): 2" in page  # the reasons list names it too
+    assert "Không liên lạc được qua Zalo: 2 người (ngoài thời hạn Zalo cho phép nhắn tin" in page
+    assert "ngoài thời hạn Zalo cho phép nhắn tin): 2" in page  # the reasons list names it too
+    assert "Đã gửi qua Zalo và bị tính phí: 2 tin" in page  # next to it, the charged ones
+    assert "zalo_charged" not in page  # a sent message is no reason "why some were not sent"
+
+
+async def test_a_shorter_configured_window_skips_what_zalo_would_charge_and_zalos_own_refusal_skips_too(
+    settings, zalo, aiohttp_client, sessions,
+) -> None:
+    await add_citizens(sessions, zalo, ("w-1", True, timedelta(hours=2)), ("w-3d", True, timedelta(days=3)),
+                       ("w-stale", True, timedelta(hours=1)))
+    zalo.last_interaction["w-stale"] = zalo.clock() - 8 * 24 * 3600  # Zalo knows better: 8 days ago
+    now = utc_now()
+    async with sessions() as session:
+        await broadcasts.create_broadcast(session, texts={"vi": "Họp thôn"}, target={"areas": ["24169"]},
+                                          send_at=now, now=now, author="test")
+        await session.commit()
+    await aiohttp_client(create_app(oa_settings(settings, zalo, quiet_hours="", zalo_oa_reply_window_hours=48)))
+    await zalo.wait_for_messages("w-1", 1, timeout=20)
+    skipped = await wait_rows(sessions, OutboxMessage, OutboxMessage.status == "skipped", count=2)
+    assert {(row.chat_id, row.reason) for row in skipped} == {("w-3d", "zalo_window"), ("w-stale", "zalo_window")}
+    [stale] = [row for row in skipped if row.chat_id == "w-stale"]
+    assert stale.attempts == 1 and "-230" in (stale.error or "")  # tried: Zalo refused it with -230
+    assert not any(sent.charged for sent in zalo.sent)
 
 
 async def test_a_notice_photo_is_uploaded_once_and_sent_as_an_attachment(settings, zalo, aiohttp_client, sessions) -> None:
     (settings.data_dir / "notices").mkdir()
     (settings.data_dir / "notices" / "lich.jpg").write_bytes(JPEG)
-    await add_citizens(sessions, ("p-1", True, timedelta(hours=1)), ("p-2", True, timedelta(hours=1)))
+    await add_citizens(sessions, zalo, ("p-1", True, timedelta(hours=1)), ("p-2", True, timedelta(hours=1)))
     now = utc_now()
     async with sessions() as session:
         await broadcasts.create_broadcast(session, texts={"vi": "Lịch họp thôn"}, target={}, send_at=now, now=now,
@@ -383,7 +410,7 @@ async def test_a_notice_photo_is_uploaded_once_and_sent_as_an_attachment(setting
 
 
 async def test_outbox_errors_are_mapped_for_the_sender(bot, zalo, sessions) -> None:
-    await add_citizens(sessions, ("e-blocked", True, timedelta(hours=1)), ("e-busy", True, timedelta(hours=1)),
+    await add_citizens(sessions, zalo, ("e-blocked", True, timedelta(hours=1)), ("e-busy", True, timedelta(hours=1)),
                        ("e-late", True, timedelta(hours=1)))
     citizens = {c.channel_user_id: c.id for c in await rows(sessions, Citizen)}
 
@@ -638,9 +665,9 @@ class BotRun:
             return status, time.monotonic() - began
 
 
-async def queue_reply(sessions, user: str) -> None:  # type: ignore[no-untyped-def]
+async def queue_reply(sessions, zalo: FakeZaloOA, user: str) -> None:  # type: ignore[no-untyped-def]
     """A staff reply to a citizen who wrote an hour ago, waiting in the outbox."""
-    await add_citizens(sessions, (user, True, timedelta(hours=1)))
+    await add_citizens(sessions, zalo, (user, True, timedelta(hours=1)))
     [citizen] = await rows(sessions, Citizen, Citizen.channel_user_id == user)
     async with sessions() as session:
         await outbox.enqueue(session, channel="zalo_oa", chat_id=user, payload={"text": "Dạ, cán bộ xã trả lời"},
@@ -651,7 +678,7 @@ async def queue_reply(sessions, user: str) -> None:  # type: ignore[no-untyped-d
 async def test_killed_between_zalos_answer_and_the_commit_the_next_start_says_what_to_do(
     settings, zalo, sessions, tmp_path,
 ) -> None:
-    await queue_reply(sessions, "k-1")
+    await queue_reply(sessions, zalo, "k-1")
     run = BotRun(tmp_path, settings)
     first_env = zalo.settings()
     zalo.expire_access_tokens()  # the first send gets -216 and refreshes
@@ -685,7 +712,7 @@ async def test_killed_between_zalos_answer_and_the_commit_the_next_start_says_wh
 
 
 async def test_killed_after_the_new_pair_was_stored_the_next_start_uses_it(settings, zalo, sessions, tmp_path) -> None:
-    await queue_reply(sessions, "k-2")
+    await queue_reply(sessions, zalo, "k-2")
     run = BotRun(tmp_path, settings)
     env = zalo.settings()
     zalo.expire_access_tokens()

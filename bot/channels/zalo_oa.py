@@ -10,8 +10,10 @@
   (`plain.py`), photos uploaded (/v2.0/oa/upload/image) and sent as an attachment.
 - The access token lasts about a day; the refresh token that renews it is single-use. `Tokens`
   keeps the pair in the database and refreshes it once for all processes (see its docstring).
-- Zalo lets an OA write freely only within 48 hours of the citizen's last message: the outbox
-  sender skips what falls outside (`WINDOW`), with the reason `zalo_window`.
+- Zalo lets an OA send consultation messages for 7 days after the citizen's last interaction, the
+  first 48 hours free and the rest charged: the outbox sender skips what falls outside the window
+  (`reply_window`, ZALO_OA_REPLY_WINDOW_HOURS), with the reason `zalo_window`, and marks what it
+  sends after 48 hours `zalo_charged`, so that a notice's charged messages are counted.
 
 Zalo's error codes, and what the outbox sender makes of them: -216 and -220 (access token
 invalid or expired) refresh the token and try once more; -213 (the user does not follow the OA)
@@ -65,7 +67,8 @@ SIGNATURE_HEADER = "X-ZEvent-Signature"
 MAX_BODY = 64 * 1024
 MAX_AGE = timedelta(hours=24)  # Zalo's last redelivery comes about an hour after the event
 MAX_SKEW = timedelta(minutes=5)  # an event stamped ahead of our clock by more than this is refused
-WINDOW = ReplyWindow(timedelta(hours=48), "zalo_window")
+FREE_WINDOW = timedelta(hours=48)  # consultation messages after this are charged by Zalo
+WINDOW_REASON, CHARGED = "zalo_window", "zalo_charged"
 RATE_LIMIT = 10.0
 CHAT_RATE = 1.0
 REQUEST_TIMEOUT = 20
@@ -390,6 +393,13 @@ class ZaloOAApi:
         return attachment_id
 
 
+def reply_window(settings: Settings) -> ReplyWindow:
+    """How long after a citizen's last interaction the OA may write to them (ZALO_OA_REPLY_WINDOW_HOURS,
+    Zalo's 7 days by default), and from when it is charged for it."""
+    return ReplyWindow(timedelta(hours=settings.zalo_oa_reply_window_hours), WINDOW_REASON, free=FREE_WINDOW,
+                       charged=CHARGED)
+
+
 def sender_error(error: ZaloOAError) -> SendError:
     """The outbox sender's kind of a Zalo OA error (the mapping is in the module docstring)."""
     if isinstance(error, ZaloOANetworkError | TokenRefused):
@@ -400,7 +410,7 @@ def sender_error(error: ZaloOAError) -> SendError:
     if error.code in BLOCKED:
         return SendBlocked(str(error))
     if error.code in OUTSIDE_WINDOW:
-        return SendSkipped(WINDOW.reason, str(error))
+        return SendSkipped(WINDOW_REASON, str(error))
     if error.code == QUOTA:
         return SendSkipped("zalo_quota", str(error))
     if error.code in TOKEN_ERRORS or error.code >= 500:

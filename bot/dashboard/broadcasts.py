@@ -57,7 +57,7 @@ REASONS = {
     "unsubscribed": N_("the citizen stopped notices"),
     "blocked": N_("the citizen blocked the bot"),
     "error": N_("refused by the platform"),
-    "zalo_window": N_("outside Zalo's 48-hour window"),
+    "zalo_window": N_("outside Zalo's reply window"),
     "zalo_quota": N_("Zalo's limit of messages to this person was reached"),
 }
 STATUS_LABELS = {**HOUSEHOLD_LABELS, HouseholdStatus.unknown: N_("Status not given")}
@@ -372,7 +372,8 @@ async def detail(request: web.Request) -> web.Response:
         broadcast = await _find(request, session)
         counts = await broadcasts.status_counts(session, broadcast.id)  # type: ignore[arg-type]
     summary = _summary(request, broadcast, counts)
-    reasons = sorted((key.split(":", 1), value) for key, value in counts.items() if ":" in key)
+    reasons = sorted((key.split(":", 1), value) for key, value in counts.items()
+                     if ":" in key and not key.startswith(f"{OutboxStatus.sent}:"))  # sent, only counted apart
     return render(request, "admin/broadcasts/detail.html", {
         **summary, "reasons": reasons, "message_statuses": MESSAGE_STATUS, "reason_labels": REASONS,
         "cancellable": broadcast.status in CANCELLABLE, "created": request.query.get("created") == "1",

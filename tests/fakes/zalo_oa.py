@@ -19,6 +19,11 @@ gets -14014. Faults: `fail_next(code, …)` answers the next sends with an error
 sends with a valid token waiting (a process can be killed in between), `send_delay` answers every
 send that many seconds late, `expire_access_tokens()` makes Zalo call the current access token invalid.
 `outage(status)` answers every send with that HTTP status until `restore()`.
+
+Time is the fake's `clock` (seconds since the epoch; `time.time` unless a test gives its own), and
+Zalo's rules that depend on it are kept: a consultation message goes only to a user who interacted
+with the OA (an event made by `event()`, or `interacted()`) within the last 7 days, else -230; one
+sent more than 48 hours after that interaction is accepted and recorded as charged (`Sent.charged`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ SECRET_KEY = "fake-oa-secret-key-K3y"  # the OA secret key: signs webhook events
 MAX_TEXT = 2000
 UPLOAD_MAX = 1_000_000
 REUSED_REFRESH = -14014
+NO_RECENT_INTERACTION = -230
+REPLY_WINDOW = 7 * 24 * 3600  # seconds after the user's last interaction in which the OA may write
+FREE_WINDOW = 48 * 3600  # of which free; later messages are charged
 INVALID_APP_ID = -14002
 INVALID_SECRET_KEY = -14004
 INVALID_GRANT_TYPE = -14018
@@ -56,6 +64,7 @@ class Sent:
     attachment: dict | None
     body: dict
     access_token: str
+    charged: bool = False  # sent more than 48 hours after the user's last interaction: Zalo charges the OA
     at: float = field(default_factory=time.monotonic)
 
 
@@ -71,7 +80,10 @@ class FakeZaloOA:
 
     def __init__(
         self, *, app_id: str = APP_ID, app_secret: str = APP_SECRET, secret_key: str = SECRET_KEY, expires_in: int = 90000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
+        self.last_interaction: dict[str, float] = {}
         self.app_id = app_id
         self.app_secret = app_secret
         self.secret_key = secret_key
@@ -154,7 +166,8 @@ class FakeZaloOA:
 
     def event(self, name: str, user_id: str, *, message: dict | None = None, timestamp: int | None = None) -> dict:
         """A webhook event as Zalo sends it."""
-        stamp = str(timestamp if timestamp is not None else int(time.time() * 1000))
+        stamp = str(timestamp if timestamp is not None else int(self.clock() * 1000))
+        self.interacted(user_id, seconds_ago=self.clock() - int(stamp) / 1000)
         body: dict[str, Any] = {"app_id": self.app_id, "event_name": name, "timestamp": stamp,
                                 "user_id_by_app": f"app-{user_id}"}
         if name in ("follow", "unfollow"):
@@ -217,6 +230,11 @@ class FakeZaloOA:
         response = await client.post("/webhook/zalo-oa", data=raw, headers=headers)
         await response.release()
         return response.status
+
+    def interacted(self, user_id: str, *, seconds_ago: float = 0.0) -> None:
+        """The user did something with the OA that long ago (by the fake's clock); the latest counts."""
+        at = self.clock() - seconds_ago
+        self.last_interaction[user_id] = max(at, self.last_interaction.get(user_id, at))
 
     # ----- faults -----
 
@@ -303,7 +321,11 @@ class FakeZaloOA:
             return _error(-201, "Parameters are invalid: attachment")
         if text is None and attachment is None:
             return _error(-201, "Parameters are invalid: empty message")
-        self.sent.append(Sent(recipient["user_id"], text, attachment, body, token))
+        last = self.last_interaction.get(recipient["user_id"])
+        if last is None or self.clock() - last > REPLY_WINDOW:
+            return _error(NO_RECENT_INTERACTION, "User has not interacted with the OA in the last 7 days")
+        charged = self.clock() - last > FREE_WINDOW
+        self.sent.append(Sent(recipient["user_id"], text, attachment, body, token, charged))
         self._changed.set()
         return web.json_response({"error": 0, "message": "Success",
                                   "data": {"message_id": f"{next(self._ids):032x}", "user_id": recipient["user_id"]}})
