@@ -125,7 +125,13 @@ def _money(match: re.Match[str]) -> str:
 
 def normalize(text: str) -> str:
     """A search key: folded, teencode expanded, repeated letters and punctuation collapsed,
-    amounts like "1tr5", "1,5 triệu" and "1.500.000" written as one plain number."""
+    amounts like "1tr5", "1,5 triệu" and "1.500.000" written as one plain number. A turn reads a
+    short message several times (its intent, a typed choice, the search): short texts are
+    normalised once and remembered."""
+    return _normalize_short(text) if len(text) <= FOLD_KEPT_LENGTH else _normalize(text)
+
+
+def _normalize(text: str) -> str:
     folded = strip_diacritics(unicodedata.normalize("NFC", text).casefold())
     folded = _GROUPED.sub(lambda m: re.sub(r"[.,]", "", m.group()), folded)
     folded = _MONEY.sub(_money, folded)
@@ -139,6 +145,9 @@ def normalize(text: str) -> str:
         for index, word in enumerate(words)
     ]
     return " ".join(" ".join(tokens).split())
+
+
+_normalize_short = lru_cache(maxsize=4096)(_normalize)
 
 
 def with_synonyms(key: str) -> str:
