@@ -12,7 +12,7 @@ from content.areas import read_area_records
 from content.i18n import Catalogs, Translator
 from content.importer import load_bundle
 from content.loader import load_content
-from content.model import ContentBundle
+from content.model import ContentBundle, FaqEntry
 from content.search import FaqIndex, SearchResult, Status
 from handlers.engine import utc_now
 from handlers.faq import NO_ANSWER_TEXT, SUGGEST_TEXT, answer_text
@@ -36,11 +36,14 @@ async def content_for(settings: Settings) -> ContentBundle:
     return load_content(area_codes=[record.code for record in read_area_records()])
 
 
-def describe(question: str, result: SearchResult, translator: Translator, today: date) -> dict:
-    """The JSON form of one answer, with the exact text the citizen would see."""
+def describe(
+    question: str, result: SearchResult, translator: Translator, today: date, replaced: dict[str, FaqEntry] | None = None
+) -> dict:
+    """The JSON form of one answer, with the exact text the citizen would see (`replaced`: the
+    entry each one replaced, `ContentBundle.replaced`)."""
     best = result.best
     if result.status is Status.answer and best is not None:
-        shown = answer_text(best.entry, translator, today)
+        shown = answer_text(best.entry, translator, today, (replaced or {}).get(best.entry.id))
     elif result.status is Status.suggest:
         shown = translator.gettext(SUGGEST_TEXT) + "".join(
             f"\n{number}. {m.entry.text(translator.locale).question}" for number, m in enumerate(result.matches, 1)
@@ -63,14 +66,15 @@ def describe(question: str, result: SearchResult, translator: Translator, today:
 
 async def run_ask(settings: Settings, words: list[str], *, locale: str | None, as_json: bool, on: date | None = None) -> int:
     """Answer the question in `words`, or each line of standard input; print one result each."""
-    index = FaqIndex((await content_for(settings)).faqs)
+    bundle = await content_for(settings)
+    index = FaqIndex(bundle.faqs)
     translator = Catalogs(settings.tz, settings.default_locale).get(locale)
     today = on or utc_now().astimezone(settings.tz).date()
     questions: Iterable[str] = [" ".join(words)] if words else (line.strip() for line in sys.stdin)
     for question in questions:
         if not question:
             continue
-        result = describe(question, index.search(question, on=today), translator, today)
+        result = describe(question, index.search(question, on=today), translator, today, bundle.replaced)
         if as_json:
             print(json.dumps(result, ensure_ascii=False), flush=True)
         elif words:

@@ -373,7 +373,8 @@ def search_view(request: web.Request, query: str) -> SearchView | None:
     result = request.app[keys.SERVICES].library.index.search(query, on=today)
     if result.status is Status.answer and result.best is not None:
         entry = result.best.entry
-        return SearchView(query, "answer", entry, paragraphs(answer_text(entry, translator_of(request), today)))
+        previous = request.app[keys.SERVICES].library.previous(entry)
+        return SearchView(query, "answer", entry, paragraphs(answer_text(entry, translator_of(request), today, previous)))
     if result.status is Status.suggest:
         return SearchView(query, "suggest", suggestions=tuple(match.entry for match in result.matches))
     return SearchView(query, "none")
@@ -405,7 +406,8 @@ async def faq_entry(request: web.Request) -> web.Response:
     if newer is not None and (not newer.published or newer.needs_review):
         newer = None
     return render(request, "entry.html", {
-        "entry": entry, "text": entry.text(translator.locale), "answer": paragraphs(answer_text(entry, translator, today)),
+        "entry": entry, "text": entry.text(translator.locale),
+        "answer": paragraphs(answer_text(entry, translator, today, library.previous(entry))),
         "topic": library.topic(entry.topic), "related": related, "in_force": entry.is_valid_on(today),
         "upcoming": bool(entry.valid_from and entry.valid_from > today), "newer": newer,
         "links": [source for source in entry.sources if source.url and source.url.startswith(ALLOWED_LINK)],

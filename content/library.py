@@ -25,6 +25,10 @@ class Library:
         """An entry by id."""
         return self.bundle.faq_by_id.get(faq_id)
 
+    def previous(self, entry: FaqEntry) -> FaqEntry | None:
+        """The entry this one replaced, if any."""
+        return self.bundle.replaced.get(entry.id)
+
     def served(self, on: date) -> list[FaqEntry]:
         """The entries citizens are given on `on` (published, in force, not waiting for review), in order."""
         return [entry for entry in self.bundle.faqs if entry.is_served_on(on)]

@@ -117,6 +117,10 @@ class ContentBundle:
     faqs: tuple[FaqEntry, ...] = ()
     stories: tuple[Story, ...] = ()
     faq_by_id: dict[str, FaqEntry] = field(init=False, repr=False, compare=False)
+    replaced: dict[str, FaqEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "faq_by_id", {entry.id: entry for entry in self.faqs})
+        # the entry each one replaces (for a merge of several, the one that ends last)
+        replaced = sorted((e for e in self.faqs if e.replaced_by), key=lambda e: e.valid_until or date.min)
+        object.__setattr__(self, "replaced", {e.replaced_by: e for e in replaced if e.replaced_by})

@@ -19,18 +19,25 @@ from storage import content as content_repo
 SUGGEST_TEXT = N_("I am not sure which question you mean. Is it one of these?")
 NO_ANSWER_TEXT = N_("Sorry, I do not have an answer to that yet. I have noted your question so that staff can add an answer.")
 CHANGE_NOTE = N_("Note: this applies until {until}. From {start} a new rule applies.")
+SINCE_NOTE = N_("Note: this applies from {start}. Until {until} the earlier rule applied.")
 PAGE = 6
 RELATED = 3
 CHANGE_NOTICE_DAYS = 60
 
 
-def answer_text(entry: FaqEntry, translator: Translator, today: date) -> str:
-    """The answer as the citizen sees it: text, sources, and a note when a newer rule is near."""
+def answer_text(entry: FaqEntry, translator: Translator, today: date, previous: FaqEntry | None = None) -> str:
+    """The answer as the citizen sees it: text, sources, and a note when a newer rule is near, or
+    when this rule replaced `previous` not long ago (the two are never answered together)."""
     text = rendered_answer(entry, translator.locale)
     if entry.replaced_by and entry.valid_until and entry.valid_until - today <= timedelta(days=CHANGE_NOTICE_DAYS):
         text += "\n\n" + translator.gettext(CHANGE_NOTE).format(
             until=translator.format_day(entry.valid_until),
             start=translator.format_day(entry.valid_until + timedelta(days=1)),
+        )
+    elif previous is not None and previous.valid_until and timedelta(0) < today - previous.valid_until <= timedelta(days=CHANGE_NOTICE_DAYS):
+        text += "\n\n" + translator.gettext(SINCE_NOTE).format(
+            start=translator.format_day(previous.valid_until + timedelta(days=1)),
+            until=translator.format_day(previous.valid_until),
         )
     return text
 
@@ -86,7 +93,8 @@ async def show_answer(turn: Turn, entry: FaqEntry) -> list[Reply]:
         (Button(turn._("👍 Helpful"), f"faq:up:{entry.id}"), Button(turn._("👎 Not helpful"), f"faq:down:{entry.id}")),
         *((Button("↪ " + other.text(turn.locale).question, f"faq:show:{other.id}"),) for other in related),
     ]
-    return [Reply(answer_text(entry, turn.translator, turn.today), buttons=tuple(rows), image=entry.image)]
+    previous = turn.services.library.previous(entry)
+    return [Reply(answer_text(entry, turn.translator, turn.today, previous), buttons=tuple(rows), image=entry.image)]
 
 
 def _related(turn: Turn, entry: FaqEntry) -> list[FaqEntry]:

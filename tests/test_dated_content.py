@@ -70,7 +70,8 @@ def test_the_line_from_1_january_2027_is_the_new_line_only(january) -> None:
         assert answer["status"] == "answer" and answer["faq_id"] == "poverty-line-2027-2030", (key, answer)
         text = answer["answer"]
         assert "2.200.000" in text and "2.800.000" in text and "Nghị định 351/2025/NĐ-CP" in text
-        assert "1.500.000" not in text and "Lưu ý" not in text
+        assert "1.500.000" not in text and "áp dụng đến hết ngày" not in text
+        assert "áp dụng từ ngày 01/01/2027" in text  # the rule it replaced is mentioned, not answered
 
 
 @pytest.mark.parametrize("day", [DECEMBER, JANUARY])

@@ -140,7 +140,9 @@ async def test_the_rule_in_force_on_the_day_is_the_answer(engine) -> None:
     engine.clock = lambda: datetime(2027, 1, 1, 17, 30, tzinfo=UTC)  # 00:30 on 2 January in Việt Nam
     await citizen.send("chuẩn nghèo hiện nay là bao nhiêu")
     later = citizen.text()
-    assert "2.200.000" in later and "Nghị định 351/2025/NĐ-CP" in later and "Lưu ý" not in later
+    assert "2.200.000" in later and "Nghị định 351/2025/NĐ-CP" in later and "áp dụng đến hết" not in later
+    # the rule it replaced is mentioned, not answered
+    assert "Lưu ý: quy định này áp dụng từ ngày 01/01/2027. Đến hết ngày 31/12/2026 áp dụng quy định trước đó." in later
 
 
 async def test_stale_faq_buttons_are_handled(engine) -> None:
