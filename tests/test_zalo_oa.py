@@ -69,10 +69,12 @@ def citizen_of(zalo: FakeZaloOA, bot, user_id: str = "8461920375521") -> ZaloOAD
     return ZaloOADriver(zalo, bot, bot.app[keys.SESSIONS], user_id=user_id)
 
 
-async def add_citizens(sessions, zalo: FakeZaloOA, *people: tuple[str, bool, timedelta]) -> None:  # type: ignore[no-untyped-def]
+async def add_citizens(  # type: ignore[no-untyped-def]
+    sessions, zalo: FakeZaloOA, *people: tuple[str, bool, timedelta], now: datetime | None = None,
+) -> None:
     """Consenting Zalo OA citizens of Ea Kao: (user id, subscribed, time since their last message),
-    as the bot remembers them and as Zalo does."""
-    now = utc_now()
+    as the bot remembers them (at `now` by its clock) and as Zalo does (by the fake's)."""
+    now = now or utc_now()
     async with sessions() as session:
         for user, subscribed, ago in people:
             zalo.interacted(user, seconds_ago=ago.total_seconds())
@@ -407,6 +409,46 @@ async def test_a_notice_photo_is_uploaded_once_and_sent_as_an_attachment(setting
         [element] = photo.attachment["payload"]["elements"]  # type: ignore[index]
         assert photo.text.startswith("Lịch họp thôn") and zalo.uploads[element["attachment_id"]] == JPEG
     assert len(zalo.uploads) == 1
+
+
+async def test_an_uploaded_photo_is_uploaded_again_before_zalo_forgets_it_after_7_days_or_when_it_did(
+    settings, aiohttp_client, sessions,
+) -> None:
+    clock = FakeClock()
+    (settings.data_dir / "notices").mkdir()
+    (settings.data_dir / "notices" / "lich.jpg").write_bytes(JPEG)
+    async with FakeZaloOA(clock=lambda: clock.now.timestamp()) as zalo:
+        app = await aiohttp_client(create_app(oa_settings(settings, zalo, quiet_hours=""), clock=clock))
+
+        async def notice(user: str) -> dict:
+            """A notice with the photo to a citizen who wrote an hour ago; the attachment it went with."""
+            await add_citizens(sessions, zalo, (user, True, timedelta(hours=1)), now=clock.now)
+            async with sessions() as session:
+                await broadcasts.create_broadcast(session, texts={"vi": "Lịch họp thôn"}, target={"areas": ["24169"]},
+                                                  send_at=clock.now, now=clock.now, author="test", image="notices/lich.jpg")
+                await session.commit()
+            [photo] = await zalo.wait_for_messages(user, 1, timeout=20)
+            [element] = photo.attachment["payload"]["elements"]  # type: ignore[index]
+            async with sessions() as session:  # the next notice goes to the next citizen only
+                [citizen] = (await session.exec(select(Citizen).where(Citizen.channel_user_id == user))).all()
+                citizen.subscribed = False
+                await session.commit()
+            return element
+
+        first = await notice("up-1")
+        clock.now += timedelta(days=5)
+        assert await notice("up-2") == first and len(zalo.uploads) == 1  # still known to Zalo: not uploaded again
+        clock.now += timedelta(days=1, hours=1)  # six days on: uploaded again before Zalo forgets it (at 7)
+        renewed = await notice("up-3")
+        assert renewed != first and len(zalo.uploads) == 2 and zalo.expired_refusals == 0
+        assert zalo.uploads[renewed["attachment_id"]] == JPEG
+
+        zalo.expire_uploads()  # Zalo forgot it early: -100, uploaded again, the message sent once more
+        again = await notice("up-4")
+        assert again != renewed and len(zalo.uploads) == 3 and zalo.expired_refusals == 1
+        await wait_rows(sessions, OutboxMessage, OutboxMessage.status == "sent", count=4)
+        assert len(zalo.sent) == 4 and await rows(sessions, OutboxMessage, OutboxMessage.status != "sent") == []
+        await app.close()
 
 
 async def test_outbox_errors_are_mapped_for_the_sender(bot, zalo, sessions) -> None:

@@ -7,7 +7,9 @@
   its 200 at once (it wants one within 2 seconds); the event is handled from the record, a
   citizen's events in order, once even when Zalo delivers it again (see `inbox.py`).
 - Replies go to /v3.0/oa/message/cs: texts of at most 2000 characters, buttons as numbered lists
-  (`plain.py`), photos uploaded (/v2.0/oa/upload/image) and sent as an attachment.
+  (`plain.py`), photos uploaded (/v2.0/oa/upload/image) and sent as an attachment. Zalo keeps an
+  upload 7 days: each process keeps the attachment id with its upload time and uploads the photo
+  again after UPLOAD_REFRESH, or when Zalo says it has expired (-100; the send is tried once more).
 - The access token lasts about a day; the refresh token that renews it is single-use. `Tokens`
   keeps the pair in the database and refreshes it once for all processes (see its docstring).
 - Zalo lets an OA send consultation messages for 7 days after the citizen's last interaction, the
@@ -77,6 +79,8 @@ LEASE = timedelta(seconds=60)  # longer than one OAuth call may take (REQUEST_TI
 LEASE_POLL = 0.2
 CHECK_EVERY = 60.0
 UPLOAD_MAX = 1_000_000  # Zalo refuses larger images
+UPLOAD_REFRESH = timedelta(days=6)  # Zalo forgets an uploaded image after 7 days: upload it again a day before
+UPLOAD_EXPIRED = -100  # what Zalo answers to a message whose attachment id it no longer knows
 TEXT, IMAGE, LOCATION, AUDIO, FILE, STICKER, FOLLOW, UNFOLLOW = (
     "user_send_text", "user_send_image", "user_send_location", "user_send_audio", "user_send_file",
     "user_send_sticker", "follow", "unfollow",
@@ -446,7 +450,7 @@ class ZaloOAChannel:
         self.api: ZaloOAApi | None = None
         self._http: aiohttp.ClientSession | None = None
         self._keeper: asyncio.Task[None] | None = None
-        self._attachments: dict[str, str] = {}
+        self._attachments: dict[str, tuple[str, datetime]] = {}  # image -> (attachment id, uploaded at)
         self._uploads: dict[str, asyncio.Lock] = {}
         self.inbox = Inbox(engine.sessions, CHANNEL, self._from_record, locks, clock,
                            parallel=settings.max_concurrent_updates)
@@ -626,17 +630,28 @@ class ZaloOAChannel:
             await self.send(user_id, [Reply(f"{reply.text}\n\n{note}")])
             return
         caption, rest = caption_and_rest(reply.text, MAX_TEXT)
-        attachment = {"type": "template", "payload": {"template_type": "media", "elements": [element]}}
-        await self.api.send(user_id, {**({"text": caption} if caption else {}), "attachment": attachment})
+        try:
+            await self.api.send(user_id, _media_message(caption, element))
+        except ZaloOAApiError as exc:
+            if exc.code != UPLOAD_EXPIRED or "attachment_id" not in element:
+                raise
+            log.info("Zalo OA: Zalo no longer knows the upload of %r (%s); uploading it again", reply.image, exc)
+            element = await self._image_element(reply.image or "", expired=element["attachment_id"])
+            if element is None:
+                raise
+            await self.api.send(user_id, _media_message(caption, element))
         for part in rest:
             await self.api.send(user_id, {"text": part})
 
-    async def _image_element(self, image: str) -> dict | None:
+    async def _image_element(self, image: str, *, expired: str | None = None) -> dict | None:
+        """The media element of a photo: its URL, or the attachment id of a stored photo, uploaded once
+        and again when the upload is UPLOAD_REFRESH old or is the `expired` one Zalo refused."""
         assert self.api is not None
         if image.startswith(("https://", "http://")):
             return {"media_type": "image", "url": image}
         async with self._uploads.setdefault(image, asyncio.Lock()):  # uploaded once, the others wait for it
-            if image not in self._attachments:
+            known = self._attachments.get(image)
+            if known is None or known[0] == expired or self.clock() - known[1] >= UPLOAD_REFRESH:
                 root = self.settings.data_dir.resolve()
                 path = (root / image).resolve()
                 found = (remote_media.sniff(path.read_bytes()[:16], "photo")
@@ -644,8 +659,9 @@ class ZaloOAChannel:
                 if found is None or path.stat().st_size > UPLOAD_MAX:
                     log.warning("Zalo OA: image %r is not a photo of DATA_DIR under 1 MB; sending the text alone", image)
                     return None
-                self._attachments[image] = await self.api.upload_image(path.read_bytes(), path.name, found[0])
-        return {"media_type": "image", "attachment_id": self._attachments[image]}
+                uploaded = await self.api.upload_image(path.read_bytes(), path.name, found[0])
+                self._attachments[image] = (uploaded, self.clock())
+        return {"media_type": "image", "attachment_id": self._attachments[image][0]}
 
     async def deliver(self, user_id: str, replies: list[Reply]) -> None:
         """Send an outbox message; its buttons are numbered after the choices already offered.
@@ -659,6 +675,12 @@ class ZaloOAChannel:
                 await self.send(user_id, replies, translator)
         except ZaloOAError as exc:
             raise sender_error(exc) from exc
+
+
+def _media_message(caption: str, element: dict) -> dict:
+    """A consultation message with one photo, and its caption when there is one."""
+    attachment = {"type": "template", "payload": {"template_type": "media", "elements": [element]}}
+    return {**({"text": caption} if caption else {}), "attachment": attachment}
 
 
 async def _body(request: web.Request) -> bytes:

@@ -24,6 +24,8 @@ Time is the fake's `clock` (seconds since the epoch; `time.time` unless a test g
 Zalo's rules that depend on it are kept: a consultation message goes only to a user who interacted
 with the OA (an event made by `event()`, or `interacted()`) within the last 7 days, else -230; one
 sent more than 48 hours after that interaction is accepted and recorded as charged (`Sent.charged`).
+An uploaded image is known for 7 days after its upload: a message using its attachment id later
+gets -100 (`expire_uploads()` makes Zalo forget every upload at once).
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ REUSED_REFRESH = -14014
 NO_RECENT_INTERACTION = -230
 REPLY_WINDOW = 7 * 24 * 3600  # seconds after the user's last interaction in which the OA may write
 FREE_WINDOW = 48 * 3600  # of which free; later messages are charged
+UPLOAD_KEPT = 7 * 24 * 3600  # seconds Zalo keeps an uploaded image
+UPLOAD_EXPIRED = -100
 INVALID_APP_ID = -14002
 INVALID_SECRET_KEY = -14004
 INVALID_GRANT_TYPE = -14018
@@ -91,6 +95,8 @@ class FakeZaloOA:
         self.sent: list[Sent] = []
         self.send_attempts = 0
         self.uploads: dict[str, bytes] = {}
+        self.uploaded_at: dict[str, float] = {}
+        self.expired_refusals = 0
         self.files: dict[str, tuple[bytes, str]] = {}
         self.oauth_calls: list[dict[str, str]] = []
         self.refused_refreshes = 0
@@ -250,6 +256,11 @@ class FakeZaloOA:
         """End the outage."""
         self._outage = None
 
+    def expire_uploads(self) -> None:
+        """Zalo forgets every image uploaded so far (as it does 7 days after each upload)."""
+        for attachment_id in self.uploaded_at:
+            self.uploaded_at[attachment_id] = self.clock() - UPLOAD_KEPT - 1
+
     def expire_access_tokens(self) -> None:
         """Every access token issued so far is now invalid (-216)."""
         self._access.clear()
@@ -319,6 +330,9 @@ class FakeZaloOA:
             return _error(-201, f"Parameters are invalid: text must have 1 to {MAX_TEXT} characters")
         if attachment is not None and not self._valid_attachment(attachment):
             return _error(-201, "Parameters are invalid: attachment")
+        if attachment is not None and self._expired(attachment):
+            self.expired_refusals += 1
+            return _error(UPLOAD_EXPIRED, "Attachment is expired or does not exist")
         if text is None and attachment is None:
             return _error(-201, "Parameters are invalid: empty message")
         last = self.last_interaction.get(recipient["user_id"])
@@ -329,6 +343,10 @@ class FakeZaloOA:
         self._changed.set()
         return web.json_response({"error": 0, "message": "Success",
                                   "data": {"message_id": f"{next(self._ids):032x}", "user_id": recipient["user_id"]}})
+
+    def _expired(self, attachment: dict) -> bool:
+        attachment_id = attachment["payload"]["elements"][0].get("attachment_id")
+        return attachment_id is not None and self.clock() - self.uploaded_at[attachment_id] > UPLOAD_KEPT
 
     def _valid_attachment(self, attachment: object) -> bool:
         try:
@@ -351,6 +369,7 @@ class FakeZaloOA:
             return _error(-210, "Parameter exceeds allowable limit: image is larger than 1 MB")
         attachment_id = secrets.token_urlsafe(24)
         self.uploads[attachment_id] = data
+        self.uploaded_at[attachment_id] = self.clock()
         self._changed.set()
         return web.json_response({"error": 0, "message": "Success", "data": {"attachment_id": attachment_id}})
 
