@@ -255,6 +255,65 @@ async def test_webchat_uploads_of_any_shape_never_fail_and_leave_nothing_waiting
     assert fresh_errors(errors) == []
 
 
+# A value of the wrong kind for any field: null, booleans, numbers past every range, strings huge or
+# odd, lists and nested objects.
+HOSTILE = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.sampled_from([0, -1, 2**63, 2**64, 10**400, -(10**400)]),
+    st.floats(), st.sampled_from(["", " ", "\x00", "\ud800", "\ufeff\u202e", "1", "[]", "null"]),
+    SHORT_TEXT, st.builds(lambda n: "Đắk Lắk 🇻🇳\u0301" * n, st.integers(1_000, 4_000)),
+    st.lists(JSON, max_size=4), st.dictionaries(SHORT_TEXT, JSON, max_size=4), JSON,
+)
+CHAT_FIELDS = {  # endpoint -> a valid body and the paths of its fields (a path through nested objects)
+    "/chat/api/messages": [({"text": "hộ nghèo là gì"}, ("text",)), ({"action": "menu"}, ("action",)),
+                           ({"location": {"latitude": 12.7, "longitude": 108.0}}, ("location",)),
+                           ({"location": {"latitude": 12.7, "longitude": 108.0}}, ("location", "latitude")),
+                           ({"location": {"latitude": 12.7, "longitude": 108.0}}, ("location", "longitude"))],
+    "/chat/api/updates": [({"ack": [1, 2]}, ("ack",)), ({"ack": [1, 2]}, ("ack", 0))],
+}
+FIELD_CASES = [(path, body, field) for path, cases in CHAT_FIELDS.items() for body, field in cases]
+
+
+def with_value(body: dict, field: tuple, value: object) -> dict:
+    """A deep copy of `body` with the value at `field` replaced."""
+    body = json.loads(json.dumps(body))
+    holder = body
+    for step in field[:-1]:
+        holder = holder[step]
+    holder[field[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize(("path", "valid", "field"), FIELD_CASES, ids=lambda value: "/".join(map(str, value)) if isinstance(value, tuple) else None)
+@given(value=HOSTILE)
+@example(value=None)
+@example(value=10**400)
+@fuzz(30)
+async def test_every_web_chat_api_field_of_any_type_is_a_4xx_never_a_500(webchat, errors, path, valid, field, value) -> None:
+    """Each field of each /chat/api endpoint, given a value of any kind: 200 when it fits, 400 (413 when huge) otherwise."""
+    response = await webchat.post(path, data=json.dumps(with_value(valid, field, value)), headers=JSON_TYPE)
+    assert response.status in (200, 400, 413), (response.status, await response.text())  # 413: past 64 KB
+    assert (await response.json()).get("replies" if response.status == 200 else "error") is not None
+    assert fresh_errors(errors) == []
+
+
+async def test_web_chat_api_answers_400_for_mistyped_fields(webchat, errors) -> None:
+    for path, body in [("/chat/api/updates", {"ack": None}), ("/chat/api/updates", {"ack": 3}),
+                       ("/chat/api/updates", {"ack": [True]}), ("/chat/api/updates", {"ack": ["1"]}),
+                       ("/chat/api/updates", {"ack": [{"id": 1}]}), ("/chat/api/updates", []),
+                       ("/chat/api/messages", {"text": None}), ("/chat/api/messages", {"text": 5, "action": "menu"}),
+                       ("/chat/api/messages", {"action": ["menu"]}),
+                       ("/chat/api/messages", {"location": {"latitude": 10**400, "longitude": 1}})]:
+        response = await webchat.post(path, data=json.dumps(body), headers=JSON_TYPE)
+        assert response.status == 400, (path, body, response.status)
+        assert "error" in await response.json()
+    for path in CHAT_FIELDS:
+        nested = await webchat.post(path, data="[" * 40_000, headers=JSON_TYPE)
+        assert nested.status == 400, path
+    assert (await webchat.post("/chat/api/updates", data=json.dumps({"ack": [1, 2]}), headers=JSON_TYPE)).status == 200
+    assert (await webchat.post("/chat/api/updates", data=b"", headers=JSON_TYPE)).status == 200
+    assert fresh_errors(errors) == []
+
+
 async def test_webchat_huge_bodies_and_wrong_methods(webchat, errors) -> None:
     big = json.dumps({"text": "Đắk Lắk " * 20_000})
     assert (await webchat.post("/chat/api/messages", data=big, headers={"Content-Type": "application/json"})).status == 413

@@ -117,17 +117,12 @@ class WebChat:
         if raw is None:
             return _error(413, translator.gettext("Your message is too long."))
         try:
-            body = json.loads(raw)
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
-            location = parse_location(body["location"]) if "location" in body else None
-        except (ValueError, UnicodeDecodeError):
+            post = parse_message(raw)
+        except ValueError:
             return _error(400, translator.gettext("Something went wrong. Please try again."))
-        text, action = body.get("text"), body.get("action")
-        action = action if isinstance(action, str) and action else None
-        text = text if isinstance(text, str) and text.strip() and action is None else None
-        if text is None and action is None and location is None:
+        if post is None:
             return _error(400, translator.gettext("Please type a message."))
+        text, action, location = post
         return await self._turn(request, text=text, action=action, location=location)
 
     async def _post_files(self, request: web.Request, translator: Translator) -> web.Response:
@@ -164,14 +159,16 @@ class WebChat:
         refused = _refused(request, translator.gettext("Something went wrong. Please try again."))
         if refused is not None:
             return refused
+        raw = await _read_capped(request, MAX_BODY)
+        if raw is None:
+            return _error(413, translator.gettext("Something went wrong. Please try again."))
+        try:
+            acked = parse_ack(raw)
+        except ValueError:
+            return _error(400, translator.gettext("Something went wrong. Please try again."))
         if not _has_token(request):
             return web.json_response({"replies": []})
         token = request.cookies[COOKIE]
-        try:
-            body = json.loads(await _read_capped(request, MAX_BODY) or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            body = {}
-        acked = {item for item in body.get("ack", []) if isinstance(item, int)} if isinstance(body, dict) else set()
         user_id = self._user_id(token)
         async with self.locks.hold((CHANNEL, user_id)), self.engine.sessions() as session:
             now = self.engine.clock()
@@ -334,12 +331,52 @@ def sniff_upload(head: bytes, kind: str) -> tuple[str, str] | None:
     return sniff(head, kind) if head else None
 
 
+MAX_ID = 2**63 - 1  # outbox ids are 64-bit
+
+
+def _json_object(raw: bytes) -> dict:
+    """A JSON object; ValueError for anything else (not UTF-8, not JSON, nested past the parser's depth)."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError("not JSON") from exc
+    if not isinstance(body, dict):
+        raise ValueError("not an object")
+    return body
+
+
+def parse_message(raw: bytes) -> tuple[str | None, str | None, Location | None] | None:
+    """(text, action, location) of a JSON post to /chat/api/messages, None when it holds nothing to
+    answer (no text, an empty one); ValueError when a field has the wrong type. An action wins over a text."""
+    body = _json_object(raw)
+    for name in ("text", "action"):
+        if name in body and not isinstance(body[name], str):
+            raise ValueError(f"{name} is not a string")
+    text, action = body.get("text"), body.get("action")
+    location = parse_location(body["location"]) if "location" in body else None
+    action = action or None
+    text = text if text and text.strip() and action is None else None
+    if text is None and action is None and location is None:
+        return None
+    return text, action, location
+
+
+def parse_ack(raw: bytes) -> frozenset[int]:
+    """The message ids a post to /chat/api/updates acknowledges: {"ack": [ids]}, or an empty body;
+    ValueError for anything else (null, numbers, strings, ids that are not positive integers)."""
+    body = _json_object(raw) if raw.strip() else {}
+    ack = body.get("ack", [])
+    if not isinstance(ack, list) or not all(type(item) is int and 0 < item <= MAX_ID for item in ack):
+        raise ValueError("ack is a list of message ids")
+    return frozenset(ack)
+
+
 def parse_location(value: object) -> Location:
     """{"latitude", "longitude"} in degrees, as the browser's geolocation gives them; ValueError otherwise."""
     if not isinstance(value, dict):
         raise ValueError("location is not an object")
     latitude, longitude = value.get("latitude"), value.get("longitude")
-    numbers = [n for n in (latitude, longitude) if isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n)]
+    numbers = [n for n in (latitude, longitude) if type(n) is float and math.isfinite(n) or type(n) is int and abs(n) <= 180]
     if len(numbers) != 2 or not (-90 <= numbers[0] <= 90 and -180 <= numbers[1] <= 180):
         raise ValueError("no valid latitude and longitude")
     return Location(float(numbers[0]), float(numbers[1]))
