@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     campaign_grace_hours: float = Field(6.0, ge=0, le=24 * 30)
     admin_password: str = ""
     staff_session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    # Dashboard sign-in throttling: failures counted per (account name, client address) and per address.
+    login_window_minutes: float = Field(15.0, gt=0, le=24 * 60)
+    login_slow_after: int = Field(3, ge=1, le=1000)
+    login_delay_seconds: float = Field(1.0, ge=0, le=60)
+    login_pair_limit: int = Field(10, ge=1, le=10_000)
+    login_address_limit: int = Field(30, ge=1, le=100_000)
+    login_alert_after: int = Field(10, ge=1, le=100_000)
     zalo_bot_token: str = ""
     zalo_bot_base_url: str = "https://bot-api.zaloplatforms.com/bot"
     zalo_bot_webhook_url: str = ""

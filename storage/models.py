@@ -381,6 +381,18 @@ class CampaignRow(SQLModel, table=True):
     updated_at: datetime = _utc_column(nullable=False)
 
 
+class LoginFailure(SQLModel, table=True):
+    """A failed dashboard sign-in: the name tried (existing or not) and the client's address, which
+    login throttling counts and the dashboard warns admins about (storage/logins.py)."""
+
+    __tablename__ = "login_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc_column(nullable=False, index=True)
+    username: str = Field(max_length=64, index=True)
+    address: str = Field(max_length=64, index=True)
+
+
 class StaffSession(SQLModel, table=True):
     """A dashboard login: the cookie holds a random token, the database only its hash."""
 

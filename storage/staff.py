@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
@@ -21,8 +21,6 @@ USERNAME = re.compile(r"^[a-z0-9_.-]{3,64}$")
 MIN_PASSWORD_LENGTH = 8
 LINK_CODE_LENGTH = 8
 LINK_CODE_TTL = timedelta(hours=24)
-MAX_FAILED_LOGINS = 5
-LOCK_TIME = timedelta(minutes=15)
 SESSION_IDLE = timedelta(hours=2)
 # scrypt as recommended for interactive logins (16 MiB of memory per check).
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SALT_BYTES, _KEY_BYTES = 2**14, 8, 1, 16, 32
@@ -85,7 +83,7 @@ async def create_staff(
         raise StaffError(f"username {username!r} is taken")
     staff = Staff(
         username=username, display_name=display_name, role=role, area_code=area_code,
-        password_hash=hash_password(password) if password is not None else "", created_at=now,
+        password_hash=await asyncio.to_thread(hash_password, password) if password is not None else "", created_at=now,
     )
     session.add(staff)
     await session.flush()
@@ -164,37 +162,36 @@ def _code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-class LoginResult(StrEnum):
-    """How a login attempt ended (the page says the same thing for every failure but "locked")."""
-
-    ok = "ok"
-    failed = "failed"
-    locked = "locked"
-
-
 # Checked against when the username does not exist, so that both cases take the same time.
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
-async def authenticate(session: AsyncSession, username: str, password: str, now: datetime) -> tuple[LoginResult, Staff | None]:
-    """Check a login; count failures and lock the account for a while after too many."""
-    staff = await get_staff(session, username.strip().lower()) if USERNAME.match(username.strip().lower()) else None
+async def login_candidate(session: AsyncSession, username: str) -> tuple[int | None, str]:
+    """The account id and password hash a sign-in is checked against. An unknown, disabled or
+    password-less name gets no id and a dummy hash, so that its check costs the same time."""
+    name = username.strip().lower()
+    staff = await get_staff(session, name) if USERNAME.match(name) else None
     if staff is None or not staff.active or not staff.password_hash:
-        verify_password(_DUMMY_HASH, password)
-        return LoginResult.failed, staff
-    if staff.locked_until is not None and staff.locked_until > now:
-        return LoginResult.locked, staff
-    if not verify_password(staff.password_hash, password):
-        staff.failed_logins += 1
-        if staff.failed_logins >= MAX_FAILED_LOGINS:
-            staff.failed_logins = 0
-            staff.locked_until = now + LOCK_TIME
-            return LoginResult.locked, staff
-        return LoginResult.failed, staff
+        return None, _DUMMY_HASH
+    return staff.id, staff.password_hash
+
+
+async def check_password(stored: str, password: str) -> bool:
+    """verify_password in a thread: scrypt takes tens of milliseconds, in which the event loop goes
+    on answering other requests (call it with no database connection held)."""
+    return await asyncio.to_thread(verify_password, stored, password)
+
+
+async def signed_in(session: AsyncSession, staff_id: int, now: datetime) -> Staff | None:
+    """The account whose password was just checked, its last sign-in set; None if it was disabled meanwhile.
+    No account is ever locked: throttling counts the pair (account, address) instead (storage/logins.py)."""
+    staff = await session.get(Staff, staff_id)
+    if staff is None or not staff.active:
+        return None
     staff.failed_logins = 0
     staff.locked_until = None
     staff.last_login_at = now
-    return LoginResult.ok, staff
+    return staff
 
 
 async def open_session(session: AsyncSession, staff: Staff, now: datetime, lifetime: timedelta) -> tuple[str, StaffSession]:
@@ -245,7 +242,7 @@ async def set_password(session: AsyncSession, staff: Staff, password: str) -> No
     """A new password; every open session of the account ends."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise StaffError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    staff.password_hash = hash_password(password)
+    staff.password_hash = await asyncio.to_thread(hash_password, password)
     staff.failed_logins = 0
     staff.locked_until = None
     await close_sessions(session, staff.id)  # type: ignore[arg-type]

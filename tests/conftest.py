@@ -70,7 +70,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
         db = tmp_path / "data" / "bot.db"
         shutil.copy(request.getfixturevalue("template_db"), db)
         database_url = sqlite_url(db)
-    return load_settings(database_url=database_url, data_dir=tmp_path / "data", secret_key="test-secret-key", _env_file=None)
+    return load_settings(database_url=database_url, data_dir=tmp_path / "data", secret_key="test-secret-key",
+                         login_delay_seconds=0, _env_file=None)  # tests/test_dashboard_access.py tests the delay
 
 
 @pytest.fixture

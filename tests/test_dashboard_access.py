@@ -1,8 +1,12 @@
-"""Dashboard access: every route is guarded, sign-in is throttled and locked, CSRF and roles are enforced."""
+"""Dashboard access: every route is guarded, sign-in is throttled per account and address, CSRF and roles are enforced."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,7 +17,6 @@ from bot.app import create_app
 from bot.dashboard.web import OPEN_PATHS, PREFIX, SESSION_COOKIE
 from handlers.engine import utc_now
 from storage.models import AuditEntry, Staff, StaffRole, StaffSession
-from storage.staff import MAX_FAILED_LOGINS
 from tests.dashboard import COMMUNE, CSRF_FIELD, PASSWORD, add_staff, sign_in
 
 SAMPLE = {"code": "PA-AAAAAA", "username": "nobody", "faq_id": "x", "story_id": "x", "id": "1", "question_id": "1",
@@ -89,45 +92,121 @@ async def test_sign_in_lands_on_the_overview_and_sign_out_ends_the_session(setti
     assert "login" in actions and "logout" in actions
 
 
-async def test_wrong_passwords_lock_the_account_and_are_logged(settings, aiohttp_client, sessions) -> None:
+async def attempt(client, username: str, password: str, address: str = "") -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """One sign-in through the form, from `address` (behind the trusted local proxy) or the test client's own."""
+    headers = {"X-Forwarded-For": address} if address else {}
+    form = await (await client.get("/admin/login", headers=headers)).text()
+    csrf = CSRF_FIELD.search(form)[1]  # type: ignore[index]
+    response = await client.post("/admin/login", data={"username": username, "password": password, "csrf": csrf},
+                                 headers=headers, allow_redirects=False)
+    return response.status, await response.text()
+
+
+GUESSER, OWNER = "203.0.113.7", "198.51.100.23"
+WRONG = "Sai tên đăng nhập hoặc mật khẩu"
+SLOWED = "Máy này đã nhập sai quá nhiều lần"
+
+
+async def test_guessing_from_one_address_never_keeps_the_owner_out(settings, aiohttp_client, sessions) -> None:
+    """Failures refuse the pair (account, address), not the account: the owner signs in from elsewhere."""
+    client = await aiohttp_client(create_app(settings.model_copy(update={"login_pair_limit": 3})))
+    await add_staff(sessions, "lan", StaffRole.province)
+    for _ in range(3):
+        status, html = await attempt(client, "lan", "wrong password", GUESSER)
+        assert status == 401 and WRONG in html
+    status, html = await attempt(client, "lan", PASSWORD, GUESSER)  # even the right password, from this address
+    assert status == 429 and SLOWED in html
+    assert (await attempt(client, "lan", PASSWORD, OWNER))[0] == 303
+    assert (await attempt(client, "lan", PASSWORD))[0] == 303
+    async with sessions() as session:
+        entries = (await session.exec(select(AuditEntry).order_by(AuditEntry.id))).all()
+        staff = (await session.exec(select(Staff).where(Staff.username == "lan"))).one()
+    assert staff.locked_until is None
+    failed = [e for e in entries if e.action == "login.failed"]
+    refused = [e for e in entries if e.action == "login.refused"]
+    assert len(failed) == 3 and all(e.detail["address"] == GUESSER for e in failed)
+    assert [(e.actor, e.detail) for e in refused] == [("lan", {"address": GUESSER, "reason": "account_address"})]
+    assert [e.actor for e in entries if e.action == "login"] == ["lan", "lan"]
+
+
+async def test_unknown_and_known_names_get_the_same_answers(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings.model_copy(update={"login_pair_limit": 2})))
+    await add_staff(sessions, "lan", StaffRole.province)
+    answers = {}
+    for name in ("lan", "nobody"):
+        answers[name] = []
+        for _ in range(3):
+            status, html = await attempt(client, name, "wrong password", GUESSER)
+            answers[name].append((status, WRONG in html, SLOWED in html))
+    assert answers["lan"] == answers["nobody"] == [(401, True, False), (401, True, False), (429, False, True)]
+
+
+async def test_one_address_is_refused_after_many_failures_for_any_names(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings.model_copy(update={"login_address_limit": 5})))
+    await add_staff(sessions, "lan", StaffRole.province)
+    statuses = [(await attempt(client, f"guess{n}", "x" * 8, GUESSER))[0] for n in range(6)]
+    assert statuses == [401] * 5 + [429]
+    assert (await attempt(client, "lan", PASSWORD, GUESSER))[0] == 429
+    assert (await attempt(client, "lan", PASSWORD, OWNER))[0] == 303
+    async with sessions() as session:
+        refused = (await session.exec(select(AuditEntry).where(AuditEntry.action == "login.refused"))).all()
+    assert [(e.actor, e.detail["reason"]) for e in refused] == [("guess5", "address"), ("lan", "address")]
+
+
+async def test_failures_of_a_pair_slow_it_down(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings.model_copy(update={"login_slow_after": 2, "login_delay_seconds": 0.3})))
+    timings = []
+    for _ in range(4):
+        started = time.monotonic()
+        assert (await attempt(client, "lan", "wrong password", GUESSER))[0] == 401
+        timings.append(time.monotonic() - started)
+    assert timings[0] < 0.3 and timings[1] < 0.3  # 0 and 1 failures before
+    assert timings[2] >= 0.3 and timings[3] >= 0.6  # 2, then 3 failures: longer each time
+    started = time.monotonic()
+    assert (await attempt(client, "lan", "wrong password", OWNER))[0] == 401
+    assert time.monotonic() - started < 0.3  # another address is not slowed
+
+
+async def test_admins_see_which_accounts_are_being_guessed(settings, aiohttp_client, sessions) -> None:
+    client = await aiohttp_client(create_app(settings.model_copy(update={"login_alert_after": 3})))
+    await add_staff(sessions, "boss", StaffRole.admin)
+    await add_staff(sessions, "lan", StaffRole.province)
+    for address in (GUESSER, GUESSER, OWNER):
+        await attempt(client, "lan", "wrong password", address)
+    for _ in range(3):
+        await attempt(client, "nobody", "wrong password", GUESSER)  # no such account: nothing to warn about
+    await attempt(client, "boss", "wrong password", GUESSER)  # below the threshold
+    notice = "3 lần đăng nhập sai vào tài khoản lan từ 2 địa chỉ trong một giờ qua."
+    province = await sign_in(client, "lan")
+    assert notice not in await province.page("/admin")
+    await province.post("/admin/logout")
+    admin = await sign_in(client, "boss")
+    for page in ("/admin", "/admin/staff"):
+        html = await admin.page(page)
+        assert notice in html and "nobody" not in html and "tài khoản boss" not in html
+
+
+async def test_a_login_hashes_in_a_thread_while_other_requests_are_answered(settings, aiohttp_client, sessions) -> None:
+    """scrypt costs tens of milliseconds (here ten times more): it must not stop the event loop."""
     client = await aiohttp_client(create_app(settings))
     await add_staff(sessions, "lan", StaffRole.province)
-
-    async def attempt(password: str) -> tuple[int, str]:
-        form = await (await client.get("/admin/login")).text()
-        csrf = CSRF_FIELD.search(form)[1]  # type: ignore[index]
-        response = await client.post("/admin/login", data={"username": "lan", "password": password, "csrf": csrf},
-                                     allow_redirects=False)
-        return response.status, await response.text()
-
-    for _ in range(MAX_FAILED_LOGINS - 1):
-        status, html = await attempt("wrong password")
-        assert status == 401 and "Sai tên đăng nhập hoặc mật khẩu" in html
-    status, html = await attempt("wrong password")
-    assert status == 401 and "bị khóa" in html
-    status, html = await attempt(PASSWORD)  # the right password is refused while locked
-    assert status == 401 and "bị khóa" in html
+    salt, n = b"0123456789abcdef", 2**17
+    key = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=n, r=8, p=1, maxmem=256 * n * 8 + 2**20, dklen=32)
     async with sessions() as session:
         staff = (await session.exec(select(Staff).where(Staff.username == "lan"))).one()
-        assert staff.locked_until is not None
-        staff.locked_until = utc_now() - timedelta(seconds=1)
+        staff.password_hash = "$".join(["scrypt", str(n), "8", "1", base64.b64encode(salt).decode(), base64.b64encode(key).decode()])
         session.add(staff)
         await session.commit()
-        failures = [e.action for e in (await session.exec(select(AuditEntry))).all()]
-    assert failures.count("login.failed") == MAX_FAILED_LOGINS - 1 and "login.locked" in failures
-    assert (await sign_in(client, "lan")).csrf
-
-
-async def test_one_address_is_slowed_down_after_many_failures(settings, aiohttp_client, sessions) -> None:
-    client = await aiohttp_client(create_app(settings))
-    statuses = []
-    for n in range(21):
-        form = await (await client.get("/admin/login")).text()
-        csrf = CSRF_FIELD.search(form)[1]  # type: ignore[index]
-        response = await client.post("/admin/login", data={"username": f"guess{n}", "password": "x" * 8, "csrf": csrf},
-                                     allow_redirects=False)
-        statuses.append(response.status)
-    assert statuses[:20] == [401] * 20 and statuses[20] == 429
+    form = await (await client.get("/admin/login")).text()
+    csrf = CSRF_FIELD.search(form)[1]  # type: ignore[index]
+    started = time.monotonic()
+    login = asyncio.create_task(client.post("/admin/login", data={"username": "lan", "password": PASSWORD, "csrf": csrf},
+                                            allow_redirects=False))
+    await asyncio.sleep(0.05)
+    assert (await client.get("/healthz")).status == 200
+    assert not login.done(), "the health check waited for the password check"
+    assert (await login).status == 303
+    assert time.monotonic() - started > 0.1
 
 
 async def test_the_login_form_needs_its_own_csrf_token_and_next_stays_on_this_site(settings, aiohttp_client, sessions) -> None:

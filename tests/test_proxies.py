@@ -99,7 +99,7 @@ async def failed_login(client, forwarded_for: str) -> int:  # type: ignore[no-un
 async def test_login_throttling_counts_each_visitor_behind_the_proxy(settings, aiohttp_client, sessions) -> None:
     client = await aiohttp_client(create_app(settings))
     await add_staff(sessions, "lan", StaffRole.province)
-    for _ in range(20):
+    for _ in range(settings.login_pair_limit):
         assert await failed_login(client, VISITOR) == 401
     assert await failed_login(client, VISITOR) == 429
     assert await failed_login(client, f"{OTHER}, {VISITOR}") == 429  # a made-up address in front changes nothing

@@ -46,7 +46,6 @@ NAV = [
 def setup(app: web.Application) -> None:
     """Register the dashboard's routes, guard and menu (before the app starts)."""
     app.middlewares.append(guard)
-    app[auth.THROTTLE] = auth.LoginThrottle()
     for screen in SCREENS:
         app.router.add_routes(screen.routes)
     app.router.add_static(f"{PREFIX}/static", STATIC_DIR, name="admin-static")

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
+
 from aiohttp import web
 from sqlalchemy import func
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
 from bot.dashboard.web import PREFIX, now_of, record, redirect, render, roles, scope_areas, staff_of, translator_of
 from content.i18n import N_
+from storage import logins
 from storage.models import AuditEntry, Staff, StaffRole, Ticket
 from storage.staff import StaffError, create_staff, list_staff, set_active, set_password
 from storage.ticket_rules import OPEN
 
 routes = web.RouteTableDef()
 AUDIT_PAGE = 50
+GUESS_WINDOW = timedelta(hours=1)
 
 
 @routes.get(PREFIX, name="admin-home")
@@ -29,7 +34,16 @@ async def home(request: web.Request) -> web.Response:
             base = base.where(col(Ticket.area_code).in_(areas))
         open_count = int((await session.exec(base)).one())
         overdue = int((await session.exec(base.where(col(Ticket.due_at) < now))).one())
-    return render(request, "admin/home.html", {"open_count": open_count, "overdue": overdue})
+        guessed = await guessed_accounts(request, session)
+    return render(request, "admin/home.html", {"open_count": open_count, "overdue": overdue, "guessed": guessed})
+
+
+async def guessed_accounts(request: web.Request, session: AsyncSession) -> list[logins.Guessed]:
+    """For admins: accounts with LOGIN_ALERT_AFTER or more failed sign-ins in the last hour."""
+    if staff_of(request).role != StaffRole.admin:
+        return []
+    since = now_of(request) - GUESS_WINDOW
+    return await logins.guessed_accounts(session, since, request.app[keys.SETTINGS].login_alert_after)
 
 
 @routes.get(f"{PREFIX}/staff", name="admin-staff")
@@ -38,13 +52,16 @@ async def staff_list(request: web.Request) -> web.Response:
     """GET /admin/staff: every account, and a form to add one."""
     async with request.app[keys.SESSIONS]() as session:
         accounts = await list_staff(session)
-    return _staff_page(request, accounts, request.query.get("message", ""))
+        guessed = await guessed_accounts(request, session)
+    return _staff_page(request, accounts, request.query.get("message", ""), guessed=guessed)
 
 
-def _staff_page(request: web.Request, accounts: list[Staff], message: str, password: str = "") -> web.Response:  # nosec B107  # no password by default
+def _staff_page(
+    request: web.Request, accounts: list[Staff], message: str, password: str = "", guessed: list[logins.Guessed] | None = None,  # nosec B107  # no password by default
+) -> web.Response:
     return render(request, "admin/staff.html", {
         "accounts": accounts, "roles": list(StaffRole), "communes": request.app[keys.SERVICES].areas.communes(),
-        "now": now_of(request), "message": message, "new_password": password,
+        "now": now_of(request), "message": message, "new_password": password, "guessed": guessed or [],
     })
 
 

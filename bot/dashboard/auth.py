@@ -1,59 +1,50 @@
-"""Signing in and out of the dashboard, with a throttle per address and a lock per account."""
+"""Signing in and out of the dashboard, throttled per (account, client address) and per address.
+
+No account is ever locked for everyone: someone guessing a password from one address cannot keep
+its owner out, who signs in from another. Failures are counted in the database (storage/logins.py),
+so every web process sees the same counts.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
-import time
-from collections import deque
 from datetime import timedelta
 
 from aiohttp import web
 
 from bot import keys
+from bot.config import Settings
 from bot.dashboard.web import (
-    LOGIN_CSRF_COOKIE, PREFIX, SESSION_COOKIE, now_of, record, redirect, render, secure_cookies, staff_of, translator_of,
+    LOGIN_CSRF_COOKIE, PREFIX, SESSION_COOKIE, now_of, redirect, record, render, secure_cookies, staff_of, translator_of,
 )
 from content.i18n import N_
-from storage import audit
-from storage.staff import LoginResult, authenticate, close_sessions, open_session, purge_sessions
+from storage import audit, logins
+from storage.staff import check_password, close_sessions, login_candidate, open_session, purge_sessions, signed_in
 
 routes = web.RouteTableDef()
 
 FAILED = N_("Wrong username or password.")
-LOCKED = N_("Too many failed attempts: this account is locked for 15 minutes.")
 SLOW_DOWN = N_("Too many failed attempts from this computer. Wait a few minutes and try again.")
 EXPIRED_FORM = N_("The form expired. Please try again.")
+MAX_DELAY = 10.0  # seconds: the longest a slowed-down attempt waits
+KEEP_FAILURES = timedelta(hours=1)  # at least this long, for the dashboard's notice
 
 
-class LoginThrottle:
-    """At most `limit` failed logins per address in `window` seconds."""
-
-    def __init__(self, limit: int = 20, window: float = 15 * 60) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-
-    def blocked(self, address: str) -> bool:
-        """Whether this address has failed too often lately."""
-        failures = self._failures.get(address)
-        if not failures:
-            return False
-        cutoff = time.monotonic() - self.window
-        while failures and failures[0] < cutoff:
-            failures.popleft()
-        if not failures:
-            del self._failures[address]
-        return bool(failures) and len(failures) >= self.limit
-
-    def failed(self, address: str) -> None:
-        """Count one failure."""
-        if len(self._failures) > 10_000:  # many addresses: forget the oldest rather than grow
-            self._failures.pop(next(iter(self._failures)))
-        self._failures.setdefault(address, deque()).append(time.monotonic())
+def refusal(settings: Settings, failures: logins.Failures) -> str | None:
+    """Why this attempt is refused before its password is checked ("account_address", "address"), or None."""
+    if failures.pair >= settings.login_pair_limit:
+        return "account_address"
+    if failures.address >= settings.login_address_limit:
+        return "address"
+    return None
 
 
-THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+def delay(settings: Settings, failures: logins.Failures) -> float:
+    """Seconds this attempt waits: longer with each failure of the pair past LOGIN_SLOW_AFTER."""
+    beyond = failures.pair - settings.login_slow_after + 1
+    return min(settings.login_delay_seconds * beyond, MAX_DELAY) if beyond > 0 else 0.0
 
 
 def _next_url(value: str) -> str:
@@ -89,18 +80,30 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not sent or not expected or not hmac.compare_digest(sent, expected):
         return _login_page(request, EXPIRED_FORM, status=403, username=username)
     address = request.remote or "?"  # the visitor's own address, also behind a trusted proxy (bot/proxies.py)
-    throttle = request.app[THROTTLE]
-    if throttle.blocked(address):
-        return _login_page(request, SLOW_DOWN, status=429, username=username)
     now = now_of(request)
     settings = request.app[keys.SETTINGS]
     async with request.app[keys.SESSIONS]() as session:
-        result, staff = await authenticate(session, username, password, now)
-        if result != LoginResult.ok or staff is None:
-            throttle.failed(address)
-            await audit.record(session, None, f"login.{result}", now=now, actor=username, object_type="staff", object_id=username)
+        failures = await logins.failures_since(session, username, address, now - timedelta(minutes=settings.login_window_minutes))
+        reason = refusal(settings, failures)
+        if reason is not None:
+            await audit.record(session, None, "login.refused", now=now, actor=username, object_type="staff", object_id=username,
+                               address=address, reason=reason)
             await session.commit()
-            return _login_page(request, LOCKED if result == LoginResult.locked else FAILED, status=401, username=username)
+            return _login_page(request, SLOW_DOWN, status=429, username=username)
+        staff_id, stored = await login_candidate(session, username)
+    # Waiting and hashing hold no database connection (SQLite has one for the whole process).
+    if wait := delay(settings, failures):
+        await asyncio.sleep(wait)
+    matches = await check_password(stored, password)
+    async with request.app[keys.SESSIONS]() as session:
+        staff = await signed_in(session, staff_id, now) if matches and staff_id is not None else None
+        if staff is None:
+            logins.record_failure(session, username, address, now)
+            await logins.purge_failures(session, now - max(KEEP_FAILURES, timedelta(minutes=settings.login_window_minutes)))
+            await audit.record(session, None, "login.failed", now=now, actor=username, object_type="staff", object_id=username,
+                               address=address)
+            await session.commit()
+            return _login_page(request, FAILED, status=401, username=username)
         await purge_sessions(session, now)
         token, _row = await open_session(session, staff, now, timedelta(hours=settings.staff_session_hours))
         await audit.record(session, staff, "login", now=now, object_type="staff", object_id=staff.username)
