@@ -210,6 +210,7 @@ class Staff(SQLModel, table=True):
         default=None, sa_column=Column(String(16), ForeignKey("area.code"), nullable=True, index=True)
     )
     password_hash: str = Field(default="", max_length=300)
+    must_change_password: bool = False  # a one-time password an admin set: changed at the next sign-in
     active: bool = True
     chat_channel: str | None = Field(default=None, max_length=16)
     chat_user_id: str | None = Field(default=None, max_length=128, index=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from storage.models import Area, AreaLevel, Staff, StaffRole, StaffSession
 from storage.ticket_rules import fold_symbols, random_symbols
@@ -76,8 +78,8 @@ async def create_staff(
         role = StaffRole(role)
     except ValueError:
         raise StaffError(f"unknown role {role!r} (use {', '.join(StaffRole)})") from None
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise StaffError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if password is not None:
+        check_new_password(password)
     await _check_area(session, role, area_code)
     if await get_staff(session, username) is not None:
         raise StaffError(f"username {username!r} is taken")
@@ -238,14 +240,45 @@ async def purge_sessions(session: AsyncSession, now: datetime) -> None:
     await session.exec(delete(StaffSession).where(col(StaffSession.expires_at) <= now))  # type: ignore[call-overload]
 
 
-async def set_password(session: AsyncSession, staff: Staff, password: str) -> None:
-    """A new password; every open session of the account ends."""
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of the zxcvbn library's list (shipped with it, no network)."""
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def password_problem(password: str) -> str | None:
+    """Why a password is refused ("too_short", "common": one of the list, maybe with digits or "!"
+    after it, in any case), or None when it will do."""
     if len(password) < MIN_PASSWORD_LENGTH:
+        return "too_short"
+    folded = password.strip().lower()
+    if folded in _common_passwords() or folded.rstrip("0123456789!.") in _common_passwords():
+        return "common"
+    return None
+
+
+def check_new_password(password: str) -> None:
+    """StaffError (one line) when a new password is too short or one of the most common ones."""
+    problem = password_problem(password)
+    if problem == "too_short":
         raise StaffError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if problem == "common":
+        raise StaffError("password is one of the most common passwords: choose another")
+
+
+async def set_password(session: AsyncSession, staff: Staff, password: str, *, one_time: bool = False,
+                       keep_token: str | None = None) -> None:
+    """A new password; every open session of the account ends (but the one of `keep_token`). A
+    one-time password (an admin's reset) must be changed at the next sign-in."""
+    check_new_password(password)
     staff.password_hash = await asyncio.to_thread(hash_password, password)
+    staff.must_change_password = one_time
     staff.failed_logins = 0
     staff.locked_until = None
-    await close_sessions(session, staff.id)  # type: ignore[arg-type]
+    statement = delete(StaffSession).where(StaffSession.staff_id == staff.id)
+    if keep_token is not None:
+        statement = statement.where(StaffSession.token_hash != _code_hash(keep_token))
+    await session.exec(statement)  # type: ignore[call-overload]
 
 
 async def set_active(session: AsyncSession, staff: Staff, active: bool) -> None:

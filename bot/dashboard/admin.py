@@ -80,10 +80,15 @@ async def staff_add(request: web.Request) -> web.StreamResponse:
             staff = await create_staff(session, username, role, area, password, now, display_name=str(form.get("display_name", ""))[:200])
         except StaffError as error:
             raise redirect(request, "admin-staff", {"message": str(error)}) from None
-        await record(session, request, "staff.create", object_type="staff", object_id=staff.username, role=role, area=area or "")
+        staff.must_change_password = True  # the admin knows it: its owner chooses their own at the first sign-in
+        await record(session, request, "staff.create", object_type="staff", object_id=staff.username, role=role, area=area or "",
+                     one_time_password=True)
         await session.commit()
         accounts = await list_staff(session)
-    text = translator_of(request).gettext(N_("Account {username} created. Give its first password to its owner: it is shown only now."))
+    text = translator_of(request).gettext(N_(
+        "Account {username} created. Give its first password to its owner: it is shown only now, and they must "
+        "choose their own at the first sign-in."
+    ))
     return _staff_page(request, accounts, text.format(username=username), password)
 
 
@@ -106,15 +111,19 @@ async def staff_change(request: web.Request) -> web.StreamResponse:
             raise redirect(request, "admin-staff", {"message": translator_of(request).gettext(N_("You cannot disable your own account."))})
         if action == "reset":
             password = secrets.token_urlsafe(9)
-            await set_password(session, staff, password)
+            await set_password(session, staff, password, one_time=True)
         else:
             await set_active(session, staff, action == "enable")
-        await record(session, request, f"staff.{action}", object_type="staff", object_id=staff.username)
+        await record(session, request, f"staff.{action}", object_type="staff", object_id=staff.username,
+                     **({"one_time_password": True} if action == "reset" else {}))
         await session.commit()
         accounts = await list_staff(session)
     if not password:
         raise redirect(request, "admin-staff")
-    text = translator_of(request).gettext(N_("New password for {username}: it is shown only now, and their open sessions have ended."))
+    text = translator_of(request).gettext(N_(
+        "New one-time password for {username}: it is shown only now, their open sessions have ended, and they must "
+        "choose their own at the next sign-in."
+    ))
     return _staff_page(request, accounts, text.format(username=username), password)
 
 

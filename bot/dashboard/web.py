@@ -1,7 +1,8 @@
 """What every dashboard page shares: the signed-in staff member, CSRF, roles, language, rendering.
 
 A middleware guards everything under /admin: no session → the login page (403 for anything but a
-page view), a POST without the session's CSRF token → 403, a role the handler does not allow → 403.
+page view), a POST without the session's CSRF token → 403, a one-time password not changed yet → the
+password page (403 for anything but a page view), a role the handler does not allow → 403.
 Area scope is checked by each screen's own queries: an object outside the scope is a 404.
 """
 
@@ -33,6 +34,8 @@ SESSION_COOKIE = "caunoi_staff"
 LANG_COOKIE = "caunoi_lang"
 LOGIN_CSRF_COOKIE = "caunoi_login_csrf"
 OPEN_PATHS = frozenset({f"{PREFIX}/login"})
+# All a session whose password is a one-time one (an admin's reset) may reach until it is changed.
+PASSWORD_PATHS = frozenset({f"{PREFIX}/password", f"{PREFIX}/logout"})
 OPEN_PREFIXES = (f"{PREFIX}/static/",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_ROLES = frozenset(StaffRole)
@@ -209,6 +212,10 @@ async def _guarded(request: web.Request, handler: Handler, path: str) -> web.Str
     if request.method not in SAFE_METHODS and not await _csrf_ok(request, found[0].csrf_token):
         log.warning("dashboard: %s %s without a valid CSRF token (staff %s)", request.method, path, found[1].username)
         return web.Response(status=403, text="CSRF token missing or wrong: reload the page and try again")
+    if found[1].must_change_password and path not in PASSWORD_PATHS:
+        if _wants_page(request):
+            raise web.HTTPFound(f"{PREFIX}/password")
+        return web.Response(status=403, text="change your one-time password first")
     allowed = getattr(handler, "dashboard_roles", ALL_ROLES)
     if found[1].role not in allowed:
         return forbidden(request)
