@@ -48,6 +48,7 @@ from handlers.officer import daily_reminders
 from handlers.quiz_contest import announce_finished
 from handlers.turn import Services, TicketPolicy
 from storage.db import create_engine, session_factory
+from storage.files import private_dir
 from storage.holders import Holder
 from storage.migrate import check_current
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, clock=utc_now, role: Role = Role.all) -> w
 
 def _database(settings: Settings):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        private_dir(settings.data_dir, tighten=True)  # 0700: the database, media and keys are the bot's alone
         engine = create_engine(settings.database_url)
         try:
             await check_current(engine)

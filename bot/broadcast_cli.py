@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import uuid
 from datetime import datetime
@@ -16,6 +15,7 @@ from handlers.quiz import broadcast_button
 from handlers.engine import utc_now
 from storage import audit, broadcasts
 from storage.db import create_engine, session_factory
+from storage.files import write_private
 from storage.models import Broadcast, HouseholdStatus
 
 
@@ -151,6 +151,5 @@ def _keep_image(source: Path, settings: Settings) -> str:
         raise ValueError(f"{source}: larger than 10 MB")
     relative = Path("media") / "broadcasts" / f"{uuid.uuid4().hex}{extension}"
     target = settings.data_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    write_private(target, source.read_bytes())  # at most MAX_IMAGE
     return str(relative)

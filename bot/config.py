@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.files import private_dir
 from storage.models import TicketKind
 from storage.ticket_rules import parse_due_days, parse_holidays
 
@@ -318,7 +319,7 @@ def ensure_secret_key(settings: Settings) -> str:
     path = settings.data_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     key = secrets.token_urlsafe(48)
     path.touch(mode=0o600)
     path.write_text(key)

@@ -1,6 +1,6 @@
 """Database backups: SQLite through its online backup API, PostgreSQL through pg_dump / pg_restore.
 
-A SQLite backup is a consistent copy taken while the bot runs (other connections keep reading and
+Backups and restored databases are 0600 files (storage/files.py). A SQLite backup is a consistent copy taken while the bot runs (other connections keep reading and
 writing); it is checked (`PRAGMA integrity_check`, a schema revision present) before it replaces
 the target file, so a half-written backup never looks like a good one. A restore copies a checked
 backup into the database file through the same API, after keeping the current file beside it.
@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from storage.db import sqlite_path
+from storage.files import private_dir, private_file, private_sqlite
 
 PAGES_PER_STEP = 1024
 
@@ -68,9 +69,10 @@ def check_sqlite(path: Path) -> str:
 def _backup_sqlite(path: Path, target: Path) -> str:
     if not path.is_file():
         raise BackupError(f"{path}: the database file does not exist yet (run `python -m bot db upgrade`)")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
+    private_file(partial)  # 0600 from the start: a backup holds everything the database does
     try:
         with closing(sqlite3.connect(path, timeout=30)) as live, closing(sqlite3.connect(partial)) as copy:
             live.backup(copy, pages=PAGES_PER_STEP)
@@ -88,9 +90,10 @@ def _restore_sqlite(source: Path, path: Path, now: datetime) -> str:
         previous = path.with_name(f"{path.name}.before-restore-{now:%Y%m%d-%H%M%S}")
         _backup_sqlite(path, previous)
         kept = f"; the previous database is kept as {previous}"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite(path)
     with closing(sqlite3.connect(source)) as backup_file, closing(sqlite3.connect(path, timeout=30)) as live:
         backup_file.backup(live, pages=PAGES_PER_STEP)
+    private_sqlite(path)  # and the -wal and -shm files the restore may have made
     return f"{path} restored from {source} (schema {revision}){kept}"
 
 
@@ -115,8 +118,10 @@ def _pg_tool(name: str) -> str:
 
 
 def _backup_postgres(database_url: str, target: Path) -> str:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    private_file(partial)  # pg_dump writes into it and keeps its mode
     url, environment = _libpq(database_url)
     command = [_pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", "--file", str(partial), "--dbname", url]
     try:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import sqlite_driver
+from storage.files import private_sqlite
 
 SessionFactory = async_sessionmaker[AsyncSession]
 POOL_SIZE = 10  # PostgreSQL connections per engine (a process has one); N processes need N x 10
@@ -30,7 +31,7 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine; for SQLite, create the folder and set the pragmas on connect."""
     path = sqlite_path(database_url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(path)  # 0600 in a 0700 folder, -wal and -shm too (storage/files.py)
         # One connection: SQLite has a single writer anyway, and queueing for the connection in
         # order keeps the slowest replies far shorter than many connections fighting for the lock.
         engine = create_async_engine(

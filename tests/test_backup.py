@@ -4,6 +4,7 @@ while the database is in use, the data lost, the backup restored, the data back.
 from __future__ import annotations
 
 import sqlite3
+import stat
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +102,7 @@ async def test_postgres_backup_and_restore_through_pg_dump(settings: Settings, p
         if made.returncode != 0 and "pg_dump was not found" in made.stderr:
             pytest.skip("no PostgreSQL client tools here")
         assert made.returncode == 0, made.stderr
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600  # tests/test_file_modes.py: a backup is the bot's alone
         password = postgres_url.split("://", 1)[1].split("@", 1)[0].partition(":")[2]
         assert not password or password not in made.stderr + made.stdout
         await add_citizen(sessions, "after-backup")

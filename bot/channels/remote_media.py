@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 
 from handlers.types import Attachment
+from storage.files import write_private
 
 DOWNLOAD_TIMEOUT = 60
 PHOTO_SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg", ".jpg"), (b"\x89PNG\r\n\x1a\n", "image/png", ".png"))
@@ -66,7 +67,6 @@ async def keep(
             mime, extension = found
             relative = Path("media") / f"{datetime.now(UTC):%Y/%m}" / f"{uuid.uuid4().hex}{extension}"
             target = data_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            write_private(target, data)
             kept.append(replace(attachment, mime_type=mime, path=str(relative), size=len(data)))
     return tuple(kept)

@@ -38,6 +38,7 @@ from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetr
 from handlers.engine import Engine
 from handlers.render import split_text
 from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
+from storage.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
 # python-telegram-bot 22 gives durations such as `RetryAfter.retry_after` as a timedelta once this is
@@ -312,7 +313,8 @@ class TelegramChannel:
             else:
                 relative = Path("media") / f"{datetime.now(UTC):%Y/%m}" / f"{uuid.uuid4().hex}{extension}"
                 target = self.settings.data_dir / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(target.parent)
+                private_file(target)  # 0600 before the download writes into it
                 file = await self.application.bot.get_file(attachment.file_id)
                 await file.download_to_drive(target)
                 kept.append(replace(attachment, path=str(relative), size=target.stat().st_size))

@@ -39,6 +39,7 @@ from handlers.feedback import MAX_PHOTOS
 from handlers.render import payload_replies
 from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
 from storage import outbox
+from storage.files import open_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ class Uploads:
             waiting = self.waiting.pop(attachment.file_id, None)
             if waiting is not None:
                 relative = Path("media") / f"{datetime.now(UTC):%Y/%m}" / waiting.name
-                (self.data_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+                private_dir((self.data_dir / relative).parent)
                 os.replace(waiting, self.data_dir / relative)
                 self.kept[attachment.file_id] = str(relative)
             path = self.kept.get(attachment.file_id)
@@ -302,9 +303,9 @@ async def _receive_file(part: BodyPartReader, kind: str, uploads: Uploads, limit
     if found is None or size > limit:
         problem = "type" if found is None else "too_large"
     else:
-        uploads.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(uploads.folder)
         target = uploads.folder / f"{file_id}{found[1]}"
-        with target.open("wb") as out:
+        with open_private(target) as out:
             out.write(head)
             while chunk := await part.read_chunk(CHUNK):
                 size += len(chunk)

@@ -28,6 +28,7 @@ from handlers.profile import HOUSEHOLD_LABELS, LANGUAGE_NAMES
 from handlers.quiz import broadcast_button as quiz_button
 from handlers.turn import Services
 from storage import broadcast_views, broadcasts
+from storage.files import write_private
 from storage.models import Broadcast, BroadcastStatus, HouseholdStatus, OutboxStatus
 
 routes = web.RouteTableDef()
@@ -213,8 +214,7 @@ def keep_photo(draft: Draft, data_dir: Path) -> str | None:
         return None
     relative = Path("media") / "broadcasts" / f"{uuid.uuid4().hex}{draft.photo_type}"
     target = data_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(draft.photo)
+    write_private(target, draft.photo)
     return str(relative)
 
 
