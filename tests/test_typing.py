@@ -33,6 +33,16 @@ def seen(message) -> str:  # type: ignore[no-untyped-def]
     return "\n".join([message.text, *(label for label, _ in message.buttons)])
 
 
+async def finish_report(driver, *, photos_and_place: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """Type the rest of a report: no more photos, no place, the commune, anonymous, send."""
+    if photos_and_place:
+        await driver.send("xong")
+        await driver.send("bo qua")
+    assert "xã/phường nào" in driver.last[-1].text
+    for text in ("ea kao", "an danh", "gui"):
+        await driver.send(text)
+
+
 def photo_capable(driver) -> bool:  # type: ignore[no-untyped-def]
     return hasattr(driver, "send_photo")  # every driver today; a channel without photos would skip
 
@@ -78,6 +88,7 @@ async def test_a_complaint_typed_at_the_subject_step_becomes_the_report(driver, 
     assert "ảnh" in driver.last[-1].text  # on to photos, with the text as the message
     await driver.send("khong co")
     await driver.send("bo qua")
+    assert "xã/phường nào" in driver.last[-1].text
     await driver.send("ea kao")
     await driver.send("an danh")
     summary = driver.last[-1].text
@@ -121,11 +132,7 @@ async def test_a_photo_at_any_step_of_a_report_is_kept(driver, sessions) -> None
     await driver.send("Khác")
     await driver.send("Đường vào buôn bị sạt lở sau mưa lớn, xe máy không qua được.")
     assert "đã nhận 1 ảnh" in driver.last[-1].text
-    await driver.send("xong")
-    await driver.send("bo qua")
-    await driver.send("ea kao")
-    await driver.send("an danh")
-    await driver.send("gui")
+    await finish_report(driver)
     [ticket] = await rows(sessions, Ticket)
     files = await rows(sessions, TicketAttachment, TicketAttachment.ticket_id == ticket.id)
     assert [file.kind for file in files] == ["photo"]
@@ -139,11 +146,7 @@ async def test_a_photo_sent_first_starts_a_report_with_it(driver, sessions) -> N
     await driver.send("bao su co")
     await driver.send("Cây đổ chắn đường liên thôn từ sáng nay.")
     assert "đã nhận 1 ảnh" in driver.last[-1].text
-    await driver.send("xong")
-    await driver.send("khong")
-    await driver.send("ea kao")
-    await driver.send("an danh")
-    await driver.send("gui")
+    await finish_report(driver)
     [ticket] = await rows(sessions, Ticket)
     files = await rows(sessions, TicketAttachment, TicketAttachment.ticket_id == ticket.id)
     assert ticket.kind == "problem" and len(files) == 1
@@ -175,11 +178,7 @@ async def test_asking_for_a_person_reaches_the_commune_staff(driver, sessions) -
     await driver.send("cho toi gap can bo")
     assert "cán bộ" in driver.last[-1].text
     await driver.send("Nhà tôi muốn hỏi bao giờ có kết quả rà soát năm nay?")
-    await driver.send("xong")
-    await driver.send("bo qua")
-    await driver.send("ea kao")
-    await driver.send("an danh")
-    await driver.send("gui")
+    await finish_report(driver, photos_and_place=False)  # a question asks no photos or place
     [ticket] = await rows(sessions, Ticket)
     assert ticket.kind == "question" and "kết quả rà soát" in ticket.body
 
@@ -196,11 +195,7 @@ async def test_a_tracking_code_typed_alone_shows_the_report(driver, sessions) ->
     await driver.send("hoi chinh sach")
     await driver.send("Khác")
     await driver.send("Xin hỏi khi nào xã họp bình xét hộ nghèo?")
-    await driver.send("xong")
-    await driver.send("bo qua")
-    await driver.send("ea kao")
-    await driver.send("an danh")
-    await driver.send("gui")
+    await finish_report(driver, photos_and_place=False)
     code = CODE.search(joined(driver.last)).group()  # type: ignore[union-attr]
     await driver.send(f"tra cuu {code.lower()}")
     assert f"Phản ánh {code}" in joined(driver.last) and "đã tiếp nhận" in joined(driver.last)
