@@ -32,14 +32,15 @@ DEFAULT_HOLIDAYS = (
 )
 
 
-# What each Zalo Official Account setting is and where it is found, for the start-up error.
+# What each Zalo Official Account setting is and where it is found, for the start-up error (descriptions
+# of the settings, not secrets: hence the nosec marks).
 ZALO_OA_SETTINGS = {
     "ZALO_OA_APP_ID": "the Zalo app's id (developers.zalo.me, the app's settings)",
-    "ZALO_OA_APP_SECRET": "the Zalo app's secret key (developers.zalo.me, the app's settings), which refreshes "
+    "ZALO_OA_APP_SECRET": "the Zalo app's secret key (developers.zalo.me, the app's settings), which refreshes "  # nosec B105
                           "the OA's access token; not ZALO_OA_SECRET_KEY, the OA secret key of the webhook settings",
-    "ZALO_OA_SECRET_KEY": "the OA secret key (developers.zalo.me, the app, Official Account, the webhook settings), "
+    "ZALO_OA_SECRET_KEY": "the OA secret key (developers.zalo.me, the app, Official Account, the webhook settings), "  # nosec B105
                           "which checks the webhook's signatures",
-    "ZALO_OA_REFRESH_TOKEN": "the OA's first refresh token (developers.zalo.me, the app, Official Account)",
+    "ZALO_OA_REFRESH_TOKEN": "the OA's first refresh token (developers.zalo.me, the app, Official Account)",  # nosec B105
 }
 
 
