@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete
+from sqlalchemy import bindparam, delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Area, Citizen, Conversation
+from storage.models import Area, Citizen, Conversation, OutboxMessage, ZaloInboxRow
 
 # Built once: building a select of SQLModel classes costs more than running it on SQLite.
 _CITIZEN_FOR_TURN = (
@@ -55,7 +55,18 @@ async def find_citizen(session: AsyncSession, channel: str, channel_user_id: str
 
 
 async def delete_citizen(session: AsyncSession, citizen_id: int) -> None:
-    """Delete a citizen and everything that hangs off them."""
+    """Delete a citizen and everything that hangs off them, and their chat id wherever it remains:
+    outbox rows queued without a citizen (replies a platform refused for a while, bot/channels/unsent.py),
+    and Zalo inbox rows (handled ones are deleted; the ones still being handled keep only their content,
+    dropped once handled)."""
+    citizen = await session.get(Citizen, citizen_id)
+    if citizen is not None:
+        chat = (col(OutboxMessage.channel) == citizen.channel, col(OutboxMessage.chat_id) == citizen.channel_user_id)
+        await session.exec(delete(OutboxMessage).where(*chat))  # type: ignore[call-overload]
+        inbox = (col(ZaloInboxRow.channel) == citizen.channel, col(ZaloInboxRow.chat_id) == citizen.channel_user_id)
+        await session.exec(delete(ZaloInboxRow).where(*inbox, col(ZaloInboxRow.done_at).is_not(None)))  # type: ignore[call-overload]
+        await session.exec(update(ZaloInboxRow).where(*inbox).values(chat_id=""))  # type: ignore[call-overload]
+    await session.exec(delete(OutboxMessage).where(col(OutboxMessage.citizen_id) == citizen_id))  # type: ignore[call-overload]
     await session.exec(delete(Conversation).where(Conversation.citizen_id == citizen_id))  # type: ignore[call-overload]
     await session.exec(delete(Citizen).where(Citizen.id == citizen_id))  # type: ignore[call-overload]
 

@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import repo, ticket_rules, tickets
+from storage import outbox, repo, ticket_rules, tickets
 from storage.db import SessionFactory
-from storage.models import EventKind, Staff, StaffRole, Ticket, TicketKind, TicketStatus
+from storage.models import EventKind, OutboxMessage, Staff, StaffRole, Ticket, TicketKind, TicketStatus, ZaloInboxRow
 from storage.staff import create_staff
 from storage.ticket_rules import InvalidTransition
 
@@ -183,6 +183,28 @@ async def test_forget_citizen_keeps_the_tickets_without_the_person(sessions: Ses
         assert await tickets.tickets_of_citizen(session, citizen_id) == []
     assert (rows[mine.code].citizen_id, rows[mine.code].reporter_name, rows[mine.code].body) == (None, None, mine.body)
     assert (rows[theirs.code].citizen_id, rows[theirs.code].reporter_name) == (other_id, "Nguyễn Văn A")
+
+
+async def test_deleting_a_citizen_leaves_their_chat_id_nowhere(sessions: SessionFactory) -> None:
+    """/xoadulieu: outbox rows of the chat, also those queued without a citizen (unsent replies), and
+    Zalo inbox rows of the chat lose the chat id; other chats keep theirs."""
+    async with sessions() as session:
+        citizen_id = await make_citizen(session, "chat-42")
+        await outbox.enqueue(session, channel="test", chat_id="chat-42", payload={"text": "notice"}, now=NOW, citizen_id=citizen_id)
+        await outbox.enqueue(session, channel="test", chat_id="chat-42", payload={"text": "unsent reply"}, now=NOW)
+        await outbox.enqueue(session, channel="test", chat_id="chat-7", payload={"text": "someone else"}, now=NOW)
+        for key, chat_id, done in (("done", "chat-42", NOW), ("pending", "chat-42", None), ("other", "chat-7", NOW)):
+            session.add(ZaloInboxRow(key=key, channel="test", chat_id=chat_id, payload={"text": "x"}, received_at=NOW, done_at=done))
+        await session.commit()
+    async with sessions() as session:
+        await tickets.forget_citizen(session, citizen_id)
+        await repo.delete_citizen(session, citizen_id)
+        await session.commit()
+    async with sessions() as session:
+        queued = [(m.chat_id, m.payload["text"]) for m in (await session.exec(select(OutboxMessage))).all()]
+        inbox = {row.key: (row.chat_id, row.payload) for row in (await session.exec(select(ZaloInboxRow))).all()}
+    assert queued == [("chat-7", "someone else")]
+    assert inbox == {"pending": ("", {"text": "x"}), "other": ("chat-7", {"text": "x"})}
 
 
 async def test_count_today_starts_at_local_midnight(sessions: SessionFactory) -> None:

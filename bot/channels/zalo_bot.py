@@ -412,7 +412,8 @@ class ZaloBotChannel:
     async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
         """Keep the photos citizens send (Zalo's links do not last), checking size and type."""
         assert self._session is not None
-        return await remote_media.keep(self._session, self.settings.data_dir, self.settings.media_max_bytes, attachments)
+        source = remote_media.zalo_source(self.settings.zalo_bot_base_url)
+        return await remote_media.keep(self._session, self.settings.data_dir, self.settings.media_max_bytes, attachments, source)
 
     async def send(self, chat_id: str, replies: list[Reply], translator: Translator | None = None) -> None:
         """Send replies in order: texts in parts of at most 2000 characters, photos by URL."""

@@ -599,7 +599,8 @@ class ZaloOAChannel:
     async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
         """Keep the photos and voice messages citizens send, checking size and type."""
         assert self._http is not None
-        return await remote_media.keep(self._http, self.settings.data_dir, self.settings.media_max_bytes, attachments)
+        source = remote_media.zalo_source(self.settings.zalo_oa_api_base)
+        return await remote_media.keep(self._http, self.settings.data_dir, self.settings.media_max_bytes, attachments, source)
 
     async def _translator(self, user_id: str) -> Translator:
         async with self.engine.sessions() as session:
