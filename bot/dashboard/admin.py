@@ -114,8 +114,9 @@ async def staff_change(request: web.Request) -> web.StreamResponse:
             await set_password(session, staff, password, one_time=True)
         else:
             await set_active(session, staff, action == "enable")
+        reset = bool(password)  # a one-time password: its owner changes it at the next sign-in
         await record(session, request, f"staff.{action}", object_type="staff", object_id=staff.username,
-                     **({"one_time_password": True} if action == "reset" else {}))
+                     **({"one_time_password": reset} if reset else {}))
         await session.commit()
         accounts = await list_staff(session)
     if not password:
