@@ -91,7 +91,7 @@ BLOCKED = frozenset({-213, -227})
 OUTSIDE_WINDOW = frozenset({-230, -232})
 QUOTA = -218
 APP_REFUSED = frozenset({-14002, -14004})  # OAuth: invalid app id, invalid secret key (answered with HTTP 200)
-APP_SECRET_REFUSED = "app secret refused"
+APP_SECRET_REFUSED = "app secret refused"  # nosec B105  # a health status, not a secret
 RATE_ERRORS = frozenset({-32, 429})
 
 
