@@ -10,7 +10,7 @@ from handlers.menu import main_menu
 from handlers.profile import HOUSEHOLD_LABELS, LANGUAGE_NAMES, area_label, settings_menu
 from handlers.router import Action, Routes
 from handlers.states import Mode, State
-from handlers.turn import NotThisStep, StaleAction, Turn
+from handlers.turn import NotThisStep, OutOfFlow, StaleAction, Turn
 from handlers.types import Button, Reply
 from handlers.words import NO, SKIP, YES, words
 from storage.models import HouseholdStatus
@@ -125,11 +125,17 @@ async def on_consent(turn: Turn) -> list[Reply]:
     return [settings_menu(turn, note)]
 
 
+QUESTION_WORDS = 3  # a message this long at the greeting is a question, not an answer to it
+
+
 async def on_consent_text(turn: Turn) -> list[Reply]:
-    """Text at the consent step: a commune named is kept for later; anything else, asked again."""
+    """Text at the consent step: a commune named is kept for later; a question or a story leaves the
+    greeting (questions need no registration) and is answered; a short unclear answer is asked again."""
     if _commune_hint(turn):
         return [Reply(turn._("I have noted your commune: {commune}. First, please answer this:",
                              commune=area_label(turn, turn.data["hint"]))), ask_consent(turn)]
+    if _mode(turn) is Mode.onboarding and len(words(turn.text).split()) >= QUESTION_WORDS:
+        raise OutOfFlow(turn._("No registration is needed to ask. You can set your commune and notices later with /settings."))
     raise NotThisStep
 
 

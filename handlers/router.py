@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from content.text import fold
 from handlers.states import State
-from handlers.turn import Handler, NotThisStep, StaleAction, Turn
+from handlers.turn import Handler, NotThisStep, OutOfFlow, StaleAction, Turn
 from handlers.types import Button, Reply
 from handlers.words import CANCEL, is_one_of, words
 
@@ -179,6 +179,9 @@ class Router:
                 return await self.text.get(turn.state, self.fallbacks.in_flow)(turn)
             except NotThisStep:
                 return await self.fallbacks.in_flow(turn)
+            except OutOfFlow as out:
+                turn.reset()
+                return [Reply(out.note), *await self.fallbacks.question(turn)]
         return await self.media.get(turn.state, self.fallbacks.in_flow_media)(turn)
 
     async def _action(self, turn: Turn, action: str) -> list[Reply]:

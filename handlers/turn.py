@@ -47,6 +47,15 @@ class NotThisStep(Exception):
     """Typed text a step's own handler cannot use: the router asks the step again (`Fallbacks.in_flow`)."""
 
 
+class OutOfFlow(Exception):
+    """Typed text that is not for an optional step at all (a question at the greeting): the router
+    leaves the flow, shows `note`, and reads the text as a message outside any flow."""
+
+    def __init__(self, note: str) -> None:
+        super().__init__(note)
+        self.note = note
+
+
 @dataclass
 class Turn:
     """Everything a handler needs for one incoming message; handlers change it and return replies."""

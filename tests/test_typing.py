@@ -240,3 +240,14 @@ async def test_a_poll_answered_by_typing_its_choice(driver, sessions, services) 
     assert "Buổi tối" in joined(driver.last)
     [answer] = await rows(sessions, PollAnswer)
     assert answer.choice == 1
+
+
+async def test_a_question_typed_at_the_greeting_is_answered_and_the_greeting_can_wait(driver, sessions) -> None:
+    await driver.send("/start")
+    shown = await driver.send("tuoi ca phe mua kho co duoc ho tro may bom khong")
+    assert "không cần đăng ký" in joined(shown) and "/caidat" in joined(shown)
+    [citizen] = await rows(sessions, Citizen)
+    assert citizen.consent_at is None  # nothing agreed by asking
+    assert await unanswered(sessions) == ["tuoi ca phe mua kho co duoc ho tro may bom khong"]  # a real question, noted
+    await driver.send("chuan ngheo nong thon bao nhieu")
+    assert "1.500.000" in joined(driver.last) or "2.200.000" in joined(driver.last)
