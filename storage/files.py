@@ -47,9 +47,16 @@ def open_private(path: Path):  # type: ignore[no-untyped-def]
 
 def private_sqlite(path: Path) -> None:
     """A SQLite database file and the files SQLite keeps beside it as 0600, in a 0700 folder; SQLite
-    creates its -wal and -shm files with the database file's mode."""
+    creates its -wal and -shm files with the database file's mode.
+
+    An existing database is only chmod-ed, never opened: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, and SQLite's locks belong to the connections already open
+    (another engine of the same process would lose its read snapshot or its write lock)."""
     private_dir(path.parent)
-    private_file(path)
+    if path.exists():
+        os.chmod(path, PRIVATE_FILE)
+    else:
+        private_file(path)
     for suffix in SQLITE_SIDE_FILES:
         side = path.with_name(path.name + suffix)
         if side.exists():
