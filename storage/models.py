@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -216,6 +216,7 @@ class Staff(SQLModel, table=True):
     chat_user_id: str | None = Field(default=None, max_length=128, index=True)
     link_code_hash: str | None = Field(default=None, max_length=128)
     link_code_expires_at: datetime | None = _utc_column()
+    chat_linked_at: datetime | None = _utc_column()  # a link made from the web chat ends like a staff session
     failed_logins: int = 0
     locked_until: datetime | None = _utc_column()
     last_login_at: datetime | None = _utc_column()
@@ -433,7 +434,10 @@ class ZaloInboxRow(SQLModel, table=True):
     `holder` name the process handling it (see storage.holders)."""
 
     __tablename__ = "zalo_inbox"
-    __table_args__ = (UniqueConstraint("key", name="uq_zalo_inbox_key"),)
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_zalo_inbox_key"),
+        Index("ix_zalo_inbox_chat", "channel", "chat_id", "id"),  # a chat's earlier events not done yet
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200)
