@@ -616,3 +616,42 @@ class DialogueVote(SQLModel, table=True):
     ticket_id: int = Field(sa_column=Column(ForeignKey("dialogue_question.ticket_id", ondelete="CASCADE"), primary_key=True))
     citizen_id: int = Field(sa_column=Column(ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True))
     voted_at: datetime = _utc_column(nullable=False)
+
+
+class SelfCheckQuestionRow(SQLModel, table=True):
+    """A yes/no question of the household self-check on one poverty indicator, imported from
+    content/selfcheck.yaml; `data` holds it as the file writes it (wording per locale, deficit rule,
+    sources, `needs_review`). Staff confirm or edit it in the dashboard (`edited_at` set)."""
+
+    __tablename__ = "selfcheck_question"
+
+    id: str = Field(primary_key=True, max_length=100)
+    data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    position: int = 0
+    updated_at: datetime = _utc_column(nullable=False)
+    edited_at: datetime | None = _utc_column()  # as FaqRow.edited_at
+
+
+class SelfCheckCount(SQLModel, table=True):
+    """Self-checks finished, counted by local day, commune ("" when not known) and outcome; no one's
+    identity (a self-check without a request keeps nothing else)."""
+
+    __tablename__ = "selfcheck_count"
+
+    day: date = Field(primary_key=True)
+    area_code: str = Field(default="", primary_key=True, max_length=16)
+    outcome: str = Field(primary_key=True, max_length=16)
+    count: int = 0
+
+
+class SelfCheckRequest(SQLModel, table=True):
+    """A household's request that the commune review it, sent after a self-check: the ticket (kind
+    question, topic review) that carries it, with the answers and the result the household saw."""
+
+    __tablename__ = "selfcheck_request"
+
+    ticket_id: int = Field(sa_column=Column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True))
+    area_code: str | None = Field(default=None, max_length=16, index=True)
+    outcome: str = Field(max_length=16)
+    answers: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc_column(nullable=False)
