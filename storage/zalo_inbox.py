@@ -77,6 +77,19 @@ async def unfinished(
     return rows
 
 
+async def earlier_not_done(session: AsyncSession, channel: str, chat_id: str, key: str) -> list[str]:
+    """The keys of the chat's events stored before `key` and not done yet, oldest first: whoever
+    handles `key` waits for them (they may be in another process's hands)."""
+    mine = select(ZaloInboxRow.id).where(ZaloInboxRow.key == key).scalar_subquery()
+    statement = (
+        select(ZaloInboxRow.key)
+        .where(ZaloInboxRow.channel == channel, ZaloInboxRow.chat_id == chat_id, col(ZaloInboxRow.id) < mine,
+               col(ZaloInboxRow.done_at).is_(None))
+        .order_by(col(ZaloInboxRow.id))
+    )
+    return list((await session.exec(statement)).all())
+
+
 async def mark_done(session: AsyncSession, keys: Collection[str], now: datetime) -> None:
     """Handled: forget the content, keep the key (the caller commits)."""
     if keys:

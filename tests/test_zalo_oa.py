@@ -25,8 +25,10 @@ from sqlmodel import select
 
 from bot import keys
 from bot.app import create_app
+from bot.channels.inbox import Inbox
 from bot.channels.zalo_oa import OAEvent, Tokens, parse_event, signature
 from bot.config import ConfigError, Settings, load_settings
+from bot.ordering import KeyedLocks
 from handlers.engine import utc_now
 from storage import broadcasts, outbox, zalo_inbox
 from storage.db import create_engine, session_factory
@@ -660,13 +662,13 @@ class BotRun:
         self.proc: subprocess.Popen[bytes] | None = None
         self.logs: list[Path] = []
 
-    async def start(self, zalo_env: dict[str, object]) -> dict:
-        """Start with these Zalo OA settings; wait for /healthz and return it."""
+    async def start(self, zalo_env: dict[str, object], *options: str) -> dict:
+        """Start with these Zalo OA settings (and `run` options); wait for /healthz and return it."""
         env = {**self.env, **{name.upper(): str(value) for name, value in zalo_env.items()}}
         log = self.workdir / f"run-{len(self.logs) + 1}.log"
         self.logs.append(log)
         with log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=self.workdir, env=env,
+            self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run", *options], cwd=self.workdir, env=env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         return await self.health(timeout=30)
 
@@ -813,6 +815,90 @@ async def test_killed_with_events_stored_but_not_handled_the_next_start_handles_
         assert len(zalo.messages_to(user)) == 2
     finally:
         await run.stop()
+
+
+async def test_two_web_processes_handle_one_citizens_events_in_the_order_they_were_recorded(
+    settings, zalo, tmp_path,
+) -> None:
+    """Behind the proxy, two `--role web` processes on PostgreSQL each get one of a citizen's two
+    events at the same moment: the second waits until the first is handled, wherever it is."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one process")
+    runs = [BotRun(tmp_path / name, settings) for name in ("a", "b")]
+    user = "order-1"
+    first, second = zalo.text_event(user, "/menu"), zalo.text_event(user, "chuan ngheo la bao nhieu")
+    env = zalo.settings()
+    try:
+        for run in runs:
+            run.workdir.mkdir()
+            await run.start(env, "--role", "web")
+        zalo.hold_sends = asyncio.Event()  # the first process's reply to the first event hangs…
+        assert (await runs[0].post(zalo, first))[0] == 200
+        await asyncio.wait_for(zalo.send_held.wait(), 20)
+        assert (await runs[1].post(zalo, second))[0] == 200  # …when the second event reaches the other one
+        await asyncio.sleep(1.5)
+        assert zalo.send_attempts == 1, runs[1].output()  # the second process waits: nothing handled, nothing sent
+        zalo.hold_sends.set()
+        zalo.hold_sends = None
+        await zalo.wait_for_messages(user, 2, timeout=30)
+        texts = [sent.text or "" for sent in zalo.messages_to(user)]
+        assert "1.500.000" not in texts[0] and "1.500.000" in texts[1], texts  # the menu, then the answer
+        assert "waits for 1 earlier event(s) of its chat handled elsewhere" in runs[1].output()
+    finally:
+        for run in runs:
+            await run.stop()
+
+
+async def test_storage_contract_one_chats_events_wait_for_its_earlier_ones_in_another_process(db_url, settings) -> None:
+    """On SQLite and (with TEST_POSTGRES_URL) PostgreSQL: two inboxes — each its own engine, lease
+    holder and locks, as two processes — share the record. A chat's event waits for the chat's
+    earlier event the other one handles, then runs; another chat's event is not held up."""
+    engines = [create_engine(db_url) for _ in range(2)]
+    holders = [Holder(engine) for engine in engines]
+    for holder in holders:
+        await holder.start()
+    factories = [session_factory(engine, holder.info) for engine, holder in zip(engines, holders, strict=True)]
+    seen: list[str] = []
+    slow = asyncio.Event()
+
+    async def handle(payload: dict) -> None:
+        seen.append(f"start {payload['k']}")
+        if payload["k"] == "m1":
+            await slow.wait()
+        seen.append(f"end {payload['k']}")
+
+    inboxes = [Inbox(factory, "zalo_oa", handle, KeyedLocks(), utc_now, parallel=4, sweep_every=3600)
+               for factory in factories]
+    try:
+        assert await inboxes[0].accept("m1", "u1", {"k": "m1"})
+        assert await inboxes[1].accept("m2", "u1", {"k": "m2"})
+        assert await inboxes[1].accept("other", "u2", {"k": "other"})
+        assert await inboxes[0].accept("m3", "u1", {"k": "m3"})
+        for _ in range(100):
+            if "end other" in seen:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        assert seen == ["start m1", "start other", "end other"], seen  # m2 waits for m1, m3 for m2
+        slow.set()
+        for _ in range(200):
+            if len(seen) == 8:
+                break
+            await asyncio.sleep(0.02)
+        assert [step for step in seen if "other" not in step] == [
+            "start m1", "end m1", "start m2", "end m2", "start m3", "end m3"], seen
+        for inbox in inboxes:
+            await inbox.idle()
+        async with factories[0]() as session:
+            assert await zalo_inbox.earlier_not_done(session, "zalo_oa", "u1", "m3") == []
+    finally:
+        slow.set()
+        for inbox in inboxes:
+            await inbox.stop()
+        for holder in holders:
+            await holder.stop()
+        for engine in engines:
+            await engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

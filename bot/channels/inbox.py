@@ -4,11 +4,11 @@ Zalo wants a webhook's answer within about 2 seconds and delivers an unanswered 
 (the Official Account about 30 s, 5 min, 15 min, 30 min and 1 h after). So a webhook only checks the
 request, stores the event in the `zalo_inbox` table (committed) and answers; the event is handled
 from the record afterwards, however slow the turn or the sends: one chat's events one at a time in
-arrival order, other chats' at once (up to `parallel`). An event stored but not handled when its
-process died is handled after the restart (SQLite: everything left over; PostgreSQL: what the dead
-process held, once its lease-holder lock is gone, see storage.holders), once. A redelivered event,
-or the same event reaching two processes, is only acknowledged; handled keys are kept for
-`zalo_inbox.KEEP_DONE` and pruned after.
+the order they were recorded (across processes too), other chats' at once (up to `parallel`). An
+event stored but not handled when its process died is handled after the restart (SQLite: everything
+left over; PostgreSQL: what the dead process held, once its lease-holder lock is gone, see
+storage.holders), once. A redelivered event, or the same event reaching two processes, is only
+acknowledged; handled keys are kept for `zalo_inbox.KEEP_DONE` and pruned after.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 60.0  # how often rows of dead processes are looked for, and old keys pruned
 STOP_GRACE = 10.0  # seconds events being handled may take to finish when the process stops
 MAX_BACKOFF = 30.0
+# The longest an event waits for its chat's earlier events in other hands: a dead process's lease
+# ends (zalo_inbox.LEASE) and a sweep takes its events up within this.
+WAIT_FOR_EARLIER = zalo_inbox.LEASE.total_seconds() + 2 * SWEEP_SECONDS
 DATABASE_ERRORS = (SQLAlchemyError, OSError)
 Handle = Callable[[dict], Awaitable[None]]
 
@@ -54,6 +57,7 @@ class Inbox:
         self._slots = asyncio.Semaphore(parallel)
         self._busy: set[str] = set()  # taken by this process and not yet marked done
         self._done: set[str] = set()  # handled, not yet marked done
+        self._handled: dict[str, asyncio.Event] = {}  # taken by this process: set once handled
         self._recording = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -102,13 +106,14 @@ class Inbox:
 
     def _dispatch(self, key: str, chat_id: str, payload: dict) -> None:
         self._busy.add(key)
+        self._handled[key] = asyncio.Event()
         task = asyncio.create_task(self._run(key, chat_id, payload), name=f"{self.channel}:event")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, key: str, chat_id: str, payload: dict) -> None:
-        """Handle one event after the chat's earlier ones (the lock is asked for before anything else
-        awaits, so tasks get it in the order they were made)."""
+        """Handle one event once the chat's earlier ones are done, here or in another process."""
+        await self._after_earlier(key, chat_id)
         async with self.locks.hold((self.channel, chat_id)), self._slots:
             try:
                 await self.handle(payload)
@@ -116,8 +121,49 @@ class Inbox:
                 log.exception("%s: event %s failed", self.channel, key)
         await self._finished(key)
 
+    async def _after_earlier(self, key: str, chat_id: str) -> None:
+        """Wait until the chat's events recorded before `key` are handled: by this process (told by
+        their `_handled` flag), or by another one (two web processes behind the proxy may each get
+        one of a chat's events at the same moment; the record says when it is done). Only earlier
+        events are waited for, so nobody waits in a circle. A process that died holding one frees it
+        within WAIT_FOR_EARLIER (see _resume); after that the event is handled anyway: late and out
+        of order rather than never."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_FOR_EARLIER
+        pause = 0.02
+        while True:
+            try:
+                with sqlite_driver.inline():
+                    async with self.sessions() as session:
+                        earlier = await zalo_inbox.earlier_not_done(session, self.channel, chat_id, key)
+            except DATABASE_ERRORS as exc:
+                log.error("%s inbox: database unavailable (%s); event %s handled without waiting for earlier ones",
+                          self.channel, _short(exc), key)
+                return
+            here = [self._handled[other] for other in earlier if other in self._handled]
+            elsewhere = len(earlier) - len(here)
+            if not earlier or (not elsewhere and all(flag.is_set() for flag in here)):
+                return
+            left = deadline - loop.time()
+            if left <= 0:
+                log.warning("%s: event %s handled before %d earlier event(s) of its chat that are still not done",
+                            self.channel, key, len(earlier))
+                return
+            if elsewhere and pause == 0.02:
+                log.info("%s: event %s waits for %d earlier event(s) of its chat handled elsewhere",
+                         self.channel, key, elsewhere)
+            try:
+                if elsewhere:
+                    await asyncio.sleep(min(pause, left))
+                    pause = min(pause * 2, 1.0)
+                else:
+                    await asyncio.wait_for(asyncio.gather(*(flag.wait() for flag in here)), left)
+            except TimeoutError:
+                pass
+
     async def _finished(self, key: str) -> None:
         self._done.add(key)
+        self._handled[key].set()
         with contextlib.suppress(*DATABASE_ERRORS):
             await self._record_done(key)
 
@@ -139,6 +185,8 @@ class Inbox:
                               self.channel, _short(exc), len(group))
                 raise
             self._busy -= group
+            for handled in group:
+                self._handled.pop(handled, None)
 
     async def _sweep(self) -> None:
         await self._resume(starting=True)
