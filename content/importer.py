@@ -24,15 +24,18 @@ from content.campaigns import CAMPAIGNS_FILE, Campaign, load_campaigns, parse_ca
 from content.loader import ContentError, ContentInvalid, _Faq, _Story, _check_references, _faq, _story, load_content
 from content.model import ContentBundle, FaqEntry, FaqText, Source, Story, StoryText, Topic
 from content.quiz import QuizQuestion, load_quiz, quiz_texts
+from content.selfcheck import SelfCheck, load_selfcheck, question_data
 from storage import content as content_repo
 from storage import quiz as quiz_repo
+from storage import selfcheck as selfcheck_repo
 from storage import repo
-from storage.models import Area, CampaignRow, FaqRow, QuizQuestionRow, StoryRow, TopicRow
+from storage.models import Area, CampaignRow, FaqRow, QuizQuestionRow, SelfCheckQuestionRow, StoryRow, TopicRow
 
 log = logging.getLogger(__name__)
 
 Editable = FaqRow | StoryRow | QuizQuestionRow
-KINDS = {"faqs": ("FAQ entry", "FAQ entries"), "stories": ("story", "stories"), "quiz questions": ("quiz question", "quiz questions")}
+KINDS = {"faqs": ("FAQ entry", "FAQ entries"), "stories": ("story", "stories"), "quiz questions": ("quiz question", "quiz questions"),
+         "self-check questions": ("self-check question", "self-check questions")}
 
 
 @dataclass(frozen=True)
@@ -245,7 +248,19 @@ async def import_all(session: AsyncSession, *, now: datetime, overwrite: bool = 
     for position, item in enumerate(document["campaigns"]):
         await content_repo.upsert(session, CampaignRow(id=item["id"], data=item, position=position, updated_at=now), "id")
     imported |= Imported({"campaigns": len(campaigns)})
-    return imported | await import_quiz(session, load_quiz(faqs=bundle.faqs, topics=bundle.topics), now=now, overwrite=overwrite)
+    imported |= await import_quiz(session, load_quiz(faqs=bundle.faqs, topics=bundle.topics), now=now, overwrite=overwrite)
+    return imported | await import_selfcheck(session, load_selfcheck(), now=now, overwrite=overwrite)
+
+
+async def import_selfcheck(session: AsyncSession, selfcheck: SelfCheck, *, now: datetime, overwrite: bool = False) -> Imported:
+    """Write the self-check's indicator questions by id, except those confirmed or edited in the
+    dashboard unless `overwrite`. The caller commits."""
+    rows = [
+        SelfCheckQuestionRow(id=question.id, data=question_data(question), position=position, updated_at=now)
+        for position, question in enumerate(selfcheck.questions)
+    ]
+    kept = await selfcheck_repo.write_questions(session, rows, overwrite=overwrite)
+    return Imported({"self-check questions": len(rows) - len(kept)}, {"self-check questions": kept})
 
 
 async def import_quiz(session: AsyncSession, questions: tuple[QuizQuestion, ...], *, now: datetime, overwrite: bool = False) -> Imported:

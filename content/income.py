@@ -137,11 +137,19 @@ _PEOPLE_WORDS = {"mot": 1, "hai": 2, "ba": 3, "bon": 4, "tu": 4, "nam": 5, "sau"
 MAX_PEOPLE = 30
 
 
-def parse_people(text: str) -> int | None:
-    """How many people a message says live in the household ("5", "5 người", "nhà có năm người")."""
+_COUNTED = re.compile(r"(?<![\d.,])(\d{1,2}|" + "|".join(_PEOPLE_WORDS) + r")\s*(?:nguoi|khau|nhan khau|thanh vien|people|persons)\b")
+
+
+def parse_people(text: str, *, strict: bool = False) -> int | None:
+    """How many people a message says live in the household ("5", "5 người", "nhà có năm người");
+    `strict`: only a number said with "người", "khẩu" (in a message that says more than that)."""
     folded = fold_amount(text)
-    numbers = [int(number) for number in _PEOPLE.findall(folded)]
-    if not numbers:
+    counted = [int(n) if n.isdigit() else _PEOPLE_WORDS[n] for n in _COUNTED.findall(folded)]
+    if counted or strict:
+        numbers = counted
+    else:
+        numbers = [int(number) for number in _PEOPLE.findall(folded)]
+    if not numbers and not strict:
         numbers = [_PEOPLE_WORDS[word] for word in folded.split() if word in _PEOPLE_WORDS]
     if len(numbers) != 1 or not 1 <= numbers[0] <= MAX_PEOPLE:
         return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from content.search import Status
-from handlers import faq, feedback, subscription, tracking
+from handlers import faq, feedback, selfcheck, subscription, tracking
 from handlers.faq import SUGGEST_TEXT, answer_text, small_talk
 from handlers.menu import cancel, main_menu
 from handlers.router import MISSES_KEY, ask_again
@@ -49,6 +49,8 @@ async def message(turn: Turn) -> list[Reply]:
         return await subscription.subscribe(turn)
     if kind is Intent.person:
         return await feedback.to_a_person(turn)
+    if kind is Intent.question and selfcheck.is_income_question(text):  # "1tr2 a month, are we poor?": work it out
+        return await selfcheck.from_question(turn)
     result = faq.search(turn, text)
     friendly = small_talk(turn, result.key)
     if friendly is not None:

@@ -9,7 +9,7 @@ from content.loader import rendered_answer
 from content.text import PARTICLES
 from content.model import FaqEntry
 from content.search import SearchResult, Status
-from handlers import observe
+from handlers import observe, selfcheck
 from handlers.menu import main_menu
 from handlers.router import Action, Routes
 from handlers.turn import StaleAction, Turn
@@ -23,6 +23,7 @@ SINCE_NOTE = N_("Note: this applies from {start}. Until {until} the earlier rule
 PAGE = 6
 RELATED = 3
 CHANGE_NOTICE_DAYS = 60
+LINE_TOPICS = frozenset({"poverty_standard", "household_types"})
 
 
 def answer_text(entry: FaqEntry, translator: Translator, today: date, previous: FaqEntry | None = None) -> str:
@@ -93,6 +94,8 @@ async def show_answer(turn: Turn, entry: FaqEntry) -> list[Reply]:
         (Button(turn._("👍 Helpful"), f"faq:up:{entry.id}"), Button(turn._("👎 Not helpful"), f"faq:down:{entry.id}")),
         *((Button("↪ " + other.text(turn.locale).question, f"faq:show:{other.id}"),) for other in related),
     ]
+    if entry.topic in LINE_TOPICS:  # an answer about the line: the household can check itself against it
+        rows.insert(1, (selfcheck.offer_button(turn),))
     previous = turn.services.library.previous(entry)
     return [Reply(answer_text(entry, turn.translator, turn.today, previous), buttons=tuple(rows), image=entry.image)]
 

@@ -19,6 +19,7 @@ def main_menu(turn: Turn, text: str | None = None) -> Reply:
         text or _("What would you like to do? You can also type your question directly."),
         buttons=(
             (Button(_("❓ Policy Q&A"), "menu:faq"),),
+            (Button(_("🧮 Household self-check"), "menu:selfcheck"),),
             (Button(_("📖 Stories"), "menu:stories"),),
             (Button(_("🎯 Policy quiz"), "menu:quiz"),),
             (Button(_("🗳 Your opinion"), "menu:polls"),),

@@ -29,6 +29,14 @@ class State(StrEnum):
     notice_confirm = "notice.confirm"
     poll_text = "poll.text"
     dialogue_question = "dialogue.question"
+    selfcheck_area = "selfcheck.area"
+    selfcheck_people = "selfcheck.people"
+    selfcheck_basis = "selfcheck.basis"
+    selfcheck_income = "selfcheck.income"
+    selfcheck_indicator = "selfcheck.indicator"
+    selfcheck_result = "selfcheck.result"
+    selfcheck_request_area = "selfcheck.request_area"
+    selfcheck_confirm = "selfcheck.confirm"
 
 
 class Mode(StrEnum):
