@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     Area,
+    Citizen,
     Dialogue,
     DialogueQuestion,
     DialogueStatus,
@@ -172,6 +173,13 @@ async def question_with_ticket(session: AsyncSession, ticket_id: int) -> tuple[D
     return (row[0], row[1]) if row else None
 
 
+async def has_voted(session: AsyncSession, ticket_id: int, citizen_id: int) -> bool:
+    """Whether the citizen already upvoted the question."""
+    return (await session.exec(
+        select(DialogueVote.ticket_id).where(DialogueVote.ticket_id == ticket_id, DialogueVote.citizen_id == citizen_id)
+    )).first() is not None
+
+
 async def vote(session: AsyncSession, ticket_id: int, citizen_id: int, now: datetime) -> bool:
     """Upvote a question once: True when this vote counted, False when the citizen had already voted.
 
@@ -238,6 +246,19 @@ async def ranked_questions(session: AsyncSession, dialogue_id: int) -> list[Rank
         .order_by(col(DialogueQuestion.votes).desc(), col(Ticket.created_at), col(Ticket.id))
     )).all()
     return [RankedQuestion(question, ticket) for question, ticket in rows]
+
+
+async def supports_from(session: AsyncSession, dialogue_id: int, channel: str) -> dict[int, int]:
+    """How many of each question's upvotes came from citizens of one channel (by ticket id; questions
+    with none are left out)."""
+    rows = (await session.exec(
+        select(DialogueVote.ticket_id, func.count())
+        .join(DialogueQuestion, col(DialogueQuestion.ticket_id) == col(DialogueVote.ticket_id))
+        .join(Citizen, col(Citizen.id) == col(DialogueVote.citizen_id))
+        .where(DialogueQuestion.dialogue_id == dialogue_id, Citizen.channel == channel)
+        .group_by(col(DialogueVote.ticket_id))
+    )).all()
+    return {int(ticket_id): int(count) for ticket_id, count in rows}
 
 
 async def answered_questions(session: AsyncSession, dialogue_id: int) -> list[RankedQuestion]:

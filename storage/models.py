@@ -395,6 +395,21 @@ class LoginFailure(SQLModel, table=True):
     address: str = Field(max_length=64, index=True)
 
 
+class AddressCount(SQLModel, table=True):
+    """How often one client address did one limited thing (a new web chat identity, a report, an answer
+    to one poll, a support of one question) in one period, an hour or a day: what the web chat's
+    per-address limits count, shared by every web process (storage/address_limits.py). The address
+    is a keyed hash; a row is pruned once its period has passed."""
+
+    __tablename__ = "address_count"
+
+    address: str = Field(primary_key=True, max_length=64)
+    action: str = Field(primary_key=True, max_length=48)
+    period: str = Field(primary_key=True, max_length=16)
+    count: int = 0
+    expires_at: datetime = _utc_column(nullable=False, index=True)
+
+
 class StaffSession(SQLModel, table=True):
     """A dashboard login: the cookie holds a random token, the database only its hash."""
 
