@@ -47,6 +47,7 @@ from handlers.notices import queue_due
 from handlers.officer import daily_reminders
 from handlers.quiz_contest import announce_finished
 from handlers.turn import Services, TicketPolicy
+from storage import address_limits
 from storage.db import create_engine, session_factory
 from storage.files import private_dir
 from storage.holders import Holder
@@ -113,7 +114,8 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
             due_days=dict(settings.due_days), holidays=settings.holiday_dates, daily_limit=settings.ticket_daily_limit
         )
         services = Services(
-            areas=AreaDirectory(areas), catalogs=catalogs, library=Library(bundle, version), tz=settings.tz, tickets=policy
+            areas=AreaDirectory(areas), catalogs=catalogs, library=Library(bundle, version), tz=settings.tz, tickets=policy,
+            address_limits=settings.address_limits,
         )
         app[keys.SERVICES] = services
         engine = Engine(
@@ -126,6 +128,7 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
             engine, app[keys.LOCKS], catalogs, ensure_secret_key(settings),
             secure_cookie=settings.public_base_url.startswith("https://"),
             newcomers=flood_gate(settings.flood_burst, settings.flood_window_seconds),
+            identity_idle=timedelta(days=settings.webchat_identity_idle_days), limits=settings.address_limits, tz=settings.tz,
         )
         watcher = asyncio.create_task(refresh.watch(sessions, services.library), name="content-refresh")
         yield
@@ -238,6 +241,10 @@ def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
             polls.tick, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), args=[app[keys.SESSIONS], app[keys.SERVICES], clock],
             id="polls", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
         )
+        scheduler.add_job(
+            _prune_address_counts, IntervalTrigger(hours=1), args=[app, clock],
+            id="address-counts", replace_existing=True, coalesce=True, max_instances=1,
+        )
         async with app[keys.SESSIONS]() as session:
             campaigns = await stored_campaigns(session, [area.code for area in app[keys.SERVICES].areas.records])
         if not campaigns:
@@ -263,6 +270,13 @@ async def _queue_broadcasts(app: web.Application, clock) -> None:  # type: ignor
     """Queue the broadcasts whose time has come."""
     async with app[keys.SESSIONS]() as session:
         await queue_due(session, app[keys.SERVICES], clock())
+        await session.commit()
+
+
+async def _prune_address_counts(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
+    """Forget the web chat's per-address counts of periods that have ended."""
+    async with app[keys.SESSIONS]() as session:
+        await address_limits.prune(session, clock())
         await session.commit()
 
 

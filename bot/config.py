@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.address_limits import AddressLimits, Limit
 from storage.files import private_dir
 from storage.models import TicketKind
 from storage.ticket_rules import parse_due_days, parse_holidays
@@ -94,6 +95,17 @@ class Settings(BaseSettings):
     login_pair_limit: int = Field(10, ge=1, le=10_000)
     login_address_limit: int = Field(30, ge=1, le=100_000)
     login_alert_after: int = Field(10, ge=1, le=100_000)
+    # Web chat identities (signed cookies) end after this many days unused; then limits per client
+    # address, per hour and per (local) day, for what a script could repeat with a new identity each
+    # time: new identities, reports (dialogue questions included), and votes (new answers to one poll,
+    # supports of one question). See docs/security.md for why these numbers.
+    webchat_identity_idle_days: int = Field(180, ge=1, le=3650)
+    webchat_identities_per_hour: int = Field(60, ge=1, le=1_000_000)
+    webchat_identities_per_day: int = Field(300, ge=1, le=1_000_000)
+    webchat_reports_per_hour: int = Field(5, ge=1, le=1_000_000)
+    webchat_reports_per_day: int = Field(20, ge=1, le=1_000_000)
+    webchat_votes_per_hour: int = Field(5, ge=1, le=1_000_000)
+    webchat_votes_per_day: int = Field(20, ge=1, le=1_000_000)
     zalo_bot_token: str = ""
     zalo_bot_base_url: str = "https://bot-api.zaloplatforms.com/bot"
     zalo_bot_webhook_url: str = ""
@@ -258,6 +270,15 @@ class Settings(BaseSettings):
     def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """The proxies whose X-Forwarded-For, -Proto and -Host are believed (TRUSTED_PROXIES)."""
         return parse_networks(self.trusted_proxies)
+
+    @property
+    def address_limits(self) -> AddressLimits:
+        """The web chat's limits per client address (WEBCHAT_*_PER_HOUR / _PER_DAY)."""
+        return AddressLimits(
+            identities=Limit(self.webchat_identities_per_hour, self.webchat_identities_per_day),
+            reports=Limit(self.webchat_reports_per_hour, self.webchat_reports_per_day),
+            votes=Limit(self.webchat_votes_per_hour, self.webchat_votes_per_day),
+        )
 
     @property
     def due_days(self) -> dict[TicketKind, int]:

@@ -19,7 +19,7 @@ from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
-from storage import dialogues, outbox
+from storage import address_limits, dialogues, outbox
 from storage import tickets as ticket_repo
 from storage.models import Citizen, Dialogue, DialogueStatus, Staff, TicketKind
 from storage.ticket_rules import add_working_days
@@ -29,6 +29,7 @@ SHOWN_QUESTIONS = 8
 LABEL_LIMIT = 60
 EXCERPT = 280
 ASK_KEY = "ask"
+HELD_KEY = "held"  # a question the address limit held back, sent with "Send again"
 CANCEL = "dlg:cancel"
 
 ANSWER_TEXT = N_("Policy dialogue “{topic}” ({date})\nYour question: {question}\n\nAnswer: {answer}")
@@ -139,6 +140,18 @@ async def ask(turn: Turn) -> list[Reply]:
 
 async def on_question(turn: Turn) -> list[Reply]:
     """The question's text: store it as a question ticket linked to the dialogue."""
+    return await _send_question(turn, turn.text[:MAX_QUESTION])
+
+
+async def resend(turn: Turn) -> list[Reply]:
+    """"Send again": the question the address limit held back."""
+    held = turn.data.get(HELD_KEY)
+    if turn.state is not State.dialogue_question or not isinstance(held, str) or not held:
+        raise StaleAction
+    return await _send_question(turn, held)
+
+
+async def _send_question(turn: Turn, text: str) -> list[Reply]:
     dialogue_id = turn.data.get(ASK_KEY)
     turn.reset()
     dialogue = await dialogues.get_for_area(turn.session, int(dialogue_id), turn.citizen.area_code) if isinstance(dialogue_id, int) else None
@@ -146,12 +159,19 @@ async def on_question(turn: Turn) -> list[Reply]:
         raise StaleAction
     if not dialogues.is_open(dialogue, turn.now):
         return _closed(turn, dialogue)
+    if not await turn.address_allows(address_limits.REPORT, turn.services.address_limits.reports):
+        turn.goto(State.dialogue_question, **{ASK_KEY: dialogue.id, HELD_KEY: text})
+        return [Reply(
+            turn._("Sorry, many questions and reports have been sent from your network lately, so I cannot send yours "
+                   "right now. Your question is kept here: press “📨 Send again” in about an hour, or call your commune's office."),
+            buttons=((Button(turn._("📨 Send again"), f"dlg:resend:{dialogue.id}"),), (Button(turn._("✖ Cancel"), CANCEL),)),
+        )]
     policy = turn.services.tickets
     due = add_working_days(turn.now, policy.due_days.get(TicketKind.question, 3), tz=turn.services.tz, holidays=policy.holidays)
     name = (turn.incoming.display_name or turn.citizen.display_name or "")[:200] or None
     ticket = await ticket_repo.create_ticket(
         turn.session, citizen_id=turn.citizen.id, kind=TicketKind.question, topic=dialogues.TICKET_TOPIC,
-        body=turn.text[:MAX_QUESTION], area_code=_question_area(turn, dialogue), anonymous=False,
+        body=text, area_code=_question_area(turn, dialogue), anonymous=False,
         reporter_name=name if turn.consented else None, locale=turn.locale, now=turn.now, due_at=due,
     )
     await dialogues.add_question(turn.session, dialogue, ticket)
@@ -206,6 +226,12 @@ async def vote(turn: Turn) -> list[Reply]:
         return _closed(turn, dialogue)
     if found[1].citizen_id == turn.citizen.id:
         return await _questions(turn, dialogue, turn._("This is your own question."))
+    if await dialogues.has_voted(turn.session, found[0].ticket_id, turn.citizen.id):  # type: ignore[arg-type]
+        return await _questions(turn, dialogue, turn._("You have already supported this question."))
+    if not await turn.address_allows(address_limits.support(found[0].ticket_id), turn.services.address_limits.votes):
+        return await _questions(turn, dialogue, turn._(
+            "Sorry, this question has had many supports from your network lately, so yours cannot be counted right now. "
+            "Please press “Support” again in about an hour."))
     counted = await dialogues.vote(turn.session, found[0].ticket_id, turn.citizen.id, turn.now)  # type: ignore[arg-type]
     note = turn._("👍 Thank you, your support was counted.") if counted else turn._("You have already supported this question.")
     return await _questions(turn, dialogue, note)
@@ -220,7 +246,7 @@ async def cancel(turn: Turn) -> list[Reply]:
 async def on_action(turn: Turn) -> list[Reply]:
     """dlg:<step>:<dialogue id>[:…] buttons."""
     step = turn.args[0] if turn.args else ""
-    handler = {"show": show, "ask": ask, "questions": questions, "vote": vote, "cancel": cancel}.get(step)
+    handler = {"show": show, "ask": ask, "questions": questions, "vote": vote, "resend": resend, "cancel": cancel}.get(step)
     if handler is None:
         raise StaleAction
     return await handler(turn)

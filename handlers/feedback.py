@@ -5,6 +5,7 @@ conversation state, so it survives a restart; /huy drops it. The flow is drawn i
 
 from __future__ import annotations
 
+from content.i18n import N_
 from content.search import Status
 from handlers.menu import main_menu
 from handlers.profile import area_label
@@ -13,6 +14,7 @@ from handlers.states import State
 from handlers.turn import NotThisStep, StaleAction, Turn
 from handlers.types import Attachment, Button, Reply
 from handlers.words import ANONYMOUS, CANCEL, DONE, NAMED, NO, SEND, SKIP, YES, report_kind, words
+from storage import address_limits
 from storage import tickets as ticket_repo
 from storage.models import TicketKind
 from storage.ticket_rules import add_working_days
@@ -21,6 +23,8 @@ MAX_PHOTOS = 5
 MAX_BODY = 4000
 MAX_NAME = 100
 CLOSE_NAME = 90  # a typed commune name this close to a real one is offered as "did you mean"
+ADDRESS_BUSY = N_("Sorry, many reports have been sent from your network lately, so I cannot send yours right now. "
+                  "Your report is kept here: press “📨 Send” again in about an hour, or call your commune's office.")
 STORY_WORDS = 4  # a typed text of this many words at the kind or topic step is the report itself
 KIND_KEYS = {
     TicketKind.question: frozenset({"hoi", "cau hoi", "hoi chinh sach", "question"}),
@@ -457,6 +461,8 @@ async def on_submit(turn: Turn) -> list[Reply]:
     draft = _draft(turn)
     if "kind" not in draft or "body" not in draft:
         raise StaleAction
+    if not await turn.address_allows(address_limits.REPORT, turn.services.address_limits.reports):
+        return [Reply(turn._(ADDRESS_BUSY)), *_confirm(turn, draft)]  # the draft stays, to send later
     policy = turn.services.tickets
     due = add_working_days(turn.now, policy.due_days.get(draft["kind"], 10), tz=turn.services.tz, holidays=policy.holidays)
     files = [("photo", p["path"], p["mime"], p["size"]) for p in draft.get("photos", [])]

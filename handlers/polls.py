@@ -21,7 +21,7 @@ from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import Handler, Services, StaleAction, Turn
 from handlers.types import Button, Reply
-from storage import broadcasts
+from storage import address_limits, broadcasts
 from storage import polls as poll_repo
 from storage.db import SessionFactory
 from storage.models import Citizen, Poll, PollAnswer
@@ -30,6 +30,11 @@ from storage.polls import Tally
 log = logging.getLogger(__name__)
 
 ANSWERING = "poll_answer"
+HELD = "held"  # a free-text answer the address limit held back, sent with "Send again"
+BUSY = N_("Sorry, this poll has had many answers from your network lately, so yours cannot be recorded right now. "
+          "Please answer again in about an hour.")
+BUSY_TEXT = N_("Sorry, this poll has had many answers from your network lately, so yours cannot be recorded right now. "
+               "Your opinion is kept here: press “📨 Send again” in about an hour.")
 MAX_ID_DIGITS = 9
 TITLE = N_("🗳 Your opinion")
 HOW_CHOICE = N_("Press one choice below. You can change your mind until {closes}.")
@@ -143,6 +148,8 @@ async def on_pick(turn: Turn) -> list[Reply]:
         return refusal
     index = int(raw)
     before = await poll_repo.answer_of(turn.session, poll.id, turn.citizen.id)  # type: ignore[arg-type]
+    if before is None and not await _address_allows(turn, poll):
+        return [Reply(turn._(BUSY), buttons=(*button_rows(poll, turn.translator, None), (Button(turn._("‹ Main menu"), "menu:home"),)))]
     await poll_repo.record_answer(turn.session, poll, turn.citizen, now=turn.now, choice=index)
     chosen = choice_label(poll, index, turn.locale)
     if before is not None and before.choice is not None and before.choice != index:
@@ -172,6 +179,23 @@ async def on_reply(turn: Turn) -> list[Reply]:
 
 async def on_text_answer(turn: Turn) -> list[Reply]:
     """The typed opinion for the free-text poll being answered."""
+    return await _record_text(turn, turn.text)
+
+
+async def on_resend(turn: Turn) -> list[Reply]:
+    """"Send again": the opinion the address limit held back."""
+    held = turn.data.get(HELD)
+    if turn.state is not State.poll_text or not isinstance(held, str) or not held:
+        raise StaleAction
+    return await _record_text(turn, held)
+
+
+async def _address_allows(turn: Turn, poll: Poll) -> bool:
+    """Whether the client address (web chat) may give this poll one more new answer now."""
+    return await turn.address_allows(address_limits.poll_answer(poll.id), turn.services.address_limits.votes)  # type: ignore[arg-type]
+
+
+async def _record_text(turn: Turn, text: str) -> list[Reply]:
     poll_id = turn.data.get(ANSWERING)
     turn.reset()
     poll = await turn.session.get(Poll, poll_id) if isinstance(poll_id, int) else None
@@ -180,7 +204,12 @@ async def on_text_answer(turn: Turn) -> list[Reply]:
     refusal = _refusal(turn, poll)
     if refusal is not None:
         return refusal
-    await poll_repo.record_answer(turn.session, poll, turn.citizen, now=turn.now, text=turn.text)
+    before = await poll_repo.answer_of(turn.session, poll.id, turn.citizen.id)  # type: ignore[arg-type]
+    if before is None and not await _address_allows(turn, poll):
+        turn.goto(State.poll_text, **{ANSWERING: poll.id, HELD: text})
+        return [Reply(turn._(BUSY_TEXT),
+                      buttons=((Button(turn._("📨 Send again"), f"poll:resend:{poll.id}"),), (Button(turn._("Skip"), "poll:skip"),)))]
+    await poll_repo.record_answer(turn.session, poll, turn.citizen, now=turn.now, text=text)
     return [main_menu(turn, turn._("Thank you! Your opinion is recorded. To change it, press “Answer” again before {closes}.",
                                    closes=_closes(turn, poll)))]
 
@@ -230,11 +259,11 @@ async def _shown(turn: Turn, poll: Poll) -> Reply:
     return Reply(text, buttons=(*button_rows(poll, turn.translator, chosen), (Button(turn._("‹ Main menu"), "menu:home"),)))
 
 
-VERBS: dict[str, Handler] = {"pick": on_pick, "reply": on_reply, "show": show_poll, "skip": on_skip}
+VERBS: dict[str, Handler] = {"pick": on_pick, "reply": on_reply, "show": show_poll, "skip": on_skip, "resend": on_resend}
 
 
 async def on_button(turn: Turn) -> list[Reply]:
-    """A poll button: `poll:pick:ID:N`, `poll:reply:ID`, `poll:show:ID` or `poll:skip`."""
+    """A poll button: `poll:pick:ID:N`, `poll:reply:ID`, `poll:show:ID`, `poll:resend:ID` or `poll:skip`."""
     handler = VERBS.get(turn.args[0] if turn.args else "")
     if handler is None:
         raise StaleAction

@@ -15,6 +15,8 @@ from content.i18n import Catalogs, Translator
 from content.library import Library
 from handlers.states import State
 from handlers.types import Attachment, Capabilities, Incoming, Reply
+from storage import address_limits
+from storage.address_limits import AddressLimits, Limit
 from storage.models import Citizen
 from storage.ticket_rules import DEFAULT_DUE_DAYS
 
@@ -37,6 +39,7 @@ class Services:
     library: Library
     tz: ZoneInfo
     tickets: TicketPolicy = field(default_factory=TicketPolicy)
+    address_limits: AddressLimits = field(default_factory=AddressLimits)
 
 
 class StaleAction(Exception):
@@ -103,6 +106,13 @@ class Turn:
         if attachments and self.incoming.fetch is not None:
             return await self.incoming.fetch(attachments)
         return attachments
+
+    async def address_allows(self, action: str, limit: Limit) -> bool:
+        """Whether the client address behind this message may do `action` once more now (counting it),
+        on channels that give one (`Incoming.origin`, the web chat); always True on the others."""
+        if self.incoming.origin is None:
+            return True
+        return await address_limits.take(self.session, self.incoming.origin, action, limit, now=self.now, tz=self.services.tz)
 
     def goto(self, state: State, **data: Any) -> None:
         """Enter a state with fresh flow data."""

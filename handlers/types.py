@@ -40,6 +40,9 @@ class Incoming:
     attachments: tuple[Attachment, ...] = ()
     location: Location | None = None
     message_id: str | None = None
+    # A keyed hash of the client's network address, from channels where one client can be many
+    # citizens (the web chat): per-address limits count it. None elsewhere.
+    origin: str | None = None
     fetch: Callable[[tuple[Attachment, ...]], Awaitable[tuple[Attachment, ...]]] | None = field(
         default=None, compare=False, repr=False
     )

@@ -1,7 +1,10 @@
 """Web chat channel: a small page at /chat and a JSON endpoint of the same aiohttp app.
 
-A visitor is identified by a random token in an HttpOnly cookie; the database keeps only a keyed
-hash of it, so a leaked database cannot be used to take over a conversation.
+A visitor is identified by a random token in an HttpOnly cookie the server signs, renews with use
+and ends after inactivity (bot/channels/webchat_identity.py); the database keeps only a keyed hash of
+the token, so a leaked database cannot be used to take over a conversation. As a script can start a
+new identity for every request, new identities, reports and votes are also limited per client
+address (storage/address_limits.py; handlers see the address as `Incoming.origin`, a keyed hash).
 
 The page also sends photos and voice messages (multipart posts to the same endpoint) and the
 browser's location (JSON). Files get the checks the other channels make: at most
@@ -12,18 +15,16 @@ moved into DATA_DIR/media only when a handler takes them (a report does), like T
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import math
 import os
-import secrets
 import shutil
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import BodyPartReader, web
@@ -31,6 +32,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from markupsafe import Markup
 
 from bot.channels.remote_media import sniff
+from bot.channels.webchat_identity import Identities, Identity
 from bot.ordering import KeyedLocks
 from bot.proxies import same_origin
 from content.i18n import Catalogs, Translator
@@ -38,7 +40,8 @@ from handlers.engine import MAX_INPUT, Engine, Throttle
 from handlers.feedback import MAX_PHOTOS
 from handlers.render import payload_replies
 from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
-from storage import outbox
+from storage import address_limits, outbox, repo
+from storage.address_limits import AddressLimits
 from storage.files import open_private, private_dir
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "webchat"
 CAPABILITIES = Capabilities(buttons=True, max_text=MAX_INPUT, images=True)
 COOKIE = "caunoi_chat"
-COOKIE_MAX_AGE = 365 * 24 * 3600
+IDENTITY_IDLE = timedelta(days=180)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_BODY = 64 * 1024
 UPLOAD_HEADER = "X-Requested-With"  # a header no form can send: a cross-site upload must ask first, and is refused
@@ -62,16 +65,19 @@ class WebChat:
 
     def __init__(
         self, engine: Engine, locks: KeyedLocks, catalogs: Catalogs, secret_key: str, *, secure_cookie: bool,
-        newcomers: Throttle | None = None,
+        newcomers: Throttle | None = None, identity_idle: timedelta = IDENTITY_IDLE,
+        limits: AddressLimits | None = None, tz: ZoneInfo | None = None,
     ) -> None:
         self.engine = engine
         self.locks = locks
         self.catalogs = catalogs
-        self.secret = secret_key.encode()
+        self.identities = Identities(secret_key.encode(), identity_idle)
+        self.limits = limits or AddressLimits()
+        self.tz = tz or engine.services.tz
         # Cookies are Secure when the visitor came over https, and always when PUBLIC_BASE_URL is https.
         self.secure_cookie = secure_cookie
-        # Flood control per address for posts without a visitor cookie: each of them is a new citizen,
-        # so the per-citizen flood control never sees a script that drops the cookie.
+        # Flood control per address for posts without a valid visitor cookie: each of them is a new
+        # citizen, so the per-citizen flood control never sees a script that drops the cookie.
         self.newcomers = newcomers
 
     async def page(self, request: web.Request) -> web.Response:
@@ -100,7 +106,9 @@ class WebChat:
                 ),
             },
         )
-        self._ensure_cookie(request, response)
+        # A new visitor's cookie costs nothing to issue; their address's limit of new identities
+        # counts when their first message would make them a citizen.
+        self._issue(request, response, await self._identity(request))
         return response
 
     async def post_message(self, request: web.Request) -> web.Response:
@@ -110,10 +118,11 @@ class WebChat:
         refused = _refused(request, translator.gettext("Something went wrong. Please try again."))
         if refused is not None:
             return refused
-        if not _has_token(request) and self.newcomers is not None and self.newcomers.admit(request.remote) != "ok":
+        identity = await self._identity(request)
+        if identity.new and self.newcomers is not None and self.newcomers.admit(request.remote) != "ok":
             return _error(429, translator.gettext("You are sending messages very fast. Please wait a moment, then go on."))
         if request.content_type == "multipart/form-data":
-            return await self._post_files(request, translator)
+            return await self._post_files(request, translator, identity)
         raw = await _read_capped(request, MAX_BODY)
         if raw is None:
             return _error(413, translator.gettext("Your message is too long."))
@@ -124,9 +133,9 @@ class WebChat:
         if post is None:
             return _error(400, translator.gettext("Please type a message."))
         text, action, location = post
-        return await self._turn(request, text=text, action=action, location=location)
+        return await self._turn(request, identity, translator, text=text, action=action, location=location)
 
-    async def _post_files(self, request: web.Request, translator: Translator) -> web.Response:
+    async def _post_files(self, request: web.Request, translator: Translator, identity: Identity) -> web.Response:
         """Photos or a voice message: each checked as it arrives, then one turn with all of them."""
         rules = media_rules(request)
         try:
@@ -136,20 +145,43 @@ class WebChat:
         try:
             if not uploads.attachments:
                 return _error(400, translator.gettext("Something went wrong. Please try again."))
-            return await self._turn(request, attachments=tuple(uploads.attachments), fetch=uploads.keep)
+            return await self._turn(request, identity, translator, attachments=tuple(uploads.attachments), fetch=uploads.keep)
         finally:
             uploads.discard()
 
-    async def _turn(self, request: web.Request, **fields: object) -> web.Response:
-        """Run one engine turn for this visitor (after their earlier ones) and answer its replies."""
-        response = web.json_response({})
-        token = self._ensure_cookie(request, response)
-        user_id = self._user_id(token)
-        incoming = Incoming(channel=CHANNEL, user_id=user_id, language_hint=_accept_language(request), **fields)  # type: ignore[arg-type]
-        async with self.locks.hold((CHANNEL, user_id)):
+    async def _turn(self, request: web.Request, identity: Identity, translator: Translator, **fields: object) -> web.Response:
+        """Run one engine turn for this visitor (after their earlier ones) and answer its replies; a
+        visitor not yet known must fit the limit of new identities of their address."""
+        origin = self.identities.address(request.remote)
+        incoming = Incoming(
+            channel=CHANNEL, user_id=identity.user_id, language_hint=_accept_language(request), origin=origin, **fields,  # type: ignore[arg-type]
+        )
+        async with self.locks.hold((CHANNEL, identity.user_id)):
+            if not await self._admitted(identity, origin):
+                return _error(429, translator.gettext(
+                    "Sorry, very many new conversations have started from your network lately, so the chat cannot "
+                    "start one more right now. Your message is kept: press “Try again” in about an hour, or call your "
+                    "commune's office."
+                ))
             replies = await self.engine.handle(incoming, CAPABILITIES)
-        response.text = json.dumps({"replies": [_reply_json(r) for r in replies]}, ensure_ascii=False)
+        response = web.json_response({"replies": [_reply_json(r) for r in replies]}, dumps=_dumps)
+        self._issue(request, response, identity)
         return response
+
+    async def _admitted(self, identity: Identity, origin: str) -> bool:
+        """Whether this visitor may talk: a known citizen always, a new one if their address has room
+        for one more new identity this hour and today (counted in the database, for every process)."""
+        async with self.engine.sessions() as session:
+            if await repo.find_citizen(session, CHANNEL, identity.user_id) is not None:
+                return True
+            now = self.engine.clock()
+            admitted = await address_limits.take(
+                session, origin, address_limits.IDENTITY, self.limits.identities, now=now, tz=self.tz,
+            )
+            await session.commit()
+        if not admitted:
+            log.info("web chat: new identity refused, address %s over its limit", origin[:8])
+        return admitted
 
     async def updates(self, request: web.Request) -> web.Response:
         """POST /chat/api/updates {"ack": [ids]}: messages queued for this visitor (staff replies,
@@ -167,10 +199,10 @@ class WebChat:
             acked = parse_ack(raw)
         except ValueError:
             return _error(400, translator.gettext("Something went wrong. Please try again."))
-        if not _has_token(request):
+        identity = await self._identity(request)
+        if identity.new:
             return web.json_response({"replies": []})
-        token = request.cookies[COOKIE]
-        user_id = self._user_id(token)
+        user_id = identity.user_id
         async with self.locks.hold((CHANNEL, user_id)), self.engine.sessions() as session:
             now = self.engine.clock()
             waiting = []
@@ -183,22 +215,33 @@ class WebChat:
         replies = [
             {**_reply_json(reply), "id": message.id} for message in waiting for reply in payload_replies(message.payload)
         ]
-        return web.json_response({"replies": replies}, dumps=_dumps)
+        response = web.json_response({"replies": replies}, dumps=_dumps)
+        self._issue(request, response, identity)
+        return response
 
-    def _ensure_cookie(self, request: web.Request, response: web.StreamResponse) -> str:
-        """The visitor's token, setting a new cookie when they have none."""
-        if _has_token(request):
-            return request.cookies[COOKIE]
-        token = secrets.token_urlsafe(24)
+    async def _identity(self, request: web.Request) -> Identity:
+        """The visitor's identity from their cookie, or a new one when it is missing, unknown, forged,
+        changed or expired. An old-format cookie counts only if its citizen exists."""
+        now = self.engine.clock()
+        found = self.identities.read(request.cookies.get(COOKIE), now)
+        if found.identity is not None:
+            return found.identity
+        if found.legacy_token is not None:
+            upgraded = self.identities.upgraded(found.legacy_token)
+            async with self.engine.sessions() as session:
+                if await repo.find_citizen(session, CHANNEL, upgraded.user_id) is not None:
+                    return upgraded
+        return self.identities.new()
+
+    def _issue(self, request: web.Request, response: web.StreamResponse, identity: Identity) -> None:
+        """Set the identity's cookie, freshly stamped, when it is new, due for renewal or upgraded."""
+        if not identity.issue:
+            return
         response.set_cookie(
-            COOKIE, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax",
+            COOKIE, self.identities.cookie(identity.token, self.engine.clock()),
+            max_age=int(self.identities.idle.total_seconds()), httponly=True, samesite="Lax",
             secure=self.secure_cookie or request.secure, path="/chat",
         )
-        return token
-
-    def _user_id(self, token: str) -> str:
-        """The stored identity: a keyed hash of the cookie token."""
-        return hmac.new(self.secret, token.encode(), hashlib.sha256).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -410,11 +453,6 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
         if len(data) > limit:
             return None
     return bytes(data)
-
-
-def _has_token(request: web.Request) -> bool:
-    """Whether the request carries a visitor cookie of the right length."""
-    return 20 <= len(request.cookies.get(COOKIE, "")) <= 100
 
 
 def _accept_language(request: web.Request) -> str | None:

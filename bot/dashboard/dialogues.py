@@ -15,6 +15,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from bot import keys
+from bot.channels import webchat
 from bot.dashboard.web import PREFIX, now_of, record, redirect, render, scope_areas, staff_of
 from content.areas import PROVINCE_CODE
 from content.i18n import N_, SUPPORTED, Catalogs
@@ -207,9 +208,10 @@ async def detail(request: web.Request) -> web.Response:
     async with request.app[keys.SESSIONS]() as session:
         dialogue = await _find(request, session)
         ranked = await dialogues.ranked_questions(session, dialogue.id)  # type: ignore[arg-type]
+        from_webchat = await dialogues.supports_from(session, dialogue.id, webchat.CHANNEL)  # type: ignore[arg-type]
     answered = sum(1 for row in ranked if (row.question.answer or "").strip())
     return render(request, "admin/dialogues/detail.html", {
-        "d": dialogue, "ranked": ranked, "answered": answered, "status_labels": STATUS_LABELS,
+        "d": dialogue, "ranked": ranked, "answered": answered, "status_labels": STATUS_LABELS, "from_webchat": from_webchat,
         "topic": topic_of(dialogue, "vi"), "topic_en": dialogue.topics.get("en", ""),
         "open": dialogues.is_open(dialogue, now_of(request)), "done": dialogue.status == DialogueStatus.answered,
         "message": request.query.get("message", ""), "max_answer": MAX_QUESTION * 4, "max_summary": MAX_SUMMARY,

@@ -19,6 +19,7 @@ from multidict import MultiMapping
 from sqlmodel import select
 
 from bot import charts, keys
+from bot.channels import webchat
 from bot.dashboard.broadcasts import STATUS_LABELS, Draft, describe_target, read_target
 from bot.dashboard.web import (
     PREFIX, now_of, record, redirect, render, roles, scope_areas, staff_of, translator_of,
@@ -241,8 +242,11 @@ async def _results(session: Any, poll: Poll, request: web.Request, t: Translator
     total = sum(overall.values())
     choices = [choice.get(t.locale) or choice["vi"] for choice in poll.choices]
     sections = []
+    from_webchat = 0
     for dimension, title in DIMENSIONS:
         tally = await poll_repo.tally(session, poll.id, dimension)  # type: ignore[arg-type]
+        if dimension == "channel":
+            from_webchat = tally.total(webchat.CHANNEL)
         keys_ = sorted(tally.groups, key=lambda key: (-tally.total(key), key))
         labels = [_group_label(request, t, dimension, key) for key in keys_]
         rows = [(label, [tally.groups[key].get(n, 0) for n in range(len(choices))], tally.total(key))
@@ -257,7 +261,9 @@ async def _results(session: Any, poll: Poll, request: web.Request, t: Translator
     if total and not poll.free_text:
         overall_chart = charts.horizontal_bars([(choice, overall.get(n, 0)) for n, choice in enumerate(choices)],
                                                title=t.gettext(N_("All answers")), ident="overall")
-    return {"total": total, "overall": [(choice, overall.get(n, 0), round(100 * overall.get(n, 0) / total) if total else 0)
+    # Web chat answers come from anyone with a browser: a person can answer again under a new identity,
+    # within the per-address limits. Staff see how many there are, to weigh them.
+    return {"total": total, "from_webchat": from_webchat, "overall": [(choice, overall.get(n, 0), round(100 * overall.get(n, 0) / total) if total else 0)
                                          for n, choice in enumerate(choices)],
             "overall_chart": overall_chart, "sections": sections, "choices": choices}
 
