@@ -115,7 +115,7 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
         )
         services = Services(
             areas=AreaDirectory(areas), catalogs=catalogs, library=Library(bundle, version), tz=settings.tz, tickets=policy,
-            address_limits=settings.address_limits,
+            address_limits=settings.address_limits, web_link=timedelta(hours=settings.staff_session_hours),
         )
         app[keys.SERVICES] = services
         engine = Engine(

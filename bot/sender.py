@@ -36,6 +36,7 @@ from handlers.engine import Clock
 from handlers.render import payload_replies
 from handlers.types import Reply
 from storage import outbox
+from storage import staff as staff_repo
 from storage.db import SessionFactory
 from storage.models import Citizen, OutboxMessage, Staff
 
@@ -284,5 +285,4 @@ class Sender:
             select(Staff).where(Staff.chat_channel == self.channel, Staff.chat_user_id == message.chat_id)
         )).all():
             log.warning("outbox: staff %s blocked the bot; their chat link is removed", staff.username)
-            staff.chat_channel = None
-            staff.chat_user_id = None
+            staff_repo.unlink_chat(staff)

@@ -10,12 +10,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from content.areas import PROVINCE_CODE
 from content.i18n import N_, SUPPORTED
 from handlers.menu import main_menu
+from handlers.officer import linked_officer
 from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import Services, StaleAction, Turn
 from handlers.types import Button, Reply
 from storage import audit, broadcasts
-from storage import staff as staff_repo
 from storage.models import Staff, StaffRole
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def _target(staff: Staff) -> dict:
 
 async def start_notice(turn: Turn) -> list[Reply]:
     """/thongbao: a linked officer writes a notice to the subscribed households of their area."""
-    staff = await staff_repo.staff_for_chat(turn.session, turn.incoming.channel, turn.incoming.user_id)
+    staff = await linked_officer(turn)
     if staff is None:
         return [main_menu(turn, turn._("This command is for linked staff. Use /link CODE with the code from your administrator."))]
     turn.goto(State.notice_text)
@@ -73,7 +73,7 @@ def _area_name(turn: Turn, staff: Staff) -> str:
 
 async def on_notice_text(turn: Turn) -> list[Reply]:
     """The notice's text: show how many households it will reach and ask to confirm."""
-    staff = await staff_repo.staff_for_chat(turn.session, turn.incoming.channel, turn.incoming.user_id)
+    staff = await linked_officer(turn)
     if staff is None:
         turn.reset()
         raise StaleAction
@@ -93,7 +93,7 @@ async def on_notice_action(turn: Turn) -> list[Reply]:
     if choice == "cancel":
         turn.reset()
         return [main_menu(turn, turn._("OK, the notice was not sent."))]
-    staff = await staff_repo.staff_for_chat(turn.session, turn.incoming.channel, turn.incoming.user_id)
+    staff = await linked_officer(turn)
     text = turn.data.get("text")
     if choice != "send" or staff is None or not text:
         raise StaleAction

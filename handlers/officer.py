@@ -23,8 +23,16 @@ REMINDER = N_("Good morning! Reports in your area: {new} new, {overdue} overdue.
 LIST_LIMIT = 10
 
 
-async def _officer(turn: Turn) -> Staff | None:
-    return await staff_repo.staff_for_chat(turn.session, turn.incoming.channel, turn.incoming.user_id)
+async def linked_officer(turn: Turn) -> Staff | None:
+    """The staff member this chat account is linked to. A link made from the web chat ends as a
+    staff session does (Services.web_link after /link): it is removed here, audited."""
+    staff = await staff_repo.staff_for_chat(turn.session, turn.incoming.channel, turn.incoming.user_id)
+    if staff is not None and staff_repo.link_ended(staff, turn.now, turn.services.web_link):
+        channel = staff_repo.unlink_chat(staff)
+        await audit.record(turn.session, staff, "staff.unlink", now=turn.now, object_type="staff",
+                           object_id=staff.username, channel=channel, reason="expired")
+        return None
+    return staff
 
 
 async def link(turn: Turn) -> list[Reply]:
@@ -36,16 +44,33 @@ async def link(turn: Turn) -> list[Reply]:
     await audit.record(turn.session, staff, "staff.link", now=turn.now, object_type="staff", object_id=staff.username,
                        channel=turn.incoming.channel)
     area = turn.services.areas.get(staff.area_code) if staff.area_code else None
+    text = turn._("Linked to the staff account {username}. Scope: {scope}. Send /canbo to see the reports, /unlink to end the link.",
+                  username=staff.username, scope=area.label if area else turn._("the whole province"))
+    if staff.chat_channel in staff_repo.SESSION_LIKE_CHANNELS:
+        hours = round(turn.services.web_link.total_seconds() / 3600)
+        text += "\n" + turn._("In the web chat the link ends by itself after {hours} hours, as a dashboard session does.", hours=hours)
     return [Reply(
-        turn._("Linked to the staff account {username}. Scope: {scope}. Send /canbo to see the reports.",
-               username=staff.username, scope=area.label if area else turn._("the whole province")),
+        text,
         buttons=((Button(turn._("📥 Reports"), "of:home"),),),
     )]
 
 
+async def unlink(turn: Turn) -> list[Reply]:
+    """/unlink: end this chat account's link to a staff account (the officer's tools leave this chat)."""
+    staff = await linked_officer(turn)
+    if staff is None:
+        return [main_menu(turn, turn._("This chat is not linked to a staff account."))]
+    channel = staff_repo.unlink_chat(staff)
+    await audit.record(turn.session, staff, "staff.unlink", now=turn.now, object_type="staff", object_id=staff.username,
+                       channel=channel, reason="chat")
+    turn.reset()
+    return [main_menu(turn, turn._("The link to the staff account {username} has ended. Reports are no longer shown in this chat.",
+                                   username=staff.username))]
+
+
 async def home(turn: Turn) -> list[Reply]:
     """/canbo: counts of new and overdue reports in the officer's area."""
-    staff = await _officer(turn)
+    staff = await linked_officer(turn)
     if staff is None:
         return [main_menu(turn, turn._("This command is for linked staff. Use /link CODE with the code from your administrator."))]
     turn.reset()
@@ -110,7 +135,7 @@ async def _show(turn: Turn, staff: Staff, ticket: Ticket) -> list[Reply]:
 
 async def on_action(turn: Turn) -> list[Reply]:
     """of:… buttons; each checks that the officer may see the ticket."""
-    staff = await _officer(turn)
+    staff = await linked_officer(turn)
     step = turn.args[0] if turn.args else ""
     if staff is None:
         raise StaleAction
@@ -158,7 +183,7 @@ async def _set_status(turn: Turn, staff: Staff, ticket: Ticket, status: TicketSt
 
 async def on_text(turn: Turn) -> list[Reply]:
     """The text of a reply, a note or a rejection reason."""
-    staff = await _officer(turn)
+    staff = await linked_officer(turn)
     ticket = await ticket_repo.get_for_staff(turn.session, staff, turn.data.get("code", "")) if staff else None
     if staff is None or ticket is None:
         turn.reset()
@@ -179,7 +204,7 @@ async def on_text(turn: Turn) -> list[Reply]:
 
 
 ROUTES = Routes(
-    commands={"link": link, "canbo": home, "officer": home},
+    commands={"link": link, "unlink": unlink, "huylienket": unlink, "canbo": home, "officer": home},
     actions={"of": Action(on_action)},
     text={State.officer_reply: on_text, State.officer_note: on_text, State.officer_reason: on_text},
 )
@@ -191,7 +216,7 @@ async def daily_reminders(session, services, now) -> int:  # type: ignore[no-unt
     from storage import outbox
 
     queued = 0
-    for staff in await staff_repo.linked_staff(session):
+    for staff in await staff_repo.linked_staff(session, now, services.web_link):
         tickets = await ticket_repo.list_for_staff(session, staff, statuses=OPEN_STATUSES, now=now, limit=500)
         new = sum(1 for t in tickets if t.status == TicketStatus.new)
         overdue = sum(1 for t in tickets if is_overdue(t.due_at, t.status, now))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +40,7 @@ class Services:
     tz: ZoneInfo
     tickets: TicketPolicy = field(default_factory=TicketPolicy)
     address_limits: AddressLimits = field(default_factory=AddressLimits)
+    web_link: timedelta = timedelta(hours=12)  # an officer link made from the web chat lasts a staff session
 
 
 class StaleAction(Exception):

@@ -143,20 +143,41 @@ async def redeem_link_code(session: AsyncSession, code: str, channel: str, chat_
         update(Staff).where(Staff.chat_channel == channel, Staff.chat_user_id == chat_user_id, Staff.id != match.id)
         .values(chat_channel=None, chat_user_id=None)
     )
-    match.chat_channel, match.chat_user_id = channel, chat_user_id
+    match.chat_channel, match.chat_user_id, match.chat_linked_at = channel, chat_user_id, now
     return match
 
 
+# A link made from the web chat ends like a staff session: a browser is often a shared office PC,
+# and its identity is a cookie. A messenger account (Telegram, Zalo) is the officer's own phone.
+SESSION_LIKE_CHANNELS = frozenset({"webchat"})
+
+
+def link_ended(staff: Staff, now: datetime, web_link: timedelta) -> bool:
+    """Whether the staff member's chat link is one that ends like a session, and has ended."""
+    return staff.chat_channel in SESSION_LIKE_CHANNELS and (
+        staff.chat_linked_at is None or staff.chat_linked_at + web_link <= now
+    )
+
+
 async def staff_for_chat(session: AsyncSession, channel: str, chat_user_id: str) -> Staff | None:
-    """The active staff member linked to this chat account, if any."""
+    """The active staff member linked to this chat account, if any (ended or not: see link_ended)."""
     query = select(Staff).where(Staff.chat_channel == channel, Staff.chat_user_id == chat_user_id, col(Staff.active).is_(True))
     return (await session.exec(query)).first()
 
 
-async def linked_staff(session: AsyncSession) -> list[Staff]:
-    """Active staff members with a linked chat account (who can get reminders), by username."""
+def unlink_chat(staff: Staff) -> str | None:
+    """End the staff member's chat link; the channel it was on, if any (the caller audits and commits)."""
+    channel = staff.chat_channel
+    staff.chat_channel = staff.chat_user_id = None
+    staff.chat_linked_at = None
+    return channel
+
+
+async def linked_staff(session: AsyncSession, now: datetime, web_link: timedelta) -> list[Staff]:
+    """Active staff members with a live chat link (who can get reminders), by username."""
     query = select(Staff).where(col(Staff.chat_channel).is_not(None), col(Staff.chat_user_id).is_not(None), col(Staff.active).is_(True))
-    return list((await session.exec(query.order_by(col(Staff.username)))).all())
+    found = (await session.exec(query.order_by(col(Staff.username)))).all()
+    return [staff for staff in found if not link_ended(staff, now, web_link)]
 
 
 def _code_hash(code: str) -> str:
@@ -268,13 +289,16 @@ def check_new_password(password: str) -> None:
 
 async def set_password(session: AsyncSession, staff: Staff, password: str, *, one_time: bool = False,
                        keep_token: str | None = None) -> None:
-    """A new password; every open session of the account ends (but the one of `keep_token`). A
-    one-time password (an admin's reset) must be changed at the next sign-in."""
+    """A new password; every open session of the account ends (but the one of `keep_token`), and
+    so does a chat link made from the web chat. A one-time password (an admin's reset) must be
+    changed at the next sign-in."""
     check_new_password(password)
     staff.password_hash = await asyncio.to_thread(hash_password, password)
     staff.must_change_password = one_time
     staff.failed_logins = 0
     staff.locked_until = None
+    if staff.chat_channel in SESSION_LIKE_CHANNELS:
+        unlink_chat(staff)
     statement = delete(StaffSession).where(StaffSession.staff_id == staff.id)
     if keep_token is not None:
         statement = statement.where(StaffSession.token_hash != _code_hash(keep_token))
@@ -285,5 +309,5 @@ async def set_active(session: AsyncSession, staff: Staff, active: bool) -> None:
     """Enable or disable an account; disabling ends its sessions and unlinks its chat account."""
     staff.active = active
     if not active:
-        staff.chat_channel = staff.chat_user_id = None
+        unlink_chat(staff)
         await close_sessions(session, staff.id)  # type: ignore[arg-type]

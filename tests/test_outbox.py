@@ -442,4 +442,4 @@ async def test_an_officer_who_blocked_the_bot_is_unlinked(sender, tg, sessions, 
     async with sessions() as session:
         stored = (await session.exec(select(Staff).where(Staff.username == "canbo.chan"))).one()
         assert (stored.chat_channel, stored.chat_user_id) == (None, None)
-        assert await staff_repo.linked_staff(session) == []
+        assert await staff_repo.linked_staff(session, utc_now(), timedelta(hours=12)) == []

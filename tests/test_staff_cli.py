@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from handlers.engine import utc_now
 from storage import staff as staff_repo
 from storage.db import SessionFactory
 from storage.models import StaffRole
@@ -125,4 +126,4 @@ async def test_a_chat_account_links_to_one_staff_member(sessions: SessionFactory
     async with sessions() as session:
         assert (await staff_repo.staff_for_chat(session, "telegram", "9")).username == "second"  # type: ignore[union-attr]
         assert (await staff_repo.get_staff(session, "first")).chat_user_id is None  # type: ignore[union-attr]
-        assert [member.username for member in await staff_repo.linked_staff(session)] == ["second"]
+        assert [member.username for member in await staff_repo.linked_staff(session, utc_now(), timedelta(hours=12))] == ["second"]

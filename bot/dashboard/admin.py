@@ -15,7 +15,7 @@ from bot.dashboard.web import PREFIX, now_of, record, redirect, render, roles, s
 from content.i18n import N_
 from storage import logins
 from storage.models import AuditEntry, Staff, StaffRole, Ticket
-from storage.staff import StaffError, create_staff, list_staff, set_active, set_password
+from storage.staff import StaffError, create_staff, list_staff, set_active, set_password, unlink_chat
 from storage.ticket_rules import OPEN
 
 routes = web.RouteTableDef()
@@ -95,10 +95,10 @@ async def staff_add(request: web.Request) -> web.StreamResponse:
 @routes.post(r"/admin/staff/{username:[a-z0-9_.-]{3,64}}", name="admin-staff-change")
 @roles(StaffRole.admin)
 async def staff_change(request: web.Request) -> web.StreamResponse:
-    """POST /admin/staff/NAME: action=disable|enable|reset."""
+    """POST /admin/staff/NAME: action=disable|enable|reset|unlink (end the link of a chat account)."""
     username = request.match_info["username"]
     action = str((await request.post()).get("action", ""))
-    if action not in ("disable", "enable", "reset"):
+    if action not in ("disable", "enable", "reset", "unlink"):
         raise web.HTTPBadRequest(text="unknown action")
     me = staff_of(request)
     now = now_of(request)
@@ -109,14 +109,16 @@ async def staff_change(request: web.Request) -> web.StreamResponse:
             raise web.HTTPNotFound()
         if staff.id == me.id and action == "disable":
             raise redirect(request, "admin-staff", {"message": translator_of(request).gettext(N_("You cannot disable your own account."))})
+        detail: dict[str, object] = {}
         if action == "reset":
             password = secrets.token_urlsafe(9)
             await set_password(session, staff, password, one_time=True)
+            detail["one_time_password"] = True  # its owner changes it at the next sign-in
+        elif action == "unlink":
+            detail.update(channel=unlink_chat(staff), reason="staff screen")
         else:
             await set_active(session, staff, action == "enable")
-        reset = bool(password)  # a one-time password: its owner changes it at the next sign-in
-        await record(session, request, f"staff.{action}", object_type="staff", object_id=staff.username,
-                     **({"one_time_password": reset} if reset else {}))
+        await record(session, request, f"staff.{action}", object_type="staff", object_id=staff.username, **detail)
         await session.commit()
         accounts = await list_staff(session)
     if not password:
