@@ -114,6 +114,7 @@ async def _show(turn: Turn, staff: Staff, ticket: Ticket) -> list[Reply]:
         turn._("Sender: {name}", name=ticket_repo.reporter_for(ticket, staff)),
         turn._("Due: {due}", due=turn.translator.format_datetime(ticket.due_at))
         + (" ⏰" if is_overdue(ticket.due_at, ticket.status, turn.now) else ""),
+        turn._("Content: {body}", body=ticket.body[:1500]),
     ]
     if ticket.latitude is not None and ticket.longitude is not None:
         lines.append(turn._("Location: {lat}, {lon}", lat=f"{ticket.latitude:.5f}", lon=f"{ticket.longitude:.5f}"))

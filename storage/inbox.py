@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.text import fold
-from storage.models import OutboxMessage, Staff, StaffRole, Ticket, TicketStatus
+from storage.models import OutboxMessage, SelfCheckRequest, Staff, StaffRole, Ticket, TicketStatus
 from storage.ticket_rules import OPEN
 from storage.tickets import in_scope, visible_to
 
@@ -42,6 +42,7 @@ class InboxFilter:
     overdue: bool = False
     assignee: str = ""
     query: str = ""
+    selfcheck: bool = False  # only review requests sent after a household self-check
 
 
 def search_key(ticket: Ticket) -> str:
@@ -91,6 +92,8 @@ def conditions(staff: Staff, chosen: InboxFilter, *, now: datetime, tz: ZoneInfo
         found.append(col(Ticket.assignee_id).is_(None))
     elif chosen.assignee.isdigit():
         found.append(col(Ticket.assignee_id) == int(chosen.assignee))
+    if chosen.selfcheck:
+        found.append(col(Ticket.id).in_(select(SelfCheckRequest.ticket_id)))
     for word in fold(chosen.query).split()[:SEARCH_WORDS]:
         found.append(col(Ticket.search_text).contains(word))  # fold() leaves no % or _ to escape
     return found

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot import keys
-from bot.dashboard import admin, auth, broadcasts, content, dialogues, inbox, password, polls, quiz, stats
+from bot.dashboard import admin, auth, broadcasts, content, dialogues, inbox, password, polls, quiz, selfcheck, stats
 from bot.dashboard.web import PREFIX, NavItem, guard
 from content.i18n import N_
 from storage import audit
@@ -24,7 +24,7 @@ from storage.staff import create_staff
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "admin"
-SCREENS = (auth, password, admin, inbox, broadcasts, content, stats, dialogues, polls, quiz)
+SCREENS = (auth, password, admin, inbox, broadcasts, content, selfcheck, stats, dialogues, polls, quiz)
 STAFF_ONLY = frozenset({StaffRole.admin})
 NAV = [
     NavItem("admin-home", N_("Overview")),

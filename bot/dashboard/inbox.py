@@ -116,7 +116,7 @@ def _filter(request: web.Request) -> tuple[inbox_repo.InboxFilter, list[str]]:
         status="" if status == "all" else status, kind=kind, topic=query.get("topic", "")[:64],
         area=query.get("area", "")[:16], date_from=days[0], date_to=days[1], overdue=query.get("overdue") == "1",
         assignee=assignee if assignee == inbox_repo.UNASSIGNED or assignee.isdigit() else "",
-        query=query.get("q", "").strip()[:200],
+        query=query.get("q", "").strip()[:200], selfcheck=query.get("selfcheck") == "1",
     )
     return chosen, errors
 
@@ -128,7 +128,7 @@ def _page_number(request: web.Request) -> int:
 
 @routes.get(f"{PREFIX}/inbox", name="admin-inbox")
 async def inbox(request: web.Request) -> web.Response:
-    """GET /admin/inbox?status=&kind=&topic=&area=&from=&to=&overdue=1&assignee=&q=&page=: the ticket list."""
+    """GET /admin/inbox?status=&kind=&topic=&area=&from=&to=&overdue=1&selfcheck=1&assignee=&q=&page=: the ticket list."""
     staff, now, services = staff_of(request), now_of(request), request.app[keys.SERVICES]
     chosen, errors = _filter(request)
     number = _page_number(request)

@@ -19,6 +19,7 @@ from bot.dashboard.web import PREFIX, now_of, record, render, scope_areas, trans
 from bot.report import PRESET_LABELS, PRESETS, Period, PeriodError, ReportInput, file_name, kind_label, preset, report_bytes
 from content.areas import AreaRecord
 from content.i18n import N_
+from storage import selfcheck as selfcheck_repo
 from storage import stats
 from storage.content import list_topics
 
@@ -87,6 +88,7 @@ async def statistics(request: web.Request) -> web.Response:
         topics = stats.by_topic(await stats.faq_usage(session, scope))
         titles = {topic.id: topic.titles for topic in await list_topics(session)}
         reach = (await stats.broadcast_reach(session, scope))[:TOP_BROADCASTS]
+        checks = await selfcheck_repo.counts(session, period.first, period.last, services.tz, area_set)
     translator = translator_of(request)
     topic_names = {t.topic: str(titles.get(t.topic, {}).get(translator.locale) or titles.get(t.topic, {}).get("vi") or t.topic)
                    for t in topics}
@@ -95,6 +97,7 @@ async def statistics(request: web.Request) -> web.Response:
         "topics": topics, "topic_names": topic_names, "reach": reach,
         "kinds": [(kind, kind_label(translator, kind)) for kind in summary.by_kind],
         "week_labels": [translator.format_day(week) for week in summary.weeks],
+        "selfchecks": _selfcheck_rows(request, checks), "outcomes": OUTCOME_LABELS,
     }
     data["charts"] = _charts(request, data)
     return render(request, "admin/stats/stats.html", {**_filters(request, {"period": period, "area": area}), "data": data})
@@ -104,6 +107,31 @@ def _filters(request: web.Request, context: dict[str, Any]) -> dict[str, Any]:
     areas = scope_areas(request)
     communes = request.app[keys.SERVICES].areas.communes()
     return {**context, "communes": communes if areas is None else [], "error": context.get("error", "")}
+
+
+OUTCOME_LABELS = {
+    "poor": N_("May be poor"), "near_poor": N_("May be near-poor"), "under_line": N_("Under the line (indicators not asked)"),
+    "average": N_("Average living standard"), "above": N_("Above the line"),
+}
+
+
+def _selfcheck_rows(request: web.Request, checks: list) -> list[tuple[str, dict[str, int], int, int]]:
+    """(commune, self-checks by outcome, all self-checks, review requests sent), most self-checks first.
+    Counts only: a self-check keeps no one's identity."""
+    areas, translator = request.app[keys.SERVICES].areas, translator_of(request)
+    rows: dict[str, tuple[dict[str, int], list[int]]] = {}
+    for item in checks:
+        outcomes, totals = rows.setdefault(item.area_code, ({}, [0, 0]))
+        outcomes[item.outcome] = outcomes.get(item.outcome, 0) + item.count
+        totals[0] += item.count
+        totals[1] += item.requests
+
+    def name(code: str) -> str:
+        area = areas.get(code) if code else None
+        return area.label if area else (code or translator.gettext(N_("No commune given")))
+
+    return sorted(((name(code), outcomes, total, sent) for code, (outcomes, (total, sent)) in rows.items()),
+                  key=lambda row: (-row[2], row[0]))
 
 
 def _subscriber_rows(request: web.Request, subscribers: dict[str, int]) -> list[tuple[str, str, int]]:
