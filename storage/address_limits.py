@@ -69,6 +69,8 @@ def _periods(now: datetime, tz: ZoneInfo, limit: Limit) -> list[tuple[str, datet
 async def take(session: AsyncSession, address: str, action: str, limit: Limit, *, now: datetime, tz: ZoneInfo) -> bool:
     """Count one `action` from `address` and return True, or return False (counting nothing) when the
     address already reached the limit of this hour or of this day."""
+    if limit.per_hour < 1 or limit.per_day < 1:
+        return False
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
     table = AddressCount.__table__  # type: ignore[attr-defined]
     taken: list[str] = []
@@ -80,7 +82,7 @@ async def take(session: AsyncSession, address: str, action: str, limit: Limit, *
                 where=table.c.count < most,
             ).returning(table.c.count)
         )).first()
-        if counted is None or counted[0] > most:  # a first row counts 1 even with a limit of 0
+        if counted is None:
             break
         taken.append(period)
     else:

@@ -10,7 +10,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, FormData
 from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
@@ -22,6 +22,7 @@ from storage.db import SessionFactory
 from storage.models import AddressCount, Citizen, DialogueQuestion, OutboxMessage, PollAnswer, StaffRole, Ticket
 from tests.dashboard import COMMUNE, add_staff, sign_in
 from tests.test_polls import Clock, new_poll, tick
+from tests.test_webchat_media import png
 
 T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # Monday 10:00 in Đắk Lắk
 ATTACKER = "203.0.113.7"
@@ -162,6 +163,25 @@ async def test_an_old_cookie_of_an_existing_citizen_keeps_working_and_an_unknown
     assert len(people) == 2 and legacy_user_id(stranger) not in {p.channel_user_id for p in people}
     quiet = await client.post("/chat/api/updates", json={}, headers={"Cookie": f"{COOKIE}={stranger}"})
     assert (await quiet.json())["replies"] == []
+
+
+async def test_photo_uploads_read_the_identity_the_same_way(settings, aiohttp_client, sessions) -> None:
+    [token] = await known_citizens(sessions, 1)
+    client = await aiohttp_client(create_app(settings, clock=Clock(T0)))
+
+    async def upload(cookie: str) -> ClientResponse:
+        client.session.cookie_jar.clear()
+        form = FormData()
+        form.add_field("photo", png(), filename="photo.png", content_type="image/png")
+        return await client.post("/chat/api/messages", data=form, headers={
+            "X-Requested-With": "fetch", "X-Forwarded-For": ATTACKER, "Cookie": f"{COOKIE}={cookie}"})
+
+    kept = await upload(token)
+    assert kept.status == 200 and (issued(kept) or "").startswith(token + ".")
+    assert len(await webchat_citizens(sessions)) == 1
+    forged = await upload(f"{token}.{int(T0.timestamp())}.{'A' * 43}")
+    assert forged.status == 200 and not (issued(forged) or token).startswith(token)
+    assert len(await webchat_citizens(sessions)) == 2
 
 
 # --- limits per client address ------------------------------------------------------------------
