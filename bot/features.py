@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from handlers import (
-    chat, dialogues, faq, feedback, menu, notices, officer, onboarding, polls, privacy, quiz, selfcheck, settings, stories,
-    subscription, tracking,
+    chat, dialogues, faq, feedback, menu, nominate, notices, officer, onboarding, polls, privacy, quiz, selfcheck, settings,
+    stories, subscription, tracking,
 )
 from handlers.router import Fallbacks, Router
 
@@ -24,6 +24,7 @@ FEATURES = (
     polls.ROUTES,
     dialogues.ROUTES,
     selfcheck.ROUTES,
+    nominate.ROUTES,
 )
 
 

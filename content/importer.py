@@ -173,6 +173,8 @@ def story_row(item: Story, position: int, now: datetime) -> StoryRow:
         image=item.image,
         published=item.published,
         illustrative=item.illustrative,
+        consent=item.consent,
+        photos=list(item.photos) or None,
         position=position,
         updated_at=now,
     )
@@ -231,6 +233,8 @@ def story(row: StoryRow) -> Story:
         image=row.image,
         published=row.published,
         illustrative=row.illustrative,
+        consent=row.consent,
+        photos=tuple(row.photos or ()),
     )
 
 

@@ -47,8 +47,9 @@ class Library:
         return [entry for entry in self.served(on) if entry.topic == topic_id]
 
     def stories(self) -> list[Story]:
-        """Published stories, in order."""
-        return [item for item in self.bundle.stories if item.published]
+        """Published stories, real ones first, then the illustrative ones, each in order."""
+        published = [item for item in self.bundle.stories if item.published]
+        return sorted(published, key=lambda item: item.illustrative)
 
     def story(self, story_id: str) -> Story | None:
         """A published story by id."""

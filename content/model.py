@@ -103,6 +103,8 @@ class Story:
     image: str | None = None
     published: bool = True
     illustrative: bool = False
+    consent: str | None = None  # a real story's "consented on DATE by …" line, as citizens read it
+    photos: tuple[str, ...] = ()  # a real story's published photos, paths under DATA_DIR
 
     def text(self, locale: str) -> StoryText:
         """The wording in `locale`, else Vietnamese."""

@@ -27,6 +27,7 @@ def main_menu(turn: Turn, text: str | None = None) -> Reply:
             (Button(_("✉️ Send feedback"), "menu:feedback"), Button(_("📋 My feedback"), "menu:mine")),
             (notices,),
             (Button(_("⚙️ Settings"), "menu:settings"), Button(_("ℹ️ Help"), "menu:help")),
+            (Button(_("🌟 Nominate a model household"), "menu:nominate"),),
         ),
     )
 

@@ -37,6 +37,14 @@ class State(StrEnum):
     selfcheck_result = "selfcheck.result"
     selfcheck_request_area = "selfcheck.request_area"
     selfcheck_confirm = "selfcheck.confirm"
+    nominate_who = "nominate.who"
+    nominate_area = "nominate.area"
+    nominate_story = "nominate.story"
+    nominate_photos = "nominate.photos"
+    nominate_consent = "nominate.consent"
+    nominate_identity = "nominate.identity"
+    nominate_name = "nominate.name"
+    nominate_confirm = "nominate.confirm"
 
 
 class Mode(StrEnum):

@@ -65,6 +65,8 @@ async def save_story(session: AsyncSession, row: StoryRow, now: datetime) -> Sto
     """Insert or update a story row as `save_faq` does an FAQ row."""
     stored = await session.get(StoryRow, row.id)
     row.position = stored.position if stored is not None else await _next_position(session, StoryRow)
+    if stored is not None and row.consent is None:  # the content editor's form does not carry a real story's consent and photos
+        row.consent, row.photos = stored.consent, stored.photos
     row.updated_at = await _stamp(session, StoryRow, now)
     row.edited_at = now
     saved = await upsert(session, row, "id")

@@ -127,6 +127,10 @@ class StoryRow(SQLModel, table=True):
     position: int = 0
     updated_at: datetime = _utc_column(nullable=False)
     edited_at: datetime | None = _utc_column()  # as FaqRow.edited_at
+    # A real story published from a nomination: who consented and when, as citizens read it, and
+    # its photos (resized, without location metadata) under DATA_DIR/stories; None for the others.
+    consent: str | None = Field(default=None, max_length=300)
+    photos: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class FaqUsageRow(SQLModel, table=True):
@@ -670,3 +674,44 @@ class SelfCheckRequest(SQLModel, table=True):
     outcome: str = Field(max_length=16)
     answers: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc_column(nullable=False)
+
+
+class NominationStatus(StrEnum):
+    """A nomination's life: new → checking → published, or not_used (with a reason the nominator sees)."""
+
+    new = "new"
+    checking = "checking"
+    published = "published"
+    not_used = "not_used"
+
+
+class Nomination(SQLModel, table=True):
+    """A model household, group, cooperative or initiative a citizen put forward as a real story.
+
+    `files` lists the photos and voice message kept under DATA_DIR/media (private); `consent` is what
+    the sender said about the nominee being named and photographed (`self`, `self_unnamed`, or
+    `ask_commune` when the nominee is someone else, whom only the commune asks)."""
+
+    __tablename__ = "nomination"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)
+    citizen_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("citizen.id", ondelete="SET NULL"), nullable=True, index=True)
+    )
+    nominee: str = Field(max_length=16)
+    area_code: str | None = Field(
+        default=None, sa_column=Column(String(16), ForeignKey("area.code"), nullable=True, index=True)
+    )
+    body: str = Field(max_length=4096)
+    consent: str = Field(max_length=16)
+    anonymous: bool = False
+    nominator_name: str | None = Field(default=None, max_length=200)
+    locale: str = Field(default="vi", max_length=8)
+    files: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=NominationStatus.new, max_length=16, index=True)
+    reason: str | None = Field(default=None, max_length=1000)
+    story_id: str | None = Field(default=None, max_length=100)
+    created_at: datetime = _utc_column(nullable=False, index=True)
+    updated_at: datetime = _utc_column(nullable=False)
+    published_at: datetime | None = _utc_column()

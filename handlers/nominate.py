@@ -1,0 +1,395 @@
+"""Nominating a real story ("Giới thiệu gương thoát nghèo"): who (a household, a group, a cooperative,
+an initiative), the commune, what they did and what changed (text or voice, up to 5 photos), whether
+the household agrees to be named and photographed, the sender's name or anonymous, a summary to
+confirm, then a code. A nominee who is not the sender is asked by the commune, never by the bot.
+The draft lives in the conversation state; /huy drops it. The flow is drawn in `nominate.mmd`.
+"""
+
+from __future__ import annotations
+
+from content.i18n import N_
+from handlers.menu import main_menu
+from handlers.profile import area_label
+from handlers.router import Action, Routes, ask_again
+from handlers.states import State
+from handlers.turn import NotThisStep, StaleAction, Turn
+from handlers.types import Attachment, Button, Reply
+from handlers.words import ANONYMOUS, CANCEL, DONE, NAMED, NO, SEND, SKIP, YES, words
+from storage import address_limits
+from storage import nominations as nomination_repo
+
+MAX_PHOTOS = 5
+MAX_BODY = 4000
+MAX_NAME = 100
+MIN_WORDS = 4  # a story shorter than this is asked for again
+CLOSE_NAME = 90
+NOMINEE_LABELS = {
+    "household": N_("🏠 A household"),
+    "group": N_("👥 A group of households"),
+    "cooperative": N_("🤝 A cooperative"),
+    "initiative": N_("💡 A good initiative or model"),
+}
+NOMINEE_KEYS = {
+    "household": frozenset({"ho", "mot ho", "ho gia dinh", "gia dinh", "nha", "household", "a household", "family"}),
+    "group": frozenset({"nhom", "nhom ho", "to", "to hop tac", "nhieu ho", "group"}),
+    "cooperative": frozenset({"hop tac xa", "htx", "cooperative", "coop"}),
+    "initiative": frozenset({"sang kien", "mo hinh", "cach lam", "cach lam hay", "initiative", "model"}),
+}
+CONSENT_KEYS = {
+    "self": frozenset({"dong y", "co", "nha toi", "ho toi", "la toi", "chinh toi", "yes", "ok", "duoc"}),
+    "self_unnamed": frozenset({"khong ghi ten", "giau ten", "khong neu ten", "khong chup anh", "an danh ho"}),
+    "ask_commune": frozenset({"ho khac", "nguoi khac", "nha khac", "khong phai nha toi", "khong phai toi", "other",
+                              "someone else", "xa hoi", "nho xa hoi"}),
+}
+BUSY = N_("Sorry, many messages have been sent from your network lately, so I cannot send your nomination right now. "
+          "It is kept here: press “📨 Send” again in about an hour.")
+PUBLISHED = N_("🌟 Thank you! The story you sent ({code}) has been published: “{title}”. "
+               "Send /chuyen to read it.")
+NOT_USED = N_("🌟 About the story you sent ({code}): the commune staff could not use it this time.\n{reason}\n"
+              "Thank you for telling us; you are welcome to send another.")
+
+
+def _cancel_row(turn: Turn) -> tuple[Button, ...]:
+    return (Button(turn._("✖ Cancel"), "nm:cancel", CANCEL),)
+
+
+def _draft(turn: Turn) -> dict:
+    draft = turn.data.get("draft")
+    if not isinstance(draft, dict):
+        raise StaleAction
+    return draft
+
+
+def _goto(turn: Turn, state: State, draft: dict) -> None:
+    turn.goto(state, draft=draft, **({"editing": True} if turn.data.get("editing") else {}))
+
+
+async def start(turn: Turn) -> list[Reply]:
+    """/gioithieu, /nominate, "Nominate a model household": ask who it is about."""
+    turn.goto(State.nominate_who, draft={})
+    return [Reply(
+        turn._("Do you know a household, a group or a cooperative in your commune that has escaped poverty, "
+               "or a good way of working others could learn from? Tell us, and the commune staff may share it as a "
+               "real story.\n\nWho is it about?"),
+        buttons=(*((Button(turn._(NOMINEE_LABELS[key]), f"nm:who:{key}", NOMINEE_KEYS[key]),) for key in nomination_repo.NOMINEES),
+                 _cancel_row(turn)),
+    )]
+
+
+async def on_who(turn: Turn) -> list[Reply]:
+    """Who it is about was chosen: ask the commune."""
+    nominee = turn.args[1] if len(turn.args) > 1 else ""
+    if nominee not in nomination_repo.NOMINEES:
+        raise StaleAction
+    return _ask_area(turn, {**_draft(turn), "nominee": nominee})
+
+
+def _ask_area(turn: Turn, draft: dict) -> list[Reply]:
+    area = draft.get("area") if "area" in draft else turn.citizen.area_code
+    draft = {**draft, "area": area}
+    _goto(turn, State.nominate_area, draft)
+    if area:
+        return [Reply(
+            turn._("Is it in {commune}?", commune=area_label(turn, area)),
+            buttons=(
+                (Button(turn._("✅ Yes, {commune}", commune=area_label(turn, area)), f"nm:area:{area}", YES),),
+                (Button(turn._("Choose another commune"), "nm:area:other", NO | frozenset({"xa khac", "doi xa"})),),
+                _cancel_row(turn),
+            ),
+        )]
+    return [_ask_commune_name(turn)]
+
+
+def _ask_commune_name(turn: Turn) -> Reply:
+    return Reply(turn._("In which commune or ward? Type its name (for example: Ea Kao)."), buttons=(_cancel_row(turn),))
+
+
+async def on_area(turn: Turn) -> list[Reply]:
+    """The commune was confirmed or chosen: ask the story."""
+    draft = dict(_draft(turn))
+    choice = turn.args[1] if len(turn.args) > 1 else ""
+    if choice == "other":
+        _goto(turn, State.nominate_area, {**draft, "area": None})
+        return [_ask_commune_name(turn)]
+    record = turn.services.areas.get(choice)
+    if record is None or record.level != "commune":
+        raise StaleAction
+    return _after_area(turn, {**draft, "area": record.code})
+
+
+async def on_area_text(turn: Turn) -> list[Reply]:
+    """A typed commune name; while a commune is being confirmed, other words are asked again."""
+    draft = _draft(turn)
+    matches = turn.services.areas.match_commune(turn.text, limit=5)
+    if len(matches) == 1 and matches[0].score >= 100:
+        return _after_area(turn, {**draft, "area": matches[0].area.code})
+    if draft.get("area") and not any(match.score >= CLOSE_NAME for match in matches):
+        raise NotThisStep
+    if not matches:
+        return [Reply(turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60]),
+                      buttons=(_cancel_row(turn),))]
+    _goto(turn, State.nominate_area, draft)
+    return [Reply(
+        turn._("Did you mean one of these?"),
+        buttons=(*((Button(m.area.label, f"nm:area:{m.area.code}", YES if len(matches) == 1 else frozenset()),) for m in matches),
+                 _cancel_row(turn)),
+    )]
+
+
+def _after_area(turn: Turn, draft: dict) -> list[Reply]:
+    if turn.data.get("editing"):
+        return _confirm(turn, draft)
+    _goto(turn, State.nominate_story, draft)
+    return [ask_story(turn)]
+
+
+def ask_story(turn: Turn) -> Reply:
+    """Ask what they did and what changed: text or a voice message."""
+    return Reply(
+        turn._("What did they do, and what changed for them? Please write a few sentences (how they started, "
+               "what support they used, how life is now), or send a voice message."),
+        buttons=(_cancel_row(turn),),
+    )
+
+
+async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
+    """`draft` with this message's photos and voice message added; what was kept or refused."""
+    draft = dict(draft)
+    photos = list(draft.get("photos", []))
+    notes: list[str] = []
+    attachments: tuple[Attachment, ...] = await turn.media() if turn.incoming.attachments else ()
+    for attachment in attachments:
+        if attachment.problem == "too_large":
+            notes.append(turn._("This file is too large. Please send a smaller photo (under 10 MB)."))
+        elif attachment.problem:
+            notes.append(turn._("I can only keep photos (JPEG, PNG) and voice messages. This file was not saved."))
+        elif attachment.kind == "photo" and attachment.path:
+            if len(photos) < MAX_PHOTOS:
+                photos.append({"kind": "photo", "path": attachment.path, "mime": attachment.mime_type or "image/jpeg",
+                               "size": attachment.size or 0})
+            else:
+                notes.append(turn._("A nomination takes at most {count} photos; this one was not added.", count=MAX_PHOTOS))
+        elif attachment.kind in ("voice", "audio") and attachment.path:
+            draft["voice"] = {"kind": "voice", "path": attachment.path, "mime": attachment.mime_type or "", "size": attachment.size or 0}
+            draft.setdefault("body", turn._("(voice message)"))
+            notes.append(turn._("I have kept your voice message."))
+    if len(photos) > len(draft.get("photos", [])):
+        notes.append(turn._("I have kept {count} photo(s).", count=len(photos)))
+    draft["photos"] = photos
+    return draft, notes
+
+
+async def on_story(turn: Turn) -> list[Reply]:
+    """The story, as text or a voice message; photos sent meanwhile are kept."""
+    before = _draft(turn)
+    draft, notes = await _kept(turn, {key: value for key, value in before.items() if key != "body"})
+    if turn.text:
+        if len(words(turn.text).split()) < MIN_WORDS and "voice" not in draft:
+            _goto(turn, State.nominate_story, {**draft, **({"body": before["body"]} if "body" in before else {})})
+            return [Reply(turn._("Please tell a little more: what did they do, and what changed?"), buttons=(_cancel_row(turn),))]
+        draft["body"] = turn.text[:MAX_BODY]
+    if "body" not in draft:
+        _goto(turn, State.nominate_story, {**draft, **({"body": before["body"]} if "body" in before else {})})
+        return [*(Reply(note) for note in notes), ask_story(turn)]
+    if turn.data.get("editing"):
+        return _confirm(turn, draft)
+    _goto(turn, State.nominate_photos, draft)
+    return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
+
+
+def ask_photos(turn: Turn, draft: dict) -> Reply:
+    """Invite photos, with a button to go on."""
+    count = len(draft.get("photos", []))
+    text = (
+        turn._("Received {count} photo(s). Send more, or press “Done”.", count=count)
+        if count
+        else turn._("If you have photos of them or of their work, send them now (up to 5). Otherwise press “Skip”.")
+    )
+    label = turn._("✅ Done") if count else turn._("Skip")
+    return Reply(text, buttons=((Button(label, "nm:photos:done", DONE | SKIP | NO),), _cancel_row(turn)))
+
+
+async def on_photo(turn: Turn) -> list[Reply]:
+    """A photo, or more text while photos are invited."""
+    draft, notes = await _kept(turn, _draft(turn))
+    if turn.text:
+        body = draft.get("body", "")
+        draft["body"] = (f"{body}\n{turn.text}" if body else turn.text)[:MAX_BODY]
+        notes.append(turn._("I have added this to the story."))
+    _goto(turn, State.nominate_photos, draft)
+    return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
+
+
+async def keep_media(turn: Turn) -> list[Reply]:
+    """A photo or voice message at a step that asks something else: kept, then the step is asked again."""
+    draft, notes = await _kept(turn, _draft(turn))
+    turn.data["draft"] = draft
+    return [ask_again(turn, "\n".join([*notes, turn._("Tap a choice or type its number:")]))]
+
+
+async def on_photos_done(turn: Turn) -> list[Reply]:
+    """Photos done: ask about consent."""
+    draft = _draft(turn)
+    _goto(turn, State.nominate_consent, draft)
+    return [Reply(
+        turn._("Is it your own household? A story is published with names and photos only if the household agrees."),
+        buttons=(
+            (Button(turn._("🙋 Yes, it is us, and we agree to be named and photographed"), "nm:consent:self", CONSENT_KEYS["self"]),),
+            (Button(turn._("🙋 It is us, but please do not name us"), "nm:consent:self_unnamed", CONSENT_KEYS["self_unnamed"]),),
+            (Button(turn._("👥 It is someone else: the commune will ask them"), "nm:consent:ask_commune",
+                    CONSENT_KEYS["ask_commune"]),),
+            _cancel_row(turn),
+        ),
+    )]
+
+
+async def on_consent(turn: Turn) -> list[Reply]:
+    """Consent chosen: ask the sender's name or anonymous."""
+    consent = turn.args[1] if len(turn.args) > 1 else ""
+    if consent not in nomination_repo.CONSENTS:
+        raise StaleAction
+    draft = {**_draft(turn), "consent": consent}
+    notes = []
+    if consent == "ask_commune":
+        notes.append(Reply(turn._("The commune staff will ask them first. The bot never contacts them, and nothing is "
+                                  "published without their agreement.")))
+    _goto(turn, State.nominate_identity, draft)
+    name = turn.incoming.display_name or turn.citizen.display_name
+    return [*notes, Reply(
+        turn._("Should the staff know who sent this story? If you choose anonymous, your name is not shown anywhere."),
+        buttons=(
+            (Button(turn._("👤 Show my name ({name})", name=name) if name else turn._("👤 Show my name"), "nm:identity:named",
+                    NAMED | YES),),
+            (Button(turn._("🕶 Send anonymously"), "nm:identity:anonymous", ANONYMOUS | NO),),
+            _cancel_row(turn),
+        ),
+    )]
+
+
+async def on_identity(turn: Turn) -> list[Reply]:
+    """Named or anonymous: show the summary; named with no name known: ask it first."""
+    choice = turn.args[1] if len(turn.args) > 1 else ""
+    if choice not in ("named", "anonymous"):
+        raise StaleAction
+    name = (turn.incoming.display_name or turn.citizen.display_name or "")[:MAX_NAME] or None
+    draft = {**_draft(turn), "anonymous": choice == "anonymous", "name": None if choice == "anonymous" else name}
+    if choice == "named" and name is None:
+        _goto(turn, State.nominate_name, draft)
+        return [Reply(turn._("What name should the staff see? Please type it."), buttons=(_cancel_row(turn),))]
+    return _confirm(turn, draft)
+
+
+async def on_name(turn: Turn) -> list[Reply]:
+    """The sender's name, typed."""
+    parts = turn.text.split()
+    if not 1 <= len(parts) <= 6 or not all(part.replace(".", "").isalpha() for part in parts):
+        return [Reply(turn._("Please type just your name (for example: Nguyễn Văn A), or press “Cancel”."),
+                      buttons=(_cancel_row(turn),))]
+    return _confirm(turn, {**_draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
+
+
+def _consent_label(turn: Turn, consent: str) -> str:
+    return {
+        "self": turn._("our own household, agrees to be named and photographed"),
+        "self_unnamed": turn._("our own household, not to be named"),
+        "ask_commune": turn._("someone else, the commune will ask them"),
+    }[consent]
+
+
+def _confirm(turn: Turn, draft: dict) -> list[Reply]:
+    turn.goto(State.nominate_confirm, draft=draft)
+    lines = [
+        turn._("Please check what you are sending:"),
+        turn._("About: {who}", who=turn._(NOMINEE_LABELS[draft["nominee"]])),
+        turn._("Commune: {commune}", commune=area_label(turn, draft.get("area"))),
+        turn._("Story: {body}", body=draft.get("body", "")[:1500]),
+        turn._("Photos: {count}", count=len(draft.get("photos", []))),
+        turn._("Consent: {consent}", consent=_consent_label(turn, draft["consent"])),
+        turn._("Sender: anonymous") if draft.get("anonymous") else turn._("Sender: {name}", name=draft.get("name") or "—"),
+    ]
+    return [Reply("\n".join(lines), buttons=(
+        (Button(turn._("📨 Send"), "nm:submit", SEND | YES | DONE),),
+        (Button(turn._("✏️ Edit the story"), "nm:edit:story", frozenset({"sua", "sua noi dung", "viet lai"})),
+         Button(turn._("✏️ Change commune"), "nm:edit:area", frozenset({"doi xa", "xa khac", "sua xa"}))),
+        _cancel_row(turn),
+    ))]
+
+
+async def on_edit(turn: Turn) -> list[Reply]:
+    """Go back to one step from the summary, then straight back to the summary."""
+    draft = _draft(turn)
+    what = turn.args[1] if len(turn.args) > 1 else ""
+    if what == "story":
+        turn.goto(State.nominate_story, draft=draft, editing=True)
+        return [ask_story(turn)]
+    if what == "area":
+        turn.goto(State.nominate_area, draft={**draft, "area": None}, editing=True)
+        return [_ask_commune_name(turn)]
+    raise StaleAction
+
+
+async def on_submit(turn: Turn) -> list[Reply]:
+    """Store the nomination; the engine commits before this confirmation is sent."""
+    draft = _draft(turn)
+    if not {"nominee", "body", "consent"} <= draft.keys():
+        raise StaleAction
+    if not await turn.address_allows(address_limits.REPORT, turn.services.address_limits.reports):
+        return [Reply(turn._(BUSY)), *_confirm(turn, draft)]
+    files = [*draft.get("photos", []), *([draft["voice"]] if draft.get("voice") else [])]
+    nomination = await nomination_repo.create(
+        turn.session, citizen_id=turn.citizen.id, nominee=draft["nominee"], area_code=draft.get("area"),
+        body=draft["body"], consent=draft["consent"], anonymous=bool(draft.get("anonymous")),
+        nominator_name=draft.get("name"), locale=turn.locale, files=files, now=turn.now,
+    )
+    turn.reset()
+    return [main_menu(turn, turn._(
+        "Thank you! The commune staff will read your story.\nCode: {code}\n"
+        "You will get a message here if it is published, or if it cannot be used.",
+        code=nomination.code,
+    ))]
+
+
+async def on_cancel(turn: Turn) -> list[Reply]:
+    """Drop the draft."""
+    turn.reset()
+    return [main_menu(turn, turn._("OK, nothing was sent. Nothing was saved."))]
+
+
+FLOW_STATES = frozenset({
+    State.nominate_who, State.nominate_area, State.nominate_story, State.nominate_photos,
+    State.nominate_consent, State.nominate_identity, State.nominate_name, State.nominate_confirm,
+})
+
+
+async def on_action(turn: Turn) -> list[Reply]:
+    """nm:<step>:… buttons."""
+    step = turn.args[0] if turn.args else ""
+    handler = {
+        "who": on_who, "area": on_area, "photos": on_photos_done, "consent": on_consent, "identity": on_identity,
+        "edit": on_edit, "submit": on_submit, "cancel": on_cancel,
+    }.get(step)
+    if handler is None:
+        raise StaleAction
+    return await handler(turn)
+
+
+ROUTES = Routes(
+    commands={"gioithieu": start, "nominate": start},
+    actions={"menu:nominate": Action(start), "nm": Action(on_action, FLOW_STATES)},
+    text={
+        State.nominate_area: on_area_text,
+        State.nominate_story: on_story,
+        State.nominate_photos: on_photo,
+        State.nominate_name: on_name,
+    },
+    media={
+        State.nominate_who: keep_media,
+        State.nominate_area: keep_media,
+        State.nominate_story: on_story,
+        State.nominate_photos: on_photo,
+        State.nominate_consent: keep_media,
+        State.nominate_identity: keep_media,
+        State.nominate_name: keep_media,
+        State.nominate_confirm: keep_media,
+    },
+)
