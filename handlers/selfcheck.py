@@ -30,6 +30,7 @@ from handlers.states import State
 from handlers.turn import NotThisStep, StaleAction, Turn
 from handlers.types import Button, Reply
 from handlers.words import CANCEL, NO, SEND, YES
+from storage import address_limits
 from storage import selfcheck as selfcheck_repo
 from storage import tickets as ticket_repo
 from storage.models import TicketKind
@@ -426,11 +427,16 @@ def _body(turn: Turn, sc: dict) -> str:
         f"Số người trong hộ: {sc.get('people') or '—'}",
         f"Thu nhập hộ tự khai: {sc['dong']:,} đ ({basis})".replace(",", "."),
         f"Ước tính bình quân: {int(sc['income']):,} đ/người/tháng".replace(",", "."),
-        f"Kết quả tự kiểm tra: {OUTCOME_VI.get(sc['outcome'], sc['outcome'])} (theo {sc['standard']})",
+        f"Kết quả tự kiểm tra: {OUTCOME_VI.get(sc['outcome'], sc['outcome'])} (theo {_document(sc['standard'])})",
     ]
     if answers:
         lines.append("Trả lời các chỉ số: " + "; ".join(f"{key}: {ANSWER_VI.get(value, value)}" for key, value in answers.items()))
     return "\n".join(lines)[:MAX_BODY]
+
+
+def _document(standard_id: str) -> str:
+    """The decree of a standard, by its id in content/selfcheck.yaml."""
+    return next((s.source.document for s in _selfcheck().standards if s.id == standard_id), standard_id)
 
 
 OUTCOME_VI = {
@@ -458,6 +464,11 @@ async def on_send(turn: Turn) -> list[Reply]:
     sc = _sc(turn)
     if "outcome" not in sc or not sc.get("area"):
         raise StaleAction
+    if not await turn.address_allows(address_limits.REPORT, turn.services.address_limits.reports):
+        return [Reply(turn._(
+            "Sorry, many reports have been sent from your network lately, so I cannot send your request right now. "
+            "It is kept here: press “📨 Send the request” again in about an hour, or call your commune's office."
+        )), *_confirm(turn, sc)]
     policy = turn.services.tickets
     kind = TicketKind.question
     due = add_working_days(turn.now, policy.due_days.get(kind, 10), tz=turn.services.tz, holidays=policy.holidays)

@@ -355,3 +355,20 @@ async def test_counts_per_hour_and_day_never_pass_the_limit_and_are_pruned(db_se
         await session.commit()
         left = {row.period for row in (await session.exec(select(AddressCount).where(AddressCount.address == "a1"))).all()}
     assert left == {"h2026030217", "d20260303"}
+
+
+async def test_a_self_check_request_counts_as_a_report_of_its_address_and_waits_when_over(settings, aiohttp_client, sessions) -> None:
+    clock = Clock(T0)
+    client = await aiohttp_client(create_app(settings.model_copy(update={"webchat_reports_per_hour": 1}), clock=clock))
+    first, second = await known_citizens(sessions, 2)
+    answers = []
+    for token in (first, second):
+        for text in ("/tukiemtra", "ea kao", "4 người", "ca nha mot thang", "3tr2", "de nghi ra soat", "gui"):
+            response = await post(client, {"text": text}, cookie=token)
+        answers.append(await text_of(response))
+    assert "Mã tra cứu: PA-" in answers[0]
+    assert "cùng mạng Internet" in answers[1] and "📨 Gửi đề nghị" in answers[1] and "Mã tra cứu" not in answers[1]
+    assert len(await tickets_of(sessions)) == 1
+    clock.now = T0 + timedelta(hours=1)
+    assert "Mã tra cứu: PA-" in await text_of(await post(client, {"text": "gui"}, cookie=second)), "kept, sent later"
+    assert len(await tickets_of(sessions)) == 2
