@@ -206,6 +206,7 @@ def _content_check(day: date, tz: ZoneInfo) -> int:
     from content.loader import ContentInvalid, load_content
     from content.pages import load_pages
     from content.quiz import load_quiz
+    from content.selfcheck import load_selfcheck
 
     codes = [record.code for record in read_area_records()]
     try:
@@ -213,6 +214,7 @@ def _content_check(day: date, tz: ZoneInfo) -> int:
         campaigns = load_campaigns(area_codes=codes)
         questions = load_quiz(faqs=bundle.faqs, topics=bundle.topics)
         pages = load_pages()
+        selfcheck = load_selfcheck()
     except ContentInvalid as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)
@@ -222,9 +224,13 @@ def _content_check(day: date, tz: ZoneInfo) -> int:
         f"content/ is valid: {len(bundle.topics)} topics, {len(bundle.faqs)} FAQ entries, {len(bundle.stories)} stories, "
         f"{len(campaigns)} campaigns"
     )
+    print(selfcheck.summary_on(day))
     report = check_on(day, bundle, questions=questions, campaigns=campaigns, pages=pages, tz=tz)
     print("\n".join(report.lines()))
-    return 1 if report.errors else 0
+    in_force = any(standard.applies_on(day) for standard in selfcheck.standards)
+    if not in_force:
+        print(f"error: no poverty standard in content/selfcheck.yaml applies on {day}", file=sys.stderr)
+    return 1 if report.errors or not in_force else 0
 
 
 async def _content_import(settings: Settings, overwrite: bool) -> int:

@@ -125,6 +125,21 @@ class SelfCheck:
         return current
 
 
+    def summary_on(self, day: date) -> str:
+        """One line for `content check --on DAY`: the lines in force (and coming, in December) and
+        how many indicator questions the file lets the bot ask that day."""
+        standards = self.standards_on(day)
+        lines = "; ".join(
+            f"{'from ' + standard.valid_from.isoformat() + ' ' if not standard.applies_on(day) else ''}"
+            f"{standard.source.document} (rural {standard.rural}, urban {standard.urban})"
+            for standard in standards
+        ) or "NO STANDARD IN FORCE"
+        asked = sum(question.asked_on(day) for question in self.questions)
+        waiting = sum(question.needs_review for question in self.questions)
+        return (f"self-check: {lines}; {asked} of {len(self.questions)} indicator questions asked "
+                f"({waiting} wait for review in {SELFCHECK_FILE}; staff confirm them in the dashboard)")
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What an income means under one standard (`deficits` None: indicators not asked)."""

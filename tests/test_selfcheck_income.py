@@ -156,3 +156,10 @@ def test_review_season_is_september_to_mid_december(day: date) -> None:
 
 def test_xa_is_rural_and_phuong_urban() -> None:
     assert zone_of("xã") is Zone.rural and zone_of("phường") is Zone.urban and zone_of("") is None
+
+
+def test_content_check_names_the_lines_and_the_questions_waiting() -> None:
+    december = SELFCHECK.summary_on(date(2026, 12, 6))
+    assert "Nghị định 07/2021/NĐ-CP (rural 1500000, urban 2000000)" in december and "from 2027-01-01 Nghị định 351/2025" in december
+    assert "0 of 12 indicator questions asked (12 wait for review" in december
+    assert "07/2021" not in SELFCHECK.summary_on(date(2027, 2, 1))
