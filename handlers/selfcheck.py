@@ -49,11 +49,14 @@ ANSWER_NO = NO - {"chua", "khong can", "thoi", "khong muon"} | frozenset({
 })
 ANSWER_UNKNOWN = frozenset({"khong biet", "chua biet", "khong ro", "khong chac", "bo qua", "skip", "dont know", "not sure"})
 BASIS_KEYS = {
-    "month": frozenset({"ca nha mot thang", "mot thang", "thang", "hang thang", "moi thang", "month", "monthly"}),
-    "year": frozenset({"ca nha mot nam", "mot nam", "nam", "ca nam", "hang nam", "moi nam", "year", "yearly"}),
-    "person": frozenset({"moi nguoi", "tung nguoi", "binh quan", "dau nguoi", "per person", "each person"}),
+    "month": frozenset({"ca nha mot thang", "mot thang", "thang", "hang thang", "moi thang", "month", "monthly", "whole household a month"}),
+    "year": frozenset({"ca nha mot nam", "mot nam", "nam", "ca nam", "hang nam", "moi nam", "year", "yearly", "whole household a year"}),
+    "person": frozenset({"moi nguoi", "tung nguoi", "binh quan", "dau nguoi", "per person", "each person", "each person a month"}),
 }
 POVERTY_WORDS = ("ngheo", "can ngheo", "chuan ngheo", "xet", "poor", "poverty")
+INCOME_WORDS = ("thu nhap", "kiem duoc", "kiem", "lam ra", "luong", "thu", "income", "earn", "earns")
+NOT_INCOME_WORDS = ("vay", "lai", "lai suat", "ho tro", "tro cap", "tien dien", "xay nha", "sua nha", "hoc phi", "bhyt",
+                    "bao hiem", "loan", "interest", "support", "allowance")
 FLOW_STATES = frozenset({
     State.selfcheck_area, State.selfcheck_people, State.selfcheck_basis, State.selfcheck_income, State.selfcheck_indicator,
     State.selfcheck_result, State.selfcheck_request_area, State.selfcheck_confirm,
@@ -76,9 +79,15 @@ def offer_button(turn: Turn) -> Button:
 
 
 def is_income_question(text: str) -> bool:
-    """Whether a message asks whether an income makes a household poor ("1tr2 một tháng có được xét hộ nghèo không?")."""
+    """Whether a message asks whether an income makes a household poor ("1tr2 một tháng có được xét
+    hộ nghèo không?"), not about a loan, a benefit or a house that names an amount."""
     key = f" {normalize(text)} "
-    return parse_income(text) is not None and any(f" {word} " in key for word in POVERTY_WORDS)
+    income = parse_income(text)
+    if income is None or not any(f" {word} " in key for word in POVERTY_WORDS):
+        return False
+    if any(f" {word} " in key for word in NOT_INCOME_WORDS):
+        return False
+    return income.period is not None or income.per_person is not None or any(f" {word} " in key for word in INCOME_WORDS)
 
 
 async def start(turn: Turn) -> list[Reply]:

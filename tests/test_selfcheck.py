@@ -196,3 +196,21 @@ async def test_cancel_keeps_nothing(engine, sessions, typed: str) -> None:
     for text in ("/tukiemtra", "nong thon", "5", typed):
         await citizen.send(text)
     assert await all_rows(sessions, SelfCheckCount) == []
+
+
+@pytest.mark.parametrize(("typed", "starts"), [
+    ("nhà tôi ở nông thôn, thu nhập mỗi người 1tr2 một tháng thì có được xét hộ nghèo không?", True),
+    ("nha 5 nguoi 4 trieu 1 thang co duoc xet can ngheo k", True),
+    ("vay 100 triệu hộ nghèo lãi bao nhiêu", False),
+    ("hộ nghèo được hỗ trợ 40 triệu xây nhà phải không", False),
+    ("chuẩn nghèo 2 triệu à", False),
+])
+def test_only_an_income_question_starts_the_self_check(typed: str, starts: bool) -> None:
+    from handlers.selfcheck import is_income_question
+
+    assert is_income_question(typed) is starts
+
+
+async def test_a_loan_question_naming_an_amount_is_answered_as_a_question(citizen) -> None:
+    await citizen.send("vay 100 triệu hộ nghèo lãi suất bao nhiêu")
+    assert "Kết quả tự kiểm tra" not in citizen.text() and "xã/phường nào" not in citizen.text()
