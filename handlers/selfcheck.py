@@ -342,9 +342,11 @@ async def _result(turn: Turn, sc: dict, questions: list[Question]) -> list[Reply
     sc.update(outcome=current.outcome.value, standard=current.standard.id, income=int(income), deficits=list(deficits or ()))
     turn.goto(State.selfcheck_result, sc=sc)
     names = {question.id: question.text(turn.locale).indicator for question in questions}
+    unknown = sum(1 for answer in sc.get("answers", {}).values() if answer == "skip")
     text = "\n\n".join([
         _summary(turn, sc, income),
         *(_verdict_text(turn, verdict, names, bool(questions)) for verdict in verdicts),
+        *([turn._("{count} question(s) answered “I do not know” were not counted.", count=unknown)] if unknown else []),
         turn._("Only the commune's review decides: there the household's income is estimated from the review questionnaire, "
                "not from what the household says. If you think your household was missed, you can ask the commune to review it."),
     ])

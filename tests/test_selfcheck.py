@@ -214,3 +214,23 @@ def test_only_an_income_question_starts_the_self_check(typed: str, starts: bool)
 async def test_a_loan_question_naming_an_amount_is_answered_as_a_question(citizen) -> None:
     await citizen.send("vay 100 triệu hộ nghèo lãi suất bao nhiêu")
     assert "Kết quả tự kiểm tra" not in citizen.text() and "xã/phường nào" not in citizen.text()
+
+
+async def test_a_known_commune_is_not_asked_again(engine, sessions) -> None:
+    citizen = at(engine, JUNE_2026)
+    for typed in ("/start", "dong y", "tieng viet", "hoa phu", "dung roi", "bo qua"):
+        await citizen.send(typed)
+    await citizen.send("/tukiemtra")
+    assert "mấy người" in citizen.text() and "xã/phường nào" not in citizen.text()
+    for typed in ("2", "ca nha mot thang", "2tr8"):
+        await citizen.send(typed)
+    assert "xã Hòa Phú – nông thôn (xã)" in citizen.text() and "1.400.000 đ" in citizen.text()
+
+
+async def test_answers_i_do_not_know_are_said_not_counted(engine, sessions) -> None:
+    await confirm_questions(sessions, "health-insurance", "toilet")
+    citizen = at(engine, JUNE_2026)
+    for typed in ("/tukiemtra", "nong thon", "4", "ca nha mot thang", "2 triệu", "khong biet", "co"):
+        await citizen.send(typed)
+    assert "Có 1 câu bà con trả lời “Không biết” nên chưa được tính." in citizen.text()
+    assert "thiếu hụt 1 chỉ số (Nhà tiêu hợp vệ sinh)" in citizen.text()
