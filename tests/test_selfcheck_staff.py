@@ -52,7 +52,8 @@ async def test_requests_per_commune_in_the_inbox_and_the_export(engine, signed_i
     page = await officer.page("/admin/inbox?status=all&selfcheck=1")
     assert near in page and "Review requests after a self-check" not in page  # the page is in Vietnamese
     assert "Yêu cầu rà soát sau khi tự kiểm tra" in page
-    assert set(CODE.findall(page)) == {near} and "Đề nghị rà soát hộ nghèo" in page
+    assert set(CODE.findall(page)) == {near} and "3 người, khoảng 1.000.000 đ mỗi người mỗi tháng" in page
+    assert "Dưới chuẩn nghèo (chưa hỏi chỉ số)" in page
     export = await officer.get("/admin/inbox/export?format=csv&status=all&selfcheck=1")
     text = (await export.read()).decode("utf-8-sig")
     assert set(CODE.findall(text)) == {near} and "1.000.000 đ/người/tháng" in text

@@ -15,10 +15,12 @@ from aiohttp import web
 
 from bot import keys
 from bot.dashboard.web import PREFIX, now_of, record, redirect, render, scope_areas, staff_of, translator_of
+from bot.dashboard.selfcheck import OUTCOME_LABELS
 from bot.export import as_bytes, rows_of
 from content.i18n import N_
 from handlers.notify import queue_ticket_message
 from storage import inbox as inbox_repo
+from storage import selfcheck as selfcheck_repo
 from storage import tickets as ticket_repo
 from storage.models import EventKind, Staff, Ticket, TicketAttachment, TicketKind, TicketStatus
 from storage.ticket_rules import FINAL, OPEN, TRANSITIONS, InvalidTransition, is_overdue
@@ -138,6 +140,7 @@ async def inbox(request: web.Request) -> web.Response:
         found, total = await inbox_repo.page(session, staff, chosen, now=now, tz=services.tz, number=number, size=PAGE_SIZE)
         counts = await inbox_repo.status_counts(session, staff, chosen, now=now, tz=services.tz)
         people = await inbox_repo.staff_in_scope(session, staff)
+        requests = await selfcheck_repo.requests_of(session, [t.id for t in found if t.id is not None]) if chosen.selfcheck else {}
     areas = scope_areas(request)
     return render(request, "admin/inbox/list.html", {
         "tickets": found, "total": total, "page": number, "pages": max(math.ceil(total / PAGE_SIZE), 1),
@@ -147,6 +150,7 @@ async def inbox(request: web.Request) -> web.Response:
         "topics": services.library.topics(now.astimezone(services.tz).date()), "topic_label": _topic_label(request),
         "kinds": KIND_LABELS, "statuses": STATUS_LABELS, "now": now, "is_overdue": is_overdue,
         "all_areas": areas is None, "unassigned": inbox_repo.UNASSIGNED,
+        "requests": requests, "outcomes": OUTCOME_LABELS,
     })
 
 

@@ -1,4 +1,5 @@
-"""Dashboard screen: the household self-check's indicator questions (Content → Self-check).
+"""Dashboard screen: the household self-check's indicator questions (Content → Self-check), and the
+names of self-check results the inbox and statistics show.
 
 Each question ships `needs_review` (its thresholds are not confirmed in our sources) and is not
 asked until staff confirm it here, after checking the wording against the decree; staff may edit
@@ -24,6 +25,10 @@ EDITORS = (StaffRole.admin, StaffRole.province)
 LOCALES = ("vi", "en")
 QUESTION_ID = r"{question_id:[a-z0-9-]{1,100}}"
 ACTIONS = {"save": None, "confirm": False, "review": True}  # the `needs_review` each action sets (None: unchanged)
+OUTCOME_LABELS = {
+    "poor": N_("May be poor"), "near_poor": N_("May be near-poor"), "under_line": N_("Under the line (indicators not asked)"),
+    "average": N_("Average living standard"), "above": N_("Above the line"),
+}
 MESSAGES = {
     "confirm": N_("Confirmed: the bot now asks this question in the self-check."),
     "review": N_("Sent back for review: the bot no longer asks this question."),

@@ -15,6 +15,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from bot import charts, keys
+from bot.dashboard.selfcheck import OUTCOME_LABELS
 from bot.dashboard.web import PREFIX, now_of, record, render, scope_areas, translator_of
 from bot.report import PRESET_LABELS, PRESETS, Period, PeriodError, ReportInput, file_name, kind_label, preset, report_bytes
 from content.areas import AreaRecord
@@ -107,12 +108,6 @@ def _filters(request: web.Request, context: dict[str, Any]) -> dict[str, Any]:
     areas = scope_areas(request)
     communes = request.app[keys.SERVICES].areas.communes()
     return {**context, "communes": communes if areas is None else [], "error": context.get("error", "")}
-
-
-OUTCOME_LABELS = {
-    "poor": N_("May be poor"), "near_poor": N_("May be near-poor"), "under_line": N_("Under the line (indicators not asked)"),
-    "average": N_("Average living standard"), "above": N_("Above the line"),
-}
 
 
 def _selfcheck_rows(request: web.Request, checks: list) -> list[tuple[str, dict[str, int], int, int]]:
