@@ -441,9 +441,29 @@ async def story(request: web.Request) -> web.Response:
     if item is None:
         return not_found(request)
     place = services.areas.get(item.commune) if item.commune else None
+    consent = item.consent_given()
     return render(request, "story.html", {
         "story": item, "text": item.text(translator_of(request).locale), "place": place.label if place else "",
         "body": paragraphs(item.text(translator_of(request).locale).body),
+        "consent": (consent[1], translator_of(request).format_day(consent[0])) if consent else None,
+        "photos": [_link(request, translator_of(request), f"/cau-chuyen/{item.id}/anh/{number}.jpg")
+                   for number in range(1, len(item.photos) + 1)],
+    })
+
+
+@routes.get(r"/cau-chuyen/{story_id}/anh/{number:\d{1,2}}.jpg", name="public-story-photo")
+async def story_photo(request: web.Request) -> web.StreamResponse:
+    """GET /cau-chuyen/ID/anh/N.jpg: a published story's photo, resized and without metadata when published."""
+    item = request.app[keys.SERVICES].library.story(request.match_info["story_id"])
+    number = int(request.match_info["number"])
+    if item is None or not 1 <= number <= len(item.photos):
+        raise web.HTTPNotFound()
+    root = request.app[keys.SETTINGS].data_dir.resolve()
+    path = (root / item.photos[number - 1]).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={
+        "Content-Type": "image/jpeg", "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff",
     })
 
 

@@ -110,6 +110,14 @@ class Story:
         """The wording in `locale`, else Vietnamese."""
         return self.texts.get(locale) or self.texts[FALLBACK_LOCALE]
 
+    def consent_given(self) -> tuple[date, str] | None:
+        """A real story's consent as (day, who gave it), stored as "YYYY-MM-DD|who"; None for others."""
+        day, _, who = (self.consent or "").partition("|")
+        try:
+            return date.fromisoformat(day), who
+        except ValueError:
+            return None
+
 
 @dataclass(frozen=True)
 class ContentBundle:

@@ -7,7 +7,11 @@ The draft lives in the conversation state; /huy drops it. The flow is drawn in `
 
 from __future__ import annotations
 
-from content.i18n import N_
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from content.i18n import N_, Catalogs
 from handlers.menu import main_menu
 from handlers.profile import area_label
 from handlers.router import Action, Routes, ask_again
@@ -15,8 +19,9 @@ from handlers.states import State
 from handlers.turn import NotThisStep, StaleAction, Turn
 from handlers.types import Attachment, Button, Reply
 from handlers.words import ANONYMOUS, CANCEL, DONE, NAMED, NO, SEND, SKIP, YES, words
-from storage import address_limits
+from storage import address_limits, outbox
 from storage import nominations as nomination_repo
+from storage.models import Citizen, Nomination, OutboxMessage
 
 MAX_PHOTOS = 5
 MAX_BODY = 4000
@@ -393,3 +398,25 @@ ROUTES = Routes(
         State.nominate_confirm: keep_media,
     },
 )
+
+
+async def queue_nomination_message(
+    session: AsyncSession, catalogs: Catalogs, now: datetime, nomination: Nomination, what: str, *, title: str = "",
+) -> OutboxMessage | None:
+    """Tell the nominator, in their language, that their story was published (`what`="published", with
+    its `title`) or not used (with the reason); None when they cannot be reached."""
+    citizen = await session.get(Citizen, nomination.citizen_id) if nomination.citizen_id else None
+    if citizen is None or citizen.unreachable_at is not None:
+        return None
+    translator = catalogs.get(citizen.locale)
+    if what == "published":
+        text = translator.gettext(PUBLISHED).format(code=nomination.code, title=title)
+        buttons = [[{"label": translator.gettext(N_("📖 Stories")), "action": f"story:{nomination.story_id}"}]]
+    else:
+        text = translator.gettext(NOT_USED).format(code=nomination.code, reason=nomination.reason or "")
+        buttons = []
+    return await outbox.enqueue(
+        session, channel=citizen.channel, chat_id=citizen.channel_user_id, citizen_id=citizen.id,
+        payload={"text": text, "buttons": buttons}, priority=outbox.PRIORITY_REPLY,
+        dedupe_key=f"nomination:{nomination.id}:{what}:{now.isoformat()}", now=now,
+    )

@@ -17,9 +17,13 @@ LABEL_LIMIT = 60
 
 
 def story_label(turn: Turn, item: Story) -> str | None:
-    """The line that opens an illustrative story, or None for a real family's story."""
+    """The line that opens an illustrative story, or a real story's consent line (None when it has none)."""
     if not item.illustrative:
-        return None
+        consent = item.consent_given()
+        if consent is None:
+            return None
+        return turn._("✅ Real story, told with the consent of {who}, given on {date}.",
+                      who=consent[1], date=turn.translator.format_day(consent[0]))
     return turn._("Illustrative example: written to show how the support works, not a real family.")
 
 
@@ -64,7 +68,7 @@ async def show_story(turn: Turn) -> list[Reply]:
     text = item.text(turn.locale)
     place = turn.services.areas.get(item.commune) if item.commune else None
     parts = [story_label(turn, item), f"📖 {text.title}", f"📍 {place.label}" if place else None,
-             text.body, f"💡 {text.lesson}"]
+             text.body, f"💡 {text.lesson}" if text.lesson else None]
     return [
         Reply(
             "\n\n".join(part for part in parts if part),

@@ -15,7 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot import keys
-from bot.dashboard import admin, auth, broadcasts, content, dialogues, inbox, password, polls, quiz, selfcheck, stats
+from bot.dashboard import (
+    admin, auth, broadcasts, content, dialogues, inbox, nominations, password, polls, quiz, selfcheck, stats,
+)
 from bot.dashboard.web import PREFIX, NavItem, guard
 from content.i18n import N_
 from storage import audit
@@ -24,7 +26,7 @@ from storage.staff import create_staff
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "admin"
-SCREENS = (auth, password, admin, inbox, broadcasts, content, selfcheck, stats, dialogues, polls, quiz)
+SCREENS = (auth, password, admin, inbox, broadcasts, content, selfcheck, stats, dialogues, polls, quiz, nominations)
 STAFF_ONLY = frozenset({StaffRole.admin})
 NAV = [
     NavItem("admin-home", N_("Overview")),
@@ -34,6 +36,7 @@ NAV = [
     NavItem("admin-dialogues", N_("Dialogues")),
     NavItem("admin-quiz", N_("Quiz")),
     NavItem("admin-content", N_("Content")),
+    NavItem("admin-nominations", N_("Real stories")),
     NavItem("admin-unanswered", N_("Unanswered")),
     NavItem("admin-stats", N_("Statistics")),
     NavItem("admin-reports", N_("Reports")),
