@@ -28,6 +28,7 @@ from bot.export import COLUMNS as TICKET_COLUMNS
 from bot.export import ticket_rows
 from content.areas import AreaDirectory
 from content.i18n import N_, Translator
+from storage import nominations as nomination_repo
 from storage import stats
 from storage.models import TicketKind
 
@@ -164,12 +165,16 @@ async def build_report(session: AsyncSession, report: ReportInput) -> Workbook:
     newcomers = await stats.new_citizens_by_area(session, scope)
     delivered = await stats.delivered_by_area(session, scope)
     tickets = await _tickets(session, report)
+    nominated = await nomination_repo.counts_by_area(session, scope.start, scope.end)
+    if report.area:
+        nominated = {code: counts for code, counts in nominated.items() if code == report.area}
 
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
     sheet.title = _("Summary")[:31]
     _summary(sheet, report, summary, notices, len(reach), usage, unanswered, subscribers, newcomers)
+    _real_stories(sheet, report, nominated)
     _ticket_sheet(workbook.create_sheet(_("Tickets")[:31]), tickets)
     _notice_sheet(workbook.create_sheet(_("Notices")[:31]), reach, report)
     _faq_sheet(workbook.create_sheet(_("FAQ usage")[:31]), usage, report)
@@ -229,6 +234,20 @@ def _summary(sheet: Worksheet, report: ReportInput, summary: stats.TicketSummary
     sheet.column_dimensions["A"].width = 52
     for letter in "BCDEFG":
         sheet.column_dimensions[letter].width = 16
+
+
+def _real_stories(sheet: Worksheet, report: ReportInput, nominated: dict[str | None, tuple[int, int]]) -> None:
+    """Model households and good initiatives (gương điển hình) people nominated, and the real stories
+    published from them, per commune: the figure the plan asks each period."""
+    _ = report.translator.gettext
+    _append(sheet, [])
+    _append(sheet, [_("Model households and initiatives (real stories) by commune"), _("Nominations received"),
+                    _("Stories published")], bold=True)
+    for code in sorted(nominated, key=lambda c: (not c, _area_name(report, c or ""))):
+        received, published = nominated[code]
+        _append(sheet, [_area_name(report, code or ""), received, published])
+    _append(sheet, [_("Total"), sum(pair[0] for pair in nominated.values()), sum(pair[1] for pair in nominated.values())],
+            bold=True)
 
 
 def kind_label(translator: Translator, kind: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
@@ -249,3 +249,43 @@ async def test_cancel_drops_a_nomination_and_nothing_is_stored(driver, sessions)
     await driver.send("huy")
     assert "không lưu" in driver.last[-1].text
     assert await rows(sessions, Nomination) == []
+
+
+async def test_the_report_counts_nominations_and_published_stories_per_commune(sessions) -> None:
+    from zoneinfo import ZoneInfo
+
+    from openpyxl import load_workbook
+
+    from bot.report import Period, ReportInput, report_bytes
+    from content.areas import AreaDirectory
+    from content.i18n import Catalogs
+    from storage import nominations as nomination_repo
+
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    when = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+    async with sessions() as session:
+        made = []
+        for area, days in (("24169", 0), ("24169", 1), ("24175", 2), ("24169", 400)):  # the last one long before the period
+            made.append(await nomination_repo.create(
+                session, citizen_id=None, nominee="household", area_code=area, body=STORY, consent="self",
+                anonymous=True, nominator_name=None, locale="vi", files=[], now=when - timedelta(days=days)))
+        nomination_repo.mark_published(made[1], "gt-x", when)
+        await session.commit()
+    period = Period(date(2026, 1, 1), date(2026, 6, 30))
+
+    async def block(area: str | None) -> dict[str, list[object]]:
+        report = ReportInput(period, area, tz, when, AreaDirectory.load(), Catalogs(tz).get("en"))
+        async with sessions() as session:
+            sheet = load_workbook(io.BytesIO(await report_bytes(session, report)))["Summary"]
+        rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+        start = next(n for n, row in enumerate(rows) if row[0] == "Model households and initiatives (real stories) by commune")
+        assert rows[start][1:3] == ["Nominations received", "Stories published"]
+        found = {}
+        for row in rows[start + 1:]:
+            found[row[0]] = row[1:3]
+            if row[0] == "Total":
+                return found
+        raise AssertionError("no total row")
+
+    assert await block(None) == {"phường Ea Kao": [2, 1], "xã Hòa Phú": [1, 0], "Total": [3, 1]}
+    assert await block("24175") == {"xã Hòa Phú": [1, 0], "Total": [1, 0]}
