@@ -289,3 +289,24 @@ async def test_the_report_counts_nominations_and_published_stories_per_commune(s
 
     assert await block(None) == {"phường Ea Kao": [2, 1], "xã Hòa Phú": [1, 0], "Total": [3, 1]}
     assert await block("24175") == {"xã Hòa Phú": [1, 0], "Total": [1, 0]}
+
+
+async def test_a_published_real_story_goes_with_a_notice_for_its_commune_or_the_province_only(settings, aiohttp_client, sessions) -> None:
+    from storage.models import Broadcast
+
+    nomination = await stored_nomination(sessions, settings.data_dir)
+    client = await aiohttp_client(create_app(settings))
+    await add_staff(sessions, "tinh", StaffRole.province)
+    staff = await sign_in(client, "tinh")
+    story = {"title": "Một câu chuyện thật", "body": STORY_TEXT, "commune": "24169", "photo": ["0"],
+             "consent_day": CONSENT_DAY.isoformat(), "consent_by": "chủ hộ", "action": "publish"}
+    assert (await staff.post(f"/admin/nominations/{nomination.id}/story", story)).status == 303
+    story_id = nomination.code.lower()
+    assert f'value="{story_id}"' in await staff.page("/admin/broadcasts/new")
+    notice = {"text_vi": "Mời bà con đọc câu chuyện của xã mình.", "action": "send", "when": "now", "story": story_id}
+    refused = await staff.post("/admin/broadcasts/new", {**notice, "area": "24175"})
+    assert refused.status == 400 and "chính xã của câu chuyện" in await refused.text()
+    for target in ({"area": "24169"}, {"province": "1"}):
+        assert (await staff.post("/admin/broadcasts/new", {**notice, **target})).status == 303, target
+    sent = await rows(sessions, Broadcast)
+    assert len(sent) == 2 and all(broadcast.buttons[0][0]["action"] == f"story:{story_id}" for broadcast in sent)

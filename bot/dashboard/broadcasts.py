@@ -67,6 +67,7 @@ OWN_COMMUNE_ONLY = N_("You may only send notices to your own commune.")
 UNKNOWN_FILTER = N_("Unknown household status or language.")
 UNKNOWN_AREA = N_("Unknown commune or former district.")
 NO_AREA = N_("Choose the whole province, a former district or at least one commune.")
+REAL_STORY_ELSEWHERE = N_("A real story can go only with a notice for its own commune or for the whole province.")
 TARGET_ERRORS = frozenset({NO_COMMUNE, OWN_COMMUNE_ONLY, UNKNOWN_FILTER, UNKNOWN_AREA, NO_AREA})
 
 
@@ -152,9 +153,19 @@ def read_message(draft: Draft, form: MultiMapping[Any], services: Services, tz: 
         draft.errors.append(N_("That FAQ entry or story no longer exists."))
     if len(draft.faqs) + len(draft.stories) + draft.quiz > MAX_BUTTONS:
         draft.errors.append(N_("Choose at most 3 buttons."))
+    if any(_elsewhere(library.story(item), draft.target.get("areas") or []) for item in draft.stories):
+        draft.errors.append(REAL_STORY_ELSEWHERE)
     draft.urgent = _value(form, "urgent") == "1"
     _read_schedule(draft, form, tz, now)
     _read_photo(draft, form.get("photo"), photo_limit)
+
+
+def _elsewhere(story: Any, areas: list[str]) -> bool:
+    """Whether a real story of one commune would go with a notice for other communes (it may go with
+    a notice for its own commune or for the whole province; an illustrative one goes anywhere)."""
+    if story is None or story.illustrative or not story.commune:
+        return False
+    return areas not in ([PROVINCE_CODE], [story.commune])
 
 
 def _read_schedule(draft: Draft, form: MultiMapping[Any], tz: Any, now: datetime) -> None:
