@@ -9,7 +9,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw
 from sqlmodel import select
 
 from bot.app import create_app
@@ -62,7 +62,11 @@ async def test_a_nomination_with_two_photos_by_typing_only(driver, sessions) -> 
 
 def gps_photo(width: int = 1800, height: int = 1200) -> bytes:
     """A real JPEG larger than a phone needs, carrying a GPS position and a camera name in its EXIF."""
-    image = Image.new("RGB", (width, height), (90, 150, 80))
+    image = Image.new("RGB", (width, height), (150, 200, 235))  # sky
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, height * 3 // 5, width, height), fill=(80, 150, 70))  # pasture
+    draw.ellipse((width // 3, height // 2, width // 3 + width // 5, height // 2 + height // 6), fill=(140, 90, 50))  # a cow
+    draw.rectangle((width // 2 + width // 10, height * 2 // 5, width - width // 8, height * 3 // 5), fill=(170, 120, 70))  # a shed
     exif = Image.Exif()
     exif[0x010F] = "PhoneCam"  # Make
     exif[0x8825] = {1: "N", 2: (12.0, 40.0, 5.0), 3: "E", 4: (108.0, 3.0, 7.0)}  # GPSInfo
@@ -175,21 +179,25 @@ async def test_nominated_on_zalo_oa_reviewed_and_published(settings, aiohttp_cli
     await check_published(driver.client, sessions, settings.data_dir, story_id)
 
 
-async def stored_nomination(sessions: SessionFactory, data_dir: Path, *, area: str = "24169", anonymous: bool = False) -> Nomination:
-    """A nomination from a Telegram citizen with one photo (with GPS) kept under DATA_DIR/media."""
+async def stored_nomination(sessions: SessionFactory, data_dir: Path, *, area: str = "24169", anonymous: bool = False,
+                            photos: list[bytes] | None = None) -> Nomination:
+    """A nomination from a Telegram citizen with photos (with GPS; one by default) kept under DATA_DIR/media."""
     from handlers.engine import utc_now
     from storage import nominations as nomination_repo
     from storage import repo
 
-    relative = "media/2026/nm-1.jpg"
-    (data_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-    (data_dir / relative).write_bytes(gps_photo(400, 300))
+    files = []
+    for data in photos or [gps_photo(400, 300)]:
+        relative = f"media/2026/nm-{area}-{len(files)}.jpg"
+        (data_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / relative).write_bytes(data)
+        files.append({"kind": "photo", "path": relative, "mime": "image/jpeg", "size": len(data)})
     async with sessions() as session:
         citizen, _ = await repo.get_or_create_citizen(session, "telegram", "4242", now=utc_now())
         nomination = await nomination_repo.create(
             session, citizen_id=citizen.id, nominee="household", area_code=area, body=STORY, consent="self",
             anonymous=anonymous, nominator_name="Nguyễn Văn Ba", locale="vi",
-            files=[{"kind": "photo", "path": relative, "mime": "image/jpeg", "size": 1}], now=utc_now(),
+            files=files, now=utc_now(),
         )
         await session.commit()
     return nomination
