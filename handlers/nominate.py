@@ -22,6 +22,7 @@ from handlers.words import ANONYMOUS, CANCEL, DONE, NAMED, NO, SEND, SKIP, YES, 
 from storage import address_limits, outbox
 from storage import nominations as nomination_repo
 from storage.models import Citizen, Nomination, OutboxMessage
+from storage.ticket_rules import CODE_LENGTH, fold_symbols
 
 MAX_PHOTOS = 5
 MAX_BODY = 4000
@@ -349,7 +350,7 @@ async def on_submit(turn: Turn) -> list[Reply]:
     turn.reset()
     return [main_menu(turn, turn._(
         "Thank you! The commune staff will read your story.\nCode: {code}\n"
-        "You will get a message here if it is published, or if it cannot be used.",
+        "You will get a message here if it is published, or if it cannot be used. To check it, send /tracuu {code}.",
         code=nomination.code,
     ))]
 
@@ -420,3 +421,29 @@ async def queue_nomination_message(
         payload={"text": text, "buttons": buttons}, priority=outbox.PRIORITY_REPLY,
         dedupe_key=f"nomination:{nomination.id}:{what}:{now.isoformat()}", now=now,
     )
+
+
+TRACK_STATUS = {
+    "new": N_("received; the commune staff have not read it yet"),
+    "checking": N_("being checked with the commune"),
+    "published": N_("published as a real story"),
+    "not_used": N_("not used this time"),
+}
+
+
+def is_nomination_code(text: str) -> bool:
+    """Whether a typed code is a nomination's (GT-…) rather than a report's."""
+    folded = fold_symbols(text)
+    return folded.startswith(nomination_repo.CODE_PREFIX[:2]) and len(folded) == len(nomination_repo.CODE_PREFIX) - 1 + CODE_LENGTH
+
+
+async def track(turn: Turn, typed: str) -> list[Reply]:
+    """/tracuu GT-…: where the citizen's own nomination stands."""
+    code = nomination_repo.CODE_PREFIX + fold_symbols(typed)[2:]
+    nomination = await nomination_repo.by_code(turn.session, turn.citizen.id, code)
+    if nomination is None:
+        return [main_menu(turn, turn._("I found no story you sent with the code {code}. Please check the code.", code=code))]
+    text = turn._("The story you sent ({code}) is {status}.", code=code, status=turn._(TRACK_STATUS[nomination.status]))
+    if nomination.status == "not_used" and nomination.reason:
+        text += f"\n{nomination.reason}"
+    return [main_menu(turn, text)]

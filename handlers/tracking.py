@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from content.i18n import N_
+from handlers import nominate
 from handlers.menu import main_menu
 from handlers.router import Action, Routes
 from handlers.states import State
@@ -38,6 +39,8 @@ async def _own(turn: Turn, code: str | None) -> Ticket | None:
 async def track(turn: Turn) -> list[Reply]:
     """/tracuu [CODE], "My feedback": one ticket, or the list of the citizen's tickets."""
     turn.reset()
+    if turn.args and nominate.is_nomination_code("".join(turn.args)):
+        return await nominate.track(turn, "".join(turn.args))
     if turn.args:
         ticket = await _own(turn, "".join(turn.args))
         if ticket is None:

@@ -9,6 +9,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
 from sqlmodel import select
 
@@ -318,3 +319,22 @@ async def test_a_published_real_story_goes_with_a_notice_for_its_commune_or_the_
         assert (await staff.post("/admin/broadcasts/new", {**notice, **target})).status == 303, target
     sent = await rows(sessions, Broadcast)
     assert len(sent) == 2 and all(broadcast.buttons[0][0]["action"] == f"story:{story_id}" for broadcast in sent)
+
+
+async def test_a_nomination_sent_as_a_voice_message_is_tracked_by_its_code(driver, sessions) -> None:
+    if not hasattr(driver, "send_voice"):
+        pytest.skip("this driver sends no voice messages")
+    for text in ("/gioithieu", "sang kien", "ea kao"):
+        await driver.send(text)
+    await driver.send_voice(b"OggS" + b"\0" * 400)
+    assert "thoại" in joined(driver.last)
+    for text in ("bo qua", "dong y", "an danh", "gui"):
+        await driver.send(text)
+    code = CODE.search(driver.last[-1].text)
+    assert code, driver.last[-1].text
+    [nomination] = await rows(sessions, Nomination)
+    assert nomination.consent == "self" and [file["kind"] for file in nomination.files] == ["voice"]
+    await driver.send(f"/tracuu {code.group(0).lower()}")
+    assert "chưa đọc" in driver.last[-1].text
+    await driver.send("/tracuu GT-2345AB")
+    assert "Không tìm thấy" in driver.last[-1].text
