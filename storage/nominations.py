@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, true
+from sqlalchemy import ColumnElement, func, true, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -124,3 +124,12 @@ async def counts_by_area(session: AsyncSession, start: datetime, end: datetime) 
     for area, count in published.all():
         counts.setdefault(area, [0, 0])[1] = count
     return {area: (pair[0], pair[1]) for area, pair in counts.items()}
+
+
+async def forget_citizen(session: AsyncSession, citizen_id: int) -> int:
+    """Unlink a citizen who deletes their data from their nominations and drop their name (as
+    storage.tickets does for tickets); call before deleting the citizen. Returns the count."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(Nomination).where(col(Nomination.citizen_id) == citizen_id).values(citizen_id=None, nominator_name=None)
+    )
+    return int(result.rowcount)

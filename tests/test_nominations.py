@@ -338,3 +338,15 @@ async def test_a_nomination_sent_as_a_voice_message_is_tracked_by_its_code(drive
     assert "chưa đọc" in driver.last[-1].text
     await driver.send("/tracuu GT-2345AB")
     assert "Không tìm thấy" in driver.last[-1].text
+
+
+async def test_deleting_ones_data_unlinks_ones_nominations_and_drops_the_name(settings, tg, aiohttp_client, sessions) -> None:
+    await aiohttp_client(create_app(telegram_settings(settings, tg)))
+    driver = TelegramDriver(tg)
+    await driver.send("/start")
+    nomination = await stored_nomination(sessions, settings.data_dir)  # from this same Telegram user
+    await driver.send("/xoadulieu")
+    await driver.send("co")
+    assert "đã xoá" in joined(driver.last) and "không còn tên" in joined(driver.last)
+    [kept] = await rows(sessions, Nomination, Nomination.id == nomination.id)
+    assert (kept.citizen_id, kept.nominator_name) == (None, None)
