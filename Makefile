@@ -5,6 +5,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
+# Test processes (pytest-xdist): most tests wait on sockets and child processes, so two share two cores well.
+TEST_WORKERS  ?= 2
 
 .PHONY: run test test-postgres lint bench i18n screenshots clean help
 
@@ -36,13 +38,13 @@ run: $(RUNTIME_STAMP)
 	$(PY) -m bot run
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 # The suite with every test's database on PostgreSQL (TEST_POSTGRES_URL: a server where the test role
 # may create databases; .ci/run starts one). Tests about the SQLite file itself and the browser tests
 # (covered by `make test`) are left out.
 test-postgres: $(DEV_STAMP)
-	TEST_DATABASE=postgresql REQUIRE_POSTGRES=1 $(PY) -m pytest -q -m "not sqlite_only" -k "not browser"
+	TEST_DATABASE=postgresql REQUIRE_POSTGRES=1 $(PY) -m pytest -q -n $(TEST_WORKERS) -m "not sqlite_only" -k "not browser"
 
 # pip-audit asks PyPI's JSON API about each installed version. When nothing could be audited (no
 # network, or a mirror without that API) it says so and goes on; a vulnerability found fails.
