@@ -124,11 +124,14 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
             flood=flood_gate(settings.flood_burst, settings.flood_window_seconds),
         )
         app[keys.ENGINE] = engine
+        links = MediaLinks(ensure_secret_key(settings), settings.data_dir, settings.public_base_url)
+        app[keys.MEDIA_LINKS] = links
         app[keys.WEBCHAT] = WebChat(
             engine, app[keys.LOCKS], catalogs, ensure_secret_key(settings),
             secure_cookie=settings.public_base_url.startswith("https://"),
             newcomers=flood_gate(settings.flood_burst, settings.flood_window_seconds),
             identity_idle=timedelta(days=settings.webchat_identity_idle_days), limits=settings.address_limits, tz=settings.tz,
+            links=links,
         )
         watcher = asyncio.create_task(refresh.watch(sessions, services.library), name="content-refresh")
         yield
@@ -162,8 +165,7 @@ def _telegram(settings: Settings, clock):  # type: ignore[no-untyped-def]
 
 def _zalo_bot(settings: Settings, clock):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        links = MediaLinks(ensure_secret_key(settings), settings.data_dir, settings.public_base_url)
-        app[keys.MEDIA_LINKS] = links
+        links = app[keys.MEDIA_LINKS]
         if not settings.zalo_bot_enabled:
             app[keys.ZALO_BOT] = None
             yield

@@ -48,6 +48,12 @@ class MediaLinks:
             return None
         return f"{self.base_url}/media/{self.token(relative, now + self.ttl)}"
 
+    def path_for(self, relative: str, now: datetime) -> str | None:
+        """The same link without the site's address, for pages of this site (the web chat)."""
+        if self.file(relative) is None:
+            return None
+        return f"/media/{self.token(relative, now + self.ttl)}"
+
     def token(self, relative: str, expires: datetime) -> str:
         """The signed token for a file and an expiry."""
         body = f"{int(expires.timestamp())}:{relative}".encode()

@@ -337,6 +337,29 @@ async def test_an_unacknowledged_web_chat_message_comes_again(settings, sessions
     assert done == [] and (await load(sessions, message_id)).status == OutboxStatus.sent
 
 
+async def test_a_notice_photo_reaches_the_web_chat_through_a_signed_media_link(settings, sessions, aiohttp_client: AiohttpClient) -> None:  # type: ignore[no-untyped-def]
+    """A photo the bot sends is a file of the data folder: the page gets a /media/ link it can show
+    (same site, signed, expiring); a photo that is gone is left out rather than shown broken."""
+    from bot.app import create_app
+
+    photo = b"\xff\xd8\xff\xe0" + b"notice photo" * 50
+    (settings.data_dir / "media" / "broadcasts").mkdir(parents=True)
+    (settings.data_dir / "media" / "broadcasts" / "hop.jpg").write_bytes(photo)
+    client = await aiohttp_client(create_app(settings))
+    await client.post("/chat/api/messages", json={"text": "/menu"})
+    citizen = await webchat_citizen(sessions)
+    async with sessions() as session:
+        for image in ("media/broadcasts/hop.jpg", "media/broadcasts/gone.jpg"):
+            await outbox.enqueue(session, channel="webchat", chat_id=citizen.channel_user_id, now=utc_now(),
+                                 payload={"text": "Họp thôn", "image": image}, priority=outbox.PRIORITY_BULK)
+        await session.commit()
+    shown, gone = (await (await client.post("/chat/api/updates", json={})).json())["replies"]
+    assert shown["image"].startswith("/media/") and gone["image"] is None
+    response = await client.get(shown["image"])
+    assert response.status == 200 and await response.read() == photo
+    assert (await client.get(shown["image"][:-3] + "xyz")).status == 404  # a changed link is nothing
+
+
 async def webchat_citizen(sessions: SessionFactory) -> Citizen:
     """The most recent web chat citizen."""
     async with sessions() as session:

@@ -33,6 +33,7 @@ from markupsafe import Markup
 
 from bot.channels.remote_media import sniff
 from bot.channels.webchat_identity import Identities, Identity
+from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
 from bot.proxies import same_origin
 from content.i18n import Catalogs, Translator
@@ -66,7 +67,7 @@ class WebChat:
     def __init__(
         self, engine: Engine, locks: KeyedLocks, catalogs: Catalogs, secret_key: str, *, secure_cookie: bool,
         newcomers: Throttle | None = None, identity_idle: timedelta = IDENTITY_IDLE,
-        limits: AddressLimits | None = None, tz: ZoneInfo | None = None,
+        limits: AddressLimits | None = None, tz: ZoneInfo | None = None, links: MediaLinks | None = None,
     ) -> None:
         self.engine = engine
         self.locks = locks
@@ -79,6 +80,22 @@ class WebChat:
         # Flood control per address for posts without a valid visitor cookie: each of them is a new
         # citizen, so the per-citizen flood control never sees a script that drops the cookie.
         self.newcomers = newcomers
+        # A photo the bot sends (a notice's, a real story's) is a file of the data folder: the page
+        # gets it through a signed, expiring /media/ link.
+        self.links = links
+
+    def _reply_json(self, reply: Reply) -> dict:
+        return {
+            "text": reply.text,
+            "buttons": [[{"label": b.label, "action": b.action} for b in row] for row in reply.buttons],
+            "image": self._image_url(reply.image),
+        }
+
+    def _image_url(self, image: str | None) -> str | None:
+        """A link the page can show: a web address as it is, a file of the data folder by a /media/ link."""
+        if not image or image.startswith(("https://", "http://")):
+            return image
+        return self.links.path_for(image, self.engine.clock()) if self.links is not None else None
 
     async def page(self, request: web.Request) -> web.Response:
         """GET /chat[?start=area_CODE]: the chat page."""
@@ -164,7 +181,7 @@ class WebChat:
                     "commune's office."
                 ))
             replies = await self.engine.handle(incoming, CAPABILITIES)
-        response = web.json_response({"replies": [_reply_json(r) for r in replies]}, dumps=_dumps)
+        response = web.json_response({"replies": [self._reply_json(r) for r in replies]}, dumps=_dumps)
         self._issue(request, response, identity)
         return response
 
@@ -213,7 +230,7 @@ class WebChat:
                     waiting.append(message)
             await session.commit()
         replies = [
-            {**_reply_json(reply), "id": message.id} for message in waiting for reply in payload_replies(message.payload)
+            {**self._reply_json(reply), "id": message.id} for message in waiting for reply in payload_replies(message.payload)
         ]
         response = web.json_response({"replies": replies}, dumps=_dumps)
         self._issue(request, response, identity)
@@ -461,12 +478,6 @@ def _accept_language(request: web.Request) -> str | None:
     return first[:16] or None
 
 
-def _reply_json(reply: Reply) -> dict:
-    return {
-        "text": reply.text,
-        "buttons": [[{"label": b.label, "action": b.action} for b in row] for row in reply.buttons],
-        "image": reply.image,
-    }
 
 
 def _refused(request: web.Request, message: str) -> web.Response | None:
