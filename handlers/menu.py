@@ -48,6 +48,8 @@ async def show_help(turn: Turn) -> list[Reply]:
                 "Commands:\n/menu – main menu\n/feedback – send feedback or a complaint\n"
                 "/track – your reports and their answers\n/settings – language, commune, household\n"
                 "/subscribe – receive notices\n/unsubscribe – stop notices\n"
+                "/selfcheck – is my household under the poverty line?\n"
+                "/nominate – tell us about a model household or a good initiative\n"
                 "/quiz – policy quiz\n/dialogue – policy dialogues: send a question\n"
                 "/cancel – leave what you are doing\n/deletemydata – delete your data\n\n"
                 "Or simply type your question, with or without diacritics."
