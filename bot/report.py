@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -124,8 +124,8 @@ def _text(value: Any) -> Any:
 
 def _append(sheet: Worksheet, values: Sequence[Any], *, bold: bool = False) -> None:
     """Add a row; strings stay strings (openpyxl would store "=…" as a formula), dates get a format."""
-    sheet.append([_text(value) for value in values])
-    for cell in sheet[sheet.max_row]:
+    cells = [Cell(sheet, value=_text(value)) for value in values]  # styled before they join the sheet:
+    for cell in cells:  # reading the row back (sheet.max_row) scans the whole sheet, once a row
         if isinstance(cell.value, str):
             cell.data_type = "s"
         elif isinstance(cell.value, datetime):
@@ -134,6 +134,7 @@ def _append(sheet: Worksheet, values: Sequence[Any], *, bold: bool = False) -> N
             cell.number_format = DATE_FORMAT
         if bold:
             cell.font = Font(bold=True)
+    sheet.append(cells)
 
 
 def _header(sheet: Worksheet, values: Sequence[str], widths: Sequence[int]) -> None:
