@@ -163,10 +163,18 @@ async def staff_names(session: AsyncSession, ids: Sequence[int | None]) -> dict[
     return {staff.id: staff for staff in rows if staff.id is not None}
 
 
-async def deliveries(session: AsyncSession, ticket_id: int) -> dict[tuple[str, datetime], OutboxMessage]:
-    """Outbox messages queued for a ticket ("reply" or "status", the event's time) → the message."""
-    prefix = f"ticket:{ticket_id}:"
-    rows = (await session.exec(select(OutboxMessage).where(col(OutboxMessage.dedupe_key).startswith(prefix)))).all()
+async def deliveries(session: AsyncSession, ticket: Ticket) -> dict[tuple[str, datetime], OutboxMessage]:
+    """Outbox messages queued for a ticket ("reply" or "status", the event's time) → the message.
+
+    They are queued for the ticket's citizen (handlers.notify), so they are looked for among that
+    citizen's messages (an index), then by key: a key prefix (LIKE) is served by no index on either
+    database, and the outbox holds every notice's messages."""
+    if ticket.citizen_id is None:
+        return {}  # the citizen deleted their data, and their messages with it
+    prefix = f"ticket:{ticket.id}:"
+    rows = (await session.exec(select(OutboxMessage).where(
+        OutboxMessage.citizen_id == ticket.citizen_id, col(OutboxMessage.dedupe_key).startswith(prefix),
+    ))).all()
     found: dict[tuple[str, datetime], OutboxMessage] = {}
     for message in rows:
         what, _, moment = (message.dedupe_key or "")[len(prefix):].partition(":")

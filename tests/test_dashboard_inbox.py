@@ -190,6 +190,11 @@ async def test_reply_is_queued_to_the_citizen_and_shown_as_waiting(signed_in, se
         message = (await session.exec(select(OutboxMessage))).one()
     assert message.chat_id == "4242" and "Xã sẽ cử người kiểm tra" in message.payload["text"] and code in message.payload["text"]
     assert ("ticket.reply", code) in await audit_actions(sessions)
+    async with sessions() as session:
+        stored = await session.get(OutboxMessage, message.id)
+        stored.status = "sent"
+        await session.commit()
+    assert "Gửi người dân: đã gửi" in await xa.page(f"/admin/tickets/{code}")
     empty = await xa.post(f"/admin/tickets/{code}/reply", {"text": "   "})
     assert "Vui lòng viết nội dung" in await xa.page(empty.headers["Location"])
     long = await xa.post(f"/admin/tickets/{code}/reply", {"text": "x" * 4000})

@@ -203,7 +203,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         ticket = await _ticket(session, request)
         events = await ticket_repo.timeline(session, ticket.id, public_only=False)
         files = await ticket_repo.attachments(session, ticket.id)
-        sent = await inbox_repo.deliveries(session, ticket.id)
+        sent = await inbox_repo.deliveries(session, ticket)
         names = await inbox_repo.staff_names(session, [e.staff_id for e in events] + [ticket.assignee_id])
         assignable = await inbox_repo.assignable(session, ticket) if ticket.status not in FINAL else []
         reporter = ticket_repo.reporter_for(ticket, staff)
