@@ -105,6 +105,14 @@ class AreaDirectory:
         """All communes and wards, alphabetically."""
         return list(self._communes)
 
+    def named_in(self, text: str) -> AreaRecord | None:
+        """The one commune a sentence names after "xã", "phường" or "thị trấn" ("nhà tôi ở xa hoa phu,
+        thu nhập…"), or None. A name alone is not enough: some are ordinary words ("Thành Công")."""
+        key = f" {fold(text)} "
+        found = {r.code: r for r, name in zip(self._communes, self._keys, strict=True)
+                 if any(f" {prefix}{name} " in key for prefix in _PREFIXES)}
+        return next(iter(found.values())) if len(found) == 1 else None
+
     def match_commune(self, typed: str, *, limit: int = 5) -> list[CommuneMatch]:
         """Communes whose names match `typed` without diacritics, best first.
 

@@ -20,6 +20,7 @@ MISSES_KEY = "_misses"
 MAX_PART_WORDS = 4
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 MAX_ACTION = 64
+NUMBERED = re.compile(r"^\d{1,2}\. ")  # the number ask_again puts before a label
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,9 @@ def ask_again(turn: Turn, text: str) -> Reply:
     buttons = choice_buttons(turn.data.get(CHOICES_KEY, []))
     if not buttons:
         return Reply(turn._("Please go on, or type /huy to stop."))
-    if turn.capabilities.buttons:
-        buttons = [Button(f"{number}. {button.label}", button.action, button.keys) for number, button in enumerate(buttons, 1)]
+    if turn.capabilities.buttons:  # numbered once: asked again, the stored labels carry their numbers already
+        buttons = [Button(f"{number}. {NUMBERED.sub('', button.label)}", button.action, button.keys)
+                   for number, button in enumerate(buttons, 1)]
     return Reply(text, buttons=tuple((button,) for button in buttons))
 
 
@@ -105,7 +107,7 @@ def choice_for(text: str, choices: list[list], *, partial: bool = False) -> str 
         return None
     buttons = choice_buttons(choices)
     for button in buttons:
-        if fold(button.label) == key:
+        if fold(button.label) == key or fold(NUMBERED.sub("", button.label)) == key:
             return button.action
     short = words(text)
     for says in (_says_exactly, _says_in_words):

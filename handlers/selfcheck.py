@@ -106,6 +106,10 @@ async def from_question(turn: Turn) -> list[Reply]:
     for zone, keys in ((Zone.rural, RURAL_KEYS - {"xa", "pho", "que"}), (Zone.urban, URBAN_KEYS - {"pho", "phuong"})):
         if any(f" {word} " in key for word in keys):
             sc["zone"] = zone.value
+    named = turn.services.areas.named_in(turn.text)
+    zone = zone_of(named.kind) if named is not None else None
+    if named is not None and zone is not None:  # "ở xã Hòa Phú": the commune decides, and receives a request
+        sc.update(area=named.code, zone=zone.value)
     people = parse_people(turn.text, strict=True)
     if people:
         sc["people"] = people
@@ -206,8 +210,11 @@ async def on_area(turn: Turn) -> list[Reply]:
 async def on_area_text(turn: Turn) -> list[Reply]:
     """A commune typed where the household lives (or, for a request, which commune to send it to)."""
     matches = turn.services.areas.match_commune(turn.text, limit=5)
+    if not matches and turn.state is State.selfcheck_request_area:  # a name is all this step asks for
+        return [Reply(turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60]),
+                      buttons=(_cancel_row(turn),))]
     if not matches:
-        raise NotThisStep
+        raise NotThisStep  # the countryside / town choice, or something else altogether
     sc = _sc(turn)
     if len(matches) == 1 and matches[0].score >= 100:
         record = matches[0].area

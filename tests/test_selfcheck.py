@@ -234,3 +234,30 @@ async def test_answers_i_do_not_know_are_said_not_counted(engine, sessions) -> N
         await citizen.send(typed)
     assert "Có 1 câu bà con trả lời “Không biết” nên chưa được tính." in citizen.text()
     assert "thiếu hụt 1 chỉ số (Nhà tiêu hợp vệ sinh)" in citizen.text()
+
+
+async def test_a_commune_named_in_the_question_receives_the_request_without_being_asked(driver, sessions) -> None:
+    """"…ở xã Hòa Phú…" in the first message: the result names it and the request goes there; a
+    name that is no commune, where one is asked for, is said so (not a list of numbered choices)."""
+    await driver.send("nha toi 4 nguoi o xa hoa phu, thu nhap ca nha 3 trieu 1 thang co duoc ho ngheo khong")
+    assert "xã Hòa Phú" in joined(driver.last) and "750.000 đ" in joined(driver.last)
+    await driver.send("de nghi")
+    assert "đến xã Hòa Phú" in joined(driver.last) and "xã/phường nào" not in joined(driver.last)
+    await driver.send("gui")
+    [ticket] = await all_rows(sessions, Ticket)
+    assert ticket.area_code == "24175"
+
+    await driver.send("nha toi 4 nguoi, thu nhap ca nha 3 trieu 1 thang co duoc ho ngheo khong")
+    await driver.send("nong thon")
+    await driver.send("de nghi")
+    assert "Xã/phường nào sẽ rà soát" in joined(driver.last)
+    await driver.send("gui")
+    assert "chưa tìm thấy xã/phường “gui”" in joined(driver.last)
+
+
+async def test_choices_asked_again_twice_are_numbered_once(driver) -> None:
+    await driver.send("nha toi 4 nguoi o xa hoa phu, thu nhap ca nha 3 trieu 1 thang co duoc ho ngheo khong")
+    await driver.send("9")  # no such choice: asked again, numbered
+    await driver.send("9")
+    shown = joined(driver.last)
+    assert "1. 1." not in shown and "1. 1." not in str(driver.last[-1].buttons), driver.last
