@@ -25,13 +25,16 @@ LIST_LIMIT = 10
 
 async def linked_officer(turn: Turn) -> Staff | None:
     """The staff member this chat account is linked to. A link made from the web chat ends as a
-    staff session does (Services.web_link after /link): it is removed here, audited."""
+    staff session does (Services.web_link after /link, or SESSION_IDLE unused): it is removed here,
+    audited."""
     staff = await staff_repo.staff_for_chat(turn.session, turn.incoming.channel, turn.incoming.user_id)
     if staff is not None and staff_repo.link_ended(staff, turn.now, turn.services.web_link):
         channel = staff_repo.unlink_chat(staff)
         await audit.record(turn.session, staff, "staff.unlink", now=turn.now, object_type="staff",
                            object_id=staff.username, channel=channel, reason="expired")
         return None
+    if staff is not None and staff.chat_channel in staff_repo.SESSION_LIKE_CHANNELS:
+        staff.chat_link_seen_at = turn.now  # used: its idle time starts again
     return staff
 
 
@@ -48,7 +51,8 @@ async def link(turn: Turn) -> list[Reply]:
                   username=staff.username, scope=area.label if area else turn._("the whole province"))
     if staff.chat_channel in staff_repo.SESSION_LIKE_CHANNELS:
         hours = round(turn.services.web_link.total_seconds() / 3600)
-        text += "\n" + turn._("In the web chat the link ends by itself after {hours} hours, as a dashboard session does.", hours=hours)
+        text += "\n" + turn._("In the web chat the link ends by itself after {hours} hours, or 2 hours unused, as a dashboard "
+                              "session does.", hours=hours)
     return [Reply(
         text,
         buttons=((Button(turn._("📥 Reports"), "of:home"),),),

@@ -220,7 +220,8 @@ class Staff(SQLModel, table=True):
     chat_user_id: str | None = Field(default=None, max_length=128, index=True)
     link_code_hash: str | None = Field(default=None, max_length=128)
     link_code_expires_at: datetime | None = _utc_column()
-    chat_linked_at: datetime | None = _utc_column()  # a link made from the web chat ends like a staff session
+    chat_linked_at: datetime | None = _utc_column()  # a link made from the web chat ends like a staff session:
+    chat_link_seen_at: datetime | None = _utc_column()  # after STAFF_SESSION_HOURS, or SESSION_IDLE unused
     failed_logins: int = 0
     locked_until: datetime | None = _utc_column()
     last_login_at: datetime | None = _utc_column()

@@ -143,7 +143,8 @@ async def redeem_link_code(session: AsyncSession, code: str, channel: str, chat_
         update(Staff).where(Staff.chat_channel == channel, Staff.chat_user_id == chat_user_id, Staff.id != match.id)
         .values(chat_channel=None, chat_user_id=None)
     )
-    match.chat_channel, match.chat_user_id, match.chat_linked_at = channel, chat_user_id, now
+    match.chat_channel, match.chat_user_id = channel, chat_user_id
+    match.chat_linked_at = match.chat_link_seen_at = now
     return match
 
 
@@ -153,10 +154,13 @@ SESSION_LIKE_CHANNELS = frozenset({"webchat"})
 
 
 def link_ended(staff: Staff, now: datetime, web_link: timedelta) -> bool:
-    """Whether the staff member's chat link is one that ends like a session, and has ended."""
-    return staff.chat_channel in SESSION_LIKE_CHANNELS and (
-        staff.chat_linked_at is None or staff.chat_linked_at + web_link <= now
-    )
+    """Whether the staff member's chat link is one that ends like a session, and has ended: at
+    `web_link` after it was made (STAFF_SESSION_HOURS), or after SESSION_IDLE without use."""
+    if staff.chat_channel not in SESSION_LIKE_CHANNELS:
+        return False
+    if staff.chat_linked_at is None or staff.chat_linked_at + web_link <= now:
+        return True
+    return (staff.chat_link_seen_at or staff.chat_linked_at) + SESSION_IDLE <= now
 
 
 async def staff_for_chat(session: AsyncSession, channel: str, chat_user_id: str) -> Staff | None:
@@ -169,7 +173,7 @@ def unlink_chat(staff: Staff) -> str | None:
     """End the staff member's chat link; the channel it was on, if any (the caller audits and commits)."""
     channel = staff.chat_channel
     staff.chat_channel = staff.chat_user_id = None
-    staff.chat_linked_at = None
+    staff.chat_linked_at = staff.chat_link_seen_at = None
     return channel
 
 

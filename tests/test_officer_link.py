@@ -67,13 +67,31 @@ async def test_a_link_made_from_the_web_chat_ends_after_a_staff_session(settings
     assert f"tự hết hạn sau {int(settings.staff_session_hours)} giờ" in joined(visitor.last)
     assert "Phản ánh trong địa bàn" in joined(await visitor.send("/canbo"))
 
-    clock.now += timedelta(hours=settings.staff_session_hours) - timedelta(minutes=1)
+    linked_at = clock.now
+    while clock.now + timedelta(minutes=90) < linked_at + timedelta(hours=settings.staff_session_hours):
+        clock.now += timedelta(minutes=90)  # used every hour and a half: never idle for 2 hours
+        assert "Phản ánh trong địa bàn" in joined(await visitor.send("/canbo"))
+    clock.now = linked_at + timedelta(hours=settings.staff_session_hours) - timedelta(minutes=1)
     assert "Phản ánh trong địa bàn" in joined(await visitor.send("/canbo"))  # still within the session
     clock.now += timedelta(minutes=2)
     assert NOT_LINKED in joined(await visitor.send("/canbo"))  # a cookie left on an office PC is no officer
     assert NOT_LINKED in joined(await visitor.send("/thongbao"))
     staff = await officer(sessions)
     assert staff.chat_channel is None and staff.chat_user_id is None and staff.chat_linked_at is None
+    assert await unlinks(sessions) == [{"actor": OFFICER, "object": OFFICER, "channel": "webchat", "reason": "expired"}]
+
+
+async def test_a_web_chat_link_unused_for_2_hours_ends_as_an_idle_staff_session(settings, sessions, clock, aiohttp_client) -> None:
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    visitor = WebChatDriver(client)
+    await visitor.send(f"/link {await link_code(sessions, clock)}")
+    assert "hoặc sau 2 giờ không dùng" in joined(visitor.last)
+    clock.now += timedelta(hours=1, minutes=59)
+    assert "Phản ánh trong địa bàn" in joined(await visitor.send("/canbo"))  # used: idle time starts again
+    clock.now += timedelta(hours=1, minutes=59)
+    assert "Phản ánh trong địa bàn" in joined(await visitor.send("/canbo"))
+    clock.now += timedelta(hours=2)
+    assert NOT_LINKED in joined(await visitor.send("/canbo"))
     assert await unlinks(sessions) == [{"actor": OFFICER, "object": OFFICER, "channel": "webchat", "reason": "expired"}]
 
 
