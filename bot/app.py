@@ -48,7 +48,7 @@ from handlers.officer import daily_reminders
 from handlers.quiz_contest import announce_finished
 from handlers.turn import Services, TicketPolicy
 from storage import address_limits
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, create_staff_engine, session_factory, staff_session_factory
 from storage.files import private_dir
 from storage.holders import Holder
 from storage.migrate import check_current
@@ -97,7 +97,12 @@ def _database(settings: Settings):  # type: ignore[no-untyped-def]
         holder = Holder(engine)
         await holder.start()
         app[keys.SESSIONS] = session_factory(engine, holder.info)
+        # Opens its connections when first used: a process that serves no staff opens none.
+        staff = create_staff_engine(settings.database_url, query_seconds=settings.staff_query_seconds)
+        app[keys.STAFF_SESSIONS] = staff_session_factory(staff)
+        app[keys.REPORT_SESSIONS] = staff_session_factory(staff, settings.report_query_seconds)
         yield
+        await staff.dispose()
         await holder.stop()
         await engine.dispose()
 

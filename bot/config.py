@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     campaign_grace_hours: float = Field(6.0, ge=0, le=24 * 30)
     admin_password: str = ""
     staff_session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    # Time limits per statement on the staff connections (dashboard and public pages; background
+    # reports): a query running longer is stopped and the page says so, instead of holding a connection.
+    staff_query_seconds: float = Field(15.0, gt=0, le=3600)
+    report_query_seconds: float = Field(300.0, gt=0, le=24 * 3600)
     # Dashboard sign-in throttling: failures counted per (account name, client address) and per address.
     login_window_minutes: float = Field(15.0, gt=0, le=24 * 60)
     login_slow_after: int = Field(3, ge=1, le=1000)
@@ -106,6 +110,8 @@ class Settings(BaseSettings):
     webchat_reports_per_day: int = Field(20, ge=1, le=1_000_000)
     webchat_votes_per_hour: int = Field(5, ge=1, le=1_000_000)
     webchat_votes_per_day: int = Field(20, ge=1, le=1_000_000)
+    # Report workbooks made in the dashboard are kept (private files under DATA_DIR/reports) this many days.
+    report_files_days: int = Field(30, ge=1, le=3650)
     zalo_bot_token: str = ""
     zalo_bot_base_url: str = "https://bot-api.zaloplatforms.com/bot"
     zalo_bot_webhook_url: str = ""

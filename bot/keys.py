@@ -23,6 +23,10 @@ from storage.db import SessionFactory
 SETTINGS = web.AppKey("settings", Settings)
 ROLE = web.AppKey("role", Role)
 SESSIONS = web.AppKey("sessions", SessionFactory)
+# Read-only work for staff (dashboard pages, public figures) on connections of its own, each
+# statement limited to STAFF_QUERY_SECONDS; REPORT_SESSIONS: the same connections, REPORT_QUERY_SECONDS.
+STAFF_SESSIONS = web.AppKey("staff_sessions", SessionFactory)
+REPORT_SESSIONS = web.AppKey("report_sessions", SessionFactory)
 SERVICES = web.AppKey("services", Services)
 ENGINE = web.AppKey("engine", Engine)
 LOCKS = web.AppKey("locks", KeyedLocks)

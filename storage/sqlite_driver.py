@@ -20,13 +20,20 @@ The connection is otherwise aiosqlite's own (commit, rollback, close, the thread
 `sqlite+aiosqlite` dialect drives it unchanged through `create_async_engine(async_creator=...)`. It
 is used by one session at a time (a pool of one), so the loop and the thread never use the sqlite3
 connection at once.
+
+A reader connection (`reader=True`: staff pages, reports) is read-only (`PRAGMA query_only`), never
+runs a statement on the loop (even inside `inline()`: a staff query can be long), and stops any
+statement that runs past its time limit (`query_seconds`) with SQLite's "interrupted" error, checked
+every PROGRESS_STEPS steps of SQLite's virtual machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -41,6 +48,7 @@ Outcome = tuple[Any, int, int | None, list[Row]]
 Result = TypeVar("Result")
 
 CHECKPOINT_EVERY = 500  # commits between two WAL checkpoints (in the thread)
+PROGRESS_STEPS = 10_000  # SQLite VM steps between two looks at a reader's deadline (well under 1 ms)
 _INLINE: ContextVar[bool] = ContextVar("sqlite_inline", default=False)
 
 
@@ -139,18 +147,37 @@ class Connection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors cost no trip of their own, and whose statements inside
     `inline()` cost none at all."""
 
-    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout_ms: int) -> None:
-        super().__init__(connector, iter_chunk_size=64)
+    def __init__(
+        self, connector: Callable[[], sqlite3.Connection], busy_timeout_ms: int, *,
+        reader: bool = False, query_seconds: float | None = None,
+    ) -> None:
+        super().__init__(lambda: self._opened(connector()), iter_chunk_size=64)
         self._busy_timeout_ms = busy_timeout_ms
         self._patient = True  # SQLite's busy timeout is the full one (not 0)
         self._commits = 0
+        self.reader = reader
+        self.default_query_seconds = query_seconds
+        self.query_seconds = query_seconds  # this use's limit per statement (None: none); see storage.db
+        self._deadline = math.inf
+
+    def _opened(self, connection: sqlite3.Connection) -> sqlite3.Connection:
+        """In SQLite's thread, once: a reader's connection becomes read-only and watches its deadline."""
+        if self.reader:
+            connection.execute("PRAGMA query_only = ON").close()
+            connection.set_progress_handler(self._past_deadline, PROGRESS_STEPS)
+        return connection
+
+    def _past_deadline(self) -> bool:
+        """SQLite's progress handler: true stops the running statement ("interrupted")."""
+        return time.monotonic() > self._deadline
 
     def cursor(self) -> Cursor:  # type: ignore[override]  # the adapter enters it with `async with`
         return Cursor(self)
 
     async def call(self, function: Callable[..., Result], *args: Any) -> Result:
-        """`function(sqlite3_connection, *args)`: here when inline and nothing is locked, else in the thread."""
-        if _INLINE.get():
+        """`function(sqlite3_connection, *args)`: here when inline and nothing is locked, else in the
+        thread (always in the thread for a reader)."""
+        if _INLINE.get() and not self.reader:
             try:
                 self._set_patience(False)
                 return function(self._conn, *args)
@@ -161,8 +188,10 @@ class Connection(aiosqlite.Connection):
         return await self._execute(self._patiently, function, *args)
 
     def _patiently(self, function: Callable[..., Result], *args: Any) -> Result:
-        """In SQLite's thread: with the full busy timeout, so a lock held elsewhere is waited for."""
+        """In SQLite's thread: with the full busy timeout, so a lock held elsewhere is waited for, and
+        (on a reader) the time limit counted from now."""
         self._set_patience(True)
+        self._deadline = time.monotonic() + self.query_seconds if self.query_seconds else math.inf
         return function(self._conn, *args)
 
     def _set_patience(self, patient: bool) -> None:
@@ -172,7 +201,7 @@ class Connection(aiosqlite.Connection):
 
     async def commit(self) -> None:
         self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0:
+        if self._commits % CHECKPOINT_EVERY == 0 and not self.reader:
             await self._execute(self._patiently, _commit_and_checkpoint)
         else:
             await self.call(_commit)
@@ -181,15 +210,16 @@ class Connection(aiosqlite.Connection):
         await self.call(_rollback)
 
 
-def connect(path: Path, *, timeout: float = 30.0) -> Connection:
+def connect(path: Path, *, timeout: float = 30.0, reader: bool = False, query_seconds: float | None = None) -> Connection:
     """A connection to the SQLite file at `path` (await it to open), its thread a daemon like
-    aiosqlite's own under SQLAlchemy, so a stuck statement never keeps the process alive."""
+    aiosqlite's own under SQLAlchemy, so a stuck statement never keeps the process alive. A reader
+    is read-only and stops statements running longer than `query_seconds`."""
 
     def open_connection() -> sqlite3.Connection:
         connection = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False)
         connection.execute("PRAGMA wal_autocheckpoint = 0").close()  # checkpoints run in the thread
         return connection
 
-    connection = Connection(open_connection, busy_timeout_ms=int(timeout * 1000))
+    connection = Connection(open_connection, busy_timeout_ms=int(timeout * 1000), reader=reader, query_seconds=query_seconds)
     connection.daemon = True
     return connection
