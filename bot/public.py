@@ -3,11 +3,16 @@ stories, dialogues and campaign dates ahead, figures by commune, and how to reac
 
 Read-only and server-rendered, no script; Vietnamese unless `?lang=en`, which every link carries on.
 Only content and aggregates are shown: nothing about a citizen, a ticket's text or who asked what.
+Figures are read through the staff connections (keys.STAFF_SESSIONS), once a minute at most and
+once at a time; when reading them takes longer than STAFF_QUERY_SECONDS the page answers 503.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +26,7 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 import segno
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import charts, keys
 from bot.dashboard.stats import telegram_username
@@ -36,7 +42,9 @@ from handlers.faq import SUGGEST_TEXT, answer_text
 from storage import dialogues as dialogue_repo
 from storage import public as public_repo
 from storage import stats
+from storage.db import timed_out
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "public"
 PAGE_CACHE = "public, max-age=60"
@@ -55,15 +63,26 @@ class TimedCache:
 
     seconds: float = CACHE_SECONDS
     entries: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    loading: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
 
     async def get(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
-        """The cached value of `key`, loading it again when it is older than `seconds`."""
+        """The cached value of `key`, loading it again when it is older than `seconds`. Requests that
+        arrive during a load wait for that one: many visitors never take several staff connections."""
         found = self.entries.get(key)
         if found is not None and time.monotonic() - found[0] < self.seconds:
             return found[1]
-        value = await load()
-        self.entries[key] = (time.monotonic(), value)
-        return value
+        task = self.loading.get(key)
+        if task is None:
+            task = self.loading[key] = asyncio.ensure_future(self._load(key, load))
+        return await asyncio.shield(task)  # a visitor who leaves does not stop the others' load
+
+    async def _load(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            value = await load()
+            self.entries[key] = (time.monotonic(), value)
+            return value
+        finally:
+            del self.loading[key]
 
 
 CACHE = web.AppKey("public_cache", TimedCache)
@@ -136,6 +155,24 @@ def render(request: web.Request, template: str, context: dict[str, Any], *, stat
 def not_found(request: web.Request) -> web.Response:
     """The public 404 page."""
     return render(request, "missing.html", {}, status=404)
+
+
+def with_figures(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A page showing figures: when reading them runs past its time limit, a 503 page asking to
+    try again later, instead of an error."""
+    @functools.wraps(handler)
+    async def page(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except SQLAlchemyError as error:
+            if not timed_out(error):
+                raise
+            log.warning("public page %s stopped: its figures took too long to read: %s", request.path, error.__class__.__name__)
+            response = render(request, "slow.html", {}, status=503)
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Retry-After"] = "60"
+            return response
+    return page
 
 
 def _today(request: web.Request) -> date:
@@ -239,7 +276,7 @@ async def load_figures(request: web.Request) -> Figures:
     today = now.astimezone(services.tz).date()
     period = Period(today - timedelta(days=STATS_DAYS - 1), today)
     scope = period.scope(services.tz, None)
-    async with request.app[keys.SESSIONS]() as session:
+    async with request.app[keys.STAFF_SESSIONS]() as session:
         summary = await stats.ticket_summary(session, scope, services.tz, now)
         usage = await stats.faq_usage(session, scope)
         by_area = await public_repo.answers_by_area(session, scope)
@@ -304,7 +341,7 @@ async def load_dates(request: web.Request) -> list[DateAhead]:
     translator = translator_of(request)
     now = request.app[keys.CLOCK]()
     today = now.astimezone(services.tz).date()
-    async with request.app[keys.SESSIONS]() as session:
+    async with request.app[keys.STAFF_SESSIONS]() as session:
         dialogues = await dialogue_repo.upcoming_public(session, now)
         campaigns = await stored_campaigns(session, [area.code for area in services.areas.records])
         contests = await public_repo.current_contests(session, today)
@@ -341,6 +378,7 @@ async def dates_ahead(request: web.Request) -> list[DateAhead]:
 # ---- pages -------------------------------------------------------------------------------------
 
 @routes.get("/", name="public-home")
+@with_figures
 async def home(request: web.Request) -> web.Response:
     """GET /: the programme in short, search, how to reach the bot, what is coming, the figures, stories."""
     today = _today(request)
@@ -468,12 +506,14 @@ async def story_photo(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/lich", name="public-calendar")
+@with_figures
 async def calendar(request: web.Request) -> web.Response:
     """GET /lich: policy dialogues, campaign periods and quiz contests ahead."""
     return render(request, "calendar.html", {"dates": await dates_ahead(request), "ways": ways_to_reach(request)})
 
 
 @routes.get("/thong-ke", name="public-stats")
+@with_figures
 async def statistics(request: web.Request) -> web.Response:
     """GET /thong-ke: the last twelve months in figures, by topic and by commune; no personal data."""
     data = await figures(request)

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
-from bot.dashboard.web import PREFIX, now_of, record, redirect, render, roles, scope_areas, staff_of, translator_of
+from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, roles, scope_areas, staff_of, translator_of
 from content.i18n import N_
 from storage import logins
 from storage.models import AuditEntry, Staff, StaffRole, Ticket
@@ -28,7 +28,7 @@ async def home(request: web.Request) -> web.Response:
     """GET /admin: open and overdue tickets in the staff member's area, and where to go next."""
     areas = scope_areas(request)
     now = now_of(request)
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         base = select(func.count()).select_from(Ticket).where(col(Ticket.status).in_([str(s) for s in OPEN]))
         if areas is not None:
             base = base.where(col(Ticket.area_code).in_(areas))
@@ -50,7 +50,7 @@ async def guessed_accounts(request: web.Request, session: AsyncSession) -> list[
 @roles(StaffRole.admin)
 async def staff_list(request: web.Request) -> web.Response:
     """GET /admin/staff: every account, and a form to add one."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         accounts = await list_staff(session)
         guessed = await guessed_accounts(request, session)
     return _staff_page(request, accounts, request.query.get("message", ""), guessed=guessed)
@@ -137,7 +137,7 @@ async def audit_log(request: web.Request) -> web.Response:
     actor = request.query.get("actor", "").strip()[:64]
     action = request.query.get("action", "").strip()[:40]
     before = request.query.get("before", "")
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(AUDIT_PAGE + 1)
         if actor:
             query = query.where(AuditEntry.actor == actor)
@@ -146,6 +146,7 @@ async def audit_log(request: web.Request) -> web.Response:
         if before.isdigit():
             query = query.where(col(AuditEntry.id) < int(before))
         rows = list((await session.exec(query)).all())
+    async with request.app[keys.SESSIONS]() as session:
         await record(session, request, "audit.view", object_type="audit", object_id="", actor_filter=actor, action_filter=action)
         await session.commit()
     more = len(rows) > AUDIT_PAGE

@@ -18,7 +18,7 @@ from multidict import MultiMapping
 
 from bot import keys
 from bot.broadcast_cli import IMAGE_TYPES
-from bot.dashboard.web import PREFIX, now_of, record, redirect, render, scope_areas, staff_of, translator_of
+from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, scope_areas, staff_of, translator_of
 from content.areas import PROVINCE_CODE
 from content.campaigns import Campaign, trigger
 from content.i18n import N_, SUPPORTED, Translator
@@ -280,7 +280,7 @@ async def _find(request: web.Request, session: Any) -> Broadcast:
 async def broadcast_list(request: web.Request) -> web.Response:
     """GET /admin/broadcasts[?before=ID]: notices in the staff member's area, newest first, with progress."""
     before = request.query.get("before", "")
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         rows = await broadcast_views.list_broadcasts(
             session, scope_areas(request), limit=PAGE + 1,
             before=int(before) if before.isdigit() and len(before) <= MAX_ID_DIGITS else None)
@@ -371,7 +371,7 @@ async def count(request: web.Request) -> web.Response:
     t = translator_of(request)
     if draft.errors:
         return web.json_response({"count": None, "error": t.gettext(draft.errors[0])}, status=400)
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         reach = await broadcasts.count_recipients(session, draft.target, services.catalogs.default_locale)
     return web.json_response({"count": reach, "text": _count_text(t, reach)}, headers={"Cache-Control": "no-store"})
 
@@ -379,7 +379,7 @@ async def count(request: web.Request) -> web.Response:
 @routes.get(r"/admin/broadcasts/{id:\d+}", name="admin-broadcast")
 async def detail(request: web.Request) -> web.Response:
     """GET /admin/broadcasts/ID: what was sent to whom, and how far delivery has got."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         broadcast = await _find(request, session)
         counts = await broadcasts.status_counts(session, broadcast.id)  # type: ignore[arg-type]
     summary = _summary(request, broadcast, counts)
@@ -399,7 +399,7 @@ async def detail(request: web.Request) -> web.Response:
 @routes.get(r"/admin/broadcasts/{id:\d+}/photo", name="admin-broadcast-photo")
 async def photo(request: web.Request) -> web.StreamResponse:
     """GET /admin/broadcasts/ID/photo: the notice's photo, from DATA_DIR."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         broadcast = await _find(request, session)
     root = request.app[keys.SETTINGS].data_dir.resolve()
     path = (root / (broadcast.image or "")).resolve()
@@ -428,7 +428,7 @@ async def campaigns(request: web.Request) -> web.Response:
     services = request.app[keys.SERVICES]
     t = translator_of(request)
     now = now_of(request)
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         found = await stored_campaigns(session, [area.code for area in services.areas.records])
         latest = await broadcast_views.latest_of_campaigns(session, [campaign.id for campaign in found])
     areas = scope_areas(request)

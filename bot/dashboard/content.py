@@ -17,7 +17,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import keys
-from bot.dashboard.web import PREFIX, now_of, record, redirect, render, roles, staff_of, translator_of
+from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, roles, staff_of, translator_of
 from content.check import REVIEW_DAYS, entries_to_review, review_until
 from content.i18n import N_, Translator
 from content.importer import faq_entry, faq_row, load_bundle, story, story_row, validate_faq, validate_story
@@ -85,7 +85,7 @@ async def content_list(request: web.Request) -> web.Response:
     state = request.query.get("state", "")
     typed = request.query.get("q", "").strip()[:200]
     today = _today(request)
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         bundle = await load_bundle(session)
     entries = [entry for entry in bundle.faqs if (not topic or entry.topic == topic) and _in_state(entry, state, today)]
     if typed:
@@ -104,7 +104,7 @@ async def faq_new(request: web.Request) -> web.Response:
     """GET /admin/content/faq/new[?question=ID]: an empty form, or one holding an unanswered question."""
     form: dict[str, Any] = {"published": True, "sources": _pad([])}
     question_id = request.query.get("question", "")
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         bundle = await load_bundle(session)
         if question_id:
             question = await content_edit.get_unanswered(session, _int(question_id))
@@ -127,7 +127,7 @@ async def faq_create(request: web.Request) -> web.StreamResponse:
 @roles(*EDITORS)
 async def faq_edit(request: web.Request) -> web.Response:
     """GET /admin/content/faq/ID: the entry's form and how citizens see it now."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         row = await content_edit.get_faq(session, request.match_info["faq_id"])
         if row is None:
             raise web.HTTPNotFound()
@@ -309,7 +309,7 @@ async def story_create(request: web.Request) -> web.StreamResponse:
 @roles(*EDITORS)
 async def story_edit(request: web.Request) -> web.Response:
     """GET /admin/content/stories/ID: the story's form and how citizens see it."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         row = await content_edit.get_story(session, request.match_info["story_id"])
     if row is None:
         raise web.HTTPNotFound()
@@ -434,7 +434,7 @@ def _story_item(form: dict[str, Any], image: str | None) -> dict[str, Any]:
 async def unanswered(request: web.Request) -> web.Response:
     """GET /admin/unanswered[?page=N]: questions the bot could not answer, the most frequent first."""
     page = max(_int(request.query.get("page", "1")), 1)
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         questions, total = await content_edit.unanswered_page(session, offset=(page - 1) * UNANSWERED_PAGE, limit=UNANSWERED_PAGE)
     return render(request, "admin/content/unanswered.html", {
         "questions": questions, "total": total, "page": page, "pages": max(1, -(-total // UNANSWERED_PAGE)),
@@ -446,7 +446,7 @@ async def unanswered(request: web.Request) -> web.Response:
 @roles(*EDITORS)
 async def alternative_choose(request: web.Request) -> web.Response:
     """GET /admin/unanswered/ID/alternative[?q=]: find the entry this question is another wording of."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         question = await content_edit.get_unanswered(session, _int(request.match_info["question_id"]))
         bundle = await load_bundle(session)
     if question is None:

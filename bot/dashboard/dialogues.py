@@ -16,7 +16,7 @@ from multidict import MultiMapping
 
 from bot import keys
 from bot.channels import webchat
-from bot.dashboard.web import PREFIX, now_of, record, redirect, render, scope_areas, staff_of
+from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, scope_areas, staff_of
 from content.areas import PROVINCE_CODE
 from content.i18n import N_, SUPPORTED, Catalogs
 from handlers.dialogues import MAX_QUESTION, publish_answers, topic_of
@@ -151,7 +151,7 @@ async def _question(request: web.Request, session: Any, dialogue: Dialogue) -> d
 @routes.get(f"{PREFIX}/dialogues", name="admin-dialogues")
 async def dialogue_list(request: web.Request) -> web.Response:
     """GET /admin/dialogues: the dialogues in the staff member's area, latest date first."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         rows = await dialogues.list_for_staff(session, staff_of(request))
     return render(request, "admin/dialogues/list.html", {
         "rows": rows, "status_labels": STATUS_LABELS, "now": now_of(request), "province": PROVINCE_CODE,
@@ -205,7 +205,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 @routes.get(r"/admin/dialogues/{id:\d+}", name="admin-dialogue")
 async def detail(request: web.Request) -> web.Response:
     """GET /admin/dialogues/ID: the dialogue, its questions ranked by support, answers and publishing."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         dialogue = await _find(request, session)
         ranked = await dialogues.ranked_questions(session, dialogue.id)  # type: ignore[arg-type]
         from_webchat = await dialogues.supports_from(session, dialogue.id, webchat.CHANNEL)  # type: ignore[arg-type]

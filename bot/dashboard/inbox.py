@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot import keys
-from bot.dashboard.web import PREFIX, now_of, record, redirect, render, scope_areas, staff_of, translator_of
+from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, scope_areas, staff_of, translator_of
 from bot.dashboard.selfcheck import OUTCOME_LABELS
 from bot.export import as_bytes, rows_of
 from content.i18n import N_
@@ -134,9 +134,11 @@ async def inbox(request: web.Request) -> web.Response:
     staff, now, services = staff_of(request), now_of(request), request.app[keys.SERVICES]
     chosen, errors = _filter(request)
     number = _page_number(request)
-    async with request.app[keys.SESSIONS]() as session:
-        if chosen.query and await inbox_repo.index_pending(session):
-            await session.commit()
+    if chosen.query:
+        async with request.app[keys.SESSIONS]() as session:
+            if await inbox_repo.index_pending(session):
+                await session.commit()
+    async with reading(request) as session:
         found, total = await inbox_repo.page(session, staff, chosen, now=now, tz=services.tz, number=number, size=PAGE_SIZE)
         counts = await inbox_repo.status_counts(session, staff, chosen, now=now, tz=services.tz)
         people = await inbox_repo.staff_in_scope(session, staff)
@@ -175,7 +177,10 @@ async def export(request: web.Request) -> web.StreamResponse:
     chosen, _ = _filter(request)
     async with request.app[keys.SESSIONS]() as session:
         await inbox_repo.index_pending(session, limit=100_000)
+        await session.commit()
+    async with reading(request) as session:
         rows = await rows_of(session, await inbox_repo.matching(session, staff, chosen, now=now, tz=tz), tz=tz, now=now)
+    async with request.app[keys.SESSIONS]() as session:
         await record(session, request, "export.tickets", object_type="export", object_id=fmt, count=len(rows),
                      filter=request.query_string[:300])
         await session.commit()
@@ -199,7 +204,7 @@ async def _ticket(session, request: web.Request) -> Ticket:  # type: ignore[no-u
 async def ticket_page(request: web.Request) -> web.Response:
     """GET /admin/tickets/CODE: the ticket, its timeline and what staff can do with it."""
     staff, services = staff_of(request), request.app[keys.SERVICES]
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         ticket = await _ticket(session, request)
         events = await ticket_repo.timeline(session, ticket.id, public_only=False)
         files = await ticket_repo.attachments(session, ticket.id)
@@ -207,7 +212,8 @@ async def ticket_page(request: web.Request) -> web.Response:
         names = await inbox_repo.staff_names(session, [e.staff_id for e in events] + [ticket.assignee_id])
         assignable = await inbox_repo.assignable(session, ticket) if ticket.status not in FINAL else []
         reporter = ticket_repo.reporter_for(ticket, staff)
-        if ticket.anonymous and reporter != ticket_repo.ANONYMOUS:
+    if ticket.anonymous and reporter != ticket_repo.ANONYMOUS:
+        async with request.app[keys.SESSIONS]() as session:
             await record(session, request, "ticket.identity_view", object_type="ticket", object_id=ticket.code)
             await session.commit()
     citizen_text = services.catalogs.get(ticket.locale)
@@ -248,7 +254,7 @@ def _map_link(ticket: Ticket) -> str:
 @routes.get(rf"{PREFIX}/tickets/{CODE}/attachments/{{attachment_id:\d{{1,12}}}}", name="admin-ticket-attachment")
 async def attachment(request: web.Request) -> web.StreamResponse:
     """GET …/attachments/ID: a photo or voice message of a ticket the staff member may see."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         ticket = await _ticket(session, request)
         found = await session.get(TicketAttachment, int(request.match_info["attachment_id"]))
     if found is None or found.ticket_id != ticket.id:

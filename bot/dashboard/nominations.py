@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.dashboard.web import PREFIX, in_area_scope, now_of, record, redirect, render, scope_areas, staff_of, translator_of
+from bot.dashboard.web import PREFIX, in_area_scope, now_of, reading, record, redirect, render, scope_areas, staff_of, translator_of
 from bot.photos import NotAPhoto, published_copy
 from content.i18n import N_
 from content.importer import story, story_row
@@ -82,7 +82,7 @@ async def inbox(request: web.Request) -> web.Response:
     """GET /admin/nominations?status=: the nominations in the viewer's scope, newest first."""
     status = request.query.get("status", "")
     status = status if status in NominationStatus.__members__ else ""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         every = await nomination_repo.list_for(session, staff_of(request), limit=1000)
     counts = {str(value): sum(1 for item in every if item.status == value) for value in NominationStatus}
     shown = [item for item in every if not status or item.status == status]
@@ -95,7 +95,7 @@ async def inbox(request: web.Request) -> web.Response:
 @routes.get(f"{PREFIX}/nominations/{ID}", name="admin-nomination")
 async def detail(request: web.Request) -> web.Response:
     """GET /admin/nominations/ID: what was sent, its status, and the story editor."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         nomination = await _nomination(session, request)
         published = await content_edit.get_story(session, nomination.story_id) if nomination.story_id else None
     return await _page(request, nomination, _form_of(nomination, published))
@@ -139,7 +139,7 @@ async def _page(request: web.Request, nomination: Nomination, form: dict[str, An
 @routes.get(rf"{PREFIX}/nominations/{ID}/files/{{number:\d{{1,2}}}}", name="admin-nomination-file")
 async def file(request: web.Request) -> web.StreamResponse:
     """GET …/files/N: a photo or voice message of a nomination the staff member may see (private)."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         nomination = await _nomination(session, request)
     number = int(request.match_info["number"])
     if number >= len(nomination.files):

@@ -22,7 +22,7 @@ from bot import charts, keys
 from bot.channels import webchat
 from bot.dashboard.broadcasts import STATUS_LABELS, Draft, describe_target, read_target
 from bot.dashboard.web import (
-    PREFIX, now_of, record, redirect, render, roles, scope_areas, staff_of, translator_of,
+    PREFIX, now_of, reading, record, redirect, render, roles, scope_areas, staff_of, translator_of,
 )
 from content.i18n import N_, SUPPORTED, Translator
 from handlers.polls import delivery_key
@@ -147,7 +147,7 @@ async def poll_list(request: web.Request) -> web.Response:
     """GET /admin/polls: polls in the staff member's area, newest first, with how many answered."""
     t = translator_of(request)
     services = request.app[keys.SERVICES]
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         rows = await poll_repo.list_polls(session, scope_areas(request))
         answered = await poll_repo.answer_counts(session, [row.id for row in rows if row.id])
     return render(request, "admin/polls/list.html", {"rows": [
@@ -219,7 +219,7 @@ async def detail(request: web.Request) -> web.Response:
     """GET /admin/polls/ID: the question, its delivery, and the results in charts and tables."""
     t = translator_of(request)
     services = request.app[keys.SERVICES]
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         poll = await _find(request, session)
         results = await _results(session, poll, request, t)
         texts = await poll_repo.texts_of(session, poll.id, limit=TEXTS_SHOWN) if poll.free_text else []  # type: ignore[arg-type]
@@ -281,9 +281,10 @@ def _group_label(request: web.Request, t: Translator, dimension: str, key: str) 
 async def export(request: web.Request) -> web.Response:
     """GET /admin/polls/ID/results.csv: the counts by commune, household status and channel (no answers' texts)."""
     t = translator_of(request)
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         poll = await _find(request, session)
         results = await _results(session, poll, request, t)
+    async with request.app[keys.SESSIONS]() as session:
         await record(session, request, "export.poll", object_type="poll", object_id=str(poll.id), answers=results["total"])
         await session.commit()
     buffer = io.StringIO(newline="")

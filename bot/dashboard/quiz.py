@@ -21,7 +21,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import charts, keys
-from bot.dashboard.web import PREFIX, now_of, record, redirect, render, roles, scope_areas, staff_of, translator_of
+from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, roles, scope_areas, staff_of, translator_of
 from content.i18n import N_, Translator
 from content.importer import load_bundle
 from content.loader import ContentError, ContentInvalid
@@ -100,7 +100,7 @@ async def _contests_page(request: web.Request, form: ContestForm, *, status: int
     services = request.app[keys.SERVICES]
     today = now_of(request).astimezone(services.tz).date()
     t = translator_of(request)
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         found = await quiz_repo.list_contests(session)
         questions = len(await quiz_repo.drawable_questions(session, _served_ids(request, today)))
     if not form.starts:
@@ -154,7 +154,7 @@ async def contest_page(request: web.Request) -> web.Response:
     services = request.app[keys.SERVICES]
     t = translator_of(request)
     areas = scope_areas(request)
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         contest = await _contest(request, session)
         board = await quiz_repo.leaderboard(session, contest.id, areas)  # type: ignore[arg-type]
         notice = await session.get(Broadcast, contest.announce_broadcast_id) if contest.announce_broadcast_id else None
@@ -180,7 +180,7 @@ async def commune_page(request: web.Request) -> web.Response:
     areas = scope_areas(request)
     if services.areas.get(code) is None or (areas is not None and code not in areas):
         raise web.HTTPNotFound()
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         contest = await _contest(request, session)
         board = await quiz_repo.leaderboard(session, contest.id, {code})  # type: ignore[arg-type]
         scores = await quiz_repo.score_counts(session, contest.id, code)  # type: ignore[arg-type]
@@ -224,7 +224,7 @@ ERROR_MESSAGES = (
 async def questions_list(request: web.Request) -> web.Response:
     """GET /admin/quiz/questions: every question with its topic, FAQ entry, state and answers."""
     today = _today(request)
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         rows = await quiz_repo.all_questions(session)
         counts = await quiz_repo.answer_counts(session, {row.id: row.answer for row in rows})
         bundle = await load_bundle(session)
@@ -241,7 +241,7 @@ async def questions_list(request: web.Request) -> web.Response:
 @roles(*EDITORS)
 async def question_new(request: web.Request) -> web.Response:
     """GET /admin/quiz/questions/new: an empty question form."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         bundle = await load_bundle(session)
     return _question_page(request, {"published": True, "answer": ""}, bundle, new=True)
 
@@ -257,7 +257,7 @@ async def question_create(request: web.Request) -> web.StreamResponse:
 @roles(*EDITORS)
 async def question_edit(request: web.Request) -> web.Response:
     """GET /admin/quiz/questions/ID: the question's form and how citizens see it now."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         row = await quiz_repo.get_question(session, request.match_info["question_id"])
         if row is None:
             raise web.HTTPNotFound()

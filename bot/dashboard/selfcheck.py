@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot import keys
-from bot.dashboard.web import PREFIX, now_of, record, redirect, render, roles
+from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, roles
 from content.i18n import N_
 from content.selfcheck import question_from
 from storage import selfcheck as selfcheck_repo
@@ -40,7 +40,7 @@ MESSAGES = {
 @roles(*EDITORS)
 async def questions(request: web.Request) -> web.Response:
     """GET /admin/content/selfcheck: every indicator question with its state and a form to edit or confirm it."""
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         rows = await selfcheck_repo.questions(session)
     done = request.query.get("done", "")
     return render(request, "admin/content/selfcheck.html", {

@@ -4,6 +4,8 @@ A middleware guards everything under /admin: no session → the login page (403 
 page view), a POST without the session's CSRF token → 403, a one-time password not changed yet → the
 password page (403 for anything but a page view), a role the handler does not allow → 403.
 Area scope is checked by each screen's own queries: an object outside the scope is a 404.
+Pages read through `reading(request)` (the staff connections); a page whose reading runs past
+STAFF_QUERY_SECONDS answers 503 with `too_slow`.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from urllib.parse import quote
 
 import aiohttp_jinja2
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
 from bot.proxies import keep_forwarded
 from content.i18n import N_, Translator
 from storage import audit
+from storage.db import timed_out
 from storage.models import Staff, StaffRole, StaffSession
 from storage.staff import resume_session
 
@@ -40,6 +44,8 @@ OPEN_PREFIXES = (f"{PREFIX}/static/",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_ROLES = frozenset(StaffRole)
 UPLOAD_ROOM = 64 * 1024  # the form fields around an uploaded file
+TOO_SLOW = N_("This page took too long to prepare and was stopped. Choose a shorter period or a single commune, "
+              "then try again.")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STAFF = web.RequestKey("dashboard_staff", Staff)
@@ -101,6 +107,13 @@ def in_area_scope(request: web.Request, area_code: str | None) -> bool:
 def now_of(request: web.Request) -> datetime:
     """The app's clock (tests set it)."""
     return request.app[keys.CLOCK]()
+
+
+def reading(request: web.Request) -> AsyncSession:
+    """A session for what a page only reads: on the staff connections (read-only on SQLite, each
+    statement stopped after STAFF_QUERY_SECONDS), never the connection citizens' turns use. What a
+    request writes, audit rows included, goes through `keys.SESSIONS`."""
+    return request.app[keys.STAFF_SESSIONS]()
 
 
 async def record(session: AsyncSession, request: web.Request, action: str, **kwargs: Any) -> None:
@@ -171,6 +184,13 @@ def not_found(request: web.Request) -> web.Response:
     return render(request, "admin/error.html", {"code": 404, "message": N_("There is nothing here, or it is outside your area.")}, status=404)
 
 
+def too_slow(request: web.Request) -> web.Response:
+    """The 503 page of a page whose reading ran past its time limit."""
+    response = render(request, "admin/error.html", {"code": 503, "message": TOO_SLOW}, status=503)
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 def _wants_page(request: web.Request) -> bool:
     return request.method in ("GET", "HEAD")
 
@@ -227,6 +247,13 @@ async def _call(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except web.HTTPNotFound:
         return not_found(request)
+    except SQLAlchemyError as error:
+        if not timed_out(error):
+            raise
+        staff = request.get(STAFF)
+        log.warning("dashboard: %s %s stopped: its database work took too long (staff %s): %s", request.method, request.path,
+                    staff.username if staff else "-", error.__class__.__name__)
+        return too_slow(request)
 
 
 async def _signed_in(request: web.Request) -> tuple[StaffSession, Staff] | None:
