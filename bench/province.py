@@ -19,7 +19,8 @@ loopback port, signed in as an administrator:
 * each dashboard page and each public page: the median of 5 requests (public pages with their
   minute cache emptied before each, i.e. the first request of a minute); a page slower than 5 s
   is timed once, and one slower than `--report-limit` is shown as "> limit";
-* the 6-monthly and the annual report downloads (one request each; a run longer than
+* the 6-monthly and the annual reports, from asking for one in the dashboard to its file downloaded
+  (a background job: the request, its page until done, the download; a run longer than
   `--report-limit` seconds is stopped and shown as "> limit");
 * `python -m bot db backup` as its own process, and the size of what it wrote;
 * a web chat turn alone, and while a 6-monthly report is being made (the citizen waits for that).
@@ -45,11 +46,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,10 +65,12 @@ from bot.app import create_app  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.public import CACHE  # noqa: E402
 from content.importer import import_database  # noqa: E402
-from storage.db import create_engine  # noqa: E402
+from storage import faq_summary  # noqa: E402
+from storage import tally  # noqa: E402
+from storage.db import create_engine, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import (  # noqa: E402
-    Area, Broadcast, Citizen, FaqUsageRow, OutboxMessage, Poll, PollAnswer, QuizPlay, Ticket, TicketEvent,
+    Area, Broadcast, Citizen, FaqUsageRow, OutboxMessage, Poll, PollAnswer, QuizAnswerCount, QuizPlay, Ticket, TicketEvent,
 )
 from storage.staff import create_staff  # noqa: E402
 
@@ -190,9 +195,14 @@ async def seed(url: str, sizes: dict[str, int], now: datetime, rng: random.Rando
                            "attempts": 1, "next_attempt_at": send_at, "dedupe_key": f"broadcast:{broadcast_id}:{cid}",
                            "broadcast_id": broadcast_id, "bulk": True, "created_at": send_at,
                            "sent_at": send_at + timedelta(seconds=n / 25) if status == "sent" else None,
-                           "reason": "blocked" if status == "skipped" else None}
+                           "reason": "blocked" if status == "skipped" else None,
+                           "area_code": communes[n % len(communes)]}
         seeded.counts["outbox (notices)"] = await insert(engine, OutboxMessage.__table__, outbox_rows())
         log(f"outbox: {seeded.counts['outbox (notices)']:,} in {time.monotonic() - began:.0f} s")
+        began = time.monotonic()
+        async with session_factory(engine)() as session:  # what the scheduler does every few seconds
+            folded = await tally.fold_all(session, limit=100_000)
+        log(f"notice counters: {folded:,} changes folded in {time.monotonic() - began:.0f} s")
 
         began = time.monotonic()
         tickets = []
@@ -243,15 +253,33 @@ async def seed(url: str, sizes: dict[str, int], now: datetime, rng: random.Rando
                     return
         seeded.counts["faq_usage"] = await insert(engine, FaqUsageRow.__table__, usage_rows())
         log(f"faq_usage: {seeded.counts['faq_usage']:,} in {time.monotonic() - began:.0f} s")
+        began = time.monotonic()
+        tz = ZoneInfo(Settings.model_fields["timezone"].default)
+        days = 0
+        while True:  # what the scheduler does as each day ends (bot.app, "faq-summaries")
+            async with session_factory(engine)() as session:
+                made = await faq_summary.refresh(session, tz, now, limit=31)
+                await session.commit()
+            days += made
+            if made < 31:
+                break
+        log(f"faq_usage summed for {days} days in {time.monotonic() - began:.0f} s")
 
         began = time.monotonic()
         async with engine.connect() as connection:
             question_ids = [q for (q,) in await connection.execute(sa.text("SELECT id FROM quiz_question ORDER BY id"))]
-        seeded.counts["quiz_play"] = await insert(engine, QuizPlay.__table__, (
-            {"citizen_id": citizen_ids[n % len(citizen_ids)], "area_code": communes[n % len(communes)],
-             "question_ids": rng.sample(question_ids, min(5, len(question_ids))), "answers": [0, 1, 0, 2, 1],
-             "score": n % 6, "started_at": (at := moment()), "finished_at": at + timedelta(minutes=3)}
-            for n in range(sizes["quiz_rounds"])
+        answered: Counter[tuple[str, int]] = Counter()
+
+        def quiz_rounds() -> Iterator[dict]:
+            for n in range(sizes["quiz_rounds"]):
+                drawn, choices = rng.sample(question_ids, min(5, len(question_ids))), [0, 1, 0, 2, 1]
+                answered.update(zip(drawn, choices, strict=False))  # what each answer adds as it is recorded
+                yield {"citizen_id": citizen_ids[n % len(citizen_ids)], "area_code": communes[n % len(communes)],
+                       "question_ids": drawn, "answers": choices, "score": n % 6, "started_at": (at := moment()),
+                       "finished_at": at + timedelta(minutes=3)}
+        seeded.counts["quiz_play"] = await insert(engine, QuizPlay.__table__, quiz_rounds())
+        await insert(engine, QuizAnswerCount.__table__, (
+            {"question_id": question, "choice": choice, "answers": count} for (question, choice), count in sorted(answered.items())
         ))
         for p in range(sizes["polls"]):
             opens = start + timedelta(days=45 * p)
@@ -386,11 +414,36 @@ async def get(http: aiohttp.ClientSession, path: str) -> int:
 
 
 async def report(http: aiohttp.ClientSession, period: str, limit: float) -> tuple[float | None, str]:
+    """From asking for the report (the dashboard's form) to its file downloaded."""
     try:
-        took, status = await asyncio.wait_for(timed(lambda: get(http, f"/admin/reports/download?period={period}")), limit)
+        took, status = await asyncio.wait_for(timed(lambda: make_report(http, period)), limit)
     except TimeoutError:
         return None, f"> {limit:.0f} s"
     return took, "" if status == 200 else f"answered {status}"
+
+
+async def make_report(http: aiohttp.ClientSession, period: str) -> int:
+    """Ask for a report as the form does, follow its job until it is done, download it: the download's status."""
+    import re
+
+    async with http.get("/admin/reports") as response:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', await response.text())
+    assert csrf, "no CSRF token on the reports page"
+    async with http.post("/admin/reports/jobs", data={"csrf": csrf[1], "period": period}, allow_redirects=False) as response:
+        await response.read()
+        if response.status != 303:
+            return response.status
+        location = response.headers["Location"]
+    while not location.endswith("/file"):  # the job's page, until the job is done
+        async with http.get(location, allow_redirects=False) as response:
+            state = re.search(r'data-status="(\w+)"', await response.text())
+        if state is None or state[1] == "failed":
+            return 500
+        if state[1] == "done":
+            location += "/file"
+        else:
+            await asyncio.sleep(0.2)
+    return await get(http, location)
 
 
 async def chat_turn(http: aiohttp.ClientSession) -> float:
@@ -403,7 +456,7 @@ async def chat_turn(http: aiohttp.ClientSession) -> float:
 
 
 async def turn_during_report(http: aiohttp.ClientSession, limit: float) -> tuple[float | None, str]:
-    making = asyncio.create_task(get(http, "/admin/reports/download?period=last-half"))
+    making = asyncio.create_task(make_report(http, "last-half"))
     await asyncio.sleep(0.5)
     took = await chat_turn(http) if not making.done() else None
     try:

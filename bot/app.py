@@ -47,7 +47,7 @@ from handlers.notices import queue_due
 from handlers.officer import daily_reminders
 from handlers.quiz_contest import announce_finished
 from handlers.turn import Services, TicketPolicy
-from storage import address_limits
+from storage import address_limits, tally
 from storage.db import create_engine, create_staff_engine, session_factory, staff_session_factory
 from storage.files import private_dir
 from storage.holders import Holder
@@ -56,6 +56,7 @@ from storage.migrate import check_current
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 BROADCAST_CHECK_SECONDS = 10
+TALLY_FOLD_SECONDS = 15  # notice counters: how often the change journal is folded in
 
 
 def create_app(settings: Settings, *, clock=utc_now, role: Role = Role.all) -> web.Application:  # type: ignore[no-untyped-def]
@@ -252,6 +253,10 @@ def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
             _prune_address_counts, IntervalTrigger(hours=1), args=[app, clock],
             id="address-counts", replace_existing=True, coalesce=True, max_instances=1,
         )
+        scheduler.add_job(
+            _fold_notice_tally, IntervalTrigger(seconds=TALLY_FOLD_SECONDS), args=[app],
+            id="notice-tally", replace_existing=True, coalesce=True, max_instances=1,
+        )
         async with app[keys.SESSIONS]() as session:
             campaigns = await stored_campaigns(session, [area.code for area in app[keys.SERVICES].areas.records])
         if not campaigns:
@@ -285,6 +290,14 @@ async def _prune_address_counts(app: web.Application, clock) -> None:  # type: i
     async with app[keys.SESSIONS]() as session:
         await address_limits.prune(session, clock())
         await session.commit()
+
+
+async def _fold_notice_tally(app: web.Application) -> None:
+    """Move the journal of notice messages' changes into the delivery counters (storage/tally.py)."""
+    async with app[keys.SESSIONS]() as session:
+        moved = await tally.fold_all(session)
+    if moved:
+        log.debug("notice counters: %d changes folded", moved)
 
 
 async def _daily_reminders(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]

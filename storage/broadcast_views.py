@@ -13,7 +13,8 @@ from sqlalchemy import String, cast, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Broadcast, OutboxMessage, OutboxStatus
+from storage import tally
+from storage.models import Broadcast, OutboxStatus
 
 PROGRESS_STATUSES = tuple(OutboxStatus)
 
@@ -59,17 +60,10 @@ async def list_broadcasts(
 
 
 async def counts_by_broadcast(session: AsyncSession, ids: Collection[int]) -> dict[int, dict[str, int]]:
-    """For each broadcast id, how many of its messages are in each outbox status."""
+    """For each broadcast id, how many of its messages are in each outbox status (from the counters)."""
     counts: dict[int, dict[str, int]] = {broadcast_id: {} for broadcast_id in ids}
-    if not ids:
-        return counts
-    rows = (await session.exec(
-        select(OutboxMessage.broadcast_id, OutboxMessage.status, func.count())
-        .where(col(OutboxMessage.broadcast_id).in_(list(ids)))
-        .group_by(OutboxMessage.broadcast_id, OutboxMessage.status)
-    )).all()
-    for broadcast_id, status, count in rows:
-        counts[broadcast_id][status] = int(count)
+    for (broadcast_id, status), count in (await tally.counts(session, ("broadcast_id", "status"), broadcast_ids=ids)).items():
+        counts[broadcast_id][status] = count
     return counts
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import tally
 from storage.models import Area, Broadcast, BroadcastStatus, Citizen, OutboxMessage, OutboxStatus
 from storage.outbox import PRIORITY_BULK, PRIORITY_REPLY
 from storage.types import UTCDateTime
@@ -113,10 +114,10 @@ async def fan_out(
     recipients = select(
         Citizen.id, Citizen.channel, Citizen.channel_user_id, body,
         literal(PRIORITY_REPLY if broadcast.urgent else PRIORITY_BULK), literal(OutboxStatus.pending.value),
-        literal(0), at, key, literal(broadcast.id), literal(not broadcast.urgent), at,
+        literal(0), at, key, literal(broadcast.id), literal(not broadcast.urgent), at, func.coalesce(Citizen.area_code, ""),
     ).where(audience(broadcast.target, default_locale), key.not_in(already))
     columns = ["citizen_id", "channel", "chat_id", "payload", "priority", "status", "attempts", "next_attempt_at",
-               "dedupe_key", "broadcast_id", "bulk", "created_at"]
+               "dedupe_key", "broadcast_id", "bulk", "created_at", "area_code"]
     result = await session.exec(insert(OutboxMessage).from_select(columns, recipients))  # type: ignore[call-overload]
     count = int(result.rowcount or 0)
     broadcast.recipients += count
@@ -124,14 +125,10 @@ async def fan_out(
 
 
 async def status_counts(session: AsyncSession, broadcast_id: int) -> dict[str, int]:
-    """How many of a broadcast's messages are in each outbox status (and why skipped/failed)."""
-    rows = (await session.exec(
-        select(OutboxMessage.status, OutboxMessage.reason, func.count())
-        .where(OutboxMessage.broadcast_id == broadcast_id)
-        .group_by(OutboxMessage.status, OutboxMessage.reason)
-    )).all()
+    """How many of a broadcast's messages are in each outbox status (and why skipped/failed), from
+    the counters (storage/tally.py)."""
     counts: dict[str, int] = {}
-    for status, reason, count in rows:
+    for (status, reason), count in sorted((await tally.counts(session, ("status", "reason"), broadcast_ids=[broadcast_id])).items()):
         counts[status] = counts.get(status, 0) + count
         if reason:
             counts[f"{status}:{reason}"] = count

@@ -309,7 +309,11 @@ class OutboxMessage(SQLModel, table=True):
     notices, reminders), delivered by the per-channel sender."""
 
     __tablename__ = "outbox"
-    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_outbox_dedupe"),)
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_outbox_dedupe"),
+        # The citizens a notice reached, read from the index alone (storage/tally.py).
+        Index("ix_outbox_notice_reach", "broadcast_id", "area_code", "status", "citizen_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     citizen_id: int | None = Field(
@@ -330,6 +334,40 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _utc_column(nullable=False)
     sent_at: datetime | None = _utc_column()
     holder: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # see storage.holders
+    # A notice's recipient's commune when it was queued ("" unknown), filled by the database (storage/tally.py).
+    area_code: str | None = Field(default=None, max_length=16)
+
+
+class NoticeTally(SQLModel, table=True):
+    """How many messages of a notice are in each outbox status (and reason), per commune of the
+    recipient and hour the message was queued. Database triggers on `outbox` journal every change
+    in `notice_tally_change`, in the same transaction; the scheduler folds the journal in here.
+    Readers add the two (storage/tally.py)."""
+
+    __tablename__ = "notice_tally"
+
+    broadcast_id: int = Field(sa_column=Column(ForeignKey("broadcast.id", ondelete="CASCADE"), primary_key=True))
+    area_code: str = Field(default="", primary_key=True, max_length=16)
+    hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True, index=True))
+    status: str = Field(primary_key=True, max_length=16)
+    reason: str = Field(default="", primary_key=True, max_length=200)
+    count: int = 0
+
+
+class NoticeTallyChange(SQLModel, table=True):
+    """One notice message changing status (old None: queued; new None: deleted), written by the
+    database triggers on `outbox`, folded into `notice_tally` and deleted by the scheduler."""
+
+    __tablename__ = "notice_tally_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(index=True)
+    area_code: str = Field(default="", max_length=16)
+    hour: datetime = _utc_column(nullable=False)
+    old_status: str | None = Field(default=None, max_length=16)
+    old_reason: str | None = Field(default=None, max_length=200)
+    new_status: str | None = Field(default=None, max_length=16)
+    new_reason: str | None = Field(default=None, max_length=200)
 
 
 class AuditEntry(SQLModel, table=True):

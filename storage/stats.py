@@ -18,8 +18,9 @@ from sqlalchemy import ColumnElement, func, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import tally
 from storage.models import (
-    Broadcast, Citizen, FaqRow, FaqUsageRow, OutboxMessage, OutboxStatus, Ticket, TicketKind, UnansweredQuestion,
+    Broadcast, Citizen, FaqRow, FaqUsageRow, OutboxStatus, Ticket, TicketKind, UnansweredQuestion,
 )
 from storage.ticket_rules import OPEN
 
@@ -269,21 +270,15 @@ class BroadcastReach:
         return sum(self.counts.values())
 
 
-def _notice_rows(scope: Scope):  # type: ignore[no-untyped-def]
-    """Outbox rows of notices created in the period, for citizens in the scope."""
-    query = select(OutboxMessage.broadcast_id, OutboxMessage.status, func.count()).where(
-        col(OutboxMessage.broadcast_id).is_not(None),
-        col(OutboxMessage.created_at) >= scope.start, col(OutboxMessage.created_at) < scope.end,
-    )
-    if scope.areas is not None:
-        query = query.join(Citizen, col(Citizen.id) == col(OutboxMessage.citizen_id)).where(
-            col(Citizen.area_code).in_(sorted(scope.areas)))
-    return query
-
-
 def _state(status: str) -> str:
     """pending and sending both count as waiting."""
     return "pending" if status in (OutboxStatus.pending, OutboxStatus.sending) else status
+
+
+async def _notice_counts(session: AsyncSession, scope: Scope, by: tuple[str, ...]) -> dict[tuple, int]:
+    """Notice messages queued in the period, for citizens of the scope's communes (when they were
+    queued), counted by `by` (storage/tally.py: counters, never the outbox)."""
+    return await tally.counts(session, by, start=scope.start, end=scope.end, areas=scope.areas)
 
 
 async def broadcast_reach(session: AsyncSession, scope: Scope) -> list[BroadcastReach]:
@@ -291,13 +286,10 @@ async def broadcast_reach(session: AsyncSession, scope: Scope) -> list[Broadcast
 
     A notice to the whole province counts, for a commune, only the messages to that commune's citizens.
     """
-    rows = (await session.exec(
-        _notice_rows(scope).group_by(OutboxMessage.broadcast_id, OutboxMessage.status)
-    )).all()
     counts: dict[int, dict[str, int]] = {}
-    for broadcast_id, status, count in rows:
+    for (broadcast_id, status), count in (await _notice_counts(session, scope, ("broadcast_id", "status"))).items():
         per = counts.setdefault(int(broadcast_id), dict.fromkeys(OUTBOX_STATES, 0))
-        per[_state(status)] = per.get(_state(status), 0) + int(count)
+        per[_state(status)] = per.get(_state(status), 0) + count
     if not counts:
         return []
     broadcasts = (await session.exec(select(Broadcast).where(col(Broadcast.id).in_(sorted(counts))))).all()
@@ -320,32 +312,17 @@ class NoticeTotals:
 async def notice_totals(session: AsyncSession, scope: Scope) -> NoticeTotals:
     """Totals over every notice message of the period and scope."""
     per: Counter[str] = Counter()
-    for _broadcast_id, status, count in (await session.exec(
-        _notice_rows(scope).group_by(OutboxMessage.broadcast_id, OutboxMessage.status)
-    )).all():
-        per[_state(status)] += int(count)
-    reached = select(func.count(func.distinct(OutboxMessage.citizen_id))).where(
-        col(OutboxMessage.broadcast_id).is_not(None), col(OutboxMessage.status) == OutboxStatus.sent,
-        col(OutboxMessage.created_at) >= scope.start, col(OutboxMessage.created_at) < scope.end,
-    )
-    if scope.areas is not None:
-        reached = reached.join(Citizen, col(Citizen.id) == col(OutboxMessage.citizen_id)).where(
-            col(Citizen.area_code).in_(sorted(scope.areas)))
-    citizens = int((await session.exec(reached)).one())
+    for (status,), count in (await _notice_counts(session, scope, ("status",))).items():
+        per[_state(status)] += count
+    citizens = await tally.citizens_reached(session, scope.start, scope.end, scope.areas)
     return NoticeTotals(sum(per.values()), per["sent"], per["failed"], per["skipped"], per["pending"], citizens)
 
 
 async def delivered_by_area(session: AsyncSession, scope: Scope) -> dict[str, int]:
     """Notice messages delivered in the period, per commune of the recipient."""
-    query = (
-        select(Citizen.area_code, func.count())
-        .select_from(OutboxMessage).join(Citizen, col(Citizen.id) == col(OutboxMessage.citizen_id))
-        .where(col(OutboxMessage.broadcast_id).is_not(None), col(OutboxMessage.status) == OutboxStatus.sent,
-               col(OutboxMessage.created_at) >= scope.start, col(OutboxMessage.created_at) < scope.end,
-               _in_areas(Citizen.area_code, scope.areas))
-        .group_by(Citizen.area_code)
-    )
-    return {code or "": int(count) for code, count in (await session.exec(query)).all()}
+    found = await tally.counts(session, ("area_code",), start=scope.start, end=scope.end, areas=scope.areas,
+                               statuses=[OutboxStatus.sent])
+    return {code or "": count for (code,), count in found.items()}
 
 
 async def top_unanswered(session: AsyncSession, scope: Scope, limit: int = 10) -> list[UnansweredQuestion]:

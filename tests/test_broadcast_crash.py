@@ -20,6 +20,7 @@ from sqlalchemy import insert
 
 from bot.sender import PARALLEL
 from handlers.engine import utc_now
+from storage import tally
 from storage.broadcasts import create_broadcast
 from storage.db import create_engine, session_factory
 from storage.models import Citizen
@@ -161,3 +162,13 @@ async def test_kill_during_a_2000_recipient_broadcast_repeats_only_the_messages_
         assert outbox == [("sent", RECIPIENTS)], f"outbox rows of the broadcast by status: {outbox}; {summary}"
         chats = await database.query("SELECT DISTINCT chat_id FROM outbox WHERE broadcast_id = :id", id=broadcast_id)
         assert len(chats) == RECIPIENTS
+        # The delivery counters, kept by the database in the same transactions, agree after the kill.
+        engine = create_engine(database.url)
+        try:
+            async with session_factory(engine)() as session:
+                assert await tally.counts(session, ("status", "reason"), broadcast_ids=[broadcast_id]) == {
+                    ("sent", ""): RECIPIENTS}
+                await tally.fold_all(session, limit=500)
+                assert await tally.counts(session, ("status",), broadcast_ids=[broadcast_id]) == {("sent",): RECIPIENTS}
+        finally:
+            await engine.dispose()
