@@ -1,9 +1,13 @@
 """Database backups: SQLite through its online backup API, PostgreSQL through pg_dump / pg_restore.
 
 Backups and restored databases are 0600 files (storage/files.py). A SQLite backup is a consistent copy taken while the bot runs (other connections keep reading and
-writing); it is checked (`PRAGMA integrity_check`, a schema revision present) before it replaces
-the target file, so a half-written backup never looks like a good one. A restore copies a checked
-backup into the database file through the same API, after keeping the current file beside it.
+writing), written by `VACUUM INTO`: the copy holds only what the database keeps, packed, so that
+once the retention rules have emptied old rows (storage/prune.py) the backup shrinks with them,
+where a page-by-page copy would carry every half-empty and free page of the file. It is checked
+(`PRAGMA integrity_check`, a schema revision present) before it replaces the target file, so a
+half-written backup never looks like a good one. A restore copies a checked backup into the
+database file through SQLite's online backup API, after keeping the current file beside it: the
+restored file is as compact as the backup.
 """
 
 from __future__ import annotations
@@ -74,8 +78,12 @@ def _backup_sqlite(path: Path, target: Path) -> str:
     partial.unlink(missing_ok=True)
     private_file(partial)  # 0600 from the start: a backup holds everything the database does
     try:
-        with closing(sqlite3.connect(path, timeout=30)) as live, closing(sqlite3.connect(partial)) as copy:
-            live.backup(copy, pages=PAGES_PER_STEP)
+        with closing(sqlite3.connect(path, timeout=30)) as live:
+            # One read transaction (WAL: writers go on meanwhile); the copy is packed, and journal_mode
+            # DELETE makes it one self-contained file.
+            live.execute("VACUUM INTO ?", (str(partial),))
+        with closing(sqlite3.connect(partial)) as copy:
+            copy.execute("PRAGMA journal_mode=DELETE")
         revision = check_sqlite(partial)
         os.replace(partial, target)
     finally:
