@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="all (default): everything in one process; web: web chat, dashboard and webhooks only; "
              "worker: outbox senders, scheduler and polling only (see docs/deploy.md)",
     )
-    db = commands.add_parser("db", help="database: upgrade, downgrade, current schema; backup, restore")
+    db = commands.add_parser("db", help="database: upgrade, downgrade, current schema; backup, restore; prune")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_commands.add_parser("upgrade", help="apply all migrations")
     down = db_commands.add_parser("downgrade", help="revert migrations to a revision")
@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         "restore", help="replace the database with a backup (stop the bot first; SQLite keeps the old file beside it)"
     )
     restore.add_argument("backup_file", type=Path, metavar="FILE", help="a file written by `db backup`")
+    prune = db_commands.add_parser(
+        "prune", help="apply the retention periods (RETENTION_*) now, as the worker does nightly at PRUNE_AT: "
+                      "drop old message payloads, expired conversations, old rounds, audit rows and media",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="print what each rule would remove; change nothing")
     ask = commands.add_parser("ask", help="answer questions the way the bot would (one per line from stdin without QUESTION)")
     ask.add_argument("question", nargs="*", metavar="QUESTION", help="the question (several words are joined)")
     ask.add_argument("--locale", choices=("vi", "en"), default=None, help="answer language (default: DEFAULT_LOCALE)")
@@ -181,6 +186,8 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
         log.info("database schema is up to date")
     elif args.db_command == "downgrade":
         migrate.downgrade(settings.database_url, args.revision)
+    elif args.db_command == "prune":
+        return asyncio.run(_prune(settings, dry_run=args.dry_run))
     elif args.db_command in ("backup", "restore"):
         from storage import backup
 
@@ -196,6 +203,36 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
     else:
         migrate.current(settings.database_url)
     return 0
+
+
+async def _prune(settings: Settings, *, dry_run: bool) -> int:
+    """`db prune`: print per retention rule what it removes (or would remove); audit-log a real run."""
+    from sqlalchemy.exc import OperationalError
+
+    from handlers.engine import utc_now
+    from storage import prune
+    from storage.db import create_engine, session_factory
+
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    now = utc_now()
+    try:
+        chosen = prune.rules(settings.retention)
+        if dry_run:
+            outcomes = await prune.dry_run(sessions, chosen, now)
+        else:
+            outcomes = await prune.run(sessions, chosen, now)
+            async with sessions() as session:
+                await prune.record(session, outcomes, now, actor="cli")
+                await session.commit()
+    except OperationalError as exc:
+        print(f"db prune: database not ready ({exc.orig}); run `python -m bot db upgrade`", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    for outcome in outcomes:
+        print(outcome.line(dry_run=dry_run))
+    return 1 if any(outcome.error for outcome in outcomes) else 0
 
 
 def _content_check(day: date, tz: ZoneInfo) -> int:

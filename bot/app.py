@@ -33,6 +33,8 @@ from bot.logs import hide_settings_secrets
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
 from bot.proxies import forwarded
+from bot.report_jobs import ReportJobs
+from bot.report_jobs import sweep as sweep_report_jobs
 from bot.roles import Role
 from bot.routes import compression, request_ids, security_headers, setup_routes, weak_etag_when_gzipped
 from bot.sender import QuietHours, Sender
@@ -47,7 +49,8 @@ from handlers.notices import queue_due
 from handlers.officer import daily_reminders
 from handlers.quiz_contest import announce_finished
 from handlers.turn import Services, TicketPolicy
-from storage import address_limits, tally
+from storage import address_limits, prune, tally
+from storage import faq_summary
 from storage.db import create_engine, create_staff_engine, session_factory, staff_session_factory
 from storage.files import private_dir
 from storage.holders import Holder
@@ -56,6 +59,7 @@ from storage.migrate import check_current
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 BROADCAST_CHECK_SECONDS = 10
+FAQ_SUMMARY_DAYS = 4  # FAQ usage: days summed per transaction
 TALLY_FOLD_SECONDS = 15  # notice counters: how often the change journal is folded in
 
 
@@ -75,6 +79,7 @@ def create_app(settings: Settings, *, clock=utc_now, role: Role = Role.all) -> w
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     app.cleanup_ctx.append(_database(settings))
     app.cleanup_ctx.append(_conversations(settings, catalogs, clock))
+    app.cleanup_ctx.append(_report_jobs(settings, catalogs, clock))
     app.cleanup_ctx.append(_telegram(settings, clock))
     app.cleanup_ctx.append(_zalo_bot(settings, clock))
     app.cleanup_ctx.append(_zalo_oa(settings, clock))
@@ -144,6 +149,22 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+
+    return ctx
+
+
+def _report_jobs(settings: Settings, catalogs: Catalogs, clock):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if not app[keys.ROLE].serves:  # reports are asked for in the dashboard, and made where they were asked
+            yield
+            return
+        # SQLite has one process: at its start, every unfinished job is one a stopped process left.
+        await sweep_report_jobs(app[keys.SESSIONS], clock, every=settings.database_url.startswith("sqlite"))
+        jobs = ReportJobs(app[keys.SESSIONS], app[keys.REPORT_SESSIONS], app[keys.SERVICES].areas, catalogs, settings.tz,
+                          settings.data_dir, clock)
+        app[keys.REPORT_JOBS] = jobs
+        yield
+        await jobs.stop()
 
     return ctx
 
@@ -250,12 +271,25 @@ def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
             id="polls", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
         )
         scheduler.add_job(
+            sweep_report_jobs, IntervalTrigger(minutes=5), args=[app[keys.SESSIONS], clock],
+            id="report-jobs", replace_existing=True, coalesce=True, max_instances=1,
+        )
+        scheduler.add_job(
             _prune_address_counts, IntervalTrigger(hours=1), args=[app, clock],
             id="address-counts", replace_existing=True, coalesce=True, max_instances=1,
         )
         scheduler.add_job(
+            _summarise_faq_usage, IntervalTrigger(minutes=30), args=[app, clock],
+            id="faq-summaries", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
+        )
+        scheduler.add_job(
             _fold_notice_tally, IntervalTrigger(seconds=TALLY_FOLD_SECONDS), args=[app],
             id="notice-tally", replace_existing=True, coalesce=True, max_instances=1,
+        )
+        prune_hour, prune_minute = (int(part) for part in settings.prune_at.split(":"))
+        scheduler.add_job(
+            _prune, CronTrigger(hour=prune_hour, minute=prune_minute, timezone=settings.tz), args=[app, clock],
+            id="retention", replace_existing=True, misfire_grace_time=3600, coalesce=True, max_instances=1,
         )
         async with app[keys.SESSIONS]() as session:
             campaigns = await stored_campaigns(session, [area.code for area in app[keys.SERVICES].areas.records])
@@ -298,6 +332,33 @@ async def _fold_notice_tally(app: web.Application) -> None:
         moved = await tally.fold_all(session)
     if moved:
         log.debug("notice counters: %d changes folded", moved)
+
+
+async def _prune(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
+    """Apply the retention rules (storage/prune.py) in small batches; log and audit-log what went."""
+    now = clock()
+    outcomes = await prune.run(app[keys.SESSIONS], prune.rules(app[keys.SETTINGS].retention), now)
+    for outcome in outcomes:
+        log.info("retention: %s", outcome.line(dry_run=False))
+    async with app[keys.SESSIONS]() as session:
+        await prune.record(session, outcomes, now, actor="scheduler")
+        await session.commit()
+
+
+async def _summarise_faq_usage(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
+    """Sum the FAQ counters of the local days and months that have ended, a few days per
+    transaction (the first run after an upgrade catches up on every day before)."""
+    made = 0
+    while True:
+        async with app[keys.SESSIONS]() as session:
+            count = await faq_summary.refresh(session, app[keys.SERVICES].tz, clock(), limit=FAQ_SUMMARY_DAYS)
+            await session.commit()
+        made += count
+        if count < FAQ_SUMMARY_DAYS:
+            break
+        await asyncio.sleep(0)  # let waiting turns have the database between batches
+    if made:
+        log.info("FAQ usage summed for %d more days", made)
 
 
 async def _daily_reminders(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]

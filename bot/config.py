@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from storage.address_limits import AddressLimits, Limit
 from storage.files import private_dir
 from storage.models import TicketKind
+from storage.prune import Retention
 from storage.ticket_rules import parse_due_days, parse_holidays
 
 SUPPORTED_LOCALES = ("vi", "en")
@@ -112,6 +113,15 @@ class Settings(BaseSettings):
     webchat_votes_per_day: int = Field(20, ge=1, le=1_000_000)
     # Report workbooks made in the dashboard are kept (private files under DATA_DIR/reports) this many days.
     report_files_days: int = Field(30, ge=1, le=3650)
+    # Retention (storage/prune.py, nightly at PRUNE_AT local time): what is kept, and how many days.
+    # The defaults keep the minimum the work needs, as Vietnam's personal data law asks (see README).
+    retention_outbox_payload_days: int = Field(30, ge=1, le=36500)
+    retention_faq_hourly_days: int = Field(90, ge=1, le=36500)
+    retention_unanswered_days: int = Field(180, ge=1, le=36500)
+    retention_quiz_rounds_days: int = Field(365, ge=1, le=36500)
+    retention_audit_days: int = Field(1095, ge=1, le=36500)
+    retention_media_days: int = Field(365, ge=1, le=36500)
+    prune_at: str = "03:30"
     zalo_bot_token: str = ""
     zalo_bot_base_url: str = "https://bot-api.zaloplatforms.com/bot"
     zalo_bot_webhook_url: str = ""
@@ -163,6 +173,19 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError("has an impossible time; use HH:MM-HH:MM") from None
         return value
+
+    @field_validator("prune_at")
+    @classmethod
+    def _prune_at(cls, value: str) -> str:
+        from datetime import time
+
+        try:
+            if not re.fullmatch(r"\d{2}:\d{2}", value.strip()):
+                raise ValueError
+            time.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("must be a local time HH:MM, e.g. 03:30") from None
+        return value.strip()
 
     @field_validator("log_level")
     @classmethod
@@ -284,6 +307,20 @@ class Settings(BaseSettings):
             identities=Limit(self.webchat_identities_per_hour, self.webchat_identities_per_day),
             reports=Limit(self.webchat_reports_per_hour, self.webchat_reports_per_day),
             votes=Limit(self.webchat_votes_per_hour, self.webchat_votes_per_day),
+        )
+
+    @property
+    def retention(self) -> Retention:
+        """The retention periods (RETENTION_*), with the time zone and data folder the prune needs."""
+        return Retention(
+            outbox_payload=timedelta(days=self.retention_outbox_payload_days),
+            faq_hourly=timedelta(days=self.retention_faq_hourly_days),
+            unanswered=timedelta(days=self.retention_unanswered_days),
+            quiz_rounds=timedelta(days=self.retention_quiz_rounds_days),
+            audit=timedelta(days=self.retention_audit_days),
+            media=timedelta(days=self.retention_media_days),
+            report_files_days=self.report_files_days,
+            tz=self.tz, data_dir=self.data_dir,
         )
 
     @property

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -77,7 +77,7 @@ class Conversation(SQLModel, table=True):
     state: str = Field(max_length=64)
     data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = _utc_column(nullable=False)
-    expires_at: datetime | None = _utc_column()
+    expires_at: datetime | None = _utc_column(index=True)  # an expired state is deleted (storage/prune.py)
 
 
 class TopicRow(SQLModel, table=True):
@@ -139,6 +139,34 @@ class FaqUsageRow(SQLModel, table=True):
     __tablename__ = "faq_usage"
 
     hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    area_code: str = Field(default="", primary_key=True, max_length=16)
+    faq_id: str = Field(primary_key=True, max_length=100)
+    shown: int = 0
+    helpful: int = 0
+    unhelpful: int = 0
+
+
+class FaqUsageSpan(SQLModel, table=True):
+    """A local day, or a local month, whose FAQ counters are summed in `faq_usage_summary`, with its
+    bounds in UTC (storage/faq_summary.py). Spans never overlap; a month is the sum of its days."""
+
+    __tablename__ = "faq_usage_span"
+
+    span: str = Field(primary_key=True, max_length=8)  # "day" or "month"
+    day: date = Field(primary_key=True)  # the local day, or the first day of the month
+    starts_at: datetime = _utc_column(nullable=False)
+    ends_at: datetime = _utc_column(nullable=False)
+    made_at: datetime = _utc_column(nullable=False)
+
+
+class FaqUsageSummary(SQLModel, table=True):
+    """The FAQ counters of one span (`faq_usage_span`) per commune ("" when not known) and entry:
+    the sums of the hourly rows of `faq_usage` in it."""
+
+    __tablename__ = "faq_usage_summary"
+
+    span: str = Field(primary_key=True, max_length=8)
+    day: date = Field(primary_key=True)
     area_code: str = Field(default="", primary_key=True, max_length=16)
     faq_id: str = Field(primary_key=True, max_length=100)
     shown: int = 0
@@ -231,6 +259,9 @@ class Staff(SQLModel, table=True):
 class Ticket(SQLModel, table=True):
     """A citizen's feedback, question or complaint, tracked by a short code until answered."""
 
+    # Closed and rejected tickets by their last change: whose media the prune deletes (storage/prune.py).
+    __table_args__ = (Index("ix_ticket_status_updated", "status", "updated_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=16, unique=True)
     kind: str = Field(max_length=16, index=True)
@@ -313,6 +344,10 @@ class OutboxMessage(SQLModel, table=True):
         UniqueConstraint("dedupe_key", name="uq_outbox_dedupe"),
         # The citizens a notice reached, read from the index alone (storage/tally.py).
         Index("ix_outbox_notice_reach", "broadcast_id", "area_code", "status", "citizen_id"),
+        # The messages whose payload is still kept, by status and finish time: what the nightly
+        # prune looks through (storage/prune.py), never the millions of rows already done.
+        Index("ix_outbox_payload_kept", "status", "sent_at", "next_attempt_at",
+              sqlite_where=text("payload_dropped_at IS NULL"), postgresql_where=text("payload_dropped_at IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -336,6 +371,8 @@ class OutboxMessage(SQLModel, table=True):
     holder: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # see storage.holders
     # A notice's recipient's commune when it was queued ("" unknown), filled by the database (storage/tally.py).
     area_code: str | None = Field(default=None, max_length=16)
+    # When the prune replaced the payload of this finished message by {} (RETENTION_OUTBOX_PAYLOAD_DAYS).
+    payload_dropped_at: datetime | None = _utc_column()
 
 
 class NoticeTally(SQLModel, table=True):
@@ -574,6 +611,17 @@ class QuizPlay(SQLModel, table=True):
     finished_at: datetime | None = _utc_column(index=True)
 
 
+class QuizAnswerCount(SQLModel, table=True):
+    """How many answers picked each choice of a question, over every round: counted as the answer is
+    recorded, in the same transaction, so the figures need no round and outlive deleted rounds."""
+
+    __tablename__ = "quiz_answer_count"
+
+    question_id: str = Field(primary_key=True, max_length=100)
+    choice: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    answers: int = 0
+
+
 class PollStatus(StrEnum):
     """draft → open (delivered, answers taken) → closed (results sent back)."""
 
@@ -754,3 +802,41 @@ class Nomination(SQLModel, table=True):
     created_at: datetime = _utc_column(nullable=False, index=True)
     updated_at: datetime = _utc_column(nullable=False)
     published_at: datetime | None = _utc_column()
+
+
+class ReportJobStatus(StrEnum):
+    """A report job's life: queued → running → done, or failed (with the reason in `error`)."""
+
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class ReportJob(SQLModel, table=True):
+    """A report workbook a staff member asked for, made in the background by the process that took
+    the request (`holder`, see storage.holders) and kept as a private file under DATA_DIR until
+    REPORT_FILES_DAYS after it was made. `area_code` None: the whole province."""
+
+    __tablename__ = "report_job"
+    __table_args__ = (Index("ix_report_job_staff", "staff_id", "id"),)  # a staff member's jobs, newest first
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id")
+    preset: str = Field(default="custom", max_length=16)
+    period_first: date
+    period_last: date
+    area_code: str | None = Field(default=None, max_length=16)
+    locale: str = Field(default="vi", max_length=8)
+    status: str = Field(default=ReportJobStatus.queued, max_length=16, index=True)
+    steps_done: int = 0
+    steps: int = 0
+    step: str = Field(default="", max_length=32)
+    holder: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    file_name: str | None = Field(default=None, max_length=200)  # relative to DATA_DIR
+    size: int | None = None
+    error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = _utc_column(nullable=False)
+    updated_at: datetime = _utc_column(nullable=False)  # the last step begun: a job long unchanged was abandoned
+    started_at: datetime | None = _utc_column()
+    finished_at: datetime | None = _utc_column()
