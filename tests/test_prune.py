@@ -379,6 +379,7 @@ async def test_a_backup_of_a_pruned_sqlite_database_shrinks_with_it(settings: Se
     before, after, live_size = ((tmp_path / "before.db").stat().st_size, (tmp_path / "after.db").stat().st_size,
                                 database.stat().st_size)
     assert after < before / 2 and after < live_size / 2, (before, after, live_size)
+    assert not list(tmp_path.glob(".*partial*"))  # nor -wal / -shm files left beside the backups
     with closing(sqlite3.connect(tmp_path / "after.db")) as copy:
         assert copy.execute("SELECT count(*) FROM outbox").fetchone() == (3000,)
         assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
