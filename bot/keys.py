@@ -15,6 +15,7 @@ from bot.channels.zalo_oa import ZaloOAChannel
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
+from bot.report_jobs import ReportJobs
 from bot.roles import Role
 from handlers.engine import Engine
 from handlers.turn import Services
@@ -38,3 +39,4 @@ DASHBOARD_NAV = web.AppKey[list]("dashboard_nav")
 ZALO_BOT = web.AppKey[ZaloBotChannel | None]("zalo_bot")
 MEDIA_LINKS = web.AppKey("media_links", MediaLinks)
 ZALO_OA = web.AppKey[ZaloOAChannel | None]("zalo_oa")
+REPORT_JOBS = web.AppKey("report_jobs", ReportJobs)

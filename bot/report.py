@@ -5,16 +5,22 @@ answered / on time by kind and by commune, the most asked unanswered questions) 
 (tickets, notices, FAQ usage, communes). Ticket rows follow the export rules of `bot.export`: never who
 sent an anonymous ticket, never a citizen id; every text cell is stored as text, so nothing a citizen
 wrote can run as a formula.
+
+Making one takes steps (`STEPS`): the reads, each in a session of its own, then the layout, plain CPU
+work in openpyxl that runs in a worker thread so the event loop keeps answering citizens meanwhile.
+The dashboard makes reports as background jobs (bot.report_jobs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
@@ -152,35 +158,95 @@ def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
     return moment.astimezone(tz).replace(tzinfo=None) if moment is not None else None
 
 
-async def build_report(session: AsyncSession, report: ReportInput) -> Workbook:
-    """Read the figures of the period and area and lay them out as a workbook."""
-    _ = report.translator.gettext
+Progress = Callable[[str], Awaitable[None]]
+OpenSession = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+# The steps of making a report, in order, with what the job page shows while each runs.
+STEPS = {
+    "figures": N_("Feedback figures"),
+    "tickets": N_("Ticket rows"),
+    "notices": N_("Notices"),
+    "faq": N_("FAQ usage"),
+    "communes": N_("Communes"),
+    "writing": N_("Writing the file"),
+}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Everything the workbook shows, read from the database."""
+
+    summary: stats.TicketSummary
+    notices: stats.NoticeTotals
+    reach: list[stats.BroadcastReach]
+    usage: list[stats.FaqUsage]
+    unanswered: list[Any]
+    subscribers: dict[str, int]
+    newcomers: dict[str, int]
+    delivered: dict[str, int]
+    tickets: list[list[Any]]
+    nominated: dict[str | None, tuple[int, int]]
+
+
+async def _no_progress(_step: str) -> None:
+    return None
+
+
+async def read_figures(open_session: OpenSession, report: ReportInput, progress: Progress = _no_progress) -> Figures:
+    """Read the figures of the period and area, one step of STEPS at a time (`progress` is told each
+    step as it begins), each step in a session of its own: between steps the connection is free."""
     area_set = frozenset({report.area}) if report.area else None
     scope = report.period.scope(report.tz, area_set)
-    summary = await stats.ticket_summary(session, scope, report.tz, report.now)
-    notices = await stats.notice_totals(session, scope)
-    reach = await stats.broadcast_reach(session, scope)
-    usage = await stats.faq_usage(session, scope)
-    unanswered = await stats.top_unanswered(session, scope, TOP_UNANSWERED)
-    subscribers = await stats.subscribers_by_area(session, area_set)
-    newcomers = await stats.new_citizens_by_area(session, scope)
-    delivered = await stats.delivered_by_area(session, scope)
-    tickets = await _tickets(session, report)
-    nominated = await nomination_repo.counts_by_area(session, scope.start, scope.end)
+    await progress("figures")
+    async with open_session() as session:
+        summary = await stats.ticket_summary(session, scope, report.tz, report.now)
+    await progress("tickets")
+    async with open_session() as session:
+        tickets = await _tickets(session, report)
+    await progress("notices")
+    async with open_session() as session:
+        notices = await stats.notice_totals(session, scope)
+        reach = await stats.broadcast_reach(session, scope)
+        delivered = await stats.delivered_by_area(session, scope)
+    await progress("faq")
+    async with open_session() as session:
+        usage = await stats.faq_usage(session, scope)
+        unanswered = await stats.top_unanswered(session, scope, TOP_UNANSWERED)
+    await progress("communes")
+    async with open_session() as session:
+        subscribers = await stats.subscribers_by_area(session, area_set)
+        newcomers = await stats.new_citizens_by_area(session, scope)
+        nominated = await nomination_repo.counts_by_area(session, scope.start, scope.end)
     if report.area:
         nominated = {code: counts for code, counts in nominated.items() if code == report.area}
+    return Figures(summary, notices, reach, usage, unanswered, subscribers, newcomers, delivered, tickets, nominated)
 
+
+def lay_out(report: ReportInput, figures: Figures) -> Workbook:
+    """The workbook of the figures (plain CPU work in openpyxl: run it off the event loop)."""
+    _ = report.translator.gettext
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
     sheet.title = _("Summary")[:31]
-    _summary(sheet, report, summary, notices, len(reach), usage, unanswered, subscribers, newcomers)
-    _real_stories(sheet, report, nominated)
-    _ticket_sheet(workbook.create_sheet(_("Tickets")[:31]), tickets)
-    _notice_sheet(workbook.create_sheet(_("Notices")[:31]), reach, report)
-    _faq_sheet(workbook.create_sheet(_("FAQ usage")[:31]), usage, report)
-    _commune_sheet(workbook.create_sheet(_("By commune")[:31]), report, summary, subscribers, newcomers, delivered)
+    _summary(sheet, report, figures.summary, figures.notices, len(figures.reach), figures.usage, figures.unanswered,
+             figures.subscribers, figures.newcomers)
+    _real_stories(sheet, report, figures.nominated)
+    _ticket_sheet(workbook.create_sheet(_("Tickets")[:31]), figures.tickets)
+    _notice_sheet(workbook.create_sheet(_("Notices")[:31]), figures.reach, report)
+    _faq_sheet(workbook.create_sheet(_("FAQ usage")[:31]), figures.usage, report)
+    _commune_sheet(workbook.create_sheet(_("By commune")[:31]), report, figures.summary, figures.subscribers,
+                   figures.newcomers, figures.delivered)
     return workbook
+
+
+def write_workbook(report: ReportInput, figures: Figures, out: BinaryIO) -> None:
+    """Lay the figures out and save the .xlsx to `out`: synchronous, for a worker thread."""
+    lay_out(report, figures).save(out)
+
+
+@asynccontextmanager
+async def _same(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    yield session
 
 
 async def _tickets(session: AsyncSession, report: ReportInput) -> list[list[Any]]:
@@ -311,8 +377,9 @@ def _commune_sheet(sheet: Worksheet, report: ReportInput, summary: stats.TicketS
 
 async def report_bytes(session: AsyncSession, report: ReportInput) -> bytes:
     """The workbook as the bytes of an .xlsx file."""
+    figures = await read_figures(lambda: _same(session), report)
     buffer = BytesIO()
-    (await build_report(session, report)).save(buffer)
+    await asyncio.to_thread(write_workbook, report, figures, buffer)
     return buffer.getvalue()
 
 

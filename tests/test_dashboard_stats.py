@@ -7,7 +7,7 @@ import re
 from io import BytesIO
 
 from openpyxl import load_workbook
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import create_app
 from storage.models import AuditEntry, StaffRole
@@ -17,6 +17,7 @@ from tests.fakes.telegram import BOT_USERNAME
 from tests.test_report import NOW, seed
 
 PERIOD = "from=2026-02-08&to=2026-03-10"
+PERIOD_FORM = (("from", "2026-02-08"), ("to", "2026-03-10"))
 
 
 async def signed_in(settings, aiohttp_client, sessions, username: str, role: StaffRole, area: str | None = None):  # type: ignore[no-untyped-def]
@@ -92,22 +93,33 @@ async def test_bad_filters_get_a_clear_message(settings, aiohttp_client, session
         assert 'role="alert"' in html
 
 
+async def made(staff, **form: str):  # type: ignore[no-untyped-def]
+    """Ask for a report with the form; a report ready within the wait comes back as a redirect to its file: that file."""
+    asked = await staff.post("/admin/reports/jobs", form)
+    if asked.status != 303:
+        return asked
+    assert asked.headers["Location"].endswith("/file"), asked.headers["Location"]
+    return await staff.get(asked.headers["Location"])
+
+
 async def test_the_report_downloads_as_a_workbook_and_is_logged(settings, aiohttp_client, sessions) -> None:
     await seed(sessions)
     boss = await signed_in(settings, aiohttp_client, sessions, "boss", StaffRole.province)
     page = await boss.page("/admin/reports")
     assert 'value="last-half"' in page and "01/07/2025" in page and 'name="area"' in page
-    response = await boss.get(f"/admin/reports/download?period=custom&{PERIOD}")
+    response = await made(boss, period="custom", **dict(PERIOD_FORM))
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
     assert 'filename="bao-cao_2026-02-08_2026-03-10.xlsx"' in response.headers["Content-Disposition"]
     book = load_workbook(BytesIO(await response.read()))
     assert book.sheetnames[0] == "Tổng hợp" and book["Phản ánh"].max_row == 5
-    preset = await boss.get("/admin/reports/download?period=this-half")
+    preset = await made(boss, period="this-half")
     assert preset.status == 200 and "bao-cao_2026-01-01_2026-06-30" in preset.headers["Content-Disposition"]
     async with sessions() as session:
         entries = (await session.exec(select(AuditEntry).where(AuditEntry.action == "report.download"))).all()
+        asked = (await session.exec(select(AuditEntry).where(AuditEntry.action == "report.request"))).all()
     assert len(entries) == 2 and entries[0].actor == "boss" and entries[0].detail["first"] == "2026-02-08"
+    assert len(asked) == 2 and asked[1].detail["preset"] == "this-half"
 
 
 async def test_a_commune_officer_downloads_only_their_commune(settings, aiohttp_client, sessions) -> None:
@@ -115,23 +127,23 @@ async def test_a_commune_officer_downloads_only_their_commune(settings, aiohttp_
     officer = await signed_in(settings, aiohttp_client, sessions, "hoaphu", StaffRole.commune, COMMUNE)
     page = await officer.page("/admin/reports")
     assert 'name="area"' not in page and "xã Hòa Phú" in page
-    response = await officer.get(f"/admin/reports/download?period=custom&{PERIOD}")
+    response = await made(officer, period="custom", **dict(PERIOD_FORM))
     assert response.status == 200 and f"_{COMMUNE}.xlsx" in response.headers["Content-Disposition"]
     book = load_workbook(BytesIO(await response.read()))
     assert {row[4] for row in book["Phản ánh"].iter_rows(min_row=2, values_only=True)} == {COMMUNE}
-    assert (await officer.get(f"/admin/reports/download?period=this-year&area={OTHER_COMMUNE}")).status == 404
+    assert (await officer.post("/admin/reports/jobs", {"period": "this-year", "area": OTHER_COMMUNE})).status == 404
 
 
 async def test_bad_report_requests_get_a_clear_message(settings, aiohttp_client, sessions) -> None:
     boss = await signed_in(settings, aiohttp_client, sessions, "boss", StaffRole.admin)
-    for query, message in (("period=custom&from=2026-05-01&to=2026-04-01", "Ngày kết thúc đang trước ngày bắt đầu"),
-                           ("period=someday", "Vui lòng chọn một trong các kỳ có sẵn"),
-                           ("period=custom&from=hôm qua&to=nay", "Vui lòng nhập ngày theo dạng"),
-                           ("period=this-year&area=nowhere", "Không có xã, phường nào mang mã này")):
-        response = await boss.get(f"/admin/reports/download?{query}")
-        assert response.status == 400 and message in await response.text(), query
+    for form, message in (({"period": "custom", "from": "2026-05-01", "to": "2026-04-01"}, "Ngày kết thúc đang trước ngày bắt đầu"),
+                          ({"period": "someday"}, "Vui lòng chọn một trong các kỳ có sẵn"),
+                          ({"period": "custom", "from": "hôm qua", "to": "nay"}, "Vui lòng nhập ngày theo dạng"),
+                          ({"period": "this-year", "area": "nowhere"}, "Không có xã, phường nào mang mã này")):
+        response = await boss.post("/admin/reports/jobs", form)
+        assert response.status == 400 and message in await response.text(), form
     async with sessions() as session:
-        assert (await session.exec(select(AuditEntry).where(AuditEntry.action == "report.download"))).all() == []
+        assert (await session.exec(select(AuditEntry).where(col(AuditEntry.action).in_(("report.download", "report.request"))))).all() == []
 
 
 async def test_posters_list_the_communes_in_scope(settings, aiohttp_client, sessions) -> None:

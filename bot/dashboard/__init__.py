@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from bot import keys
 from bot.dashboard import (
-    admin, auth, broadcasts, content, dialogues, inbox, nominations, password, polls, quiz, selfcheck, stats,
+    admin, auth, broadcasts, content, dialogues, inbox, nominations, password, polls, quiz, reports, selfcheck, stats,
 )
 from bot.dashboard.web import PREFIX, NavItem, guard
 from content.i18n import N_
@@ -26,7 +26,7 @@ from storage.staff import create_staff
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "admin"
-SCREENS = (auth, password, admin, inbox, broadcasts, content, selfcheck, stats, dialogues, polls, quiz, nominations)
+SCREENS = (auth, password, admin, inbox, broadcasts, content, selfcheck, stats, reports, dialogues, polls, quiz, nominations)
 STAFF_ONLY = frozenset({StaffRole.admin})
 NAV = [
     NavItem("admin-home", N_("Overview")),

@@ -1,4 +1,4 @@
-"""Dashboard screens: statistics with server-drawn charts, the report workbook, and commune posters.
+"""Dashboard screens: statistics with server-drawn charts, and commune posters (reports: bot.dashboard.reports).
 
 Every figure is read within the staff member's area scope: commune staff see their own commune, and
 asking for another one is a 404.
@@ -16,8 +16,8 @@ from markupsafe import Markup
 
 from bot import charts, keys
 from bot.dashboard.selfcheck import OUTCOME_LABELS
-from bot.dashboard.web import PREFIX, now_of, record, render, scope_areas, translator_of
-from bot.report import PRESET_LABELS, PRESETS, Period, PeriodError, ReportInput, file_name, kind_label, preset, report_bytes
+from bot.dashboard.web import PREFIX, now_of, reading, render, scope_areas, translator_of
+from bot.report import Period, PeriodError, kind_label
 from content.areas import AreaRecord
 from content.i18n import N_
 from storage import selfcheck as selfcheck_repo
@@ -29,7 +29,6 @@ DEFAULT_DAYS = 84
 TOP_COMMUNES = 25
 TOP_BROADCASTS = 20
 AREA = r"{area:[0-9A-Za-z_-]+}"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class BadInput(ValueError):
@@ -83,7 +82,7 @@ async def statistics(request: web.Request) -> web.Response:
     services = request.app[keys.SERVICES]
     area_set = frozenset({area}) if area else None
     scope = period.scope(services.tz, area_set)
-    async with request.app[keys.SESSIONS]() as session:
+    async with reading(request) as session:
         summary = await stats.ticket_summary(session, scope, services.tz, now_of(request))
         subscribers = await stats.subscribers_by_area(session, area_set)
         topics = stats.by_topic(await stats.faq_usage(session, scope))
@@ -160,45 +159,6 @@ def _charts(request: web.Request, data: dict[str, Any]) -> dict[str, Markup]:
         "topics": charts.horizontal_bars([(data["topic_names"][t.topic], t.shown) for t in data["topics"] if t.shown],
                                          title=_("FAQ answers shown per topic"), ident="topics"),
     }
-
-
-@routes.get(f"{PREFIX}/reports", name="admin-reports")
-async def reports(request: web.Request) -> web.Response:
-    """GET /admin/reports: choose a period (and, for provincial staff, a commune) and download the workbook."""
-    return _reports_page(request, "")
-
-
-def _reports_page(request: web.Request, error: str, *, status: int = 200) -> web.Response:
-    today = _today(request)
-    presets = [(name, PRESET_LABELS[name], preset(name, today)) for name in PRESETS]
-    areas = scope_areas(request)
-    return render(request, "admin/stats/reports.html", {
-        "presets": presets, "error": error, "communes": request.app[keys.SERVICES].areas.communes() if areas is None else [],
-        "own_area": next(iter(areas), None) if areas else None,
-        "chosen": request.query.get("period", "last-half"), "first": request.query.get("from", ""),
-        "last": request.query.get("to", ""), "area": request.query.get("area", ""),
-    }, status=status)
-
-
-@routes.get(f"{PREFIX}/reports/download", name="admin-reports-download")
-async def download(request: web.Request) -> web.StreamResponse:
-    """GET /admin/reports/download?period=this-half|…|custom[&from=&to=][&area=]: the .xlsx, audit-logged."""
-    try:
-        area = chosen_area(request, request.query.get("area", ""))
-        name = request.query.get("period", "custom")
-        period = _period(request) if name == "custom" else preset(name, _today(request))
-    except (BadInput, PeriodError) as error:
-        return _reports_page(request, str(error), status=400)
-    services = request.app[keys.SERVICES]
-    report = ReportInput(period, area, services.tz, now_of(request), services.areas, translator_of(request))
-    async with request.app[keys.SESSIONS]() as session:
-        body = await report_bytes(session, report)
-        await record(session, request, "report.download", object_type="report", object_id=file_name(period, area)[:64],
-                     first=period.first.isoformat(), last=period.last.isoformat(), area=area or "")
-        await session.commit()
-    return web.Response(body=body, content_type=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="{file_name(period, area)}"', "Cache-Control": "no-store",
-    })
 
 
 def _poster_areas(request: web.Request) -> list[AreaRecord]:
