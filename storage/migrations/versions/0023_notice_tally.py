@@ -11,6 +11,8 @@ transaction; the scheduler folds the journal into notice_tally (storage/tally.py
 messages are counted into notice_tally here.
 """
 
+from string import Template
+
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
@@ -29,58 +31,59 @@ CHANGE_COLUMNS = "broadcast_id, area_code, hour, old_status, old_reason, new_sta
 
 SQLITE_TRIGGERS = [
     # The recipient's commune, kept on the row so that later changes count in the same place.
-    f"""CREATE TRIGGER outbox_notice_area AFTER INSERT ON outbox
+    """CREATE TRIGGER outbox_notice_area AFTER INSERT ON outbox
     WHEN NEW.broadcast_id IS NOT NULL AND NEW.area_code IS NULL BEGIN
         UPDATE outbox SET area_code = coalesce((SELECT c.area_code FROM citizen c WHERE c.id = NEW.citizen_id), '')
         WHERE id = NEW.id;
     END""",
-    f"""CREATE TRIGGER outbox_notice_queued AFTER INSERT ON outbox
+    """CREATE TRIGGER outbox_notice_queued AFTER INSERT ON outbox
     WHEN NEW.broadcast_id IS NOT NULL BEGIN
-        INSERT INTO notice_tally_change ({CHANGE_COLUMNS}) VALUES (
+        INSERT INTO notice_tally_change ($columns) VALUES (
             NEW.broadcast_id,
             coalesce(NEW.area_code, (SELECT c.area_code FROM citizen c WHERE c.id = NEW.citizen_id), ''),
-            {SQLITE_HOUR.format(row="NEW")}, NULL, NULL, NEW.status, coalesce(NEW.reason, ''));
+            $new_hour, NULL, NULL, NEW.status, coalesce(NEW.reason, ''));
     END""",
-    f"""CREATE TRIGGER outbox_notice_changed AFTER UPDATE OF status, reason ON outbox
+    """CREATE TRIGGER outbox_notice_changed AFTER UPDATE OF status, reason ON outbox
     WHEN NEW.broadcast_id IS NOT NULL
         AND (OLD.status IS NOT NEW.status OR coalesce(OLD.reason, '') IS NOT coalesce(NEW.reason, '')) BEGIN
-        INSERT INTO notice_tally_change ({CHANGE_COLUMNS}) VALUES (
-            NEW.broadcast_id, coalesce(NEW.area_code, ''), {SQLITE_HOUR.format(row="NEW")},
+        INSERT INTO notice_tally_change ($columns) VALUES (
+            NEW.broadcast_id, coalesce(NEW.area_code, ''), $new_hour,
             OLD.status, coalesce(OLD.reason, ''), NEW.status, coalesce(NEW.reason, ''));
     END""",
-    f"""CREATE TRIGGER outbox_notice_deleted AFTER DELETE ON outbox
+    """CREATE TRIGGER outbox_notice_deleted AFTER DELETE ON outbox
     WHEN OLD.broadcast_id IS NOT NULL BEGIN
-        INSERT INTO notice_tally_change ({CHANGE_COLUMNS}) VALUES (
-            OLD.broadcast_id, coalesce(OLD.area_code, ''), {SQLITE_HOUR.format(row="OLD")},
+        INSERT INTO notice_tally_change ($columns) VALUES (
+            OLD.broadcast_id, coalesce(OLD.area_code, ''), $old_hour,
             OLD.status, coalesce(OLD.reason, ''), NULL, NULL);
     END""",
 ]
 
+# Templates (string.Template: "$$" is one "$", so PL/pgSQL's "$$" quotes are written "$$$$").
 POSTGRES_FUNCTIONS = [
-    """CREATE FUNCTION outbox_notice_area() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE FUNCTION outbox_notice_area() RETURNS trigger LANGUAGE plpgsql AS $$$$
     BEGIN
         IF NEW.broadcast_id IS NOT NULL AND NEW.area_code IS NULL THEN
             NEW.area_code := coalesce((SELECT c.area_code FROM citizen c WHERE c.id = NEW.citizen_id), '');
         END IF;
         RETURN NEW;
-    END $$""",
-    f"""CREATE FUNCTION outbox_notice_journal() RETURNS trigger LANGUAGE plpgsql AS $$
+    END $$$$""",
+    """CREATE FUNCTION outbox_notice_journal() RETURNS trigger LANGUAGE plpgsql AS $$$$
     BEGIN
         IF TG_OP = 'INSERT' THEN
-            INSERT INTO notice_tally_change ({CHANGE_COLUMNS}) VALUES (
-                NEW.broadcast_id, coalesce(NEW.area_code, ''), {POSTGRES_HOUR.format(row="NEW")},
+            INSERT INTO notice_tally_change ($columns) VALUES (
+                NEW.broadcast_id, coalesce(NEW.area_code, ''), $new_hour,
                 NULL, NULL, NEW.status, coalesce(NEW.reason, ''));
         ELSIF TG_OP = 'UPDATE' THEN
-            INSERT INTO notice_tally_change ({CHANGE_COLUMNS}) VALUES (
-                NEW.broadcast_id, coalesce(NEW.area_code, ''), {POSTGRES_HOUR.format(row="NEW")},
+            INSERT INTO notice_tally_change ($columns) VALUES (
+                NEW.broadcast_id, coalesce(NEW.area_code, ''), $new_hour,
                 OLD.status, coalesce(OLD.reason, ''), NEW.status, coalesce(NEW.reason, ''));
         ELSE
-            INSERT INTO notice_tally_change ({CHANGE_COLUMNS}) VALUES (
-                OLD.broadcast_id, coalesce(OLD.area_code, ''), {POSTGRES_HOUR.format(row="OLD")},
+            INSERT INTO notice_tally_change ($columns) VALUES (
+                OLD.broadcast_id, coalesce(OLD.area_code, ''), $old_hour,
                 OLD.status, coalesce(OLD.reason, ''), NULL, NULL);
         END IF;
         RETURN NULL;
-    END $$""",
+    END $$$$""",
 ]
 POSTGRES_TRIGGERS = [
     """CREATE TRIGGER outbox_notice_area BEFORE INSERT ON outbox
@@ -131,13 +134,17 @@ def upgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
     hour = (POSTGRES_HOUR if postgres else SQLITE_HOUR).format(row="outbox")
     op.execute(
-        "INSERT INTO notice_tally (broadcast_id, area_code, hour, status, reason, count) "
-        f"SELECT broadcast_id, area_code, {hour}, status, coalesce(reason, ''), count(*) FROM outbox "
-        f"WHERE broadcast_id IS NOT NULL GROUP BY broadcast_id, area_code, {hour}, status, coalesce(reason, '')"
+        Template(
+            "INSERT INTO notice_tally (broadcast_id, area_code, hour, status, reason, count) "
+            "SELECT broadcast_id, area_code, $hour, status, coalesce(reason, ''), count(*) FROM outbox "
+            "WHERE broadcast_id IS NOT NULL GROUP BY broadcast_id, area_code, $hour, status, coalesce(reason, '')"
+        ).substitute(hour=hour)
     )
     op.create_index('ix_outbox_notice_reach', 'outbox', ['broadcast_id', 'area_code', 'status', 'citizen_id'], unique=False)
+    hours = POSTGRES_HOUR if postgres else SQLITE_HOUR
     for statement in (POSTGRES_FUNCTIONS + POSTGRES_TRIGGERS if postgres else SQLITE_TRIGGERS):
-        op.execute(statement)
+        op.execute(Template(statement).substitute(
+            columns=CHANGE_COLUMNS, new_hour=hours.format(row="NEW"), old_hour=hours.format(row="OLD")))
 
 
 def downgrade() -> None:
