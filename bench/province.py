@@ -32,12 +32,16 @@ under 30 s, a chat turn under 1 s while a report runs) are reported, not enforce
 Usage, from the repository root:
 
     .venv/bin/python bench/province.py [--scale S] [--postgres URL] [--households H] [--notices N] ...
+
+`--keep DIR` keeps the filled database (generating the full size takes a while) and measures it
+again, migrated to the current schema, on a later run with the same DIR.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -48,7 +52,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -494,7 +498,7 @@ class Database:
 
     def __init__(self, postgres: str | None, folder: Path, name: str) -> None:
         self.postgres, self.folder = postgres, folder / name
-        self.folder.mkdir(parents=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.url = ""
 
     def create(self) -> str:
@@ -536,6 +540,9 @@ def main() -> int:
     parser.add_argument("--report-limit", type=float, default=600.0,
                         help="stop waiting for a page or a report after this many seconds")
     parser.add_argument("--seed", type=int, default=168)
+    parser.add_argument("--keep", metavar="DIR", help="keep the filled database in DIR (a SQLite file, or the "
+                        "PostgreSQL database's URL); a later run with the same DIR migrates and measures it again "
+                        "instead of generating it")
     args = parser.parse_args()
     sizes = {name: getattr(args, name) if getattr(args, name) is not None else max(1, round(value * args.scale))
              for name, value in SIZES.items()}
@@ -546,22 +553,34 @@ def main() -> int:
     try:
         print(f"province bench on {backend}: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()), flush=True)
         empty = Database(args.postgres, folder, "empty")
-        filled = Database(args.postgres, folder, "filled")
+        keep = Path(args.keep).resolve() if args.keep else None
+        filled = Database(args.postgres, keep or folder, "filled")
+        kept = filled.folder / "seeded.json"
         try:
             empty_url = empty.create()
             for name, (took, note) in asyncio.run(measure(empty_url, empty.folder / "data", Seeded(), args)).items():
                 rows[name] = Row(name, empty=took, note=note)
             empty.drop()
-            filled_url = filled.create()
-            began = time.monotonic()
-            seeded = asyncio.run(seed(filled_url, sizes, datetime.now(UTC), rng))
-            print(f"generated in {time.monotonic() - began:,.0f} s: "
-                  + ", ".join(f"{k} {v:,}" for k, v in seeded.counts.items()), flush=True)
+            if kept.exists():
+                filled_url = (filled.folder / "url").read_text()
+                upgrade(filled_url)
+                seeded = Seeded(**json.loads(kept.read_text()))
+                print("reused the kept database: " + ", ".join(f"{k} {v:,}" for k, v in seeded.counts.items()), flush=True)
+            else:
+                filled_url = filled.create()
+                began = time.monotonic()
+                seeded = asyncio.run(seed(filled_url, sizes, datetime.now(UTC), rng))
+                print(f"generated in {time.monotonic() - began:,.0f} s: "
+                      + ", ".join(f"{k} {v:,}" for k, v in seeded.counts.items()), flush=True)
+                if keep:
+                    (filled.folder / "url").write_text(filled_url)
+                    kept.write_text(json.dumps(asdict(seeded)))
             for name, (took, note) in asyncio.run(measure(filled_url, filled.folder / "data", seeded, args)).items():
                 row = rows.setdefault(name, Row(name))
                 row.filled, row.note = took, note
         finally:
-            filled.drop()
+            if not keep:
+                filled.drop()
             empty.drop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
