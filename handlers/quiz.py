@@ -103,7 +103,7 @@ async def on_answer(turn: Turn) -> list[Reply]:
         finished = quiz_repo.finish_if_answered(play, turn.now, contest_id)
     else:
         replies = [feedback_reply(turn, question, choice)]
-        finished = quiz_repo.record_answer(play, choice, choice == question.answer, turn.now, contest_id)
+        finished = await quiz_repo.record_answer(turn.session, play, choice, choice == question.answer, turn.now, contest_id)
     turn.session.add(play)
     if not finished:
         return [*replies, question_reply(turn, play, questions[play.question_ids[len(play.answers)]])]

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import FaqUsageRow, QuizContest
+from storage import faq_summary
+from storage.models import QuizContest
 from storage.stats import Scope
 
 
@@ -38,12 +38,7 @@ async def current_contests(session: AsyncSession, today: date, limit: int = 10) 
 
 
 async def answers_by_area(session: AsyncSession, scope: Scope) -> dict[str, int]:
-    """FAQ answers the bot gave in the period, per commune of the citizen who read them ("" when unknown)."""
-    query = (
-        select(FaqUsageRow.area_code, func.sum(FaqUsageRow.shown))
-        .where(col(FaqUsageRow.hour) >= scope.start, col(FaqUsageRow.hour) < scope.end)
-        .group_by(FaqUsageRow.area_code)
-    )
-    if scope.areas is not None:
-        query = query.where(col(FaqUsageRow.area_code).in_(sorted(scope.areas)))
-    return {code or "": int(total or 0) for code, total in (await session.exec(query)).all() if total}
+    """FAQ answers the bot gave in the period, per commune of the citizen who read them ("" when
+    unknown), from the day and month summaries where they cover the period (storage/faq_summary.py)."""
+    sums = await faq_summary.usage_sums(session, scope.start, scope.end, scope.areas, by="area_code")
+    return {code: shown for code, (shown, _, _) in sums.items() if shown}

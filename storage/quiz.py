@@ -9,13 +9,16 @@ import secrets
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Executable
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.content import upsert
-from storage.models import Citizen, QuizContest, QuizPlay, QuizQuestionRow
+from storage.models import Citizen, QuizAnswerCount, QuizContest, QuizPlay, QuizQuestionRow
 
 ROUND = 5
 
@@ -93,16 +96,34 @@ class AnswerCount:
 
 async def answer_counts(session: AsyncSession, right_choice: dict[str, int]) -> dict[str, AnswerCount]:
     """For every question answered in any round: the answers given, and how many picked the choice
-    `right_choice` names for it now (a round records the choices, not whether they were right)."""
+    `right_choice` names for it now (counted per choice as answers are recorded, so a question whose
+    right choice is edited is judged by the new one; rounds are not read)."""
     answered: dict[str, int] = {}
     right: dict[str, int] = {}
-    rounds = await session.exec(select(QuizPlay.question_ids, QuizPlay.answers))
-    for question_ids, choices in rounds.all():
-        for question_id, choice in zip(question_ids, choices, strict=False):
-            answered[question_id] = answered.get(question_id, 0) + 1
-            if right_choice.get(question_id) == choice:
-                right[question_id] = right.get(question_id, 0) + 1
-    return {question_id: AnswerCount(count, right.get(question_id, 0)) for question_id, count in answered.items()}
+    rows = await session.exec(select(QuizAnswerCount.question_id, QuizAnswerCount.choice, QuizAnswerCount.answers))
+    for question_id, choice, count in rows.all():
+        answered[question_id] = answered.get(question_id, 0) + count
+        if right_choice.get(question_id) == choice:
+            right[question_id] = right.get(question_id, 0) + count
+    return {question_id: AnswerCount(count, right.get(question_id, 0)) for question_id, count in answered.items() if count}
+
+
+async def count_answer(session: AsyncSession, question_id: str, choice: int) -> None:
+    """Add one to the answers that picked `choice` for the question. One statement, so two processes
+    counting the same choice never collide on the key; it commits or rolls back with the round."""
+    dialect = "postgresql" if session.bind is not None and session.bind.dialect.name == "postgresql" else "sqlite"
+    await session.exec(_count_statement(dialect), params={"question_id": question_id, "choice": choice})  # type: ignore[call-overload]
+
+
+@lru_cache(maxsize=2)
+def _count_statement(dialect: str) -> Executable:
+    """The upsert of `count_answer` for a dialect, built once."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = QuizAnswerCount.__table__  # type: ignore[attr-defined]
+    return (
+        insert(table).values(question_id=bindparam("question_id"), choice=bindparam("choice"), answers=1)
+        .on_conflict_do_update(index_elements=["question_id", "choice"], set_={"answers": table.c.answers + 1})
+    )
 
 
 async def unpublish_missing(session: AsyncSession, keep: Iterable[str], *, edited_too: bool = False) -> int:
@@ -156,16 +177,23 @@ async def start_play(
 
 
 async def current_play(session: AsyncSession, citizen_id: int) -> QuizPlay | None:
-    """The citizen's latest round, if it is still unfinished (older unfinished rounds were abandoned)."""
+    """The citizen's latest round, if it is still unfinished (older unfinished rounds were abandoned).
+    On PostgreSQL the row stays locked until the transaction ends, so the same answer delivered
+    twice at once (two processes) is recorded and counted once: the second sees it answered."""
     latest = (await session.exec(
         select(QuizPlay).where(QuizPlay.citizen_id == citizen_id).order_by(col(QuizPlay.id).desc()).limit(1)
+        .with_for_update()
     )).first()
     return latest if latest is not None and latest.finished_at is None else None
 
 
-def record_answer(play: QuizPlay, choice: int, correct: bool, now: datetime, contest_id: int | None) -> bool:
-    """Add an answer to the round; when it was the last one, finish the round (counted in the
-    contest running now, if any). Returns whether the round is finished."""
+async def record_answer(
+    session: AsyncSession, play: QuizPlay, choice: int, correct: bool, now: datetime, contest_id: int | None,
+) -> bool:
+    """Add an answer to the round and count it for its question (`quiz_answer_count`, in the same
+    transaction); when it was the last one, finish the round (counted in the contest running now,
+    if any). Returns whether the round is finished."""
+    await count_answer(session, play.question_ids[len(play.answers)], choice)
     play.answers = [*play.answers, choice]
     if correct:
         play.score += 1

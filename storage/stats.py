@@ -18,9 +18,9 @@ from sqlalchemy import ColumnElement, func, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import tally
+from storage import faq_summary, tally
 from storage.models import (
-    Broadcast, Citizen, FaqRow, FaqUsageRow, OutboxStatus, Ticket, TicketKind, UnansweredQuestion,
+    Broadcast, Citizen, FaqRow, OutboxStatus, Ticket, TicketKind, UnansweredQuestion,
 )
 from storage.ticket_rules import OPEN
 
@@ -210,22 +210,13 @@ class FaqUsage:
 
 async def faq_usage(session: AsyncSession, scope: Scope, locale: str = "vi") -> list[FaqUsage]:
     """Every FAQ entry with its counters in the scope (an answer counts in the commune of the citizen
-    who read it; with no area filter, citizens of unknown commune count too), most shown first."""
-    sums = (
-        select(FaqUsageRow.faq_id, func.sum(FaqUsageRow.shown).label("shown"),
-               func.sum(FaqUsageRow.helpful).label("helpful"), func.sum(FaqUsageRow.unhelpful).label("unhelpful"))
-        .where(col(FaqUsageRow.hour) >= scope.start, col(FaqUsageRow.hour) < scope.end,
-               _in_areas(FaqUsageRow.area_code, scope.areas))
-        .group_by(FaqUsageRow.faq_id)
-        .subquery()
-    )
-    rows = (await session.exec(
-        select(FaqRow, sums.c.shown, sums.c.helpful, sums.c.unhelpful).join(sums, sums.c.faq_id == col(FaqRow.id), isouter=True)
-    )).all()
+    who read it; with no area filter, citizens of unknown commune count too), most shown first. The
+    sums come from the day and month summaries where they cover the period (storage/faq_summary.py)."""
+    sums = await faq_summary.usage_sums(session, scope.start, scope.end, scope.areas, by="faq_id")
     found = [
         FaqUsage(entry.id, entry.topic, str((entry.texts.get(locale) or entry.texts.get("vi") or {}).get("question", "")),
-                 int(shown or 0), int(helpful or 0), int(unhelpful or 0))
-        for entry, shown, helpful, unhelpful in rows
+                 *sums.get(entry.id, (0, 0, 0)))
+        for entry in (await session.exec(select(FaqRow))).all()
     ]
     return sorted(found, key=lambda usage: (-usage.shown, usage.faq_id))
 

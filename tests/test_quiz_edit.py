@@ -151,9 +151,13 @@ async def test_the_list_counts_answers_and_the_share_answered_right(settings, se
     now = utc_now()
     async with sessions() as session:
         # poverty-line-rural-2026's right choice is 1; poverty-line-urban-2026's is 2
-        session.add(QuizPlay(question_ids=["poverty-line-rural-2026", "poverty-line-urban-2026"], answers=[1, 0], started_at=now))
-        session.add(QuizPlay(question_ids=["poverty-line-rural-2026", "poverty-line-urban-2026"], answers=[1], started_at=now))
-        session.add(QuizPlay(question_ids=["poverty-line-urban-2026", "poverty-line-rural-2026"], answers=[2, 0], started_at=now))
+        for question_ids, answers in ((["poverty-line-rural-2026", "poverty-line-urban-2026"], [1, 0]),
+                                      (["poverty-line-rural-2026", "poverty-line-urban-2026"], [1]),
+                                      (["poverty-line-urban-2026", "poverty-line-rural-2026"], [2, 0])):
+            play = QuizPlay(question_ids=question_ids, started_at=now)
+            session.add(play)
+            for choice in answers:  # as a citizen's answers are recorded (and counted)
+                await quiz_repo.record_answer(session, play, choice, False, now, None)
         await session.commit()
     editor = await editor_of(create_app(settings), aiohttp_client, sessions)
     html = await editor.page("/admin/quiz/questions")
@@ -199,8 +203,12 @@ async def test_saving_publishing_and_counting_answers_on_both_backends(db_sessio
         citizen = Citizen(channel="test", channel_user_id="counts", created_at=now, last_seen_at=now)
         session.add(citizen)
         await session.flush()
-        session.add(QuizPlay(citizen_id=citizen.id, question_ids=["made-here", "other"], answers=[0, 3], started_at=now))
-        session.add(QuizPlay(question_ids=["made-here", "other"], answers=[1], started_at=now))
+        played = await quiz_repo.start_play(session, citizen, ["made-here", "other"], now)
+        for choice in (0, 3):
+            await quiz_repo.record_answer(session, played, choice, False, now, None)
+        anonymous = QuizPlay(question_ids=["made-here", "other"], started_at=now)  # a citizen who deleted their data
+        session.add(anonymous)
+        await quiz_repo.record_answer(session, anonymous, 1, False, now, None)
         await session.flush()
         counts = await quiz_repo.answer_counts(session, {"made-here": 0, "other": 2})
         await session.commit()
