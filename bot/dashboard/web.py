@@ -14,7 +14,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -107,6 +107,11 @@ def in_area_scope(request: web.Request, area_code: str | None) -> bool:
 def now_of(request: web.Request) -> datetime:
     """The app's clock (tests set it)."""
     return request.app[keys.CLOCK]()
+
+
+def today_of(request: web.Request) -> date:
+    """Today's date in the province's time zone, by the app's clock."""
+    return now_of(request).astimezone(request.app[keys.SERVICES].tz).date()
 
 
 def reading(request: web.Request) -> AsyncSession:
