@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from content.text import fold
+from handlers.actions import SEPARATOR, Payload
 from handlers.states import State
 from handlers.turn import Handler, NotThisStep, OutOfFlow, StaleAction, Turn
 from handlers.types import Button, Reply
@@ -27,11 +28,15 @@ NUMBERED = re.compile(r"^\d{1,2}\. ")  # the number ask_again puts before a labe
 class Action:
     """A button action route and the states where it is valid (None: any).
 
-    Tables key routes by the whole action ("menu:help") or by its verb ("area" for "area:24175").
+    Tables key routes by a payload class (`FeedbackKind`: every "fb:kind:…") or by one value
+    (`Menu("help")`: just "menu:help"); the handler reads the value with `turn.pressed_as`.
     """
 
     handler: Handler
     states: frozenset[State] | None = None
+
+
+ActionKey = type[Payload] | Payload | str
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class Routes:
     """One feature's entry points."""
 
     commands: Mapping[str, Handler] = field(default_factory=dict)
-    actions: Mapping[str, Action] = field(default_factory=dict)
+    actions: Mapping[ActionKey, Action] = field(default_factory=dict)
     text: Mapping[State, Handler] = field(default_factory=dict)
     media: Mapping[State, Handler] = field(default_factory=dict)
 
@@ -136,16 +141,40 @@ def _says_in_words(short: str, key: str, keys: frozenset[str]) -> bool:
     return 1 < len(typed) <= MAX_PART_WORDS and all(word in keys for word in typed)
 
 
+@dataclass(frozen=True)
+class _ActionRoute:
+    """An action route as the router keeps it: what parses the string, the one value it is limited
+    to (a route keyed by a value), and the route."""
+
+    kind: type[Payload] | None
+    exact: Payload | None
+    action: Action
+
+
+def _action_routes(actions: Mapping[ActionKey, Action]) -> dict[str, _ActionRoute]:
+    """A feature's action table keyed by strings: a class by its prefix, a value by its packed form."""
+    table = {}
+    for key, action in actions.items():
+        if isinstance(key, str):
+            table[key] = _ActionRoute(None, None, action)
+        elif isinstance(key, Payload):
+            table[key.pack()] = _ActionRoute(type(key), key, action)
+        else:
+            table[key.prefix] = _ActionRoute(key, None, action)
+    return table
+
+
 class Router:
     """All routes of the bot, merged from the feature modules in the given order."""
 
     def __init__(self, features: Iterable[Routes], fallbacks: Fallbacks) -> None:
         self.commands: dict[str, Handler] = {}
-        self.actions: dict[str, Action] = {}
+        self.actions: dict[str, _ActionRoute] = {}
         self.text: dict[State, Handler] = {}
         self.media: dict[State, Handler] = {}
         for routes in features:
-            tables = ((self.commands, routes.commands), (self.actions, routes.actions), (self.text, routes.text), (self.media, routes.media))
+            tables = ((self.commands, routes.commands), (self.actions, _action_routes(routes.actions)), (self.text, routes.text),
+                      (self.media, routes.media))
             for table, new in tables:
                 clash = set(table) & set(new)
                 if clash:
@@ -186,16 +215,33 @@ class Router:
                 return [Reply(out.note), *await self.fallbacks.question(turn)]
         return await self.media.get(turn.state, self.fallbacks.in_flow_media)(turn)
 
+    def _route(self, action: str) -> tuple[str, _ActionRoute] | None:
+        """The route of the longest key an action starts with: the whole action, or a prefix of its parts."""
+        parts = action.split(SEPARATOR)
+        for count in range(len(parts), 0, -1):
+            key = SEPARATOR.join(parts[:count])
+            route = self.actions.get(key)
+            if route is not None:
+                return key, route
+        return None
+
     async def _action(self, turn: Turn, action: str) -> list[Reply]:
-        """Run a button action, or answer that the menu has expired."""
+        """Run a button action, or answer that the menu has expired (an old, unknown or mangled payload)."""
         action = action[:MAX_ACTION]
-        route = self.actions.get(action)
-        if route is None:
-            verb, turn.args = parse_action(action)
-            route = self.actions.get(verb)
-        if route is None or (route.states is not None and turn.state not in route.states):
+        found = self._route(action)
+        if found is None:
+            return await self.fallbacks.stale(turn)
+        key, route = found
+        if route.kind is None:
+            if key != action:
+                _, turn.args = parse_action(action)
+        else:
+            turn.pressed = route.kind.unpack(action)
+            if turn.pressed is None or (route.exact is not None and turn.pressed != route.exact):
+                return await self.fallbacks.stale(turn)
+        if route.action.states is not None and turn.state not in route.action.states:
             return await self.fallbacks.stale(turn)
         try:
-            return await route.handler(turn)
+            return await route.action.handler(turn)
         except StaleAction:
             return await self.fallbacks.stale(turn)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from content.areas import AreaDirectory
 from content.i18n import Catalogs, Translator
 from content.library import Library
+from handlers.actions import Payload
 from handlers.states import State
 from handlers.types import Attachment, Capabilities, Incoming, Reply
 from storage import address_limits
@@ -60,6 +61,9 @@ class OutOfFlow(Exception):
         self.note = note
 
 
+P = TypeVar("P", bound=Payload)
+
+
 @dataclass
 class Turn:
     """Everything a handler needs for one incoming message; handlers change it and return replies."""
@@ -73,13 +77,20 @@ class Turn:
     capabilities: Capabilities = field(default_factory=Capabilities)
     state: State = State.idle
     data: dict[str, Any] = field(default_factory=dict)
-    args: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)  # the words after a command: "/tracuu PA-ABC234" → ["PA-ABC234"]
+    pressed: Payload | None = None  # the typed value of the button pressed (or chosen by number or words)
     delete_citizen: bool = False
 
     def _(self, message: str, **values: object) -> str:
         """Translate a message into the citizen's language and fill in `{named}` values."""
         text = self.translator.gettext(message)
         return text.format(**values) if values else text
+
+    def pressed_as(self, kind: type[P]) -> P:
+        """The pressed button's value, which the route promises is a `kind`; else a stale button."""
+        if not isinstance(self.pressed, kind):
+            raise StaleAction
+        return self.pressed
 
     @property
     def text(self) -> str:
