@@ -432,18 +432,16 @@ class TicketRate(TicketAction, prefix="tk:rate"):
 
 
 @dataclass(frozen=True)
-class TicketStars(Payload, prefix="tk:stars"):
+class TicketStars(TicketAction, prefix="tk:stars"):
     """Stars given: ask whether it was resolved."""
 
-    code: str
     stars: int
 
 
 @dataclass(frozen=True)
-class TicketResolved(Payload, prefix="tk:resolved"):
+class TicketResolved(TicketAction, prefix="tk:resolved"):
     """The rating, complete."""
 
-    code: str
     stars: int
     resolved: Literal["yes", "no"]
 
@@ -491,10 +489,9 @@ class OfficerStatus(OfficerTicket, prefix="of:status"):
 
 
 @dataclass(frozen=True)
-class OfficerSetStatus(Payload, prefix="of:set"):
+class OfficerSetStatus(OfficerTicket, prefix="of:set"):
     """Set the status."""
 
-    code: str
     status: TicketStatus
 
 
@@ -534,10 +531,9 @@ class PollResend(PollAction, prefix="poll:resend"):
 
 
 @dataclass(frozen=True)
-class PollPick(Payload, prefix="poll:pick"):
+class PollPick(PollAction, prefix="poll:pick"):
     """A choice, by its number."""
 
-    poll: int
     choice: int
 
 
@@ -574,10 +570,9 @@ class DialogueResend(DialogueAction, prefix="dlg:resend"):
 
 
 @dataclass(frozen=True)
-class DialogueVote(Payload, prefix="dlg:vote"):
+class DialogueVote(DialogueAction, prefix="dlg:vote"):
     """Support one question (by its ticket id)."""
 
-    dialogue: int
     ticket: int
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from content.search import Status
+from handlers.actions import FaqShow, FeedbackStory, Menu
 from handlers import faq, feedback, selfcheck, subscription, tracking
 from handlers.faq import SUGGEST_TEXT, answer_text, small_talk
 from handlers.menu import cancel, main_menu
@@ -75,14 +76,14 @@ def _real_question(text: str) -> bool:
 async def _grievance(turn: Turn, result) -> list[Reply]:  # type: ignore[no-untyped-def]
     """A wrong told as a story: what the FAQ knows, then the offer to send it as a report."""
     turn.data = {STORY_KEY: turn.text[:MAX_STORY]}
-    offer = Button(turn._("📨 Send it as a report"), "fb:story")
-    no = Button(turn._("No, thank you"), "menu:home")
+    offer = Button(turn._("📨 Send it as a report"), FeedbackStory().pack())
+    no = Button(turn._("No, thank you"), Menu("home").pack())
     replies: list[Reply] = []
     if result.status is Status.answer and result.best is not None:
         replies.append(Reply(answer_text(result.best.entry, turn.translator, turn.today)))
         await content_repo.count_faq(turn.session, result.best.entry.id, "shown", now=turn.now, area_code=turn.citizen.area_code)
     elif result.status is Status.suggest:
-        rows = tuple((Button(m.entry.text(turn.locale).question, f"faq:show:{m.entry.id}"),) for m in result.matches)
+        rows = tuple((Button(m.entry.text(turn.locale).question, FaqShow(m.entry.id).pack()),) for m in result.matches)
         return [Reply(
             turn._(SUGGEST_TEXT) + "\n\n" + turn._(
                 "If something went wrong for your household, you can also send what you wrote as a report to "

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.i18n import N_, Catalogs
+from handlers.actions import DialogueAction, DialogueAsk, DialogueCancel, DialogueQuestions, DialogueResend, DialogueShow, DialogueVote, Menu
 from handlers.menu import main_menu
 from handlers.notify import queue_ticket_message
 from handlers.router import Action, Routes
@@ -30,7 +31,7 @@ LABEL_LIMIT = 60
 EXCERPT = 280
 ASK_KEY = "ask"
 HELD_KEY = "held"  # a question the address limit held back, sent with "Send again"
-CANCEL = "dlg:cancel"
+CANCEL = DialogueCancel().pack()
 
 ANSWER_TEXT = N_("Policy dialogue “{topic}” ({date})\nYour question: {question}\n\nAnswer: {answer}")
 VOTER_TEXT = N_("🗣 Policy dialogue “{topic}” ({date}): the answer to a question you supported.\n\n"
@@ -47,7 +48,7 @@ def _short(text: str, limit: int = LABEL_LIMIT) -> str:
 
 
 def _menu_row(turn: Turn) -> tuple[Button, ...]:
-    return (Button(turn._("‹ Main menu"), "menu:home"),)
+    return (Button(turn._("‹ Main menu"), Menu("home").pack()),)
 
 
 async def list_dialogues(turn: Turn) -> list[Reply]:
@@ -59,7 +60,7 @@ async def list_dialogues(turn: Turn) -> list[Reply]:
         return [main_menu(turn, turn._("There is no policy dialogue planned for your area at the moment. "
                                        "Dialogues are announced here and in notices.") + hint)]
     buttons = tuple(
-        (Button(_short(f"{turn.translator.format_date(d.held_at)} · {topic_of(d, turn.locale)}"), f"dlg:show:{d.id}"),)
+        (Button(_short(f"{turn.translator.format_date(d.held_at)} · {topic_of(d, turn.locale)}"), DialogueShow(d.id).pack()),)
         for d in found
     )
     return [Reply(
@@ -71,8 +72,7 @@ async def list_dialogues(turn: Turn) -> list[Reply]:
 
 async def _visible(turn: Turn) -> Dialogue:
     """The dialogue named by the button's id, if the citizen's area may see it."""
-    raw = turn.args[1] if len(turn.args) > 1 else ""
-    found = await dialogues.get_for_area(turn.session, int(raw), turn.citizen.area_code) if raw.isdigit() and len(raw) < 10 else None
+    found = await dialogues.get_for_area(turn.session, turn.pressed_as(DialogueAction).dialogue, turn.citizen.area_code)
     if found is None:
         raise StaleAction
     return found
@@ -102,12 +102,12 @@ async def show(turn: Turn) -> list[Reply]:
     dialogue = await _visible(turn)
     rows: list[tuple[Button, ...]] = []
     if dialogues.is_open(dialogue, turn.now):
-        rows.append((Button(turn._("✍️ Send a question"), f"dlg:ask:{dialogue.id}"),))
-    rows.append((Button(turn._("👍 Questions of your area"), f"dlg:questions:{dialogue.id}"),))
+        rows.append((Button(turn._("✍️ Send a question"), DialogueAsk(dialogue.id).pack()),))
+    rows.append((Button(turn._("👍 Questions of your area"), DialogueQuestions(dialogue.id).pack()),))
     text = describe(turn, dialogue)
     if dialogue.status == DialogueStatus.answered and dialogue.summary:
         text += "\n\n" + turn._("Summary: {summary}", summary=dialogue.summary)
-    return [Reply(text, buttons=(*rows, (Button(turn._("🗣 Other dialogues"), "menu:dialogues"),), _menu_row(turn)))]
+    return [Reply(text, buttons=(*rows, (Button(turn._("🗣 Other dialogues"), Menu("dialogues").pack()),), _menu_row(turn)))]
 
 
 def _closed(turn: Turn, dialogue: Dialogue) -> list[Reply]:
@@ -164,7 +164,7 @@ async def _send_question(turn: Turn, text: str) -> list[Reply]:
         return [Reply(
             turn._("Sorry, many questions and reports have been sent from your network lately, so I cannot send yours "
                    "right now. Your question is kept here: press “📨 Send again” in about an hour, or call your commune's office."),
-            buttons=((Button(turn._("📨 Send again"), f"dlg:resend:{dialogue.id}"),), (Button(turn._("✖ Cancel"), CANCEL),)),
+            buttons=((Button(turn._("📨 Send again"), DialogueResend(dialogue.id).pack()),), (Button(turn._("✖ Cancel"), CANCEL),)),
         )]
     policy = turn.services.tickets
     due = add_working_days(turn.now, policy.due_days.get(TicketKind.question, 3), tz=turn.services.tz, holidays=policy.holidays)
@@ -179,7 +179,7 @@ async def _send_question(turn: Turn, text: str) -> list[Reply]:
         turn._("Thank you, your question for the dialogue “{topic}” has been received.\nTracking code: {code}\n"
                "After the dialogue you will get the answer here. Other citizens of your area can support your question.",
                topic=topic_of(dialogue, turn.locale), code=ticket.code),
-        buttons=((Button(turn._("👍 Questions of your area"), f"dlg:questions:{dialogue.id}"),), _menu_row(turn)),
+        buttons=((Button(turn._("👍 Questions of your area"), DialogueQuestions(dialogue.id).pack()),), _menu_row(turn)),
     )]
 
 
@@ -199,7 +199,7 @@ async def _questions(turn: Turn, dialogue: Dialogue, note: str = "") -> list[Rep
     area = _question_area(turn, dialogue)
     found = await dialogues.questions_for_citizen(turn.session, dialogue.id, area, turn.citizen.id, limit=SHOWN_QUESTIONS)  # type: ignore[arg-type]
     head = (note + "\n\n" if note else "") + f"🗣 {topic_of(dialogue, turn.locale)}\n"
-    back = (Button(turn._("‹ Back to the dialogue"), f"dlg:show:{dialogue.id}"),)
+    back = (Button(turn._("‹ Back to the dialogue"), DialogueShow(dialogue.id).pack()),)
     if not found:
         return [Reply(head + turn._("No questions from your area yet. Be the first to send one!"), buttons=(back, _menu_row(turn)))]
     lines = [turn._("Questions from your area (most supported first):")]
@@ -209,7 +209,7 @@ async def _questions(turn: Turn, dialogue: Dialogue, note: str = "") -> list[Rep
         mine = " " + turn._("(your question)") if item.mine else ""
         lines.append(f"{number}. {_short(item.text, EXCERPT)} — 👍 {item.votes}{mine}")
         if open_ and not item.mine:
-            votes.append(Button(turn._("👍 Support no. {number}", number=number), f"dlg:vote:{dialogue.id}:{item.ticket_id}"))
+            votes.append(Button(turn._("👍 Support no. {number}", number=number), DialogueVote(dialogue.id, item.ticket_id).pack()))
     rows = tuple(tuple(votes[i:i + 2]) for i in range(0, len(votes), 2))
     return [Reply(head + "\n".join(lines), buttons=(*rows, back, _menu_row(turn)))]
 
@@ -217,8 +217,7 @@ async def _questions(turn: Turn, dialogue: Dialogue, note: str = "") -> list[Rep
 async def vote(turn: Turn) -> list[Reply]:
     """Support a question of the citizen's area, once."""
     dialogue = await _visible(turn)
-    raw = turn.args[2] if len(turn.args) > 2 else ""
-    found = await dialogues.question_with_ticket(turn.session, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    found = await dialogues.question_with_ticket(turn.session, turn.pressed_as(DialogueVote).ticket)
     if found is None or found[0].dialogue_id != dialogue.id or not found[0].published \
             or found[1].area_code != _question_area(turn, dialogue):
         raise StaleAction
@@ -241,15 +240,6 @@ async def cancel(turn: Turn) -> list[Reply]:
     """Drop the question being written."""
     turn.reset()
     return [main_menu(turn, turn._("OK, your question was not sent."))]
-
-
-async def on_action(turn: Turn) -> list[Reply]:
-    """dlg:<step>:<dialogue id>[:…] buttons."""
-    step = turn.args[0] if turn.args else ""
-    handler = {"show": show, "ask": ask, "questions": questions, "vote": vote, "resend": resend, "cancel": cancel}.get(step)
-    if handler is None:
-        raise StaleAction
-    return await handler(turn)
 
 
 # --- publishing the answers (the dashboard calls this) --------------------------------------------
@@ -301,6 +291,8 @@ async def _tell_voters(session: AsyncSession, catalogs: Catalogs, dialogue: Dial
 
 ROUTES = Routes(
     commands={"doithoai": list_dialogues, "dialogue": list_dialogues},
-    actions={"menu:dialogues": Action(list_dialogues), "dlg": Action(on_action)},
+    actions={Menu("dialogues"): Action(list_dialogues), DialogueShow: Action(show), DialogueAsk: Action(ask),
+             DialogueQuestions: Action(questions), DialogueVote: Action(vote), DialogueResend: Action(resend),
+             DialogueCancel: Action(cancel)},
     text={State.dialogue_question: on_question},
 )

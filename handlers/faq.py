@@ -9,6 +9,7 @@ from content.loader import rendered_answer
 from content.text import PARTICLES
 from content.model import FaqEntry
 from content.search import SearchResult, Status
+from handlers.actions import FaqForward, FaqHelpful, FaqNone, FaqShow, FaqUnhelpful, Menu, Topic
 from handlers import observe, selfcheck
 from handlers.menu import main_menu
 from handlers.router import Action, Routes
@@ -76,11 +77,11 @@ async def ask(turn: Turn) -> list[Reply]:
         return await show_answer(turn, result.best.entry)
     if result.status is Status.suggest:
         observe.FAQ_OUTCOMES.labels("suggest").inc()
-        buttons = tuple((Button(m.entry.text(turn.locale).question, f"faq:show:{m.entry.id}"),) for m in result.matches)
+        buttons = tuple((Button(m.entry.text(turn.locale).question, FaqShow(m.entry.id).pack()),) for m in result.matches)
         return [
             Reply(
                 turn._(SUGGEST_TEXT),
-                buttons=(*buttons, (Button(turn._("None of these questions"), "faq:none"),)),
+                buttons=(*buttons, (Button(turn._("None of these questions"), FaqNone().pack()),)),
             )
         ]
     return await no_answer(turn, result.key)
@@ -91,8 +92,8 @@ async def show_answer(turn: Turn, entry: FaqEntry) -> list[Reply]:
     await content_repo.count_faq(turn.session, entry.id, "shown", now=turn.now, area_code=turn.citizen.area_code)
     related = _related(turn, entry)
     rows: list[tuple[Button, ...]] = [
-        (Button(turn._("👍 Helpful"), f"faq:up:{entry.id}"), Button(turn._("👎 Not helpful"), f"faq:down:{entry.id}")),
-        *((Button("↪ " + other.text(turn.locale).question, f"faq:show:{other.id}"),) for other in related),
+        (Button(turn._("👍 Helpful"), FaqHelpful(entry.id).pack()), Button(turn._("👎 Not helpful"), FaqUnhelpful(entry.id).pack())),
+        *((Button("↪ " + other.text(turn.locale).question, FaqShow(other.id).pack()),) for other in related),
     ]
     if entry.topic in LINE_TOPICS:  # an answer about the line: the household can check itself against it
         rows.insert(1, (selfcheck.offer_button(turn),))
@@ -119,8 +120,8 @@ async def no_answer(turn: Turn, key: str) -> list[Reply]:
         Reply(
             turn._(NO_ANSWER_TEXT),
             buttons=(
-                (Button(turn._("📨 Send my question to staff"), f"faq:forward:{row.id}"),),
-                (Button(turn._("📚 Browse topics"), "menu:faq"),),
+                (Button(turn._("📨 Send my question to staff"), FaqForward(row.id).pack()),),
+                (Button(turn._("📚 Browse topics"), Menu("faq").pack()),),
             ),
         )
     ]
@@ -128,7 +129,7 @@ async def no_answer(turn: Turn, key: str) -> list[Reply]:
 
 async def on_show(turn: Turn) -> list[Reply]:
     """A question chosen from a list or a suggestion."""
-    entry = turn.services.library.faq(turn.args[1]) if len(turn.args) > 1 else None
+    entry = turn.services.library.faq(turn.pressed_as(FaqShow).faq_id)
     if entry is None or not entry.is_served_on(turn.today):
         raise StaleAction
     return await show_answer(turn, entry)
@@ -142,10 +143,18 @@ async def on_none(turn: Turn) -> list[Reply]:
     return await no_answer(turn, search(turn, question).key)
 
 
-async def on_rate(turn: Turn) -> list[Reply]:
-    """👍 / 👎 under an answer."""
-    helpful = turn.args[0] == "up"
-    entry = turn.services.library.faq(turn.args[1]) if len(turn.args) > 1 else None
+async def on_helpful(turn: Turn) -> list[Reply]:
+    """👍 under an answer."""
+    return await _rate(turn, turn.pressed_as(FaqHelpful).faq_id, helpful=True)
+
+
+async def on_unhelpful(turn: Turn) -> list[Reply]:
+    """👎 under an answer."""
+    return await _rate(turn, turn.pressed_as(FaqUnhelpful).faq_id, helpful=False)
+
+
+async def _rate(turn: Turn, faq_id: str, *, helpful: bool) -> list[Reply]:
+    entry = turn.services.library.faq(faq_id)
     if entry is None:
         raise StaleAction
     observe.FAQ_OUTCOMES.labels("helpful" if helpful else "unhelpful").inc()
@@ -159,17 +168,14 @@ async def on_rate(turn: Turn) -> list[Reply]:
     return [
         Reply(
             turn._("Thank you. Would you like to send your question to staff?"),
-            buttons=((Button(turn._("📨 Send my question to staff"), f"faq:forward:{row.id}"),),),
+            buttons=((Button(turn._("📨 Send my question to staff"), FaqForward(row.id).pack()),),),
         )
     ]
 
 
 async def on_forward(turn: Turn) -> list[Reply]:
     """Send an unanswered question to staff."""
-    try:
-        row = await content_repo.mark_forwarded(turn.session, int(turn.args[1]))
-    except (IndexError, ValueError):
-        row = None
+    row = await content_repo.mark_forwarded(turn.session, turn.pressed_as(FaqForward).question)
     if row is None:
         raise StaleAction
     return [
@@ -180,16 +186,6 @@ async def on_forward(turn: Turn) -> list[Reply]:
     ]
 
 
-async def on_faq_action(turn: Turn) -> list[Reply]:
-    """faq:show / faq:up / faq:down / faq:none / faq:forward."""
-    handler = {"show": on_show, "up": on_rate, "down": on_rate, "none": on_none, "forward": on_forward}.get(
-        turn.args[0] if turn.args else ""
-    )
-    if handler is None:
-        raise StaleAction
-    return await handler(turn)
-
-
 async def topics(turn: Turn) -> list[Reply]:
     """The "Policy Q&A" button: topics to browse, or type a question."""
     turn.reset()
@@ -197,35 +193,33 @@ async def topics(turn: Turn) -> list[Reply]:
     return [
         Reply(
             turn._("Choose a topic, or simply type your question (for example: “what is the poverty line?”)."),
-            buttons=tuple((Button(topic.title(turn.locale), f"topic:{topic.id}"),) for topic in available),
+            buttons=tuple((Button(topic.title(turn.locale), Topic(topic.id).pack()),) for topic in available),
         )
     ]
 
 
 async def topic_questions(turn: Turn) -> list[Reply]:
     """The questions of a topic, a page at a time."""
-    topic = turn.services.library.topic(turn.args[0]) if turn.args else None
+    pressed = turn.pressed_as(Topic)
+    topic = turn.services.library.topic(pressed.topic_id)
     if topic is None:
         raise StaleAction
     entries = turn.services.library.in_topic(topic.id, turn.today)
-    try:
-        page = int(turn.args[1]) if len(turn.args) > 1 else 0
-    except ValueError:
-        raise StaleAction from None
+    page = pressed.page or 0
     pages = max(1, -(-len(entries) // PAGE))
     page = min(max(page, 0), pages - 1)
     shown = entries[page * PAGE : (page + 1) * PAGE]
     rows: list[tuple[Button, ...]] = [
-        (Button(entry.text(turn.locale).question, f"faq:show:{entry.id}"),) for entry in shown
+        (Button(entry.text(turn.locale).question, FaqShow(entry.id).pack()),) for entry in shown
     ]
     nav = []
     if page > 0:
-        nav.append(Button(turn._("‹ Back"), f"topic:{topic.id}:{page - 1}"))
+        nav.append(Button(turn._("‹ Back"), Topic(topic.id, page - 1).pack()))
     if page + 1 < pages:
-        nav.append(Button(turn._("More ›"), f"topic:{topic.id}:{page + 1}"))
+        nav.append(Button(turn._("More ›"), Topic(topic.id, page + 1).pack()))
     if nav:
         rows.append(tuple(nav))
-    rows.append((Button(turn._("📚 Browse topics"), "menu:faq"),))
+    rows.append((Button(turn._("📚 Browse topics"), Menu("faq").pack()),))
     return [Reply(f"{topic.title(turn.locale)} ({page + 1}/{pages})", buttons=tuple(rows))]
 
 
@@ -236,5 +230,7 @@ async def prompt(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"hoidap": prompt, "faq": prompt},
-    actions={"menu:faq": Action(topics), "topic": Action(topic_questions), "faq": Action(on_faq_action)},
+    actions={Menu("faq"): Action(topics), Topic: Action(topic_questions), FaqShow: Action(on_show),
+             FaqHelpful: Action(on_helpful), FaqUnhelpful: Action(on_unhelpful), FaqNone: Action(on_none),
+             FaqForward: Action(on_forward)},
 )

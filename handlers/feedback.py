@@ -9,6 +9,7 @@ from content.i18n import N_
 from content.search import Status
 from handlers.menu import main_menu
 from handlers.profile import area_label
+from handlers.actions import Menu
 from handlers.router import Action, Routes, ask_again
 from handlers.states import State
 from handlers.turn import NotThisStep, StaleAction, Turn
@@ -510,7 +511,7 @@ async def on_action(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"phananh": start, "feedback": start},
-    actions={"menu:feedback": Action(start), "fb:story": Action(from_story), "fb": Action(on_action, FLOW_STATES)},
+    actions={Menu("feedback"): Action(start), "fb:story": Action(from_story), "fb": Action(on_action, FLOW_STATES)},
     text={
         State.feedback_kind: on_kind_text,
         State.feedback_topic: on_topic_text,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers.actions import Menu
 from handlers.router import Action, Routes
 from handlers.turn import Turn
 from handlers.types import Button, Reply
@@ -11,23 +12,23 @@ def main_menu(turn: Turn, text: str | None = None) -> Reply:
     """The main menu, with the notices button showing what pressing it will do."""
     _ = turn._
     notices = (
-        Button(_("🔕 Turn notices off"), "menu:unsubscribe")
+        Button(_("🔕 Turn notices off"), Menu("unsubscribe").pack())
         if turn.citizen.subscribed
-        else Button(_("🔔 Turn notices on"), "menu:subscribe")
+        else Button(_("🔔 Turn notices on"), Menu("subscribe").pack())
     )
     return Reply(
         text or _("What would you like to do? You can also type your question directly."),
         buttons=(
-            (Button(_("❓ Policy Q&A"), "menu:faq"),),
-            (Button(_("🧮 Household self-check"), "menu:selfcheck"),),
-            (Button(_("📖 Stories"), "menu:stories"),),
-            (Button(_("🎯 Policy quiz"), "menu:quiz"),),
-            (Button(_("🗳 Your opinion"), "menu:polls"),),
-            (Button(_("🗣 Policy dialogues"), "menu:dialogues"),),
-            (Button(_("✉️ Send feedback"), "menu:feedback"), Button(_("📋 My feedback"), "menu:mine")),
+            (Button(_("❓ Policy Q&A"), Menu("faq").pack()),),
+            (Button(_("🧮 Household self-check"), Menu("selfcheck").pack()),),
+            (Button(_("📖 Stories"), Menu("stories").pack()),),
+            (Button(_("🎯 Policy quiz"), Menu("quiz").pack()),),
+            (Button(_("🗳 Your opinion"), Menu("polls").pack()),),
+            (Button(_("🗣 Policy dialogues"), Menu("dialogues").pack()),),
+            (Button(_("✉️ Send feedback"), Menu("feedback").pack()), Button(_("📋 My feedback"), Menu("mine").pack())),
             (notices,),
-            (Button(_("⚙️ Settings"), "menu:settings"), Button(_("ℹ️ Help"), "menu:help")),
-            (Button(_("🌟 Nominate a model household"), "menu:nominate"),),
+            (Button(_("⚙️ Settings"), Menu("settings").pack()), Button(_("ℹ️ Help"), Menu("help").pack())),
+            (Button(_("🌟 Nominate a model household"), Menu("nominate").pack()),),
         ),
     )
 
@@ -81,7 +82,7 @@ async def unknown_command(turn: Turn) -> list[Reply]:
 ROUTES = Routes(
     commands={"menu": show_menu, "help": show_help, "trogiup": show_help, "huy": cancel, "cancel": cancel},
     actions={
-        "menu:help": Action(show_help),
-        "menu:home": Action(show_menu),
+        Menu("help"): Action(show_help),
+        Menu("home"): Action(show_menu),
     },
 )

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from content.i18n import N_, Catalogs
 from handlers.menu import main_menu
 from handlers.profile import area_label
+from handlers.actions import Menu
 from handlers.router import Action, Routes, ask_again
 from handlers.states import State
 from handlers.turn import NotThisStep, StaleAction, Turn
@@ -381,7 +382,7 @@ async def on_action(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"gioithieu": start, "nominate": start},
-    actions={"menu:nominate": Action(start), "nm": Action(on_action, FLOW_STATES)},
+    actions={Menu("nominate"): Action(start), "nm": Action(on_action, FLOW_STATES)},
     text={
         State.nominate_area: on_area_text,
         State.nominate_story: on_story,

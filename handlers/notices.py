@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.areas import PROVINCE_CODE
 from content.i18n import N_, SUPPORTED
+from handlers.actions import NoticeCancel, NoticeSend
 from handlers.menu import main_menu
 from handlers.officer import linked_officer
 from handlers.router import Action, Routes
@@ -61,7 +62,7 @@ async def start_notice(turn: Turn) -> list[Reply]:
     return [Reply(
         turn._("Type the notice for the households of {area} (one message, at most 1,500 characters):",
                area=_area_name(turn, staff)),
-        buttons=((Button(turn._("✖ Cancel"), "notice:cancel"),),),
+        buttons=((Button(turn._("✖ Cancel"), NoticeCancel().pack()),),),
     )]
 
 
@@ -83,19 +84,21 @@ async def on_notice_text(turn: Turn) -> list[Reply]:
     return [Reply(
         turn._("This notice will go to {count} subscribed household(s) of {area} (at night it waits for the morning):\n\n{text}",
                count=reach, area=_area_name(turn, staff), text=text),
-        buttons=((Button(turn._("📣 Send now"), "notice:send"),), (Button(turn._("✖ Cancel"), "notice:cancel"),)),
+        buttons=((Button(turn._("📣 Send now"), NoticeSend().pack()),), (Button(turn._("✖ Cancel"), NoticeCancel().pack()),)),
     )]
 
 
-async def on_notice_action(turn: Turn) -> list[Reply]:
-    """Send or cancel the notice being written."""
-    choice = turn.args[0] if turn.args else ""
-    if choice == "cancel":
-        turn.reset()
-        return [main_menu(turn, turn._("OK, the notice was not sent."))]
+async def on_cancel(turn: Turn) -> list[Reply]:
+    """Drop the notice being written."""
+    turn.reset()
+    return [main_menu(turn, turn._("OK, the notice was not sent."))]
+
+
+async def on_send(turn: Turn) -> list[Reply]:
+    """Send the notice being written."""
     staff = await linked_officer(turn)
     text = turn.data.get("text")
-    if choice != "send" or staff is None or not text:
+    if staff is None or not text:
         raise StaleAction
     target = _target(staff)
     broadcast = await broadcasts.create_broadcast(
@@ -112,6 +115,6 @@ NOTICE_STATES = frozenset({State.notice_text, State.notice_confirm})
 
 ROUTES = Routes(
     commands={"thongbao": start_notice, "notice": start_notice},
-    actions={"notice": Action(on_notice_action, NOTICE_STATES)},
+    actions={NoticeSend: Action(on_send, NOTICE_STATES), NoticeCancel: Action(on_cancel, NOTICE_STATES)},
     text={State.notice_text: on_notice_text},
 )

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.i18n import N_, Catalogs
+from handlers.actions import TicketShow
 from handlers.tracking import STATUS_LABELS
 from handlers.turn import Turn
 from storage import outbox
@@ -40,7 +41,7 @@ async def queue_ticket_message(
         channel=citizen.channel,
         chat_id=citizen.channel_user_id,
         citizen_id=citizen.id,
-        payload={"text": message, "buttons": [[{"label": translator.gettext(N_("📋 See the report")), "action": f"tk:show:{ticket.code}"}]]},
+        payload={"text": message, "buttons": [[{"label": translator.gettext(N_("📋 See the report")), "action": TicketShow(ticket.code).pack()}]]},
         priority=outbox.PRIORITY_REPLY,
         dedupe_key=f"ticket:{ticket.id}:{what}:{now.isoformat()}",
         now=now,

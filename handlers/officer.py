@@ -5,6 +5,7 @@ officer's scope."""
 from __future__ import annotations
 
 from content.i18n import N_
+from handlers.actions import OfficerHome, OfficerList, OfficerNote, OfficerOpen, OfficerReply, OfficerSetStatus, OfficerStatus, OfficerTicket
 from handlers.menu import main_menu
 from handlers.notify import notify_citizen
 from handlers.router import Action, Routes
@@ -55,7 +56,7 @@ async def link(turn: Turn) -> list[Reply]:
                               "session does.", hours=hours)
     return [Reply(
         text,
-        buttons=((Button(turn._("📥 Reports"), "of:home"),),),
+        buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),),
     )]
 
 
@@ -84,9 +85,9 @@ async def home(turn: Turn) -> list[Reply]:
     return [Reply(
         turn._("Reports in your area: {new} new, {overdue} overdue, {open} open in total.", new=new, overdue=overdue, open=len(open_tickets)),
         buttons=(
-            (Button(turn._("🆕 New ({count})", count=new), "of:list:new"),),
-            (Button(turn._("⏰ Overdue ({count})", count=overdue), "of:list:overdue"),),
-            (Button(turn._("📂 All open ({count})", count=len(open_tickets)), "of:list:open"),),
+            (Button(turn._("🆕 New ({count})", count=new), OfficerList("new").pack()),),
+            (Button(turn._("⏰ Overdue ({count})", count=overdue), OfficerList("overdue").pack()),),
+            (Button(turn._("📂 All open ({count})", count=len(open_tickets)), OfficerList("open").pack()),),
         ),
     )]
 
@@ -97,11 +98,11 @@ async def _list(turn: Turn, staff: Staff, which: str) -> list[Reply]:
         turn.session, staff, statuses=statuses, overdue_only=which == "overdue", now=turn.now, limit=LIST_LIMIT,
     )
     if not tickets:
-        return [Reply(turn._("No reports here."), buttons=((Button(turn._("📥 Reports"), "of:home"),),))]
+        return [Reply(turn._("No reports here."), buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),))]
     return [Reply(
         turn._("Reports (oldest first, at most {limit}):", limit=LIST_LIMIT),
         buttons=tuple(
-            (Button(f"{'⏰ ' if is_overdue(t.due_at, t.status, turn.now) else ''}{t.code} · {t.body[:30]}", f"of:open:{t.code}"),)
+            (Button(f"{'⏰ ' if is_overdue(t.due_at, t.status, turn.now) else ''}{t.code} · {t.body[:30]}", OfficerOpen(t.code).pack()),)
             for t in tickets
         ),
     )]
@@ -131,47 +132,85 @@ async def _show(turn: Turn, staff: Staff, ticket: Ticket) -> list[Reply]:
         lines.append(f"• {turn.translator.format_datetime(event.created_at)} {marker}{event.kind}: {event.text[:500]}")
     rows: list[tuple[Button, ...]] = []
     if TRANSITIONS[TicketStatus(ticket.status)]:
-        rows.append((Button(turn._("↩️ Reply to the citizen"), f"of:reply:{ticket.code}"),))
-        rows.append((Button(turn._("🔄 Change status"), f"of:status:{ticket.code}"),))
-    rows.append((Button(turn._("🔒 Internal note"), f"of:note:{ticket.code}"),))
-    rows.append((Button(turn._("📥 Reports"), "of:home"),))
+        rows.append((Button(turn._("↩️ Reply to the citizen"), OfficerReply(ticket.code).pack()),))
+        rows.append((Button(turn._("🔄 Change status"), OfficerStatus(ticket.code).pack()),))
+    rows.append((Button(turn._("🔒 Internal note"), OfficerNote(ticket.code).pack()),))
+    rows.append((Button(turn._("📥 Reports"), OfficerHome().pack()),))
     return [Reply("\n".join(lines)[:4000], buttons=tuple(rows))]
 
 
-async def on_action(turn: Turn) -> list[Reply]:
-    """of:… buttons; each checks that the officer may see the ticket."""
+async def _officer(turn: Turn) -> Staff:
+    """The linked officer pressing an of:… button, or a stale button."""
     staff = await linked_officer(turn)
-    step = turn.args[0] if turn.args else ""
     if staff is None:
         raise StaleAction
-    if step == "home":
-        return await home(turn)
-    if step == "list" and len(turn.args) > 1 and turn.args[1] in ("new", "overdue", "open"):
-        return await _list(turn, staff, turn.args[1])
-    ticket = await ticket_repo.get_for_staff(turn.session, staff, turn.args[1]) if len(turn.args) > 1 else None
+    return staff
+
+
+async def _ticket(turn: Turn) -> tuple[Staff, Ticket]:
+    """The officer and the ticket a button names, if the officer may see it; else a stale button."""
+    staff = await _officer(turn)
+    ticket = await ticket_repo.get_for_staff(turn.session, staff, turn.pressed_as(OfficerTicket).code)
     if ticket is None:
         raise StaleAction
-    if step == "open":
-        turn.reset()
-        return await _show(turn, staff, ticket)
-    if step in ("reply", "note"):
-        turn.goto(State.officer_reply if step == "reply" else State.officer_note, code=ticket.code)
-        prompt = turn._("Type the reply the citizen will receive:") if step == "reply" else turn._("Type the internal note (the citizen does not see it):")
-        return [Reply(prompt, buttons=((Button(turn._("✖ Cancel"), f"of:open:{ticket.code}"),),))]
-    if step == "status":
-        allowed = sorted(TRANSITIONS[TicketStatus(ticket.status)])
-        return [Reply(turn._("New status for {code}:", code=ticket.code), buttons=tuple(
-            (Button(status_label(turn, status), f"of:set:{ticket.code}:{status}"),) for status in allowed
-        ))]
-    if step == "set" and len(turn.args) > 2 and turn.args[2] in TicketStatus.__members__:
-        new_status = TicketStatus(turn.args[2])
-        if new_status not in TRANSITIONS[TicketStatus(ticket.status)]:
-            raise StaleAction
-        if new_status is TicketStatus.rejected:
-            turn.goto(State.officer_reason, code=ticket.code)
-            return [Reply(turn._("Why is it not accepted? The citizen will see this reason."))]
-        return await _set_status(turn, staff, ticket, new_status, None)
-    raise StaleAction
+    return staff, ticket
+
+
+async def on_home(turn: Turn) -> list[Reply]:
+    """of:home: the counts again."""
+    await _officer(turn)
+    return await home(turn)
+
+
+async def on_list(turn: Turn) -> list[Reply]:
+    """of:list:new|overdue|open."""
+    return await _list(turn, await _officer(turn), turn.pressed_as(OfficerList).which)
+
+
+async def on_open(turn: Turn) -> list[Reply]:
+    """of:open: one report with its timeline."""
+    staff, ticket = await _ticket(turn)
+    turn.reset()
+    return await _show(turn, staff, ticket)
+
+
+async def on_reply(turn: Turn) -> list[Reply]:
+    """of:reply: the next text is the reply to the citizen."""
+    _, ticket = await _ticket(turn)
+    turn.goto(State.officer_reply, code=ticket.code)
+    return [Reply(turn._("Type the reply the citizen will receive:"), buttons=_cancel_rows(turn, ticket))]
+
+
+async def on_note(turn: Turn) -> list[Reply]:
+    """of:note: the next text is an internal note."""
+    _, ticket = await _ticket(turn)
+    turn.goto(State.officer_note, code=ticket.code)
+    return [Reply(turn._("Type the internal note (the citizen does not see it):"), buttons=_cancel_rows(turn, ticket))]
+
+
+def _cancel_rows(turn: Turn, ticket: Ticket) -> tuple[tuple[Button, ...], ...]:
+    return ((Button(turn._("✖ Cancel"), OfficerOpen(ticket.code).pack()),),)
+
+
+async def on_status(turn: Turn) -> list[Reply]:
+    """of:status: the statuses the report may move to."""
+    _, ticket = await _ticket(turn)
+    allowed = sorted(TRANSITIONS[TicketStatus(ticket.status)])
+    return [Reply(turn._("New status for {code}:", code=ticket.code), buttons=tuple(
+        (Button(status_label(turn, status), OfficerSetStatus(ticket.code, status).pack()),) for status in allowed
+    ))]
+
+
+async def on_set_status(turn: Turn) -> list[Reply]:
+    """of:set: move the report to a status (a rejection asks the reason first)."""
+    staff, ticket = await _ticket(turn)
+    new_status = turn.pressed_as(OfficerSetStatus).status
+    if new_status not in TRANSITIONS[TicketStatus(ticket.status)]:
+        raise StaleAction
+    if new_status is TicketStatus.rejected:
+        turn.goto(State.officer_reason, code=ticket.code)
+        return [Reply(turn._("Why is it not accepted? The citizen will see this reason."))]
+    return await _set_status(turn, staff, ticket, new_status, None)
 
 
 async def _set_status(turn: Turn, staff: Staff, ticket: Ticket, status: TicketStatus, reason: str | None) -> list[Reply]:
@@ -183,7 +222,7 @@ async def _set_status(turn: Turn, staff: Staff, ticket: Ticket, status: TicketSt
     turn.reset()
     return [Reply(turn._("Status of {code} is now “{status}”. The citizen has been told.", code=ticket.code,
                          status=status_label(turn, status)),
-                  buttons=((Button(turn._("📥 Reports"), "of:home"),),))]
+                  buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),))]
 
 
 async def on_text(turn: Turn) -> list[Reply]:
@@ -205,12 +244,14 @@ async def on_text(turn: Turn) -> list[Reply]:
     await notify_citizen(turn, ticket, "reply", turn.text)
     turn.reset()
     return [Reply(turn._("Reply sent to the citizen for {code}.", code=ticket.code),
-                  buttons=((Button(turn._("📥 Reports"), "of:home"),),))]
+                  buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),))]
 
 
 ROUTES = Routes(
     commands={"link": link, "unlink": unlink, "huylienket": unlink, "canbo": home, "officer": home},
-    actions={"of": Action(on_action)},
+    actions={OfficerHome: Action(on_home), OfficerList: Action(on_list), OfficerOpen: Action(on_open),
+             OfficerReply: Action(on_reply), OfficerNote: Action(on_note), OfficerStatus: Action(on_status),
+             OfficerSetStatus: Action(on_set_status)},
     text={State.officer_reply: on_text, State.officer_note: on_text, State.officer_reason: on_text},
 )
 
@@ -232,7 +273,7 @@ async def daily_reminders(session, services, now) -> int:  # type: ignore[no-unt
         day = now.astimezone(services.tz).date().isoformat()
         message = await outbox.enqueue(
             session, channel=staff.chat_channel, chat_id=staff.chat_user_id, now=now,
-            payload={"text": text, "buttons": [[{"label": translator.gettext(N_("📥 Reports")), "action": "of:home"}]]},
+            payload={"text": text, "buttons": [[{"label": translator.gettext(N_("📥 Reports")), "action": OfficerHome().pack()}]]},
             priority=outbox.PRIORITY_REMINDER, dedupe_key=f"reminder:{staff.id}:{day}",
         )
         queued += message is not None

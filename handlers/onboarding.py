@@ -6,6 +6,7 @@ be skipped. The flow is drawn in `states.mmd`.
 
 from __future__ import annotations
 
+from handlers.actions import Area, AreaGroup, AreaPage, Consent, Household, Language
 from handlers.menu import main_menu
 from handlers.profile import HOUSEHOLD_LABELS, LANGUAGE_NAMES, area_label, settings_menu
 from handlers.router import Action, Routes
@@ -89,17 +90,15 @@ def ask_consent(turn: Turn) -> Reply:
             "/deletemydata. Do you agree?"
         ),
         buttons=(
-            (Button(turn._("✅ I agree"), "consent:yes", YES),),
-            (Button(turn._("No, only ask questions"), "consent:no", NO),),
+            (Button(turn._("✅ I agree"), Consent("yes").pack(), YES),),
+            (Button(turn._("No, only ask questions"), Consent("no").pack(), NO),),
         ),
     )
 
 
 async def on_consent(turn: Turn) -> list[Reply]:
     """Record the answer to the consent question and move on."""
-    agreed = turn.args[:1] == ["yes"]
-    if turn.args[:1] not in (["yes"], ["no"]):
-        raise StaleAction
+    agreed = turn.pressed_as(Consent).answer == "yes"
     mode = _mode(turn)
     if agreed:
         turn.citizen.consent_at = turn.now
@@ -162,15 +161,18 @@ def ask_language(turn: Turn) -> Reply:
     return Reply(
         turn._("Which language do you prefer?"),
         buttons=(
-            tuple(Button(name, f"lang:{code}", LANGUAGE_KEYS.get(code, frozenset())) for code, name in LANGUAGE_NAMES.items()),
-            (_skip(turn, "lang:skip"),),
+            tuple(Button(name, Language(code).pack(), LANGUAGE_KEYS.get(code, frozenset())) for code, name in LANGUAGE_NAMES.items()),
+            (_skip(turn, Language("skip").pack()),),
         ),
     )
 
 
 async def on_language(turn: Turn) -> list[Reply]:
     """Save the chosen language (skipping keeps the current one) and move on."""
-    choice = turn.args[0] if turn.args else ""
+    return await _language(turn, turn.pressed_as(Language).code)
+
+
+async def _language(turn: Turn, choice: str) -> list[Reply]:
     if choice not in (*LANGUAGE_NAMES, "skip"):
         raise StaleAction
     locale = turn.translator.locale if choice == "skip" else choice
@@ -189,8 +191,7 @@ async def on_language_text(turn: Turn) -> list[Reply]:
     """Text at the language step: a commune is kept for the commune step (the language stays);
     anything else, asked again."""
     if _commune_hint(turn):
-        turn.args = ["skip"]
-        return await on_language(turn)
+        return await _language(turn, "skip")
     raise NotThisStep
 
 
@@ -205,9 +206,9 @@ def ask_area(turn: Turn, page: int = 0) -> Reply:
         return Reply(
             turn._("Do you live in {commune}?", commune=record.label),
             buttons=(
-                (Button(turn._("✅ Yes, {commune}", commune=record.label), f"area:{record.code}", YES),),
-                (Button(turn._("Choose another commune"), "area:other", NO | frozenset({"xa khac"})),),
-                (_skip(turn, "area:skip"),),
+                (Button(turn._("✅ Yes, {commune}", commune=record.label), Area(record.code).pack(), YES),),
+                (Button(turn._("Choose another commune"), Area("other").pack(), NO | frozenset({"xa khac"})),),
+                (_skip(turn, Area("skip").pack()),),
             ),
         )
     groups = turn.services.areas.groups()
@@ -215,44 +216,40 @@ def ask_area(turn: Turn, page: int = 0) -> Reply:
     page = min(max(page, 0), pages - 1)
     shown = groups[page * GROUPS_PER_PAGE : (page + 1) * GROUPS_PER_PAGE]
     offset = page * GROUPS_PER_PAGE
-    buttons = [Button(name, f"agroup:{offset + i}") for i, name in enumerate(shown)]
+    buttons = [Button(name, AreaGroup(offset + i).pack()) for i, name in enumerate(shown)]
     nav = []
     if page > 0:
-        nav.append(Button(turn._("‹ Back"), f"apage:{page - 1}"))
+        nav.append(Button(turn._("‹ Back"), AreaPage(page - 1).pack()))
     if page + 1 < pages:
-        nav.append(Button(turn._("More ›"), f"apage:{page + 1}"))
+        nav.append(Button(turn._("More ›"), AreaPage(page + 1).pack()))
     return Reply(
         turn._(
             "Which commune or ward do you live in? Type its name (for example: Ea Kao), "
             "or choose your former district below."
         ),
-        buttons=(*_pairs(buttons), *((tuple(nav),) if nav else ()), (_skip(turn, "area:skip"),)),
+        buttons=(*_pairs(buttons), *((tuple(nav),) if nav else ()), (_skip(turn, Area("skip").pack()),)),
     )
 
 
 async def on_area_page(turn: Turn) -> list[Reply]:
     """Another page of former districts."""
-    try:
-        page = int(turn.args[0])
-    except (IndexError, ValueError):
-        raise StaleAction from None
-    return [ask_area(turn, page)]
+    return [ask_area(turn, turn.pressed_as(AreaPage).page)]
 
 
 async def on_area_group(turn: Turn) -> list[Reply]:
     """The communes of one former district."""
     groups = turn.services.areas.groups()
-    try:
-        group = groups[int(turn.args[0])]
-    except (IndexError, ValueError):
-        raise StaleAction from None
+    index = turn.pressed_as(AreaGroup).index
+    if index >= len(groups):
+        raise StaleAction
+    group = groups[index]
     communes = turn.services.areas.communes_in_group(group)
-    buttons = [Button(c.label, f"area:{c.code}") for c in communes]
-    page = int(turn.args[0]) // GROUPS_PER_PAGE
+    buttons = [Button(c.label, Area(c.code).pack()) for c in communes]
+    page = index // GROUPS_PER_PAGE
     return [
         Reply(
             turn._("Communes and wards of the former {district}:", district=group),
-            buttons=(*_pairs(buttons), (Button(turn._("‹ Back"), f"apage:{page}"), _skip(turn, "area:skip"))),
+            buttons=(*_pairs(buttons), (Button(turn._("‹ Back"), AreaPage(page).pack()), _skip(turn, Area("skip").pack()))),
         )
     ]
 
@@ -268,18 +265,18 @@ async def on_area_text(turn: Turn) -> list[Reply]:
             Reply(turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60])),
             ask_area(turn),
         ]
-    buttons = tuple((Button(m.area.label, f"area:{m.area.code}"),) for m in matches)
+    buttons = tuple((Button(m.area.label, Area(m.area.code).pack()),) for m in matches)
     return [
         Reply(
             turn._("Did you mean one of these?"),
-            buttons=(*buttons, (Button(turn._("None of these"), "area:other"),), (_skip(turn, "area:skip"),)),
+            buttons=(*buttons, (Button(turn._("None of these"), Area("other").pack()),), (_skip(turn, Area("skip").pack()),)),
         )
     ]
 
 
 async def on_area(turn: Turn) -> list[Reply]:
     """A commune chosen from a button, "another commune", or skip."""
-    choice = turn.args[0] if turn.args else ""
+    choice = turn.pressed_as(Area).choice
     if choice == "other":
         turn.data.pop("hint", None)
         return [ask_area(turn)]
@@ -314,7 +311,7 @@ def _after_area(turn: Turn, replies: list[Reply]) -> list[Reply]:
 def ask_household(turn: Turn) -> Reply:
     """Ask the household status, with "prefer not to say"."""
     buttons = tuple(
-        (Button(turn._(label), f"household:{status}", HOUSEHOLD_KEYS.get(status, frozenset())),)
+        (Button(turn._(label), Household(status).pack(), HOUSEHOLD_KEYS.get(status, frozenset())),)
         for status, label in HOUSEHOLD_LABELS.items()
     )
     return Reply(
@@ -325,10 +322,7 @@ def ask_household(turn: Turn) -> Reply:
 
 async def on_household(turn: Turn) -> list[Reply]:
     """Save the household status and finish."""
-    choice = turn.args[0] if turn.args else ""
-    if choice not in HouseholdStatus.__members__:
-        raise StaleAction
-    turn.citizen.household_status = HouseholdStatus(choice)
+    turn.citizen.household_status = turn.pressed_as(Household).status
     if _mode(turn) is Mode.settings:
         turn.reset()
         return [settings_menu(turn, turn._("Saved."))]
@@ -378,12 +372,12 @@ STEP_ASKERS = {
 ROUTES = Routes(
     commands={"start": start},
     actions={
-        "consent": Action(on_consent, frozenset({State.consent})),
-        "lang": Action(on_language, frozenset({State.language})),
-        "area": Action(on_area, frozenset({State.area})),
-        "agroup": Action(on_area_group, frozenset({State.area})),
-        "apage": Action(on_area_page, frozenset({State.area})),
-        "household": Action(on_household, frozenset({State.household})),
+        Consent: Action(on_consent, frozenset({State.consent})),
+        Language: Action(on_language, frozenset({State.language})),
+        Area: Action(on_area, frozenset({State.area})),
+        AreaGroup: Action(on_area_group, frozenset({State.area})),
+        AreaPage: Action(on_area_page, frozenset({State.area})),
+        Household: Action(on_household, frozenset({State.household})),
     },
     text={State.consent: on_consent_text, State.language: on_language_text, State.area: on_area_text},
 )

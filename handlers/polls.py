@@ -16,10 +16,11 @@ from datetime import datetime
 
 from content.areas import PROVINCE_CODE
 from content.i18n import N_, SUPPORTED, Translator
+from handlers.actions import Menu, PollPick, PollReply, PollResend, PollShow, PollSkip, Setting
 from handlers.menu import main_menu
 from handlers.router import Action, Routes
 from handlers.states import State
-from handlers.turn import Handler, Services, StaleAction, Turn
+from handlers.turn import Services, StaleAction, Turn
 from handlers.types import Button, Reply
 from storage import address_limits, broadcasts
 from storage import polls as poll_repo
@@ -35,7 +36,6 @@ BUSY = N_("Sorry, this poll has had many answers from your network lately, so yo
           "Please answer again in about an hour.")
 BUSY_TEXT = N_("Sorry, this poll has had many answers from your network lately, so yours cannot be recorded right now. "
                "Your opinion is kept here: press “📨 Send again” in about an hour.")
-MAX_ID_DIGITS = 9
 TITLE = N_("🗳 Your opinion")
 HOW_CHOICE = N_("Press one choice below. You can change your mind until {closes}.")
 HOW_TEXT = N_("Press “Answer”, then type your opinion in one message. You can change it until {closes}.")
@@ -76,9 +76,9 @@ def poll_text(poll: Poll, t: Translator) -> str:
 def button_rows(poll: Poll, t: Translator, chosen: int | None = None) -> tuple[tuple[Button, ...], ...]:
     """One button per choice (✅ on the current one), or the "Answer" button of a free-text poll."""
     if poll.free_text:
-        return ((Button(t.gettext(ANSWER_LABEL), f"poll:reply:{poll.id}"),),)
+        return ((Button(t.gettext(ANSWER_LABEL), PollReply(poll.id).pack()),),)
     return tuple(
-        (Button(("✅ " if n == chosen else "") + choice_label(poll, n, t.locale), f"poll:pick:{poll.id}:{n}"),)
+        (Button(("✅ " if n == chosen else "") + choice_label(poll, n, t.locale), PollPick(poll.id, n).pack()),)
         for n in range(len(poll.choices))
     )
 
@@ -110,10 +110,9 @@ def reaches(poll: Poll, citizen: Citizen, services: Services) -> bool:
 # --- the citizen's turns --------------------------------------------------------------------------
 
 
-async def _poll(turn: Turn) -> Poll:
-    """The poll named by the button (`poll:VERB:ID…`), or a stale button."""
-    raw = turn.args[1] if len(turn.args) > 1 else ""
-    poll = await turn.session.get(Poll, int(raw)) if raw.isdigit() and len(raw) <= MAX_ID_DIGITS else None
+async def _poll(turn: Turn, poll_id: int) -> Poll:
+    """The poll named by the button, or a stale button."""
+    poll = await turn.session.get(Poll, poll_id)
     if poll is None or poll.opened_at is None:
         raise StaleAction
     return poll
@@ -126,7 +125,7 @@ def _refusal(turn: Turn, poll: Poll) -> list[Reply] | None:
     if not turn.consented:
         return [Reply(
             turn._("To give your opinion, please first agree that we keep your commune and household status."),
-            buttons=((Button(turn._("Agree to store my data"), "set:consent"),), (Button(turn._("‹ Main menu"), "menu:home"),)),
+            buttons=((Button(turn._("Agree to store my data"), Setting("consent").pack()),), (Button(turn._("‹ Main menu"), Menu("home").pack()),)),
         )]
     if not reaches(poll, turn.citizen, turn.services):
         return [main_menu(turn, turn._("This poll asks other households, so it cannot take your answer. Thank you!"))]
@@ -139,17 +138,17 @@ def _closes(turn: Turn, poll: Poll) -> str:
 
 async def on_pick(turn: Turn) -> list[Reply]:
     """A choice was pressed: store it, or the change of mind, and say what is chosen now."""
-    poll = await _poll(turn)
-    raw = turn.args[2] if len(turn.args) > 2 else ""
-    if poll.free_text or not raw.isdigit() or int(raw) >= len(poll.choices):
+    pressed = turn.pressed_as(PollPick)
+    poll = await _poll(turn, pressed.poll)
+    index = pressed.choice
+    if poll.free_text or index >= len(poll.choices):
         raise StaleAction
     refusal = _refusal(turn, poll)
     if refusal is not None:
         return refusal
-    index = int(raw)
     before = await poll_repo.answer_of(turn.session, poll.id, turn.citizen.id)  # type: ignore[arg-type]
     if before is None and not await _address_allows(turn, poll):
-        return [Reply(turn._(BUSY), buttons=(*button_rows(poll, turn.translator, None), (Button(turn._("‹ Main menu"), "menu:home"),)))]
+        return [Reply(turn._(BUSY), buttons=(*button_rows(poll, turn.translator, None), (Button(turn._("‹ Main menu"), Menu("home").pack()),)))]
     await poll_repo.record_answer(turn.session, poll, turn.citizen, now=turn.now, choice=index)
     chosen = choice_label(poll, index, turn.locale)
     if before is not None and before.choice is not None and before.choice != index:
@@ -158,12 +157,12 @@ async def on_pick(turn: Turn) -> list[Reply]:
     else:
         text = turn._("Thank you! You chose “{choice}”. To change your mind, press another choice before {closes}.",
                       choice=chosen, closes=_closes(turn, poll))
-    return [Reply(text, buttons=(*button_rows(poll, turn.translator, index), (Button(turn._("‹ Main menu"), "menu:home"),)))]
+    return [Reply(text, buttons=(*button_rows(poll, turn.translator, index), (Button(turn._("‹ Main menu"), Menu("home").pack()),)))]
 
 
 async def on_reply(turn: Turn) -> list[Reply]:
     """"Answer" on a free-text poll: the next typed message becomes the answer."""
-    poll = await _poll(turn)
+    poll = await _poll(turn, turn.pressed_as(PollReply).poll)
     if not poll.free_text:
         raise StaleAction
     refusal = _refusal(turn, poll)
@@ -174,7 +173,7 @@ async def on_reply(turn: Turn) -> list[Reply]:
     text = turn._("Please type your opinion in one message (at most 1,000 characters).")
     if before is not None and before.text:
         text += "\n\n" + turn._("Your answer now: “{text}”. A new message replaces it.", text=before.text)
-    return [Reply(question(poll, turn.locale) + "\n\n" + text, buttons=((Button(turn._("Skip"), "poll:skip"),),))]
+    return [Reply(question(poll, turn.locale) + "\n\n" + text, buttons=((Button(turn._("Skip"), PollSkip().pack()),),))]
 
 
 async def on_text_answer(turn: Turn) -> list[Reply]:
@@ -208,7 +207,7 @@ async def _record_text(turn: Turn, text: str) -> list[Reply]:
     if before is None and not await _address_allows(turn, poll):
         turn.goto(State.poll_text, **{ANSWERING: poll.id, HELD: text})
         return [Reply(turn._(BUSY_TEXT),
-                      buttons=((Button(turn._("📨 Send again"), f"poll:resend:{poll.id}"),), (Button(turn._("Skip"), "poll:skip"),)))]
+                      buttons=((Button(turn._("📨 Send again"), PollResend(poll.id).pack()),), (Button(turn._("Skip"), PollSkip().pack()),)))]
     await poll_repo.record_answer(turn.session, poll, turn.citizen, now=turn.now, text=text)
     return [main_menu(turn, turn._("Thank you! Your opinion is recorded. To change it, press “Answer” again before {closes}.",
                                    closes=_closes(turn, poll)))]
@@ -236,14 +235,14 @@ async def show_open(turn: Turn) -> list[Reply]:
         return [await _shown(turn, found[0])]
     return [Reply(
         turn._("Polls open for you — choose one:"),
-        buttons=(*((Button("🗳 " + question(poll, turn.locale)[:60], f"poll:show:{poll.id}"),) for poll in found),
-                 (Button(turn._("‹ Main menu"), "menu:home"),)),
+        buttons=(*((Button("🗳 " + question(poll, turn.locale)[:60], PollShow(poll.id).pack()),) for poll in found),
+                 (Button(turn._("‹ Main menu"), Menu("home").pack()),)),
     )]
 
 
 async def show_poll(turn: Turn) -> list[Reply]:
     """One poll with its buttons, from the list."""
-    poll = await _poll(turn)
+    poll = await _poll(turn, turn.pressed_as(PollShow).poll)
     if not poll_repo.is_open(poll, turn.now):
         return [main_menu(turn, turn._(CLOSED))]
     return [await _shown(turn, poll)]
@@ -256,23 +255,13 @@ async def _shown(turn: Turn, poll: Poll) -> Reply:
         answer = current.text if poll.free_text else choice_label(poll, current.choice or 0, turn.locale)
         text += "\n\n" + turn._("Your answer now: “{text}”.", text=answer)
     chosen = current.choice if current is not None else None
-    return Reply(text, buttons=(*button_rows(poll, turn.translator, chosen), (Button(turn._("‹ Main menu"), "menu:home"),)))
-
-
-VERBS: dict[str, Handler] = {"pick": on_pick, "reply": on_reply, "show": show_poll, "skip": on_skip, "resend": on_resend}
-
-
-async def on_button(turn: Turn) -> list[Reply]:
-    """A poll button: `poll:pick:ID:N`, `poll:reply:ID`, `poll:show:ID`, `poll:resend:ID` or `poll:skip`."""
-    handler = VERBS.get(turn.args[0] if turn.args else "")
-    if handler is None:
-        raise StaleAction
-    return await handler(turn)
+    return Reply(text, buttons=(*button_rows(poll, turn.translator, chosen), (Button(turn._("‹ Main menu"), Menu("home").pack()),)))
 
 
 ROUTES = Routes(
     commands={"ykien": show_open, "polls": show_open},
-    actions={"menu:polls": Action(show_open), "poll": Action(on_button)},
+    actions={Menu("polls"): Action(show_open), PollPick: Action(on_pick), PollReply: Action(on_reply), PollShow: Action(show_poll),
+             PollSkip: Action(on_skip), PollResend: Action(on_resend)},
     text={State.poll_text: on_text_answer},
 )
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from handlers.actions import PrivacyAnswer, PrivacyAsk
 from handlers.menu import main_menu
 from handlers.router import Action, Routes
 from handlers.states import State
-from handlers.turn import StaleAction, Turn
+from handlers.turn import Turn
 from handlers.types import Button, Reply
 from handlers.words import NO, YES
 from storage import nominations as nomination_repo
@@ -22,8 +23,8 @@ async def ask_delete(turn: Turn) -> list[Reply]:
                 "notice subscription, consent record and any unfinished conversation. It cannot be undone."
             ),
             buttons=(
-                (Button(turn._("🗑 Yes, delete"), "privacy:yes", YES | frozenset({"xoa", "xoa di", "xoa het"})),),
-                (Button(turn._("No, keep it"), "privacy:no", NO | frozenset({"giu", "giu lai", "khong xoa"})),),
+                (Button(turn._("🗑 Yes, delete"), PrivacyAnswer("yes").pack(), YES | frozenset({"xoa", "xoa di", "xoa het"})),),
+                (Button(turn._("No, keep it"), PrivacyAnswer("no").pack(), NO | frozenset({"giu", "giu lai", "khong xoa"})),),
             ),
         )
     ]
@@ -31,12 +32,9 @@ async def ask_delete(turn: Turn) -> list[Reply]:
 
 async def on_confirm(turn: Turn) -> list[Reply]:
     """Delete on "yes" and list what was deleted; keep everything on "no"."""
-    choice = turn.args[0] if turn.args else ""
-    if choice == "no":
+    if turn.pressed_as(PrivacyAnswer).answer == "no":
         turn.reset()
         return [main_menu(turn, turn._("OK, nothing was deleted."))]
-    if choice != "yes":
-        raise StaleAction
     citizen = turn.citizen
     held = [
         (citizen.display_name, turn._("display name")),
@@ -63,7 +61,7 @@ async def on_confirm(turn: Turn) -> list[Reply]:
 ROUTES = Routes(
     commands={"xoadulieu": ask_delete, "deletemydata": ask_delete},
     actions={
-        "privacy:ask": Action(ask_delete),
-        "privacy": Action(on_confirm, frozenset({State.confirm_delete})),
+        PrivacyAsk: Action(ask_delete),
+        PrivacyAnswer: Action(on_confirm, frozenset({State.confirm_delete})),
     },
 )

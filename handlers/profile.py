@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from content.i18n import N_
+from handlers.actions import Menu, PrivacyAsk, Setting
 from handlers.turn import Turn
 from handlers.types import Button, Reply
 from storage.models import HouseholdStatus
@@ -40,17 +41,17 @@ def settings_menu(turn: Turn, text: str | None = None) -> Reply:
         consent=consent,
     )
     rows: list[tuple[Button, ...]] = [
-        (Button(_("Change language"), "set:language"),),
-        (Button(_("Change commune"), "set:area"),),
-        (Button(_("Change household status"), "set:household"),),
+        (Button(_("Change language"), Setting("language").pack()),),
+        (Button(_("Change commune"), Setting("area").pack()),),
+        (Button(_("Change household status"), Setting("household").pack()),),
     ]
     if citizen.consent_at is None:
-        rows.append((Button(_("Agree to store my data"), "set:consent"),))
+        rows.append((Button(_("Agree to store my data"), Setting("consent").pack()),))
     rows.append(
-        (Button(_("🔕 Turn notices off"), "menu:unsubscribe"),)
+        (Button(_("🔕 Turn notices off"), Menu("unsubscribe").pack()),)
         if citizen.subscribed
-        else (Button(_("🔔 Turn notices on"), "menu:subscribe"),)
+        else (Button(_("🔔 Turn notices on"), Menu("subscribe").pack()),)
     )
-    rows.append((Button(_("🗑 Delete my data"), "privacy:ask"),))
-    rows.append((Button(_("‹ Main menu"), "menu:home"),))
+    rows.append((Button(_("🗑 Delete my data"), PrivacyAsk().pack()),))
+    rows.append((Button(_("‹ Main menu"), Menu("home").pack()),))
     return Reply(f"{text}\n\n{summary}" if text else summary, buttons=tuple(rows))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from content.i18n import N_, SUPPORTED, Catalogs
 from content.loader import SOURCE_LABELS
 from content.quiz import QuizQuestion, question_of
+from handlers.actions import Menu, QuizAnswer, QuizName, QuizStart
 from handlers.router import Action, Routes
 from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
@@ -18,7 +19,7 @@ from storage import quiz as quiz_repo
 from storage.models import QuizContest, QuizPlay
 
 BROADCAST_LABEL = N_("🎯 Play the policy quiz")
-START_ACTION = "quiz:start"
+START_ACTION = QuizStart().pack()
 MAX_NAME = 100
 LEFT_THE_QUIZ = N_("This question has just been taken out of the quiz (the rule it asks about has changed), so it does not count.")
 
@@ -65,16 +66,12 @@ def question_reply(turn: Turn, play: QuizPlay, question: QuizQuestion) -> Reply:
     text = question.text(turn.locale)
     return Reply(
         turn._("Question {number}/{total}: {question}", number=position + 1, total=len(play.question_ids), question=text.question),
-        buttons=tuple((Button(choice, f"quiz:a:{play.id}:{position}:{index}"),) for index, choice in enumerate(text.choices)),
+        buttons=tuple((Button(choice, QuizAnswer(play.id, position, index).pack()),) for index, choice in enumerate(text.choices)),
     )
 
 
-async def _own_play(turn: Turn) -> QuizPlay:
+async def _own_play(turn: Turn, play_id: int) -> QuizPlay:
     """The round a button names, if it is this citizen's current one."""
-    try:
-        play_id = int(turn.args[1])
-    except (IndexError, ValueError):
-        raise StaleAction from None
     play = await quiz_repo.current_play(turn.session, turn.citizen.id)  # type: ignore[arg-type]
     if play is None or play.id != play_id:
         raise StaleAction
@@ -84,11 +81,9 @@ async def _own_play(turn: Turn) -> QuizPlay:
 async def on_answer(turn: Turn) -> list[Reply]:
     """A choice: right or wrong with the explanation and its source, then the next question or the score.
     Questions whose rule ended since the round began (say, at midnight on 31/12) leave the round."""
-    play = await _own_play(turn)
-    try:
-        position, choice = int(turn.args[2]), int(turn.args[3])
-    except (IndexError, ValueError):
-        raise StaleAction from None
+    pressed = turn.pressed_as(QuizAnswer)
+    play = await _own_play(turn, pressed.play)
+    position, choice = pressed.position, pressed.choice
     if position != len(play.answers) or position >= len(play.question_ids):
         raise StaleAction
     questions = await _questions(turn)
@@ -126,7 +121,7 @@ def feedback_reply(turn: Turn, question: QuizQuestion, choice: int) -> Reply:
 
 
 def _again_buttons(turn: Turn) -> tuple[tuple[Button, ...], ...]:
-    return ((Button(turn._("🎯 Play again"), START_ACTION),), (Button(turn._("‹ Main menu"), "menu:home"),))
+    return ((Button(turn._("🎯 Play again"), START_ACTION),), (Button(turn._("‹ Main menu"), Menu("home").pack()),))
 
 
 async def _finish(turn: Turn, play: QuizPlay, contest: QuizContest | None) -> list[Reply]:
@@ -145,36 +140,26 @@ async def _finish(turn: Turn, play: QuizPlay, contest: QuizContest | None) -> li
         Reply(
             turn._("May we show your name “{name}” with your score on the contest's list of players? "
                    "Only the name and the score are shown.", name=name),
-            buttons=((Button(turn._("✅ Yes, show my name"), f"quiz:name:{play.id}:yes"),),
-                     (Button(turn._("🙈 No, keep me anonymous"), f"quiz:name:{play.id}:no"),)),
+            buttons=((Button(turn._("✅ Yes, show my name"), QuizName(play.id, "yes").pack()),),
+                     (Button(turn._("🙈 No, keep me anonymous"), QuizName(play.id, "no").pack()),)),
         ),
     ]
 
 
 async def on_name(turn: Turn) -> list[Reply]:
     """Yes or no to showing the citizen's name in this contest."""
-    try:
-        play = await turn.session.get(QuizPlay, int(turn.args[1]))
-    except (IndexError, ValueError):
-        raise StaleAction from None
+    pressed = turn.pressed_as(QuizName)
+    play = await turn.session.get(QuizPlay, pressed.play)
     if play is None or play.citizen_id != turn.citizen.id or play.contest_id is None or play.public_name is not None:
         raise StaleAction
-    shown = len(turn.args) > 2 and turn.args[2] == "yes" and turn.consented and bool(turn.citizen.display_name)
+    shown = pressed.answer == "yes" and turn.consented and bool(turn.citizen.display_name)
     play.public_name = (turn.citizen.display_name or "")[:MAX_NAME] if shown else ""
     turn.session.add(play)
     text = turn._("Thank you! Your name is shown with your score.") if shown else turn._("OK, your name is not shown.")
     return [Reply(text, buttons=_again_buttons(turn))]
 
 
-async def on_quiz_action(turn: Turn) -> list[Reply]:
-    """quiz:start / quiz:a:PLAY:POSITION:CHOICE / quiz:name:PLAY:yes|no."""
-    handler = {"start": start, "a": on_answer, "name": on_name}.get(turn.args[0] if turn.args else "")
-    if handler is None:
-        raise StaleAction
-    return await handler(turn)
-
-
 ROUTES = Routes(
     commands={"dovui": start, "quiz": start},
-    actions={"menu:quiz": Action(start), "quiz": Action(on_quiz_action)},
+    actions={Menu("quiz"): Action(start), QuizStart: Action(start), QuizAnswer: Action(on_answer), QuizName: Action(on_name)},
 )

@@ -25,6 +25,7 @@ from content.selfcheck import (
 from content.text import normalize
 from handlers.menu import main_menu
 from handlers.profile import area_label
+from handlers.actions import Menu
 from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import NotThisStep, StaleAction, Turn
@@ -545,7 +546,7 @@ async def on_action(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"tukiemtra": start, "selfcheck": start},
-    actions={"menu:selfcheck": Action(start), "sc:start": Action(start), "sc": Action(on_action, FLOW_STATES)},
+    actions={Menu("selfcheck"): Action(start), "sc:start": Action(start), "sc": Action(on_action, FLOW_STATES)},
     text={
         State.selfcheck_area: on_area_text,
         State.selfcheck_people: on_people,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers.actions import Menu, Setting
 from handlers.onboarding import STEP_ASKERS, ask_consent
 from handlers.profile import settings_menu
 from handlers.router import Action, Routes
@@ -20,7 +21,7 @@ async def show(turn: Turn) -> list[Reply]:
 
 async def change(turn: Turn) -> list[Reply]:
     """Start the step that changes one setting; personal fields ask for consent first."""
-    what = turn.args[0] if turn.args else ""
+    what = turn.pressed_as(Setting).what
     if what == "consent" or (what in NEEDS_CONSENT and not turn.consented):
         turn.goto(State.consent, mode=Mode.settings, then=what)
         return [ask_consent(turn)]
@@ -33,5 +34,5 @@ async def change(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"caidat": show, "settings": show},
-    actions={"menu:settings": Action(show), "set": Action(change)},
+    actions={Menu("settings"): Action(show), Setting: Action(change)},
 )

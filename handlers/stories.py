@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from content.model import Story
+from handlers.actions import Menu, StoryShow
 from handlers.router import Action, Routes
 from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
@@ -40,7 +41,7 @@ def list_label(turn: Turn, stories: Sequence[Story]) -> str | None:
 def _button(turn: Turn, item: Story, mark: bool) -> Button:
     title = item.text(turn.locale).title
     label = turn._("(Example) {title}", title=title) if mark and item.illustrative else title
-    return Button(label[:LABEL_LIMIT], f"story:{item.id}")
+    return Button(label[:LABEL_LIMIT], StoryShow(item.id).pack())
 
 
 async def list_stories(turn: Turn) -> list[Reply]:
@@ -62,7 +63,7 @@ async def list_stories(turn: Turn) -> list[Reply]:
 
 async def show_story(turn: Turn) -> list[Reply]:
     """One story with its lesson; an invented one opens with its label."""
-    item = turn.services.library.story(turn.args[0]) if turn.args else None
+    item = turn.services.library.story(turn.pressed_as(StoryShow).story_id)
     if item is None:
         raise StaleAction
     text = item.text(turn.locale)
@@ -72,7 +73,7 @@ async def show_story(turn: Turn) -> list[Reply]:
     return [
         Reply(
             "\n\n".join(part for part in parts if part),
-            buttons=((Button(turn._("📖 Other stories"), "menu:stories"),), (Button(turn._("‹ Main menu"), "menu:home"),)),
+            buttons=((Button(turn._("📖 Other stories"), Menu("stories").pack()),), (Button(turn._("‹ Main menu"), Menu("home").pack()),)),
             image=item.image,
         )
     ]
@@ -80,5 +81,5 @@ async def show_story(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"chuyen": list_stories, "stories": list_stories},
-    actions={"menu:stories": Action(list_stories), "story": Action(show_story)},
+    actions={Menu("stories"): Action(list_stories), StoryShow: Action(show_story)},
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers.menu import main_menu
 from handlers.onboarding import ask_consent, continue_subscribe
+from handlers.actions import Menu
 from handlers.router import Action, Routes
 from handlers.states import Mode, State
 from handlers.turn import Turn
@@ -27,5 +28,5 @@ async def unsubscribe(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"dangky": subscribe, "subscribe": subscribe, "huydangky": unsubscribe, "unsubscribe": unsubscribe},
-    actions={"menu:subscribe": Action(subscribe), "menu:unsubscribe": Action(unsubscribe)},
+    actions={Menu("subscribe"): Action(subscribe), Menu("unsubscribe"): Action(unsubscribe)},
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from content.i18n import N_
+from handlers.actions import Menu, TicketAction, TicketAdd, TicketRate, TicketResolved, TicketShow, TicketStars
 from handlers import nominate
 from handlers.menu import main_menu
 from handlers.router import Action, Routes
@@ -21,6 +22,7 @@ STATUS_LABELS = {
     TicketStatus.closed: N_("closed"),
     TicketStatus.rejected: N_("not accepted"),
 }
+STARS = range(1, 6)
 OPEN = frozenset({TicketStatus.new, TicketStatus.assigned, TicketStatus.in_progress, TicketStatus.answered})
 
 
@@ -52,7 +54,7 @@ async def track(turn: Turn) -> list[Reply]:
     return [Reply(
         turn._("Your reports (newest first):"),
         buttons=tuple(
-            (Button(f"{t.code} · {status_label(turn, t.status)} · {turn.translator.format_date(t.created_at)}", f"tk:show:{t.code}"),)
+            (Button(f"{t.code} · {status_label(turn, t.status)} · {turn.translator.format_date(t.created_at)}", TicketShow(t.code).pack()),)
             for t in mine
         ),
     )]
@@ -72,10 +74,10 @@ async def show(turn: Turn, ticket: Ticket) -> list[Reply]:
         lines.append(f"• {format_date(event.created_at)} — {_event_text(turn, event)}")
     rows: list[tuple[Button, ...]] = []
     if ticket.status in OPEN:
-        rows.append((Button(turn._("✍️ Add a message or photo"), f"tk:add:{ticket.code}"),))
+        rows.append((Button(turn._("✍️ Add a message or photo"), TicketAdd(ticket.code).pack()),))
     if ticket.status in (TicketStatus.answered, TicketStatus.closed) and ticket.rating is None:
-        rows.append((Button(turn._("⭐ Rate the answer"), f"tk:rate:{ticket.code}"),))
-    rows.append((Button(turn._("📋 My feedback"), "menu:mine"),))
+        rows.append((Button(turn._("⭐ Rate the answer"), TicketRate(ticket.code).pack()),))
+    rows.append((Button(turn._("📋 My feedback"), Menu("mine").pack()),))
     return [Reply("\n".join(lines).strip()[:4000], buttons=tuple(rows))]
 
 
@@ -96,37 +98,65 @@ def _event_text(turn: Turn, event) -> str:  # type: ignore[no-untyped-def]
     return event.text
 
 
-async def on_action(turn: Turn) -> list[Reply]:
-    """tk:show / tk:add / tk:rate / tk:stars / tk:resolved buttons."""
-    step = turn.args[0] if turn.args else ""
-    ticket = await _own(turn, turn.args[1] if len(turn.args) > 1 else None)
+async def _pressed_ticket(turn: Turn) -> Ticket:
+    """The citizen's own ticket a button names, or a stale button."""
+    ticket = await _own(turn, turn.pressed_as(TicketAction).code)
     if ticket is None:
         raise StaleAction
-    if step == "show":
-        turn.reset()
-        return await show(turn, ticket)
-    if step == "add" and ticket.status in OPEN:
-        turn.goto(State.ticket_add, code=ticket.code)
-        return [Reply(turn._("Please write what you want to add to {code}, or send a photo.", code=ticket.code),
-                      buttons=((Button(turn._("✖ Cancel"), f"tk:show:{ticket.code}"),),))]
-    if step == "rate" and ticket.rating is None:
-        return [Reply(turn._("How satisfied are you with the answer? (1 = not at all, 5 = very)"),
-                      buttons=(tuple(Button("⭐" * n, f"tk:stars:{ticket.code}:{n}") for n in range(1, 6)),))]
-    if step == "stars" and len(turn.args) > 2 and turn.args[2] in {"1", "2", "3", "4", "5"}:
-        stars = turn.args[2]
-        return [Reply(turn._("Has your problem been resolved?"), buttons=(
-            (Button(turn._("Yes, resolved"), f"tk:resolved:{ticket.code}:{stars}:yes"),
-             Button(turn._("No, not yet"), f"tk:resolved:{ticket.code}:{stars}:no")),
-        ))]
-    if step == "resolved" and len(turn.args) > 3 and ticket.rating is None:
-        await ticket_repo.rate(turn.session, ticket, int(turn.args[2]), turn.args[3] == "yes", turn.now)
-        text = (turn._("Thank you for your rating!") if turn.args[3] == "yes"
-                else turn._("Thank you. Your report has been reopened so that staff look at it again."))
-        return [main_menu(turn, text)]
-    raise StaleAction
+    return ticket
+
+
+async def on_show(turn: Turn) -> list[Reply]:
+    """tk:show: one of the citizen's reports."""
+    ticket = await _pressed_ticket(turn)
+    turn.reset()
+    return await show(turn, ticket)
 
 
 async def on_add(turn: Turn) -> list[Reply]:
+    """tk:add: the next message or photo is added to an open report."""
+    ticket = await _pressed_ticket(turn)
+    if ticket.status not in OPEN:
+        raise StaleAction
+    turn.goto(State.ticket_add, code=ticket.code)
+    return [Reply(turn._("Please write what you want to add to {code}, or send a photo.", code=ticket.code),
+                  buttons=((Button(turn._("✖ Cancel"), TicketShow(ticket.code).pack()),),))]
+
+
+async def on_rate(turn: Turn) -> list[Reply]:
+    """tk:rate: ask the stars."""
+    ticket = await _pressed_ticket(turn)
+    if ticket.rating is not None:
+        raise StaleAction
+    return [Reply(turn._("How satisfied are you with the answer? (1 = not at all, 5 = very)"),
+                  buttons=(tuple(Button("⭐" * n, TicketStars(ticket.code, n).pack()) for n in STARS),))]
+
+
+async def on_stars(turn: Turn) -> list[Reply]:
+    """tk:stars: ask whether the problem was resolved."""
+    ticket = await _pressed_ticket(turn)
+    stars = turn.pressed_as(TicketStars).stars
+    if stars not in STARS:
+        raise StaleAction
+    return [Reply(turn._("Has your problem been resolved?"), buttons=(
+        (Button(turn._("Yes, resolved"), TicketResolved(ticket.code, stars, "yes").pack()),
+         Button(turn._("No, not yet"), TicketResolved(ticket.code, stars, "no").pack())),
+    ))]
+
+
+async def on_resolved(turn: Turn) -> list[Reply]:
+    """tk:resolved: store the rating (a "no" reopens the report)."""
+    ticket = await _pressed_ticket(turn)
+    pressed = turn.pressed_as(TicketResolved)
+    if ticket.rating is not None or pressed.stars not in STARS:
+        raise StaleAction
+    await ticket_repo.rate(turn.session, ticket, pressed.stars, pressed.resolved == "yes", turn.now)
+    text = (turn._("Thank you for your rating!") if pressed.resolved == "yes"
+            else turn._("Thank you. Your report has been reopened so that staff look at it again."))
+    return [main_menu(turn, text)]
+
+
+async def on_added(turn: Turn) -> list[Reply]:
     """A message or photo added to an open ticket."""
     ticket = await _own(turn, turn.data.get("code"))
     if ticket is None or ticket.status not in OPEN:
@@ -142,7 +172,8 @@ async def on_add(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"tracuu": track, "track": track},
-    actions={"menu:mine": Action(track), "tk": Action(on_action)},
-    text={State.ticket_add: on_add},
-    media={State.ticket_add: on_add},
+    actions={Menu("mine"): Action(track), TicketShow: Action(on_show), TicketAdd: Action(on_add), TicketRate: Action(on_rate),
+             TicketStars: Action(on_stars), TicketResolved: Action(on_resolved)},
+    text={State.ticket_add: on_added},
+    media={State.ticket_add: on_added},
 )
