@@ -18,7 +18,9 @@ from multidict import MultiMapping
 
 from bot import keys
 from bot.broadcast_cli import IMAGE_TYPES
-from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, scope_areas, staff_of, translator_of
+from bot.dashboard.web import (
+    PREFIX, form_text, form_values, now_of, reading, record, redirect, render, scope_areas, staff_of, today_of, translator_of,
+)
 from content.areas import PROVINCE_CODE
 from content.campaigns import Campaign, trigger
 from content.i18n import N_, SUPPORTED, Translator
@@ -98,24 +100,15 @@ class Draft:
     send_at: datetime | None = None
 
 
-def _values(form: MultiMapping[Any], name: str) -> list[str]:
-    return [value.strip() for value in form.getall(name, []) if isinstance(value, str) and value.strip()]
-
-
-def _value(form: MultiMapping[Any], name: str) -> str:
-    value = form.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
-
-
 def read_target(draft: Draft, form: MultiMapping[Any], services: Services, areas: set[str] | None) -> None:
     """The target part of the form (shared by the count endpoint): areas within the staff
     member's scope, household statuses, languages."""
-    draft.province = _value(form, "province") == "1"
-    draft.groups = _values(form, "group")
-    draft.areas = _values(form, "area")
-    draft.statuses = [s for s in _values(form, "status") if s in HouseholdStatus.__members__]
-    draft.locales = [s for s in _values(form, "locale") if s in SUPPORTED]
-    if len(draft.statuses) != len(_values(form, "status")) or len(draft.locales) != len(_values(form, "locale")):
+    draft.province = form_text(form, "province") == "1"
+    draft.groups = form_values(form, "group")
+    draft.areas = form_values(form, "area")
+    draft.statuses = [s for s in form_values(form, "status") if s in HouseholdStatus.__members__]
+    draft.locales = [s for s in form_values(form, "locale") if s in SUPPORTED]
+    if len(draft.statuses) != len(form_values(form, "status")) or len(draft.locales) != len(form_values(form, "locale")):
         draft.errors.append(UNKNOWN_FILTER)
     if areas is not None:
         if not areas:
@@ -141,13 +134,13 @@ def read_target(draft: Draft, form: MultiMapping[Any], services: Services, areas
 
 def read_message(draft: Draft, form: MultiMapping[Any], services: Services, tz: Any, now: datetime, photo_limit: int) -> None:
     """The rest of the form: texts, photo, buttons, schedule, urgency."""
-    draft.texts = {locale: _value(form, f"text_{locale}") for locale in SUPPORTED if _value(form, f"text_{locale}")}
+    draft.texts = {locale: form_text(form, f"text_{locale}") for locale in SUPPORTED if form_text(form, f"text_{locale}")}
     if not draft.texts.get("vi"):
         draft.errors.append(N_("Write the notice in Vietnamese (the English text is optional)."))
     if any(len(text) > MAX_NOTICE for text in draft.texts.values()):
         draft.errors.append(N_("A notice may have at most 1,500 characters in each language."))
-    draft.faqs, draft.stories = _values(form, "faq"), _values(form, "story")
-    draft.quiz = _value(form, "quiz") == "1"
+    draft.faqs, draft.stories = form_values(form, "faq"), form_values(form, "story")
+    draft.quiz = form_text(form, "quiz") == "1"
     library = services.library
     if any(library.faq(item) is None for item in draft.faqs) or any(library.story(item) is None for item in draft.stories):
         draft.errors.append(N_("That FAQ entry or story no longer exists."))
@@ -155,7 +148,7 @@ def read_message(draft: Draft, form: MultiMapping[Any], services: Services, tz: 
         draft.errors.append(N_("Choose at most 3 buttons."))
     if any(_elsewhere(library.story(item), draft.target.get("areas") or []) for item in draft.stories):
         draft.errors.append(REAL_STORY_ELSEWHERE)
-    draft.urgent = _value(form, "urgent") == "1"
+    draft.urgent = form_text(form, "urgent") == "1"
     _read_schedule(draft, form, tz, now)
     _read_photo(draft, form.get("photo"), photo_limit)
 
@@ -169,8 +162,8 @@ def _elsewhere(story: Any, areas: list[str]) -> bool:
 
 
 def _read_schedule(draft: Draft, form: MultiMapping[Any], tz: Any, now: datetime) -> None:
-    draft.later = _value(form, "when") == "later"
-    draft.day, draft.time = _value(form, "day")[:10], _value(form, "time")[:5]
+    draft.later = form_text(form, "when") == "later"
+    draft.day, draft.time = form_text(form, "day")[:10], form_text(form, "time")[:5]
     if not draft.later:
         draft.send_at = now
         return
@@ -322,7 +315,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     draft = Draft()
     read_target(draft, form, services, scope_areas(request))
     read_message(draft, form, services, request.app[keys.SETTINGS].tz, now, photo_limit(request))
-    sending = _value(form, "action") == "send"
+    sending = form_text(form, "action") == "send"
     async with request.app[keys.SESSIONS]() as session:
         count = None
         if not TARGET_ERRORS.intersection(draft.errors):
@@ -346,7 +339,7 @@ def _compose_page(request: web.Request, draft: Draft, *, count: int | None = Non
                   status: int = 200) -> web.Response:
     services = request.app[keys.SERVICES]
     t = translator_of(request)
-    today = now_of(request).astimezone(services.tz).date()
+    today = today_of(request)
     areas = scope_areas(request)
     return render(request, "admin/broadcasts/new.html", {
         "draft": draft, "errors": errors or [], "max_text": MAX_NOTICE,

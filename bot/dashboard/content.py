@@ -17,7 +17,9 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import keys
-from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, roles, staff_of, translator_of
+from bot.dashboard.web import (
+    MAX_FIELD, PREFIX, form_text, now_of, reading, record, redirect, render, roles, staff_of, today_of, translator_of,
+)
 from content.check import REVIEW_DAYS, entries_to_review, review_until
 from content.i18n import N_, Translator
 from content.importer import faq_entry, faq_row, load_bundle, story, story_row, validate_faq, validate_story
@@ -84,7 +86,7 @@ async def content_list(request: web.Request) -> web.Response:
     topic = request.query.get("topic", "")
     state = request.query.get("state", "")
     typed = request.query.get("q", "").strip()[:200]
-    today = _today(request)
+    today = today_of(request)
     async with reading(request) as session:
         bundle = await load_bundle(session)
     entries = [entry for entry in bundle.faqs if (not topic or entry.topic == topic) and _in_state(entry, state, today)]
@@ -219,7 +221,7 @@ def _faq_page(request: web.Request, form: dict[str, Any], bundle: Any, *, new: b
 def _faq_preview(request: web.Request, entry: FaqEntry) -> list[dict[str, Any]]:
     """The answer in each language exactly as the bot sends it, with the buttons under it."""
     services = request.app[keys.SERVICES]
-    today = _today(request)
+    today = today_of(request)
     shown = []
     for locale in LOCALES:
         translator = services.catalogs.get(locale)
@@ -252,17 +254,17 @@ def _faq_form(entry: FaqEntry) -> dict[str, Any]:
 
 def _posted_faq_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
     """The form fields as posted (strings, checkboxes as booleans)."""
-    form: dict[str, Any] = {name: _field(post, name) for name in ("id", "topic", "replaced_by", "valid_from", "valid_until",
-                                                                   "reviewed_on", "from_question")}
+    form: dict[str, Any] = {name: form_text(post, name, MAX_FIELD)
+                            for name in ("id", "topic", "replaced_by", "valid_from", "valid_until", "reviewed_on", "from_question")}
     form["id"] = form["id"].lower()
     for locale in LOCALES:
         for name in FAQ_TEXT_FIELDS:
-            form[f"{locale}_{name}"] = _field(post, f"{locale}_{name}", 4000)
+            form[f"{locale}_{name}"] = form_text(post, f"{locale}_{name}", 4000)
     form["needs_review"] = "needs_review" in post
     form["published"] = "published" in post
     sources = []
     for number in range(20):
-        source = {part: _field(post, f"source_{number}_{part}") for part in ("document", "date", "url")}
+        source = {part: form_text(post, f"source_{number}_{part}", MAX_FIELD) for part in ("document", "date", "url")}
         if any(source.values()):
             sources.append(source)
     form["sources"] = _pad(sources)
@@ -408,11 +410,12 @@ def _story_form(item: Story) -> dict[str, Any]:
 
 
 def _posted_story_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
-    form: dict[str, Any] = {"id": _field(post, "id").lower(), "commune": _field(post, "commune"), "tags": _field(post, "tags"),
+    form: dict[str, Any] = {"id": form_text(post, "id", MAX_FIELD).lower(), "commune": form_text(post, "commune", MAX_FIELD),
+                            "tags": form_text(post, "tags", MAX_FIELD),
                             "illustrative": "illustrative" in post, "published": "published" in post}
     for locale in LOCALES:
         for name in STORY_TEXT_FIELDS:
-            form[f"{locale}_{name}"] = _field(post, f"{locale}_{name}", 4000)
+            form[f"{locale}_{name}"] = form_text(post, f"{locale}_{name}", 4000)
     return form
 
 
@@ -462,7 +465,7 @@ async def alternative_choose(request: web.Request) -> web.Response:
 @roles(*EDITORS)
 async def alternative_add(request: web.Request) -> web.StreamResponse:
     """POST /admin/unanswered/ID/alternative faq_id=…: add the question to that entry's phrasings."""
-    faq_id = _field(await request.post(), "faq_id")
+    faq_id = form_text(await request.post(), "faq_id", MAX_FIELD)
     question_id = _int(request.match_info["question_id"])
     now = now_of(request)
     async with request.app[keys.SESSIONS]() as session:
@@ -507,7 +510,7 @@ async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
 
 def _picks(request: web.Request, typed: str, entries: tuple[FaqEntry, ...]) -> list[Pick]:
     """The search's own suggestions first, then entries sharing the most words with the text."""
-    result = request.app[keys.SERVICES].library.index.search(typed, on=_today(request), limit=PICK_LIMIT)
+    result = request.app[keys.SERVICES].library.index.search(typed, on=today_of(request), limit=PICK_LIMIT)
     picks = [Pick(match.entry, match.score) for match in result.matches]
     chosen = {pick.entry.id for pick in picks}
     words = set(fold(typed).split()) - PARTICLES
@@ -576,7 +579,7 @@ def _suggest_id(text: str, bundle: Any) -> str:
 
 
 def _likely_topic(request: web.Request, text: str) -> str:
-    result = request.app[keys.SERVICES].library.index.search(text, on=_today(request))
+    result = request.app[keys.SERVICES].library.index.search(text, on=today_of(request))
     return result.best.entry.topic if result.best else ""
 
 
@@ -595,24 +598,15 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
 
 
-def _field(post: MultiDictProxy[Any], name: str, limit: int = 500) -> str:
-    value = post.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
-
-
 def _int(text: str) -> int:
     return int(text) if text.isdigit() and len(text) <= 18 else 0
 
 
 async def _publish_action(request: web.Request) -> bool:
-    action = _field(await request.post(), "action")
+    action = form_text(await request.post(), "action", MAX_FIELD)
     if action not in ("publish", "unpublish"):
         raise web.HTTPBadRequest(text="unknown action")
     return action == "publish"
-
-
-def _today(request: web.Request) -> date:
-    return now_of(request).astimezone(request.app[keys.SERVICES].tz).date()
 
 
 def _as_published(item: Story) -> Story:

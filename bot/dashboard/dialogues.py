@@ -16,7 +16,9 @@ from multidict import MultiMapping
 
 from bot import keys
 from bot.channels import webchat
-from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, scope_areas, staff_of
+from bot.dashboard.web import (
+    MAX_FIELD, PREFIX, form_text, local_moment, now_of, reading, record, redirect, render, scope_areas, staff_of, today_of,
+)
 from content.areas import PROVINCE_CODE
 from content.i18n import N_, SUPPORTED, Catalogs
 from handlers.dialogues import MAX_QUESTION, publish_answers, topic_of
@@ -26,7 +28,6 @@ from storage.models import Dialogue, DialogueStatus
 routes = web.RouteTableDef()
 MAX_ID_DIGITS = 9
 MAX_TOPIC = 300
-MAX_FIELD = 500
 MAX_SUMMARY = 4000
 MAX_AHEAD = timedelta(days=366)
 STATUS_LABELS = {
@@ -61,33 +62,22 @@ class Draft:
     errors: list[str] = field(default_factory=list)
 
 
-def _value(form: MultiMapping[Any], name: str, limit: int = MAX_FIELD) -> str:
-    value = form.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
-
-
-def _moment(day: str, time: str, tz: Any) -> datetime | None:
-    try:
-        return datetime.strptime(f"{day} {time}", "%Y-%m-%d %H:%M").replace(tzinfo=tz)
-    except ValueError:
-        return None
-
-
 def read_form(form: MultiMapping[Any], request: web.Request) -> Draft:
     """Parse and check the announcement form once."""
     tz, now = request.app[keys.SETTINGS].tz, now_of(request)
     services = request.app[keys.SERVICES]
     draft = Draft(
-        topics={locale: _value(form, f"topic_{locale}", MAX_TOPIC) for locale in SUPPORTED if _value(form, f"topic_{locale}")},
-        day=_value(form, "day", 10), time=_value(form, "time", 5),
-        close_day=_value(form, "close_day", 10), close_time=_value(form, "close_time", 5),
-        officials=_value(form, "officials"), place=_value(form, "place"), online_url=_value(form, "online_url"),
-        area=_value(form, "area", 16), announce=_value(form, "announce") == "1",
+        topics={locale: form_text(form, f"topic_{locale}", MAX_TOPIC) for locale in SUPPORTED if form_text(form, f"topic_{locale}")},
+        day=form_text(form, "day", 10), time=form_text(form, "time", 5),
+        close_day=form_text(form, "close_day", 10), close_time=form_text(form, "close_time", 5),
+        officials=form_text(form, "officials", MAX_FIELD), place=form_text(form, "place", MAX_FIELD),
+        online_url=form_text(form, "online_url", MAX_FIELD),
+        area=form_text(form, "area", 16), announce=form_text(form, "announce") == "1",
     )
     if not draft.topics.get("vi"):
         draft.errors.append(N_("Write the topic in Vietnamese (the English one is optional)."))
-    draft.held_at = _moment(draft.day, draft.time, tz)
-    draft.close_at = _moment(draft.close_day, draft.close_time, tz)
+    draft.held_at = local_moment(draft.day, draft.time, tz)
+    draft.close_at = local_moment(draft.close_day, draft.close_time, tz)
     if draft.held_at is None:
         draft.errors.append(N_("Give the date and time of the dialogue."))
     elif draft.held_at <= now or draft.held_at - now > MAX_AHEAD:
@@ -171,7 +161,7 @@ def _form(request: web.Request, draft: Draft, status: int = 200) -> web.Response
     return render(request, "admin/dialogues/new.html", {
         "draft": draft, "errors": draft.errors, "own_areas": None if areas is None else sorted(areas),
         "province": PROVINCE_CODE, "communes": services.areas.communes(),
-        "today": now_of(request).astimezone(services.tz).date().isoformat(),
+        "today": today_of(request).isoformat(),
     }, status=status)
 
 
@@ -226,7 +216,7 @@ async def visibility(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as session:
         dialogue = await _find(request, session)
         row = await _question(request, session, dialogue)
-        row.question.published = _value(form, "published") == "1"
+        row.question.published = form_text(form, "published") == "1"
         await record(session, request, "dialogue.question.show" if row.question.published else "dialogue.question.hide",
                      object_type="ticket", object_id=row.ticket.code, dialogue=dialogue.id)
         await session.commit()
@@ -236,7 +226,7 @@ async def visibility(request: web.Request) -> web.StreamResponse:
 @routes.post(r"/admin/dialogues/{id:\d+}/questions/{question_id:\d+}/answer", name="admin-dialogue-answer")
 async def answer(request: web.Request) -> web.StreamResponse:
     """POST …/questions/TICKET/answer: write (or change) a question's answer before publishing."""
-    text = _value(await request.post(), "answer", MAX_QUESTION * 4 + 1)
+    text = form_text(await request.post(), "answer", MAX_QUESTION * 4 + 1)
     async with request.app[keys.SESSIONS]() as session:
         dialogue = await _find(request, session)
         row = await _question(request, session, dialogue)
@@ -257,7 +247,7 @@ async def answer(request: web.Request) -> web.StreamResponse:
 async def publish(request: web.Request) -> web.StreamResponse:
     """POST /admin/dialogues/ID/publish: send the answers to the askers (and supporters), close the dialogue."""
     form = await request.post()
-    summary = _value(form, "summary", MAX_SUMMARY)
+    summary = form_text(form, "summary", MAX_SUMMARY)
     async with request.app[keys.SESSIONS]() as session:
         dialogue = await _find(request, session)
         if dialogue.status == DialogueStatus.answered:
@@ -266,7 +256,7 @@ async def publish(request: web.Request) -> web.StreamResponse:
             raise redirect(request, "admin-dialogue", {"message": "incomplete"}, id=str(dialogue.id))
         count, queued = await publish_answers(
             session, request.app[keys.SERVICES].catalogs, staff_of(request), dialogue, summary=summary,
-            notify_voters=_value(form, "voters") == "1", now=now_of(request),
+            notify_voters=form_text(form, "voters") == "1", now=now_of(request),
         )
         await record(session, request, "dialogue.publish", object_type="dialogue", object_id=str(dialogue.id),
                      answers=count, messages=queued)

@@ -14,7 +14,9 @@ from pathlib import Path
 from aiohttp import web
 
 from bot import keys
-from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, scope_areas, staff_of, translator_of
+from bot.dashboard.web import (
+    PREFIX, form_text, now_of, reading, record, redirect, render, scope_areas, staff_of, translator_of,
+)
 from bot.dashboard.selfcheck import OUTCOME_LABELS
 from bot.export import as_bytes, rows_of
 from content.i18n import N_
@@ -276,16 +278,10 @@ def _back(request: web.Request, **query: str) -> web.HTTPSeeOther:
     return redirect(request, "admin-ticket", query, code=request.match_info["code"])
 
 
-def _text(form, name: str) -> str:  # type: ignore[no-untyped-def]
-    """A form field as trimmed text ("" when missing)."""
-    value = form.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
-
-
 @routes.post(f"{PREFIX}/tickets/{CODE}/reply", name="admin-ticket-reply")
 async def reply(request: web.Request) -> web.StreamResponse:
     """POST …/reply: answer the citizen (queued in the outbox); the ticket becomes answered."""
-    text = _text(await request.post(), "text")
+    text = form_text(await request.post(), "text")
     if not text or len(text) > MAX_REPLY:
         raise _back(request, error="empty" if not text else "too_long")
     now = now_of(request)
@@ -303,7 +299,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
 @routes.post(f"{PREFIX}/tickets/{CODE}/note", name="admin-ticket-note")
 async def note(request: web.Request) -> web.StreamResponse:
     """POST …/note: an internal note the citizen never sees."""
-    text = _text(await request.post(), "text")
+    text = form_text(await request.post(), "text")
     if not text or len(text) > MAX_REPLY:
         raise _back(request, error="empty" if not text else "too_long")
     async with request.app[keys.SESSIONS]() as session:
@@ -317,7 +313,7 @@ async def note(request: web.Request) -> web.StreamResponse:
 @routes.post(f"{PREFIX}/tickets/{CODE}/assign", name="admin-ticket-assign")
 async def assign(request: web.Request) -> web.StreamResponse:
     """POST …/assign: give the ticket to a staff member whose scope includes it."""
-    chosen = _text(await request.post(), "assignee")
+    chosen = form_text(await request.post(), "assignee")
     async with request.app[keys.SESSIONS]() as session:
         ticket = await _ticket(session, request)
         assignee = await session.get(Staff, int(chosen)) if chosen.isdigit() else None
@@ -338,7 +334,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
 async def change_status(request: web.Request) -> web.StreamResponse:
     """POST …/status: a new status, with a reason the citizen sees (required to reject)."""
     form = await request.post()
-    wanted, reason = _text(form, "status"), _text(form, "reason")
+    wanted, reason = form_text(form, "status"), form_text(form, "reason")
     if len(reason) > MAX_REASON:
         raise _back(request, error="too_long")
     now = now_of(request)

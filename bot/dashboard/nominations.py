@@ -15,7 +15,10 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.dashboard.web import PREFIX, in_area_scope, now_of, reading, record, redirect, render, scope_areas, staff_of, translator_of
+from bot.dashboard.web import (
+    PREFIX, form_text, in_area_scope, now_of, reading, record, redirect, render, scope_areas, staff_of, today_of,
+    translator_of,
+)
 from bot.photos import NotAPhoto, published_copy
 from content.i18n import N_
 from content.importer import story, story_row
@@ -72,9 +75,8 @@ async def _nomination(session, request: web.Request) -> Nomination:  # type: ign
     return found
 
 
-def _text(form, name: str) -> str:  # type: ignore[no-untyped-def]
-    value = form.get(name, "")
-    return value.strip().replace("\r\n", "\n") if isinstance(value, str) else ""
+def _text(form: Any, name: str) -> str:
+    return form_text(form, name).replace("\r\n", "\n")
 
 
 @routes.get(f"{PREFIX}/nominations", name="admin-nominations")
@@ -122,7 +124,7 @@ async def _page(request: web.Request, nomination: Nomination, form: dict[str, An
                 preview: list[dict] | None = None, status: int = 200) -> web.Response:
     services = request.app[keys.SERVICES]
     areas = scope_areas(request)
-    today = now_of(request).astimezone(services.tz).date()
+    today = today_of(request)
     return render(request, "admin/nominations/detail.html", {
         "nomination": nomination, "form": form, "errors": errors or [], "preview": preview,
         "files": list(enumerate(nomination.files)), "photo_numbers": [n for n, file in enumerate(nomination.files) if file.get("kind") == "photo"],
@@ -204,7 +206,7 @@ def _check(request: web.Request, nomination: Nomination, form: dict[str, Any]) -
     """What keeps the story from being published, as messages for the editor ([] when it can be)."""
     errors = []
     services = request.app[keys.SERVICES]
-    today = now_of(request).astimezone(services.tz).date()
+    today = today_of(request)
     if not MIN_TITLE <= len(form["title"]) <= MAX_TITLE:
         errors.append(N_("The title must have 3 to 120 characters."))
     if not MIN_TEXT <= len(form["body"]) <= MAX_TEXT:

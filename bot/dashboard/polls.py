@@ -22,7 +22,8 @@ from bot import charts, keys
 from bot.channels import webchat
 from bot.dashboard.broadcasts import STATUS_LABELS, Draft, describe_target, read_target
 from bot.dashboard.web import (
-    PREFIX, now_of, reading, record, redirect, render, roles, scope_areas, staff_of, translator_of,
+    PREFIX, form_text, local_moment, now_of, reading, record, redirect, render, roles, scope_areas, staff_of,
+    today_of, translator_of,
 )
 from content.i18n import N_, SUPPORTED, Translator
 from handlers.polls import delivery_key
@@ -69,28 +70,16 @@ class PollForm:
         return self.choices + [{} for _ in range(poll_repo.MAX_CHOICES - len(self.choices))]
 
 
-def _value(form: MultiMapping[Any], name: str) -> str:
-    value = form.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _moment(day: str, time: str, tz: Any) -> datetime | None:
-    try:
-        return datetime.strptime(f"{day} {time}", "%Y-%m-%d %H:%M").replace(tzinfo=tz)
-    except ValueError:
-        return None
-
-
 def read_poll(poll: PollForm, form: MultiMapping[Any], tz: Any, now: datetime) -> None:
     """The question, the choices (or free text) and the opening and closing times."""
-    poll.texts = {locale: _value(form, f"text_{locale}") for locale in SUPPORTED if _value(form, f"text_{locale}")}
+    poll.texts = {locale: form_text(form, f"text_{locale}") for locale in SUPPORTED if form_text(form, f"text_{locale}")}
     if not poll.texts.get("vi"):
         poll.errors.append(N_("Write the question in Vietnamese (the English text is optional)."))
     if any(len(text) > MAX_QUESTION for text in poll.texts.values()):
         poll.errors.append(N_("A question may have at most 500 characters in each language."))
-    poll.free_text = _value(form, "kind") == "free"
+    poll.free_text = form_text(form, "kind") == "free"
     for n in range(1, poll_repo.MAX_CHOICES + 1):
-        labels = {locale: _value(form, f"choice_{locale}_{n}") for locale in SUPPORTED if _value(form, f"choice_{locale}_{n}")}
+        labels = {locale: form_text(form, f"choice_{locale}_{n}") for locale in SUPPORTED if form_text(form, f"choice_{locale}_{n}")}
         if labels:
             poll.choices.append(labels)
     if not poll.free_text:
@@ -104,11 +93,11 @@ def read_poll(poll: PollForm, form: MultiMapping[Any], tz: Any, now: datetime) -
 
 
 def _read_times(poll: PollForm, form: MultiMapping[Any], tz: Any, now: datetime) -> None:
-    poll.open_now = _value(form, "when") != "later"
-    poll.open_day, poll.open_time = _value(form, "open_day")[:10], _value(form, "open_time")[:5]
-    poll.close_day, poll.close_time = _value(form, "close_day")[:10], _value(form, "close_time")[:5]
-    opens = now if poll.open_now else _moment(poll.open_day, poll.open_time, tz)
-    closes = _moment(poll.close_day, poll.close_time, tz)
+    poll.open_now = form_text(form, "when") != "later"
+    poll.open_day, poll.open_time = form_text(form, "open_day")[:10], form_text(form, "open_time")[:5]
+    poll.close_day, poll.close_time = form_text(form, "close_day")[:10], form_text(form, "close_time")[:5]
+    opens = now if poll.open_now else local_moment(poll.open_day, poll.open_time, tz)
+    closes = local_moment(poll.close_day, poll.close_time, tz)
     if opens is None:
         poll.errors.append(N_("Give the date and time it opens, or open it now."))
     elif not poll.open_now and opens <= now:
@@ -175,7 +164,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     read_target(poll.target, form, services, scope_areas(request))
     read_poll(poll, form, services.tz, now)
     errors = poll.target.errors + poll.errors
-    creating = _value(form, "action") == "create"
+    creating = form_text(form, "action") == "create"
     async with request.app[keys.SESSIONS]() as session:
         count = None
         if not poll.target.errors:
@@ -201,7 +190,7 @@ def _form_page(request: web.Request, poll: PollForm, *, count: int | None = None
                status: int = 200) -> web.Response:
     services = request.app[keys.SERVICES]
     t = translator_of(request)
-    today = now_of(request).astimezone(services.tz).date()
+    today = today_of(request)
     areas = scope_areas(request)
     count_text = t.gettext(N_("Recipients now: {count} subscribed citizen(s)")).format(count=t.format_number(count)) if count is not None else ""
     return render(request, "admin/polls/new.html", {

@@ -21,7 +21,9 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import charts, keys
-from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, roles, scope_areas, staff_of, translator_of
+from bot.dashboard.web import (
+    MAX_FIELD, PREFIX, form_text, now_of, reading, record, redirect, render, roles, scope_areas, staff_of, today_of, translator_of,
+)
 from content.i18n import N_, Translator
 from content.importer import load_bundle
 from content.loader import ContentError, ContentInvalid
@@ -53,15 +55,10 @@ class ContestForm:
     ends_on: date | None = None
 
 
-def _text(form: Any, name: str, limit: int) -> str:
-    value = form.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
-
-
 def read_form(form: Any) -> ContestForm:
     """Check the titles and the period (first day not after the last, at most a year)."""
-    parsed = ContestForm(_text(form, "title_vi", MAX_TITLE), _text(form, "title_en", MAX_TITLE),
-                         _text(form, "starts_on", 10), _text(form, "ends_on", 10))
+    parsed = ContestForm(form_text(form, "title_vi", MAX_TITLE), form_text(form, "title_en", MAX_TITLE),
+                         form_text(form, "starts_on", 10), form_text(form, "ends_on", 10))
     if not parsed.title_vi:
         parsed.errors.append(N_("Give the contest a Vietnamese title (the English one is optional)."))
     try:
@@ -97,8 +94,7 @@ async def contests(request: web.Request) -> web.Response:
 
 
 async def _contests_page(request: web.Request, form: ContestForm, *, status: int) -> web.Response:
-    services = request.app[keys.SERVICES]
-    today = now_of(request).astimezone(services.tz).date()
+    today = today_of(request)
     t = translator_of(request)
     async with reading(request) as session:
         found = await quiz_repo.list_contests(session)
@@ -166,7 +162,7 @@ async def contest_page(request: web.Request) -> web.Response:
     ) if board else None
     return render(request, "admin/quiz/contest.html", {
         "c": contest, "title": contest_title(contest, t.locale), "board": board, "chart": chart,
-        "phase": _phase(contest, now_of(request).astimezone(services.tz).date()), "round": quiz_repo.ROUND,
+        "phase": _phase(contest, today_of(request)), "round": quiz_repo.ROUND,
         "notice": notice if notice is not None and broadcast_views.visible_to(notice, areas) else None,
         "announced": notice is not None,
     })
@@ -223,7 +219,7 @@ ERROR_MESSAGES = (
 @roles(*EDITORS)
 async def questions_list(request: web.Request) -> web.Response:
     """GET /admin/quiz/questions: every question with its topic, FAQ entry, state and answers."""
-    today = _today(request)
+    today = today_of(request)
     async with reading(request) as session:
         rows = await quiz_repo.all_questions(session)
         counts = await quiz_repo.answer_counts(session, {row.id: row.answer for row in rows})
@@ -277,7 +273,7 @@ async def question_save(request: web.Request) -> web.StreamResponse:
 @roles(*EDITORS)
 async def question_publish(request: web.Request) -> web.StreamResponse:
     """POST /admin/quiz/questions/ID/publish: action=publish|unpublish."""
-    action = _field(await request.post(), "action")
+    action = form_text(await request.post(), "action", MAX_FIELD)
     if action not in ("publish", "unpublish"):
         raise web.HTTPBadRequest(text="unknown action")
     question_id = request.match_info["question_id"]
@@ -322,7 +318,7 @@ async def _submit_question(request: web.Request, question_id: str | None) -> web
 def _question_page(request: web.Request, form: dict[str, Any], bundle: ContentBundle, *, new: bool,
                    preview: QuizQuestion | None = None, errors: list[ContentError] | None = None,
                    previewing: bool = False, updated_at: Any = None, status: int = 200) -> web.Response:
-    today = _today(request)
+    today = today_of(request)
     by_field, general = _error_messages(errors or [], translator_of(request))
     return render(request, "admin/quiz/question.html", {
         "form": form, "new": new, "topics": bundle.topics, "choice_rows": range(CHOICE_ROWS),
@@ -374,13 +370,13 @@ def _question_form(question: QuizQuestion) -> dict[str, Any]:
 
 def _posted_question_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
     """The form fields as posted (strings; the checkbox as a boolean)."""
-    form: dict[str, Any] = {name: _field(post, name) for name in ("id", "topic", "faq_id", "answer")}
+    form: dict[str, Any] = {name: form_text(post, name, MAX_FIELD) for name in ("id", "topic", "faq_id", "answer")}
     form["id"] = form["id"].lower()
     for locale in LOCALES:
-        form[f"{locale}_question"] = _field(post, f"{locale}_question")
-        form[f"{locale}_explanation"] = _field(post, f"{locale}_explanation")
+        form[f"{locale}_question"] = form_text(post, f"{locale}_question", MAX_FIELD)
+        form[f"{locale}_explanation"] = form_text(post, f"{locale}_explanation", MAX_FIELD)
         for index in range(CHOICE_ROWS):
-            form[f"{locale}_choice_{index}"] = _field(post, f"{locale}_choice_{index}")
+            form[f"{locale}_choice_{index}"] = form_text(post, f"{locale}_choice_{index}", MAX_FIELD)
     form["published"] = "published" in post
     return form
 
@@ -421,10 +417,3 @@ def _question_text(row: QuizQuestionRow, locale: str) -> str:
     return str(text.get("question", ""))
 
 
-def _field(post: MultiDictProxy[Any], name: str, limit: int = 500) -> str:
-    value = post.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
-
-
-def _today(request: web.Request) -> date:
-    return now_of(request).astimezone(request.app[keys.SERVICES].tz).date()

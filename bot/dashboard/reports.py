@@ -10,7 +10,6 @@ and download their own commune's reports only (another commune is a 404), as for
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 from pathlib import Path
 
 from aiohttp import web
@@ -18,7 +17,7 @@ from aiohttp import web
 from bot import keys
 from bot.dashboard.stats import BadInput, chosen_area
 from bot.dashboard.web import (
-    PREFIX, in_area_scope, now_of, reading, record, redirect, render, scope_areas, staff_of, translator_of,
+    PREFIX, in_area_scope, now_of, reading, record, redirect, render, scope_areas, staff_of, today_of, translator_of,
 )
 from bot.report import PRESET_LABELS, PRESETS, STEPS, Period, PeriodError, file_name, preset
 from content.i18n import N_
@@ -39,10 +38,6 @@ STATUS_LABELS = {
 }
 
 
-def _today(request: web.Request) -> date:
-    return now_of(request).astimezone(request.app[keys.SERVICES].tz).date()
-
-
 @routes.get(f"{PREFIX}/reports", name="admin-reports")
 async def reports(request: web.Request) -> web.Response:
     """GET /admin/reports: the form (a period and, for provincial staff, a commune) and the recent reports."""
@@ -50,7 +45,7 @@ async def reports(request: web.Request) -> web.Response:
 
 
 async def _page(request: web.Request, chosen: dict[str, str], error: str, *, status: int = 200) -> web.Response:
-    today = _today(request)
+    today = today_of(request)
     presets = [(name, PRESET_LABELS[name], preset(name, today)) for name in PRESETS]
     areas = scope_areas(request)
     staff = staff_of(request)
@@ -72,7 +67,7 @@ async def ask(request: web.Request) -> web.StreamResponse:
     try:
         area = chosen_area(request, chosen["area"])
         name = chosen["period"] or "custom"
-        period = Period.parse(chosen["from"], chosen["to"]) if name == "custom" else preset(name, _today(request))
+        period = Period.parse(chosen["from"], chosen["to"]) if name == "custom" else preset(name, today_of(request))
     except (BadInput, PeriodError) as error:
         return await _page(request, chosen, str(error), status=400)
     async with request.app[keys.SESSIONS]() as session:

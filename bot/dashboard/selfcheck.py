@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot import keys
-from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, roles
+from bot.dashboard.web import PREFIX, form_text, now_of, reading, record, redirect, render, roles
 from content.i18n import N_
 from content.selfcheck import question_from
 from storage import selfcheck as selfcheck_repo
@@ -54,7 +54,7 @@ async def questions(request: web.Request) -> web.Response:
 async def save(request: web.Request) -> web.StreamResponse:
     """POST …/ID: action=save (wording, deficit answer), confirm (ask it from now on) or review (stop asking it)."""
     post = await request.post()
-    action = _field(post, "action", 20)
+    action = form_text(post, "action", 20)
     if action not in ACTIONS:
         raise web.HTTPBadRequest(text="unknown action")
     question_id = request.match_info["question_id"]
@@ -81,16 +81,13 @@ def _edited(data: dict[str, Any], post: Any) -> dict[str, Any]:
     for locale in LOCALES:
         text = dict(data.get(locale) or {})
         for name, limit in (("indicator", 100), ("question", 300)):
-            value = _field(post, f"{locale}_{name}", limit + 1)
+            value = form_text(post, f"{locale}_{name}", limit + 1)
             if value:
                 text[name] = value
         data[locale] = text
-    deficit = _field(post, "deficit_if", 3)
+    deficit = form_text(post, "deficit_if", 3)
     if deficit in ("yes", "no"):
         data["deficit_if"] = deficit
     return data
 
 
-def _field(post: Any, name: str, limit: int) -> str:
-    value = post.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""

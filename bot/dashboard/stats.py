@@ -6,7 +6,7 @@ asking for another one is a 404.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from io import BytesIO
 from typing import Any
 
@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from bot import charts, keys
 from bot.dashboard.selfcheck import OUTCOME_LABELS
-from bot.dashboard.web import PREFIX, now_of, reading, render, scope_areas, translator_of
+from bot.dashboard.web import PREFIX, now_of, reading, render, scope_areas, today_of, translator_of
 from bot.report import Period, PeriodError, kind_label
 from content.areas import AreaRecord
 from content.i18n import N_
@@ -33,10 +33,6 @@ AREA = r"{area:[0-9A-Za-z_-]+}"
 
 class BadInput(ValueError):
     """A filter the page cannot use; the message is an English msgid."""
-
-
-def _today(request: web.Request) -> date:
-    return now_of(request).astimezone(request.app[keys.SERVICES].tz).date()
 
 
 def chosen_area(request: web.Request, code: str) -> str | None:
@@ -61,7 +57,7 @@ def _period(request: web.Request) -> Period:
     """?from=&to= (YYYY-MM-DD), default the last twelve weeks up to today."""
     first, last = request.query.get("from", "").strip(), request.query.get("to", "").strip()
     if not first and not last:
-        today = _today(request)
+        today = today_of(request)
         return Period(today - timedelta(days=DEFAULT_DAYS - 1), today)
     try:
         return Period.parse(first, last)
@@ -76,7 +72,7 @@ async def statistics(request: web.Request) -> web.Response:
         area = chosen_area(request, request.query.get("area", ""))
         period = _period(request)
     except BadInput as error:
-        today = _today(request)
+        today = today_of(request)
         context = {"error": str(error), "period": Period(today - timedelta(days=DEFAULT_DAYS - 1), today), "area": None}
         return render(request, "admin/stats/stats.html", {**_filters(request, context), "data": None}, status=400)
     services = request.app[keys.SERVICES]

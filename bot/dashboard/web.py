@@ -43,6 +43,7 @@ PASSWORD_PATHS = frozenset({f"{PREFIX}/password", f"{PREFIX}/logout"})
 OPEN_PREFIXES = (f"{PREFIX}/static/",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_ROLES = frozenset(StaffRole)
+MAX_FIELD = 500  # a short form field (an id, a name, a place) unless a screen says otherwise
 UPLOAD_ROOM = 64 * 1024  # the form fields around an uploaded file
 TOO_SLOW = N_("This page took too long to prepare and was stopped. Choose a shorter period or a single commune, "
               "then try again.")
@@ -112,6 +113,25 @@ def now_of(request: web.Request) -> datetime:
 def today_of(request: web.Request) -> date:
     """Today's date in the province's time zone, by the app's clock."""
     return now_of(request).astimezone(request.app[keys.SERVICES].tz).date()
+
+
+def form_text(form: Any, name: str, limit: int | None = None) -> str:
+    """A form field as trimmed text cut to `limit` characters ("" when it is missing or a file)."""
+    value = form.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def form_values(form: Any, name: str) -> list[str]:
+    """The non-empty trimmed values of a field sent several times (ticked boxes, multiple choice)."""
+    return [value.strip() for value in form.getall(name, []) if isinstance(value, str) and value.strip()]
+
+
+def local_moment(day: str, time: str, tz: Any) -> datetime | None:
+    """A form's date ("YYYY-MM-DD") and time ("HH:MM") in the province's time zone, or None when invalid."""
+    try:
+        return datetime.strptime(f"{day} {time}", "%Y-%m-%d %H:%M").replace(tzinfo=tz)
+    except ValueError:
+        return None
 
 
 def reading(request: web.Request) -> AsyncSession:
