@@ -13,7 +13,9 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.i18n import N_, Catalogs
-from handlers.actions import DialogueAction, DialogueAsk, DialogueCancel, DialogueQuestions, DialogueResend, DialogueShow, DialogueVote, Menu
+from handlers.actions import (
+    DialogueAction, DialogueAsk, DialogueCancel, DialogueQuestions, DialogueResend, DialogueShow, DialogueVote, Menu,
+)
 from handlers.menu import main_menu
 from handlers.notify import queue_ticket_message
 from handlers.router import Action, Routes

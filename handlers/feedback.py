@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from content.i18n import N_
 from content.search import Status
+from handlers import drafts
+from handlers.actions import (
+    FeedbackArea, FeedbackCancel, FeedbackEdit, FeedbackIdentity, FeedbackKind, FeedbackNoLocation,
+    FeedbackPhotosDone, FeedbackStory, FeedbackSubmit, FeedbackTopic, Menu,
+)
 from handlers.menu import main_menu
 from handlers.profile import area_label
-from handlers.actions import Menu
 from handlers.router import Action, Routes, ask_again
 from handlers.states import State
 from handlers.turn import NotThisStep, StaleAction, Turn
 from handlers.types import Attachment, Button, Reply
-from handlers.words import ANONYMOUS, CANCEL, DONE, NAMED, NO, SEND, SKIP, YES, report_kind, words
+from handlers.words import DONE, NO, SKIP, report_kind, words
 from storage import address_limits
 from storage import tickets as ticket_repo
 from storage.models import TicketKind
@@ -48,7 +52,7 @@ def _kind_label(turn: Turn, kind: str) -> str:
 
 
 def _cancel_row(turn: Turn) -> tuple[Button, ...]:
-    return (Button(turn._("✖ Cancel"), "fb:cancel", CANCEL),)
+    return drafts.cancel_row(turn, FeedbackCancel())
 
 
 async def _over_limit(turn: Turn) -> list[Reply] | None:
@@ -71,7 +75,7 @@ async def start(turn: Turn, draft: dict | None = None, note: str | None = None) 
     text = turn._("What would you like to send? Your report goes to the staff of your commune, who must answer it.")
     return [Reply(
         f"{note}\n\n{text}" if note else text,
-        buttons=(*((Button(_kind_label(turn, kind), f"fb:kind:{kind}", KIND_KEYS[kind]),) for kind in TicketKind),
+        buttons=(*((Button(_kind_label(turn, kind), FeedbackKind(kind).pack(), KIND_KEYS[kind]),) for kind in TicketKind),
                  _cancel_row(turn)),
     )]
 
@@ -122,7 +126,7 @@ def _report_from_text(turn: Turn, draft: dict, text: str) -> list[Reply]:
 def _with_body(turn: Turn, draft: dict, note: str) -> list[Reply]:
     if turn.data.get("editing"):
         return _confirm(turn, draft)
-    _goto(turn, State.feedback_photos, draft)
+    drafts.goto(turn, State.feedback_photos, draft)
     return [Reply(note), ask_photos(turn, draft)]
 
 
@@ -132,24 +136,10 @@ def _guess_topic(turn: Turn, text: str) -> str:
     return result.best.entry.topic if result.best is not None and result.status is not Status.none else "other"
 
 
-def _draft(turn: Turn) -> dict:
-    draft = turn.data.get("draft")
-    if not isinstance(draft, dict):
-        raise StaleAction
-    return draft
-
-
-def _goto(turn: Turn, state: State, draft: dict) -> None:
-    turn.goto(state, draft=draft, **({"editing": True} if turn.data.get("editing") else {}))
-
-
 async def on_kind(turn: Turn) -> list[Reply]:
     """The kind was chosen: ask the topic."""
-    kind = turn.args[1] if len(turn.args) > 1 else ""
-    if kind not in TicketKind.__members__:
-        raise StaleAction
-    draft = {**_draft(turn), "kind": kind}
-    _goto(turn, State.feedback_topic, draft)
+    draft = {**drafts.draft(turn), "kind": turn.pressed_as(FeedbackKind).kind.value}
+    drafts.goto(turn, State.feedback_topic, draft)
     return [ask_topic(turn)]
 
 
@@ -159,8 +149,8 @@ def ask_topic(turn: Turn) -> Reply:
     return Reply(
         turn._("Which subject is it about? Or write your report straight away."),
         buttons=(
-            *((Button(topic.title(turn.locale), f"fb:topic:{topic.id}"),) for topic in topics),
-            (Button(turn._("Something else"), "fb:topic:other", frozenset({"khac", "cai khac", "chu de khac", "other"})),),
+            *((Button(topic.title(turn.locale), FeedbackTopic(topic.id).pack()),) for topic in topics),
+            (Button(turn._("Something else"), FeedbackTopic("other").pack(), frozenset({"khac", "cai khac", "chu de khac", "other"})),),
             _cancel_row(turn),
         ),
     )
@@ -169,24 +159,24 @@ def ask_topic(turn: Turn) -> Reply:
 async def on_kind_text(turn: Turn) -> list[Reply]:
     """Text at the kind step that names no kind: a story is the report itself; else ask again."""
     if len(words(turn.text).split()) >= STORY_WORDS:
-        return _report_from_text(turn, dict(_draft(turn)), turn.text)
+        return _report_from_text(turn, dict(drafts.draft(turn)), turn.text)
     raise NotThisStep
 
 
 async def on_topic_text(turn: Turn) -> list[Reply]:
     """Text at the subject step that names no subject: the report itself, its subject guessed."""
     if len(words(turn.text).split()) >= STORY_WORDS - 1:
-        return _report_from_text(turn, dict(_draft(turn)), turn.text)
+        return _report_from_text(turn, dict(drafts.draft(turn)), turn.text)
     raise NotThisStep
 
 
 async def on_topic(turn: Turn) -> list[Reply]:
     """The topic was chosen: ask for the message."""
-    topic = turn.args[1] if len(turn.args) > 1 else ""
+    topic = turn.pressed_as(FeedbackTopic).topic
     if topic != "other" and turn.services.library.topic(topic) is None:
         raise StaleAction
-    draft = {**_draft(turn), "topic": topic}
-    _goto(turn, State.feedback_message, draft)
+    draft = {**drafts.draft(turn), "topic": topic}
+    drafts.goto(turn, State.feedback_message, draft)
     return [ask_message(turn)]
 
 
@@ -201,18 +191,18 @@ def ask_message(turn: Turn) -> Reply:
 
 async def on_message(turn: Turn) -> list[Reply]:
     """The content, as text or a voice message; photos and a location sent meanwhile are kept."""
-    before = _draft(turn)
+    before = drafts.draft(turn)
     draft, notes = await _kept(turn, {key: value for key, value in before.items() if key != "body"})
     if turn.text:
         draft["body"] = turn.text[:MAX_BODY]
     if "body" not in draft:
-        _goto(turn, State.feedback_message, {**draft, **({"body": before["body"]} if "body" in before else {})})
+        drafts.goto(turn, State.feedback_message, {**draft, **({"body": before["body"]} if "body" in before else {})})
         return [*(Reply(note) for note in notes), ask_message(turn)]
     if turn.data.get("editing"):
         return _confirm(turn, draft)
     if draft.get("kind") == TicketKind.question and not draft.get("photos"):  # a question needs no photos or place
         return [*(Reply(note) for note in notes), *_ask_area(turn, draft)]
-    _goto(turn, State.feedback_photos, draft)
+    drafts.goto(turn, State.feedback_photos, draft)
     return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
 
 
@@ -231,7 +221,7 @@ def ask_photos(turn: Turn, draft: dict) -> Reply:
         else turn._("If you have photos, send them now (up to 5). Otherwise press “Skip”.")
     )
     label = turn._("✅ Done") if count else turn._("Skip")
-    return Reply(text, buttons=((Button(label, "fb:photos:done", DONE | SKIP | NO),), _cancel_row(turn)))
+    return Reply(text, buttons=((Button(label, FeedbackPhotosDone().pack(), DONE | SKIP | NO),), _cancel_row(turn)))
 
 
 async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
@@ -269,44 +259,44 @@ def _add_text(draft: dict, text: str) -> dict:
 
 async def on_photo(turn: Turn) -> list[Reply]:
     """A photo, a location, or more text while photos are invited."""
-    draft, notes = await _kept(turn, _draft(turn))
+    draft, notes = await _kept(turn, drafts.draft(turn))
     if turn.text:
         draft = _add_text(draft, turn.text)
         notes.append(turn._("I have added this to your report."))
-    _goto(turn, State.feedback_photos, draft)
+    drafts.goto(turn, State.feedback_photos, draft)
     return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
 
 
 async def keep_media(turn: Turn) -> list[Reply]:
     """A photo, voice message or location at a step that asks something else: kept for the
     report, then the step is asked again."""
-    draft, notes = await _kept(turn, _draft(turn))
+    draft, notes = await _kept(turn, drafts.draft(turn))
     turn.data["draft"] = draft
     return [ask_again(turn, "\n".join([*notes, turn._("Tap a choice or type its number:")]))]
 
 
 async def on_photos_done(turn: Turn) -> list[Reply]:
     """Photos done: ask for a location, unless one was already shared."""
-    draft = _draft(turn)
+    draft = drafts.draft(turn)
     if draft.get("location"):
         return _ask_area(turn, draft)
-    _goto(turn, State.feedback_location, draft)
+    drafts.goto(turn, State.feedback_location, draft)
     return [Reply(
         turn._("If it helps, share the location (📎 → Location), or write the place in a few words. Otherwise press “Skip”."),
-        buttons=((Button(turn._("Skip"), "fb:location:skip", SKIP | NO | DONE),), _cancel_row(turn)),
+        buttons=((Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)),
     )]
 
 
 async def on_location(turn: Turn) -> list[Reply]:
     """A shared location, the place written in words, a photo, or a press of "Skip"."""
-    draft, notes = await _kept(turn, _draft(turn))
+    draft, notes = await _kept(turn, drafts.draft(turn))
     if turn.text and not turn.incoming.action:
         draft = _add_text(draft, turn._("Place: {place}", place=turn.text))
     elif turn.incoming.location is None and not turn.incoming.action:
-        _goto(turn, State.feedback_location, draft)
+        drafts.goto(turn, State.feedback_location, draft)
         return [*(Reply(note) for note in notes), Reply(
             turn._("Please share a location, or press “Skip”."),
-            buttons=((Button(turn._("Skip"), "fb:location:skip", SKIP | NO | DONE),), _cancel_row(turn)),
+            buttons=((Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)),
         )]
     return _ask_area(turn, draft)
 
@@ -314,50 +304,38 @@ async def on_location(turn: Turn) -> list[Reply]:
 def _ask_area(turn: Turn, draft: dict) -> list[Reply]:
     area = draft.get("area") or turn.citizen.area_code
     draft = {**draft, "area": area}
-    _goto(turn, State.feedback_area, draft)
+    drafts.goto(turn, State.feedback_area, draft)
     if area:
         return [Reply(
             turn._("Is this about {commune}?", commune=area_label(turn, area)),
-            buttons=(
-                (Button(turn._("✅ Yes, {commune}", commune=area_label(turn, area)), f"fb:area:{area}", YES),),
-                (Button(turn._("Choose another commune"), "fb:area:other", NO | frozenset({"xa khac", "doi xa"})),),
-                _cancel_row(turn),
-            ),
+            buttons=drafts.confirm_area_rows(turn, area, FeedbackArea, FeedbackCancel()),
         )]
     return [Reply(turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."), buttons=(_cancel_row(turn),))]
 
 
 async def on_area_text(turn: Turn) -> list[Reply]:
     """A typed commune name; while a commune is being confirmed, other words are asked again."""
-    draft = _draft(turn)
+    draft = drafts.draft(turn)
     matches = turn.services.areas.match_commune(turn.text, limit=5)
     if len(matches) == 1 and matches[0].score >= 100:
         return _choose_area(turn, dict(draft), matches[0].area.code)
     if draft.get("area") and not any(match.score >= CLOSE_NAME for match in matches):
         raise NotThisStep
     if not matches:
-        return [Reply(turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60]),
-                      buttons=(_cancel_row(turn),))]
-    _goto(turn, State.feedback_area, draft)
-    return [Reply(
-        turn._("Did you mean one of these?"),
-        buttons=(*((Button(m.area.label, f"fb:area:{m.area.code}", YES if len(matches) == 1 else frozenset()),) for m in matches),
-                 _cancel_row(turn)),
-    )]
+        return [drafts.not_found(turn, FeedbackCancel())]
+    drafts.goto(turn, State.feedback_area, draft)
+    return [drafts.did_you_mean(turn, matches, FeedbackArea, FeedbackCancel())]
 
 
 async def on_area(turn: Turn) -> list[Reply]:
     """The commune was confirmed or chosen: ask name or anonymous."""
-    draft = dict(_draft(turn))
-    choice = turn.args[1] if len(turn.args) > 1 else ""
-    if choice == "other":
+    draft = dict(drafts.draft(turn))
+    code = drafts.pressed_area(turn, FeedbackArea)
+    if code is None:
         draft["area"] = None
-        _goto(turn, State.feedback_area, draft)
+        drafts.goto(turn, State.feedback_area, draft)
         return [Reply(turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."), buttons=(_cancel_row(turn),))]
-    record = turn.services.areas.get(choice)
-    if record is None or record.level != "commune":
-        raise StaleAction
-    return _choose_area(turn, draft, record.code)
+    return _choose_area(turn, draft, code)
 
 
 def _choose_area(turn: Turn, draft: dict, code: str) -> list[Reply]:
@@ -365,48 +343,39 @@ def _choose_area(turn: Turn, draft: dict, code: str) -> list[Reply]:
     draft["area"] = code
     if turn.data.get("editing"):
         return _confirm(turn, draft)
-    _goto(turn, State.feedback_identity, draft)
-    name = turn.incoming.display_name or turn.citizen.display_name
+    drafts.goto(turn, State.feedback_identity, draft)
     return [Reply(
         turn._("Should the commune staff see your name? If you choose anonymous, only provincial "
                "administrators can see who sent it."),
-        buttons=(
-            (Button(turn._("👤 Show my name ({name})", name=name) if name else turn._("👤 Show my name"), "fb:identity:named",
-                    NAMED | YES),),
-            (Button(turn._("🕶 Send anonymously"), "fb:identity:anonymous", ANONYMOUS | NO),),
-            _cancel_row(turn),
-        ),
+        buttons=drafts.identity_rows(turn, FeedbackIdentity, FeedbackCancel()),
     )]
 
 
 async def on_identity(turn: Turn) -> list[Reply]:
     """Named or anonymous: show the summary; named with no name known: ask it first."""
-    choice = turn.args[1] if len(turn.args) > 1 else ""
-    if choice not in ("named", "anonymous"):
-        raise StaleAction
+    choice = turn.pressed_as(FeedbackIdentity).choice
     # An anonymous report still records who sent it: only provincial administrators may see it,
     # and each such view is audit-logged.
     name = (turn.incoming.display_name or turn.citizen.display_name or "")[:200] or None
-    draft = {**_draft(turn), "anonymous": choice == "anonymous", "name": name}
+    draft = {**drafts.draft(turn), "anonymous": choice == "anonymous", "name": name}
     if choice == "named" and name is None:
-        _goto(turn, State.feedback_name, draft)
-        return [Reply(turn._("What name should the staff see? Please type it."), buttons=(_cancel_row(turn),))]
+        drafts.goto(turn, State.feedback_name, draft)
+        return [drafts.ask_name(turn, FeedbackCancel())]
     return _confirm(turn, draft)
 
 
 async def on_identity_text(turn: Turn) -> list[Reply]:
     """A name typed at the "show my name?" step: the report is sent with it."""
     if _looks_like_name(turn.text):
-        return _confirm(turn, {**_draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
+        return _confirm(turn, {**drafts.draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
     raise NotThisStep
 
 
 async def on_name(turn: Turn) -> list[Reply]:
     """The name the staff should see."""
     if not _looks_like_name(turn.text):
-        return [Reply(turn._("Please type just your name (for example: Nguyễn Văn A), or press “Cancel”."),
-                      buttons=(_cancel_row(turn),))]
-    return _confirm(turn, {**_draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
+        return [drafts.name_again(turn, FeedbackCancel())]
+    return _confirm(turn, {**drafts.draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
 
 
 def _looks_like_name(text: str) -> bool:
@@ -430,24 +399,20 @@ def _confirm(turn: Turn, draft: dict) -> list[Reply]:
     if location:
         lines.append(turn._("Location: {lat}, {lon}", lat=f"{location[0]:.5f}", lon=f"{location[1]:.5f}"))
     lines.append(turn._("Sender: anonymous") if draft.get("anonymous") else turn._("Sender: {name}", name=draft.get("name") or "—"))
-    return [Reply("\n".join(lines), buttons=(
-        (Button(turn._("📨 Send"), "fb:submit", SEND | YES | DONE),),
-        (Button(turn._("✏️ Edit the content"), "fb:edit:message", frozenset({"sua", "sua noi dung", "viet lai"})),
-         Button(turn._("✏️ Change commune"), "fb:edit:area", frozenset({"doi xa", "xa khac", "sua xa"}))),
-        _cancel_row(turn),
-    ))]
+    edit = Button(turn._("✏️ Edit the content"), FeedbackEdit("message").pack(), frozenset({"sua", "sua noi dung", "viet lai"}))
+    return [Reply("\n".join(lines), buttons=drafts.summary_rows(turn, FeedbackSubmit(), edit, FeedbackEdit("area"), FeedbackCancel()))]
 
 
 async def on_confirm_text(turn: Turn) -> list[Reply]:
     """More text at the summary: added to the report, then the summary again."""
-    draft = _add_text(_draft(turn), turn.text)
+    draft = _add_text(drafts.draft(turn), turn.text)
     return [Reply(turn._("I have added this to your report.")), *_confirm(turn, draft)]
 
 
 async def on_edit(turn: Turn) -> list[Reply]:
     """Go back to one step from the summary, then straight back to the summary."""
-    draft = _draft(turn)
-    what = turn.args[1] if len(turn.args) > 1 else ""
+    draft = drafts.draft(turn)
+    what = turn.pressed_as(FeedbackEdit).what
     if what == "message":
         turn.goto(State.feedback_message, draft=draft, editing=True)
         return [ask_message(turn)]
@@ -459,7 +424,7 @@ async def on_edit(turn: Turn) -> list[Reply]:
 
 async def on_submit(turn: Turn) -> list[Reply]:
     """Create the ticket. The engine commits before this confirmation is sent."""
-    draft = _draft(turn)
+    draft = drafts.draft(turn)
     if "kind" not in draft or "body" not in draft:
         raise StaleAction
     if not await turn.address_allows(address_limits.REPORT, turn.services.address_limits.reports):
@@ -497,21 +462,16 @@ FLOW_STATES = frozenset({
 })
 
 
-async def on_action(turn: Turn) -> list[Reply]:
-    """fb:<step>:… buttons."""
-    step = turn.args[0] if turn.args else ""
-    handler = {
-        "kind": on_kind, "topic": on_topic, "photos": on_photos_done, "location": on_location,
-        "area": on_area, "identity": on_identity, "edit": on_edit, "submit": on_submit, "cancel": on_cancel,
-    }.get(step)
-    if handler is None:
-        raise StaleAction
-    return await handler(turn)
-
-
 ROUTES = Routes(
     commands={"phananh": start, "feedback": start},
-    actions={Menu("feedback"): Action(start), "fb:story": Action(from_story), "fb": Action(on_action, FLOW_STATES)},
+    actions={
+        Menu("feedback"): Action(start), FeedbackStory: Action(from_story),
+        FeedbackKind: Action(on_kind, FLOW_STATES), FeedbackTopic: Action(on_topic, FLOW_STATES),
+        FeedbackPhotosDone: Action(on_photos_done, FLOW_STATES), FeedbackNoLocation: Action(on_location, FLOW_STATES),
+        FeedbackArea: Action(on_area, FLOW_STATES), FeedbackIdentity: Action(on_identity, FLOW_STATES),
+        FeedbackEdit: Action(on_edit, FLOW_STATES), FeedbackSubmit: Action(on_submit, FLOW_STATES),
+        FeedbackCancel: Action(on_cancel, FLOW_STATES),
+    },
     text={
         State.feedback_kind: on_kind_text,
         State.feedback_topic: on_topic_text,

@@ -12,14 +12,18 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.i18n import N_, Catalogs
+from handlers import drafts
+from handlers.actions import (
+    Menu, NominateArea, NominateCancel, NominateConsent, NominateEdit, NominateIdentity, NominatePhotosDone,
+    NominateSubmit, NominateWho, StoryShow,
+)
 from handlers.menu import main_menu
 from handlers.profile import area_label
-from handlers.actions import Menu
 from handlers.router import Action, Routes, ask_again
 from handlers.states import State
 from handlers.turn import NotThisStep, StaleAction, Turn
 from handlers.types import Attachment, Button, Reply
-from handlers.words import ANONYMOUS, CANCEL, DONE, NAMED, NO, SEND, SKIP, YES, words
+from handlers.words import DONE, NO, SKIP, words
 from storage import address_limits, outbox
 from storage import nominations as nomination_repo
 from storage.models import Citizen, Nomination, OutboxMessage
@@ -57,18 +61,7 @@ NOT_USED = N_("🌟 About the story you sent ({code}): the commune staff could n
 
 
 def _cancel_row(turn: Turn) -> tuple[Button, ...]:
-    return (Button(turn._("✖ Cancel"), "nm:cancel", CANCEL),)
-
-
-def _draft(turn: Turn) -> dict:
-    draft = turn.data.get("draft")
-    if not isinstance(draft, dict):
-        raise StaleAction
-    return draft
-
-
-def _goto(turn: Turn, state: State, draft: dict) -> None:
-    turn.goto(state, draft=draft, **({"editing": True} if turn.data.get("editing") else {}))
+    return drafts.cancel_row(turn, NominateCancel())
 
 
 async def start(turn: Turn) -> list[Reply]:
@@ -78,31 +71,27 @@ async def start(turn: Turn) -> list[Reply]:
         turn._("Do you know a household, a group or a cooperative in your commune that has escaped poverty, "
                "or a good way of working others could learn from? Tell us, and the commune staff may share it as a "
                "real story.\n\nWho is it about?"),
-        buttons=(*((Button(turn._(NOMINEE_LABELS[key]), f"nm:who:{key}", NOMINEE_KEYS[key]),) for key in nomination_repo.NOMINEES),
+        buttons=(*((Button(turn._(NOMINEE_LABELS[key]), NominateWho(key).pack(), NOMINEE_KEYS[key]),) for key in nomination_repo.NOMINEES),
                  _cancel_row(turn)),
     )]
 
 
 async def on_who(turn: Turn) -> list[Reply]:
     """Who it is about was chosen: ask the commune."""
-    nominee = turn.args[1] if len(turn.args) > 1 else ""
+    nominee = turn.pressed_as(NominateWho).nominee
     if nominee not in nomination_repo.NOMINEES:
         raise StaleAction
-    return _ask_area(turn, {**_draft(turn), "nominee": nominee})
+    return _ask_area(turn, {**drafts.draft(turn), "nominee": nominee})
 
 
 def _ask_area(turn: Turn, draft: dict) -> list[Reply]:
     area = draft.get("area") if "area" in draft else turn.citizen.area_code
     draft = {**draft, "area": area}
-    _goto(turn, State.nominate_area, draft)
+    drafts.goto(turn, State.nominate_area, draft)
     if area:
         return [Reply(
             turn._("Is it in {commune}?", commune=area_label(turn, area)),
-            buttons=(
-                (Button(turn._("✅ Yes, {commune}", commune=area_label(turn, area)), f"nm:area:{area}", YES),),
-                (Button(turn._("Choose another commune"), "nm:area:other", NO | frozenset({"xa khac", "doi xa"})),),
-                _cancel_row(turn),
-            ),
+            buttons=drafts.confirm_area_rows(turn, area, NominateArea, NominateCancel()),
         )]
     return [_ask_commune_name(turn)]
 
@@ -113,40 +102,32 @@ def _ask_commune_name(turn: Turn) -> Reply:
 
 async def on_area(turn: Turn) -> list[Reply]:
     """The commune was confirmed or chosen: ask the story."""
-    draft = dict(_draft(turn))
-    choice = turn.args[1] if len(turn.args) > 1 else ""
-    if choice == "other":
-        _goto(turn, State.nominate_area, {**draft, "area": None})
+    draft = dict(drafts.draft(turn))
+    code = drafts.pressed_area(turn, NominateArea)
+    if code is None:
+        drafts.goto(turn, State.nominate_area, {**draft, "area": None})
         return [_ask_commune_name(turn)]
-    record = turn.services.areas.get(choice)
-    if record is None or record.level != "commune":
-        raise StaleAction
-    return _after_area(turn, {**draft, "area": record.code})
+    return _after_area(turn, {**draft, "area": code})
 
 
 async def on_area_text(turn: Turn) -> list[Reply]:
     """A typed commune name; while a commune is being confirmed, other words are asked again."""
-    draft = _draft(turn)
+    draft = drafts.draft(turn)
     matches = turn.services.areas.match_commune(turn.text, limit=5)
     if len(matches) == 1 and matches[0].score >= 100:
         return _after_area(turn, {**draft, "area": matches[0].area.code})
     if draft.get("area") and not any(match.score >= CLOSE_NAME for match in matches):
         raise NotThisStep
     if not matches:
-        return [Reply(turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60]),
-                      buttons=(_cancel_row(turn),))]
-    _goto(turn, State.nominate_area, draft)
-    return [Reply(
-        turn._("Did you mean one of these?"),
-        buttons=(*((Button(m.area.label, f"nm:area:{m.area.code}", YES if len(matches) == 1 else frozenset()),) for m in matches),
-                 _cancel_row(turn)),
-    )]
+        return [drafts.not_found(turn, NominateCancel())]
+    drafts.goto(turn, State.nominate_area, draft)
+    return [drafts.did_you_mean(turn, matches, NominateArea, NominateCancel())]
 
 
 def _after_area(turn: Turn, draft: dict) -> list[Reply]:
     if turn.data.get("editing"):
         return _confirm(turn, draft)
-    _goto(turn, State.nominate_story, draft)
+    drafts.goto(turn, State.nominate_story, draft)
     return [ask_story(turn)]
 
 
@@ -188,19 +169,19 @@ async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
 
 async def on_story(turn: Turn) -> list[Reply]:
     """The story, as text or a voice message; photos sent meanwhile are kept."""
-    before = _draft(turn)
+    before = drafts.draft(turn)
     draft, notes = await _kept(turn, {key: value for key, value in before.items() if key != "body"})
     if turn.text:
         if len(words(turn.text).split()) < MIN_WORDS and "voice" not in draft:
-            _goto(turn, State.nominate_story, {**draft, **({"body": before["body"]} if "body" in before else {})})
+            drafts.goto(turn, State.nominate_story, {**draft, **({"body": before["body"]} if "body" in before else {})})
             return [Reply(turn._("Please tell a little more: what did they do, and what changed?"), buttons=(_cancel_row(turn),))]
         draft["body"] = turn.text[:MAX_BODY]
     if "body" not in draft:
-        _goto(turn, State.nominate_story, {**draft, **({"body": before["body"]} if "body" in before else {})})
+        drafts.goto(turn, State.nominate_story, {**draft, **({"body": before["body"]} if "body" in before else {})})
         return [*(Reply(note) for note in notes), ask_story(turn)]
     if turn.data.get("editing"):
         return _confirm(turn, draft)
-    _goto(turn, State.nominate_photos, draft)
+    drafts.goto(turn, State.nominate_photos, draft)
     return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
 
 
@@ -213,37 +194,37 @@ def ask_photos(turn: Turn, draft: dict) -> Reply:
         else turn._("If you have photos of them or of their work, send them now (up to 5). Otherwise press “Skip”.")
     )
     label = turn._("✅ Done") if count else turn._("Skip")
-    return Reply(text, buttons=((Button(label, "nm:photos:done", DONE | SKIP | NO),), _cancel_row(turn)))
+    return Reply(text, buttons=((Button(label, NominatePhotosDone().pack(), DONE | SKIP | NO),), _cancel_row(turn)))
 
 
 async def on_photo(turn: Turn) -> list[Reply]:
     """A photo, or more text while photos are invited."""
-    draft, notes = await _kept(turn, _draft(turn))
+    draft, notes = await _kept(turn, drafts.draft(turn))
     if turn.text:
         body = draft.get("body", "")
         draft["body"] = (f"{body}\n{turn.text}" if body else turn.text)[:MAX_BODY]
         notes.append(turn._("I have added this to the story."))
-    _goto(turn, State.nominate_photos, draft)
+    drafts.goto(turn, State.nominate_photos, draft)
     return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
 
 
 async def keep_media(turn: Turn) -> list[Reply]:
     """A photo or voice message at a step that asks something else: kept, then the step is asked again."""
-    draft, notes = await _kept(turn, _draft(turn))
+    draft, notes = await _kept(turn, drafts.draft(turn))
     turn.data["draft"] = draft
     return [ask_again(turn, "\n".join([*notes, turn._("Tap a choice or type its number:")]))]
 
 
 async def on_photos_done(turn: Turn) -> list[Reply]:
     """Photos done: ask about consent."""
-    draft = _draft(turn)
-    _goto(turn, State.nominate_consent, draft)
+    draft = drafts.draft(turn)
+    drafts.goto(turn, State.nominate_consent, draft)
     return [Reply(
         turn._("Is it your own household? A story is published with names and photos only if the household agrees."),
         buttons=(
-            (Button(turn._("🙋 Yes, it is us, and we agree to be named and photographed"), "nm:consent:self", CONSENT_KEYS["self"]),),
-            (Button(turn._("🙋 It is us, but please do not name us"), "nm:consent:self_unnamed", CONSENT_KEYS["self_unnamed"]),),
-            (Button(turn._("👥 It is someone else: the commune will ask them"), "nm:consent:ask_commune",
+            (Button(turn._("🙋 Yes, it is us, and we agree to be named and photographed"), NominateConsent("self").pack(), CONSENT_KEYS["self"]),),
+            (Button(turn._("🙋 It is us, but please do not name us"), NominateConsent("self_unnamed").pack(), CONSENT_KEYS["self_unnamed"]),),
+            (Button(turn._("👥 It is someone else: the commune will ask them"), NominateConsent("ask_commune").pack(),
                     CONSENT_KEYS["ask_commune"]),),
             _cancel_row(turn),
         ),
@@ -252,37 +233,29 @@ async def on_photos_done(turn: Turn) -> list[Reply]:
 
 async def on_consent(turn: Turn) -> list[Reply]:
     """Consent chosen: ask the sender's name or anonymous."""
-    consent = turn.args[1] if len(turn.args) > 1 else ""
+    consent = turn.pressed_as(NominateConsent).consent
     if consent not in nomination_repo.CONSENTS:
         raise StaleAction
-    draft = {**_draft(turn), "consent": consent}
+    draft = {**drafts.draft(turn), "consent": consent}
     notes = []
     if consent == "ask_commune":
         notes.append(Reply(turn._("The commune staff will ask them first. The bot never contacts them, and nothing is "
                                   "published without their agreement.")))
-    _goto(turn, State.nominate_identity, draft)
-    name = turn.incoming.display_name or turn.citizen.display_name
+    drafts.goto(turn, State.nominate_identity, draft)
     return [*notes, Reply(
         turn._("Should the staff know who sent this story? If you choose anonymous, your name is not shown anywhere."),
-        buttons=(
-            (Button(turn._("👤 Show my name ({name})", name=name) if name else turn._("👤 Show my name"), "nm:identity:named",
-                    NAMED | YES),),
-            (Button(turn._("🕶 Send anonymously"), "nm:identity:anonymous", ANONYMOUS | NO),),
-            _cancel_row(turn),
-        ),
+        buttons=drafts.identity_rows(turn, NominateIdentity, NominateCancel()),
     )]
 
 
 async def on_identity(turn: Turn) -> list[Reply]:
     """Named or anonymous: show the summary; named with no name known: ask it first."""
-    choice = turn.args[1] if len(turn.args) > 1 else ""
-    if choice not in ("named", "anonymous"):
-        raise StaleAction
+    choice = turn.pressed_as(NominateIdentity).choice
     name = (turn.incoming.display_name or turn.citizen.display_name or "")[:MAX_NAME] or None
-    draft = {**_draft(turn), "anonymous": choice == "anonymous", "name": None if choice == "anonymous" else name}
+    draft = {**drafts.draft(turn), "anonymous": choice == "anonymous", "name": None if choice == "anonymous" else name}
     if choice == "named" and name is None:
-        _goto(turn, State.nominate_name, draft)
-        return [Reply(turn._("What name should the staff see? Please type it."), buttons=(_cancel_row(turn),))]
+        drafts.goto(turn, State.nominate_name, draft)
+        return [drafts.ask_name(turn, NominateCancel())]
     return _confirm(turn, draft)
 
 
@@ -290,9 +263,8 @@ async def on_name(turn: Turn) -> list[Reply]:
     """The sender's name, typed."""
     parts = turn.text.split()
     if not 1 <= len(parts) <= 6 or not all(part.replace(".", "").isalpha() for part in parts):
-        return [Reply(turn._("Please type just your name (for example: Nguyễn Văn A), or press “Cancel”."),
-                      buttons=(_cancel_row(turn),))]
-    return _confirm(turn, {**_draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
+        return [drafts.name_again(turn, NominateCancel())]
+    return _confirm(turn, {**drafts.draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
 
 
 def _consent_label(turn: Turn, consent: str) -> str:
@@ -314,18 +286,14 @@ def _confirm(turn: Turn, draft: dict) -> list[Reply]:
         turn._("Consent: {consent}", consent=_consent_label(turn, draft["consent"])),
         turn._("Sender: anonymous") if draft.get("anonymous") else turn._("Sender: {name}", name=draft.get("name") or "—"),
     ]
-    return [Reply("\n".join(lines), buttons=(
-        (Button(turn._("📨 Send"), "nm:submit", SEND | YES | DONE),),
-        (Button(turn._("✏️ Edit the story"), "nm:edit:story", frozenset({"sua", "sua noi dung", "viet lai"})),
-         Button(turn._("✏️ Change commune"), "nm:edit:area", frozenset({"doi xa", "xa khac", "sua xa"}))),
-        _cancel_row(turn),
-    ))]
+    edit = Button(turn._("✏️ Edit the story"), NominateEdit("story").pack(), frozenset({"sua", "sua noi dung", "viet lai"}))
+    return [Reply("\n".join(lines), buttons=drafts.summary_rows(turn, NominateSubmit(), edit, NominateEdit("area"), NominateCancel()))]
 
 
 async def on_edit(turn: Turn) -> list[Reply]:
     """Go back to one step from the summary, then straight back to the summary."""
-    draft = _draft(turn)
-    what = turn.args[1] if len(turn.args) > 1 else ""
+    draft = drafts.draft(turn)
+    what = turn.pressed_as(NominateEdit).what
     if what == "story":
         turn.goto(State.nominate_story, draft=draft, editing=True)
         return [ask_story(turn)]
@@ -337,7 +305,7 @@ async def on_edit(turn: Turn) -> list[Reply]:
 
 async def on_submit(turn: Turn) -> list[Reply]:
     """Store the nomination; the engine commits before this confirmation is sent."""
-    draft = _draft(turn)
+    draft = drafts.draft(turn)
     if not {"nominee", "body", "consent"} <= draft.keys():
         raise StaleAction
     if not await turn.address_allows(address_limits.REPORT, turn.services.address_limits.reports):
@@ -368,21 +336,15 @@ FLOW_STATES = frozenset({
 })
 
 
-async def on_action(turn: Turn) -> list[Reply]:
-    """nm:<step>:… buttons."""
-    step = turn.args[0] if turn.args else ""
-    handler = {
-        "who": on_who, "area": on_area, "photos": on_photos_done, "consent": on_consent, "identity": on_identity,
-        "edit": on_edit, "submit": on_submit, "cancel": on_cancel,
-    }.get(step)
-    if handler is None:
-        raise StaleAction
-    return await handler(turn)
-
-
 ROUTES = Routes(
     commands={"gioithieu": start, "nominate": start},
-    actions={Menu("nominate"): Action(start), "nm": Action(on_action, FLOW_STATES)},
+    actions={
+        Menu("nominate"): Action(start),
+        NominateWho: Action(on_who, FLOW_STATES), NominateArea: Action(on_area, FLOW_STATES),
+        NominatePhotosDone: Action(on_photos_done, FLOW_STATES), NominateConsent: Action(on_consent, FLOW_STATES),
+        NominateIdentity: Action(on_identity, FLOW_STATES), NominateEdit: Action(on_edit, FLOW_STATES),
+        NominateSubmit: Action(on_submit, FLOW_STATES), NominateCancel: Action(on_cancel, FLOW_STATES),
+    },
     text={
         State.nominate_area: on_area_text,
         State.nominate_story: on_story,
@@ -413,7 +375,7 @@ async def queue_nomination_message(
     translator = catalogs.get(citizen.locale)
     if what == "published":
         text = translator.gettext(PUBLISHED).format(code=nomination.code, title=title)
-        buttons = [[{"label": translator.gettext(N_("📖 Stories")), "action": f"story:{nomination.story_id}"}]]
+        buttons = [[{"label": translator.gettext(N_("📖 Stories")), "action": StoryShow(str(nomination.story_id)).pack()}]]
     else:
         text = translator.gettext(NOT_USED).format(code=nomination.code, reason=nomination.reason or "")
         buttons = []

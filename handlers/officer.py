@@ -5,7 +5,9 @@ officer's scope."""
 from __future__ import annotations
 
 from content.i18n import N_
-from handlers.actions import OfficerHome, OfficerList, OfficerNote, OfficerOpen, OfficerReply, OfficerSetStatus, OfficerStatus, OfficerTicket
+from handlers.actions import (
+    OfficerHome, OfficerList, OfficerNote, OfficerOpen, OfficerReply, OfficerSetStatus, OfficerStatus, OfficerTicket,
+)
 from handlers.menu import main_menu
 from handlers.notify import notify_citizen
 from handlers.router import Action, Routes

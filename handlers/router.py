@@ -36,7 +36,7 @@ class Action:
     states: frozenset[State] | None = None
 
 
-ActionKey = type[Payload] | Payload | str
+ActionKey = type[Payload] | Payload
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,6 @@ def parse_command(text: str) -> tuple[str, list[str]] | None:
     if not match:
         return None
     return match.group(1).lower(), (match.group(2) or "").split()
-
-
-def parse_action(action: str) -> tuple[str, list[str]]:
-    """Split "area:24175" into ("area", ["24175"])."""
-    verb, *args = action.split(":")
-    return verb, args
 
 
 def stored_choice(button: Button) -> list:
@@ -146,7 +140,7 @@ class _ActionRoute:
     """An action route as the router keeps it: what parses the string, the one value it is limited
     to (a route keyed by a value), and the route."""
 
-    kind: type[Payload] | None
+    kind: type[Payload]
     exact: Payload | None
     action: Action
 
@@ -155,9 +149,7 @@ def _action_routes(actions: Mapping[ActionKey, Action]) -> dict[str, _ActionRout
     """A feature's action table keyed by strings: a class by its prefix, a value by its packed form."""
     table = {}
     for key, action in actions.items():
-        if isinstance(key, str):
-            table[key] = _ActionRoute(None, None, action)
-        elif isinstance(key, Payload):
+        if isinstance(key, Payload):
             table[key.pack()] = _ActionRoute(type(key), key, action)
         else:
             table[key.prefix] = _ActionRoute(key, None, action)
@@ -215,30 +207,22 @@ class Router:
                 return [Reply(out.note), *await self.fallbacks.question(turn)]
         return await self.media.get(turn.state, self.fallbacks.in_flow_media)(turn)
 
-    def _route(self, action: str) -> tuple[str, _ActionRoute] | None:
+    def _route(self, action: str) -> _ActionRoute | None:
         """The route of the longest key an action starts with: the whole action, or a prefix of its parts."""
         parts = action.split(SEPARATOR)
         for count in range(len(parts), 0, -1):
-            key = SEPARATOR.join(parts[:count])
-            route = self.actions.get(key)
+            route = self.actions.get(SEPARATOR.join(parts[:count]))
             if route is not None:
-                return key, route
+                return route
         return None
 
     async def _action(self, turn: Turn, action: str) -> list[Reply]:
         """Run a button action, or answer that the menu has expired (an old, unknown or mangled payload)."""
         action = action[:MAX_ACTION]
-        found = self._route(action)
-        if found is None:
+        route = self._route(action)
+        turn.pressed = route.kind.unpack(action) if route is not None else None
+        if route is None or turn.pressed is None or (route.exact is not None and turn.pressed != route.exact):
             return await self.fallbacks.stale(turn)
-        key, route = found
-        if route.kind is None:
-            if key != action:
-                _, turn.args = parse_action(action)
-        else:
-            turn.pressed = route.kind.unpack(action)
-            if turn.pressed is None or (route.exact is not None and turn.pressed != route.exact):
-                return await self.fallbacks.stale(turn)
         if route.action.states is not None and turn.state not in route.action.states:
             return await self.fallbacks.stale(turn)
         try:

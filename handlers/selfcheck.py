@@ -23,9 +23,12 @@ from content.selfcheck import (
     question_from, zone_of,
 )
 from content.text import normalize
+from handlers.actions import (
+    Menu, SelfCheckAnswer, SelfCheckArea, SelfCheckBasis, SelfCheckCancel, SelfCheckDone, SelfCheckRequest,
+    SelfCheckSend, SelfCheckStart, SelfCheckZone,
+)
 from handlers.menu import main_menu
 from handlers.profile import area_label
-from handlers.actions import Menu
 from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import NotThisStep, StaleAction, Turn
@@ -71,12 +74,12 @@ def _selfcheck() -> SelfCheck:
 
 
 def _cancel_row(turn: Turn) -> tuple[Button, ...]:
-    return (Button(turn._("✖ Cancel"), "sc:cancel", CANCEL),)
+    return (Button(turn._("✖ Cancel"), SelfCheckCancel().pack(), CANCEL),)
 
 
 def offer_button(turn: Turn) -> Button:
     """The button under answers about the line and income questions."""
-    return Button(turn._(OFFER_LABEL), "sc:start")
+    return Button(turn._(OFFER_LABEL), SelfCheckStart().pack())
 
 
 def is_income_question(text: str) -> bool:
@@ -155,8 +158,8 @@ def _ask_area(turn: Turn) -> Reply:
     return Reply(
         turn._("Where does your household live? Type the name of your commune or ward (for example: Ea Kao), or choose:"),
         buttons=(
-            (Button(turn._("🌾 Countryside (a xã)"), "sc:zone:rural", RURAL_KEYS),),
-            (Button(turn._("🏙 Town (a phường)"), "sc:zone:urban", URBAN_KEYS),),
+            (Button(turn._("🌾 Countryside (a xã)"), SelfCheckZone(Zone.rural).pack(), RURAL_KEYS),),
+            (Button(turn._("🏙 Town (a phường)"), SelfCheckZone(Zone.urban).pack(), URBAN_KEYS),),
             _cancel_row(turn),
         ),
     )
@@ -168,9 +171,9 @@ def _ask_basis(turn: Turn, sc: dict) -> Reply:
                    amount=turn.translator.format_money(amount))
             if amount else turn._("How would you like to give your income? Or simply type it (for example: “15 triệu một năm”)."))
     return Reply(text, buttons=(
-        (Button(turn._("Whole household, a month"), "sc:basis:month", BASIS_KEYS["month"]),),
-        (Button(turn._("Whole household, a year (harvest, wages…)"), "sc:basis:year", BASIS_KEYS["year"]),),
-        (Button(turn._("Each person, a month"), "sc:basis:person", BASIS_KEYS["person"]),),
+        (Button(turn._("Whole household, a month"), SelfCheckBasis("month").pack(), BASIS_KEYS["month"]),),
+        (Button(turn._("Whole household, a year (harvest, wages…)"), SelfCheckBasis("year").pack(), BASIS_KEYS["year"]),),
+        (Button(turn._("Each person, a month"), SelfCheckBasis("person").pack(), BASIS_KEYS["person"]),),
         _cancel_row(turn),
     ))
 
@@ -188,17 +191,14 @@ def _ask_income(turn: Turn, sc: dict) -> Reply:
 
 async def on_zone(turn: Turn) -> list[Reply]:
     """sc:zone:rural|urban — the household chose countryside or town."""
-    choice = turn.args[1] if len(turn.args) > 1 else ""
-    if choice not in Zone.__members__:
-        raise StaleAction
-    sc = {**_sc(turn), "zone": choice}
+    sc = {**_sc(turn), "zone": turn.pressed_as(SelfCheckZone).zone.value}
     sc.pop("area", None)
     return await _advance(turn, sc)
 
 
 async def on_area(turn: Turn) -> list[Reply]:
     """sc:area:CODE — a commune chosen from "did you mean"."""
-    record = turn.services.areas.get(turn.args[1]) if len(turn.args) > 1 else None
+    record = turn.services.areas.get(turn.pressed_as(SelfCheckArea).code)
     zone = zone_of(record.kind) if record is not None and record.level == "commune" else None
     if record is None or zone is None:
         raise StaleAction
@@ -224,7 +224,7 @@ async def on_area_text(turn: Turn) -> list[Reply]:
         zone = zone_of(record.kind)
         return await _advance(turn, {**sc, "area": record.code, **({"zone": zone.value} if zone else {})})
     return [Reply(turn._("Did you mean one of these?"), buttons=(
-        *((Button(match.area.label, f"sc:area:{match.area.code}", YES if len(matches) == 1 else frozenset()),) for match in matches),
+        *((Button(match.area.label, SelfCheckArea(match.area.code).pack(), YES if len(matches) == 1 else frozenset()),) for match in matches),
         _cancel_row(turn),
     ))]
 
@@ -242,9 +242,7 @@ async def on_people(turn: Turn) -> list[Reply]:
 
 async def on_basis(turn: Turn) -> list[Reply]:
     """sc:basis:month|year|person."""
-    basis = turn.args[1] if len(turn.args) > 1 else ""
-    if basis not in BASIS_KEYS:
-        raise StaleAction
+    basis = turn.pressed_as(SelfCheckBasis).basis
     sc = {**_sc(turn), "basis": basis, "period": Period.year.value if basis == "year" else Period.month.value}
     return await _advance(turn, sc)
 
@@ -315,8 +313,8 @@ def _ask_question(turn: Turn, question: Question, number: int, total: int) -> Re
     return Reply(
         turn._("Question {number}/{total}: {question}", number=number, total=total, question=question.text(turn.locale).question),
         buttons=(
-            (Button(turn._("Yes"), f"sc:ans:{question.id}:yes", ANSWER_YES), Button(turn._("No"), f"sc:ans:{question.id}:no", ANSWER_NO)),
-            (Button(turn._("I do not know"), f"sc:ans:{question.id}:skip", ANSWER_UNKNOWN),),
+            (Button(turn._("Yes"), SelfCheckAnswer(question.id, "yes").pack(), ANSWER_YES), Button(turn._("No"), SelfCheckAnswer(question.id, "no").pack(), ANSWER_NO)),
+            (Button(turn._("I do not know"), SelfCheckAnswer(question.id, "skip").pack(), ANSWER_UNKNOWN),),
             _cancel_row(turn),
         ),
     )
@@ -324,10 +322,9 @@ def _ask_question(turn: Turn, question: Question, number: int, total: int) -> Re
 
 async def on_answer(turn: Turn) -> list[Reply]:
     """sc:ans:QUESTION:yes|no|skip."""
-    if len(turn.args) < 3 or turn.args[2] not in ("yes", "no", "skip"):
-        raise StaleAction
+    pressed = turn.pressed_as(SelfCheckAnswer)
     sc = _sc(turn)
-    sc.setdefault("answers", {})[turn.args[1]] = turn.args[2]
+    sc.setdefault("answers", {})[pressed.question] = pressed.answer
     return await _advance(turn, sc)
 
 
@@ -359,9 +356,9 @@ async def _result(turn: Turn, sc: dict, questions: list[Question]) -> list[Reply
                "not from what the household says. If you think your household was missed, you can ask the commune to review it."),
     ])
     return [Reply(text, buttons=(
-        (Button(turn._(REQUEST_LABEL), "sc:request", frozenset({"de nghi", "de nghi ra soat", "gui de nghi", "ra soat", "co", "gui"})),),
-        (Button(turn._("🔁 Check again"), "sc:start", frozenset({"lai", "lam lai", "kiem tra lai", "again"})),),
-        (Button(turn._("No, thank you"), "sc:done", frozenset({"khong", "khong can", "thoi", "cam on", "no"})),),
+        (Button(turn._(REQUEST_LABEL), SelfCheckRequest().pack(), frozenset({"de nghi", "de nghi ra soat", "gui de nghi", "ra soat", "co", "gui"})),),
+        (Button(turn._("🔁 Check again"), SelfCheckStart().pack(), frozenset({"lai", "lam lai", "kiem tra lai", "again"})),),
+        (Button(turn._("No, thank you"), SelfCheckDone().pack(), frozenset({"khong", "khong can", "thoi", "cam on", "no"})),),
     ))]
 
 
@@ -474,7 +471,7 @@ def _confirm(turn: Turn, sc: dict) -> list[Reply]:
     return [Reply(
         "\n".join([turn._("I will send this request to {commune}:", commune=area_label(turn, sc["area"])), "", _body(turn, sc), "", who,
                    turn._("Do you agree to send it?")]),
-        buttons=((Button(turn._("📨 Send the request"), "sc:send", SEND | YES),), _cancel_row(turn)),
+        buttons=((Button(turn._("📨 Send the request"), SelfCheckSend().pack(), SEND | YES),), _cancel_row(turn)),
     )]
 
 
@@ -532,21 +529,15 @@ async def on_cancel(turn: Turn) -> list[Reply]:
     return [main_menu(turn, turn._("OK, stopped. Your answers were not kept."))]
 
 
-async def on_action(turn: Turn) -> list[Reply]:
-    """sc:<step>:… buttons inside the flow."""
-    step = turn.args[0] if turn.args else ""
-    handler = {
-        "zone": on_zone, "area": on_area, "basis": on_basis, "ans": on_answer, "request": on_request,
-        "send": on_send, "done": on_done, "cancel": on_cancel,
-    }.get(step)
-    if handler is None:
-        raise StaleAction
-    return await handler(turn)
-
-
 ROUTES = Routes(
     commands={"tukiemtra": start, "selfcheck": start},
-    actions={Menu("selfcheck"): Action(start), "sc:start": Action(start), "sc": Action(on_action, FLOW_STATES)},
+    actions={
+        Menu("selfcheck"): Action(start), SelfCheckStart: Action(start),
+        SelfCheckZone: Action(on_zone, FLOW_STATES), SelfCheckArea: Action(on_area, FLOW_STATES),
+        SelfCheckBasis: Action(on_basis, FLOW_STATES), SelfCheckAnswer: Action(on_answer, FLOW_STATES),
+        SelfCheckRequest: Action(on_request, FLOW_STATES), SelfCheckSend: Action(on_send, FLOW_STATES),
+        SelfCheckDone: Action(on_done, FLOW_STATES), SelfCheckCancel: Action(on_cancel, FLOW_STATES),
+    },
     text={
         State.selfcheck_area: on_area_text,
         State.selfcheck_people: on_people,
