@@ -28,6 +28,7 @@ from content.library import Library
 from content.model import ContentBundle, FaqEntry, Story
 from content.refresh import rebuild
 from content.text import PARTICLES, fold
+from handlers.actions import StoryShow
 from handlers.faq import answer_text
 from handlers.stories import show_story
 from handlers.turn import Services, Turn
@@ -394,7 +395,7 @@ async def _story_preview(request: web.Request, item: Story) -> list[dict[str, An
             incoming=Incoming(channel="preview", user_id="preview"), citizen=Citizen(channel="preview", channel_user_id="preview"),
             session=None,  # type: ignore[arg-type]  # showing a story reads no database
             services=Services(areas=services.areas, catalogs=services.catalogs, library=library, tz=services.tz),
-            translator=services.catalogs.get(locale), now=now_of(request), args=[item.id],
+            translator=services.catalogs.get(locale), now=now_of(request), pressed=StoryShow(item.id),
         )
         shown.append({"locale": locale, "replies": _replies_json(await show_story(turn))})
     return shown

@@ -25,6 +25,7 @@ from content.importer import story, story_row
 from content.library import Library
 from content.model import ContentBundle, Story, StoryText
 from content.refresh import rebuild
+from handlers.actions import StoryShow
 from handlers.nominate import NOMINEE_LABELS, queue_nomination_message
 from handlers.stories import show_story
 from handlers.turn import Services, Turn
@@ -250,7 +251,7 @@ async def _preview(request: web.Request, item: Story) -> list[dict]:
         session=None,  # type: ignore[arg-type]  # showing a story reads no database
         services=Services(areas=services.areas, catalogs=services.catalogs, library=Library(ContentBundle(stories=(item,))),
                           tz=services.tz),
-        translator=services.catalogs.get("vi"), now=now_of(request), args=[item.id],
+        translator=services.catalogs.get("vi"), now=now_of(request), pressed=StoryShow(item.id),
     )
     return [{"text": reply.text, "buttons": [button.label for button in reply.all_buttons()]} for reply in await show_story(turn)]
 
