@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,9 +23,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot import dashboard, keys, metrics
 from bot.campaigns import catch_up
 from bot.campaigns import schedule as schedule_campaigns
-from bot.channels import zalo_bot, zalo_oa
-from bot.channels.telegram import TelegramChannel
-from bot.channels.webchat import WebChat
+from bot.channels import registry
+from bot.channels.base import Kind
 from bot.config import Settings, ensure_secret_key
 from bot.features import build_router
 from bot.flood import flood_gate
@@ -37,7 +36,6 @@ from bot.report_jobs import ReportJobs
 from bot.report_jobs import sweep as sweep_report_jobs
 from bot.roles import Role
 from bot.routes import compression, request_ids, security_headers, setup_routes, weak_etag_when_gzipped
-from bot.sender import QuietHours, Sender
 from content import refresh
 from content.areas import AreaDirectory
 from content.i18n import Catalogs
@@ -63,26 +61,29 @@ FAQ_SUMMARY_DAYS = 4  # FAQ usage: days summed per transaction
 TALLY_FOLD_SECONDS = 15  # notice counters: how often the change journal is folded in
 
 
-def create_app(settings: Settings, *, clock=utc_now, role: Role = Role.all) -> web.Application:  # type: ignore[no-untyped-def]
+def create_app(  # type: ignore[no-untyped-def]
+    settings: Settings, *, clock=utc_now, role: Role = Role.all, channels: Sequence[Kind] = registry.KINDS
+) -> web.Application:
     """Assemble the web app; resources start when the app starts. `role` picks what this process
-    does when the bot runs as several (see Role)."""
+    does when the bot runs as several (see Role); `channels`, the kinds of channel it has."""
     # First: every other middleware and handler sees the visitor, not the proxy.
     middlewares = [forwarded(settings.trusted_networks), request_ids, security_headers, compression]
     app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
     app.on_response_prepare.append(weak_etag_when_gzipped)
     app[keys.SETTINGS] = settings
     app[keys.ROLE] = role
-    hide_settings_secrets(settings)
+    hide_settings_secrets(settings, registry.secrets(channels, settings))
     app[keys.LOCKS] = KeyedLocks()
     app[keys.CLOCK] = clock
+    app[keys.CHANNEL_KINDS] = tuple(channels)
+    app[keys.CHANNELS] = {}
     catalogs = Catalogs(settings.tz, settings.default_locale)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
     app.cleanup_ctx.append(_database(settings))
     app.cleanup_ctx.append(_conversations(settings, catalogs, clock))
     app.cleanup_ctx.append(_report_jobs(settings, catalogs, clock))
-    app.cleanup_ctx.append(_telegram(settings, clock))
-    app.cleanup_ctx.append(_zalo_bot(settings, clock))
-    app.cleanup_ctx.append(_zalo_oa(settings, clock))
+    for kind in channels:
+        app.cleanup_ctx.append(registry.lifecycle(kind, settings, clock))
     app.cleanup_ctx.append(_scheduler(settings, clock))
     setup_routes(app, role)
     if role.serves:
@@ -135,15 +136,7 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
             flood=flood_gate(settings.flood_burst, settings.flood_window_seconds),
         )
         app[keys.ENGINE] = engine
-        links = MediaLinks(ensure_secret_key(settings), settings.data_dir, settings.public_base_url)
-        app[keys.MEDIA_LINKS] = links
-        app[keys.WEBCHAT] = WebChat(
-            engine, app[keys.LOCKS], catalogs, ensure_secret_key(settings),
-            secure_cookie=settings.public_base_url.startswith("https://"),
-            newcomers=flood_gate(settings.flood_burst, settings.flood_window_seconds),
-            identity_idle=timedelta(days=settings.webchat_identity_idle_days), limits=settings.address_limits, tz=settings.tz,
-            links=links,
-        )
+        app[keys.MEDIA_LINKS] = MediaLinks(ensure_secret_key(settings), settings.data_dir, settings.public_base_url)
         watcher = asyncio.create_task(refresh.watch(sessions, services.library), name="content-refresh")
         yield
         watcher.cancel()
@@ -167,84 +160,6 @@ def _report_jobs(settings: Settings, catalogs: Catalogs, clock):  # type: ignore
         await jobs.stop()
 
     return ctx
-
-
-def _telegram(settings: Settings, clock):  # type: ignore[no-untyped-def]
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        if not settings.telegram_enabled:
-            app[keys.TELEGRAM] = None
-            log.info("TELEGRAM_BOT_TOKEN not set: Telegram is off, web chat only")
-            yield
-            return
-        channel = TelegramChannel(settings, app[keys.ENGINE], app[keys.LOCKS])
-        app[keys.TELEGRAM] = channel
-        await channel.start(receive=app[keys.ROLE].receives(webhook=channel.webhook))
-        sender = Sender(
-            app[keys.SESSIONS], "telegram", channel.send, clock, rate=settings.telegram_rate_limit,
-            per_chat=settings.telegram_chat_rate, quiet=QuietHours.parse(settings.quiet_hours, settings.tz),
-        )
-        async with _sending(app, sender):
-            yield
-        await channel.stop()
-
-    return ctx
-
-
-def _zalo_bot(settings: Settings, clock):  # type: ignore[no-untyped-def]
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        links = app[keys.MEDIA_LINKS]
-        if not settings.zalo_bot_enabled:
-            app[keys.ZALO_BOT] = None
-            yield
-            return
-        channel = zalo_bot.ZaloBotChannel(settings, app[keys.ENGINE], app[keys.LOCKS], links, clock)
-        app[keys.ZALO_BOT] = channel
-        await channel.start(receive=app[keys.ROLE].receives(webhook=channel.webhook))
-        sender = Sender(
-            app[keys.SESSIONS], zalo_bot.CHANNEL, channel.deliver, clock, rate=zalo_bot.RATE_LIMIT,
-            per_chat=zalo_bot.CHAT_RATE, quiet=QuietHours.parse(settings.quiet_hours, settings.tz),
-        )
-        async with _sending(app, sender):
-            yield
-        await channel.stop()
-
-    return ctx
-
-
-def _zalo_oa(settings: Settings, clock):  # type: ignore[no-untyped-def]
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        if not settings.zalo_oa_enabled:
-            app[keys.ZALO_OA] = None
-            yield
-            return
-        channel = zalo_oa.ZaloOAChannel(settings, app[keys.ENGINE], app[keys.LOCKS], clock)
-        app[keys.ZALO_OA] = channel
-        await channel.start(receive=app[keys.ROLE].serves)
-        sender = Sender(
-            app[keys.SESSIONS], zalo_oa.CHANNEL, channel.deliver, clock, rate=zalo_oa.RATE_LIMIT,
-            per_chat=zalo_oa.CHAT_RATE, quiet=QuietHours.parse(settings.quiet_hours, settings.tz),
-            window=zalo_oa.reply_window(settings),
-        )
-        async with _sending(app, sender):
-            yield
-        await channel.stop()
-
-    return ctx
-
-
-@contextlib.asynccontextmanager
-async def _sending(app: web.Application, sender: Sender) -> AsyncIterator[None]:
-    """Run a channel's outbox sender while the app runs, in the processes whose role sends."""
-    if not app[keys.ROLE].works:
-        yield
-        return
-    task = asyncio.create_task(sender.run(), name=f"outbox:{sender.channel}")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]

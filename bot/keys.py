@@ -8,10 +8,7 @@ from datetime import datetime
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.channels.telegram import TelegramChannel
-from bot.channels.webchat import WebChat
-from bot.channels.zalo_bot import ZaloBotChannel
-from bot.channels.zalo_oa import ZaloOAChannel
+from bot.channels.base import Channel, Kind
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
@@ -31,12 +28,12 @@ REPORT_SESSIONS = web.AppKey("report_sessions", SessionFactory)
 SERVICES = web.AppKey("services", Services)
 ENGINE = web.AppKey("engine", Engine)
 LOCKS = web.AppKey("locks", KeyedLocks)
-TELEGRAM = web.AppKey[TelegramChannel | None]("telegram")
-WEBCHAT = web.AppKey("webchat", WebChat)
+# The kinds of channel the app has (bot/channels/registry.py KINDS), and those running in this
+# process, by name.
+CHANNEL_KINDS = web.AppKey[tuple[Kind, ...]]("channel_kinds")
+CHANNELS = web.AppKey[dict[str, Channel]]("channels")
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 CLOCK = web.AppKey[Callable[[], datetime]]("clock")
 DASHBOARD_NAV = web.AppKey[list]("dashboard_nav")
-ZALO_BOT = web.AppKey[ZaloBotChannel | None]("zalo_bot")
 MEDIA_LINKS = web.AppKey("media_links", MediaLinks)
-ZALO_OA = web.AppKey[ZaloOAChannel | None]("zalo_oa")
 REPORT_JOBS = web.AppKey("report_jobs", ReportJobs)

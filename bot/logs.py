@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -34,14 +35,12 @@ def hide_secrets(*values: str | None) -> None:
     _secrets.update(value for value in values if value and len(value) >= 6)
 
 
-def hide_settings_secrets(settings: Settings) -> None:
-    """Every secret the settings hold, the database password included."""
-    token = settings.telegram_bot_token
+def hide_settings_secrets(settings: Settings, channel_secrets: Iterable[str] = ()) -> None:
+    """Every secret the settings hold, the database password included, and the channels' secrets
+    (`bot.channels.registry.secrets`)."""
     hide_secrets(
-        token, token.partition(":")[2], settings.telegram_webhook_secret, settings.zalo_bot_token,
-        settings.zalo_bot_token.partition(":")[2], settings.zalo_bot_webhook_secret, settings.zalo_oa_app_secret,
-        settings.zalo_oa_secret_key, settings.zalo_oa_access_token, settings.zalo_oa_refresh_token,
-        settings.admin_password, settings.secret_key, settings.metrics_token, make_url(settings.database_url).password,
+        *channel_secrets, settings.admin_password, settings.secret_key, settings.metrics_token,
+        make_url(settings.database_url).password,
     )
 
 

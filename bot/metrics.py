@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, gen
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot import keys
 from storage.db import SessionFactory
 from storage.models import OutboxMessage, OutboxStatus, Ticket
 
@@ -38,8 +39,6 @@ SCRAPE_ERRORS = Counter("caunoi_metrics_database_errors", "Scrapes whose databas
 
 async def metrics(request: web.Request) -> web.Response:
     """GET /metrics."""
-    from bot import keys  # here: bot.keys imports the channels, whose senders import this module
-
     if not _allowed(request, request.app[keys.SETTINGS].metrics_token):
         raise web.HTTPNotFound()
     try:

@@ -11,7 +11,7 @@ from aiohttp import hdrs, web
 from sqlalchemy import text
 
 from bot import favicon, keys, public
-from bot.channels.webchat import STATIC_DIR
+from bot.channels import registry
 from bot.media_links import PHOTO_TYPES
 from bot.metrics import metrics
 from bot.roles import Role
@@ -31,12 +31,9 @@ ICON_CACHE = "public, max-age=86400"
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """GET /healthz: the database answers; which Telegram mode runs; whether Zalo OA (when on) can send."""
-    telegram = request.app[keys.TELEGRAM]
-    mode = "off" if telegram is None else ("webhook" if telegram.webhook else "polling")
-    zalo_oa = request.app[keys.ZALO_OA]
-    channels = {"role": str(request.app[keys.ROLE]), "telegram": mode,
-                **({"zalo_oa": zalo_oa.status} if zalo_oa is not None else {})}
+    """GET /healthz: the database answers; the process's role; what each channel says of itself
+    (which Telegram mode runs; whether Zalo OA, when on, can send)."""
+    channels = {"role": str(request.app[keys.ROLE]), **registry.health(request.app)}
     try:
         async with request.app[keys.SESSIONS]() as session:
             await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
@@ -44,45 +41,6 @@ async def healthz(request: web.Request) -> web.Response:
         log.exception("health check: database unavailable")
         return web.json_response({"status": "error", "database": "unavailable", **channels}, status=503)
     return web.json_response({"status": "ok", "database": "ok", **channels})
-
-
-async def chat_page(request: web.Request) -> web.StreamResponse:
-    """GET /chat."""
-    return await request.app[keys.WEBCHAT].page(request)
-
-
-async def chat_message(request: web.Request) -> web.StreamResponse:
-    """POST /chat/api/messages."""
-    return await request.app[keys.WEBCHAT].post_message(request)
-
-
-async def chat_updates(request: web.Request) -> web.StreamResponse:
-    """POST /chat/api/updates."""
-    return await request.app[keys.WEBCHAT].updates(request)
-
-
-async def telegram_webhook(request: web.Request) -> web.StreamResponse:
-    """POST /webhook/telegram (404 unless Telegram runs in webhook mode)."""
-    channel = request.app[keys.TELEGRAM]
-    if channel is None:
-        raise web.HTTPNotFound()
-    return await channel.handle_webhook(request)
-
-
-async def zalo_bot_webhook(request: web.Request) -> web.StreamResponse:
-    """POST /webhook/zalo-bot (404 unless the Zalo Bot API channel runs in webhook mode)."""
-    channel = request.app[keys.ZALO_BOT]
-    if channel is None:
-        raise web.HTTPNotFound()
-    return await channel.handle_webhook(request)
-
-
-async def zalo_oa_webhook(request: web.Request) -> web.StreamResponse:
-    """POST /webhook/zalo-oa (404 unless the Zalo Official Account channel is on)."""
-    channel = request.app[keys.ZALO_OA]
-    if channel is None:
-        raise web.HTTPNotFound()
-    return await channel.handle_webhook(request)
 
 
 async def icon(request: web.Request) -> web.StreamResponse:
@@ -105,19 +63,13 @@ async def media_file(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application, role: Role = Role.all) -> None:
-    """Register every route (a worker process: only health and metrics)."""
+    """Register every route, the channels' among them (a worker process: only health and metrics)."""
     app.add_routes([web.get("/healthz", healthz, name="healthz"), web.get("/metrics", metrics, name="metrics")])
     if not role.serves:
         return
     app.add_routes(
         [
-            web.get("/chat", chat_page, name="chat"),
-            web.post("/chat/api/messages", chat_message, name="chat-messages"),
-            web.post("/chat/api/updates", chat_updates, name="chat-updates"),
-            web.static("/chat/static", STATIC_DIR, name="chat-static"),
-            web.post("/webhook/telegram", telegram_webhook, name="telegram-webhook"),
-            web.post("/webhook/zalo-bot", zalo_bot_webhook, name="zalo-bot-webhook"),
-            web.post("/webhook/zalo-oa", zalo_oa_webhook, name="zalo-oa-webhook"),
+            *registry.routes(app[keys.CHANNEL_KINDS]),
             web.get("/media/{token}", media_file, name="media"),
             web.get("/{name:favicon\\.(?:ico|svg)}", icon, name="icon"),
         ]

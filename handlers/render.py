@@ -10,12 +10,13 @@ from handlers.types import Button, Reply
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 
-def number_choices(reply: Reply, hint: str) -> Reply:
-    """Render buttons as a numbered list under the text ("1. …"); the numbers work as the buttons."""
+def number_choices(reply: Reply, hint: str, first: int = 1) -> Reply:
+    """Render buttons as a numbered list under the text ("1. …", from `first`) and a hint under it;
+    the numbers work as the buttons."""
     buttons = reply.all_buttons()
     if not buttons:
         return reply
-    lines = [f"{number}. {button.label}" for number, button in enumerate(buttons, start=1)]
+    lines = [f"{number}. {button.label}" for number, button in enumerate(buttons, start=first)]
     return Reply(text=f"{reply.text}\n\n" + "\n".join(lines) + f"\n\n({hint})", image=reply.image)
 
 

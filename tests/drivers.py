@@ -317,7 +317,7 @@ class ZaloOADriver:
         start = self.zalo.mark()
         status = await self.zalo.post(self.client, event)
         assert status == 200, status
-        await self.client.app[keys.ZALO_OA].inbox.idle()
+        await self.client.app[keys.CHANNELS]["zalo_oa"].inbox.idle()
         mine = [sent for sent in self.zalo.sent[start:] if sent.user_id == self.user_id]
         choices = await stored_choices(self.sessions, "zalo_oa", self.user_id)
         self.last = self._latest = [plain_shown(sent.text or "", choices, sent) for sent in mine]

@@ -427,7 +427,7 @@ async def test_zalo_webhook_handles_hostile_messages(zalo_webhook, zalo, errors,
     update["message"]["from"]["display_name"] = name
     response = await zalo_webhook.post("/webhook/zalo-bot", json=update, headers=ZALO_HEADERS)
     assert response.status in (200, 400), await response.text()
-    await zalo_webhook.app[keys.ZALO_BOT].inbox.idle()  # answered once stored: handled from the inbox
+    await zalo_webhook.app[keys.CHANNELS]["zalo_bot"].inbox.idle()  # answered once stored: handled from the inbox
     if response.status == 200 and event in KNOWN_EVENTS:
         assert zalo.messages_to(user)
     assert not any(apology in (s.text or "") for s in zalo.messages_to(user) for apology in APOLOGY)

@@ -66,7 +66,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def sender(sessions: SessionFactory, channel: TelegramChannel, clock: FakeClock) -> Sender:
     """A Telegram outbox sender on the test clock, delivering through the real adapter."""
-    return Sender(sessions, "telegram", channel.send, clock)
+    return Sender(sessions, "telegram", channel.deliver, clock)
 
 
 async def queue(

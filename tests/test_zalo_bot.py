@@ -17,10 +17,11 @@ from aiohttp import web
 from sqlmodel import select
 
 from bot.app import create_app
-from bot.channels.plain import numbered, text_parts
+from bot.channels.plain import text_parts
 from bot.channels.zalo_bot import parse_update
 from bot.media_links import MediaLinks
 from handlers.engine import utc_now
+from handlers.render import number_choices
 from handlers.types import Button, Reply
 from storage import broadcasts
 from storage.models import Citizen, OutboxMessage, Ticket, TicketAttachment, ZaloInboxRow
@@ -270,7 +271,7 @@ async def delivered(client, update: dict) -> int:  # type: ignore[no-untyped-def
     from bot import keys
 
     response = await client.post("/webhook/zalo-bot", json=update, headers={"X-Bot-Api-Secret-Token": SECRET})
-    await client.app[keys.ZALO_BOT].inbox.idle()
+    await client.app[keys.CHANNELS]["zalo_bot"].inbox.idle()
     return response.status
 
 
@@ -381,7 +382,7 @@ def test_updates_are_validated_at_the_edge() -> None:
 
 def test_plain_rendering_numbers_from_any_start_and_splits_at_2000() -> None:
     reply = Reply("Tin", buttons=((Button("A", "a"),), (Button("B", "b"),)))
-    assert numbered(reply, "Gõ số để chọn.", first=3).text == "Tin\n\n3. A\n4. B\n\n(Gõ số để chọn.)"
+    assert number_choices(reply, "Gõ số để chọn.", first=3).text == "Tin\n\n3. A\n4. B\n\n(Gõ số để chọn.)"
     parts = text_parts(LONG_NOTICE, 2000)
     assert len(parts) == 3 and all(len(p) <= 2000 and p.endswith(".") for p in parts)
 

@@ -89,7 +89,7 @@ async def add_citizens(  # type: ignore[no-untyped-def]
 async def deliver(zalo: FakeZaloOA, bot, event: dict, **signed: object) -> int:  # type: ignore[no-untyped-def]
     """POST an event as Zalo does, then wait until the bot has handled what it stored; the status."""
     status = await zalo.post(bot, event, **signed)  # type: ignore[arg-type]
-    await bot.app[keys.ZALO_OA].inbox.idle()
+    await bot.app[keys.CHANNELS]["zalo_oa"].inbox.idle()
     return status
 
 
@@ -148,7 +148,7 @@ async def test_a_redelivered_event_is_handled_once(bot, zalo, sessions) -> None:
     answered = len(zalo.messages_to("u-twice"))
     assert answered >= 1 and "1.500.000" in zalo.messages_to("u-twice")[-1].text
     assert await asyncio.gather(zalo.post(bot, event), zalo.post(bot, event)) == [200, 200]
-    await bot.app[keys.ZALO_OA].inbox.idle()
+    await bot.app[keys.CHANNELS]["zalo_oa"].inbox.idle()
     assert len(zalo.messages_to("u-twice")) == answered
     [stored] = await rows(sessions, ZaloInboxRow)
     assert (stored.key, stored.channel, stored.chat_id) == (f"user_send_text:{event['message']['msg_id']}", "zalo_oa", "u-twice")
@@ -170,7 +170,7 @@ async def test_the_webhook_answers_within_2_seconds_however_slow_the_sends_and_r
     assert len(stored) == 2  # recorded before the answer
     replies = await zalo.wait_for_messages("u-slow", 2, timeout=30)
     assert "1.500.000" not in replies[0].text and "1.500.000" in replies[-1].text  # the citizen's order
-    await bot.app[keys.ZALO_OA].inbox.idle()
+    await bot.app[keys.CHANNELS]["zalo_oa"].inbox.idle()
     assert all(row.done_at is not None for row in await rows(sessions, ZaloInboxRow))
 
 
@@ -591,7 +591,7 @@ async def test_concurrent_refreshes_make_one_call_to_zalo_in_one_process_and_acr
 ) -> None:
     configured = oa_settings(settings, zalo)
     bot = await aiohttp_client(create_app(configured))
-    tokens = bot.app[keys.ZALO_OA].tokens
+    tokens = bot.app[keys.CHANNELS]["zalo_oa"].tokens
     stale = configured.zalo_oa_access_token
     zalo.expire_access_tokens()
     got = await asyncio.gather(*(tokens.refresh(stale) for _ in range(8)))
@@ -627,7 +627,7 @@ async def test_the_access_token_is_refreshed_before_it_ends(settings, zalo, aioh
     clock = FakeClock()
     configured = oa_settings(settings, zalo)
     bot = await aiohttp_client(create_app(configured, clock=clock))
-    tokens = bot.app[keys.ZALO_OA].tokens
+    tokens = bot.app[keys.CHANNELS]["zalo_oa"].tokens
     assert await tokens.current() == configured.zalo_oa_access_token  # expiry unknown: used until Zalo refuses it
     zalo.expire_access_tokens()
     fresh = await tokens.refresh(configured.zalo_oa_access_token)

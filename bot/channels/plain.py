@@ -1,5 +1,8 @@
 """Shared rendering for channels without inline keyboards (Zalo Bot API, Zalo Official Account).
 
+`PlainChannel` is what both channels do alike: send texts in parts and photos with captions,
+deliver outbox messages, answer in the citizen's language, keep the files citizens send.
+
 Buttons become a numbered list. In a turn the engine does this itself (`Capabilities(buttons=False)`)
 and remembers the offered choices. `typed_choice` turns "2", or a label typed without diacritics,
 back into the button's action before the turn (`handlers.router.choice_for`), so handlers see a
@@ -10,20 +13,32 @@ them, so both keep working.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, ClassVar
 
+import aiohttp
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.channels import remote_media
+from bot.channels.unsent import send_in_turn
+from bot.ordering import KeyedLocks
+from bot.sender import SendError
 from content.i18n import Catalogs, Translator
-from handlers.render import split_text
+from handlers.engine import Engine
+from handlers.render import number_choices, split_text
 from handlers.router import CHOICES_KEY, choice_for, stored_choice
 from handlers.states import State
-from handlers.types import Button, Reply
+from handlers.types import Attachment, Button, Capabilities, Reply
 from storage import repo
 from storage.db import SessionFactory
 from storage.models import Citizen
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 # Notices add their buttons to what is on offer; past this many, numbering starts again at 1.
 MAX_CHOICES = 30
@@ -35,15 +50,6 @@ class Offered:
 
     first: int
     locale: str | None
-
-
-def numbered(reply: Reply, hint: str, first: int = 1) -> Reply:
-    """The reply with its buttons as a list "1. …", numbered from `first`, and a hint under it."""
-    buttons = reply.all_buttons()
-    if not buttons:
-        return reply
-    lines = [f"{number}. {button.label}" for number, button in enumerate(buttons, start=first)]
-    return Reply(text=f"{reply.text}\n\n" + "\n".join(lines) + f"\n\n({hint})", image=reply.image)
 
 
 def text_parts(text: str, limit: int) -> list[str]:
@@ -85,7 +91,7 @@ async def number_outgoing(
     hint = translator.gettext("Reply with a number to choose.")
     first, rendered = offered.first, []
     for reply in replies:
-        rendered.append(numbered(reply, hint, first))
+        rendered.append(number_choices(reply, hint, first))
         first += len(reply.all_buttons())
     return rendered, translator
 
@@ -135,3 +141,94 @@ async def _citizen(session: AsyncSession, channel: str, user_id: str) -> Citizen
     return (await session.exec(
         select(Citizen).where(Citizen.channel == channel, Citizen.channel_user_id == user_id)
     )).first()
+
+
+class PlainChannel(ABC):
+    """The part of a channel without buttons that does not depend on its platform. A subclass sets
+    the class attributes, `settings`, `engine`, `locks`, `clock`, `_http` and `media_base`, and sends
+    one text (`_send_text`) and one photo with its caption (`_send_image`)."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    errors: ClassVar[type[Exception]]  # what the platform's client raises
+    settings: Settings
+    engine: Engine
+    locks: KeyedLocks
+    clock: Callable[[], datetime]
+    media_base: str  # where the platform keeps what citizens send
+    _http: aiohttp.ClientSession | None
+
+    @staticmethod
+    @abstractmethod
+    def sender_error(error: Exception) -> SendError:
+        """The kind of an error of `errors` that the outbox sender knows."""
+
+    @staticmethod
+    @abstractmethod
+    def for_a_while(error: Exception) -> bool:
+        """Whether the platform refused a reply only for a while, so that the outbox sends it later."""
+
+    @abstractmethod
+    async def _send_text(self, chat_id: str, text: str) -> None:
+        """Send one text of at most `max_text` characters."""
+
+    @abstractmethod
+    async def _send_image(self, chat_id: str, image: str, caption: str) -> bool:
+        """Send a photo with its caption; False, sending nothing, when it cannot be shown."""
+
+    async def send(self, chat_id: str, replies: list[Reply], translator: Translator | None = None) -> None:
+        """Send replies in order: texts in parts of at most `max_text` characters, photos with the
+        first part as caption; a photo that cannot be shown becomes a note under the text."""
+        limit = self.capabilities.max_text
+        for reply in replies:
+            if not reply.image:
+                for part in text_parts(reply.text, limit):
+                    await self._send_text(chat_id, part)
+                continue
+            caption, rest = caption_and_rest(reply.text, limit)
+            if not await self._send_image(chat_id, reply.image, caption):
+                translator = translator or await self.translator(chat_id)
+                note = translator.gettext("(This message comes with a photo that cannot be shown here.)")
+                await self.send(chat_id, [Reply(f"{reply.text}\n\n{note}")])
+                continue
+            for part in rest:
+                await self._send_text(chat_id, part)
+
+    async def deliver(self, chat_id: str, replies: list[Reply]) -> None:
+        """Send an outbox message (a notice, a staff reply): its buttons are numbered after the
+        choices already offered and join them. Errors are given the kinds the sender knows."""
+        try:
+            async with self.locks.hold((self.name, chat_id)):
+                replies, translator = await number_outgoing(
+                    self.engine.sessions, self.engine.services.catalogs, self.name, chat_id, replies,
+                    now=self.clock(), ttl=self.engine.conversation_ttl,
+                )
+                await self.send(chat_id, replies, translator)
+        except self.errors as exc:
+            raise self.sender_error(exc) from exc
+
+    async def answer(
+        self, chat_id: str, replies: list[Reply], *, update_key: str | None, translator: Translator | None = None
+    ) -> None:
+        """Send a turn's replies one by one; from one the platform refuses for a while on, the outbox sends them."""
+        await send_in_turn(
+            self.engine.sessions, channel=self.name, chat_id=chat_id, replies=replies, update_key=update_key,
+            send=lambda reply: self.send(chat_id, [reply], translator), for_a_while=self.for_a_while, clock=self.clock,
+        )
+
+    async def translator(self, user_id: str) -> Translator:
+        """The citizen's language (the default for someone the bot does not know)."""
+        async with self.engine.sessions() as session:
+            citizen = await _citizen(session, self.name, user_id)
+        return self.engine.services.catalogs.get(citizen.locale if citizen is not None else None)
+
+    async def typed_choice(self, user_id: str, text: str) -> str | None:
+        """The action of the offered choice a typed text names, or None (see `typed_choice`)."""
+        return await typed_choice(self.engine.sessions, self.name, user_id, text, now=self.clock())
+
+    async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+        """Keep the photos (and voice messages) citizens send, checking size and type: the platform's
+        links do not last."""
+        assert self._http is not None
+        source = remote_media.zalo_source(self.media_base)
+        return await remote_media.keep(self._http, self.settings.data_dir, self.settings.media_max_bytes, attachments, source)

@@ -29,10 +29,12 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
-from bot.config import Settings
+from bot.channels.base import Kind, Route, SendLimits
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.telegram_receiver import DATABASE_ERRORS, DatabaseUnavailable, Receiver
 from bot.channels.unsent import send_in_turn
+from bot.channels.uploads import Uploads, data_file
+from bot.config import Settings
 from bot.ordering import KeyedLocks
 from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry
 from handlers.engine import Engine
@@ -181,10 +183,14 @@ def button_label(label: str) -> str:
 class TelegramChannel:
     """The Telegram adapter: converts updates to `Incoming`, runs the engine, sends the replies."""
 
+    name = CHANNEL
+    capabilities = CAPABILITIES
+
     def __init__(self, settings: Settings, engine: Engine, locks: KeyedLocks) -> None:
         self.settings = settings
         self.engine = engine
         self.webhook = bool(settings.telegram_webhook_url)
+        self.send_limits = SendLimits(settings.telegram_rate_limit, settings.telegram_chat_rate)
         builder = (
             ApplicationBuilder()
             .token(settings.telegram_bot_token)
@@ -200,8 +206,7 @@ class TelegramChannel:
             self.application, engine.sessions, engine.clock,
             poll_timeout=settings.telegram_poll_timeout, allowed_updates=ALLOWED_UPDATES,
         )
-        self._file_ids: dict[str, str] = {}
-        self._uploads: dict[str, asyncio.Lock] = {}
+        self._file_ids = Uploads(engine.clock)
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
 
@@ -320,7 +325,11 @@ class TelegramChannel:
                 kept.append(replace(attachment, path=str(relative), size=target.stat().st_size))
         return tuple(kept)
 
-    async def send(self, chat_id: int | str, replies: list[Reply]) -> None:
+    def health(self) -> dict[str, str]:
+        """How Telegram's updates come in."""
+        return {"telegram": "webhook" if self.webhook else "polling"}
+
+    async def deliver(self, chat_id: int | str, replies: list[Reply]) -> None:
         """Send an outbox message; errors are given the kinds the outbox sender knows."""
         try:
             await self.reply(chat_id, replies)
@@ -347,20 +356,21 @@ class TelegramChannel:
         if image.startswith(("http://", "https://")):
             await self._photo_message(chat_id, reply, markup, image)
             return
-        if image not in self._file_ids:
-            async with self._uploads.setdefault(image, asyncio.Lock()):
-                if image not in self._file_ids:
-                    root = self.settings.data_dir.resolve()
-                    path = (root / image).resolve()
-                    if not path.is_relative_to(root) or not path.is_file():
-                        log.warning("image %r is not a file of DATA_DIR; sending the text alone", image)
-                        await self.reply(chat_id, [Reply(reply.text, buttons=reply.buttons)])
-                        return
-                    sent = await self._photo_message(chat_id, reply, markup, path.read_bytes())
-                    if sent.photo:
-                        self._file_ids[image] = sent.photo[-1].file_id
-                    return
-        await self._photo_message(chat_id, reply, markup, self._file_ids[image])
+        uploaded: list[Message] = []  # the message the upload was, when this call made it
+
+        async def upload() -> str | None:
+            path = data_file(self.settings.data_dir, image)
+            if path is None:
+                log.warning("image %r is not a file of DATA_DIR; sending the text alone", image)
+                await self.reply(chat_id, [Reply(reply.text, buttons=reply.buttons)])
+                return None
+            sent = await self._photo_message(chat_id, reply, markup, path.read_bytes())
+            uploaded.append(sent)
+            return sent.photo[-1].file_id if sent.photo else None
+
+        file_id = await self._file_ids.get(image, upload)
+        if file_id is not None and not uploaded:
+            await self._photo_message(chat_id, reply, markup, file_id)
 
     async def _photo_message(self, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None, photo: object) -> Message:
         """Send the photo with as much of the text as fits its caption, and the rest after it."""
@@ -380,3 +390,16 @@ class TelegramChannel:
             log.error("Telegram error on update %s: %s", update_id, error)
         else:
             log.error("Unhandled error on update %s", update_id, exc_info=error)
+
+
+def _secrets(settings: Settings) -> tuple[str, ...]:
+    token = settings.telegram_bot_token
+    return token, token.partition(":")[2], settings.telegram_webhook_secret
+
+
+KIND = Kind(
+    CHANNEL, lambda parts: TelegramChannel(parts.settings, parts.engine, parts.locks),
+    enabled=lambda settings: settings.telegram_enabled,
+    routes=(Route("POST", "/webhook/telegram", "telegram-webhook", "handle_webhook"),), secrets=_secrets,
+    health_off={"telegram": "off"}, off_note="TELEGRAM_BOT_TOKEN not set: Telegram is off, web chat only",
+)

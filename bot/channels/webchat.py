@@ -31,8 +31,11 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from markupsafe import Markup
 
+from bot.channels.base import Kind, Parts, Route
 from bot.channels.remote_media import sniff
 from bot.channels.webchat_identity import Identities, Identity
+from bot.config import ensure_secret_key
+from bot.flood import flood_gate
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
 from bot.proxies import same_origin
@@ -62,7 +65,12 @@ _START_PARAM_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV
 
 
 class WebChat:
-    """Serves the chat page and turns its posts (JSON, or multipart for files) into engine turns."""
+    """Serves the chat page and turns its posts (JSON, or multipart for files) into engine turns.
+    A pull channel: the page collects what the outbox holds for the visitor (`updates`)."""
+
+    name = CHANNEL
+    capabilities = CAPABILITIES
+    webhook = True  # its messages come to the web server
 
     def __init__(
         self, engine: Engine, locks: KeyedLocks, catalogs: Catalogs, secret_key: str, *, secure_cookie: bool,
@@ -83,6 +91,16 @@ class WebChat:
         # A photo the bot sends (a notice's, a real story's) is a file of the data folder: the page
         # gets it through a signed, expiring /media/ link.
         self.links = links
+
+    async def start(self, *, receive: bool = True) -> None:
+        """Nothing to connect: the routes receive."""
+
+    async def stop(self) -> None:
+        """Nothing to close."""
+
+    def health(self) -> dict[str, str]:
+        """Nothing to say in /healthz."""
+        return {}
 
     def _reply_json(self, reply: Reply) -> dict:
         return {
@@ -504,3 +522,22 @@ def _dumps(value: object) -> str:
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def _build(parts: Parts) -> WebChat:
+    settings = parts.settings
+    return WebChat(
+        parts.engine, parts.locks, parts.catalogs, ensure_secret_key(settings),
+        secure_cookie=settings.public_base_url.startswith("https://"),
+        newcomers=flood_gate(settings.flood_burst, settings.flood_window_seconds),
+        identity_idle=timedelta(days=settings.webchat_identity_idle_days), limits=settings.address_limits, tz=settings.tz,
+        links=parts.links,
+    )
+
+
+KIND = Kind(CHANNEL, _build, routes=(
+    Route("GET", "/chat", "chat", "page"),
+    Route("POST", "/chat/api/messages", "chat-messages", "post_message"),
+    Route("POST", "/chat/api/updates", "chat-updates", "updates"),
+    Route("GET", "/chat/static", "chat-static", folder=STATIC_DIR),
+))

@@ -24,20 +24,16 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlmodel import select
 
-from bot.channels import remote_media
+from bot.channels.base import Kind, Route, SendLimits
 from bot.channels.inbox import DatabaseUnavailable, Inbox
-from bot.channels.plain import cannot_read, caption_and_rest, number_outgoing, text_parts, typed_choice
-from bot.channels.unsent import send_in_turn
+from bot.channels.plain import PlainChannel, cannot_read
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
 from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry
-from content.i18n import Translator
 from handlers.engine import Engine
 from handlers.types import Attachment, Capabilities, Incoming, Reply
-from storage.models import Citizen
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +175,7 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def sender_error(error: ZaloError) -> SendError:
+def sender_error(error: Exception) -> SendError:
     """The error kind the outbox sender understands: 429 waits, 403 means the citizen cannot be
     reached, network trouble, 408 and 5xx are retried, anything else is permanent."""
     if isinstance(error, ZaloNetworkError):
@@ -199,8 +195,15 @@ def _for_a_while(error: Exception) -> bool:
     return isinstance(error, ZaloError) and isinstance(sender_error(error), SendRetry | RateLimited)
 
 
-class ZaloBotChannel:
+class ZaloBotChannel(PlainChannel):
     """The Zalo Bot API adapter: updates to `Incoming`, the engine, replies back as plain text."""
+
+    name = CHANNEL
+    capabilities = CAPABILITIES
+    errors = ZaloError
+    send_limits = SendLimits(RATE_LIMIT, CHAT_RATE)
+    sender_error = staticmethod(sender_error)
+    for_a_while = staticmethod(_for_a_while)
 
     def __init__(
         self, settings: Settings, engine: Engine, locks: KeyedLocks, links: MediaLinks,
@@ -213,8 +216,9 @@ class ZaloBotChannel:
         self.clock = clock
         self.webhook = bool(settings.zalo_bot_webhook_url)
         self.poll_timeout = POLL_TIMEOUT
+        self.media_base = settings.zalo_bot_base_url
         self.api: ZaloBotApi | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._http: aiohttp.ClientSession | None = None
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_concurrent_updates)
@@ -226,8 +230,8 @@ class ZaloBotChannel:
         """Check the token, then register the webhook or delete it and start polling. Waits while
         Zalo is unreachable; a refused token stops start-up. Without `receive` (a process of the
         other role receives) only sending is set up."""
-        self._session = aiohttp.ClientSession()
-        self.api = ZaloBotApi(self.settings.zalo_bot_base_url, self.settings.zalo_bot_token, self._session)
+        self._http = aiohttp.ClientSession()
+        self.api = ZaloBotApi(self.settings.zalo_bot_base_url, self.settings.zalo_bot_token, self._http)
         try:
             me = await self._persist("getMe")
             name = (me.get("account_name") or me.get("id")) if isinstance(me, dict) else None
@@ -247,7 +251,7 @@ class ZaloBotChannel:
                 await self._persist("deleteWebhook")
                 log.info("Zalo Bot API: deleted the webhook %s to poll instead", info.get("url"))
         except BaseException:
-            await self._session.close()
+            await self._http.close()
             raise
         self._poller = asyncio.create_task(self._poll(), name="zalo_bot:poll")
         log.info("Zalo Bot API: long polling as %s", name)
@@ -279,8 +283,8 @@ class ZaloBotChannel:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
+        if self._http is not None:
+            await self._http.close()
 
     async def _poll(self) -> None:
         """Fetch updates one by one until cancelled; back off while Zalo fails, never give up."""
@@ -363,28 +367,22 @@ class ZaloBotChannel:
                 typing = asyncio.create_task(self._typing(message.chat_id))
                 replies = await self.engine.handle(await self._incoming(message), CAPABILITIES)
                 await typing
-                await self._answer(message, replies)
+                await self.answer(message.chat_id, replies, update_key=message.message_id or None)
             else:
-                translator = await self._translator(message.user_id)
-                await self._answer(message, [cannot_read(translator, sticker=message.event == STICKER)], translator)
+                translator = await self.translator(message.user_id)
+                await self.answer(message.chat_id, [cannot_read(translator, sticker=message.event == STICKER)],
+                                  update_key=message.message_id or None, translator=translator)
         except ZaloError as exc:
             log.warning("Zalo Bot API: could not answer %s: %s", message.user_id, exc)
         except Exception:
             log.exception("Zalo Bot API: update %s of %s failed", message.message_id, message.user_id)
-
-    async def _answer(self, message: ZaloMessage, replies: list[Reply], translator: Translator | None = None) -> None:
-        """Send replies one by one; from one Zalo refuses for a while on, the outbox sends them."""
-        await send_in_turn(
-            self.engine.sessions, channel=CHANNEL, chat_id=message.chat_id, replies=replies, update_key=message.message_id or None,
-            send=lambda reply: self.send(message.chat_id, [reply], translator), for_a_while=_for_a_while, clock=self.clock,
-        )
 
     async def _incoming(self, message: ZaloMessage) -> Incoming:
         """The neutral message; a typed number or label of an offered choice becomes its action."""
         common = {"channel": CHANNEL, "user_id": message.user_id, "display_name": message.display_name,
                   "message_id": message.message_id}
         if message.text and not message.photo_url:
-            action = await typed_choice(self.engine.sessions, CHANNEL, message.user_id, message.text, now=self.clock())
+            action = await self.typed_choice(message.user_id, message.text)
             if action is not None:
                 return Incoming(**common, action=action)
         attachments = (Attachment("photo", message.photo_url),) if message.photo_url else ()
@@ -401,55 +399,31 @@ class ZaloBotChannel:
         except ZaloError as exc:
             log.debug("Zalo Bot API: sendChatAction failed: %s", exc)
 
-    async def _translator(self, user_id: str) -> Translator:
-        """The citizen's language (the default for someone the bot does not know)."""
-        async with self.engine.sessions() as session:
-            locale = (await session.exec(
-                select(Citizen.locale).where(Citizen.channel == CHANNEL, Citizen.channel_user_id == user_id)
-            )).first()
-        return self.engine.services.catalogs.get(locale)
+    def health(self) -> dict[str, str]:
+        """Nothing to say in /healthz."""
+        return {}
 
-    async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
-        """Keep the photos citizens send (Zalo's links do not last), checking size and type."""
-        assert self._session is not None
-        source = remote_media.zalo_source(self.settings.zalo_bot_base_url)
-        return await remote_media.keep(self._session, self.settings.data_dir, self.settings.media_max_bytes, attachments, source)
-
-    async def send(self, chat_id: str, replies: list[Reply], translator: Translator | None = None) -> None:
-        """Send replies in order: texts in parts of at most 2000 characters, photos by URL."""
+    async def _send_text(self, chat_id: str, text: str) -> None:
         assert self.api is not None
-        for reply in replies:
-            if reply.image:
-                await self._send_photo(chat_id, reply, translator)
-                continue
-            for part in text_parts(reply.text, MAX_TEXT):
-                await self.api.call("sendMessage", {"chat_id": chat_id, "text": part})
+        await self.api.call("sendMessage", {"chat_id": chat_id, "text": text})
 
-    async def _send_photo(self, chat_id: str, reply: Reply, translator: Translator | None) -> None:
-        """A photo by its URL, or a stored one through an expiring link of ours; without a public
-        address, the text alone with a note that a photo could not be shown."""
+    async def _send_image(self, chat_id: str, image: str, caption: str) -> bool:
+        """A photo by its URL, or a stored one through an expiring link of ours; False without a
+        public address."""
         assert self.api is not None
-        image = reply.image or ""
         url = image if image.startswith(("https://", "http://")) else self.links.url_for(image, self.clock())
         if url is None:
-            translator = translator or await self._translator(chat_id)
-            note = translator.gettext("(This message comes with a photo that cannot be shown here.)")
-            await self.send(chat_id, [Reply(f"{reply.text}\n\n{note}")])
-            return
-        caption, rest = caption_and_rest(reply.text, MAX_TEXT)
+            return False
         await self.api.call("sendPhoto", {"chat_id": chat_id, "photo": url, **({"caption": caption} if caption else {})})
-        for part in rest:
-            await self.api.call("sendMessage", {"chat_id": chat_id, "text": part})
+        return True
 
-    async def deliver(self, chat_id: str, replies: list[Reply]) -> None:
-        """Send an outbox message (a notice, a staff reply): its buttons are numbered after the
-        choices already offered and join them. Errors are given the kinds the sender knows."""
-        try:
-            async with self.locks.hold((CHANNEL, chat_id)):
-                replies, translator = await number_outgoing(
-                    self.engine.sessions, self.engine.services.catalogs, CHANNEL, chat_id, replies,
-                    now=self.clock(), ttl=self.engine.conversation_ttl,
-                )
-                await self.send(chat_id, replies, translator)
-        except ZaloError as exc:
-            raise sender_error(exc) from exc
+
+def _secrets(settings: Settings) -> tuple[str, ...]:
+    return settings.zalo_bot_token, settings.zalo_bot_token.partition(":")[2], settings.zalo_bot_webhook_secret
+
+
+KIND = Kind(
+    CHANNEL, lambda parts: ZaloBotChannel(parts.settings, parts.engine, parts.locks, parts.links, parts.clock),
+    enabled=lambda settings: settings.zalo_bot_enabled,
+    routes=(Route("POST", "/webhook/zalo-bot", "zalo-bot-webhook", "handle_webhook"),), secrets=_secrets,
+)

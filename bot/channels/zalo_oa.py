@@ -43,21 +43,19 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlmodel import select
 
 from bot.channels import remote_media
+from bot.channels.base import Kind, Route, SendLimits
 from bot.channels.inbox import DatabaseUnavailable, Inbox
-from bot.channels.plain import cannot_read, caption_and_rest, number_outgoing, text_parts, typed_choice
-from bot.channels.unsent import send_in_turn
+from bot.channels.plain import PlainChannel, cannot_read
+from bot.channels.uploads import Uploads, data_file
 from bot.config import Settings
 from bot.ordering import KeyedLocks
 from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry, SendSkipped
-from content.i18n import Translator
 from handlers.engine import Engine
 from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
 from storage import zalo_oa as store
 from storage.db import SessionFactory
-from storage.models import Citizen
 from storage.outbox import ReplyWindow
 
 log = logging.getLogger(__name__)
@@ -404,7 +402,7 @@ def reply_window(settings: Settings) -> ReplyWindow:
                        charged=CHARGED)
 
 
-def sender_error(error: ZaloOAError) -> SendError:
+def sender_error(error: Exception) -> SendError:
     """The outbox sender's kind of a Zalo OA error (the mapping is in the module docstring)."""
     if isinstance(error, ZaloOANetworkError | TokenRefused):
         return SendRetry(str(error))
@@ -434,8 +432,15 @@ def temporary(error: Exception) -> bool:
 # ----- the channel -------------------------------------------------------------------------------
 
 
-class ZaloOAChannel:
+class ZaloOAChannel(PlainChannel):
     """The Official Account adapter: webhook events to `Incoming`, the engine, replies as messages."""
+
+    name = CHANNEL
+    capabilities = CAPABILITIES
+    errors = ZaloOAError
+    webhook = True  # events come only to the webhook
+    sender_error = staticmethod(sender_error)
+    for_a_while = staticmethod(temporary)
 
     def __init__(
         self, settings: Settings, engine: Engine, locks: KeyedLocks, clock: Callable[[], datetime],
@@ -446,12 +451,13 @@ class ZaloOAChannel:
         self.locks = locks
         self.clock = clock
         self.check_every = check_every
+        self.media_base = settings.zalo_oa_api_base
+        self.send_limits = SendLimits(RATE_LIMIT, CHAT_RATE, reply_window(settings))
         self.tokens: Tokens | None = None
         self.api: ZaloOAApi | None = None
         self._http: aiohttp.ClientSession | None = None
         self._keeper: asyncio.Task[None] | None = None
-        self._attachments: dict[str, tuple[str, datetime]] = {}  # image -> (attachment id, uploaded at)
-        self._uploads: dict[str, asyncio.Lock] = {}
+        self._uploads = Uploads(clock, UPLOAD_REFRESH)  # image -> attachment id
         self.inbox = Inbox(engine.sessions, CHANNEL, self._from_record, locks, clock,
                            parallel=settings.max_concurrent_updates)
         self._receiving = False
@@ -557,21 +563,15 @@ class ZaloOAChannel:
             if event.event in (FOLLOW, UNFOLLOW, FILE, STICKER) or (event.event in (IMAGE, AUDIO) and not event.url):
                 await self._noted(event)
                 if event.event in (FILE, STICKER, IMAGE, AUDIO):
-                    translator = await self._translator(event.user_id)
-                    await self._answer(event, [cannot_read(translator, sticker=event.event == STICKER)], translator)
+                    translator = await self.translator(event.user_id)
+                    await self.answer(event.user_id, [cannot_read(translator, sticker=event.event == STICKER)],
+                                      update_key=event.key, translator=translator)
                 if event.event != FOLLOW:
                     return
             replies = await self.engine.handle(await self._incoming(event), CAPABILITIES)
-            await self._answer(event, replies)
+            await self.answer(event.user_id, replies, update_key=event.key)
         except ZaloOAError as exc:
             log.warning("Zalo OA: could not answer %s: %s", event.user_id, exc)
-
-    async def _answer(self, event: OAEvent, replies: list[Reply], translator: Translator | None = None) -> None:
-        """Send replies one by one; from one Zalo refuses for a while on, the outbox sends them."""
-        await send_in_turn(
-            self.engine.sessions, channel=CHANNEL, chat_id=event.user_id, replies=replies, update_key=event.key,
-            send=lambda reply: self.send(event.user_id, [reply], translator), for_a_while=temporary, clock=self.clock,
-        )
 
     async def _noted(self, event: OAEvent) -> None:
         """Record an event the engine does not see (following, unfollowing, files, stickers)."""
@@ -587,7 +587,7 @@ class ZaloOAChannel:
         if event.event == FOLLOW:
             return Incoming(**common, text="/start")
         if event.event == TEXT and event.text:
-            action = await typed_choice(self.engine.sessions, CHANNEL, event.user_id, event.text, now=self.clock())
+            action = await self.typed_choice(event.user_id, event.text)
             if action is not None:
                 return Incoming(**common, action=action)
             return Incoming(**common, text=event.text)
@@ -596,86 +596,52 @@ class ZaloOAChannel:
         kind = "photo" if event.event == IMAGE else "voice"
         return Incoming(**common, text=event.text, attachments=(Attachment(kind, event.url or ""),), fetch=self._download)
 
-    async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
-        """Keep the photos and voice messages citizens send, checking size and type."""
-        assert self._http is not None
-        source = remote_media.zalo_source(self.settings.zalo_oa_api_base)
-        return await remote_media.keep(self._http, self.settings.data_dir, self.settings.media_max_bytes, attachments, source)
-
-    async def _translator(self, user_id: str) -> Translator:
-        async with self.engine.sessions() as session:
-            locale = (await session.exec(
-                select(Citizen.locale).where(Citizen.channel == CHANNEL, Citizen.channel_user_id == user_id)
-            )).first()
-        return self.engine.services.catalogs.get(locale)
-
     # ----- out -----
 
-    async def send(self, user_id: str, replies: list[Reply], translator: Translator | None = None) -> None:
-        """Send replies in order: texts in parts of at most 2000 characters, photos as attachments."""
-        assert self.api is not None
-        for reply in replies:
-            if reply.image:
-                await self._send_photo(user_id, reply, translator)
-                continue
-            for part in text_parts(reply.text, MAX_TEXT):
-                await self.api.send(user_id, {"text": part})
+    def health(self) -> dict[str, str]:
+        """Whether the channel can send (`status`)."""
+        return {"zalo_oa": self.status}
 
-    async def _send_photo(self, user_id: str, reply: Reply, translator: Translator | None) -> None:
-        """A photo by URL, or a stored one uploaded once; one that cannot be sent becomes a note."""
+    async def _send_text(self, chat_id: str, text: str) -> None:
         assert self.api is not None
-        element = await self._image_element(reply.image or "")
+        await self.api.send(chat_id, {"text": text})
+
+    async def _send_image(self, chat_id: str, image: str, caption: str) -> bool:
+        """A photo by URL, or a stored one uploaded once (again when Zalo has forgotten the upload:
+        the send is tried once more); False when it is no photo that can be sent."""
+        assert self.api is not None
+        element = await self._image_element(image)
         if element is None:
-            translator = translator or await self._translator(user_id)
-            note = translator.gettext("(This message comes with a photo that cannot be shown here.)")
-            await self.send(user_id, [Reply(f"{reply.text}\n\n{note}")])
-            return
-        caption, rest = caption_and_rest(reply.text, MAX_TEXT)
+            return False
         try:
-            await self.api.send(user_id, _media_message(caption, element))
+            await self.api.send(chat_id, _media_message(caption, element))
         except ZaloOAApiError as exc:
             if exc.code != UPLOAD_EXPIRED or "attachment_id" not in element:
                 raise
-            log.info("Zalo OA: Zalo no longer knows the upload of %r (%s); uploading it again", reply.image, exc)
-            element = await self._image_element(reply.image or "", expired=element["attachment_id"])
+            log.info("Zalo OA: Zalo no longer knows the upload of %r (%s); uploading it again", image, exc)
+            element = await self._image_element(image, expired=element["attachment_id"])
             if element is None:
                 raise
-            await self.api.send(user_id, _media_message(caption, element))
-        for part in rest:
-            await self.api.send(user_id, {"text": part})
+            await self.api.send(chat_id, _media_message(caption, element))
+        return True
 
     async def _image_element(self, image: str, *, expired: str | None = None) -> dict | None:
         """The media element of a photo: its URL, or the attachment id of a stored photo, uploaded once
         and again when the upload is UPLOAD_REFRESH old or is the `expired` one Zalo refused."""
-        assert self.api is not None
         if image.startswith(("https://", "http://")):
             return {"media_type": "image", "url": image}
-        async with self._uploads.setdefault(image, asyncio.Lock()):  # uploaded once, the others wait for it
-            known = self._attachments.get(image)
-            if known is None or known[0] == expired or self.clock() - known[1] >= UPLOAD_REFRESH:
-                root = self.settings.data_dir.resolve()
-                path = (root / image).resolve()
-                found = (remote_media.sniff(path.read_bytes()[:16], "photo")
-                         if path.is_relative_to(root) and path.is_file() else None)
-                if found is None or path.stat().st_size > UPLOAD_MAX:
-                    log.warning("Zalo OA: image %r is not a photo of DATA_DIR under 1 MB; sending the text alone", image)
-                    return None
-                uploaded = await self.api.upload_image(path.read_bytes(), path.name, found[0])
-                self._attachments[image] = (uploaded, self.clock())
-        return {"media_type": "image", "attachment_id": self._attachments[image][0]}
+        attachment_id = await self._uploads.get(image, lambda: self._upload(image), expired=expired)
+        return {"media_type": "image", "attachment_id": attachment_id} if attachment_id is not None else None
 
-    async def deliver(self, user_id: str, replies: list[Reply]) -> None:
-        """Send an outbox message; its buttons are numbered after the choices already offered.
-        Errors are given the kinds the sender knows."""
-        try:
-            async with self.locks.hold((CHANNEL, user_id)):
-                replies, translator = await number_outgoing(
-                    self.engine.sessions, self.engine.services.catalogs, CHANNEL, user_id, replies,
-                    now=self.clock(), ttl=self.engine.conversation_ttl,
-                )
-                await self.send(user_id, replies, translator)
-        except ZaloOAError as exc:
-            raise sender_error(exc) from exc
+    async def _upload(self, image: str) -> str | None:
+        """Upload a photo of the data folder; None for a file that is not one, or is over 1 MB."""
+        assert self.api is not None
+        path = data_file(self.settings.data_dir, image)
+        found = remote_media.sniff(path.read_bytes()[:16], "photo") if path is not None else None
+        if path is None or found is None or path.stat().st_size > UPLOAD_MAX:
+            log.warning("Zalo OA: image %r is not a photo of DATA_DIR under 1 MB; sending the text alone", image)
+            return None
+        return await self.api.upload_image(path.read_bytes(), path.name, found[0])
 
 
 def _media_message(caption: str, element: dict) -> dict:
@@ -694,3 +660,15 @@ async def _body(request: web.Request) -> bytes:
         if len(data) > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(data))
     return bytes(data)
+
+
+def _secrets(settings: Settings) -> tuple[str, ...]:
+    return (settings.zalo_oa_app_secret, settings.zalo_oa_secret_key, settings.zalo_oa_access_token,
+            settings.zalo_oa_refresh_token)
+
+
+KIND = Kind(
+    CHANNEL, lambda parts: ZaloOAChannel(parts.settings, parts.engine, parts.locks, parts.clock),
+    enabled=lambda settings: settings.zalo_oa_enabled,
+    routes=(Route("POST", "/webhook/zalo-oa", "zalo-oa-webhook", "handle_webhook"),), secrets=_secrets,
+)

@@ -174,7 +174,7 @@ def _poster_area(request: web.Request) -> AreaRecord:
 
 def telegram_username(request: web.Request) -> str | None:
     """The bot's Telegram username once Telegram is connected, else None."""
-    channel = request.app.get(keys.TELEGRAM)
+    channel = request.app.get(keys.CHANNELS, {}).get("telegram")
     if channel is None:
         return None
     try:
