@@ -77,6 +77,7 @@ from storage.models import (  # noqa: E402
     Area, Broadcast, Citizen, FaqUsageRow, OutboxMessage, Poll, PollAnswer, QuizAnswerCount, QuizPlay, Ticket, TicketEvent,
 )
 from storage.staff import create_staff  # noqa: E402
+from storage.tickets import search_text_of  # noqa: E402
 
 SIZES = {  # the province after 18 months
     "households": 100_000, "notices": 100, "tickets": 60_000, "events": 4, "faq_rows": 3_000_000,
@@ -213,10 +214,11 @@ async def seed(url: str, sizes: dict[str, int], now: datetime, rng: random.Rando
         for n in range(sizes["tickets"]):
             created = moment()
             status = STATUSES[n % len(STATUSES)]
+            body = f"Nhà tôi ở thôn {n % 30 + 1} chưa được rà soát hộ nghèo năm nay, mong xã xem lại. Số {n}."
             tickets.append({
                 "code": code(n), "kind": KINDS[n % len(KINDS)], "topic": "", "citizen_id": citizen_ids[n % len(citizen_ids)],
                 "area_code": communes[n % len(communes)], "status": status, "anonymous": n % 4 == 0,
-                "body": f"Nhà tôi ở thôn {n % 30 + 1} chưa được rà soát hộ nghèo năm nay, mong xã xem lại. Số {n}.",
+                "body": body, "search_text": search_text_of(code(n), "", body),  # as tickets.create_ticket writes it
                 "locale": "vi", "created_at": created, "due_at": created + timedelta(days=10),
                 "answered_at": created + timedelta(days=3) if status in ("answered", "closed") else None,
                 "closed_at": created + timedelta(days=5) if status == "closed" else None,

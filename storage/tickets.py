@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, false, func, true, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from content.text import fold
 from storage import ticket_rules
 from storage.models import (
     EventKind,
@@ -31,6 +32,12 @@ from storage.ticket_rules import FINAL, OPEN, InvalidTransition
 AttachmentSpec = tuple[str, str, str, int]
 ANONYMOUS = "Ẩn danh"
 _CODE_ATTEMPTS = 20
+SEARCH_TEXT_LENGTH = 4200
+
+
+def search_text_of(code: str, topic: str, body: str) -> str:
+    """The folded text the dashboard's search matches: code, topic and message (never the sender's name)."""
+    return fold(f"{code} {topic} {body}")[:SEARCH_TEXT_LENGTH]
 
 
 async def create_ticket(
@@ -50,12 +57,14 @@ async def create_ticket(
     now: datetime,
     due_at: datetime,
 ) -> Ticket:
-    """Store a new ticket under a fresh unique code, with its public `created` event and files."""
+    """Store a new ticket under a fresh unique code, with its public `created` event and files; its
+    search text is written now, so the dashboard's search never has to catch up on it."""
+    code = await _unused_code(session)
     ticket = Ticket(
-        code=await _unused_code(session), kind=TicketKind(kind), topic=topic, citizen_id=citizen_id,
+        code=code, kind=TicketKind(kind), topic=topic, citizen_id=citizen_id,
         area_code=area_code, anonymous=anonymous, reporter_name=reporter_name, body=body,
         latitude=latitude, longitude=longitude, locale=locale,
-        created_at=now, due_at=due_at, updated_at=now,
+        created_at=now, due_at=due_at, updated_at=now, search_text=search_text_of(code, topic, body),
     )
     session.add(ticket)
     await session.flush()

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.app import create_app
 from handlers.engine import utc_now
+from storage import inbox as inbox_repo
 from storage import tickets as ticket_repo
 from storage.db import SessionFactory
 from storage.models import AuditEntry, Citizen, OutboxMessage, Staff, StaffRole, Ticket, TicketStatus
 from tests.dashboard import COMMUNE, OTHER_COMMUNE, StaffClient, add_staff, sign_in
+from tests.statements import reading, recorded
 
 def picture(width: int = 360, height: int = 240) -> bytes:
     """A small real PNG (sky, hills and a brown track), so a photo is visible in screenshots."""
@@ -277,3 +280,61 @@ async def test_reply_templates_per_kind_in_the_citizens_language(signed_in, sess
     assert "Reply templates" in html and complaint in html.split('id="templates"')[1]
     assert "khiếu nại" in html.split('id="templates"')[1]  # the citizen writes Vietnamese
     assert '<script src="/admin/static/inbox.js"' in html and "style=" not in html
+
+
+async def test_a_ticket_is_searchable_from_its_creation_and_older_ones_are_caught_up(signed_in, sessions) -> None:
+    poor = await make_ticket(sessions, body="Nhà tôi là hộ nghèo nhưng chưa được cấp thẻ BHYT")
+    old = await make_ticket(sessions, body="Hộ nghèo ở thôn 3 chưa nhận gạo", chat_id="6")
+    async with sessions() as session:
+        stored = (await session.exec(select(Ticket).where(Ticket.code == poor))).one()
+        assert stored.search_text == f"{poor.lower().replace('-', ' ')} other nha toi la ho ngheo nhung chua duoc cap the bhyt"
+        assert not await inbox_repo.search_pending(session)
+        await session.exec(update(Ticket).where(col(Ticket.code) == old).values(search_text=None))  # type: ignore[call-overload]
+        await session.commit()
+        assert await inbox_repo.search_pending(session)
+    lan = await signed_in("lan", StaffRole.province)
+    html = await lan.page("/admin/inbox?q=ho+ngheo")  # the older ticket is given its search text first
+    assert poor in html and old in html
+    with recorded() as statements:
+        html = await lan.page("/admin/inbox?q=ho+ngheo")
+    assert poor in html and old in html
+    assert not [text for text in statements if text.upper().startswith("UPDATE TICKET")]
+
+
+async def test_the_inbox_counts_the_tickets_once_and_its_total_matches_each_status_filter(signed_in, sessions) -> None:
+    for n, kind in enumerate(("question", "question", "complaint", "problem")):
+        await make_ticket(sessions, chat_id=f"t{n}", kind=kind, body=f"hộ nghèo số {n}", age=timedelta(days=n))
+    lan = await signed_in("lan", StaffRole.province)
+    first = await lan.page("/admin/inbox?status=all")
+    code = first.split('href="/admin/tickets/')[1].split('"')[0]
+    assert (await lan.post(f"/admin/tickets/{code}/reply", {"text": "Dạ, xã đã kiểm tra."})).status == 303
+    for query, found in (("status=all", 4), ("status=open", 3), ("status=answered", 1), ("status=closed", 0),
+                         ("status=open&q=ngheo", 3), ("status=all&kind=question&q=ngheo", 2), ("q=zzz", 0)):
+        with recorded() as statements:
+            html = await lan.page(f"/admin/inbox?{query}")
+        assert f"Số phản ánh tìm thấy: {found}" in html and html.count("/admin/tickets/") == found, query
+        counted = [text for text in reading(statements, "ticket") if "count(" in text.lower()]
+        assert len(counted) == 1, (query, counted)
+    html = await lan.page("/admin/inbox?status=all")
+    assert 'Đang mở <span class="badge">3</span>' in html and 'Đã trả lời <span class="badge">1</span>' in html
+
+
+async def test_the_overview_counts_open_and_overdue_tickets_in_one_pass(signed_in, sessions) -> None:
+    await make_ticket(sessions, age=timedelta(days=6), due_in=timedelta(days=5))  # overdue
+    await make_ticket(sessions, chat_id="8")
+    await make_ticket(sessions, area=OTHER_COMMUNE, chat_id="9", age=timedelta(days=9), due_in=timedelta(days=1))  # overdue
+    closed = await make_ticket(sessions, chat_id="10", age=timedelta(days=9), due_in=timedelta(days=1))
+    async with sessions() as session:
+        ticket = (await session.exec(select(Ticket).where(Ticket.code == closed))).one()
+        await ticket_repo.change_status(session, ticket, None, TicketStatus.rejected, utc_now(), reason="Trùng phản ánh")
+        await session.commit()
+    province = await signed_in("lan", StaffRole.province)
+    with recorded() as statements:
+        html = await province.page("/admin")
+    assert '<strong>3</strong>' in html.split('href="/admin/inbox?status=open"')[1].split("</a>")[0]
+    assert '<strong>2</strong>' in html.split('href="/admin/inbox?overdue=1"')[1].split("</a>")[0]
+    assert len(reading(statements, "ticket")) == 1
+    xa = await signed_in("hoaphu", StaffRole.commune, COMMUNE)
+    html = await xa.page("/admin")
+    assert '<strong>2</strong>' in html.split('href="/admin/inbox?status=open"')[1].split("</a>")[0]
+    assert '<strong>1</strong>' in html.split('href="/admin/inbox?overdue=1"')[1].split("</a>")[0]

@@ -6,17 +6,15 @@ import secrets
 from datetime import timedelta
 
 from aiohttp import web
-from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
 from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, roles, scope_areas, staff_of, translator_of
 from content.i18n import N_
-from storage import logins
-from storage.models import AuditEntry, Staff, StaffRole, Ticket
+from storage import inbox, logins
+from storage.models import AuditEntry, Staff, StaffRole
 from storage.staff import StaffError, create_staff, list_staff, set_active, set_password, unlink_chat
-from storage.ticket_rules import OPEN
 
 routes = web.RouteTableDef()
 AUDIT_PAGE = 50
@@ -29,11 +27,7 @@ async def home(request: web.Request) -> web.Response:
     areas = scope_areas(request)
     now = now_of(request)
     async with reading(request) as session:
-        base = select(func.count()).select_from(Ticket).where(col(Ticket.status).in_([str(s) for s in OPEN]))
-        if areas is not None:
-            base = base.where(col(Ticket.area_code).in_(areas))
-        open_count = int((await session.exec(base)).one())
-        overdue = int((await session.exec(base.where(col(Ticket.due_at) < now))).one())
+        open_count, overdue = await inbox.open_and_overdue(session, areas, now)
         guessed = await guessed_accounts(request, session)
     return render(request, "admin/home.html", {"open_count": open_count, "overdue": overdue, "guessed": guessed})
 

@@ -137,12 +137,15 @@ async def inbox(request: web.Request) -> web.Response:
     chosen, errors = _filter(request)
     number = _page_number(request)
     if chosen.query:
-        async with request.app[keys.SESSIONS]() as session:
-            if await inbox_repo.index_pending(session):
+        async with reading(request) as session:
+            pending = await inbox_repo.search_pending(session)
+        if pending:  # older tickets without search text: the citizens' connection is taken only then
+            async with request.app[keys.SESSIONS]() as session:
+                await inbox_repo.index_pending(session)
                 await session.commit()
     async with reading(request) as session:
-        found, total = await inbox_repo.page(session, staff, chosen, now=now, tz=services.tz, number=number, size=PAGE_SIZE)
-        counts = await inbox_repo.status_counts(session, staff, chosen, now=now, tz=services.tz)
+        found, counts = await inbox_repo.page(session, staff, chosen, now=now, tz=services.tz, number=number, size=PAGE_SIZE)
+        total = inbox_repo.total_of(counts, chosen.status)
         people = await inbox_repo.staff_in_scope(session, staff)
         requests = await selfcheck_repo.requests_of(session, [t.id for t in found if t.id is not None]) if chosen.selfcheck else {}
     areas = scope_areas(request)
