@@ -149,15 +149,24 @@ async def tally(session: AsyncSession, poll_id: int, dimension: str | None = Non
             select(PollAnswer.choice, func.count()).where(PollAnswer.poll_id == poll_id).group_by(PollAnswer.choice)
         )).all()
         return Tally({"": {choice: int(count) for choice, count in rows}} if rows else {})
-    group = func.coalesce(getattr(PollAnswer, dimension), "")
+    return (await tallies(session, poll_id, [dimension]))[dimension]
+
+
+async def tallies(session: AsyncSession, poll_id: int, dimensions: Sequence[str] = DIMENSIONS) -> dict[str, Tally]:
+    """`tally` by each of `dimensions`, from one pass over the poll's answers: they are counted by
+    every dimension together, and those few groups are added up here for each dimension."""
+    if unknown := [dimension for dimension in dimensions if dimension not in DIMENSIONS]:
+        raise ValueError(f"unknown dimensions {unknown!r}")
+    keys = [func.coalesce(getattr(PollAnswer, dimension), "") for dimension in dimensions]
     grouped = (await session.exec(
-        select(group, PollAnswer.choice, func.count()).where(PollAnswer.poll_id == poll_id)
-        .group_by(group, PollAnswer.choice)
+        select(*keys, PollAnswer.choice, func.count()).where(PollAnswer.poll_id == poll_id).group_by(*keys, PollAnswer.choice)
     )).all()
-    groups: dict[str, dict[int | None, int]] = {}
-    for key, choice, count in grouped:
-        groups.setdefault(str(key or ""), {})[choice] = int(count)
-    return Tally(groups)
+    found: dict[str, dict[str, dict[int | None, int]]] = {dimension: {} for dimension in dimensions}
+    for *groups, choice, count in grouped:
+        for dimension, key in zip(dimensions, groups, strict=True):
+            counts = found[dimension].setdefault(str(key or ""), {})
+            counts[choice] = counts.get(choice, 0) + int(count)
+    return {dimension: Tally(groups) for dimension, groups in found.items()}
 
 
 async def texts_of(session: AsyncSession, poll_id: int, *, limit: int = 200, offset: int = 0) -> list[PollAnswer]:

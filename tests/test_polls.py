@@ -26,6 +26,7 @@ from tests.channel import InMemoryChannel
 from tests.conftest import telegram_settings
 from tests.dashboard import COMMUNE, OTHER_COMMUNE, add_staff, sign_in
 from tests.drivers import TelegramDriver
+from tests.statements import reading, recorded
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # Monday 10:00 in Đắk Lắk, no campaign running
@@ -471,3 +472,40 @@ async def test_results_by_commune_status_and_channel_with_csv_and_free_texts_wit
     async with sessions() as session:
         notice = (await session.exec(select(Broadcast).where(Broadcast.occurrence_key == f"poll:{choice_poll}"))).one()
     assert notice.target == {"areas": ["66"], "statuses": [], "locales": []}
+
+
+async def test_the_results_by_every_dimension_are_counted_in_one_pass_over_the_answers(db_sessions: SessionFactory) -> None:
+    ids = await add_people(db_sessions)
+    poll_id = await new_poll(db_sessions)
+    async with db_sessions() as session:
+        poll = await session.get(Poll, poll_id)
+        for chat, choice in ((9101, 0), (9102, 1), (9103, 0), (9104, 1), (9105, 0)):
+            await poll_repo.record_answer(session, poll, await session.get(Citizen, ids[chat]), now=T0, choice=choice)  # type: ignore[arg-type]
+        await session.commit()
+    async with db_sessions() as session:
+        with recorded() as statements:
+            together = await poll_repo.tallies(session, poll_id)
+        assert len(reading(statements, "poll_answer")) == 1
+        for dimension in poll_repo.DIMENSIONS:
+            assert together[dimension] == await poll_repo.tally(session, poll_id, dimension)
+        assert together["area_code"].overall() == (await poll_repo.tally(session, poll_id)).overall() == {0: 3, 1: 2}
+    assert together["household_status"].groups == {"poor": {0: 2, 1: 1}, "near_poor": {1: 1}, "escaped": {0: 1}}
+    assert together["area_code"].groups == {COMMUNE: {0: 2, 1: 1}, OTHER_COMMUNE: {0: 1, 1: 1}}
+    with pytest.raises(ValueError):
+        await poll_repo.tallies(session, poll_id, ["citizen_id"])
+
+
+async def test_the_results_page_reads_the_answers_once(settings, aiohttp_client, sessions) -> None:  # type: ignore[no-untyped-def]
+    ids = await add_people(sessions)
+    poll_id = await new_poll(sessions)
+    async with sessions() as session:
+        poll = await session.get(Poll, poll_id)
+        for chat in ids:
+            await poll_repo.record_answer(session, poll, await session.get(Citizen, ids[chat]), now=T0, choice=chat % 2)  # type: ignore[arg-type]
+        await session.commit()
+    await add_staff(sessions, "lan", StaffRole.province)
+    lan = await sign_in(await aiohttp_client(create_app(settings)), "lan")
+    with recorded() as statements:
+        html = await lan.page(f"/admin/polls/{poll_id}")
+    assert len(reading(statements, "poll_answer")) == 1
+    assert "<dd>5</dd>" in html and "Buổi sáng" in html and "Buổi tối" in html

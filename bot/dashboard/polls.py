@@ -227,13 +227,14 @@ async def detail(request: web.Request) -> web.Response:
 
 async def _results(session: Any, poll: Poll, request: web.Request, t: Translator) -> dict[str, Any]:
     """Counts overall and by each dimension, with a chart per dimension."""
-    overall = (await poll_repo.tally(session, poll.id)).overall()  # type: ignore[arg-type]
+    tallies = await poll_repo.tallies(session, poll.id, [dimension for dimension, _ in DIMENSIONS])  # type: ignore[arg-type]
+    overall = tallies[DIMENSIONS[0][0]].overall()
     total = sum(overall.values())
     choices = [choice.get(t.locale) or choice["vi"] for choice in poll.choices]
     sections = []
     from_webchat = 0
     for dimension, title in DIMENSIONS:
-        tally = await poll_repo.tally(session, poll.id, dimension)  # type: ignore[arg-type]
+        tally = tallies[dimension]
         if dimension == "channel":
             from_webchat = tally.total(webchat.CHANNEL)
         keys_ = sorted(tally.groups, key=lambda key: (-tally.total(key), key))
