@@ -73,6 +73,15 @@ async def list_for(session: AsyncSession, staff: Staff, *, status: str | None = 
     return list((await session.exec(query)).all())
 
 
+async def status_counts(session: AsyncSession, staff: Staff) -> dict[str, int]:
+    """How many nominations `staff` may see in each status (counted by the database)."""
+    counts = {str(status): 0 for status in NominationStatus}
+    query = select(Nomination.status, func.count()).where(visible_to(staff)).group_by(Nomination.status)
+    for status, count in (await session.exec(query)).all():
+        counts[str(status)] = int(count)
+    return counts
+
+
 async def get_for(session: AsyncSession, staff: Staff, nomination_id: int) -> Nomination | None:
     """One nomination, if `staff` may see it."""
     query = select(Nomination).where(Nomination.id == nomination_id, visible_to(staff))

@@ -350,3 +350,25 @@ async def test_deleting_ones_data_unlinks_ones_nominations_and_drops_the_name(se
     assert "đã xoá" in joined(driver.last) and "không còn tên" in joined(driver.last)
     [kept] = await rows(sessions, Nomination, Nomination.id == nomination.id)
     assert (kept.citizen_id, kept.nominator_name) == (None, None)
+
+
+async def test_the_list_counts_every_nomination_and_filters_a_status_beyond_the_newest_shown(settings, aiohttp_client, sessions) -> None:
+    from bot.dashboard.nominations import LIST_LIMIT
+    from handlers.engine import utc_now
+
+    oldest = await stored_nomination(sessions, settings.data_dir)
+    async with sessions() as session:
+        (await session.get(Nomination, oldest.id)).status = "checking"  # type: ignore[union-attr]
+        now = utc_now()
+        session.add_all([Nomination(code=f"GT-N{n:05d}", nominee="household", area_code="24169", body=STORY, consent="self",
+                                    locale="vi", files=[], created_at=now + timedelta(seconds=n), updated_at=now)
+                         for n in range(LIST_LIMIT + 1)])
+        await session.commit()
+    client = await aiohttp_client(create_app(settings))
+    await add_staff(sessions, "lan", StaffRole.province)
+    staff = await sign_in(client, "lan")
+    listing = await staff.page("/admin/nominations")
+    assert f'<span class="badge">{LIST_LIMIT + 2}</span>' in listing and 'Đang xác minh <span class="badge">1</span>' in listing
+    assert oldest.code not in listing and listing.count('href="/admin/nominations/') == LIST_LIMIT
+    checking = await staff.page("/admin/nominations?status=checking")
+    assert oldest.code in checking and checking.count('href="/admin/nominations/') == 1

@@ -45,6 +45,7 @@ MAX_WHO = 120
 MAX_REASON = 1000
 SUMMARY = 280
 STORIES_DIR = "stories"
+LIST_LIMIT = 1000  # the newest shown; the counts per status cover every nomination
 INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "audio/ogg", "audio/mpeg", "audio/mp4", "audio/x-m4a",
                           "audio/aac", "audio/wav", "audio/webm"})
 STATUS_LABELS = {
@@ -86,11 +87,10 @@ async def inbox(request: web.Request) -> web.Response:
     status = request.query.get("status", "")
     status = status if status in NominationStatus.__members__ else ""
     async with reading(request) as session:
-        every = await nomination_repo.list_for(session, staff_of(request), limit=1000)
-    counts = {str(value): sum(1 for item in every if item.status == value) for value in NominationStatus}
-    shown = [item for item in every if not status or item.status == status]
+        shown = await nomination_repo.list_for(session, staff_of(request), status=status or None, limit=LIST_LIMIT)
+        counts = await nomination_repo.status_counts(session, staff_of(request))
     return render(request, "admin/nominations/list.html", {
-        "nominations": shown, "counts": counts, "total": len(every), "status": status,
+        "nominations": shown, "counts": counts, "total": sum(counts.values()), "status": status,
         "statuses": STATUS_LABELS, "nominees": NOMINEE_LABELS,
     })
 
