@@ -76,6 +76,16 @@ def cannot_read(translator: Translator, *, sticker: bool = False) -> Reply:
     ))
 
 
+async def post_json(http: aiohttp.ClientSession, url: str, *, timeout: float, **request: object) -> tuple[int, object]:
+    """POST to a platform's API: the answer's status and JSON body (None when it is no JSON). Raises
+    aiohttp.ClientError or TimeoutError when the platform cannot be reached."""
+    async with http.post(url, timeout=aiohttp.ClientTimeout(total=timeout), **request) as response:  # type: ignore[arg-type]
+        try:
+            return response.status, await response.json(content_type=None)
+        except ValueError:
+            return response.status, None
+
+
 async def number_outgoing(
     sessions: SessionFactory, catalogs: Catalogs, channel: str, user_id: str, replies: list[Reply], *,
     now: datetime, ttl: timedelta,

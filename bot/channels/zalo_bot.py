@@ -27,13 +27,13 @@ from aiohttp import web
 
 from bot.channels.base import Kind, Route, SendLimits
 from bot.channels.inbox import DatabaseUnavailable, Inbox
-from bot.channels.plain import PlainChannel, cannot_read
+from bot.channels.plain import PlainChannel, cannot_read, post_json
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
 from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry
 from handlers.engine import Engine
-from handlers.types import Attachment, Capabilities, Incoming, Reply
+from handlers.types import Attachment, Capabilities, Incoming
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,7 @@ class ZaloBotApi:
     async def call(self, method: str, params: dict[str, Any] | None = None, *, wait: float = REQUEST_TIMEOUT) -> Any:
         """Call a method and return its `result`; raise ZaloNetworkError or ZaloApiError."""
         try:
-            async with self.session.post(
-                self.base + method, json=params or {}, timeout=aiohttp.ClientTimeout(total=wait)
-            ) as response:
-                status = response.status
-                try:
-                    body = await response.json(content_type=None)
-                except ValueError:
-                    body = None
+            status, body = await post_json(self.session, self.base + method, timeout=wait, json=params or {})
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ZaloNetworkError(f"{method}: {exc.__class__.__name__}: {exc}") from exc
         if isinstance(body, dict) and body.get("ok") is True and status < 400:

@@ -47,13 +47,13 @@ from aiohttp import web
 from bot.channels import remote_media
 from bot.channels.base import Kind, Route, SendLimits
 from bot.channels.inbox import DatabaseUnavailable, Inbox
-from bot.channels.plain import PlainChannel, cannot_read
+from bot.channels.plain import PlainChannel, cannot_read, post_json
 from bot.channels.uploads import Uploads, data_file
 from bot.config import Settings
 from bot.ordering import KeyedLocks
 from bot.sender import RateLimited, SendBlocked, SendError, SendFailed, SendRetry, SendSkipped
 from handlers.engine import Engine
-from handlers.types import Attachment, Capabilities, Incoming, Location, Reply
+from handlers.types import Attachment, Capabilities, Incoming, Location
 from storage import zalo_oa as store
 from storage.db import SessionFactory
 from storage.outbox import ReplyWindow
@@ -291,15 +291,8 @@ class Tokens:
         """Spend the refresh token at Zalo's OAuth server for a new pair."""
         form = {"refresh_token": refresh_token, "app_id": self.app_id, "grant_type": "refresh_token"}
         try:
-            async with self.http.post(
-                self.url, data=form, headers={"secret_key": self.app_secret},
-                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
-            ) as response:
-                status = response.status
-                try:
-                    body = await response.json(content_type=None)
-                except ValueError:
-                    body = None
+            status, body = await post_json(self.http, self.url, timeout=REQUEST_TIMEOUT, data=form,
+                                           headers={"secret_key": self.app_secret})
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ZaloOANetworkError(f"access_token: {exc.__class__.__name__}") from exc
         body = body if isinstance(body, dict) else {}
@@ -357,15 +350,8 @@ class ZaloOAApi:
 
     async def _once(self, path: str, token: str, build: Callable[[], dict[str, Any]]) -> dict:
         try:
-            async with self.http.post(
-                self.base + path, headers={"access_token": token}, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
-                **build(),
-            ) as response:
-                status = response.status
-                try:
-                    body = await response.json(content_type=None)
-                except ValueError:
-                    body = None
+            status, body = await post_json(self.http, self.base + path, timeout=REQUEST_TIMEOUT,
+                                           headers={"access_token": token}, **build())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ZaloOANetworkError(f"{path}: {exc.__class__.__name__}: {exc}") from exc
         if isinstance(body, dict) and body.get("error") == 0 and status < 400:
