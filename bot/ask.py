@@ -16,21 +16,19 @@ from content.model import ContentBundle, FaqEntry
 from content.search import FaqIndex, SearchResult, Status
 from handlers.engine import utc_now
 from handlers.faq import NO_ANSWER_TEXT, SUGGEST_TEXT, answer_text
-from storage.db import create_engine, session_factory, sqlite_path
+from storage.db import opened, sqlite_path
 
 
 async def content_for(settings: Settings) -> ContentBundle:
     """The content in the database when it has some, else the files in `content/`."""
     path = sqlite_path(settings.database_url)
     if path is None or path.exists():
-        engine = create_engine(settings.database_url)
-        try:
-            async with session_factory(engine)() as session:
-                bundle = await load_bundle(session)
-        except Exception:  # no schema yet: fall back to the files
-            bundle = ContentBundle()
-        finally:
-            await engine.dispose()
+        async with opened(settings.database_url) as sessions:
+            try:
+                async with sessions() as session:
+                    bundle = await load_bundle(session)
+            except Exception:  # no schema yet: fall back to the files
+                bundle = ContentBundle()
         if bundle.faqs:
             return bundle
     return load_content(area_codes=[record.code for record in read_area_records()])

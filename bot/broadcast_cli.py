@@ -9,12 +9,14 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.config import Settings
 from content.i18n import Catalogs
 from handlers.quiz import broadcast_button
 from handlers.engine import utc_now
 from storage import audit, broadcasts
-from storage.db import create_engine, session_factory
+from storage.db import opened
 from storage.files import write_private
 from storage.models import Broadcast, HouseholdStatus
 
@@ -22,6 +24,7 @@ from storage.models import Broadcast, HouseholdStatus
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register `broadcast send|status|cancel`."""
     parser = commands.add_parser("broadcast", help="notices to subscribed citizens: send, status, cancel")
+    parser.set_defaults(func=run)
     actions = parser.add_subparsers(dest="broadcast_command", metavar="ACTION", required=True)
     send = actions.add_parser("send", help="send (or schedule) a notice; prints its id")
     send.add_argument("--text", required=True, help="the Vietnamese text")
@@ -36,38 +39,48 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     send.add_argument("--story", action="append", default=[], metavar="ID", help="add a button opening this story")
     send.add_argument("--quiz", action="store_true", help="add a button starting the policy quiz")
     send.add_argument("--preview", action="store_true", help="only print how many citizens it would reach")
+    send.set_defaults(action=_send)
     status = actions.add_parser("status", help="counts of a notice's messages by status")
     status.add_argument("id", type=int)
     status.add_argument("--json", action="store_true")
+    status.set_defaults(action=_status)
     cancel = actions.add_parser("cancel", help="stop what has not been sent yet")
     cancel.add_argument("id", type=int)
+    cancel.set_defaults(action=_cancel)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Carry out one broadcast command."""
-    engine = create_engine(settings.database_url)
-    try:
-        async with session_factory(engine)() as session:
-            if args.broadcast_command == "send":
-                return await _send(session, settings, args)
-            broadcast = await session.get(Broadcast, args.id)
-            if broadcast is None:
-                print(f"broadcast: no notice with id {args.id}", file=sys.stderr)
-                return 2
-            if args.broadcast_command == "cancel":
-                dropped = await broadcasts.cancel(session, broadcast)
-                await audit.record(session, None, "broadcast.cancel", now=utc_now(), actor="cli", object_type="broadcast", object_id=str(broadcast.id))
-                await session.commit()
-                print(f"broadcast {broadcast.id} cancelled; {dropped} message(s) will not be sent")
-                return 0
-            counts = await broadcasts.status_counts(session, broadcast.id)  # type: ignore[arg-type]
-            report = {"id": broadcast.id, "status": broadcast.status, "recipients": broadcast.recipients, "messages": counts}
-            print(json.dumps(report, ensure_ascii=False) if args.json else
-                  f"broadcast {broadcast.id}: {broadcast.status}, {broadcast.recipients} recipient(s); "
-                  + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing queued yet"))
-            return 0
-    finally:
-        await engine.dispose()
+    """Carry out one broadcast command (`args.action`, set by its parser) in one session."""
+    async with opened(settings.database_url) as sessions, sessions() as session:
+        return await args.action(session, settings, args)
+
+
+async def _cancel(session: AsyncSession, _settings: Settings, args: argparse.Namespace) -> int:
+    broadcast = await session.get(Broadcast, args.id)
+    if broadcast is None:
+        return _no_notice(args.id)
+    dropped = await broadcasts.cancel(session, broadcast)
+    await audit.record(session, None, "broadcast.cancel", now=utc_now(), actor="cli", object_type="broadcast", object_id=str(broadcast.id))
+    await session.commit()
+    print(f"broadcast {broadcast.id} cancelled; {dropped} message(s) will not be sent")
+    return 0
+
+
+async def _status(session: AsyncSession, _settings: Settings, args: argparse.Namespace) -> int:
+    broadcast = await session.get(Broadcast, args.id)
+    if broadcast is None:
+        return _no_notice(args.id)
+    counts = await broadcasts.status_counts(session, broadcast.id)  # type: ignore[arg-type]
+    report = {"id": broadcast.id, "status": broadcast.status, "recipients": broadcast.recipients, "messages": counts}
+    print(json.dumps(report, ensure_ascii=False) if args.json else
+          f"broadcast {broadcast.id}: {broadcast.status}, {broadcast.recipients} recipient(s); "
+          + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing queued yet"))
+    return 0
+
+
+def _no_notice(broadcast_id: int) -> int:
+    print(f"broadcast: no notice with id {broadcast_id}", file=sys.stderr)
+    return 2
 
 
 async def _send(session, settings: Settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]

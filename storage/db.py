@@ -10,6 +10,8 @@ time limit on both databases (`timed_out` recognises the error).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +168,14 @@ def session_factory(engine: AsyncEngine, info: dict[str, Any] | None = None) -> 
     """Sessions that keep loaded objects usable after commit; `info` is what each session carries
     in `Session.info` (this process's lease holder number, see storage.holders)."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, info=info)
+
+
+@asynccontextmanager
+async def opened(database_url: str) -> AsyncIterator[SessionFactory]:
+    """Sessions on an engine of their own for one command-line command, disposed when the block
+    ends however it ends."""
+    engine = create_engine(database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
