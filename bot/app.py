@@ -261,17 +261,23 @@ async def _prune(app: web.Application, clock) -> None:  # type: ignore[no-untype
 
 
 async def _summarise_faq_usage(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
-    """Sum the FAQ counters of the local days and months that have ended, a few days per
-    transaction (the first run after an upgrade catches up on every day before)."""
+    """Sum the FAQ counters of the local days and months that have ended, a few days at a time
+    (the first run after an upgrade catches up on every day before): what to sum and the sums are
+    written on the main connection in short transactions, the sums read on a staff connection."""
     made = 0
     while True:
         async with app[keys.SESSIONS]() as session:
-            count = await faq_summary.refresh(session, app[keys.SERVICES].tz, clock(), limit=FAQ_SUMMARY_DAYS)
-            await session.commit()
-        made += count
-        if count < FAQ_SUMMARY_DAYS:
+            due = await faq_summary.due(session, app[keys.SERVICES].tz, clock(), FAQ_SUMMARY_DAYS)
+        if not due:
             break
-        await asyncio.sleep(0)  # let waiting turns have the database between batches
+        async with app[keys.REPORT_SESSIONS]() as read:
+            sums = [await faq_summary.sums(read, span) for span in due]
+        async with app[keys.SESSIONS]() as session:
+            stored = await faq_summary.store(session, due, sums, clock())
+            await session.commit()
+        made += stored
+        if stored < FAQ_SUMMARY_DAYS:
+            break
     if made:
         log.info("FAQ usage summed for %d more days", made)
 

@@ -161,13 +161,16 @@ class FaqUsageSpan(SQLModel, table=True):
 
 class FaqUsageSummary(SQLModel, table=True):
     """The FAQ counters of one span (`faq_usage_span`) per commune ("" when not known) and entry:
-    the sums of the hourly rows of `faq_usage` in it."""
+    the sums of the hourly rows of `faq_usage` in it; "*" as the commune or the entry: every one
+    together. Keyed commune first, and indexed entry first, so a reader of one commune, or of
+    every commune together ("*"), or of every entry together, reads only those rows."""
 
     __tablename__ = "faq_usage_summary"
+    __table_args__ = (Index("ix_faq_usage_summary_entry", "span", "faq_id", "day"),)
 
     span: str = Field(primary_key=True, max_length=8)
-    day: date = Field(primary_key=True)
     area_code: str = Field(default="", primary_key=True, max_length=16)
+    day: date = Field(primary_key=True)
     faq_id: str = Field(primary_key=True, max_length=100)
     shown: int = 0
     helpful: int = 0

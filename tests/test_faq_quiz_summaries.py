@@ -244,10 +244,16 @@ async def test_days_are_summed_once_over_and_months_once_whole(usage) -> None:
     assert await summed(usage, NOW + timedelta(hours=19)) == 0  # over, but not for an hour yet
     assert await summed(usage, NOW + timedelta(hours=20)) == 1
     async with usage() as session:
-        month = (await session.exec(select(func.sum(FaqUsageSummary.shown)).where(
-            FaqUsageSummary.span == "month", FaqUsageSummary.day == date(2026, 2, 1)))).one()
+        february = (await session.exec(select(FaqUsageSummary).where(
+            FaqUsageSummary.span == "month", FaqUsageSummary.day == date(2026, 2, 1)))).all()
         hours = await hourly_sums(session, local(date(2026, 2, 1)), local(date(2026, 3, 1)), None, "area_code")
-    assert month == sum(shown for shown, _, _ in hours.values()) > 0
+    total = sum(shown for shown, _, _ in hours.values())
+    kinds: dict[tuple[bool, bool], int] = {}
+    for row in february:
+        kind = (row.area_code == faq_summary.ALL, row.faq_id == faq_summary.ALL)
+        kinds[kind] = kinds.get(kind, 0) + row.shown
+    # each commune and entry; every commune together per entry; every entry together per commune
+    assert kinds == {(False, False): total, (True, False): total, (False, True): total} and total > 0
 
 
 async def test_two_processes_summing_at_once_sum_each_day_once(usage) -> None:
@@ -255,6 +261,7 @@ async def test_two_processes_summing_at_once_sum_each_day_once(usage) -> None:
     await summed(usage)
     async with usage() as session:
         rows = (await session.exec(select(FaqUsageSummary.span, FaqUsageSummary.day, func.sum(FaqUsageSummary.shown))
+                                   .where(FaqUsageSummary.area_code != faq_summary.ALL, FaqUsageSummary.faq_id != faq_summary.ALL)
                                    .group_by(FaqUsageSummary.span, FaqUsageSummary.day))).all()
         whole = await hourly_sums(session, local(date(2026, 3, 1)), local(date(2026, 4, 1)), None, "area_code")
     march = sum(shown for span, day, shown in rows if span == "day" and date(2026, 3, 1) <= day <= date(2026, 3, 31))
@@ -296,21 +303,23 @@ async def test_statistics_read_the_summaries_once_the_hours_are_rolled_up(usage)
         await session.commit()
     async with usage() as session:
         left = (await session.exec(select(func.min(FaqUsageRow.hour)))).one()
-        assert left >= local(date(2026, 4, 3))
+        assert left >= local(date(2026, 4, 1))  # April's summed days keep their hours until April is summed
         assert (await stats.faq_usage(session, scope), await stats.faq_usage(session, communes)) == figures
         assert await public_repo.answers_by_area(session, scope) == by_area
     assert any(usage.shown for usage in figures[0]) and by_area
 
 
 async def test_roll_up_removes_only_summed_hours_older_than_before_and_is_idempotent(usage) -> None:
+    """Only hours of days ended by `before` whose day and month are summed (a month is summed from
+    its hours), oldest first, `limit` at a time; again, nothing more."""
     async with usage() as session:
         assert await faq_summary.roll_up_hours(session, local(date(2026, 3, 1)), 100) == 0  # nothing summed yet
-    await summed(usage, NOW - timedelta(days=40))  # days up to 21 February
+    await summed(usage, NOW - timedelta(days=40))  # days up to 21 February, months up to January
     before = local(date(2026, 3, 1), 12)
 
     async with usage() as session:
         rows = {(row.hour, row.area_code, row.faq_id) for row in (await session.exec(select(FaqUsageRow))).all()}
-    removable = {key for key in rows if local(date(2026, 1, 1)) <= key[0] < local(date(2026, 2, 22)) or key[0] == UNDATED}
+    removable = {key for key in rows if local(date(2026, 1, 1)) <= key[0] < local(date(2026, 2, 1)) or key[0] == UNDATED}
     removed = 0
     async with usage() as session:
         first = await faq_summary.roll_up_hours(session, before, 50)
@@ -326,7 +335,13 @@ async def test_roll_up_removes_only_summed_hours_older_than_before_and_is_idempo
     async with usage() as session:
         kept = {(row.hour, row.area_code, row.faq_id) for row in (await session.exec(select(FaqUsageRow))).all()}
     assert rows - kept == removable and removed == len(removable)
-    assert all(key[0] >= local(date(2026, 2, 22)) for key in kept)  # nothing of a day not summed, nor younger
+    assert all(key[0] >= local(date(2026, 2, 1)) for key in kept)
+    async with usage() as session:  # once February is summed, its days before `before` go too, and no later one
+        await summed(usage, NOW)
+        while await faq_summary.roll_up_hours(session, before, 500):
+            await session.commit()
+        hours = [row.hour for row in (await session.exec(select(FaqUsageRow))).all()]
+    assert min(hours) == min(key[0] for key in kept if key[0] >= local(date(2026, 3, 1)))
 
 
 async def test_the_scheduler_sums_ended_days(settings, sessions, aiohttp_client) -> None:

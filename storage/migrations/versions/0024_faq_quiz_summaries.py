@@ -5,7 +5,8 @@ Revises: 0023
 Create Date: 2026-12-06 18:30:00
 
 faq_usage_span lists the local days and months already summed and their bounds in UTC;
-faq_usage_summary holds their sums per commune and entry. Both start empty: the scheduler sums the
+faq_usage_summary holds their sums per commune and entry, and per entry for every commune and
+per commune for every entry ("*"). Both start empty: the scheduler sums the
 days that have ended (storage/faq_summary.py), and until then figures come from the hourly rows as
 before. quiz_answer_count is filled here from the rounds stored so far (read in batches, counted
 in Python, the same on SQLite and PostgreSQL); from now on each answer adds to it as it is recorded.
@@ -60,14 +61,16 @@ def upgrade() -> None:
     )
     op.create_table('faq_usage_summary',
     sa.Column('span', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-    sa.Column('day', sa.Date(), nullable=False),
     sa.Column('area_code', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
     sa.Column('faq_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('shown', sa.Integer(), nullable=False),
     sa.Column('helpful', sa.Integer(), nullable=False),
     sa.Column('unhelpful', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('span', 'day', 'area_code', 'faq_id')
+    sa.PrimaryKeyConstraint('span', 'area_code', 'day', 'faq_id')
     )
+    with op.batch_alter_table('faq_usage_summary', schema=None) as batch_op:
+        batch_op.create_index('ix_faq_usage_summary_entry', ['span', 'faq_id', 'day'], unique=False)
     op.create_table('quiz_answer_count',
     sa.Column('question_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('choice', sa.Integer(), autoincrement=False, nullable=False),
@@ -84,5 +87,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('quiz_answer_count')
+    with op.batch_alter_table('faq_usage_summary', schema=None) as batch_op:
+        batch_op.drop_index('ix_faq_usage_summary_entry')
     op.drop_table('faq_usage_summary')
     op.drop_table('faq_usage_span')
