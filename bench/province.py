@@ -74,7 +74,8 @@ from storage import tally  # noqa: E402
 from storage.db import create_engine, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import (  # noqa: E402
-    Area, Broadcast, Citizen, FaqUsageRow, OutboxMessage, Poll, PollAnswer, QuizAnswerCount, QuizPlay, Ticket, TicketEvent,
+    Area, Broadcast, Citizen, FaqUsageRow, FaqUsageSpan, FaqUsageSummary, OutboxMessage, Poll, PollAnswer,
+    QuizAnswerCount, QuizPlay, Ticket, TicketEvent,
 )
 from storage.staff import create_staff  # noqa: E402
 from storage.tickets import search_text_of  # noqa: E402
@@ -151,6 +152,38 @@ async def insert(engine: Any, table: Any, rows: Iterable[dict]) -> int:
     return count
 
 
+async def summarize(engine: Any, now: datetime) -> None:
+    """What the scheduler keeps up to date: the notice counters folded, the FAQ days and months summed."""
+    began = time.monotonic()
+    async with session_factory(engine)() as session:
+        folded = await tally.fold_all(session, limit=100_000)
+    log(f"notice counters: {folded:,} changes folded in {time.monotonic() - began:.0f} s")
+    began = time.monotonic()
+    tz = ZoneInfo(Settings.model_fields["timezone"].default)
+    days = 0
+    while True:  # what the scheduler does as each day ends (bot.app, "faq-summaries")
+        async with session_factory(engine)() as session:
+            made = await faq_summary.refresh(session, tz, now, limit=31)
+            await session.commit()
+        days += made
+        if made < 31:
+            break
+    log(f"faq_usage summed for {days} days in {time.monotonic() - began:.0f} s")
+
+
+async def resummarize(url: str) -> None:
+    """A kept database: the FAQ summaries made again by this version's code (their tables too)."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for table in (FaqUsageSummary.__table__, FaqUsageSpan.__table__):
+                await connection.run_sync(table.drop, checkfirst=True)
+                await connection.run_sync(table.create)
+        await summarize(engine, datetime.now(UTC))
+    finally:
+        await engine.dispose()
+
+
 async def seed(url: str, sizes: dict[str, int], now: datetime, rng: random.Random) -> Seeded:
     """Fill a migrated database with a province's 18 months (see the module docstring)."""
     engine = create_engine(url)
@@ -204,10 +237,6 @@ async def seed(url: str, sizes: dict[str, int], now: datetime, rng: random.Rando
                            "area_code": communes[n % len(communes)]}
         seeded.counts["outbox (notices)"] = await insert(engine, OutboxMessage.__table__, outbox_rows())
         log(f"outbox: {seeded.counts['outbox (notices)']:,} in {time.monotonic() - began:.0f} s")
-        began = time.monotonic()
-        async with session_factory(engine)() as session:  # what the scheduler does every few seconds
-            folded = await tally.fold_all(session, limit=100_000)
-        log(f"notice counters: {folded:,} changes folded in {time.monotonic() - began:.0f} s")
 
         began = time.monotonic()
         tickets = []
@@ -259,17 +288,7 @@ async def seed(url: str, sizes: dict[str, int], now: datetime, rng: random.Rando
                     return
         seeded.counts["faq_usage"] = await insert(engine, FaqUsageRow.__table__, usage_rows())
         log(f"faq_usage: {seeded.counts['faq_usage']:,} in {time.monotonic() - began:.0f} s")
-        began = time.monotonic()
-        tz = ZoneInfo(Settings.model_fields["timezone"].default)
-        days = 0
-        while True:  # what the scheduler does as each day ends (bot.app, "faq-summaries")
-            async with session_factory(engine)() as session:
-                made = await faq_summary.refresh(session, tz, now, limit=31)
-                await session.commit()
-            days += made
-            if made < 31:
-                break
-        log(f"faq_usage summed for {days} days in {time.monotonic() - began:.0f} s")
+        await summarize(engine, now)
 
         began = time.monotonic()
         async with engine.connect() as connection:
@@ -566,6 +585,7 @@ def main() -> int:
             if kept.exists():
                 filled_url = (filled.folder / "url").read_text()
                 upgrade(filled_url)
+                asyncio.run(resummarize(filled_url))
                 seeded = Seeded(**json.loads(kept.read_text()))
                 print("reused the kept database: " + ", ".join(f"{k} {v:,}" for k, v in seeded.counts.items()), flush=True)
             else:
