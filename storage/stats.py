@@ -1,20 +1,23 @@
 """Aggregate figures for the statistics screen and the report, always within a period and an area scope.
 
-Queries stay portable (SQLite and PostgreSQL): they select plain columns or GROUP BY counts; anything
-that needs calendar arithmetic (weeks in the local zone, medians) is done in Python on the rows.
-Never commits.
+Queries stay portable (SQLite and PostgreSQL) and the database does the counting: tickets are
+counted in GROUP BYs, their local week given by the zone's week boundaries (computed here, passed as
+UTC instants); a median reads two numbers per answered ticket, its week and its wait. Never commits.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from statistics import median
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, true
+from sqlalchemy import BigInteger, ColumnElement, case, cast, extract, func, literal_column, null, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +29,7 @@ from storage.ticket_rules import OPEN
 
 KINDS = tuple(TicketKind)
 OUTBOX_STATES = ("sent", "failed", "skipped", "pending")
+SCORES = range(1, 6)
 
 
 @dataclass(frozen=True)
@@ -37,29 +41,6 @@ class Scope:
     areas: frozenset[str] | None = None
 
 
-@dataclass(frozen=True)
-class TicketFact:
-    """The fields of one ticket the figures need (no text, no identity)."""
-
-    kind: str
-    area_code: str | None
-    status: str
-    created_at: datetime
-    due_at: datetime
-    answered_at: datetime | None
-    rating: int | None
-    resolved: bool | None
-
-    @property
-    def on_time(self) -> bool:
-        """Answered no later than its due date."""
-        return self.answered_at is not None and self.answered_at <= self.due_at
-
-    def open_late(self, now: datetime) -> bool:
-        """Still open and past its due date."""
-        return self.status in OPEN and self.due_at < now
-
-
 @dataclass
 class TicketCounts:
     """Received / answered / answered on time / still open and late, for one group of tickets."""
@@ -68,17 +49,17 @@ class TicketCounts:
     answered: int = 0
     on_time: int = 0
     open_late: int = 0
-    ratings: list[int] = field(default_factory=list)
+    rating_sum: int = 0
+    rating_count: int = 0
 
-    def add(self, fact: TicketFact, now: datetime) -> None:
-        """Count one ticket."""
-        self.received += 1
-        if fact.answered_at is not None:
-            self.answered += 1
-            self.on_time += fact.on_time
-        self.open_late += fact.open_late(now)
-        if fact.rating is not None:
-            self.ratings.append(fact.rating)
+    def add(self, other: TicketCounts) -> None:
+        """Count another group's tickets in this one."""
+        self.received += other.received
+        self.answered += other.answered
+        self.on_time += other.on_time
+        self.open_late += other.open_late
+        self.rating_sum += other.rating_sum
+        self.rating_count += other.rating_count
 
     @property
     def on_time_share(self) -> float | None:
@@ -88,7 +69,7 @@ class TicketCounts:
     @property
     def mean_rating(self) -> float | None:
         """Average rating 1–5 (None without ratings)."""
-        return sum(self.ratings) / len(self.ratings) if self.ratings else None
+        return self.rating_sum / self.rating_count if self.rating_count else None
 
 
 @dataclass(frozen=True)
@@ -118,58 +99,175 @@ def weeks_between(start: datetime, end: datetime, tz: ZoneInfo) -> list[date]:
     return [first + timedelta(weeks=n) for n in range((last - first).days // 7 + 1)]
 
 
-def summarize(facts: Sequence[TicketFact], scope: Scope, tz: ZoneInfo, now: datetime) -> TicketSummary:
-    """Count tickets by kind, area and week; median hours to the first answer; ratings."""
-    total = TicketCounts()
-    by_kind = {str(kind): TicketCounts() for kind in KINDS}
-    by_area: dict[str, TicketCounts] = {}
-    weeks = weeks_between(scope.start, scope.end, tz)
-    index = {week: n for n, week in enumerate(weeks)}
-    per_week = {str(kind): [0] * len(weeks) for kind in KINDS}
-    waits: list[float] = []
-    waits_per_week: list[list[float]] = [[] for _ in weeks]
-    for fact in facts:
-        total.add(fact, now)
-        by_kind.setdefault(fact.kind, TicketCounts()).add(fact, now)
-        by_area.setdefault(fact.area_code or "", TicketCounts()).add(fact, now)
-        slot = index.get(week_start(fact.created_at, tz))
-        if slot is not None:
-            per_week.setdefault(fact.kind, [0] * len(weeks))[slot] += 1
-        if fact.answered_at is not None:
-            hours = (fact.answered_at - fact.created_at).total_seconds() / 3600
-            waits.append(hours)
-            if slot is not None:
-                waits_per_week[slot].append(hours)
-    ratings = Counter(fact.rating for fact in facts if fact.rating is not None)
-    resolved = Counter(fact.resolved for fact in facts if fact.resolved is not None)
-    return TicketSummary(
-        total=total, by_kind=by_kind, by_area=dict(sorted(by_area.items())), weeks=weeks, per_week=per_week,
-        median_hours=median(waits) if waits else None,
-        median_hours_per_week=[median(hours) if hours else None for hours in waits_per_week],
-        ratings={score: ratings.get(score, 0) for score in range(1, 6)},
-        resolved={True: resolved.get(True, 0), False: resolved.get(False, 0)},
-    )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_OFFSET_STEP = timedelta(hours=3)  # the zone's offset changes are looked for this far apart (tzdata's are months apart)
+
+
+def _offset(moment: datetime, tz: ZoneInfo) -> timedelta | None:
+    return moment.astimezone(tz).utcoffset()
+
+
+def _offset_changes(start: datetime, end: datetime, tz: ZoneInfo) -> list[datetime]:
+    """The instants in (start, end) where the zone's UTC offset changes, to the microsecond."""
+    found: list[datetime] = []
+    left, before = start, _offset(start, tz)
+    while left < end:
+        right = min(left + _OFFSET_STEP, end)
+        if _offset(right, tz) == before:
+            left = right
+            continue
+        low, high = (left - _EPOCH) // timedelta(microseconds=1), (right - _EPOCH) // timedelta(microseconds=1)
+        while high - low > 1:  # offset(low) == before != offset(high)
+            middle = (low + high) // 2
+            if _offset(_EPOCH + timedelta(microseconds=middle), tz) == before:
+                low = middle
+            else:
+                high = middle
+        left = _EPOCH + timedelta(microseconds=high)
+        if left >= end:
+            break
+        found.append(left)
+        before = _offset(left, tz)
+    return found
+
+
+@lru_cache(maxsize=64)
+def week_changes(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[tuple[datetime, int | None], ...]:
+    """Where the local week changes on the UTC time line of [start, end): (from this instant on, the
+    week's index in `weeks_between`, None for a week outside it), the first at `start`.
+
+    Computed with the zone, so that comparing a UTC column with these instants gives exactly the
+    week `week_start` gives, for any zone: between two offset changes local time is UTC plus a fixed
+    offset, so a week begins at its local Monday midnight minus that offset; an offset change may
+    itself move local time into another week (forwards or, where clocks go back over midnight,
+    backwards).
+    """
+    index = {week: n for n, week in enumerate(weeks_between(start, end, tz))}
+    cuts = [start, *_offset_changes(start, end, tz), end]
+    found: list[tuple[datetime, int | None]] = []
+    for left, right in itertools.pairwise(cuts):
+        offset = _offset(left, tz) or timedelta(0)
+        monday = week_start(left, tz)
+        found.append((left, index.get(monday)))
+        while (moment := datetime.combine(monday + timedelta(weeks=1), time(), UTC) - offset) < right:
+            monday += timedelta(weeks=1)
+            found.append((moment, index.get(monday)))
+    return tuple(change for n, change in enumerate(found) if n == 0 or change[1] != found[n - 1][1])
+
+
+def _week_of(column: Any, changes: Sequence[tuple[datetime, int | None]]) -> ColumnElement[Any]:
+    """The week index of a UTC column as SQL: nested CASEs over the changes, halving (log₂ comparisons a row)."""
+    if len(changes) == 1:
+        index = changes[0][1]
+        return null() if index is None else literal_column(str(int(index)))
+    middle = len(changes) // 2
+    return case((column < changes[middle][0], _week_of(column, changes[:middle])),
+                else_=_week_of(column, changes[middle:]))
+
+
+def _wait_microseconds(session: AsyncSession) -> ColumnElement[int]:
+    """answered_at − created_at in whole microseconds, exactly, on either database."""
+    answered, created = col(Ticket.answered_at), col(Ticket.created_at)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return cast(extract("epoch", answered - created) * 1_000_000, BigInteger)
+    # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' text: whole seconds without the fraction (which
+    # strftime would round to milliseconds), then the microseconds.
+
+    def seconds(column: Any) -> ColumnElement[Any]:
+        return cast(func.strftime("%s", func.substr(column, 1, 19)), BigInteger)
+
+    def micros(column: Any) -> ColumnElement[Any]:
+        return cast(func.substr(column, 21, 6), BigInteger)
+
+    return (seconds(answered) - seconds(created)) * 1_000_000 + micros(answered) - micros(created)
+
+
+def _hours(microseconds: int) -> float:
+    """Hours as `timedelta.total_seconds() / 3600` gives them (the same float)."""
+    return microseconds / 10**6 / 3600
 
 
 def _in_areas(column: object, areas: frozenset[str] | None) -> ColumnElement[bool]:
     return true() if areas is None else col(column).in_(sorted(areas))  # type: ignore[arg-type]
 
 
-async def ticket_facts(session: AsyncSession, scope: Scope) -> list[TicketFact]:
-    """The tickets created in the period and scope, oldest first."""
-    rows = (await session.exec(
-        select(Ticket.kind, Ticket.area_code, Ticket.status, Ticket.created_at, Ticket.due_at, Ticket.answered_at,
-               Ticket.rating, Ticket.resolved)
-        .where(col(Ticket.created_at) >= scope.start, col(Ticket.created_at) < scope.end,
-               _in_areas(Ticket.area_code, scope.areas))
-        .order_by(col(Ticket.created_at), col(Ticket.id))
-    )).all()
-    return [TicketFact(*row) for row in rows]
+def _in_scope(scope: Scope) -> list[ColumnElement[bool]]:
+    return [col(Ticket.created_at) >= scope.start, col(Ticket.created_at) < scope.end,
+            _in_areas(Ticket.area_code, scope.areas)]
+
+
+async def _counts(session: AsyncSession, scope: Scope, now: datetime) -> list[tuple[str, str | None, TicketCounts, list[int]]]:
+    """The tickets of the scope counted by kind and commune in one GROUP BY: the counts, and how
+    many were rated 1, 2, … 5 and said resolved or not resolved."""
+    one, zero = literal_column("1"), literal_column("0")
+
+    def how_many(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.sum(case((condition, one), else_=zero))
+
+    rating = col(Ticket.rating)
+    query = (
+        select(Ticket.kind, Ticket.area_code, func.count(), func.count(Ticket.answered_at),
+               how_many(col(Ticket.answered_at) <= col(Ticket.due_at)),
+               how_many(col(Ticket.status).in_(sorted(OPEN)) & (col(Ticket.due_at) < now)),
+               func.coalesce(func.sum(rating), 0), func.count(rating),
+               *(how_many(rating == literal_column(str(score))) for score in SCORES),
+               how_many(col(Ticket.resolved).is_(True)), how_many(col(Ticket.resolved).is_(False)))
+        .where(*_in_scope(scope))
+        .group_by(Ticket.kind, Ticket.area_code)
+    )
+    return [(kind, area, TicketCounts(*(int(number) for number in numbers[:6])), [int(n) for n in numbers[6:]])
+            for kind, area, *numbers in (await session.exec(query)).all()]
+
+
+async def _received_per_week(session: AsyncSession, scope: Scope,
+                             changes: Sequence[tuple[datetime, int | None]]) -> list[tuple[str, int | None, int]]:
+    """The tickets of the scope counted by kind and local week (its index; None outside the weeks)."""
+    rows = select(Ticket.kind, _week_of(col(Ticket.created_at), changes).label("week")).where(*_in_scope(scope)).subquery()
+    query = select(rows.c.kind, rows.c.week, func.count()).group_by(rows.c.kind, rows.c.week)
+    return [(kind, week, int(count)) for kind, week, count in (await session.exec(query)).all()]
+
+
+async def _waits(session: AsyncSession, scope: Scope,
+                 changes: Sequence[tuple[datetime, int | None]]) -> list[tuple[int | None, int]]:
+    """Per answered ticket of the scope, its local week (index) and its wait in microseconds: all a
+    median needs (ranking in the database, with window functions, is slower on SQLite)."""
+    query = (
+        select(_week_of(col(Ticket.created_at), changes), _wait_microseconds(session))
+        .where(*_in_scope(scope), col(Ticket.answered_at).is_not(None))
+    )
+    return [(week, int(wait)) for week, wait in (await session.exec(query)).all()]
 
 
 async def ticket_summary(session: AsyncSession, scope: Scope, tz: ZoneInfo, now: datetime) -> TicketSummary:
-    """`summarize` over the tickets of the scope."""
-    return summarize(await ticket_facts(session, scope), scope, tz, now)
+    """Tickets created in the period and scope, counted by kind, commune and local week by the database;
+    median hours to the first answer (over all, per week); the ratings and "resolved" answers given."""
+    weeks = weeks_between(scope.start, scope.end, tz)
+    changes = week_changes(scope.start, scope.end, tz)
+    total = TicketCounts()
+    by_kind = {str(kind): TicketCounts() for kind in KINDS}
+    by_area: dict[str, TicketCounts] = {}
+    per_week = {str(kind): [0] * len(weeks) for kind in KINDS}
+    ratings = [0] * (len(SCORES) + 2)  # each score, then resolved, not resolved
+    for kind, area, counts, given in await _counts(session, scope, now):
+        for group in (total, by_kind.setdefault(kind, TicketCounts()), by_area.setdefault(area or "", TicketCounts())):
+            group.add(counts)
+        ratings = [sum(pair) for pair in zip(ratings, given, strict=True)]
+    for kind, week, count in await _received_per_week(session, scope, changes):
+        if week is not None:
+            per_week.setdefault(kind, [0] * len(weeks))[int(week)] += count
+    waits: list[float] = []
+    waits_per_week: list[list[float]] = [[] for _ in weeks]
+    for week, wait in await _waits(session, scope, changes):
+        waits.append(_hours(wait))
+        if week is not None:
+            waits_per_week[int(week)].append(waits[-1])
+    return TicketSummary(
+        total=total, by_kind=by_kind, by_area=dict(sorted(by_area.items())), weeks=weeks, per_week=per_week,
+        median_hours=median(waits) if waits else None,
+        median_hours_per_week=[median(hours) if hours else None for hours in waits_per_week],
+        ratings=dict(zip(SCORES, ratings, strict=False)),
+        resolved={True: ratings[-2], False: ratings[-1]},
+    )
 
 
 def _reachable() -> list[ColumnElement[bool]]:
