@@ -263,7 +263,14 @@ class Ticket(SQLModel, table=True):
     """A citizen's feedback, question or complaint, tracked by a short code until answered."""
 
     # Closed and rejected tickets by their last change: whose media the prune deletes (storage/prune.py).
-    __table_args__ = (Index("ix_ticket_status_updated", "status", "updated_at"),)
+    __table_args__ = (
+        Index("ix_ticket_status_updated", "status", "updated_at"),
+        # Open and overdue tickets counted from the index alone (the overview, the overdue inbox).
+        Index("ix_ticket_status_due", "status", "due_at"),
+        # The few tickets still without search text (storage/inbox.py), found without a scan.
+        Index("ix_ticket_search_pending", "id", sqlite_where=text("search_text IS NULL"),
+              postgresql_where=text("search_text IS NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=16, unique=True)
