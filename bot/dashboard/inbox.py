@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from pathlib import Path
 
 from aiohttp import web
 
 from bot import keys
 from bot.dashboard.web import (
-    PREFIX, form_text, now_of, reading, record, redirect, render, scope_areas, staff_of, translator_of,
+    PREFIX, form_text, now_of, private_file, reading, record, redirect, render, scope_areas, staff_of, translator_of,
 )
 from bot.dashboard.selfcheck import OUTCOME_LABELS
 from bot.export import as_bytes, rows_of
@@ -264,17 +263,7 @@ async def attachment(request: web.Request) -> web.StreamResponse:
         found = await session.get(TicketAttachment, int(request.match_info["attachment_id"]))
     if found is None or found.ticket_id != ticket.id:
         raise web.HTTPNotFound()
-    root = request.app[keys.SETTINGS].data_dir.resolve()
-    path = (root / found.path).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise web.HTTPNotFound()
-    inline = found.mime_type in INLINE_TYPES
-    return web.FileResponse(path, headers={
-        "Content-Type": found.mime_type if inline else "application/octet-stream",
-        "Content-Disposition": "inline" if inline else f'attachment; filename="{Path(found.path).name}"',
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-    })
+    return private_file(request, found.path, found.mime_type, INLINE_TYPES)
 
 
 def _back(request: web.Request, **query: str) -> web.HTTPSeeOther:

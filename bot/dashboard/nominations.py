@@ -9,15 +9,14 @@ metadata, tells the nominator, and is audit-logged, as every status change is.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from bot import keys
 from bot.dashboard.web import (
-    PREFIX, form_text, in_area_scope, now_of, reading, record, redirect, render, scope_areas, staff_of, today_of,
-    translator_of,
+    PREFIX, form_text, in_area_scope, now_of, private_file, reading, record, redirect, render, scope_areas, staff_of,
+    today_of, translator_of,
 )
 from bot.photos import NotAPhoto, published_copy
 from content.i18n import N_
@@ -148,17 +147,7 @@ async def file(request: web.Request) -> web.StreamResponse:
     if number >= len(nomination.files):
         raise web.HTTPNotFound()
     found = nomination.files[number]
-    root = request.app[keys.SETTINGS].data_dir.resolve()
-    path = (root / found["path"]).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise web.HTTPNotFound()
-    inline = found.get("mime") in INLINE_TYPES
-    return web.FileResponse(path, headers={
-        "Content-Type": found["mime"] if inline else "application/octet-stream",
-        "Content-Disposition": "inline" if inline else f'attachment; filename="{Path(found["path"]).name}"',
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-    })
+    return private_file(request, found["path"], found.get("mime"), INLINE_TYPES)
 
 
 def _back(request: web.Request, **query: str) -> web.HTTPSeeOther:

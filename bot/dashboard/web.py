@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -189,6 +190,23 @@ def secure_cookies(request: web.Request) -> bool:
     """Whether cookies are Secure: the visitor came over https (behind a trusted proxy, as it says),
     or PUBLIC_BASE_URL is https."""
     return request.secure or request.app[keys.SETTINGS].public_base_url.startswith("https://")
+
+
+def private_file(request: web.Request, stored: str, mime: str | None, inline_types: frozenset[str]) -> web.FileResponse:
+    """A file kept under DATA_DIR (a photo or voice message a citizen sent) for the staff member: 404
+    when it is missing or outside the data folder; shown in the browser only when its type is one of
+    `inline_types`, else downloaded; sandboxed and never kept by shared caches."""
+    root = request.app[keys.SETTINGS].data_dir.resolve()
+    path = (root / stored).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise web.HTTPNotFound()
+    inline = mime in inline_types
+    return web.FileResponse(path, headers={
+        "Content-Type": mime if inline and mime else "application/octet-stream",
+        "Content-Disposition": "inline" if inline else f'attachment; filename="{Path(stored).name}"',
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    })
 
 
 def redirect(request: web.Request, route: str, query: dict[str, str] | None = None, **parts: str) -> web.HTTPSeeOther:
