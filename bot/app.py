@@ -61,7 +61,7 @@ FAQ_SUMMARY_DAYS = 4  # FAQ usage: days summed per transaction
 TALLY_FOLD_SECONDS = 15  # notice counters: how often the change journal is folded in
 
 
-def create_app(  # type: ignore[no-untyped-def]
+def create_app(
     settings: Settings, *, clock=utc_now, role: Role = Role.all, channels: Sequence[Kind] = registry.KINDS
 ) -> web.Application:
     """Assemble the web app; resources start when the app starts. `role` picks what this process
@@ -92,7 +92,7 @@ def create_app(  # type: ignore[no-untyped-def]
     return app
 
 
-def _database(settings: Settings):  # type: ignore[no-untyped-def]
+def _database(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         private_dir(settings.data_dir, tighten=True)  # 0700: the database, media and keys are the bot's alone
         engine = create_engine(settings.database_url)
@@ -116,7 +116,7 @@ def _database(settings: Settings):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: ignore[no-untyped-def]
+def _conversations(settings: Settings, catalogs: Catalogs, clock):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         sessions = app[keys.SESSIONS]
         async with sessions() as session:
@@ -146,7 +146,7 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):  # type: igno
     return ctx
 
 
-def _report_jobs(settings: Settings, catalogs: Catalogs, clock):  # type: ignore[no-untyped-def]
+def _report_jobs(settings: Settings, catalogs: Catalogs, clock):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if not app[keys.ROLE].serves:  # reports are asked for in the dashboard, and made where they were asked
             yield
@@ -162,7 +162,7 @@ def _report_jobs(settings: Settings, catalogs: Catalogs, clock):  # type: ignore
     return ctx
 
 
-def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
+def _scheduler(settings: Settings, clock):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if not app[keys.ROLE].works:
             yield
@@ -227,14 +227,14 @@ def _scheduler(settings: Settings, clock):  # type: ignore[no-untyped-def]
     return ctx
 
 
-async def _queue_broadcasts(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
+async def _queue_broadcasts(app: web.Application, clock) -> None:
     """Queue the broadcasts whose time has come."""
     async with app[keys.SESSIONS]() as session:
         await queue_due(session, app[keys.SERVICES], clock())
         await session.commit()
 
 
-async def _prune_address_counts(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
+async def _prune_address_counts(app: web.Application, clock) -> None:
     """Forget the web chat's per-address counts of periods that have ended."""
     async with app[keys.SESSIONS]() as session:
         await address_limits.prune(session, clock())
@@ -249,7 +249,7 @@ async def _fold_notice_tally(app: web.Application) -> None:
         log.debug("notice counters: %d changes folded", moved)
 
 
-async def _prune(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
+async def _prune(app: web.Application, clock) -> None:
     """Apply the retention rules (storage/prune.py) in small batches; log and audit-log what went."""
     now = clock()
     outcomes = await prune.run(app[keys.SESSIONS], prune.rules(app[keys.SETTINGS].retention), now)
@@ -260,7 +260,7 @@ async def _prune(app: web.Application, clock) -> None:  # type: ignore[no-untype
         await session.commit()
 
 
-async def _summarise_faq_usage(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
+async def _summarise_faq_usage(app: web.Application, clock) -> None:
     """Sum the FAQ counters of the local days and months that have ended, a few days at a time
     (the first run after an upgrade catches up on every day before): what to sum and the sums are
     written on the main connection in short transactions, the sums read on a staff connection."""
@@ -282,7 +282,7 @@ async def _summarise_faq_usage(app: web.Application, clock) -> None:  # type: ig
         log.info("FAQ usage summed for %d more days", made)
 
 
-async def _daily_reminders(app: web.Application, clock) -> None:  # type: ignore[no-untyped-def]
+async def _daily_reminders(app: web.Application, clock) -> None:
     """Tell each linked officer about new and overdue reports of their area (once a day)."""
     async with app[keys.SESSIONS]() as session:
         count = await daily_reminders(session, app[keys.SERVICES], clock())

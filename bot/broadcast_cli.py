@@ -21,7 +21,7 @@ from storage.files import write_private
 from storage.models import Broadcast, HouseholdStatus
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `broadcast send|status|cancel`."""
     parser = commands.add_parser("broadcast", help="notices to subscribed citizens: send, status, cancel")
     parser.set_defaults(func=run)
@@ -83,7 +83,7 @@ def _no_notice(broadcast_id: int) -> int:
     return 2
 
 
-async def _send(session, settings: Settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+async def _send(session, settings: Settings, args: argparse.Namespace) -> int:
     statuses = [s.strip() for s in args.status.split(",") if s.strip()]
     unknown = [s for s in statuses if s not in HouseholdStatus.__members__]
     if unknown:
@@ -128,7 +128,7 @@ async def _send(session, settings: Settings, args: argparse.Namespace) -> int:  
     return 0
 
 
-async def _buttons(session, faq_ids: list[str], story_ids: list[str]) -> list[list[dict]]:  # type: ignore[no-untyped-def]
+async def _buttons(session, faq_ids: list[str], story_ids: list[str]) -> list[list[dict]]:
     """One button row per FAQ entry or story named, labelled in each language."""
     from content.importer import load_bundle
 

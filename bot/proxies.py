@@ -88,7 +88,7 @@ def keep_forwarded(request: web.Request, **changes: int) -> web.Request:
     """`request.clone(**changes)` that keeps the visitor's address, scheme and host: a plain clone
     forgets them and goes back to the proxy's."""
     kept = {"scheme": request.scheme, "host": request.host, **({"remote": request.remote} if request.remote else {})}
-    return request.clone(**kept, **changes)  # type: ignore[arg-type, return-value]
+    return request.clone(**kept, **changes)
 
 
 def same_origin(request: web.Request, origin: str) -> bool:

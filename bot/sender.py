@@ -273,7 +273,7 @@ class Sender:
                 self._delivered |= group  # the next holder tries again
                 raise
 
-    async def _unreachable(self, session, message: OutboxMessage, now) -> None:  # type: ignore[no-untyped-def]
+    async def _unreachable(self, session, message: OutboxMessage, now) -> None:
         """The recipient blocked the bot: stop sending them anything (a citizen is marked
         unreachable and unsubscribed; an officer's chat link is removed)."""
         citizen = await session.get(Citizen, message.citizen_id) if message.citizen_id else None

@@ -73,7 +73,7 @@ def _real_question(text: str) -> bool:
     return len(key.split()) >= 3 or text.rstrip().endswith("?") or any(f" {word} " in padded for word in _QUESTION_WORDS)
 
 
-async def _grievance(turn: Turn, result) -> list[Reply]:  # type: ignore[no-untyped-def]
+async def _grievance(turn: Turn, result) -> list[Reply]:
     """A wrong told as a story: what the FAQ knows, then the offer to send it as a report."""
     turn.data = {STORY_KEY: turn.text[:MAX_STORY]}
     offer = Button(turn._("📨 Send it as a report"), FeedbackStory().pack())

@@ -82,7 +82,7 @@ class Engine:
             observe.TURN_SECONDS.labels(incoming.channel).observe(time.perf_counter() - started)
             observe.REQUEST_ID.reset(request_id)
 
-    async def _turn(self, session, incoming: Incoming, capabilities: Capabilities, pace: str = "ok") -> list[Reply]:  # type: ignore[no-untyped-def]
+    async def _turn(self, session, incoming: Incoming, capabilities: Capabilities, pace: str = "ok") -> list[Reply]:
         """Load the citizen and their state, route, then save the new state."""
         now = self.clock()
         incoming, cut = _cleaned(incoming)

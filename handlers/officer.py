@@ -258,7 +258,7 @@ ROUTES = Routes(
 )
 
 
-async def daily_reminders(session, services, now) -> int:  # type: ignore[no-untyped-def]
+async def daily_reminders(session, services, now) -> int:
     """Queue one message per linked officer with new or overdue reports in their area (skipped when
     there are none; at most once a day per officer). Returns how many were queued."""
     from storage import outbox

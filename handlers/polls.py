@@ -269,7 +269,7 @@ ROUTES = Routes(
 # --- opening, closing, results (the scheduler) -----------------------------------------------------
 
 
-async def open_due(session, services: Services, now: datetime) -> int:  # type: ignore[no-untyped-def]
+async def open_due(session, services: Services, now: datetime) -> int:
     """Open the polls whose time has come: each becomes a notice to its target (queued by the
     broadcast job, once: the notice's occurrence key is the poll's); return how many opened."""
     opened = await poll_repo.claim_to_open(session, now)
@@ -289,7 +289,7 @@ def delivery_key(poll: Poll) -> str:
     return f"poll:{poll.id}"
 
 
-async def close_due(session, services: Services, now: datetime) -> int:  # type: ignore[no-untyped-def]
+async def close_due(session, services: Services, now: datetime) -> int:
     """Close the polls whose time has come and queue each participant's results; return how many closed."""
     closed = await poll_repo.claim_to_close(session, now)
     for poll in closed:
@@ -300,7 +300,7 @@ async def close_due(session, services: Services, now: datetime) -> int:  # type:
     return len(closed)
 
 
-async def queue_results(session, services: Services, poll: Poll, now: datetime) -> int:  # type: ignore[no-untyped-def]
+async def queue_results(session, services: Services, poll: Poll, now: datetime) -> int:
     """One message per reachable participant with their commune's results and everyone's."""
     by_area = await poll_repo.tally(session, poll.id, "area_code")  # type: ignore[arg-type]
     people = await poll_repo.participants(session, poll.id)  # type: ignore[arg-type]
@@ -342,7 +342,7 @@ def _shares(poll: Poll, t: Translator, counts: dict[int | None, int]) -> Sequenc
             for n in range(len(poll.choices))]
 
 
-async def tick(sessions: SessionFactory, services: Services, clock) -> None:  # type: ignore[no-untyped-def]
+async def tick(sessions: SessionFactory, services: Services, clock) -> None:
     """The scheduler's job: close the polls that are due (results queued), open those that are due;
     one transaction, acting once even with several processes."""
     now = clock()

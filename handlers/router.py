@@ -171,7 +171,7 @@ class Router:
                 clash = set(table) & set(new)
                 if clash:
                     raise ValueError(f"route defined twice: {sorted(clash)}")
-                table.update(new)  # type: ignore[attr-defined]
+                table.update(new)
         self.fallbacks = fallbacks
 
     async def dispatch(self, turn: Turn) -> list[Reply]:

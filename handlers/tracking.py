@@ -81,7 +81,7 @@ async def show(turn: Turn, ticket: Ticket) -> list[Reply]:
     return [Reply("\n".join(lines).strip()[:4000], buttons=tuple(rows))]
 
 
-def _event_text(turn: Turn, event) -> str:  # type: ignore[no-untyped-def]
+def _event_text(turn: Turn, event) -> str:
     """One public timeline entry."""
     if event.kind == EventKind.created:
         return turn._("You sent: {text}", text=event.text[:300])

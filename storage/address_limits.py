@@ -88,7 +88,7 @@ async def take(session: AsyncSession, address: str, action: str, limit: Limit, *
     else:
         return True
     if taken:  # the hour had room, the day had none: give the hour's slot back
-        await session.exec(  # type: ignore[call-overload]
+        await session.exec(
             update(AddressCount)
             .where(col(AddressCount.address) == address, col(AddressCount.action) == action, col(AddressCount.period).in_(taken))
             .values(count=AddressCount.count - 1)
@@ -98,4 +98,4 @@ async def take(session: AsyncSession, address: str, action: str, limit: Limit, *
 
 async def prune(session: AsyncSession, now: datetime) -> None:
     """Forget the counts of periods that have ended."""
-    await session.exec(delete(AddressCount).where(col(AddressCount.expires_at) <= now))  # type: ignore[call-overload]
+    await session.exec(delete(AddressCount).where(col(AddressCount.expires_at) <= now))

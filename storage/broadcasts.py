@@ -85,7 +85,7 @@ async def claim_due(session: AsyncSession, now: datetime) -> list[Broadcast]:
     )).all()
     claimed = []
     for broadcast in due:
-        result = await session.exec(  # type: ignore[call-overload]
+        result = await session.exec(
             update(Broadcast)
             .where(col(Broadcast.id) == broadcast.id, col(Broadcast.status) == BroadcastStatus.scheduled)
             .values(status=BroadcastStatus.queued, queued_at=now)
@@ -118,7 +118,7 @@ async def fan_out(
     ).where(audience(broadcast.target, default_locale), key.not_in(already))
     columns = ["citizen_id", "channel", "chat_id", "payload", "priority", "status", "attempts", "next_attempt_at",
                "dedupe_key", "broadcast_id", "bulk", "created_at", "area_code"]
-    result = await session.exec(insert(OutboxMessage).from_select(columns, recipients))  # type: ignore[call-overload]
+    result = await session.exec(insert(OutboxMessage).from_select(columns, recipients))
     count = int(result.rowcount or 0)
     broadcast.recipients += count
     return count
@@ -138,7 +138,7 @@ async def status_counts(session: AsyncSession, broadcast_id: int) -> dict[str, i
 async def cancel(session: AsyncSession, broadcast: Broadcast) -> int:
     """Stop a broadcast: nothing more is queued or sent; return how many queued messages were dropped."""
     broadcast.status = BroadcastStatus.cancelled
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(OutboxMessage)
         .where(col(OutboxMessage.broadcast_id) == broadcast.id, col(OutboxMessage.status) == OutboxStatus.pending)
         .values(status=OutboxStatus.skipped, reason="cancelled")
@@ -151,7 +151,7 @@ async def finish_done(session: AsyncSession) -> int:
     busy = select(OutboxMessage.broadcast_id).where(
         col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]), col(OutboxMessage.broadcast_id).is_not(None)
     )
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(Broadcast)
         .where(col(Broadcast.status) == BroadcastStatus.queued, col(Broadcast.id).not_in(busy))
         .values(status=BroadcastStatus.done)

@@ -67,7 +67,7 @@ class CitizenQuestion:
     mine: bool
 
 
-def _published_count():  # type: ignore[no-untyped-def]
+def _published_count():
     return (
         select(func.count()).select_from(DialogueQuestion)
         .where(col(DialogueQuestion.dialogue_id) == col(Dialogue.id), col(DialogueQuestion.published).is_(True))
@@ -193,7 +193,7 @@ async def vote(session: AsyncSession, ticket_id: int, citizen_id: int, now: date
     )).first()
     if inserted is None:
         return False
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(DialogueQuestion).where(col(DialogueQuestion.ticket_id) == ticket_id)
         .values(votes=DialogueQuestion.votes + 1)
     )

@@ -101,7 +101,7 @@ def _in(column: ColumnElement, areas: frozenset[str] | None) -> ColumnElement[bo
     return true() if areas is None else column.in_(sorted(areas))
 
 
-def _summed(kind: str, spans: Sequence[tuple[date, datetime, datetime]], by: str, areas: frozenset[str] | None):  # type: ignore[no-untyped-def]
+def _summed(kind: str, spans: Sequence[tuple[date, datetime, datetime]], by: str, areas: frozenset[str] | None):
     """The summary rows of these spans of one kind (as runs of consecutive days, or months) that
     hold the sums per `by` for `areas`: per commune, the rows of every entry together; per entry,
     the rows of every commune together, or of each commune of `areas`."""
@@ -199,7 +199,7 @@ async def store(session: AsyncSession, spans: Sequence[Span], rows: Sequence[lis
         if not await _claim(session, span, now):
             break
         if found:
-            await session.exec(insert(_summary), params=found)  # type: ignore[call-overload]
+            await session.exec(insert(_summary), params=found)
         days += span.kind == DAY
     return days
 
@@ -253,7 +253,7 @@ async def _whole_month(session: AsyncSession, first: date, planned: Sequence[Spa
 async def _claim(session: AsyncSession, span: Span, now: datetime) -> bool:
     """List a span as summed; False when it already is (another process got there first)."""
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         dialect.insert(_span).values(span=span.kind, day=span.day, starts_at=span.starts_at, ends_at=span.ends_at,
                                      made_at=now)
         .on_conflict_do_nothing(index_elements=["span", "day"])
@@ -292,6 +292,6 @@ async def roll_up_hours(session: AsyncSession, before: datetime, limit: int) -> 
         select(*key).where(or_(*(and_(_hourly.c.hour >= a, _hourly.c.hour < b) for a, b in runs)))
         .order_by(*key).limit(limit)
     )
-    result = await session.exec(delete(_hourly).where(tuple_(*key).in_(oldest)))  # type: ignore[call-overload]
+    result = await session.exec(delete(_hourly).where(tuple_(*key).in_(oldest)))
     return int(result.rowcount or 0)
 

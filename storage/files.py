@@ -38,7 +38,7 @@ def write_private(path: Path, data: bytes) -> None:
         out.write(data)
 
 
-def open_private(path: Path):  # type: ignore[no-untyped-def]
+def open_private(path: Path):
     """A new or truncated 0600 file, open for binary writing."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
     os.fchmod(fd, PRIVATE_FILE)

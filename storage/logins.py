@@ -59,4 +59,4 @@ async def guessed_accounts(session: AsyncSession, since: datetime, at_least: int
 
 async def purge_failures(session: AsyncSession, before: datetime) -> None:
     """Forget failures older than `before`."""
-    await session.exec(delete(LoginFailure).where(col(LoginFailure.at) < before))  # type: ignore[call-overload]
+    await session.exec(delete(LoginFailure).where(col(LoginFailure.at) < before))

@@ -60,7 +60,7 @@ async def _unused_code(session: AsyncSession) -> str:
 def visible_to(staff: Staff) -> ColumnElement[bool]:
     """The condition limiting nominations to what `staff` may see: commune staff their commune only."""
     if staff.role == StaffRole.commune:
-        return col(Nomination.area_code) == staff.area_code  # type: ignore[return-value]
+        return col(Nomination.area_code) == staff.area_code
     return true()
 
 
@@ -138,7 +138,7 @@ async def counts_by_area(session: AsyncSession, start: datetime, end: datetime) 
 async def forget_citizen(session: AsyncSession, citizen_id: int) -> int:
     """Unlink a citizen who deletes their data from their nominations and drop their name (as
     storage.tickets does for tickets); call before deleting the citizen. Returns the count."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(Nomination).where(col(Nomination.citizen_id) == citizen_id).values(citizen_id=None, nominator_name=None)
     )
     return int(result.rowcount)

@@ -154,7 +154,7 @@ def mark_sent(message: OutboxMessage, now: datetime) -> None:
 async def mark_sent_many(session: AsyncSession, message_ids: Collection[int], now: datetime) -> None:
     """Delivered, for several messages in one statement (as `mark_sent`; rows gone meanwhile are ignored)."""
     if message_ids:
-        await session.exec(  # type: ignore[call-overload]
+        await session.exec(
             update(OutboxMessage).where(col(OutboxMessage.id).in_(sorted(message_ids)))
             .values(status=OutboxStatus.sent, sent_at=now, error=None)
         )
@@ -188,7 +188,7 @@ async def release_in_flight(session: AsyncSession, now: datetime) -> int:
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         statement = statement.where(or_(col(OutboxMessage.next_attempt_at) <= now,
                                         await holders.gone(session, col(OutboxMessage.holder))))
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         statement.values(status=OutboxStatus.pending, next_attempt_at=now)
     )
     return result.rowcount or 0

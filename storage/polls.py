@@ -26,7 +26,7 @@ MAX_ANSWER = 1000
 DIMENSIONS = ("area_code", "household_status", "channel")
 
 
-def _dialect(session: AsyncSession):  # type: ignore[no-untyped-def]
+def _dialect(session: AsyncSession):
     return postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
 
 
@@ -54,7 +54,7 @@ async def _claim(session: AsyncSession, candidates: Sequence[Poll], from_status:
     """The candidates whose status this caller alone moved (a conditional UPDATE per poll)."""
     claimed = []
     for poll in candidates:
-        result = await session.exec(  # type: ignore[call-overload]
+        result = await session.exec(
             update(Poll).where(col(Poll.id) == poll.id, col(Poll.status).in_(list(from_status))).values(**values)
         )
         if result.rowcount:
@@ -198,7 +198,7 @@ async def queue_messages(session: AsyncSession, messages: Sequence[tuple[Citizen
         "priority": PRIORITY_BULK, "status": OutboxStatus.pending.value, "attempts": 0, "next_attempt_at": now,
         "dedupe_key": key, "bulk": True, "created_at": now,
     } for citizen, payload, key in messages]
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         _dialect(session).insert(table).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
     return int(result.rowcount or 0)

@@ -190,7 +190,7 @@ def _outbox_payloads(period: timedelta) -> Rule:
             ids += await _ids(session, gave_up, batch - len(ids))
         if not ids:
             return 0
-        result = await session.exec(  # type: ignore[call-overload]
+        result = await session.exec(
             update(OutboxMessage).where(col(OutboxMessage.id).in_(ids), kept).values(payload={}, payload_dropped_at=now)
         )
         return int(result.rowcount)
@@ -313,7 +313,7 @@ def _ticket_media(period: timedelta, data_dir: Path) -> Rule:
         found = list((await session.exec(due(now).limit(batch))).all())
         if not found:
             return 0
-        await session.exec(delete(TicketAttachment).where(col(TicketAttachment.id).in_([row[0] for row in found])))  # type: ignore[call-overload]
+        await session.exec(delete(TicketAttachment).where(col(TicketAttachment.id).in_([row[0] for row in found])))
         for _id, path in found:
             _unlink(data_dir, path)
         return len(found)
@@ -370,7 +370,7 @@ async def _delete(session: AsyncSession, statement: Any, ids: Sequence[Any]) -> 
     """Run a delete of the rows `ids` (nothing when there are none); how many went."""
     if not ids:
         return 0
-    return int((await session.exec(statement)).rowcount)  # type: ignore[call-overload]
+    return int((await session.exec(statement)).rowcount)
 
 
 def _unlink(data_dir: Path, relative: str) -> None:

@@ -130,7 +130,7 @@ async def unpublish_missing(session: AsyncSession, keep: Iterable[str], *, edite
     """Unpublish questions that are not in the file (rounds that used them keep their ids), except
     those edited in the dashboard unless `edited_too`; return how many."""
     spare = () if edited_too else (col(QuizQuestionRow.edited_at).is_(None),)
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(QuizQuestionRow)
         .where(col(QuizQuestionRow.id).not_in(list(keep)), col(QuizQuestionRow.published).is_(True), *spare)
         .values(published=False, edited_at=None)
@@ -284,7 +284,7 @@ class CommuneResult:
         return self.subscribed_participants / self.subscribers if self.subscribers else 0.0
 
 
-def _finished_in(contest_id: int):  # type: ignore[no-untyped-def]
+def _finished_in(contest_id: int):
     return (QuizPlay.contest_id == contest_id, col(QuizPlay.finished_at).is_not(None), col(QuizPlay.area_code).is_not(None))
 
 

@@ -62,13 +62,13 @@ async def delete_citizen(session: AsyncSession, citizen_id: int) -> None:
     citizen = await session.get(Citizen, citizen_id)
     if citizen is not None:
         chat = (col(OutboxMessage.channel) == citizen.channel, col(OutboxMessage.chat_id) == citizen.channel_user_id)
-        await session.exec(delete(OutboxMessage).where(*chat))  # type: ignore[call-overload]
+        await session.exec(delete(OutboxMessage).where(*chat))
         inbox = (col(ZaloInboxRow.channel) == citizen.channel, col(ZaloInboxRow.chat_id) == citizen.channel_user_id)
-        await session.exec(delete(ZaloInboxRow).where(*inbox, col(ZaloInboxRow.done_at).is_not(None)))  # type: ignore[call-overload]
-        await session.exec(update(ZaloInboxRow).where(*inbox).values(chat_id=""))  # type: ignore[call-overload]
-    await session.exec(delete(OutboxMessage).where(col(OutboxMessage.citizen_id) == citizen_id))  # type: ignore[call-overload]
-    await session.exec(delete(Conversation).where(Conversation.citizen_id == citizen_id))  # type: ignore[call-overload]
-    await session.exec(delete(Citizen).where(Citizen.id == citizen_id))  # type: ignore[call-overload]
+        await session.exec(delete(ZaloInboxRow).where(*inbox, col(ZaloInboxRow.done_at).is_not(None)))
+        await session.exec(update(ZaloInboxRow).where(*inbox).values(chat_id=""))
+    await session.exec(delete(OutboxMessage).where(col(OutboxMessage.citizen_id) == citizen_id))
+    await session.exec(delete(Conversation).where(Conversation.citizen_id == citizen_id))
+    await session.exec(delete(Citizen).where(Citizen.id == citizen_id))
 
 
 async def load_conversation(session: AsyncSession, citizen_id: int, *, now: datetime) -> Conversation | None:

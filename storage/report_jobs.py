@@ -59,7 +59,7 @@ async def recent(session: AsyncSession, staff_id: int, *, everyone: bool, limit:
 
 async def begin(session: AsyncSession, job_id: int, now: datetime, *, steps: int) -> bool:
     """queued → running; False when the job is no longer queued (failed meanwhile)."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(ReportJob).where(col(ReportJob.id) == job_id, col(ReportJob.status) == ReportJobStatus.queued)
         .values(status=ReportJobStatus.running, started_at=now, updated_at=now, steps=steps, steps_done=0)
     )
@@ -68,7 +68,7 @@ async def begin(session: AsyncSession, job_id: int, now: datetime, *, steps: int
 
 async def advance(session: AsyncSession, job_id: int, *, step: str, steps_done: int, now: datetime) -> bool:
     """Record the step a running job begins; False when the job is no longer running."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(ReportJob).where(col(ReportJob.id) == job_id, col(ReportJob.status) == ReportJobStatus.running)
         .values(step=step, steps_done=steps_done, updated_at=now)
     )
@@ -77,7 +77,7 @@ async def advance(session: AsyncSession, job_id: int, *, step: str, steps_done: 
 
 async def finish(session: AsyncSession, job_id: int, *, file_name: str, size: int, now: datetime) -> bool:
     """running → done with its file; False when the job is no longer running (its file is not wanted)."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(ReportJob).where(col(ReportJob.id) == job_id, col(ReportJob.status) == ReportJobStatus.running)
         .values(status=ReportJobStatus.done, file_name=file_name, size=size, step="", steps_done=ReportJob.steps,
                 finished_at=now, updated_at=now)
@@ -87,7 +87,7 @@ async def finish(session: AsyncSession, job_id: int, *, file_name: str, size: in
 
 async def fail(session: AsyncSession, job_id: int, *, error: str, now: datetime) -> None:
     """queued or running → failed, with the reason staff see."""
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(ReportJob).where(col(ReportJob.id) == job_id, col(ReportJob.status).in_(UNFINISHED))
         .values(status=ReportJobStatus.failed, error=error[:1000], finished_at=now, updated_at=now)
     )
@@ -105,7 +105,7 @@ async def abandon(session: AsyncSession, now: datetime, *, error: str, every: bo
         unfinished = and_(unfinished, stale)
     ids = list((await session.exec(select(ReportJob.id).where(unfinished))).all())
     if ids:
-        await session.exec(  # type: ignore[call-overload]
+        await session.exec(
             update(ReportJob).where(col(ReportJob.id).in_(ids), col(ReportJob.status).in_(UNFINISHED))
             .values(status=ReportJobStatus.failed, error=error[:1000], finished_at=now, updated_at=now)
         )
@@ -132,7 +132,7 @@ async def prune_report_files(session: AsyncSession, data_dir: Path, now: datetim
     kept = {name for name in (await session.exec(select(ReportJob.file_name).where(
         col(ReportJob.file_name).is_not(None), ~old))).all()}
     if jobs and not dry_run:
-        await session.exec(delete(ReportJob).where(col(ReportJob.id).in_([job_id for job_id, _ in jobs])))  # type: ignore[call-overload]
+        await session.exec(delete(ReportJob).where(col(ReportJob.id).in_([job_id for job_id, _ in jobs])))
     folder = data_dir / REPORTS_DIR
     files = size = 0
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:

@@ -58,7 +58,7 @@ async def count(session: AsyncSession, day: date, area_code: str | None, outcome
     statement = insert(table).values(day=day, area_code=area_code or "", outcome=outcome, count=1).on_conflict_do_update(
         index_elements=["day", "area_code", "outcome"], set_={"count": table.c["count"] + 1}
     )
-    await session.exec(statement)  # type: ignore[call-overload]
+    await session.exec(statement)
 
 
 @dataclass(frozen=True)

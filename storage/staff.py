@@ -139,7 +139,7 @@ async def redeem_link_code(session: AsyncSession, code: str, channel: str, chat_
     match.link_code_expires_at = None
     if expires_at is None or expires_at <= now:
         return None
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(Staff).where(Staff.chat_channel == channel, Staff.chat_user_id == chat_user_id, Staff.id != match.id)
         .values(chat_channel=None, chat_user_id=None)
     )
@@ -257,12 +257,12 @@ async def close_sessions(session: AsyncSession, staff_id: int, *, token: str | N
     statement = delete(StaffSession).where(StaffSession.staff_id == staff_id)
     if token is not None:
         statement = statement.where(StaffSession.token_hash == _code_hash(token))
-    await session.exec(statement)  # type: ignore[call-overload]
+    await session.exec(statement)
 
 
 async def purge_sessions(session: AsyncSession, now: datetime) -> None:
     """Drop expired sessions."""
-    await session.exec(delete(StaffSession).where(col(StaffSession.expires_at) <= now))  # type: ignore[call-overload]
+    await session.exec(delete(StaffSession).where(col(StaffSession.expires_at) <= now))
 
 
 @functools.cache
@@ -306,7 +306,7 @@ async def set_password(session: AsyncSession, staff: Staff, password: str, *, on
     statement = delete(StaffSession).where(StaffSession.staff_id == staff.id)
     if keep_token is not None:
         statement = statement.where(StaffSession.token_hash != _code_hash(keep_token))
-    await session.exec(statement)  # type: ignore[call-overload]
+    await session.exec(statement)
 
 
 async def set_active(session: AsyncSession, staff: Staff, active: bool) -> None:

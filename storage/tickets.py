@@ -266,7 +266,7 @@ def reporter_for(ticket: Ticket, staff: Staff) -> str:
 async def forget_citizen(session: AsyncSession, citizen_id: int) -> int:
     """Unlink a citizen who deletes their data from their tickets and drop their name; keep the
     tickets, which are public-service records. Call before deleting the citizen. Returns the count."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(Ticket).where(col(Ticket.citizen_id) == citizen_id).values(citizen_id=None, reporter_name=None)
     )
     return int(result.rowcount)

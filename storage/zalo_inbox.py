@@ -37,14 +37,14 @@ async def take(
     row = {"key": key, "channel": channel, "chat_id": chat_id, "payload": payload, "received_at": now,
            "lease_until": now + LEASE, "holder": holder}
     dialect = postgresql if _is_postgres(session) else sqlite
-    inserted = await session.exec(  # type: ignore[call-overload]
-        dialect.insert(ZaloInboxRow).values(row).on_conflict_do_nothing().returning(ZaloInboxRow.key)  # type: ignore[arg-type]
+    inserted = await session.exec(
+        dialect.insert(ZaloInboxRow).values(row).on_conflict_do_nothing().returning(ZaloInboxRow.key)
     )
     if inserted.first() is not None:
         return True
     if key in busy:
         return False
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(ZaloInboxRow)
         .where(ZaloInboxRow.key == key, col(ZaloInboxRow.done_at).is_(None), await _free(session, now))
         .values(lease_until=now + LEASE, holder=holder, payload=payload)
@@ -93,7 +93,7 @@ async def earlier_not_done(session: AsyncSession, channel: str, chat_id: str, ke
 async def mark_done(session: AsyncSession, keys: Collection[str], now: datetime) -> None:
     """Handled: forget the content, keep the key (the caller commits)."""
     if keys:
-        await session.exec(  # type: ignore[call-overload]
+        await session.exec(
             update(ZaloInboxRow).where(col(ZaloInboxRow.key).in_(sorted(keys)))
             .values(done_at=now, payload=null(), lease_until=None, holder=None)
         )
@@ -101,7 +101,7 @@ async def mark_done(session: AsyncSession, keys: Collection[str], now: datetime)
 
 async def prune(session: AsyncSession, now: datetime, keep: timedelta = KEEP_DONE) -> int:
     """Delete the keys of events done more than `keep` ago; return how many (the caller commits)."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         delete(ZaloInboxRow).where(col(ZaloInboxRow.done_at) < now - keep)
     )
     return result.rowcount or 0

@@ -57,7 +57,7 @@ async def seed_pair(
 
 async def take_lease(session: AsyncSession, app_id: str, refresh_token: str, now: datetime, until: datetime) -> bool:
     """Become the one process refreshing: only if no lease runs and the pair is still the one read."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(ZaloOAToken)
         .where(ZaloOAToken.app_id == app_id, ZaloOAToken.refresh_token == refresh_token,
                or_(col(ZaloOAToken.lease_until).is_(None), col(ZaloOAToken.lease_until) <= now))
@@ -71,7 +71,7 @@ async def save_refreshed(
     expires_at: datetime | None, now: datetime,
 ) -> bool:
     """Store the new pair over the refresh token just spent, and end the lease."""
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(ZaloOAToken)
         .where(ZaloOAToken.app_id == app_id, ZaloOAToken.refresh_token == spent)
         .values(access_token=access_token, refresh_token=refresh_token, expires_at=expires_at,
@@ -82,7 +82,7 @@ async def save_refreshed(
 
 async def end_lease(session: AsyncSession, app_id: str) -> None:
     """Give the lease up (the refresh failed; the pair is unchanged)."""
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(ZaloOAToken).where(ZaloOAToken.app_id == app_id).values(lease_until=None)
     )
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 KINDS: tuple[Kind, ...] = (webchat.KIND, telegram.KIND, zalo_bot.KIND, zalo_oa.KIND)
 
 
-def lifecycle(kind: Kind, settings: Settings, clock: Callable[[], datetime]):  # type: ignore[no-untyped-def]
+def lifecycle(kind: Kind, settings: Settings, clock: Callable[[], datetime]):
     """The `cleanup_ctx` of one kind of channel: built and started when its settings switch it on,
     its outbox sender running in the processes whose role sends; stopped with the app."""
 
@@ -49,7 +49,7 @@ def lifecycle(kind: Kind, settings: Settings, clock: Callable[[], datetime]):  #
 
 
 @contextlib.asynccontextmanager
-async def _sending(app: web.Application, channel: Channel, settings: Settings, clock) -> AsyncIterator[None]:  # type: ignore[no-untyped-def]
+async def _sending(app: web.Application, channel: Channel, settings: Settings, clock) -> AsyncIterator[None]:
     """Run a push channel's outbox sender while the app runs, in the processes whose role sends."""
     if not isinstance(channel, PushChannel) or not app[keys.ROLE].works:
         yield

@@ -375,7 +375,7 @@ class TelegramChannel:
     async def _photo_message(self, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None, photo: object) -> Message:
         """Send the photo with as much of the text as fits its caption, and the rest after it."""
         caption, rest = reply.text[:CAPTION_LIMIT], reply.text[CAPTION_LIMIT:]
-        sent = await self.application.bot.send_photo(chat_id, photo, caption=caption, reply_markup=None if rest else markup)  # type: ignore[arg-type]
+        sent = await self.application.bot.send_photo(chat_id, photo, caption=caption, reply_markup=None if rest else markup)
         if rest:
             await self.reply(chat_id, [Reply(rest, buttons=reply.buttons)])
         return sent

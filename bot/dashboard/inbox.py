@@ -160,7 +160,7 @@ async def inbox(request: web.Request) -> web.Response:
     })
 
 
-def _topic_label(request: web.Request):  # type: ignore[no-untyped-def]
+def _topic_label(request: web.Request):
     library, lang = request.app[keys.SERVICES].library, translator_of(request).locale
 
     def label(topic_id: str) -> str:
@@ -196,7 +196,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     })
 
 
-async def _ticket(session, request: web.Request) -> Ticket:  # type: ignore[no-untyped-def]
+async def _ticket(session, request: web.Request) -> Ticket:
     """The ticket of the URL if the staff member may see it; 404 otherwise."""
     ticket = await ticket_repo.get_for_staff(session, staff_of(request), request.match_info["code"])
     if ticket is None:
@@ -238,7 +238,7 @@ async def ticket_page(request: web.Request) -> web.Response:
     })
 
 
-def _delivery(event, sent):  # type: ignore[no-untyped-def]
+def _delivery(event, sent):
     """The outbox message of a reply or status event: a status name, "none" when nothing was queued."""
     if event.kind not in (EventKind.reply, EventKind.status) or event.staff_id is None:
         return ""

@@ -68,7 +68,7 @@ ERRORS = {
 }
 
 
-async def _nomination(session, request: web.Request) -> Nomination:  # type: ignore[no-untyped-def]
+async def _nomination(session, request: web.Request) -> Nomination:
     """The nomination of the URL if the staff member may see it; 404 otherwise."""
     found = await nomination_repo.get_for(session, staff_of(request), int(request.match_info["nomination_id"]))
     if found is None:
@@ -183,7 +183,7 @@ async def change_status(request: web.Request) -> web.StreamResponse:
     raise _back(request, done="not_used" if wanted == NominationStatus.not_used else "status")
 
 
-def _posted(form) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _posted(form) -> dict[str, Any]:
     return {
         "title": _text(form, "title")[:MAX_TITLE + 1], "body": _text(form, "body")[:MAX_TEXT + 1],
         "lesson": _text(form, "lesson")[:MAX_LESSON + 1], "commune": _text(form, "commune"), "topic": _text(form, "topic"),
