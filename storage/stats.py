@@ -17,7 +17,8 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, case, cast, extract, func, literal_column, null, true
+from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, extract, func, literal_column, null, true
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -199,24 +200,24 @@ def _in_scope(scope: Scope) -> list[ColumnElement[bool]]:
 async def _counts(session: AsyncSession, scope: Scope, now: datetime) -> list[tuple[str, str | None, TicketCounts, list[int]]]:
     """The tickets of the scope counted by kind and commune in one GROUP BY: the counts, and how
     many were rated 1, 2, … 5 and said resolved or not resolved."""
-    one, zero = literal_column("1"), literal_column("0")
+    one, zero = literal_column("1", Integer), literal_column("0", Integer)
 
     def how_many(condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return func.sum(case((condition, one), else_=zero))
 
     rating = col(Ticket.rating)
     query = (
-        select(Ticket.kind, Ticket.area_code, func.count(), func.count(Ticket.answered_at),
+        select_columns(col(Ticket.kind), col(Ticket.area_code), func.count(), func.count(col(Ticket.answered_at)),
                how_many(col(Ticket.answered_at) <= col(Ticket.due_at)),
                how_many(col(Ticket.status).in_(sorted(OPEN)) & (col(Ticket.due_at) < now)),
                func.coalesce(func.sum(rating), 0), func.count(rating),
                *(how_many(rating == literal_column(str(score))) for score in SCORES),
                how_many(col(Ticket.resolved).is_(True)), how_many(col(Ticket.resolved).is_(False)))
         .where(*_in_scope(scope))
-        .group_by(Ticket.kind, Ticket.area_code)
+        .group_by(col(Ticket.kind), col(Ticket.area_code))
     )
     return [(kind, area, TicketCounts(*(int(number) for number in numbers[:6])), [int(n) for n in numbers[6:]])
-            for kind, area, *numbers in (await session.exec(query)).all()]
+            for kind, area, *numbers in (await (await session.connection()).execute(query)).all()]
 
 
 async def _received_per_week(session: AsyncSession, scope: Scope,

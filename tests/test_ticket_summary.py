@@ -9,6 +9,7 @@ from bisect import bisect_right
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from statistics import median
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -89,7 +90,7 @@ def cases(draw: st.DrawFn) -> tuple[stats.Scope, ZoneInfo, datetime, list[Ticket
                      st.one_of(st.integers(-2, 2), st.integers(-3 * 86_400 * 10**6, 3 * 86_400 * 10**6)))
     waits = st.one_of(st.integers(0, 2), st.integers(0, 40 * 86_400).map(lambda s: s * 10**6),
                       st.integers(0, 40 * 86_400 * 10**6))
-    tickets = []
+    tickets: list[Ticket] = []
     for n in range(draw(st.integers(0, 30))):
         created = draw(near)
         due = created + timedelta(microseconds=draw(st.one_of(st.sampled_from([0, 1]), st.integers(0, 30 * 86_400 * 10**6))))
@@ -103,7 +104,7 @@ def cases(draw: st.DrawFn) -> tuple[stats.Scope, ZoneInfo, datetime, list[Ticket
             status=status, body="…", created_at=created, due_at=due, answered_at=answered, updated_at=created,
             rating=draw(st.one_of(st.none(), st.integers(1, 5))), resolved=draw(st.sampled_from((None, True, False)))))
     now = draw(st.sampled_from(edges)) + timedelta(microseconds=draw(st.integers(-86_400 * 10**6, 86_400 * 10**6)))
-    if tickets and draw(st.booleans()):  # the very moment a ticket falls due
+    if draw(st.booleans()) and tickets:  # the very moment a ticket falls due
         now = draw(st.sampled_from(tickets)).due_at
     return stats.Scope(start, end, areas), tz, now, tickets
 
@@ -131,7 +132,7 @@ async def test_weeks_medians_and_counts_at_the_edges(db_sessions: SessionFactory
     start, monday, end = (local_midnight(day, tz) for day in (date(2026, 3, 4), date(2026, 3, 9), date(2026, 3, 16)))
     now = monday + timedelta(days=2)
 
-    def ticket(n: int, created: datetime, wait: timedelta | None, status: str, **extra: object) -> Ticket:
+    def ticket(n: int, created: datetime, wait: timedelta | None, status: str, **extra: Any) -> Ticket:
         return Ticket(code=f"PA-E{n}", kind="question", area_code=AREAS[n % 2], status=status, body="…",
                       created_at=created, due_at=created + timedelta(days=1),
                       answered_at=None if wait is None else created + wait, updated_at=created, **extra)
@@ -150,7 +151,7 @@ async def test_weeks_medians_and_counts_at_the_edges(db_sessions: SessionFactory
         await session.commit()
         summary = await stats.ticket_summary(session, stats.Scope(start, end), tz, now)
         commune = await stats.ticket_summary(session, stats.Scope(start, end, frozenset({AREAS[0]})), tz, now)
-    hours = [(ticket.answered_at - ticket.created_at).total_seconds() / 3600 for ticket in tickets[:3]]
+    hours = [(ticket.answered_at - ticket.created_at).total_seconds() / 3600 for ticket in tickets[:3] if ticket.answered_at]
     assert summary.weeks == [date(2026, 3, 2), date(2026, 3, 9)]  # the period ends on Sunday 15 March
     assert summary.per_week["question"] == [1, 4] and summary.per_week["complaint"] == [0, 0]
     assert summary.median_hours_per_week == [hours[0], (hours[1] + hours[2]) / 2]
