@@ -267,6 +267,9 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_status_updated", "status", "updated_at"),
         # Open and overdue tickets counted from the index alone (the overview, the overdue inbox).
         Index("ix_ticket_status_due", "status", "due_at"),
+        # The ticket figures of a period (storage/stats.py ticket_summary) read from the index alone.
+        Index("ix_ticket_figures", "created_at", "kind", "area_code", "status", "due_at", "answered_at", "rating",
+              "resolved"),
         # The few tickets still without search text (storage/inbox.py), found without a scan.
         Index("ix_ticket_search_pending", "id", sqlite_where=text("search_text IS NULL"),
               postgresql_where=text("search_text IS NULL")),
