@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from rapidfuzz import fuzz, process
 
@@ -142,12 +143,29 @@ def _district_key(name: str) -> str:
     return key
 
 
-def as_records(rows: Iterable[object]) -> list[AreaRecord]:
+class AreaFields(Protocol):
+    """What a row needs to become an AreaRecord (an `Area` row, or a record itself)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def parent_code(self) -> str | None: ...
+    @property
+    def former_district(self) -> str: ...
+
+
+def as_records(rows: Iterable[AreaFields]) -> list[AreaRecord]:
     """Turn database rows with area fields into records."""
     return [
         AreaRecord(
-            code=row.code, name=row.name, level=row.level, kind=row.kind,  # type: ignore[attr-defined]
-            parent_code=row.parent_code, former_district=row.former_district,  # type: ignore[attr-defined]
+            code=row.code, name=row.name, level=row.level, kind=row.kind,
+            parent_code=row.parent_code, former_district=row.former_district,
         )
         for row in rows
     ]

@@ -285,7 +285,7 @@ async def import_quiz(session: AsyncSession, questions: tuple[QuizQuestion, ...]
 
 async def stored_campaigns(session: AsyncSession, area_codes: list[str]) -> tuple[Campaign, ...]:
     """The active campaigns in the database, validated as the file is."""
-    rows = (await session.exec(select(CampaignRow).where(CampaignRow.active == True).order_by(CampaignRow.position))).all()  # noqa: E712
+    rows = (await session.exec(select(CampaignRow).where(col(CampaignRow.active) == True).order_by(col(CampaignRow.position)))).all()  # noqa: E712
     return parse_campaigns({"campaigns": [dict(row.data) for row in rows]}, "database: campaign", area_codes=area_codes)
 
 

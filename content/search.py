@@ -38,7 +38,8 @@ import math
 from functools import lru_cache
 from itertools import islice
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -291,9 +292,9 @@ class FaqIndex:
         best: list[list[str] | None] = [[]] + [None] * len(word)
         for end in range(2, len(word) + 1):
             for begin in range(max(0, end - 8), end - 1):
-                head = best[begin]
+                head, current = best[begin], best[end]
                 piece = word[begin:end]
-                if head is not None and piece in self._idf and (best[end] is None or len(head) + 1 < len(best[end])):
+                if head is not None and piece in self._idf and (current is None or len(head) + 1 < len(current)):
                     best[end] = [*head, piece]
         return best[-1] if best[-1] and len(best[-1]) > 1 else None
 
@@ -429,7 +430,7 @@ class FaqIndex:
         )
 
     @staticmethod
-    def _contrast(weights: dict[str, float], shared: dict[int, set[str]]) -> dict[str, float]:
+    def _contrast(weights: dict[str, float], shared: Mapping[int, AbstractSet[str]]) -> dict[str, float]:
         """Query terms weighted by how well they tell the close candidates apart: "cận nghèo" counts
         among entries that all speak of "bảo hiểm y tế", which itself then counts for little.
         `shared`: each candidate's terms in common with the query."""
@@ -451,7 +452,7 @@ class FaqIndex:
             return 0.0
         return UNSEEN_PAIR * max(self._idf[first], self._idf[second])
 
-    def _fit(self, query: str, weights: dict[str, float], common: set[str], total: float, index: int) -> float:
+    def _fit(self, query: str, weights: dict[str, float], common: AbstractSet[str], total: float, index: int) -> float:
         """How well the entry's closest phrasing fits the query: how much of the query it has, how
         much of it the query has, and how alike the two strings are (compared for the few phrasings
         that share the most words, as string comparison is the costly part). `common`: the entry's

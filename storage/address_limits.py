@@ -23,6 +23,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import AddressCount
+from storage.core import table_of
 
 IDENTITY = "identity"
 REPORT = "report"
@@ -72,7 +73,7 @@ async def take(session: AsyncSession, address: str, action: str, limit: Limit, *
     if limit.per_hour < 1 or limit.per_day < 1:
         return False
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
-    table = AddressCount.__table__  # type: ignore[attr-defined]
+    table = table_of(AddressCount)
     taken: list[str] = []
     for period, ends, most in _periods(now, tz, limit):
         insert = dialect.insert(table).values(address=address, action=action, period=period, count=1, expires_at=ends)

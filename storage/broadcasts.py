@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from typing import Any
+
 from sqlalchemy import String, and_, case, cast, func, insert, literal, or_, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -101,7 +104,7 @@ async def fan_out(
     """Queue one outbox row per recipient (skipping any already queued); return how many."""
     locale = func.coalesce(Citizen.locale, default_locale)
     payloads = {code: json.dumps(payload(broadcast, code, label), ensure_ascii=False) for code, label in stop_labels.items()}
-    body = case(*((locale == code, literal(text)) for code, text in payloads.items()), else_=literal(payloads["vi"]))
+    body: ColumnElement[Any] = case(*((locale == code, literal(text)) for code, text in payloads.items()), else_=literal(payloads["vi"]))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import JSONB
 
@@ -111,8 +114,8 @@ async def fan_out(
     # Typed like the columns, so `now` is stored in UTC whatever its zone (a plain DateTime literal
     # would keep the local wall time on SQLite, which stores no zone).
     at = literal(now, UTCDateTime())
-    recipients = select(
-        Citizen.id, Citizen.channel, Citizen.channel_user_id, body,
+    recipients = select_columns(
+        col(Citizen.id), col(Citizen.channel), col(Citizen.channel_user_id), body,
         literal(PRIORITY_REPLY if broadcast.urgent else PRIORITY_BULK), literal(OutboxStatus.pending.value),
         literal(0), at, key, literal(broadcast.id), literal(not broadcast.urgent), at, func.coalesce(Citizen.area_code, ""),
     ).where(audience(broadcast.target, default_locale), key.not_in(already))

@@ -9,10 +9,11 @@ from typing import Literal, TypeVar
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Executable
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import FaqRow, FaqUsageRow, StoryRow, TopicRow, UnansweredQuestion
+from storage.core import run, table_of
 
 FaqCounter = Literal["shown", "helpful", "unhelpful"]
 
@@ -31,17 +32,17 @@ async def upsert(session: AsyncSession, row: Row, key: str) -> Row:
 
 async def list_topics(session: AsyncSession) -> list[TopicRow]:
     """Topics in menu order."""
-    return list((await session.exec(select(TopicRow).order_by(TopicRow.position, TopicRow.id))).all())
+    return list((await session.exec(select(TopicRow).order_by(col(TopicRow.position), col(TopicRow.id)))).all())
 
 
 async def list_faqs(session: AsyncSession) -> list[FaqRow]:
     """All FAQ entries, published or not, in file order."""
-    return list((await session.exec(select(FaqRow).order_by(FaqRow.position, FaqRow.id))).all())
+    return list((await session.exec(select(FaqRow).order_by(col(FaqRow.position), col(FaqRow.id)))).all())
 
 
 async def list_stories(session: AsyncSession) -> list[StoryRow]:
     """All stories in order."""
-    return list((await session.exec(select(StoryRow).order_by(StoryRow.position, StoryRow.id))).all())
+    return list((await session.exec(select(StoryRow).order_by(col(StoryRow.position), col(StoryRow.id)))).all())
 
 
 async def count_faq(session: AsyncSession, faq_id: str, field: FaqCounter, *, now: datetime, area_code: str | None) -> None:
@@ -55,7 +56,7 @@ async def _bump(session: AsyncSession, model: type[SQLModel], field: FaqCounter,
     """Add one to `field` of the row with this primary key, creating it at zero first. One statement,
     so two processes counting the same row never collide on the key."""
     dialect = "postgresql" if session.bind is not None and session.bind.dialect.name == "postgresql" else "sqlite"
-    await session.exec(_bump_statement(dialect, model, field, tuple(key)), params=key)  # type: ignore[call-overload]
+    await run(session, _bump_statement(dialect, model, field, tuple(key)), params=key)
 
 
 @lru_cache(maxsize=64)
@@ -63,7 +64,7 @@ def _bump_statement(dialect: str, model: type[SQLModel], field: FaqCounter, key:
     """The upsert of `_bump`, built once per dialect, table, counter and key (building it costs more
     than running it); the key's values are bound at execution."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     counters = {"shown": 0, "helpful": 0, "unhelpful": 0, field: 1}
     return (
         insert(table).values(**{name: bindparam(name) for name in key}, **counters)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,6 +27,7 @@ from storage.models import (
     StaffRole,
     Ticket,
 )
+from storage.core import table_of
 
 TICKET_TOPIC = "dialogue"
 
@@ -86,7 +88,7 @@ async def upcoming_public(session: AsyncSession, now: datetime, limit: int = 20)
     )).all()
     return [
         PublicDialogue(
-            id=d.id, topics=dict(d.topics), officials=d.officials, place=d.place, online_url=d.online_url,  # type: ignore[arg-type]
+            id=cast(int, d.id), topics=dict(d.topics), officials=d.officials, place=d.place, online_url=d.online_url,
             area_code=d.area_code, held_at=d.held_at, questions_close_at=d.questions_close_at, questions=int(count),
         )
         for d, count in rows
@@ -144,7 +146,8 @@ async def create_dialogue(
 
 async def add_question(session: AsyncSession, dialogue: Dialogue, ticket: Ticket) -> DialogueQuestion:
     """Link a question ticket to a dialogue."""
-    question = DialogueQuestion(ticket_id=ticket.id, dialogue_id=dialogue.id)  # type: ignore[arg-type]
+    assert ticket.id is not None and dialogue.id is not None, "stored rows"
+    question = DialogueQuestion(ticket_id=ticket.id, dialogue_id=dialogue.id)
     session.add(question)
     await session.flush()
     return question
@@ -186,7 +189,7 @@ async def vote(session: AsyncSession, ticket_id: int, citizen_id: int, now: date
     One INSERT … ON CONFLICT DO NOTHING, so two presses at once (or two processes) count once.
     """
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
-    table = DialogueVote.__table__  # type: ignore[attr-defined]
+    table = table_of(DialogueVote)
     inserted = (await session.exec(
         dialect.insert(table).values(ticket_id=ticket_id, citizen_id=citizen_id, voted_at=now)
         .on_conflict_do_nothing(index_elements=["ticket_id", "citizen_id"]).returning(table.c.ticket_id)

@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import FaqUsageRow, FaqUsageSpan, FaqUsageSummary
+from storage.core import run, table_of
 
 DAY, MONTH = "day", "month"
 ALL = "*"  # in faq_usage_summary: the row of every commune (area_code) or of every entry (faq_id)
@@ -40,9 +41,9 @@ SETTLE = timedelta(hours=1)
 Counts = tuple[int, int, int]  # shown, helpful, unhelpful
 Interval = tuple[datetime, datetime]
 
-_span = FaqUsageSpan.__table__  # type: ignore[attr-defined]
-_summary = FaqUsageSummary.__table__  # type: ignore[attr-defined]
-_hourly = FaqUsageRow.__table__  # type: ignore[attr-defined]
+_span = table_of(FaqUsageSpan)
+_summary = table_of(FaqUsageSummary)
+_hourly = table_of(FaqUsageRow)
 
 
 def midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -70,7 +71,7 @@ async def usage_sums(
     """(shown, helpful, unhelpful) in [start, end) per FAQ entry or per commune code ("" unknown),
     only for `areas` unless None: exactly the sums of the hourly rows of the period, read from the
     summed months and days lying wholly inside it and from the hourly rows for the rest."""
-    spans = (await session.exec(  # type: ignore[call-overload]
+    spans = (await run(session,
         select(_span.c.span, _span.c.day, _span.c.starts_at, _span.c.ends_at)
         .where(_span.c.starts_at >= start, _span.c.ends_at <= end).order_by(_span.c.starts_at)
     )).all()
@@ -91,7 +92,7 @@ async def usage_sums(
     if not parts:
         return {}
     rows = union_all(*parts).subquery()
-    found = (await session.exec(  # type: ignore[call-overload]
+    found = (await run(session,
         select(rows.c.key, func.sum(rows.c.shown), func.sum(rows.c.helpful), func.sum(rows.c.unhelpful)).group_by(rows.c.key)
     )).all()
     return {str(key or ""): (int(shown or 0), int(helpful or 0), int(unhelpful or 0)) for key, shown, helpful, unhelpful in found}
@@ -113,6 +114,7 @@ def _summed(kind: str, spans: Sequence[tuple[date, datetime, datetime]], by: str
         else:
             runs.append([day, day])
         previous_end = ends
+    rows: tuple[ColumnElement[bool], ...]
     if by == "area_code":
         rows = (_summary.c.faq_id == ALL, _in(_summary.c.area_code, areas))
     elif areas is None:
@@ -154,7 +156,7 @@ async def due(session: AsyncSession, tz: ZoneInfo, now: datetime, limit: int = 4
     """The next spans to sum, in order: up to `limit` local days that ended at least SETTLE ago,
     each beginning where the last summed one ended, and after a month's last day the month, when
     every one of its days is summed by then. Reads only the list of spans and two hourly keys."""
-    last = (await session.exec(select(func.max(_span.c.ends_at)).where(_span.c.span == DAY))).one()[0]  # type: ignore[call-overload]
+    last = (await run(session, select(func.max(_span.c.ends_at)).where(_span.c.span == DAY))).one()[0]
     found: list[Span] = []
     days: list[Span] = []
     day = await _next_day(session, tz, last)
@@ -181,7 +183,7 @@ async def sums(session: AsyncSession, span: Span) -> list[dict]:
     area, entry = _hourly.c.area_code, _hourly.c.faq_id
     rows = []
     for keys in ((area, entry), (entry,), (area,)):
-        for *key, shown, helpful, unhelpful in (await session.exec(  # type: ignore[call-overload]
+        for *key, shown, helpful, unhelpful in (await run(session,
             select(*keys, *counters).where(*hourly).group_by(*keys)
         )).all():
             named = dict(zip([column.name for column in keys], key, strict=True))
@@ -218,7 +220,7 @@ async def _next_day(session: AsyncSession, tz: ZoneInfo, last: datetime | None) 
     from a month's first day on, the first day of the month of the next hourly row (empty months
     are skipped); None when there is nothing to sum."""
     after = (_hourly.c.hour >= last,) if last is not None else ()
-    following = (await session.exec(select(func.min(_hourly.c.hour)).where(*after))).one()[0]  # type: ignore[call-overload]
+    following = (await run(session, select(func.min(_hourly.c.hour)).where(*after))).one()[0]
     if last is None:
         return None if following is None else _local_day(following, tz).replace(day=1)
     day = _local_day(last, tz)
@@ -240,7 +242,7 @@ async def _whole_month(session: AsyncSession, first: date, planned: Sequence[Spa
     """The month beginning on `first` when its days, summed or `planned`, are all there, one after
     the other; else None (a month the time zone changed in stays in days)."""
     last = _next_month(first) - timedelta(days=1)
-    stored = (await session.exec(  # type: ignore[call-overload]
+    stored = (await run(session,
         select(_span.c.day, _span.c.starts_at, _span.c.ends_at)
         .where(_span.c.span == DAY, _span.c.day >= first, _span.c.day <= last)
     )).all()
@@ -269,10 +271,10 @@ async def roll_up_hours(session: AsyncSession, before: datetime, limit: int) -> 
     summed, day and month (a month's sums are made from its hours: they stay until then); return
     how many. Hours of days not summed yet, or not wholly before `before`, stay. Idempotent: it only
     removes what the summaries already hold."""
-    cut = (await session.exec(  # type: ignore[call-overload]
+    cut = (await run(session,
         select(func.max(_span.c.ends_at)).where(_span.c.span == DAY, _span.c.ends_at <= before)
     )).one()[0]
-    months = (await session.exec(  # type: ignore[call-overload]
+    months = (await run(session,
         select(_span.c.starts_at, _span.c.ends_at).where(_span.c.span == MONTH, _span.c.starts_at < before)
         .order_by(_span.c.starts_at)
     )).all() if cut is not None else []

@@ -23,6 +23,8 @@ from sqlalchemy import and_, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.core import run
+
 log = logging.getLogger(__name__)
 
 KEY = "holder"  # where a session's holder number is kept, in `Session.info`
@@ -122,7 +124,7 @@ def mine(session: AsyncSession) -> int | None:
 
 async def running(session: AsyncSession) -> set[int]:
     """The holder numbers of the processes running now (PostgreSQL only)."""
-    return set((await session.exec(LIVE)).scalars().all())  # type: ignore[call-overload]
+    return set((await run(session, LIVE)).scalars().all())
 
 
 async def gone(session: AsyncSession, column: Any) -> Any:

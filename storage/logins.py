@@ -47,7 +47,7 @@ async def guessed_accounts(session: AsyncSession, since: datetime, at_least: int
     """Existing accounts with at least `at_least` failed sign-ins since `since`, most failures first."""
     failures = func.count(col(LoginFailure.id))
     query = (
-        select(LoginFailure.username, failures, func.count(distinct(LoginFailure.address)))
+        select(col(LoginFailure.username), failures, func.count(distinct(col(LoginFailure.address))))
         .join(Staff, col(Staff.username) == col(LoginFailure.username))
         .where(col(LoginFailure.at) >= since)
         .group_by(col(LoginFailure.username))

@@ -123,8 +123,8 @@ async def counts_by_area(session: AsyncSession, start: datetime, end: datetime) 
     )
     published = await session.exec(
         select(Nomination.area_code, func.count()).where(
-            Nomination.published_at.is_not(None),  # type: ignore[union-attr]
-            Nomination.published_at >= start, Nomination.published_at < end,  # type: ignore[operator]
+            col(Nomination.published_at).is_not(None),
+            col(Nomination.published_at) >= start, col(Nomination.published_at) < end,
         ).group_by(Nomination.area_code)
     )
     counts: dict[str | None, list[int]] = {}

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import holders
 from storage.models import Citizen, OutboxMessage, OutboxStatus
+from storage.core import table_of
 
 PRIORITY_REPLY = 1
 PRIORITY_REMINDER = 3
@@ -52,7 +53,7 @@ async def enqueue(
     # One statement: two processes queueing the same key (a reminder, say) never both insert, and
     # the loser is not left with a failed transaction.
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(OutboxMessage)
     inserted = (await session.exec(
         dialect.insert(table).values(**message.model_dump(exclude={"id"}))
         .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
@@ -184,7 +185,7 @@ async def release_in_flight(session: AsyncSession, now: datetime) -> int:
     back here when their holder is gone (storage.holders), and are otherwise claimed again by any
     sender once their lease ends.
     """
-    statement = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.sending)
+    statement = update(OutboxMessage).where(col(OutboxMessage.status) == OutboxStatus.sending)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         statement = statement.where(or_(col(OutboxMessage.next_attempt_at) <= now,
                                         await holders.gone(session, col(OutboxMessage.holder))))

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.broadcasts import TARGET_KEYS
 from storage.models import Citizen, OutboxMessage, OutboxStatus, Poll, PollAnswer, PollStatus
 from storage.outbox import PRIORITY_BULK
+from storage.core import table_of
 
 MIN_CHOICES = 2
 MAX_CHOICES = 6
@@ -109,7 +110,7 @@ async def record_answer(
     are copied from the citizen now. One statement, so two presses at once never collide on the key."""
     if poll.free_text != (text is not None) or (choice is not None and not 0 <= choice < len(poll.choices)):
         raise ValueError("this answer does not fit the poll")
-    table = PollAnswer.__table__  # type: ignore[attr-defined]
+    table = table_of(PollAnswer)
     values = {
         "choice": choice, "text": text[:MAX_ANSWER] if text is not None else None, "area_code": citizen.area_code,
         "household_status": citizen.household_status, "channel": citizen.channel, "updated_at": now,
@@ -146,7 +147,7 @@ async def tally(session: AsyncSession, poll_id: int, dimension: str | None = Non
         raise ValueError(f"unknown dimension {dimension!r}")
     if dimension is None:
         rows = (await session.exec(
-            select(PollAnswer.choice, func.count()).where(PollAnswer.poll_id == poll_id).group_by(PollAnswer.choice)
+            select(col(PollAnswer.choice), func.count()).where(col(PollAnswer.poll_id) == poll_id).group_by(col(PollAnswer.choice))
         )).all()
         return Tally({"": {choice: int(count) for choice, count in rows}} if rows else {})
     return (await tallies(session, poll_id, [dimension]))[dimension]
@@ -158,8 +159,9 @@ async def tallies(session: AsyncSession, poll_id: int, dimensions: Sequence[str]
     if unknown := [dimension for dimension in dimensions if dimension not in DIMENSIONS]:
         raise ValueError(f"unknown dimensions {unknown!r}")
     keys = [func.coalesce(getattr(PollAnswer, dimension), "") for dimension in dimensions]
+    statement = select(*keys, col(PollAnswer.choice), func.count())  # type: ignore[call-overload]  # SQLModel's select() is typed for at most four columns
     grouped = (await session.exec(
-        select(*keys, PollAnswer.choice, func.count()).where(PollAnswer.poll_id == poll_id).group_by(*keys, PollAnswer.choice)
+        statement.where(col(PollAnswer.poll_id) == poll_id).group_by(*keys, col(PollAnswer.choice))
     )).all()
     found: dict[str, dict[str, dict[int | None, int]]] = {dimension: {} for dimension in dimensions}
     for *groups, choice, count in grouped:
@@ -192,7 +194,7 @@ async def queue_messages(session: AsyncSession, messages: Sequence[tuple[Citizen
     queued; return how many were new. Bulk: they wait during quiet hours like notices."""
     if not messages:
         return 0
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(OutboxMessage)
     rows = [{
         "citizen_id": citizen.id, "channel": citizen.channel, "chat_id": citizen.channel_user_id, "payload": payload,
         "priority": PRIORITY_BULK, "status": OutboxStatus.pending.value, "attempts": 0, "next_attempt_at": now,
@@ -235,6 +237,6 @@ async def answer_counts(session: AsyncSession, poll_ids: Collection[int]) -> dic
     if not poll_ids:
         return {}
     rows = (await session.exec(
-        select(PollAnswer.poll_id, func.count()).where(col(PollAnswer.poll_id).in_(list(poll_ids))).group_by(PollAnswer.poll_id)
+        select(col(PollAnswer.poll_id), func.count()).where(col(PollAnswer.poll_id).in_(list(poll_ids))).group_by(col(PollAnswer.poll_id))
     )).all()
     return {poll_id: int(count) for poll_id, count in rows}

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.content import upsert
 from storage.models import Citizen, QuizAnswerCount, QuizContest, QuizPlay, QuizQuestionRow
+from storage.core import run, table_of
 
 ROUND = 5
 
@@ -30,7 +31,7 @@ async def published_questions(session: AsyncSession) -> list[QuizQuestionRow]:
     """The published questions, in file order."""
     rows = await session.exec(
         select(QuizQuestionRow).where(col(QuizQuestionRow.published).is_(True))
-        .order_by(QuizQuestionRow.position, QuizQuestionRow.id)
+        .order_by(col(QuizQuestionRow.position), col(QuizQuestionRow.id))
     )
     return list(rows.all())
 
@@ -42,14 +43,14 @@ async def drawable_questions(session: AsyncSession, served_faq_ids: Iterable[str
     rows = await session.exec(
         select(QuizQuestionRow).where(
             col(QuizQuestionRow.published).is_(True), col(QuizQuestionRow.faq_id).in_(sorted(set(served_faq_ids)))
-        ).order_by(QuizQuestionRow.position, QuizQuestionRow.id)
+        ).order_by(col(QuizQuestionRow.position), col(QuizQuestionRow.id))
     )
     return list(rows.all())
 
 
 async def all_questions(session: AsyncSession) -> list[QuizQuestionRow]:
     """Every question, published or not, in file order (ones made in the dashboard last)."""
-    rows = await session.exec(select(QuizQuestionRow).order_by(QuizQuestionRow.position, QuizQuestionRow.id))
+    rows = await session.exec(select(QuizQuestionRow).order_by(col(QuizQuestionRow.position), col(QuizQuestionRow.id)))
     return list(rows.all())
 
 
@@ -112,14 +113,14 @@ async def count_answer(session: AsyncSession, question_id: str, choice: int) -> 
     """Add one to the answers that picked `choice` for the question. One statement, so two processes
     counting the same choice never collide on the key; it commits or rolls back with the round."""
     dialect = "postgresql" if session.bind is not None and session.bind.dialect.name == "postgresql" else "sqlite"
-    await session.exec(_count_statement(dialect), params={"question_id": question_id, "choice": choice})  # type: ignore[call-overload]
+    await run(session, _count_statement(dialect), params={"question_id": question_id, "choice": choice})
 
 
 @lru_cache(maxsize=2)
 def _count_statement(dialect: str) -> Executable:
     """The upsert of `count_answer` for a dialect, built once."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = QuizAnswerCount.__table__  # type: ignore[attr-defined]
+    table = table_of(QuizAnswerCount)
     return (
         insert(table).values(question_id=bindparam("question_id"), choice=bindparam("choice"), answers=1)
         .on_conflict_do_update(index_elements=["question_id", "choice"], set_={"answers": table.c.answers + 1})
@@ -326,7 +327,7 @@ async def public_players(session: AsyncSession, contest_id: int, area_code: str,
         select(QuizPlay.public_name, func.max(QuizPlay.score))
         .where(*_finished_in(contest_id), QuizPlay.area_code == area_code, col(QuizPlay.public_name).is_not(None),
                QuizPlay.public_name != "")
-        .group_by(person, QuizPlay.public_name).order_by(func.max(QuizPlay.score).desc(), QuizPlay.public_name).limit(limit)
+        .group_by(person, col(QuizPlay.public_name)).order_by(func.max(QuizPlay.score).desc(), col(QuizPlay.public_name)).limit(limit)
     )).all()
     return [(str(name), int(best)) for name, best in rows]
 
@@ -335,6 +336,6 @@ async def score_counts(session: AsyncSession, contest_id: int, area_code: str) -
     """How many finished rounds of a commune in the contest got each score."""
     rows = (await session.exec(
         select(QuizPlay.score, func.count()).where(*_finished_in(contest_id), QuizPlay.area_code == area_code)
-        .group_by(QuizPlay.score)
+        .group_by(col(QuizPlay.score))
     )).all()
     return {int(score): int(count) for score, count in rows}

@@ -67,8 +67,8 @@ async def delete_citizen(session: AsyncSession, citizen_id: int) -> None:
         await session.exec(delete(ZaloInboxRow).where(*inbox, col(ZaloInboxRow.done_at).is_not(None)))
         await session.exec(update(ZaloInboxRow).where(*inbox).values(chat_id=""))
     await session.exec(delete(OutboxMessage).where(col(OutboxMessage.citizen_id) == citizen_id))
-    await session.exec(delete(Conversation).where(Conversation.citizen_id == citizen_id))
-    await session.exec(delete(Citizen).where(Citizen.id == citizen_id))
+    await session.exec(delete(Conversation).where(col(Conversation.citizen_id) == citizen_id))
+    await session.exec(delete(Citizen).where(col(Citizen.id) == citizen_id))
 
 
 async def load_conversation(session: AsyncSession, citizen_id: int, *, now: datetime) -> Conversation | None:

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import ColumnElement, and_, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -97,7 +97,7 @@ async def abandon(session: AsyncSession, now: datetime, *, error: str, every: bo
     """Fail the unfinished jobs nobody is making any more, and return their ids: those whose process
     is gone (PostgreSQL: no process holds their holder number), those that began no step for STALE,
     and with `every` all of them (SQLite at start-up: its one process is this one, just started)."""
-    unfinished = col(ReportJob.status).in_(UNFINISHED)
+    unfinished: ColumnElement[bool] = col(ReportJob.status).in_(UNFINISHED)
     if not every:
         stale = col(ReportJob.updated_at) < now - STALE
         if session.get_bind().dialect.name == "postgresql":

@@ -15,11 +15,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.content import upsert
 from storage.models import SelfCheckCount, SelfCheckQuestionRow, SelfCheckRequest
+from storage.core import table_of
 
 
 async def questions(session: AsyncSession) -> list[SelfCheckQuestionRow]:
     """The indicator questions in their order."""
-    return list((await session.exec(select(SelfCheckQuestionRow).order_by(SelfCheckQuestionRow.position, SelfCheckQuestionRow.id))).all())
+    return list((await session.exec(select(SelfCheckQuestionRow).order_by(col(SelfCheckQuestionRow.position), col(SelfCheckQuestionRow.id)))).all())
 
 
 async def get_question(session: AsyncSession, question_id: str) -> SelfCheckQuestionRow | None:
@@ -54,7 +55,7 @@ async def count(session: AsyncSession, day: date, area_code: str | None, outcome
     """Count one finished self-check; one statement, so two processes never collide on the key."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = SelfCheckCount.__table__  # type: ignore[attr-defined]
+    table = table_of(SelfCheckCount)
     statement = insert(table).values(day=day, area_code=area_code or "", outcome=outcome, count=1).on_conflict_do_update(
         index_elements=["day", "area_code", "outcome"], set_={"count": table.c["count"] + 1}
     )

@@ -140,7 +140,7 @@ async def redeem_link_code(session: AsyncSession, code: str, channel: str, chat_
     if expires_at is None or expires_at <= now:
         return None
     await session.exec(
-        update(Staff).where(Staff.chat_channel == channel, Staff.chat_user_id == chat_user_id, Staff.id != match.id)
+        update(Staff).where(col(Staff.chat_channel) == channel, col(Staff.chat_user_id) == chat_user_id, col(Staff.id) != match.id)
         .values(chat_channel=None, chat_user_id=None)
     )
     match.chat_channel, match.chat_user_id = channel, chat_user_id
@@ -224,8 +224,9 @@ async def signed_in(session: AsyncSession, staff_id: int, now: datetime) -> Staf
 async def open_session(session: AsyncSession, staff: Staff, now: datetime, lifetime: timedelta) -> tuple[str, StaffSession]:
     """A new login session; returns the cookie token (only its hash is stored)."""
     token = secrets.token_urlsafe(32)
+    assert staff.id is not None, "a stored account"
     row = StaffSession(
-        token_hash=_code_hash(token), staff_id=staff.id, csrf_token=secrets.token_urlsafe(32),  # type: ignore[arg-type]
+        token_hash=_code_hash(token), staff_id=staff.id, csrf_token=secrets.token_urlsafe(32),
         created_at=now, last_seen_at=now, expires_at=now + lifetime,
     )
     session.add(row)
@@ -254,9 +255,9 @@ async def resume_session(session: AsyncSession, token: str, now: datetime) -> tu
 
 async def close_sessions(session: AsyncSession, staff_id: int, *, token: str | None = None) -> None:
     """End one session (by token) or every session of a staff member."""
-    statement = delete(StaffSession).where(StaffSession.staff_id == staff_id)
+    statement = delete(StaffSession).where(col(StaffSession.staff_id) == staff_id)
     if token is not None:
-        statement = statement.where(StaffSession.token_hash == _code_hash(token))
+        statement = statement.where(col(StaffSession.token_hash) == _code_hash(token))
     await session.exec(statement)
 
 
@@ -303,9 +304,9 @@ async def set_password(session: AsyncSession, staff: Staff, password: str, *, on
     staff.locked_until = None
     if staff.chat_channel in SESSION_LIKE_CHANNELS:
         unlink_chat(staff)
-    statement = delete(StaffSession).where(StaffSession.staff_id == staff.id)
+    statement = delete(StaffSession).where(col(StaffSession.staff_id) == staff.id)
     if keep_token is not None:
-        statement = statement.where(StaffSession.token_hash != _code_hash(keep_token))
+        statement = statement.where(col(StaffSession.token_hash) != _code_hash(keep_token))
     await session.exec(statement)
 
 
@@ -314,4 +315,5 @@ async def set_active(session: AsyncSession, staff: Staff, active: bool) -> None:
     staff.active = active
     if not active:
         unlink_chat(staff)
-        await close_sessions(session, staff.id)  # type: ignore[arg-type]
+        assert staff.id is not None, "a stored account"
+        await close_sessions(session, staff.id)

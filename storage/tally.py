@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
+from functools import partial
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import NoticeTally, NoticeTallyChange, OutboxMessage, OutboxStatus
+from storage.core import table_of
 
 FOLD_BATCH = 20_000
 DIMENSIONS = ("broadcast_id", "area_code", "hour", "status", "reason")
@@ -35,7 +37,7 @@ DIMENSIONS = ("broadcast_id", "area_code", "hour", "status", "reason")
 
 async def fold(session: AsyncSession, limit: int = FOLD_BATCH) -> int:
     """Move up to `limit` journal rows into the counters and commit; return how many were moved."""
-    journal = NoticeTallyChange.__table__  # type: ignore[attr-defined]
+    journal = table_of(NoticeTallyChange)
     oldest = select(journal.c.id).order_by(journal.c.id).limit(limit).scalar_subquery()
     # Deleting first: a second process folding at once waits for these rows and then finds them gone.
     connection = await session.connection()
@@ -52,7 +54,7 @@ async def fold(session: AsyncSession, limit: int = FOLD_BATCH) -> int:
             deltas[(broadcast_id, area, hour, new_status, new_reason or "")] += 1
     changed = [dict(zip(DIMENSIONS, key, strict=True), count=delta) for key, delta in sorted(deltas.items()) if delta]
     if changed:
-        table = NoticeTally.__table__  # type: ignore[attr-defined]
+        table = table_of(NoticeTally)
         dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
         insert = dialect.insert(table)
         await connection.execute(
@@ -96,18 +98,18 @@ async def counts(
     reason), for the given notices, hours queued [start, end), communes and statuses; no zeros."""
     if broadcast_ids is not None and not broadcast_ids or areas is not None and not areas:
         return {}
-    tally = NoticeTally.__table__  # type: ignore[attr-defined]
-    journal = NoticeTallyChange.__table__  # type: ignore[attr-defined]
-    filters = {"broadcast_ids": broadcast_ids, "start": start, "end": end, "areas": areas, "statuses": statuses}
+    tally = table_of(NoticeTally)
+    journal = table_of(NoticeTallyChange)
+    filters = partial(_filters, broadcast_ids=broadcast_ids, start=start, end=end, areas=areas, statuses=statuses)
 
     def side(status: Any, reason: Any, sign: int) -> Select[Any]:
         base = {"broadcast_id": journal.c.broadcast_id, "area_code": journal.c.area_code, "hour": journal.c.hour,
                 "status": status, "reason": func.coalesce(reason, "")}
         return select(*[base[name].label(name) for name in by], literal(sign).label("n")).where(
-            status.is_not(None), *_filters(journal.c, status=status, **filters))
+            status.is_not(None), *filters(journal.c, status=status))
 
     stored = select(*[tally.c[name].label(name) for name in by], tally.c.count.label("n")).where(
-        *_filters(tally.c, status=tally.c.status, **filters))
+        *filters(tally.c, status=tally.c.status))
     parts = union_all(stored, side(journal.c.new_status, journal.c.new_reason, 1),
                       side(journal.c.old_status, journal.c.old_reason, -1)).subquery()
     rows = (await (await session.connection()).execute(
@@ -138,9 +140,9 @@ async def citizens_reached(
         sent.append(col(OutboxMessage.area_code).in_(sorted(areas)))
     queries = []
     if whole:
-        queries.append(select(OutboxMessage.citizen_id).where(col(OutboxMessage.broadcast_id).in_(whole), *sent))
+        queries.append(select(col(OutboxMessage.citizen_id)).where(col(OutboxMessage.broadcast_id).in_(whole), *sent))
     if partly:
-        queries.append(select(OutboxMessage.citizen_id).where(
+        queries.append(select(col(OutboxMessage.citizen_id)).where(
             col(OutboxMessage.broadcast_id).in_(partly), col(OutboxMessage.created_at) >= start,
             col(OutboxMessage.created_at) < end, *sent))
     reached = union_all(*queries).subquery() if len(queries) > 1 else queries[0].subquery()

@@ -47,7 +47,7 @@ async def take(
             continue
         result = await session.exec(
             update(TelegramInboxRow)
-            .where(TelegramInboxRow.update_id == update_id, col(TelegramInboxRow.done_at).is_(None),
+            .where(col(TelegramInboxRow.update_id) == update_id, col(TelegramInboxRow.done_at).is_(None),
                    or_(col(TelegramInboxRow.lease_until).is_(None), col(TelegramInboxRow.lease_until) <= now))
             .values(lease_until=now + LEASE, holder=holder)
         )

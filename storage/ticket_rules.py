@@ -43,7 +43,7 @@ def check_transition(old: TicketStatus | str, new: TicketStatus | str) -> None:
     """Raise InvalidTransition unless a ticket may go from `old` to `new`."""
     if can_transition(old, new):
         return
-    targets = TRANSITIONS.get(old)  # type: ignore[call-overload]  (a StrEnum hashes like its str)
+    targets = TRANSITIONS.get(old)  # type: ignore[arg-type]  # a plain str finds its StrEnum key (same hash and equality)
     if targets is None:
         raise InvalidTransition(f"unknown ticket status {old!r}")
     if not targets:

@@ -46,7 +46,7 @@ async def take(
         return False
     result = await session.exec(
         update(ZaloInboxRow)
-        .where(ZaloInboxRow.key == key, col(ZaloInboxRow.done_at).is_(None), await _free(session, now))
+        .where(col(ZaloInboxRow.key) == key, col(ZaloInboxRow.done_at).is_(None), await _free(session, now))
         .values(lease_until=now + LEASE, holder=holder, payload=payload)
     )
     return bool(result.rowcount)

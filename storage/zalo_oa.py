@@ -59,7 +59,7 @@ async def take_lease(session: AsyncSession, app_id: str, refresh_token: str, now
     """Become the one process refreshing: only if no lease runs and the pair is still the one read."""
     result = await session.exec(
         update(ZaloOAToken)
-        .where(ZaloOAToken.app_id == app_id, ZaloOAToken.refresh_token == refresh_token,
+        .where(col(ZaloOAToken.app_id) == app_id, col(ZaloOAToken.refresh_token) == refresh_token,
                or_(col(ZaloOAToken.lease_until).is_(None), col(ZaloOAToken.lease_until) <= now))
         .values(lease_until=until, holder=holders.mine(session))
     )
@@ -73,7 +73,7 @@ async def save_refreshed(
     """Store the new pair over the refresh token just spent, and end the lease."""
     result = await session.exec(
         update(ZaloOAToken)
-        .where(ZaloOAToken.app_id == app_id, ZaloOAToken.refresh_token == spent)
+        .where(col(ZaloOAToken.app_id) == app_id, col(ZaloOAToken.refresh_token) == spent)
         .values(access_token=access_token, refresh_token=refresh_token, expires_at=expires_at,
                 lease_until=None, updated_at=now)
     )
@@ -83,7 +83,7 @@ async def save_refreshed(
 async def end_lease(session: AsyncSession, app_id: str) -> None:
     """Give the lease up (the refresh failed; the pair is unchanged)."""
     await session.exec(
-        update(ZaloOAToken).where(ZaloOAToken.app_id == app_id).values(lease_until=None)
+        update(ZaloOAToken).where(col(ZaloOAToken.app_id) == app_id).values(lease_until=None)
     )
 
 

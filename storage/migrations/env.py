@@ -27,7 +27,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(config.get_main_option("sqlalchemy.url", ""))
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

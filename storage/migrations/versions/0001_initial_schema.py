@@ -7,7 +7,7 @@ Create Date: 2026-11-28 12:16:56.026725
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

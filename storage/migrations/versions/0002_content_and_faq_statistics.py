@@ -7,7 +7,7 @@ Create Date: 2026-11-28 12:34:24.073734
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

@@ -7,7 +7,7 @@ Create Date: 2026-11-28 13:24:12.761122
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

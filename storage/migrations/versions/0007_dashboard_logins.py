@@ -7,7 +7,7 @@ Create Date: 2026-12-01 13:05:00
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

@@ -10,7 +10,7 @@ searches, so no Python runs inside the migration.
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = '0008'

@@ -10,7 +10,7 @@ not copied: they cannot be placed in a period or a commune.
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

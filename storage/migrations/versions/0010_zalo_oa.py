@@ -7,7 +7,7 @@ Create Date: 2026-12-02 10:00:00
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

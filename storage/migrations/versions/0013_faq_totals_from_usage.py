@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

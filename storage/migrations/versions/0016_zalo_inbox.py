@@ -11,7 +11,7 @@ before the upgrade is still recognised when Zalo delivers it again; going back m
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

@@ -12,7 +12,7 @@ stored identity (citizen.channel_user_id) stays the keyed hash of its token.
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

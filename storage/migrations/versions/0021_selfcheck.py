@@ -11,7 +11,7 @@ keeps the answers and result of a self-check the household sent to the commune a
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

@@ -10,7 +10,7 @@ story gains the consent line and the published photos of a real story made from 
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

@@ -15,7 +15,7 @@ from string import Template
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

@@ -16,7 +16,7 @@ from collections import Counter
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 

@@ -10,7 +10,7 @@ under DATA_DIR (deleted after REPORT_FILES_DAYS).
 
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 import storage.types
 
