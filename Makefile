@@ -14,7 +14,7 @@ help:
 	@echo "make run    - install, migrate, import content and start the bot (http://127.0.0.1:8080/chat)"
 	@echo "make test   - install the dev tools, run the lint step, then the whole test suite"
 	@echo "make test-postgres - the suite again with every test database on PostgreSQL (TEST_POSTGRES_URL)"
-	@echo "make lint   - bandit on the code, and pip-audit on the installed packages when its service answers"
+	@echo "make lint   - ruff (lint and format check), mypy and bandit on the code, and pip-audit when its service answers"
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make i18n   - extract UI strings and merge them into the Vietnamese catalog"
 	@echo "make screenshots - run the browser tests and save docs/screenshots/*.png (needs chromium)"
@@ -48,7 +48,11 @@ test-postgres: $(DEV_STAMP)
 
 # pip-audit asks PyPI's JSON API about each installed version. When nothing could be audited (no
 # network, or a mirror without that API) it says so and goes on; a vulnerability found fails.
+# ruff, mypy and bandit read their settings from pyproject.toml.
 lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check bot handlers storage content
+	$(VENV)/bin/ruff format --check bot handlers storage content
+	$(VENV)/bin/mypy bot handlers storage content
 	$(VENV)/bin/bandit -q -r bot handlers storage content -c pyproject.toml
 	@rm -f $(VENV)/pip-audit.json; \
 	$(VENV)/bin/pip-audit --progress-spinner off -l -f json -o $(VENV)/pip-audit.json 2>$(VENV)/pip-audit.log; \

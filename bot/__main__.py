@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
@@ -391,7 +391,7 @@ async def _export_tickets(settings: Settings, args: argparse.Namespace) -> int:
     from storage import audit
     from storage.db import opened
 
-    fmt = args.format or ("xlsx" if args.output.suffix.lower() == ".xlsx" else "csv")
+    fmt: Literal["csv", "xlsx"] = args.format or ("xlsx" if args.output.suffix.lower() == ".xlsx" else "csv")
     try:
         async with opened(settings.database_url) as sessions, sessions() as session:
             count = await export_tickets(

@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -67,7 +68,7 @@ def create_app(
     """Assemble the web app; resources start when the app starts. `role` picks what this process
     does when the bot runs as several (see Role); `channels`, the kinds of channel it has."""
     # First: every other middleware and handler sees the visitor, not the proxy.
-    middlewares = [forwarded(settings.trusted_networks), request_ids, security_headers, compression]
+    middlewares: list[Middleware] = [forwarded(settings.trusted_networks), request_ids, security_headers, compression]
     app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
     app.on_response_prepare.append(weak_etag_when_gzipped)
     app[keys.SETTINGS] = settings
@@ -201,9 +202,8 @@ def _scheduler(settings: Settings, clock):
             _fold_notice_tally, IntervalTrigger(seconds=TALLY_FOLD_SECONDS), args=[app],
             id="notice-tally", replace_existing=True, coalesce=True, max_instances=1,
         )
-        prune_hour, prune_minute = (int(part) for part in settings.prune_at.split(":"))
         scheduler.add_job(
-            _prune, CronTrigger(hour=prune_hour, minute=prune_minute, timezone=settings.tz), args=[app, clock],
+            _prune, CronTrigger(hour=settings.prune_at.hour, minute=settings.prune_at.minute, timezone=settings.tz), args=[app, clock],
             id="retention", replace_existing=True, misfire_grace_time=3600, coalesce=True, max_instances=1,
         )
         async with app[keys.SESSIONS]() as session:

@@ -19,6 +19,7 @@ from storage import audit, broadcasts
 from storage.db import opened
 from storage.files import write_private
 from storage.models import Broadcast, HouseholdStatus
+from storage.core import id_of
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -70,7 +71,7 @@ async def _status(session: AsyncSession, _settings: Settings, args: argparse.Nam
     broadcast = await session.get(Broadcast, args.id)
     if broadcast is None:
         return _no_notice(args.id)
-    counts = await broadcasts.status_counts(session, broadcast.id)  # type: ignore[arg-type]
+    counts = await broadcasts.status_counts(session, id_of(broadcast))
     report = {"id": broadcast.id, "status": broadcast.status, "recipients": broadcast.recipients, "messages": counts}
     print(json.dumps(report, ensure_ascii=False) if args.json else
           f"broadcast {broadcast.id}: {broadcast.status}, {broadcast.recipients} recipient(s); "

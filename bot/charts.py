@@ -96,7 +96,7 @@ def stacked_bars(categories: Sequence[str], series: Sequence[Series], *, title: 
     every = max(1, math.ceil(len(categories) / 14))
     for n, category in enumerate(categories):
         x = left + slot * n + (slot - bar) / 2
-        base = top + plot_h
+        base: float = top + plot_h
         for k, item in enumerate(series):
             value = item.values[n] or 0
             if value <= 0:

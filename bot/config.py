@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, NamedTuple, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.address_limits import AddressLimits, Limit
@@ -46,6 +48,36 @@ ZALO_OA_SETTINGS = {
 }
 
 
+class QuietTimes(NamedTuple):
+    """Local hours in which bulk notices wait (QUIET_HOURS); `start` after `end` wraps past midnight."""
+
+    start: time
+    end: time
+
+
+def parse_quiet_hours(value: str) -> QuietTimes | None:
+    """QUIET_HOURS "HH:MM-HH:MM" as two local times, or None when empty; ValueError says what is wrong."""
+    if not value.strip():
+        return None
+    if not re.fullmatch(r"\s*\d{2}:\d{2}\s*-\s*\d{2}:\d{2}\s*", value):
+        raise ValueError("must look like 21:00-06:30 (local time), or be empty for none")
+    first, _, second = value.partition("-")
+    try:
+        return QuietTimes(time.fromisoformat(first.strip()), time.fromisoformat(second.strip()))
+    except ValueError:
+        raise ValueError("has an impossible time; use HH:MM-HH:MM") from None
+
+
+def parse_local_time(value: str) -> time:
+    """A local time "HH:MM" (PRUNE_AT); ValueError says what is wrong."""
+    try:
+        if not re.fullmatch(r"\d{2}:\d{2}", value.strip()):
+            raise ValueError
+        return time.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("must be a local time HH:MM, e.g. 03:30") from None
+
+
 class ConfigError(Exception):
     """A configuration value is wrong; the message names the variable."""
 
@@ -59,22 +91,22 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///data/bot.db"
     data_dir: Path = Path("data")
-    secret_key: str = ""
+    secret_key: SecretStr = SecretStr("")
     web_host: str = "127.0.0.1"
     web_port: int = Field(8080, ge=1, le=65535)
     public_base_url: str = ""
     trusted_proxies: str = "127.0.0.1/8,::1"
-    telegram_bot_token: str = ""
+    telegram_bot_token: SecretStr = SecretStr("")
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = ""
     telegram_webhook_url: str = ""
-    telegram_webhook_secret: str = ""
+    telegram_webhook_secret: SecretStr = SecretStr("")
     telegram_poll_timeout: int = Field(30, ge=0, le=600)
     default_locale: str = "vi"
     timezone: str = "Asia/Ho_Chi_Minh"
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
-    metrics_token: str = ""
+    metrics_token: SecretStr = SecretStr("")
     max_concurrent_updates: int = Field(64, ge=1, le=10_000)
     flood_burst: int = Field(20, ge=0, le=10_000)
     flood_window_seconds: float = Field(10.0, gt=0, le=3600)
@@ -85,9 +117,9 @@ class Settings(BaseSettings):
     media_max_bytes: int = Field(10_000_000, ge=1, le=2_000_000_000)
     telegram_rate_limit: float = Field(25.0, gt=0, le=1000)
     telegram_chat_rate: float = Field(1.0, gt=0, le=100)
-    quiet_hours: str = "21:00-06:30"
+    quiet_hours: QuietTimes | None = QuietTimes(time(21, 0), time(6, 30))
     campaign_grace_hours: float = Field(6.0, ge=0, le=24 * 30)
-    admin_password: str = ""
+    admin_password: SecretStr = SecretStr("")
     staff_session_hours: float = Field(12.0, gt=0, le=24 * 30)
     # Time limits per statement on the staff connections (dashboard and public pages; background
     # reports): a query running longer is stopped and the page says so, instead of holding a connection.
@@ -121,16 +153,16 @@ class Settings(BaseSettings):
     retention_quiz_rounds_days: int = Field(365, ge=1, le=36500)
     retention_audit_days: int = Field(1095, ge=1, le=36500)
     retention_media_days: int = Field(365, ge=1, le=36500)
-    prune_at: str = "03:30"
-    zalo_bot_token: str = ""
+    prune_at: time = time(3, 30)
+    zalo_bot_token: SecretStr = SecretStr("")
     zalo_bot_base_url: str = "https://bot-api.zaloplatforms.com/bot"
     zalo_bot_webhook_url: str = ""
-    zalo_bot_webhook_secret: str = ""
+    zalo_bot_webhook_secret: SecretStr = SecretStr("")
     zalo_oa_app_id: str = ""
-    zalo_oa_app_secret: str = ""
-    zalo_oa_secret_key: str = ""
-    zalo_oa_access_token: str = ""
-    zalo_oa_refresh_token: str = ""
+    zalo_oa_app_secret: SecretStr = SecretStr("")
+    zalo_oa_secret_key: SecretStr = SecretStr("")
+    zalo_oa_access_token: SecretStr = SecretStr("")
+    zalo_oa_refresh_token: SecretStr = SecretStr("")
     zalo_oa_api_base: str = "https://openapi.zalo.me"
     zalo_oauth_base: str = "https://oauth.zaloapp.com"
     zalo_oa_reply_window_hours: int = Field(168, ge=1, le=168)
@@ -159,33 +191,15 @@ class Settings(BaseSettings):
             raise ValueError("is not a known IANA time zone (e.g. Asia/Ho_Chi_Minh)") from None
         return value
 
-    @field_validator("quiet_hours")
+    @field_validator("quiet_hours", mode="before")
     @classmethod
-    def _quiet_hours(cls, value: str) -> str:
-        if value.strip() and not re.fullmatch(r"\s*\d{2}:\d{2}\s*-\s*\d{2}:\d{2}\s*", value):
-            raise ValueError("must look like 21:00-06:30 (local time), or be empty for none")
-        if value.strip():
-            from datetime import time
+    def _quiet_hours(cls, value: object) -> object:
+        return parse_quiet_hours(value) if isinstance(value, str) else value
 
-            try:
-                for part in value.split("-"):
-                    time.fromisoformat(part.strip())
-            except ValueError:
-                raise ValueError("has an impossible time; use HH:MM-HH:MM") from None
-        return value
-
-    @field_validator("prune_at")
+    @field_validator("prune_at", mode="before")
     @classmethod
-    def _prune_at(cls, value: str) -> str:
-        from datetime import time
-
-        try:
-            if not re.fullmatch(r"\d{2}:\d{2}", value.strip()):
-                raise ValueError
-            time.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError("must be a local time HH:MM, e.g. 03:30") from None
-        return value.strip()
+    def _prune_at(cls, value: object) -> object:
+        return parse_local_time(value) if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod
@@ -210,15 +224,15 @@ class Settings(BaseSettings):
 
     @field_validator("telegram_bot_token")
     @classmethod
-    def _token(cls, value: str) -> str:
-        if value and not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", value):
+    def _token(cls, value: SecretStr) -> SecretStr:
+        if value and not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", value.get_secret_value()):
             raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
         return value
 
     @field_validator("telegram_webhook_secret")
     @classmethod
-    def _webhook_secret(cls, value: str) -> str:
-        if value and not _WEBHOOK_SECRET.match(value):
+    def _webhook_secret(cls, value: SecretStr) -> SecretStr:
+        if value and not _WEBHOOK_SECRET.match(value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
@@ -252,15 +266,15 @@ class Settings(BaseSettings):
 
     @field_validator("zalo_bot_token")
     @classmethod
-    def _zalo_token(cls, value: str) -> str:
-        if value and not re.fullmatch(r"[^\s/:]+:[^\s/]+", value):
+    def _zalo_token(cls, value: SecretStr) -> SecretStr:
+        if value and not re.fullmatch(r"[^\s/:]+:[^\s/]+", value.get_secret_value()):
             raise ValueError("does not look like a Zalo bot token (bot id:key, from Zalo Bot Creator)")
         return value
 
     @field_validator("zalo_bot_webhook_secret")
     @classmethod
-    def _zalo_webhook_secret(cls, value: str) -> str:
-        if value and not _ZALO_WEBHOOK_SECRET.match(value):
+    def _zalo_webhook_secret(cls, value: SecretStr) -> SecretStr:
+        if value and not _ZALO_WEBHOOK_SECRET.match(value.get_secret_value()):
             raise ValueError("must be 8-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
@@ -289,6 +303,19 @@ class Settings(BaseSettings):
             raise ValueError(f"{missing[0]}: required with the other Zalo Official Account settings: "
                              f"{ZALO_OA_SETTINGS[missing[0]]}")
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with `update`'s values converted to the fields' types, as values read from the
+        environment are (a str becomes a SecretStr, "21:00-06:30" the quiet hours), without checking
+        the whole again."""
+        if update:
+            update = {name: _as_field(name, value) for name, value in update.items()}
+        return super().model_copy(update=update, deep=deep)
+
+    def secrets(self) -> list[str]:
+        """The values of every secret setting (each `SecretStr` field), for the logs to mask."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        return [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -355,6 +382,16 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+def _as_field(name: str, value: object) -> object:
+    """`value` as the type of the setting `name` (parsed the way the setting's own validator parses it)."""
+    if isinstance(value, str) and name in ("quiet_hours", "prune_at"):
+        return parse_quiet_hours(value) if name == "quiet_hours" else parse_local_time(value)
+    field = Settings.model_fields.get(name)
+    if field is not None and field.annotation is SecretStr:
+        return TypeAdapter(SecretStr).validate_python(value)
+    return value
+
+
 def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
     """Addresses and networks separated by commas ("127.0.0.1/8, ::1, 10.0.0.5"); an address is a
     network of one. ValueError names the first entry that is neither."""
@@ -368,10 +405,10 @@ def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(networks)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read settings; raise ConfigError with one line per wrong variable."""
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError("\n".join(_describe(error) for error in exc.errors())) from None
     return settings
@@ -380,7 +417,7 @@ def load_settings(**overrides: object) -> Settings:
 def ensure_secret_key(settings: Settings) -> str:
     """Return SECRET_KEY, or a random key kept in DATA_DIR/secret_key for the embedded setup."""
     if settings.secret_key:
-        return settings.secret_key
+        return settings.secret_key.get_secret_value()
     path = settings.data_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
@@ -392,7 +429,7 @@ def ensure_secret_key(settings: Settings) -> str:
     return key
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     """One line naming the variable, the problem and the value given."""
     location = [str(part) for part in error.get("loc", ())]
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")

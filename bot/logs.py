@@ -36,12 +36,9 @@ def hide_secrets(*values: str | None) -> None:
 
 
 def hide_settings_secrets(settings: Settings, channel_secrets: Iterable[str] = ()) -> None:
-    """Every secret the settings hold, the database password included, and the channels' secrets
-    (`bot.channels.registry.secrets`)."""
-    hide_secrets(
-        *channel_secrets, settings.admin_password, settings.secret_key, settings.metrics_token,
-        make_url(settings.database_url).password,
-    )
+    """Every secret the settings hold (each `SecretStr` setting), the database password, and what
+    the channels derive from them (`bot.channels.registry.secrets`)."""
+    hide_secrets(*channel_secrets, *settings.secrets(), make_url(settings.database_url).password)
 
 
 def _redacted(text: str) -> str:
@@ -80,7 +77,7 @@ def install_request_ids() -> None:
             _redact(record)
         return record
 
-    stamped.stamps_request_ids = True  # type: ignore[attr-defined]
+    stamped.stamps_request_ids = True  # type: ignore[attr-defined]  # a mark on the function, read back by getattr above
     logging.setLogRecordFactory(stamped)
 
 

@@ -39,7 +39,7 @@ SCRAPE_ERRORS = Counter("caunoi_metrics_database_errors", "Scrapes whose databas
 
 async def metrics(request: web.Request) -> web.Response:
     """GET /metrics."""
-    if not _allowed(request, request.app[keys.SETTINGS].metrics_token):
+    if not _allowed(request, request.app[keys.SETTINGS].metrics_token.get_secret_value()):
         raise web.HTTPNotFound()
     try:
         await _read_gauges(request.app[keys.SESSIONS])

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypedDict
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
+from aiohttp.typedefs import Middleware
 from aiohttp import hdrs, web
 
 Network = IPv4Network | IPv6Network
@@ -45,7 +47,7 @@ def client_address(peer: str, forwarded_for: Sequence[str], networks: Sequence[N
     return found
 
 
-def forwarded(networks: Sequence[Network]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def forwarded(networks: Sequence[Network]) -> Middleware:
     """A middleware that believes X-Forwarded-For, -Proto and -Host from the trusted proxies only."""
 
     @web.middleware
@@ -57,10 +59,18 @@ def forwarded(networks: Sequence[Network]) -> Callable[[web.Request, Handler], A
     return middleware
 
 
-def _forwarded_fields(request: web.Request, networks: Sequence[Network]) -> dict[str, str]:
+class _Visitor(TypedDict, total=False):
+    """What `web.Request.clone` is given of the visitor."""
+
+    remote: str
+    scheme: str
+    host: str
+
+
+def _forwarded_fields(request: web.Request, networks: Sequence[Network]) -> _Visitor:
     """What a trusted proxy says of the visitor: remote, scheme and host, each only when sane."""
     headers = request.headers
-    fields = {"remote": client_address(request.remote or "", headers.getall(hdrs.X_FORWARDED_FOR, []), networks)}
+    fields = _Visitor(remote=client_address(request.remote or "", headers.getall(hdrs.X_FORWARDED_FOR, []), networks))
     proto = _last(headers.getall(hdrs.X_FORWARDED_PROTO, [])).lower()
     if proto in SCHEMES:
         fields["scheme"] = proto
@@ -84,11 +94,13 @@ def _address(value: str | None) -> IPv4Address | IPv6Address | None:
     return found.ipv4_mapped or found if isinstance(found, IPv6Address) else found
 
 
-def keep_forwarded(request: web.Request, **changes: int) -> web.Request:
-    """`request.clone(**changes)` that keeps the visitor's address, scheme and host: a plain clone
-    forgets them and goes back to the proxy's."""
-    kept = {"scheme": request.scheme, "host": request.host, **({"remote": request.remote} if request.remote else {})}
-    return request.clone(**kept, **changes)
+def keep_forwarded(request: web.Request, *, client_max_size: int) -> web.Request:
+    """`request.clone(client_max_size=…)` that keeps the visitor's address, scheme and host: a plain
+    clone forgets them and goes back to the proxy's."""
+    kept = _Visitor(scheme=request.scheme, host=request.host)
+    if request.remote:
+        kept["remote"] = request.remote
+    return request.clone(**kept, client_max_size=client_max_size)
 
 
 def same_origin(request: web.Request, origin: str) -> bool:

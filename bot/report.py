@@ -38,7 +38,7 @@ from storage import nominations as nomination_repo
 from storage import stats
 from storage.models import TicketKind
 
-KIND_LABELS = {
+KIND_LABELS: dict[str, str] = {
     TicketKind.question: N_("Question"),
     TicketKind.feedback: N_("Feedback"),
     TicketKind.suggestion: N_("Suggestion"),
@@ -130,8 +130,9 @@ def _text(value: Any) -> Any:
 
 def _append(sheet: Worksheet, values: Sequence[Any], *, bold: bool = False) -> None:
     """Add a row; strings stay strings (openpyxl would store "=…" as a formula), dates get a format."""
-    cells = [Cell(sheet, value=_text(value)) for value in values]  # styled before they join the sheet:
-    for cell in cells:  # reading the row back (sheet.max_row) scans the whole sheet, once a row
+    # Styled before they join the sheet: reading the row back (sheet.max_row) scans the whole sheet, once a row.
+    cells = [Cell(sheet, value=_text(value)) for value in values]  # type: ignore[call-arg]  # row, column: set on append
+    for cell in cells:
         if isinstance(cell.value, str):
             cell.data_type = "s"
         elif isinstance(cell.value, datetime):
@@ -254,7 +255,7 @@ async def _tickets(session: AsyncSession, report: ReportInput) -> list[list[Any]
     rows = await ticket_rows(session, tz=report.tz, now=report.now, since=report.period.first, area=report.area)
     end = datetime.combine(report.period.last + timedelta(days=1), time(0))
     created = TICKET_COLUMNS.index("created")
-    return [row for row in rows if isinstance(row[created], datetime) and row[created] < end]
+    return [row for row in rows if isinstance(at := row[created], datetime) and at < end]
 
 
 def _summary(sheet: Worksheet, report: ReportInput, summary: stats.TicketSummary, notices: stats.NoticeTotals,
@@ -319,7 +320,7 @@ def _real_stories(sheet: Worksheet, report: ReportInput, nominated: dict[str | N
 
 def kind_label(translator: Translator, kind: str) -> str:
     """The translated name of a ticket kind (the raw value for an unknown one)."""
-    label = KIND_LABELS.get(kind)  # type: ignore[call-overload]
+    label = KIND_LABELS.get(kind)
     return translator.gettext(label) if label else kind
 
 

@@ -16,6 +16,7 @@ from bot.media_links import PHOTO_TYPES
 from bot.metrics import metrics
 from bot.roles import Role
 from handlers import observe
+from storage.core import run
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ async def healthz(request: web.Request) -> web.Response:
     channels = {"role": str(request.app[keys.ROLE]), **registry.health(request.app)}
     try:
         async with request.app[keys.SESSIONS]() as session:
-            await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+            await run(session, text("SELECT 1"))
     except Exception:
         log.exception("health check: database unavailable")
         return web.json_response({"status": "error", "database": "unavailable", **channels}, status=503)
@@ -67,9 +68,10 @@ def setup_routes(app: web.Application, role: Role = Role.all) -> None:
     app.add_routes([web.get("/healthz", healthz, name="healthz"), web.get("/metrics", metrics, name="metrics")])
     if not role.serves:
         return
+    kinds = app[keys.CHANNEL_KINDS]
     app.add_routes(
         [
-            *registry.routes(app[keys.CHANNEL_KINDS]),
+            *registry.routes(kinds),
             web.get("/media/{token}", media_file, name="media"),
             web.get("/{name:favicon\\.(?:ico|svg)}", icon, name="icon"),
         ]

@@ -31,6 +31,7 @@ from aiolimiter import AsyncLimiter
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
+from bot.config import QuietTimes, parse_quiet_hours
 from bot.metrics import OUTBOX_RESULTS
 from handlers.engine import Clock
 from handlers.render import payload_replies
@@ -39,6 +40,7 @@ from storage import outbox
 from storage import staff as staff_repo
 from storage.db import SessionFactory
 from storage.models import Citizen, OutboxMessage, Staff
+from storage.core import id_of
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +95,12 @@ class QuietHours:
     @classmethod
     def parse(cls, text: str, tz: ZoneInfo) -> QuietHours:
         """From "HH:MM-HH:MM" (may wrap past midnight), or "" for none."""
-        if not text.strip():
-            return cls(tz=tz)
-        first, _, second = text.partition("-")
-        return cls(time.fromisoformat(first.strip()), time.fromisoformat(second.strip()), tz)
+        return cls.of(parse_quiet_hours(text), tz)
+
+    @classmethod
+    def of(cls, hours: QuietTimes | None, tz: ZoneInfo) -> QuietHours:
+        """From the QUIET_HOURS setting (None: never quiet)."""
+        return cls(tz=tz) if hours is None else cls(hours.start, hours.end, tz)
 
     def __contains__(self, moment: datetime) -> bool:
         if self.start is None or self.end is None:
@@ -227,7 +231,7 @@ class Sender:
             log.exception("outbox: message %s cannot be sent", message.id)
             error = exc
         if error is None:
-            await self._record_sent(message.id)  # type: ignore[arg-type]
+            await self._record_sent(id_of(message))
             OUTBOX_RESULTS.labels(self.channel, "sent").inc()
             return
         async with self.sessions() as session:

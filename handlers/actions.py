@@ -41,6 +41,7 @@ class Payload:
     and are frozen dataclasses of their fields."""
 
     prefix: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on each subclass
 
     def __init_subclass__(cls, prefix: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -54,7 +55,7 @@ class Payload:
     def pack(self) -> str:
         """The string a button carries; ValueError when it would not read back as this value,
         `ActionTooLong` when it is over 64 bytes."""
-        values = [_write(getattr(self, field.name)) for field in dataclasses.fields(self)]  # type: ignore[arg-type]
+        values = [_write(getattr(self, field.name)) for field in dataclasses.fields(self)]
         while values and values[-1] is None:
             values.pop()
         packed = SEPARATOR.join([self.prefix, *(value or "" for value in values)])
@@ -74,12 +75,12 @@ class Payload:
             parts = action[len(cls.prefix) + 1:].split(SEPARATOR)
         else:
             return None
-        shape = _shape(cls)
+        shape = _shape(cls)  # type: ignore[arg-type]  # a class is hashable; mypy does not count type[Self] as Hashable
         required = sum(1 for _, _, optional in shape if not optional)
         if not required <= len(parts) <= len(shape):
             return None
         values = {}
-        for (name, kind, _), part in zip(shape, parts):
+        for (name, kind, _), part in zip(shape, parts, strict=False):
             value = _read(kind, part)
             if value is None:
                 return None
@@ -102,7 +103,7 @@ def _shape(cls: type[Payload]) -> tuple[tuple[str, Any, bool], ...]:
     """(name, type, may be left out) of each field, in order."""
     hints = typing.get_type_hints(cls)
     shape = []
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for field in dataclasses.fields(cls):
         kind = hints[field.name]
         optional = False
         if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:

@@ -26,6 +26,7 @@ from storage import address_limits, dialogues, outbox
 from storage import tickets as ticket_repo
 from storage.models import Citizen, Dialogue, DialogueStatus, Staff, TicketKind
 from storage.ticket_rules import add_working_days
+from storage.core import id_of
 
 MAX_QUESTION = 1000
 SHOWN_QUESTIONS = 8
@@ -62,7 +63,7 @@ async def list_dialogues(turn: Turn) -> list[Reply]:
         return [main_menu(turn, turn._("There is no policy dialogue planned for your area at the moment. "
                                        "Dialogues are announced here and in notices.") + hint)]
     buttons = tuple(
-        (Button(_short(f"{turn.translator.format_date(d.held_at)} · {topic_of(d, turn.locale)}"), DialogueShow(d.id).pack()),)
+        (Button(_short(f"{turn.translator.format_date(d.held_at)} · {topic_of(d, turn.locale)}"), DialogueShow(id_of(d)).pack()),)
         for d in found
     )
     return [Reply(
@@ -104,8 +105,8 @@ async def show(turn: Turn) -> list[Reply]:
     dialogue = await _visible(turn)
     rows: list[tuple[Button, ...]] = []
     if dialogues.is_open(dialogue, turn.now):
-        rows.append((Button(turn._("✍️ Send a question"), DialogueAsk(dialogue.id).pack()),))
-    rows.append((Button(turn._("👍 Questions of your area"), DialogueQuestions(dialogue.id).pack()),))
+        rows.append((Button(turn._("✍️ Send a question"), DialogueAsk(id_of(dialogue)).pack()),))
+    rows.append((Button(turn._("👍 Questions of your area"), DialogueQuestions(id_of(dialogue)).pack()),))
     text = describe(turn, dialogue)
     if dialogue.status == DialogueStatus.answered and dialogue.summary:
         text += "\n\n" + turn._("Summary: {summary}", summary=dialogue.summary)
@@ -126,7 +127,7 @@ async def ask(turn: Turn) -> list[Reply]:
     turn.reset()
     if not dialogues.is_open(dialogue, turn.now):
         return _closed(turn, dialogue)
-    sent_today = await ticket_repo.count_today(turn.session, turn.citizen.id, turn.now, turn.services.tz)  # type: ignore[arg-type]
+    sent_today = await ticket_repo.count_today(turn.session, id_of(turn.citizen), turn.now, turn.services.tz)
     if sent_today >= turn.services.tickets.daily_limit:
         return [main_menu(turn, turn._(
             "You have already sent {count} reports today. To keep the line open for everyone, please send more tomorrow.",
@@ -166,7 +167,7 @@ async def _send_question(turn: Turn, text: str) -> list[Reply]:
         return [Reply(
             turn._("Sorry, many questions and reports have been sent from your network lately, so I cannot send yours "
                    "right now. Your question is kept here: press “📨 Send again” in about an hour, or call your commune's office."),
-            buttons=((Button(turn._("📨 Send again"), DialogueResend(dialogue.id).pack()),), (Button(turn._("✖ Cancel"), CANCEL),)),
+            buttons=((Button(turn._("📨 Send again"), DialogueResend(id_of(dialogue)).pack()),), (Button(turn._("✖ Cancel"), CANCEL),)),
         )]
     policy = turn.services.tickets
     due = add_working_days(turn.now, policy.due_days.get(TicketKind.question, 3), tz=turn.services.tz, holidays=policy.holidays)
@@ -181,7 +182,7 @@ async def _send_question(turn: Turn, text: str) -> list[Reply]:
         turn._("Thank you, your question for the dialogue “{topic}” has been received.\nTracking code: {code}\n"
                "After the dialogue you will get the answer here. Other citizens of your area can support your question.",
                topic=topic_of(dialogue, turn.locale), code=ticket.code),
-        buttons=((Button(turn._("👍 Questions of your area"), DialogueQuestions(dialogue.id).pack()),), _menu_row(turn)),
+        buttons=((Button(turn._("👍 Questions of your area"), DialogueQuestions(id_of(dialogue)).pack()),), _menu_row(turn)),
     )]
 
 
@@ -199,9 +200,9 @@ async def questions(turn: Turn) -> list[Reply]:
 
 async def _questions(turn: Turn, dialogue: Dialogue, note: str = "") -> list[Reply]:
     area = _question_area(turn, dialogue)
-    found = await dialogues.questions_for_citizen(turn.session, dialogue.id, area, turn.citizen.id, limit=SHOWN_QUESTIONS)  # type: ignore[arg-type]
+    found = await dialogues.questions_for_citizen(turn.session, id_of(dialogue), area, id_of(turn.citizen), limit=SHOWN_QUESTIONS)
     head = (note + "\n\n" if note else "") + f"🗣 {topic_of(dialogue, turn.locale)}\n"
-    back = (Button(turn._("‹ Back to the dialogue"), DialogueShow(dialogue.id).pack()),)
+    back = (Button(turn._("‹ Back to the dialogue"), DialogueShow(id_of(dialogue)).pack()),)
     if not found:
         return [Reply(head + turn._("No questions from your area yet. Be the first to send one!"), buttons=(back, _menu_row(turn)))]
     lines = [turn._("Questions from your area (most supported first):")]
@@ -211,7 +212,7 @@ async def _questions(turn: Turn, dialogue: Dialogue, note: str = "") -> list[Rep
         mine = " " + turn._("(your question)") if item.mine else ""
         lines.append(f"{number}. {_short(item.text, EXCERPT)} — 👍 {item.votes}{mine}")
         if open_ and not item.mine:
-            votes.append(Button(turn._("👍 Support no. {number}", number=number), DialogueVote(dialogue.id, item.ticket_id).pack()))
+            votes.append(Button(turn._("👍 Support no. {number}", number=number), DialogueVote(id_of(dialogue), item.ticket_id).pack()))
     rows = tuple(tuple(votes[i:i + 2]) for i in range(0, len(votes), 2))
     return [Reply(head + "\n".join(lines), buttons=(*rows, back, _menu_row(turn)))]
 
@@ -227,13 +228,13 @@ async def vote(turn: Turn) -> list[Reply]:
         return _closed(turn, dialogue)
     if found[1].citizen_id == turn.citizen.id:
         return await _questions(turn, dialogue, turn._("This is your own question."))
-    if await dialogues.has_voted(turn.session, found[0].ticket_id, turn.citizen.id):  # type: ignore[arg-type]
+    if await dialogues.has_voted(turn.session, found[0].ticket_id, id_of(turn.citizen)):
         return await _questions(turn, dialogue, turn._("You have already supported this question."))
     if not await turn.address_allows(address_limits.support(found[0].ticket_id), turn.services.address_limits.votes):
         return await _questions(turn, dialogue, turn._(
             "Sorry, this question has had many supports from your network lately, so yours cannot be counted right now. "
             "Please press “Support” again in about an hour."))
-    counted = await dialogues.vote(turn.session, found[0].ticket_id, turn.citizen.id, turn.now)  # type: ignore[arg-type]
+    counted = await dialogues.vote(turn.session, found[0].ticket_id, id_of(turn.citizen), turn.now)
     note = turn._("👍 Thank you, your support was counted.") if counted else turn._("You have already supported this question.")
     return await _questions(turn, dialogue, note)
 
@@ -254,7 +255,7 @@ async def publish_answers(
     """Send every written answer to the question's asker (a ticket reply, so the ticket becomes
     answered) and, if asked, to the citizens who supported it; mark the dialogue answered with its
     summary. Returns (questions answered, messages queued)."""
-    answered = await dialogues.answered_questions(session, dialogue.id)  # type: ignore[arg-type]
+    answered = await dialogues.answered_questions(session, id_of(dialogue))
     queued = 0
     for row in answered:
         answer, ticket = (row.question.answer or "").strip(), row.ticket
@@ -275,7 +276,7 @@ async def publish_answers(
 async def _tell_voters(session: AsyncSession, catalogs: Catalogs, dialogue: Dialogue, row: dialogues.RankedQuestion,
                        answer: str, now: datetime) -> int:
     sent = 0
-    for citizen_id in await dialogues.voters(session, row.ticket.id):  # type: ignore[arg-type]
+    for citizen_id in await dialogues.voters(session, id_of(row.ticket)):
         citizen = await session.get(Citizen, citizen_id)
         if citizen is None or citizen.unreachable_at is not None or citizen.id == row.ticket.citizen_id:
             continue

@@ -18,6 +18,7 @@ from handlers.turn import Services, Turn
 from handlers.types import Capabilities, Incoming, Reply
 from storage import repo, sqlite_driver
 from storage.db import SessionFactory
+from storage.core import id_of
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class Engine:
         if pace != "ok":  # handled and saved as usual; only the reply gives way to the notice or to silence
             replies = [Reply(turn._("You are sending messages very fast. Please wait a moment, then go on."))] if pace == "notice" else []
         if turn.delete_citizen:
-            await repo.delete_citizen(session, citizen.id)  # type: ignore[arg-type]
+            await repo.delete_citizen(session, id_of(citizen))
             return replies
         offered = next((reply for reply in reversed(replies) if reply.buttons), None)
         data = dict(turn.data)
@@ -117,7 +118,7 @@ class Engine:
             data[CHOICES_KEY] = [stored_choice(button) for button in offered.all_buttons()]
         if conversation is not None or turn.state is not State.idle or data:
             repo.put_conversation(
-                session, stored, citizen.id, turn.state, data, now=now, ttl=self.conversation_ttl  # type: ignore[arg-type]
+                session, stored, id_of(citizen), turn.state, data, now=now, ttl=self.conversation_ttl
             )
         if not capabilities.buttons:
             replies = [number_choices(reply, turn._("Reply with a number to choose.")) for reply in replies]

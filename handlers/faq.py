@@ -16,6 +16,7 @@ from handlers.router import Action, Routes
 from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
 from storage import content as content_repo
+from storage.core import id_of
 
 SUGGEST_TEXT = N_("I am not sure which question you mean. Is it one of these?")
 NO_ANSWER_TEXT = N_("Sorry, I do not have an answer to that yet. I have noted your question so that staff can add an answer.")
@@ -120,7 +121,7 @@ async def no_answer(turn: Turn, key: str) -> list[Reply]:
         Reply(
             turn._(NO_ANSWER_TEXT),
             buttons=(
-                (Button(turn._("📨 Send my question to staff"), FaqForward(row.id).pack()),),
+                (Button(turn._("📨 Send my question to staff"), FaqForward(id_of(row)).pack()),),
                 (Button(turn._("📚 Browse topics"), Menu("faq").pack()),),
             ),
         )
@@ -168,7 +169,7 @@ async def _rate(turn: Turn, faq_id: str, *, helpful: bool) -> list[Reply]:
     return [
         Reply(
             turn._("Thank you. Would you like to send your question to staff?"),
-            buttons=((Button(turn._("📨 Send my question to staff"), FaqForward(row.id).pack()),),),
+            buttons=((Button(turn._("📨 Send my question to staff"), FaqForward(id_of(row)).pack()),),),
         )
     ]
 

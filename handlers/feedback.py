@@ -23,6 +23,7 @@ from storage import address_limits
 from storage import tickets as ticket_repo
 from storage.models import TicketKind
 from storage.ticket_rules import add_working_days
+from storage.core import id_of
 
 MAX_PHOTOS = 5
 MAX_BODY = 4000
@@ -57,7 +58,7 @@ def _cancel_row(turn: Turn) -> tuple[Button, ...]:
 
 async def _over_limit(turn: Turn) -> list[Reply] | None:
     """The answer when the citizen already sent today's allowed number of reports, else None."""
-    sent_today = await ticket_repo.count_today(turn.session, turn.citizen.id, turn.now, turn.services.tz)
+    sent_today = await ticket_repo.count_today(turn.session, id_of(turn.citizen), turn.now, turn.services.tz)
     if sent_today < turn.services.tickets.daily_limit:
         return None
     return [main_menu(turn, turn._(

@@ -28,6 +28,7 @@ from storage import address_limits, outbox
 from storage import nominations as nomination_repo
 from storage.models import Citizen, Nomination, OutboxMessage
 from storage.ticket_rules import CODE_LENGTH, fold_symbols
+from storage.core import id_of
 
 MAX_PHOTOS = 5
 MAX_BODY = 4000
@@ -403,7 +404,7 @@ def is_nomination_code(text: str) -> bool:
 async def track(turn: Turn, typed: str) -> list[Reply]:
     """/tracuu GT-…: where the citizen's own nomination stands."""
     code = nomination_repo.CODE_PREFIX + fold_symbols(typed)[2:]
-    nomination = await nomination_repo.by_code(turn.session, turn.citizen.id, code)
+    nomination = await nomination_repo.by_code(turn.session, id_of(turn.citizen), code)
     if nomination is None:
         return [main_menu(turn, turn._("I found no story you sent with the code {code}. Please check the code.", code=code))]
     text = turn._("The story you sent ({code}) is {status}.", code=code, status=turn._(TRACK_STATUS[nomination.status]))

@@ -20,6 +20,7 @@ from storage import staff as staff_repo
 from storage import tickets as ticket_repo
 from storage.models import Staff, Ticket, TicketStatus
 from storage.ticket_rules import TRANSITIONS, is_overdue
+from storage.core import id_of
 
 OPEN_STATUSES = (TicketStatus.new, TicketStatus.assigned, TicketStatus.in_progress)
 REMINDER = N_("Good morning! Reports in your area: {new} new, {overdue} overdue. Send /canbo to handle them.")
@@ -125,11 +126,11 @@ async def _show(turn: Turn, staff: Staff, ticket: Ticket) -> list[Reply]:
     ]
     if ticket.latitude is not None and ticket.longitude is not None:
         lines.append(turn._("Location: {lat}, {lon}", lat=f"{ticket.latitude:.5f}", lon=f"{ticket.longitude:.5f}"))
-    files = await ticket_repo.attachments(turn.session, ticket.id)
+    files = await ticket_repo.attachments(turn.session, id_of(ticket))
     if files:
         lines.append(turn._("Files: {count} (open them in the dashboard)", count=len(files)))
     lines.append("")
-    for event in await ticket_repo.timeline(turn.session, ticket.id, public_only=False):
+    for event in await ticket_repo.timeline(turn.session, id_of(ticket), public_only=False):
         marker = "🔒 " if not event.public else ""
         lines.append(f"• {turn.translator.format_datetime(event.created_at)} {marker}{event.kind}: {event.text[:500]}")
     rows: list[tuple[Button, ...]] = []
@@ -265,6 +266,8 @@ async def daily_reminders(session, services, now) -> int:
 
     queued = 0
     for staff in await staff_repo.linked_staff(session, now, services.web_link):
+        if staff.chat_channel is None or staff.chat_user_id is None:  # linked_staff gives linked accounts only
+            continue
         tickets = await ticket_repo.list_for_staff(session, staff, statuses=OPEN_STATUSES, now=now, limit=500)
         new = sum(1 for t in tickets if t.status == TicketStatus.new)
         overdue = sum(1 for t in tickets if is_overdue(t.due_at, t.status, now))

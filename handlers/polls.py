@@ -27,6 +27,7 @@ from storage import polls as poll_repo
 from storage.db import SessionFactory
 from storage.models import Citizen, Poll, PollAnswer
 from storage.polls import Tally
+from storage.core import id_of
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,9 @@ def poll_text(poll: Poll, t: Translator) -> str:
 def button_rows(poll: Poll, t: Translator, chosen: int | None = None) -> tuple[tuple[Button, ...], ...]:
     """One button per choice (✅ on the current one), or the "Answer" button of a free-text poll."""
     if poll.free_text:
-        return ((Button(t.gettext(ANSWER_LABEL), PollReply(poll.id).pack()),),)
+        return ((Button(t.gettext(ANSWER_LABEL), PollReply(id_of(poll)).pack()),),)
     return tuple(
-        (Button(("✅ " if n == chosen else "") + choice_label(poll, n, t.locale), PollPick(poll.id, n).pack()),)
+        (Button(("✅ " if n == chosen else "") + choice_label(poll, n, t.locale), PollPick(id_of(poll), n).pack()),)
         for n in range(len(poll.choices))
     )
 
@@ -146,7 +147,7 @@ async def on_pick(turn: Turn) -> list[Reply]:
     refusal = _refusal(turn, poll)
     if refusal is not None:
         return refusal
-    before = await poll_repo.answer_of(turn.session, poll.id, turn.citizen.id)  # type: ignore[arg-type]
+    before = await poll_repo.answer_of(turn.session, id_of(poll), id_of(turn.citizen))
     if before is None and not await _address_allows(turn, poll):
         return [Reply(turn._(BUSY), buttons=(*button_rows(poll, turn.translator, None), (Button(turn._("‹ Main menu"), Menu("home").pack()),)))]
     await poll_repo.record_answer(turn.session, poll, turn.citizen, now=turn.now, choice=index)
@@ -168,7 +169,7 @@ async def on_reply(turn: Turn) -> list[Reply]:
     refusal = _refusal(turn, poll)
     if refusal is not None:
         return refusal
-    before = await poll_repo.answer_of(turn.session, poll.id, turn.citizen.id)  # type: ignore[arg-type]
+    before = await poll_repo.answer_of(turn.session, id_of(poll), id_of(turn.citizen))
     turn.goto(State.poll_text, **{ANSWERING: poll.id})
     text = turn._("Please type your opinion in one message (at most 1,000 characters).")
     if before is not None and before.text:
@@ -191,7 +192,7 @@ async def on_resend(turn: Turn) -> list[Reply]:
 
 async def _address_allows(turn: Turn, poll: Poll) -> bool:
     """Whether the client address (web chat) may give this poll one more new answer now."""
-    return await turn.address_allows(address_limits.poll_answer(poll.id), turn.services.address_limits.votes)  # type: ignore[arg-type]
+    return await turn.address_allows(address_limits.poll_answer(id_of(poll)), turn.services.address_limits.votes)
 
 
 async def _record_text(turn: Turn, text: str) -> list[Reply]:
@@ -203,11 +204,11 @@ async def _record_text(turn: Turn, text: str) -> list[Reply]:
     refusal = _refusal(turn, poll)
     if refusal is not None:
         return refusal
-    before = await poll_repo.answer_of(turn.session, poll.id, turn.citizen.id)  # type: ignore[arg-type]
+    before = await poll_repo.answer_of(turn.session, id_of(poll), id_of(turn.citizen))
     if before is None and not await _address_allows(turn, poll):
         turn.goto(State.poll_text, **{ANSWERING: poll.id, HELD: text})
         return [Reply(turn._(BUSY_TEXT),
-                      buttons=((Button(turn._("📨 Send again"), PollResend(poll.id).pack()),), (Button(turn._("Skip"), PollSkip().pack()),)))]
+                      buttons=((Button(turn._("📨 Send again"), PollResend(id_of(poll)).pack()),), (Button(turn._("Skip"), PollSkip().pack()),)))]
     await poll_repo.record_answer(turn.session, poll, turn.citizen, now=turn.now, text=text)
     return [main_menu(turn, turn._("Thank you! Your opinion is recorded. To change it, press “Answer” again before {closes}.",
                                    closes=_closes(turn, poll)))]
@@ -235,7 +236,7 @@ async def show_open(turn: Turn) -> list[Reply]:
         return [await _shown(turn, found[0])]
     return [Reply(
         turn._("Polls open for you — choose one:"),
-        buttons=(*((Button("🗳 " + question(poll, turn.locale)[:60], PollShow(poll.id).pack()),) for poll in found),
+        buttons=(*((Button("🗳 " + question(poll, turn.locale)[:60], PollShow(id_of(poll)).pack()),) for poll in found),
                  (Button(turn._("‹ Main menu"), Menu("home").pack()),)),
     )]
 
@@ -249,7 +250,7 @@ async def show_poll(turn: Turn) -> list[Reply]:
 
 
 async def _shown(turn: Turn, poll: Poll) -> Reply:
-    current = await poll_repo.answer_of(turn.session, poll.id, turn.citizen.id) if turn.citizen.id else None  # type: ignore[arg-type]
+    current = await poll_repo.answer_of(turn.session, id_of(poll), id_of(turn.citizen)) if id_of(turn.citizen) else None
     text = poll_text(poll, turn.translator)
     if current is not None:
         answer = current.text if poll.free_text else choice_label(poll, current.choice or 0, turn.locale)
@@ -302,8 +303,8 @@ async def close_due(session, services: Services, now: datetime) -> int:
 
 async def queue_results(session, services: Services, poll: Poll, now: datetime) -> int:
     """One message per reachable participant with their commune's results and everyone's."""
-    by_area = await poll_repo.tally(session, poll.id, "area_code")  # type: ignore[arg-type]
-    people = await poll_repo.participants(session, poll.id)  # type: ignore[arg-type]
+    by_area = await poll_repo.tally(session, id_of(poll), "area_code")
+    people = await poll_repo.participants(session, id_of(poll))
     messages = []
     for citizen, answer in people:
         t = services.catalogs.get(citizen.locale)

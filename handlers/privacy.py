@@ -11,6 +11,7 @@ from handlers.types import Button, Reply
 from handlers.words import NO, YES
 from storage import nominations as nomination_repo
 from storage import tickets as ticket_repo
+from storage.core import id_of
 
 
 async def ask_delete(turn: Turn) -> list[Reply]:
@@ -46,8 +47,8 @@ async def on_confirm(turn: Turn) -> list[Reply]:
     ]
     deleted = [label for value, label in held if value]
     deleted.append(turn._("the link to your chat account"))
-    kept = await ticket_repo.forget_citizen(turn.session, citizen.id)
-    kept += await nomination_repo.forget_citizen(turn.session, citizen.id)
+    kept = await ticket_repo.forget_citizen(turn.session, id_of(citizen))
+    kept += await nomination_repo.forget_citizen(turn.session, id_of(citizen))
     turn.delete_citizen = True
     text = turn._("Your data has been deleted: {items}. You can still ask questions at any time.", items=", ".join(deleted))
     if kept:

@@ -17,6 +17,7 @@ from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
 from storage import quiz as quiz_repo
 from storage.models import QuizContest, QuizPlay
+from storage.core import id_of
 
 BROADCAST_LABEL = N_("🎯 Play the policy quiz")
 START_ACTION = QuizStart().pack()
@@ -50,7 +51,7 @@ async def start(turn: Turn) -> list[Reply]:
     questions = await _questions(turn)
     if not questions:
         return [Reply(turn._("Sorry, there are no quiz questions yet. Please try again later."))]
-    chosen = await quiz_repo.draw(turn.session, turn.citizen.id, list(questions))  # type: ignore[arg-type]
+    chosen = await quiz_repo.draw(turn.session, id_of(turn.citizen), list(questions))
     play = await quiz_repo.start_play(turn.session, turn.citizen, chosen, turn.now)
     intro = turn._("🎯 Policy quiz: {count} questions. Choose the right answer to each one.", count=len(chosen))
     contest = await quiz_repo.contest_on(turn.session, turn.today)
@@ -66,13 +67,13 @@ def question_reply(turn: Turn, play: QuizPlay, question: QuizQuestion) -> Reply:
     text = question.text(turn.locale)
     return Reply(
         turn._("Question {number}/{total}: {question}", number=position + 1, total=len(play.question_ids), question=text.question),
-        buttons=tuple((Button(choice, QuizAnswer(play.id, position, index).pack()),) for index, choice in enumerate(text.choices)),
+        buttons=tuple((Button(choice, QuizAnswer(id_of(play), position, index).pack()),) for index, choice in enumerate(text.choices)),
     )
 
 
 async def _own_play(turn: Turn, play_id: int) -> QuizPlay:
     """The round a button names, if it is this citizen's current one."""
-    play = await quiz_repo.current_play(turn.session, turn.citizen.id)  # type: ignore[arg-type]
+    play = await quiz_repo.current_play(turn.session, id_of(turn.citizen))
     if play is None or play.id != play_id:
         raise StaleAction
     return play
@@ -130,7 +131,7 @@ async def _finish(turn: Turn, play: QuizPlay, contest: QuizContest | None) -> li
     thanks = turn._("Thank you for playing! Play again later for other questions.")
     if contest is None:
         return [Reply(f"{score}\n{thanks}", buttons=_again_buttons(turn))]
-    earlier = await quiz_repo.earlier_name_choice(turn.session, turn.citizen.id, contest.id, play.id)  # type: ignore[arg-type]
+    earlier = await quiz_repo.earlier_name_choice(turn.session, id_of(turn.citizen), id_of(contest), id_of(play))
     name = (turn.citizen.display_name or "")[:MAX_NAME] if turn.consented else ""
     if earlier is not None or not name:
         play.public_name = name if earlier else ""  # the answer given before stands; nobody is named without it
@@ -140,8 +141,8 @@ async def _finish(turn: Turn, play: QuizPlay, contest: QuizContest | None) -> li
         Reply(
             turn._("May we show your name “{name}” with your score on the contest's list of players? "
                    "Only the name and the score are shown.", name=name),
-            buttons=((Button(turn._("✅ Yes, show my name"), QuizName(play.id, "yes").pack()),),
-                     (Button(turn._("🙈 No, keep me anonymous"), QuizName(play.id, "no").pack()),)),
+            buttons=((Button(turn._("✅ Yes, show my name"), QuizName(id_of(play), "yes").pack()),),
+                     (Button(turn._("🙈 No, keep me anonymous"), QuizName(id_of(play), "no").pack()),)),
         ),
     ]
 

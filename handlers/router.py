@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from content.text import fold
 from handlers.actions import SEPARATOR, Payload
@@ -22,6 +23,8 @@ MAX_PART_WORDS = 4
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 MAX_ACTION = 64
 NUMBERED = re.compile(r"^\d{1,2}\. ")  # the number ask_again puts before a label
+K = TypeVar("K", bound=str)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -165,13 +168,10 @@ class Router:
         self.text: dict[State, Handler] = {}
         self.media: dict[State, Handler] = {}
         for routes in features:
-            tables = ((self.commands, routes.commands), (self.actions, _action_routes(routes.actions)), (self.text, routes.text),
-                      (self.media, routes.media))
-            for table, new in tables:
-                clash = set(table) & set(new)
-                if clash:
-                    raise ValueError(f"route defined twice: {sorted(clash)}")
-                table.update(new)
+            _join(self.commands, routes.commands)
+            _join(self.actions, _action_routes(routes.actions))
+            _join(self.text, routes.text)
+            _join(self.media, routes.media)
         self.fallbacks = fallbacks
 
     async def dispatch(self, turn: Turn) -> list[Reply]:
@@ -229,3 +229,11 @@ class Router:
             return await route.action.handler(turn)
         except StaleAction:
             return await self.fallbacks.stale(turn)
+
+
+def _join(table: dict[K, V], new: Mapping[K, V]) -> None:
+    """Add `new` routes to `table`; ValueError when one is there already."""
+    clash = set(table) & set(new)
+    if clash:
+        raise ValueError(f"route defined twice: {sorted(clash)}")
+    table.update(new)

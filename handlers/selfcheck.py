@@ -39,6 +39,7 @@ from storage import selfcheck as selfcheck_repo
 from storage import tickets as ticket_repo
 from storage.models import TicketKind
 from storage.ticket_rules import add_working_days
+from storage.core import id_of
 
 MENU_LABEL = N_("🧮 Household self-check")
 OFFER_LABEL = N_("🧮 Check my household")
@@ -111,9 +112,9 @@ async def from_question(turn: Turn) -> list[Reply]:
         if any(f" {word} " in key for word in keys):
             sc["zone"] = zone.value
     named = turn.services.areas.named_in(turn.text)
-    zone = zone_of(named.kind) if named is not None else None
-    if named is not None and zone is not None:  # "ở xã Hòa Phú": the commune decides, and receives a request
-        sc.update(area=named.code, zone=zone.value)
+    named_zone = zone_of(named.kind) if named is not None else None
+    if named is not None and named_zone is not None:  # "ở xã Hòa Phú": the commune decides, and receives a request
+        sc.update(area=named.code, zone=named_zone.value)
     people = parse_people(turn.text, strict=True)
     if people:
         sc["people"] = people
@@ -422,7 +423,7 @@ async def on_request(turn: Turn) -> list[Reply]:
     if "outcome" not in sc:
         raise StaleAction
     limit = turn.services.tickets.daily_limit
-    if await ticket_repo.count_today(turn.session, turn.citizen.id, turn.now, turn.services.tz) >= limit:  # type: ignore[arg-type]
+    if await ticket_repo.count_today(turn.session, id_of(turn.citizen), turn.now, turn.services.tz) >= limit:
         turn.reset()
         return [main_menu(turn, turn._("You have already sent {count} reports today. To keep the line open for everyone, "
                                        "please send more tomorrow.", count=limit))]
@@ -494,7 +495,7 @@ async def on_send(turn: Turn) -> list[Reply]:
         anonymous=False, reporter_name=name, locale=turn.locale, now=turn.now, due_at=due,
     )
     answers = {key: sc[key] for key in ("zone", "people", "basis", "period", "dong", "income", "standard", "answers", "deficits") if key in sc}
-    await selfcheck_repo.add_request(turn.session, ticket.id, area_code=sc["area"], outcome=sc["outcome"],  # type: ignore[arg-type]
+    await selfcheck_repo.add_request(turn.session, id_of(ticket), area_code=sc["area"], outcome=sc["outcome"],
                                      answers=answers, now=turn.now)
     turn.reset()
     lines = [

@@ -13,6 +13,7 @@ from handlers.types import Button, Reply
 from storage import tickets as ticket_repo
 from storage.models import EventKind, Ticket, TicketStatus
 from storage.ticket_rules import normalize_code
+from storage.core import id_of
 
 STATUS_LABELS = {
     TicketStatus.new: N_("received"),
@@ -48,7 +49,7 @@ async def track(turn: Turn) -> list[Reply]:
         if ticket is None:
             return [main_menu(turn, turn._("I found no report of yours with the code {code}. Please check the code.", code=" ".join(turn.args)[:20]))]
         return await show(turn, ticket)
-    mine = await ticket_repo.tickets_of_citizen(turn.session, turn.citizen.id)
+    mine = await ticket_repo.tickets_of_citizen(turn.session, id_of(turn.citizen))
     if not mine:
         return [main_menu(turn, turn._("You have not sent any feedback yet."))]
     return [Reply(
@@ -70,7 +71,7 @@ async def show(turn: Turn, ticket: Ticket) -> list[Reply]:
         turn._("Expected answer by: {due}", due=turn.translator.format_date(ticket.due_at)),
         "",
     ]
-    for event in await ticket_repo.timeline(turn.session, ticket.id, public_only=True):
+    for event in await ticket_repo.timeline(turn.session, id_of(ticket), public_only=True):
         lines.append(f"• {format_date(event.created_at)} — {_event_text(turn, event)}")
     rows: list[tuple[Button, ...]] = []
     if ticket.status in OPEN:

@@ -18,7 +18,7 @@ from handlers.states import State
 from handlers.types import Attachment, Capabilities, Incoming, Reply
 from storage import address_limits
 from storage.address_limits import AddressLimits, Limit
-from storage.models import Citizen
+from storage.models import Citizen, TicketKind
 from storage.ticket_rules import DEFAULT_DUE_DAYS
 
 
@@ -26,7 +26,7 @@ from storage.ticket_rules import DEFAULT_DUE_DAYS
 class TicketPolicy:
     """Rules for feedback tickets: answer deadlines per kind, holidays, daily limit per citizen."""
 
-    due_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DUE_DAYS))
+    due_days: dict[TicketKind, int] = field(default_factory=lambda: dict(DEFAULT_DUE_DAYS))
     holidays: frozenset[date] = frozenset()
     daily_limit: int = 5
 

@@ -4,7 +4,7 @@ statements SQLModel's `exec()` has no overload for (SQLAlchemy's own `select()`,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Unpack, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Result, Table, inspect
 from sqlalchemy.sql.base import Executable
@@ -17,6 +17,17 @@ def table_of(model: type[SQLModel]) -> Table:
     return cast(Table, inspect(model).local_table)
 
 
-async def run(session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None) -> Result[Unpack[tuple[Any, ...]]]:
+async def run(session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None) -> Result[*tuple[Any, ...]]:
     """Execute a Core statement in the session's transaction, flushing pending objects first like `exec()`."""
     return await session.exec(statement, params=params)  # type: ignore[call-overload]  # SQLModel's exec() is typed only for its own select() and DML
+
+
+class _Stored(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def id_of(row: _Stored) -> int:
+    """A row's id typed `int`: SQLModel types every id `int | None`, None only before the row is first
+    flushed, and the callers pass rows read from or flushed to the database (nothing is checked)."""
+    return cast(int, row.id)

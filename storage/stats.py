@@ -189,7 +189,7 @@ def _hours(microseconds: int) -> float:
 
 
 def _in_areas(column: object, areas: frozenset[str] | None) -> ColumnElement[bool]:
-    return true() if areas is None else col(column).in_(sorted(areas))  # type: ignore[arg-type]
+    return true() if areas is None else col(column).in_(sorted(areas))
 
 
 def _in_scope(scope: Scope) -> list[ColumnElement[bool]]:

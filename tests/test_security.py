@@ -175,14 +175,14 @@ async def test_no_secret_reaches_the_logs_of_a_whole_run(settings, tg, zalo, ses
     logged = stream.getvalue()
     assert "DEBUG" in logged and "webhook" in logged.lower()  # the capture worked
     secrets = {
-        "Telegram bot token": app_settings.telegram_bot_token,
-        "Telegram bot token's key": app_settings.telegram_bot_token.split(":", 1)[1],
+        "Telegram bot token": app_settings.telegram_bot_token.get_secret_value(),
+        "Telegram bot token's key": app_settings.telegram_bot_token.get_secret_value().split(":", 1)[1],
         "Telegram webhook secret": TELEGRAM_SECRET,
-        "Zalo bot token": app_settings.zalo_bot_token,
+        "Zalo bot token": app_settings.zalo_bot_token.get_secret_value(),
         "Zalo webhook secret": ZALO_SECRET,
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "staff password": STAFF_PASSWORD,
-        "SECRET_KEY": app_settings.secret_key,
+        "SECRET_KEY": app_settings.secret_key.get_secret_value(),
         **{f"session cookie {n}": cookie for n, cookie in enumerate(cookies)},
     }
     leaked = {name: value for name, value in secrets.items() if value and value in logged}

@@ -504,13 +504,13 @@ async def test_an_invalid_access_token_is_refreshed_the_rotated_pair_stored_and_
     configured = oa_settings(settings, zalo, quiet_hours="")
     bot = await aiohttp_client(create_app(configured))
     first = await stored_pair(sessions)
-    assert (first.access_token, first.refresh_token) == (configured.zalo_oa_access_token, configured.zalo_oa_refresh_token)
+    assert (first.access_token, first.refresh_token) == (configured.zalo_oa_access_token.get_secret_value(), configured.zalo_oa_refresh_token.get_secret_value())
 
     zalo.expire_access_tokens()
     attempts = zalo.send_attempts
     reply = await citizen_of(zalo, bot, "t-1").send("/menu")
     assert reply and zalo.send_attempts - attempts == len(reply) + 1  # refused with -216, then sent with the new token
-    assert [call["refresh_token"] for call in zalo.oauth_calls] == [configured.zalo_oa_refresh_token]
+    assert [call["refresh_token"] for call in zalo.oauth_calls] == [configured.zalo_oa_refresh_token.get_secret_value()]
     pair = await stored_pair(sessions)
     assert pair.access_token == zalo.messages_to("t-1")[0].access_token != first.access_token
     assert pair.refresh_token != first.refresh_token and pair.lease_until is None
@@ -548,19 +548,19 @@ async def test_the_refresh_sends_the_apps_secret_key_and_a_wrong_one_is_refused_
     zalo.expire_access_tokens()
     assert await zalo.post(bot, zalo.text_event("s-1", "/menu")) == 200
     await zalo.wait_until(lambda: zalo.refused_secrets >= 1)
-    answer = await oauth(zalo, mixed_up.zalo_oa_refresh_token, secret_key=zalo.secret_key)
+    answer = await oauth(zalo, mixed_up.zalo_oa_refresh_token.get_secret_value(), secret_key=zalo.secret_key)
     assert answer["error"] == INVALID_SECRET_KEY and answer["error_name"] == "Invalid secret key"
     assert "access_token" not in answer and "ref_doc" in answer  # Zalo's shape, with HTTP 200
     await zalo.wait_until(lambda: "ZALO_OA_APP_SECRET" in caplog.text, what=lambda: caplog.text[-2000:])
     assert (await (await bot.get("/healthz")).json())["zalo_oa"] == "app secret refused"
     assert zalo.refused_refreshes == 0 and zalo.sent == []
-    assert mixed_up.zalo_oa_app_secret not in caplog.text
+    assert mixed_up.zalo_oa_app_secret.get_secret_value() not in caplog.text
     await bot.close()
 
     right = mixed_up.model_copy(update={"zalo_oa_app_secret": zalo.app_secret})  # the stored refresh token is unspent
     fixed = await aiohttp_client(create_app(right))
     await citizen_of(zalo, fixed, "s-2").send("/menu")
-    assert zalo.messages_to("s-2") and [call["refresh_token"] for call in zalo.oauth_calls][-1] == right.zalo_oa_refresh_token
+    assert zalo.messages_to("s-2") and [call["refresh_token"] for call in zalo.oauth_calls][-1] == right.zalo_oa_refresh_token.get_secret_value()
     assert (await (await fixed.get("/healthz")).json())["zalo_oa"] == "ok"
 
 
@@ -582,8 +582,8 @@ async def test_a_restart_keeps_the_stored_pair_and_new_tokens_in_the_environment
     renewed = oa_settings(settings, zalo)  # an administrator made a new pair
     third = await aiohttp_client(create_app(renewed))
     await citizen_of(zalo, third, "r-1").send("/menu")
-    assert zalo.messages_to("r-1")[-1].access_token == renewed.zalo_oa_access_token
-    assert (await stored_pair(sessions)).refresh_token == renewed.zalo_oa_refresh_token
+    assert zalo.messages_to("r-1")[-1].access_token == renewed.zalo_oa_access_token.get_secret_value()
+    assert (await stored_pair(sessions)).refresh_token == renewed.zalo_oa_refresh_token.get_secret_value()
 
 
 async def test_concurrent_refreshes_make_one_call_to_zalo_in_one_process_and_across_processes(
@@ -592,7 +592,7 @@ async def test_concurrent_refreshes_make_one_call_to_zalo_in_one_process_and_acr
     configured = oa_settings(settings, zalo)
     bot = await aiohttp_client(create_app(configured))
     tokens = bot.app[keys.CHANNELS]["zalo_oa"].tokens
-    stale = configured.zalo_oa_access_token
+    stale = configured.zalo_oa_access_token.get_secret_value()
     zalo.expire_access_tokens()
     got = await asyncio.gather(*(tokens.refresh(stale) for _ in range(8)))
     assert len(set(got)) == 1 and len(zalo.oauth_calls) == 1
@@ -628,9 +628,9 @@ async def test_the_access_token_is_refreshed_before_it_ends(settings, zalo, aioh
     configured = oa_settings(settings, zalo)
     bot = await aiohttp_client(create_app(configured, clock=clock))
     tokens = bot.app[keys.CHANNELS]["zalo_oa"].tokens
-    assert await tokens.current() == configured.zalo_oa_access_token  # expiry unknown: used until Zalo refuses it
+    assert await tokens.current() == configured.zalo_oa_access_token.get_secret_value()  # expiry unknown: used until Zalo refuses it
     zalo.expire_access_tokens()
-    fresh = await tokens.refresh(configured.zalo_oa_access_token)
+    fresh = await tokens.refresh(configured.zalo_oa_access_token.get_secret_value())
     clock.now += timedelta(hours=24, minutes=55)  # 25 h tokens: 5 minutes left, within the margin
     assert len(zalo.oauth_calls) == 1
     renewed = await tokens.current()
@@ -962,10 +962,10 @@ async def test_storage_contract_one_refresh_and_one_handling_across_processes(db
     try:
         async with aiohttp.ClientSession() as http:
             pair = [Tokens(factory, configured, http, utc_now) for factory in factories]
-            await pair[0].seed(configured.zalo_oa_access_token, configured.zalo_oa_refresh_token, only_process=False)
-            assert await pair[1].seed(configured.zalo_oa_access_token, configured.zalo_oa_refresh_token,
+            await pair[0].seed(configured.zalo_oa_access_token.get_secret_value(), configured.zalo_oa_refresh_token.get_secret_value(), only_process=False)
+            assert await pair[1].seed(configured.zalo_oa_access_token.get_secret_value(), configured.zalo_oa_refresh_token.get_secret_value(),
                                       only_process=False) == "kept"
-            got = await asyncio.gather(*(tokens.refresh(configured.zalo_oa_access_token) for tokens in pair * 3))
+            got = await asyncio.gather(*(tokens.refresh(configured.zalo_oa_access_token.get_secret_value()) for tokens in pair * 3))
         assert len(set(got)) == 1 and len(zalo.oauth_calls) == 1
 
         now = utc_now()

@@ -40,9 +40,15 @@ class Channel(Protocol):
     """A running channel. `webhook`: it receives through the web server (so in serving processes);
     otherwise it polls (in working ones)."""
 
-    name: str
-    capabilities: Capabilities
     webhook: bool
+
+    @property
+    def name(self) -> str:
+        """The channel's name, as stored with its citizens and outbox messages."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the platform can show (buttons, photos, …)."""
 
     async def start(self, *, receive: bool = True) -> None:
         """Connect; with `receive`, take the platform's updates too (else only send)."""

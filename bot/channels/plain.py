@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 from sqlmodel import select
@@ -76,10 +76,15 @@ def cannot_read(translator: Translator, *, sticker: bool = False) -> Reply:
     ))
 
 
+def as_dict(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (for reading platforms' answers)."""
+    return value if isinstance(value, dict) else {}
+
+
 async def post_json(http: aiohttp.ClientSession, url: str, *, timeout: float, **request: object) -> tuple[int, object]:
     """POST to a platform's API: the answer's status and JSON body (None when it is no JSON). Raises
     aiohttp.ClientError or TimeoutError when the platform cannot be reached."""
-    async with http.post(url, timeout=aiohttp.ClientTimeout(total=timeout), **request) as response:  # type: ignore[arg-type]
+    async with http.post(url, timeout=aiohttp.ClientTimeout(total=timeout), **request) as response:  # type: ignore[arg-type]  # the callers pass http.post's own keywords
         try:
             return response.status, await response.json(content_type=None)
         except ValueError:

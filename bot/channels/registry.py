@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 
 from aiohttp import web
@@ -57,7 +57,7 @@ async def _sending(app: web.Application, channel: Channel, settings: Settings, c
     limits = channel.send_limits
     sender = Sender(
         app[keys.SESSIONS], channel.name, channel.deliver, clock, rate=limits.rate, per_chat=limits.per_chat,
-        quiet=QuietHours.parse(settings.quiet_hours, settings.tz), window=limits.window,
+        quiet=QuietHours.of(settings.quiet_hours, settings.tz), window=limits.window,
     )
     task = asyncio.create_task(sender.run(), name=f"outbox:{sender.channel}")
     try:
@@ -80,7 +80,7 @@ def routes(kinds: Iterable[Kind]) -> list[web.AbstractRouteDef]:
     return table
 
 
-def _handler(name: str, route: Route) -> Callable[[web.Request], object]:
+def _handler(name: str, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         channel = request.app[keys.CHANNELS].get(name)
         if channel is None:

@@ -112,8 +112,9 @@ async def fetch(session: aiohttp.ClientSession, url: str, limit: int, source: Me
     current = URL(url)
     for _hop in range(MAX_REDIRECTS + 1):
         target, headers, server_name = await _target(source, current)
-        extra = {"server_hostname": server_name} if server_name else {}
-        async with session.get(target, timeout=timeout, allow_redirects=False, headers=headers, **extra) as response:
+        async with session.get(
+            target, timeout=timeout, allow_redirects=False, headers=headers, server_hostname=server_name,
+        ) as response:
             if response.status in (301, 302, 303, 307, 308):
                 current = URL(urljoin(str(current), response.headers.get("Location", "")))
                 continue

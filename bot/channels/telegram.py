@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,19 +108,15 @@ def to_incoming(update: Update) -> Incoming | None:
     chat = update.effective_chat
     if user is None or chat is None or chat.type != chat.PRIVATE or user.is_bot:
         return None
-    common = {
-        "channel": CHANNEL,
-        "user_id": str(user.id),
-        "display_name": user.full_name,
-        "language_hint": user.language_code,
-    }
+    incoming = partial(
+        Incoming, channel=CHANNEL, user_id=str(user.id), display_name=user.full_name, language_hint=user.language_code,
+    )
     if update.callback_query is not None:
-        return Incoming(**common, action=update.callback_query.data or "")
+        return incoming(action=update.callback_query.data or "")
     message = update.message
     if message is None:
         return None
-    return Incoming(
-        **common,
+    return incoming(
         text=message.text or message.caption,
         attachments=_attachments(message),
         location=Location(message.location.latitude, message.location.longitude) if message.location else None,
@@ -193,7 +190,7 @@ class TelegramChannel:
         self.send_limits = SendLimits(settings.telegram_rate_limit, settings.telegram_chat_rate)
         builder = (
             ApplicationBuilder()
-            .token(settings.telegram_bot_token)
+            .token(settings.telegram_bot_token.get_secret_value())
             .base_url(settings.telegram_base_url)
             .concurrent_updates(PerCitizenProcessor(settings.max_concurrent_updates, locks))
             .request(AiohttpRequest(SEND_CONNECTIONS))
@@ -244,7 +241,7 @@ class TelegramChannel:
         elif self.webhook:
             await bot.set_webhook(
                 self.settings.telegram_webhook_url,
-                secret_token=self.settings.telegram_webhook_secret,
+                secret_token=self.settings.telegram_webhook_secret.get_secret_value(),
                 allowed_updates=ALLOWED_UPDATES,
             )
             log.info("Telegram: webhook mode as @%s", bot.username)
@@ -268,7 +265,7 @@ class TelegramChannel:
         if not self.webhook:
             raise web.HTTPNotFound()
         given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self.settings.telegram_webhook_secret.encode()):
+        if not hmac.compare_digest(given.encode(), self.settings.telegram_webhook_secret.get_secret_value().encode()):
             log.warning("Telegram webhook: wrong secret token from %s", request.remote)
             raise web.HTTPForbidden()
         try:
@@ -288,8 +285,8 @@ class TelegramChannel:
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Answer a button press at once, then handle the update and send the replies."""
-        incoming = to_incoming(update)
-        if incoming is None:
+        incoming, chat = to_incoming(update), update.effective_chat
+        if incoming is None or chat is None:  # no chat: to_incoming gave None already
             return
         if incoming.attachments:
             incoming = replace(incoming, fetch=self._download)
@@ -299,7 +296,7 @@ class TelegramChannel:
             except TelegramError as exc:  # an old press: still handle it, the menu answers "expired"
                 log.debug("could not answer callback query: %s", exc)
         replies = await self.engine.handle(incoming, CAPABILITIES)
-        chat_id = update.effective_chat.id  # type: ignore[union-attr]
+        chat_id = chat.id
         await send_in_turn(
             self.engine.sessions, channel=CHANNEL, chat_id=str(chat_id), replies=replies, update_key=str(update.update_id),
             send=lambda reply: self.reply(chat_id, [reply]), for_a_while=_for_a_while, clock=self.engine.clock,
@@ -393,8 +390,8 @@ class TelegramChannel:
 
 
 def _secrets(settings: Settings) -> tuple[str, ...]:
-    token = settings.telegram_bot_token
-    return token, token.partition(":")[2], settings.telegram_webhook_secret
+    """The token's key part alone (the settings' own secrets are masked whole by `Settings.secrets`)."""
+    return (settings.telegram_bot_token.get_secret_value().partition(":")[2],)
 
 
 KIND = Kind(

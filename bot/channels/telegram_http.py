@@ -13,13 +13,13 @@ outage handling do not change.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 from telegram._utils.defaultvalue import DefaultValue  # the library's own marker for "not given"
+from telegram._utils.types import ODVInput  # the type of those arguments in BaseRequest
 
 DEFAULT_TIMEOUT = 5.0
 POOL_TIMEOUT = 1.0
@@ -63,10 +63,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: float | None | DefaultValue[None] = BaseRequest.DEFAULT_NONE,
-        write_timeout: float | None | DefaultValue[None] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: float | None | DefaultValue[None] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: float | None | DefaultValue[None] = BaseRequest.DEFAULT_NONE,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
@@ -78,9 +78,9 @@ class AiohttpRequest(BaseRequest):
             write = self._media_write_timeout if files else self._timeouts["write"]
         else:
             write = write_timeout
-        parts = (read, write, connect, pool)
+        total = None if read is None or write is None or connect is None or pool is None else read + write + connect + pool
         timeout = aiohttp.ClientTimeout(
-            total=None if None in parts else sum(parts),  # type: ignore[arg-type]
+            total=total,
             connect=None if connect is None or pool is None else connect + pool,
             sock_connect=connect,
             sock_read=read,
@@ -99,7 +99,7 @@ class AiohttpRequest(BaseRequest):
         try:
             async with self._session.request(method, url, data=body, headers=headers, timeout=timeout) as response:
                 return response.status, await response.read()
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as error:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
             raise TimedOut from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error

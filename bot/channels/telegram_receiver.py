@@ -134,7 +134,7 @@ class Receiver:
             log.warning("Telegram: %d update(s) received but not handled before; handling them now", len(rows))
         for row in rows:
             try:
-                update = Update.de_json(row.payload, self.application.bot)
+                update = Update.de_json(row.payload or {}, self.application.bot)  # the query reads rows with a payload
             except (KeyError, TypeError, ValueError):
                 log.exception("Telegram inbox: update %s cannot be read; dropped", row.update_id)
                 self._busy.add(row.update_id)

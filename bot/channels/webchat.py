@@ -189,7 +189,7 @@ class WebChat:
         visitor not yet known must fit the limit of new identities of their address."""
         origin = self.identities.address(request.remote)
         incoming = Incoming(
-            channel=CHANNEL, user_id=identity.user_id, language_hint=_accept_language(request), origin=origin, **fields,  # type: ignore[arg-type]
+            channel=CHANNEL, user_id=identity.user_id, language_hint=_accept_language(request), origin=origin, **fields,  # type: ignore[arg-type]  # Incoming's own keywords
         )
         async with self.locks.hold((CHANNEL, identity.user_id)):
             if not await self._admitted(identity, origin):
@@ -357,7 +357,7 @@ async def read_uploads(request: web.Request, rules: MediaRules) -> Uploads:
             counts[kind] += 1
             if counts[kind] > FILE_FIELDS[kind]:
                 raise UploadRefused("too_many")
-            attachment, size = await _receive_file(part, kind, uploads, rules.max_bytes, rules.max_post - received)  # type: ignore[arg-type]
+            attachment, size = await _receive_file(part, kind, uploads, rules.max_bytes, rules.max_post - received)  # type: ignore[arg-type]  # the form posts flat parts, no nested multipart
             received += size
             uploads.attachments.append(attachment)
     except (ValueError, UnicodeDecodeError, HttpProcessingError) as exc:  # not multipart as browsers write it

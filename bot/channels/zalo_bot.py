@@ -27,7 +27,7 @@ from aiohttp import web
 
 from bot.channels.base import Kind, Route, SendLimits
 from bot.channels.inbox import DatabaseUnavailable, Inbox
-from bot.channels.plain import PlainChannel, cannot_read, post_json
+from bot.channels.plain import PlainChannel, as_dict, cannot_read, post_json
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
@@ -88,9 +88,10 @@ class ZaloBotApi:
             raise ZaloNetworkError(f"{method}: {exc.__class__.__name__}: {exc}") from exc
         if isinstance(body, dict) and body.get("ok") is True and status < 400:
             return body.get("result")
-        body = body if isinstance(body, dict) else {}
-        code = body.get("error_code") if isinstance(body.get("error_code"), int) else status
-        parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+        body = as_dict(body)
+        error_code = body.get("error_code")
+        code = error_code if isinstance(error_code, int) else status
+        parameters = as_dict(body.get("parameters"))
         retry_after = parameters.get("retry_after")
         raise ZaloApiError(code, str(body.get("description") or f"HTTP {status}"),
                            float(retry_after) if isinstance(retry_after, int | float) else None)
@@ -130,8 +131,8 @@ def parse_update(body: object) -> ZaloMessage | None:
     message = body.get("message")
     if not isinstance(message, dict):
         raise ValueError("update without a message")
-    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
-    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    sender = as_dict(message.get("from"))
+    chat = as_dict(message.get("chat"))
     user_id, chat_id = _id(sender.get("id")), _id(chat.get("id")) or _id(sender.get("id"))
     if not user_id or not chat_id:
         raise ValueError("update without a sender")
@@ -224,7 +225,7 @@ class ZaloBotChannel(PlainChannel):
         Zalo is unreachable; a refused token stops start-up. Without `receive` (a process of the
         other role receives) only sending is set up."""
         self._http = aiohttp.ClientSession()
-        self.api = ZaloBotApi(self.settings.zalo_bot_base_url, self.settings.zalo_bot_token, self._http)
+        self.api = ZaloBotApi(self.settings.zalo_bot_base_url, self.settings.zalo_bot_token.get_secret_value(), self._http)
         try:
             me = await self._persist("getMe")
             name = (me.get("account_name") or me.get("id")) if isinstance(me, dict) else None
@@ -233,7 +234,7 @@ class ZaloBotChannel(PlainChannel):
                 return
             if self.webhook:
                 await self._persist("setWebhook", {
-                    "url": self.settings.zalo_bot_webhook_url, "secret_token": self.settings.zalo_bot_webhook_secret,
+                    "url": self.settings.zalo_bot_webhook_url, "secret_token": self.settings.zalo_bot_webhook_secret.get_secret_value(),
                 })
                 self._receiving = True
                 self.inbox.start()
@@ -317,7 +318,7 @@ class ZaloBotChannel(PlainChannel):
         if not self.webhook:
             raise web.HTTPNotFound()
         given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self.settings.zalo_bot_webhook_secret.encode()):
+        if not hmac.compare_digest(given.encode(), self.settings.zalo_bot_webhook_secret.get_secret_value().encode()):
             log.warning("Zalo Bot API webhook: wrong secret token from %s", request.remote)
             raise web.HTTPForbidden()
         try:
@@ -372,12 +373,11 @@ class ZaloBotChannel(PlainChannel):
 
     async def _incoming(self, message: ZaloMessage) -> Incoming:
         """The neutral message; a typed number or label of an offered choice becomes its action."""
-        common = {"channel": CHANNEL, "user_id": message.user_id, "display_name": message.display_name,
-                  "message_id": message.message_id}
         if message.text and not message.photo_url:
             action = await self.typed_choice(message.user_id, message.text)
             if action is not None:
-                return Incoming(**common, action=action)
+                return Incoming(channel=CHANNEL, user_id=message.user_id, display_name=message.display_name,
+                                message_id=message.message_id, action=action)
         attachments = (Attachment("photo", message.photo_url),) if message.photo_url else ()
         return Incoming(
             channel=CHANNEL, user_id=message.user_id, text=message.text, display_name=message.display_name,
@@ -412,7 +412,8 @@ class ZaloBotChannel(PlainChannel):
 
 
 def _secrets(settings: Settings) -> tuple[str, ...]:
-    return settings.zalo_bot_token, settings.zalo_bot_token.partition(":")[2], settings.zalo_bot_webhook_secret
+    """The token's key part alone (the settings' own secrets are masked whole by `Settings.secrets`)."""
+    return (settings.zalo_bot_token.get_secret_value().partition(":")[2],)
 
 
 KIND = Kind(

@@ -38,6 +38,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,7 +48,7 @@ from aiohttp import web
 from bot.channels import remote_media
 from bot.channels.base import Kind, Route, SendLimits
 from bot.channels.inbox import DatabaseUnavailable, Inbox
-from bot.channels.plain import PlainChannel, cannot_read, post_json
+from bot.channels.plain import PlainChannel, as_dict, cannot_read, post_json
 from bot.channels.uploads import Uploads, data_file
 from bot.config import Settings
 from bot.ordering import KeyedLocks
@@ -146,7 +147,7 @@ def parse_event(body: object) -> OAEvent | None:
     user_id = _id(person.get("id")) if isinstance(person, dict) else None
     if user_id is None:
         raise ValueError("event without a user")
-    message = body.get("message") if isinstance(body.get("message"), dict) else {}
+    message = as_dict(body.get("message"))
     if name not in (FOLLOW, UNFOLLOW) and not message:
         raise ValueError("event without a message")
     msg_id = _id(message.get("msg_id"))
@@ -184,7 +185,7 @@ def _first_payload(message: dict) -> dict:
 
 
 def _location(payload: dict) -> Location:
-    coordinates = payload.get("coordinates") if isinstance(payload.get("coordinates"), dict) else {}
+    coordinates = as_dict(payload.get("coordinates"))
     try:
         latitude, longitude = float(coordinates["latitude"]), float(coordinates["longitude"])
     except (KeyError, TypeError, ValueError):
@@ -222,7 +223,7 @@ class Tokens:
     ) -> None:
         self.sessions = sessions
         self.app_id = settings.zalo_oa_app_id
-        self.app_secret = settings.zalo_oa_app_secret  # the app's secret key, not the OA secret key of the webhook
+        self.app_secret = settings.zalo_oa_app_secret.get_secret_value()  # the app's secret key, not the OA secret key of the webhook
         self.url = f"{settings.zalo_oauth_base}/v4/oa/access_token"
         self.http = http
         self.clock = clock
@@ -295,7 +296,7 @@ class Tokens:
                                            headers={"secret_key": self.app_secret})
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ZaloOANetworkError(f"access_token: {exc.__class__.__name__}") from exc
-        body = body if isinstance(body, dict) else {}
+        body = as_dict(body)
         access, refresh = body.get("access_token"), body.get("refresh_token")
         if status < 400 and isinstance(access, str) and access and isinstance(refresh, str) and refresh:
             seconds = body.get("expires_in")
@@ -357,7 +358,7 @@ class ZaloOAApi:
         if isinstance(body, dict) and body.get("error") == 0 and status < 400:
             data = body.get("data")
             return data if isinstance(data, dict) else {}
-        body = body if isinstance(body, dict) else {}
+        body = as_dict(body)
         error = body.get("error")
         code = status if status >= 400 or not isinstance(error, int) or not error else error
         raise ZaloOAApiError(code, str(body.get("message") or f"HTTP {status}"))
@@ -462,7 +463,7 @@ class ZaloOAChannel(PlainChannel):
         self.api = ZaloOAApi(self.settings.zalo_oa_api_base, self._http, self.tokens)
         try:
             outcome = await self.tokens.seed(
-                self.settings.zalo_oa_access_token, self.settings.zalo_oa_refresh_token,
+                self.settings.zalo_oa_access_token.get_secret_value(), self.settings.zalo_oa_refresh_token.get_secret_value(),
                 only_process=self.settings.is_sqlite,
             )
         except BaseException:
@@ -517,7 +518,7 @@ class ZaloOAChannel(PlainChannel):
         sent_at = event_time(timestamp)
         if sent_at is None:
             raise web.HTTPBadRequest(text="event without a timestamp")
-        expected = signature(self.settings.zalo_oa_app_id, raw, str(timestamp), self.settings.zalo_oa_secret_key)
+        expected = signature(self.settings.zalo_oa_app_id, raw, str(timestamp), self.settings.zalo_oa_secret_key.get_secret_value())
         if not hmac.compare_digest(given.encode(), expected.encode()):
             log.warning("Zalo OA webhook: wrong signature, from %s", request.remote)
             raise web.HTTPForbidden()
@@ -569,18 +570,18 @@ class ZaloOAChannel(PlainChannel):
 
     async def _incoming(self, event: OAEvent) -> Incoming:
         """The neutral message; a typed number or label of an offered choice becomes its action."""
-        common = {"channel": CHANNEL, "user_id": event.user_id, "message_id": event.key}
+        incoming = partial(Incoming, channel=CHANNEL, user_id=event.user_id, message_id=event.key)
         if event.event == FOLLOW:
-            return Incoming(**common, text="/start")
+            return incoming(text="/start")
         if event.event == TEXT and event.text:
             action = await self.typed_choice(event.user_id, event.text)
             if action is not None:
-                return Incoming(**common, action=action)
-            return Incoming(**common, text=event.text)
+                return incoming(action=action)
+            return incoming(text=event.text)
         if event.event == LOCATION:
-            return Incoming(**common, location=event.location)
+            return incoming(location=event.location)
         kind = "photo" if event.event == IMAGE else "voice"
-        return Incoming(**common, text=event.text, attachments=(Attachment(kind, event.url or ""),), fetch=self._download)
+        return incoming(text=event.text, attachments=(Attachment(kind, event.url or ""),), fetch=self._download)
 
     # ----- out -----
 
@@ -648,13 +649,8 @@ async def _body(request: web.Request) -> bytes:
     return bytes(data)
 
 
-def _secrets(settings: Settings) -> tuple[str, ...]:
-    return (settings.zalo_oa_app_secret, settings.zalo_oa_secret_key, settings.zalo_oa_access_token,
-            settings.zalo_oa_refresh_token)
-
-
 KIND = Kind(
     CHANNEL, lambda parts: ZaloOAChannel(parts.settings, parts.engine, parts.locks, parts.clock),
     enabled=lambda settings: settings.zalo_oa_enabled,
-    routes=(Route("POST", "/webhook/zalo-oa", "zalo-oa-webhook", "handle_webhook"),), secrets=_secrets,
+    routes=(Route("POST", "/webhook/zalo-oa", "zalo-oa-webhook", "handle_webhook"),),
 )

@@ -61,7 +61,7 @@ async def ensure_admin(app: web.Application) -> None:
     async with app[keys.SESSIONS]() as session:
         if (await session.exec(select(Staff.id).where(Staff.role == StaffRole.admin))).first() is not None:
             return
-        password = settings.admin_password or secrets.token_urlsafe(12)
+        password = settings.admin_password.get_secret_value() or secrets.token_urlsafe(12)
         try:
             staff = await create_staff(session, "admin", StaffRole.admin, None, password, app[keys.CLOCK](), display_name="Admin")
             await audit.record(session, None, "staff.create", now=app[keys.CLOCK](), actor="system", object_type="staff", object_id=staff.username)

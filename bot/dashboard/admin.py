@@ -95,7 +95,6 @@ async def staff_change(request: web.Request) -> web.StreamResponse:
     if action not in ("disable", "enable", "reset", "unlink"):
         raise web.HTTPBadRequest(text="unknown action")
     me = staff_of(request)
-    now = now_of(request)
     password = ""  # nosec B105  # none until a reset makes one
     async with request.app[keys.SESSIONS]() as session:
         staff = (await session.exec(select(Staff).where(Staff.username == username))).first()

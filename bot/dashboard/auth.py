@@ -22,6 +22,7 @@ from bot.dashboard.web import (
 from content.i18n import N_
 from storage import audit, logins
 from storage.staff import check_password, close_sessions, login_candidate, open_session, purge_sessions, signed_in
+from storage.core import id_of
 
 routes = web.RouteTableDef()
 
@@ -122,7 +123,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     """POST /admin/logout: ends this session."""
     staff = staff_of(request)
     async with request.app[keys.SESSIONS]() as session:
-        await close_sessions(session, staff.id, token=request.cookies.get(SESSION_COOKIE, ""))  # type: ignore[arg-type]
+        await close_sessions(session, id_of(staff), token=request.cookies.get(SESSION_COOKIE, ""))
         await record(session, request, "logout", object_type="staff", object_id=staff.username)
         await session.commit()
     response = redirect(request, "admin-login")

@@ -32,6 +32,7 @@ from handlers.turn import Services
 from storage import broadcast_views, broadcasts
 from storage.files import write_private
 from storage.models import Broadcast, BroadcastStatus, HouseholdStatus, OutboxStatus
+from storage.core import id_of
 
 routes = web.RouteTableDef()
 PAGE = 30
@@ -41,7 +42,7 @@ NEXT_OCCURRENCES = 3
 MAX_ID_DIGITS = 9  # larger numbers are no id of ours (and overflow an INTEGER on PostgreSQL)
 FORM_ROOM = 64 * 1024  # what the text fields of the form may take besides the photo
 CANCELLABLE = frozenset({BroadcastStatus.scheduled, BroadcastStatus.queued})
-BROADCAST_STATUS = {
+BROADCAST_STATUS: dict[str, str] = {
     BroadcastStatus.scheduled: N_("Scheduled"),
     BroadcastStatus.queued: N_("Sending"),
     BroadcastStatus.done: N_("Finished"),
@@ -243,7 +244,7 @@ def describe_target(target: dict, services: Services, t: Translator) -> str:
             if members and members <= remaining:
                 parts.append(group)
                 remaining -= members
-        parts += [(services.areas.get(code).label if services.areas.get(code) else code) for code in codes if code in remaining]  # type: ignore[union-attr]
+        parts += [(area.label if (area := services.areas.get(code)) else code) for code in codes if code in remaining]
         where = ", ".join(parts[:4]) + (" " + t.gettext(N_("and {count} more")).format(count=len(parts) - 4) if len(parts) > 4 else "")
     details = [where]
     if target.get("statuses"):
@@ -374,7 +375,7 @@ async def detail(request: web.Request) -> web.Response:
     """GET /admin/broadcasts/ID: what was sent to whom, and how far delivery has got."""
     async with reading(request) as session:
         broadcast = await _find(request, session)
-        counts = await broadcasts.status_counts(session, broadcast.id)  # type: ignore[arg-type]
+        counts = await broadcasts.status_counts(session, id_of(broadcast))
     summary = _summary(request, broadcast, counts)
     reasons = sorted((key.split(":", 1), value) for key, value in counts.items()
                      if ":" in key and not key.startswith(f"{OutboxStatus.sent}:"))  # sent, only counted apart

@@ -24,6 +24,7 @@ from content.i18n import N_, SUPPORTED, Catalogs
 from handlers.dialogues import MAX_QUESTION, publish_answers, topic_of
 from storage import broadcasts, dialogues
 from storage.models import Dialogue, DialogueStatus
+from storage.core import id_of
 
 routes = web.RouteTableDef()
 MAX_ID_DIGITS = 9
@@ -197,8 +198,8 @@ async def detail(request: web.Request) -> web.Response:
     """GET /admin/dialogues/ID: the dialogue, its questions ranked by support, answers and publishing."""
     async with reading(request) as session:
         dialogue = await _find(request, session)
-        ranked = await dialogues.ranked_questions(session, dialogue.id)  # type: ignore[arg-type]
-        from_webchat = await dialogues.supports_from(session, dialogue.id, webchat.CHANNEL)  # type: ignore[arg-type]
+        ranked = await dialogues.ranked_questions(session, id_of(dialogue))
+        from_webchat = await dialogues.supports_from(session, id_of(dialogue), webchat.CHANNEL)
     answered = sum(1 for row in ranked if (row.question.answer or "").strip())
     return render(request, "admin/dialogues/detail.html", {
         "d": dialogue, "ranked": ranked, "answered": answered, "status_labels": STATUS_LABELS, "from_webchat": from_webchat,
@@ -252,7 +253,7 @@ async def publish(request: web.Request) -> web.StreamResponse:
         dialogue = await _find(request, session)
         if dialogue.status == DialogueStatus.answered:
             raise redirect(request, "admin-dialogue", {"message": "published"}, id=str(dialogue.id))
-        if not summary or not await dialogues.answered_questions(session, dialogue.id):  # type: ignore[arg-type]
+        if not summary or not await dialogues.answered_questions(session, id_of(dialogue)):
             raise redirect(request, "admin-dialogue", {"message": "incomplete"}, id=str(dialogue.id))
         count, queued = await publish_answers(
             session, request.app[keys.SERVICES].catalogs, staff_of(request), dialogue, summary=summary,

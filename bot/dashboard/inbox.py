@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from typing import Literal
 
 from aiohttp import web
 
@@ -25,6 +26,7 @@ from storage import selfcheck as selfcheck_repo
 from storage import tickets as ticket_repo
 from storage.models import EventKind, Staff, Ticket, TicketAttachment, TicketKind, TicketStatus
 from storage.ticket_rules import FINAL, OPEN, TRANSITIONS, InvalidTransition, is_overdue
+from storage.core import id_of
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 25
@@ -38,6 +40,7 @@ KIND_LABELS = {
     TicketKind.question: N_("Question"), TicketKind.feedback: N_("Feedback"), TicketKind.suggestion: N_("Suggestion"),
     TicketKind.complaint: N_("Complaint"), TicketKind.problem: N_("Problem"),
 }
+EXPORT_FORMATS: dict[str, Literal["csv", "xlsx"]] = {"csv": "csv", "xlsx": "xlsx"}
 STATUS_LABELS = {
     TicketStatus.new: N_("New"), TicketStatus.assigned: N_("Assigned"), TicketStatus.in_progress: N_("In progress"),
     TicketStatus.answered: N_("Answered"), TicketStatus.closed: N_("Closed"), TicketStatus.rejected: N_("Rejected"),
@@ -174,8 +177,8 @@ def _topic_label(request: web.Request):
 @routes.get(f"{PREFIX}/inbox/export", name="admin-inbox-export")
 async def export(request: web.Request) -> web.StreamResponse:
     """GET /admin/inbox/export?format=csv|xlsx&…: the tickets the inbox shows, in the viewer's scope."""
-    fmt = request.query.get("format", "")
-    if fmt not in ("csv", "xlsx"):
+    fmt = EXPORT_FORMATS.get(request.query.get("format", ""))
+    if fmt is None:
         return render(request, "admin/error.html", {"code": 400, "message": N_("Choose CSV or Excel (XLSX) for the export.")}, status=400)
     staff, now, tz = staff_of(request), now_of(request), request.app[keys.SERVICES].tz
     chosen, _ = _filter(request)
@@ -210,8 +213,8 @@ async def ticket_page(request: web.Request) -> web.Response:
     staff, services = staff_of(request), request.app[keys.SERVICES]
     async with reading(request) as session:
         ticket = await _ticket(session, request)
-        events = await ticket_repo.timeline(session, ticket.id, public_only=False)
-        files = await ticket_repo.attachments(session, ticket.id)
+        events = await ticket_repo.timeline(session, id_of(ticket), public_only=False)
+        files = await ticket_repo.attachments(session, id_of(ticket))
         sent = await inbox_repo.deliveries(session, ticket)
         names = await inbox_repo.staff_names(session, [e.staff_id for e in events] + [ticket.assignee_id])
         assignable = await inbox_repo.assignable(session, ticket) if ticket.status not in FINAL else []

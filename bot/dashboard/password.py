@@ -55,7 +55,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
             await record(session, request, "password.refused", object_type="staff", object_id=me.username, address=address, reason=reason)
             await session.commit()
             return _page(request, SLOW_DOWN, status=429)
-        stored = (await session.get(Staff, me.id)).password_hash  # type: ignore[union-attr]
+        stored = (await session.get(Staff, me.id)).password_hash  # type: ignore[union-attr]  # the signed-in account exists
     if not await check_password(stored, current):  # in a thread, no database connection held
         async with request.app[keys.SESSIONS]() as session:
             logins.record_failure(session, me.username, address, now)
@@ -71,7 +71,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as session:
         staff = await session.get(Staff, me.id)
         try:
-            await set_password(session, staff, new, keep_token=request.cookies.get(SESSION_COOKIE, ""))  # type: ignore[arg-type]
+            await set_password(session, staff, new, keep_token=request.cookies.get(SESSION_COOKIE, ""))  # type: ignore[arg-type]  # the signed-in account exists
         except StaffError:  # password_problem said yes a moment ago; kept for safety
             return _page(request, PROBLEMS["common"], status=400)
         await record(session, request, "password.change", object_type="staff", object_id=me.username,

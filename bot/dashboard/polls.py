@@ -31,6 +31,7 @@ from handlers.profile import LANGUAGE_NAMES
 from storage import broadcasts
 from storage import polls as poll_repo
 from storage.models import Broadcast, HouseholdStatus, Poll, PollStatus, StaffRole
+from storage.core import id_of
 
 routes = web.RouteTableDef()
 MAX_ID_DIGITS = 9
@@ -40,6 +41,7 @@ MAX_AHEAD = timedelta(days=366)
 MAX_LENGTH = timedelta(days=92)
 TEXTS_SHOWN = 200
 POLL_STATUS = {PollStatus.draft: N_("Waiting to open"), PollStatus.open: N_("Open"), PollStatus.closed: N_("Closed")}
+HOUSEHOLD_STATUS_LABELS: dict[str, str] = {status.value: label for status, label in STATUS_LABELS.items()}
 CHANNEL_LABELS = {"telegram": "Telegram", "zalo_bot": "Zalo", "zalo_oa": "Zalo OA", "webchat": N_("Web chat")}
 DIMENSIONS = (
     ("area_code", N_("By commune")),
@@ -211,9 +213,13 @@ async def detail(request: web.Request) -> web.Response:
     async with reading(request) as session:
         poll = await _find(request, session)
         results = await _results(session, poll, request, t)
-        texts = await poll_repo.texts_of(session, poll.id, limit=TEXTS_SHOWN) if poll.free_text else []  # type: ignore[arg-type]
+        texts = await poll_repo.texts_of(session, id_of(poll), limit=TEXTS_SHOWN) if poll.free_text else []
         notice = (await session.exec(select(Broadcast).where(Broadcast.occurrence_key == delivery_key(poll)))).first()
     staff = staff_of(request)
+
+    def status_label(code: str | None) -> str:
+        return t.gettext(HOUSEHOLD_STATUS_LABELS.get(code, code)) if code else t.gettext(N_("Status not given"))
+
     return render(request, "admin/polls/detail.html", {
         "p": poll, "state": _state(poll, now_of(request)), "results": results, "texts": texts,
         "target": describe_target(poll.target, services, t), "notice": notice,
@@ -221,13 +227,13 @@ async def detail(request: web.Request) -> web.Response:
         "languages": [(LANGUAGE_NAMES.get(code, code), text) for code, text in poll.texts.items()],
         "created": request.query.get("created") == "1", "closing": request.query.get("closing") == "1",
         "may_close": poll.status != PollStatus.closed and staff.role in CLOSERS,
-        "status_label": lambda code: t.gettext(STATUS_LABELS.get(code, code)) if code else t.gettext(N_("Status not given")),
+        "status_label": status_label,
     })
 
 
 async def _results(session: Any, poll: Poll, request: web.Request, t: Translator) -> dict[str, Any]:
     """Counts overall and by each dimension, with a chart per dimension."""
-    tallies = await poll_repo.tallies(session, poll.id, [dimension for dimension, _ in DIMENSIONS])  # type: ignore[arg-type]
+    tallies = await poll_repo.tallies(session, id_of(poll), [dimension for dimension, _ in DIMENSIONS])
     overall = tallies[DIMENSIONS[0][0]].overall()
     total = sum(overall.values())
     choices = [choice.get(t.locale) or choice["vi"] for choice in poll.choices]
@@ -263,7 +269,7 @@ def _group_label(request: web.Request, t: Translator, dimension: str, key: str) 
         area = request.app[keys.SERVICES].areas.get(key) if key else None
         return area.label if area else (key or t.gettext(N_("Commune not given")))
     if dimension == "household_status":
-        return t.gettext(STATUS_LABELS.get(key, key)) if key else t.gettext(N_("Status not given"))
+        return t.gettext(HOUSEHOLD_STATUS_LABELS.get(key, key)) if key else t.gettext(N_("Status not given"))
     return t.gettext(CHANNEL_LABELS.get(key, key))
 
 

@@ -35,6 +35,7 @@ from handlers.types import Incoming, Reply
 from storage import broadcast_views
 from storage import quiz as quiz_repo
 from storage.models import Broadcast, Citizen, QuizContest, QuizPlay, QuizQuestionRow, StaffRole
+from storage.core import id_of
 
 routes = web.RouteTableDef()
 MAX_ID_DIGITS = 9
@@ -120,7 +121,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     """POST /admin/quiz/contests: a new contest (no overlap with another one)."""
     form = read_form(await request.post())
     async with request.app[keys.SESSIONS]() as session:
-        if not form.errors and await quiz_repo.overlapping(session, form.starts_on, form.ends_on):  # type: ignore[arg-type]
+        if not form.errors and await quiz_repo.overlapping(session, form.starts_on, form.ends_on):  # type: ignore[arg-type]  # no errors: both dates are set
             form.errors.append(N_("Another contest runs on some of these days."))
         if not form.errors:
             contest = await _create(request, session, form)
@@ -133,7 +134,7 @@ async def _create(request: web.Request, session: Any, form: ContestForm) -> Quiz
     """Record the contest and its audit entry, and commit."""
     contest = QuizContest(
         titles={"vi": form.title_vi, **({"en": form.title_en} if form.title_en else {})},
-        starts_on=form.starts_on, ends_on=form.ends_on,  # type: ignore[arg-type]
+        starts_on=form.starts_on, ends_on=form.ends_on,  # type: ignore[arg-type]  # no errors: both dates are set
         author=staff_of(request).username, created_at=now_of(request),
     )
     session.add(contest)
@@ -152,9 +153,13 @@ async def contest_page(request: web.Request) -> web.Response:
     areas = scope_areas(request)
     async with reading(request) as session:
         contest = await _contest(request, session)
-        board = await quiz_repo.leaderboard(session, contest.id, areas)  # type: ignore[arg-type]
+        board = await quiz_repo.leaderboard(session, id_of(contest), areas)
         notice = await session.get(Broadcast, contest.announce_broadcast_id) if contest.announce_broadcast_id else None
-    label = lambda code: services.areas.get(code).label if services.areas.get(code) else code  # noqa: E731
+
+    def label(code: str) -> str:
+        area = services.areas.get(code)
+        return area.label if area else code
+
     chart = charts.horizontal_bars(
         [(label(row.area_code), round(row.share * 100, 1)) for row in board],
         title=t.gettext(N_("Share of subscribers who took part, by commune")), unit="%", ident="share",
@@ -178,9 +183,9 @@ async def commune_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     async with reading(request) as session:
         contest = await _contest(request, session)
-        board = await quiz_repo.leaderboard(session, contest.id, {code})  # type: ignore[arg-type]
-        scores = await quiz_repo.score_counts(session, contest.id, code)  # type: ignore[arg-type]
-        players = await quiz_repo.public_players(session, contest.id, code)  # type: ignore[arg-type]
+        board = await quiz_repo.leaderboard(session, id_of(contest), {code})
+        scores = await quiz_repo.score_counts(session, id_of(contest), code)
+        players = await quiz_repo.public_players(session, id_of(contest), code)
     t = translator_of(request)
     return render(request, "admin/quiz/commune.html", {
         "c": contest, "title": contest_title(contest, t.locale), "code": code, "row": board[0] if board else None,
@@ -413,7 +418,7 @@ def _served_ids(request: web.Request, today: date) -> list[str]:
 
 
 def _question_text(row: QuizQuestionRow, locale: str) -> str:
-    text = row.texts.get(locale) or row.texts.get("vi") or next(iter(row.texts.values()), {})
+    text: dict[str, str] = row.texts.get(locale) or row.texts.get("vi") or next(iter(row.texts.values()), {})
     return str(text.get("question", ""))
 
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from bot import charts, keys
+from bot.channels.telegram import TelegramChannel
 from bot.dashboard.selfcheck import OUTCOME_LABELS
 from bot.dashboard.web import PREFIX, now_of, reading, render, scope_areas, today_of, translator_of
 from bot.report import Period, PeriodError, kind_label
@@ -175,7 +176,7 @@ def _poster_area(request: web.Request) -> AreaRecord:
 def telegram_username(request: web.Request) -> str | None:
     """The bot's Telegram username once Telegram is connected, else None."""
     channel = request.app.get(keys.CHANNELS, {}).get("telegram")
-    if channel is None:
+    if not isinstance(channel, TelegramChannel):
         return None
     try:
         return channel.application.bot.username or None
