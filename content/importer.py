@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from sqlalchemy import true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -285,7 +286,7 @@ async def import_quiz(session: AsyncSession, questions: tuple[QuizQuestion, ...]
 
 async def stored_campaigns(session: AsyncSession, area_codes: list[str]) -> tuple[Campaign, ...]:
     """The active campaigns in the database, validated as the file is."""
-    rows = (await session.exec(select(CampaignRow).where(col(CampaignRow.active) == True).order_by(col(CampaignRow.position)))).all()  # noqa: E712
+    rows = (await session.exec(select(CampaignRow).where(col(CampaignRow.active) == true()).order_by(col(CampaignRow.position)))).all()
     return parse_campaigns({"campaigns": [dict(row.data) for row in rows]}, "database: campaign", area_codes=area_codes)
 
 
