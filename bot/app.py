@@ -16,7 +16,6 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -48,8 +47,7 @@ from handlers.notices import queue_due
 from handlers.officer import daily_reminders
 from handlers.quiz_contest import announce_finished
 from handlers.turn import Services, TicketPolicy
-from storage import address_limits, prune, tally
-from storage import faq_summary
+from storage import address_limits, faq_summary, prune, tally
 from storage.db import create_engine, create_staff_engine, session_factory, staff_session_factory
 from storage.files import private_dir
 from storage.holders import Holder

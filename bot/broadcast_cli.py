@@ -13,13 +13,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
 from content.i18n import Catalogs
-from handlers.quiz import broadcast_button
 from handlers.engine import utc_now
+from handlers.quiz import broadcast_button
 from storage import audit, broadcasts
+from storage.core import id_of
 from storage.db import opened
 from storage.files import write_private
 from storage.models import Broadcast, HouseholdStatus
-from storage.core import id_of
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

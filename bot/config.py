@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import date, time, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from handlers import (
-    chat, dialogues, faq, feedback, menu, nominate, notices, officer, onboarding, polls, privacy, quiz, selfcheck, settings,
-    stories, subscription, tracking,
+    chat,
+    dialogues,
+    faq,
+    feedback,
+    menu,
+    nominate,
+    notices,
+    officer,
+    onboarding,
+    polls,
+    privacy,
+    quiz,
+    selfcheck,
+    settings,
+    stories,
+    subscription,
+    tracking,
 )
 from handlers.router import Fallbacks, Router
 

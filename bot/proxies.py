@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypedDict
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import TypedDict
 
-from aiohttp.typedefs import Middleware
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Middleware
 
 Network = IPv4Network | IPv6Network
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

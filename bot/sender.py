@@ -38,9 +38,9 @@ from handlers.render import payload_replies
 from handlers.types import Reply
 from storage import outbox
 from storage import staff as staff_repo
+from storage.core import id_of
 from storage.db import SessionFactory
 from storage.models import Citizen, OutboxMessage, Staff
-from storage.core import id_of
 
 log = logging.getLogger(__name__)
 

@@ -22,14 +22,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.areas import AreaRecord, as_records, read_area_records
 from content.campaigns import CAMPAIGNS_FILE, Campaign, load_campaigns, parse_campaigns
-from content.loader import ContentError, ContentInvalid, _Faq, _Story, _check_references, _faq, _story, load_content
+from content.loader import ContentError, ContentInvalid, _check_references, _Faq, _faq, _Story, _story, load_content
 from content.model import ContentBundle, FaqEntry, FaqText, Source, Story, StoryText, Topic
 from content.quiz import QuizQuestion, load_quiz, quiz_texts
 from content.selfcheck import SelfCheck, load_selfcheck, question_data
 from storage import content as content_repo
 from storage import quiz as quiz_repo
-from storage import selfcheck as selfcheck_repo
 from storage import repo
+from storage import selfcheck as selfcheck_repo
 from storage.models import Area, CampaignRow, FaqRow, QuizQuestionRow, SelfCheckQuestionRow, StoryRow, TopicRow
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ errors, reporting all errors of that class.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-import datetime as dt
 from pathlib import Path
 from typing import Any
 

@@ -10,8 +10,8 @@ is drawable on a day only while its FAQ entry is served that day (`drawable_on`)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 

@@ -35,14 +35,14 @@ index never changes (new content builds a new one), so a kept result is never st
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from itertools import islice
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
+from itertools import islice
 from typing import NamedTuple
 
 from rapidfuzz import fuzz, process

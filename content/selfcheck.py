@@ -8,8 +8,8 @@ decides a household's status: every result here is an estimate that says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import datetime as dt
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from fractions import Fraction

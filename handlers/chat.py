@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from content.search import Status
-from handlers.actions import FaqShow, FeedbackStory, Menu
 from handlers import faq, feedback, selfcheck, subscription, tracking
+from handlers.actions import FaqShow, FeedbackStory, Menu
 from handlers.faq import SUGGEST_TEXT, answer_text, small_talk
 from handlers.menu import cancel, main_menu
 from handlers.router import MISSES_KEY, ask_again

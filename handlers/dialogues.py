@@ -14,7 +14,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.i18n import N_, Catalogs
 from handlers.actions import (
-    DialogueAction, DialogueAsk, DialogueCancel, DialogueQuestions, DialogueResend, DialogueShow, DialogueVote, Menu,
+    DialogueAction,
+    DialogueAsk,
+    DialogueCancel,
+    DialogueQuestions,
+    DialogueResend,
+    DialogueShow,
+    DialogueVote,
+    Menu,
 )
 from handlers.menu import main_menu
 from handlers.notify import queue_ticket_message
@@ -24,9 +31,9 @@ from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
 from storage import address_limits, dialogues, outbox
 from storage import tickets as ticket_repo
+from storage.core import id_of
 from storage.models import Citizen, Dialogue, DialogueStatus, Staff, TicketKind
 from storage.ticket_rules import add_working_days
-from storage.core import id_of
 
 MAX_QUESTION = 1000
 SHOWN_QUESTIONS = 8

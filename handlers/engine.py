@@ -17,8 +17,8 @@ from handlers.states import State
 from handlers.turn import Services, Turn
 from handlers.types import Capabilities, Incoming, Reply
 from storage import repo, sqlite_driver
-from storage.db import SessionFactory
 from storage.core import id_of
+from storage.db import SessionFactory
 
 log = logging.getLogger(__name__)
 

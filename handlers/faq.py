@@ -6,11 +6,11 @@ from datetime import date, timedelta
 
 from content.i18n import N_, Translator
 from content.loader import rendered_answer
-from content.text import PARTICLES
 from content.model import FaqEntry
 from content.search import SearchResult, Status
-from handlers.actions import FaqForward, FaqHelpful, FaqNone, FaqShow, FaqUnhelpful, Menu, Topic
+from content.text import PARTICLES
 from handlers import observe, selfcheck
+from handlers.actions import FaqForward, FaqHelpful, FaqNone, FaqShow, FaqUnhelpful, Menu, Topic
 from handlers.menu import main_menu
 from handlers.router import Action, Routes
 from handlers.turn import StaleAction, Turn

@@ -9,8 +9,17 @@ from content.i18n import N_
 from content.search import Status
 from handlers import drafts
 from handlers.actions import (
-    FeedbackArea, FeedbackCancel, FeedbackEdit, FeedbackIdentity, FeedbackKind, FeedbackNoLocation,
-    FeedbackPhotosDone, FeedbackStory, FeedbackSubmit, FeedbackTopic, Menu,
+    FeedbackArea,
+    FeedbackCancel,
+    FeedbackEdit,
+    FeedbackIdentity,
+    FeedbackKind,
+    FeedbackNoLocation,
+    FeedbackPhotosDone,
+    FeedbackStory,
+    FeedbackSubmit,
+    FeedbackTopic,
+    Menu,
 )
 from handlers.menu import main_menu
 from handlers.profile import area_label
@@ -21,9 +30,9 @@ from handlers.types import Attachment, Button, Reply
 from handlers.words import DONE, NO, SKIP, report_kind, words
 from storage import address_limits
 from storage import tickets as ticket_repo
+from storage.core import id_of
 from storage.models import TicketKind
 from storage.ticket_rules import add_working_days
-from storage.core import id_of
 
 MAX_PHOTOS = 5
 MAX_BODY = 4000

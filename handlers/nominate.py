@@ -14,8 +14,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from content.i18n import N_, Catalogs
 from handlers import drafts
 from handlers.actions import (
-    Menu, NominateArea, NominateCancel, NominateConsent, NominateEdit, NominateIdentity, NominatePhotosDone,
-    NominateSubmit, NominateWho, StoryShow,
+    Menu,
+    NominateArea,
+    NominateCancel,
+    NominateConsent,
+    NominateEdit,
+    NominateIdentity,
+    NominatePhotosDone,
+    NominateSubmit,
+    NominateWho,
+    StoryShow,
 )
 from handlers.menu import main_menu
 from handlers.profile import area_label
@@ -26,9 +34,9 @@ from handlers.types import Attachment, Button, Reply
 from handlers.words import DONE, NO, SKIP, words
 from storage import address_limits, outbox
 from storage import nominations as nomination_repo
+from storage.core import id_of
 from storage.models import Citizen, Nomination, OutboxMessage
 from storage.ticket_rules import CODE_LENGTH, fold_symbols
-from storage.core import id_of
 
 MAX_PHOTOS = 5
 MAX_BODY = 4000

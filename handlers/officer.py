@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from content.i18n import N_
 from handlers.actions import (
-    OfficerHome, OfficerList, OfficerNote, OfficerOpen, OfficerReply, OfficerSetStatus, OfficerStatus, OfficerTicket,
+    OfficerHome,
+    OfficerList,
+    OfficerNote,
+    OfficerOpen,
+    OfficerReply,
+    OfficerSetStatus,
+    OfficerStatus,
+    OfficerTicket,
 )
 from handlers.menu import main_menu
 from handlers.notify import notify_citizen
@@ -18,9 +25,9 @@ from handlers.types import Button, Reply
 from storage import audit
 from storage import staff as staff_repo
 from storage import tickets as ticket_repo
+from storage.core import id_of
 from storage.models import Staff, Ticket, TicketStatus
 from storage.ticket_rules import TRANSITIONS, is_overdue
-from storage.core import id_of
 
 OPEN_STATUSES = (TicketStatus.new, TicketStatus.assigned, TicketStatus.in_progress)
 REMINDER = N_("Good morning! Reports in your area: {new} new, {overdue} overdue. Send /canbo to handle them.")

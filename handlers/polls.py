@@ -24,10 +24,10 @@ from handlers.turn import Services, StaleAction, Turn
 from handlers.types import Button, Reply
 from storage import address_limits, broadcasts
 from storage import polls as poll_repo
+from storage.core import id_of
 from storage.db import SessionFactory
 from storage.models import Citizen, Poll, PollAnswer
 from storage.polls import Tally
-from storage.core import id_of
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from handlers.router import Action, Routes
 from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
 from storage import quiz as quiz_repo
-from storage.models import QuizContest, QuizPlay
 from storage.core import id_of
+from storage.models import QuizContest, QuizPlay
 
 BROADCAST_LABEL = N_("🎯 Play the policy quiz")
 START_ACTION = QuizStart().pack()

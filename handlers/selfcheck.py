@@ -19,13 +19,30 @@ from pydantic import ValidationError
 from content.i18n import N_
 from content.income import Income, Period, parse_income, parse_people, per_person_month
 from content.selfcheck import (
-    REVIEW_SOURCE, Outcome, Question, SelfCheck, Verdict, Zone, assess, in_review_season, load_selfcheck,
-    question_from, zone_of,
+    REVIEW_SOURCE,
+    Outcome,
+    Question,
+    SelfCheck,
+    Verdict,
+    Zone,
+    assess,
+    in_review_season,
+    load_selfcheck,
+    question_from,
+    zone_of,
 )
 from content.text import normalize
 from handlers.actions import (
-    Menu, SelfCheckAnswer, SelfCheckArea, SelfCheckBasis, SelfCheckCancel, SelfCheckDone, SelfCheckRequest,
-    SelfCheckSend, SelfCheckStart, SelfCheckZone,
+    Menu,
+    SelfCheckAnswer,
+    SelfCheckArea,
+    SelfCheckBasis,
+    SelfCheckCancel,
+    SelfCheckDone,
+    SelfCheckRequest,
+    SelfCheckSend,
+    SelfCheckStart,
+    SelfCheckZone,
 )
 from handlers.menu import main_menu
 from handlers.profile import area_label
@@ -37,9 +54,9 @@ from handlers.words import CANCEL, NO, SEND, YES
 from storage import address_limits
 from storage import selfcheck as selfcheck_repo
 from storage import tickets as ticket_repo
+from storage.core import id_of
 from storage.models import TicketKind
 from storage.ticket_rules import add_working_days
-from storage.core import id_of
 
 MENU_LABEL = N_("🧮 Household self-check")
 OFFER_LABEL = N_("🧮 Check my household")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from handlers.actions import Menu
 from handlers.menu import main_menu
 from handlers.onboarding import ask_consent, continue_subscribe
-from handlers.actions import Menu
 from handlers.router import Action, Routes
 from handlers.states import Mode, State
 from handlers.turn import Turn

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from content.i18n import N_
-from handlers.actions import Menu, TicketAction, TicketAdd, TicketRate, TicketResolved, TicketShow, TicketStars
 from handlers import nominate
+from handlers.actions import Menu, TicketAction, TicketAdd, TicketRate, TicketResolved, TicketShow, TicketStars
 from handlers.menu import main_menu
 from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import StaleAction, Turn
 from handlers.types import Button, Reply
 from storage import tickets as ticket_repo
+from storage.core import id_of
 from storage.models import EventKind, Ticket, TicketStatus
 from storage.ticket_rules import normalize_code
-from storage.core import id_of
 
 STATUS_LABELS = {
     TicketStatus.new: N_("received"),

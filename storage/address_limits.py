@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import AddressCount
 from storage.core import table_of
+from storage.models import AddressCount
 
 IDENTITY = "identity"
 REPORT = "report"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import String, and_, case, cast, func, insert, literal, or_, update

@@ -12,8 +12,8 @@ from sqlalchemy.sql import Executable
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import FaqRow, FaqUsageRow, StoryRow, TopicRow, UnansweredQuestion
 from storage.core import run, table_of
+from storage.models import FaqRow, FaqUsageRow, StoryRow, TopicRow, UnansweredQuestion
 
 FaqCounter = Literal["shown", "helpful", "unhelpful"]
 

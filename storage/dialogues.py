@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.core import table_of
 from storage.models import (
     Area,
     Citizen,
@@ -27,7 +28,6 @@ from storage.models import (
     StaffRole,
     Ticket,
 )
-from storage.core import table_of
 
 TICKET_TOPIC = "dialogue"
 

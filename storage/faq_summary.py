@@ -32,8 +32,8 @@ from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, t
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import FaqUsageRow, FaqUsageSpan, FaqUsageSummary
 from storage.core import run, table_of
+from storage.models import FaqUsageRow, FaqUsageSpan, FaqUsageSummary
 
 DAY, MONTH = "day", "month"
 ALL = "*"  # in faq_usage_summary: the row of every commune (area_code) or of every entry (faq_id)

@@ -16,8 +16,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import holders
-from storage.models import Citizen, OutboxMessage, OutboxStatus
 from storage.core import table_of
+from storage.models import Citizen, OutboxMessage, OutboxStatus
 
 PRIORITY_REPLY = 1
 PRIORITY_REMINDER = 3

@@ -17,9 +17,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.broadcasts import TARGET_KEYS
+from storage.core import table_of
 from storage.models import Citizen, OutboxMessage, OutboxStatus, Poll, PollAnswer, PollStatus
 from storage.outbox import PRIORITY_BULK
-from storage.core import table_of
 
 MIN_CHOICES = 2
 MAX_CHOICES = 6

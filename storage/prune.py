@@ -28,8 +28,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage import audit
 from storage.db import SessionFactory
 from storage.models import (
-    AuditEntry, Conversation, FaqUsageRow, Nomination, NominationStatus, OutboxMessage, OutboxStatus, QuizContest,
-    QuizPlay, Ticket, TicketAttachment, TicketStatus, UnansweredQuestion,
+    AuditEntry,
+    Conversation,
+    FaqUsageRow,
+    Nomination,
+    NominationStatus,
+    OutboxMessage,
+    OutboxStatus,
+    QuizContest,
+    QuizPlay,
+    Ticket,
+    TicketAttachment,
+    TicketStatus,
+    UnansweredQuestion,
 )
 
 log = logging.getLogger(__name__)

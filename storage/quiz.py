@@ -18,8 +18,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.content import upsert
-from storage.models import Citizen, QuizAnswerCount, QuizContest, QuizPlay, QuizQuestionRow
 from storage.core import run, table_of
+from storage.models import Citizen, QuizAnswerCount, QuizContest, QuizPlay, QuizQuestionRow
 
 ROUND = 5
 

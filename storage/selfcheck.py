@@ -14,8 +14,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.content import upsert
-from storage.models import SelfCheckCount, SelfCheckQuestionRow, SelfCheckRequest
 from storage.core import table_of
+from storage.models import SelfCheckCount, SelfCheckQuestionRow, SelfCheckRequest
 
 
 async def questions(session: AsyncSession) -> list[SelfCheckQuestionRow]:

@@ -24,7 +24,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import faq_summary, tally
 from storage.models import (
-    Broadcast, Citizen, FaqRow, OutboxStatus, Ticket, TicketKind, UnansweredQuestion,
+    Broadcast,
+    Citizen,
+    FaqRow,
+    OutboxStatus,
+    Ticket,
+    TicketKind,
+    UnansweredQuestion,
 )
 from storage.ticket_rules import OPEN
 

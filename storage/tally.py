@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from functools import partial
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, literal, select, union_all
@@ -28,8 +28,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import NoticeTally, NoticeTallyChange, OutboxMessage, OutboxStatus
 from storage.core import table_of
+from storage.models import NoticeTally, NoticeTallyChange, OutboxMessage, OutboxStatus
 
 FOLD_BATCH = 20_000
 DIMENSIONS = ("broadcast_id", "area_code", "hour", "status", "reason")

@@ -13,8 +13,8 @@ import os
 import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
-from functools import partial
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 
 import aiohttp
-from telegram.error import NetworkError, TimedOut
-from telegram.request import BaseRequest, RequestData
 from telegram._utils.defaultvalue import DefaultValue  # the library's own marker for "not given"
 from telegram._utils.types import ODVInput  # the type of those arguments in BaseRequest
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
 
 DEFAULT_TIMEOUT = 5.0
 POOL_TIMEOUT = 1.0

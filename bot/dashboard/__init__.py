@@ -16,7 +16,19 @@ from sqlmodel import select
 
 from bot import keys
 from bot.dashboard import (
-    admin, auth, broadcasts, content, dialogues, inbox, nominations, password, polls, quiz, reports, selfcheck, stats,
+    admin,
+    auth,
+    broadcasts,
+    content,
+    dialogues,
+    inbox,
+    nominations,
+    password,
+    polls,
+    quiz,
+    reports,
+    selfcheck,
+    stats,
 )
 from bot.dashboard.web import PREFIX, NavItem, guard
 from content.i18n import N_

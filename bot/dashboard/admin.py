@@ -10,7 +10,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
-from bot.dashboard.web import PREFIX, now_of, reading, record, redirect, render, roles, scope_areas, staff_of, translator_of
+from bot.dashboard.web import (
+    PREFIX,
+    now_of,
+    reading,
+    record,
+    redirect,
+    render,
+    roles,
+    scope_areas,
+    staff_of,
+    translator_of,
+)
 from content.i18n import N_
 from storage import inbox, logins
 from storage.models import AuditEntry, Staff, StaffRole

@@ -17,12 +17,21 @@ from aiohttp import web
 from bot import keys
 from bot.config import Settings
 from bot.dashboard.web import (
-    LOGIN_CSRF_COOKIE, PREFIX, SESSION_COOKIE, now_of, redirect, record, render, secure_cookies, staff_of, translator_of,
+    LOGIN_CSRF_COOKIE,
+    PREFIX,
+    SESSION_COOKIE,
+    now_of,
+    record,
+    redirect,
+    render,
+    secure_cookies,
+    staff_of,
+    translator_of,
 )
 from content.i18n import N_
 from storage import audit, logins
-from storage.staff import check_password, close_sessions, login_candidate, open_session, purge_sessions, signed_in
 from storage.core import id_of
+from storage.staff import check_password, close_sessions, login_candidate, open_session, purge_sessions, signed_in
 
 routes = web.RouteTableDef()
 

@@ -19,7 +19,18 @@ from multidict import MultiMapping
 from bot import keys
 from bot.broadcast_cli import IMAGE_TYPES
 from bot.dashboard.web import (
-    PREFIX, form_text, form_values, now_of, reading, record, redirect, render, scope_areas, staff_of, today_of, translator_of,
+    PREFIX,
+    form_text,
+    form_values,
+    now_of,
+    reading,
+    record,
+    redirect,
+    render,
+    scope_areas,
+    staff_of,
+    today_of,
+    translator_of,
 )
 from content.areas import PROVINCE_CODE
 from content.campaigns import Campaign, trigger
@@ -30,9 +41,9 @@ from handlers.profile import HOUSEHOLD_LABELS, LANGUAGE_NAMES
 from handlers.quiz import broadcast_button as quiz_button
 from handlers.turn import Services
 from storage import broadcast_views, broadcasts
+from storage.core import id_of
 from storage.files import write_private
 from storage.models import Broadcast, BroadcastStatus, HouseholdStatus, OutboxStatus
-from storage.core import id_of
 
 routes = web.RouteTableDef()
 PAGE = 30

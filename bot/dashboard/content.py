@@ -18,13 +18,24 @@ from multidict import MultiDictProxy
 
 from bot import keys
 from bot.dashboard.web import (
-    MAX_FIELD, PREFIX, form_text, now_of, reading, record, redirect, render, roles, staff_of, today_of, translator_of,
+    MAX_FIELD,
+    PREFIX,
+    form_text,
+    now_of,
+    reading,
+    record,
+    redirect,
+    render,
+    roles,
+    staff_of,
+    today_of,
+    translator_of,
 )
 from content.check import REVIEW_DAYS, entries_to_review, review_until
 from content.i18n import N_, Translator
 from content.importer import faq_entry, faq_row, load_bundle, story, story_row, validate_faq, validate_story
-from content.loader import ContentError, ContentInvalid
 from content.library import Library
+from content.loader import ContentError, ContentInvalid
 from content.model import ContentBundle, FaqEntry, Story
 from content.refresh import rebuild
 from content.text import PARTICLES, fold

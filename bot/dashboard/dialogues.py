@@ -17,14 +17,25 @@ from multidict import MultiMapping
 from bot import keys
 from bot.channels import webchat
 from bot.dashboard.web import (
-    MAX_FIELD, PREFIX, form_text, local_moment, now_of, reading, record, redirect, render, scope_areas, staff_of, today_of,
+    MAX_FIELD,
+    PREFIX,
+    form_text,
+    local_moment,
+    now_of,
+    reading,
+    record,
+    redirect,
+    render,
+    scope_areas,
+    staff_of,
+    today_of,
 )
 from content.areas import PROVINCE_CODE
 from content.i18n import N_, SUPPORTED, Catalogs
 from handlers.dialogues import MAX_QUESTION, publish_answers, topic_of
 from storage import broadcasts, dialogues
-from storage.models import Dialogue, DialogueStatus
 from storage.core import id_of
+from storage.models import Dialogue, DialogueStatus
 
 routes = web.RouteTableDef()
 MAX_ID_DIGITS = 9

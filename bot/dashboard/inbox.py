@@ -14,19 +14,29 @@ from typing import Literal
 from aiohttp import web
 
 from bot import keys
-from bot.dashboard.web import (
-    PREFIX, form_text, now_of, private_file, reading, record, redirect, render, scope_areas, staff_of, translator_of,
-)
 from bot.dashboard.selfcheck import OUTCOME_LABELS
+from bot.dashboard.web import (
+    PREFIX,
+    form_text,
+    now_of,
+    private_file,
+    reading,
+    record,
+    redirect,
+    render,
+    scope_areas,
+    staff_of,
+    translator_of,
+)
 from bot.export import as_bytes, rows_of
 from content.i18n import N_
 from handlers.notify import queue_ticket_message
 from storage import inbox as inbox_repo
 from storage import selfcheck as selfcheck_repo
 from storage import tickets as ticket_repo
+from storage.core import id_of
 from storage.models import EventKind, Staff, Ticket, TicketAttachment, TicketKind, TicketStatus
 from storage.ticket_rules import FINAL, OPEN, TRANSITIONS, InvalidTransition, is_overdue
-from storage.core import id_of
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 25

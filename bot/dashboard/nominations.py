@@ -15,8 +15,19 @@ from aiohttp import web
 
 from bot import keys
 from bot.dashboard.web import (
-    PREFIX, form_text, in_area_scope, now_of, private_file, reading, record, redirect, render, scope_areas, staff_of,
-    today_of, translator_of,
+    PREFIX,
+    form_text,
+    in_area_scope,
+    now_of,
+    private_file,
+    reading,
+    record,
+    redirect,
+    render,
+    scope_areas,
+    staff_of,
+    today_of,
+    translator_of,
 )
 from bot.photos import NotAPhoto, published_copy
 from content.i18n import N_

@@ -22,16 +22,27 @@ from bot import charts, keys
 from bot.channels import webchat
 from bot.dashboard.broadcasts import STATUS_LABELS, Draft, describe_target, read_target
 from bot.dashboard.web import (
-    PREFIX, form_text, local_moment, now_of, reading, record, redirect, render, roles, scope_areas, staff_of,
-    today_of, translator_of,
+    PREFIX,
+    form_text,
+    local_moment,
+    now_of,
+    reading,
+    record,
+    redirect,
+    render,
+    roles,
+    scope_areas,
+    staff_of,
+    today_of,
+    translator_of,
 )
 from content.i18n import N_, SUPPORTED, Translator
 from handlers.polls import delivery_key
 from handlers.profile import LANGUAGE_NAMES
 from storage import broadcasts
 from storage import polls as poll_repo
-from storage.models import Broadcast, HouseholdStatus, Poll, PollStatus, StaffRole
 from storage.core import id_of
+from storage.models import Broadcast, HouseholdStatus, Poll, PollStatus, StaffRole
 
 routes = web.RouteTableDef()
 MAX_ID_DIGITS = 9

@@ -22,7 +22,19 @@ from multidict import MultiDictProxy
 
 from bot import charts, keys
 from bot.dashboard.web import (
-    MAX_FIELD, PREFIX, form_text, now_of, reading, record, redirect, render, roles, scope_areas, staff_of, today_of, translator_of,
+    MAX_FIELD,
+    PREFIX,
+    form_text,
+    now_of,
+    reading,
+    record,
+    redirect,
+    render,
+    roles,
+    scope_areas,
+    staff_of,
+    today_of,
+    translator_of,
 )
 from content.i18n import N_, Translator
 from content.importer import load_bundle
@@ -34,8 +46,8 @@ from handlers.turn import Turn
 from handlers.types import Incoming, Reply
 from storage import broadcast_views
 from storage import quiz as quiz_repo
-from storage.models import Broadcast, Citizen, QuizContest, QuizPlay, QuizQuestionRow, StaffRole
 from storage.core import id_of
+from storage.models import Broadcast, Citizen, QuizContest, QuizPlay, QuizQuestionRow, StaffRole
 
 routes = web.RouteTableDef()
 MAX_ID_DIGITS = 9

@@ -17,7 +17,17 @@ from aiohttp import web
 from bot import keys
 from bot.dashboard.stats import BadInput, chosen_area
 from bot.dashboard.web import (
-    PREFIX, in_area_scope, now_of, reading, record, redirect, render, scope_areas, staff_of, today_of, translator_of,
+    PREFIX,
+    in_area_scope,
+    now_of,
+    reading,
+    record,
+    redirect,
+    render,
+    scope_areas,
+    staff_of,
+    today_of,
+    translator_of,
 )
 from bot.report import PRESET_LABELS, PRESETS, STEPS, Period, PeriodError, file_name, preset
 from content.i18n import N_

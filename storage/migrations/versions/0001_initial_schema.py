@@ -5,9 +5,9 @@ Revises:
 Create Date: 2026-11-28 12:16:56.026725
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
 

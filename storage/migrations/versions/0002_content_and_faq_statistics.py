@@ -5,12 +5,11 @@ Revises: 0001
 Create Date: 2026-11-28 12:34:24.073734
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0002'
 down_revision = '0001'

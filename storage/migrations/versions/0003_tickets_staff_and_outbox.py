@@ -5,12 +5,11 @@ Revises: 0002
 Create Date: 2026-11-28 13:00:44.955075
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0003'
 down_revision = '0002'

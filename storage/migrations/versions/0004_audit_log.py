@@ -5,12 +5,11 @@ Revises: 0003
 Create Date: 2026-11-28 13:20:12.102306
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0004'
 down_revision = '0003'

@@ -5,12 +5,11 @@ Revises: 0004
 Create Date: 2026-11-28 13:24:12.761122
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0005'
 down_revision = '0004'

@@ -5,12 +5,11 @@ Revises: 0005
 Create Date: 2026-11-28 13:39:48.790089
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0006'
 down_revision = '0005'

@@ -5,12 +5,11 @@ Revises: 0006
 Create Date: 2026-12-01 13:05:00
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0007'
 down_revision = '0006'

@@ -8,10 +8,9 @@ The column starts empty; storage.inbox fills it for every ticket that has none b
 searches, so no Python runs inside the migration.
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
-
+from alembic import op
 
 revision = '0008'
 down_revision = '0007'

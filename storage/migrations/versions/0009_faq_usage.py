@@ -8,12 +8,11 @@ Counts made before this revision exist only as totals in faq_stat (which has no 
 not copied: they cannot be placed in a period or a commune.
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0009'
 down_revision = '0008'

@@ -5,12 +5,11 @@ Revises: 0009
 Create Date: 2026-12-02 10:00:00
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0010'
 down_revision = '0009'

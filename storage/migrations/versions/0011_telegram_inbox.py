@@ -5,11 +5,10 @@ Revises: 0010
 Create Date: 2026-12-01 16:30:00
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import storage.types
-
 
 revision = '0011'
 down_revision = '0010'

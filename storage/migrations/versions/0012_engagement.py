@@ -5,12 +5,11 @@ Revises: 0011
 Create Date: 2026-12-01 16:22:08
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0012'
 down_revision = '0011'

@@ -11,21 +11,20 @@ hour 1970-01-01 00:00 UTC (date unknown) and no commune: nothing is lost, and fi
 or a commune leave them out, as before. Downgrading rebuilds faq_stat from the sums.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0013'
 down_revision = '0012'
 branch_labels = None
 depends_on = None
 
-UNDATED = datetime(1970, 1, 1, tzinfo=timezone.utc)
+UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
 COUNTERS = ('shown', 'helpful', 'unhelpful')
 
 faq_stat = sa.table('faq_stat', sa.column('faq_id', sa.String), *(sa.column(name, sa.Integer) for name in COUNTERS))

@@ -11,11 +11,10 @@ readings) was last written by the dashboard, not by an import, and gets that act
 this, the `content import` that follows `db upgrade` would write the files over them one last time.
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import storage.types
-
 
 revision = '0014'
 down_revision = '0013'

@@ -9,9 +9,8 @@ number on the leases it takes (storage/holders.py): a lease whose holder is gone
 instead of when it runs out. Existing rows have no holder and keep waiting for their lease to end.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0015'
 down_revision = '0014'

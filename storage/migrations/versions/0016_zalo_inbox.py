@@ -9,12 +9,11 @@ answered after handling). Its keys move over as handled rows, so that an event r
 before the upgrade is still recognised when Zalo delivers it again; going back moves them back.
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0016'
 down_revision = '0015'

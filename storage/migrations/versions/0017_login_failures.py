@@ -9,12 +9,11 @@ locking an account for everyone; the counts live in the database so that every w
 sees the same ones.
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0017'
 down_revision = '0016'

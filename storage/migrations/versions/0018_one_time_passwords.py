@@ -7,9 +7,8 @@ Create Date: 2026-12-06 13:40:00
 A password an admin resets is a one-time password: its owner must change it at the next sign-in.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0018'
 down_revision = '0017'

@@ -10,11 +10,10 @@ chat_link_seen_at are when the chat account was linked and last used: a link mad
 ends like a staff session.
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import storage.types
-
 
 revision = '0019'
 down_revision = '0018'

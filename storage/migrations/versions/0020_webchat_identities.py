@@ -10,12 +10,11 @@ their period has passed. The identities themselves need no table: the cookie is 
 stored identity (citizen.channel_user_id) stays the keyed hash of its token.
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0020'
 down_revision = '0019'

@@ -9,12 +9,11 @@ selfcheck_count counts self-checks by day, commune and outcome with no identity;
 keeps the answers and result of a self-check the household sent to the commune as a ticket.
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0021'
 down_revision = '0020'

@@ -8,12 +8,11 @@ nomination keeps what a citizen sent (photos and voice stay private files under 
 story gains the consent line and the published photos of a real story made from one.
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0022'
 down_revision = '0021'

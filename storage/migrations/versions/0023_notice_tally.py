@@ -13,12 +13,11 @@ messages are counted into notice_tally here.
 
 from string import Template
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0023'
 down_revision = '0022'

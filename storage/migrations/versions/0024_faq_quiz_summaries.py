@@ -14,12 +14,11 @@ in Python, the same on SQLite and PostgreSQL); from now on each answer adds to i
 
 from collections import Counter
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0024'
 down_revision = '0023'

@@ -8,12 +8,11 @@ report_job keeps who asked for which report, how far it has got, and the private
 under DATA_DIR (deleted after REPORT_FILES_DAYS).
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
 import storage.types
-
 
 revision = '0025'
 down_revision = '0024'

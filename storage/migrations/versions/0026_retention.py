@@ -12,11 +12,10 @@ index on expires_at (expired states are deleted) and ticket one on (status, upda
 of closed and rejected tickets are deleted some months after their last change).
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import storage.types
-
 
 revision = '0026'
 down_revision = '0025'

@@ -10,9 +10,8 @@ partial index of the tickets whose search_text is still NULL (nearly always empt
 ticket still to index?" without reading the table.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0027'
 down_revision = '0026'
