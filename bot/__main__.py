@@ -32,15 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
-        "run", help="start the web server (web chat, staff dashboard, health), and Telegram or Zalo when a token is set",
+        "run",
+        help="start the web server (web chat, staff dashboard, health), and Telegram or Zalo when a token is set",
         description="Start the web server on WEB_HOST:WEB_PORT. Behind a reverse proxy, set PUBLIC_BASE_URL (the "
-                    "public https address links are built from) and TRUSTED_PROXIES (whose X-Forwarded-* headers "
-                    "are believed); deploy/ holds the nginx site and the systemd units (docs/deploy.md).",
+        "public https address links are built from) and TRUSTED_PROXIES (whose X-Forwarded-* headers "
+        "are believed); deploy/ holds the nginx site and the systemd units (docs/deploy.md).",
     )
     run.add_argument(
-        "--role", choices=[role.value for role in Role], default=Role.all.value,
+        "--role",
+        choices=[role.value for role in Role],
+        default=Role.all.value,
         help="all (default): everything in one process; web: web chat, dashboard and webhooks only; "
-             "worker: outbox senders, scheduler and polling only (see docs/deploy.md)",
+        "worker: outbox senders, scheduler and polling only (see docs/deploy.md)",
     )
     run.set_defaults(func=_run)
     db = commands.add_parser("db", help="database: upgrade, downgrade, current schema; backup, restore; prune")
@@ -61,35 +64,50 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("backup_file", type=Path, metavar="FILE", help="a file written by `db backup`")
     restore.set_defaults(func=_db_restore)
     prune = db_commands.add_parser(
-        "prune", help="apply the retention periods (RETENTION_*) now, as the worker does nightly at PRUNE_AT: "
-                      "drop old message payloads, expired conversations, old rounds, audit rows and media",
+        "prune",
+        help="apply the retention periods (RETENTION_*) now, as the worker does nightly at PRUNE_AT: "
+        "drop old message payloads, expired conversations, old rounds, audit rows and media",
     )
     prune.add_argument("--dry-run", action="store_true", help="print what each rule would remove; change nothing")
     prune.set_defaults(func=_db_prune)
-    ask = commands.add_parser("ask", help="answer questions the way the bot would (one per line from stdin without QUESTION)")
+    ask = commands.add_parser(
+        "ask", help="answer questions the way the bot would (one per line from stdin without QUESTION)"
+    )
     ask.add_argument("question", nargs="*", metavar="QUESTION", help="the question (several words are joined)")
     ask.add_argument("--locale", choices=("vi", "en"), default=None, help="answer language (default: DEFAULT_LOCALE)")
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
-    ask.add_argument("--on", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD", help="answer as on this day (default: today)")
+    ask.add_argument(
+        "--on",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="answer as on this day (default: today)",
+    )
     ask.set_defaults(func=_ask)
     content = commands.add_parser("content", help="content files: check (as on a day), import into the database")
     content_commands = content.add_subparsers(dest="content_command", metavar="ACTION", required=True)
     check = content_commands.add_parser(
-        "check", help="validate content/ (FAQ, topics, stories, campaigns, quiz, areas) and check it as on a day: "
-                      "topics and quiz questions in force, replacements, entries to review; exit 1 listing every error",
+        "check",
+        help="validate content/ (FAQ, topics, stories, campaigns, quiz, areas) and check it as on a day: "
+        "topics and quiz questions in force, replacements, entries to review; exit 1 listing every error",
     )
     check.add_argument(
-        "--on", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+        "--on",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
         help="check the content as it will be on this day (default: today in TIMEZONE); entries ending within "
-             "60 days after it, or waiting for review, are listed to review",
+        "60 days after it, or waiting for review, are listed to review",
     )
     check.set_defaults(func=_content_check)
     content_import = content_commands.add_parser(
-        "import", help="validate, then load areas, topics, FAQ, stories, campaigns and the quiz into the database "
-                       "(idempotent); FAQ entries, stories and quiz questions edited in the dashboard are kept",
+        "import",
+        help="validate, then load areas, topics, FAQ, stories, campaigns and the quiz into the database "
+        "(idempotent); FAQ entries, stories and quiz questions edited in the dashboard are kept",
     )
     content_import.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="write the files over entries edited in the dashboard too, and unpublish every quiz question not in quiz.yaml",
     )
     content_import.set_defaults(func=_content_import)
@@ -97,26 +115,59 @@ def build_parser() -> argparse.ArgumentParser:
     staff_commands = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
     add = staff_commands.add_parser("add", help="create a staff account (asks for the password twice)")
     add.add_argument("username", help="3-64 of a-z, 0-9, _ . -")
-    add.add_argument("--role", required=True, metavar="admin|province|commune", help="admin: everything; province: all communes; commune: one commune")
+    add.add_argument(
+        "--role",
+        required=True,
+        metavar="admin|province|commune",
+        help="admin: everything; province: all communes; commune: one commune",
+    )
     add.add_argument("--area", default=None, metavar="CODE", help="the commune's code (required for --role commune)")
     add.add_argument("--name", default="", help="display name shown to colleagues")
     add.add_argument("--password-stdin", action="store_true", help="read the password from one line of standard input")
     add.set_defaults(func=_staff, action=_staff_add)
-    link = staff_commands.add_parser("link-code", help="print a one-time code that links a chat account to a staff account")
+    link = staff_commands.add_parser(
+        "link-code", help="print a one-time code that links a chat account to a staff account"
+    )
     link.add_argument("username")
     link.set_defaults(func=_staff, action=_staff_link_code)
     staff_commands.add_parser("list", help="list staff accounts").set_defaults(func=_staff, action=_staff_list)
     export = commands.add_parser("export", help="export data for reports")
     export_commands = export.add_subparsers(dest="export_command", metavar="WHAT", required=True)
-    tickets = export_commands.add_parser("tickets", help="tickets as CSV or XLSX (never the names of anonymous senders)")
-    tickets.add_argument("--format", choices=("csv", "xlsx"), default=None, help="file format (default: from the file name)")
-    tickets.add_argument("--since", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD", help="only tickets created on or after this day")
+    tickets = export_commands.add_parser(
+        "tickets", help="tickets as CSV or XLSX (never the names of anonymous senders)"
+    )
+    tickets.add_argument(
+        "--format", choices=("csv", "xlsx"), default=None, help="file format (default: from the file name)"
+    )
+    tickets.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="only tickets created on or after this day",
+    )
     tickets.add_argument("--area", default=None, metavar="CODE", help="only tickets of this commune")
     tickets.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="where to write")
     tickets.set_defaults(func=_export_tickets)
-    report = commands.add_parser("report", help="the 6-monthly / annual report on communication results as an Excel workbook")
-    report.add_argument("--from", dest="first", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD", help="first day of the period")
-    report.add_argument("--to", dest="last", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD", help="last day of the period (included)")
+    report = commands.add_parser(
+        "report", help="the 6-monthly / annual report on communication results as an Excel workbook"
+    )
+    report.add_argument(
+        "--from",
+        dest="first",
+        type=date.fromisoformat,
+        required=True,
+        metavar="YYYY-MM-DD",
+        help="first day of the period",
+    )
+    report.add_argument(
+        "--to",
+        dest="last",
+        type=date.fromisoformat,
+        required=True,
+        metavar="YYYY-MM-DD",
+        help="last day of the period (included)",
+    )
     report.add_argument("--area", default=None, metavar="CODE", help="only this commune (default: the whole province)")
     report.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.xlsx", help="where to write")
     report.set_defaults(func=_report)
@@ -152,9 +203,13 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     async def announce(_app: web.Application) -> None:
         if role.serves:
-            log.info("Cầu Nối is running (%s): web chat at http://%s:%s/chat", role, settings.web_host, settings.web_port)
+            log.info(
+                "Cầu Nối is running (%s): web chat at http://%s:%s/chat", role, settings.web_host, settings.web_port
+            )
         else:
-            log.info("Cầu Nối is running (worker): health at http://%s:%s/healthz", settings.web_host, settings.web_port)
+            log.info(
+                "Cầu Nối is running (worker): health at http://%s:%s/healthz", settings.web_host, settings.web_port
+            )
 
     app.on_startup.append(announce)
     try:
@@ -344,7 +399,10 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
         print(f"staff {args.staff_command}: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:
-        print(f"staff {args.staff_command}: database not ready ({exc.orig}); run `python -m bot db upgrade`", file=sys.stderr)
+        print(
+            f"staff {args.staff_command}: database not ready ({exc.orig}); run `python -m bot db upgrade`",
+            file=sys.stderr,
+        )
         return 1
     print(output)
     return 0
@@ -380,7 +438,9 @@ async def _staff_list(session: AsyncSession, _args: argparse.Namespace, _passwor
     lines = []
     for member in await staff_repo.list_staff(session):
         linked = f"{member.chat_channel}:{member.chat_user_id}" if member.chat_channel else "-"
-        lines.append(f"{member.username}\t{member.role}\t{member.area_code or '-'}\t{'active' if member.active else 'inactive'}\tchat {linked}")
+        lines.append(
+            f"{member.username}\t{member.role}\t{member.area_code or '-'}\t{'active' if member.active else 'inactive'}\tchat {linked}"
+        )
     return "\n".join(lines) or "no staff accounts yet: add one with `python -m bot staff add`"
 
 
@@ -397,8 +457,19 @@ async def _export_tickets(settings: Settings, args: argparse.Namespace) -> int:
             count = await export_tickets(
                 session, args.output, fmt, tz=settings.tz, now=utc_now(), since=args.since, area=args.area
             )
-            await audit.record(session, None, "export.tickets", now=utc_now(), actor="cli", object_type="file",
-                               object_id=args.output.name, format=fmt, rows=count, area=args.area or "", since=str(args.since or ""))
+            await audit.record(
+                session,
+                None,
+                "export.tickets",
+                now=utc_now(),
+                actor="cli",
+                object_type="file",
+                object_id=args.output.name,
+                format=fmt,
+                rows=count,
+                area=args.area or "",
+                since=str(args.since or ""),
+            )
             await session.commit()
     except ExportError as exc:
         print(f"export tickets: {exc}", file=sys.stderr)
@@ -430,13 +501,24 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
         print(f"report: unknown commune {args.area!r}", file=sys.stderr)
         return 2
     now = utc_now()
-    report = ReportInput(period, args.area, settings.tz, now, areas, Catalogs(settings.tz, settings.default_locale).get())
+    report = ReportInput(
+        period, args.area, settings.tz, now, areas, Catalogs(settings.tz, settings.default_locale).get()
+    )
     try:
         async with opened(settings.database_url) as sessions, sessions() as session:
             await write_report(session, report, args.output)
-            await audit.record(session, None, "export.report", now=now, actor="cli", object_type="file",
-                               object_id=args.output.name[:64], first=period.first.isoformat(),
-                               last=period.last.isoformat(), area=args.area or "")
+            await audit.record(
+                session,
+                None,
+                "export.report",
+                now=now,
+                actor="cli",
+                object_type="file",
+                object_id=args.output.name[:64],
+                first=period.first.isoformat(),
+                last=period.last.isoformat(),
+                area=args.area or "",
+            )
             await session.commit()
     except OSError as exc:
         print(f"report: cannot write {args.output}: {exc.strerror}", file=sys.stderr)

@@ -125,12 +125,20 @@ def _conversations(settings: Settings, catalogs: Catalogs, clock):
             due_days=dict(settings.due_days), holidays=settings.holiday_dates, daily_limit=settings.ticket_daily_limit
         )
         services = Services(
-            areas=AreaDirectory(areas), catalogs=catalogs, library=Library(bundle, version), tz=settings.tz, tickets=policy,
-            address_limits=settings.address_limits, web_link=timedelta(hours=settings.staff_session_hours),
+            areas=AreaDirectory(areas),
+            catalogs=catalogs,
+            library=Library(bundle, version),
+            tz=settings.tz,
+            tickets=policy,
+            address_limits=settings.address_limits,
+            web_link=timedelta(hours=settings.staff_session_hours),
         )
         app[keys.SERVICES] = services
         engine = Engine(
-            sessions, build_router(), services, clock=clock,
+            sessions,
+            build_router(),
+            services,
+            clock=clock,
             conversation_ttl=timedelta(hours=settings.conversation_ttl_hours),
             flood=flood_gate(settings.flood_burst, settings.flood_window_seconds),
         )
@@ -152,8 +160,15 @@ def _report_jobs(settings: Settings, catalogs: Catalogs, clock):
             return
         # SQLite has one process: at its start, every unfinished job is one a stopped process left.
         await sweep_report_jobs(app[keys.SESSIONS], clock, every=settings.database_url.startswith("sqlite"))
-        jobs = ReportJobs(app[keys.SESSIONS], app[keys.REPORT_SESSIONS], app[keys.SERVICES].areas, catalogs, settings.tz,
-                          settings.data_dir, clock)
+        jobs = ReportJobs(
+            app[keys.SESSIONS],
+            app[keys.REPORT_SESSIONS],
+            app[keys.SERVICES].areas,
+            catalogs,
+            settings.tz,
+            settings.data_dir,
+            clock,
+        )
         app[keys.REPORT_JOBS] = jobs
         yield
         await jobs.stop()
@@ -169,40 +184,90 @@ def _scheduler(settings: Settings, clock):
         scheduler = AsyncIOScheduler(timezone=settings.tz)
         scheduler.add_listener(metrics.count_job, metrics.JOB_EVENTS)
         scheduler.add_job(
-            _daily_reminders, CronTrigger(hour=7, minute=30, timezone=settings.tz), args=[app, clock],
-            id="officer-reminders", replace_existing=True, misfire_grace_time=3600, coalesce=True,
+            _daily_reminders,
+            CronTrigger(hour=7, minute=30, timezone=settings.tz),
+            args=[app, clock],
+            id="officer-reminders",
+            replace_existing=True,
+            misfire_grace_time=3600,
+            coalesce=True,
         )
         scheduler.add_job(
-            _queue_broadcasts, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), args=[app, clock],
-            id="broadcasts", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
+            _queue_broadcasts,
+            IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS),
+            args=[app, clock],
+            id="broadcasts",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
         )
         scheduler.add_job(
-            announce_finished, IntervalTrigger(minutes=5), args=[app[keys.SESSIONS], app[keys.SERVICES], clock],
-            id="quiz-contests", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
+            announce_finished,
+            IntervalTrigger(minutes=5),
+            args=[app[keys.SESSIONS], app[keys.SERVICES], clock],
+            id="quiz-contests",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
         )
         scheduler.add_job(
-            polls.tick, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), args=[app[keys.SESSIONS], app[keys.SERVICES], clock],
-            id="polls", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
+            polls.tick,
+            IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS),
+            args=[app[keys.SESSIONS], app[keys.SERVICES], clock],
+            id="polls",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
         )
         scheduler.add_job(
-            sweep_report_jobs, IntervalTrigger(minutes=5), args=[app[keys.SESSIONS], clock],
-            id="report-jobs", replace_existing=True, coalesce=True, max_instances=1,
+            sweep_report_jobs,
+            IntervalTrigger(minutes=5),
+            args=[app[keys.SESSIONS], clock],
+            id="report-jobs",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
         )
         scheduler.add_job(
-            _prune_address_counts, IntervalTrigger(hours=1), args=[app, clock],
-            id="address-counts", replace_existing=True, coalesce=True, max_instances=1,
+            _prune_address_counts,
+            IntervalTrigger(hours=1),
+            args=[app, clock],
+            id="address-counts",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
         )
         scheduler.add_job(
-            _summarise_faq_usage, IntervalTrigger(minutes=30), args=[app, clock],
-            id="faq-summaries", replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC),
+            _summarise_faq_usage,
+            IntervalTrigger(minutes=30),
+            args=[app, clock],
+            id="faq-summaries",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
         )
         scheduler.add_job(
-            _fold_notice_tally, IntervalTrigger(seconds=TALLY_FOLD_SECONDS), args=[app],
-            id="notice-tally", replace_existing=True, coalesce=True, max_instances=1,
+            _fold_notice_tally,
+            IntervalTrigger(seconds=TALLY_FOLD_SECONDS),
+            args=[app],
+            id="notice-tally",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
         )
         scheduler.add_job(
-            _prune, CronTrigger(hour=settings.prune_at.hour, minute=settings.prune_at.minute, timezone=settings.tz), args=[app, clock],
-            id="retention", replace_existing=True, misfire_grace_time=3600, coalesce=True, max_instances=1,
+            _prune,
+            CronTrigger(hour=settings.prune_at.hour, minute=settings.prune_at.minute, timezone=settings.tz),
+            args=[app, clock],
+            id="retention",
+            replace_existing=True,
+            misfire_grace_time=3600,
+            coalesce=True,
+            max_instances=1,
         )
         async with app[keys.SESSIONS]() as session:
             campaigns = await stored_campaigns(session, [area.code for area in app[keys.SERVICES].areas.records])
@@ -217,7 +282,9 @@ def _scheduler(settings: Settings, clock):
         yield
         # shutdown() cancels running jobs without waiting for them; wait here, so that none is still
         # unwinding (and holding a database connection) when the database closes.
-        running = [job for executor in scheduler._executors.values() for job in getattr(executor, "_pending_futures", ())]
+        running = [
+            job for executor in scheduler._executors.values() for job in getattr(executor, "_pending_futures", ())
+        ]
         scheduler.shutdown(wait=False)
         if running:
             await asyncio.wait(running, timeout=10)

@@ -35,7 +35,11 @@ async def content_for(settings: Settings) -> ContentBundle:
 
 
 def describe(
-    question: str, result: SearchResult, translator: Translator, today: date, replaced: dict[str, FaqEntry] | None = None
+    question: str,
+    result: SearchResult,
+    translator: Translator,
+    today: date,
+    replaced: dict[str, FaqEntry] | None = None,
 ) -> dict:
     """The JSON form of one answer, with the exact text the citizen would see (`replaced`: the
     entry each one replaced, `ContentBundle.replaced`)."""
@@ -62,7 +66,9 @@ def describe(
     }
 
 
-async def run_ask(settings: Settings, words: list[str], *, locale: str | None, as_json: bool, on: date | None = None) -> int:
+async def run_ask(
+    settings: Settings, words: list[str], *, locale: str | None, as_json: bool, on: date | None = None
+) -> int:
     """Answer the question in `words`, or each line of standard input; print one result each."""
     bundle = await content_for(settings)
     index = FaqIndex(bundle.faqs)

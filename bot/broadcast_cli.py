@@ -30,12 +30,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     send = actions.add_parser("send", help="send (or schedule) a notice; prints its id")
     send.add_argument("--text", required=True, help="the Vietnamese text")
     send.add_argument("--text-en", default="", help="the English text (else English speakers get the Vietnamese one)")
-    send.add_argument("--area", action="append", default=[], metavar="CODE", help="commune code, or 66 for the whole province (repeatable)")
+    send.add_argument(
+        "--area",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="commune code, or 66 for the whole province (repeatable)",
+    )
     send.add_argument("--status", default="", help="household statuses, e.g. poor,near_poor")
-    send.add_argument("--locale", action="append", default=[], choices=("vi", "en"), help="only citizens using this language")
+    send.add_argument(
+        "--locale", action="append", default=[], choices=("vi", "en"), help="only citizens using this language"
+    )
     send.add_argument("--at", default="", metavar='"YYYY-MM-DD HH:MM"', help="local time to send (default: now)")
     send.add_argument("--urgent", action="store_true", help="send even during quiet hours, before other notices")
-    send.add_argument("--image", type=Path, default=None, metavar="FILE", help="a JPEG or PNG photo to send with the text")
+    send.add_argument(
+        "--image", type=Path, default=None, metavar="FILE", help="a JPEG or PNG photo to send with the text"
+    )
     send.add_argument("--faq", action="append", default=[], metavar="ID", help="add a button opening this FAQ entry")
     send.add_argument("--story", action="append", default=[], metavar="ID", help="add a button opening this story")
     send.add_argument("--quiz", action="store_true", help="add a button starting the policy quiz")
@@ -61,7 +71,15 @@ async def _cancel(session: AsyncSession, _settings: Settings, args: argparse.Nam
     if broadcast is None:
         return _no_notice(args.id)
     dropped = await broadcasts.cancel(session, broadcast)
-    await audit.record(session, None, "broadcast.cancel", now=utc_now(), actor="cli", object_type="broadcast", object_id=str(broadcast.id))
+    await audit.record(
+        session,
+        None,
+        "broadcast.cancel",
+        now=utc_now(),
+        actor="cli",
+        object_type="broadcast",
+        object_id=str(broadcast.id),
+    )
     await session.commit()
     print(f"broadcast {broadcast.id} cancelled; {dropped} message(s) will not be sent")
     return 0
@@ -73,9 +91,12 @@ async def _status(session: AsyncSession, _settings: Settings, args: argparse.Nam
         return _no_notice(args.id)
     counts = await broadcasts.status_counts(session, id_of(broadcast))
     report = {"id": broadcast.id, "status": broadcast.status, "recipients": broadcast.recipients, "messages": counts}
-    print(json.dumps(report, ensure_ascii=False) if args.json else
-          f"broadcast {broadcast.id}: {broadcast.status}, {broadcast.recipients} recipient(s); "
-          + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing queued yet"))
+    print(
+        json.dumps(report, ensure_ascii=False)
+        if args.json
+        else f"broadcast {broadcast.id}: {broadcast.status}, {broadcast.recipients} recipient(s); "
+        + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing queued yet")
+    )
     return 0
 
 
@@ -117,15 +138,35 @@ async def _send(session, settings: Settings, args: argparse.Namespace) -> int:
         return 0
     texts = {"vi": args.text, **({"en": args.text_en} if args.text_en else {})}
     broadcast = await broadcasts.create_broadcast(
-        session, texts=texts, target=target, send_at=send_at, now=now, urgent=args.urgent, author="cli", buttons=buttons,
+        session,
+        texts=texts,
+        target=target,
+        send_at=send_at,
+        now=now,
+        urgent=args.urgent,
+        author="cli",
+        buttons=buttons,
         image=image,
     )
-    await audit.record(session, None, "broadcast.create", now=now, actor="cli", object_type="broadcast",
-                       object_id=str(broadcast.id), target=target, urgent=args.urgent, send_at=send_at.isoformat())
+    await audit.record(
+        session,
+        None,
+        "broadcast.create",
+        now=now,
+        actor="cli",
+        object_type="broadcast",
+        object_id=str(broadcast.id),
+        target=target,
+        urgent=args.urgent,
+        send_at=send_at.isoformat(),
+    )
     await session.commit()
     when = "now" if not args.at else f"at {args.at}"
     print(broadcast.id)
-    print(f"broadcast {broadcast.id} will go {when} to about {reach} citizen(s) (the running bot sends it)", file=sys.stderr)
+    print(
+        f"broadcast {broadcast.id} will go {when} to about {reach} citizen(s) (the running bot sends it)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -139,13 +180,27 @@ async def _buttons(session, faq_ids: list[str], story_ids: list[str]) -> list[li
         entry = bundle.faq_by_id.get(faq_id)
         if entry is None:
             raise LookupError(f"no FAQ entry {faq_id!r}")
-        rows.append([{"labels": {loc: "❓ " + text.question[:60] for loc, text in entry.texts.items()}, "action": f"faq:show:{faq_id}"}])
+        rows.append(
+            [
+                {
+                    "labels": {loc: "❓ " + text.question[:60] for loc, text in entry.texts.items()},
+                    "action": f"faq:show:{faq_id}",
+                }
+            ]
+        )
     stories = {item.id: item for item in bundle.stories}
     for story_id in story_ids:
         item = stories.get(story_id)
         if item is None:
             raise LookupError(f"no story {story_id!r}")
-        rows.append([{"labels": {loc: "📖 " + text.title[:60] for loc, text in item.texts.items()}, "action": f"story:{story_id}"}])
+        rows.append(
+            [
+                {
+                    "labels": {loc: "📖 " + text.title[:60] for loc, text in item.texts.items()},
+                    "action": f"story:{story_id}",
+                }
+            ]
+        )
     return rows
 
 

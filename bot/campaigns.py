@@ -36,8 +36,15 @@ async def fire(
     async with sessions() as session:
         try:
             await create_broadcast(
-                session, texts=render_texts(campaign, occurrence, tz), target=campaign.target, send_at=occurrence,
-                now=now, urgent=campaign.urgent, author="campaign", campaign=campaign.id, occurrence_key=key,
+                session,
+                texts=render_texts(campaign, occurrence, tz),
+                target=campaign.target,
+                send_at=occurrence,
+                now=now,
+                urgent=campaign.urgent,
+                author="campaign",
+                campaign=campaign.id,
+                occurrence_key=key,
             )
             await session.commit()
         except IntegrityError:
@@ -49,15 +56,24 @@ async def fire(
 
 
 def schedule(
-    scheduler: BaseScheduler, sessions: SessionFactory, campaigns: Sequence[Campaign], tz: ZoneInfo,
-    clock: Clock, grace: timedelta,
+    scheduler: BaseScheduler,
+    sessions: SessionFactory,
+    campaigns: Sequence[Campaign],
+    tz: ZoneInfo,
+    clock: Clock,
+    grace: timedelta,
 ) -> list[Job]:
     """Add one job per campaign (id "campaign:<id>") that creates each occurrence's broadcast."""
     return [
         scheduler.add_job(
-            run_occurrence, trigger(campaign, tz), args=[sessions, campaign, tz, clock, grace],
-            id=f"campaign:{campaign.id}", name=f"campaign {campaign.id}", replace_existing=True,
-            misfire_grace_time=max(1, int(grace.total_seconds())), coalesce=True,
+            run_occurrence,
+            trigger(campaign, tz),
+            args=[sessions, campaign, tz, clock, grace],
+            id=f"campaign:{campaign.id}",
+            name=f"campaign {campaign.id}",
+            replace_existing=True,
+            misfire_grace_time=max(1, int(grace.total_seconds())),
+            coalesce=True,
         )
         for campaign in campaigns
     ]
@@ -93,10 +109,21 @@ async def catch_up(
         if late < grace:
             if await fire(sessions, campaign, occurrence, now, tz=tz):
                 report.append(f"fired {key}")
-                log.warning("campaign %s: occurrence %s missed while stopped, sent %s late", campaign.id, occurrence.isoformat(), late)
+                log.warning(
+                    "campaign %s: occurrence %s missed while stopped, sent %s late",
+                    campaign.id,
+                    occurrence.isoformat(),
+                    late,
+                )
         else:
             report.append(f"skipped {key}: {late} late")
-            log.info("campaign %s: occurrence %s missed by %s (grace %s); skipped", campaign.id, occurrence.isoformat(), late, grace)
+            log.info(
+                "campaign %s: occurrence %s missed by %s (grace %s); skipped",
+                campaign.id,
+                occurrence.isoformat(),
+                late,
+                grace,
+            )
     return report
 
 

@@ -66,8 +66,10 @@ def _legend(series: Sequence[Series], x: float, y: float) -> list[str]:
     parts = []
     for n, item in enumerate(series):
         colour = PALETTE[n % len(PALETTE)]
-        parts.append(f'<rect x="{_number(x)}" y="{_number(y + n * 18)}" width="12" height="12" fill="{colour}"/>'
-                     f'<text x="{_number(x + 18)}" y="{_number(y + n * 18 + 10)}" fill="{TEXT}">{escape(item.name)}</text>')
+        parts.append(
+            f'<rect x="{_number(x)}" y="{_number(y + n * 18)}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{_number(x + 18)}" y="{_number(y + n * 18 + 10)}" fill="{TEXT}">{escape(item.name)}</text>'
+        )
     return parts
 
 
@@ -76,14 +78,24 @@ def _axis(left: float, top: float, width: float, height: float, top_value: float
     for step in range(5):
         value = top_value * step / 4
         y = top + height - height * step / 4
-        parts.append(f'<line x1="{_number(left)}" y1="{_number(y)}" x2="{_number(left + width)}" y2="{_number(y)}" '
-                     f'stroke="{GRID}" stroke-width="1"/>'
-                     f'<text x="{_number(left - 6)}" y="{_number(y + 4)}" text-anchor="end" fill="{TEXT}">{_label(value)}</text>')
+        parts.append(
+            f'<line x1="{_number(left)}" y1="{_number(y)}" x2="{_number(left + width)}" y2="{_number(y)}" '
+            f'stroke="{GRID}" stroke-width="1"/>'
+            f'<text x="{_number(left - 6)}" y="{_number(y + 4)}" text-anchor="end" fill="{TEXT}">{_label(value)}</text>'
+        )
     return parts
 
 
-def stacked_bars(categories: Sequence[str], series: Sequence[Series], *, title: str, desc: str = "",
-                 ident: str = "chart", width: int = 760, height: int = 280) -> Markup:
+def stacked_bars(
+    categories: Sequence[str],
+    series: Sequence[Series],
+    *,
+    title: str,
+    desc: str = "",
+    ident: str = "chart",
+    width: int = 760,
+    height: int = 280,
+) -> Markup:
     """Vertical bars, one per category, each stacked from the series' values."""
     legend_width = 170 if series else 0
     left, top, bottom = 44, 12, 42
@@ -103,15 +115,21 @@ def stacked_bars(categories: Sequence[str], series: Sequence[Series], *, title: 
                 continue
             h = plot_h * value / top_value
             base -= h
-            parts.append(f'<rect x="{_number(x)}" y="{_number(base)}" width="{_number(bar)}" height="{_number(h)}" '
-                         f'fill="{PALETTE[k % len(PALETTE)]}"><title>{escape(category)} · {escape(item.name)}: '
-                         f'{_label(value)}</title></rect>')
+            parts.append(
+                f'<rect x="{_number(x)}" y="{_number(base)}" width="{_number(bar)}" height="{_number(h)}" '
+                f'fill="{PALETTE[k % len(PALETTE)]}"><title>{escape(category)} · {escape(item.name)}: '
+                f"{_label(value)}</title></rect>"
+            )
         if totals[n]:
-            parts.append(f'<text x="{_number(x + bar / 2)}" y="{_number(base - 4)}" text-anchor="middle" '
-                         f'fill="{TEXT}" font-size="11">{_label(totals[n])}</text>')
+            parts.append(
+                f'<text x="{_number(x + bar / 2)}" y="{_number(base - 4)}" text-anchor="middle" '
+                f'fill="{TEXT}" font-size="11">{_label(totals[n])}</text>'
+            )
         if n % every == 0:
-            parts.append(f'<text x="{_number(x + bar / 2)}" y="{_number(top + plot_h + 16)}" text-anchor="middle" '
-                         f'fill="{TEXT}" font-size="11">{escape(category)}</text>')
+            parts.append(
+                f'<text x="{_number(x + bar / 2)}" y="{_number(top + plot_h + 16)}" text-anchor="middle" '
+                f'fill="{TEXT}" font-size="11">{escape(category)}</text>'
+            )
     parts += _legend(series, width - legend_width + 6, top)
     parts.append("</svg>")
     return Markup("".join(parts))  # nosec B704  # every text in it is escaped; the rest are numbers
@@ -123,11 +141,19 @@ def bar(value: float, top: float, *, colour: str = PALETTE[0]) -> Markup:
     share = min(100, max(1, 100 * value / top)) if value > 0 and top > 0 else 0
     return Markup(  # nosec B704  # numbers and a colour constant only
         '<svg class="chart-bar" viewBox="0 0 100 4" preserveAspectRatio="none" aria-hidden="true" focusable="false">'
-        f'<rect width="100" height="4" fill="{TRACK}"/><rect width="{_number(share)}" height="4" fill="{colour}"/></svg>')
+        f'<rect width="100" height="4" fill="{TRACK}"/><rect width="{_number(share)}" height="4" fill="{colour}"/></svg>'
+    )
 
 
-def horizontal_bars(rows: Sequence[tuple[str, float]], *, title: str, desc: str = "", ident: str = "chart",
-                    width: int = 760, unit: str = "") -> Markup:
+def horizontal_bars(
+    rows: Sequence[tuple[str, float]],
+    *,
+    title: str,
+    desc: str = "",
+    ident: str = "chart",
+    width: int = 760,
+    unit: str = "",
+) -> Markup:
     """One horizontal bar per (label, value), largest scale at the right; labels on the left."""
     row_h, left, right, top = 22, 220, 60, 6
     height = top * 2 + row_h * max(len(rows), 1)
@@ -138,16 +164,27 @@ def horizontal_bars(rows: Sequence[tuple[str, float]], *, title: str, desc: str 
         y = top + n * row_h
         w = plot_w * value / top_value if value > 0 else 0
         shown = name if len(name) <= 32 else name[:31] + "…"
-        parts.append(f'<text x="{left - 8}" y="{_number(y + 15)}" text-anchor="end" fill="{TEXT}">{escape(shown)}</text>'
-                     f'<rect x="{left}" y="{_number(y + 4)}" width="{_number(w)}" height="{row_h - 8}" fill="{PALETTE[0]}">'
-                     f'<title>{escape(name)}: {_label(value)}{escape(unit)}</title></rect>'
-                     f'<text x="{_number(left + w + 6)}" y="{_number(y + 15)}" fill="{TEXT}">{_label(value)}{escape(unit)}</text>')
+        parts.append(
+            f'<text x="{left - 8}" y="{_number(y + 15)}" text-anchor="end" fill="{TEXT}">{escape(shown)}</text>'
+            f'<rect x="{left}" y="{_number(y + 4)}" width="{_number(w)}" height="{row_h - 8}" fill="{PALETTE[0]}">'
+            f"<title>{escape(name)}: {_label(value)}{escape(unit)}</title></rect>"
+            f'<text x="{_number(left + w + 6)}" y="{_number(y + 15)}" fill="{TEXT}">{_label(value)}{escape(unit)}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))  # nosec B704  # every text in it is escaped; the rest are numbers
 
 
-def line_chart(categories: Sequence[str], series: Sequence[Series], *, title: str, desc: str = "",
-               ident: str = "chart", width: int = 760, height: int = 240, unit: str = "") -> Markup:
+def line_chart(
+    categories: Sequence[str],
+    series: Sequence[Series],
+    *,
+    title: str,
+    desc: str = "",
+    ident: str = "chart",
+    width: int = 760,
+    height: int = 240,
+    unit: str = "",
+) -> Markup:
     """Lines through each series' values (gaps where a value is None), with a dot at every point."""
     legend_width = 170 if series else 0
     left, top, bottom = 44, 12, 42
@@ -158,8 +195,10 @@ def line_chart(categories: Sequence[str], series: Sequence[Series], *, title: st
     every = max(1, math.ceil(len(categories) / 14))
     for n, category in enumerate(categories):
         if n % every == 0:
-            parts.append(f'<text x="{_number(left + slot * (n + 0.5))}" y="{_number(top + plot_h + 16)}" '
-                         f'text-anchor="middle" fill="{TEXT}" font-size="11">{escape(category)}</text>')
+            parts.append(
+                f'<text x="{_number(left + slot * (n + 0.5))}" y="{_number(top + plot_h + 16)}" '
+                f'text-anchor="middle" fill="{TEXT}" font-size="11">{escape(category)}</text>'
+            )
     for k, item in enumerate(series):
         colour = PALETTE[k % len(PALETTE)]
         runs: list[list[tuple[float, float]]] = [[]]
@@ -169,8 +208,10 @@ def line_chart(categories: Sequence[str], series: Sequence[Series], *, title: st
                 continue
             point = (left + slot * (n + 0.5), top + plot_h - plot_h * value / top_value)
             runs[-1].append(point)
-            parts.append(f'<circle cx="{_number(point[0])}" cy="{_number(point[1])}" r="3.5" fill="{colour}">'
-                         f'<title>{escape(categories[n])}: {_label(value)}{escape(unit)}</title></circle>')
+            parts.append(
+                f'<circle cx="{_number(point[0])}" cy="{_number(point[1])}" r="3.5" fill="{colour}">'
+                f"<title>{escape(categories[n])}: {_label(value)}{escape(unit)}</title></circle>"
+            )
         for run in runs:
             if len(run) > 1:
                 points = " ".join(f"{_number(x)},{_number(y)}" for x, y in run)

@@ -41,9 +41,9 @@ DEFAULT_HOLIDAYS = (
 ZALO_OA_SETTINGS = {
     "ZALO_OA_APP_ID": "the Zalo app's id (developers.zalo.me, the app's settings)",
     "ZALO_OA_APP_SECRET": "the Zalo app's secret key (developers.zalo.me, the app's settings), which refreshes "  # nosec B105
-                          "the OA's access token; not ZALO_OA_SECRET_KEY, the OA secret key of the webhook settings",
+    "the OA's access token; not ZALO_OA_SECRET_KEY, the OA secret key of the webhook settings",
     "ZALO_OA_SECRET_KEY": "the OA secret key (developers.zalo.me, the app, Official Account, the webhook settings), "  # nosec B105
-                          "which checks the webhook's signatures",
+    "which checks the webhook's signatures",
     "ZALO_OA_REFRESH_TOKEN": "the OA's first refresh token (developers.zalo.me, the app, Official Account)",  # nosec B105
 }
 
@@ -85,9 +85,7 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Every runtime setting, named as its environment variable."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     database_url: str = "sqlite+aiosqlite:///data/bot.db"
     data_dir: Path = Path("data")
@@ -296,12 +294,17 @@ class Settings(BaseSettings):
             raise ValueError("TELEGRAM_WEBHOOK_SECRET: required when TELEGRAM_WEBHOOK_URL is set")
         if self.zalo_bot_webhook_url and not self.zalo_bot_webhook_secret:
             raise ValueError("ZALO_BOT_WEBHOOK_SECRET: required when ZALO_BOT_WEBHOOK_URL is set")
-        oa = {"ZALO_OA_APP_ID": self.zalo_oa_app_id, "ZALO_OA_APP_SECRET": self.zalo_oa_app_secret,
-              "ZALO_OA_SECRET_KEY": self.zalo_oa_secret_key, "ZALO_OA_REFRESH_TOKEN": self.zalo_oa_refresh_token}
+        oa = {
+            "ZALO_OA_APP_ID": self.zalo_oa_app_id,
+            "ZALO_OA_APP_SECRET": self.zalo_oa_app_secret,
+            "ZALO_OA_SECRET_KEY": self.zalo_oa_secret_key,
+            "ZALO_OA_REFRESH_TOKEN": self.zalo_oa_refresh_token,
+        }
         missing = [name for name, value in oa.items() if not value]
         if len(missing) < len(oa) and missing:
-            raise ValueError(f"{missing[0]}: required with the other Zalo Official Account settings: "
-                             f"{ZALO_OA_SETTINGS[missing[0]]}")
+            raise ValueError(
+                f"{missing[0]}: required with the other Zalo Official Account settings: {ZALO_OA_SETTINGS[missing[0]]}"
+            )
         return self
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
@@ -347,7 +350,8 @@ class Settings(BaseSettings):
             audit=timedelta(days=self.retention_audit_days),
             media=timedelta(days=self.retention_media_days),
             report_files_days=self.report_files_days,
-            tz=self.tz, data_dir=self.data_dir,
+            tz=self.tz,
+            data_dir=self.data_dir,
         )
 
     @property
@@ -373,8 +377,9 @@ class Settings(BaseSettings):
     @property
     def zalo_oa_enabled(self) -> bool:
         """Whether the Zalo Official Account is configured (app id, app secret, OA secret key, first refresh token)."""
-        return bool(self.zalo_oa_app_id and self.zalo_oa_app_secret and self.zalo_oa_secret_key
-                    and self.zalo_oa_refresh_token)
+        return bool(
+            self.zalo_oa_app_id and self.zalo_oa_app_secret and self.zalo_oa_secret_key and self.zalo_oa_refresh_token
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -401,7 +406,9 @@ def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
             try:
                 networks.append(ip_network(part.strip(), strict=False))
             except ValueError:
-                raise ValueError(f"{part.strip()!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+                raise ValueError(
+                    f"{part.strip()!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
     return tuple(networks)
 
 

@@ -22,8 +22,20 @@ from storage.ticket_rules import is_overdue
 Format = Literal["csv", "xlsx"]
 Cell = str | int | datetime | None
 COLUMNS = (
-    "code", "kind", "topic", "status", "commune_code", "commune", "created", "due", "answered",
-    "overdue", "rating", "resolved", "reporter", "body",
+    "code",
+    "kind",
+    "topic",
+    "status",
+    "commune_code",
+    "commune",
+    "created",
+    "due",
+    "answered",
+    "overdue",
+    "rating",
+    "resolved",
+    "reporter",
+    "body",
 )
 DATE_FORMAT = "%Y-%m-%d %H:%M"
 # A spreadsheet runs a cell that starts like a formula; citizens write these cells.
@@ -53,7 +65,11 @@ async def ticket_rows(
 async def rows_of(session: AsyncSession, tickets: Sequence[Ticket], *, tz: ZoneInfo, now: datetime) -> list[list[Cell]]:
     """Export rows of tickets already chosen (and scoped) by the caller, in their order."""
     codes = {ticket.area_code for ticket in tickets if ticket.area_code}
-    areas = {row.code: row for row in (await session.exec(select(Area).where(col(Area.code).in_(codes)))).all()} if codes else {}
+    areas = (
+        {row.code: row for row in (await session.exec(select(Area).where(col(Area.code).in_(codes)))).all()}
+        if codes
+        else {}
+    )
     return [_row(ticket, areas.get(ticket.area_code or ""), tz, now) for ticket in tickets]
 
 
@@ -63,9 +79,15 @@ def _row(ticket: Ticket, area: Area | None, tz: ZoneInfo, now: datetime) -> list
         ticket.answered_at is not None and ticket.answered_at > ticket.due_at
     )
     return [
-        ticket.code, ticket.kind, ticket.topic, ticket.status,
-        ticket.area_code or "", area.name if area else "",
-        _local(ticket.created_at, tz), _local(ticket.due_at, tz), _local(ticket.answered_at, tz),
+        ticket.code,
+        ticket.kind,
+        ticket.topic,
+        ticket.status,
+        ticket.area_code or "",
+        area.name if area else "",
+        _local(ticket.created_at, tz),
+        _local(ticket.due_at, tz),
+        _local(ticket.answered_at, tz),
         "yes" if late else "no",
         ticket.rating,
         "" if ticket.resolved is None else ("yes" if ticket.resolved else "no"),
@@ -134,8 +156,14 @@ def as_bytes(rows: Sequence[Sequence[Cell]], fmt: Format) -> bytes:
 
 
 async def export_tickets(
-    session: AsyncSession, path: Path, fmt: Format, *, tz: ZoneInfo, now: datetime,
-    since: date | None = None, area: str | None = None,
+    session: AsyncSession,
+    path: Path,
+    fmt: Format,
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+    since: date | None = None,
+    area: str | None = None,
 ) -> int:
     """Write the selected tickets to `path` as CSV or XLSX; return how many."""
     rows = await ticket_rows(session, tz=tz, now=now, since=since, area=area)

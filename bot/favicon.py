@@ -58,8 +58,10 @@ def svg() -> str:
     """The icon as SVG text."""
     cx, cy, outer, inner = ARCH
     left, top, width, height = DECK
-    hangers = "".join(f'<rect x="{middle - HANGER_WIDTH / 2:g}" y="{high}" width="{HANGER_WIDTH}" height="{cy - high}" fill="#fff"/>'
-                      for middle, high in HANGERS)
+    hangers = "".join(
+        f'<rect x="{middle - HANGER_WIDTH / 2:g}" y="{high}" width="{HANGER_WIDTH}" height="{cy - high}" fill="#fff"/>'
+        for middle, high in HANGERS
+    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {BOX} {BOX}">'
         f'<rect width="{BOX}" height="{BOX}" rx="{CORNER}" fill="#{bytes(GREEN).hex()}"/>'
@@ -96,11 +98,17 @@ def _pixels(size: int) -> bytes:
 
 def _png(size: int) -> bytes:
     """The icon as a PNG image."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", size, size, 8, 6, 0, 0, 0)  # 8 bits, RGBA
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(_pixels(size), 9))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(_pixels(size), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def ico() -> bytes:
@@ -121,4 +129,7 @@ def _icon(body: bytes, content_type: str) -> Icon:
 @cache
 def icons() -> dict[str, Icon]:
     """{file name: icon}, drawn once per process."""
-    return {"favicon.svg": _icon(svg().encode(), "image/svg+xml"), "favicon.ico": _icon(ico(), "image/vnd.microsoft.icon")}
+    return {
+        "favicon.svg": _icon(svg().encode(), "image/svg+xml"),
+        "favicon.ico": _icon(ico(), "image/vnd.microsoft.icon"),
+    }

@@ -47,8 +47,13 @@ class FloodGate:
     """
 
     def __init__(
-        self, burst: int = 20, window: float = 10.0, *, clock: Callable[[], float] = time.monotonic,
-        max_keys: int = MAX_KEYS, notice_every: float = NOTICE_EVERY,
+        self,
+        burst: int = 20,
+        window: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = MAX_KEYS,
+        notice_every: float = NOTICE_EVERY,
     ) -> None:
         if burst < 1 or window <= 0:
             raise ValueError("burst must be at least 1 and window positive")
@@ -77,7 +82,9 @@ class FloodGate:
             pace = Pace.notice if now - bucket.told >= self.notice_every else Pace.quiet
             if pace is Pace.notice:
                 bucket.told = now
-                log.info("flood: %s sends faster than %d messages in %.0f s; replies held back", key, self.burst, self.window)
+                log.info(
+                    "flood: %s sends faster than %d messages in %.0f s; replies held back", key, self.burst, self.window
+                )
             else:
                 self.held += 1
         bucket.tokens = max(0.0, bucket.tokens - 1)

@@ -21,8 +21,14 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 # sqlalchemy.engine logs every statement with its parameters (session and CSRF tokens among them) at INFO.
-QUIET = ("httpx", "httpcore", "apscheduler.executors.default", "aiohttp.access", "alembic.runtime.plugins",
-         "sqlalchemy.engine")
+QUIET = (
+    "httpx",
+    "httpcore",
+    "apscheduler.executors.default",
+    "aiohttp.access",
+    "alembic.runtime.plugins",
+    "sqlalchemy.engine",
+)
 # Libraries that write secrets at DEBUG: python-telegram-bot (the token in its API URL, the webhook
 # secret), the database drivers (SQL parameters). Never below INFO.
 NEVER_DEBUG = ("telegram", "aiosqlite", "asyncpg")

@@ -31,9 +31,13 @@ OUTBOX_RESULTS = Counter(
     "Outbox delivery attempts by channel and result: sent, retry, rate_limited (both tried again later), failed, unreachable, skipped",
     ["channel", "result"],
 )
-OUTBOX_QUEUE = Gauge("caunoi_outbox_queue", "Messages waiting (pending) or going out (sending), by channel", ["channel", "status"])
+OUTBOX_QUEUE = Gauge(
+    "caunoi_outbox_queue", "Messages waiting (pending) or going out (sending), by channel", ["channel", "status"]
+)
 TICKETS = Gauge("caunoi_tickets", "Tickets by status", ["status"])
-SCHEDULER_RUNS = Counter("caunoi_scheduler_runs", "Scheduled job runs by job and outcome (ok, error, missed)", ["job", "outcome"])
+SCHEDULER_RUNS = Counter(
+    "caunoi_scheduler_runs", "Scheduled job runs by job and outcome (ok, error, missed)", ["job", "outcome"]
+)
 SCRAPE_ERRORS = Counter("caunoi_metrics_database_errors", "Scrapes whose database figures could not be read")
 
 
@@ -65,11 +69,13 @@ def _allowed(request: web.Request, token: str) -> bool:
 
 async def _read_gauges(sessions: SessionFactory) -> None:
     async with sessions() as session:
-        waiting = (await session.exec(
-            select(OutboxMessage.channel, OutboxMessage.status, func.count())
-            .where(col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]))
-            .group_by(OutboxMessage.channel, OutboxMessage.status)
-        )).all()
+        waiting = (
+            await session.exec(
+                select(OutboxMessage.channel, OutboxMessage.status, func.count())
+                .where(col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]))
+                .group_by(OutboxMessage.channel, OutboxMessage.status)
+            )
+        ).all()
         tickets = (await session.exec(select(Ticket.status, func.count()).group_by(Ticket.status))).all()
     OUTBOX_QUEUE.clear()
     for channel, status, count in waiting:

@@ -229,14 +229,29 @@ def lay_out(report: ReportInput, figures: Figures) -> Workbook:
     sheet = workbook.active
     assert sheet is not None
     sheet.title = _("Summary")[:31]
-    _summary(sheet, report, figures.summary, figures.notices, len(figures.reach), figures.usage, figures.unanswered,
-             figures.subscribers, figures.newcomers)
+    _summary(
+        sheet,
+        report,
+        figures.summary,
+        figures.notices,
+        len(figures.reach),
+        figures.usage,
+        figures.unanswered,
+        figures.subscribers,
+        figures.newcomers,
+    )
     _real_stories(sheet, report, figures.nominated)
     _ticket_sheet(workbook.create_sheet(_("Tickets")[:31]), figures.tickets)
     _notice_sheet(workbook.create_sheet(_("Notices")[:31]), figures.reach, report)
     _faq_sheet(workbook.create_sheet(_("FAQ usage")[:31]), figures.usage, report)
-    _commune_sheet(workbook.create_sheet(_("By commune")[:31]), report, figures.summary, figures.subscribers,
-                   figures.newcomers, figures.delivered)
+    _commune_sheet(
+        workbook.create_sheet(_("By commune")[:31]),
+        report,
+        figures.summary,
+        figures.subscribers,
+        figures.newcomers,
+        figures.delivered,
+    )
     return workbook
 
 
@@ -258,9 +273,17 @@ async def _tickets(session: AsyncSession, report: ReportInput) -> list[list[Any]
     return [row for row in rows if isinstance(at := row[created], datetime) and at < end]
 
 
-def _summary(sheet: Worksheet, report: ReportInput, summary: stats.TicketSummary, notices: stats.NoticeTotals,
-             notices_sent: int, usage: list[stats.FaqUsage], unanswered: list[Any], subscribers: dict[str, int],
-             newcomers: dict[str, int]) -> None:
+def _summary(
+    sheet: Worksheet,
+    report: ReportInput,
+    summary: stats.TicketSummary,
+    notices: stats.NoticeTotals,
+    notices_sent: int,
+    usage: list[stats.FaqUsage],
+    unanswered: list[Any],
+    subscribers: dict[str, int],
+    newcomers: dict[str, int],
+) -> None:
     _ = report.translator.gettext
     area = report.areas.get(report.area) if report.area else None
     _append(sheet, [_("Report on communication results")], bold=True)
@@ -285,8 +308,14 @@ def _summary(sheet: Worksheet, report: ReportInput, summary: stats.TicketSummary
     _append(sheet, [_("Rated helpful"), sum(u.helpful for u in usage)])
     _append(sheet, [_("Rated not helpful"), sum(u.unhelpful for u in usage)])
     _append(sheet, [])
-    columns = [_("Tickets received"), _("Answered"), _("Answered on time"), _("Share on time"), _("Open and overdue"),
-               _("Average rating")]
+    columns = [
+        _("Tickets received"),
+        _("Answered"),
+        _("Answered on time"),
+        _("Share on time"),
+        _("Open and overdue"),
+        _("Average rating"),
+    ]
     _append(sheet, [_("Feedback by kind"), *columns], bold=True)
     for kind, counts in summary.by_kind.items():
         _append(sheet, [kind_label(report.translator, kind), *_counts(counts)])
@@ -309,13 +338,23 @@ def _real_stories(sheet: Worksheet, report: ReportInput, nominated: dict[str | N
     published from them, per commune: the figure the plan asks each period."""
     _ = report.translator.gettext
     _append(sheet, [])
-    _append(sheet, [_("Model households and initiatives (real stories) by commune"), _("Nominations received"),
-                    _("Stories published")], bold=True)
+    _append(
+        sheet,
+        [
+            _("Model households and initiatives (real stories) by commune"),
+            _("Nominations received"),
+            _("Stories published"),
+        ],
+        bold=True,
+    )
     for code in sorted(nominated, key=lambda c: (not c, _area_name(report, c or ""))):
         received, published = nominated[code]
         _append(sheet, [_area_name(report, code or ""), received, published])
-    _append(sheet, [_("Total"), sum(pair[0] for pair in nominated.values()), sum(pair[1] for pair in nominated.values())],
-            bold=True)
+    _append(
+        sheet,
+        [_("Total"), sum(pair[0] for pair in nominated.values()), sum(pair[1] for pair in nominated.values())],
+        bold=True,
+    )
 
 
 def kind_label(translator: Translator, kind: str) -> str:
@@ -326,8 +365,14 @@ def kind_label(translator: Translator, kind: str) -> str:
 
 def _counts(counts: stats.TicketCounts) -> list[Any]:
     mean = counts.mean_rating
-    return [counts.received, counts.answered, counts.on_time, _share(counts.on_time, counts.answered), counts.open_late,
-            round(mean, 2) if mean is not None else None]
+    return [
+        counts.received,
+        counts.answered,
+        counts.on_time,
+        _share(counts.on_time, counts.answered),
+        counts.open_late,
+        round(mean, 2) if mean is not None else None,
+    ]
 
 
 def _area_name(report: ReportInput, code: str) -> str:
@@ -343,37 +388,113 @@ def _ticket_sheet(sheet: Worksheet, rows: list[list[Any]]) -> None:
 
 def _notice_sheet(sheet: Worksheet, reach: list[stats.BroadcastReach], report: ReportInput) -> None:
     _ = report.translator.gettext
-    _header(sheet, ["id", _("Send at"), _("Author"), _("Campaign"), _("Areas"), _("Status"), _("Queued"), _("Delivered"),
-                    _("Failed"), _("Skipped"), _("Still waiting"), _("Text")], (6, 17, 14, 16, 22, 10, 9, 9, 9, 9, 9, 60))
+    _header(
+        sheet,
+        [
+            "id",
+            _("Send at"),
+            _("Author"),
+            _("Campaign"),
+            _("Areas"),
+            _("Status"),
+            _("Queued"),
+            _("Delivered"),
+            _("Failed"),
+            _("Skipped"),
+            _("Still waiting"),
+            _("Text"),
+        ],
+        (6, 17, 14, 16, 22, 10, 9, 9, 9, 9, 9, 60),
+    )
     for item in reach:
         broadcast = item.broadcast
-        areas = ", ".join(_area_name(report, code) for code in broadcast.target.get("areas") or []) or _("Whole province")
-        _append(sheet, [broadcast.id, _local(broadcast.send_at, report.tz), broadcast.author, broadcast.campaign or "",
-                        areas, broadcast.status, item.queued, item.counts["sent"], item.counts["failed"],
-                        item.counts["skipped"], item.counts["pending"], str(broadcast.texts.get("vi", ""))])
+        areas = ", ".join(_area_name(report, code) for code in broadcast.target.get("areas") or []) or _(
+            "Whole province"
+        )
+        _append(
+            sheet,
+            [
+                broadcast.id,
+                _local(broadcast.send_at, report.tz),
+                broadcast.author,
+                broadcast.campaign or "",
+                areas,
+                broadcast.status,
+                item.queued,
+                item.counts["sent"],
+                item.counts["failed"],
+                item.counts["skipped"],
+                item.counts["pending"],
+                str(broadcast.texts.get("vi", "")),
+            ],
+        )
 
 
 def _faq_sheet(sheet: Worksheet, usage: list[stats.FaqUsage], report: ReportInput) -> None:
     _ = report.translator.gettext
-    _header(sheet, ["id", _("Topic"), _("Question"), _("Shown"), _("Helpful"), _("Not helpful"), _("Share helpful")],
-            (28, 16, 60, 9, 9, 9, 10))
+    _header(
+        sheet,
+        ["id", _("Topic"), _("Question"), _("Shown"), _("Helpful"), _("Not helpful"), _("Share helpful")],
+        (28, 16, 60, 9, 9, 9, 10),
+    )
     for item in usage:
-        _append(sheet, [item.faq_id, item.topic, item.question, item.shown, item.helpful, item.unhelpful,
-                        _share(item.helpful, item.helpful + item.unhelpful)])
+        _append(
+            sheet,
+            [
+                item.faq_id,
+                item.topic,
+                item.question,
+                item.shown,
+                item.helpful,
+                item.unhelpful,
+                _share(item.helpful, item.helpful + item.unhelpful),
+            ],
+        )
 
 
-def _commune_sheet(sheet: Worksheet, report: ReportInput, summary: stats.TicketSummary, subscribers: dict[str, int],
-                   newcomers: dict[str, int], delivered: dict[str, int]) -> None:
+def _commune_sheet(
+    sheet: Worksheet,
+    report: ReportInput,
+    summary: stats.TicketSummary,
+    subscribers: dict[str, int],
+    newcomers: dict[str, int],
+    delivered: dict[str, int],
+) -> None:
     _ = report.translator.gettext
-    _header(sheet, [_("Code"), _("Commune"), _("Subscribers"), _("New citizens"), _("Notices delivered"), _("Tickets received"),
-                    _("Answered"), _("Answered on time"), _("Open and overdue")], (8, 26, 12, 12, 12, 10, 10, 12, 12))
+    _header(
+        sheet,
+        [
+            _("Code"),
+            _("Commune"),
+            _("Subscribers"),
+            _("New citizens"),
+            _("Notices delivered"),
+            _("Tickets received"),
+            _("Answered"),
+            _("Answered on time"),
+            _("Open and overdue"),
+        ],
+        (8, 26, 12, 12, 12, 10, 10, 12, 12),
+    )
     codes = set(subscribers) | set(newcomers) | set(delivered) | set(summary.by_area)
     if report.area:
         codes.add(report.area)
     for code in sorted(codes, key=lambda c: (c == "", _area_name(report, c))):
         counts = summary.by_area.get(code, stats.TicketCounts())
-        _append(sheet, [code, _area_name(report, code), subscribers.get(code, 0), newcomers.get(code, 0),
-                        delivered.get(code, 0), counts.received, counts.answered, counts.on_time, counts.open_late])
+        _append(
+            sheet,
+            [
+                code,
+                _area_name(report, code),
+                subscribers.get(code, 0),
+                newcomers.get(code, 0),
+                delivered.get(code, 0),
+                counts.received,
+                counts.answered,
+                counts.on_time,
+                counts.open_late,
+            ],
+        )
 
 
 async def report_bytes(session: AsyncSession, report: ReportInput) -> bytes:

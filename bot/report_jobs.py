@@ -34,10 +34,13 @@ log = logging.getLogger(__name__)
 
 AT_ONCE = 1  # report jobs running at the same time in one process
 ABANDONED = N_("The server stopped while this report was being made. Ask for it again.")
-TOO_SLOW = N_("The database took too long to read the figures of this report. Ask for it again later, or for a shorter "
-              "period.")
-BROKEN = N_("The report could not be made because of an error on the server. Ask for it again; if it fails again, "
-            "tell the administrator.")
+TOO_SLOW = N_(
+    "The database took too long to read the figures of this report. Ask for it again later, or for a shorter period."
+)
+BROKEN = N_(
+    "The report could not be made because of an error on the server. Ask for it again; if it fails again, "
+    "tell the administrator."
+)
 
 
 class _Dropped(Exception):
@@ -47,8 +50,16 @@ class _Dropped(Exception):
 class ReportJobs:
     """Runs this process's report jobs; `stop` ends them (failed: the server stopped) at shutdown."""
 
-    def __init__(self, sessions: SessionFactory, read_sessions: SessionFactory, areas: AreaDirectory, catalogs: Catalogs,
-                 tz: ZoneInfo, data_dir: Path, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        read_sessions: SessionFactory,
+        areas: AreaDirectory,
+        catalogs: Catalogs,
+        tz: ZoneInfo,
+        data_dir: Path,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.sessions, self.read_sessions = sessions, read_sessions
         self.areas, self.catalogs, self.tz, self.data_dir, self.clock = areas, catalogs, tz, data_dir, clock
         self.tasks: dict[int, asyncio.Task[None]] = {}
@@ -89,8 +100,9 @@ class ReportJobs:
                 return
             await session.commit()
         period = xlsx.Period(job.period_first, job.period_last)
-        report = xlsx.ReportInput(period, job.area_code, self.tz, self.clock(), self.areas,
-                                  self.catalogs.get(job.locale))
+        report = xlsx.ReportInput(
+            period, job.area_code, self.tz, self.clock(), self.areas, self.catalogs.get(job.locale)
+        )
         done = 0
 
         async def progress(step: str) -> None:

@@ -25,8 +25,18 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 # Text compresses to a third or less; images (PNG, JPEG, ICO of PNGs) are compressed already.
-COMPRESSIBLE = frozenset({"text/html", "text/css", "text/javascript", "application/javascript", "application/json",
-                          "image/svg+xml", "text/plain", "text/csv"})
+COMPRESSIBLE = frozenset(
+    {
+        "text/html",
+        "text/css",
+        "text/javascript",
+        "application/javascript",
+        "application/json",
+        "image/svg+xml",
+        "text/plain",
+        "text/csv",
+    }
+)
 MIN_COMPRESSED = 1024  # bytes: below this gzip saves a few hundred bytes at most
 ICON_CACHE = "public, max-age=86400"
 
@@ -59,8 +69,9 @@ async def media_file(request: web.Request) -> web.StreamResponse:
     path = request.app[keys.MEDIA_LINKS].resolve(request.match_info["token"], request.app[keys.CLOCK]())
     if path is None:
         raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={"Content-Type": PHOTO_TYPES[path.suffix.lower()],
-                                           "Cache-Control": "private, max-age=3600"})
+    return web.FileResponse(
+        path, headers={"Content-Type": PHOTO_TYPES[path.suffix.lower()], "Cache-Control": "private, max-age=3600"}
+    )
 
 
 def setup_routes(app: web.Application, role: Role = Role.all) -> None:
@@ -118,8 +129,12 @@ def _compressible(request: web.Request, response: web.StreamResponse) -> bool:
         return False
     if isinstance(response, web.FileResponse):  # its type and size are known only when it is sent
         return mimetypes.guess_type(request.path)[0] in COMPRESSIBLE
-    return (isinstance(response, web.Response) and isinstance(response.body, bytes)
-            and len(response.body) >= MIN_COMPRESSED and response.content_type in COMPRESSIBLE)
+    return (
+        isinstance(response, web.Response)
+        and isinstance(response.body, bytes)
+        and len(response.body) >= MIN_COMPRESSED
+        and response.content_type in COMPRESSIBLE
+    )
 
 
 def accepts_gzip(header: str) -> bool:

@@ -115,8 +115,16 @@ class Sender:
     """Drains the outbox of one channel through `deliver(chat_id, replies)`."""
 
     def __init__(
-        self, sessions: SessionFactory, channel: str, deliver: Deliver, clock: Clock, *, idle: float = 1.0,
-        rate: float = 25.0, per_chat: float = 1.0, quiet: QuietHours = QuietHours(),
+        self,
+        sessions: SessionFactory,
+        channel: str,
+        deliver: Deliver,
+        clock: Clock,
+        *,
+        idle: float = 1.0,
+        rate: float = 25.0,
+        per_chat: float = 1.0,
+        quiet: QuietHours = QuietHours(),
         window: outbox.ReplyWindow | None = None,
     ) -> None:
         self.sessions = sessions
@@ -158,8 +166,13 @@ class Sender:
                     outage = 0.0
                 except (SQLAlchemyError, OSError) as exc:
                     outage = min(max(outage * 2, self.idle), 30.0)
-                    log.error("outbox %s: database unavailable (%s: %.200s); trying again in %.0f s",
-                              self.channel, type(exc).__name__, str(exc).split("\n", 1)[0], outage)
+                    log.error(
+                        "outbox %s: database unavailable (%s: %.200s); trying again in %.0f s",
+                        self.channel,
+                        type(exc).__name__,
+                        str(exc).split("\n", 1)[0],
+                        outage,
+                    )
                     await asyncio.sleep(outage)
                     batch = []
                 except Exception:
@@ -252,7 +265,7 @@ class Sender:
                 outbox.mark_failed(stored, error.reason, str(error), skipped=True)
                 result = "skipped"
             elif isinstance(error, SendRetry) and stored.attempts < MAX_ATTEMPTS:
-                outbox.mark_retry(stored, now, min(timedelta(seconds=2 ** stored.attempts), MAX_BACKOFF), str(error))
+                outbox.mark_retry(stored, now, min(timedelta(seconds=2**stored.attempts), MAX_BACKOFF), str(error))
                 result = "retry"
             else:
                 outbox.mark_failed(stored, "error", str(error))
@@ -285,8 +298,10 @@ class Sender:
             citizen.unreachable_at = now
             citizen.subscribed = False
             return
-        for staff in (await session.exec(
-            select(Staff).where(Staff.chat_channel == self.channel, Staff.chat_user_id == message.chat_id)
-        )).all():
+        for staff in (
+            await session.exec(
+                select(Staff).where(Staff.chat_channel == self.channel, Staff.chat_user_id == message.chat_id)
+            )
+        ).all():
             log.warning("outbox: staff %s blocked the bot; their chat link is removed", staff.username)
             staff_repo.unlink_chat(staff)

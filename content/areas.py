@@ -80,9 +80,7 @@ class AreaDirectory:
 
     def __post_init__(self) -> None:
         self._by_code = {record.code: record for record in self.records}
-        self._communes = sorted(
-            (r for r in self.records if r.level == "commune"), key=lambda r: fold(r.name)
-        )
+        self._communes = sorted((r for r in self.records if r.level == "commune"), key=lambda r: fold(r.name))
         self._keys = [fold(r.name) for r in self._communes]
 
     @classmethod
@@ -110,8 +108,11 @@ class AreaDirectory:
         """The one commune a sentence names after "xã", "phường" or "thị trấn" ("nhà tôi ở xa hoa phu,
         thu nhập…"), or None. A name alone is not enough: some are ordinary words ("Thành Công")."""
         key = f" {fold(text)} "
-        found = {r.code: r for r, name in zip(self._communes, self._keys, strict=True)
-                 if any(f" {prefix}{name} " in key for prefix in _PREFIXES)}
+        found = {
+            r.code: r
+            for r, name in zip(self._communes, self._keys, strict=True)
+            if any(f" {prefix}{name} " in key for prefix in _PREFIXES)
+        }
         return next(iter(found.values())) if len(found) == 1 else None
 
     def match_commune(self, typed: str, *, limit: int = 5) -> list[CommuneMatch]:
@@ -164,8 +165,12 @@ def as_records(rows: Iterable[AreaFields]) -> list[AreaRecord]:
     """Turn database rows with area fields into records."""
     return [
         AreaRecord(
-            code=row.code, name=row.name, level=row.level, kind=row.kind,
-            parent_code=row.parent_code, former_district=row.former_district,
+            code=row.code,
+            name=row.name,
+            level=row.level,
+            kind=row.kind,
+            parent_code=row.parent_code,
+            former_district=row.former_district,
         )
         for row in rows
     ]

@@ -33,8 +33,15 @@ from storage.models import HouseholdStatus
 CAMPAIGNS_FILE = CONTENT_DIR / "campaigns.yaml"
 MAX_TEXT = 1000
 PLACEHOLDERS = ("date", "year")
-WEEKDAYS = {"monday": "mon", "tuesday": "tue", "wednesday": "wed", "thursday": "thu", "friday": "fri",
-            "saturday": "sat", "sunday": "sun"}
+WEEKDAYS = {
+    "monday": "mon",
+    "tuesday": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "friday": "fri",
+    "saturday": "sat",
+    "sunday": "sun",
+}
 CRON_FIELDS = ("month", "day", "day_of_week", "hour", "minute")
 # Every schedule must fall in its window at least once in this span (a 29 February needs 8 years).
 _PROBE_FROM = datetime(2024, 1, 1, tzinfo=UTC)
@@ -224,7 +231,9 @@ def load_campaigns(path: Path = CAMPAIGNS_FILE, *, area_codes: Iterable[str] | N
     return parse_campaigns(document, name, area_codes=area_codes)
 
 
-def parse_campaigns(document: Any, name: str = "campaigns.yaml", *, area_codes: Iterable[str] | None = None) -> tuple[Campaign, ...]:
+def parse_campaigns(
+    document: Any, name: str = "campaigns.yaml", *, area_codes: Iterable[str] | None = None
+) -> tuple[Campaign, ...]:
     """Validate an already-read campaigns document (`{"campaigns": [...]}`)."""
     items = document.get("campaigns") if isinstance(document, dict) else None
     if not isinstance(items, list):
@@ -265,7 +274,9 @@ def _check(row: _Campaign, known_areas: set[str] | None) -> list[tuple[str, str]
             ("target.areas", f"unknown area code {code!r}") for code in row.target.areas if code not in known_areas
         )
     if (row.cron is None) == (row.every is None):
-        problems.append(("cron", "give either cron or every/at, not both" if row.cron else "missing: give cron or every/at"))
+        problems.append(
+            ("cron", "give either cron or every/at, not both" if row.cron else "missing: give cron or every/at")
+        )
         return problems
     if row.cron is not None:
         problems.extend(_cron_problems(row.cron))
@@ -303,7 +314,9 @@ def _cron_problems(cron: _Cron) -> list[tuple[str, str]]:
                 problems.append((f"cron.{field}", "missing: a campaign names its hour and minute"))
             continue
         if field in ("hour", "minute") and ("*" in value or "/" in value):
-            problems.append((f"cron.{field}", "must list exact values (no * or /): a campaign must not repeat within a day"))
+            problems.append(
+                (f"cron.{field}", "must list exact values (no * or /): a campaign must not repeat within a day")
+            )
             continue
         try:
             CronTrigger(**{field: value})
@@ -316,7 +329,9 @@ def _cadence_problems(every: str | list[int] | None, at: str | None) -> list[tup
     problems: list[tuple[str, str]] = []
     days = every if isinstance(every, list) else None
     if days is None and str(every) not in WEEKDAYS and every != "day":
-        problems.append(("every", "must be a weekday (monday … sunday), day, or a list of days of the month like [1, 15]"))
+        problems.append(
+            ("every", "must be a weekday (monday … sunday), day, or a list of days of the month like [1, 15]")
+        )
     elif days is not None and (not days or any(not 1 <= day <= 31 for day in days)):
         problems.append(("every", "days of the month must be between 1 and 31"))
     if at is None:
@@ -362,8 +377,11 @@ def _campaign(row: _Campaign) -> Campaign:
         id=row.id,
         title={"vi": row.title.vi, "en": row.title.en},
         texts=texts,
-        target={"areas": list(row.target.areas), "statuses": [str(s) for s in row.target.statuses],
-                "locales": list(row.target.locales)},
+        target={
+            "areas": list(row.target.areas),
+            "statuses": [str(s) for s in row.target.statuses],
+            "locales": list(row.target.locales),
+        },
         urgent=row.urgent,
         cron=_cron_fields(row),
         window=window,

@@ -48,8 +48,10 @@ def entries_to_review(faqs: Iterable[FaqEntry], day: date) -> list[FaqEntry]:
     every published one whose `valid_until` falls between `day` and then; the soonest end first."""
     last = review_until(day)
     found = [
-        entry for entry in faqs
-        if entry.needs_review or (entry.published and entry.valid_until is not None and day <= entry.valid_until <= last)
+        entry
+        for entry in faqs
+        if entry.needs_review
+        or (entry.published and entry.valid_until is not None and day <= entry.valid_until <= last)
     ]
     return sorted(found, key=lambda entry: (entry.valid_until or date.max, entry.id))
 
@@ -91,8 +93,13 @@ def _review_line(entry: FaqEntry) -> str:
 
 
 def check_on(
-    day: date, bundle: ContentBundle, *, questions: Sequence[QuizQuestion] = (), campaigns: Sequence[Campaign] = (),
-    pages: Sequence[PageText] = (), tz: ZoneInfo | None = None,
+    day: date,
+    bundle: ContentBundle,
+    *,
+    questions: Sequence[QuizQuestion] = (),
+    campaigns: Sequence[Campaign] = (),
+    pages: Sequence[PageText] = (),
+    tz: ZoneInfo | None = None,
 ) -> DayReport:
     """Check `bundle` (with the quiz, the campaigns and the public pages' text) as it will be on `day`."""
     errors: list[ContentError] = []
@@ -124,12 +131,20 @@ def _topics(day: date, bundle: ContentBundle, served: list[FaqEntry], errors: li
     counts = Counter(entry.topic for entry in served)
     for topic in bundle.topics:
         if not counts[topic.id]:
-            errors.append(ContentError("topics.yaml", topic.id, "", f"no entry of this topic is in force on {day} "
-                                       "(or all wait for review): it leaves the menu"))
+            errors.append(
+                ContentError(
+                    "topics.yaml",
+                    topic.id,
+                    "",
+                    f"no entry of this topic is in force on {day} (or all wait for review): it leaves the menu",
+                )
+            )
     waiting = sum(1 for entry in bundle.faqs if entry.needs_review)
     listed = sum(1 for topic in bundle.topics if counts[topic.id])
-    return (f"FAQ: {len(served)} of {len(bundle.faqs)} entries in force, in {listed} of {len(bundle.topics)} topics; "
-            f"{waiting} waiting for review (not given to citizens)")
+    return (
+        f"FAQ: {len(served)} of {len(bundle.faqs)} entries in force, in {listed} of {len(bundle.topics)} topics; "
+        f"{waiting} waiting for review (not given to citizens)"
+    )
 
 
 def _replacements(day: date, bundle: ContentBundle, errors: list[ContentError], warnings: list[ContentError]) -> None:
@@ -143,26 +158,53 @@ def _replacements(day: date, bundle: ContentBundle, errors: list[ContentError], 
             errors.append(ContentError(_file(entry), entry.id, "replaced_by", f"unknown entry {entry.replaced_by!r}"))
             continue
         if _loops(entry, bundle):
-            errors.append(ContentError(_file(entry), entry.id, "replaced_by", "the chain of replacements comes back to this entry"))
+            errors.append(
+                ContentError(
+                    _file(entry), entry.id, "replaced_by", "the chain of replacements comes back to this entry"
+                )
+            )
             continue
         if entry.valid_until is None:
             errors.append(ContentError(_file(entry), entry.id, "valid_until", "needed with replaced_by"))
             continue
         handover = entry.valid_until + timedelta(days=1)
         if not successor.is_valid_on(handover):
-            errors.append(ContentError(_file(entry), entry.id, "replaced_by",
-                                       f"{successor.id} is not in force on {handover}, the day after this entry ends "
-                                       f"({_why_not_valid(successor, handover)})"))
+            errors.append(
+                ContentError(
+                    _file(entry),
+                    entry.id,
+                    "replaced_by",
+                    f"{successor.id} is not in force on {handover}, the day after this entry ends "
+                    f"({_why_not_valid(successor, handover)})",
+                )
+            )
         elif successor.needs_review and handover <= day:
-            errors.append(ContentError(_file(entry), entry.id, "replaced_by",
-                                       f"{successor.id} took over on {handover} but is waiting for review: "
-                                       "citizens get neither answer"))
+            errors.append(
+                ContentError(
+                    _file(entry),
+                    entry.id,
+                    "replaced_by",
+                    f"{successor.id} took over on {handover} but is waiting for review: citizens get neither answer",
+                )
+            )
         elif successor.needs_review:
-            warnings.append(ContentError(_file(entry), entry.id, "replaced_by",
-                                         f"{successor.id} is waiting for review: review it before it takes over on {handover}"))
+            warnings.append(
+                ContentError(
+                    _file(entry),
+                    entry.id,
+                    "replaced_by",
+                    f"{successor.id} is waiting for review: review it before it takes over on {handover}",
+                )
+            )
         if entry.is_served_on(day) and successor.is_served_on(day):
-            errors.append(ContentError(_file(entry), entry.id, "valid_until",
-                                       f"in force on {day} together with {successor.id}, which replaces it"))
+            errors.append(
+                ContentError(
+                    _file(entry),
+                    entry.id,
+                    "valid_until",
+                    f"in force on {day} together with {successor.id}, which replaces it",
+                )
+            )
 
 
 def _loops(entry: FaqEntry, bundle: ContentBundle) -> bool:
@@ -188,9 +230,14 @@ def _expired(day: date, bundle: ContentBundle, warnings: list[ContentError]) -> 
     """A published entry that has ended without naming a successor leaves its question unanswered."""
     for entry in bundle.faqs:
         if entry.published and entry.valid_until and entry.valid_until < day and not entry.replaced_by:
-            warnings.append(ContentError(_file(entry), entry.id, "valid_until",
-                                         f"ended on {entry.valid_until} and names no replaced_by: "
-                                         "citizens asking this get no answer"))
+            warnings.append(
+                ContentError(
+                    _file(entry),
+                    entry.id,
+                    "valid_until",
+                    f"ended on {entry.valid_until} and names no replaced_by: citizens asking this get no answer",
+                )
+            )
 
 
 def _twins(day: date, served: list[FaqEntry], warnings: list[ContentError]) -> None:
@@ -201,22 +248,38 @@ def _twins(day: date, served: list[FaqEntry], warnings: list[ContentError]) -> N
         by_question[normalize(entry.text("vi").question)].append(entry)
     for entries in by_question.values():
         for other in entries[1:]:
-            warnings.append(ContentError(_file(other), other.id, "", f"in force on {day} with the same question as {entries[0].id}"))
+            warnings.append(
+                ContentError(_file(other), other.id, "", f"in force on {day} with the same question as {entries[0].id}")
+            )
 
 
-def _quiz(day: date, bundle: ContentBundle, questions: Sequence[QuizQuestion], errors: list[ContentError],
-          warnings: list[ContentError]) -> str:
+def _quiz(
+    day: date,
+    bundle: ContentBundle,
+    questions: Sequence[QuizQuestion],
+    errors: list[ContentError],
+    warnings: list[ContentError],
+) -> str:
     """Each topic of the quiz keeps a drawable question; say how many are drawable and which not."""
     published = [question for question in questions if question.published]
     drawable = drawable_on(published, bundle.faq_by_id, day)
     by_topic = Counter(question.topic for question in drawable)
     for topic in dict.fromkeys(question.topic for question in published):
         if not by_topic[topic]:
-            errors.append(ContentError(QUIZ_FILE, topic, "", f"no question of this topic can be drawn on {day}: "
-                                       "every one cites an FAQ entry not in force then"))
+            errors.append(
+                ContentError(
+                    QUIZ_FILE,
+                    topic,
+                    "",
+                    f"no question of this topic can be drawn on {day}: every one cites an FAQ entry not in force then",
+                )
+            )
     if len(drawable) < ROUND:
-        warnings.append(ContentError(QUIZ_FILE, "", "", f"only {len(drawable)} question(s) can be drawn on {day}: "
-                                     f"rounds ask {ROUND}"))
+        warnings.append(
+            ContentError(
+                QUIZ_FILE, "", "", f"only {len(drawable)} question(s) can be drawn on {day}: rounds ask {ROUND}"
+            )
+        )
     kept = {question.id for question in drawable}
     left_out = [f"{question.id} ({question.faq_id})" for question in published if question.id not in kept]
     line = f"quiz: {len(drawable)} of {len(published)} published questions can be drawn"
@@ -230,8 +293,11 @@ def _pages(day: date, pages: Sequence[PageText], errors: list[ContentError]) -> 
         if not any(page.section == section for page in shown):
             errors.append(ContentError(PAGES_FILE, section, "", f"no paragraph of this section is true on {day}"))
     last = review_until(day)
-    ending = [f"{page.id} (until {page.valid_until})" for page in pages
-              if page.valid_until is not None and day <= page.valid_until <= last]
+    ending = [
+        f"{page.id} (until {page.valid_until})"
+        for page in pages
+        if page.valid_until is not None and day <= page.valid_until <= last
+    ]
     line = f"public pages: {len(shown)} of {len(pages)} paragraphs shown"
     return line + (f"; ending before {last}: {', '.join(ending)}" if ending else "")
 
@@ -243,7 +309,9 @@ def _campaigns(day: date, campaigns: Sequence[Campaign], tz: ZoneInfo, warnings:
     for campaign in campaigns:
         moment = trigger(campaign, tz).get_next_fire_time(None, start)
         if moment is None or moment >= start + CAMPAIGN_HORIZON:
-            warnings.append(ContentError("campaigns.yaml", campaign.id, "", f"does not come round in the year from {day}"))
+            warnings.append(
+                ContentError("campaigns.yaml", campaign.id, "", f"does not come round in the year from {day}")
+            )
         else:
             upcoming.append(f"{campaign.id} {moment.astimezone(tz).date()}")
     return f"campaigns: {len(campaigns)}" + (f"; next: {', '.join(upcoming)}" if upcoming else "")

@@ -35,8 +35,12 @@ from storage.models import Area, CampaignRow, FaqRow, QuizQuestionRow, SelfCheck
 log = logging.getLogger(__name__)
 
 Editable = FaqRow | StoryRow | QuizQuestionRow
-KINDS = {"faqs": ("FAQ entry", "FAQ entries"), "stories": ("story", "stories"), "quiz questions": ("quiz question", "quiz questions"),
-         "self-check questions": ("self-check question", "self-check questions")}
+KINDS = {
+    "faqs": ("FAQ entry", "FAQ entries"),
+    "stories": ("story", "stories"),
+    "quiz questions": ("quiz question", "quiz questions"),
+    "self-check questions": ("self-check question", "self-check questions"),
+}
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,10 @@ class Imported:
         for kind, ids in self.kept.items():
             if ids:
                 one, many = KINDS[kind]
-                lines.append(f"kept {len(ids)} {one if len(ids) == 1 else many} edited in the dashboard: {', '.join(ids)} "
-                             "(content import --overwrite replaces them with the files)")
+                lines.append(
+                    f"kept {len(ids)} {one if len(ids) == 1 else many} edited in the dashboard: {', '.join(ids)} "
+                    "(content import --overwrite replaces them with the files)"
+                )
         return lines
 
 
@@ -66,8 +72,12 @@ def area_rows(records: list[AreaRecord]) -> list[Area]:
     """Area table rows for the records."""
     return [
         Area(
-            code=r.code, name=r.name, level=r.level, kind=r.kind,
-            parent_code=r.parent_code, former_district=r.former_district,
+            code=r.code,
+            name=r.name,
+            level=r.level,
+            kind=r.kind,
+            parent_code=r.parent_code,
+            former_district=r.former_district,
         )
         for r in records
     ]
@@ -78,16 +88,26 @@ async def import_areas(session: AsyncSession, records: list[AreaRecord] | None =
     return await repo.upsert_areas(session, area_rows(records or read_area_records()))
 
 
-async def import_content(session: AsyncSession, bundle: ContentBundle, *, now: datetime, overwrite: bool = False) -> Imported:
+async def import_content(
+    session: AsyncSession, bundle: ContentBundle, *, now: datetime, overwrite: bool = False
+) -> Imported:
     """Write topics, FAQ entries and stories, except entries and stories edited in the dashboard
     unless `overwrite`. The caller commits."""
     for position, topic in enumerate(bundle.topics):
         await content_repo.upsert(session, TopicRow(id=topic.id, titles=dict(topic.titles), position=position), "id")
-    faqs = await _write(session, [faq_row(entry, position, now) for position, entry in enumerate(bundle.faqs)], overwrite)
-    stories = await _write(session, [story_row(item, position, now) for position, item in enumerate(bundle.stories)], overwrite)
+    faqs = await _write(
+        session, [faq_row(entry, position, now) for position, entry in enumerate(bundle.faqs)], overwrite
+    )
+    stories = await _write(
+        session, [story_row(item, position, now) for position, item in enumerate(bundle.stories)], overwrite
+    )
     await session.flush()
     return Imported(
-        {"topics": len(bundle.topics), "faqs": len(bundle.faqs) - len(faqs), "stories": len(bundle.stories) - len(stories)},
+        {
+            "topics": len(bundle.topics),
+            "faqs": len(bundle.faqs) - len(faqs),
+            "stories": len(bundle.stories) - len(stories),
+        },
         {"faqs": faqs, "stories": stories},
     )
 
@@ -98,7 +118,11 @@ async def _write(session: AsyncSession, rows: Sequence[Editable], overwrite: boo
     if not rows:
         return []
     table = type(rows[0])
-    edited = set() if overwrite else set((await session.exec(select(table.id).where(col(table.edited_at).is_not(None)))).all())
+    edited = (
+        set()
+        if overwrite
+        else set((await session.exec(select(table.id).where(col(table.edited_at).is_not(None)))).all())
+    )
     kept = []
     for row in rows:
         if row.id in edited:
@@ -126,7 +150,10 @@ def faq_row(entry: FaqEntry, position: int, now: datetime) -> FaqRow:
         id=entry.id,
         topic=entry.topic,
         texts={locale: asdict(text) for locale, text in entry.texts.items()},
-        sources=[{"document": s.document, "date": s.date.isoformat() if s.date else None, "url": s.url} for s in entry.sources],
+        sources=[
+            {"document": s.document, "date": s.date.isoformat() if s.date else None, "url": s.url}
+            for s in entry.sources
+        ],
         valid_from=entry.valid_from,
         valid_until=entry.valid_until,
         replaced_by=entry.replaced_by,
@@ -211,7 +238,10 @@ def validate_story(item: dict[str, Any], bundle: ContentBundle, area_codes: Iter
 
 
 def _field_errors(item_id: str, exc: ValidationError) -> list[ContentError]:
-    return [ContentError(EDITOR, item_id, ".".join(str(part) for part in error["loc"]), error["msg"]) for error in exc.errors()]
+    return [
+        ContentError(EDITOR, item_id, ".".join(str(part) for part in error["loc"]), error["msg"])
+        for error in exc.errors()
+    ]
 
 
 def _errors_of(item_id: str, check: Callable[[], None]) -> None:
@@ -251,13 +281,19 @@ async def import_all(session: AsyncSession, *, now: datetime, overwrite: bool = 
     imported |= await import_content(session, bundle, now=now, overwrite=overwrite)
     document = yaml.safe_load(CAMPAIGNS_FILE.read_text(encoding="utf-8"))
     for position, item in enumerate(document["campaigns"]):
-        await content_repo.upsert(session, CampaignRow(id=item["id"], data=item, position=position, updated_at=now), "id")
+        await content_repo.upsert(
+            session, CampaignRow(id=item["id"], data=item, position=position, updated_at=now), "id"
+        )
     imported |= Imported({"campaigns": len(campaigns)})
-    imported |= await import_quiz(session, load_quiz(faqs=bundle.faqs, topics=bundle.topics), now=now, overwrite=overwrite)
+    imported |= await import_quiz(
+        session, load_quiz(faqs=bundle.faqs, topics=bundle.topics), now=now, overwrite=overwrite
+    )
     return imported | await import_selfcheck(session, load_selfcheck(), now=now, overwrite=overwrite)
 
 
-async def import_selfcheck(session: AsyncSession, selfcheck: SelfCheck, *, now: datetime, overwrite: bool = False) -> Imported:
+async def import_selfcheck(
+    session: AsyncSession, selfcheck: SelfCheck, *, now: datetime, overwrite: bool = False
+) -> Imported:
     """Write the self-check's indicator questions by id, except those confirmed or edited in the
     dashboard unless `overwrite`. The caller commits."""
     rows = [
@@ -268,13 +304,21 @@ async def import_selfcheck(session: AsyncSession, selfcheck: SelfCheck, *, now: 
     return Imported({"self-check questions": len(rows) - len(kept)}, {"self-check questions": kept})
 
 
-async def import_quiz(session: AsyncSession, questions: tuple[QuizQuestion, ...], *, now: datetime, overwrite: bool = False) -> Imported:
+async def import_quiz(
+    session: AsyncSession, questions: tuple[QuizQuestion, ...], *, now: datetime, overwrite: bool = False
+) -> Imported:
     """Write the quiz questions by id and unpublish the others, except questions edited in the
     dashboard unless `overwrite`. The caller commits."""
     rows = [
         QuizQuestionRow(
-            id=question.id, texts=quiz_texts(question), answer=question.answer, faq_id=question.faq_id,
-            topic=question.topic, published=question.published, position=position, updated_at=now,
+            id=question.id,
+            texts=quiz_texts(question),
+            answer=question.answer,
+            faq_id=question.faq_id,
+            topic=question.topic,
+            published=question.published,
+            position=position,
+            updated_at=now,
         )
         for position, question in enumerate(questions)
     ]
@@ -286,7 +330,11 @@ async def import_quiz(session: AsyncSession, questions: tuple[QuizQuestion, ...]
 
 async def stored_campaigns(session: AsyncSession, area_codes: list[str]) -> tuple[Campaign, ...]:
     """The active campaigns in the database, validated as the file is."""
-    rows = (await session.exec(select(CampaignRow).where(col(CampaignRow.active) == true()).order_by(col(CampaignRow.position)))).all()
+    rows = (
+        await session.exec(
+            select(CampaignRow).where(col(CampaignRow.active) == true()).order_by(col(CampaignRow.position))
+        )
+    ).all()
     return parse_campaigns({"campaigns": [dict(row.data) for row in rows]}, "database: campaign", area_codes=area_codes)
 
 

@@ -36,12 +36,36 @@ class Income:
 
 
 _UNITS = {
-    "ty": 1_000_000_000, "ti": 1_000_000_000, "trieu": 1_000_000, "tr": 1_000_000, "cu": 1_000_000, "m": 1_000_000,
-    "million": 1_000_000, "millions": 1_000_000, "mil": 1_000_000,
-    "nghin": 1_000, "ngan": 1_000, "k": 1_000, "thousand": 1_000, "lit": 100_000, "xi": 100_000,
+    "ty": 1_000_000_000,
+    "ti": 1_000_000_000,
+    "trieu": 1_000_000,
+    "tr": 1_000_000,
+    "cu": 1_000_000,
+    "m": 1_000_000,
+    "million": 1_000_000,
+    "millions": 1_000_000,
+    "mil": 1_000_000,
+    "nghin": 1_000,
+    "ngan": 1_000,
+    "k": 1_000,
+    "thousand": 1_000,
+    "lit": 100_000,
+    "xi": 100_000,
 }
 _DONG = r"(?:dong|d|vnd|vnđ)"
-_WORD_NUMBERS = {"mot": 1, "hai": 2, "ba": 3, "bon": 4, "tu": 4, "nam": 5, "sau": 6, "bay": 7, "tam": 8, "chin": 9, "muoi": 10}
+_WORD_NUMBERS = {
+    "mot": 1,
+    "hai": 2,
+    "ba": 3,
+    "bon": 4,
+    "tu": 4,
+    "nam": 5,
+    "sau": 6,
+    "bay": 7,
+    "tam": 8,
+    "chin": 9,
+    "muoi": 10,
+}
 _UNIT = r"(?:trieu|tr|ty|ti|cu|million|millions|mil|nghin|ngan|thousand|lit|xi|k|m)"
 # a number: 1.200.000 / 1,200,000 / 1 200 000 (groups of three), 1,2 / 1.5 (a decimal), 1200
 _NUMBER = r"\d{1,3}(?:[., ]\d{3})+(?!\d)|\d+(?:[.,]\d+)?"
@@ -50,14 +74,22 @@ _AMOUNT = re.compile(
     rf"(?:\s*(?P<ruoi>ruoi)|\s*(?P<trailing>\d{{1,3}})(?!\s*(?:[.,]\d|\d|{_UNIT}\b|nguoi|khau|thang|nam|ngay)))?"
     rf"\s*(?:{_DONG}(?![a-z]))?"
 )
-_NOT_MONEY_AFTER = re.compile(r"^\s*(?:nguoi|khau|nhan khau|thanh vien|thang|nam|ngay|tuoi|con|lan|sao|ha|m2|person|people|month|year|day)\b")
-_YEAR = re.compile(r"(?:/\s*nam|\b(?:mot|moi|1|ca|hang|trong|cua|per|a|each|every)\s+nam\b|\bnam\s*$|\b(?:year|yearly|annually|annual|yr)\b)")
-_MONTH = re.compile(r"(?:/\s*thang|\b(?:mot|moi|1|hang|trong|per|a|each|every)\s+thang\b|\bthang\s*$|\b(?:month|monthly)\b)")
+_NOT_MONEY_AFTER = re.compile(
+    r"^\s*(?:nguoi|khau|nhan khau|thanh vien|thang|nam|ngay|tuoi|con|lan|sao|ha|m2|person|people|month|year|day)\b"
+)
+_YEAR = re.compile(
+    r"(?:/\s*nam|\b(?:mot|moi|1|ca|hang|trong|cua|per|a|each|every)\s+nam\b|\bnam\s*$|\b(?:year|yearly|annually|annual|yr)\b)"
+)
+_MONTH = re.compile(
+    r"(?:/\s*thang|\b(?:mot|moi|1|hang|trong|per|a|each|every)\s+thang\b|\bthang\s*$|\b(?:month|monthly)\b)"
+)
 _PER_PERSON = re.compile(
     r"(?:/\s*(?:nguoi|khau)|\b(?:moi|1|mot|tung|binh quan|bq|tren|dau)\s+(?:nguoi|khau|nhan khau)\b"
     r"|\b(?:nguoi|khau)\s*/\s*thang\b|\bdau nguoi\b|\bper (?:person|head|capita)\b|\beach person\b|\bper_person\b)"
 )
-_HOUSEHOLD = re.compile(r"\b(?:ca nha|ca ho|nha toi|ho toi|gia dinh|tong|ca gia dinh|household|whole family|in total|total)\b")
+_HOUSEHOLD = re.compile(
+    r"\b(?:ca nha|ca ho|nha toi|ho toi|gia dinh|tong|ca gia dinh|household|whole family|in total|total)\b"
+)
 
 
 def fold_amount(text: str) -> str:
@@ -71,7 +103,7 @@ def fold_amount(text: str) -> str:
 
 
 def _number(raw: str) -> Fraction:
-    """"1.200.000" / "1,200,000" / "1 200 000" → 1200000; "1,2" / "1.5" → a decimal; "năm" → 5."""
+    """ "1.200.000" / "1,200,000" / "1 200 000" → 1200000; "1,2" / "1.5" → a decimal; "năm" → 5."""
     if raw in _WORD_NUMBERS:
         return Fraction(_WORD_NUMBERS[raw])
     if re.fullmatch(r"\d{1,3}(?:[., ]\d{3})+", raw):
@@ -109,12 +141,16 @@ def parse_income(text: str) -> Income | None:
     explicit: list[Fraction] = []  # with a unit, "đ", or written out in full
     bare: list[Fraction] = []
     for match in _AMOUNT.finditer(folded):
-        if not match.group("unit") and _NOT_MONEY_AFTER.match(folded[match.end("number"):]):
+        if not match.group("unit") and _NOT_MONEY_AFTER.match(folded[match.end("number") :]):
             continue  # "5 người", "12 tháng": a count, not money
         value = _value(match)
         if value is None:
             continue
-        said = match.group("unit") or match.group(0).rstrip().endswith(("d", "dong", "vnd")) or value == _number(match.group("number"))
+        said = (
+            match.group("unit")
+            or match.group(0).rstrip().endswith(("d", "dong", "vnd"))
+            or value == _number(match.group("number"))
+        )
         (explicit if said else bare).append(value)
     total = sum(explicit or bare, Fraction(0))
     if total <= 0 or total > MAX_DONG:
@@ -133,11 +169,25 @@ def per_person_month(dong: int, *, period: Period, per_person: bool, people: int
 
 
 _PEOPLE = re.compile(r"(?<![\d.,])(\d{1,2})(?![\d.,])")
-_PEOPLE_WORDS = {"mot": 1, "hai": 2, "ba": 3, "bon": 4, "tu": 4, "nam": 5, "sau": 6, "bay": 7, "tam": 8, "chin": 9, "muoi": 10}
+_PEOPLE_WORDS = {
+    "mot": 1,
+    "hai": 2,
+    "ba": 3,
+    "bon": 4,
+    "tu": 4,
+    "nam": 5,
+    "sau": 6,
+    "bay": 7,
+    "tam": 8,
+    "chin": 9,
+    "muoi": 10,
+}
 MAX_PEOPLE = 30
 
 
-_COUNTED = re.compile(r"(?<![\d.,])(\d{1,2}|" + "|".join(_PEOPLE_WORDS) + r")\s*(?:nguoi|khau|nhan khau|thanh vien|people|persons)\b")
+_COUNTED = re.compile(
+    r"(?<![\d.,])(\d{1,2}|" + "|".join(_PEOPLE_WORDS) + r")\s*(?:nguoi|khau|nhan khau|thanh vien|people|persons)\b"
+)
 
 
 def parse_people(text: str, *, strict: bool = False) -> int | None:

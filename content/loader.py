@@ -178,7 +178,9 @@ def _parse(root: Path, documents: dict[Path, Any]) -> tuple[list[Topic], list[Fa
     return topics, faqs, stories
 
 
-def _rows(root: Path, path: Path, documents: dict[Path, Any], key: str, schema: type[BaseModel], errors: list[ContentError]) -> list[Any]:
+def _rows(
+    root: Path, path: Path, documents: dict[Path, Any], key: str, schema: type[BaseModel], errors: list[ContentError]
+) -> list[Any]:
     """Validate each item of the list under `key`, collecting errors per item."""
     name = _name(root, path)
     document = documents.get(path)
@@ -224,8 +226,13 @@ def _story(row: _Story) -> Story:
     if row.en is not None:
         texts["en"] = _story_text(row.en)
     return Story(
-        id=row.id, texts=texts, commune=row.commune, tags=tuple(row.tags), image=row.image,
-        published=row.published, illustrative=row.illustrative,
+        id=row.id,
+        texts=texts,
+        commune=row.commune,
+        tags=tuple(row.tags),
+        image=row.image,
+        published=row.published,
+        illustrative=row.illustrative,
     )
 
 
@@ -251,13 +258,19 @@ def _check_references(
         for locale in REQUIRED_FAQ_LOCALES:
             length = len(rendered_answer(entry, locale))
             if length > MAX_ANSWER:
-                errors.append(ContentError(
-                    file, entry.id, f"{locale}.answer",
-                    f"{length} characters with its sources; at most {MAX_ANSWER}",
-                ))
+                errors.append(
+                    ContentError(
+                        file,
+                        entry.id,
+                        f"{locale}.answer",
+                        f"{length} characters with its sources; at most {MAX_ANSWER}",
+                    )
+                )
     for entry in faqs:
         if entry.replaced_by and entry.replaced_by not in seen:
-            errors.append(ContentError(f"faq/{entry.topic}.yaml", entry.id, "replaced_by", f"unknown entry {entry.replaced_by!r}"))
+            errors.append(
+                ContentError(f"faq/{entry.topic}.yaml", entry.id, "replaced_by", f"unknown entry {entry.replaced_by!r}")
+            )
         if entry.replaced_by and not entry.valid_until:
             errors.append(ContentError(f"faq/{entry.topic}.yaml", entry.id, "valid_until", "needed with replaced_by"))
     story_ids: set[str] = set()

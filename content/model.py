@@ -17,7 +17,7 @@ class Source:
     url: str | None = None
 
     def cite(self) -> str:
-        """"Nghị định 07/2021/NĐ-CP (27/01/2021)"."""
+        """ "Nghị định 07/2021/NĐ-CP (27/01/2021)"."""
         return f"{self.document} ({self.date:%d/%m/%Y})" if self.date else self.document
 
 
@@ -66,7 +66,7 @@ class FaqEntry:
         return not self.needs_review and self.is_valid_on(day)
 
     def source_line(self, label: str) -> str:
-        """"Nguồn: A (dd/mm/yyyy); B (…)"."""
+        """ "Nguồn: A (dd/mm/yyyy); B (…)"."""
         return f"{label}: " + "; ".join(source.cite() for source in self.sources)
 
 

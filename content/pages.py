@@ -75,18 +75,24 @@ def load_pages(root: Path = CONTENT_DIR) -> tuple[PageText, ...]:
             row = _Paragraph.model_validate(item)
         except ValidationError as exc:
             errors.extend(
-                ContentError(PAGES_FILE, label, ".".join(map(str, error["loc"])), error["msg"]) for error in exc.errors()
+                ContentError(PAGES_FILE, label, ".".join(map(str, error["loc"])), error["msg"])
+                for error in exc.errors()
             )
             continue
         if row.valid_from and row.valid_until and row.valid_from > row.valid_until:
             errors.append(ContentError(PAGES_FILE, row.id, "valid_until", "is before valid_from"))
         if any(page.id == row.id for page in pages):
             errors.append(ContentError(PAGES_FILE, row.id, "id", "used by another paragraph"))
-        pages.append(PageText(
-            id=row.id, section=row.section, texts={"vi": row.vi, "en": row.en},
-            sources=tuple(Source(source.document, source.date) for source in row.sources),
-            valid_from=row.valid_from, valid_until=row.valid_until,
-        ))
+        pages.append(
+            PageText(
+                id=row.id,
+                section=row.section,
+                texts={"vi": row.vi, "en": row.en},
+                sources=tuple(Source(source.document, source.date) for source in row.sources),
+                valid_from=row.valid_from,
+                valid_until=row.valid_until,
+            )
+        )
     if errors:
         raise ContentInvalid(errors)
     return tuple(pages)

@@ -85,11 +85,15 @@ class _Question(_Strict):
         if len(counts) > 1:
             raise ValueError("vi and en must have the same number of choices (the answer is one index for both)")
         if self.answer >= len(self.vi.choices):
-            raise ValueError(f"answer {self.answer} is out of range: choices are counted from 0 to {len(self.vi.choices) - 1}")
+            raise ValueError(
+                f"answer {self.answer} is out of range: choices are counted from 0 to {len(self.vi.choices) - 1}"
+            )
         return self
 
 
-def load_quiz(root: Path = CONTENT_DIR, *, faqs: Iterable[FaqEntry], topics: Iterable[Topic]) -> tuple[QuizQuestion, ...]:
+def load_quiz(
+    root: Path = CONTENT_DIR, *, faqs: Iterable[FaqEntry], topics: Iterable[Topic]
+) -> tuple[QuizQuestion, ...]:
     """Read and check `quiz.yaml` under `root` against the FAQ entries and topics; raise ContentInvalid."""
     path = root / QUIZ_FILE
     try:
@@ -144,7 +148,11 @@ def _check_references(rows: list[_Question], faqs: dict[str, FaqEntry], topic_id
 
 def _question(row: _Question) -> QuizQuestion:
     return QuizQuestion(
-        id=row.id, topic=row.topic, faq_id=row.faq_id, answer=row.answer, published=row.published,
+        id=row.id,
+        topic=row.topic,
+        faq_id=row.faq_id,
+        answer=row.answer,
+        published=row.published,
         texts={
             locale: QuizText(text.question, tuple(text.choices), text.explanation)
             for locale in REQUIRED_FAQ_LOCALES
@@ -157,7 +165,8 @@ def drawable_on(questions: Iterable[QuizQuestion], faqs: Mapping[str, FaqEntry],
     """The questions rounds draw from on `day`: published ones citing an FAQ entry citizens are given
     that day (`FaqEntry.is_served_on`), in order."""
     return [
-        question for question in questions
+        question
+        for question in questions
         if question.published and (entry := faqs.get(question.faq_id)) is not None and entry.is_served_on(day)
     ]
 
@@ -165,7 +174,11 @@ def drawable_on(questions: Iterable[QuizQuestion], faqs: Mapping[str, FaqEntry],
 def question_of(row_id: str, topic: str, faq_id: str, answer: int, texts: dict, published: bool = True) -> QuizQuestion:
     """A question as stored in the database (`texts` as `quiz_texts` wrote it)."""
     return QuizQuestion(
-        id=row_id, topic=topic, faq_id=faq_id, answer=answer, published=published,
+        id=row_id,
+        topic=topic,
+        faq_id=faq_id,
+        answer=answer,
+        published=published,
         texts={
             locale: QuizText(str(text["question"]), tuple(str(c) for c in text["choices"]), str(text["explanation"]))
             for locale, text in texts.items()

@@ -91,15 +91,62 @@ RECENT_LENGTH = 200  # ... of at most this many characters
 
 # Subjects people ask a public chatbot about that are outside the programme: the answer is an
 # honest "no answer" even when the rest of the words look like a policy question.
-OFF_TOPIC = frozenset({
-    "thoi tiet", "weather", "gia vang", "gold", "xo so", "lottery", "lo de", "so de", "bong da", "football",
-    "soccer", "ho chieu", "passport", "visa", "bang lai", "driving licence", "driver license", "ket hon", "ly hon",
-    "marriage", "divorce", "chung khoan", "stock", "bitcoin", "tien ao", "ca si", "phim", "movie", "game",
-    "nguoi yeu", "tinh yeu", "crush", "boyfriend", "girlfriend", "gia xang", "petrol", "gasoline",
-    # Commercial banks and savings: the programme's loans are the Social Policy Bank's.
-    "agribank", "vietcombank", "vietinbank", "bidv", "techcombank", "sacombank", "vpbank", "tpbank", "mbbank",
-    "mb bank", "ngan hang thuong mai", "gui tiet kiem", "lai suat tiet kiem", "savings account",
-})
+OFF_TOPIC = frozenset(
+    {
+        "thoi tiet",
+        "weather",
+        "gia vang",
+        "gold",
+        "xo so",
+        "lottery",
+        "lo de",
+        "so de",
+        "bong da",
+        "football",
+        "soccer",
+        "ho chieu",
+        "passport",
+        "visa",
+        "bang lai",
+        "driving licence",
+        "driver license",
+        "ket hon",
+        "ly hon",
+        "marriage",
+        "divorce",
+        "chung khoan",
+        "stock",
+        "bitcoin",
+        "tien ao",
+        "ca si",
+        "phim",
+        "movie",
+        "game",
+        "nguoi yeu",
+        "tinh yeu",
+        "crush",
+        "boyfriend",
+        "girlfriend",
+        "gia xang",
+        "petrol",
+        "gasoline",
+        # Commercial banks and savings: the programme's loans are the Social Policy Bank's.
+        "agribank",
+        "vietcombank",
+        "vietinbank",
+        "bidv",
+        "techcombank",
+        "sacombank",
+        "vpbank",
+        "tpbank",
+        "mbbank",
+        "mb bank",
+        "ngan hang thuong mai",
+        "gui tiet kiem",
+        "lai suat tiet kiem",
+        "savings account",
+    }
+)
 
 
 class Status(StrEnum):
@@ -199,7 +246,8 @@ def _overlap(asked: frozenset[Years], named: frozenset[Years]) -> bool:
     """Whether a year or period asked is one the entry names: the same, or a year within a period."""
     return any(
         a == n or (a[0] == a[1] and n[0] <= a[0] <= n[1]) or (n[0] == n[1] and a[0] <= n[0] <= a[1])
-        for a in asked for n in named
+        for a in asked
+        for n in named
     )
 
 
@@ -233,7 +281,10 @@ class FaqIndex:
             for term, ids in postings.items()
         }
         self._phrases: list[list[_Phrase]] = [
-            [_Phrase(text, sum(self._idf[term] for term in terms) or 1.0) for text, terms in zip(phrasings, all_terms, strict=True)]
+            [
+                _Phrase(text, sum(self._idf[term] for term in terms) or 1.0)
+                for text, terms in zip(phrasings, all_terms, strict=True)
+            ]
             for phrasings, all_terms in zip(texts, phrase_terms, strict=True)
         ]
         self._phrase_postings: list[dict[str, tuple[int, ...]]] = []  # per entry: term → its phrasings having it
@@ -274,14 +325,18 @@ class FaqIndex:
     def _closest(self, word: str) -> str | None:
         """The indexed word a typo most likely meant, or None."""
         if len(word) >= 6:
-            found = process.extractOne(word, self._vocabulary, scorer=OSA.distance, score_cutoff=1 if len(word) < 8 else 2)
+            found = process.extractOne(
+                word, self._vocabulary, scorer=OSA.distance, score_cutoff=1 if len(word) < 8 else 2
+            )
             return found[0] if found else None
         # Short words: only a forgotten letter ("ngeo" → "ngheo") or two swapped letters; a changed or
         # extra letter too often makes another real word ("bong" → "bang", "chao" → "cao").
         for candidate, distance, _index in process.extract(
             word, self._vocabulary, scorer=Indel.distance, score_cutoff=2, limit=10
         ):
-            if (distance == 1 and len(candidate) == len(word) + 1) or (distance == 2 and sorted(candidate) == sorted(word)):
+            if (distance == 1 and len(candidate) == len(word) + 1) or (
+                distance == 2 and sorted(candidate) == sorted(word)
+            ):
                 return candidate
         return None
 
@@ -314,9 +369,10 @@ class FaqIndex:
         if _off_topic(query):
             return SearchResult(Status.none, key)
         typed = _terms(words)
-        terms = typed | _terms(with_synonyms(query).split()[len(words):])
+        terms = typed | _terms(with_synonyms(query).split()[len(words) :])
         weights = {
-            term: self._idf.get(term, self._unknown(term)) * (1.0 if term in typed else SYNONYM_WEIGHT) for term in terms
+            term: self._idf.get(term, self._unknown(term)) * (1.0 if term in typed else SYNONYM_WEIGHT)
+            for term in terms
         }
         total = sum(weights.values()) or 1.0
         shared = {index: self._terms[index].intersection(weights) for index in self._candidates(weights, on)}
@@ -352,8 +408,10 @@ class FaqIndex:
         for check in checks:
             neighbours = [index for index, fit in check.fits.items() if fit or (fit is None and check.plain_fits)]
             lowered = [  # about something else, with a neighbour that fits close by
-                index for index, fit in check.fits.items()
-                if fit is False and any(
+                index
+                for index, fit in check.fits.items()
+                if fit is False
+                and any(
                     scores[other] >= scores[index] - QUALIFIER_BAND
                     and not (check.same_topic and self.entries[other].topic != self.entries[index].topic)
                     for other in neighbours
@@ -382,31 +440,42 @@ class FaqIndex:
             names = asked.get(group) or frozenset(filter(None, [IMPLIED_QUALIFIER.get(group)]))
             if names:
                 named = {index: self._qualified[index].named.get(group, frozenset()) for index in scores}
-                checks.append(_Check(
-                    group in asked,
-                    {index: bool(these & names) if these else None for index, these in named.items()},
-                    {index for index, these in named.items() if these and these <= names},
-                    QUALIFIER_PENALTY if group in asked else None,
-                    group not in asked,
-                ))
+                checks.append(
+                    _Check(
+                        group in asked,
+                        {index: bool(these & names) if these else None for index, these in named.items()},
+                        {index for index, these in named.items() if these and these <= names},
+                        QUALIFIER_PENALTY if group in asked else None,
+                        group not in asked,
+                    )
+                )
         asked_years = years(words, this_year=on.year)
         named_years = {index: self._qualified[index].years for index in scores}
         if asked_years:
-            checks.append(_Check(
-                True,
-                {index: _overlap(asked_years, these) if these else None for index, these in named_years.items()},
-                {index for index, these in named_years.items()
-                 if these and all(_overlap(asked_years, frozenset([one])) for one in these)},
-            ))
+            checks.append(
+                _Check(
+                    True,
+                    {index: _overlap(asked_years, these) if these else None for index, these in named_years.items()},
+                    {
+                        index
+                        for index, these in named_years.items()
+                        if these and all(_overlap(asked_years, frozenset([one])) for one in these)
+                    },
+                )
+            )
         elif not asks_to_come(words):  # the rules in force: not an entry about later years only
-            checks.append(_Check(
-                False,
-                {index: any(first <= on.year for first, _last in these) if these else None
-                 for index, these in named_years.items()},
-                set(),
-                IN_FORCE_PENALTY,
-                same_topic=True,
-            ))
+            checks.append(
+                _Check(
+                    False,
+                    {
+                        index: any(first <= on.year for first, _last in these) if these else None
+                        for index, these in named_years.items()
+                    },
+                    set(),
+                    IN_FORCE_PENALTY,
+                    same_topic=True,
+                )
+            )
         return checks
 
     def _candidates(self, weights: dict[str, float], on: date) -> list[int]:

@@ -72,7 +72,7 @@ class Standard:
         return self.average_rural if zone is Zone.rural else self.average_urban
 
     def cite(self) -> str:
-        """"Nghị định 07/2021/NĐ-CP (27/01/2021)", with the decree that extended it."""
+        """ "Nghị định 07/2021/NĐ-CP (27/01/2021)", with the decree that extended it."""
         return f"{self.source.cite()}; {self.extended_by}" if self.extended_by else self.source.cite()
 
 
@@ -121,23 +121,29 @@ class SelfCheck:
         current = [standard for standard in self.standards if standard.applies_on(day)]
         if day.month == 12:
             new_year = date(day.year + 1, 1, 1)
-            current += [standard for standard in self.standards if standard.valid_from == new_year and standard not in current]
+            current += [
+                standard for standard in self.standards if standard.valid_from == new_year and standard not in current
+            ]
         return current
-
 
     def summary_on(self, day: date) -> str:
         """One line for `content check --on DAY`: the lines in force (and coming, in December) and
         how many indicator questions the file lets the bot ask that day."""
         standards = self.standards_on(day)
-        lines = "; ".join(
-            f"{'from ' + standard.valid_from.isoformat() + ' ' if not standard.applies_on(day) else ''}"
-            f"{standard.source.document} (rural {standard.rural}, urban {standard.urban})"
-            for standard in standards
-        ) or "NO STANDARD IN FORCE"
+        lines = (
+            "; ".join(
+                f"{'from ' + standard.valid_from.isoformat() + ' ' if not standard.applies_on(day) else ''}"
+                f"{standard.source.document} (rural {standard.rural}, urban {standard.urban})"
+                for standard in standards
+            )
+            or "NO STANDARD IN FORCE"
+        )
         asked = sum(question.asked_on(day) for question in self.questions)
         waiting = sum(question.needs_review for question in self.questions)
-        return (f"self-check: {lines}; {asked} of {len(self.questions)} indicator questions asked "
-                f"({waiting} wait for review in {SELFCHECK_FILE}; staff confirm them in the dashboard)")
+        return (
+            f"self-check: {lines}; {asked} of {len(self.questions)} indicator questions asked "
+            f"({waiting} wait for review in {SELFCHECK_FILE}; staff confirm them in the dashboard)"
+        )
 
 
 @dataclass(frozen=True)
@@ -241,21 +247,35 @@ def question_from(data: dict) -> Question:
 def question_data(question: Question) -> dict:
     """A question as the file writes it (what the database keeps)."""
     return {
-        "id": question.id, "faq_id": question.faq_id, "deficit_if": "yes" if question.deficit_if else "no",
+        "id": question.id,
+        "faq_id": question.faq_id,
+        "deficit_if": "yes" if question.deficit_if else "no",
         "valid_from": question.valid_from.isoformat() if question.valid_from else None,
         "valid_until": question.valid_until.isoformat() if question.valid_until else None,
-        "sources": [{"document": s.document, "date": s.date.isoformat() if s.date else None, "url": s.url} for s in question.sources],
-        "needs_review": question.needs_review, "note": question.note,
+        "sources": [
+            {"document": s.document, "date": s.date.isoformat() if s.date else None, "url": s.url}
+            for s in question.sources
+        ],
+        "needs_review": question.needs_review,
+        "note": question.note,
         **{locale: {"indicator": text.indicator, "question": text.question} for locale, text in question.texts.items()},
     }
 
 
 def _question(row: _Question) -> Question:
     return Question(
-        id=row.id, faq_id=row.faq_id, deficit_if=row.deficit_if == "yes",
-        texts={"vi": QuestionText(row.vi.indicator, row.vi.question), "en": QuestionText(row.en.indicator, row.en.question)},
+        id=row.id,
+        faq_id=row.faq_id,
+        deficit_if=row.deficit_if == "yes",
+        texts={
+            "vi": QuestionText(row.vi.indicator, row.vi.question),
+            "en": QuestionText(row.en.indicator, row.en.question),
+        },
         sources=tuple(Source(s.document, s.date, s.url) for s in row.sources),
-        valid_from=row.valid_from, valid_until=row.valid_until, needs_review=row.needs_review, note=row.note,
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        needs_review=row.needs_review,
+        note=row.note,
     )
 
 
@@ -268,19 +288,31 @@ def load_selfcheck(root: Path = CONTENT_DIR) -> SelfCheck:
     except FileNotFoundError:
         raise ContentInvalid([ContentError(SELFCHECK_FILE, "", "", "file is missing")]) from None
     except yaml.YAMLError as exc:
-        raise ContentInvalid([ContentError(SELFCHECK_FILE, "", "", f"not valid YAML: {exc}".replace("\n", " "))]) from None
+        raise ContentInvalid(
+            [ContentError(SELFCHECK_FILE, "", "", f"not valid YAML: {exc}".replace("\n", " "))]
+        ) from None
     except ValidationError as exc:
-        raise ContentInvalid([
-            ContentError(SELFCHECK_FILE, "", ".".join(str(part) for part in error["loc"]), error["msg"]) for error in exc.errors()
-        ]) from None
+        raise ContentInvalid(
+            [
+                ContentError(SELFCHECK_FILE, "", ".".join(str(part) for part in error["loc"]), error["msg"])
+                for error in exc.errors()
+            ]
+        ) from None
     ids = [question.id for question in parsed.questions]
     if len(set(ids)) != len(ids):
         raise ContentInvalid([ContentError(SELFCHECK_FILE, "", "questions", "two questions have the same id")])
     standards = tuple(
         Standard(
-            id=row.id, source=Source(row.document, row.date), valid_from=row.valid_from, valid_until=row.valid_until,
-            rural=row.rural, urban=row.urban, average_rural=row.average_rural, average_urban=row.average_urban,
-            poor_if_deficits_at_least=row.poor_if_deficits_at_least, extended_by=row.extended_by,
+            id=row.id,
+            source=Source(row.document, row.date),
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            rural=row.rural,
+            urban=row.urban,
+            average_rural=row.average_rural,
+            average_urban=row.average_urban,
+            poor_if_deficits_at_least=row.poor_if_deficits_at_least,
+            extended_by=row.extended_by,
         )
         for row in parsed.standards
     )

@@ -72,7 +72,7 @@ class Payload:
         if action == cls.prefix:
             parts: list[str] = []
         elif action.startswith(cls.prefix + SEPARATOR):
-            parts = action[len(cls.prefix) + 1:].split(SEPARATOR)
+            parts = action[len(cls.prefix) + 1 :].split(SEPARATOR)
         else:
             return None
         shape = _shape(cls)  # type: ignore[arg-type]  # a class is hashable; mypy does not count type[Self] as Hashable
@@ -137,8 +137,22 @@ def _write(value: object) -> str | None:
 
 # --- menu, settings, privacy ------------------------------------------------------------------------
 
-MenuItem = Literal["home", "help", "faq", "selfcheck", "stories", "quiz", "polls", "dialogues", "feedback", "mine",
-                   "settings", "subscribe", "unsubscribe", "nominate"]
+MenuItem = Literal[
+    "home",
+    "help",
+    "faq",
+    "selfcheck",
+    "stories",
+    "quiz",
+    "polls",
+    "dialogues",
+    "feedback",
+    "mine",
+    "settings",
+    "subscribe",
+    "unsubscribe",
+    "nominate",
+]
 
 
 @dataclass(frozen=True)
@@ -157,7 +171,7 @@ class Setting(Payload, prefix="set"):
 
 @dataclass(frozen=True)
 class PrivacyAsk(Payload, prefix="privacy:ask"):
-    """"Delete my data": ask to confirm."""
+    """ "Delete my data": ask to confirm."""
 
 
 @dataclass(frozen=True)

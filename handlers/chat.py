@@ -25,11 +25,39 @@ from storage import content as content_repo
 STORY_KEY = "story"
 MAX_STORY = 4000
 _CODE = re.compile(r"\bPA-?([A-HJ-NP-Z2-9]{6})\b", re.IGNORECASE)
-_QUESTION_WORDS = frozenset({
-    "gi", "nao", "sao", "bao nhieu", "bao gio", "khi nao", "o dau", "dau", "ai", "the nao", "nhu the nao", "lam sao",
-    "co khong", "khong", "chua", "duoc khong", "phai khong", "what", "how", "why", "when", "where", "who", "which",
-    "can", "is", "are", "do", "does",
-})
+_QUESTION_WORDS = frozenset(
+    {
+        "gi",
+        "nao",
+        "sao",
+        "bao nhieu",
+        "bao gio",
+        "khi nao",
+        "o dau",
+        "dau",
+        "ai",
+        "the nao",
+        "nhu the nao",
+        "lam sao",
+        "co khong",
+        "khong",
+        "chua",
+        "duoc khong",
+        "phai khong",
+        "what",
+        "how",
+        "why",
+        "when",
+        "where",
+        "who",
+        "which",
+        "can",
+        "is",
+        "are",
+        "do",
+        "does",
+    }
+)
 
 
 async def message(turn: Turn) -> list[Reply]:
@@ -59,10 +87,15 @@ async def message(turn: Turn) -> list[Reply]:
     if kind is Intent.grievance:
         return await _grievance(turn, result)
     if result.status is Status.none and not _real_question(text):
-        return [main_menu(turn, turn._(
-            "Sorry, I did not understand. Please type your question in a few words (for example: “what is the "
-            "poverty line?”), or choose from the menu."
-        ))]
+        return [
+            main_menu(
+                turn,
+                turn._(
+                    "Sorry, I did not understand. Please type your question in a few words (for example: “what is the "
+                    "poverty line?”), or choose from the menu."
+                ),
+            )
+        ]
     return await faq.ask(turn)
 
 
@@ -70,7 +103,9 @@ def _real_question(text: str) -> bool:
     """Whether a message with no answer is worth noting for staff: a few words, or a question."""
     key = words(text)
     padded = f" {key} "
-    return len(key.split()) >= 3 or text.rstrip().endswith("?") or any(f" {word} " in padded for word in _QUESTION_WORDS)
+    return (
+        len(key.split()) >= 3 or text.rstrip().endswith("?") or any(f" {word} " in padded for word in _QUESTION_WORDS)
+    )
 
 
 async def _grievance(turn: Turn, result) -> list[Reply]:
@@ -81,21 +116,31 @@ async def _grievance(turn: Turn, result) -> list[Reply]:
     replies: list[Reply] = []
     if result.status is Status.answer and result.best is not None:
         replies.append(Reply(answer_text(result.best.entry, turn.translator, turn.today)))
-        await content_repo.count_faq(turn.session, result.best.entry.id, "shown", now=turn.now, area_code=turn.citizen.area_code)
+        await content_repo.count_faq(
+            turn.session, result.best.entry.id, "shown", now=turn.now, area_code=turn.citizen.area_code
+        )
     elif result.status is Status.suggest:
         rows = tuple((Button(m.entry.text(turn.locale).question, FaqShow(m.entry.id).pack()),) for m in result.matches)
-        return [Reply(
-            turn._(SUGGEST_TEXT) + "\n\n" + turn._(
-                "If something went wrong for your household, you can also send what you wrote as a report to "
-                "the commune staff, who must answer it."
+        return [
+            Reply(
+                turn._(SUGGEST_TEXT)
+                + "\n\n"
+                + turn._(
+                    "If something went wrong for your household, you can also send what you wrote as a report to "
+                    "the commune staff, who must answer it."
+                ),
+                buttons=((offer,), *rows, (no,)),
+            )
+        ]
+    replies.append(
+        Reply(
+            turn._(
+                "Would you like to send what you wrote as a report to the commune staff? They must answer it, "
+                "and you get a tracking code."
             ),
-            buttons=((offer,), *rows, (no,)),
-        )]
-    replies.append(Reply(
-        turn._("Would you like to send what you wrote as a report to the commune staff? They must answer it, "
-               "and you get a tracking code."),
-        buttons=((offer,), (no,)),
-    ))
+            buttons=((offer,), (no,)),
+        )
+    )
     return replies
 
 

@@ -35,7 +35,7 @@ def cancel_row(turn: Turn, cancel: Payload) -> tuple[Button, ...]:
 
 
 def confirm_area_rows(turn: Turn, area: str, kind: type[AreaChoice], cancel: Payload) -> Rows:
-    """"✅ Yes, <commune>" / "Choose another commune" under the question about the known commune."""
+    """ "✅ Yes, <commune>" / "Choose another commune" under the question about the known commune."""
     return (
         (Button(turn._("✅ Yes, {commune}", commune=area_label(turn, area)), kind(area).pack(), YES),),
         (Button(turn._("Choose another commune"), kind("other").pack(), NO | frozenset({"xa khac", "doi xa"})),),
@@ -47,15 +47,22 @@ def did_you_mean(turn: Turn, matches: Sequence[CommuneMatch], kind: type[AreaCho
     """The communes a typed name may mean, as buttons."""
     return Reply(
         turn._("Did you mean one of these?"),
-        buttons=(*((Button(m.area.label, kind(m.area.code).pack(), YES if len(matches) == 1 else frozenset()),) for m in matches),
-                 cancel_row(turn, cancel)),
+        buttons=(
+            *(
+                (Button(m.area.label, kind(m.area.code).pack(), YES if len(matches) == 1 else frozenset()),)
+                for m in matches
+            ),
+            cancel_row(turn, cancel),
+        ),
     )
 
 
 def not_found(turn: Turn, cancel: Payload) -> Reply:
     """No commune has the typed name."""
-    return Reply(turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60]),
-                 buttons=(cancel_row(turn, cancel),))
+    return Reply(
+        turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60]),
+        buttons=(cancel_row(turn, cancel),),
+    )
 
 
 def pressed_area(turn: Turn, kind: type[AreaChoice]) -> str | None:
@@ -70,11 +77,16 @@ def pressed_area(turn: Turn, kind: type[AreaChoice]) -> str | None:
 
 
 def identity_rows(turn: Turn, kind: type[IdentityChoice], cancel: Payload) -> Rows:
-    """"Show my name (…)" / "Send anonymously"."""
+    """ "Show my name (…)" / "Send anonymously"."""
     name = turn.incoming.display_name or turn.citizen.display_name
     return (
-        (Button(turn._("👤 Show my name ({name})", name=name) if name else turn._("👤 Show my name"), kind("named").pack(),
-                NAMED | YES),),
+        (
+            Button(
+                turn._("👤 Show my name ({name})", name=name) if name else turn._("👤 Show my name"),
+                kind("named").pack(),
+                NAMED | YES,
+            ),
+        ),
         (Button(turn._("🕶 Send anonymously"), kind("anonymous").pack(), ANONYMOUS | NO),),
         cancel_row(turn, cancel),
     )
@@ -87,8 +99,10 @@ def ask_name(turn: Turn, cancel: Payload) -> Reply:
 
 def name_again(turn: Turn, cancel: Payload) -> Reply:
     """The typed text is not a name."""
-    return Reply(turn._("Please type just your name (for example: Nguyễn Văn A), or press “Cancel”."),
-                 buttons=(cancel_row(turn, cancel),))
+    return Reply(
+        turn._("Please type just your name (for example: Nguyễn Văn A), or press “Cancel”."),
+        buttons=(cancel_row(turn, cancel),),
+    )
 
 
 def summary_rows(turn: Turn, submit: Payload, edit_body: Button, edit_area: Payload, cancel: Payload) -> Rows:

@@ -87,7 +87,9 @@ class Engine:
         """Load the citizen and their state, route, then save the new state."""
         now = self.clock()
         incoming, cut = _cleaned(incoming)
-        citizen, conversation, stored = await repo.citizen_for_turn(session, incoming.channel, incoming.user_id, now=now)
+        citizen, conversation, stored = await repo.citizen_for_turn(
+            session, incoming.channel, incoming.user_id, now=now
+        )
         if now - citizen.last_seen_at >= LAST_SEEN_STEP:
             citizen.last_seen_at = now
         turn = Turn(
@@ -105,9 +107,16 @@ class Engine:
         )
         replies = await self.router.dispatch(turn)
         if cut:
-            replies.insert(0, Reply(turn._("Your message was very long; I read only its first {limit} characters.", limit=MAX_INPUT)))
+            replies.insert(
+                0,
+                Reply(turn._("Your message was very long; I read only its first {limit} characters.", limit=MAX_INPUT)),
+            )
         if pace != "ok":  # handled and saved as usual; only the reply gives way to the notice or to silence
-            replies = [Reply(turn._("You are sending messages very fast. Please wait a moment, then go on."))] if pace == "notice" else []
+            replies = (
+                [Reply(turn._("You are sending messages very fast. Please wait a moment, then go on."))]
+                if pace == "notice"
+                else []
+            )
         if turn.delete_citizen:
             await repo.delete_citizen(session, id_of(citizen))
             return replies
@@ -117,9 +126,7 @@ class Engine:
         if offered is not None:
             data[CHOICES_KEY] = [stored_choice(button) for button in offered.all_buttons()]
         if conversation is not None or turn.state is not State.idle or data:
-            repo.put_conversation(
-                session, stored, id_of(citizen), turn.state, data, now=now, ttl=self.conversation_ttl
-            )
+            repo.put_conversation(session, stored, id_of(citizen), turn.state, data, now=now, ttl=self.conversation_ttl)
         if not capabilities.buttons:
             replies = [number_choices(reply, turn._("Reply with a number to choose.")) for reply in replies]
         return replies

@@ -19,7 +19,9 @@ from storage import content as content_repo
 from storage.core import id_of
 
 SUGGEST_TEXT = N_("I am not sure which question you mean. Is it one of these?")
-NO_ANSWER_TEXT = N_("Sorry, I do not have an answer to that yet. I have noted your question so that staff can add an answer.")
+NO_ANSWER_TEXT = N_(
+    "Sorry, I do not have an answer to that yet. I have noted your question so that staff can add an answer."
+)
 CHANGE_NOTE = N_("Note: this applies until {until}. From {start} a new rule applies.")
 SINCE_NOTE = N_("Note: this applies from {start}. Until {until} the earlier rule applied.")
 PAGE = 6
@@ -37,7 +39,11 @@ def answer_text(entry: FaqEntry, translator: Translator, today: date, previous: 
             until=translator.format_day(entry.valid_until),
             start=translator.format_day(entry.valid_until + timedelta(days=1)),
         )
-    elif previous is not None and previous.valid_until and timedelta(0) < today - previous.valid_until <= timedelta(days=CHANGE_NOTICE_DAYS):
+    elif (
+        previous is not None
+        and previous.valid_until
+        and timedelta(0) < today - previous.valid_until <= timedelta(days=CHANGE_NOTICE_DAYS)
+    ):
         text += "\n\n" + translator.gettext(SINCE_NOTE).format(
             start=translator.format_day(previous.valid_until + timedelta(days=1)),
             until=translator.format_day(previous.valid_until),
@@ -46,8 +52,27 @@ def answer_text(entry: FaqEntry, translator: Translator, today: date, previous: 
 
 
 GREETINGS = frozenset({"chao", "alo", "a lo", "hi", "hello", "hey", "helo", "hi hello"})
-THANKS = frozenset({"cam", "cam nhieu", "thanks", "thank you", "thank", "ok", "oke", "okay", "ok cam", "vang", "da",
-                    "u", "uh", "um", "dong y", "roi", "duoc"})
+THANKS = frozenset(
+    {
+        "cam",
+        "cam nhieu",
+        "thanks",
+        "thank you",
+        "thank",
+        "ok",
+        "oke",
+        "okay",
+        "ok cam",
+        "vang",
+        "da",
+        "u",
+        "uh",
+        "um",
+        "dong y",
+        "roi",
+        "duoc",
+    }
+)
 
 
 def small_talk(turn: Turn, key: str) -> list[Reply] | None:
@@ -78,7 +103,9 @@ async def ask(turn: Turn) -> list[Reply]:
         return await show_answer(turn, result.best.entry)
     if result.status is Status.suggest:
         observe.FAQ_OUTCOMES.labels("suggest").inc()
-        buttons = tuple((Button(m.entry.text(turn.locale).question, FaqShow(m.entry.id).pack()),) for m in result.matches)
+        buttons = tuple(
+            (Button(m.entry.text(turn.locale).question, FaqShow(m.entry.id).pack()),) for m in result.matches
+        )
         return [
             Reply(
                 turn._(SUGGEST_TEXT),
@@ -93,7 +120,10 @@ async def show_answer(turn: Turn, entry: FaqEntry) -> list[Reply]:
     await content_repo.count_faq(turn.session, entry.id, "shown", now=turn.now, area_code=turn.citizen.area_code)
     related = _related(turn, entry)
     rows: list[tuple[Button, ...]] = [
-        (Button(turn._("👍 Helpful"), FaqHelpful(entry.id).pack()), Button(turn._("👎 Not helpful"), FaqUnhelpful(entry.id).pack())),
+        (
+            Button(turn._("👍 Helpful"), FaqHelpful(entry.id).pack()),
+            Button(turn._("👎 Not helpful"), FaqUnhelpful(entry.id).pack()),
+        ),
         *((Button("↪ " + other.text(turn.locale).question, FaqShow(other.id).pack()),) for other in related),
     ]
     if entry.topic in LINE_TOPICS:  # an answer about the line: the household can check itself against it
@@ -108,7 +138,9 @@ def _related(turn: Turn, entry: FaqEntry) -> list[FaqEntry]:
     if entry not in siblings:
         return [other for other in siblings][:RELATED]
     position = siblings.index(entry)
-    ordered = sorted((other for other in siblings if other.id != entry.id), key=lambda o: abs(siblings.index(o) - position))
+    ordered = sorted(
+        (other for other in siblings if other.id != entry.id), key=lambda o: abs(siblings.index(o) - position)
+    )
     return ordered[:RELATED]
 
 
@@ -165,7 +197,9 @@ async def _rate(turn: Turn, faq_id: str, *, helpful: bool) -> list[Reply]:
     if helpful:
         return [Reply(turn._("Thank you for your feedback!"))]
     question = turn.data.get("question") or entry.text(turn.locale).question
-    row = await content_repo.record_unanswered(turn.session, search(turn, question).key, question, turn.locale, now=turn.now)
+    row = await content_repo.record_unanswered(
+        turn.session, search(turn, question).key, question, turn.locale, now=turn.now
+    )
     return [
         Reply(
             turn._("Thank you. Would you like to send your question to staff?"),
@@ -182,7 +216,9 @@ async def on_forward(turn: Turn) -> list[Reply]:
     return [
         main_menu(
             turn,
-            turn._("Your question has been passed to staff so that they can add an answer. Please ask me again in a few days."),
+            turn._(
+                "Your question has been passed to staff so that they can add an answer. Please ask me again in a few days."
+            ),
         )
     ]
 
@@ -231,7 +267,13 @@ async def prompt(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"hoidap": prompt, "faq": prompt},
-    actions={Menu("faq"): Action(topics), Topic: Action(topic_questions), FaqShow: Action(on_show),
-             FaqHelpful: Action(on_helpful), FaqUnhelpful: Action(on_unhelpful), FaqNone: Action(on_none),
-             FaqForward: Action(on_forward)},
+    actions={
+        Menu("faq"): Action(topics),
+        Topic: Action(topic_questions),
+        FaqShow: Action(on_show),
+        FaqHelpful: Action(on_helpful),
+        FaqUnhelpful: Action(on_unhelpful),
+        FaqNone: Action(on_none),
+        FaqForward: Action(on_forward),
+    },
 )

@@ -38,8 +38,10 @@ MAX_PHOTOS = 5
 MAX_BODY = 4000
 MAX_NAME = 100
 CLOSE_NAME = 90  # a typed commune name this close to a real one is offered as "did you mean"
-ADDRESS_BUSY = N_("Sorry, many reports have been sent from your network lately, so I cannot send yours right now. "
-                  "Your report is kept here: press “📨 Send” again in about an hour, or call your commune's office.")
+ADDRESS_BUSY = N_(
+    "Sorry, many reports have been sent from your network lately, so I cannot send yours right now. "
+    "Your report is kept here: press “📨 Send” again in about an hour, or call your commune's office."
+)
 STORY_WORDS = 4  # a typed text of this many words at the kind or topic step is the report itself
 KIND_KEYS = {
     TicketKind.question: frozenset({"hoi", "cau hoi", "hoi chinh sach", "question"}),
@@ -70,10 +72,15 @@ async def _over_limit(turn: Turn) -> list[Reply] | None:
     sent_today = await ticket_repo.count_today(turn.session, id_of(turn.citizen), turn.now, turn.services.tz)
     if sent_today < turn.services.tickets.daily_limit:
         return None
-    return [main_menu(turn, turn._(
-        "You have already sent {count} reports today. To keep the line open for everyone, please send more tomorrow.",
-        count=sent_today,
-    ))]
+    return [
+        main_menu(
+            turn,
+            turn._(
+                "You have already sent {count} reports today. To keep the line open for everyone, please send more tomorrow.",
+                count=sent_today,
+            ),
+        )
+    ]
 
 
 async def start(turn: Turn, draft: dict | None = None, note: str | None = None) -> list[Reply]:
@@ -83,11 +90,18 @@ async def start(turn: Turn, draft: dict | None = None, note: str | None = None) 
         return refusal
     turn.goto(State.feedback_kind, draft=draft or {})
     text = turn._("What would you like to send? Your report goes to the staff of your commune, who must answer it.")
-    return [Reply(
-        f"{note}\n\n{text}" if note else text,
-        buttons=(*((Button(_kind_label(turn, kind), FeedbackKind(kind).pack(), KIND_KEYS[kind]),) for kind in TicketKind),
-                 _cancel_row(turn)),
-    )]
+    return [
+        Reply(
+            f"{note}\n\n{text}" if note else text,
+            buttons=(
+                *(
+                    (Button(_kind_label(turn, kind), FeedbackKind(kind).pack(), KIND_KEYS[kind]),)
+                    for kind in TicketKind
+                ),
+                _cancel_row(turn),
+            ),
+        )
+    ]
 
 
 async def start_with_media(turn: Turn) -> list[Reply]:
@@ -97,22 +111,26 @@ async def start_with_media(turn: Turn) -> list[Reply]:
 
 
 async def to_a_person(turn: Turn) -> list[Reply]:
-    """"I want to talk to an officer": a question to the commune staff, who answer it here."""
+    """ "I want to talk to an officer": a question to the commune staff, who answer it here."""
     refusal = await _over_limit(turn)
     if refusal is not None:
         return refusal
     draft = {"kind": TicketKind.question.value, "topic": "other"}
     if len(words(turn.text).split()) > 8:  # the question is already in the message
-        return _with_body(turn, {**draft, "body": turn.text[:MAX_BODY]}, turn._("I will pass your message to the commune staff."))
+        return _with_body(
+            turn, {**draft, "body": turn.text[:MAX_BODY]}, turn._("I will pass your message to the commune staff.")
+        )
     turn.goto(State.feedback_message, draft=draft)
-    return [Reply(
-        turn._("Please write what you want to ask or tell the commune staff. They will answer you here."),
-        buttons=(_cancel_row(turn),),
-    )]
+    return [
+        Reply(
+            turn._("Please write what you want to ask or tell the commune staff. They will answer you here."),
+            buttons=(_cancel_row(turn),),
+        )
+    ]
 
 
 async def from_story(turn: Turn) -> list[Reply]:
-    """"Send it as a report" under a story told outside any flow: a report with that text."""
+    """ "Send it as a report" under a story told outside any flow: a report with that text."""
     story = turn.data.get("story")
     if not isinstance(story, str) or not story:
         raise StaleAction
@@ -128,8 +146,11 @@ def _report_from_text(turn: Turn, draft: dict, text: str) -> list[Reply]:
     topic = draft.get("topic") or _guess_topic(turn, text)
     draft = {**draft, "kind": kind, "topic": topic, "body": text[:MAX_BODY]}
     subject = turn.services.library.topic(topic)
-    note = turn._("I have noted your report as “{kind}”, subject “{topic}”. You can check everything before it is sent.",
-                  kind=_kind_label(turn, kind), topic=subject.title(turn.locale) if subject else turn._("Something else"))
+    note = turn._(
+        "I have noted your report as “{kind}”, subject “{topic}”. You can check everything before it is sent.",
+        kind=_kind_label(turn, kind),
+        topic=subject.title(turn.locale) if subject else turn._("Something else"),
+    )
     return _with_body(turn, draft, note)
 
 
@@ -160,7 +181,13 @@ def ask_topic(turn: Turn) -> Reply:
         turn._("Which subject is it about? Or write your report straight away."),
         buttons=(
             *((Button(topic.title(turn.locale), FeedbackTopic(topic.id).pack()),) for topic in topics),
-            (Button(turn._("Something else"), FeedbackTopic("other").pack(), frozenset({"khac", "cai khac", "chu de khac", "other"})),),
+            (
+                Button(
+                    turn._("Something else"),
+                    FeedbackTopic("other").pack(),
+                    frozenset({"khac", "cai khac", "chu de khac", "other"}),
+                ),
+            ),
             _cancel_row(turn),
         ),
     )
@@ -193,8 +220,10 @@ async def on_topic(turn: Turn) -> list[Reply]:
 def ask_message(turn: Turn) -> Reply:
     """Ask for the content: text, or a voice message."""
     return Reply(
-        turn._("Please write what happened or what you want to say, as concretely as you can "
-               "(where, when, who). You can also send a voice message."),
+        turn._(
+            "Please write what happened or what you want to say, as concretely as you can "
+            "(where, when, who). You can also send a voice message."
+        ),
         buttons=(_cancel_row(turn),),
     )
 
@@ -245,7 +274,13 @@ async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
             notes.append(_file_problem(turn, attachment.problem).text)
         elif attachment.kind == "photo" and attachment.path:
             if len(photos) < MAX_PHOTOS:
-                photos.append({"path": attachment.path, "mime": attachment.mime_type or "image/jpeg", "size": attachment.size or 0})
+                photos.append(
+                    {
+                        "path": attachment.path,
+                        "mime": attachment.mime_type or "image/jpeg",
+                        "size": attachment.size or 0,
+                    }
+                )
             else:
                 notes.append(turn._("A report takes at most {count} photos; this one was not added.", count=MAX_PHOTOS))
         elif attachment.kind in ("voice", "audio") and attachment.path:
@@ -291,10 +326,14 @@ async def on_photos_done(turn: Turn) -> list[Reply]:
     if draft.get("location"):
         return _ask_area(turn, draft)
     drafts.goto(turn, State.feedback_location, draft)
-    return [Reply(
-        turn._("If it helps, share the location (📎 → Location), or write the place in a few words. Otherwise press “Skip”."),
-        buttons=((Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)),
-    )]
+    return [
+        Reply(
+            turn._(
+                "If it helps, share the location (📎 → Location), or write the place in a few words. Otherwise press “Skip”."
+            ),
+            buttons=((Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)),
+        )
+    ]
 
 
 async def on_location(turn: Turn) -> list[Reply]:
@@ -304,10 +343,13 @@ async def on_location(turn: Turn) -> list[Reply]:
         draft = _add_text(draft, turn._("Place: {place}", place=turn.text))
     elif turn.incoming.location is None and not turn.incoming.action:
         drafts.goto(turn, State.feedback_location, draft)
-        return [*(Reply(note) for note in notes), Reply(
-            turn._("Please share a location, or press “Skip”."),
-            buttons=((Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)),
-        )]
+        return [
+            *(Reply(note) for note in notes),
+            Reply(
+                turn._("Please share a location, or press “Skip”."),
+                buttons=((Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)),
+            ),
+        ]
     return _ask_area(turn, draft)
 
 
@@ -316,11 +358,18 @@ def _ask_area(turn: Turn, draft: dict) -> list[Reply]:
     draft = {**draft, "area": area}
     drafts.goto(turn, State.feedback_area, draft)
     if area:
-        return [Reply(
-            turn._("Is this about {commune}?", commune=area_label(turn, area)),
-            buttons=drafts.confirm_area_rows(turn, area, FeedbackArea, FeedbackCancel()),
-        )]
-    return [Reply(turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."), buttons=(_cancel_row(turn),))]
+        return [
+            Reply(
+                turn._("Is this about {commune}?", commune=area_label(turn, area)),
+                buttons=drafts.confirm_area_rows(turn, area, FeedbackArea, FeedbackCancel()),
+            )
+        ]
+    return [
+        Reply(
+            turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."),
+            buttons=(_cancel_row(turn),),
+        )
+    ]
 
 
 async def on_area_text(turn: Turn) -> list[Reply]:
@@ -344,7 +393,12 @@ async def on_area(turn: Turn) -> list[Reply]:
     if code is None:
         draft["area"] = None
         drafts.goto(turn, State.feedback_area, draft)
-        return [Reply(turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."), buttons=(_cancel_row(turn),))]
+        return [
+            Reply(
+                turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."),
+                buttons=(_cancel_row(turn),),
+            )
+        ]
     return _choose_area(turn, draft, code)
 
 
@@ -354,11 +408,15 @@ def _choose_area(turn: Turn, draft: dict, code: str) -> list[Reply]:
     if turn.data.get("editing"):
         return _confirm(turn, draft)
     drafts.goto(turn, State.feedback_identity, draft)
-    return [Reply(
-        turn._("Should the commune staff see your name? If you choose anonymous, only provincial "
-               "administrators can see who sent it."),
-        buttons=drafts.identity_rows(turn, FeedbackIdentity, FeedbackCancel()),
-    )]
+    return [
+        Reply(
+            turn._(
+                "Should the commune staff see your name? If you choose anonymous, only provincial "
+                "administrators can see who sent it."
+            ),
+            buttons=drafts.identity_rows(turn, FeedbackIdentity, FeedbackCancel()),
+        )
+    ]
 
 
 async def on_identity(turn: Turn) -> list[Reply]:
@@ -408,9 +466,20 @@ def _confirm(turn: Turn, draft: dict) -> list[Reply]:
     ]
     if location:
         lines.append(turn._("Location: {lat}, {lon}", lat=f"{location[0]:.5f}", lon=f"{location[1]:.5f}"))
-    lines.append(turn._("Sender: anonymous") if draft.get("anonymous") else turn._("Sender: {name}", name=draft.get("name") or "—"))
-    edit = Button(turn._("✏️ Edit the content"), FeedbackEdit("message").pack(), frozenset({"sua", "sua noi dung", "viet lai"}))
-    return [Reply("\n".join(lines), buttons=drafts.summary_rows(turn, FeedbackSubmit(), edit, FeedbackEdit("area"), FeedbackCancel()))]
+    lines.append(
+        turn._("Sender: anonymous")
+        if draft.get("anonymous")
+        else turn._("Sender: {name}", name=draft.get("name") or "—")
+    )
+    edit = Button(
+        turn._("✏️ Edit the content"), FeedbackEdit("message").pack(), frozenset({"sua", "sua noi dung", "viet lai"})
+    )
+    return [
+        Reply(
+            "\n".join(lines),
+            buttons=drafts.summary_rows(turn, FeedbackSubmit(), edit, FeedbackEdit("area"), FeedbackCancel()),
+        )
+    ]
 
 
 async def on_confirm_text(turn: Turn) -> list[Reply]:
@@ -428,7 +497,12 @@ async def on_edit(turn: Turn) -> list[Reply]:
         return [ask_message(turn)]
     if what == "area":
         turn.goto(State.feedback_area, draft={**draft, "area": None}, editing=True)
-        return [Reply(turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."), buttons=(_cancel_row(turn),))]
+        return [
+            Reply(
+                turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."),
+                buttons=(_cancel_row(turn),),
+            )
+        ]
     raise StaleAction
 
 
@@ -440,24 +514,42 @@ async def on_submit(turn: Turn) -> list[Reply]:
     if not await turn.address_allows(address_limits.REPORT, turn.services.address_limits.reports):
         return [Reply(turn._(ADDRESS_BUSY)), *_confirm(turn, draft)]  # the draft stays, to send later
     policy = turn.services.tickets
-    due = add_working_days(turn.now, policy.due_days.get(draft["kind"], 10), tz=turn.services.tz, holidays=policy.holidays)
+    due = add_working_days(
+        turn.now, policy.due_days.get(draft["kind"], 10), tz=turn.services.tz, holidays=policy.holidays
+    )
     files = [("photo", p["path"], p["mime"], p["size"]) for p in draft.get("photos", [])]
     if draft.get("voice"):
         voice = draft["voice"]
         files.append(("voice", voice["path"], voice["mime"], voice["size"]))
     location = draft.get("location") or [None, None]
     ticket = await ticket_repo.create_ticket(
-        turn.session, citizen_id=turn.citizen.id, kind=draft["kind"], topic=draft.get("topic", ""),
-        body=draft["body"], area_code=draft.get("area"), anonymous=bool(draft.get("anonymous")),
-        reporter_name=draft.get("name"), locale=turn.locale,
-        latitude=location[0], longitude=location[1], attachments=files, now=turn.now, due_at=due,
+        turn.session,
+        citizen_id=turn.citizen.id,
+        kind=draft["kind"],
+        topic=draft.get("topic", ""),
+        body=draft["body"],
+        area_code=draft.get("area"),
+        anonymous=bool(draft.get("anonymous")),
+        reporter_name=draft.get("name"),
+        locale=turn.locale,
+        latitude=location[0],
+        longitude=location[1],
+        attachments=files,
+        now=turn.now,
+        due_at=due,
     )
     turn.reset()
-    return [main_menu(turn, turn._(
-        "Thank you, your report has been received.\nTracking code: {code}\nExpected answer by: {due}\n"
-        "To check it, send /tracuu {code}. You will get a message here when staff answer.",
-        code=ticket.code, due=turn.translator.format_date(due),
-    ))]
+    return [
+        main_menu(
+            turn,
+            turn._(
+                "Thank you, your report has been received.\nTracking code: {code}\nExpected answer by: {due}\n"
+                "To check it, send /tracuu {code}. You will get a message here when staff answer.",
+                code=ticket.code,
+                due=turn.translator.format_date(due),
+            ),
+        )
+    ]
 
 
 async def on_cancel(turn: Turn) -> list[Reply]:
@@ -466,20 +558,34 @@ async def on_cancel(turn: Turn) -> list[Reply]:
     return [main_menu(turn, turn._("OK, the report was not sent. Nothing was saved."))]
 
 
-FLOW_STATES = frozenset({
-    State.feedback_kind, State.feedback_topic, State.feedback_message, State.feedback_photos,
-    State.feedback_location, State.feedback_area, State.feedback_identity, State.feedback_name, State.feedback_confirm,
-})
+FLOW_STATES = frozenset(
+    {
+        State.feedback_kind,
+        State.feedback_topic,
+        State.feedback_message,
+        State.feedback_photos,
+        State.feedback_location,
+        State.feedback_area,
+        State.feedback_identity,
+        State.feedback_name,
+        State.feedback_confirm,
+    }
+)
 
 
 ROUTES = Routes(
     commands={"phananh": start, "feedback": start},
     actions={
-        Menu("feedback"): Action(start), FeedbackStory: Action(from_story),
-        FeedbackKind: Action(on_kind, FLOW_STATES), FeedbackTopic: Action(on_topic, FLOW_STATES),
-        FeedbackPhotosDone: Action(on_photos_done, FLOW_STATES), FeedbackNoLocation: Action(on_location, FLOW_STATES),
-        FeedbackArea: Action(on_area, FLOW_STATES), FeedbackIdentity: Action(on_identity, FLOW_STATES),
-        FeedbackEdit: Action(on_edit, FLOW_STATES), FeedbackSubmit: Action(on_submit, FLOW_STATES),
+        Menu("feedback"): Action(start),
+        FeedbackStory: Action(from_story),
+        FeedbackKind: Action(on_kind, FLOW_STATES),
+        FeedbackTopic: Action(on_topic, FLOW_STATES),
+        FeedbackPhotosDone: Action(on_photos_done, FLOW_STATES),
+        FeedbackNoLocation: Action(on_location, FLOW_STATES),
+        FeedbackArea: Action(on_area, FLOW_STATES),
+        FeedbackIdentity: Action(on_identity, FLOW_STATES),
+        FeedbackEdit: Action(on_edit, FLOW_STATES),
+        FeedbackSubmit: Action(on_submit, FLOW_STATES),
         FeedbackCancel: Action(on_cancel, FLOW_STATES),
     },
     text={

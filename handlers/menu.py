@@ -76,7 +76,9 @@ async def stale(turn: Turn) -> list[Reply]:
 async def unknown_command(turn: Turn) -> list[Reply]:
     """A command the bot does not know."""
     command = turn.text.split()[0][:40]
-    return [main_menu(turn, turn._("I do not know the command {command}. Send /help to see the commands.", command=command))]
+    return [
+        main_menu(turn, turn._("I do not know the command {command}. Send /help to see the commands.", command=command))
+    ]
 
 
 ROUTES = Routes(

@@ -58,15 +58,29 @@ NOMINEE_KEYS = {
 CONSENT_KEYS = {
     "self": frozenset({"dong y", "co", "nha toi", "ho toi", "la toi", "chinh toi", "yes", "ok", "duoc"}),
     "self_unnamed": frozenset({"khong ghi ten", "giau ten", "khong neu ten", "khong chup anh", "an danh ho"}),
-    "ask_commune": frozenset({"ho khac", "nguoi khac", "nha khac", "khong phai nha toi", "khong phai toi", "other",
-                              "someone else", "xa hoi", "nho xa hoi"}),
+    "ask_commune": frozenset(
+        {
+            "ho khac",
+            "nguoi khac",
+            "nha khac",
+            "khong phai nha toi",
+            "khong phai toi",
+            "other",
+            "someone else",
+            "xa hoi",
+            "nho xa hoi",
+        }
+    ),
 }
-BUSY = N_("Sorry, many messages have been sent from your network lately, so I cannot send your nomination right now. "
-          "It is kept here: press “📨 Send” again in about an hour.")
-PUBLISHED = N_("🌟 Thank you! The story you sent ({code}) has been published: “{title}”. "
-               "Send /chuyen to read it.")
-NOT_USED = N_("🌟 About the story you sent ({code}): the commune staff could not use it this time.\n{reason}\n"
-              "Thank you for telling us; you are welcome to send another.")
+BUSY = N_(
+    "Sorry, many messages have been sent from your network lately, so I cannot send your nomination right now. "
+    "It is kept here: press “📨 Send” again in about an hour."
+)
+PUBLISHED = N_("🌟 Thank you! The story you sent ({code}) has been published: “{title}”. Send /chuyen to read it.")
+NOT_USED = N_(
+    "🌟 About the story you sent ({code}): the commune staff could not use it this time.\n{reason}\n"
+    "Thank you for telling us; you are welcome to send another."
+)
 
 
 def _cancel_row(turn: Turn) -> tuple[Button, ...]:
@@ -76,13 +90,22 @@ def _cancel_row(turn: Turn) -> tuple[Button, ...]:
 async def start(turn: Turn) -> list[Reply]:
     """/gioithieu, /nominate, "Nominate a model household": ask who it is about."""
     turn.goto(State.nominate_who, draft={})
-    return [Reply(
-        turn._("Do you know a household, a group or a cooperative in your commune that has escaped poverty, "
-               "or a good way of working others could learn from? Tell us, and the commune staff may share it as a "
-               "real story.\n\nWho is it about?"),
-        buttons=(*((Button(turn._(NOMINEE_LABELS[key]), NominateWho(key).pack(), NOMINEE_KEYS[key]),) for key in nomination_repo.NOMINEES),
-                 _cancel_row(turn)),
-    )]
+    return [
+        Reply(
+            turn._(
+                "Do you know a household, a group or a cooperative in your commune that has escaped poverty, "
+                "or a good way of working others could learn from? Tell us, and the commune staff may share it as a "
+                "real story.\n\nWho is it about?"
+            ),
+            buttons=(
+                *(
+                    (Button(turn._(NOMINEE_LABELS[key]), NominateWho(key).pack(), NOMINEE_KEYS[key]),)
+                    for key in nomination_repo.NOMINEES
+                ),
+                _cancel_row(turn),
+            ),
+        )
+    ]
 
 
 async def on_who(turn: Turn) -> list[Reply]:
@@ -98,10 +121,12 @@ def _ask_area(turn: Turn, draft: dict) -> list[Reply]:
     draft = {**draft, "area": area}
     drafts.goto(turn, State.nominate_area, draft)
     if area:
-        return [Reply(
-            turn._("Is it in {commune}?", commune=area_label(turn, area)),
-            buttons=drafts.confirm_area_rows(turn, area, NominateArea, NominateCancel()),
-        )]
+        return [
+            Reply(
+                turn._("Is it in {commune}?", commune=area_label(turn, area)),
+                buttons=drafts.confirm_area_rows(turn, area, NominateArea, NominateCancel()),
+            )
+        ]
     return [_ask_commune_name(turn)]
 
 
@@ -143,8 +168,10 @@ def _after_area(turn: Turn, draft: dict) -> list[Reply]:
 def ask_story(turn: Turn) -> Reply:
     """Ask what they did and what changed: text or a voice message."""
     return Reply(
-        turn._("What did they do, and what changed for them? Please write a few sentences (how they started, "
-               "what support they used, how life is now), or send a voice message."),
+        turn._(
+            "What did they do, and what changed for them? Please write a few sentences (how they started, "
+            "what support they used, how life is now), or send a voice message."
+        ),
         buttons=(_cancel_row(turn),),
     )
 
@@ -162,12 +189,25 @@ async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
             notes.append(turn._("I can only keep photos (JPEG, PNG) and voice messages. This file was not saved."))
         elif attachment.kind == "photo" and attachment.path:
             if len(photos) < MAX_PHOTOS:
-                photos.append({"kind": "photo", "path": attachment.path, "mime": attachment.mime_type or "image/jpeg",
-                               "size": attachment.size or 0})
+                photos.append(
+                    {
+                        "kind": "photo",
+                        "path": attachment.path,
+                        "mime": attachment.mime_type or "image/jpeg",
+                        "size": attachment.size or 0,
+                    }
+                )
             else:
-                notes.append(turn._("A nomination takes at most {count} photos; this one was not added.", count=MAX_PHOTOS))
+                notes.append(
+                    turn._("A nomination takes at most {count} photos; this one was not added.", count=MAX_PHOTOS)
+                )
         elif attachment.kind in ("voice", "audio") and attachment.path:
-            draft["voice"] = {"kind": "voice", "path": attachment.path, "mime": attachment.mime_type or "", "size": attachment.size or 0}
+            draft["voice"] = {
+                "kind": "voice",
+                "path": attachment.path,
+                "mime": attachment.mime_type or "",
+                "size": attachment.size or 0,
+            }
             draft.setdefault("body", turn._("(voice message)"))
             notes.append(turn._("I have kept your voice message."))
     if len(photos) > len(draft.get("photos", [])):
@@ -183,7 +223,12 @@ async def on_story(turn: Turn) -> list[Reply]:
     if turn.text:
         if len(words(turn.text).split()) < MIN_WORDS and "voice" not in draft:
             drafts.goto(turn, State.nominate_story, {**draft, **({"body": before["body"]} if "body" in before else {})})
-            return [Reply(turn._("Please tell a little more: what did they do, and what changed?"), buttons=(_cancel_row(turn),))]
+            return [
+                Reply(
+                    turn._("Please tell a little more: what did they do, and what changed?"),
+                    buttons=(_cancel_row(turn),),
+                )
+            ]
         draft["body"] = turn.text[:MAX_BODY]
     if "body" not in draft:
         drafts.goto(turn, State.nominate_story, {**draft, **({"body": before["body"]} if "body" in before else {})})
@@ -228,16 +273,37 @@ async def on_photos_done(turn: Turn) -> list[Reply]:
     """Photos done: ask about consent."""
     draft = drafts.draft(turn)
     drafts.goto(turn, State.nominate_consent, draft)
-    return [Reply(
-        turn._("Is it your own household? A story is published with names and photos only if the household agrees."),
-        buttons=(
-            (Button(turn._("🙋 Yes, it is us, and we agree to be named and photographed"), NominateConsent("self").pack(), CONSENT_KEYS["self"]),),
-            (Button(turn._("🙋 It is us, but please do not name us"), NominateConsent("self_unnamed").pack(), CONSENT_KEYS["self_unnamed"]),),
-            (Button(turn._("👥 It is someone else: the commune will ask them"), NominateConsent("ask_commune").pack(),
-                    CONSENT_KEYS["ask_commune"]),),
-            _cancel_row(turn),
-        ),
-    )]
+    return [
+        Reply(
+            turn._(
+                "Is it your own household? A story is published with names and photos only if the household agrees."
+            ),
+            buttons=(
+                (
+                    Button(
+                        turn._("🙋 Yes, it is us, and we agree to be named and photographed"),
+                        NominateConsent("self").pack(),
+                        CONSENT_KEYS["self"],
+                    ),
+                ),
+                (
+                    Button(
+                        turn._("🙋 It is us, but please do not name us"),
+                        NominateConsent("self_unnamed").pack(),
+                        CONSENT_KEYS["self_unnamed"],
+                    ),
+                ),
+                (
+                    Button(
+                        turn._("👥 It is someone else: the commune will ask them"),
+                        NominateConsent("ask_commune").pack(),
+                        CONSENT_KEYS["ask_commune"],
+                    ),
+                ),
+                _cancel_row(turn),
+            ),
+        )
+    ]
 
 
 async def on_consent(turn: Turn) -> list[Reply]:
@@ -248,13 +314,24 @@ async def on_consent(turn: Turn) -> list[Reply]:
     draft = {**drafts.draft(turn), "consent": consent}
     notes = []
     if consent == "ask_commune":
-        notes.append(Reply(turn._("The commune staff will ask them first. The bot never contacts them, and nothing is "
-                                  "published without their agreement.")))
+        notes.append(
+            Reply(
+                turn._(
+                    "The commune staff will ask them first. The bot never contacts them, and nothing is "
+                    "published without their agreement."
+                )
+            )
+        )
     drafts.goto(turn, State.nominate_identity, draft)
-    return [*notes, Reply(
-        turn._("Should the staff know who sent this story? If you choose anonymous, your name is not shown anywhere."),
-        buttons=drafts.identity_rows(turn, NominateIdentity, NominateCancel()),
-    )]
+    return [
+        *notes,
+        Reply(
+            turn._(
+                "Should the staff know who sent this story? If you choose anonymous, your name is not shown anywhere."
+            ),
+            buttons=drafts.identity_rows(turn, NominateIdentity, NominateCancel()),
+        ),
+    ]
 
 
 async def on_identity(turn: Turn) -> list[Reply]:
@@ -293,10 +370,19 @@ def _confirm(turn: Turn, draft: dict) -> list[Reply]:
         turn._("Story: {body}", body=draft.get("body", "")[:1500]),
         turn._("Photos: {count}", count=len(draft.get("photos", []))),
         turn._("Consent: {consent}", consent=_consent_label(turn, draft["consent"])),
-        turn._("Sender: anonymous") if draft.get("anonymous") else turn._("Sender: {name}", name=draft.get("name") or "—"),
+        turn._("Sender: anonymous")
+        if draft.get("anonymous")
+        else turn._("Sender: {name}", name=draft.get("name") or "—"),
     ]
-    edit = Button(turn._("✏️ Edit the story"), NominateEdit("story").pack(), frozenset({"sua", "sua noi dung", "viet lai"}))
-    return [Reply("\n".join(lines), buttons=drafts.summary_rows(turn, NominateSubmit(), edit, NominateEdit("area"), NominateCancel()))]
+    edit = Button(
+        turn._("✏️ Edit the story"), NominateEdit("story").pack(), frozenset({"sua", "sua noi dung", "viet lai"})
+    )
+    return [
+        Reply(
+            "\n".join(lines),
+            buttons=drafts.summary_rows(turn, NominateSubmit(), edit, NominateEdit("area"), NominateCancel()),
+        )
+    ]
 
 
 async def on_edit(turn: Turn) -> list[Reply]:
@@ -321,16 +407,29 @@ async def on_submit(turn: Turn) -> list[Reply]:
         return [Reply(turn._(BUSY)), *_confirm(turn, draft)]
     files = [*draft.get("photos", []), *([draft["voice"]] if draft.get("voice") else [])]
     nomination = await nomination_repo.create(
-        turn.session, citizen_id=turn.citizen.id, nominee=draft["nominee"], area_code=draft.get("area"),
-        body=draft["body"], consent=draft["consent"], anonymous=bool(draft.get("anonymous")),
-        nominator_name=draft.get("name"), locale=turn.locale, files=files, now=turn.now,
+        turn.session,
+        citizen_id=turn.citizen.id,
+        nominee=draft["nominee"],
+        area_code=draft.get("area"),
+        body=draft["body"],
+        consent=draft["consent"],
+        anonymous=bool(draft.get("anonymous")),
+        nominator_name=draft.get("name"),
+        locale=turn.locale,
+        files=files,
+        now=turn.now,
     )
     turn.reset()
-    return [main_menu(turn, turn._(
-        "Thank you! The commune staff will read your story.\nCode: {code}\n"
-        "You will get a message here if it is published, or if it cannot be used. To check it, send /tracuu {code}.",
-        code=nomination.code,
-    ))]
+    return [
+        main_menu(
+            turn,
+            turn._(
+                "Thank you! The commune staff will read your story.\nCode: {code}\n"
+                "You will get a message here if it is published, or if it cannot be used. To check it, send /tracuu {code}.",
+                code=nomination.code,
+            ),
+        )
+    ]
 
 
 async def on_cancel(turn: Turn) -> list[Reply]:
@@ -339,20 +438,32 @@ async def on_cancel(turn: Turn) -> list[Reply]:
     return [main_menu(turn, turn._("OK, nothing was sent. Nothing was saved."))]
 
 
-FLOW_STATES = frozenset({
-    State.nominate_who, State.nominate_area, State.nominate_story, State.nominate_photos,
-    State.nominate_consent, State.nominate_identity, State.nominate_name, State.nominate_confirm,
-})
+FLOW_STATES = frozenset(
+    {
+        State.nominate_who,
+        State.nominate_area,
+        State.nominate_story,
+        State.nominate_photos,
+        State.nominate_consent,
+        State.nominate_identity,
+        State.nominate_name,
+        State.nominate_confirm,
+    }
+)
 
 
 ROUTES = Routes(
     commands={"gioithieu": start, "nominate": start},
     actions={
         Menu("nominate"): Action(start),
-        NominateWho: Action(on_who, FLOW_STATES), NominateArea: Action(on_area, FLOW_STATES),
-        NominatePhotosDone: Action(on_photos_done, FLOW_STATES), NominateConsent: Action(on_consent, FLOW_STATES),
-        NominateIdentity: Action(on_identity, FLOW_STATES), NominateEdit: Action(on_edit, FLOW_STATES),
-        NominateSubmit: Action(on_submit, FLOW_STATES), NominateCancel: Action(on_cancel, FLOW_STATES),
+        NominateWho: Action(on_who, FLOW_STATES),
+        NominateArea: Action(on_area, FLOW_STATES),
+        NominatePhotosDone: Action(on_photos_done, FLOW_STATES),
+        NominateConsent: Action(on_consent, FLOW_STATES),
+        NominateIdentity: Action(on_identity, FLOW_STATES),
+        NominateEdit: Action(on_edit, FLOW_STATES),
+        NominateSubmit: Action(on_submit, FLOW_STATES),
+        NominateCancel: Action(on_cancel, FLOW_STATES),
     },
     text={
         State.nominate_area: on_area_text,
@@ -374,7 +485,13 @@ ROUTES = Routes(
 
 
 async def queue_nomination_message(
-    session: AsyncSession, catalogs: Catalogs, now: datetime, nomination: Nomination, what: str, *, title: str = "",
+    session: AsyncSession,
+    catalogs: Catalogs,
+    now: datetime,
+    nomination: Nomination,
+    what: str,
+    *,
+    title: str = "",
 ) -> OutboxMessage | None:
     """Tell the nominator, in their language, that their story was published (`what`="published", with
     its `title`) or not used (with the reason); None when they cannot be reached."""
@@ -384,14 +501,21 @@ async def queue_nomination_message(
     translator = catalogs.get(citizen.locale)
     if what == "published":
         text = translator.gettext(PUBLISHED).format(code=nomination.code, title=title)
-        buttons = [[{"label": translator.gettext(N_("📖 Stories")), "action": StoryShow(str(nomination.story_id)).pack()}]]
+        buttons = [
+            [{"label": translator.gettext(N_("📖 Stories")), "action": StoryShow(str(nomination.story_id)).pack()}]
+        ]
     else:
         text = translator.gettext(NOT_USED).format(code=nomination.code, reason=nomination.reason or "")
         buttons = []
     return await outbox.enqueue(
-        session, channel=citizen.channel, chat_id=citizen.channel_user_id, citizen_id=citizen.id,
-        payload={"text": text, "buttons": buttons}, priority=outbox.PRIORITY_REPLY,
-        dedupe_key=f"nomination:{nomination.id}:{what}:{now.isoformat()}", now=now,
+        session,
+        channel=citizen.channel,
+        chat_id=citizen.channel_user_id,
+        citizen_id=citizen.id,
+        payload={"text": text, "buttons": buttons},
+        priority=outbox.PRIORITY_REPLY,
+        dedupe_key=f"nomination:{nomination.id}:{what}:{now.isoformat()}",
+        now=now,
     )
 
 
@@ -406,7 +530,10 @@ TRACK_STATUS = {
 def is_nomination_code(text: str) -> bool:
     """Whether a typed code is a nomination's (GT-…) rather than a report's."""
     folded = fold_symbols(text)
-    return folded.startswith(nomination_repo.CODE_PREFIX[:2]) and len(folded) == len(nomination_repo.CODE_PREFIX) - 1 + CODE_LENGTH
+    return (
+        folded.startswith(nomination_repo.CODE_PREFIX[:2])
+        and len(folded) == len(nomination_repo.CODE_PREFIX) - 1 + CODE_LENGTH
+    )
 
 
 async def track(turn: Turn, typed: str) -> list[Reply]:
@@ -414,7 +541,9 @@ async def track(turn: Turn, typed: str) -> list[Reply]:
     code = nomination_repo.CODE_PREFIX + fold_symbols(typed)[2:]
     nomination = await nomination_repo.by_code(turn.session, id_of(turn.citizen), code)
     if nomination is None:
-        return [main_menu(turn, turn._("I found no story you sent with the code {code}. Please check the code.", code=code))]
+        return [
+            main_menu(turn, turn._("I found no story you sent with the code {code}. Please check the code.", code=code))
+        ]
     text = turn._("The story you sent ({code}) is {status}.", code=code, status=turn._(TRACK_STATUS[nomination.status]))
     if nomination.status == "not_used" and nomination.reason:
         text += f"\n{nomination.reason}"

@@ -35,7 +35,11 @@ async def queue_due(session: AsyncSession, services: Services, now: datetime) ->
     total = 0
     for broadcast in await broadcasts.claim_due(session, now):
         count = await broadcasts.fan_out(
-            session, broadcast, now=now, default_locale=services.catalogs.default_locale, stop_labels=stop_labels(services)
+            session,
+            broadcast,
+            now=now,
+            default_locale=services.catalogs.default_locale,
+            stop_labels=stop_labels(services),
         )
         log.info("broadcast %s queued for %d citizens", broadcast.id, count)
         total += count
@@ -57,13 +61,21 @@ async def start_notice(turn: Turn) -> list[Reply]:
     """/thongbao: a linked officer writes a notice to the subscribed households of their area."""
     staff = await linked_officer(turn)
     if staff is None:
-        return [main_menu(turn, turn._("This command is for linked staff. Use /link CODE with the code from your administrator."))]
+        return [
+            main_menu(
+                turn, turn._("This command is for linked staff. Use /link CODE with the code from your administrator.")
+            )
+        ]
     turn.goto(State.notice_text)
-    return [Reply(
-        turn._("Type the notice for the households of {area} (one message, at most 1,500 characters):",
-               area=_area_name(turn, staff)),
-        buttons=((Button(turn._("✖ Cancel"), NoticeCancel().pack()),),),
-    )]
+    return [
+        Reply(
+            turn._(
+                "Type the notice for the households of {area} (one message, at most 1,500 characters):",
+                area=_area_name(turn, staff),
+            ),
+            buttons=((Button(turn._("✖ Cancel"), NoticeCancel().pack()),),),
+        )
+    ]
 
 
 def _area_name(turn: Turn, staff: Staff) -> str:
@@ -81,11 +93,20 @@ async def on_notice_text(turn: Turn) -> list[Reply]:
     text = turn.text[:MAX_NOTICE]
     reach = await broadcasts.count_recipients(turn.session, _target(staff), turn.services.catalogs.default_locale)
     turn.goto(State.notice_confirm, text=text)
-    return [Reply(
-        turn._("This notice will go to {count} subscribed household(s) of {area} (at night it waits for the morning):\n\n{text}",
-               count=reach, area=_area_name(turn, staff), text=text),
-        buttons=((Button(turn._("📣 Send now"), NoticeSend().pack()),), (Button(turn._("✖ Cancel"), NoticeCancel().pack()),)),
-    )]
+    return [
+        Reply(
+            turn._(
+                "This notice will go to {count} subscribed household(s) of {area} (at night it waits for the morning):\n\n{text}",
+                count=reach,
+                area=_area_name(turn, staff),
+                text=text,
+            ),
+            buttons=(
+                (Button(turn._("📣 Send now"), NoticeSend().pack()),),
+                (Button(turn._("✖ Cancel"), NoticeCancel().pack()),),
+            ),
+        )
+    ]
 
 
 async def on_cancel(turn: Turn) -> list[Reply]:
@@ -102,13 +123,32 @@ async def on_send(turn: Turn) -> list[Reply]:
         raise StaleAction
     target = _target(staff)
     broadcast = await broadcasts.create_broadcast(
-        turn.session, texts={"vi": text}, target=target, send_at=turn.now, now=turn.now,
-        author=staff.username, author_staff_id=staff.id,
+        turn.session,
+        texts={"vi": text},
+        target=target,
+        send_at=turn.now,
+        now=turn.now,
+        author=staff.username,
+        author_staff_id=staff.id,
     )
-    await audit.record(turn.session, staff, "broadcast.create", now=turn.now, object_type="broadcast",
-                       object_id=str(broadcast.id), target=target, via="chat")
+    await audit.record(
+        turn.session,
+        staff,
+        "broadcast.create",
+        now=turn.now,
+        object_type="broadcast",
+        object_id=str(broadcast.id),
+        target=target,
+        via="chat",
+    )
     turn.reset()
-    return [Reply(turn._("The notice is on its way (number {id}). Households receive it within a few minutes.", id=broadcast.id))]
+    return [
+        Reply(
+            turn._(
+                "The notice is on its way (number {id}). Households receive it within a few minutes.", id=broadcast.id
+            )
+        )
+    ]
 
 
 NOTICE_STATES = frozenset({State.notice_text, State.notice_confirm})

@@ -23,7 +23,12 @@ async def notify_citizen(turn: Turn, ticket: Ticket, what: str, text: str) -> No
 
 
 async def queue_ticket_message(
-    session: AsyncSession, catalogs: Catalogs, now: datetime, ticket: Ticket, what: str, text: str,
+    session: AsyncSession,
+    catalogs: Catalogs,
+    now: datetime,
+    ticket: Ticket,
+    what: str,
+    text: str,
 ) -> OutboxMessage | None:
     """The same outside a conversation (the dashboard); None when the citizen cannot be reached."""
     citizen = await session.get(Citizen, ticket.citizen_id) if ticket.citizen_id else None
@@ -41,7 +46,12 @@ async def queue_ticket_message(
         channel=citizen.channel,
         chat_id=citizen.channel_user_id,
         citizen_id=citizen.id,
-        payload={"text": message, "buttons": [[{"label": translator.gettext(N_("📋 See the report")), "action": TicketShow(ticket.code).pack()}]]},
+        payload={
+            "text": message,
+            "buttons": [
+                [{"label": translator.gettext(N_("📋 See the report")), "action": TicketShow(ticket.code).pack()}]
+            ],
+        },
         priority=outbox.PRIORITY_REPLY,
         dedupe_key=f"ticket:{ticket.id}:{what}:{now.isoformat()}",
         now=now,

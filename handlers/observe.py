@@ -34,7 +34,9 @@ UPDATES_HANDLED = Counter(
     "caunoi_updates_handled", "Messages and button presses handled, by outcome (ok, error)", ["channel", "outcome"]
 )
 TURN_SECONDS = Histogram(
-    "caunoi_handler_seconds", "Time to handle one message, database included", ["channel"],
+    "caunoi_handler_seconds",
+    "Time to handle one message, database included",
+    ["channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 FAQ_OUTCOMES = Counter(

@@ -41,8 +41,16 @@ async def linked_officer(turn: Turn) -> Staff | None:
     staff = await staff_repo.staff_for_chat(turn.session, turn.incoming.channel, turn.incoming.user_id)
     if staff is not None and staff_repo.link_ended(staff, turn.now, turn.services.web_link):
         channel = staff_repo.unlink_chat(staff)
-        await audit.record(turn.session, staff, "staff.unlink", now=turn.now, object_type="staff",
-                           object_id=staff.username, channel=channel, reason="expired")
+        await audit.record(
+            turn.session,
+            staff,
+            "staff.unlink",
+            now=turn.now,
+            object_type="staff",
+            object_id=staff.username,
+            channel=channel,
+            reason="expired",
+        )
         return None
     if staff is not None and staff.chat_channel in staff_repo.SESSION_LIKE_CHANNELS:
         staff.chat_link_seen_at = turn.now  # used: its idle time starts again
@@ -52,22 +60,41 @@ async def linked_officer(turn: Turn) -> Staff | None:
 async def link(turn: Turn) -> list[Reply]:
     """/link CODE: connect this chat account to a staff account."""
     code = "".join(turn.args).upper()
-    staff = await staff_repo.redeem_link_code(turn.session, code, turn.incoming.channel, turn.incoming.user_id, turn.now) if code else None
+    staff = (
+        await staff_repo.redeem_link_code(turn.session, code, turn.incoming.channel, turn.incoming.user_id, turn.now)
+        if code
+        else None
+    )
     if staff is None:
         return [Reply(turn._("This link code is not valid or has expired. Ask the administrator for a new one."))]
-    await audit.record(turn.session, staff, "staff.link", now=turn.now, object_type="staff", object_id=staff.username,
-                       channel=turn.incoming.channel)
+    await audit.record(
+        turn.session,
+        staff,
+        "staff.link",
+        now=turn.now,
+        object_type="staff",
+        object_id=staff.username,
+        channel=turn.incoming.channel,
+    )
     area = turn.services.areas.get(staff.area_code) if staff.area_code else None
-    text = turn._("Linked to the staff account {username}. Scope: {scope}. Send /canbo to see the reports, /unlink to end the link.",
-                  username=staff.username, scope=area.label if area else turn._("the whole province"))
+    text = turn._(
+        "Linked to the staff account {username}. Scope: {scope}. Send /canbo to see the reports, /unlink to end the link.",
+        username=staff.username,
+        scope=area.label if area else turn._("the whole province"),
+    )
     if staff.chat_channel in staff_repo.SESSION_LIKE_CHANNELS:
         hours = round(turn.services.web_link.total_seconds() / 3600)
-        text += "\n" + turn._("In the web chat the link ends by itself after {hours} hours, or 2 hours unused, as a dashboard "
-                              "session does.", hours=hours)
-    return [Reply(
-        text,
-        buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),),
-    )]
+        text += "\n" + turn._(
+            "In the web chat the link ends by itself after {hours} hours, or 2 hours unused, as a dashboard "
+            "session does.",
+            hours=hours,
+        )
+    return [
+        Reply(
+            text,
+            buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),),
+        )
+    ]
 
 
 async def unlink(turn: Turn) -> list[Reply]:
@@ -76,53 +103,94 @@ async def unlink(turn: Turn) -> list[Reply]:
     if staff is None:
         return [main_menu(turn, turn._("This chat is not linked to a staff account."))]
     channel = staff_repo.unlink_chat(staff)
-    await audit.record(turn.session, staff, "staff.unlink", now=turn.now, object_type="staff", object_id=staff.username,
-                       channel=channel, reason="chat")
+    await audit.record(
+        turn.session,
+        staff,
+        "staff.unlink",
+        now=turn.now,
+        object_type="staff",
+        object_id=staff.username,
+        channel=channel,
+        reason="chat",
+    )
     turn.reset()
-    return [main_menu(turn, turn._("The link to the staff account {username} has ended. Reports are no longer shown in this chat.",
-                                   username=staff.username))]
+    return [
+        main_menu(
+            turn,
+            turn._(
+                "The link to the staff account {username} has ended. Reports are no longer shown in this chat.",
+                username=staff.username,
+            ),
+        )
+    ]
 
 
 async def home(turn: Turn) -> list[Reply]:
     """/canbo: counts of new and overdue reports in the officer's area."""
     staff = await linked_officer(turn)
     if staff is None:
-        return [main_menu(turn, turn._("This command is for linked staff. Use /link CODE with the code from your administrator."))]
+        return [
+            main_menu(
+                turn, turn._("This command is for linked staff. Use /link CODE with the code from your administrator.")
+            )
+        ]
     turn.reset()
-    open_tickets = await ticket_repo.list_for_staff(turn.session, staff, statuses=OPEN_STATUSES, now=turn.now, limit=500)
+    open_tickets = await ticket_repo.list_for_staff(
+        turn.session, staff, statuses=OPEN_STATUSES, now=turn.now, limit=500
+    )
     new = sum(1 for t in open_tickets if t.status == TicketStatus.new)
     overdue = sum(1 for t in open_tickets if is_overdue(t.due_at, t.status, turn.now))
-    return [Reply(
-        turn._("Reports in your area: {new} new, {overdue} overdue, {open} open in total.", new=new, overdue=overdue, open=len(open_tickets)),
-        buttons=(
-            (Button(turn._("🆕 New ({count})", count=new), OfficerList("new").pack()),),
-            (Button(turn._("⏰ Overdue ({count})", count=overdue), OfficerList("overdue").pack()),),
-            (Button(turn._("📂 All open ({count})", count=len(open_tickets)), OfficerList("open").pack()),),
-        ),
-    )]
+    return [
+        Reply(
+            turn._(
+                "Reports in your area: {new} new, {overdue} overdue, {open} open in total.",
+                new=new,
+                overdue=overdue,
+                open=len(open_tickets),
+            ),
+            buttons=(
+                (Button(turn._("🆕 New ({count})", count=new), OfficerList("new").pack()),),
+                (Button(turn._("⏰ Overdue ({count})", count=overdue), OfficerList("overdue").pack()),),
+                (Button(turn._("📂 All open ({count})", count=len(open_tickets)), OfficerList("open").pack()),),
+            ),
+        )
+    ]
 
 
 async def _list(turn: Turn, staff: Staff, which: str) -> list[Reply]:
     statuses = (TicketStatus.new,) if which == "new" else OPEN_STATUSES
     tickets = await ticket_repo.list_for_staff(
-        turn.session, staff, statuses=statuses, overdue_only=which == "overdue", now=turn.now, limit=LIST_LIMIT,
+        turn.session,
+        staff,
+        statuses=statuses,
+        overdue_only=which == "overdue",
+        now=turn.now,
+        limit=LIST_LIMIT,
     )
     if not tickets:
         return [Reply(turn._("No reports here."), buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),))]
-    return [Reply(
-        turn._("Reports (oldest first, at most {limit}):", limit=LIST_LIMIT),
-        buttons=tuple(
-            (Button(f"{'⏰ ' if is_overdue(t.due_at, t.status, turn.now) else ''}{t.code} · {t.body[:30]}", OfficerOpen(t.code).pack()),)
-            for t in tickets
-        ),
-    )]
+    return [
+        Reply(
+            turn._("Reports (oldest first, at most {limit}):", limit=LIST_LIMIT),
+            buttons=tuple(
+                (
+                    Button(
+                        f"{'⏰ ' if is_overdue(t.due_at, t.status, turn.now) else ''}{t.code} · {t.body[:30]}",
+                        OfficerOpen(t.code).pack(),
+                    ),
+                )
+                for t in tickets
+            ),
+        )
+    ]
 
 
 async def _show(turn: Turn, staff: Staff, ticket: Ticket) -> list[Reply]:
     area = turn.services.areas.get(ticket.area_code) if ticket.area_code else None
     if ticket.anonymous and ticket_repo.reporter_for(ticket, staff) != ticket_repo.ANONYMOUS:
-        await audit.record(turn.session, staff, "identity.view", now=turn.now, object_type="ticket", object_id=ticket.code,
-                           via="chat")
+        await audit.record(
+            turn.session, staff, "identity.view", now=turn.now, object_type="ticket", object_id=ticket.code, via="chat"
+        )
     lines = [
         f"{ticket.code} · {ticket.kind} · {status_label(turn, ticket.status)}",
         turn._("Commune: {commune}", commune=area.label if area else "—"),
@@ -206,9 +274,15 @@ async def on_status(turn: Turn) -> list[Reply]:
     """of:status: the statuses the report may move to."""
     _, ticket = await _ticket(turn)
     allowed = sorted(TRANSITIONS[TicketStatus(ticket.status)])
-    return [Reply(turn._("New status for {code}:", code=ticket.code), buttons=tuple(
-        (Button(status_label(turn, status), OfficerSetStatus(ticket.code, status).pack()),) for status in allowed
-    ))]
+    return [
+        Reply(
+            turn._("New status for {code}:", code=ticket.code),
+            buttons=tuple(
+                (Button(status_label(turn, status), OfficerSetStatus(ticket.code, status).pack()),)
+                for status in allowed
+            ),
+        )
+    ]
 
 
 async def on_set_status(turn: Turn) -> list[Reply]:
@@ -223,16 +297,34 @@ async def on_set_status(turn: Turn) -> list[Reply]:
     return await _set_status(turn, staff, ticket, new_status, None)
 
 
-async def _set_status(turn: Turn, staff: Staff, ticket: Ticket, status: TicketStatus, reason: str | None) -> list[Reply]:
+async def _set_status(
+    turn: Turn, staff: Staff, ticket: Ticket, status: TicketStatus, reason: str | None
+) -> list[Reply]:
     old = ticket.status
     await ticket_repo.change_status(turn.session, ticket, staff, status, turn.now, reason=reason)
-    await audit.record(turn.session, staff, "ticket.status", now=turn.now, object_type="ticket", object_id=ticket.code,
-                       old=old, new=status.value, reason=reason or "")
+    await audit.record(
+        turn.session,
+        staff,
+        "ticket.status",
+        now=turn.now,
+        object_type="ticket",
+        object_id=ticket.code,
+        old=old,
+        new=status.value,
+        reason=reason or "",
+    )
     await notify_citizen(turn, ticket, "status", reason or "")
     turn.reset()
-    return [Reply(turn._("Status of {code} is now “{status}”. The citizen has been told.", code=ticket.code,
-                         status=status_label(turn, status)),
-                  buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),))]
+    return [
+        Reply(
+            turn._(
+                "Status of {code} is now “{status}”. The citizen has been told.",
+                code=ticket.code,
+                status=status_label(turn, status),
+            ),
+            buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),),
+        )
+    ]
 
 
 async def on_text(turn: Turn) -> list[Reply]:
@@ -246,22 +338,34 @@ async def on_text(turn: Turn) -> list[Reply]:
         return await _set_status(turn, staff, ticket, TicketStatus.rejected, turn.text)
     if turn.state is State.officer_note:
         await ticket_repo.add_note(turn.session, ticket, staff, turn.text, turn.now)
-        await audit.record(turn.session, staff, "ticket.note", now=turn.now, object_type="ticket", object_id=ticket.code)
+        await audit.record(
+            turn.session, staff, "ticket.note", now=turn.now, object_type="ticket", object_id=ticket.code
+        )
         turn.reset()
         return await _show(turn, staff, ticket)
     await ticket_repo.reply(turn.session, ticket, staff, turn.text, turn.now)
     await audit.record(turn.session, staff, "ticket.reply", now=turn.now, object_type="ticket", object_id=ticket.code)
     await notify_citizen(turn, ticket, "reply", turn.text)
     turn.reset()
-    return [Reply(turn._("Reply sent to the citizen for {code}.", code=ticket.code),
-                  buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),))]
+    return [
+        Reply(
+            turn._("Reply sent to the citizen for {code}.", code=ticket.code),
+            buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),),
+        )
+    ]
 
 
 ROUTES = Routes(
     commands={"link": link, "unlink": unlink, "huylienket": unlink, "canbo": home, "officer": home},
-    actions={OfficerHome: Action(on_home), OfficerList: Action(on_list), OfficerOpen: Action(on_open),
-             OfficerReply: Action(on_reply), OfficerNote: Action(on_note), OfficerStatus: Action(on_status),
-             OfficerSetStatus: Action(on_set_status)},
+    actions={
+        OfficerHome: Action(on_home),
+        OfficerList: Action(on_list),
+        OfficerOpen: Action(on_open),
+        OfficerReply: Action(on_reply),
+        OfficerNote: Action(on_note),
+        OfficerStatus: Action(on_status),
+        OfficerSetStatus: Action(on_set_status),
+    },
     text={State.officer_reply: on_text, State.officer_note: on_text, State.officer_reason: on_text},
 )
 
@@ -284,9 +388,16 @@ async def daily_reminders(session, services, now) -> int:
         text = translator.gettext(REMINDER).format(new=new, overdue=overdue)
         day = now.astimezone(services.tz).date().isoformat()
         message = await outbox.enqueue(
-            session, channel=staff.chat_channel, chat_id=staff.chat_user_id, now=now,
-            payload={"text": text, "buttons": [[{"label": translator.gettext(N_("📥 Reports")), "action": OfficerHome().pack()}]]},
-            priority=outbox.PRIORITY_REMINDER, dedupe_key=f"reminder:{staff.id}:{day}",
+            session,
+            channel=staff.chat_channel,
+            chat_id=staff.chat_user_id,
+            now=now,
+            payload={
+                "text": text,
+                "buttons": [[{"label": translator.gettext(N_("📥 Reports")), "action": OfficerHome().pack()}]],
+            },
+            priority=outbox.PRIORITY_REMINDER,
+            dedupe_key=f"reminder:{staff.id}:{day}",
         )
         queued += message is not None
     return queued

@@ -131,10 +131,19 @@ async def on_consent_text(turn: Turn) -> list[Reply]:
     """Text at the consent step: a commune named is kept for later; a question or a story leaves the
     greeting (questions need no registration) and is answered; a short unclear answer is asked again."""
     if _commune_hint(turn):
-        return [Reply(turn._("I have noted your commune: {commune}. First, please answer this:",
-                             commune=area_label(turn, turn.data["hint"]))), ask_consent(turn)]
+        return [
+            Reply(
+                turn._(
+                    "I have noted your commune: {commune}. First, please answer this:",
+                    commune=area_label(turn, turn.data["hint"]),
+                )
+            ),
+            ask_consent(turn),
+        ]
     if _mode(turn) is Mode.onboarding and len(words(turn.text).split()) >= QUESTION_WORDS:
-        raise OutOfFlow(turn._("No registration is needed to ask. You can set your commune and notices later with /settings."))
+        raise OutOfFlow(
+            turn._("No registration is needed to ask. You can set your commune and notices later with /settings.")
+        )
     raise NotThisStep
 
 
@@ -161,7 +170,10 @@ def ask_language(turn: Turn) -> Reply:
     return Reply(
         turn._("Which language do you prefer?"),
         buttons=(
-            tuple(Button(name, Language(code).pack(), LANGUAGE_KEYS.get(code, frozenset())) for code, name in LANGUAGE_NAMES.items()),
+            tuple(
+                Button(name, Language(code).pack(), LANGUAGE_KEYS.get(code, frozenset()))
+                for code, name in LANGUAGE_NAMES.items()
+            ),
             (_skip(turn, Language("skip").pack()),),
         ),
     )
@@ -249,7 +261,10 @@ async def on_area_group(turn: Turn) -> list[Reply]:
     return [
         Reply(
             turn._("Communes and wards of the former {district}:", district=group),
-            buttons=(*_pairs(buttons), (Button(turn._("‹ Back"), AreaPage(page).pack()), _skip(turn, Area("skip").pack()))),
+            buttons=(
+                *_pairs(buttons),
+                (Button(turn._("‹ Back"), AreaPage(page).pack()), _skip(turn, Area("skip").pack())),
+            ),
         )
     ]
 
@@ -262,14 +277,20 @@ async def on_area_text(turn: Turn) -> list[Reply]:
     turn.data.pop("hint", None)
     if not matches:
         return [
-            Reply(turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60])),
+            Reply(
+                turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60])
+            ),
             ask_area(turn),
         ]
     buttons = tuple((Button(m.area.label, Area(m.area.code).pack()),) for m in matches)
     return [
         Reply(
             turn._("Did you mean one of these?"),
-            buttons=(*buttons, (Button(turn._("None of these"), Area("other").pack()),), (_skip(turn, Area("skip").pack()),)),
+            buttons=(
+                *buttons,
+                (Button(turn._("None of these"), Area("other").pack()),),
+                (_skip(turn, Area("skip").pack()),),
+            ),
         )
     ]
 
@@ -356,7 +377,10 @@ def subscribed(turn: Turn) -> list[Reply]:
     turn.citizen.subscribed = True
     commune = turn.citizen.area_code
     text = (
-        turn._("Done: you will receive notices for {commune}. To stop them, send /unsubscribe.", commune=area_label(turn, commune))
+        turn._(
+            "Done: you will receive notices for {commune}. To stop them, send /unsubscribe.",
+            commune=area_label(turn, commune),
+        )
         if commune
         else turn._("Done: you will receive province-wide notices. To stop them, send /unsubscribe.")
     )

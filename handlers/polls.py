@@ -33,10 +33,14 @@ log = logging.getLogger(__name__)
 
 ANSWERING = "poll_answer"
 HELD = "held"  # a free-text answer the address limit held back, sent with "Send again"
-BUSY = N_("Sorry, this poll has had many answers from your network lately, so yours cannot be recorded right now. "
-          "Please answer again in about an hour.")
-BUSY_TEXT = N_("Sorry, this poll has had many answers from your network lately, so yours cannot be recorded right now. "
-               "Your opinion is kept here: press “📨 Send again” in about an hour.")
+BUSY = N_(
+    "Sorry, this poll has had many answers from your network lately, so yours cannot be recorded right now. "
+    "Please answer again in about an hour."
+)
+BUSY_TEXT = N_(
+    "Sorry, this poll has had many answers from your network lately, so yours cannot be recorded right now. "
+    "Your opinion is kept here: press “📨 Send again” in about an hour."
+)
 TITLE = N_("🗳 Your opinion")
 HOW_CHOICE = N_("Press one choice below. You can change your mind until {closes}.")
 HOW_TEXT = N_("Press “Answer”, then type your opinion in one message. You can change it until {closes}.")
@@ -46,10 +50,14 @@ RESULTS_AREA = N_("Here are the results of the people of {area} for “{question
 RESULTS_ALL_ONLY = N_("Here are the results for “{question}” ({count} answer(s)):")
 RESULTS_PROVINCE = N_("The whole province ({count} answer(s)):")
 RESULTS_ALL = N_("All communes asked ({count} answer(s)):")
-RESULTS_TEXT_AREA = N_("The poll “{question}” has closed: {area_count} people of {area} and {count} in all gave their "
-                       "opinion. The staff read every answer. Thank you for taking part!")
-RESULTS_TEXT = N_("The poll “{question}” has closed: {count} people gave their opinion. The staff read every answer. "
-                  "Thank you for taking part!")
+RESULTS_TEXT_AREA = N_(
+    "The poll “{question}” has closed: {area_count} people of {area} and {count} in all gave their "
+    "opinion. The staff read every answer. Thank you for taking part!"
+)
+RESULTS_TEXT = N_(
+    "The poll “{question}” has closed: {count} people gave their opinion. The staff read every answer. "
+    "Thank you for taking part!"
+)
 THANKS = N_("Thank you for taking part!")
 
 
@@ -89,8 +97,10 @@ def delivery(poll: Poll, services: Services) -> tuple[dict[str, str], list[list[
     translators = {locale: services.catalogs.get(locale) for locale in SUPPORTED}
     texts = {locale: poll_text(poll, t) for locale, t in translators.items()}
     buttons = {locale: [button for row in button_rows(poll, t) for button in row] for locale, t in translators.items()}
-    rows = [[{"labels": {locale: buttons[locale][n].label for locale in SUPPORTED}, "action": button.action}]
-            for n, button in enumerate(buttons["vi"])]
+    rows = [
+        [{"labels": {locale: buttons[locale][n].label for locale in SUPPORTED}, "action": button.action}]
+        for n, button in enumerate(buttons["vi"])
+    ]
     return texts, rows
 
 
@@ -124,10 +134,15 @@ def _refusal(turn: Turn, poll: Poll) -> list[Reply] | None:
     if not poll_repo.is_open(poll, turn.now):
         return [main_menu(turn, turn._(CLOSED))]
     if not turn.consented:
-        return [Reply(
-            turn._("To give your opinion, please first agree that we keep your commune and household status."),
-            buttons=((Button(turn._("Agree to store my data"), Setting("consent").pack()),), (Button(turn._("‹ Main menu"), Menu("home").pack()),)),
-        )]
+        return [
+            Reply(
+                turn._("To give your opinion, please first agree that we keep your commune and household status."),
+                buttons=(
+                    (Button(turn._("Agree to store my data"), Setting("consent").pack()),),
+                    (Button(turn._("‹ Main menu"), Menu("home").pack()),),
+                ),
+            )
+        ]
     if not reaches(poll, turn.citizen, turn.services):
         return [main_menu(turn, turn._("This poll asks other households, so it cannot take your answer. Thank you!"))]
     return None
@@ -149,20 +164,40 @@ async def on_pick(turn: Turn) -> list[Reply]:
         return refusal
     before = await poll_repo.answer_of(turn.session, id_of(poll), id_of(turn.citizen))
     if before is None and not await _address_allows(turn, poll):
-        return [Reply(turn._(BUSY), buttons=(*button_rows(poll, turn.translator, None), (Button(turn._("‹ Main menu"), Menu("home").pack()),)))]
+        return [
+            Reply(
+                turn._(BUSY),
+                buttons=(
+                    *button_rows(poll, turn.translator, None),
+                    (Button(turn._("‹ Main menu"), Menu("home").pack()),),
+                ),
+            )
+        ]
     await poll_repo.record_answer(turn.session, poll, turn.citizen, now=turn.now, choice=index)
     chosen = choice_label(poll, index, turn.locale)
     if before is not None and before.choice is not None and before.choice != index:
-        text = turn._("Changed: you now chose “{choice}” instead of “{before}”. To change your mind, press another choice before {closes}.",
-                      choice=chosen, before=choice_label(poll, before.choice, turn.locale), closes=_closes(turn, poll))
+        text = turn._(
+            "Changed: you now chose “{choice}” instead of “{before}”. To change your mind, press another choice before {closes}.",
+            choice=chosen,
+            before=choice_label(poll, before.choice, turn.locale),
+            closes=_closes(turn, poll),
+        )
     else:
-        text = turn._("Thank you! You chose “{choice}”. To change your mind, press another choice before {closes}.",
-                      choice=chosen, closes=_closes(turn, poll))
-    return [Reply(text, buttons=(*button_rows(poll, turn.translator, index), (Button(turn._("‹ Main menu"), Menu("home").pack()),)))]
+        text = turn._(
+            "Thank you! You chose “{choice}”. To change your mind, press another choice before {closes}.",
+            choice=chosen,
+            closes=_closes(turn, poll),
+        )
+    return [
+        Reply(
+            text,
+            buttons=(*button_rows(poll, turn.translator, index), (Button(turn._("‹ Main menu"), Menu("home").pack()),)),
+        )
+    ]
 
 
 async def on_reply(turn: Turn) -> list[Reply]:
-    """"Answer" on a free-text poll: the next typed message becomes the answer."""
+    """ "Answer" on a free-text poll: the next typed message becomes the answer."""
     poll = await _poll(turn, turn.pressed_as(PollReply).poll)
     if not poll.free_text:
         raise StaleAction
@@ -183,7 +218,7 @@ async def on_text_answer(turn: Turn) -> list[Reply]:
 
 
 async def on_resend(turn: Turn) -> list[Reply]:
-    """"Send again": the opinion the address limit held back."""
+    """ "Send again": the opinion the address limit held back."""
     held = turn.data.get(HELD)
     if turn.state is not State.poll_text or not isinstance(held, str) or not held:
         raise StaleAction
@@ -207,11 +242,25 @@ async def _record_text(turn: Turn, text: str) -> list[Reply]:
     before = await poll_repo.answer_of(turn.session, id_of(poll), id_of(turn.citizen))
     if before is None and not await _address_allows(turn, poll):
         turn.goto(State.poll_text, **{ANSWERING: poll.id, HELD: text})
-        return [Reply(turn._(BUSY_TEXT),
-                      buttons=((Button(turn._("📨 Send again"), PollResend(id_of(poll)).pack()),), (Button(turn._("Skip"), PollSkip().pack()),)))]
+        return [
+            Reply(
+                turn._(BUSY_TEXT),
+                buttons=(
+                    (Button(turn._("📨 Send again"), PollResend(id_of(poll)).pack()),),
+                    (Button(turn._("Skip"), PollSkip().pack()),),
+                ),
+            )
+        ]
     await poll_repo.record_answer(turn.session, poll, turn.citizen, now=turn.now, text=text)
-    return [main_menu(turn, turn._("Thank you! Your opinion is recorded. To change it, press “Answer” again before {closes}.",
-                                   closes=_closes(turn, poll)))]
+    return [
+        main_menu(
+            turn,
+            turn._(
+                "Thank you! Your opinion is recorded. To change it, press “Answer” again before {closes}.",
+                closes=_closes(turn, poll),
+            ),
+        )
+    ]
 
 
 async def on_skip(turn: Turn) -> list[Reply]:
@@ -223,7 +272,11 @@ async def on_skip(turn: Turn) -> list[Reply]:
 
 
 async def _open_for(turn: Turn) -> list[Poll]:
-    return [poll for poll in await poll_repo.open_polls(turn.session, turn.now) if reaches(poll, turn.citizen, turn.services)]
+    return [
+        poll
+        for poll in await poll_repo.open_polls(turn.session, turn.now)
+        if reaches(poll, turn.citizen, turn.services)
+    ]
 
 
 async def show_open(turn: Turn) -> list[Reply]:
@@ -231,14 +284,22 @@ async def show_open(turn: Turn) -> list[Reply]:
     turn.reset()
     found = await _open_for(turn)
     if not found:
-        return [main_menu(turn, turn._("There is no poll open for you right now. When there is one, it comes to you as a notice."))]
+        return [
+            main_menu(
+                turn, turn._("There is no poll open for you right now. When there is one, it comes to you as a notice.")
+            )
+        ]
     if len(found) == 1:
         return [await _shown(turn, found[0])]
-    return [Reply(
-        turn._("Polls open for you — choose one:"),
-        buttons=(*((Button("🗳 " + question(poll, turn.locale)[:60], PollShow(id_of(poll)).pack()),) for poll in found),
-                 (Button(turn._("‹ Main menu"), Menu("home").pack()),)),
-    )]
+    return [
+        Reply(
+            turn._("Polls open for you — choose one:"),
+            buttons=(
+                *((Button("🗳 " + question(poll, turn.locale)[:60], PollShow(id_of(poll)).pack()),) for poll in found),
+                (Button(turn._("‹ Main menu"), Menu("home").pack()),),
+            ),
+        )
+    ]
 
 
 async def show_poll(turn: Turn) -> list[Reply]:
@@ -256,13 +317,22 @@ async def _shown(turn: Turn, poll: Poll) -> Reply:
         answer = current.text if poll.free_text else choice_label(poll, current.choice or 0, turn.locale)
         text += "\n\n" + turn._("Your answer now: “{text}”.", text=answer)
     chosen = current.choice if current is not None else None
-    return Reply(text, buttons=(*button_rows(poll, turn.translator, chosen), (Button(turn._("‹ Main menu"), Menu("home").pack()),)))
+    return Reply(
+        text,
+        buttons=(*button_rows(poll, turn.translator, chosen), (Button(turn._("‹ Main menu"), Menu("home").pack()),)),
+    )
 
 
 ROUTES = Routes(
     commands={"ykien": show_open, "polls": show_open},
-    actions={Menu("polls"): Action(show_open), PollPick: Action(on_pick), PollReply: Action(on_reply), PollShow: Action(show_poll),
-             PollSkip: Action(on_skip), PollResend: Action(on_resend)},
+    actions={
+        Menu("polls"): Action(show_open),
+        PollPick: Action(on_pick),
+        PollReply: Action(on_reply),
+        PollShow: Action(show_poll),
+        PollSkip: Action(on_skip),
+        PollResend: Action(on_resend),
+    },
     text={State.poll_text: on_text_answer},
 )
 
@@ -278,8 +348,15 @@ async def open_due(session, services: Services, now: datetime) -> int:
         texts, buttons = delivery(poll, services)
         poll.recipients = await broadcasts.count_recipients(session, poll.target, services.catalogs.default_locale)
         await broadcasts.create_broadcast(
-            session, texts=texts, target=poll.target, send_at=now, now=now, author=poll.author,
-            author_staff_id=poll.author_staff_id, buttons=buttons, occurrence_key=delivery_key(poll),
+            session,
+            texts=texts,
+            target=poll.target,
+            send_at=now,
+            now=now,
+            author=poll.author,
+            author_staff_id=poll.author_staff_id,
+            buttons=buttons,
+            occurrence_key=delivery_key(poll),
         )
         log.info("poll %s opened for about %d citizens", poll.id, poll.recipients)
     return len(opened)
@@ -324,23 +401,40 @@ def results_text(poll: Poll, t: Translator, services: Services, by_area: Tally, 
     if poll.free_text:
         if area is None:
             return t.gettext(RESULTS_TEXT).format(question=asked, count=count)
-        return t.gettext(RESULTS_TEXT_AREA).format(question=asked, area=area.label, area_count=by_area.total(area.code), count=count)
+        return t.gettext(RESULTS_TEXT_AREA).format(
+            question=asked, area=area.label, area_count=by_area.total(area.code), count=count
+        )
     if area is None:
-        return "\n".join([t.gettext(RESULTS_ALL_ONLY).format(question=asked, count=count), *_shares(poll, t, overall), "",
-                          t.gettext(THANKS)])
+        return "\n".join(
+            [
+                t.gettext(RESULTS_ALL_ONLY).format(question=asked, count=count),
+                *_shares(poll, t, overall),
+                "",
+                t.gettext(THANKS),
+            ]
+        )
     mine = by_area.groups.get(area.code, {})
-    lines = [t.gettext(RESULTS_AREA).format(area=area.label, question=asked, count=sum(mine.values())), *_shares(poll, t, mine)]
+    lines = [
+        t.gettext(RESULTS_AREA).format(area=area.label, question=asked, count=sum(mine.values())),
+        *_shares(poll, t, mine),
+    ]
     if len(by_area.groups) > 1:
         whole = not poll.target.get("areas") or PROVINCE_CODE in poll.target["areas"]
-        lines += ["", t.gettext(RESULTS_PROVINCE if whole else RESULTS_ALL).format(count=count), *_shares(poll, t, overall)]
+        lines += [
+            "",
+            t.gettext(RESULTS_PROVINCE if whole else RESULTS_ALL).format(count=count),
+            *_shares(poll, t, overall),
+        ]
     return "\n".join([*lines, "", t.gettext(THANKS)])
 
 
 def _shares(poll: Poll, t: Translator, counts: dict[int | None, int]) -> Sequence[str]:
     """• label: 58% (7) for each choice, in the poll's order."""
     total = sum(counts.values()) or 1
-    return [f"• {choice_label(poll, n, t.locale)}: {round(100 * counts.get(n, 0) / total)}% ({counts.get(n, 0)})"
-            for n in range(len(poll.choices))]
+    return [
+        f"• {choice_label(poll, n, t.locale)}: {round(100 * counts.get(n, 0) / total)}% ({counts.get(n, 0)})"
+        for n in range(len(poll.choices))
+    ]
 
 
 async def tick(sessions: SessionFactory, services: Services, clock) -> None:

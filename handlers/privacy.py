@@ -24,8 +24,20 @@ async def ask_delete(turn: Turn) -> list[Reply]:
                 "notice subscription, consent record and any unfinished conversation. It cannot be undone."
             ),
             buttons=(
-                (Button(turn._("🗑 Yes, delete"), PrivacyAnswer("yes").pack(), YES | frozenset({"xoa", "xoa di", "xoa het"})),),
-                (Button(turn._("No, keep it"), PrivacyAnswer("no").pack(), NO | frozenset({"giu", "giu lai", "khong xoa"})),),
+                (
+                    Button(
+                        turn._("🗑 Yes, delete"),
+                        PrivacyAnswer("yes").pack(),
+                        YES | frozenset({"xoa", "xoa di", "xoa het"}),
+                    ),
+                ),
+                (
+                    Button(
+                        turn._("No, keep it"),
+                        PrivacyAnswer("no").pack(),
+                        NO | frozenset({"giu", "giu lai", "khong xoa"}),
+                    ),
+                ),
             ),
         )
     ]
@@ -50,7 +62,9 @@ async def on_confirm(turn: Turn) -> list[Reply]:
     kept = await ticket_repo.forget_citizen(turn.session, id_of(citizen))
     kept += await nomination_repo.forget_citizen(turn.session, id_of(citizen))
     turn.delete_citizen = True
-    text = turn._("Your data has been deleted: {items}. You can still ask questions at any time.", items=", ".join(deleted))
+    text = turn._(
+        "Your data has been deleted: {items}. You can still ask questions at any time.", items=", ".join(deleted)
+    )
     if kept:
         text += "\n" + turn._(
             "The reports you sent stay with the authorities so that they can be handled, but without your name "

@@ -22,12 +22,19 @@ from storage.models import QuizContest, QuizPlay
 BROADCAST_LABEL = N_("🎯 Play the policy quiz")
 START_ACTION = QuizStart().pack()
 MAX_NAME = 100
-LEFT_THE_QUIZ = N_("This question has just been taken out of the quiz (the rule it asks about has changed), so it does not count.")
+LEFT_THE_QUIZ = N_(
+    "This question has just been taken out of the quiz (the rule it asks about has changed), so it does not count."
+)
 
 
 def broadcast_button(catalogs: Catalogs) -> list[dict]:
     """A notice's button row that starts the quiz, labelled in each language."""
-    return [{"labels": {locale: catalogs.get(locale).gettext(BROADCAST_LABEL) for locale in SUPPORTED}, "action": START_ACTION}]
+    return [
+        {
+            "labels": {locale: catalogs.get(locale).gettext(BROADCAST_LABEL) for locale in SUPPORTED},
+            "action": START_ACTION,
+        }
+    ]
 
 
 def contest_title(contest: QuizContest, locale: str) -> str:
@@ -56,8 +63,11 @@ async def start(turn: Turn) -> list[Reply]:
     intro = turn._("🎯 Policy quiz: {count} questions. Choose the right answer to each one.", count=len(chosen))
     contest = await quiz_repo.contest_on(turn.session, turn.today)
     if contest is not None:
-        intro += "\n" + turn._("🏆 The contest “{title}” runs until {end}: your round counts for your commune!",
-                               title=contest_title(contest, turn.locale), end=turn.translator.format_day(contest.ends_on))
+        intro += "\n" + turn._(
+            "🏆 The contest “{title}” runs until {end}: your round counts for your commune!",
+            title=contest_title(contest, turn.locale),
+            end=turn.translator.format_day(contest.ends_on),
+        )
     return [Reply(intro), question_reply(turn, play, questions[chosen[0]])]
 
 
@@ -66,8 +76,16 @@ def question_reply(turn: Turn, play: QuizPlay, question: QuizQuestion) -> Reply:
     position = len(play.answers)
     text = question.text(turn.locale)
     return Reply(
-        turn._("Question {number}/{total}: {question}", number=position + 1, total=len(play.question_ids), question=text.question),
-        buttons=tuple((Button(choice, QuizAnswer(id_of(play), position, index).pack()),) for index, choice in enumerate(text.choices)),
+        turn._(
+            "Question {number}/{total}: {question}",
+            number=position + 1,
+            total=len(play.question_ids),
+            question=text.question,
+        ),
+        buttons=tuple(
+            (Button(choice, QuizAnswer(id_of(play), position, index).pack()),)
+            for index, choice in enumerate(text.choices)
+        ),
     )
 
 
@@ -99,7 +117,9 @@ async def on_answer(turn: Turn) -> list[Reply]:
         finished = quiz_repo.finish_if_answered(play, turn.now, contest_id)
     else:
         replies = [feedback_reply(turn, question, choice)]
-        finished = await quiz_repo.record_answer(turn.session, play, choice, choice == question.answer, turn.now, contest_id)
+        finished = await quiz_repo.record_answer(
+            turn.session, play, choice, choice == question.answer, turn.now, contest_id
+        )
     turn.session.add(play)
     if not finished:
         return [*replies, question_reply(turn, play, questions[play.question_ids[len(play.answers)]])]
@@ -139,10 +159,15 @@ async def _finish(turn: Turn, play: QuizPlay, contest: QuizContest | None) -> li
     return [
         Reply(score),
         Reply(
-            turn._("May we show your name “{name}” with your score on the contest's list of players? "
-                   "Only the name and the score are shown.", name=name),
-            buttons=((Button(turn._("✅ Yes, show my name"), QuizName(id_of(play), "yes").pack()),),
-                     (Button(turn._("🙈 No, keep me anonymous"), QuizName(id_of(play), "no").pack()),)),
+            turn._(
+                "May we show your name “{name}” with your score on the contest's list of players? "
+                "Only the name and the score are shown.",
+                name=name,
+            ),
+            buttons=(
+                (Button(turn._("✅ Yes, show my name"), QuizName(id_of(play), "yes").pack()),),
+                (Button(turn._("🙈 No, keep me anonymous"), QuizName(id_of(play), "no").pack()),),
+            ),
         ),
     ]
 
@@ -162,5 +187,10 @@ async def on_name(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"dovui": start, "quiz": start},
-    actions={Menu("quiz"): Action(start), QuizStart: Action(start), QuizAnswer: Action(on_answer), QuizName: Action(on_name)},
+    actions={
+        Menu("quiz"): Action(start),
+        QuizStart: Action(start),
+        QuizAnswer: Action(on_answer),
+        QuizName: Action(on_name),
+    },
 )

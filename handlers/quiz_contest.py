@@ -29,8 +29,10 @@ TOP = 3
 ANNOUNCE_WITHIN = timedelta(days=14)  # a contest that ended longer ago (say, before an upgrade) is not announced late
 SEND_AT = time(8, 0)
 MEDALS = ("🥇", "🥈", "🥉")
-RESULTS = N_("🏆 The contest “{title}” ({start}–{end}) has ended. Thank you to everyone who took part!\n\n"
-             "Communes with the most players:\n{lines}\n\nThe quiz goes on: play any time to learn the policies.")
+RESULTS = N_(
+    "🏆 The contest “{title}” ({start}–{end}) has ended. Thank you to everyone who took part!\n\n"
+    "Communes with the most players:\n{lines}\n\nThe quiz goes on: play any time to learn the policies."
+)
 LINE = N_("{medal} {commune}: {share}% of subscribers took part, average score {average}/{total}")
 
 
@@ -44,13 +46,20 @@ def results_text(contest: QuizContest, top: list[CommuneResult], services: Servi
     lines = []
     for medal, result in zip(MEDALS, top, strict=False):
         area = services.areas.get(result.area_code)
-        lines.append(translator.gettext(LINE).format(
-            medal=medal, commune=area.label if area else result.area_code, share=round(result.share * 100),
-            average=translator.format_number(round(result.average, 1)), total=ROUND,
-        ))
+        lines.append(
+            translator.gettext(LINE).format(
+                medal=medal,
+                commune=area.label if area else result.area_code,
+                share=round(result.share * 100),
+                average=translator.format_number(round(result.average, 1)),
+                total=ROUND,
+            )
+        )
     return translator.gettext(RESULTS).format(
-        title=contest_title(contest, translator.locale), start=translator.format_day(contest.starts_on),
-        end=translator.format_day(contest.ends_on), lines="\n".join(lines),
+        title=contest_title(contest, translator.locale),
+        start=translator.format_day(contest.starts_on),
+        end=translator.format_day(contest.ends_on),
+        lines="\n".join(lines),
     )
 
 
@@ -73,8 +82,14 @@ async def announce(sessions: SessionFactory, services: Services, contest_id: int
         texts = {locale: results_text(contest, top, services, services.catalogs.get(locale)) for locale in SUPPORTED}
         try:
             notice = await broadcasts.create_broadcast(
-                session, texts=texts, target={"areas": [PROVINCE_CODE]}, send_at=send_time(contest.ends_on, now, services),
-                now=now, author="quiz", occurrence_key=occurrence_key(contest_id), buttons=[broadcast_button(services.catalogs)],
+                session,
+                texts=texts,
+                target={"areas": [PROVINCE_CODE]},
+                send_at=send_time(contest.ends_on, now, services),
+                now=now,
+                author="quiz",
+                occurrence_key=occurrence_key(contest_id),
+                buttons=[broadcast_button(services.catalogs)],
             )
             contest.announce_broadcast_id = notice.id
             session.add(contest)

@@ -49,7 +49,5 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
 
 def payload_replies(payload: dict) -> list[Reply]:
     """The replies a stored payload describes."""
-    buttons = tuple(
-        tuple(Button(str(b["label"]), str(b["action"])) for b in row) for row in payload.get("buttons", [])
-    )
+    buttons = tuple(tuple(Button(str(b["label"]), str(b["action"])) for b in row) for row in payload.get("buttons", []))
     return [Reply(str(payload.get("text", "")), buttons=buttons, image=payload.get("image"))]

@@ -91,8 +91,10 @@ def ask_again(turn: Turn, text: str) -> Reply:
     if not buttons:
         return Reply(turn._("Please go on, or type /huy to stop."))
     if turn.capabilities.buttons:  # numbered once: asked again, the stored labels carry their numbers already
-        buttons = [Button(f"{number}. {NUMBERED.sub('', button.label)}", button.action, button.keys)
-                   for number, button in enumerate(buttons, 1)]
+        buttons = [
+            Button(f"{number}. {NUMBERED.sub('', button.label)}", button.action, button.keys)
+            for number, button in enumerate(buttons, 1)
+        ]
     return Reply(text, buttons=tuple((button,) for button in buttons))
 
 
@@ -113,15 +115,21 @@ def choice_for(text: str, choices: list[list], *, partial: bool = False) -> str 
             return button.action
     short = words(text)
     for says in (_says_exactly, _says_in_words):
-        keyed = list(dict.fromkeys(button.action for button in buttons if button.keys and says(short, key, button.keys)))
+        keyed = list(
+            dict.fromkeys(button.action for button in buttons if button.keys and says(short, key, button.keys))
+        )
         if len(keyed) == 1:
             return keyed[0]
         if keyed:
             break
     if partial and short and len(short.split()) <= MAX_PART_WORDS:
-        found = list(dict.fromkeys(
-            button.action for button in buttons if f" {short} " in f" {fold(button.label)} " or f" {key} " in f" {fold(button.label)} "
-        ))
+        found = list(
+            dict.fromkeys(
+                button.action
+                for button in buttons
+                if f" {short} " in f" {fold(button.label)} " or f" {key} " in f" {fold(button.label)} "
+            )
+        )
         if len(found) == 1:
             return found[0]
     return None

@@ -64,25 +64,79 @@ REQUEST_LABEL = N_("📨 Ask the commune to review my household")
 REVIEW_TOPIC = "review"
 MAX_BODY = 4000
 RURAL_KEYS = frozenset({"nong thon", "o que", "que", "xa", "o xa", "vung que", "rural", "countryside", "village"})
-URBAN_KEYS = frozenset({"thanh thi", "thanh pho", "pho", "phuong", "o phuong", "thi tran", "o pho", "urban", "city", "town"})
-ANSWER_YES = YES - {"da", "dung", "duoc", "chac chan"} | frozenset({"co nguoi", "co ai", "co chau", "co con", "phai", "dung roi"})
-ANSWER_NO = NO - {"chua", "khong can", "thoi", "khong muon"} | frozenset({
-    "khong co", "khong ai", "khong phai", "da co", "co het", "du het", "co du", "chua co ai", "khong co ai", "deu co"
-})
-ANSWER_UNKNOWN = frozenset({"khong biet", "chua biet", "khong ro", "khong chac", "bo qua", "skip", "dont know", "not sure"})
+URBAN_KEYS = frozenset(
+    {"thanh thi", "thanh pho", "pho", "phuong", "o phuong", "thi tran", "o pho", "urban", "city", "town"}
+)
+ANSWER_YES = YES - {"da", "dung", "duoc", "chac chan"} | frozenset(
+    {"co nguoi", "co ai", "co chau", "co con", "phai", "dung roi"}
+)
+ANSWER_NO = NO - {"chua", "khong can", "thoi", "khong muon"} | frozenset(
+    {"khong co", "khong ai", "khong phai", "da co", "co het", "du het", "co du", "chua co ai", "khong co ai", "deu co"}
+)
+ANSWER_UNKNOWN = frozenset(
+    {"khong biet", "chua biet", "khong ro", "khong chac", "bo qua", "skip", "dont know", "not sure"}
+)
 BASIS_KEYS = {
-    "month": frozenset({"ca nha mot thang", "mot thang", "thang", "hang thang", "moi thang", "month", "monthly", "whole household a month"}),
-    "year": frozenset({"ca nha mot nam", "mot nam", "nam", "ca nam", "hang nam", "moi nam", "year", "yearly", "whole household a year"}),
-    "person": frozenset({"moi nguoi", "tung nguoi", "binh quan", "dau nguoi", "per person", "each person", "each person a month"}),
+    "month": frozenset(
+        {
+            "ca nha mot thang",
+            "mot thang",
+            "thang",
+            "hang thang",
+            "moi thang",
+            "month",
+            "monthly",
+            "whole household a month",
+        }
+    ),
+    "year": frozenset(
+        {
+            "ca nha mot nam",
+            "mot nam",
+            "nam",
+            "ca nam",
+            "hang nam",
+            "moi nam",
+            "year",
+            "yearly",
+            "whole household a year",
+        }
+    ),
+    "person": frozenset(
+        {"moi nguoi", "tung nguoi", "binh quan", "dau nguoi", "per person", "each person", "each person a month"}
+    ),
 }
 POVERTY_WORDS = ("ngheo", "can ngheo", "chuan ngheo", "xet", "poor", "poverty")
 INCOME_WORDS = ("thu nhap", "kiem duoc", "kiem", "lam ra", "luong", "thu", "income", "earn", "earns")
-NOT_INCOME_WORDS = ("vay", "lai", "lai suat", "ho tro", "tro cap", "tien dien", "xay nha", "sua nha", "hoc phi", "bhyt",
-                    "bao hiem", "loan", "interest", "support", "allowance")
-FLOW_STATES = frozenset({
-    State.selfcheck_area, State.selfcheck_people, State.selfcheck_basis, State.selfcheck_income, State.selfcheck_indicator,
-    State.selfcheck_result, State.selfcheck_request_area, State.selfcheck_confirm,
-})
+NOT_INCOME_WORDS = (
+    "vay",
+    "lai",
+    "lai suat",
+    "ho tro",
+    "tro cap",
+    "tien dien",
+    "xay nha",
+    "sua nha",
+    "hoc phi",
+    "bhyt",
+    "bao hiem",
+    "loan",
+    "interest",
+    "support",
+    "allowance",
+)
+FLOW_STATES = frozenset(
+    {
+        State.selfcheck_area,
+        State.selfcheck_people,
+        State.selfcheck_basis,
+        State.selfcheck_income,
+        State.selfcheck_indicator,
+        State.selfcheck_result,
+        State.selfcheck_request_area,
+        State.selfcheck_confirm,
+    }
+)
 
 
 @cache
@@ -109,14 +163,18 @@ def is_income_question(text: str) -> bool:
         return False
     if any(f" {word} " in key for word in NOT_INCOME_WORDS):
         return False
-    return income.period is not None or income.per_person is not None or any(f" {word} " in key for word in INCOME_WORDS)
+    return (
+        income.period is not None or income.per_person is not None or any(f" {word} " in key for word in INCOME_WORDS)
+    )
 
 
 async def start(turn: Turn) -> list[Reply]:
     """/tukiemtra, /selfcheck, the menu or an offer: begin with where the household lives."""
     turn.goto(State.selfcheck_area, sc={})
-    intro = turn._("🧮 Let us estimate together whether your household is under the poverty line. It takes about a minute; "
-                   "nothing you answer is kept with your name unless you ask the commune for a review.")
+    intro = turn._(
+        "🧮 Let us estimate together whether your household is under the poverty line. It takes about a minute; "
+        "nothing you answer is kept with your name unless you ask the commune for a review."
+    )
     return [Reply(intro), *_next(turn, {})]
 
 
@@ -174,7 +232,9 @@ def _next(turn: Turn, sc: dict) -> list[Reply]:
 
 def _ask_area(turn: Turn) -> Reply:
     return Reply(
-        turn._("Where does your household live? Type the name of your commune or ward (for example: Ea Kao), or choose:"),
+        turn._(
+            "Where does your household live? Type the name of your commune or ward (for example: Ea Kao), or choose:"
+        ),
         buttons=(
             (Button(turn._("🌾 Countryside (a xã)"), SelfCheckZone(Zone.rural).pack(), RURAL_KEYS),),
             (Button(turn._("🏙 Town (a phường)"), SelfCheckZone(Zone.urban).pack(), URBAN_KEYS),),
@@ -185,23 +245,41 @@ def _ask_area(turn: Turn) -> Reply:
 
 def _ask_basis(turn: Turn, sc: dict) -> Reply:
     amount = sc.get("dong")
-    text = (turn._("Is {amount} the income of the whole household for a month, for a year, or of each person for a month?",
-                   amount=turn.translator.format_money(amount))
-            if amount else turn._("How would you like to give your income? Or simply type it (for example: “15 triệu một năm”)."))
-    return Reply(text, buttons=(
-        (Button(turn._("Whole household, a month"), SelfCheckBasis("month").pack(), BASIS_KEYS["month"]),),
-        (Button(turn._("Whole household, a year (harvest, wages…)"), SelfCheckBasis("year").pack(), BASIS_KEYS["year"]),),
-        (Button(turn._("Each person, a month"), SelfCheckBasis("person").pack(), BASIS_KEYS["person"]),),
-        _cancel_row(turn),
-    ))
+    text = (
+        turn._(
+            "Is {amount} the income of the whole household for a month, for a year, or of each person for a month?",
+            amount=turn.translator.format_money(amount),
+        )
+        if amount
+        else turn._("How would you like to give your income? Or simply type it (for example: “15 triệu một năm”).")
+    )
+    return Reply(
+        text,
+        buttons=(
+            (Button(turn._("Whole household, a month"), SelfCheckBasis("month").pack(), BASIS_KEYS["month"]),),
+            (
+                Button(
+                    turn._("Whole household, a year (harvest, wages…)"),
+                    SelfCheckBasis("year").pack(),
+                    BASIS_KEYS["year"],
+                ),
+            ),
+            (Button(turn._("Each person, a month"), SelfCheckBasis("person").pack(), BASIS_KEYS["person"]),),
+            _cancel_row(turn),
+        ),
+    )
 
 
 def _ask_income(turn: Turn, sc: dict) -> Reply:
     texts = {
-        "month": turn._("How much does the whole household earn in a month, all together? Type it as you like, "
-                        "for example: 3 triệu, 3tr5, 3.500.000"),
-        "year": turn._("How much does the whole household earn in a year: the harvest sold (rice, coffee…), wages, "
-                       "and other money, all together? For example: 40 triệu, 40tr"),
+        "month": turn._(
+            "How much does the whole household earn in a month, all together? Type it as you like, "
+            "for example: 3 triệu, 3tr5, 3.500.000"
+        ),
+        "year": turn._(
+            "How much does the whole household earn in a year: the harvest sold (rice, coffee…), wages, "
+            "and other money, all together? For example: 40 triệu, 40tr"
+        ),
         "person": turn._("How much does each person earn in a month, on average? For example: 1tr2, 1.200.000"),
     }
     return Reply(texts.get(sc.get("basis", "month"), texts["month"]))  # no buttons: "3" is an amount
@@ -230,8 +308,12 @@ async def on_area_text(turn: Turn) -> list[Reply]:
     """A commune typed where the household lives (or, for a request, which commune to send it to)."""
     matches = turn.services.areas.match_commune(turn.text, limit=5)
     if not matches and turn.state is State.selfcheck_request_area:  # a name is all this step asks for
-        return [Reply(turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60]),
-                      buttons=(_cancel_row(turn),))]
+        return [
+            Reply(
+                turn._("I could not find a commune called “{name}”. Please type the name again.", name=turn.text[:60]),
+                buttons=(_cancel_row(turn),),
+            )
+        ]
     if not matches:
         raise NotThisStep  # the countryside / town choice, or something else altogether
     sc = _sc(turn)
@@ -241,10 +323,24 @@ async def on_area_text(turn: Turn) -> list[Reply]:
             return _confirm(turn, {**sc, "area": record.code})
         zone = zone_of(record.kind)
         return await _advance(turn, {**sc, "area": record.code, **({"zone": zone.value} if zone else {})})
-    return [Reply(turn._("Did you mean one of these?"), buttons=(
-        *((Button(match.area.label, SelfCheckArea(match.area.code).pack(), YES if len(matches) == 1 else frozenset()),) for match in matches),
-        _cancel_row(turn),
-    ))]
+    return [
+        Reply(
+            turn._("Did you mean one of these?"),
+            buttons=(
+                *(
+                    (
+                        Button(
+                            match.area.label,
+                            SelfCheckArea(match.area.code).pack(),
+                            YES if len(matches) == 1 else frozenset(),
+                        ),
+                    )
+                    for match in matches
+                ),
+                _cancel_row(turn),
+            ),
+        )
+    ]
 
 
 async def on_people(turn: Turn) -> list[Reply]:
@@ -271,7 +367,13 @@ async def on_income_text(turn: Turn) -> list[Reply]:
     if income is None:
         if turn.state is State.selfcheck_basis:
             raise NotThisStep
-        return [Reply(turn._("Sorry, I did not understand the amount. Please type it like this: 1tr2, 15 triệu một năm, 2.000.000"))]
+        return [
+            Reply(
+                turn._(
+                    "Sorry, I did not understand the amount. Please type it like this: 1tr2, 15 triệu một năm, 2.000.000"
+                )
+            )
+        ]
     return await _advance(turn, with_income(_sc(turn), income))
 
 
@@ -319,7 +421,9 @@ async def _asked_questions(turn: Turn) -> list[Question]:
 
 def _income(sc: dict) -> Fraction:
     period = Period(sc.get("period", Period.month.value))
-    return per_person_month(int(sc["dong"]), period=period, per_person=sc.get("basis") == "person", people=int(sc.get("people") or 1))
+    return per_person_month(
+        int(sc["dong"]), period=period, per_person=sc.get("basis") == "person", people=int(sc.get("people") or 1)
+    )
 
 
 def _under_any_line(turn: Turn, sc: dict) -> bool:
@@ -329,9 +433,17 @@ def _under_any_line(turn: Turn, sc: dict) -> bool:
 
 def _ask_question(turn: Turn, question: Question, number: int, total: int) -> Reply:
     return Reply(
-        turn._("Question {number}/{total}: {question}", number=number, total=total, question=question.text(turn.locale).question),
+        turn._(
+            "Question {number}/{total}: {question}",
+            number=number,
+            total=total,
+            question=question.text(turn.locale).question,
+        ),
         buttons=(
-            (Button(turn._("Yes"), SelfCheckAnswer(question.id, "yes").pack(), ANSWER_YES), Button(turn._("No"), SelfCheckAnswer(question.id, "no").pack(), ANSWER_NO)),
+            (
+                Button(turn._("Yes"), SelfCheckAnswer(question.id, "yes").pack(), ANSWER_YES),
+                Button(turn._("No"), SelfCheckAnswer(question.id, "no").pack(), ANSWER_NO),
+            ),
             (Button(turn._("I do not know"), SelfCheckAnswer(question.id, "skip").pack(), ANSWER_UNKNOWN),),
             _cancel_row(turn),
         ),
@@ -349,7 +461,8 @@ async def on_answer(turn: Turn) -> list[Reply]:
 def _deficits(questions: list[Question], answers: dict) -> tuple[str, ...]:
     """The questions whose answer means the household lacks the indicator."""
     return tuple(
-        question.id for question in questions
+        question.id
+        for question in questions
         if answers.get(question.id) in ("yes", "no") and (answers[question.id] == "yes") == question.deficit_if
     )
 
@@ -359,25 +472,60 @@ async def _result(turn: Turn, sc: dict, questions: list[Question]) -> list[Reply
     zone, income = Zone(sc["zone"]), _income(sc)
     standards = _selfcheck().standards_on(turn.today)
     deficits = _deficits(questions, sc.get("answers", {})) if questions else None
-    verdicts = [assess(standard, zone, income, deficits if standard.applies_on(turn.today) else None) for standard in standards]
+    verdicts = [
+        assess(standard, zone, income, deficits if standard.applies_on(turn.today) else None) for standard in standards
+    ]
     current = next((verdict for verdict in verdicts if verdict.standard.applies_on(turn.today)), verdicts[0])
     await selfcheck_repo.count(turn.session, turn.today, sc.get("area"), current.outcome.value)
-    sc.update(outcome=current.outcome.value, standard=current.standard.id, income=int(income), deficits=list(deficits or ()))
+    sc.update(
+        outcome=current.outcome.value, standard=current.standard.id, income=int(income), deficits=list(deficits or ())
+    )
     turn.goto(State.selfcheck_result, sc=sc)
     names = {question.id: question.text(turn.locale).indicator for question in questions}
     unknown = sum(1 for answer in sc.get("answers", {}).values() if answer == "skip")
-    text = "\n\n".join([
-        _summary(turn, sc, income),
-        *(_verdict_text(turn, verdict, names, bool(questions)) for verdict in verdicts),
-        *([turn._("{count} question(s) answered “I do not know” were not counted.", count=unknown)] if unknown else []),
-        turn._("Only the commune's review decides: there the household's income is estimated from the review questionnaire, "
-               "not from what the household says. If you think your household was missed, you can ask the commune to review it."),
-    ])
-    return [Reply(text, buttons=(
-        (Button(turn._(REQUEST_LABEL), SelfCheckRequest().pack(), frozenset({"de nghi", "de nghi ra soat", "gui de nghi", "ra soat", "co", "gui"})),),
-        (Button(turn._("🔁 Check again"), SelfCheckStart().pack(), frozenset({"lai", "lam lai", "kiem tra lai", "again"})),),
-        (Button(turn._("No, thank you"), SelfCheckDone().pack(), frozenset({"khong", "khong can", "thoi", "cam on", "no"})),),
-    ))]
+    text = "\n\n".join(
+        [
+            _summary(turn, sc, income),
+            *(_verdict_text(turn, verdict, names, bool(questions)) for verdict in verdicts),
+            *(
+                [turn._("{count} question(s) answered “I do not know” were not counted.", count=unknown)]
+                if unknown
+                else []
+            ),
+            turn._(
+                "Only the commune's review decides: there the household's income is estimated from the review questionnaire, "
+                "not from what the household says. If you think your household was missed, you can ask the commune to review it."
+            ),
+        ]
+    )
+    return [
+        Reply(
+            text,
+            buttons=(
+                (
+                    Button(
+                        turn._(REQUEST_LABEL),
+                        SelfCheckRequest().pack(),
+                        frozenset({"de nghi", "de nghi ra soat", "gui de nghi", "ra soat", "co", "gui"}),
+                    ),
+                ),
+                (
+                    Button(
+                        turn._("🔁 Check again"),
+                        SelfCheckStart().pack(),
+                        frozenset({"lai", "lam lai", "kiem tra lai", "again"}),
+                    ),
+                ),
+                (
+                    Button(
+                        turn._("No, thank you"),
+                        SelfCheckDone().pack(),
+                        frozenset({"khong", "khong can", "thoi", "cam on", "no"}),
+                    ),
+                ),
+            ),
+        )
+    ]
 
 
 def _zone_name(turn: Turn, zone: Zone) -> str:
@@ -390,7 +538,9 @@ def _summary(turn: Turn, sc: dict, income: Fraction) -> str:
     lines = [turn._("🧮 Self-check result (an estimate)"), turn._("Where: {where}", where=where)]
     if sc.get("people"):
         lines.append(turn._("People in the household: {count}", count=sc["people"]))
-    lines.append(turn._("Income per person per month: about {amount}", amount=turn.translator.format_money(int(income))))
+    lines.append(
+        turn._("Income per person per month: about {amount}", amount=turn.translator.format_money(int(income)))
+    )
     return "\n".join(lines)
 
 
@@ -398,14 +548,28 @@ def _verdict_text(turn: Turn, verdict: Verdict, names: dict[str, str], asked: bo
     standard, line = verdict.standard, turn.translator.format_money(verdict.line)
     zone = _zone_name(turn, verdict.zone)
     if standard.applies_on(turn.today):
-        head = (turn._("• The poverty line in force now (until {until}): {line} per person per month in the {zone}.",
-                       until=turn.translator.format_day(standard.valid_until), line=line, zone=zone)
-                if standard.valid_until else
-                turn._("• The poverty line in force now: {line} per person per month in the {zone}.", line=line, zone=zone))
+        head = (
+            turn._(
+                "• The poverty line in force now (until {until}): {line} per person per month in the {zone}.",
+                until=turn.translator.format_day(standard.valid_until),
+                line=line,
+                zone=zone,
+            )
+            if standard.valid_until
+            else turn._(
+                "• The poverty line in force now: {line} per person per month in the {zone}.", line=line, zone=zone
+            )
+        )
     else:
-        head = turn._("• From {start} a new poverty line applies: {line} per person per month in the {zone}.",
-                      start=turn.translator.format_day(standard.valid_from), line=line, zone=zone)
-    return "\n".join([head, "  " + _meaning(turn, verdict, names, asked), "  " + turn._("Source: {source}", source=standard.cite())])
+        head = turn._(
+            "• From {start} a new poverty line applies: {line} per person per month in the {zone}.",
+            start=turn.translator.format_day(standard.valid_from),
+            line=line,
+            zone=zone,
+        )
+    return "\n".join(
+        [head, "  " + _meaning(turn, verdict, names, asked), "  " + turn._("Source: {source}", source=standard.cite())]
+    )
 
 
 def _meaning(turn: Turn, verdict: Verdict, names: dict[str, str], asked: bool) -> str:
@@ -414,24 +578,40 @@ def _meaning(turn: Turn, verdict: Verdict, names: dict[str, str], asked: bool) -
         return turn._("Your income is above this line: by income, your household is not poor or near-poor.")
     if outcome is Outcome.average:
         band = verdict.standard.average_band(verdict.zone) or 0
-        return turn._("Your income is above this line but not above {band}: your household may be an average-living-standard "
-                      "household, which is not poor or near-poor.", band=turn.translator.format_money(band))
+        return turn._(
+            "Your income is above this line but not above {band}: your household may be an average-living-standard "
+            "household, which is not poor or near-poor.",
+            band=turn.translator.format_money(band),
+        )
     rule = verdict.standard.poor_if_deficits_at_least
     if outcome is Outcome.under_line:
-        text = turn._("Your income is at or below this line: your household may be poor or near-poor, depending on the indicators "
-                      "of access to basic social services (employment, health, education, housing, water and sanitation, "
-                      "information): lacking {rule} or more makes a poor household, fewer a near-poor one.", rule=rule)
+        text = turn._(
+            "Your income is at or below this line: your household may be poor or near-poor, depending on the indicators "
+            "of access to basic social services (employment, health, education, housing, water and sanitation, "
+            "information): lacking {rule} or more makes a poor household, fewer a near-poor one.",
+            rule=rule,
+        )
         if not asked and verdict.standard.applies_on(turn.today):
-            text += " " + turn._("The questions on these indicators are still being checked by staff, so this result counts income only.")
+            text += " " + turn._(
+                "The questions on these indicators are still being checked by staff, so this result counts income only."
+            )
         return text
     lacking = ", ".join(names.get(d, d) for d in verdict.deficits or ()) or turn._("none")
     if outcome is Outcome.poor:
-        return turn._("Your income is at or below this line and, from your answers, your household lacks {count} indicators "
-                      "({names}): {rule} or more, so it may be a poor household.",
-                      count=len(verdict.deficits or ()), names=lacking, rule=rule)
-    return turn._("Your income is at or below this line and, from your answers, your household lacks {count} indicator(s) "
-                  "({names}): fewer than {rule}, so it may be a near-poor household.",
-                  count=len(verdict.deficits or ()), names=lacking, rule=rule)
+        return turn._(
+            "Your income is at or below this line and, from your answers, your household lacks {count} indicators "
+            "({names}): {rule} or more, so it may be a poor household.",
+            count=len(verdict.deficits or ()),
+            names=lacking,
+            rule=rule,
+        )
+    return turn._(
+        "Your income is at or below this line and, from your answers, your household lacks {count} indicator(s) "
+        "({names}): fewer than {rule}, so it may be a near-poor household.",
+        count=len(verdict.deficits or ()),
+        names=lacking,
+        rule=rule,
+    )
 
 
 async def on_request(turn: Turn) -> list[Reply]:
@@ -442,18 +622,32 @@ async def on_request(turn: Turn) -> list[Reply]:
     limit = turn.services.tickets.daily_limit
     if await ticket_repo.count_today(turn.session, id_of(turn.citizen), turn.now, turn.services.tz) >= limit:
         turn.reset()
-        return [main_menu(turn, turn._("You have already sent {count} reports today. To keep the line open for everyone, "
-                                       "please send more tomorrow.", count=limit))]
+        return [
+            main_menu(
+                turn,
+                turn._(
+                    "You have already sent {count} reports today. To keep the line open for everyone, "
+                    "please send more tomorrow.",
+                    count=limit,
+                ),
+            )
+        ]
     if not sc.get("area"):
         turn.goto(State.selfcheck_request_area, sc=sc)
-        return [Reply(turn._("Which commune or ward should review your household? Type its name (for example: Ea Kao)."),
-                      buttons=(_cancel_row(turn),))]
+        return [
+            Reply(
+                turn._("Which commune or ward should review your household? Type its name (for example: Ea Kao)."),
+                buttons=(_cancel_row(turn),),
+            )
+        ]
     return _confirm(turn, sc)
 
 
 def _body(turn: Turn, sc: dict) -> str:
     """The request as the commune staff read it: the answers and the result the household saw."""
-    basis = {"month": "cả hộ / tháng", "year": "cả hộ / năm", "person": "mỗi người / tháng"}.get(sc.get("basis", ""), "")
+    basis = {"month": "cả hộ / tháng", "year": "cả hộ / năm", "person": "mỗi người / tháng"}.get(
+        sc.get("basis", ""), ""
+    )
     answers = sc.get("answers", {})
     lines = [
         "Đề nghị rà soát hộ nghèo, hộ cận nghèo (gửi sau khi tự kiểm tra trên Cầu Nối)",
@@ -464,7 +658,10 @@ def _body(turn: Turn, sc: dict) -> str:
         f"Kết quả tự kiểm tra: {OUTCOME_VI.get(sc['outcome'], sc['outcome'])} (theo {_document(sc['standard'])})",
     ]
     if answers:
-        lines.append("Trả lời các chỉ số: " + "; ".join(f"{key}: {ANSWER_VI.get(value, value)}" for key, value in answers.items()))
+        lines.append(
+            "Trả lời các chỉ số: "
+            + "; ".join(f"{key}: {ANSWER_VI.get(value, value)}" for key, value in answers.items())
+        )
     return "\n".join(lines)[:MAX_BODY]
 
 
@@ -474,9 +671,11 @@ def _document(standard_id: str) -> str:
 
 
 OUTCOME_VI = {
-    "poor": "có thể là hộ nghèo", "near_poor": "có thể là hộ cận nghèo",
+    "poor": "có thể là hộ nghèo",
+    "near_poor": "có thể là hộ cận nghèo",
     "under_line": "thu nhập bằng hoặc dưới chuẩn nghèo (chưa xét chỉ số)",
-    "average": "có thể là hộ có mức sống trung bình", "above": "thu nhập trên chuẩn nghèo",
+    "average": "có thể là hộ có mức sống trung bình",
+    "above": "thu nhập trên chuẩn nghèo",
 }
 ANSWER_VI = {"yes": "có", "no": "không", "skip": "không biết"}
 
@@ -484,13 +683,29 @@ ANSWER_VI = {"yes": "có", "no": "không", "skip": "không biết"}
 def _confirm(turn: Turn, sc: dict) -> list[Reply]:
     turn.goto(State.selfcheck_confirm, sc=sc)
     name = turn.incoming.display_name or turn.citizen.display_name
-    who = turn._("The commune staff will see your name ({name}), these answers and the result, and will reply to you here.",
-                 name=name) if name else turn._("The commune staff will see these answers and the result, and will reply to you here.")
-    return [Reply(
-        "\n".join([turn._("I will send this request to {commune}:", commune=area_label(turn, sc["area"])), "", _body(turn, sc), "", who,
-                   turn._("Do you agree to send it?")]),
-        buttons=((Button(turn._("📨 Send the request"), SelfCheckSend().pack(), SEND | YES),), _cancel_row(turn)),
-    )]
+    who = (
+        turn._(
+            "The commune staff will see your name ({name}), these answers and the result, and will reply to you here.",
+            name=name,
+        )
+        if name
+        else turn._("The commune staff will see these answers and the result, and will reply to you here.")
+    )
+    return [
+        Reply(
+            "\n".join(
+                [
+                    turn._("I will send this request to {commune}:", commune=area_label(turn, sc["area"])),
+                    "",
+                    _body(turn, sc),
+                    "",
+                    who,
+                    turn._("Do you agree to send it?"),
+                ]
+            ),
+            buttons=((Button(turn._("📨 Send the request"), SelfCheckSend().pack(), SEND | YES),), _cancel_row(turn)),
+        )
+    ]
 
 
 async def on_send(turn: Turn) -> list[Reply]:
@@ -499,28 +714,53 @@ async def on_send(turn: Turn) -> list[Reply]:
     if "outcome" not in sc or not sc.get("area"):
         raise StaleAction
     if not await turn.address_allows(address_limits.REPORT, turn.services.address_limits.reports):
-        return [Reply(turn._(
-            "Sorry, many reports have been sent from your network lately, so I cannot send your request right now. "
-            "It is kept here: press “📨 Send the request” again in about an hour, or call your commune's office."
-        )), *_confirm(turn, sc)]
+        return [
+            Reply(
+                turn._(
+                    "Sorry, many reports have been sent from your network lately, so I cannot send your request right now. "
+                    "It is kept here: press “📨 Send the request” again in about an hour, or call your commune's office."
+                )
+            ),
+            *_confirm(turn, sc),
+        ]
     policy = turn.services.tickets
     kind = TicketKind.question
     due = add_working_days(turn.now, policy.due_days.get(kind, 10), tz=turn.services.tz, holidays=policy.holidays)
     name = (turn.incoming.display_name or turn.citizen.display_name or "")[:200] or None
     ticket = await ticket_repo.create_ticket(
-        turn.session, citizen_id=turn.citizen.id, kind=kind, topic=REVIEW_TOPIC, body=_body(turn, sc), area_code=sc["area"],
-        anonymous=False, reporter_name=name, locale=turn.locale, now=turn.now, due_at=due,
+        turn.session,
+        citizen_id=turn.citizen.id,
+        kind=kind,
+        topic=REVIEW_TOPIC,
+        body=_body(turn, sc),
+        area_code=sc["area"],
+        anonymous=False,
+        reporter_name=name,
+        locale=turn.locale,
+        now=turn.now,
+        due_at=due,
     )
-    answers = {key: sc[key] for key in ("zone", "people", "basis", "period", "dong", "income", "standard", "answers", "deficits") if key in sc}
-    await selfcheck_repo.add_request(turn.session, id_of(ticket), area_code=sc["area"], outcome=sc["outcome"],
-                                     answers=answers, now=turn.now)
+    answers = {
+        key: sc[key]
+        for key in ("zone", "people", "basis", "period", "dong", "income", "standard", "answers", "deficits")
+        if key in sc
+    }
+    await selfcheck_repo.add_request(
+        turn.session, id_of(ticket), area_code=sc["area"], outcome=sc["outcome"], answers=answers, now=turn.now
+    )
     turn.reset()
     lines = [
-        turn._("Your request has been sent to {commune}.\nTracking code: {code}\nExpected answer by: {due}",
-               commune=area_label(turn, sc["area"]), code=ticket.code, due=turn.translator.format_date(due)),
-        turn._("To be reviewed, the household also fills in Form No. 01 (Giấy đề nghị rà soát hộ nghèo, hộ cận nghèo) "
-               "and submits it to the commune People's Committee, in person, by post or online. The form is at the "
-               "commune office; bring the applicant's ID card. The officer will tell you if anything else is needed."),
+        turn._(
+            "Your request has been sent to {commune}.\nTracking code: {code}\nExpected answer by: {due}",
+            commune=area_label(turn, sc["area"]),
+            code=ticket.code,
+            due=turn.translator.format_date(due),
+        ),
+        turn._(
+            "To be reviewed, the household also fills in Form No. 01 (Giấy đề nghị rà soát hộ nghèo, hộ cận nghèo) "
+            "and submits it to the commune People's Committee, in person, by post or online. The form is at the "
+            "commune office; bring the applicant's ID card. The officer will tell you if anything else is needed."
+        ),
         _season_note(turn, turn.today),
         turn._("Source: {source}", source=REVIEW_SOURCE.cite()),
         turn._("To check it, send /tracuu {code}. You will get a message here when staff answer.", code=ticket.code),
@@ -531,14 +771,20 @@ async def on_send(turn: Turn) -> list[Reply]:
 def _season_note(turn: Turn, today: date) -> str:
     if in_review_season(today):
         return turn._("The annual review runs from 1/9 to 14/12: your request arrives during it.")
-    return turn._("The annual review runs from 1/9 to 14/12, but the commune also considers a household's request during "
-                  "the rest of the year.")
+    return turn._(
+        "The annual review runs from 1/9 to 14/12, but the commune also considers a household's request during "
+        "the rest of the year."
+    )
 
 
 async def on_done(turn: Turn) -> list[Reply]:
     """sc:done — no request: the answers are dropped."""
     turn.reset()
-    return [main_menu(turn, turn._("All right. Your answers were not kept. You can check again at any time with /tukiemtra."))]
+    return [
+        main_menu(
+            turn, turn._("All right. Your answers were not kept. You can check again at any time with /tukiemtra.")
+        )
+    ]
 
 
 async def on_cancel(turn: Turn) -> list[Reply]:
@@ -550,11 +796,16 @@ async def on_cancel(turn: Turn) -> list[Reply]:
 ROUTES = Routes(
     commands={"tukiemtra": start, "selfcheck": start},
     actions={
-        Menu("selfcheck"): Action(start), SelfCheckStart: Action(start),
-        SelfCheckZone: Action(on_zone, FLOW_STATES), SelfCheckArea: Action(on_area, FLOW_STATES),
-        SelfCheckBasis: Action(on_basis, FLOW_STATES), SelfCheckAnswer: Action(on_answer, FLOW_STATES),
-        SelfCheckRequest: Action(on_request, FLOW_STATES), SelfCheckSend: Action(on_send, FLOW_STATES),
-        SelfCheckDone: Action(on_done, FLOW_STATES), SelfCheckCancel: Action(on_cancel, FLOW_STATES),
+        Menu("selfcheck"): Action(start),
+        SelfCheckStart: Action(start),
+        SelfCheckZone: Action(on_zone, FLOW_STATES),
+        SelfCheckArea: Action(on_area, FLOW_STATES),
+        SelfCheckBasis: Action(on_basis, FLOW_STATES),
+        SelfCheckAnswer: Action(on_answer, FLOW_STATES),
+        SelfCheckRequest: Action(on_request, FLOW_STATES),
+        SelfCheckSend: Action(on_send, FLOW_STATES),
+        SelfCheckDone: Action(on_done, FLOW_STATES),
+        SelfCheckCancel: Action(on_cancel, FLOW_STATES),
     },
     text={
         State.selfcheck_area: on_area_text,

@@ -23,18 +23,25 @@ def story_label(turn: Turn, item: Story) -> str | None:
         consent = item.consent_given()
         if consent is None:
             return None
-        return turn._("✅ Real story, told with the consent of {who}, given on {date}.",
-                      who=consent[1], date=turn.translator.format_day(consent[0]))
+        return turn._(
+            "✅ Real story, told with the consent of {who}, given on {date}.",
+            who=consent[1],
+            date=turn.translator.format_day(consent[0]),
+        )
     return turn._("Illustrative example: written to show how the support works, not a real family.")
 
 
 def list_label(turn: Turn, stories: Sequence[Story]) -> str | None:
     """The line that opens the list: all, some (marked on their buttons) or none of the stories are invented."""
     if all(item.illustrative for item in stories):
-        return turn._("Illustrative examples: these stories were written to show how the support works; "
-                      "they are not real families.")
+        return turn._(
+            "Illustrative examples: these stories were written to show how the support works; "
+            "they are not real families."
+        )
     if any(item.illustrative for item in stories):
-        return turn._("Stories marked “(Example)” were written to show how the support works; they are not real families.")
+        return turn._(
+            "Stories marked “(Example)” were written to show how the support works; they are not real families."
+        )
     return None
 
 
@@ -68,12 +75,20 @@ async def show_story(turn: Turn) -> list[Reply]:
         raise StaleAction
     text = item.text(turn.locale)
     place = turn.services.areas.get(item.commune) if item.commune else None
-    parts = [story_label(turn, item), f"📖 {text.title}", f"📍 {place.label}" if place else None,
-             text.body, f"💡 {text.lesson}" if text.lesson else None]
+    parts = [
+        story_label(turn, item),
+        f"📖 {text.title}",
+        f"📍 {place.label}" if place else None,
+        text.body,
+        f"💡 {text.lesson}" if text.lesson else None,
+    ]
     return [
         Reply(
             "\n\n".join(part for part in parts if part),
-            buttons=((Button(turn._("📖 Other stories"), Menu("stories").pack()),), (Button(turn._("‹ Main menu"), Menu("home").pack()),)),
+            buttons=(
+                (Button(turn._("📖 Other stories"), Menu("stories").pack()),),
+                (Button(turn._("‹ Main menu"), Menu("home").pack()),),
+            ),
             image=item.image,
         )
     ]

@@ -23,7 +23,9 @@ async def unsubscribe(turn: Turn) -> list[Reply]:
     """Switch notices off."""
     turn.citizen.subscribed = False
     turn.reset()
-    return [main_menu(turn, turn._("Done: you will no longer receive notices. To receive them again, send /subscribe."))]
+    return [
+        main_menu(turn, turn._("Done: you will no longer receive notices. To receive them again, send /subscribe."))
+    ]
 
 
 ROUTES = Routes(

@@ -47,18 +47,33 @@ async def track(turn: Turn) -> list[Reply]:
     if turn.args:
         ticket = await _own(turn, "".join(turn.args))
         if ticket is None:
-            return [main_menu(turn, turn._("I found no report of yours with the code {code}. Please check the code.", code=" ".join(turn.args)[:20]))]
+            return [
+                main_menu(
+                    turn,
+                    turn._(
+                        "I found no report of yours with the code {code}. Please check the code.",
+                        code=" ".join(turn.args)[:20],
+                    ),
+                )
+            ]
         return await show(turn, ticket)
     mine = await ticket_repo.tickets_of_citizen(turn.session, id_of(turn.citizen))
     if not mine:
         return [main_menu(turn, turn._("You have not sent any feedback yet."))]
-    return [Reply(
-        turn._("Your reports (newest first):"),
-        buttons=tuple(
-            (Button(f"{t.code} · {status_label(turn, t.status)} · {turn.translator.format_date(t.created_at)}", TicketShow(t.code).pack()),)
-            for t in mine
-        ),
-    )]
+    return [
+        Reply(
+            turn._("Your reports (newest first):"),
+            buttons=tuple(
+                (
+                    Button(
+                        f"{t.code} · {status_label(turn, t.status)} · {turn.translator.format_date(t.created_at)}",
+                        TicketShow(t.code).pack(),
+                    ),
+                )
+                for t in mine
+            ),
+        )
+    ]
 
 
 async def show(turn: Turn, ticket: Ticket) -> list[Reply]:
@@ -120,8 +135,12 @@ async def on_add(turn: Turn) -> list[Reply]:
     if ticket.status not in OPEN:
         raise StaleAction
     turn.goto(State.ticket_add, code=ticket.code)
-    return [Reply(turn._("Please write what you want to add to {code}, or send a photo.", code=ticket.code),
-                  buttons=((Button(turn._("✖ Cancel"), TicketShow(ticket.code).pack()),),))]
+    return [
+        Reply(
+            turn._("Please write what you want to add to {code}, or send a photo.", code=ticket.code),
+            buttons=((Button(turn._("✖ Cancel"), TicketShow(ticket.code).pack()),),),
+        )
+    ]
 
 
 async def on_rate(turn: Turn) -> list[Reply]:
@@ -129,8 +148,12 @@ async def on_rate(turn: Turn) -> list[Reply]:
     ticket = await _pressed_ticket(turn)
     if ticket.rating is not None:
         raise StaleAction
-    return [Reply(turn._("How satisfied are you with the answer? (1 = not at all, 5 = very)"),
-                  buttons=(tuple(Button("⭐" * n, TicketStars(ticket.code, n).pack()) for n in STARS),))]
+    return [
+        Reply(
+            turn._("How satisfied are you with the answer? (1 = not at all, 5 = very)"),
+            buttons=(tuple(Button("⭐" * n, TicketStars(ticket.code, n).pack()) for n in STARS),),
+        )
+    ]
 
 
 async def on_stars(turn: Turn) -> list[Reply]:
@@ -139,10 +162,17 @@ async def on_stars(turn: Turn) -> list[Reply]:
     stars = turn.pressed_as(TicketStars).stars
     if stars not in STARS:
         raise StaleAction
-    return [Reply(turn._("Has your problem been resolved?"), buttons=(
-        (Button(turn._("Yes, resolved"), TicketResolved(ticket.code, stars, "yes").pack()),
-         Button(turn._("No, not yet"), TicketResolved(ticket.code, stars, "no").pack())),
-    ))]
+    return [
+        Reply(
+            turn._("Has your problem been resolved?"),
+            buttons=(
+                (
+                    Button(turn._("Yes, resolved"), TicketResolved(ticket.code, stars, "yes").pack()),
+                    Button(turn._("No, not yet"), TicketResolved(ticket.code, stars, "no").pack()),
+                ),
+            ),
+        )
+    ]
 
 
 async def on_resolved(turn: Turn) -> list[Reply]:
@@ -152,8 +182,11 @@ async def on_resolved(turn: Turn) -> list[Reply]:
     if ticket.rating is not None or pressed.stars not in STARS:
         raise StaleAction
     await ticket_repo.rate(turn.session, ticket, pressed.stars, pressed.resolved == "yes", turn.now)
-    text = (turn._("Thank you for your rating!") if pressed.resolved == "yes"
-            else turn._("Thank you. Your report has been reopened so that staff look at it again."))
+    text = (
+        turn._("Thank you for your rating!")
+        if pressed.resolved == "yes"
+        else turn._("Thank you. Your report has been reopened so that staff look at it again.")
+    )
     return [main_menu(turn, text)]
 
 
@@ -163,7 +196,11 @@ async def on_added(turn: Turn) -> list[Reply]:
     if ticket is None or ticket.status not in OPEN:
         turn.reset()
         raise StaleAction
-    files = [("photo", a.path, a.mime_type or "image/jpeg", a.size or 0) for a in await turn.media() if a.kind == "photo" and a.path]
+    files = [
+        ("photo", a.path, a.mime_type or "image/jpeg", a.size or 0)
+        for a in await turn.media()
+        if a.kind == "photo" and a.path
+    ]
     if not turn.text and not files:
         return [Reply(turn._("Please write a message or send a photo."))]
     await ticket_repo.add_citizen_message(turn.session, ticket, turn.text or turn._("(photo)"), files, turn.now)
@@ -173,8 +210,14 @@ async def on_added(turn: Turn) -> list[Reply]:
 
 ROUTES = Routes(
     commands={"tracuu": track, "track": track},
-    actions={Menu("mine"): Action(track), TicketShow: Action(on_show), TicketAdd: Action(on_add), TicketRate: Action(on_rate),
-             TicketStars: Action(on_stars), TicketResolved: Action(on_resolved)},
+    actions={
+        Menu("mine"): Action(track),
+        TicketShow: Action(on_show),
+        TicketAdd: Action(on_add),
+        TicketRate: Action(on_rate),
+        TicketStars: Action(on_stars),
+        TicketResolved: Action(on_resolved),
+    },
     text={State.ticket_add: on_added},
     media={State.ticket_add: on_added},
 )

@@ -124,7 +124,9 @@ class Turn:
         on channels that give one (`Incoming.origin`, the web chat); always True on the others."""
         if self.incoming.origin is None:
             return True
-        return await address_limits.take(self.session, self.incoming.origin, action, limit, now=self.now, tz=self.services.tz)
+        return await address_limits.take(
+            self.session, self.incoming.origin, action, limit, now=self.now, tz=self.services.tz
+        )
 
     def goto(self, state: State, **data: Any) -> None:
         """Enter a state with fresh flow data."""

@@ -79,4 +79,3 @@ class Capabilities:
     buttons: bool = True
     max_text: int = 4096
     images: bool = True
-

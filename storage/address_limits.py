@@ -63,8 +63,10 @@ def _periods(now: datetime, tz: ZoneInfo, limit: Limit) -> list[tuple[str, datet
     hour = now.replace(minute=0, second=0, microsecond=0)
     local_day = now.astimezone(tz).date()
     day_end = datetime.combine(local_day + timedelta(days=1), time(), tzinfo=tz)
-    return [(f"h{hour:%Y%m%d%H}", hour + timedelta(hours=1), limit.per_hour),
-            (f"d{local_day:%Y%m%d}", day_end, limit.per_day)]
+    return [
+        (f"h{hour:%Y%m%d%H}", hour + timedelta(hours=1), limit.per_hour),
+        (f"d{local_day:%Y%m%d}", day_end, limit.per_day),
+    ]
 
 
 async def take(session: AsyncSession, address: str, action: str, limit: Limit, *, now: datetime, tz: ZoneInfo) -> bool:
@@ -77,12 +79,15 @@ async def take(session: AsyncSession, address: str, action: str, limit: Limit, *
     taken: list[str] = []
     for period, ends, most in _periods(now, tz, limit):
         insert = dialect.insert(table).values(address=address, action=action, period=period, count=1, expires_at=ends)
-        counted = (await session.exec(
-            insert.on_conflict_do_update(
-                index_elements=["address", "action", "period"], set_={"count": table.c.count + 1},
-                where=table.c.count < most,
-            ).returning(table.c.count)
-        )).first()
+        counted = (
+            await session.exec(
+                insert.on_conflict_do_update(
+                    index_elements=["address", "action", "period"],
+                    set_={"count": table.c.count + 1},
+                    where=table.c.count < most,
+                ).returning(table.c.count)
+            )
+        ).first()
         if counted is None:
             break
         taken.append(period)
@@ -91,7 +96,11 @@ async def take(session: AsyncSession, address: str, action: str, limit: Limit, *
     if taken:  # the hour had room, the day had none: give the hour's slot back
         await session.exec(
             update(AddressCount)
-            .where(col(AddressCount.address) == address, col(AddressCount.action) == action, col(AddressCount.period).in_(taken))
+            .where(
+                col(AddressCount.address) == address,
+                col(AddressCount.action) == action,
+                col(AddressCount.period).in_(taken),
+            )
             .values(count=AddressCount.count - 1)
         )
     return False

@@ -11,13 +11,25 @@ from storage.models import AuditEntry, Staff
 
 
 async def record(
-    session: AsyncSession, staff: Staff | None, action: str, *, now: datetime,
-    object_type: str = "", object_id: str = "", actor: str = "", **detail: object,
+    session: AsyncSession,
+    staff: Staff | None,
+    action: str,
+    *,
+    now: datetime,
+    object_type: str = "",
+    object_id: str = "",
+    actor: str = "",
+    **detail: object,
 ) -> AuditEntry:
     """Add an audit row (the caller commits it with the action itself)."""
     entry = AuditEntry(
-        at=now, staff_id=staff.id if staff else None, actor=staff.username if staff else actor,
-        action=action, object_type=object_type, object_id=object_id, detail=dict(detail),
+        at=now,
+        staff_id=staff.id if staff else None,
+        actor=staff.username if staff else actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        detail=dict(detail),
     )
     session.add(entry)
     return entry

@@ -131,7 +131,16 @@ def _backup_postgres(database_url: str, target: Path) -> str:
     partial.unlink(missing_ok=True)
     private_file(partial)  # pg_dump writes into it and keeps its mode
     url, environment = _libpq(database_url)
-    command = [_pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", "--file", str(partial), "--dbname", url]
+    command = [
+        _pg_tool("pg_dump"),
+        "--format=custom",
+        "--no-owner",
+        "--no-privileges",
+        "--file",
+        str(partial),
+        "--dbname",
+        url,
+    ]
     try:
         _run(command, environment)
         os.replace(partial, target)
@@ -142,8 +151,17 @@ def _backup_postgres(database_url: str, target: Path) -> str:
 
 def _restore_postgres(database_url: str, source: Path) -> str:
     url, environment = _libpq(database_url)
-    command = [_pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
-               "--dbname", url, str(source)]
+    command = [
+        _pg_tool("pg_restore"),
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        "--no-privileges",
+        "--single-transaction",
+        "--dbname",
+        url,
+        str(source),
+    ]
     _run(command, environment)
     return f"PostgreSQL database {make_url(database_url).database} restored from {source}"
 

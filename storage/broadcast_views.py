@@ -34,7 +34,11 @@ def visible_to(broadcast: Broadcast, areas: Collection[str] | None) -> bool:
 
 
 async def list_broadcasts(
-    session: AsyncSession, areas: Collection[str] | None, *, before: int | None = None, limit: int = 30,
+    session: AsyncSession,
+    areas: Collection[str] | None,
+    *,
+    before: int | None = None,
+    limit: int = 30,
     campaign: str | None = None,
 ) -> list[Broadcast]:
     """The newest broadcasts visible to staff limited to `areas`, older than id `before`."""
@@ -62,7 +66,9 @@ async def list_broadcasts(
 async def counts_by_broadcast(session: AsyncSession, ids: Collection[int]) -> dict[int, dict[str, int]]:
     """For each broadcast id, how many of its messages are in each outbox status (from the counters)."""
     counts: dict[int, dict[str, int]] = {broadcast_id: {} for broadcast_id in ids}
-    for (broadcast_id, status), count in (await tally.counts(session, ("broadcast_id", "status"), broadcast_ids=ids)).items():
+    for (broadcast_id, status), count in (
+        await tally.counts(session, ("broadcast_id", "status"), broadcast_ids=ids)
+    ).items():
         counts[broadcast_id][status] = count
     return counts
 

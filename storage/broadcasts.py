@@ -52,17 +52,35 @@ async def count_recipients(session: AsyncSession, target: dict, default_locale: 
 
 
 async def create_broadcast(
-    session: AsyncSession, *, texts: dict[str, str], target: dict, send_at: datetime, now: datetime,
-    urgent: bool = False, author: str = "", author_staff_id: int | None = None, image: str | None = None,
-    buttons: list | None = None, campaign: str | None = None, occurrence_key: str | None = None,
+    session: AsyncSession,
+    *,
+    texts: dict[str, str],
+    target: dict,
+    send_at: datetime,
+    now: datetime,
+    urgent: bool = False,
+    author: str = "",
+    author_staff_id: int | None = None,
+    image: str | None = None,
+    buttons: list | None = None,
+    campaign: str | None = None,
+    occurrence_key: str | None = None,
 ) -> Broadcast:
     """Record a broadcast to be queued at `send_at` (the caller commits)."""
     if not texts.get("vi"):
         raise ValueError("a broadcast needs a Vietnamese text")
     broadcast = Broadcast(
-        texts=texts, target={key: list(target.get(key) or []) for key in TARGET_KEYS}, send_at=send_at, urgent=urgent,
-        author=author, author_staff_id=author_staff_id, image=image, buttons=list(buttons or []),
-        campaign=campaign, occurrence_key=occurrence_key, created_at=now,
+        texts=texts,
+        target={key: list(target.get(key) or []) for key in TARGET_KEYS},
+        send_at=send_at,
+        urgent=urgent,
+        author=author,
+        author_staff_id=author_staff_id,
+        image=image,
+        buttons=list(buttons or []),
+        campaign=campaign,
+        occurrence_key=occurrence_key,
+        created_at=now,
     )
     session.add(broadcast)
     await session.flush()
@@ -73,7 +91,10 @@ def payload(broadcast: Broadcast, locale: str, stop_label: str) -> dict:
     """What one recipient gets: the text in their language (else Vietnamese), the broadcast's
     buttons (rows of {"labels": {locale: label}, "action"}), and a one-tap "stop notices" button."""
     rows = [
-        [{"label": button["labels"].get(locale) or button["labels"]["vi"], "action": button["action"]} for button in row]
+        [
+            {"label": button["labels"].get(locale) or button["labels"]["vi"], "action": button["action"]}
+            for button in row
+        ]
         for row in broadcast.buttons
     ] + [[{"label": stop_label, "action": "menu:unsubscribe"}]]
     return {"text": broadcast.texts.get(locale) or broadcast.texts["vi"], "image": broadcast.image, "buttons": rows}
@@ -82,9 +103,11 @@ def payload(broadcast: Broadcast, locale: str, stop_label: str) -> dict:
 async def claim_due(session: AsyncSession, now: datetime) -> list[Broadcast]:
     """Scheduled broadcasts whose time has come, marked queued by this caller alone (several
     processes may look at once: only the one whose update changes the row gets it)."""
-    due = (await session.exec(
-        select(Broadcast).where(Broadcast.status == BroadcastStatus.scheduled, col(Broadcast.send_at) <= now)
-    )).all()
+    due = (
+        await session.exec(
+            select(Broadcast).where(Broadcast.status == BroadcastStatus.scheduled, col(Broadcast.send_at) <= now)
+        )
+    ).all()
     claimed = []
     for broadcast in due:
         result = await session.exec(
@@ -102,8 +125,12 @@ async def fan_out(
 ) -> int:
     """Queue one outbox row per recipient (skipping any already queued); return how many."""
     locale = func.coalesce(Citizen.locale, default_locale)
-    payloads = {code: json.dumps(payload(broadcast, code, label), ensure_ascii=False) for code, label in stop_labels.items()}
-    body: ColumnElement[Any] = case(*((locale == code, literal(text)) for code, text in payloads.items()), else_=literal(payloads["vi"]))
+    payloads = {
+        code: json.dumps(payload(broadcast, code, label), ensure_ascii=False) for code, label in stop_labels.items()
+    }
+    body: ColumnElement[Any] = case(
+        *((locale == code, literal(text)) for code, text in payloads.items()), else_=literal(payloads["vi"])
+    )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import JSONB
 
@@ -114,12 +141,35 @@ async def fan_out(
     # would keep the local wall time on SQLite, which stores no zone).
     at = literal(now, UTCDateTime())
     recipients = select_columns(
-        col(Citizen.id), col(Citizen.channel), col(Citizen.channel_user_id), body,
-        literal(PRIORITY_REPLY if broadcast.urgent else PRIORITY_BULK), literal(OutboxStatus.pending.value),
-        literal(0), at, key, literal(broadcast.id), literal(not broadcast.urgent), at, func.coalesce(Citizen.area_code, ""),
+        col(Citizen.id),
+        col(Citizen.channel),
+        col(Citizen.channel_user_id),
+        body,
+        literal(PRIORITY_REPLY if broadcast.urgent else PRIORITY_BULK),
+        literal(OutboxStatus.pending.value),
+        literal(0),
+        at,
+        key,
+        literal(broadcast.id),
+        literal(not broadcast.urgent),
+        at,
+        func.coalesce(Citizen.area_code, ""),
     ).where(audience(broadcast.target, default_locale), key.not_in(already))
-    columns = ["citizen_id", "channel", "chat_id", "payload", "priority", "status", "attempts", "next_attempt_at",
-               "dedupe_key", "broadcast_id", "bulk", "created_at", "area_code"]
+    columns = [
+        "citizen_id",
+        "channel",
+        "chat_id",
+        "payload",
+        "priority",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "dedupe_key",
+        "broadcast_id",
+        "bulk",
+        "created_at",
+        "area_code",
+    ]
     result = await session.exec(insert(OutboxMessage).from_select(columns, recipients))
     count = int(result.rowcount or 0)
     broadcast.recipients += count
@@ -130,7 +180,9 @@ async def status_counts(session: AsyncSession, broadcast_id: int) -> dict[str, i
     """How many of a broadcast's messages are in each outbox status (and why skipped/failed), from
     the counters (storage/tally.py)."""
     counts: dict[str, int] = {}
-    for (status, reason), count in sorted((await tally.counts(session, ("status", "reason"), broadcast_ids=[broadcast_id])).items()):
+    for (status, reason), count in sorted(
+        (await tally.counts(session, ("status", "reason"), broadcast_ids=[broadcast_id])).items()
+    ):
         counts[status] = counts.get(status, 0) + count
         if reason:
             counts[f"{status}:{reason}"] = count
@@ -151,7 +203,8 @@ async def cancel(session: AsyncSession, broadcast: Broadcast) -> int:
 async def finish_done(session: AsyncSession) -> int:
     """Mark queued broadcasts with nothing left pending or in flight as done."""
     busy = select(OutboxMessage.broadcast_id).where(
-        col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]), col(OutboxMessage.broadcast_id).is_not(None)
+        col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]),
+        col(OutboxMessage.broadcast_id).is_not(None),
     )
     result = await session.exec(
         update(Broadcast)

@@ -45,7 +45,9 @@ async def list_stories(session: AsyncSession) -> list[StoryRow]:
     return list((await session.exec(select(StoryRow).order_by(col(StoryRow.position), col(StoryRow.id)))).all())
 
 
-async def count_faq(session: AsyncSession, faq_id: str, field: FaqCounter, *, now: datetime, area_code: str | None) -> None:
+async def count_faq(
+    session: AsyncSession, faq_id: str, field: FaqCounter, *, now: datetime, area_code: str | None
+) -> None:
     """Add one to a counter (`shown`, `helpful`, `unhelpful`) of an entry, in the hour and commune it
     happened in (an entry's totals are the sums over its rows)."""
     hour = now.replace(minute=0, second=0, microsecond=0)
@@ -67,12 +69,15 @@ def _bump_statement(dialect: str, model: type[SQLModel], field: FaqCounter, key:
     table = table_of(model)
     counters = {"shown": 0, "helpful": 0, "unhelpful": 0, field: 1}
     return (
-        insert(table).values(**{name: bindparam(name) for name in key}, **counters)
+        insert(table)
+        .values(**{name: bindparam(name) for name in key}, **counters)
         .on_conflict_do_update(index_elements=list(key), set_={field: table.c[field] + 1})
     )
 
 
-async def record_unanswered(session: AsyncSession, key: str, text: str, locale: str, *, now: datetime) -> UnansweredQuestion:
+async def record_unanswered(
+    session: AsyncSession, key: str, text: str, locale: str, *, now: datetime
+) -> UnansweredQuestion:
     """Count an unanswered question under its normalised key (the latest wording is kept)."""
     key = key[:500]
     row = (await session.exec(select(UnansweredQuestion).where(UnansweredQuestion.key == key))).first()

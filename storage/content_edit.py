@@ -65,7 +65,9 @@ async def save_story(session: AsyncSession, row: StoryRow, now: datetime) -> Sto
     """Insert or update a story row as `save_faq` does an FAQ row."""
     stored = await session.get(StoryRow, row.id)
     row.position = stored.position if stored is not None else await _next_position(session, StoryRow)
-    if stored is not None and row.consent is None:  # the content editor's form does not carry a real story's consent and photos
+    if (
+        stored is not None and row.consent is None
+    ):  # the content editor's form does not carry a real story's consent and photos
         row.consent, row.photos = stored.consent, stored.photos
     row.updated_at = await _stamp(session, StoryRow, now)
     row.edited_at = now
@@ -88,8 +90,13 @@ async def unanswered_page(session: AsyncSession, *, offset: int, limit: int) -> 
     total = int((await session.exec(select(func.count()).select_from(UnansweredQuestion))).one())
     query = (
         select(UnansweredQuestion)
-        .order_by(col(UnansweredQuestion.count).desc(), col(UnansweredQuestion.last_asked_at).desc(), col(UnansweredQuestion.id))
-        .offset(offset).limit(limit)
+        .order_by(
+            col(UnansweredQuestion.count).desc(),
+            col(UnansweredQuestion.last_asked_at).desc(),
+            col(UnansweredQuestion.id),
+        )
+        .offset(offset)
+        .limit(limit)
     )
     return list((await session.exec(query)).all()), total
 

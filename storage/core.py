@@ -17,7 +17,9 @@ def table_of(model: type[SQLModel]) -> Table:
     return cast(Table, inspect(model).local_table)
 
 
-async def run(session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None) -> Result[*tuple[Any, ...]]:
+async def run(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Result[*tuple[Any, ...]]:
     """Execute a Core statement in the session's transaction, flushing pending objects first like `exec()`."""
     return await session.exec(statement, params=params)  # type: ignore[call-overload]  # SQLModel's exec() is typed only for its own select() and DML
 

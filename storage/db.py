@@ -52,8 +52,13 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         # One connection: SQLite has a single writer anyway, and queueing for the connection in
         # order keeps the slowest replies far shorter than many connections fighting for the lock.
         engine = create_async_engine(
-            database_url, echo=echo, async_creator=lambda: sqlite_driver.connect(path, timeout=30),
-            pool_size=1, max_overflow=0, pool_timeout=120, pool_reset_on_return=None,
+            database_url,
+            echo=echo,
+            async_creator=lambda: sqlite_driver.connect(path, timeout=30),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=120,
+            pool_reset_on_return=None,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "reset", _sqlite_reset)
@@ -64,7 +69,12 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     # A fixed set of connections: turns beyond it wait for one (a few milliseconds) instead of
     # opening and closing a connection each, which costs more than the turn.
     engine = create_async_engine(
-        database_url, echo=echo, connect_args=connect_args, pool_size=POOL_SIZE, max_overflow=0, pool_timeout=30,
+        database_url,
+        echo=echo,
+        connect_args=connect_args,
+        pool_size=POOL_SIZE,
+        max_overflow=0,
+        pool_timeout=30,
     )
     event.listen(engine.sync_engine, "checkout", _closed_is_disconnected)
     return engine
@@ -79,7 +89,11 @@ def create_staff_engine(database_url: str, *, query_seconds: float, echo: bool =
     if path is not None:
         private_sqlite(path)
         engine = create_async_engine(
-            database_url, echo=echo, pool_size=STAFF_POOL_SIZE, max_overflow=0, pool_timeout=STAFF_POOL_TIMEOUT,
+            database_url,
+            echo=echo,
+            pool_size=STAFF_POOL_SIZE,
+            max_overflow=0,
+            pool_timeout=STAFF_POOL_TIMEOUT,
             async_creator=lambda: sqlite_driver.connect(path, timeout=30, reader=True, query_seconds=query_seconds),
             pool_reset_on_return=None,
         )
@@ -89,7 +103,11 @@ def create_staff_engine(database_url: str, *, query_seconds: float, echo: bool =
     if make_url(database_url).drivername == "postgresql+asyncpg":
         connect_args = {"timeout": 10, "server_settings": {"statement_timeout": str(_milliseconds(query_seconds))}}
     engine = create_async_engine(
-        database_url, echo=echo, connect_args=connect_args, pool_size=STAFF_POOL_SIZE, max_overflow=0,
+        database_url,
+        echo=echo,
+        connect_args=connect_args,
+        pool_size=STAFF_POOL_SIZE,
+        max_overflow=0,
         pool_timeout=STAFF_POOL_TIMEOUT,
     )
     event.listen(engine.sync_engine, "checkout", _closed_is_disconnected)
@@ -113,7 +131,9 @@ def _apply_query_limit(session: Session, _transaction: SessionTransaction, conne
     if isinstance(driver, sqlite_driver.Connection):
         driver.query_seconds = seconds or driver.default_query_seconds
     elif seconds and connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT set_config('statement_timeout', :limit, true)"), {"limit": str(_milliseconds(seconds))})
+        connection.execute(
+            text("SELECT set_config('statement_timeout', :limit, true)"), {"limit": str(_milliseconds(seconds))}
+        )
 
 
 def staff_session_factory(engine: AsyncEngine, query_seconds: float | None = None) -> SessionFactory:
@@ -121,7 +141,11 @@ def staff_session_factory(engine: AsyncEngine, query_seconds: float | None = Non
     for each of their transactions (a background report may take longer than a page)."""
     info = {QUERY_SECONDS: query_seconds} if query_seconds else {}
     return async_sessionmaker(
-        engine, class_=AsyncSession, sync_session_class=_LimitedSession, expire_on_commit=False, info=info,
+        engine,
+        class_=AsyncSession,
+        sync_session_class=_LimitedSession,
+        expire_on_commit=False,
+        info=info,
     )
 
 

@@ -71,7 +71,8 @@ class CitizenQuestion:
 
 def _published_count():
     return (
-        select(func.count()).select_from(DialogueQuestion)
+        select(func.count())
+        .select_from(DialogueQuestion)
         .where(col(DialogueQuestion.dialogue_id) == col(Dialogue.id), col(DialogueQuestion.published).is_(True))
         .scalar_subquery()
     )
@@ -81,15 +82,25 @@ async def upcoming_public(session: AsyncSession, now: datetime, limit: int = 20)
     """Announced dialogues not yet held (soonest first), for the public page: topic, date, officials,
     place or online link, area, question deadline and how many published questions it has. Nothing
     about who asked; `area_code` is None or the province's code for a province-wide dialogue."""
-    rows = (await session.exec(
-        select(Dialogue, _published_count())
-        .where(Dialogue.status == DialogueStatus.announced, col(Dialogue.held_at) >= now)
-        .order_by(col(Dialogue.held_at), col(Dialogue.id)).limit(limit)
-    )).all()
+    rows = (
+        await session.exec(
+            select(Dialogue, _published_count())
+            .where(Dialogue.status == DialogueStatus.announced, col(Dialogue.held_at) >= now)
+            .order_by(col(Dialogue.held_at), col(Dialogue.id))
+            .limit(limit)
+        )
+    ).all()
     return [
         PublicDialogue(
-            id=cast(int, d.id), topics=dict(d.topics), officials=d.officials, place=d.place, online_url=d.online_url,
-            area_code=d.area_code, held_at=d.held_at, questions_close_at=d.questions_close_at, questions=int(count),
+            id=cast(int, d.id),
+            topics=dict(d.topics),
+            officials=d.officials,
+            place=d.place,
+            online_url=d.online_url,
+            area_code=d.area_code,
+            held_at=d.held_at,
+            questions_close_at=d.questions_close_at,
+            questions=int(count),
         )
         for d, count in rows
     ]
@@ -98,20 +109,30 @@ async def upcoming_public(session: AsyncSession, now: datetime, limit: int = 20)
 def for_area(area_code: str | None) -> ColumnElement[bool]:
     """Dialogues a citizen of `area_code` may join: province-wide ones (no area, or the commune's
     parent) and their own commune's."""
-    wide = [col(Dialogue.area_code).is_(None), col(Dialogue.area_code).in_(select(Area.code).where(col(Area.level) == "province"))]
+    wide = [
+        col(Dialogue.area_code).is_(None),
+        col(Dialogue.area_code).in_(select(Area.code).where(col(Area.level) == "province")),
+    ]
     if area_code:
         parent = select(Area.parent_code).where(Area.code == area_code)
         return or_(*wide, col(Dialogue.area_code) == area_code, col(Dialogue.area_code).in_(parent))
     return or_(*wide)
 
 
-async def upcoming_for_area(session: AsyncSession, area_code: str | None, now: datetime, limit: int = 10) -> list[Dialogue]:
+async def upcoming_for_area(
+    session: AsyncSession, area_code: str | None, now: datetime, limit: int = 10
+) -> list[Dialogue]:
     """Announced, not yet held dialogues for a citizen of `area_code`, soonest first."""
-    return list((await session.exec(
-        select(Dialogue)
-        .where(Dialogue.status == DialogueStatus.announced, col(Dialogue.held_at) >= now, for_area(area_code))
-        .order_by(col(Dialogue.held_at), col(Dialogue.id)).limit(limit)
-    )).all())
+    return list(
+        (
+            await session.exec(
+                select(Dialogue)
+                .where(Dialogue.status == DialogueStatus.announced, col(Dialogue.held_at) >= now, for_area(area_code))
+                .order_by(col(Dialogue.held_at), col(Dialogue.id))
+                .limit(limit)
+            )
+        ).all()
+    )
 
 
 async def get_for_area(session: AsyncSession, dialogue_id: int, area_code: str | None) -> Dialogue | None:
@@ -125,9 +146,18 @@ def is_open(dialogue: Dialogue, now: datetime) -> bool:
 
 
 async def create_dialogue(
-    session: AsyncSession, *, topics: dict[str, str], held_at: datetime, questions_close_at: datetime,
-    area_code: str | None, officials: str = "", place: str = "", online_url: str = "", now: datetime,
-    author: str = "", author_staff_id: int | None = None,
+    session: AsyncSession,
+    *,
+    topics: dict[str, str],
+    held_at: datetime,
+    questions_close_at: datetime,
+    area_code: str | None,
+    officials: str = "",
+    place: str = "",
+    online_url: str = "",
+    now: datetime,
+    author: str = "",
+    author_staff_id: int | None = None,
 ) -> Dialogue:
     """Record an announced dialogue (flushed, so it has an id)."""
     if not topics.get("vi"):
@@ -135,9 +165,16 @@ async def create_dialogue(
     if questions_close_at > held_at:
         raise ValueError("questions must close before the dialogue is held")
     dialogue = Dialogue(
-        topics=topics, held_at=held_at, questions_close_at=questions_close_at, area_code=area_code,
-        officials=officials, place=place, online_url=online_url, author=author,
-        author_staff_id=author_staff_id, created_at=now,
+        topics=topics,
+        held_at=held_at,
+        questions_close_at=questions_close_at,
+        area_code=area_code,
+        officials=officials,
+        place=place,
+        online_url=online_url,
+        author=author,
+        author_staff_id=author_staff_id,
+        created_at=now,
     )
     session.add(dialogue)
     await session.flush()
@@ -158,29 +195,39 @@ async def questions_for_citizen(
 ) -> list[CitizenQuestion]:
     """Published questions of the citizen's area for this dialogue, most votes first."""
     area = col(Ticket.area_code).is_(None) if area_code is None else col(Ticket.area_code) == area_code
-    rows = (await session.exec(
-        select(DialogueQuestion.ticket_id, Ticket.body, DialogueQuestion.votes, Ticket.citizen_id)
-        .join(Ticket, col(Ticket.id) == col(DialogueQuestion.ticket_id))
-        .where(DialogueQuestion.dialogue_id == dialogue_id, col(DialogueQuestion.published).is_(True), area)
-        .order_by(col(DialogueQuestion.votes).desc(), col(Ticket.created_at), col(Ticket.id)).limit(limit)
-    )).all()
+    rows = (
+        await session.exec(
+            select(DialogueQuestion.ticket_id, Ticket.body, DialogueQuestion.votes, Ticket.citizen_id)
+            .join(Ticket, col(Ticket.id) == col(DialogueQuestion.ticket_id))
+            .where(DialogueQuestion.dialogue_id == dialogue_id, col(DialogueQuestion.published).is_(True), area)
+            .order_by(col(DialogueQuestion.votes).desc(), col(Ticket.created_at), col(Ticket.id))
+            .limit(limit)
+        )
+    ).all()
     return [CitizenQuestion(ticket_id, body, votes, owner == citizen_id) for ticket_id, body, votes, owner in rows]
 
 
 async def question_with_ticket(session: AsyncSession, ticket_id: int) -> tuple[DialogueQuestion, Ticket] | None:
     """A question and its ticket."""
-    row = (await session.exec(
-        select(DialogueQuestion, Ticket).join(Ticket, col(Ticket.id) == col(DialogueQuestion.ticket_id))
-        .where(DialogueQuestion.ticket_id == ticket_id)
-    )).first()
+    row = (
+        await session.exec(
+            select(DialogueQuestion, Ticket)
+            .join(Ticket, col(Ticket.id) == col(DialogueQuestion.ticket_id))
+            .where(DialogueQuestion.ticket_id == ticket_id)
+        )
+    ).first()
     return (row[0], row[1]) if row else None
 
 
 async def has_voted(session: AsyncSession, ticket_id: int, citizen_id: int) -> bool:
     """Whether the citizen already upvoted the question."""
-    return (await session.exec(
-        select(DialogueVote.ticket_id).where(DialogueVote.ticket_id == ticket_id, DialogueVote.citizen_id == citizen_id)
-    )).first() is not None
+    return (
+        await session.exec(
+            select(DialogueVote.ticket_id).where(
+                DialogueVote.ticket_id == ticket_id, DialogueVote.citizen_id == citizen_id
+            )
+        )
+    ).first() is not None
 
 
 async def vote(session: AsyncSession, ticket_id: int, citizen_id: int, now: datetime) -> bool:
@@ -190,14 +237,19 @@ async def vote(session: AsyncSession, ticket_id: int, citizen_id: int, now: date
     """
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
     table = table_of(DialogueVote)
-    inserted = (await session.exec(
-        dialect.insert(table).values(ticket_id=ticket_id, citizen_id=citizen_id, voted_at=now)
-        .on_conflict_do_nothing(index_elements=["ticket_id", "citizen_id"]).returning(table.c.ticket_id)
-    )).first()
+    inserted = (
+        await session.exec(
+            dialect.insert(table)
+            .values(ticket_id=ticket_id, citizen_id=citizen_id, voted_at=now)
+            .on_conflict_do_nothing(index_elements=["ticket_id", "citizen_id"])
+            .returning(table.c.ticket_id)
+        )
+    ).first()
     if inserted is None:
         return False
     await session.exec(
-        update(DialogueQuestion).where(col(DialogueQuestion.ticket_id) == ticket_id)
+        update(DialogueQuestion)
+        .where(col(DialogueQuestion.ticket_id) == ticket_id)
         .values(votes=DialogueQuestion.votes + 1)
     )
     return True
@@ -205,10 +257,15 @@ async def vote(session: AsyncSession, ticket_id: int, citizen_id: int, now: date
 
 async def voters(session: AsyncSession, ticket_id: int) -> list[int]:
     """Citizens who upvoted a question, in the order they voted."""
-    return list((await session.exec(
-        select(DialogueVote.citizen_id).where(DialogueVote.ticket_id == ticket_id)
-        .order_by(col(DialogueVote.voted_at), col(DialogueVote.citizen_id))
-    )).all())
+    return list(
+        (
+            await session.exec(
+                select(DialogueVote.citizen_id)
+                .where(DialogueVote.ticket_id == ticket_id)
+                .order_by(col(DialogueVote.voted_at), col(DialogueVote.citizen_id))
+            )
+        ).all()
+    )
 
 
 def visible_to(staff: Staff) -> ColumnElement[bool]:
@@ -226,13 +283,19 @@ def visible_to(staff: Staff) -> ColumnElement[bool]:
 async def list_for_staff(session: AsyncSession, staff: Staff, limit: int = 100) -> list[tuple[Dialogue, int]]:
     """Dialogues in the staff member's scope with their number of questions, newest date first."""
     count = (
-        select(func.count()).select_from(DialogueQuestion)
-        .where(col(DialogueQuestion.dialogue_id) == col(Dialogue.id)).scalar_subquery()
+        select(func.count())
+        .select_from(DialogueQuestion)
+        .where(col(DialogueQuestion.dialogue_id) == col(Dialogue.id))
+        .scalar_subquery()
     )
-    rows = (await session.exec(
-        select(Dialogue, count).where(visible_to(staff))
-        .order_by(col(Dialogue.held_at).desc(), col(Dialogue.id).desc()).limit(limit)
-    )).all()
+    rows = (
+        await session.exec(
+            select(Dialogue, count)
+            .where(visible_to(staff))
+            .order_by(col(Dialogue.held_at).desc(), col(Dialogue.id).desc())
+            .limit(limit)
+        )
+    ).all()
     return [(dialogue, int(n)) for dialogue, n in rows]
 
 
@@ -243,24 +306,29 @@ async def get_for_staff(session: AsyncSession, staff: Staff, dialogue_id: int) -
 
 async def ranked_questions(session: AsyncSession, dialogue_id: int) -> list[RankedQuestion]:
     """All questions of a dialogue, hidden ones included: most votes first, then the earliest."""
-    rows = (await session.exec(
-        select(DialogueQuestion, Ticket).join(Ticket, col(Ticket.id) == col(DialogueQuestion.ticket_id))
-        .where(DialogueQuestion.dialogue_id == dialogue_id)
-        .order_by(col(DialogueQuestion.votes).desc(), col(Ticket.created_at), col(Ticket.id))
-    )).all()
+    rows = (
+        await session.exec(
+            select(DialogueQuestion, Ticket)
+            .join(Ticket, col(Ticket.id) == col(DialogueQuestion.ticket_id))
+            .where(DialogueQuestion.dialogue_id == dialogue_id)
+            .order_by(col(DialogueQuestion.votes).desc(), col(Ticket.created_at), col(Ticket.id))
+        )
+    ).all()
     return [RankedQuestion(question, ticket) for question, ticket in rows]
 
 
 async def supports_from(session: AsyncSession, dialogue_id: int, channel: str) -> dict[int, int]:
     """How many of each question's upvotes came from citizens of one channel (by ticket id; questions
     with none are left out)."""
-    rows = (await session.exec(
-        select(DialogueVote.ticket_id, func.count())
-        .join(DialogueQuestion, col(DialogueQuestion.ticket_id) == col(DialogueVote.ticket_id))
-        .join(Citizen, col(Citizen.id) == col(DialogueVote.citizen_id))
-        .where(DialogueQuestion.dialogue_id == dialogue_id, Citizen.channel == channel)
-        .group_by(col(DialogueVote.ticket_id))
-    )).all()
+    rows = (
+        await session.exec(
+            select(DialogueVote.ticket_id, func.count())
+            .join(DialogueQuestion, col(DialogueQuestion.ticket_id) == col(DialogueVote.ticket_id))
+            .join(Citizen, col(Citizen.id) == col(DialogueVote.citizen_id))
+            .where(DialogueQuestion.dialogue_id == dialogue_id, Citizen.channel == channel)
+            .group_by(col(DialogueVote.ticket_id))
+        )
+    ).all()
     return {int(ticket_id): int(count) for ticket_id, count in rows}
 
 

@@ -65,37 +65,54 @@ def _next_month(first: date) -> date:
 
 
 async def usage_sums(
-    session: AsyncSession, start: datetime, end: datetime, areas: frozenset[str] | None,
+    session: AsyncSession,
+    start: datetime,
+    end: datetime,
+    areas: frozenset[str] | None,
     by: Literal["faq_id", "area_code"],
 ) -> dict[str, Counts]:
     """(shown, helpful, unhelpful) in [start, end) per FAQ entry or per commune code ("" unknown),
     only for `areas` unless None: exactly the sums of the hourly rows of the period, read from the
     summed months and days lying wholly inside it and from the hourly rows for the rest."""
-    spans = (await run(session,
-        select(_span.c.span, _span.c.day, _span.c.starts_at, _span.c.ends_at)
-        .where(_span.c.starts_at >= start, _span.c.ends_at <= end).order_by(_span.c.starts_at)
-    )).all()
+    spans = (
+        await run(
+            session,
+            select(_span.c.span, _span.c.day, _span.c.starts_at, _span.c.ends_at)
+            .where(_span.c.starts_at >= start, _span.c.ends_at <= end)
+            .order_by(_span.c.starts_at),
+        )
+    ).all()
     months = [(day, begins, ends) for span, day, begins, ends in spans if span == MONTH]
     taken: list[Interval] = [(begins, ends) for _, begins, ends in months]
-    days = [(day, begins, ends) for span, day, begins, ends in spans
-            if span == DAY and not any(begins < other_end and other_start < ends for other_start, other_end in taken)]
-    taken = sorted(taken + [(begins, ends) for _, begins, ends in days])
-    parts = [
-        _summed(kind, found, by, areas) for kind, found in ((MONTH, months), (DAY, days)) if found
+    days = [
+        (day, begins, ends)
+        for span, day, begins, ends in spans
+        if span == DAY and not any(begins < other_end and other_start < ends for other_start, other_end in taken)
     ]
+    taken = sorted(taken + [(begins, ends) for _, begins, ends in days])
+    parts = [_summed(kind, found, by, areas) for kind, found in ((MONTH, months), (DAY, days)) if found]
     hours = _gaps(start.astimezone(UTC), end.astimezone(UTC), taken)
     if hours:
         parts.append(
-            select(_hourly.c[by].label("key"), _hourly.c.shown, _hourly.c.helpful, _hourly.c.unhelpful)
-            .where(or_(*(and_(_hourly.c.hour >= a, _hourly.c.hour < b) for a, b in hours)), _in(_hourly.c.area_code, areas))
+            select(_hourly.c[by].label("key"), _hourly.c.shown, _hourly.c.helpful, _hourly.c.unhelpful).where(
+                or_(*(and_(_hourly.c.hour >= a, _hourly.c.hour < b) for a, b in hours)), _in(_hourly.c.area_code, areas)
+            )
         )
     if not parts:
         return {}
     rows = union_all(*parts).subquery()
-    found = (await run(session,
-        select(rows.c.key, func.sum(rows.c.shown), func.sum(rows.c.helpful), func.sum(rows.c.unhelpful)).group_by(rows.c.key)
-    )).all()
-    return {str(key or ""): (int(shown or 0), int(helpful or 0), int(unhelpful or 0)) for key, shown, helpful, unhelpful in found}
+    found = (
+        await run(
+            session,
+            select(rows.c.key, func.sum(rows.c.shown), func.sum(rows.c.helpful), func.sum(rows.c.unhelpful)).group_by(
+                rows.c.key
+            ),
+        )
+    ).all()
+    return {
+        str(key or ""): (int(shown or 0), int(helpful or 0), int(unhelpful or 0))
+        for key, shown, helpful, unhelpful in found
+    }
 
 
 def _in(column: ColumnElement, areas: frozenset[str] | None) -> ColumnElement[bool]:
@@ -121,9 +138,8 @@ def _summed(kind: str, spans: Sequence[tuple[date, datetime, datetime]], by: str
         rows = (_summary.c.area_code == ALL,)
     else:
         rows = (_summary.c.faq_id != ALL, _in(_summary.c.area_code, areas))
-    return (
-        select(_summary.c[by].label("key"), _summary.c.shown, _summary.c.helpful, _summary.c.unhelpful)
-        .where(_summary.c.span == kind, or_(*(_summary.c.day.between(first, last) for first, last in runs)), *rows)
+    return select(_summary.c[by].label("key"), _summary.c.shown, _summary.c.helpful, _summary.c.unhelpful).where(
+        _summary.c.span == kind, or_(*(_summary.c.day.between(first, last) for first, last in runs)), *rows
     )
 
 
@@ -183,13 +199,21 @@ async def sums(session: AsyncSession, span: Span) -> list[dict]:
     area, entry = _hourly.c.area_code, _hourly.c.faq_id
     rows = []
     for keys in ((area, entry), (entry,), (area,)):
-        for *key, shown, helpful, unhelpful in (await run(session,
-            select(*keys, *counters).where(*hourly).group_by(*keys)
-        )).all():
+        for *key, shown, helpful, unhelpful in (
+            await run(session, select(*keys, *counters).where(*hourly).group_by(*keys))
+        ).all():
             named = dict(zip([column.name for column in keys], key, strict=True))
-            rows.append({"span": span.kind, "day": span.day, "area_code": named.get("area_code", ALL),
-                         "faq_id": named.get("faq_id", ALL), "shown": int(shown or 0), "helpful": int(helpful or 0),
-                         "unhelpful": int(unhelpful or 0)})
+            rows.append(
+                {
+                    "span": span.kind,
+                    "day": span.day,
+                    "area_code": named.get("area_code", ALL),
+                    "faq_id": named.get("faq_id", ALL),
+                    "shown": int(shown or 0),
+                    "helpful": int(helpful or 0),
+                    "unhelpful": int(unhelpful or 0),
+                }
+            )
     return rows
 
 
@@ -207,7 +231,11 @@ async def store(session: AsyncSession, spans: Sequence[Span], rows: Sequence[lis
 
 
 async def refresh(
-    session: AsyncSession, tz: ZoneInfo, now: datetime, limit: int = 4, read: AsyncSession | None = None,
+    session: AsyncSession,
+    tz: ZoneInfo,
+    now: datetime,
+    limit: int = 4,
+    read: AsyncSession | None = None,
 ) -> int:
     """`due`, `sums` (on `read` when given) and `store` in one go: sum up to `limit` more days (and
     the months they complete); return how many days were summed (0: up to date)."""
@@ -242,12 +270,18 @@ async def _whole_month(session: AsyncSession, first: date, planned: Sequence[Spa
     """The month beginning on `first` when its days, summed or `planned`, are all there, one after
     the other; else None (a month the time zone changed in stays in days)."""
     last = _next_month(first) - timedelta(days=1)
-    stored = (await run(session,
-        select(_span.c.day, _span.c.starts_at, _span.c.ends_at)
-        .where(_span.c.span == DAY, _span.c.day >= first, _span.c.day <= last)
-    )).all()
-    days = sorted({(day, begins, ends) for day, begins, ends in stored}
-                  | {(span.day, span.starts_at, span.ends_at) for span in planned if first <= span.day <= last})
+    stored = (
+        await run(
+            session,
+            select(_span.c.day, _span.c.starts_at, _span.c.ends_at).where(
+                _span.c.span == DAY, _span.c.day >= first, _span.c.day <= last
+            ),
+        )
+    ).all()
+    days = sorted(
+        {(day, begins, ends) for day, begins, ends in stored}
+        | {(span.day, span.starts_at, span.ends_at) for span in planned if first <= span.day <= last}
+    )
     whole = len(days) == (last - first).days + 1 and all(a[2] == b[1] for a, b in zip(days, days[1:], strict=False))
     return Span(MONTH, first, days[0][1], days[-1][2]) if whole else None
 
@@ -256,8 +290,8 @@ async def _claim(session: AsyncSession, span: Span, now: datetime) -> bool:
     """List a span as summed; False when it already is (another process got there first)."""
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
     result = await session.exec(
-        dialect.insert(_span).values(span=span.kind, day=span.day, starts_at=span.starts_at, ends_at=span.ends_at,
-                                     made_at=now)
+        dialect.insert(_span)
+        .values(span=span.kind, day=span.day, starts_at=span.starts_at, ends_at=span.ends_at, made_at=now)
         .on_conflict_do_nothing(index_elements=["span", "day"])
     )
     return bool(result.rowcount)
@@ -271,13 +305,21 @@ async def roll_up_hours(session: AsyncSession, before: datetime, limit: int) -> 
     summed, day and month (a month's sums are made from its hours: they stay until then); return
     how many. Hours of days not summed yet, or not wholly before `before`, stay. Idempotent: it only
     removes what the summaries already hold."""
-    cut = (await run(session,
-        select(func.max(_span.c.ends_at)).where(_span.c.span == DAY, _span.c.ends_at <= before)
-    )).one()[0]
-    months = (await run(session,
-        select(_span.c.starts_at, _span.c.ends_at).where(_span.c.span == MONTH, _span.c.starts_at < before)
-        .order_by(_span.c.starts_at)
-    )).all() if cut is not None else []
+    cut = (
+        await run(session, select(func.max(_span.c.ends_at)).where(_span.c.span == DAY, _span.c.ends_at <= before))
+    ).one()[0]
+    months = (
+        (
+            await run(
+                session,
+                select(_span.c.starts_at, _span.c.ends_at)
+                .where(_span.c.span == MONTH, _span.c.starts_at < before)
+                .order_by(_span.c.starts_at),
+            )
+        ).all()
+        if cut is not None
+        else []
+    )
     runs: list[list[datetime]] = []
     for begins, ends in months:
         ends = min(ends, cut)
@@ -291,9 +333,10 @@ async def roll_up_hours(session: AsyncSession, before: datetime, limit: int) -> 
         return 0
     key = (_hourly.c.hour, _hourly.c.area_code, _hourly.c.faq_id)
     oldest = (
-        select(*key).where(or_(*(and_(_hourly.c.hour >= a, _hourly.c.hour < b) for a, b in runs)))
-        .order_by(*key).limit(limit)
+        select(*key)
+        .where(or_(*(and_(_hourly.c.hour >= a, _hourly.c.hour < b) for a, b in runs)))
+        .order_by(*key)
+        .limit(limit)
     )
     result = await session.exec(delete(_hourly).where(tuple_(*key).in_(oldest)))
     return int(result.rowcount or 0)
-

@@ -110,8 +110,11 @@ class Holder:
                 await self._connection.commit()
             except Exception as exc:  # the database is away; the lock went with the connection
                 if self._connection is not None:
-                    log.error("lease holder %s: database unavailable (%s); locking again when it is back",
-                              self.number, type(exc).__name__)
+                    log.error(
+                        "lease holder %s: database unavailable (%s); locking again when it is back",
+                        self.number,
+                        type(exc).__name__,
+                    )
                 else:
                     retry = min(retry * 2, RETRY_SECONDS)
                 await self._close()

@@ -128,8 +128,14 @@ def _order(chosen: InboxFilter) -> list:
 
 
 async def page(
-    session: AsyncSession, staff: Staff, chosen: InboxFilter, *, now: datetime, tz: ZoneInfo,
-    number: int = 1, size: int = 25,
+    session: AsyncSession,
+    staff: Staff,
+    chosen: InboxFilter,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    number: int = 1,
+    size: int = 25,
 ) -> tuple[list[Ticket], dict[str, int]]:
     """One page of matching tickets, and how many match the filter in each status (its own status
     left out: see `status_counts`; `total_of` gives how many match in all)."""
@@ -142,7 +148,12 @@ async def page(
 
 
 async def status_counts(
-    session: AsyncSession, staff: Staff, chosen: InboxFilter, *, now: datetime, tz: ZoneInfo,
+    session: AsyncSession,
+    staff: Staff,
+    chosen: InboxFilter,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
 ) -> dict[str, int]:
     """How many tickets match the filter in each status (the filter's own status left out)."""
     where = conditions(staff, replace(chosen, status=""), now=now, tz=tz)
@@ -176,7 +187,13 @@ async def open_and_overdue(session: AsyncSession, areas: Collection[str] | None,
 
 
 async def matching(
-    session: AsyncSession, staff: Staff, chosen: InboxFilter, *, now: datetime, tz: ZoneInfo, limit: int = 100_000,
+    session: AsyncSession,
+    staff: Staff,
+    chosen: InboxFilter,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    limit: int = 100_000,
 ) -> list[Ticket]:
     """Every matching ticket, oldest first (for exports)."""
     where = conditions(staff, chosen, now=now, tz=tz)
@@ -195,7 +212,9 @@ async def staff_in_scope(session: AsyncSession, staff: Staff) -> list[Staff]:
 
 async def assignable(session: AsyncSession, ticket: Ticket) -> list[Staff]:
     """Active accounts whose scope includes the ticket, commune officers of its commune first."""
-    candidates = (await session.exec(select(Staff).where(col(Staff.active).is_(True)).order_by(col(Staff.username)))).all()
+    candidates = (
+        await session.exec(select(Staff).where(col(Staff.active).is_(True)).order_by(col(Staff.username)))
+    ).all()
     found = [staff for staff in candidates if in_scope(staff, ticket)]
     return sorted(found, key=lambda staff: staff.role != StaffRole.commune)
 
@@ -218,12 +237,17 @@ async def deliveries(session: AsyncSession, ticket: Ticket) -> dict[tuple[str, d
     if ticket.citizen_id is None:
         return {}  # the citizen deleted their data, and their messages with it
     prefix = f"ticket:{ticket.id}:"
-    rows = (await session.exec(select(OutboxMessage).where(
-        OutboxMessage.citizen_id == ticket.citizen_id, col(OutboxMessage.dedupe_key).startswith(prefix),
-    ))).all()
+    rows = (
+        await session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.citizen_id == ticket.citizen_id,
+                col(OutboxMessage.dedupe_key).startswith(prefix),
+            )
+        )
+    ).all()
     found: dict[tuple[str, datetime], OutboxMessage] = {}
     for message in rows:
-        what, _, moment = (message.dedupe_key or "")[len(prefix):].partition(":")
+        what, _, moment = (message.dedupe_key or "")[len(prefix) :].partition(":")
         try:
             found[(what, datetime.fromisoformat(moment))] = message
         except ValueError:

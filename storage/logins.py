@@ -37,7 +37,11 @@ def record_failure(session: AsyncSession, username: str, address: str, now: date
 
 async def failures_since(session: AsyncSession, username: str, address: str, since: datetime) -> Failures:
     """How often this pair, and this address, failed since `since`."""
-    recent = select(func.count()).select_from(LoginFailure).where(col(LoginFailure.at) >= since, LoginFailure.address == address[:64])
+    recent = (
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(col(LoginFailure.at) >= since, LoginFailure.address == address[:64])
+    )
     from_address = int((await session.exec(recent)).one())
     pair = int((await session.exec(recent.where(LoginFailure.username == username[:64]))).one())
     return Failures(pair, from_address)
@@ -54,7 +58,10 @@ async def guessed_accounts(session: AsyncSession, since: datetime, at_least: int
         .having(failures >= at_least)
         .order_by(failures.desc(), col(LoginFailure.username))
     )
-    return [Guessed(username, int(count), int(addresses)) for username, count, addresses in (await session.exec(query)).all()]
+    return [
+        Guessed(username, int(count), int(addresses))
+        for username, count, addresses in (await session.exec(query)).all()
+    ]
 
 
 async def purge_failures(session: AsyncSession, before: datetime) -> None:

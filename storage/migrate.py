@@ -45,7 +45,9 @@ class SchemaNotCurrent(RuntimeError):
 @functools.cache
 def known() -> tuple[str, ...]:
     """The schema revisions this release knows, newest first."""
-    return tuple(script.revision for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions())
+    return tuple(
+        script.revision for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()
+    )
 
 
 def head() -> str:
@@ -57,6 +59,7 @@ async def check_current(engine: AsyncEngine) -> None:
     """Raise SchemaNotCurrent, saying what to do, unless the database is at `head()`: a process
     started before `db upgrade` (or on a newer release's database) would otherwise fail on every
     request with a missing column."""
+
     def applied(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
@@ -68,7 +71,11 @@ async def check_current(engine: AsyncEngine) -> None:
     if current is None:
         raise SchemaNotCurrent("the database has no tables yet: run `python -m bot db upgrade` first")
     if current in known():
-        raise SchemaNotCurrent(f"the database schema is at revision {current}, this release needs {wanted}: "
-                               "back the database up, then run `python -m bot db upgrade`")
-    raise SchemaNotCurrent(f"the database schema is at revision {current}, which this release does not know "
-                           f"(made by a newer release?); this release needs {wanted}")
+        raise SchemaNotCurrent(
+            f"the database schema is at revision {current}, this release needs {wanted}: "
+            "back the database up, then run `python -m bot db upgrade`"
+        )
+    raise SchemaNotCurrent(
+        f"the database schema is at revision {current}, which this release does not know "
+        f"(made by a newer release?); this release needs {wanted}"
+    )

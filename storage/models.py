@@ -71,9 +71,7 @@ class Citizen(SQLModel, table=True):
 class Conversation(SQLModel, table=True):
     """Where a citizen is in a multi-step flow: a named state and a small JSON payload."""
 
-    citizen_id: int = Field(
-        sa_column=Column(ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True)
-    )
+    citizen_id: int = Field(sa_column=Column(ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True))
     state: str = Field(max_length=64)
     data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = _utc_column(nullable=False)
@@ -268,11 +266,24 @@ class Ticket(SQLModel, table=True):
         # Open and overdue tickets counted from the index alone (the overview, the overdue inbox).
         Index("ix_ticket_status_due", "status", "due_at"),
         # The ticket figures of a period (storage/stats.py ticket_summary) read from the index alone.
-        Index("ix_ticket_figures", "created_at", "kind", "area_code", "status", "due_at", "answered_at", "rating",
-              "resolved"),
+        Index(
+            "ix_ticket_figures",
+            "created_at",
+            "kind",
+            "area_code",
+            "status",
+            "due_at",
+            "answered_at",
+            "rating",
+            "resolved",
+        ),
         # The few tickets still without search text (storage/inbox.py), found without a scan.
-        Index("ix_ticket_search_pending", "id", sqlite_where=text("search_text IS NULL"),
-              postgresql_where=text("search_text IS NULL")),
+        Index(
+            "ix_ticket_search_pending",
+            "id",
+            sqlite_where=text("search_text IS NULL"),
+            postgresql_where=text("search_text IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -359,8 +370,14 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_notice_reach", "broadcast_id", "area_code", "status", "citizen_id"),
         # The messages whose payload is still kept, by status and finish time: what the nightly
         # prune looks through (storage/prune.py), never the millions of rows already done.
-        Index("ix_outbox_payload_kept", "status", "sent_at", "next_attempt_at",
-              sqlite_where=text("payload_dropped_at IS NULL"), postgresql_where=text("payload_dropped_at IS NULL")),
+        Index(
+            "ix_outbox_payload_kept",
+            "status",
+            "sent_at",
+            "next_attempt_at",
+            sqlite_where=text("payload_dropped_at IS NULL"),
+            postgresql_where=text("payload_dropped_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -720,7 +737,9 @@ class DialogueQuestion(SQLModel, table=True):
     __tablename__ = "dialogue_question"
 
     ticket_id: int = Field(sa_column=Column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True))
-    dialogue_id: int = Field(sa_column=Column(ForeignKey("dialogue.id", ondelete="CASCADE"), nullable=False, index=True))
+    dialogue_id: int = Field(
+        sa_column=Column(ForeignKey("dialogue.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     votes: int = 0
     published: bool = True
     answer: str | None = Field(default=None, max_length=4000)
@@ -732,7 +751,9 @@ class DialogueVote(SQLModel, table=True):
 
     __tablename__ = "dialogue_vote"
 
-    ticket_id: int = Field(sa_column=Column(ForeignKey("dialogue_question.ticket_id", ondelete="CASCADE"), primary_key=True))
+    ticket_id: int = Field(
+        sa_column=Column(ForeignKey("dialogue_question.ticket_id", ondelete="CASCADE"), primary_key=True)
+    )
     citizen_id: int = Field(sa_column=Column(ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True))
     voted_at: datetime = _utc_column(nullable=False)
 

@@ -31,17 +31,35 @@ class InvalidNominationStatus(ValueError):
 
 
 async def create(
-    session: AsyncSession, *, citizen_id: int | None, nominee: str, area_code: str | None, body: str,
-    consent: str, anonymous: bool, nominator_name: str | None, locale: str,
-    files: Sequence[dict], now: datetime,
+    session: AsyncSession,
+    *,
+    citizen_id: int | None,
+    nominee: str,
+    area_code: str | None,
+    body: str,
+    consent: str,
+    anonymous: bool,
+    nominator_name: str | None,
+    locale: str,
+    files: Sequence[dict],
+    now: datetime,
 ) -> Nomination:
     """Store a new nomination under a fresh unique code."""
     if nominee not in NOMINEES or consent not in CONSENTS:
         raise ValueError(f"unknown nominee {nominee!r} or consent {consent!r}")
     nomination = Nomination(
-        code=await _unused_code(session), citizen_id=citizen_id, nominee=nominee, area_code=area_code, body=body,
-        consent=consent, anonymous=anonymous, nominator_name=None if anonymous else nominator_name,
-        locale=locale, files=list(files), created_at=now, updated_at=now,
+        code=await _unused_code(session),
+        citizen_id=citizen_id,
+        nominee=nominee,
+        area_code=area_code,
+        body=body,
+        consent=consent,
+        anonymous=anonymous,
+        nominator_name=None if anonymous else nominator_name,
+        locale=locale,
+        files=list(files),
+        created_at=now,
+        updated_at=now,
     )
     session.add(nomination)
     await session.flush()
@@ -64,7 +82,9 @@ def visible_to(staff: Staff) -> ColumnElement[bool]:
     return true()
 
 
-async def list_for(session: AsyncSession, staff: Staff, *, status: str | None = None, limit: int = 200) -> list[Nomination]:
+async def list_for(
+    session: AsyncSession, staff: Staff, *, status: str | None = None, limit: int = 200
+) -> list[Nomination]:
     """The nominations `staff` may see, newest first, optionally of one status."""
     query = select(Nomination).where(visible_to(staff))
     if status:
@@ -118,14 +138,18 @@ def mark_published(nomination: Nomination, story_id: str, now: datetime) -> None
 async def counts_by_area(session: AsyncSession, start: datetime, end: datetime) -> dict[str | None, tuple[int, int]]:
     """Per commune (None: not known): (nominations received, nominations published) in [start, end)."""
     received = await session.exec(
-        select(Nomination.area_code, func.count()).where(Nomination.created_at >= start, Nomination.created_at < end)
+        select(Nomination.area_code, func.count())
+        .where(Nomination.created_at >= start, Nomination.created_at < end)
         .group_by(Nomination.area_code)
     )
     published = await session.exec(
-        select(Nomination.area_code, func.count()).where(
+        select(Nomination.area_code, func.count())
+        .where(
             col(Nomination.published_at).is_not(None),
-            col(Nomination.published_at) >= start, col(Nomination.published_at) < end,
-        ).group_by(Nomination.area_code)
+            col(Nomination.published_at) >= start,
+            col(Nomination.published_at) < end,
+        )
+        .group_by(Nomination.area_code)
     )
     counts: dict[str | None, list[int]] = {}
     for area, count in received.all():

@@ -38,13 +38,26 @@ class ReplyWindow:
 
 
 async def enqueue(
-    session: AsyncSession, *, channel: str, chat_id: str, payload: dict, now: datetime,
-    citizen_id: int | None = None, priority: int = PRIORITY_BULK, dedupe_key: str | None = None,
+    session: AsyncSession,
+    *,
+    channel: str,
+    chat_id: str,
+    payload: dict,
+    now: datetime,
+    citizen_id: int | None = None,
+    priority: int = PRIORITY_BULK,
+    dedupe_key: str | None = None,
 ) -> OutboxMessage | None:
     """Queue a message; with a `dedupe_key` already queued, do nothing and return None."""
     message = OutboxMessage(
-        citizen_id=citizen_id, channel=channel, chat_id=chat_id, payload=payload, priority=priority,
-        next_attempt_at=now, dedupe_key=dedupe_key, created_at=now,
+        citizen_id=citizen_id,
+        channel=channel,
+        chat_id=chat_id,
+        payload=payload,
+        priority=priority,
+        next_attempt_at=now,
+        dedupe_key=dedupe_key,
+        created_at=now,
     )
     if dedupe_key is None:
         session.add(message)
@@ -54,15 +67,24 @@ async def enqueue(
     # the loser is not left with a failed transaction.
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
     table = table_of(OutboxMessage)
-    inserted = (await session.exec(
-        dialect.insert(table).values(**message.model_dump(exclude={"id"}))
-        .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
-    )).first()
+    inserted = (
+        await session.exec(
+            dialect.insert(table)
+            .values(**message.model_dump(exclude={"id"}))
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(table.c.id)
+        )
+    ).first()
     return None if inserted is None else await session.get(OutboxMessage, inserted[0])
 
 
 async def claim(
-    session: AsyncSession, channel: str, now: datetime, limit: int = 20, *, include_bulk: bool = True,
+    session: AsyncSession,
+    channel: str,
+    now: datetime,
+    limit: int = 20,
+    *,
+    include_bulk: bool = True,
     window: ReplyWindow | None = None,
 ) -> list[OutboxMessage]:
     """Mark the next due messages of a channel as `sending` and return them (the caller commits).
@@ -73,9 +95,11 @@ async def claim(
     """
     statement = (
         select(OutboxMessage)
-        .where(OutboxMessage.channel == channel,
-               col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]),
-               col(OutboxMessage.next_attempt_at) <= now)
+        .where(
+            OutboxMessage.channel == channel,
+            col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]),
+            col(OutboxMessage.next_attempt_at) <= now,
+        )
         .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
         .limit(limit)
     )
@@ -87,8 +111,11 @@ async def claim(
     opted_out = await _opted_out(session, [m.citizen_id for m in messages if m.broadcast_id and m.citizen_id])
     chats = [m.chat_id for m in messages]
     closed = await _window_closed(session, channel, chats, now - window.length) if window else set()
-    paid = (await _window_closed(session, channel, chats, now - window.free) - closed
-            if window and window.free is not None and window.free < window.length else set())
+    paid = (
+        await _window_closed(session, channel, chats, now - window.free) - closed
+        if window and window.free is not None and window.free < window.length
+        else set()
+    )
     claimed = []
     for message in messages:
         if message.broadcast_id and message.citizen_id in opted_out:
@@ -128,7 +155,9 @@ async def _window_closed(session: AsyncSession, channel: str, chat_ids: list[str
         return set()
     result = await session.exec(
         select(Citizen.channel_user_id).where(
-            Citizen.channel == channel, col(Citizen.channel_user_id).in_(set(chat_ids)), col(Citizen.last_seen_at) >= since
+            Citizen.channel == channel,
+            col(Citizen.channel_user_id).in_(set(chat_ids)),
+            col(Citizen.last_seen_at) >= since,
         )
     )
     return set(chat_ids) - set(result.all())
@@ -138,8 +167,12 @@ async def pending_for(session: AsyncSession, channel: str, chat_id: str, now: da
     """Messages waiting for one chat on a pull channel (the web chat page fetches them)."""
     result = await session.exec(
         select(OutboxMessage)
-        .where(OutboxMessage.channel == channel, OutboxMessage.chat_id == chat_id,
-               OutboxMessage.status == OutboxStatus.pending, col(OutboxMessage.next_attempt_at) <= now)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.chat_id == chat_id,
+            OutboxMessage.status == OutboxStatus.pending,
+            col(OutboxMessage.next_attempt_at) <= now,
+        )
         .order_by(col(OutboxMessage.id))
     )
     return list(result.all())
@@ -156,12 +189,15 @@ async def mark_sent_many(session: AsyncSession, message_ids: Collection[int], no
     """Delivered, for several messages in one statement (as `mark_sent`; rows gone meanwhile are ignored)."""
     if message_ids:
         await session.exec(
-            update(OutboxMessage).where(col(OutboxMessage.id).in_(sorted(message_ids)))
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(sorted(message_ids)))
             .values(status=OutboxStatus.sent, sent_at=now, error=None)
         )
 
 
-def mark_retry(message: OutboxMessage, now: datetime, delay: timedelta, error: str, *, count_attempt: bool = True) -> None:
+def mark_retry(
+    message: OutboxMessage, now: datetime, delay: timedelta, error: str, *, count_attempt: bool = True
+) -> None:
     """Try again after `delay` (a rate-limit wait does not count as an attempt)."""
     message.status = OutboxStatus.pending
     message.next_attempt_at = now + delay
@@ -187,9 +223,8 @@ async def release_in_flight(session: AsyncSession, now: datetime) -> int:
     """
     statement = update(OutboxMessage).where(col(OutboxMessage.status) == OutboxStatus.sending)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        statement = statement.where(or_(col(OutboxMessage.next_attempt_at) <= now,
-                                        await holders.gone(session, col(OutboxMessage.holder))))
-    result = await session.exec(
-        statement.values(status=OutboxStatus.pending, next_attempt_at=now)
-    )
+        statement = statement.where(
+            or_(col(OutboxMessage.next_attempt_at) <= now, await holders.gone(session, col(OutboxMessage.holder)))
+        )
+    result = await session.exec(statement.values(status=OutboxStatus.pending, next_attempt_at=now))
     return result.rowcount or 0

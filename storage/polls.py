@@ -32,8 +32,17 @@ def _dialect(session: AsyncSession):
 
 
 async def create_poll(
-    session: AsyncSession, *, texts: dict[str, str], choices: list[dict[str, str]], free_text: bool, target: dict,
-    opens_at: datetime, closes_at: datetime, now: datetime, author: str = "", author_staff_id: int | None = None,
+    session: AsyncSession,
+    *,
+    texts: dict[str, str],
+    choices: list[dict[str, str]],
+    free_text: bool,
+    target: dict,
+    opens_at: datetime,
+    closes_at: datetime,
+    now: datetime,
+    author: str = "",
+    author_staff_id: int | None = None,
 ) -> Poll:
     """Record a poll to open at `opens_at` (the caller commits). `choices` are {locale: label}."""
     if not texts.get("vi"):
@@ -43,15 +52,24 @@ async def create_poll(
     if closes_at <= opens_at:
         raise ValueError("a poll must close after it opens")
     poll = Poll(
-        texts=texts, choices=choices, free_text=free_text, target={key: list(target.get(key) or []) for key in TARGET_KEYS},
-        opens_at=opens_at, closes_at=closes_at, author=author, author_staff_id=author_staff_id, created_at=now,
+        texts=texts,
+        choices=choices,
+        free_text=free_text,
+        target={key: list(target.get(key) or []) for key in TARGET_KEYS},
+        opens_at=opens_at,
+        closes_at=closes_at,
+        author=author,
+        author_staff_id=author_staff_id,
+        created_at=now,
     )
     session.add(poll)
     await session.flush()
     return poll
 
 
-async def _claim(session: AsyncSession, candidates: Sequence[Poll], from_status: Collection[str], **values: object) -> list[Poll]:
+async def _claim(
+    session: AsyncSession, candidates: Sequence[Poll], from_status: Collection[str], **values: object
+) -> list[Poll]:
     """The candidates whose status this caller alone moved (a conditional UPDATE per poll)."""
     claimed = []
     for poll in candidates:
@@ -67,28 +85,40 @@ async def _claim(session: AsyncSession, candidates: Sequence[Poll], from_status:
 
 async def claim_to_open(session: AsyncSession, now: datetime) -> list[Poll]:
     """Drafts whose opening time has come (and whose closing time has not), marked open by this caller alone."""
-    due = (await session.exec(
-        select(Poll).where(Poll.status == PollStatus.draft, col(Poll.opens_at) <= now, col(Poll.closes_at) > now)
-        .order_by(col(Poll.id))
-    )).all()
+    due = (
+        await session.exec(
+            select(Poll)
+            .where(Poll.status == PollStatus.draft, col(Poll.opens_at) <= now, col(Poll.closes_at) > now)
+            .order_by(col(Poll.id))
+        )
+    ).all()
     return await _claim(session, due, [PollStatus.draft], status=PollStatus.open, opened_at=now)
 
 
 async def claim_to_close(session: AsyncSession, now: datetime) -> list[Poll]:
     """Polls whose closing time has come, marked closed by this caller alone (a draft that never
     opened closes too, without having been delivered)."""
-    due = (await session.exec(
-        select(Poll).where(col(Poll.status).in_([PollStatus.draft, PollStatus.open]), col(Poll.closes_at) <= now)
-        .order_by(col(Poll.id))
-    )).all()
+    due = (
+        await session.exec(
+            select(Poll)
+            .where(col(Poll.status).in_([PollStatus.draft, PollStatus.open]), col(Poll.closes_at) <= now)
+            .order_by(col(Poll.id))
+        )
+    ).all()
     return await _claim(session, due, [PollStatus.draft, PollStatus.open], status=PollStatus.closed)
 
 
 async def open_polls(session: AsyncSession, now: datetime) -> list[Poll]:
     """Polls taking answers right now, newest first."""
-    return list((await session.exec(
-        select(Poll).where(Poll.status == PollStatus.open, col(Poll.closes_at) > now).order_by(col(Poll.id).desc())
-    )).all())
+    return list(
+        (
+            await session.exec(
+                select(Poll)
+                .where(Poll.status == PollStatus.open, col(Poll.closes_at) > now)
+                .order_by(col(Poll.id).desc())
+            )
+        ).all()
+    )
 
 
 def is_open(poll: Poll, now: datetime) -> bool:
@@ -98,13 +128,19 @@ def is_open(poll: Poll, now: datetime) -> bool:
 
 async def answer_of(session: AsyncSession, poll_id: int, citizen_id: int) -> PollAnswer | None:
     """The citizen's current answer to a poll."""
-    return (await session.exec(
-        select(PollAnswer).where(PollAnswer.poll_id == poll_id, PollAnswer.citizen_id == citizen_id)
-    )).first()
+    return (
+        await session.exec(select(PollAnswer).where(PollAnswer.poll_id == poll_id, PollAnswer.citizen_id == citizen_id))
+    ).first()
 
 
 async def record_answer(
-    session: AsyncSession, poll: Poll, citizen: Citizen, *, now: datetime, choice: int | None = None, text: str | None = None,
+    session: AsyncSession,
+    poll: Poll,
+    citizen: Citizen,
+    *,
+    now: datetime,
+    choice: int | None = None,
+    text: str | None = None,
 ) -> None:
     """Store the citizen's answer, replacing an earlier one; commune, household status and channel
     are copied from the citizen now. One statement, so two presses at once never collide on the key."""
@@ -112,11 +148,17 @@ async def record_answer(
         raise ValueError("this answer does not fit the poll")
     table = table_of(PollAnswer)
     values = {
-        "choice": choice, "text": text[:MAX_ANSWER] if text is not None else None, "area_code": citizen.area_code,
-        "household_status": citizen.household_status, "channel": citizen.channel, "updated_at": now,
+        "choice": choice,
+        "text": text[:MAX_ANSWER] if text is not None else None,
+        "area_code": citizen.area_code,
+        "household_status": citizen.household_status,
+        "channel": citizen.channel,
+        "updated_at": now,
     }
     await session.exec(
-        _dialect(session).insert(table).values(poll_id=poll.id, citizen_id=citizen.id, answered_at=now, **values)
+        _dialect(session)
+        .insert(table)
+        .values(poll_id=poll.id, citizen_id=citizen.id, answered_at=now, **values)
         .on_conflict_do_update(index_elements=["poll_id", "citizen_id"], set_=values)
     )
 
@@ -146,9 +188,13 @@ async def tally(session: AsyncSession, poll_id: int, dimension: str | None = Non
     if dimension is not None and dimension not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r}")
     if dimension is None:
-        rows = (await session.exec(
-            select(col(PollAnswer.choice), func.count()).where(col(PollAnswer.poll_id) == poll_id).group_by(col(PollAnswer.choice))
-        )).all()
+        rows = (
+            await session.exec(
+                select(col(PollAnswer.choice), func.count())
+                .where(col(PollAnswer.poll_id) == poll_id)
+                .group_by(col(PollAnswer.choice))
+            )
+        ).all()
         return Tally({"": {choice: int(count) for choice, count in rows}} if rows else {})
     return (await tallies(session, poll_id, [dimension]))[dimension]
 
@@ -160,9 +206,9 @@ async def tallies(session: AsyncSession, poll_id: int, dimensions: Sequence[str]
         raise ValueError(f"unknown dimensions {unknown!r}")
     keys = [func.coalesce(getattr(PollAnswer, dimension), "") for dimension in dimensions]
     statement = select(*keys, col(PollAnswer.choice), func.count())  # type: ignore[call-overload]  # SQLModel's select() is typed for at most four columns
-    grouped = (await session.exec(
-        statement.where(col(PollAnswer.poll_id) == poll_id).group_by(*keys, col(PollAnswer.choice))
-    )).all()
+    grouped = (
+        await session.exec(statement.where(col(PollAnswer.poll_id) == poll_id).group_by(*keys, col(PollAnswer.choice)))
+    ).all()
     found: dict[str, dict[str, dict[int | None, int]]] = {dimension: {} for dimension in dimensions}
     for *groups, choice, count in grouped:
         for dimension, key in zip(dimensions, groups, strict=True):
@@ -173,19 +219,33 @@ async def tallies(session: AsyncSession, poll_id: int, dimensions: Sequence[str]
 
 async def texts_of(session: AsyncSession, poll_id: int, *, limit: int = 200, offset: int = 0) -> list[PollAnswer]:
     """Free-text answers, newest first (staff see them without any name)."""
-    return list((await session.exec(
-        select(PollAnswer).where(PollAnswer.poll_id == poll_id, col(PollAnswer.text).is_not(None))
-        .order_by(col(PollAnswer.updated_at).desc(), col(PollAnswer.id).desc()).offset(offset).limit(limit)
-    )).all())
+    return list(
+        (
+            await session.exec(
+                select(PollAnswer)
+                .where(PollAnswer.poll_id == poll_id, col(PollAnswer.text).is_not(None))
+                .order_by(col(PollAnswer.updated_at).desc(), col(PollAnswer.id).desc())
+                .offset(offset)
+                .limit(limit)
+            )
+        ).all()
+    )
 
 
 async def participants(session: AsyncSession, poll_id: int) -> list[tuple[Citizen, PollAnswer]]:
     """Who answered and can still be reached (consenting, not blocked), with their answers."""
-    rows = (await session.exec(
-        select(Citizen, PollAnswer).join(PollAnswer, col(PollAnswer.citizen_id) == col(Citizen.id))
-        .where(PollAnswer.poll_id == poll_id, col(Citizen.unreachable_at).is_(None), col(Citizen.consent_at).is_not(None))
-        .order_by(col(PollAnswer.id))
-    )).all()
+    rows = (
+        await session.exec(
+            select(Citizen, PollAnswer)
+            .join(PollAnswer, col(PollAnswer.citizen_id) == col(Citizen.id))
+            .where(
+                PollAnswer.poll_id == poll_id,
+                col(Citizen.unreachable_at).is_(None),
+                col(Citizen.consent_at).is_not(None),
+            )
+            .order_by(col(PollAnswer.id))
+        )
+    ).all()
     return [(citizen, answer) for citizen, answer in rows]
 
 
@@ -195,11 +255,22 @@ async def queue_messages(session: AsyncSession, messages: Sequence[tuple[Citizen
     if not messages:
         return 0
     table = table_of(OutboxMessage)
-    rows = [{
-        "citizen_id": citizen.id, "channel": citizen.channel, "chat_id": citizen.channel_user_id, "payload": payload,
-        "priority": PRIORITY_BULK, "status": OutboxStatus.pending.value, "attempts": 0, "next_attempt_at": now,
-        "dedupe_key": key, "bulk": True, "created_at": now,
-    } for citizen, payload, key in messages]
+    rows = [
+        {
+            "citizen_id": citizen.id,
+            "channel": citizen.channel,
+            "chat_id": citizen.channel_user_id,
+            "payload": payload,
+            "priority": PRIORITY_BULK,
+            "status": OutboxStatus.pending.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "dedupe_key": key,
+            "bulk": True,
+            "created_at": now,
+        }
+        for citizen, payload, key in messages
+    ]
     result = await session.exec(
         _dialect(session).insert(table).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
@@ -236,7 +307,11 @@ async def answer_counts(session: AsyncSession, poll_ids: Collection[int]) -> dic
     """How many citizens answered each poll."""
     if not poll_ids:
         return {}
-    rows = (await session.exec(
-        select(col(PollAnswer.poll_id), func.count()).where(col(PollAnswer.poll_id).in_(list(poll_ids))).group_by(col(PollAnswer.poll_id))
-    )).all()
+    rows = (
+        await session.exec(
+            select(col(PollAnswer.poll_id), func.count())
+            .where(col(PollAnswer.poll_id).in_(list(poll_ids)))
+            .group_by(col(PollAnswer.poll_id))
+        )
+    ).all()
     return {poll_id: int(count) for poll_id, count in rows}

@@ -130,8 +130,9 @@ async def dry_run(sessions: SessionFactory, chosen: Sequence[Rule], now: datetim
     return outcomes
 
 
-async def run(sessions: SessionFactory, chosen: Sequence[Rule], now: datetime, *, batch: int = BATCH,
-              pause: float = 0.0) -> list[Outcome]:
+async def run(
+    sessions: SessionFactory, chosen: Sequence[Rule], now: datetime, *, batch: int = BATCH, pause: float = 0.0
+) -> list[Outcome]:
     """Apply each rule in batches of `batch`, each in a transaction of its own, until a batch comes
     back short. A rule that fails is logged and the next one runs."""
     outcomes = []
@@ -158,9 +159,19 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
     """Audit-log what a run removed, one entry per rule that removed something or failed."""
     for outcome in outcomes:
         if outcome.count or outcome.error:
-            await audit.record(session, None, AUDIT_ACTION, now=now, actor=actor, object_type="rule",
-                               object_id=outcome.rule.name, removed=outcome.count, unit=outcome.rule.unit,
-                               transactions=outcome.transactions, error=outcome.error)
+            await audit.record(
+                session,
+                None,
+                AUDIT_ACTION,
+                now=now,
+                actor=actor,
+                object_type="rule",
+                object_id=outcome.rule.name,
+                removed=outcome.count,
+                unit=outcome.rule.unit,
+                transactions=outcome.transactions,
+                error=outcome.error,
+            )
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -184,10 +195,12 @@ def _outbox_payloads(period: timedelta) -> Rule:
 
     def queries(now: datetime) -> tuple[Any, Any]:
         cut = now - period
-        sent = select(OutboxMessage.id).where(kept, OutboxMessage.status == OutboxStatus.sent,
-                                              col(OutboxMessage.sent_at) < cut)
-        gave_up = select(OutboxMessage.id).where(kept, col(OutboxMessage.status).in_(GAVE_UP),
-                                                 col(OutboxMessage.next_attempt_at) < cut)
+        sent = select(OutboxMessage.id).where(
+            kept, OutboxMessage.status == OutboxStatus.sent, col(OutboxMessage.sent_at) < cut
+        )
+        gave_up = select(OutboxMessage.id).where(
+            kept, col(OutboxMessage.status).in_(GAVE_UP), col(OutboxMessage.next_attempt_at) < cut
+        )
         return sent, gave_up
 
     async def count(session: AsyncSession, now: datetime) -> int:
@@ -206,8 +219,14 @@ def _outbox_payloads(period: timedelta) -> Rule:
         )
         return int(result.rowcount)
 
-    return Rule("outbox-payloads", f"outbox: a delivered, failed or skipped message's text and buttons, "
-                f"{period.days} days after it was sent or given up (status and times stay)", "payloads", count, apply)
+    return Rule(
+        "outbox-payloads",
+        f"outbox: a delivered, failed or skipped message's text and buttons, "
+        f"{period.days} days after it was sent or given up (status and times stay)",
+        "payloads",
+        count,
+        apply,
+    )
 
 
 def _faq_hours(period: timedelta, tz: ZoneInfo) -> Rule:
@@ -222,8 +241,9 @@ def _faq_hours(period: timedelta, tz: ZoneInfo) -> Rule:
     async def count(session: AsyncSession, now: datetime) -> int:
         span = SQLModel.metadata.tables["faq_usage_span"]  # the days summed so far (FAQ_SUMMARY_MODULE)
         hour = col(FaqUsageRow.hour)
-        summed = exists().where(span.c.span == "day", span.c.ends_at <= before(now), hour >= span.c.starts_at,
-                                hour < span.c.ends_at)
+        summed = exists().where(
+            span.c.span == "day", span.c.ends_at <= before(now), hour >= span.c.starts_at, hour < span.c.ends_at
+        )
         return await _count(session, select(FaqUsageRow.faq_id).where(hour < before(now), summed))
 
     async def apply(session: AsyncSession, now: datetime, batch: int) -> int:
@@ -231,8 +251,14 @@ def _faq_hours(period: timedelta, tz: ZoneInfo) -> Rule:
         return int(await roll_up(session, before(now), batch))
 
     missing = "" if roll_up is not None else f"{FAQ_SUMMARY_MODULE}.roll_up_hours is not there yet"
-    return Rule("faq-hours", f"faq_usage: hourly FAQ counters, rolled up into days after {period.days} days",
-                "hourly rows", count, apply, missing)
+    return Rule(
+        "faq-hours",
+        f"faq_usage: hourly FAQ counters, rolled up into days after {period.days} days",
+        "hourly rows",
+        count,
+        apply,
+        missing,
+    )
 
 
 def _conversations() -> Rule:
@@ -248,8 +274,13 @@ def _conversations() -> Rule:
         ids = await _ids(session, select(Conversation.citizen_id).where(due(now)), batch)
         return await _delete(session, delete(Conversation).where(col(Conversation.citizen_id).in_(ids), due(now)), ids)
 
-    return Rule("conversations", "conversation: a citizen's unfinished step, once it has expired "
-                "(CONVERSATION_TTL_HOURS)", "rows", count, apply)
+    return Rule(
+        "conversations",
+        "conversation: a citizen's unfinished step, once it has expired (CONVERSATION_TTL_HOURS)",
+        "rows",
+        count,
+        apply,
+    )
 
 
 def _unanswered(period: timedelta) -> Rule:
@@ -263,10 +294,17 @@ def _unanswered(period: timedelta) -> Rule:
 
     async def apply(session: AsyncSession, now: datetime, batch: int) -> int:
         ids = await _ids(session, select(UnansweredQuestion.id).where(due(now)), batch)
-        return await _delete(session, delete(UnansweredQuestion).where(col(UnansweredQuestion.id).in_(ids), due(now)), ids)
+        return await _delete(
+            session, delete(UnansweredQuestion).where(col(UnansweredQuestion.id).in_(ids), due(now)), ids
+        )
 
-    return Rule("unanswered-questions", f"unanswered_question: a question nobody asked again for {period.days} days",
-                "rows", count, apply)
+    return Rule(
+        "unanswered-questions",
+        f"unanswered_question: a question nobody asked again for {period.days} days",
+        "rows",
+        count,
+        apply,
+    )
 
 
 def _quiz_rounds(period: timedelta, tz: ZoneInfo) -> Rule:
@@ -276,8 +314,9 @@ def _quiz_rounds(period: timedelta, tz: ZoneInfo) -> Rule:
     def due(now: datetime) -> Any:
         cut = now - period
         ended = select(QuizContest.id).where(col(QuizContest.ends_on) < cut.astimezone(tz).date())
-        return and_(col(QuizPlay.started_at) < cut,
-                    or_(col(QuizPlay.contest_id).is_(None), col(QuizPlay.contest_id).in_(ended)))
+        return and_(
+            col(QuizPlay.started_at) < cut, or_(col(QuizPlay.contest_id).is_(None), col(QuizPlay.contest_id).in_(ended))
+        )
 
     async def count(session: AsyncSession, now: datetime) -> int:
         return await _count(session, select(QuizPlay.id).where(due(now)))
@@ -286,8 +325,14 @@ def _quiz_rounds(period: timedelta, tz: ZoneInfo) -> Rule:
         ids = await _ids(session, select(QuizPlay.id).where(due(now)), batch)
         return await _delete(session, delete(QuizPlay).where(col(QuizPlay.id).in_(ids), due(now)), ids)
 
-    return Rule("quiz-rounds", f"quiz_play: a quiz round, {period.days} days after it started (rounds of a "
-                f"contest: {period.days} days after the contest ended)", "rows", count, apply)
+    return Rule(
+        "quiz-rounds",
+        f"quiz_play: a quiz round, {period.days} days after it started (rounds of a "
+        f"contest: {period.days} days after the contest ended)",
+        "rows",
+        count,
+        apply,
+    )
 
 
 def _audit_rows(period: timedelta) -> Rule:
@@ -329,8 +374,14 @@ def _ticket_media(period: timedelta, data_dir: Path) -> Rule:
             _unlink(data_dir, path)
         return len(found)
 
-    return Rule("ticket-media", f"ticket_attachment and DATA_DIR/media: a closed or rejected ticket's photos and "
-                f"voice messages, {period.days} days after its last change", "files", count, apply)
+    return Rule(
+        "ticket-media",
+        f"ticket_attachment and DATA_DIR/media: a closed or rejected ticket's photos and "
+        f"voice messages, {period.days} days after its last change",
+        "files",
+        count,
+        apply,
+    )
 
 
 def _nomination_media(period: timedelta, data_dir: Path) -> Rule:
@@ -338,10 +389,10 @@ def _nomination_media(period: timedelta, data_dir: Path) -> Rule:
     last change (a published story keeps its own resized copies under DATA_DIR/stories)."""
 
     def due(now: datetime) -> Any:
-        return (
-            select(Nomination)
-            .where(col(Nomination.status).in_(FINISHED_NOMINATION), col(Nomination.updated_at) < now - period,
-                   cast(Nomination.files, Text) != "[]")
+        return select(Nomination).where(
+            col(Nomination.status).in_(FINISHED_NOMINATION),
+            col(Nomination.updated_at) < now - period,
+            cast(Nomination.files, Text) != "[]",
         )
 
     async def count(session: AsyncSession, now: datetime) -> int:
@@ -355,8 +406,14 @@ def _nomination_media(period: timedelta, data_dir: Path) -> Rule:
             nomination.files = []
         return len(found)
 
-    return Rule("nomination-media", f"nomination and DATA_DIR/media: the photos and voice message of a nomination "
-                f"published or not used, {period.days} days after its last change", "nominations", count, apply)
+    return Rule(
+        "nomination-media",
+        f"nomination and DATA_DIR/media: the photos and voice message of a nomination "
+        f"published or not used, {period.days} days after its last change",
+        "nominations",
+        count,
+        apply,
+    )
 
 
 def _report_files(days: int, data_dir: Path) -> Rule:
@@ -373,8 +430,14 @@ def _report_files(days: int, data_dir: Path) -> Rule:
         return int((await prune_files(session, data_dir, now, days)).files)
 
     missing = "" if prune_files is not None else f"{REPORT_JOBS_MODULE}.prune_report_files is not there yet"
-    return Rule("report-files", f"report_job and DATA_DIR/reports: report workbooks, {days} days after they were made "
-                "(REPORT_FILES_DAYS)", "files", count, apply, missing)
+    return Rule(
+        "report-files",
+        f"report_job and DATA_DIR/reports: report workbooks, {days} days after they were made (REPORT_FILES_DAYS)",
+        "files",
+        count,
+        apply,
+        missing,
+    )
 
 
 async def _delete(session: AsyncSession, statement: Any, ids: Sequence[Any]) -> int:

@@ -29,12 +29,18 @@ class PublicContest:
 
 async def current_contests(session: AsyncSession, today: date, limit: int = 10) -> list[PublicContest]:
     """Quiz contests running today or still to come, soonest first."""
-    rows = (await session.exec(
-        select(QuizContest).where(col(QuizContest.ends_on) >= today)
-        .order_by(col(QuizContest.starts_on), col(QuizContest.id)).limit(limit)
-    )).all()
-    return [PublicContest(row.id or 0, {str(k): str(v) for k, v in (row.titles or {}).items()}, row.starts_on, row.ends_on)
-            for row in rows]
+    rows = (
+        await session.exec(
+            select(QuizContest)
+            .where(col(QuizContest.ends_on) >= today)
+            .order_by(col(QuizContest.starts_on), col(QuizContest.id))
+            .limit(limit)
+        )
+    ).all()
+    return [
+        PublicContest(row.id or 0, {str(k): str(v) for k, v in (row.titles or {}).items()}, row.starts_on, row.ends_on)
+        for row in rows
+    ]
 
 
 async def answers_by_area(session: AsyncSession, scope: Scope) -> dict[str, int]:

@@ -30,7 +30,8 @@ ROUND = 5
 async def published_questions(session: AsyncSession) -> list[QuizQuestionRow]:
     """The published questions, in file order."""
     rows = await session.exec(
-        select(QuizQuestionRow).where(col(QuizQuestionRow.published).is_(True))
+        select(QuizQuestionRow)
+        .where(col(QuizQuestionRow.published).is_(True))
         .order_by(col(QuizQuestionRow.position), col(QuizQuestionRow.id))
     )
     return list(rows.all())
@@ -41,9 +42,9 @@ async def drawable_questions(session: AsyncSession, served_faq_ids: Iterable[str
     FAQ entries citizens are given that day (`Library.served`), in file order. One query over the
     questions; rounds are not read."""
     rows = await session.exec(
-        select(QuizQuestionRow).where(
-            col(QuizQuestionRow.published).is_(True), col(QuizQuestionRow.faq_id).in_(sorted(set(served_faq_ids)))
-        ).order_by(col(QuizQuestionRow.position), col(QuizQuestionRow.id))
+        select(QuizQuestionRow)
+        .where(col(QuizQuestionRow.published).is_(True), col(QuizQuestionRow.faq_id).in_(sorted(set(served_faq_ids))))
+        .order_by(col(QuizQuestionRow.position), col(QuizQuestionRow.id))
     )
     return list(rows.all())
 
@@ -106,7 +107,9 @@ async def answer_counts(session: AsyncSession, right_choice: dict[str, int]) -> 
         answered[question_id] = answered.get(question_id, 0) + count
         if right_choice.get(question_id) == choice:
             right[question_id] = right.get(question_id, 0) + count
-    return {question_id: AnswerCount(count, right.get(question_id, 0)) for question_id, count in answered.items() if count}
+    return {
+        question_id: AnswerCount(count, right.get(question_id, 0)) for question_id, count in answered.items() if count
+    }
 
 
 async def count_answer(session: AsyncSession, question_id: str, choice: int) -> None:
@@ -122,7 +125,8 @@ def _count_statement(dialect: str) -> Executable:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = table_of(QuizAnswerCount)
     return (
-        insert(table).values(question_id=bindparam("question_id"), choice=bindparam("choice"), answers=1)
+        insert(table)
+        .values(question_id=bindparam("question_id"), choice=bindparam("choice"), answers=1)
         .on_conflict_do_update(index_elements=["question_id", "choice"], set_={"answers": table.c.answers + 1})
     )
 
@@ -157,7 +161,11 @@ def choose(eligible: Sequence[str], seen: set[str], count: int = ROUND, rng: ran
 
 
 async def draw(
-    session: AsyncSession, citizen_id: int, eligible: Sequence[str], count: int = ROUND, rng: random.Random | None = None,
+    session: AsyncSession,
+    citizen_id: int,
+    eligible: Sequence[str],
+    count: int = ROUND,
+    rng: random.Random | None = None,
 ) -> list[str]:
     """Questions for a new round of this citizen, among `eligible`: ones they have not seen before
     until they have seen them all."""
@@ -168,7 +176,10 @@ async def draw(
 
 
 async def start_play(
-    session: AsyncSession, citizen: Citizen, question_ids: list[str], now: datetime,
+    session: AsyncSession,
+    citizen: Citizen,
+    question_ids: list[str],
+    now: datetime,
 ) -> QuizPlay:
     """Record a new round; the commune is copied now so the leaderboard outlives the citizen's data."""
     play = QuizPlay(citizen_id=citizen.id, area_code=citizen.area_code, question_ids=list(question_ids), started_at=now)
@@ -181,15 +192,25 @@ async def current_play(session: AsyncSession, citizen_id: int) -> QuizPlay | Non
     """The citizen's latest round, if it is still unfinished (older unfinished rounds were abandoned).
     On PostgreSQL the row stays locked until the transaction ends, so the same answer delivered
     twice at once (two processes) is recorded and counted once: the second sees it answered."""
-    latest = (await session.exec(
-        select(QuizPlay).where(QuizPlay.citizen_id == citizen_id).order_by(col(QuizPlay.id).desc()).limit(1)
-        .with_for_update()
-    )).first()
+    latest = (
+        await session.exec(
+            select(QuizPlay)
+            .where(QuizPlay.citizen_id == citizen_id)
+            .order_by(col(QuizPlay.id).desc())
+            .limit(1)
+            .with_for_update()
+        )
+    ).first()
     return latest if latest is not None and latest.finished_at is None else None
 
 
 async def record_answer(
-    session: AsyncSession, play: QuizPlay, choice: int, correct: bool, now: datetime, contest_id: int | None,
+    session: AsyncSession,
+    play: QuizPlay,
+    choice: int,
+    correct: bool,
+    now: datetime,
+    contest_id: int | None,
 ) -> bool:
     """Add an answer to the round and count it for its question (`quiz_answer_count`, in the same
     transaction); when it was the last one, finish the round (counted in the contest running now,
@@ -226,12 +247,19 @@ def drop_undrawable(play: QuizPlay, drawable: Container[str]) -> bool:
 async def earlier_name_choice(session: AsyncSession, citizen_id: int, contest_id: int, play_id: int) -> str | None:
     """What the citizen said about showing their name in an earlier round of this contest: the
     name, "" (no), or None (not asked yet)."""
-    found = (await session.exec(
-        select(QuizPlay.public_name).where(
-            QuizPlay.citizen_id == citizen_id, QuizPlay.contest_id == contest_id, QuizPlay.id != play_id,
-            col(QuizPlay.public_name).is_not(None),
-        ).order_by(col(QuizPlay.id).desc()).limit(1)
-    )).first()
+    found = (
+        await session.exec(
+            select(QuizPlay.public_name)
+            .where(
+                QuizPlay.citizen_id == citizen_id,
+                QuizPlay.contest_id == contest_id,
+                QuizPlay.id != play_id,
+                col(QuizPlay.public_name).is_not(None),
+            )
+            .order_by(col(QuizPlay.id).desc())
+            .limit(1)
+        )
+    ).first()
     return found
 
 
@@ -240,32 +268,53 @@ async def earlier_name_choice(session: AsyncSession, citizen_id: int, contest_id
 
 async def contest_on(session: AsyncSession, day: date) -> QuizContest | None:
     """The contest running on this local day (the earliest created, should two overlap)."""
-    return (await session.exec(
-        select(QuizContest).where(col(QuizContest.starts_on) <= day, col(QuizContest.ends_on) >= day)
-        .order_by(col(QuizContest.id)).limit(1)
-    )).first()
+    return (
+        await session.exec(
+            select(QuizContest)
+            .where(col(QuizContest.starts_on) <= day, col(QuizContest.ends_on) >= day)
+            .order_by(col(QuizContest.id))
+            .limit(1)
+        )
+    ).first()
 
 
 async def overlapping(session: AsyncSession, starts_on: date, ends_on: date) -> QuizContest | None:
     """A contest whose period shares a day with this one."""
-    return (await session.exec(
-        select(QuizContest).where(col(QuizContest.starts_on) <= ends_on, col(QuizContest.ends_on) >= starts_on).limit(1)
-    )).first()
+    return (
+        await session.exec(
+            select(QuizContest)
+            .where(col(QuizContest.starts_on) <= ends_on, col(QuizContest.ends_on) >= starts_on)
+            .limit(1)
+        )
+    ).first()
 
 
 async def list_contests(session: AsyncSession) -> list[QuizContest]:
     """Every contest, the latest first."""
-    return list((await session.exec(select(QuizContest).order_by(col(QuizContest.starts_on).desc(), col(QuizContest.id).desc()))).all())
+    return list(
+        (
+            await session.exec(
+                select(QuizContest).order_by(col(QuizContest.starts_on).desc(), col(QuizContest.id).desc())
+            )
+        ).all()
+    )
 
 
 async def to_announce(session: AsyncSession, today: date, since: date) -> list[QuizContest]:
     """Contests that ended before `today` (and not before `since`) whose results notice is not made yet."""
-    return list((await session.exec(
-        select(QuizContest).where(
-            col(QuizContest.ends_on) < today, col(QuizContest.ends_on) >= since,
-            col(QuizContest.announce_broadcast_id).is_(None),
-        ).order_by(col(QuizContest.id))
-    )).all())
+    return list(
+        (
+            await session.exec(
+                select(QuizContest)
+                .where(
+                    col(QuizContest.ends_on) < today,
+                    col(QuizContest.ends_on) >= since,
+                    col(QuizContest.announce_broadcast_id).is_(None),
+                )
+                .order_by(col(QuizContest.id))
+            )
+        ).all()
+    )
 
 
 @dataclass(frozen=True)
@@ -286,7 +335,11 @@ class CommuneResult:
 
 
 def _finished_in(contest_id: int):
-    return (QuizPlay.contest_id == contest_id, col(QuizPlay.finished_at).is_not(None), col(QuizPlay.area_code).is_not(None))
+    return (
+        QuizPlay.contest_id == contest_id,
+        col(QuizPlay.finished_at).is_not(None),
+        col(QuizPlay.area_code).is_not(None),
+    )
 
 
 async def leaderboard(session: AsyncSession, contest_id: int, areas: set[str] | None = None) -> list[CommuneResult]:
@@ -296,46 +349,86 @@ async def leaderboard(session: AsyncSession, contest_id: int, areas: set[str] | 
     per round (their rounds are no longer linked to them)."""
     scope = (col(QuizPlay.area_code).in_(sorted(areas)),) if areas is not None else ()
     person = func.coalesce(QuizPlay.citizen_id, -col(QuizPlay.id))
-    rows = (await session.exec(
-        select(QuizPlay.area_code, func.count(func.distinct(person)), func.count(), func.avg(QuizPlay.score))
-        .where(*_finished_in(contest_id), *scope).group_by(QuizPlay.area_code)
-    )).all()
+    rows = (
+        await session.exec(
+            select(QuizPlay.area_code, func.count(func.distinct(person)), func.count(), func.avg(QuizPlay.score))
+            .where(*_finished_in(contest_id), *scope)
+            .group_by(QuizPlay.area_code)
+        )
+    ).all()
     codes = [str(row[0]) for row in rows]
-    subscribers = dict((await session.exec(
-        select(Citizen.area_code, func.count()).where(
-            col(Citizen.subscribed).is_(True), col(Citizen.consent_at).is_not(None), col(Citizen.area_code).in_(codes)
-        ).group_by(Citizen.area_code)
-    )).all())
-    playing = dict((await session.exec(
-        select(Citizen.area_code, func.count(func.distinct(Citizen.id)))
-        .join(QuizPlay, col(QuizPlay.citizen_id) == col(Citizen.id))
-        .where(*_finished_in(contest_id), col(Citizen.subscribed).is_(True), col(Citizen.consent_at).is_not(None),
-               col(Citizen.area_code) == col(QuizPlay.area_code), col(Citizen.area_code).in_(codes))
-        .group_by(Citizen.area_code)
-    )).all())
+    subscribers = dict(
+        (
+            await session.exec(
+                select(Citizen.area_code, func.count())
+                .where(
+                    col(Citizen.subscribed).is_(True),
+                    col(Citizen.consent_at).is_not(None),
+                    col(Citizen.area_code).in_(codes),
+                )
+                .group_by(Citizen.area_code)
+            )
+        ).all()
+    )
+    playing = dict(
+        (
+            await session.exec(
+                select(Citizen.area_code, func.count(func.distinct(Citizen.id)))
+                .join(QuizPlay, col(QuizPlay.citizen_id) == col(Citizen.id))
+                .where(
+                    *_finished_in(contest_id),
+                    col(Citizen.subscribed).is_(True),
+                    col(Citizen.consent_at).is_not(None),
+                    col(Citizen.area_code) == col(QuizPlay.area_code),
+                    col(Citizen.area_code).in_(codes),
+                )
+                .group_by(Citizen.area_code)
+            )
+        ).all()
+    )
     results = [
-        CommuneResult(str(code), int(people), int(plays), float(average or 0), int(subscribers.get(code, 0)), int(playing.get(code, 0)))
+        CommuneResult(
+            str(code),
+            int(people),
+            int(plays),
+            float(average or 0),
+            int(subscribers.get(code, 0)),
+            int(playing.get(code, 0)),
+        )
         for code, people, plays, average in rows
     ]
     return sorted(results, key=lambda r: (-r.share, -r.average, -r.participants, r.area_code))
 
 
-async def public_players(session: AsyncSession, contest_id: int, area_code: str, limit: int = 20) -> list[tuple[str, int]]:
+async def public_players(
+    session: AsyncSession, contest_id: int, area_code: str, limit: int = 20
+) -> list[tuple[str, int]]:
     """Players of a commune who agreed to show their name, with their best score, best first."""
     person = func.coalesce(QuizPlay.citizen_id, -col(QuizPlay.id))
-    rows = (await session.exec(
-        select(QuizPlay.public_name, func.max(QuizPlay.score))
-        .where(*_finished_in(contest_id), QuizPlay.area_code == area_code, col(QuizPlay.public_name).is_not(None),
-               QuizPlay.public_name != "")
-        .group_by(person, col(QuizPlay.public_name)).order_by(func.max(QuizPlay.score).desc(), col(QuizPlay.public_name)).limit(limit)
-    )).all()
+    rows = (
+        await session.exec(
+            select(QuizPlay.public_name, func.max(QuizPlay.score))
+            .where(
+                *_finished_in(contest_id),
+                QuizPlay.area_code == area_code,
+                col(QuizPlay.public_name).is_not(None),
+                QuizPlay.public_name != "",
+            )
+            .group_by(person, col(QuizPlay.public_name))
+            .order_by(func.max(QuizPlay.score).desc(), col(QuizPlay.public_name))
+            .limit(limit)
+        )
+    ).all()
     return [(str(name), int(best)) for name, best in rows]
 
 
 async def score_counts(session: AsyncSession, contest_id: int, area_code: str) -> dict[int, int]:
     """How many finished rounds of a commune in the contest got each score."""
-    rows = (await session.exec(
-        select(QuizPlay.score, func.count()).where(*_finished_in(contest_id), QuizPlay.area_code == area_code)
-        .group_by(col(QuizPlay.score))
-    )).all()
+    rows = (
+        await session.exec(
+            select(QuizPlay.score, func.count())
+            .where(*_finished_in(contest_id), QuizPlay.area_code == area_code)
+            .group_by(col(QuizPlay.score))
+        )
+    ).all()
     return {int(score): int(count) for score, count in rows}

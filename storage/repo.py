@@ -91,8 +91,14 @@ async def save_conversation(
 
 
 def put_conversation(
-    session: AsyncSession, row: Conversation | None, citizen_id: int, state: str, data: dict, *,
-    now: datetime, ttl: timedelta,
+    session: AsyncSession,
+    row: Conversation | None,
+    citizen_id: int,
+    state: str,
+    data: dict,
+    *,
+    now: datetime,
+    ttl: timedelta,
 ) -> None:
     """Store the citizen's state into `row`, the state row already loaded (live or expired), or a
     new row when the citizen has none."""

@@ -30,11 +30,29 @@ def relative_path(job_id: int) -> str:
     return f"{REPORTS_DIR}/{job_id}.xlsx"
 
 
-async def create(session: AsyncSession, *, staff_id: int, preset: str, first: date, last: date, area_code: str | None,
-                 locale: str, now: datetime) -> ReportJob:
+async def create(
+    session: AsyncSession,
+    *,
+    staff_id: int,
+    preset: str,
+    first: date,
+    last: date,
+    area_code: str | None,
+    locale: str,
+    now: datetime,
+) -> ReportJob:
     """Queue a job for this process to run (its holder number is written on it)."""
-    job = ReportJob(staff_id=staff_id, preset=preset, period_first=first, period_last=last, area_code=area_code,
-                    locale=locale, holder=holders.mine(session), created_at=now, updated_at=now)
+    job = ReportJob(
+        staff_id=staff_id,
+        preset=preset,
+        period_first=first,
+        period_last=last,
+        area_code=area_code,
+        locale=locale,
+        holder=holders.mine(session),
+        created_at=now,
+        updated_at=now,
+    )
     session.add(job)
     await session.flush()
     return job
@@ -48,10 +66,16 @@ async def visible(session: AsyncSession, job_id: int, staff_id: int, *, everyone
     return job
 
 
-async def recent(session: AsyncSession, staff_id: int, *, everyone: bool, limit: int = 20) -> list[tuple[ReportJob, str]]:
+async def recent(
+    session: AsyncSession, staff_id: int, *, everyone: bool, limit: int = 20
+) -> list[tuple[ReportJob, str]]:
     """The newest jobs this staff member may see, newest first, each with who asked (user name)."""
-    statement = (select(ReportJob, Staff.username).join(Staff, col(Staff.id) == ReportJob.staff_id)
-                 .order_by(col(ReportJob.id).desc()).limit(limit))
+    statement = (
+        select(ReportJob, Staff.username)
+        .join(Staff, col(Staff.id) == ReportJob.staff_id)
+        .order_by(col(ReportJob.id).desc())
+        .limit(limit)
+    )
     if not everyone:
         statement = statement.where(ReportJob.staff_id == staff_id)
     return [(job, username) for job, username in (await session.exec(statement)).all()]
@@ -60,7 +84,8 @@ async def recent(session: AsyncSession, staff_id: int, *, everyone: bool, limit:
 async def begin(session: AsyncSession, job_id: int, now: datetime, *, steps: int) -> bool:
     """queued → running; False when the job is no longer queued (failed meanwhile)."""
     result = await session.exec(
-        update(ReportJob).where(col(ReportJob.id) == job_id, col(ReportJob.status) == ReportJobStatus.queued)
+        update(ReportJob)
+        .where(col(ReportJob.id) == job_id, col(ReportJob.status) == ReportJobStatus.queued)
         .values(status=ReportJobStatus.running, started_at=now, updated_at=now, steps=steps, steps_done=0)
     )
     return bool(result.rowcount)
@@ -69,7 +94,8 @@ async def begin(session: AsyncSession, job_id: int, now: datetime, *, steps: int
 async def advance(session: AsyncSession, job_id: int, *, step: str, steps_done: int, now: datetime) -> bool:
     """Record the step a running job begins; False when the job is no longer running."""
     result = await session.exec(
-        update(ReportJob).where(col(ReportJob.id) == job_id, col(ReportJob.status) == ReportJobStatus.running)
+        update(ReportJob)
+        .where(col(ReportJob.id) == job_id, col(ReportJob.status) == ReportJobStatus.running)
         .values(step=step, steps_done=steps_done, updated_at=now)
     )
     return bool(result.rowcount)
@@ -78,9 +104,17 @@ async def advance(session: AsyncSession, job_id: int, *, step: str, steps_done: 
 async def finish(session: AsyncSession, job_id: int, *, file_name: str, size: int, now: datetime) -> bool:
     """running → done with its file; False when the job is no longer running (its file is not wanted)."""
     result = await session.exec(
-        update(ReportJob).where(col(ReportJob.id) == job_id, col(ReportJob.status) == ReportJobStatus.running)
-        .values(status=ReportJobStatus.done, file_name=file_name, size=size, step="", steps_done=ReportJob.steps,
-                finished_at=now, updated_at=now)
+        update(ReportJob)
+        .where(col(ReportJob.id) == job_id, col(ReportJob.status) == ReportJobStatus.running)
+        .values(
+            status=ReportJobStatus.done,
+            file_name=file_name,
+            size=size,
+            step="",
+            steps_done=ReportJob.steps,
+            finished_at=now,
+            updated_at=now,
+        )
     )
     return bool(result.rowcount)
 
@@ -88,7 +122,8 @@ async def finish(session: AsyncSession, job_id: int, *, file_name: str, size: in
 async def fail(session: AsyncSession, job_id: int, *, error: str, now: datetime) -> None:
     """queued or running → failed, with the reason staff see."""
     await session.exec(
-        update(ReportJob).where(col(ReportJob.id) == job_id, col(ReportJob.status).in_(UNFINISHED))
+        update(ReportJob)
+        .where(col(ReportJob.id) == job_id, col(ReportJob.status).in_(UNFINISHED))
         .values(status=ReportJobStatus.failed, error=error[:1000], finished_at=now, updated_at=now)
     )
 
@@ -106,7 +141,8 @@ async def abandon(session: AsyncSession, now: datetime, *, error: str, every: bo
     ids = list((await session.exec(select(ReportJob.id).where(unfinished))).all())
     if ids:
         await session.exec(
-            update(ReportJob).where(col(ReportJob.id).in_(ids), col(ReportJob.status).in_(UNFINISHED))
+            update(ReportJob)
+            .where(col(ReportJob.id).in_(ids), col(ReportJob.status).in_(UNFINISHED))
             .values(status=ReportJobStatus.failed, error=error[:1000], finished_at=now, updated_at=now)
         )
     return [job_id for job_id in ids if job_id is not None]
@@ -120,8 +156,9 @@ class Pruned(NamedTuple):
     bytes: int
 
 
-async def prune_report_files(session: AsyncSession, data_dir: Path, now: datetime, days: int, *,
-                             dry_run: bool = False) -> Pruned:
+async def prune_report_files(
+    session: AsyncSession, data_dir: Path, now: datetime, days: int, *, dry_run: bool = False
+) -> Pruned:
     """Delete the report jobs finished (done or failed) more than `days` ago with their files, and any
     file in DATA_DIR/reports older than that which no job names (a half-written one a stopped process
     left). The caller commits; files are removed at once, even if the commit then fails (the job
@@ -129,8 +166,12 @@ async def prune_report_files(session: AsyncSession, data_dir: Path, now: datetim
     cutoff = now - timedelta(days=days)
     old = and_(col(ReportJob.status).not_in(UNFINISHED), col(ReportJob.finished_at) < cutoff)
     jobs = list((await session.exec(select(ReportJob.id, ReportJob.file_name).where(old))).all())
-    kept = {name for name in (await session.exec(select(ReportJob.file_name).where(
-        col(ReportJob.file_name).is_not(None), ~old))).all()}
+    kept = {
+        name
+        for name in (
+            await session.exec(select(ReportJob.file_name).where(col(ReportJob.file_name).is_not(None), ~old))
+        ).all()
+    }
     if jobs and not dry_run:
         await session.exec(delete(ReportJob).where(col(ReportJob.id).in_([job_id for job_id, _ in jobs])))
     folder = data_dir / REPORTS_DIR

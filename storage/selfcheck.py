@@ -20,7 +20,13 @@ from storage.models import SelfCheckCount, SelfCheckQuestionRow, SelfCheckReques
 
 async def questions(session: AsyncSession) -> list[SelfCheckQuestionRow]:
     """The indicator questions in their order."""
-    return list((await session.exec(select(SelfCheckQuestionRow).order_by(col(SelfCheckQuestionRow.position), col(SelfCheckQuestionRow.id)))).all())
+    return list(
+        (
+            await session.exec(
+                select(SelfCheckQuestionRow).order_by(col(SelfCheckQuestionRow.position), col(SelfCheckQuestionRow.id))
+            )
+        ).all()
+    )
 
 
 async def get_question(session: AsyncSession, question_id: str) -> SelfCheckQuestionRow | None:
@@ -28,12 +34,22 @@ async def get_question(session: AsyncSession, question_id: str) -> SelfCheckQues
     return await session.get(SelfCheckQuestionRow, question_id)
 
 
-async def write_questions(session: AsyncSession, rows: list[SelfCheckQuestionRow], *, overwrite: bool = False) -> list[str]:
+async def write_questions(
+    session: AsyncSession, rows: list[SelfCheckQuestionRow], *, overwrite: bool = False
+) -> list[str]:
     """Write questions from the file by id, but not over those edited in the dashboard unless
     `overwrite`; return the ids kept as staff left them."""
-    edited = set() if overwrite else set((await session.exec(
-        select(SelfCheckQuestionRow.id).where(col(SelfCheckQuestionRow.edited_at).is_not(None))
-    )).all())
+    edited = (
+        set()
+        if overwrite
+        else set(
+            (
+                await session.exec(
+                    select(SelfCheckQuestionRow.id).where(col(SelfCheckQuestionRow.edited_at).is_not(None))
+                )
+            ).all()
+        )
+    )
     kept = []
     for row in rows:
         if row.id in edited:
@@ -56,8 +72,10 @@ async def count(session: AsyncSession, day: date, area_code: str | None, outcome
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = table_of(SelfCheckCount)
-    statement = insert(table).values(day=day, area_code=area_code or "", outcome=outcome, count=1).on_conflict_do_update(
-        index_elements=["day", "area_code", "outcome"], set_={"count": table.c["count"] + 1}
+    statement = (
+        insert(table)
+        .values(day=day, area_code=area_code or "", outcome=outcome, count=1)
+        .on_conflict_do_update(index_elements=["day", "area_code", "outcome"], set_={"count": table.c["count"] + 1})
     )
     await session.exec(statement)
 
@@ -77,18 +95,22 @@ async def counts(
 ) -> list[OutcomeCount]:
     """Self-checks by commune and outcome between two local days (inclusive), with the review
     requests sent from them; `areas` limits both to some communes."""
-    query = select(SelfCheckCount.area_code, SelfCheckCount.outcome, func.sum(SelfCheckCount.count)).where(
-        SelfCheckCount.day >= since, SelfCheckCount.day <= until
-    ).group_by(SelfCheckCount.area_code, SelfCheckCount.outcome)
+    query = (
+        select(SelfCheckCount.area_code, SelfCheckCount.outcome, func.sum(SelfCheckCount.count))
+        .where(SelfCheckCount.day >= since, SelfCheckCount.day <= until)
+        .group_by(SelfCheckCount.area_code, SelfCheckCount.outcome)
+    )
     allowed = set(areas) if areas is not None else None
     if allowed is not None:
         query = query.where(col(SelfCheckCount.area_code).in_(allowed))
     checks = {(area, outcome): int(total) for area, outcome, total in (await session.exec(query)).all()}
     start = datetime.combine(since, time(), tzinfo=tz)
     end = datetime.combine(until + timedelta(days=1), time(), tzinfo=tz)
-    requests = select(SelfCheckRequest.area_code, SelfCheckRequest.outcome, func.count()).where(
-        SelfCheckRequest.created_at >= start, SelfCheckRequest.created_at < end
-    ).group_by(SelfCheckRequest.area_code, SelfCheckRequest.outcome)
+    requests = (
+        select(SelfCheckRequest.area_code, SelfCheckRequest.outcome, func.count())
+        .where(SelfCheckRequest.created_at >= start, SelfCheckRequest.created_at < end)
+        .group_by(SelfCheckRequest.area_code, SelfCheckRequest.outcome)
+    )
     sent: dict[tuple[str, str], int] = {}
     for area, outcome, total in (await session.exec(requests)).all():
         if allowed is None or (area or "") in allowed:
@@ -96,7 +118,11 @@ async def counts(
     return [
         OutcomeCount(area, outcome, total, sent.get((area, outcome), 0))
         for (area, outcome), total in sorted(checks.items())
-    ] + [OutcomeCount(area, outcome, 0, total) for (area, outcome), total in sorted(sent.items()) if (area, outcome) not in checks]
+    ] + [
+        OutcomeCount(area, outcome, 0, total)
+        for (area, outcome), total in sorted(sent.items())
+        if (area, outcome) not in checks
+    ]
 
 
 async def add_request(

@@ -119,7 +119,9 @@ class Cursor:
         await self.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
-        self.description, self.rowcount, self.lastrowid, self._rows = await self._connection.call(_execute, sql, parameters)
+        self.description, self.rowcount, self.lastrowid, self._rows = await self._connection.call(
+            _execute, sql, parameters
+        )
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> Cursor:
@@ -148,8 +150,12 @@ class Connection(aiosqlite.Connection):
     `inline()` cost none at all."""
 
     def __init__(
-        self, connector: Callable[[], sqlite3.Connection], busy_timeout_ms: int, *,
-        reader: bool = False, query_seconds: float | None = None,
+        self,
+        connector: Callable[[], sqlite3.Connection],
+        busy_timeout_ms: int,
+        *,
+        reader: bool = False,
+        query_seconds: float | None = None,
     ) -> None:
         super().__init__(lambda: self._opened(connector()), iter_chunk_size=64)
         self._busy_timeout_ms = busy_timeout_ms
@@ -210,7 +216,9 @@ class Connection(aiosqlite.Connection):
         await self.call(_rollback)
 
 
-def connect(path: Path, *, timeout: float = 30.0, reader: bool = False, query_seconds: float | None = None) -> Connection:
+def connect(
+    path: Path, *, timeout: float = 30.0, reader: bool = False, query_seconds: float | None = None
+) -> Connection:
     """A connection to the SQLite file at `path` (await it to open), its thread a daemon like
     aiosqlite's own under SQLAlchemy, so a stuck statement never keeps the process alive. A reader
     is read-only and stops statements running longer than `query_seconds`."""
@@ -220,6 +228,8 @@ def connect(path: Path, *, timeout: float = 30.0, reader: bool = False, query_se
         connection.execute("PRAGMA wal_autocheckpoint = 0").close()  # checkpoints run in the thread
         return connection
 
-    connection = Connection(open_connection, busy_timeout_ms=int(timeout * 1000), reader=reader, query_seconds=query_seconds)
+    connection = Connection(
+        open_connection, busy_timeout_ms=int(timeout * 1000), reader=reader, query_seconds=query_seconds
+    )
     connection.daemon = True
     return connection

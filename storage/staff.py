@@ -65,8 +65,13 @@ def _b64(data: bytes) -> str:
 
 
 async def create_staff(
-    session: AsyncSession, username: str, role: StaffRole | str, area_code: str | None,
-    password: str | None, now: datetime, display_name: str = "",
+    session: AsyncSession,
+    username: str,
+    role: StaffRole | str,
+    area_code: str | None,
+    password: str | None,
+    now: datetime,
+    display_name: str = "",
 ) -> Staff:
     """Add a staff account; commune staff need a commune, the others at most a province.
 
@@ -84,8 +89,12 @@ async def create_staff(
     if await get_staff(session, username) is not None:
         raise StaffError(f"username {username!r} is taken")
     staff = Staff(
-        username=username, display_name=display_name, role=role, area_code=area_code,
-        password_hash=await asyncio.to_thread(hash_password, password) if password is not None else "", created_at=now,
+        username=username,
+        display_name=display_name,
+        role=role,
+        area_code=area_code,
+        password_hash=await asyncio.to_thread(hash_password, password) if password is not None else "",
+        created_at=now,
     )
     session.add(staff)
     await session.flush()
@@ -121,13 +130,17 @@ async def new_link_code(session: AsyncSession, staff: Staff, now: datetime, ttl:
     return code
 
 
-async def redeem_link_code(session: AsyncSession, code: str, channel: str, chat_user_id: str, now: datetime) -> Staff | None:
+async def redeem_link_code(
+    session: AsyncSession, code: str, channel: str, chat_user_id: str, now: datetime
+) -> Staff | None:
     """Link this chat account to the staff member whose live code this is; the code works once.
 
     A chat account belongs to one staff member: any earlier link of it is removed.
     """
     wanted = _code_hash(fold_symbols(code))
-    pending = await session.exec(select(Staff).where(col(Staff.link_code_hash).is_not(None), col(Staff.active).is_(True)))
+    pending = await session.exec(
+        select(Staff).where(col(Staff.link_code_hash).is_not(None), col(Staff.active).is_(True))
+    )
     match = None
     for staff in pending.all():  # compare every candidate, in constant time, so timing reveals nothing
         if hmac.compare_digest(staff.link_code_hash or "", wanted):
@@ -140,7 +153,8 @@ async def redeem_link_code(session: AsyncSession, code: str, channel: str, chat_
     if expires_at is None or expires_at <= now:
         return None
     await session.exec(
-        update(Staff).where(col(Staff.chat_channel) == channel, col(Staff.chat_user_id) == chat_user_id, col(Staff.id) != match.id)
+        update(Staff)
+        .where(col(Staff.chat_channel) == channel, col(Staff.chat_user_id) == chat_user_id, col(Staff.id) != match.id)
         .values(chat_channel=None, chat_user_id=None)
     )
     match.chat_channel, match.chat_user_id = channel, chat_user_id
@@ -165,7 +179,9 @@ def link_ended(staff: Staff, now: datetime, web_link: timedelta) -> bool:
 
 async def staff_for_chat(session: AsyncSession, channel: str, chat_user_id: str) -> Staff | None:
     """The active staff member linked to this chat account, if any (ended or not: see link_ended)."""
-    query = select(Staff).where(Staff.chat_channel == channel, Staff.chat_user_id == chat_user_id, col(Staff.active).is_(True))
+    query = select(Staff).where(
+        Staff.chat_channel == channel, Staff.chat_user_id == chat_user_id, col(Staff.active).is_(True)
+    )
     return (await session.exec(query)).first()
 
 
@@ -179,7 +195,9 @@ def unlink_chat(staff: Staff) -> str | None:
 
 async def linked_staff(session: AsyncSession, now: datetime, web_link: timedelta) -> list[Staff]:
     """Active staff members with a live chat link (who can get reminders), by username."""
-    query = select(Staff).where(col(Staff.chat_channel).is_not(None), col(Staff.chat_user_id).is_not(None), col(Staff.active).is_(True))
+    query = select(Staff).where(
+        col(Staff.chat_channel).is_not(None), col(Staff.chat_user_id).is_not(None), col(Staff.active).is_(True)
+    )
     found = (await session.exec(query.order_by(col(Staff.username)))).all()
     return [staff for staff in found if not link_ended(staff, now, web_link)]
 
@@ -221,13 +239,19 @@ async def signed_in(session: AsyncSession, staff_id: int, now: datetime) -> Staf
     return staff
 
 
-async def open_session(session: AsyncSession, staff: Staff, now: datetime, lifetime: timedelta) -> tuple[str, StaffSession]:
+async def open_session(
+    session: AsyncSession, staff: Staff, now: datetime, lifetime: timedelta
+) -> tuple[str, StaffSession]:
     """A new login session; returns the cookie token (only its hash is stored)."""
     token = secrets.token_urlsafe(32)
     assert staff.id is not None, "a stored account"
     row = StaffSession(
-        token_hash=_code_hash(token), staff_id=staff.id, csrf_token=secrets.token_urlsafe(32),
-        created_at=now, last_seen_at=now, expires_at=now + lifetime,
+        token_hash=_code_hash(token),
+        staff_id=staff.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
     )
     session.add(row)
     await session.flush()
@@ -292,8 +316,9 @@ def check_new_password(password: str) -> None:
         raise StaffError("password is one of the most common passwords: choose another")
 
 
-async def set_password(session: AsyncSession, staff: Staff, password: str, *, one_time: bool = False,
-                       keep_token: str | None = None) -> None:
+async def set_password(
+    session: AsyncSession, staff: Staff, password: str, *, one_time: bool = False, keep_token: str | None = None
+) -> None:
     """A new password; every open session of the account ends (but the one of `keep_token`), and
     so does a chat link made from the web chat. A one-time password (an admin's reset) must be
     changed at the next sign-in."""

@@ -168,8 +168,9 @@ def _week_of(column: Any, changes: Sequence[tuple[datetime, int | None]]) -> Col
         index = changes[0][1]
         return null() if index is None else literal_column(str(int(index)))
     middle = len(changes) // 2
-    return case((column < changes[middle][0], _week_of(column, changes[:middle])),
-                else_=_week_of(column, changes[middle:]))
+    return case(
+        (column < changes[middle][0], _week_of(column, changes[:middle])), else_=_week_of(column, changes[middle:])
+    )
 
 
 def _wait_microseconds(session: AsyncSession) -> ColumnElement[int]:
@@ -199,11 +200,16 @@ def _in_areas(column: object, areas: frozenset[str] | None) -> ColumnElement[boo
 
 
 def _in_scope(scope: Scope) -> list[ColumnElement[bool]]:
-    return [col(Ticket.created_at) >= scope.start, col(Ticket.created_at) < scope.end,
-            _in_areas(Ticket.area_code, scope.areas)]
+    return [
+        col(Ticket.created_at) >= scope.start,
+        col(Ticket.created_at) < scope.end,
+        _in_areas(Ticket.area_code, scope.areas),
+    ]
 
 
-async def _counts(session: AsyncSession, scope: Scope, now: datetime) -> list[tuple[str, str | None, TicketCounts, list[int]]]:
+async def _counts(
+    session: AsyncSession, scope: Scope, now: datetime
+) -> list[tuple[str, str | None, TicketCounts, list[int]]]:
     """The tickets of the scope counted by kind and commune in one GROUP BY: the counts, and how
     many were rated 1, 2, … 5 and said resolved or not resolved."""
     one, zero = literal_column("1", Integer), literal_column("0", Integer)
@@ -213,34 +219,46 @@ async def _counts(session: AsyncSession, scope: Scope, now: datetime) -> list[tu
 
     rating = col(Ticket.rating)
     query = (
-        select_columns(col(Ticket.kind), col(Ticket.area_code), func.count(), func.count(col(Ticket.answered_at)),
-               how_many(col(Ticket.answered_at) <= col(Ticket.due_at)),
-               how_many(col(Ticket.status).in_(sorted(OPEN)) & (col(Ticket.due_at) < now)),
-               func.coalesce(func.sum(rating), 0), func.count(rating),
-               *(how_many(rating == literal_column(str(score))) for score in SCORES),
-               how_many(col(Ticket.resolved).is_(True)), how_many(col(Ticket.resolved).is_(False)))
+        select_columns(
+            col(Ticket.kind),
+            col(Ticket.area_code),
+            func.count(),
+            func.count(col(Ticket.answered_at)),
+            how_many(col(Ticket.answered_at) <= col(Ticket.due_at)),
+            how_many(col(Ticket.status).in_(sorted(OPEN)) & (col(Ticket.due_at) < now)),
+            func.coalesce(func.sum(rating), 0),
+            func.count(rating),
+            *(how_many(rating == literal_column(str(score))) for score in SCORES),
+            how_many(col(Ticket.resolved).is_(True)),
+            how_many(col(Ticket.resolved).is_(False)),
+        )
         .where(*_in_scope(scope))
         .group_by(col(Ticket.kind), col(Ticket.area_code))
     )
-    return [(kind, area, TicketCounts(*(int(number) for number in numbers[:6])), [int(n) for n in numbers[6:]])
-            for kind, area, *numbers in (await (await session.connection()).execute(query)).all()]
+    return [
+        (kind, area, TicketCounts(*(int(number) for number in numbers[:6])), [int(n) for n in numbers[6:]])
+        for kind, area, *numbers in (await (await session.connection()).execute(query)).all()
+    ]
 
 
-async def _received_per_week(session: AsyncSession, scope: Scope,
-                             changes: Sequence[tuple[datetime, int | None]]) -> list[tuple[str, int | None, int]]:
+async def _received_per_week(
+    session: AsyncSession, scope: Scope, changes: Sequence[tuple[datetime, int | None]]
+) -> list[tuple[str, int | None, int]]:
     """The tickets of the scope counted by kind and local week (its index; None outside the weeks)."""
-    rows = select(Ticket.kind, _week_of(col(Ticket.created_at), changes).label("week")).where(*_in_scope(scope)).subquery()
+    rows = (
+        select(Ticket.kind, _week_of(col(Ticket.created_at), changes).label("week")).where(*_in_scope(scope)).subquery()
+    )
     query = select(rows.c.kind, rows.c.week, func.count()).group_by(rows.c.kind, rows.c.week)
     return [(kind, week, int(count)) for kind, week, count in (await session.exec(query)).all()]
 
 
-async def _waits(session: AsyncSession, scope: Scope,
-                 changes: Sequence[tuple[datetime, int | None]]) -> list[tuple[int | None, int]]:
+async def _waits(
+    session: AsyncSession, scope: Scope, changes: Sequence[tuple[datetime, int | None]]
+) -> list[tuple[int | None, int]]:
     """Per answered ticket of the scope, its local week (index) and its wait in microseconds: all a
     median needs (ranking in the database, with window functions, is slower on SQLite)."""
-    query = (
-        select(_week_of(col(Ticket.created_at), changes), _wait_microseconds(session))
-        .where(*_in_scope(scope), col(Ticket.answered_at).is_not(None))
+    query = select(_week_of(col(Ticket.created_at), changes), _wait_microseconds(session)).where(
+        *_in_scope(scope), col(Ticket.answered_at).is_not(None)
     )
     return [(week, int(wait)) for week, wait in (await session.exec(query)).all()]
 
@@ -269,7 +287,11 @@ async def ticket_summary(session: AsyncSession, scope: Scope, tz: ZoneInfo, now:
         if week is not None:
             waits_per_week[int(week)].append(waits[-1])
     return TicketSummary(
-        total=total, by_kind=by_kind, by_area=dict(sorted(by_area.items())), weeks=weeks, per_week=per_week,
+        total=total,
+        by_kind=by_kind,
+        by_area=dict(sorted(by_area.items())),
+        weeks=weeks,
+        per_week=per_week,
         median_hours=median(waits) if waits else None,
         median_hours_per_week=[median(hours) if hours else None for hours in waits_per_week],
         ratings=dict(zip(SCORES, ratings, strict=False)),
@@ -278,26 +300,38 @@ async def ticket_summary(session: AsyncSession, scope: Scope, tz: ZoneInfo, now:
 
 
 def _reachable() -> list[ColumnElement[bool]]:
-    return [col(Citizen.subscribed).is_(True), col(Citizen.consent_at).is_not(None), col(Citizen.unreachable_at).is_(None)]
+    return [
+        col(Citizen.subscribed).is_(True),
+        col(Citizen.consent_at).is_not(None),
+        col(Citizen.unreachable_at).is_(None),
+    ]
 
 
 async def subscribers_by_area(session: AsyncSession, areas: frozenset[str] | None) -> dict[str, int]:
     """Citizens who receive notices now (subscribed, consenting, reachable), per commune code."""
-    rows = (await session.exec(
-        select(Citizen.area_code, func.count()).where(*_reachable(), _in_areas(Citizen.area_code, areas))
-        .group_by(Citizen.area_code)
-    )).all()
+    rows = (
+        await session.exec(
+            select(Citizen.area_code, func.count())
+            .where(*_reachable(), _in_areas(Citizen.area_code, areas))
+            .group_by(Citizen.area_code)
+        )
+    ).all()
     return {code or "": int(count) for code, count in rows}
 
 
 async def new_citizens_by_area(session: AsyncSession, scope: Scope) -> dict[str, int]:
     """Citizens who first wrote to the bot in the period, per commune code ("" when unknown)."""
-    rows = (await session.exec(
-        select(Citizen.area_code, func.count())
-        .where(col(Citizen.created_at) >= scope.start, col(Citizen.created_at) < scope.end,
-               _in_areas(Citizen.area_code, scope.areas))
-        .group_by(Citizen.area_code)
-    )).all()
+    rows = (
+        await session.exec(
+            select(Citizen.area_code, func.count())
+            .where(
+                col(Citizen.created_at) >= scope.start,
+                col(Citizen.created_at) < scope.end,
+                _in_areas(Citizen.area_code, scope.areas),
+            )
+            .group_by(Citizen.area_code)
+        )
+    ).all()
     return {code or "": int(count) for code, count in rows}
 
 
@@ -319,8 +353,12 @@ async def faq_usage(session: AsyncSession, scope: Scope, locale: str = "vi") -> 
     sums come from the day and month summaries where they cover the period (storage/faq_summary.py)."""
     sums = await faq_summary.usage_sums(session, scope.start, scope.end, scope.areas, by="faq_id")
     found = [
-        FaqUsage(entry.id, entry.topic, str((entry.texts.get(locale) or entry.texts.get("vi") or {}).get("question", "")),
-                 *sums.get(entry.id, (0, 0, 0)))
+        FaqUsage(
+            entry.id,
+            entry.topic,
+            str((entry.texts.get(locale) or entry.texts.get("vi") or {}).get("question", "")),
+            *sums.get(entry.id, (0, 0, 0)),
+        )
         for entry in (await session.exec(select(FaqRow))).all()
     ]
     return sorted(found, key=lambda usage: (-usage.shown, usage.faq_id))
@@ -416,8 +454,9 @@ async def notice_totals(session: AsyncSession, scope: Scope) -> NoticeTotals:
 
 async def delivered_by_area(session: AsyncSession, scope: Scope) -> dict[str, int]:
     """Notice messages delivered in the period, per commune of the recipient."""
-    found = await tally.counts(session, ("area_code",), start=scope.start, end=scope.end, areas=scope.areas,
-                               statuses=[OutboxStatus.sent])
+    found = await tally.counts(
+        session, ("area_code",), start=scope.start, end=scope.end, areas=scope.areas, statuses=[OutboxStatus.sent]
+    )
     return {code or "": count for (code,), count in found.items()}
 
 

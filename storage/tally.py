@@ -41,11 +41,21 @@ async def fold(session: AsyncSession, limit: int = FOLD_BATCH) -> int:
     oldest = select(journal.c.id).order_by(journal.c.id).limit(limit).scalar_subquery()
     # Deleting first: a second process folding at once waits for these rows and then finds them gone.
     connection = await session.connection()
-    rows = (await connection.execute(
-        delete(journal).where(journal.c.id.in_(oldest)).returning(
-            journal.c.broadcast_id, journal.c.area_code, journal.c.hour, journal.c.old_status, journal.c.old_reason,
-            journal.c.new_status, journal.c.new_reason)
-    )).all()
+    rows = (
+        await connection.execute(
+            delete(journal)
+            .where(journal.c.id.in_(oldest))
+            .returning(
+                journal.c.broadcast_id,
+                journal.c.area_code,
+                journal.c.hour,
+                journal.c.old_status,
+                journal.c.old_reason,
+                journal.c.new_status,
+                journal.c.new_reason,
+            )
+        )
+    ).all()
     deltas: dict[tuple[Any, ...], int] = defaultdict(int)
     for broadcast_id, area, hour, old_status, old_reason, new_status, new_reason in rows:
         if old_status is not None:
@@ -58,7 +68,9 @@ async def fold(session: AsyncSession, limit: int = FOLD_BATCH) -> int:
         dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
         insert = dialect.insert(table)
         await connection.execute(
-            insert.on_conflict_do_update(index_elements=list(DIMENSIONS), set_={"count": table.c.count + insert.excluded.count}),
+            insert.on_conflict_do_update(
+                index_elements=list(DIMENSIONS), set_={"count": table.c.count + insert.excluded.count}
+            ),
             changed,
         )
     await session.commit()
@@ -73,8 +85,15 @@ async def fold_all(session: AsyncSession, limit: int = FOLD_BATCH) -> int:
     return moved
 
 
-def _filters(columns: Any, broadcast_ids: Collection[int] | None, start: datetime | None, end: datetime | None,
-             areas: Collection[str] | None, statuses: Collection[str] | None, status: Any) -> list[ColumnElement[bool]]:
+def _filters(
+    columns: Any,
+    broadcast_ids: Collection[int] | None,
+    start: datetime | None,
+    end: datetime | None,
+    areas: Collection[str] | None,
+    statuses: Collection[str] | None,
+    status: Any,
+) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
     if broadcast_ids is not None:
         found.append(columns.broadcast_id.in_(sorted(broadcast_ids)))
@@ -90,8 +109,13 @@ def _filters(columns: Any, broadcast_ids: Collection[int] | None, start: datetim
 
 
 async def counts(
-    session: AsyncSession, by: Sequence[str], *, broadcast_ids: Collection[int] | None = None,
-    start: datetime | None = None, end: datetime | None = None, areas: Collection[str] | None = None,
+    session: AsyncSession,
+    by: Sequence[str],
+    *,
+    broadcast_ids: Collection[int] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    areas: Collection[str] | None = None,
     statuses: Collection[str] | None = None,
 ) -> dict[tuple[Any, ...], int]:
     """Notice messages counted by the `by` dimensions (of broadcast_id, area_code, hour, status,
@@ -103,31 +127,47 @@ async def counts(
     filters = partial(_filters, broadcast_ids=broadcast_ids, start=start, end=end, areas=areas, statuses=statuses)
 
     def side(status: Any, reason: Any, sign: int) -> Select[Any]:
-        base = {"broadcast_id": journal.c.broadcast_id, "area_code": journal.c.area_code, "hour": journal.c.hour,
-                "status": status, "reason": func.coalesce(reason, "")}
+        base = {
+            "broadcast_id": journal.c.broadcast_id,
+            "area_code": journal.c.area_code,
+            "hour": journal.c.hour,
+            "status": status,
+            "reason": func.coalesce(reason, ""),
+        }
         return select(*[base[name].label(name) for name in by], literal(sign).label("n")).where(
-            status.is_not(None), *filters(journal.c, status=status))
+            status.is_not(None), *filters(journal.c, status=status)
+        )
 
     stored = select(*[tally.c[name].label(name) for name in by], tally.c.count.label("n")).where(
-        *filters(tally.c, status=tally.c.status))
-    parts = union_all(stored, side(journal.c.new_status, journal.c.new_reason, 1),
-                      side(journal.c.old_status, journal.c.old_reason, -1)).subquery()
-    rows = (await (await session.connection()).execute(
-        select(*[parts.c[name] for name in by], func.sum(parts.c.n)).group_by(*[parts.c[name] for name in by])
-    )).all()
+        *filters(tally.c, status=tally.c.status)
+    )
+    parts = union_all(
+        stored,
+        side(journal.c.new_status, journal.c.new_reason, 1),
+        side(journal.c.old_status, journal.c.old_reason, -1),
+    ).subquery()
+    rows = (
+        await (await session.connection()).execute(
+            select(*[parts.c[name] for name in by], func.sum(parts.c.n)).group_by(*[parts.c[name] for name in by])
+        )
+    ).all()
     return {tuple(row[:-1]): int(row[-1]) for row in rows if row[-1]}
 
 
 async def citizens_reached(
-    session: AsyncSession, start: datetime, end: datetime, areas: Collection[str] | None = None,
+    session: AsyncSession,
+    start: datetime,
+    end: datetime,
+    areas: Collection[str] | None = None,
 ) -> int:
     """How many different citizens received at least one notice queued in [start, end), in `areas`.
 
     Read from the index (broadcast, commune, status, citizen); only a notice whose messages were
     queued partly inside the period, partly outside (queued again for newcomers), is read row by
     row for the time each message was queued."""
-    hours = await counts(session, ("broadcast_id", "hour"), start=None, end=None, areas=areas,
-                         statuses=[OutboxStatus.sent])
+    hours = await counts(
+        session, ("broadcast_id", "hour"), start=None, end=None, areas=areas, statuses=[OutboxStatus.sent]
+    )
     inside: set[int] = set()
     outside: set[int] = set()
     for broadcast_id, hour in hours:
@@ -142,10 +182,19 @@ async def citizens_reached(
     if whole:
         queries.append(select(col(OutboxMessage.citizen_id)).where(col(OutboxMessage.broadcast_id).in_(whole), *sent))
     if partly:
-        queries.append(select(col(OutboxMessage.citizen_id)).where(
-            col(OutboxMessage.broadcast_id).in_(partly), col(OutboxMessage.created_at) >= start,
-            col(OutboxMessage.created_at) < end, *sent))
+        queries.append(
+            select(col(OutboxMessage.citizen_id)).where(
+                col(OutboxMessage.broadcast_id).in_(partly),
+                col(OutboxMessage.created_at) >= start,
+                col(OutboxMessage.created_at) < end,
+                *sent,
+            )
+        )
     reached = union_all(*queries).subquery() if len(queries) > 1 else queries[0].subquery()
-    return int((await (await session.connection()).execute(
-        select(func.count(func.distinct(reached.c.citizen_id))).where(reached.c.citizen_id.is_not(None))
-    )).scalar_one())
+    return int(
+        (
+            await (await session.connection()).execute(
+                select(func.count(func.distinct(reached.c.citizen_id))).where(reached.c.citizen_id.is_not(None))
+            )
+        ).scalar_one()
+    )

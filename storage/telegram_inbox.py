@@ -34,12 +34,13 @@ async def take(
         return []
     ids = [update_id for update_id, _ in updates]
     holder = holders.mine(session)
-    rows = [{"update_id": update_id, "payload": payload, "received_at": now, "lease_until": now + LEASE,
-             "holder": holder} for update_id, payload in updates]
+    rows = [
+        {"update_id": update_id, "payload": payload, "received_at": now, "lease_until": now + LEASE, "holder": holder}
+        for update_id, payload in updates
+    ]
     dialect = postgresql if _is_postgres(session) else sqlite
     inserted = await session.exec(
-        dialect.insert(TelegramInboxRow).values(rows).on_conflict_do_nothing()
-        .returning(TelegramInboxRow.update_id)
+        dialect.insert(TelegramInboxRow).values(rows).on_conflict_do_nothing().returning(TelegramInboxRow.update_id)
     )
     taken = set(inserted.scalars().all())
     for update_id in ids:
@@ -47,8 +48,11 @@ async def take(
             continue
         result = await session.exec(
             update(TelegramInboxRow)
-            .where(col(TelegramInboxRow.update_id) == update_id, col(TelegramInboxRow.done_at).is_(None),
-                   or_(col(TelegramInboxRow.lease_until).is_(None), col(TelegramInboxRow.lease_until) <= now))
+            .where(
+                col(TelegramInboxRow.update_id) == update_id,
+                col(TelegramInboxRow.done_at).is_(None),
+                or_(col(TelegramInboxRow.lease_until).is_(None), col(TelegramInboxRow.lease_until) <= now),
+            )
             .values(lease_until=now + LEASE, holder=holder)
         )
         if result.rowcount:
@@ -90,16 +94,15 @@ async def mark_done(session: AsyncSession, update_ids: Collection[int], now: dat
     """Handled: forget the content, keep the id (the caller commits)."""
     if update_ids:
         await session.exec(
-            update(TelegramInboxRow).where(col(TelegramInboxRow.update_id).in_(sorted(update_ids)))
+            update(TelegramInboxRow)
+            .where(col(TelegramInboxRow.update_id).in_(sorted(update_ids)))
             .values(done_at=now, payload=null(), lease_until=None)
         )
 
 
 async def prune(session: AsyncSession, now: datetime, keep: timedelta = KEEP_DONE) -> int:
     """Delete the ids of updates done more than `keep` ago; return how many (the caller commits)."""
-    result = await session.exec(
-        delete(TelegramInboxRow).where(col(TelegramInboxRow.done_at) < now - keep)
-    )
+    result = await session.exec(delete(TelegramInboxRow).where(col(TelegramInboxRow.done_at) < now - keep))
     return result.rowcount or 0
 
 

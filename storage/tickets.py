@@ -61,15 +61,27 @@ async def create_ticket(
     search text is written now, so the dashboard's search never has to catch up on it."""
     code = await _unused_code(session)
     ticket = Ticket(
-        code=code, kind=TicketKind(kind), topic=topic, citizen_id=citizen_id,
-        area_code=area_code, anonymous=anonymous, reporter_name=reporter_name, body=body,
-        latitude=latitude, longitude=longitude, locale=locale,
-        created_at=now, due_at=due_at, updated_at=now, search_text=search_text_of(code, topic, body),
+        code=code,
+        kind=TicketKind(kind),
+        topic=topic,
+        citizen_id=citizen_id,
+        area_code=area_code,
+        anonymous=anonymous,
+        reporter_name=reporter_name,
+        body=body,
+        latitude=latitude,
+        longitude=longitude,
+        locale=locale,
+        created_at=now,
+        due_at=due_at,
+        updated_at=now,
+        search_text=search_text_of(code, topic, body),
     )
     session.add(ticket)
     await session.flush()
-    event = await _event(session, ticket, EventKind.created, public=True, now=now, from_citizen=True,
-                         new_status=TicketStatus.new)
+    event = await _event(
+        session, ticket, EventKind.created, public=True, now=now, from_citizen=True, new_status=TicketStatus.new
+    )
     _attach(session, ticket, event, attachments, now)
     return ticket
 
@@ -99,8 +111,10 @@ async def get_by_code(session: AsyncSession, code: str) -> Ticket | None:
 async def tickets_of_citizen(session: AsyncSession, citizen_id: int, limit: int = 10) -> list[Ticket]:
     """A citizen's tickets, newest first."""
     query = (
-        select(Ticket).where(Ticket.citizen_id == citizen_id)
-        .order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc()).limit(limit)
+        select(Ticket)
+        .where(Ticket.citizen_id == citizen_id)
+        .order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc())
+        .limit(limit)
     )
     return list((await session.exec(query)).all())
 
@@ -155,8 +169,12 @@ async def add_note(session: AsyncSession, ticket: Ticket, staff: Staff, text: st
 
 
 async def change_status(
-    session: AsyncSession, ticket: Ticket, staff: Staff | None, new_status: TicketStatus | str,
-    now: datetime, reason: str | None = None,
+    session: AsyncSession,
+    ticket: Ticket,
+    staff: Staff | None,
+    new_status: TicketStatus | str,
+    now: datetime,
+    reason: str | None = None,
 ) -> TicketEvent:
     """Move the ticket to `new_status` (validated); rejecting needs a reason, which the citizen sees."""
     new_status = TicketStatus(new_status)
@@ -173,7 +191,9 @@ async def assign(session: AsyncSession, ticket: Ticket, staff: Staff, assignee: 
     if not in_scope(assignee, ticket):
         raise ValueError(f"{assignee.username} cannot see ticket {ticket.code} (another area or inactive)")
     ticket.assignee_id = assignee.id
-    event = await _event(session, ticket, EventKind.assignment, public=False, now=now, staff=staff, text=assignee.username)
+    event = await _event(
+        session, ticket, EventKind.assignment, public=False, now=now, staff=staff, text=assignee.username
+    )
     if ticket.status == TicketStatus.new:
         await _set_status(session, ticket, TicketStatus.assigned, staff, now)
     ticket.updated_at = now
@@ -218,8 +238,13 @@ def in_scope(staff: Staff, ticket: Ticket) -> bool:
 
 
 async def list_for_staff(
-    session: AsyncSession, staff: Staff, *, statuses: Sequence[TicketStatus | str] | None = None,
-    overdue_only: bool = False, now: datetime, limit: int = 50,
+    session: AsyncSession,
+    staff: Staff,
+    *,
+    statuses: Sequence[TicketStatus | str] | None = None,
+    overdue_only: bool = False,
+    now: datetime,
+    limit: int = 50,
 ) -> list[Ticket]:
     """Tickets in the staff member's scope, soonest due first."""
     query = select(Ticket).where(visible_to(staff))
@@ -244,8 +269,10 @@ async def count_today(session: AsyncSession, citizen_id: int, now: datetime, tz:
     today = now.astimezone(tz).date()
     start = datetime.combine(today, time(0), tzinfo=tz)
     end = datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz)
-    query = select(func.count()).select_from(Ticket).where(
-        Ticket.citizen_id == citizen_id, col(Ticket.created_at) >= start, col(Ticket.created_at) < end
+    query = (
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.citizen_id == citizen_id, col(Ticket.created_at) >= start, col(Ticket.created_at) < end)
     )
     return int((await session.exec(query)).one())
 
@@ -286,20 +313,44 @@ async def _set_status(
         ticket.closed_at = now
     elif new_status == TicketStatus.rejected:
         ticket.reject_reason = text
-    return await _event(session, ticket, EventKind.status, public=True, now=now, staff=staff, text=text,
-                        old_status=old_status, new_status=new_status)
+    return await _event(
+        session,
+        ticket,
+        EventKind.status,
+        public=True,
+        now=now,
+        staff=staff,
+        text=text,
+        old_status=old_status,
+        new_status=new_status,
+    )
 
 
 async def _event(
-    session: AsyncSession, ticket: Ticket, kind: EventKind, *, public: bool, now: datetime,
-    staff: Staff | None = None, from_citizen: bool = False, text: str = "",
-    old_status: TicketStatus | None = None, new_status: TicketStatus | None = None,
+    session: AsyncSession,
+    ticket: Ticket,
+    kind: EventKind,
+    *,
+    public: bool,
+    now: datetime,
+    staff: Staff | None = None,
+    from_citizen: bool = False,
+    text: str = "",
+    old_status: TicketStatus | None = None,
+    new_status: TicketStatus | None = None,
 ) -> TicketEvent:
     """Add one timeline entry (flushed, so attachments can point at it)."""
     assert ticket.id is not None, "the ticket must be flushed first"
     event = TicketEvent(
-        ticket_id=ticket.id, kind=kind, public=public, staff_id=staff.id if staff else None,
-        from_citizen=from_citizen, text=text, old_status=old_status, new_status=new_status, created_at=now,
+        ticket_id=ticket.id,
+        kind=kind,
+        public=public,
+        staff_id=staff.id if staff else None,
+        from_citizen=from_citizen,
+        text=text,
+        old_status=old_status,
+        new_status=new_status,
+        created_at=now,
     )
     session.add(event)
     await session.flush()
@@ -312,6 +363,14 @@ def _attach(
     """Record files that came with an event."""
     assert ticket.id is not None
     for kind, path, mime_type, size in files:
-        session.add(TicketAttachment(
-            ticket_id=ticket.id, event_id=event.id, kind=kind, path=path, mime_type=mime_type, size=size, created_at=now,
-        ))
+        session.add(
+            TicketAttachment(
+                ticket_id=ticket.id,
+                event_id=event.id,
+                kind=kind,
+                path=path,
+                mime_type=mime_type,
+                size=size,
+                created_at=now,
+            )
+        )

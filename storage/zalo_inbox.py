@@ -28,14 +28,27 @@ KEEP_DONE = timedelta(days=3)  # longer than the oldest event accepted (a day): 
 
 
 async def take(
-    session: AsyncSession, *, key: str, channel: str, chat_id: str, payload: dict[str, Any], now: datetime,
+    session: AsyncSession,
+    *,
+    key: str,
+    channel: str,
+    chat_id: str,
+    payload: dict[str, Any],
+    now: datetime,
     busy: Collection[str] = (),
 ) -> bool:
     """Store an event not seen before, or take back one stored earlier that nobody handles (its
     process died); whether the caller must handle it. The caller commits."""
     holder = holders.mine(session)
-    row = {"key": key, "channel": channel, "chat_id": chat_id, "payload": payload, "received_at": now,
-           "lease_until": now + LEASE, "holder": holder}
+    row = {
+        "key": key,
+        "channel": channel,
+        "chat_id": chat_id,
+        "payload": payload,
+        "received_at": now,
+        "lease_until": now + LEASE,
+        "holder": holder,
+    }
     dialect = postgresql if _is_postgres(session) else sqlite
     inserted = await session.exec(
         dialect.insert(ZaloInboxRow).values(row).on_conflict_do_nothing().returning(ZaloInboxRow.key)
@@ -53,15 +66,22 @@ async def take(
 
 
 async def unfinished(
-    session: AsyncSession, channel: str, now: datetime, *, starting: bool, busy: Collection[str] = (), limit: int = 1000,
+    session: AsyncSession,
+    channel: str,
+    now: datetime,
+    *,
+    starting: bool,
+    busy: Collection[str] = (),
+    limit: int = 1000,
 ) -> list[ZaloInboxRow]:
     """Take a channel's rows not done that nobody handles, in arrival order, and return them (the
     caller commits). With one process (SQLite), at start-up every row not done is left over from
     the last run; otherwise only rows that are free (see the module docstring)."""
     statement = (
         select(ZaloInboxRow)
-        .where(ZaloInboxRow.channel == channel, col(ZaloInboxRow.done_at).is_(None),
-               col(ZaloInboxRow.payload).is_not(None))
+        .where(
+            ZaloInboxRow.channel == channel, col(ZaloInboxRow.done_at).is_(None), col(ZaloInboxRow.payload).is_not(None)
+        )
         .order_by(col(ZaloInboxRow.id))
         .limit(limit)
     )
@@ -83,8 +103,12 @@ async def earlier_not_done(session: AsyncSession, channel: str, chat_id: str, ke
     mine = select(ZaloInboxRow.id).where(ZaloInboxRow.key == key).scalar_subquery()
     statement = (
         select(ZaloInboxRow.key)
-        .where(ZaloInboxRow.channel == channel, ZaloInboxRow.chat_id == chat_id, col(ZaloInboxRow.id) < mine,
-               col(ZaloInboxRow.done_at).is_(None))
+        .where(
+            ZaloInboxRow.channel == channel,
+            ZaloInboxRow.chat_id == chat_id,
+            col(ZaloInboxRow.id) < mine,
+            col(ZaloInboxRow.done_at).is_(None),
+        )
         .order_by(col(ZaloInboxRow.id))
     )
     return list((await session.exec(statement)).all())
@@ -94,16 +118,15 @@ async def mark_done(session: AsyncSession, keys: Collection[str], now: datetime)
     """Handled: forget the content, keep the key (the caller commits)."""
     if keys:
         await session.exec(
-            update(ZaloInboxRow).where(col(ZaloInboxRow.key).in_(sorted(keys)))
+            update(ZaloInboxRow)
+            .where(col(ZaloInboxRow.key).in_(sorted(keys)))
             .values(done_at=now, payload=null(), lease_until=None, holder=None)
         )
 
 
 async def prune(session: AsyncSession, now: datetime, keep: timedelta = KEEP_DONE) -> int:
     """Delete the keys of events done more than `keep` ago; return how many (the caller commits)."""
-    result = await session.exec(
-        delete(ZaloInboxRow).where(col(ZaloInboxRow.done_at) < now - keep)
-    )
+    result = await session.exec(delete(ZaloInboxRow).where(col(ZaloInboxRow.done_at) < now - keep))
     return result.rowcount or 0
 
 

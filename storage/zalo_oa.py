@@ -42,11 +42,15 @@ async def seed_pair(
     wanted = seed_hash(refresh_token)
     row = await session.get(ZaloOAToken, app_id)
     if row is None:
-        session.add(ZaloOAToken(app_id=app_id, access_token=access_token, refresh_token=refresh_token,
-                                seed_hash=wanted, updated_at=now))
+        session.add(
+            ZaloOAToken(
+                app_id=app_id, access_token=access_token, refresh_token=refresh_token, seed_hash=wanted, updated_at=now
+            )
+        )
         return "stored"
-    if clear_lease or (row.lease_until is not None and row.holder is not None
-                       and row.holder not in await holders.running(session)):
+    if clear_lease or (
+        row.lease_until is not None and row.holder is not None and row.holder not in await holders.running(session)
+    ):
         row.lease_until = None
     if row.seed_hash != wanted:
         row.access_token, row.refresh_token, row.seed_hash = access_token, refresh_token, wanted
@@ -59,32 +63,43 @@ async def take_lease(session: AsyncSession, app_id: str, refresh_token: str, now
     """Become the one process refreshing: only if no lease runs and the pair is still the one read."""
     result = await session.exec(
         update(ZaloOAToken)
-        .where(col(ZaloOAToken.app_id) == app_id, col(ZaloOAToken.refresh_token) == refresh_token,
-               or_(col(ZaloOAToken.lease_until).is_(None), col(ZaloOAToken.lease_until) <= now))
+        .where(
+            col(ZaloOAToken.app_id) == app_id,
+            col(ZaloOAToken.refresh_token) == refresh_token,
+            or_(col(ZaloOAToken.lease_until).is_(None), col(ZaloOAToken.lease_until) <= now),
+        )
         .values(lease_until=until, holder=holders.mine(session))
     )
     return bool(result.rowcount)
 
 
 async def save_refreshed(
-    session: AsyncSession, app_id: str, spent: str, access_token: str, refresh_token: str,
-    expires_at: datetime | None, now: datetime,
+    session: AsyncSession,
+    app_id: str,
+    spent: str,
+    access_token: str,
+    refresh_token: str,
+    expires_at: datetime | None,
+    now: datetime,
 ) -> bool:
     """Store the new pair over the refresh token just spent, and end the lease."""
     result = await session.exec(
         update(ZaloOAToken)
         .where(col(ZaloOAToken.app_id) == app_id, col(ZaloOAToken.refresh_token) == spent)
-        .values(access_token=access_token, refresh_token=refresh_token, expires_at=expires_at,
-                lease_until=None, updated_at=now)
+        .values(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            expires_at=expires_at,
+            lease_until=None,
+            updated_at=now,
+        )
     )
     return bool(result.rowcount)
 
 
 async def end_lease(session: AsyncSession, app_id: str) -> None:
     """Give the lease up (the refresh failed; the pair is unchanged)."""
-    await session.exec(
-        update(ZaloOAToken).where(col(ZaloOAToken.app_id) == app_id).values(lease_until=None)
-    )
+    await session.exec(update(ZaloOAToken).where(col(ZaloOAToken.app_id) == app_id).values(lease_until=None))
 
 
 async def interacted(session: AsyncSession, user_id: str, now: datetime, *, unfollowed: bool = False) -> Citizen:

@@ -45,8 +45,15 @@ class Inbox:
     """Stores one channel's webhook events (`accept`) and hands each to `handle(payload)` once."""
 
     def __init__(
-        self, sessions: SessionFactory, channel: str, handle: Handle, locks: KeyedLocks, clock: Callable[[], datetime],
-        *, parallel: int, sweep_every: float = SWEEP_SECONDS,
+        self,
+        sessions: SessionFactory,
+        channel: str,
+        handle: Handle,
+        locks: KeyedLocks,
+        clock: Callable[[], datetime],
+        *,
+        parallel: int,
+        sweep_every: float = SWEEP_SECONDS,
     ) -> None:
         self.sessions = sessions
         self.channel = channel
@@ -86,8 +93,15 @@ class Inbox:
         try:
             with sqlite_driver.inline():  # one short insert: no trip to SQLite's thread
                 async with self.sessions() as session:
-                    taken = await zalo_inbox.take(session, key=key, channel=self.channel, chat_id=chat_id,
-                                                  payload=payload, now=self.clock(), busy=self._busy)
+                    taken = await zalo_inbox.take(
+                        session,
+                        key=key,
+                        channel=self.channel,
+                        chat_id=chat_id,
+                        payload=payload,
+                        now=self.clock(),
+                        busy=self._busy,
+                    )
                     await session.commit()
         except DATABASE_ERRORS as exc:
             log.error("%s inbox: database unavailable (%s); event %s not stored", self.channel, _short(exc), key)
@@ -137,8 +151,12 @@ class Inbox:
                     async with self.sessions() as session:
                         earlier = await zalo_inbox.earlier_not_done(session, self.channel, chat_id, key)
             except DATABASE_ERRORS as exc:
-                log.error("%s inbox: database unavailable (%s); event %s handled without waiting for earlier ones",
-                          self.channel, _short(exc), key)
+                log.error(
+                    "%s inbox: database unavailable (%s); event %s handled without waiting for earlier ones",
+                    self.channel,
+                    _short(exc),
+                    key,
+                )
                 return
             here = [self._handled[other] for other in earlier if other in self._handled]
             elsewhere = len(earlier) - len(here)
@@ -146,12 +164,20 @@ class Inbox:
                 return
             left = deadline - loop.time()
             if left <= 0:
-                log.warning("%s: event %s handled before %d earlier event(s) of its chat that are still not done",
-                            self.channel, key, len(earlier))
+                log.warning(
+                    "%s: event %s handled before %d earlier event(s) of its chat that are still not done",
+                    self.channel,
+                    key,
+                    len(earlier),
+                )
                 return
             if elsewhere and pause == 0.02:
-                log.info("%s: event %s waits for %d earlier event(s) of its chat handled elsewhere",
-                         self.channel, key, elsewhere)
+                log.info(
+                    "%s: event %s waits for %d earlier event(s) of its chat handled elsewhere",
+                    self.channel,
+                    key,
+                    elsewhere,
+                )
             try:
                 if elsewhere:
                     await asyncio.sleep(min(pause, left))
@@ -181,8 +207,12 @@ class Inbox:
             except BaseException as exc:
                 self._done |= group  # the next holder, or the next sweep, tries again
                 if isinstance(exc, DATABASE_ERRORS):
-                    log.error("%s inbox: database unavailable (%s); %d handled event(s) not marked yet",
-                              self.channel, _short(exc), len(group))
+                    log.error(
+                        "%s inbox: database unavailable (%s); %d handled event(s) not marked yet",
+                        self.channel,
+                        _short(exc),
+                        len(group),
+                    )
                 raise
             self._busy -= group
             for handled in group:
@@ -201,8 +231,9 @@ class Inbox:
             try:
                 await self._record_done()
                 async with self.sessions() as session:
-                    rows = await zalo_inbox.unfinished(session, self.channel, self.clock(), starting=starting,
-                                                       busy=self._busy)
+                    rows = await zalo_inbox.unfinished(
+                        session, self.channel, self.clock(), starting=starting, busy=self._busy
+                    )
                     pruned = await zalo_inbox.prune(session, self.clock())
                     await session.commit()
                 break

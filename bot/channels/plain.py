@@ -67,13 +67,17 @@ def caption_and_rest(text: str, limit: int) -> tuple[str, list[str]]:
 def cannot_read(translator: Translator, *, sticker: bool = False) -> Reply:
     """The polite answer to a sticker or to a kind of message the bot cannot read (files, …)."""
     if sticker:
-        return Reply(translator.gettext(
-            "Thank you for the sticker! I can only read text and photos. Please type your question in words."
-        ))
-    return Reply(translator.gettext(
-        "Sorry, I cannot read this kind of message. Please type your question in words "
-        "(with or without accents is fine)."
-    ))
+        return Reply(
+            translator.gettext(
+                "Thank you for the sticker! I can only read text and photos. Please type your question in words."
+            )
+        )
+    return Reply(
+        translator.gettext(
+            "Sorry, I cannot read this kind of message. Please type your question in words "
+            "(with or without accents is fine)."
+        )
+    )
 
 
 def as_dict(value: object) -> dict[str, Any]:
@@ -92,8 +96,14 @@ async def post_json(http: aiohttp.ClientSession, url: str, *, timeout: float, **
 
 
 async def number_outgoing(
-    sessions: SessionFactory, catalogs: Catalogs, channel: str, user_id: str, replies: list[Reply], *,
-    now: datetime, ttl: timedelta,
+    sessions: SessionFactory,
+    catalogs: Catalogs,
+    channel: str,
+    user_id: str,
+    replies: list[Reply],
+    *,
+    now: datetime,
+    ttl: timedelta,
 ) -> tuple[list[Reply], Translator | None]:
     """An outbox message's replies with their buttons numbered after the choices already offered
     (which they join), and the recipient's language; unchanged when there are no buttons. The caller
@@ -153,9 +163,9 @@ async def offer_choices(
 
 
 async def _citizen(session: AsyncSession, channel: str, user_id: str) -> Citizen | None:
-    return (await session.exec(
-        select(Citizen).where(Citizen.channel == channel, Citizen.channel_user_id == user_id)
-    )).first()
+    return (
+        await session.exec(select(Citizen).where(Citizen.channel == channel, Citizen.channel_user_id == user_id))
+    ).first()
 
 
 class PlainChannel(ABC):
@@ -215,8 +225,13 @@ class PlainChannel(ABC):
         try:
             async with self.locks.hold((self.name, chat_id)):
                 replies, translator = await number_outgoing(
-                    self.engine.sessions, self.engine.services.catalogs, self.name, chat_id, replies,
-                    now=self.clock(), ttl=self.engine.conversation_ttl,
+                    self.engine.sessions,
+                    self.engine.services.catalogs,
+                    self.name,
+                    chat_id,
+                    replies,
+                    now=self.clock(),
+                    ttl=self.engine.conversation_ttl,
                 )
                 await self.send(chat_id, replies, translator)
         except self.errors as exc:
@@ -227,8 +242,14 @@ class PlainChannel(ABC):
     ) -> None:
         """Send a turn's replies one by one; from one the platform refuses for a while on, the outbox sends them."""
         await send_in_turn(
-            self.engine.sessions, channel=self.name, chat_id=chat_id, replies=replies, update_key=update_key,
-            send=lambda reply: self.send(chat_id, [reply], translator), for_a_while=self.for_a_while, clock=self.clock,
+            self.engine.sessions,
+            channel=self.name,
+            chat_id=chat_id,
+            replies=replies,
+            update_key=update_key,
+            send=lambda reply: self.send(chat_id, [reply], translator),
+            for_a_while=self.for_a_while,
+            clock=self.clock,
         )
 
     async def translator(self, user_id: str) -> Translator:
@@ -246,4 +267,6 @@ class PlainChannel(ABC):
         links do not last."""
         assert self._http is not None
         source = remote_media.zalo_source(self.media_base)
-        return await remote_media.keep(self._http, self.settings.data_dir, self.settings.media_max_bytes, attachments, source)
+        return await remote_media.keep(
+            self._http, self.settings.data_dir, self.settings.media_max_bytes, attachments, source
+        )

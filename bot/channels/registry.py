@@ -36,8 +36,9 @@ def lifecycle(kind: Kind, settings: Settings, clock: Callable[[], datetime]):
                 log.info("%s", kind.off_note)
             yield
             return
-        parts = Parts(settings, app[keys.ENGINE], app[keys.LOCKS], app[keys.SERVICES].catalogs, app[keys.MEDIA_LINKS],
-                      clock)
+        parts = Parts(
+            settings, app[keys.ENGINE], app[keys.LOCKS], app[keys.SERVICES].catalogs, app[keys.MEDIA_LINKS], clock
+        )
         channel = kind.build(parts)
         app[keys.CHANNELS][kind.name] = channel
         await channel.start(receive=app[keys.ROLE].receives(webhook=channel.webhook))
@@ -56,8 +57,14 @@ async def _sending(app: web.Application, channel: Channel, settings: Settings, c
         return
     limits = channel.send_limits
     sender = Sender(
-        app[keys.SESSIONS], channel.name, channel.deliver, clock, rate=limits.rate, per_chat=limits.per_chat,
-        quiet=QuietHours.of(settings.quiet_hours, settings.tz), window=limits.window,
+        app[keys.SESSIONS],
+        channel.name,
+        channel.deliver,
+        clock,
+        rate=limits.rate,
+        per_chat=limits.per_chat,
+        quiet=QuietHours.of(settings.quiet_hours, settings.tz),
+        window=limits.window,
     )
     task = asyncio.create_task(sender.run(), name=f"outbox:{sender.channel}")
     try:

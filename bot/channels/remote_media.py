@@ -113,7 +113,11 @@ async def fetch(session: aiohttp.ClientSession, url: str, limit: int, source: Me
     for _hop in range(MAX_REDIRECTS + 1):
         target, headers, server_name = await _target(source, current)
         async with session.get(
-            target, timeout=timeout, allow_redirects=False, headers=headers, server_hostname=server_name,
+            target,
+            timeout=timeout,
+            allow_redirects=False,
+            headers=headers,
+            server_hostname=server_name,
         ) as response:
             if response.status in (301, 302, 303, 307, 308):
                 current = URL(urljoin(str(current), response.headers.get("Location", "")))
@@ -131,7 +135,11 @@ async def fetch(session: aiohttp.ClientSession, url: str, limit: int, source: Me
 
 
 async def keep(
-    session: aiohttp.ClientSession, data_dir: Path, limit: int, attachments: tuple[Attachment, ...], source: MediaSource,
+    session: aiohttp.ClientSession,
+    data_dir: Path,
+    limit: int,
+    attachments: tuple[Attachment, ...],
+    source: MediaSource,
 ) -> tuple[Attachment, ...]:
     """Download each attachment (its `file_id` is a URL) into DATA_DIR/media, or say why not
     (`problem`: "too_large", "type"). Network failures and refused links (MediaRefused) raise: the turn

@@ -54,8 +54,15 @@ CAPTION_LIMIT = 1024
 # Telegram shows a button's label on one line and cuts what does not fit; handlers give whole labels
 # (other channels show them whole), so longer ones are shortened here, at a word, with "…".
 BUTTON_LABEL_LIMIT = 60
-ACCEPTED = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "audio/ogg": ".ogg",
-            "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a"}
+ACCEPTED = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "audio/ogg": ".ogg",
+    "audio/mpeg": ".mp3",
+    "audio/mp4": ".m4a",
+    "audio/x-m4a": ".m4a",
+}
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # nosec B105  # a header name, not a secret
 SEND_CONNECTIONS = 256  # python-telegram-bot's own default for its httpx client
 WEBHOOK_WAIT = 10.0  # a webhook answer waits this long for the handling (it is stored before anyway)
@@ -109,7 +116,11 @@ def to_incoming(update: Update) -> Incoming | None:
     if user is None or chat is None or chat.type != chat.PRIVATE or user.is_bot:
         return None
     incoming = partial(
-        Incoming, channel=CHANNEL, user_id=str(user.id), display_name=user.full_name, language_hint=user.language_code,
+        Incoming,
+        channel=CHANNEL,
+        user_id=str(user.id),
+        display_name=user.full_name,
+        language_hint=user.language_code,
     )
     if update.callback_query is not None:
         return incoming(action=update.callback_query.data or "")
@@ -200,8 +211,11 @@ class TelegramChannel:
             builder = builder.base_file_url(settings.telegram_base_file_url)
         self.application: Application = builder.updater(None).build()
         self.receiver = Receiver(
-            self.application, engine.sessions, engine.clock,
-            poll_timeout=settings.telegram_poll_timeout, allowed_updates=ALLOWED_UPDATES,
+            self.application,
+            engine.sessions,
+            engine.clock,
+            poll_timeout=settings.telegram_poll_timeout,
+            allowed_updates=ALLOWED_UPDATES,
         )
         self._file_ids = Uploads(engine.clock)
         self.application.add_handler(TypeHandler(Update, self._on_update))
@@ -298,8 +312,14 @@ class TelegramChannel:
         replies = await self.engine.handle(incoming, CAPABILITIES)
         chat_id = chat.id
         await send_in_turn(
-            self.engine.sessions, channel=CHANNEL, chat_id=str(chat_id), replies=replies, update_key=str(update.update_id),
-            send=lambda reply: self.reply(chat_id, [reply]), for_a_while=_for_a_while, clock=self.engine.clock,
+            self.engine.sessions,
+            channel=CHANNEL,
+            chat_id=str(chat_id),
+            replies=replies,
+            update_key=str(update.update_id),
+            send=lambda reply: self.reply(chat_id, [reply]),
+            for_a_while=_for_a_while,
+            clock=self.engine.clock,
         )
 
     async def _download(self, attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
@@ -369,10 +389,14 @@ class TelegramChannel:
         if file_id is not None and not uploaded:
             await self._photo_message(chat_id, reply, markup, file_id)
 
-    async def _photo_message(self, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None, photo: object) -> Message:
+    async def _photo_message(
+        self, chat_id: int | str, reply: Reply, markup: InlineKeyboardMarkup | None, photo: object
+    ) -> Message:
         """Send the photo with as much of the text as fits its caption, and the rest after it."""
         caption, rest = reply.text[:CAPTION_LIMIT], reply.text[CAPTION_LIMIT:]
-        sent = await self.application.bot.send_photo(chat_id, photo, caption=caption, reply_markup=None if rest else markup)
+        sent = await self.application.bot.send_photo(
+            chat_id, photo, caption=caption, reply_markup=None if rest else markup
+        )
         if rest:
             await self.reply(chat_id, [Reply(rest, buttons=reply.buttons)])
         return sent
@@ -395,8 +419,11 @@ def _secrets(settings: Settings) -> tuple[str, ...]:
 
 
 KIND = Kind(
-    CHANNEL, lambda parts: TelegramChannel(parts.settings, parts.engine, parts.locks),
+    CHANNEL,
+    lambda parts: TelegramChannel(parts.settings, parts.engine, parts.locks),
     enabled=lambda settings: settings.telegram_enabled,
-    routes=(Route("POST", "/webhook/telegram", "telegram-webhook", "handle_webhook"),), secrets=_secrets,
-    health_off={"telegram": "off"}, off_note="TELEGRAM_BOT_TOKEN not set: Telegram is off, web chat only",
+    routes=(Route("POST", "/webhook/telegram", "telegram-webhook", "handle_webhook"),),
+    secrets=_secrets,
+    health_off={"telegram": "off"},
+    off_note="TELEGRAM_BOT_TOKEN not set: Telegram is off, web chat only",
 )

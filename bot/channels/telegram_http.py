@@ -31,12 +31,22 @@ class AiohttpRequest(BaseRequest):
     """A `BaseRequest` on an `aiohttp.ClientSession` with at most `connection_pool_size` connections."""
 
     def __init__(
-        self, connection_pool_size: int = 1, *, read_timeout: float | None = DEFAULT_TIMEOUT,
-        write_timeout: float | None = DEFAULT_TIMEOUT, connect_timeout: float | None = DEFAULT_TIMEOUT,
-        pool_timeout: float | None = POOL_TIMEOUT, media_write_timeout: float | None = MEDIA_WRITE_TIMEOUT,
+        self,
+        connection_pool_size: int = 1,
+        *,
+        read_timeout: float | None = DEFAULT_TIMEOUT,
+        write_timeout: float | None = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = DEFAULT_TIMEOUT,
+        pool_timeout: float | None = POOL_TIMEOUT,
+        media_write_timeout: float | None = MEDIA_WRITE_TIMEOUT,
     ) -> None:
         self._pool_size = connection_pool_size
-        self._timeouts = {"read": read_timeout, "write": write_timeout, "connect": connect_timeout, "pool": pool_timeout}
+        self._timeouts = {
+            "read": read_timeout,
+            "write": write_timeout,
+            "connect": connect_timeout,
+            "pool": pool_timeout,
+        }
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -78,7 +88,9 @@ class AiohttpRequest(BaseRequest):
             write = self._media_write_timeout if files else self._timeouts["write"]
         else:
             write = write_timeout
-        total = None if read is None or write is None or connect is None or pool is None else read + write + connect + pool
+        total = (
+            None if read is None or write is None or connect is None or pool is None else read + write + connect + pool
+        )
         timeout = aiohttp.ClientTimeout(
             total=total,
             connect=None if connect is None or pool is None else connect + pool,

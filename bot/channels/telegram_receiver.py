@@ -39,8 +39,13 @@ class Receiver:
     """Takes updates from getUpdates or the webhook into the inbox and hands them to `application`."""
 
     def __init__(
-        self, application: Application, sessions: SessionFactory, clock: Clock, *,
-        poll_timeout: int, allowed_updates: Sequence[str],
+        self,
+        application: Application,
+        sessions: SessionFactory,
+        clock: Clock,
+        *,
+        poll_timeout: int,
+        allowed_updates: Sequence[str],
     ) -> None:
         self.application = application
         self.sessions = sessions
@@ -152,7 +157,9 @@ class Receiver:
         delay = 1.0
         while True:
             try:
-                updates = await bot.get_updates(offset=offset, timeout=self.poll_timeout, allowed_updates=self.allowed_updates)
+                updates = await bot.get_updates(
+                    offset=offset, timeout=self.poll_timeout, allowed_updates=self.allowed_updates
+                )
                 taken = await self._take(updates)
             except asyncio.CancelledError:
                 raise
@@ -234,8 +241,11 @@ class Receiver:
             except BaseException as exc:
                 self._done |= group  # the next holder, or the next sweep, tries again
                 if isinstance(exc, DATABASE_ERRORS):
-                    log.error("Telegram inbox: database unavailable (%s); %d handled update(s) not marked yet",
-                              _short(exc), len(group))
+                    log.error(
+                        "Telegram inbox: database unavailable (%s); %d handled update(s) not marked yet",
+                        _short(exc),
+                        len(group),
+                    )
                 raise
             self._busy -= group
 
@@ -244,4 +254,3 @@ def _short(error: BaseException) -> str:
     """The first line of an error, without SQLAlchemy's long background notes."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
-

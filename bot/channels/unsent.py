@@ -20,17 +20,33 @@ log = logging.getLogger(__name__)
 
 
 async def queue_unsent(
-    sessions: SessionFactory, *, channel: str, chat_id: str, replies: list[Reply], first: int, update_key: str | None,
-    now: datetime, error: Exception,
+    sessions: SessionFactory,
+    *,
+    channel: str,
+    chat_id: str,
+    replies: list[Reply],
+    first: int,
+    update_key: str | None,
+    now: datetime,
+    error: Exception,
 ) -> None:
     """Queue `replies`, the turn's replies from its `first` on; without an `update_key` there is
     nothing to recognise a second queueing by."""
-    log.warning("%s: reply to update %s failed (%s); %d message(s) go through the outbox",
-                channel, update_key, error, len(replies))
+    log.warning(
+        "%s: reply to update %s failed (%s); %d message(s) go through the outbox",
+        channel,
+        update_key,
+        error,
+        len(replies),
+    )
     async with sessions() as session:
         for index, reply in enumerate(replies, start=first):
             await outbox.enqueue(
-                session, channel=channel, chat_id=chat_id, payload=reply_payload(reply), now=now,
+                session,
+                channel=channel,
+                chat_id=chat_id,
+                payload=reply_payload(reply),
+                now=now,
                 priority=outbox.PRIORITY_REPLY,
                 dedupe_key=f"{channel}:reply:{update_key}:{index}" if update_key else None,
             )
@@ -38,8 +54,15 @@ async def queue_unsent(
 
 
 async def send_in_turn(
-    sessions: SessionFactory, *, channel: str, chat_id: str, replies: list[Reply], update_key: str | None,
-    send: Callable[[Reply], Awaitable[object]], for_a_while: Callable[[Exception], bool], clock: Callable[[], datetime],
+    sessions: SessionFactory,
+    *,
+    channel: str,
+    chat_id: str,
+    replies: list[Reply],
+    update_key: str | None,
+    send: Callable[[Reply], Awaitable[object]],
+    for_a_while: Callable[[Exception], bool],
+    clock: Callable[[], datetime],
 ) -> None:
     """Send a turn's replies one by one; from the first one the platform refuses `for_a_while` on,
     the outbox sends them. Any other error is raised."""
@@ -49,6 +72,14 @@ async def send_in_turn(
         except Exception as exc:
             if not for_a_while(exc):
                 raise
-            await queue_unsent(sessions, channel=channel, chat_id=chat_id, replies=replies[index:], first=index,
-                               update_key=update_key, now=clock(), error=exc)
+            await queue_unsent(
+                sessions,
+                channel=channel,
+                chat_id=chat_id,
+                replies=replies[index:],
+                first=index,
+                update_key=update_key,
+                now=clock(),
+                error=exc,
+            )
             return

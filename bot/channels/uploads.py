@@ -34,7 +34,11 @@ class Uploads:
         `expired`); None, and nothing kept, when `upload` gives none."""
         async with self._locks.setdefault(name, asyncio.Lock()):
             known = self._known.get(name)
-            if known is None or known[0] == expired or (self.max_age is not None and self.clock() - known[1] >= self.max_age):
+            if (
+                known is None
+                or known[0] == expired
+                or (self.max_age is not None and self.clock() - known[1] >= self.max_age)
+            ):
                 made = await upload()
                 if made is None:
                     return None

@@ -73,9 +73,18 @@ class WebChat:
     webhook = True  # its messages come to the web server
 
     def __init__(
-        self, engine: Engine, locks: KeyedLocks, catalogs: Catalogs, secret_key: str, *, secure_cookie: bool,
-        newcomers: Throttle | None = None, identity_idle: timedelta = IDENTITY_IDLE,
-        limits: AddressLimits | None = None, tz: ZoneInfo | None = None, links: MediaLinks | None = None,
+        self,
+        engine: Engine,
+        locks: KeyedLocks,
+        catalogs: Catalogs,
+        secret_key: str,
+        *,
+        secure_cookie: bool,
+        newcomers: Throttle | None = None,
+        identity_idle: timedelta = IDENTITY_IDLE,
+        limits: AddressLimits | None = None,
+        tz: ZoneInfo | None = None,
+        links: MediaLinks | None = None,
     ) -> None:
         self.engine = engine
         self.locks = locks
@@ -155,7 +164,9 @@ class WebChat:
             return refused
         identity = await self._identity(request)
         if identity.new and self.newcomers is not None and self.newcomers.admit(request.remote) != "ok":
-            return _error(429, translator.gettext("You are sending messages very fast. Please wait a moment, then go on."))
+            return _error(
+                429, translator.gettext("You are sending messages very fast. Please wait a moment, then go on.")
+            )
         if request.content_type == "multipart/form-data":
             return await self._post_files(request, translator, identity)
         raw = await _read_capped(request, MAX_BODY)
@@ -180,24 +191,35 @@ class WebChat:
         try:
             if not uploads.attachments:
                 return _error(400, translator.gettext("Something went wrong. Please try again."))
-            return await self._turn(request, identity, translator, attachments=tuple(uploads.attachments), fetch=uploads.keep)
+            return await self._turn(
+                request, identity, translator, attachments=tuple(uploads.attachments), fetch=uploads.keep
+            )
         finally:
             uploads.discard()
 
-    async def _turn(self, request: web.Request, identity: Identity, translator: Translator, **fields: object) -> web.Response:
+    async def _turn(
+        self, request: web.Request, identity: Identity, translator: Translator, **fields: object
+    ) -> web.Response:
         """Run one engine turn for this visitor (after their earlier ones) and answer its replies; a
         visitor not yet known must fit the limit of new identities of their address."""
         origin = self.identities.address(request.remote)
         incoming = Incoming(
-            channel=CHANNEL, user_id=identity.user_id, language_hint=_accept_language(request), origin=origin, **fields,  # type: ignore[arg-type]  # Incoming's own keywords
+            channel=CHANNEL,
+            user_id=identity.user_id,
+            language_hint=_accept_language(request),
+            origin=origin,
+            **fields,  # type: ignore[arg-type]  # Incoming's own keywords
         )
         async with self.locks.hold((CHANNEL, identity.user_id)):
             if not await self._admitted(identity, origin):
-                return _error(429, translator.gettext(
-                    "Sorry, very many new conversations have started from your network lately, so the chat cannot "
-                    "start one more right now. Your message is kept: press “Try again” in about an hour, or call your "
-                    "commune's office."
-                ))
+                return _error(
+                    429,
+                    translator.gettext(
+                        "Sorry, very many new conversations have started from your network lately, so the chat cannot "
+                        "start one more right now. Your message is kept: press “Try again” in about an hour, or call your "
+                        "commune's office."
+                    ),
+                )
             replies = await self.engine.handle(incoming, CAPABILITIES)
         response = web.json_response({"replies": [self._reply_json(r) for r in replies]}, dumps=_dumps)
         self._issue(request, response, identity)
@@ -211,7 +233,12 @@ class WebChat:
                 return True
             now = self.engine.clock()
             admitted = await address_limits.take(
-                session, origin, address_limits.IDENTITY, self.limits.identities, now=now, tz=self.tz,
+                session,
+                origin,
+                address_limits.IDENTITY,
+                self.limits.identities,
+                now=now,
+                tz=self.tz,
             )
             await session.commit()
         if not admitted:
@@ -248,7 +275,9 @@ class WebChat:
                     waiting.append(message)
             await session.commit()
         replies = [
-            {**self._reply_json(reply), "id": message.id} for message in waiting for reply in payload_replies(message.payload)
+            {**self._reply_json(reply), "id": message.id}
+            for message in waiting
+            for reply in payload_replies(message.payload)
         ]
         response = web.json_response({"replies": replies}, dumps=_dumps)
         self._issue(request, response, identity)
@@ -273,9 +302,13 @@ class WebChat:
         if not identity.issue:
             return
         response.set_cookie(
-            COOKIE, self.identities.cookie(identity.token, self.engine.clock()),
-            max_age=int(self.identities.idle.total_seconds()), httponly=True, samesite="Lax",
-            secure=self.secure_cookie or request.secure, path="/chat",
+            COOKIE,
+            self.identities.cookie(identity.token, self.engine.clock()),
+            max_age=int(self.identities.idle.total_seconds()),
+            httponly=True,
+            samesite="Lax",
+            secure=self.secure_cookie or request.secure,
+            path="/chat",
         )
 
 
@@ -369,7 +402,9 @@ async def read_uploads(request: web.Request, rules: MediaRules) -> Uploads:
     return uploads
 
 
-async def _receive_file(part: BodyPartReader, kind: str, uploads: Uploads, limit: int, budget: int) -> tuple[Attachment, int]:
+async def _receive_file(
+    part: BodyPartReader, kind: str, uploads: Uploads, limit: int, budget: int
+) -> tuple[Attachment, int]:
     """One file part: kept in `uploads.folder` if its type is known and it fits `limit`; the rest
     of a refused file is read and dropped, up to `budget` bytes for the whole post."""
     file_id = uuid.uuid4().hex
@@ -455,7 +490,9 @@ def parse_location(value: object) -> Location:
     if not isinstance(value, dict):
         raise ValueError("location is not an object")
     latitude, longitude = value.get("latitude"), value.get("longitude")
-    numbers = [n for n in (latitude, longitude) if type(n) is float and math.isfinite(n) or type(n) is int and abs(n) <= 180]
+    numbers = [
+        n for n in (latitude, longitude) if type(n) is float and math.isfinite(n) or type(n) is int and abs(n) <= 180
+    ]
     if len(numbers) != 2 or not (-90 <= numbers[0] <= 90 and -180 <= numbers[1] <= 180):
         raise ValueError("no valid latitude and longitude")
     return Location(float(numbers[0]), float(numbers[1]))
@@ -496,8 +533,6 @@ def _accept_language(request: web.Request) -> str | None:
     return first[:16] or None
 
 
-
-
 def _refused(request: web.Request, message: str) -> web.Response | None:
     """A post from this site's page only. Browsers send JSON, or a custom header, cross-site only
     after asking first, which this server never allows; a form can send multipart, so uploads must
@@ -527,17 +562,26 @@ def _error(status: int, message: str) -> web.Response:
 def _build(parts: Parts) -> WebChat:
     settings = parts.settings
     return WebChat(
-        parts.engine, parts.locks, parts.catalogs, ensure_secret_key(settings),
+        parts.engine,
+        parts.locks,
+        parts.catalogs,
+        ensure_secret_key(settings),
         secure_cookie=settings.public_base_url.startswith("https://"),
         newcomers=flood_gate(settings.flood_burst, settings.flood_window_seconds),
-        identity_idle=timedelta(days=settings.webchat_identity_idle_days), limits=settings.address_limits, tz=settings.tz,
+        identity_idle=timedelta(days=settings.webchat_identity_idle_days),
+        limits=settings.address_limits,
+        tz=settings.tz,
         links=parts.links,
     )
 
 
-KIND = Kind(CHANNEL, _build, routes=(
-    Route("GET", "/chat", "chat", "page"),
-    Route("POST", "/chat/api/messages", "chat-messages", "post_message"),
-    Route("POST", "/chat/api/updates", "chat-updates", "updates"),
-    Route("GET", "/chat/static", "chat-static", folder=STATIC_DIR),
-))
+KIND = Kind(
+    CHANNEL,
+    _build,
+    routes=(
+        Route("GET", "/chat", "chat", "page"),
+        Route("POST", "/chat/api/messages", "chat-messages", "post_message"),
+        Route("POST", "/chat/api/updates", "chat-updates", "updates"),
+        Route("GET", "/chat/static", "chat-static", folder=STATIC_DIR),
+    ),
+)

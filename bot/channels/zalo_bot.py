@@ -51,7 +51,10 @@ MAX_AGE = timedelta(hours=24)  # an update stamped longer ago is refused (a rede
 MAX_SKEW = timedelta(minutes=5)  # an update stamped ahead of our clock by more than this is refused
 MAX_BACKOFF = 60.0
 TEXT, IMAGE, STICKER, UNSUPPORTED = (
-    "message.text.received", "message.image.received", "message.sticker.received", "message.unsupported.received",
+    "message.text.received",
+    "message.image.received",
+    "message.sticker.received",
+    "message.unsupported.received",
 )
 
 
@@ -93,8 +96,11 @@ class ZaloBotApi:
         code = error_code if isinstance(error_code, int) else status
         parameters = as_dict(body.get("parameters"))
         retry_after = parameters.get("retry_after")
-        raise ZaloApiError(code, str(body.get("description") or f"HTTP {status}"),
-                           float(retry_after) if isinstance(retry_after, int | float) else None)
+        raise ZaloApiError(
+            code,
+            str(body.get("description") or f"HTTP {status}"),
+            float(retry_after) if isinstance(retry_after, int | float) else None,
+        )
 
     async def next_update(self, timeout: int) -> dict | None:
         """One update by long polling, or None when none came in `timeout` seconds (HTTP 408)."""
@@ -200,7 +206,11 @@ class ZaloBotChannel(PlainChannel):
     for_a_while = staticmethod(_for_a_while)
 
     def __init__(
-        self, settings: Settings, engine: Engine, locks: KeyedLocks, links: MediaLinks,
+        self,
+        settings: Settings,
+        engine: Engine,
+        locks: KeyedLocks,
+        links: MediaLinks,
         clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
@@ -216,8 +226,9 @@ class ZaloBotChannel(PlainChannel):
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_concurrent_updates)
-        self.inbox = Inbox(engine.sessions, CHANNEL, self._from_record, locks, clock,
-                           parallel=settings.max_concurrent_updates)
+        self.inbox = Inbox(
+            engine.sessions, CHANNEL, self._from_record, locks, clock, parallel=settings.max_concurrent_updates
+        )
         self._receiving = False
 
     async def start(self, *, receive: bool = True) -> None:
@@ -225,7 +236,9 @@ class ZaloBotChannel(PlainChannel):
         Zalo is unreachable; a refused token stops start-up. Without `receive` (a process of the
         other role receives) only sending is set up."""
         self._http = aiohttp.ClientSession()
-        self.api = ZaloBotApi(self.settings.zalo_bot_base_url, self.settings.zalo_bot_token.get_secret_value(), self._http)
+        self.api = ZaloBotApi(
+            self.settings.zalo_bot_base_url, self.settings.zalo_bot_token.get_secret_value(), self._http
+        )
         try:
             me = await self._persist("getMe")
             name = (me.get("account_name") or me.get("id")) if isinstance(me, dict) else None
@@ -233,9 +246,13 @@ class ZaloBotChannel(PlainChannel):
                 log.info("Zalo Bot API: sending only as %s (another process receives)", name)
                 return
             if self.webhook:
-                await self._persist("setWebhook", {
-                    "url": self.settings.zalo_bot_webhook_url, "secret_token": self.settings.zalo_bot_webhook_secret.get_secret_value(),
-                })
+                await self._persist(
+                    "setWebhook",
+                    {
+                        "url": self.settings.zalo_bot_webhook_url,
+                        "secret_token": self.settings.zalo_bot_webhook_secret.get_secret_value(),
+                    },
+                )
                 self._receiving = True
                 self.inbox.start()
                 log.info("Zalo Bot API: webhook mode as %s", name)
@@ -330,8 +347,10 @@ class ZaloBotChannel(PlainChannel):
             return web.json_response({"ok": True})
         now = self.clock()
         if message.sent_at is not None and not now - MAX_AGE <= message.sent_at <= now + MAX_SKEW:
-            log.warning("Zalo Bot API webhook: refused an update stamped %s (too old or in the future)",
-                        message.sent_at.isoformat())
+            log.warning(
+                "Zalo Bot API webhook: refused an update stamped %s (too old or in the future)",
+                message.sent_at.isoformat(),
+            )
             raise web.HTTPForbidden()
         # A redelivery, or the same update reaching another process, is only acknowledged; an update
         # without an id cannot be recognised again, and is kept under a key of its own.
@@ -364,8 +383,12 @@ class ZaloBotChannel(PlainChannel):
                 await self.answer(message.chat_id, replies, update_key=message.message_id or None)
             else:
                 translator = await self.translator(message.user_id)
-                await self.answer(message.chat_id, [cannot_read(translator, sticker=message.event == STICKER)],
-                                  update_key=message.message_id or None, translator=translator)
+                await self.answer(
+                    message.chat_id,
+                    [cannot_read(translator, sticker=message.event == STICKER)],
+                    update_key=message.message_id or None,
+                    translator=translator,
+                )
         except ZaloError as exc:
             log.warning("Zalo Bot API: could not answer %s: %s", message.user_id, exc)
         except Exception:
@@ -376,12 +399,22 @@ class ZaloBotChannel(PlainChannel):
         if message.text and not message.photo_url:
             action = await self.typed_choice(message.user_id, message.text)
             if action is not None:
-                return Incoming(channel=CHANNEL, user_id=message.user_id, display_name=message.display_name,
-                                message_id=message.message_id, action=action)
+                return Incoming(
+                    channel=CHANNEL,
+                    user_id=message.user_id,
+                    display_name=message.display_name,
+                    message_id=message.message_id,
+                    action=action,
+                )
         attachments = (Attachment("photo", message.photo_url),) if message.photo_url else ()
         return Incoming(
-            channel=CHANNEL, user_id=message.user_id, text=message.text, display_name=message.display_name,
-            attachments=attachments, message_id=message.message_id, fetch=self._download if attachments else None,
+            channel=CHANNEL,
+            user_id=message.user_id,
+            text=message.text,
+            display_name=message.display_name,
+            attachments=attachments,
+            message_id=message.message_id,
+            fetch=self._download if attachments else None,
         )
 
     async def _typing(self, chat_id: str) -> None:
@@ -407,7 +440,9 @@ class ZaloBotChannel(PlainChannel):
         url = image if image.startswith(("https://", "http://")) else self.links.url_for(image, self.clock())
         if url is None:
             return False
-        await self.api.call("sendPhoto", {"chat_id": chat_id, "photo": url, **({"caption": caption} if caption else {})})
+        await self.api.call(
+            "sendPhoto", {"chat_id": chat_id, "photo": url, **({"caption": caption} if caption else {})}
+        )
         return True
 
 
@@ -417,7 +452,9 @@ def _secrets(settings: Settings) -> tuple[str, ...]:
 
 
 KIND = Kind(
-    CHANNEL, lambda parts: ZaloBotChannel(parts.settings, parts.engine, parts.locks, parts.links, parts.clock),
+    CHANNEL,
+    lambda parts: ZaloBotChannel(parts.settings, parts.engine, parts.locks, parts.links, parts.clock),
     enabled=lambda settings: settings.zalo_bot_enabled,
-    routes=(Route("POST", "/webhook/zalo-bot", "zalo-bot-webhook", "handle_webhook"),), secrets=_secrets,
+    routes=(Route("POST", "/webhook/zalo-bot", "zalo-bot-webhook", "handle_webhook"),),
+    secrets=_secrets,
 )

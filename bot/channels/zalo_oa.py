@@ -81,8 +81,14 @@ UPLOAD_MAX = 1_000_000  # Zalo refuses larger images
 UPLOAD_REFRESH = timedelta(days=6)  # Zalo forgets an uploaded image after 7 days: upload it again a day before
 UPLOAD_EXPIRED = -100  # what Zalo answers to a message whose attachment id it no longer knows
 TEXT, IMAGE, LOCATION, AUDIO, FILE, STICKER, FOLLOW, UNFOLLOW = (
-    "user_send_text", "user_send_image", "user_send_location", "user_send_audio", "user_send_file",
-    "user_send_sticker", "follow", "unfollow",
+    "user_send_text",
+    "user_send_image",
+    "user_send_location",
+    "user_send_audio",
+    "user_send_file",
+    "user_send_sticker",
+    "follow",
+    "unfollow",
 )
 EVENTS = frozenset({TEXT, IMAGE, LOCATION, AUDIO, FILE, STICKER, FOLLOW, UNFOLLOW})
 TOKEN_ERRORS = frozenset({-216, -220})
@@ -156,7 +162,11 @@ def parse_event(body: object) -> OAEvent | None:
     text = message.get("text") if isinstance(message.get("text"), str) and message.get("text") else None
     url = payload.get("url")
     return OAEvent(
-        event=name, user_id=user_id, key=key[:200], sent_at=sent_at, text=text,
+        event=name,
+        user_id=user_id,
+        key=key[:200],
+        sent_at=sent_at,
+        text=text,
         url=url if isinstance(url, str) and url.startswith(("https://", "http://")) else None,
         location=_location(payload) if name == LOCATION else None,
     )
@@ -218,12 +228,20 @@ class Tokens:
     """
 
     def __init__(
-        self, sessions: SessionFactory, settings: Settings, http: aiohttp.ClientSession, clock: Callable[[], datetime],
-        *, lease: timedelta = LEASE, margin: timedelta = TOKEN_MARGIN,
+        self,
+        sessions: SessionFactory,
+        settings: Settings,
+        http: aiohttp.ClientSession,
+        clock: Callable[[], datetime],
+        *,
+        lease: timedelta = LEASE,
+        margin: timedelta = TOKEN_MARGIN,
     ) -> None:
         self.sessions = sessions
         self.app_id = settings.zalo_oa_app_id
-        self.app_secret = settings.zalo_oa_app_secret.get_secret_value()  # the app's secret key, not the OA secret key of the webhook
+        self.app_secret = (
+            settings.zalo_oa_app_secret.get_secret_value()
+        )  # the app's secret key, not the OA secret key of the webhook
         self.url = f"{settings.zalo_oauth_base}/v4/oa/access_token"
         self.http = http
         self.clock = clock
@@ -280,7 +298,9 @@ class Tokens:
                     await session.commit()
                 raise
             async with self.sessions() as session:
-                saved = await store.save_refreshed(session, self.app_id, spent, access, refresh, expires_at, self.clock())
+                saved = await store.save_refreshed(
+                    session, self.app_id, spent, access, refresh, expires_at, self.clock()
+                )
                 await session.commit()
             if not saved:
                 raise TokenRefused("the stored Zalo OA tokens changed during a refresh")
@@ -292,16 +312,20 @@ class Tokens:
         """Spend the refresh token at Zalo's OAuth server for a new pair."""
         form = {"refresh_token": refresh_token, "app_id": self.app_id, "grant_type": "refresh_token"}
         try:
-            status, body = await post_json(self.http, self.url, timeout=REQUEST_TIMEOUT, data=form,
-                                           headers={"secret_key": self.app_secret})
+            status, body = await post_json(
+                self.http, self.url, timeout=REQUEST_TIMEOUT, data=form, headers={"secret_key": self.app_secret}
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ZaloOANetworkError(f"access_token: {exc.__class__.__name__}") from exc
         body = as_dict(body)
         access, refresh = body.get("access_token"), body.get("refresh_token")
         if status < 400 and isinstance(access, str) and access and isinstance(refresh, str) and refresh:
             seconds = body.get("expires_in")
-            expires = (self.clock() + timedelta(seconds=int(seconds))
-                       if isinstance(seconds, str | int) and str(seconds).isdigit() else None)
+            expires = (
+                self.clock() + timedelta(seconds=int(seconds))
+                if isinstance(seconds, str | int) and str(seconds).isdigit()
+                else None
+            )
             return access, refresh, expires
         if status >= 500:
             raise ZaloOANetworkError(f"access_token: HTTP {status}")
@@ -312,7 +336,9 @@ class Tokens:
             log.error(
                 "Zalo OA: Zalo refused the app id or the app's secret key (%s: %s); the refresh token is not spent. "
                 "Set ZALO_OA_APP_SECRET to the secret key of the Zalo app (developers.zalo.me, the app's settings; "
-                "not the OA secret key of the webhook settings, which is ZALO_OA_SECRET_KEY) and restart.", code, reason,
+                "not the OA secret key of the webhook settings, which is ZALO_OA_SECRET_KEY) and restart.",
+                code,
+                reason,
             )
             raise TokenRefused(f"{code}: {reason}")
         self.refused = f"{code}: {reason}"
@@ -320,7 +346,8 @@ class Tokens:
             "Zalo OA: Zalo refused the stored refresh token (%s). The channel cannot send until it has a "
             "new pair: create one for the OA in Zalo for Developers, set ZALO_OA_ACCESS_TOKEN and "
             "ZALO_OA_REFRESH_TOKEN to it and restart (a pair in the environment that differs from the "
-            "one first stored replaces the stored pair).", self.refused,
+            "one first stored replaces the stored pair).",
+            self.refused,
         )
         raise TokenRefused(self.refused)
 
@@ -351,8 +378,9 @@ class ZaloOAApi:
 
     async def _once(self, path: str, token: str, build: Callable[[], dict[str, Any]]) -> dict:
         try:
-            status, body = await post_json(self.http, self.base + path, timeout=REQUEST_TIMEOUT,
-                                           headers={"access_token": token}, **build())
+            status, body = await post_json(
+                self.http, self.base + path, timeout=REQUEST_TIMEOUT, headers={"access_token": token}, **build()
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ZaloOANetworkError(f"{path}: {exc.__class__.__name__}: {exc}") from exc
         if isinstance(body, dict) and body.get("error") == 0 and status < 400:
@@ -370,6 +398,7 @@ class ZaloOAApi:
 
     async def upload_image(self, data: bytes, filename: str, mime: str) -> str:
         """Upload a photo; its attachment id."""
+
         def build() -> dict[str, Any]:
             form = aiohttp.FormData()
             form.add_field("file", data, filename=filename, content_type=mime)
@@ -385,8 +414,9 @@ class ZaloOAApi:
 def reply_window(settings: Settings) -> ReplyWindow:
     """How long after a citizen's last interaction the OA may write to them (ZALO_OA_REPLY_WINDOW_HOURS,
     Zalo's 7 days by default), and from when it is charged for it."""
-    return ReplyWindow(timedelta(hours=settings.zalo_oa_reply_window_hours), WINDOW_REASON, free=FREE_WINDOW,
-                       charged=CHARGED)
+    return ReplyWindow(
+        timedelta(hours=settings.zalo_oa_reply_window_hours), WINDOW_REASON, free=FREE_WINDOW, charged=CHARGED
+    )
 
 
 def sender_error(error: Exception) -> SendError:
@@ -430,8 +460,13 @@ class ZaloOAChannel(PlainChannel):
     for_a_while = staticmethod(temporary)
 
     def __init__(
-        self, settings: Settings, engine: Engine, locks: KeyedLocks, clock: Callable[[], datetime],
-        *, check_every: float = CHECK_EVERY,
+        self,
+        settings: Settings,
+        engine: Engine,
+        locks: KeyedLocks,
+        clock: Callable[[], datetime],
+        *,
+        check_every: float = CHECK_EVERY,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -445,13 +480,14 @@ class ZaloOAChannel(PlainChannel):
         self._http: aiohttp.ClientSession | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._uploads = Uploads(clock, UPLOAD_REFRESH)  # image -> attachment id
-        self.inbox = Inbox(engine.sessions, CHANNEL, self._from_record, locks, clock,
-                           parallel=settings.max_concurrent_updates)
+        self.inbox = Inbox(
+            engine.sessions, CHANNEL, self._from_record, locks, clock, parallel=settings.max_concurrent_updates
+        )
         self._receiving = False
 
     @property
     def status(self) -> str:
-        """"ok", or why the channel cannot send (for /healthz): "token refused" or "app secret refused"."""
+        """ "ok", or why the channel cannot send (for /healthz): "token refused" or "app secret refused"."""
         refused = self.tokens.refused if self.tokens is not None else None
         return "ok" if not refused else refused if refused == APP_SECRET_REFUSED else "token refused"
 
@@ -463,7 +499,8 @@ class ZaloOAChannel(PlainChannel):
         self.api = ZaloOAApi(self.settings.zalo_oa_api_base, self._http, self.tokens)
         try:
             outcome = await self.tokens.seed(
-                self.settings.zalo_oa_access_token.get_secret_value(), self.settings.zalo_oa_refresh_token.get_secret_value(),
+                self.settings.zalo_oa_access_token.get_secret_value(),
+                self.settings.zalo_oa_refresh_token.get_secret_value(),
                 only_process=self.settings.is_sqlite,
             )
         except BaseException:
@@ -518,7 +555,9 @@ class ZaloOAChannel(PlainChannel):
         sent_at = event_time(timestamp)
         if sent_at is None:
             raise web.HTTPBadRequest(text="event without a timestamp")
-        expected = signature(self.settings.zalo_oa_app_id, raw, str(timestamp), self.settings.zalo_oa_secret_key.get_secret_value())
+        expected = signature(
+            self.settings.zalo_oa_app_id, raw, str(timestamp), self.settings.zalo_oa_secret_key.get_secret_value()
+        )
         if not hmac.compare_digest(given.encode(), expected.encode()):
             log.warning("Zalo OA webhook: wrong signature, from %s", request.remote)
             raise web.HTTPForbidden()
@@ -551,8 +590,12 @@ class ZaloOAChannel(PlainChannel):
                 await self._noted(event)
                 if event.event in (FILE, STICKER, IMAGE, AUDIO):
                     translator = await self.translator(event.user_id)
-                    await self.answer(event.user_id, [cannot_read(translator, sticker=event.event == STICKER)],
-                                      update_key=event.key, translator=translator)
+                    await self.answer(
+                        event.user_id,
+                        [cannot_read(translator, sticker=event.event == STICKER)],
+                        update_key=event.key,
+                        translator=translator,
+                    )
                 if event.event != FOLLOW:
                     return
             replies = await self.engine.handle(await self._incoming(event), CAPABILITIES)
@@ -650,7 +693,8 @@ async def _body(request: web.Request) -> bytes:
 
 
 KIND = Kind(
-    CHANNEL, lambda parts: ZaloOAChannel(parts.settings, parts.engine, parts.locks, parts.clock),
+    CHANNEL,
+    lambda parts: ZaloOAChannel(parts.settings, parts.engine, parts.locks, parts.clock),
     enabled=lambda settings: settings.zalo_oa_enabled,
     routes=(Route("POST", "/webhook/zalo-oa", "zalo-oa-webhook", "handle_webhook"),),
 )

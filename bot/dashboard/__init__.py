@@ -38,7 +38,21 @@ from storage.staff import create_staff
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "admin"
-SCREENS = (auth, password, admin, inbox, broadcasts, content, selfcheck, stats, reports, dialogues, polls, quiz, nominations)
+SCREENS = (
+    auth,
+    password,
+    admin,
+    inbox,
+    broadcasts,
+    content,
+    selfcheck,
+    stats,
+    reports,
+    dialogues,
+    polls,
+    quiz,
+    nominations,
+)
 STAFF_ONLY = frozenset({StaffRole.admin})
 NAV = [
     NavItem("admin-home", N_("Overview")),
@@ -75,8 +89,18 @@ async def ensure_admin(app: web.Application) -> None:
             return
         password = settings.admin_password.get_secret_value() or secrets.token_urlsafe(12)
         try:
-            staff = await create_staff(session, "admin", StaffRole.admin, None, password, app[keys.CLOCK](), display_name="Admin")
-            await audit.record(session, None, "staff.create", now=app[keys.CLOCK](), actor="system", object_type="staff", object_id=staff.username)
+            staff = await create_staff(
+                session, "admin", StaffRole.admin, None, password, app[keys.CLOCK](), display_name="Admin"
+            )
+            await audit.record(
+                session,
+                None,
+                "staff.create",
+                now=app[keys.CLOCK](),
+                actor="system",
+                object_type="staff",
+                object_id=staff.username,
+            )
             await session.commit()
         except IntegrityError:
             # Another process starting at the same moment created it first.
@@ -85,5 +109,9 @@ async def ensure_admin(app: web.Application) -> None:
     if settings.admin_password:
         log.warning("dashboard: created the account 'admin' with the password from ADMIN_PASSWORD")
     else:
-        log.warning("dashboard: created the account 'admin' with the password %s — sign in at %s/login and keep it safe; "
-                    "it is not shown again", password, PREFIX)
+        log.warning(
+            "dashboard: created the account 'admin' with the password %s — sign in at %s/login and keep it safe; "
+            "it is not shown again",
+            password,
+            PREFIX,
+        )

@@ -62,12 +62,25 @@ async def staff_list(request: web.Request) -> web.Response:
 
 
 def _staff_page(
-    request: web.Request, accounts: list[Staff], message: str, password: str = "", guessed: list[logins.Guessed] | None = None,  # nosec B107  # no password by default
+    request: web.Request,
+    accounts: list[Staff],
+    message: str,
+    password: str = "",
+    guessed: list[logins.Guessed] | None = None,  # nosec B107  # no password by default
 ) -> web.Response:
-    return render(request, "admin/staff.html", {
-        "accounts": accounts, "roles": list(StaffRole), "communes": request.app[keys.SERVICES].areas.communes(),
-        "now": now_of(request), "message": message, "new_password": password, "guessed": guessed or [],
-    })
+    return render(
+        request,
+        "admin/staff.html",
+        {
+            "accounts": accounts,
+            "roles": list(StaffRole),
+            "communes": request.app[keys.SERVICES].areas.communes(),
+            "now": now_of(request),
+            "message": message,
+            "new_password": password,
+            "guessed": guessed or [],
+        },
+    )
 
 
 @routes.post(f"{PREFIX}/staff", name="admin-staff-add")
@@ -82,18 +95,30 @@ async def staff_add(request: web.Request) -> web.StreamResponse:
     now = now_of(request)
     async with request.app[keys.SESSIONS]() as session:
         try:
-            staff = await create_staff(session, username, role, area, password, now, display_name=str(form.get("display_name", ""))[:200])
+            staff = await create_staff(
+                session, username, role, area, password, now, display_name=str(form.get("display_name", ""))[:200]
+            )
         except StaffError as error:
             raise redirect(request, "admin-staff", {"message": str(error)}) from None
         staff.must_change_password = True  # the admin knows it: its owner chooses their own at the first sign-in
-        await record(session, request, "staff.create", object_type="staff", object_id=staff.username, role=role, area=area or "",
-                     one_time_password=True)
+        await record(
+            session,
+            request,
+            "staff.create",
+            object_type="staff",
+            object_id=staff.username,
+            role=role,
+            area=area or "",
+            one_time_password=True,
+        )
         await session.commit()
         accounts = await list_staff(session)
-    text = translator_of(request).gettext(N_(
-        "Account {username} created. Give its first password to its owner: it is shown only now, and they must "
-        "choose their own at the first sign-in."
-    ))
+    text = translator_of(request).gettext(
+        N_(
+            "Account {username} created. Give its first password to its owner: it is shown only now, and they must "
+            "choose their own at the first sign-in."
+        )
+    )
     return _staff_page(request, accounts, text.format(username=username), password)
 
 
@@ -112,7 +137,11 @@ async def staff_change(request: web.Request) -> web.StreamResponse:
         if staff is None:
             raise web.HTTPNotFound()
         if staff.id == me.id and action == "disable":
-            raise redirect(request, "admin-staff", {"message": translator_of(request).gettext(N_("You cannot disable your own account."))})
+            raise redirect(
+                request,
+                "admin-staff",
+                {"message": translator_of(request).gettext(N_("You cannot disable your own account."))},
+            )
         detail: dict[str, object] = {}
         if action == "reset":
             password = secrets.token_urlsafe(9)
@@ -127,10 +156,12 @@ async def staff_change(request: web.Request) -> web.StreamResponse:
         accounts = await list_staff(session)
     if not password:
         raise redirect(request, "admin-staff")
-    text = translator_of(request).gettext(N_(
-        "New one-time password for {username}: it is shown only now, their open sessions have ended, and they must "
-        "choose their own at the next sign-in."
-    ))
+    text = translator_of(request).gettext(
+        N_(
+            "New one-time password for {username}: it is shown only now, their open sessions have ended, and they must "
+            "choose their own at the next sign-in."
+        )
+    )
     return _staff_page(request, accounts, text.format(username=username), password)
 
 
@@ -151,11 +182,19 @@ async def audit_log(request: web.Request) -> web.Response:
             query = query.where(col(AuditEntry.id) < int(before))
         rows = list((await session.exec(query)).all())
     async with request.app[keys.SESSIONS]() as session:
-        await record(session, request, "audit.view", object_type="audit", object_id="", actor_filter=actor, action_filter=action)
+        await record(
+            session, request, "audit.view", object_type="audit", object_id="", actor_filter=actor, action_filter=action
+        )
         await session.commit()
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
-    return render(request, "admin/audit.html", {
-        "entries": rows, "actor": actor, "action": action, "next_before": rows[-1].id if more and rows else None,
-    })
-
+    return render(
+        request,
+        "admin/audit.html",
+        {
+            "entries": rows,
+            "actor": actor,
+            "action": action,
+            "next_before": rows[-1].id if more and rows else None,
+        },
+    )

@@ -66,11 +66,25 @@ def _next_url(value: str) -> str:
 
 def _login_page(request: web.Request, error: str = "", *, status: int = 200, username: str = "") -> web.Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "admin/login.html", {
-        "error": translator_of(request).gettext(error) if error else "", "login_csrf": token,
-        "next": _next_url(request.query.get("next", "")), "username": username,
-    }, status=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=secure_cookies(request), path=f"{PREFIX}/login")
+    response = render(
+        request,
+        "admin/login.html",
+        {
+            "error": translator_of(request).gettext(error) if error else "",
+            "login_csrf": token,
+            "next": _next_url(request.query.get("next", "")),
+            "username": username,
+        },
+        status=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=secure_cookies(request),
+        path=f"{PREFIX}/login",
+    )
     return response
 
 
@@ -93,11 +107,22 @@ async def login(request: web.Request) -> web.StreamResponse:
     now = now_of(request)
     settings = request.app[keys.SETTINGS]
     async with request.app[keys.SESSIONS]() as session:
-        failures = await logins.failures_since(session, username, address, now - timedelta(minutes=settings.login_window_minutes))
+        failures = await logins.failures_since(
+            session, username, address, now - timedelta(minutes=settings.login_window_minutes)
+        )
         reason = refusal(settings, failures)
         if reason is not None:
-            await audit.record(session, None, "login.refused", now=now, actor=username, object_type="staff", object_id=username,
-                               address=address, reason=reason)
+            await audit.record(
+                session,
+                None,
+                "login.refused",
+                now=now,
+                actor=username,
+                object_type="staff",
+                object_id=username,
+                address=address,
+                reason=reason,
+            )
             await session.commit()
             return _login_page(request, SLOW_DOWN, status=429, username=username)
         staff_id, stored = await login_candidate(session, username)
@@ -109,9 +134,19 @@ async def login(request: web.Request) -> web.StreamResponse:
         staff = await signed_in(session, staff_id, now) if matches and staff_id is not None else None
         if staff is None:
             logins.record_failure(session, username, address, now)
-            await logins.purge_failures(session, now - max(KEEP_FAILURES, timedelta(minutes=settings.login_window_minutes)))
-            await audit.record(session, None, "login.failed", now=now, actor=username, object_type="staff", object_id=username,
-                               address=address)
+            await logins.purge_failures(
+                session, now - max(KEEP_FAILURES, timedelta(minutes=settings.login_window_minutes))
+            )
+            await audit.record(
+                session,
+                None,
+                "login.failed",
+                now=now,
+                actor=username,
+                object_type="staff",
+                object_id=username,
+                address=address,
+            )
             await session.commit()
             return _login_page(request, FAILED, status=401, username=username)
         await purge_sessions(session, now)
@@ -120,7 +155,12 @@ async def login(request: web.Request) -> web.StreamResponse:
         await session.commit()
     response = web.HTTPSeeOther(_next_url(str(form.get("next", ""))))
     response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure_cookies(request), path=PREFIX,
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=secure_cookies(request),
+        path=PREFIX,
         max_age=int(settings.staff_session_hours * 3600),
     )
     response.del_cookie(LOGIN_CSRF_COOKIE, path=f"{PREFIX}/login")
@@ -138,4 +178,3 @@ async def logout(request: web.Request) -> web.StreamResponse:
     response = redirect(request, "admin-login")
     response.del_cookie(SESSION_COOKIE, path=PREFIX)
     raise response
-

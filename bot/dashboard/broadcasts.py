@@ -120,7 +120,9 @@ def read_target(draft: Draft, form: MultiMapping[Any], services: Services, areas
     draft.areas = form_values(form, "area")
     draft.statuses = [s for s in form_values(form, "status") if s in HouseholdStatus.__members__]
     draft.locales = [s for s in form_values(form, "locale") if s in SUPPORTED]
-    if len(draft.statuses) != len(form_values(form, "status")) or len(draft.locales) != len(form_values(form, "locale")):
+    if len(draft.statuses) != len(form_values(form, "status")) or len(draft.locales) != len(
+        form_values(form, "locale")
+    ):
         draft.errors.append(UNKNOWN_FILTER)
     if areas is not None:
         if not areas:
@@ -133,7 +135,9 @@ def read_target(draft: Draft, form: MultiMapping[Any], services: Services, areas
         chosen = [PROVINCE_CODE]
     else:
         known_groups = set(services.areas.groups())
-        chosen_set = {code for code in draft.areas if (record := services.areas.get(code)) and record.level == "commune"}
+        chosen_set = {
+            code for code in draft.areas if (record := services.areas.get(code)) and record.level == "commune"
+        }
         for group in draft.groups:
             chosen_set.update(area.code for area in services.areas.communes_in_group(group))
         if len(chosen_set) < len(set(draft.areas)) or any(group not in known_groups for group in draft.groups):
@@ -144,9 +148,13 @@ def read_target(draft: Draft, form: MultiMapping[Any], services: Services, areas
     draft.target = {"areas": chosen, "statuses": draft.statuses, "locales": draft.locales}
 
 
-def read_message(draft: Draft, form: MultiMapping[Any], services: Services, tz: Any, now: datetime, photo_limit: int) -> None:
+def read_message(
+    draft: Draft, form: MultiMapping[Any], services: Services, tz: Any, now: datetime, photo_limit: int
+) -> None:
     """The rest of the form: texts, photo, buttons, schedule, urgency."""
-    draft.texts = {locale: form_text(form, f"text_{locale}") for locale in SUPPORTED if form_text(form, f"text_{locale}")}
+    draft.texts = {
+        locale: form_text(form, f"text_{locale}") for locale in SUPPORTED if form_text(form, f"text_{locale}")
+    }
     if not draft.texts.get("vi"):
         draft.errors.append(N_("Write the notice in Vietnamese (the English text is optional)."))
     if any(len(text) > MAX_NOTICE for text in draft.texts.values()):
@@ -154,7 +162,9 @@ def read_message(draft: Draft, form: MultiMapping[Any], services: Services, tz: 
     draft.faqs, draft.stories = form_values(form, "faq"), form_values(form, "story")
     draft.quiz = form_text(form, "quiz") == "1"
     library = services.library
-    if any(library.faq(item) is None for item in draft.faqs) or any(library.story(item) is None for item in draft.stories):
+    if any(library.faq(item) is None for item in draft.faqs) or any(
+        library.story(item) is None for item in draft.stories
+    ):
         draft.errors.append(N_("That FAQ entry or story no longer exists."))
     if len(draft.faqs) + len(draft.stories) + draft.quiz > MAX_BUTTONS:
         draft.errors.append(N_("Choose at most 3 buttons."))
@@ -214,11 +224,25 @@ def buttons_of(draft: Draft, services: Services) -> list[list[dict]]:
     for faq_id in draft.faqs:
         entry = services.library.faq(faq_id)
         if entry is not None:
-            rows.append([{"labels": {loc: "❓ " + text.question[:60] for loc, text in entry.texts.items()}, "action": f"faq:show:{faq_id}"}])
+            rows.append(
+                [
+                    {
+                        "labels": {loc: "❓ " + text.question[:60] for loc, text in entry.texts.items()},
+                        "action": f"faq:show:{faq_id}",
+                    }
+                ]
+            )
     for story_id in draft.stories:
         story = services.library.story(story_id)
         if story is not None:
-            rows.append([{"labels": {loc: "📖 " + text.title[:60] for loc, text in story.texts.items()}, "action": f"story:{story_id}"}])
+            rows.append(
+                [
+                    {
+                        "labels": {loc: "📖 " + text.title[:60] for loc, text in story.texts.items()},
+                        "action": f"story:{story_id}",
+                    }
+                ]
+            )
     if draft.quiz:
         rows.append(quiz_button(services.catalogs))
     return rows
@@ -256,7 +280,9 @@ def describe_target(target: dict, services: Services, t: Translator) -> str:
                 parts.append(group)
                 remaining -= members
         parts += [(area.label if (area := services.areas.get(code)) else code) for code in codes if code in remaining]
-        where = ", ".join(parts[:4]) + (" " + t.gettext(N_("and {count} more")).format(count=len(parts) - 4) if len(parts) > 4 else "")
+        where = ", ".join(parts[:4]) + (
+            " " + t.gettext(N_("and {count} more")).format(count=len(parts) - 4) if len(parts) > 4 else ""
+        )
     details = [where]
     if target.get("statuses"):
         details.append(", ".join(t.gettext(STATUS_LABELS.get(s, s)) for s in target["statuses"]))
@@ -287,23 +313,34 @@ async def broadcast_list(request: web.Request) -> web.Response:
     before = request.query.get("before", "")
     async with reading(request) as session:
         rows = await broadcast_views.list_broadcasts(
-            session, scope_areas(request), limit=PAGE + 1,
-            before=int(before) if before.isdigit() and len(before) <= MAX_ID_DIGITS else None)
+            session,
+            scope_areas(request),
+            limit=PAGE + 1,
+            before=int(before) if before.isdigit() and len(before) <= MAX_ID_DIGITS else None,
+        )
         counts = await broadcast_views.counts_by_broadcast(session, [row.id for row in rows[:PAGE] if row.id])
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    return render(request, "admin/broadcasts/list.html", {
-        "rows": [_summary(request, row, counts.get(row.id or 0, {})) for row in rows],
-        "next_before": rows[-1].id if more and rows else None,
-        "message_statuses": MESSAGE_STATUS,
-    })
+    return render(
+        request,
+        "admin/broadcasts/list.html",
+        {
+            "rows": [_summary(request, row, counts.get(row.id or 0, {})) for row in rows],
+            "next_before": rows[-1].id if more and rows else None,
+            "message_statuses": MESSAGE_STATUS,
+        },
+    )
 
 
 def _summary(request: web.Request, broadcast: Broadcast, counts: dict[str, int]) -> dict[str, Any]:
     done, total = broadcast_views.progress(counts)
     return {
-        "b": broadcast, "counts": counts, "done": done, "total": total,
-        "status": DUE if broadcast.status == BroadcastStatus.scheduled and broadcast.send_at <= now_of(request)
+        "b": broadcast,
+        "counts": counts,
+        "done": done,
+        "total": total,
+        "status": DUE
+        if broadcast.status == BroadcastStatus.scheduled and broadcast.send_at <= now_of(request)
         else BROADCAST_STATUS.get(broadcast.status, broadcast.status),
         "target": describe_target(broadcast.target, request.app[keys.SERVICES], translator_of(request)),
         "text": broadcast.texts.get("vi", ""),
@@ -336,35 +373,63 @@ async def create(request: web.Request) -> web.StreamResponse:
             shown = draft.errors if sending else [error for error in draft.errors if error in TARGET_ERRORS]
             return _compose_page(request, draft, count=count, errors=shown, status=400 if shown else 200)
         broadcast = await broadcasts.create_broadcast(
-            session, texts=draft.texts, target=draft.target, send_at=draft.send_at, now=now, urgent=draft.urgent,
-            author=staff_of(request).username, author_staff_id=staff_of(request).id,
-            image=keep_photo(draft, request.app[keys.SETTINGS].data_dir), buttons=buttons_of(draft, services),
+            session,
+            texts=draft.texts,
+            target=draft.target,
+            send_at=draft.send_at,
+            now=now,
+            urgent=draft.urgent,
+            author=staff_of(request).username,
+            author_staff_id=staff_of(request).id,
+            image=keep_photo(draft, request.app[keys.SETTINGS].data_dir),
+            buttons=buttons_of(draft, services),
         )
-        await record(session, request, "broadcast.create", object_type="broadcast", object_id=str(broadcast.id),
-                     target=draft.target, urgent=draft.urgent, send_at=draft.send_at.isoformat(), recipients_now=count,
-                     via="dashboard")
+        await record(
+            session,
+            request,
+            "broadcast.create",
+            object_type="broadcast",
+            object_id=str(broadcast.id),
+            target=draft.target,
+            urgent=draft.urgent,
+            send_at=draft.send_at.isoformat(),
+            recipients_now=count,
+            via="dashboard",
+        )
         await session.commit()
     raise redirect(request, "admin-broadcast", {"created": "1"}, id=str(broadcast.id))
 
 
-def _compose_page(request: web.Request, draft: Draft, *, count: int | None = None, errors: list[str] | None = None,
-                  status: int = 200) -> web.Response:
+def _compose_page(
+    request: web.Request, draft: Draft, *, count: int | None = None, errors: list[str] | None = None, status: int = 200
+) -> web.Response:
     services = request.app[keys.SERVICES]
     t = translator_of(request)
     today = today_of(request)
     areas = scope_areas(request)
-    return render(request, "admin/broadcasts/new.html", {
-        "draft": draft, "errors": errors or [], "max_text": MAX_NOTICE,
-        "count_text": _count_text(t, count) if count is not None else "",
-        "own_areas": None if areas is None else sorted(areas),
-        "groups": [(group, services.areas.communes_in_group(group)) for group in services.areas.groups()],
-        "statuses": [(status, STATUS_LABELS[status]) for status in HouseholdStatus],
-        "locales": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
-        "topics": [(topic.title(t.locale), services.library.in_topic(topic.id, today)) for topic in services.library.topics(today)],
-        "stories": services.library.stories(),
-        "photo_limit": photo_limit(request), "photo_limit_mb": f"{photo_limit(request) / 1_000_000:.1f}",
-        "today": today.isoformat(),
-    }, status=status)
+    return render(
+        request,
+        "admin/broadcasts/new.html",
+        {
+            "draft": draft,
+            "errors": errors or [],
+            "max_text": MAX_NOTICE,
+            "count_text": _count_text(t, count) if count is not None else "",
+            "own_areas": None if areas is None else sorted(areas),
+            "groups": [(group, services.areas.communes_in_group(group)) for group in services.areas.groups()],
+            "statuses": [(status, STATUS_LABELS[status]) for status in HouseholdStatus],
+            "locales": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
+            "topics": [
+                (topic.title(t.locale), services.library.in_topic(topic.id, today))
+                for topic in services.library.topics(today)
+            ],
+            "stories": services.library.stories(),
+            "photo_limit": photo_limit(request),
+            "photo_limit_mb": f"{photo_limit(request) / 1_000_000:.1f}",
+            "today": today.isoformat(),
+        },
+        status=status,
+    )
 
 
 @routes.get(f"{PREFIX}/broadcasts/count", name="admin-broadcasts-count")
@@ -388,17 +453,31 @@ async def detail(request: web.Request) -> web.Response:
         broadcast = await _find(request, session)
         counts = await broadcasts.status_counts(session, id_of(broadcast))
     summary = _summary(request, broadcast, counts)
-    reasons = sorted((key.split(":", 1), value) for key, value in counts.items()
-                     if ":" in key and not key.startswith(f"{OutboxStatus.sent}:"))  # sent, only counted apart
-    return render(request, "admin/broadcasts/detail.html", {
-        **summary, "reasons": reasons, "message_statuses": MESSAGE_STATUS, "reason_labels": REASONS,
-        "cancellable": broadcast.status in CANCELLABLE, "created": request.query.get("created") == "1",
-        "dropped": int(dropped) if (dropped := request.query.get("cancelled", "")).isdigit() else None,
-        "refused": request.query.get("message") == "not-cancellable",
-        "languages": [(LANGUAGE_NAMES.get(code, code), text) for code, text in broadcast.texts.items()],
-        "button_labels": [button["labels"].get(translator_of(request).locale) or button["labels"].get("vi", "")
-                          for row in broadcast.buttons for button in row],
-    })
+    reasons = sorted(
+        (key.split(":", 1), value)
+        for key, value in counts.items()
+        if ":" in key and not key.startswith(f"{OutboxStatus.sent}:")
+    )  # sent, only counted apart
+    return render(
+        request,
+        "admin/broadcasts/detail.html",
+        {
+            **summary,
+            "reasons": reasons,
+            "message_statuses": MESSAGE_STATUS,
+            "reason_labels": REASONS,
+            "cancellable": broadcast.status in CANCELLABLE,
+            "created": request.query.get("created") == "1",
+            "dropped": int(dropped) if (dropped := request.query.get("cancelled", "")).isdigit() else None,
+            "refused": request.query.get("message") == "not-cancellable",
+            "languages": [(LANGUAGE_NAMES.get(code, code), text) for code, text in broadcast.texts.items()],
+            "button_labels": [
+                button["labels"].get(translator_of(request).locale) or button["labels"].get("vi", "")
+                for row in broadcast.buttons
+                for button in row
+            ],
+        },
+    )
 
 
 @routes.get(r"/admin/broadcasts/{id:\d+}/photo", name="admin-broadcast-photo")
@@ -421,8 +500,15 @@ async def cancel(request: web.Request) -> web.StreamResponse:
         if broadcast.status not in CANCELLABLE:
             raise redirect(request, "admin-broadcast", {"message": "not-cancellable"}, id=str(broadcast.id))
         dropped = await broadcasts.cancel(session, broadcast)
-        await record(session, request, "broadcast.cancel", object_type="broadcast", object_id=str(broadcast.id),
-                     dropped=dropped, via="dashboard")
+        await record(
+            session,
+            request,
+            "broadcast.cancel",
+            object_type="broadcast",
+            object_id=str(broadcast.id),
+            dropped=dropped,
+            via="dashboard",
+        )
         await session.commit()
     raise redirect(request, "admin-broadcast", {"cancelled": str(dropped)}, id=str(broadcast.id))
 
@@ -437,17 +523,27 @@ async def campaigns(request: web.Request) -> web.Response:
         found = await stored_campaigns(session, [area.code for area in services.areas.records])
         latest = await broadcast_views.latest_of_campaigns(session, [campaign.id for campaign in found])
     areas = scope_areas(request)
-    return render(request, "admin/broadcasts/campaigns.html", {"campaigns": [
+    return render(
+        request,
+        "admin/broadcasts/campaigns.html",
         {
-            "c": campaign, "title": campaign.title.get(t.locale) or campaign.title.get("vi", campaign.id),
-            "text": campaign.texts.get(t.locale) or campaign.texts.get("vi", ""),
-            "target": describe_target(campaign.target, services, t),
-            "next": next_occurrences(campaign, now, services.tz),
-            "window": campaign.window,
-            "latest": latest.get(campaign.id) if campaign.id in latest and broadcast_views.visible_to(latest[campaign.id], areas) else None,
-        }
-        for campaign in found
-    ], "broadcast_status": BROADCAST_STATUS})
+            "campaigns": [
+                {
+                    "c": campaign,
+                    "title": campaign.title.get(t.locale) or campaign.title.get("vi", campaign.id),
+                    "text": campaign.texts.get(t.locale) or campaign.texts.get("vi", ""),
+                    "target": describe_target(campaign.target, services, t),
+                    "next": next_occurrences(campaign, now, services.tz),
+                    "window": campaign.window,
+                    "latest": latest.get(campaign.id)
+                    if campaign.id in latest and broadcast_views.visible_to(latest[campaign.id], areas)
+                    else None,
+                }
+                for campaign in found
+            ],
+            "broadcast_status": BROADCAST_STATUS,
+        },
+    )
 
 
 def next_occurrences(campaign: Campaign, now: datetime, tz: Any, count: int = NEXT_OCCURRENCES) -> list[datetime]:

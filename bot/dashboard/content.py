@@ -71,8 +71,10 @@ ERROR_MESSAGES = (
     (re.compile(r"reserved"), N_("This id is already used.")),
     (re.compile(r"unknown topic"), N_("Choose a topic from the list.")),
     (re.compile(r"is before valid_from"), N_("Must not be before the start date.")),
-    (re.compile(r"(?P<length>\d+) characters with its sources; at most (?P<max>\d+)"),
-     N_("{length} characters with its sources; at most {max}. Shorten the answer.")),
+    (
+        re.compile(r"(?P<length>\d+) characters with its sources; at most (?P<max>\d+)"),
+        N_("{length} characters with its sources; at most {max}. Shorten the answer."),
+    ),
     (re.compile(r"unknown entry"), N_("No entry has this id.")),
     (re.compile(r"needed with replaced_by"), N_("Needed when another entry replaces this one.")),
     (re.compile(r"unknown area code"), N_("Choose a commune from the list.")),
@@ -104,12 +106,26 @@ async def content_list(request: web.Request) -> web.Response:
     entries = [entry for entry in bundle.faqs if (not topic or entry.topic == topic) and _in_state(entry, state, today)]
     if typed:
         words = set(fold(typed).split())
-        entries = [entry for entry in entries if words <= set(fold(" ".join(_phrasings(entry)) + " " + entry.id).split())]
-    return render(request, "admin/content/list.html", {
-        "entries": entries, "stories": bundle.stories, "topics": bundle.topics, "topic": topic, "state": state,
-        "q": typed, "today": today, "message": _message(request),
-        "review": entries_to_review(bundle.faqs, today), "review_until": review_until(today), "review_days": REVIEW_DAYS,
-    })
+        entries = [
+            entry for entry in entries if words <= set(fold(" ".join(_phrasings(entry)) + " " + entry.id).split())
+        ]
+    return render(
+        request,
+        "admin/content/list.html",
+        {
+            "entries": entries,
+            "stories": bundle.stories,
+            "topics": bundle.topics,
+            "topic": topic,
+            "state": state,
+            "q": typed,
+            "today": today,
+            "message": _message(request),
+            "review": entries_to_review(bundle.faqs, today),
+            "review_until": review_until(today),
+            "review_days": REVIEW_DAYS,
+        },
+    )
 
 
 @routes.get(f"{PREFIX}/content/faq/new", name="admin-content-faq-new")
@@ -125,8 +141,14 @@ async def faq_new(request: web.Request) -> web.Response:
             if question is None:
                 raise web.HTTPNotFound()
             locale = question.locale if question.locale in LOCALES else "vi"
-            form.update({f"{locale}_question": question.text, "id": _suggest_id(question.text, bundle),
-                         "from_question": str(question.id), "topic": _likely_topic(request, question.text)})
+            form.update(
+                {
+                    f"{locale}_question": question.text,
+                    "id": _suggest_id(question.text, bundle),
+                    "from_question": str(question.id),
+                    "topic": _likely_topic(request, question.text),
+                }
+            )
     return _faq_page(request, form, bundle, new=True)
 
 
@@ -168,7 +190,9 @@ async def faq_publish(request: web.Request) -> web.StreamResponse:
         if row is None:
             raise web.HTTPNotFound()
         await content_edit.set_published(session, row, publish, now_of(request))
-        await record(session, request, "content.publish" if publish else "content.unpublish", object_type="faq", object_id=faq_id)
+        await record(
+            session, request, "content.publish" if publish else "content.unpublish", object_type="faq", object_id=faq_id
+        )
         await session.commit()
         await rebuild(session, request.app[keys.SERVICES].library)
     raise redirect(request, "admin-content-faq", {"saved": "1"}, faq_id=faq_id)
@@ -196,7 +220,9 @@ async def _submit_faq(request: web.Request, faq_id: str | None) -> web.StreamRes
         await content_edit.save_faq(session, faq_row(entry, 0, now), now)
         detail = {"from_question": question.text} if question else {}
         action = "content.create" if stored is None else "content.edit"
-        await record(session, request, action, object_type="faq", object_id=entry.id, published=entry.published, **detail)
+        await record(
+            session, request, action, object_type="faq", object_id=entry.id, published=entry.published, **detail
+        )
         if question is not None:
             await content_edit.remove_unanswered(session, question.id or 0)
         await session.commit()
@@ -218,16 +244,37 @@ async def _linked_question(session: Any, form: dict[str, Any]) -> Any:
     return await content_edit.get_unanswered(session, _int(question_id)) if question_id else None
 
 
-def _faq_page(request: web.Request, form: dict[str, Any], bundle: Any, *, new: bool, preview: FaqEntry | None = None,
-              errors: list[ContentError] | None = None, previewing: bool = False, updated_at: Any = None,
-              status: int = 200) -> web.Response:
+def _faq_page(
+    request: web.Request,
+    form: dict[str, Any],
+    bundle: Any,
+    *,
+    new: bool,
+    preview: FaqEntry | None = None,
+    errors: list[ContentError] | None = None,
+    previewing: bool = False,
+    updated_at: Any = None,
+    status: int = 200,
+) -> web.Response:
     by_field, general = _error_messages(errors or [], translator_of(request))
-    return render(request, "admin/content/faq.html", {
-        "form": form, "new": new, "topics": bundle.topics, "entry_ids": [entry.id for entry in bundle.faqs],
-        "errors": by_field, "general_errors": general, "preview": _faq_preview(request, preview) if preview else None,
-        "previewing": previewing, "saved": request.query.get("saved") == "1", "updated_at": updated_at,
-        "published": preview.published if preview and not previewing else None,
-    }, status=status)
+    return render(
+        request,
+        "admin/content/faq.html",
+        {
+            "form": form,
+            "new": new,
+            "topics": bundle.topics,
+            "entry_ids": [entry.id for entry in bundle.faqs],
+            "errors": by_field,
+            "general_errors": general,
+            "preview": _faq_preview(request, preview) if preview else None,
+            "previewing": previewing,
+            "saved": request.query.get("saved") == "1",
+            "updated_at": updated_at,
+            "published": preview.published if preview and not previewing else None,
+        },
+        status=status,
+    )
 
 
 def _faq_preview(request: web.Request, entry: FaqEntry) -> list[dict[str, Any]]:
@@ -237,21 +284,32 @@ def _faq_preview(request: web.Request, entry: FaqEntry) -> list[dict[str, Any]]:
     shown = []
     for locale in LOCALES:
         translator = services.catalogs.get(locale)
-        shown.append({
-            "locale": locale, "question": entry.text(locale).question, "text": answer_text(entry, translator, today),
-            "buttons": [translator.gettext("👍 Helpful"), translator.gettext("👎 Not helpful")],
-            "valid_today": entry.is_valid_on(today),
-        })
+        shown.append(
+            {
+                "locale": locale,
+                "question": entry.text(locale).question,
+                "text": answer_text(entry, translator, today),
+                "buttons": [translator.gettext("👍 Helpful"), translator.gettext("👎 Not helpful")],
+                "valid_today": entry.is_valid_on(today),
+            }
+        )
     return shown
 
 
 def _faq_form(entry: FaqEntry) -> dict[str, Any]:
     """The form fields of a stored entry."""
     form: dict[str, Any] = {
-        "id": entry.id, "topic": entry.topic, "replaced_by": entry.replaced_by or "",
-        "needs_review": entry.needs_review, "published": entry.published,
-        "sources": _pad([{"document": s.document, "date": s.date.isoformat() if s.date else "", "url": s.url or ""}
-                         for s in entry.sources]),
+        "id": entry.id,
+        "topic": entry.topic,
+        "replaced_by": entry.replaced_by or "",
+        "needs_review": entry.needs_review,
+        "published": entry.published,
+        "sources": _pad(
+            [
+                {"document": s.document, "date": s.date.isoformat() if s.date else "", "url": s.url or ""}
+                for s in entry.sources
+            ]
+        ),
     }
     for name in ("valid_from", "valid_until", "reviewed_on"):
         value = getattr(entry, name)
@@ -259,15 +317,23 @@ def _faq_form(entry: FaqEntry) -> dict[str, Any]:
     for locale in LOCALES:
         text = entry.texts.get(locale)
         if text is not None:
-            form.update({f"{locale}_question": text.question, f"{locale}_answer": text.answer,
-                         f"{locale}_alternatives": "\n".join(text.alternatives), f"{locale}_keywords": "\n".join(text.keywords)})
+            form.update(
+                {
+                    f"{locale}_question": text.question,
+                    f"{locale}_answer": text.answer,
+                    f"{locale}_alternatives": "\n".join(text.alternatives),
+                    f"{locale}_keywords": "\n".join(text.keywords),
+                }
+            )
     return form
 
 
 def _posted_faq_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
     """The form fields as posted (strings, checkboxes as booleans)."""
-    form: dict[str, Any] = {name: form_text(post, name, MAX_FIELD)
-                            for name in ("id", "topic", "replaced_by", "valid_from", "valid_until", "reviewed_on", "from_question")}
+    form: dict[str, Any] = {
+        name: form_text(post, name, MAX_FIELD)
+        for name in ("id", "topic", "replaced_by", "valid_from", "valid_until", "reviewed_on", "from_question")
+    }
     form["id"] = form["id"].lower()
     for locale in LOCALES:
         for name in FAQ_TEXT_FIELDS:
@@ -287,17 +353,26 @@ def _faq_item(form: dict[str, Any], stored: FaqEntry | None) -> dict[str, Any]:
     """The form as a content-file entry, for the loader's checks."""
     item: dict[str, Any] = {
         "id": form.get("id", ""),
-        "sources": [{"document": s["document"], "date": _day(s["date"]), "url": s["url"] or None}
-                    for s in form["sources"] if any(s.values())],
-        "valid_from": _day(form.get("valid_from", "")), "valid_until": _day(form.get("valid_until", "")),
-        "replaced_by": form.get("replaced_by") or None, "reviewed_on": _day(form.get("reviewed_on", "")),
-        "needs_review": bool(form.get("needs_review")), "published": bool(form.get("published")),
-        "image": stored.image if stored else None, "audio": stored.audio if stored else None,
+        "sources": [
+            {"document": s["document"], "date": _day(s["date"]), "url": s["url"] or None}
+            for s in form["sources"]
+            if any(s.values())
+        ],
+        "valid_from": _day(form.get("valid_from", "")),
+        "valid_until": _day(form.get("valid_until", "")),
+        "replaced_by": form.get("replaced_by") or None,
+        "reviewed_on": _day(form.get("reviewed_on", "")),
+        "needs_review": bool(form.get("needs_review")),
+        "published": bool(form.get("published")),
+        "image": stored.image if stored else None,
+        "audio": stored.audio if stored else None,
     }
     for locale in LOCALES:
         item[locale] = {
-            "question": form.get(f"{locale}_question", ""), "answer": form.get(f"{locale}_answer", "").replace("\r\n", "\n"),
-            "alternatives": _lines(form.get(f"{locale}_alternatives", "")), "keywords": _lines(form.get(f"{locale}_keywords", "")),
+            "question": form.get(f"{locale}_question", ""),
+            "answer": form.get(f"{locale}_answer", "").replace("\r\n", "\n"),
+            "alternatives": _lines(form.get(f"{locale}_alternatives", "")),
+            "keywords": _lines(form.get(f"{locale}_keywords", "")),
         }
     return item
 
@@ -349,7 +424,13 @@ async def story_publish(request: web.Request) -> web.StreamResponse:
         if row is None:
             raise web.HTTPNotFound()
         await content_edit.set_published(session, row, publish, now_of(request))
-        await record(session, request, "content.publish" if publish else "content.unpublish", object_type="story", object_id=story_id)
+        await record(
+            session,
+            request,
+            "content.publish" if publish else "content.unpublish",
+            object_type="story",
+            object_id=story_id,
+        )
         await session.commit()
         await rebuild(session, request.app[keys.SERVICES].library)
     raise redirect(request, "admin-content-story", {"saved": "1"}, story_id=story_id)
@@ -371,29 +452,57 @@ async def _submit_story(request: web.Request, story_id: str | None) -> web.Strea
         try:
             if stored is None and form["id"] in RESERVED_IDS:
                 raise ContentInvalid([ContentError("dashboard", form["id"], "id", "reserved")])
-            item = validate_story(_story_item(form, stored.image if stored else None), bundle,
-                                  [area.code for area in services.areas.records], new=stored is None)
+            item = validate_story(
+                _story_item(form, stored.image if stored else None),
+                bundle,
+                [area.code for area in services.areas.records],
+                new=stored is None,
+            )
         except ContentInvalid as invalid:
             return await _story_page(request, form, new=story_id is None, errors=invalid.errors, status=400)
         if post.get("action") == "preview":
             return await _story_page(request, form, new=story_id is None, preview=item, previewing=True)
         await content_edit.save_story(session, story_row(item, 0, now), now)
-        await record(session, request, "content.create" if stored is None else "content.edit", object_type="story",
-                     object_id=item.id, published=item.published)
+        await record(
+            session,
+            request,
+            "content.create" if stored is None else "content.edit",
+            object_type="story",
+            object_id=item.id,
+            published=item.published,
+        )
         await session.commit()
         await rebuild(session, services.library)
     raise redirect(request, "admin-content-story", {"saved": "1"}, story_id=item.id)
 
 
-async def _story_page(request: web.Request, form: dict[str, Any], *, new: bool, preview: Story | None = None,
-                errors: list[ContentError] | None = None, previewing: bool = False, status: int = 200) -> web.Response:
+async def _story_page(
+    request: web.Request,
+    form: dict[str, Any],
+    *,
+    new: bool,
+    preview: Story | None = None,
+    errors: list[ContentError] | None = None,
+    previewing: bool = False,
+    status: int = 200,
+) -> web.Response:
     by_field, general = _error_messages(errors or [], translator_of(request))
-    return render(request, "admin/content/story.html", {
-        "form": form, "new": new, "communes": request.app[keys.SERVICES].areas.communes(), "errors": by_field,
-        "general_errors": general, "previewing": previewing, "saved": request.query.get("saved") == "1",
-        "preview": await _story_preview(request, preview) if preview else None,
-        "published": preview.published if preview and not previewing else None,
-    }, status=status)
+    return render(
+        request,
+        "admin/content/story.html",
+        {
+            "form": form,
+            "new": new,
+            "communes": request.app[keys.SERVICES].areas.communes(),
+            "errors": by_field,
+            "general_errors": general,
+            "previewing": previewing,
+            "saved": request.query.get("saved") == "1",
+            "preview": await _story_preview(request, preview) if preview else None,
+            "published": preview.published if preview and not previewing else None,
+        },
+        status=status,
+    )
 
 
 async def _story_preview(request: web.Request, item: Story) -> list[dict[str, Any]]:
@@ -403,18 +512,26 @@ async def _story_preview(request: web.Request, item: Story) -> list[dict[str, An
     shown = []
     for locale in (locale for locale in LOCALES if locale in item.texts):
         turn = Turn(
-            incoming=Incoming(channel="preview", user_id="preview"), citizen=Citizen(channel="preview", channel_user_id="preview"),
+            incoming=Incoming(channel="preview", user_id="preview"),
+            citizen=Citizen(channel="preview", channel_user_id="preview"),
             session=None,  # type: ignore[arg-type]  # showing a story reads no database
             services=Services(areas=services.areas, catalogs=services.catalogs, library=library, tz=services.tz),
-            translator=services.catalogs.get(locale), now=now_of(request), pressed=StoryShow(item.id),
+            translator=services.catalogs.get(locale),
+            now=now_of(request),
+            pressed=StoryShow(item.id),
         )
         shown.append({"locale": locale, "replies": _replies_json(await show_story(turn))})
     return shown
 
 
 def _story_form(item: Story) -> dict[str, Any]:
-    form: dict[str, Any] = {"id": item.id, "commune": item.commune or "", "tags": ", ".join(item.tags),
-                            "illustrative": item.illustrative, "published": item.published}
+    form: dict[str, Any] = {
+        "id": item.id,
+        "commune": item.commune or "",
+        "tags": ", ".join(item.tags),
+        "illustrative": item.illustrative,
+        "published": item.published,
+    }
     for locale, text in item.texts.items():
         for name in STORY_TEXT_FIELDS:
             form[f"{locale}_{name}"] = getattr(text, name)
@@ -422,9 +539,13 @@ def _story_form(item: Story) -> dict[str, Any]:
 
 
 def _posted_story_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
-    form: dict[str, Any] = {"id": form_text(post, "id", MAX_FIELD).lower(), "commune": form_text(post, "commune", MAX_FIELD),
-                            "tags": form_text(post, "tags", MAX_FIELD),
-                            "illustrative": "illustrative" in post, "published": "published" in post}
+    form: dict[str, Any] = {
+        "id": form_text(post, "id", MAX_FIELD).lower(),
+        "commune": form_text(post, "commune", MAX_FIELD),
+        "tags": form_text(post, "tags", MAX_FIELD),
+        "illustrative": "illustrative" in post,
+        "published": "published" in post,
+    }
     for locale in LOCALES:
         for name in STORY_TEXT_FIELDS:
             form[f"{locale}_{name}"] = form_text(post, f"{locale}_{name}", 4000)
@@ -432,9 +553,14 @@ def _posted_story_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
 
 
 def _story_item(form: dict[str, Any], image: str | None) -> dict[str, Any]:
-    item: dict[str, Any] = {"id": form["id"], "published": form["published"], "illustrative": form["illustrative"],
-                            "commune": form["commune"] or None, "image": image,
-                            "tags": [tag.strip() for tag in form["tags"].split(",") if tag.strip()]}
+    item: dict[str, Any] = {
+        "id": form["id"],
+        "published": form["published"],
+        "illustrative": form["illustrative"],
+        "commune": form["commune"] or None,
+        "image": image,
+        "tags": [tag.strip() for tag in form["tags"].split(",") if tag.strip()],
+    }
     for locale in LOCALES:
         text = {name: form.get(f"{locale}_{name}", "").replace("\r\n", "\n") for name in STORY_TEXT_FIELDS}
         if locale == "vi" or any(text.values()):
@@ -450,11 +576,21 @@ async def unanswered(request: web.Request) -> web.Response:
     """GET /admin/unanswered[?page=N]: questions the bot could not answer, the most frequent first."""
     page = max(_int(request.query.get("page", "1")), 1)
     async with reading(request) as session:
-        questions, total = await content_edit.unanswered_page(session, offset=(page - 1) * UNANSWERED_PAGE, limit=UNANSWERED_PAGE)
-    return render(request, "admin/content/unanswered.html", {
-        "questions": questions, "total": total, "page": page, "pages": max(1, -(-total // UNANSWERED_PAGE)),
-        "can_edit": staff_of(request).role in EDITORS, "message": _message(request),
-    })
+        questions, total = await content_edit.unanswered_page(
+            session, offset=(page - 1) * UNANSWERED_PAGE, limit=UNANSWERED_PAGE
+        )
+    return render(
+        request,
+        "admin/content/unanswered.html",
+        {
+            "questions": questions,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // UNANSWERED_PAGE)),
+            "can_edit": staff_of(request).role in EDITORS,
+            "message": _message(request),
+        },
+    )
 
 
 @routes.get(r"/admin/unanswered/{question_id:\d{1,18}}/alternative", name="admin-unanswered-alternative")
@@ -467,10 +603,18 @@ async def alternative_choose(request: web.Request) -> web.Response:
     if question is None:
         raise web.HTTPNotFound()
     typed = request.query.get("q", "").strip()[:300] or question.text
-    return render(request, "admin/content/alternative.html", {
-        "question": question, "q": typed, "picks": _picks(request, typed, bundle.faqs), "entries": bundle.faqs,
-        "topics": {topic.id: topic for topic in bundle.topics}, "error": request.query.get("error") == "1",
-    })
+    return render(
+        request,
+        "admin/content/alternative.html",
+        {
+            "question": question,
+            "q": typed,
+            "picks": _picks(request, typed, bundle.faqs),
+            "entries": bundle.faqs,
+            "topics": {topic.id: topic for topic in bundle.topics},
+            "error": request.query.get("error") == "1",
+        },
+    )
 
 
 @routes.post(r"/admin/unanswered/{question_id:\d{1,18}}/alternative", name="admin-unanswered-add")
@@ -491,13 +635,19 @@ async def alternative_add(request: web.Request) -> web.StreamResponse:
         locale = question.locale if question.locale in LOCALES else "vi"
         form = _faq_form(stored)
         if fold(question.text) not in {fold(line) for line in _lines(form.get(f"{locale}_alternatives", ""))}:
-            form[f"{locale}_alternatives"] = "\n".join(filter(None, [form.get(f"{locale}_alternatives", ""), question.text]))
+            form[f"{locale}_alternatives"] = "\n".join(
+                filter(None, [form.get(f"{locale}_alternatives", ""), question.text])
+            )
         try:
             entry = _checked_faq(form, await load_bundle(session), stored_entry=stored)
         except ContentInvalid:
-            raise redirect(request, "admin-unanswered-alternative", {"error": "1"}, question_id=str(question_id)) from None
+            raise redirect(
+                request, "admin-unanswered-alternative", {"error": "1"}, question_id=str(question_id)
+            ) from None
         await content_edit.save_faq(session, faq_row(entry, 0, now), now)
-        await record(session, request, "content.edit", object_type="faq", object_id=entry.id, added_alternative=question.text)
+        await record(
+            session, request, "content.edit", object_type="faq", object_id=entry.id, added_alternative=question.text
+        )
         await content_edit.remove_unanswered(session, question_id)
         await session.commit()
         await rebuild(session, request.app[keys.SERVICES].library)
@@ -513,8 +663,15 @@ async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
         question = await content_edit.get_unanswered(session, question_id)
         if question is None:
             raise web.HTTPNotFound()
-        await record(session, request, "unanswered.dismiss", object_type="unanswered", object_id=str(question_id),
-                     text=question.text, count=question.count)
+        await record(
+            session,
+            request,
+            "unanswered.dismiss",
+            object_type="unanswered",
+            object_id=str(question_id),
+            text=question.text,
+            count=question.count,
+        )
         await content_edit.remove_unanswered(session, question_id)
         await session.commit()
     raise redirect(request, "admin-unanswered", {"dismissed": "1"})
@@ -527,7 +684,11 @@ def _picks(request: web.Request, typed: str, entries: tuple[FaqEntry, ...]) -> l
     chosen = {pick.entry.id for pick in picks}
     words = set(fold(typed).split()) - PARTICLES
     shared = sorted(
-        ((len(words & set(fold(" ".join(_phrasings(entry))).split())), entry) for entry in entries if entry.id not in chosen),
+        (
+            (len(words & set(fold(" ".join(_phrasings(entry))).split())), entry)
+            for entry in entries
+            if entry.id not in chosen
+        ),
         key=lambda pair: -pair[0],
     )
     picks += [Pick(entry, None) for count, entry in shared if count][: PICK_LIMIT - len(picks)]
@@ -545,7 +706,7 @@ def _error_messages(errors: list[ContentError], translator: Translator) -> tuple
         message = _translated(error.message, translator)
         name = error.field.replace(".", "_") or "general"
         if name.startswith("sources_") and name.count("_") >= 2:
-            number, _, part = name[len("sources_"):].partition("_")
+            number, _, part = name[len("sources_") :].partition("_")
             name = f"source_{number}_{part}"
         by_field.setdefault(name, []).append(message)
         lines.append(message)
@@ -563,7 +724,9 @@ def _translated(message: str, translator: Translator) -> str:
 def _message(request: web.Request) -> str:
     translator = translator_of(request)
     if request.query.get("done"):
-        return translator.gettext(N_("Added to the entry {id}: the bot now answers this question.")).format(id=request.query["done"][:100])
+        return translator.gettext(N_("Added to the entry {id}: the bot now answers this question.")).format(
+            id=request.query["done"][:100]
+        )
     if request.query.get("dismissed"):
         return translator.gettext(N_("The question was removed from the list."))
     return ""
@@ -571,8 +734,11 @@ def _message(request: web.Request) -> str:
 
 def _in_state(entry: FaqEntry, state: str, today: date) -> bool:
     return {
-        "published": entry.published, "draft": not entry.published, "review": entry.needs_review,
-        "in_force": entry.is_valid_on(today), "expired": bool(entry.valid_until and entry.valid_until < today),
+        "published": entry.published,
+        "draft": not entry.published,
+        "review": entry.needs_review,
+        "in_force": entry.is_valid_on(today),
+        "expired": bool(entry.valid_until and entry.valid_until < today),
     }.get(state, True)
 
 
@@ -596,7 +762,9 @@ def _likely_topic(request: web.Request, text: str) -> str:
 
 
 def _pad(sources: list[dict[str, str]]) -> list[dict[str, str]]:
-    return sources + [{"document": "", "date": "", "url": ""} for _ in range(SPARE_SOURCES if sources else SPARE_SOURCES + 1)]
+    return sources + [
+        {"document": "", "date": "", "url": ""} for _ in range(SPARE_SOURCES if sources else SPARE_SOURCES + 1)
+    ]
 
 
 def _day(value: str) -> str | None:
@@ -623,10 +791,16 @@ async def _publish_action(request: web.Request) -> bool:
 
 def _as_published(item: Story) -> Story:
     """The story as if published, so that the bot's handler shows a draft too."""
-    return Story(id=item.id, texts=item.texts, commune=item.commune, tags=item.tags, image=item.image,
-                 published=True, illustrative=item.illustrative)
+    return Story(
+        id=item.id,
+        texts=item.texts,
+        commune=item.commune,
+        tags=item.tags,
+        image=item.image,
+        published=True,
+        illustrative=item.illustrative,
+    )
 
 
 def _replies_json(replies: list[Reply]) -> list[dict[str, Any]]:
     return [{"text": reply.text, "buttons": [button.label for button in reply.all_buttons()]} for reply in replies]
-

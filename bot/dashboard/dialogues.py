@@ -48,8 +48,10 @@ STATUS_LABELS = {
     DialogueStatus.answered: N_("Answers published"),
 }
 ASK_LABEL = N_("✍️ Send a question")
-ANNOUNCEMENT = N_("🗣 Policy dialogue: {topic}\n🕘 When: {when}\n{details}\n\n"
-                  "Send your question before {deadline} with the button below; after the dialogue the answer comes back here.")
+ANNOUNCEMENT = N_(
+    "🗣 Policy dialogue: {topic}\n🕘 When: {when}\n{details}\n\n"
+    "Send your question before {deadline} with the button below; after the dialogue the answer comes back here."
+)
 PLACE_LINE = N_("📍 Place: {place}")
 ONLINE_LINE = N_("🔗 Online: {url}")
 OFFICIALS_LINE = N_("👥 Officials: {officials}")
@@ -79,12 +81,20 @@ def read_form(form: MultiMapping[Any], request: web.Request) -> Draft:
     tz, now = request.app[keys.SETTINGS].tz, now_of(request)
     services = request.app[keys.SERVICES]
     draft = Draft(
-        topics={locale: form_text(form, f"topic_{locale}", MAX_TOPIC) for locale in SUPPORTED if form_text(form, f"topic_{locale}")},
-        day=form_text(form, "day", 10), time=form_text(form, "time", 5),
-        close_day=form_text(form, "close_day", 10), close_time=form_text(form, "close_time", 5),
-        officials=form_text(form, "officials", MAX_FIELD), place=form_text(form, "place", MAX_FIELD),
+        topics={
+            locale: form_text(form, f"topic_{locale}", MAX_TOPIC)
+            for locale in SUPPORTED
+            if form_text(form, f"topic_{locale}")
+        },
+        day=form_text(form, "day", 10),
+        time=form_text(form, "time", 5),
+        close_day=form_text(form, "close_day", 10),
+        close_time=form_text(form, "close_time", 5),
+        officials=form_text(form, "officials", MAX_FIELD),
+        place=form_text(form, "place", MAX_FIELD),
         online_url=form_text(form, "online_url", MAX_FIELD),
-        area=form_text(form, "area", 16), announce=form_text(form, "announce") == "1",
+        area=form_text(form, "area", 16),
+        announce=form_text(form, "announce") == "1",
     )
     if not draft.topics.get("vi"):
         draft.errors.append(N_("Write the topic in Vietnamese (the English one is optional)."))
@@ -119,12 +129,16 @@ def announcement(catalogs: Catalogs, dialogue: Dialogue) -> tuple[dict[str, str]
     texts = {}
     for locale in SUPPORTED:
         t = catalogs.get(locale)
-        details = [t.gettext(PLACE_LINE).format(place=dialogue.place) if dialogue.place else "",
-                   t.gettext(ONLINE_LINE).format(url=dialogue.online_url) if dialogue.online_url else "",
-                   t.gettext(OFFICIALS_LINE).format(officials=dialogue.officials) if dialogue.officials else ""]
+        details = [
+            t.gettext(PLACE_LINE).format(place=dialogue.place) if dialogue.place else "",
+            t.gettext(ONLINE_LINE).format(url=dialogue.online_url) if dialogue.online_url else "",
+            t.gettext(OFFICIALS_LINE).format(officials=dialogue.officials) if dialogue.officials else "",
+        ]
         texts[locale] = t.gettext(ANNOUNCEMENT).format(
-            topic=topic_of(dialogue, locale), when=t.format_datetime(dialogue.held_at),
-            details="\n".join(line for line in details if line), deadline=t.format_datetime(dialogue.questions_close_at),
+            topic=topic_of(dialogue, locale),
+            when=t.format_datetime(dialogue.held_at),
+            details="\n".join(line for line in details if line),
+            deadline=t.format_datetime(dialogue.questions_close_at),
         )
     labels = {locale: catalogs.get(locale).gettext(ASK_LABEL) for locale in SUPPORTED}
     return texts, [[{"labels": labels, "action": f"dlg:ask:{dialogue.id}"}]]
@@ -155,9 +169,16 @@ async def dialogue_list(request: web.Request) -> web.Response:
     """GET /admin/dialogues: the dialogues in the staff member's area, latest date first."""
     async with reading(request) as session:
         rows = await dialogues.list_for_staff(session, staff_of(request))
-    return render(request, "admin/dialogues/list.html", {
-        "rows": rows, "status_labels": STATUS_LABELS, "now": now_of(request), "province": PROVINCE_CODE,
-    })
+    return render(
+        request,
+        "admin/dialogues/list.html",
+        {
+            "rows": rows,
+            "status_labels": STATUS_LABELS,
+            "now": now_of(request),
+            "province": PROVINCE_CODE,
+        },
+    )
 
 
 @routes.get(f"{PREFIX}/dialogues/new", name="admin-dialogues-new")
@@ -170,11 +191,19 @@ async def compose(request: web.Request) -> web.Response:
 def _form(request: web.Request, draft: Draft, status: int = 200) -> web.Response:
     areas = scope_areas(request)
     services = request.app[keys.SERVICES]
-    return render(request, "admin/dialogues/new.html", {
-        "draft": draft, "errors": draft.errors, "own_areas": None if areas is None else sorted(areas),
-        "province": PROVINCE_CODE, "communes": services.areas.communes(),
-        "today": today_of(request).isoformat(),
-    }, status=status)
+    return render(
+        request,
+        "admin/dialogues/new.html",
+        {
+            "draft": draft,
+            "errors": draft.errors,
+            "own_areas": None if areas is None else sorted(areas),
+            "province": PROVINCE_CODE,
+            "communes": services.areas.communes(),
+            "today": today_of(request).isoformat(),
+        },
+        status=status,
+    )
 
 
 @routes.post(f"{PREFIX}/dialogues/new", name="admin-dialogues-create")
@@ -187,19 +216,51 @@ async def create(request: web.Request) -> web.StreamResponse:
     catalogs = request.app[keys.SERVICES].catalogs
     async with request.app[keys.SESSIONS]() as session:
         dialogue = await dialogues.create_dialogue(
-            session, topics=draft.topics, held_at=draft.held_at, questions_close_at=draft.close_at, area_code=draft.area,
-            officials=draft.officials, place=draft.place, online_url=draft.online_url, now=now,
-            author=staff.username, author_staff_id=staff.id,
+            session,
+            topics=draft.topics,
+            held_at=draft.held_at,
+            questions_close_at=draft.close_at,
+            area_code=draft.area,
+            officials=draft.officials,
+            place=draft.place,
+            online_url=draft.online_url,
+            now=now,
+            author=staff.username,
+            author_staff_id=staff.id,
         )
-        await record(session, request, "dialogue.create", object_type="dialogue", object_id=str(dialogue.id),
-                     area=draft.area, held_at=draft.held_at.isoformat(), announce=draft.announce)
+        await record(
+            session,
+            request,
+            "dialogue.create",
+            object_type="dialogue",
+            object_id=str(dialogue.id),
+            area=draft.area,
+            held_at=draft.held_at.isoformat(),
+            announce=draft.announce,
+        )
         if draft.announce:
             texts, buttons = announcement(catalogs, dialogue)
             target = {"areas": [draft.area]}
-            notice = await broadcasts.create_broadcast(session, texts=texts, target=target, send_at=now, now=now,
-                                                       author=staff.username, author_staff_id=staff.id, buttons=buttons)
-            await record(session, request, "broadcast.create", object_type="broadcast", object_id=str(notice.id),
-                         target=target, via="dialogue", dialogue=dialogue.id)
+            notice = await broadcasts.create_broadcast(
+                session,
+                texts=texts,
+                target=target,
+                send_at=now,
+                now=now,
+                author=staff.username,
+                author_staff_id=staff.id,
+                buttons=buttons,
+            )
+            await record(
+                session,
+                request,
+                "broadcast.create",
+                object_type="broadcast",
+                object_id=str(notice.id),
+                target=target,
+                via="dialogue",
+                dialogue=dialogue.id,
+            )
         await session.commit()
     raise redirect(request, "admin-dialogue", {"created": "1"}, id=str(dialogue.id))
 
@@ -212,13 +273,26 @@ async def detail(request: web.Request) -> web.Response:
         ranked = await dialogues.ranked_questions(session, id_of(dialogue))
         from_webchat = await dialogues.supports_from(session, id_of(dialogue), webchat.CHANNEL)
     answered = sum(1 for row in ranked if (row.question.answer or "").strip())
-    return render(request, "admin/dialogues/detail.html", {
-        "d": dialogue, "ranked": ranked, "answered": answered, "status_labels": STATUS_LABELS, "from_webchat": from_webchat,
-        "topic": topic_of(dialogue, "vi"), "topic_en": dialogue.topics.get("en", ""),
-        "open": dialogues.is_open(dialogue, now_of(request)), "done": dialogue.status == DialogueStatus.answered,
-        "message": request.query.get("message", ""), "max_answer": MAX_QUESTION * 4, "max_summary": MAX_SUMMARY,
-        "province": PROVINCE_CODE, "created": request.query.get("created") == "1",
-    })
+    return render(
+        request,
+        "admin/dialogues/detail.html",
+        {
+            "d": dialogue,
+            "ranked": ranked,
+            "answered": answered,
+            "status_labels": STATUS_LABELS,
+            "from_webchat": from_webchat,
+            "topic": topic_of(dialogue, "vi"),
+            "topic_en": dialogue.topics.get("en", ""),
+            "open": dialogues.is_open(dialogue, now_of(request)),
+            "done": dialogue.status == DialogueStatus.answered,
+            "message": request.query.get("message", ""),
+            "max_answer": MAX_QUESTION * 4,
+            "max_summary": MAX_SUMMARY,
+            "province": PROVINCE_CODE,
+            "created": request.query.get("created") == "1",
+        },
+    )
 
 
 @routes.post(r"/admin/dialogues/{id:\d+}/questions/{question_id:\d+}/visibility", name="admin-dialogue-visibility")
@@ -229,8 +303,14 @@ async def visibility(request: web.Request) -> web.StreamResponse:
         dialogue = await _find(request, session)
         row = await _question(request, session, dialogue)
         row.question.published = form_text(form, "published") == "1"
-        await record(session, request, "dialogue.question.show" if row.question.published else "dialogue.question.hide",
-                     object_type="ticket", object_id=row.ticket.code, dialogue=dialogue.id)
+        await record(
+            session,
+            request,
+            "dialogue.question.show" if row.question.published else "dialogue.question.hide",
+            object_type="ticket",
+            object_id=row.ticket.code,
+            dialogue=dialogue.id,
+        )
         await session.commit()
     raise redirect(request, "admin-dialogue", {"message": "saved"}, id=str(dialogue.id))
 
@@ -249,8 +329,15 @@ async def answer(request: web.Request) -> web.StreamResponse:
         row.question.answer = text or None
         if dialogue.status == DialogueStatus.announced and now_of(request) >= dialogue.held_at:
             dialogue.status = DialogueStatus.held
-        await record(session, request, "dialogue.answer", object_type="ticket", object_id=row.ticket.code,
-                     dialogue=dialogue.id, length=len(text))
+        await record(
+            session,
+            request,
+            "dialogue.answer",
+            object_type="ticket",
+            object_id=row.ticket.code,
+            dialogue=dialogue.id,
+            length=len(text),
+        )
         await session.commit()
     raise redirect(request, "admin-dialogue", {"message": "saved"}, id=str(dialogue.id))
 
@@ -267,10 +354,22 @@ async def publish(request: web.Request) -> web.StreamResponse:
         if not summary or not await dialogues.answered_questions(session, id_of(dialogue)):
             raise redirect(request, "admin-dialogue", {"message": "incomplete"}, id=str(dialogue.id))
         count, queued = await publish_answers(
-            session, request.app[keys.SERVICES].catalogs, staff_of(request), dialogue, summary=summary,
-            notify_voters=form_text(form, "voters") == "1", now=now_of(request),
+            session,
+            request.app[keys.SERVICES].catalogs,
+            staff_of(request),
+            dialogue,
+            summary=summary,
+            notify_voters=form_text(form, "voters") == "1",
+            now=now_of(request),
         )
-        await record(session, request, "dialogue.publish", object_type="dialogue", object_id=str(dialogue.id),
-                     answers=count, messages=queued)
+        await record(
+            session,
+            request,
+            "dialogue.publish",
+            object_type="dialogue",
+            object_id=str(dialogue.id),
+            answers=count,
+            messages=queued,
+        )
         await session.commit()
     raise redirect(request, "admin-dialogue", {"message": "sent"}, id=str(dialogue.id))

@@ -43,26 +43,53 @@ PAGE_SIZE = 25
 MAX_REPLY = 3500
 MAX_REASON = 1000
 CODE = r"{code:[A-Za-z0-9-]{1,20}}"
-INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "audio/ogg", "audio/mpeg",
-                          "audio/mp4", "audio/x-m4a", "audio/aac", "audio/wav", "audio/webm"})
+INLINE_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "audio/ogg",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/x-m4a",
+        "audio/aac",
+        "audio/wav",
+        "audio/webm",
+    }
+)
 
 KIND_LABELS = {
-    TicketKind.question: N_("Question"), TicketKind.feedback: N_("Feedback"), TicketKind.suggestion: N_("Suggestion"),
-    TicketKind.complaint: N_("Complaint"), TicketKind.problem: N_("Problem"),
+    TicketKind.question: N_("Question"),
+    TicketKind.feedback: N_("Feedback"),
+    TicketKind.suggestion: N_("Suggestion"),
+    TicketKind.complaint: N_("Complaint"),
+    TicketKind.problem: N_("Problem"),
 }
 EXPORT_FORMATS: dict[str, Literal["csv", "xlsx"]] = {"csv": "csv", "xlsx": "xlsx"}
 STATUS_LABELS = {
-    TicketStatus.new: N_("New"), TicketStatus.assigned: N_("Assigned"), TicketStatus.in_progress: N_("In progress"),
-    TicketStatus.answered: N_("Answered"), TicketStatus.closed: N_("Closed"), TicketStatus.rejected: N_("Rejected"),
+    TicketStatus.new: N_("New"),
+    TicketStatus.assigned: N_("Assigned"),
+    TicketStatus.in_progress: N_("In progress"),
+    TicketStatus.answered: N_("Answered"),
+    TicketStatus.closed: N_("Closed"),
+    TicketStatus.rejected: N_("Rejected"),
 }
 EVENT_LABELS = {
-    EventKind.created: N_("Report received"), EventKind.citizen_message: N_("Message from the citizen"),
-    EventKind.reply: N_("Reply to the citizen"), EventKind.note: N_("Internal note"),
-    EventKind.status: N_("Status changed"), EventKind.assignment: N_("Assigned to"), EventKind.rating: N_("Rating"),
+    EventKind.created: N_("Report received"),
+    EventKind.citizen_message: N_("Message from the citizen"),
+    EventKind.reply: N_("Reply to the citizen"),
+    EventKind.note: N_("Internal note"),
+    EventKind.status: N_("Status changed"),
+    EventKind.assignment: N_("Assigned to"),
+    EventKind.rating: N_("Rating"),
 }
 DELIVERY_LABELS = {
-    "pending": N_("waiting to be sent"), "sending": N_("waiting to be sent"), "sent": N_("sent"),
-    "failed": N_("sending failed"), "skipped": N_("not sent"),
+    "pending": N_("waiting to be sent"),
+    "sending": N_("waiting to be sent"),
+    "sent": N_("sent"),
+    "failed": N_("sending failed"),
+    "skipped": N_("not sent"),
 }
 DONE = {
     "reply": N_("The reply is queued and will reach the citizen in the chat."),
@@ -81,22 +108,36 @@ ERRORS = {
 }
 # Replies staff often send, per kind; shown in the citizen's language, {code} and {due} filled in.
 COMMON_TEMPLATES = (
-    N_("Thank you for your report {code}. We have received it and are looking into it; you will have an answer by {due}."),
+    N_(
+        "Thank you for your report {code}. We have received it and are looking into it; you will have an answer by {due}."
+    ),
 )
 REPLY_TEMPLATES = {
     TicketKind.question: (
-        N_("About your question: … If anything is unclear, reply here or come to the commune People's Committee during office hours."),
-        N_("Your question needs the commune officer for social affairs to check your household's records. They will call you within a few days."),
+        N_(
+            "About your question: … If anything is unclear, reply here or come to the commune People's Committee during office hours."
+        ),
+        N_(
+            "Your question needs the commune officer for social affairs to check your household's records. They will call you within a few days."
+        ),
     ),
     TicketKind.feedback: (
-        N_("Thank you for your feedback. We have passed it to the responsible department and will tell you what they decide."),
+        N_(
+            "Thank you for your feedback. We have passed it to the responsible department and will tell you what they decide."
+        ),
     ),
     TicketKind.suggestion: (
-        N_("Thank you for your suggestion. The commune People's Committee will consider it at its next meeting and tell you the result."),
+        N_(
+            "Thank you for your suggestion. The commune People's Committee will consider it at its next meeting and tell you the result."
+        ),
     ),
     TicketKind.complaint: (
-        N_("We have received your complaint. The commune review team will check your household's case again and meet you. Please have your ID card and household papers ready."),
-        N_("After checking again, the result for your household is: … If you still disagree, you can send a written complaint to the commune People's Committee."),
+        N_(
+            "We have received your complaint. The commune review team will check your household's case again and meet you. Please have your ID card and household papers ready."
+        ),
+        N_(
+            "After checking again, the result for your household is: … If you still disagree, you can send a written complaint to the commune People's Committee."
+        ),
     ),
     TicketKind.problem: (
         N_("Thank you for reporting this problem. An officer will come to check it on …"),
@@ -129,10 +170,16 @@ def _filter(request: web.Request) -> tuple[inbox_repo.InboxFilter, list[str]]:
             days.append(None)
     assignee = query.get("assignee", "")
     chosen = inbox_repo.InboxFilter(
-        status="" if status == "all" else status, kind=kind, topic=query.get("topic", "")[:64],
-        area=query.get("area", "")[:16], date_from=days[0], date_to=days[1], overdue=query.get("overdue") == "1",
+        status="" if status == "all" else status,
+        kind=kind,
+        topic=query.get("topic", "")[:64],
+        area=query.get("area", "")[:16],
+        date_from=days[0],
+        date_to=days[1],
+        overdue=query.get("overdue") == "1",
         assignee=assignee if assignee == inbox_repo.UNASSIGNED or assignee.isdigit() else "",
-        query=query.get("q", "").strip()[:200], selfcheck=query.get("selfcheck") == "1",
+        query=query.get("q", "").strip()[:200],
+        selfcheck=query.get("selfcheck") == "1",
     )
     return chosen, errors
 
@@ -156,21 +203,45 @@ async def inbox(request: web.Request) -> web.Response:
                 await inbox_repo.index_pending(session)
                 await session.commit()
     async with reading(request) as session:
-        found, counts = await inbox_repo.page(session, staff, chosen, now=now, tz=services.tz, number=number, size=PAGE_SIZE)
+        found, counts = await inbox_repo.page(
+            session, staff, chosen, now=now, tz=services.tz, number=number, size=PAGE_SIZE
+        )
         total = inbox_repo.total_of(counts, chosen.status)
         people = await inbox_repo.staff_in_scope(session, staff)
-        requests = await selfcheck_repo.requests_of(session, [t.id for t in found if t.id is not None]) if chosen.selfcheck else {}
+        requests = (
+            await selfcheck_repo.requests_of(session, [t.id for t in found if t.id is not None])
+            if chosen.selfcheck
+            else {}
+        )
     areas = scope_areas(request)
-    return render(request, "admin/inbox/list.html", {
-        "tickets": found, "total": total, "page": number, "pages": max(math.ceil(total / PAGE_SIZE), 1),
-        "counts": counts, "open_count": sum(counts[str(s)] for s in OPEN), "filter": chosen, "errors": errors,
-        "status_param": request.query.get("status", "open"), "people": people, "names": {p.id: p for p in people},
-        "communes": [a for a in services.areas.communes() if areas is None or a.code in areas],
-        "topics": services.library.topics(now.astimezone(services.tz).date()), "topic_label": _topic_label(request),
-        "kinds": KIND_LABELS, "statuses": STATUS_LABELS, "now": now, "is_overdue": is_overdue,
-        "all_areas": areas is None, "unassigned": inbox_repo.UNASSIGNED,
-        "requests": requests, "outcomes": OUTCOME_LABELS,
-    })
+    return render(
+        request,
+        "admin/inbox/list.html",
+        {
+            "tickets": found,
+            "total": total,
+            "page": number,
+            "pages": max(math.ceil(total / PAGE_SIZE), 1),
+            "counts": counts,
+            "open_count": sum(counts[str(s)] for s in OPEN),
+            "filter": chosen,
+            "errors": errors,
+            "status_param": request.query.get("status", "open"),
+            "people": people,
+            "names": {p.id: p for p in people},
+            "communes": [a for a in services.areas.communes() if areas is None or a.code in areas],
+            "topics": services.library.topics(now.astimezone(services.tz).date()),
+            "topic_label": _topic_label(request),
+            "kinds": KIND_LABELS,
+            "statuses": STATUS_LABELS,
+            "now": now,
+            "is_overdue": is_overdue,
+            "all_areas": areas is None,
+            "unassigned": inbox_repo.UNASSIGNED,
+            "requests": requests,
+            "outcomes": OUTCOME_LABELS,
+        },
+    )
 
 
 def _topic_label(request: web.Request):
@@ -181,6 +252,7 @@ def _topic_label(request: web.Request):
         if topic is not None:
             return topic.title(lang)
         return translator_of(request).gettext(N_("Something else")) if topic_id == "other" else topic_id
+
     return label
 
 
@@ -189,7 +261,12 @@ async def export(request: web.Request) -> web.StreamResponse:
     """GET /admin/inbox/export?format=csv|xlsx&…: the tickets the inbox shows, in the viewer's scope."""
     fmt = EXPORT_FORMATS.get(request.query.get("format", ""))
     if fmt is None:
-        return render(request, "admin/error.html", {"code": 400, "message": N_("Choose CSV or Excel (XLSX) for the export.")}, status=400)
+        return render(
+            request,
+            "admin/error.html",
+            {"code": 400, "message": N_("Choose CSV or Excel (XLSX) for the export.")},
+            status=400,
+        )
     staff, now, tz = staff_of(request), now_of(request), request.app[keys.SERVICES].tz
     chosen, _ = _filter(request)
     async with request.app[keys.SESSIONS]() as session:
@@ -198,15 +275,31 @@ async def export(request: web.Request) -> web.StreamResponse:
     async with reading(request) as session:
         rows = await rows_of(session, await inbox_repo.matching(session, staff, chosen, now=now, tz=tz), tz=tz, now=now)
     async with request.app[keys.SESSIONS]() as session:
-        await record(session, request, "export.tickets", object_type="export", object_id=fmt, count=len(rows),
-                     filter=request.query_string[:300])
+        await record(
+            session,
+            request,
+            "export.tickets",
+            object_type="export",
+            object_id=fmt,
+            count=len(rows),
+            filter=request.query_string[:300],
+        )
         await session.commit()
-    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    content_type = (
+        "text/csv; charset=utf-8"
+        if fmt == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
     name = f"tickets-{now.astimezone(tz):%Y%m%d-%H%M}.{fmt}"
-    return web.Response(body=as_bytes(rows, fmt), headers={
-        "Content-Type": content_type, "Content-Disposition": f'attachment; filename="{name}"',
-        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-    })
+    return web.Response(
+        body=as_bytes(rows, fmt),
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 async def _ticket(session, request: web.Request) -> Ticket:
@@ -235,20 +328,37 @@ async def ticket_page(request: web.Request) -> web.Response:
             await session.commit()
     citizen_text = services.catalogs.get(ticket.locale)
     due = citizen_text.format_date(ticket.due_at)
-    templates = [citizen_text.gettext(text).format(code=ticket.code, due=due)
-                 for text in (*COMMON_TEMPLATES, *REPLY_TEMPLATES.get(TicketKind(ticket.kind), ()))]
-    return render(request, "admin/inbox/ticket.html", {
-        "ticket": ticket, "events": events, "reporter": reporter, "names": names, "assignable": assignable,
-        "files_of": {e.id: [f for f in files if f.event_id == e.id] for e in events},
-        "loose_files": [f for f in files if f.event_id not in {e.id for e in events}],
-        "delivery": lambda event: _delivery(event, sent), "delivery_labels": DELIVERY_LABELS,
-        "next_statuses": sorted(TRANSITIONS[TicketStatus(ticket.status)]), "final": ticket.status in FINAL,
-        "overdue": is_overdue(ticket.due_at, ticket.status, now_of(request)), "templates": templates,
-        "kinds": KIND_LABELS, "statuses": STATUS_LABELS, "event_labels": EVENT_LABELS,
-        "topic_label": _topic_label(request), "citizen_locale": ticket.locale,
-        "done": DONE.get(request.query.get("done", ""), ""), "error": ERRORS.get(request.query.get("error", ""), ""),
-        "map_link": _map_link(ticket),
-    })
+    templates = [
+        citizen_text.gettext(text).format(code=ticket.code, due=due)
+        for text in (*COMMON_TEMPLATES, *REPLY_TEMPLATES.get(TicketKind(ticket.kind), ()))
+    ]
+    return render(
+        request,
+        "admin/inbox/ticket.html",
+        {
+            "ticket": ticket,
+            "events": events,
+            "reporter": reporter,
+            "names": names,
+            "assignable": assignable,
+            "files_of": {e.id: [f for f in files if f.event_id == e.id] for e in events},
+            "loose_files": [f for f in files if f.event_id not in {e.id for e in events}],
+            "delivery": lambda event: _delivery(event, sent),
+            "delivery_labels": DELIVERY_LABELS,
+            "next_statuses": sorted(TRANSITIONS[TicketStatus(ticket.status)]),
+            "final": ticket.status in FINAL,
+            "overdue": is_overdue(ticket.due_at, ticket.status, now_of(request)),
+            "templates": templates,
+            "kinds": KIND_LABELS,
+            "statuses": STATUS_LABELS,
+            "event_labels": EVENT_LABELS,
+            "topic_label": _topic_label(request),
+            "citizen_locale": ticket.locale,
+            "done": DONE.get(request.query.get("done", ""), ""),
+            "error": ERRORS.get(request.query.get("error", ""), ""),
+            "map_link": _map_link(ticket),
+        },
+    )
 
 
 def _delivery(event, sent):
@@ -296,7 +406,9 @@ async def reply(request: web.Request) -> web.StreamResponse:
             raise _back(request, error="closed")
         await ticket_repo.reply(session, ticket, staff_of(request), text, now)
         queued = await queue_ticket_message(session, request.app[keys.SERVICES].catalogs, now, ticket, "reply", text)
-        await record(session, request, "ticket.reply", object_type="ticket", object_id=ticket.code, queued=queued is not None)
+        await record(
+            session, request, "ticket.reply", object_type="ticket", object_id=ticket.code, queued=queued is not None
+        )
         await session.commit()
     raise _back(request, done="reply" if queued is not None else "reply_stored")
 
@@ -330,7 +442,9 @@ async def assign(request: web.Request) -> web.StreamResponse:
             raise _back(request, error="closed") from None
         except ValueError:
             raise _back(request, error="assignee") from None
-        await record(session, request, "ticket.assign", object_type="ticket", object_id=ticket.code, assignee=assignee.username)
+        await record(
+            session, request, "ticket.assign", object_type="ticket", object_id=ticket.code, assignee=assignee.username
+        )
         await session.commit()
     raise _back(request, done="assign")
 
@@ -352,7 +466,15 @@ async def change_status(request: web.Request) -> web.StreamResponse:
             raise _back(request, error="reason")
         await ticket_repo.change_status(session, ticket, staff_of(request), wanted, now, reason=reason or None)
         await queue_ticket_message(session, request.app[keys.SERVICES].catalogs, now, ticket, "status", reason)
-        await record(session, request, "ticket.status", object_type="ticket", object_id=ticket.code, old=old, new=wanted, reason=reason)
+        await record(
+            session,
+            request,
+            "ticket.status",
+            object_type="ticket",
+            object_id=ticket.code,
+            old=old,
+            new=wanted,
+            reason=reason,
+        )
         await session.commit()
     raise _back(request, done="status")
-

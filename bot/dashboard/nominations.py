@@ -56,11 +56,25 @@ MAX_REASON = 1000
 SUMMARY = 280
 STORIES_DIR = "stories"
 LIST_LIMIT = 1000  # the newest shown; the counts per status cover every nomination
-INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "audio/ogg", "audio/mpeg", "audio/mp4", "audio/x-m4a",
-                          "audio/aac", "audio/wav", "audio/webm"})
+INLINE_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "audio/ogg",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/x-m4a",
+        "audio/aac",
+        "audio/wav",
+        "audio/webm",
+    }
+)
 STATUS_LABELS = {
-    NominationStatus.new: N_("New"), NominationStatus.checking: N_("Checking"),
-    NominationStatus.published: N_("Published"), NominationStatus.not_used: N_("Not used"),
+    NominationStatus.new: N_("New"),
+    NominationStatus.checking: N_("Checking"),
+    NominationStatus.published: N_("Published"),
+    NominationStatus.not_used: N_("Not used"),
 }
 CONSENT_LABELS = {
     "self": N_("The sender's own household: agrees to be named and photographed"),
@@ -99,10 +113,18 @@ async def inbox(request: web.Request) -> web.Response:
     async with reading(request) as session:
         shown = await nomination_repo.list_for(session, staff_of(request), status=status or None, limit=LIST_LIMIT)
         counts = await nomination_repo.status_counts(session, staff_of(request))
-    return render(request, "admin/nominations/list.html", {
-        "nominations": shown, "counts": counts, "total": sum(counts.values()), "status": status,
-        "statuses": STATUS_LABELS, "nominees": NOMINEE_LABELS,
-    })
+    return render(
+        request,
+        "admin/nominations/list.html",
+        {
+            "nominations": shown,
+            "counts": counts,
+            "total": sum(counts.values()),
+            "status": status,
+            "statuses": STATUS_LABELS,
+            "nominees": NOMINEE_LABELS,
+        },
+    )
 
 
 @routes.get(f"{PREFIX}/nominations/{ID}", name="admin-nomination")
@@ -120,33 +142,69 @@ def _form_of(nomination: Nomination, published: Any) -> dict[str, Any]:
         item = story(published)
         text = item.text("vi")
         consent = item.consent_given()
-        return {"title": text.title, "body": text.body, "lesson": text.lesson, "commune": item.commune or "",
-                "topic": item.tags[0] if item.tags else "", "consent_day": consent[0].isoformat() if consent else "",
-                "consent_by": consent[1] if consent else "", "photos": [str(n) for n in range(len(_photos(nomination)))]}
-    return {"title": "", "body": nomination.body[:MAX_TEXT], "lesson": "", "commune": nomination.area_code or "",
-            "topic": "", "consent_day": "", "consent_by": "", "photos": [str(n) for n in range(len(_photos(nomination)))]}
+        return {
+            "title": text.title,
+            "body": text.body,
+            "lesson": text.lesson,
+            "commune": item.commune or "",
+            "topic": item.tags[0] if item.tags else "",
+            "consent_day": consent[0].isoformat() if consent else "",
+            "consent_by": consent[1] if consent else "",
+            "photos": [str(n) for n in range(len(_photos(nomination)))],
+        }
+    return {
+        "title": "",
+        "body": nomination.body[:MAX_TEXT],
+        "lesson": "",
+        "commune": nomination.area_code or "",
+        "topic": "",
+        "consent_day": "",
+        "consent_by": "",
+        "photos": [str(n) for n in range(len(_photos(nomination)))],
+    }
 
 
 def _photos(nomination: Nomination) -> list[dict]:
     return [file for file in nomination.files if file.get("kind") == "photo"]
 
 
-async def _page(request: web.Request, nomination: Nomination, form: dict[str, Any], *, errors: list[str] | None = None,
-                preview: list[dict] | None = None, status: int = 200) -> web.Response:
+async def _page(
+    request: web.Request,
+    nomination: Nomination,
+    form: dict[str, Any],
+    *,
+    errors: list[str] | None = None,
+    preview: list[dict] | None = None,
+    status: int = 200,
+) -> web.Response:
     services = request.app[keys.SERVICES]
     areas = scope_areas(request)
     today = today_of(request)
-    return render(request, "admin/nominations/detail.html", {
-        "nomination": nomination, "form": form, "errors": errors or [], "preview": preview,
-        "files": list(enumerate(nomination.files)), "photo_numbers": [n for n, file in enumerate(nomination.files) if file.get("kind") == "photo"],
-        "statuses": STATUS_LABELS, "nominees": NOMINEE_LABELS, "consents": CONSENT_LABELS,
-        "next_statuses": sorted(nomination_repo.NEXT[NominationStatus(nomination.status)]),
-        "communes": [a for a in services.areas.communes() if areas is None or a.code in areas],
-        "topics": services.library.topics(today), "topic_title": lambda topic: topic.title(translator_of(request).locale),
-        "done": DONE.get(request.query.get("done", ""), ""), "error": ERRORS.get(request.query.get("error", ""), ""),
-        "max_text": MAX_TEXT, "today": today.isoformat(),
-        "editable": nomination.status in (NominationStatus.new, NominationStatus.checking),
-    }, status=status)
+    return render(
+        request,
+        "admin/nominations/detail.html",
+        {
+            "nomination": nomination,
+            "form": form,
+            "errors": errors or [],
+            "preview": preview,
+            "files": list(enumerate(nomination.files)),
+            "photo_numbers": [n for n, file in enumerate(nomination.files) if file.get("kind") == "photo"],
+            "statuses": STATUS_LABELS,
+            "nominees": NOMINEE_LABELS,
+            "consents": CONSENT_LABELS,
+            "next_statuses": sorted(nomination_repo.NEXT[NominationStatus(nomination.status)]),
+            "communes": [a for a in services.areas.communes() if areas is None or a.code in areas],
+            "topics": services.library.topics(today),
+            "topic_title": lambda topic: topic.title(translator_of(request).locale),
+            "done": DONE.get(request.query.get("done", ""), ""),
+            "error": ERRORS.get(request.query.get("error", ""), ""),
+            "max_text": MAX_TEXT,
+            "today": today.isoformat(),
+            "editable": nomination.status in (NominationStatus.new, NominationStatus.checking),
+        },
+        status=status,
+    )
 
 
 @routes.get(rf"{PREFIX}/nominations/{ID}/files/{{number:\d{{1,2}}}}", name="admin-nomination-file")
@@ -187,18 +245,33 @@ async def change_status(request: web.Request) -> web.StreamResponse:
         session.add(nomination)
         told = None
         if wanted == NominationStatus.not_used:
-            told = await queue_nomination_message(session, request.app[keys.SERVICES].catalogs, now, nomination, "not_used")
-        await record(session, request, "nomination.status", object_type="nomination", object_id=nomination.code,
-                     old=old, new=wanted, reason=reason, told=told is not None)
+            told = await queue_nomination_message(
+                session, request.app[keys.SERVICES].catalogs, now, nomination, "not_used"
+            )
+        await record(
+            session,
+            request,
+            "nomination.status",
+            object_type="nomination",
+            object_id=nomination.code,
+            old=old,
+            new=wanted,
+            reason=reason,
+            told=told is not None,
+        )
         await session.commit()
     raise _back(request, done="not_used" if wanted == NominationStatus.not_used else "status")
 
 
 def _posted(form) -> dict[str, Any]:
     return {
-        "title": _text(form, "title")[:MAX_TITLE + 1], "body": _text(form, "body")[:MAX_TEXT + 1],
-        "lesson": _text(form, "lesson")[:MAX_LESSON + 1], "commune": _text(form, "commune"), "topic": _text(form, "topic"),
-        "consent_day": _text(form, "consent_day"), "consent_by": _text(form, "consent_by")[:MAX_WHO + 1],
+        "title": _text(form, "title")[: MAX_TITLE + 1],
+        "body": _text(form, "body")[: MAX_TEXT + 1],
+        "lesson": _text(form, "lesson")[: MAX_LESSON + 1],
+        "commune": _text(form, "commune"),
+        "topic": _text(form, "topic"),
+        "consent_day": _text(form, "consent_day"),
+        "consent_by": _text(form, "consent_by")[: MAX_WHO + 1],
         "photos": [value for value in form.getall("photo", []) if isinstance(value, str) and value.isdigit()],
     }
 
@@ -237,9 +310,15 @@ def _story_of(nomination: Nomination, form: dict[str, Any], photos: tuple[str, .
     body = form["body"]
     summary = body if len(body) <= SUMMARY else body[:SUMMARY].rsplit(" ", 1)[0] + "…"
     return Story(
-        id=nomination.code.lower(), texts={"vi": StoryText(form["title"], summary, body, form["lesson"])},
-        commune=form["commune"], tags=(form["topic"],) if form["topic"] else (), image=photos[0] if photos else None,
-        published=True, illustrative=False, consent=f"{form['consent_day']}|{form['consent_by']}", photos=photos,
+        id=nomination.code.lower(),
+        texts={"vi": StoryText(form["title"], summary, body, form["lesson"])},
+        commune=form["commune"],
+        tags=(form["topic"],) if form["topic"] else (),
+        image=photos[0] if photos else None,
+        published=True,
+        illustrative=False,
+        consent=f"{form['consent_day']}|{form['consent_by']}",
+        photos=photos,
     )
 
 
@@ -247,13 +326,23 @@ async def _preview(request: web.Request, item: Story) -> list[dict]:
     """The story as the bot shows it, composed by the bot's own handler."""
     services: Services = request.app[keys.SERVICES]
     turn = Turn(
-        incoming=Incoming(channel="preview", user_id="preview"), citizen=Citizen(channel="preview", channel_user_id="preview"),
+        incoming=Incoming(channel="preview", user_id="preview"),
+        citizen=Citizen(channel="preview", channel_user_id="preview"),
         session=None,  # type: ignore[arg-type]  # showing a story reads no database
-        services=Services(areas=services.areas, catalogs=services.catalogs, library=Library(ContentBundle(stories=(item,))),
-                          tz=services.tz),
-        translator=services.catalogs.get("vi"), now=now_of(request), pressed=StoryShow(item.id),
+        services=Services(
+            areas=services.areas,
+            catalogs=services.catalogs,
+            library=Library(ContentBundle(stories=(item,))),
+            tz=services.tz,
+        ),
+        translator=services.catalogs.get("vi"),
+        now=now_of(request),
+        pressed=StoryShow(item.id),
     )
-    return [{"text": reply.text, "buttons": [button.label for button in reply.all_buttons()]} for reply in await show_story(turn)]
+    return [
+        {"text": reply.text, "buttons": [button.label for button in reply.all_buttons()]}
+        for reply in await show_story(turn)
+    ]
 
 
 @routes.post(f"{PREFIX}/nominations/{ID}/story", name="admin-nomination-story")
@@ -282,16 +371,32 @@ async def publish(request: web.Request) -> web.StreamResponse:
             try:
                 published_copy(root / found["path"], root / relative)
             except (NotAPhoto, FileNotFoundError):
-                return await _page(request, nomination, form, errors=[N_("A chosen photo could not be read; leave it out.")],
-                                   status=400)
+                return await _page(
+                    request,
+                    nomination,
+                    form,
+                    errors=[N_("A chosen photo could not be read; leave it out.")],
+                    status=400,
+                )
             photos.append(relative)
         item = _story_of(nomination, form, tuple(photos))
         await content_edit.save_story(session, story_row(item, 0, now), now)
         nomination_repo.mark_published(nomination, story_id, now)
         session.add(nomination)
-        told = await queue_nomination_message(session, services.catalogs, now, nomination, "published", title=form["title"])
-        await record(session, request, "nomination.publish", object_type="nomination", object_id=nomination.code,
-                     story=story_id, photos=len(photos), consent_day=form["consent_day"], told=told is not None)
+        told = await queue_nomination_message(
+            session, services.catalogs, now, nomination, "published", title=form["title"]
+        )
+        await record(
+            session,
+            request,
+            "nomination.publish",
+            object_type="nomination",
+            object_id=nomination.code,
+            story=story_id,
+            photos=len(photos),
+            consent_day=form["consent_day"],
+            told=told is not None,
+        )
         await session.commit()
         await rebuild(session, services.library)
     raise _back(request, done="published")

@@ -29,11 +29,17 @@ CHANGED = N_("Your password has been changed. Your other sessions have ended.")
 
 def _page(request: web.Request, error: str = "", *, status: int = 200) -> web.Response:
     gettext = translator_of(request).gettext
-    return render(request, "admin/password.html", {
-        "error": gettext(error).format(n=MIN_PASSWORD_LENGTH) if error else "",
-        "changed": gettext(CHANGED) if request.query.get("changed") else "",
-        "must_change": staff_of(request).must_change_password, "min_length": MIN_PASSWORD_LENGTH,
-    }, status=status)
+    return render(
+        request,
+        "admin/password.html",
+        {
+            "error": gettext(error).format(n=MIN_PASSWORD_LENGTH) if error else "",
+            "changed": gettext(CHANGED) if request.query.get("changed") else "",
+            "must_change": staff_of(request).must_change_password,
+            "min_length": MIN_PASSWORD_LENGTH,
+        },
+        status=status,
+    )
 
 
 @routes.get(f"{PREFIX}/password", name="admin-password")
@@ -50,16 +56,28 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     me, now, settings = staff_of(request), now_of(request), request.app[keys.SETTINGS]
     address = request.remote or "?"
     async with request.app[keys.SESSIONS]() as session:
-        failures = await logins.failures_since(session, me.username, address, now - timedelta(minutes=settings.login_window_minutes))
+        failures = await logins.failures_since(
+            session, me.username, address, now - timedelta(minutes=settings.login_window_minutes)
+        )
         if (reason := refusal(settings, failures)) is not None:
-            await record(session, request, "password.refused", object_type="staff", object_id=me.username, address=address, reason=reason)
+            await record(
+                session,
+                request,
+                "password.refused",
+                object_type="staff",
+                object_id=me.username,
+                address=address,
+                reason=reason,
+            )
             await session.commit()
             return _page(request, SLOW_DOWN, status=429)
         stored = (await session.get(Staff, me.id)).password_hash  # type: ignore[union-attr]  # the signed-in account exists
     if not await check_password(stored, current):  # in a thread, no database connection held
         async with request.app[keys.SESSIONS]() as session:
             logins.record_failure(session, me.username, address, now)
-            await record(session, request, "password.change_failed", object_type="staff", object_id=me.username, address=address)
+            await record(
+                session, request, "password.change_failed", object_type="staff", object_id=me.username, address=address
+            )
             await session.commit()
         return _page(request, WRONG_CURRENT, status=400)
     if new != again:
@@ -74,7 +92,13 @@ async def change_password(request: web.Request) -> web.StreamResponse:
             await set_password(session, staff, new, keep_token=request.cookies.get(SESSION_COOKIE, ""))  # type: ignore[arg-type]  # the signed-in account exists
         except StaffError:  # password_problem said yes a moment ago; kept for safety
             return _page(request, PROBLEMS["common"], status=400)
-        await record(session, request, "password.change", object_type="staff", object_id=me.username,
-                     one_time_replaced=me.must_change_password)
+        await record(
+            session,
+            request,
+            "password.change",
+            object_type="staff",
+            object_id=me.username,
+            one_time_replaced=me.must_change_password,
+        )
         await session.commit()
     raise web.HTTPSeeOther(f"{PREFIX}/password?changed=1")

@@ -85,14 +85,20 @@ class PollForm:
 
 def read_poll(poll: PollForm, form: MultiMapping[Any], tz: Any, now: datetime) -> None:
     """The question, the choices (or free text) and the opening and closing times."""
-    poll.texts = {locale: form_text(form, f"text_{locale}") for locale in SUPPORTED if form_text(form, f"text_{locale}")}
+    poll.texts = {
+        locale: form_text(form, f"text_{locale}") for locale in SUPPORTED if form_text(form, f"text_{locale}")
+    }
     if not poll.texts.get("vi"):
         poll.errors.append(N_("Write the question in Vietnamese (the English text is optional)."))
     if any(len(text) > MAX_QUESTION for text in poll.texts.values()):
         poll.errors.append(N_("A question may have at most 500 characters in each language."))
     poll.free_text = form_text(form, "kind") == "free"
     for n in range(1, poll_repo.MAX_CHOICES + 1):
-        labels = {locale: form_text(form, f"choice_{locale}_{n}") for locale in SUPPORTED if form_text(form, f"choice_{locale}_{n}")}
+        labels = {
+            locale: form_text(form, f"choice_{locale}_{n}")
+            for locale in SUPPORTED
+            if form_text(form, f"choice_{locale}_{n}")
+        }
         if labels:
             poll.choices.append(labels)
     if not poll.free_text:
@@ -152,11 +158,22 @@ async def poll_list(request: web.Request) -> web.Response:
     async with reading(request) as session:
         rows = await poll_repo.list_polls(session, scope_areas(request))
         answered = await poll_repo.answer_counts(session, [row.id for row in rows if row.id])
-    return render(request, "admin/polls/list.html", {"rows": [
-        {"p": poll, "question": poll.texts.get("vi", ""), "target": describe_target(poll.target, services, t),
-         "state": _state(poll, now_of(request)), "answered": answered.get(poll.id or 0, 0)}
-        for poll in rows
-    ]})
+    return render(
+        request,
+        "admin/polls/list.html",
+        {
+            "rows": [
+                {
+                    "p": poll,
+                    "question": poll.texts.get("vi", ""),
+                    "target": describe_target(poll.target, services, t),
+                    "state": _state(poll, now_of(request)),
+                    "answered": answered.get(poll.id or 0, 0),
+                }
+                for poll in rows
+            ]
+        },
+    )
 
 
 @routes.get(f"{PREFIX}/polls/new", name="admin-polls-new")
@@ -188,32 +205,69 @@ async def create(request: web.Request) -> web.StreamResponse:
         assert poll.opens_at is not None and poll.closes_at is not None  # noqa: S101 - read_poll checked them
         staff = staff_of(request)
         created = await poll_repo.create_poll(
-            session, texts=poll.texts, choices=[] if poll.free_text else poll.choices, free_text=poll.free_text,
-            target=poll.target.target, opens_at=poll.opens_at, closes_at=poll.closes_at, now=now,
-            author=staff.username, author_staff_id=staff.id,
+            session,
+            texts=poll.texts,
+            choices=[] if poll.free_text else poll.choices,
+            free_text=poll.free_text,
+            target=poll.target.target,
+            opens_at=poll.opens_at,
+            closes_at=poll.closes_at,
+            now=now,
+            author=staff.username,
+            author_staff_id=staff.id,
         )
-        await record(session, request, "poll.create", object_type="poll", object_id=str(created.id),
-                     target=created.target, free_text=created.free_text, choices=len(created.choices),
-                     opens_at=created.opens_at.isoformat(), closes_at=created.closes_at.isoformat(), recipients_now=count)
+        await record(
+            session,
+            request,
+            "poll.create",
+            object_type="poll",
+            object_id=str(created.id),
+            target=created.target,
+            free_text=created.free_text,
+            choices=len(created.choices),
+            opens_at=created.opens_at.isoformat(),
+            closes_at=created.closes_at.isoformat(),
+            recipients_now=count,
+        )
         await session.commit()
     raise redirect(request, "admin-poll", {"created": "1"}, id=str(created.id))
 
 
-def _form_page(request: web.Request, poll: PollForm, *, count: int | None = None, errors: list[str] | None = None,
-               status: int = 200) -> web.Response:
+def _form_page(
+    request: web.Request,
+    poll: PollForm,
+    *,
+    count: int | None = None,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> web.Response:
     services = request.app[keys.SERVICES]
     t = translator_of(request)
     today = today_of(request)
     areas = scope_areas(request)
-    count_text = t.gettext(N_("Recipients now: {count} subscribed citizen(s)")).format(count=t.format_number(count)) if count is not None else ""
-    return render(request, "admin/polls/new.html", {
-        "poll": poll, "draft": poll.target, "errors": errors or [], "count_text": count_text,
-        "own_areas": None if areas is None else sorted(areas),
-        "groups": [(group, services.areas.communes_in_group(group)) for group in services.areas.groups()],
-        "statuses": [(value, STATUS_LABELS[value]) for value in HouseholdStatus],
-        "locales": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
-        "today": today.isoformat(), "max_question": MAX_QUESTION, "max_choice": MAX_CHOICE,
-    }, status=status)
+    count_text = (
+        t.gettext(N_("Recipients now: {count} subscribed citizen(s)")).format(count=t.format_number(count))
+        if count is not None
+        else ""
+    )
+    return render(
+        request,
+        "admin/polls/new.html",
+        {
+            "poll": poll,
+            "draft": poll.target,
+            "errors": errors or [],
+            "count_text": count_text,
+            "own_areas": None if areas is None else sorted(areas),
+            "groups": [(group, services.areas.communes_in_group(group)) for group in services.areas.groups()],
+            "statuses": [(value, STATUS_LABELS[value]) for value in HouseholdStatus],
+            "locales": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
+            "today": today.isoformat(),
+            "max_question": MAX_QUESTION,
+            "max_choice": MAX_CHOICE,
+        },
+        status=status,
+    )
 
 
 @routes.get(r"/admin/polls/{id:\d+}", name="admin-poll")
@@ -231,15 +285,24 @@ async def detail(request: web.Request) -> web.Response:
     def status_label(code: str | None) -> str:
         return t.gettext(HOUSEHOLD_STATUS_LABELS.get(code, code)) if code else t.gettext(N_("Status not given"))
 
-    return render(request, "admin/polls/detail.html", {
-        "p": poll, "state": _state(poll, now_of(request)), "results": results, "texts": texts,
-        "target": describe_target(poll.target, services, t), "notice": notice,
-        "choices": [choice.get(t.locale) or choice["vi"] for choice in poll.choices],
-        "languages": [(LANGUAGE_NAMES.get(code, code), text) for code, text in poll.texts.items()],
-        "created": request.query.get("created") == "1", "closing": request.query.get("closing") == "1",
-        "may_close": poll.status != PollStatus.closed and staff.role in CLOSERS,
-        "status_label": status_label,
-    })
+    return render(
+        request,
+        "admin/polls/detail.html",
+        {
+            "p": poll,
+            "state": _state(poll, now_of(request)),
+            "results": results,
+            "texts": texts,
+            "target": describe_target(poll.target, services, t),
+            "notice": notice,
+            "choices": [choice.get(t.locale) or choice["vi"] for choice in poll.choices],
+            "languages": [(LANGUAGE_NAMES.get(code, code), text) for code, text in poll.texts.items()],
+            "created": request.query.get("created") == "1",
+            "closing": request.query.get("closing") == "1",
+            "may_close": poll.status != PollStatus.closed and staff.role in CLOSERS,
+            "status_label": status_label,
+        },
+    )
 
 
 async def _results(session: Any, poll: Poll, request: web.Request, t: Translator) -> dict[str, Any]:
@@ -256,23 +319,38 @@ async def _results(session: Any, poll: Poll, request: web.Request, t: Translator
             from_webchat = tally.total(webchat.CHANNEL)
         keys_ = sorted(tally.groups, key=lambda key: (-tally.total(key), key))
         labels = [_group_label(request, t, dimension, key) for key in keys_]
-        rows = [(label, [tally.groups[key].get(n, 0) for n in range(len(choices))], tally.total(key))
-                for key, label in zip(keys_, labels, strict=True)]
+        rows = [
+            (label, [tally.groups[key].get(n, 0) for n in range(len(choices))], tally.total(key))
+            for key, label in zip(keys_, labels, strict=True)
+        ]
         if poll.free_text:
-            chart = charts.horizontal_bars([(label, count) for label, _, count in rows], title=t.gettext(title), ident=dimension)
+            chart = charts.horizontal_bars(
+                [(label, count) for label, _, count in rows], title=t.gettext(title), ident=dimension
+            )
         else:
             series = [charts.Series(choice, [values[n] for _, values, _ in rows]) for n, choice in enumerate(choices)]
             chart = charts.stacked_bars(labels, series, title=t.gettext(title), ident=dimension)
         sections.append({"id": dimension, "title": title, "rows": rows, "chart": chart if rows else None})
     overall_chart = None
     if total and not poll.free_text:
-        overall_chart = charts.horizontal_bars([(choice, overall.get(n, 0)) for n, choice in enumerate(choices)],
-                                               title=t.gettext(N_("All answers")), ident="overall")
+        overall_chart = charts.horizontal_bars(
+            [(choice, overall.get(n, 0)) for n, choice in enumerate(choices)],
+            title=t.gettext(N_("All answers")),
+            ident="overall",
+        )
     # Web chat answers come from anyone with a browser: a person can answer again under a new identity,
     # within the per-address limits. Staff see how many there are, to weigh them.
-    return {"total": total, "from_webchat": from_webchat, "overall": [(choice, overall.get(n, 0), round(100 * overall.get(n, 0) / total) if total else 0)
-                                         for n, choice in enumerate(choices)],
-            "overall_chart": overall_chart, "sections": sections, "choices": choices}
+    return {
+        "total": total,
+        "from_webchat": from_webchat,
+        "overall": [
+            (choice, overall.get(n, 0), round(100 * overall.get(n, 0) / total) if total else 0)
+            for n, choice in enumerate(choices)
+        ],
+        "overall_chart": overall_chart,
+        "sections": sections,
+        "choices": choices,
+    }
 
 
 def _group_label(request: web.Request, t: Translator, dimension: str, key: str) -> str:
@@ -292,21 +370,30 @@ async def export(request: web.Request) -> web.Response:
         poll = await _find(request, session)
         results = await _results(session, poll, request, t)
     async with request.app[keys.SESSIONS]() as session:
-        await record(session, request, "export.poll", object_type="poll", object_id=str(poll.id), answers=results["total"])
+        await record(
+            session, request, "export.poll", object_type="poll", object_id=str(poll.id), answers=results["total"]
+        )
         await session.commit()
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
     labels = [] if poll.free_text else results["choices"]
     writer.writerow([t.gettext(N_("Grouped by")), t.gettext(N_("Group")), *labels, t.gettext(N_("Total"))])
-    writer.writerow([t.gettext(N_("All answers")), "", *[count for _, count, _ in results["overall"]], results["total"]])
+    writer.writerow(
+        [t.gettext(N_("All answers")), "", *[count for _, count, _ in results["overall"]], results["total"]]
+    )
     for section in results["sections"]:
         for label, values, total in section["rows"]:
             writer.writerow([t.gettext(section["title"]), _safe(label), *([] if poll.free_text else values), total])
     name = f"poll-{poll.id}-results.csv"
-    return web.Response(body=buffer.getvalue().encode("utf-8-sig"), headers={
-        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"',
-        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-    })
+    return web.Response(
+        body=buffer.getvalue().encode("utf-8-sig"),
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 def _safe(text: str) -> str:

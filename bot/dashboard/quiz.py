@@ -70,8 +70,12 @@ class ContestForm:
 
 def read_form(form: Any) -> ContestForm:
     """Check the titles and the period (first day not after the last, at most a year)."""
-    parsed = ContestForm(form_text(form, "title_vi", MAX_TITLE), form_text(form, "title_en", MAX_TITLE),
-                         form_text(form, "starts_on", 10), form_text(form, "ends_on", 10))
+    parsed = ContestForm(
+        form_text(form, "title_vi", MAX_TITLE),
+        form_text(form, "title_en", MAX_TITLE),
+        form_text(form, "starts_on", 10),
+        form_text(form, "ends_on", 10),
+    )
     if not parsed.title_vi:
         parsed.errors.append(N_("Give the contest a Vietnamese title (the English one is optional)."))
     try:
@@ -114,11 +118,18 @@ async def _contests_page(request: web.Request, form: ContestForm, *, status: int
         questions = len(await quiz_repo.drawable_questions(session, _served_ids(request, today)))
     if not form.starts:
         form.starts, form.ends = _next_peak_month(today)
-    return render(request, "admin/quiz/list.html", {
-        "contests": [{"c": c, "title": contest_title(c, t.locale), "phase": _phase(c, today)} for c in found],
-        "questions": questions, "form": form, "errors": form.errors,
-        "may_create": scope_areas(request) is None,
-    }, status=status)
+    return render(
+        request,
+        "admin/quiz/list.html",
+        {
+            "contests": [{"c": c, "title": contest_title(c, t.locale), "phase": _phase(c, today)} for c in found],
+            "questions": questions,
+            "form": form,
+            "errors": form.errors,
+            "may_create": scope_areas(request) is None,
+        },
+        status=status,
+    )
 
 
 def _next_peak_month(today: date) -> tuple[str, str]:
@@ -146,13 +157,22 @@ async def _create(request: web.Request, session: Any, form: ContestForm) -> Quiz
     """Record the contest and its audit entry, and commit."""
     contest = QuizContest(
         titles={"vi": form.title_vi, **({"en": form.title_en} if form.title_en else {})},
-        starts_on=form.starts_on, ends_on=form.ends_on,  # type: ignore[arg-type]  # no errors: both dates are set
-        author=staff_of(request).username, created_at=now_of(request),
+        starts_on=form.starts_on,
+        ends_on=form.ends_on,  # type: ignore[arg-type]  # no errors: both dates are set
+        author=staff_of(request).username,
+        created_at=now_of(request),
     )
     session.add(contest)
     await session.flush()
-    await record(session, request, "quiz.contest.create", object_type="quiz_contest", object_id=str(contest.id),
-                 starts_on=form.starts, ends_on=form.ends)
+    await record(
+        session,
+        request,
+        "quiz.contest.create",
+        object_type="quiz_contest",
+        object_id=str(contest.id),
+        starts_on=form.starts,
+        ends_on=form.ends,
+    )
     await session.commit()
     return contest
 
@@ -172,17 +192,31 @@ async def contest_page(request: web.Request) -> web.Response:
         area = services.areas.get(code)
         return area.label if area else code
 
-    chart = charts.horizontal_bars(
-        [(label(row.area_code), round(row.share * 100, 1)) for row in board],
-        title=t.gettext(N_("Share of subscribers who took part, by commune")), unit="%", ident="share",
-        desc=t.gettext(N_("The table below the chart has the same numbers.")),
-    ) if board else None
-    return render(request, "admin/quiz/contest.html", {
-        "c": contest, "title": contest_title(contest, t.locale), "board": board, "chart": chart,
-        "phase": _phase(contest, today_of(request)), "round": quiz_repo.ROUND,
-        "notice": notice if notice is not None and broadcast_views.visible_to(notice, areas) else None,
-        "announced": notice is not None,
-    })
+    chart = (
+        charts.horizontal_bars(
+            [(label(row.area_code), round(row.share * 100, 1)) for row in board],
+            title=t.gettext(N_("Share of subscribers who took part, by commune")),
+            unit="%",
+            ident="share",
+            desc=t.gettext(N_("The table below the chart has the same numbers.")),
+        )
+        if board
+        else None
+    )
+    return render(
+        request,
+        "admin/quiz/contest.html",
+        {
+            "c": contest,
+            "title": contest_title(contest, t.locale),
+            "board": board,
+            "chart": chart,
+            "phase": _phase(contest, today_of(request)),
+            "round": quiz_repo.ROUND,
+            "notice": notice if notice is not None and broadcast_views.visible_to(notice, areas) else None,
+            "announced": notice is not None,
+        },
+    )
 
 
 @routes.get(r"/admin/quiz/contests/{id:\d+}/communes/{area:\d+}", name="admin-quiz-commune")
@@ -199,11 +233,19 @@ async def commune_page(request: web.Request) -> web.Response:
         scores = await quiz_repo.score_counts(session, id_of(contest), code)
         players = await quiz_repo.public_players(session, id_of(contest), code)
     t = translator_of(request)
-    return render(request, "admin/quiz/commune.html", {
-        "c": contest, "title": contest_title(contest, t.locale), "code": code, "row": board[0] if board else None,
-        "scores": [(score, scores.get(score, 0)) for score in range(quiz_repo.ROUND + 1)], "players": players,
-        "round": quiz_repo.ROUND,
-    })
+    return render(
+        request,
+        "admin/quiz/commune.html",
+        {
+            "c": contest,
+            "title": contest_title(contest, t.locale),
+            "code": code,
+            "row": board[0] if board else None,
+            "scores": [(score, scores.get(score, 0)) for score in range(quiz_repo.ROUND + 1)],
+            "players": players,
+            "round": quiz_repo.ROUND,
+        },
+    )
 
 
 # ---- questions ---------------------------------------------------------------------------
@@ -218,7 +260,10 @@ ERROR_MESSAGES = (
     (re.compile(r"String should have at least (?P<n>\d+) characters?"), N_("At least {n} characters.")),
     (re.compile(r"String should have at most (?P<n>\d+) characters?"), N_("At most {n} characters.")),
     (re.compile(r"List should have at least (?P<n>\d+) items?"), N_("Give at least {n} choices.")),
-    (re.compile(r"each choice needs 1 to (?P<n>\d+) characters"), N_("Each choice needs 1 to {n} characters, in both languages.")),
+    (
+        re.compile(r"each choice needs 1 to (?P<n>\d+) characters"),
+        N_("Each choice needs 1 to {n} characters, in both languages."),
+    ),
     (re.compile(r"two choices are the same"), N_("Two choices are the same.")),
     (re.compile(r"same number of choices"), N_("Give every choice in both languages.")),
     (re.compile(r"out of range|greater than or equal to 0"), N_("Mark the right answer (a choice that is filled in).")),
@@ -242,12 +287,25 @@ async def questions_list(request: web.Request) -> web.Response:
         counts = await quiz_repo.answer_counts(session, {row.id: row.answer for row in rows})
         bundle = await load_bundle(session)
         drawn = {row.id for row in await quiz_repo.drawable_questions(session, _served_ids(request, today))}
-    return render(request, "admin/quiz/questions.html", {
-        "rows": [{"q": row, "text": _question_text(row, translator_of(request).locale), "count": counts.get(row.id, quiz_repo.AnswerCount(0, 0)),
-                  "drawn": row.id in drawn, "entry": bundle.faq_by_id.get(row.faq_id)} for row in rows],
-        "topics": {topic.id: topic for topic in bundle.topics}, "published": sum(row.published for row in rows),
-        "drawable": len(drawn),
-    })
+    return render(
+        request,
+        "admin/quiz/questions.html",
+        {
+            "rows": [
+                {
+                    "q": row,
+                    "text": _question_text(row, translator_of(request).locale),
+                    "count": counts.get(row.id, quiz_repo.AnswerCount(0, 0)),
+                    "drawn": row.id in drawn,
+                    "entry": bundle.faq_by_id.get(row.faq_id),
+                }
+                for row in rows
+            ],
+            "topics": {topic.id: topic for topic in bundle.topics},
+            "published": sum(row.published for row in rows),
+            "drawable": len(drawn),
+        },
+    )
 
 
 @routes.get(f"{PREFIX}/quiz/questions/new", name="admin-quiz-question-new")
@@ -276,7 +334,9 @@ async def question_edit(request: web.Request) -> web.Response:
             raise web.HTTPNotFound()
         bundle = await load_bundle(session)
     question = question_of(row.id, row.topic, row.faq_id, row.answer, row.texts, row.published)
-    return _question_page(request, _question_form(question), bundle, new=False, preview=question, updated_at=row.updated_at)
+    return _question_page(
+        request, _question_form(question), bundle, new=False, preview=question, updated_at=row.updated_at
+    )
 
 
 @routes.post(r"/admin/quiz/questions/{question_id:[a-z0-9-]{1,100}}", name="admin-quiz-question-save")
@@ -323,29 +383,66 @@ async def _submit_question(request: web.Request, question_id: str | None) -> web
             return _question_page(request, form, bundle, new=stored is None, errors=invalid.errors, status=400)
         if post.get("action") == "preview":
             return _question_page(request, form, bundle, new=stored is None, preview=question, previewing=True)
-        row = QuizQuestionRow(id=question.id, texts=quiz_texts(question), answer=question.answer, faq_id=question.faq_id,
-                              topic=question.topic, published=question.published)
+        row = QuizQuestionRow(
+            id=question.id,
+            texts=quiz_texts(question),
+            answer=question.answer,
+            faq_id=question.faq_id,
+            topic=question.topic,
+            published=question.published,
+        )
         await quiz_repo.save_question(session, row, now_of(request))
-        await record(session, request, "quiz.question.create" if stored is None else "quiz.question.edit",
-                     object_type="quiz_question", object_id=question.id, published=question.published)
+        await record(
+            session,
+            request,
+            "quiz.question.create" if stored is None else "quiz.question.edit",
+            object_type="quiz_question",
+            object_id=question.id,
+            published=question.published,
+        )
         await session.commit()
     raise redirect(request, "admin-quiz-question", {"saved": "1"}, question_id=question.id)
 
 
-def _question_page(request: web.Request, form: dict[str, Any], bundle: ContentBundle, *, new: bool,
-                   preview: QuizQuestion | None = None, errors: list[ContentError] | None = None,
-                   previewing: bool = False, updated_at: Any = None, status: int = 200) -> web.Response:
+def _question_page(
+    request: web.Request,
+    form: dict[str, Any],
+    bundle: ContentBundle,
+    *,
+    new: bool,
+    preview: QuizQuestion | None = None,
+    errors: list[ContentError] | None = None,
+    previewing: bool = False,
+    updated_at: Any = None,
+    status: int = 200,
+) -> web.Response:
     today = today_of(request)
     by_field, general = _error_messages(errors or [], translator_of(request))
-    return render(request, "admin/quiz/question.html", {
-        "form": form, "new": new, "topics": bundle.topics, "choice_rows": range(CHOICE_ROWS),
-        "entries": [entry for entry in bundle.faqs if (entry.published and not entry.needs_review) or entry.id == form.get("faq_id")],
-        "today": today, "errors": by_field, "general_errors": general, "previewing": previewing,
-        "preview": _preview(request, preview) if preview else None,
-        "drawn": preview is not None and preview.published and preview.faq_id in _served_ids(request, today),
-        "saved": request.query.get("saved") == "1", "updated_at": updated_at,
-        "published": preview.published if preview and not previewing else None,
-    }, status=status)
+    return render(
+        request,
+        "admin/quiz/question.html",
+        {
+            "form": form,
+            "new": new,
+            "topics": bundle.topics,
+            "choice_rows": range(CHOICE_ROWS),
+            "entries": [
+                entry
+                for entry in bundle.faqs
+                if (entry.published and not entry.needs_review) or entry.id == form.get("faq_id")
+            ],
+            "today": today,
+            "errors": by_field,
+            "general_errors": general,
+            "previewing": previewing,
+            "preview": _preview(request, preview) if preview else None,
+            "drawn": preview is not None and preview.published and preview.faq_id in _served_ids(request, today),
+            "saved": request.query.get("saved") == "1",
+            "updated_at": updated_at,
+            "published": preview.published if preview and not previewing else None,
+        },
+        status=status,
+    )
 
 
 def _preview(request: web.Request, question: QuizQuestion) -> list[dict[str, Any]]:
@@ -355,17 +452,23 @@ def _preview(request: web.Request, question: QuizQuestion) -> list[dict[str, Any
     shown = []
     for locale in LOCALES:
         turn = Turn(
-            incoming=Incoming(channel="preview", user_id="preview"), citizen=Citizen(channel="preview", channel_user_id="preview"),
+            incoming=Incoming(channel="preview", user_id="preview"),
+            citizen=Citizen(channel="preview", channel_user_id="preview"),
             session=None,  # type: ignore[arg-type]  # asking and answering one question reads no database
-            services=services, translator=services.catalogs.get(locale), now=now_of(request),
+            services=services,
+            translator=services.catalogs.get(locale),
+            now=now_of(request),
         )
         play = QuizPlay(id=0, question_ids=[question.id] * quiz_repo.ROUND, answers=[])
         text = question.text(locale)
-        shown.append({
-            "locale": locale, "ask": _bubble(question_reply(turn, play, question)),
-            "right": (text.choices[question.answer], _bubble(feedback_reply(turn, question, question.answer))),
-            "wrong": (text.choices[wrong], _bubble(feedback_reply(turn, question, wrong))),
-        })
+        shown.append(
+            {
+                "locale": locale,
+                "ask": _bubble(question_reply(turn, play, question)),
+                "right": (text.choices[question.answer], _bubble(feedback_reply(turn, question, question.answer))),
+                "wrong": (text.choices[wrong], _bubble(feedback_reply(turn, question, wrong))),
+            }
+        )
     return shown
 
 
@@ -375,8 +478,13 @@ def _bubble(reply: Reply) -> dict[str, Any]:
 
 def _question_form(question: QuizQuestion) -> dict[str, Any]:
     """The form fields of a stored question."""
-    form: dict[str, Any] = {"id": question.id, "topic": question.topic, "faq_id": question.faq_id,
-                            "answer": str(question.answer), "published": question.published}
+    form: dict[str, Any] = {
+        "id": question.id,
+        "topic": question.topic,
+        "faq_id": question.faq_id,
+        "answer": str(question.answer),
+        "published": question.published,
+    }
     for locale in LOCALES:
         text = question.texts.get(locale)
         if text is not None:
@@ -403,11 +511,19 @@ def _question_item(form: dict[str, Any]) -> dict[str, Any]:
     right answer is counted among the rows that remain."""
     kept = [index for index in range(CHOICE_ROWS) if form[f"vi_choice_{index}"] or form[f"en_choice_{index}"]]
     marked = int(form["answer"]) if form["answer"].isdigit() else -1
-    item: dict[str, Any] = {"id": form["id"], "topic": form["topic"], "faq_id": form["faq_id"],
-                            "answer": kept.index(marked) if marked in kept else -1, "published": form["published"]}
+    item: dict[str, Any] = {
+        "id": form["id"],
+        "topic": form["topic"],
+        "faq_id": form["faq_id"],
+        "answer": kept.index(marked) if marked in kept else -1,
+        "published": form["published"],
+    }
     for locale in LOCALES:
-        item[locale] = {"question": form[f"{locale}_question"], "explanation": form[f"{locale}_explanation"],
-                        "choices": [form[f"{locale}_choice_{index}"] for index in kept]}
+        item[locale] = {
+            "question": form[f"{locale}_question"],
+            "explanation": form[f"{locale}_explanation"],
+            "choices": [form[f"{locale}_choice_{index}"] for index in kept],
+        }
     return item
 
 
@@ -416,8 +532,14 @@ def _error_messages(errors: list[ContentError], translator: Translator) -> tuple
     by_field: dict[str, list[str]] = {}
     lines = []
     for error in errors:
-        message = next((translator.gettext(text).format(**found.groupdict())
-                        for pattern, text in ERROR_MESSAGES if (found := pattern.search(error.message))), error.message)
+        message = next(
+            (
+                translator.gettext(text).format(**found.groupdict())
+                for pattern, text in ERROR_MESSAGES
+                if (found := pattern.search(error.message))
+            ),
+            error.message,
+        )
         by_field.setdefault(error.field.replace(".", "_") or "answer", []).append(message)
         lines.append(message)
     return by_field, lines
@@ -432,5 +554,3 @@ def _served_ids(request: web.Request, today: date) -> list[str]:
 def _question_text(row: QuizQuestionRow, locale: str) -> str:
     text: dict[str, str] = row.texts.get(locale) or row.texts.get("vi") or next(iter(row.texts.values()), {})
     return str(text.get("question", ""))
-
-

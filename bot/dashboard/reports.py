@@ -61,11 +61,23 @@ async def _page(request: web.Request, chosen: dict[str, str], error: str, *, sta
     staff = staff_of(request)
     async with reading(request) as session:
         jobs = await repo.recent(session, staff.id or 0, everyone=staff.role == StaffRole.admin)
-    return render(request, "admin/stats/reports.html", {
-        "presets": presets, "error": error, "communes": request.app[keys.SERVICES].areas.communes() if areas is None else [],
-        "own_area": next(iter(areas), None) if areas else None, "chosen": chosen["period"] or "last-half",
-        "first": chosen["from"], "last": chosen["to"], "area": chosen["area"], "jobs": jobs, "statuses": STATUS_LABELS,
-    }, status=status)
+    return render(
+        request,
+        "admin/stats/reports.html",
+        {
+            "presets": presets,
+            "error": error,
+            "communes": request.app[keys.SERVICES].areas.communes() if areas is None else [],
+            "own_area": next(iter(areas), None) if areas else None,
+            "chosen": chosen["period"] or "last-half",
+            "first": chosen["from"],
+            "last": chosen["to"],
+            "area": chosen["area"],
+            "jobs": jobs,
+            "statuses": STATUS_LABELS,
+        },
+        status=status,
+    )
 
 
 @routes.post(f"{PREFIX}/reports/jobs", name="admin-report-ask")
@@ -81,10 +93,27 @@ async def ask(request: web.Request) -> web.StreamResponse:
     except (BadInput, PeriodError) as error:
         return await _page(request, chosen, str(error), status=400)
     async with request.app[keys.SESSIONS]() as session:
-        job = await repo.create(session, staff_id=staff_of(request).id or 0, preset=name, first=period.first,
-                                last=period.last, area_code=area, locale=translator_of(request).locale, now=now_of(request))
-        await record(session, request, "report.request", object_type="report_job", object_id=str(job.id), preset=name,
-                     first=period.first.isoformat(), last=period.last.isoformat(), area=area or "")
+        job = await repo.create(
+            session,
+            staff_id=staff_of(request).id or 0,
+            preset=name,
+            first=period.first,
+            last=period.last,
+            area_code=area,
+            locale=translator_of(request).locale,
+            now=now_of(request),
+        )
+        await record(
+            session,
+            request,
+            "report.request",
+            object_type="report_job",
+            object_id=str(job.id),
+            preset=name,
+            first=period.first.isoformat(),
+            last=period.last.isoformat(),
+            area=area or "",
+        )
         await session.commit()
     task = request.app[keys.REPORT_JOBS].start(job.id or 0)
     await asyncio.wait({task}, timeout=WAIT_SECONDS)  # never cancels the job: it goes on when the wait ends
@@ -98,8 +127,9 @@ async def _job(request: web.Request) -> ReportJob:
     """The job of the URL, or 404 when it is not the staff member's (admins: anyone's) or outside their area."""
     staff = staff_of(request)
     async with reading(request) as session:
-        job = await repo.visible(session, int(request.match_info["job_id"]), staff.id or 0,
-                                 everyone=staff.role == StaffRole.admin)
+        job = await repo.visible(
+            session, int(request.match_info["job_id"]), staff.id or 0, everyone=staff.role == StaffRole.admin
+        )
     if job is None or (staff.role != StaffRole.admin and not in_area_scope(request, job.area_code)):
         raise web.HTTPNotFound()
     return job
@@ -111,12 +141,19 @@ async def job_page(request: web.Request) -> web.Response:
     why it failed and a button to ask again when it did."""
     job = await _job(request)
     missing = job.status == ReportJobStatus.done and not _path(request, job).is_file()
-    return render(request, "admin/stats/report_job.html", {
-        "job": job, "statuses": STATUS_LABELS, "steps": STEPS, "missing": missing,
-        "refresh": REFRESH_SECONDS if job.status in repo.UNFINISHED else None,
-        "download_name": file_name(Period(job.period_first, job.period_last), job.area_code),
-        "files_days": request.app[keys.SETTINGS].report_files_days,
-    })
+    return render(
+        request,
+        "admin/stats/report_job.html",
+        {
+            "job": job,
+            "statuses": STATUS_LABELS,
+            "steps": STEPS,
+            "missing": missing,
+            "refresh": REFRESH_SECONDS if job.status in repo.UNFINISHED else None,
+            "download_name": file_name(Period(job.period_first, job.period_last), job.area_code),
+            "files_days": request.app[keys.SETTINGS].report_files_days,
+        },
+    )
 
 
 @routes.get(f"{PREFIX}/reports/jobs/{JOB}/file", name="admin-report-file")
@@ -131,13 +168,27 @@ async def download(request: web.Request) -> web.StreamResponse:
     period = Period(job.period_first, job.period_last)
     name = file_name(period, job.area_code)
     async with request.app[keys.SESSIONS]() as session:
-        await record(session, request, "report.download", object_type="report", object_id=name[:64], job=job.id,
-                     first=period.first.isoformat(), last=period.last.isoformat(), area=job.area_code or "")
+        await record(
+            session,
+            request,
+            "report.download",
+            object_type="report",
+            object_id=name[:64],
+            job=job.id,
+            first=period.first.isoformat(),
+            last=period.last.isoformat(),
+            area=job.area_code or "",
+        )
         await session.commit()
-    return web.FileResponse(path, headers={
-        "Content-Type": XLSX, "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-    })
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": XLSX,
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 def _path(request: web.Request, job: ReportJob) -> Path:

@@ -26,8 +26,11 @@ LOCALES = ("vi", "en")
 QUESTION_ID = r"{question_id:[a-z0-9-]{1,100}}"
 ACTIONS = {"save": None, "confirm": False, "review": True}  # the `needs_review` each action sets (None: unchanged)
 OUTCOME_LABELS = {
-    "poor": N_("May be poor"), "near_poor": N_("May be near-poor"), "under_line": N_("Under the line (indicators not asked)"),
-    "average": N_("Average living standard"), "above": N_("Above the line"),
+    "poor": N_("May be poor"),
+    "near_poor": N_("May be near-poor"),
+    "under_line": N_("Under the line (indicators not asked)"),
+    "average": N_("Average living standard"),
+    "above": N_("Above the line"),
 }
 MESSAGES = {
     "confirm": N_("Confirmed: the bot now asks this question in the self-check."),
@@ -43,10 +46,17 @@ async def questions(request: web.Request) -> web.Response:
     async with reading(request) as session:
         rows = await selfcheck_repo.questions(session)
     done = request.query.get("done", "")
-    return render(request, "admin/content/selfcheck.html", {
-        "questions": [(row, row.data) for row in rows], "locales": LOCALES,
-        "message": MESSAGES.get(done, ""), "error": request.query.get("error", ""), "changed": request.query.get("id", ""),
-    })
+    return render(
+        request,
+        "admin/content/selfcheck.html",
+        {
+            "questions": [(row, row.data) for row in rows],
+            "locales": LOCALES,
+            "message": MESSAGES.get(done, ""),
+            "error": request.query.get("error", ""),
+            "changed": request.query.get("id", ""),
+        },
+    )
 
 
 @routes.post(f"{PREFIX}/content/selfcheck/{QUESTION_ID}", name="admin-content-selfcheck-save")
@@ -70,8 +80,14 @@ async def save(request: web.Request) -> web.StreamResponse:
         except ValidationError:
             raise redirect(request, "admin-content-selfcheck", {"error": "invalid", "id": question_id}) from None
         await selfcheck_repo.save_question(session, row, data, now_of(request))
-        await record(session, request, f"selfcheck.{action}", object_type="selfcheck_question", object_id=question_id,
-                     needs_review=data["needs_review"])
+        await record(
+            session,
+            request,
+            f"selfcheck.{action}",
+            object_type="selfcheck_question",
+            object_id=question_id,
+            needs_review=data["needs_review"],
+        )
         await session.commit()
     raise redirect(request, "admin-content-selfcheck", {"done": action, "id": question_id})
 
@@ -89,5 +105,3 @@ def _edited(data: dict[str, Any], post: Any) -> dict[str, Any]:
     if deficit in ("yes", "no"):
         data["deficit_if"] = deficit
     return data
-
-

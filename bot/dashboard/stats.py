@@ -87,17 +87,26 @@ async def statistics(request: web.Request) -> web.Response:
         reach = (await stats.broadcast_reach(session, scope))[:TOP_BROADCASTS]
         checks = await selfcheck_repo.counts(session, period.first, period.last, services.tz, area_set)
     translator = translator_of(request)
-    topic_names = {t.topic: str(titles.get(t.topic, {}).get(translator.locale) or titles.get(t.topic, {}).get("vi") or t.topic)
-                   for t in topics}
+    topic_names = {
+        t.topic: str(titles.get(t.topic, {}).get(translator.locale) or titles.get(t.topic, {}).get("vi") or t.topic)
+        for t in topics
+    }
     data = {
-        "summary": summary, "subscribers": _subscriber_rows(request, subscribers), "subscriber_total": sum(subscribers.values()),
-        "topics": topics, "topic_names": topic_names, "reach": reach,
+        "summary": summary,
+        "subscribers": _subscriber_rows(request, subscribers),
+        "subscriber_total": sum(subscribers.values()),
+        "topics": topics,
+        "topic_names": topic_names,
+        "reach": reach,
         "kinds": [(kind, kind_label(translator, kind)) for kind in summary.by_kind],
         "week_labels": [translator.format_day(week) for week in summary.weeks],
-        "selfchecks": _selfcheck_rows(request, checks), "outcomes": OUTCOME_LABELS,
+        "selfchecks": _selfcheck_rows(request, checks),
+        "outcomes": OUTCOME_LABELS,
     }
     data["charts"] = _charts(request, data)
-    return render(request, "admin/stats/stats.html", {**_filters(request, {"period": period, "area": area}), "data": data})
+    return render(
+        request, "admin/stats/stats.html", {**_filters(request, {"period": period, "area": area}), "data": data}
+    )
 
 
 def _filters(request: web.Request, context: dict[str, Any]) -> dict[str, Any]:
@@ -121,8 +130,10 @@ def _selfcheck_rows(request: web.Request, checks: list) -> list[tuple[str, dict[
         area = areas.get(code) if code else None
         return area.label if area else (code or translator.gettext(N_("No commune given")))
 
-    return sorted(((name(code), outcomes, total, sent) for code, (outcomes, (total, sent)) in rows.items()),
-                  key=lambda row: (-row[2], row[0]))
+    return sorted(
+        ((name(code), outcomes, total, sent) for code, (outcomes, (total, sent)) in rows.items()),
+        key=lambda row: (-row[2], row[0]),
+    )
 
 
 def _subscriber_rows(request: web.Request, subscribers: dict[str, int]) -> list[tuple[str, str, int]]:
@@ -145,16 +156,36 @@ def _charts(request: web.Request, data: dict[str, Any]) -> dict[str, Markup]:
     weekly = [charts.Series(label, summary.per_week.get(kind, [])) for kind, label in data["kinds"]]
     wait_days = [None if hours is None else round(hours / 24, 1) for hours in summary.median_hours_per_week]
     return {
-        "weekly": charts.stacked_bars(labels, weekly, title=_("Tickets per week by kind"), ident="weekly",
-                                      desc=_("The table below the chart has the same numbers.")),
-        "wait": charts.line_chart(labels, [charts.Series(_("Median days to answer"), wait_days)], ident="wait",
-                                  title=_("Median days to answer, by week the ticket arrived")),
-        "ratings": charts.horizontal_bars([(f"{score} ★", count) for score, count in summary.ratings.items()],
-                                          title=_("Ratings"), ident="ratings", width=560),
-        "subscribers": charts.horizontal_bars([(name, count) for _c, name, count in data["subscribers"][:TOP_COMMUNES]],
-                                              title=_("Subscribers per commune"), ident="subscribers", width=560),
-        "topics": charts.horizontal_bars([(data["topic_names"][t.topic], t.shown) for t in data["topics"] if t.shown],
-                                         title=_("FAQ answers shown per topic"), ident="topics"),
+        "weekly": charts.stacked_bars(
+            labels,
+            weekly,
+            title=_("Tickets per week by kind"),
+            ident="weekly",
+            desc=_("The table below the chart has the same numbers."),
+        ),
+        "wait": charts.line_chart(
+            labels,
+            [charts.Series(_("Median days to answer"), wait_days)],
+            ident="wait",
+            title=_("Median days to answer, by week the ticket arrived"),
+        ),
+        "ratings": charts.horizontal_bars(
+            [(f"{score} ★", count) for score, count in summary.ratings.items()],
+            title=_("Ratings"),
+            ident="ratings",
+            width=560,
+        ),
+        "subscribers": charts.horizontal_bars(
+            [(name, count) for _c, name, count in data["subscribers"][:TOP_COMMUNES]],
+            title=_("Subscribers per commune"),
+            ident="subscribers",
+            width=560,
+        ),
+        "topics": charts.horizontal_bars(
+            [(data["topic_names"][t.topic], t.shown) for t in data["topics"] if t.shown],
+            title=_("FAQ answers shown per topic"),
+            ident="topics",
+        ),
     }
 
 
@@ -205,10 +236,15 @@ async def posters(request: web.Request) -> web.Response:
     groups: dict[str, list[AreaRecord]] = {}
     for area in communes:
         groups.setdefault(area.group, []).append(area)
-    return render(request, "admin/stats/posters.html", {
-        "groups": sorted(groups.items()), "telegram": telegram_username(request),
-        "public_base_url": request.app[keys.SETTINGS].public_base_url,
-    })
+    return render(
+        request,
+        "admin/stats/posters.html",
+        {
+            "groups": sorted(groups.items()),
+            "telegram": telegram_username(request),
+            "public_base_url": request.app[keys.SETTINGS].public_base_url,
+        },
+    )
 
 
 @routes.get(f"{PREFIX}/posters/{AREA}", name="admin-poster")
@@ -216,9 +252,15 @@ async def poster(request: web.Request) -> web.Response:
     """GET /admin/posters/CODE: an A4 poster for the commune's households, with QR codes to the bot."""
     area = _poster_area(request)
     links = poster_links(request, area.code)
-    return render(request, "admin/stats/poster.html", {
-        "area": area, "links": links, "public_base_url": request.app[keys.SETTINGS].public_base_url,
-    })
+    return render(
+        request,
+        "admin/stats/poster.html",
+        {
+            "area": area,
+            "links": links,
+            "public_base_url": request.app[keys.SETTINGS].public_base_url,
+        },
+    )
 
 
 @routes.get(f"{PREFIX}/posters/{AREA}.svg", name="admin-poster-qr")

@@ -46,8 +46,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_ROLES = frozenset(StaffRole)
 MAX_FIELD = 500  # a short form field (an id, a name, a place) unless a screen says otherwise
 UPLOAD_ROOM = 64 * 1024  # the form fields around an uploaded file
-TOO_SLOW = N_("This page took too long to prepare and was stopped. Choose a shorter period or a single commune, "
-              "then try again.")
+TOO_SLOW = N_(
+    "This page took too long to prepare and was stopped. Choose a shorter period or a single commune, then try again."
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STAFF = web.RequestKey("dashboard_staff", Staff)
@@ -66,9 +67,11 @@ class NavItem:
 
 def roles(*allowed: StaffRole) -> Callable[[Handler], Handler]:
     """Let only these roles reach the handler (403 for the others)."""
+
     def mark(handler: Handler) -> Handler:
         handler.dashboard_roles = frozenset(allowed)  # type: ignore[attr-defined]  # a mark read by the role check
         return handler
+
     return mark
 
 
@@ -147,7 +150,9 @@ async def record(session: AsyncSession, request: web.Request, action: str, **kwa
     await audit.record(session, staff_of(request), action, now=now_of(request), **kwargs)
 
 
-def render(request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200) -> web.Response:
+def render(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> web.Response:
     """Render a dashboard template with the shared context (staff, language, CSRF token, menu)."""
     translator = request.get(TRANSLATOR) or request.app[keys.SERVICES].catalogs.get()
     staff = request.get(STAFF)
@@ -201,12 +206,16 @@ def private_file(request: web.Request, stored: str, mime: str | None, inline_typ
     if not path.is_relative_to(root) or not path.is_file():
         raise web.HTTPNotFound()
     inline = mime in inline_types
-    return web.FileResponse(path, headers={
-        "Content-Type": mime if inline and mime else "application/octet-stream",
-        "Content-Disposition": "inline" if inline else f'attachment; filename="{Path(stored).name}"',
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-    })
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": mime if inline and mime else "application/octet-stream",
+            "Content-Disposition": "inline" if inline else f'attachment; filename="{Path(stored).name}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
 
 
 def redirect(request: web.Request, route: str, query: dict[str, str] | None = None, **parts: str) -> web.HTTPSeeOther:
@@ -224,7 +233,12 @@ def forbidden(request: web.Request) -> web.Response:
 
 def not_found(request: web.Request) -> web.Response:
     """The 404 page (also for objects outside the staff member's area)."""
-    return render(request, "admin/error.html", {"code": 404, "message": N_("There is nothing here, or it is outside your area.")}, status=404)
+    return render(
+        request,
+        "admin/error.html",
+        {"code": 404, "message": N_("There is nothing here, or it is outside your area.")},
+        status=404,
+    )
 
 
 def too_slow(request: web.Request) -> web.Response:
@@ -256,8 +270,15 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[TRANSLATOR] = translator
     response = await _guarded(request, handler, path)
     if remember:
-        response.set_cookie(LANG_COOKIE, remember, max_age=365 * 24 * 3600, httponly=True, samesite="Lax", path=PREFIX,
-                            secure=secure_cookies(request))
+        response.set_cookie(
+            LANG_COOKIE,
+            remember,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="Lax",
+            path=PREFIX,
+            secure=secure_cookies(request),
+        )
     return response
 
 
@@ -294,8 +315,13 @@ async def _call(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not timed_out(error):
             raise
         staff = request.get(STAFF)
-        log.warning("dashboard: %s %s stopped: its database work took too long (staff %s): %s", request.method, request.path,
-                    staff.username if staff else "-", error.__class__.__name__)
+        log.warning(
+            "dashboard: %s %s stopped: its database work took too long (staff %s): %s",
+            request.method,
+            request.path,
+            staff.username if staff else "-",
+            error.__class__.__name__,
+        )
         return too_slow(request)
 
 

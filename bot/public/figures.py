@@ -66,11 +66,15 @@ async def load_figures(request: web.Request) -> Figures:
     for code in set(summary.by_area) | set(by_area):
         counts = summary.by_area.get(code, stats.TicketCounts())
         area = services.areas.get(code) if code else None
-        communes.append(CommuneFigures(code, area.label if area else "", by_area.get(code, 0), counts.received,
-                                       counts.answered, counts.on_time))
+        communes.append(
+            CommuneFigures(
+                code, area.label if area else "", by_area.get(code, 0), counts.received, counts.answered, counts.on_time
+            )
+        )
     communes.sort(key=lambda row: (not row.name, strip_diacritics(row.name.split(" ", 1)[-1]).lower(), row.code))
-    return Figures(period, sum(item.shown for item in usage), stats.by_topic(usage), summary.total,
-                   summary.median_hours, communes)
+    return Figures(
+        period, sum(item.shown for item in usage), stats.by_topic(usage), summary.total, summary.median_hours, communes
+    )
 
 
 async def figures(request: web.Request) -> Figures:
@@ -83,6 +87,7 @@ def percent(translator: Translator, share: float | None) -> str:
 
 
 # ---- dates ahead -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DateAhead:
@@ -142,14 +147,22 @@ async def load_dates(request: web.Request) -> list[DateAhead]:
 def _dialogue(translator: Translator, services: Any, item: dialogue_repo.PublicDialogue) -> DateAhead:
     _ = translator.gettext
     area = services.areas.get(item.area_code) if item.area_code else None
-    details = [(N_("Where"), item.place), (N_("Officials"), item.officials),
-               (N_("For"), area.label if area and area.level == "commune" else _("the whole province")),
-               (N_("Send questions before"), translator.format_datetime(item.questions_close_at)),
-               (N_("Questions sent so far"), translator.format_number(item.questions))]
+    details = [
+        (N_("Where"), item.place),
+        (N_("Officials"), item.officials),
+        (N_("For"), area.label if area and area.level == "commune" else _("the whole province")),
+        (N_("Send questions before"), translator.format_datetime(item.questions_close_at)),
+        (N_("Questions sent so far"), translator.format_number(item.questions)),
+    ]
     title = item.topics.get(translator.locale) or item.topics.get("vi") or ""
-    return DateAhead("dialogue", title, item.held_at.astimezone(services.tz).date(),
-                     when=translator.format_datetime(item.held_at), details=tuple((k, v) for k, v in details if v),
-                     url=item.online_url if item.online_url.startswith(ALLOWED_LINK) else "")
+    return DateAhead(
+        "dialogue",
+        title,
+        item.held_at.astimezone(services.tz).date(),
+        when=translator.format_datetime(item.held_at),
+        details=tuple((k, v) for k, v in details if v),
+        url=item.online_url if item.online_url.startswith(ALLOWED_LINK) else "",
+    )
 
 
 async def dates_ahead(request: web.Request) -> list[DateAhead]:

@@ -38,9 +38,20 @@ def ways_to_reach(request: web.Request) -> list[Way]:
     settings = request.app[keys.SETTINGS]
     username = telegram_username(request)
     if username:
-        ways.append(Way("telegram", "Telegram", f"https://t.me/{username}", N_("Open the link or scan the code, then press Start.")))
+        ways.append(
+            Way(
+                "telegram",
+                "Telegram",
+                f"https://t.me/{username}",
+                N_("Open the link or scan the code, then press Start."),
+            )
+        )
     if settings.zalo_link and (settings.zalo_bot_enabled or settings.zalo_oa_enabled):
-        ways.append(Way("zalo", "Zalo", settings.zalo_link, N_("Open the link or scan the code with Zalo, then send a message.")))
+        ways.append(
+            Way(
+                "zalo", "Zalo", settings.zalo_link, N_("Open the link or scan the code with Zalo, then send a message.")
+            )
+        )
     base = settings.public_base_url.rstrip("/")
     ways.append(Way("web", N_("Web chat"), f"{base}/chat", N_("Works in any browser, nothing to install.")))
     return ways
@@ -55,7 +66,9 @@ async def qr_code(request: web.Request) -> web.Response:
         return not_found(request)
     buffer = BytesIO()
     segno.make(way.url, error="m", micro=False).save(buffer, kind="svg", scale=6, border=2, title=way.url)
-    return web.Response(body=buffer.getvalue(), content_type="image/svg+xml", headers={"Cache-Control": "public, max-age=3600"})
+    return web.Response(
+        body=buffer.getvalue(), content_type="image/svg+xml", headers={"Cache-Control": "public, max-age=3600"}
+    )
 
 
 @routes.get("/static/{name:[a-z0-9_-]+\\.css}", name="public-static")
@@ -79,6 +92,11 @@ async def story_photo(request: web.Request) -> web.StreamResponse:
     path = (root / item.photos[number - 1]).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={
-        "Content-Type": "image/jpeg", "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff",
-    })
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "image/jpeg",
+            "Cache-Control": "public, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -29,12 +29,19 @@ async def home(request: web.Request) -> web.Response:
     """GET /: the programme in short, search, how to reach the bot, what is coming, the figures, stories."""
     today = today_of(request)
     library = request.app[keys.SERVICES].library
-    return render(request, "home.html", {
-        "about": on_day(request.app[PAGES], "home-about", today),
-        "ways": ways_to_reach(request), "dates": (await dates_ahead(request))[:HOME_ITEMS],
-        "figures": await figures(request), "stories": library.stories()[:HOME_ITEMS], "topics": library.topics(today),
-        "percent": lambda share: percent(translator_of(request), share),
-    })
+    return render(
+        request,
+        "home.html",
+        {
+            "about": on_day(request.app[PAGES], "home-about", today),
+            "ways": ways_to_reach(request),
+            "dates": (await dates_ahead(request))[:HOME_ITEMS],
+            "figures": await figures(request),
+            "stories": library.stories()[:HOME_ITEMS],
+            "topics": library.topics(today),
+            "percent": lambda share: percent(translator_of(request), share),
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,9 @@ def search_view(request: web.Request, query: str) -> SearchView | None:
     if result.status is Status.answer and result.best is not None:
         entry = result.best.entry
         previous = request.app[keys.SERVICES].library.previous(entry)
-        return SearchView(query, "answer", entry, paragraphs(answer_text(entry, translator_of(request), today, previous)))
+        return SearchView(
+            query, "answer", entry, paragraphs(answer_text(entry, translator_of(request), today, previous))
+        )
     if result.status is Status.suggest:
         return SearchView(query, "suggest", suggestions=tuple(match.entry for match in result.matches))
     return SearchView(query, "none")
@@ -70,9 +79,15 @@ async def faq_index(request: web.Request) -> web.Response:
     library = request.app[keys.SERVICES].library
     today = today_of(request)
     topics = [(topic, len(library.in_topic(topic.id, today))) for topic in library.topics(today)]
-    return render(request, "faq.html", {
-        "search": search_view(request, request.query.get("q", "")), "topics": topics, "suggest_text": SUGGEST_TEXT,
-    })
+    return render(
+        request,
+        "faq.html",
+        {
+            "search": search_view(request, request.query.get("q", "")),
+            "topics": topics,
+            "suggest_text": SUGGEST_TEXT,
+        },
+    )
 
 
 @routes.get("/hoi-dap/cau/{faq_id}", name="public-faq-entry")
@@ -89,13 +104,21 @@ async def faq_entry(request: web.Request) -> web.Response:
     newer = library.faq(entry.replaced_by) if entry.replaced_by else None
     if newer is not None and (not newer.published or newer.needs_review):
         newer = None
-    return render(request, "entry.html", {
-        "entry": entry, "text": entry.text(translator.locale),
-        "answer": paragraphs(answer_text(entry, translator, today, library.previous(entry))),
-        "topic": library.topic(entry.topic), "related": related, "in_force": entry.is_valid_on(today),
-        "upcoming": bool(entry.valid_from and entry.valid_from > today), "newer": newer,
-        "links": [source for source in entry.sources if source.url and source.url.startswith(ALLOWED_LINK)],
-    })
+    return render(
+        request,
+        "entry.html",
+        {
+            "entry": entry,
+            "text": entry.text(translator.locale),
+            "answer": paragraphs(answer_text(entry, translator, today, library.previous(entry))),
+            "topic": library.topic(entry.topic),
+            "related": related,
+            "in_force": entry.is_valid_on(today),
+            "upcoming": bool(entry.valid_from and entry.valid_from > today),
+            "newer": newer,
+            "links": [source for source in entry.sources if source.url and source.url.startswith(ALLOWED_LINK)],
+        },
+    )
 
 
 @routes.get("/hoi-dap/{topic}", name="public-faq-topic")
@@ -107,7 +130,9 @@ async def faq_topic(request: web.Request) -> web.Response:
     if topic is None:
         return not_found(request)
     translator = translator_of(request)
-    entries = [(entry, paragraphs(answer_text(entry, translator, today))) for entry in library.in_topic(topic.id, today)]
+    entries = [
+        (entry, paragraphs(answer_text(entry, translator, today))) for entry in library.in_topic(topic.id, today)
+    ]
     return render(request, "topic.html", {"topic": topic, "entries": entries, "topics": library.topics(today)})
 
 
@@ -126,13 +151,21 @@ async def story(request: web.Request) -> web.Response:
         return not_found(request)
     place = services.areas.get(item.commune) if item.commune else None
     consent = item.consent_given()
-    return render(request, "story.html", {
-        "story": item, "text": item.text(translator_of(request).locale), "place": place.label if place else "",
-        "body": paragraphs(item.text(translator_of(request).locale).body),
-        "consent": (consent[1], translator_of(request).format_day(consent[0])) if consent else None,
-        "photos": [link(request, translator_of(request), f"/cau-chuyen/{item.id}/anh/{number}.jpg")
-                   for number in range(1, len(item.photos) + 1)],
-    })
+    return render(
+        request,
+        "story.html",
+        {
+            "story": item,
+            "text": item.text(translator_of(request).locale),
+            "place": place.label if place else "",
+            "body": paragraphs(item.text(translator_of(request).locale).body),
+            "consent": (consent[1], translator_of(request).format_day(consent[0])) if consent else None,
+            "photos": [
+                link(request, translator_of(request), f"/cau-chuyen/{item.id}/anh/{number}.jpg")
+                for number in range(1, len(item.photos) + 1)
+            ],
+        },
+    )
 
 
 @routes.get("/lich", name="public-calendar")
@@ -151,7 +184,12 @@ async def statistics(request: web.Request) -> web.Response:
     titles = {topic.id: topic.title(translator.locale) for topic in request.app[keys.SERVICES].library.bundle.topics}
     shown = [(titles.get(item.topic, item.topic), item.shown) for item in data.topics if item.shown][:TOP_TOPICS]
     top = max((count for _name, count in shown), default=0)
-    return render(request, "stats.html", {
-        "figures": data, "topics": [(name, count, charts.bar(count, top)) for name, count in shown],
-        "percent": lambda share: percent(translator, share),
-    })
+    return render(
+        request,
+        "stats.html",
+        {
+            "figures": data,
+            "topics": [(name, count, charts.bar(count, top)) for name, count in shown],
+            "percent": lambda share: percent(translator, share),
+        },
+    )

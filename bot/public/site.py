@@ -104,9 +104,12 @@ def render(request: web.Request, template: str, context: dict[str, Any], *, stat
     translator = translator_of(request)
     url = request.app.router
     base = {
-        "_": translator.gettext, "lang": translator.locale, "t": translator,
+        "_": translator.gettext,
+        "lang": translator.locale,
+        "t": translator,
         "link": lambda path, **query: link(request, translator, path, **query),
-        "switch": _switch(request, translator), "path": request.path,
+        "switch": _switch(request, translator),
+        "path": request.path,
         "nav": [(str(url[name].url_for()), label) for name, label in NAV],
         "css": f"/static/public.css?v={asset_version('public.css')}",
         "chat": link(request, translator, "/chat"),
@@ -122,9 +125,12 @@ def not_found(request: web.Request) -> web.Response:
     return render(request, "missing.html", {}, status=404)
 
 
-def with_figures(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+def with_figures(
+    handler: Callable[[web.Request], Awaitable[web.Response]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """A page showing figures: when reading them runs past its time limit, a 503 page asking to
     try again later, instead of an error."""
+
     @functools.wraps(handler)
     async def page(request: web.Request) -> web.Response:
         try:
@@ -132,11 +138,14 @@ def with_figures(handler: Callable[[web.Request], Awaitable[web.Response]]) -> C
         except SQLAlchemyError as error:
             if not timed_out(error):
                 raise
-            log.warning("public page %s stopped: its figures took too long to read: %s", request.path, error.__class__.__name__)
+            log.warning(
+                "public page %s stopped: its figures took too long to read: %s", request.path, error.__class__.__name__
+            )
             response = render(request, "slow.html", {}, status=503)
             response.headers["Cache-Control"] = "no-store"
             response.headers["Retry-After"] = "60"
             return response
+
     return page
 
 

@@ -12,17 +12,17 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('ticket') as batch:
-        batch.add_column(sa.Column('search_text', sqlmodel.sql.sqltypes.AutoString(length=4200), nullable=True))
+    with op.batch_alter_table("ticket") as batch:
+        batch.add_column(sa.Column("search_text", sqlmodel.sql.sqltypes.AutoString(length=4200), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('ticket') as batch:
-        batch.drop_column('search_text')
+    with op.batch_alter_table("ticket") as batch:
+        batch.drop_column("search_text")

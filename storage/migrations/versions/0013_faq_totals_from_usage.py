@@ -19,23 +19,28 @@ from alembic import op
 
 import storage.types
 
-revision = '0013'
-down_revision = '0012'
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
 UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
-COUNTERS = ('shown', 'helpful', 'unhelpful')
+COUNTERS = ("shown", "helpful", "unhelpful")
 
-faq_stat = sa.table('faq_stat', sa.column('faq_id', sa.String), *(sa.column(name, sa.Integer) for name in COUNTERS))
+faq_stat = sa.table("faq_stat", sa.column("faq_id", sa.String), *(sa.column(name, sa.Integer) for name in COUNTERS))
 faq_usage = sa.table(
-    'faq_usage', sa.column('hour', storage.types.UTCDateTime(timezone=True)), sa.column('area_code', sa.String),
-    sa.column('faq_id', sa.String), *(sa.column(name, sa.Integer) for name in COUNTERS),
+    "faq_usage",
+    sa.column("hour", storage.types.UTCDateTime(timezone=True)),
+    sa.column("area_code", sa.String),
+    sa.column("faq_id", sa.String),
+    *(sa.column(name, sa.Integer) for name in COUNTERS),
 )
 
 
 def _usage_sums(connection: sa.Connection) -> dict[str, tuple[int, ...]]:
-    sums = sa.select(faq_usage.c.faq_id, *(sa.func.sum(faq_usage.c[name]) for name in COUNTERS)).group_by(faq_usage.c.faq_id)
+    sums = sa.select(faq_usage.c.faq_id, *(sa.func.sum(faq_usage.c[name]) for name in COUNTERS)).group_by(
+        faq_usage.c.faq_id
+    )
     return {faq_id: tuple(int(value or 0) for value in values) for faq_id, *values in connection.execute(sums)}
 
 
@@ -44,24 +49,29 @@ def upgrade() -> None:
     counted = _usage_sums(connection)
     undated = []
     for faq_id, *totals in connection.execute(sa.select(faq_stat.c.faq_id, *(faq_stat.c[name] for name in COUNTERS))):
-        rest = [max(0, int(total or 0) - used) for total, used in zip(totals, counted.get(faq_id, (0, 0, 0)), strict=True)]
+        rest = [
+            max(0, int(total or 0) - used) for total, used in zip(totals, counted.get(faq_id, (0, 0, 0)), strict=True)
+        ]
         if any(rest):
-            undated.append({'hour': UNDATED, 'area_code': '', 'faq_id': faq_id, **dict(zip(COUNTERS, rest, strict=True))})
+            undated.append(
+                {"hour": UNDATED, "area_code": "", "faq_id": faq_id, **dict(zip(COUNTERS, rest, strict=True))}
+            )
     if undated:
         op.bulk_insert(faq_usage, undated)
-    op.drop_table('faq_stat')
+    op.drop_table("faq_stat")
 
 
 def downgrade() -> None:
-    op.create_table('faq_stat',
-    sa.Column('faq_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('shown', sa.Integer(), nullable=False),
-    sa.Column('helpful', sa.Integer(), nullable=False),
-    sa.Column('unhelpful', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('faq_id'),
+    op.create_table(
+        "faq_stat",
+        sa.Column("faq_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("shown", sa.Integer(), nullable=False),
+        sa.Column("helpful", sa.Integer(), nullable=False),
+        sa.Column("unhelpful", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("faq_id"),
     )
     totals = [
-        {'faq_id': faq_id, **dict(zip(COUNTERS, sums, strict=True))}
+        {"faq_id": faq_id, **dict(zip(COUNTERS, sums, strict=True))}
         for faq_id, sums in _usage_sums(op.get_bind()).items()
     ]
     if totals:

@@ -16,33 +16,40 @@ from alembic import op
 
 import storage.types
 
-revision = '0014'
-down_revision = '0013'
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
-TABLES = {'faq_entry': 'faq', 'story': 'story', 'quiz_question': 'quiz_question'}  # table: audit object_type
+TABLES = {"faq_entry": "faq", "story": "story", "quiz_question": "quiz_question"}  # table: audit object_type
 LEEWAY_SECONDS = 1
 
 audit_log = sa.table(
-    'audit_log', sa.column('at', storage.types.UTCDateTime(timezone=True)),
-    sa.column('object_type', sa.String), sa.column('object_id', sa.String),
+    "audit_log",
+    sa.column("at", storage.types.UTCDateTime(timezone=True)),
+    sa.column("object_type", sa.String),
+    sa.column("object_id", sa.String),
 )
 
 
 def _content(name: str) -> sa.TableClause:
     return sa.table(
-        name, sa.column('id', sa.String), sa.column('updated_at', storage.types.UTCDateTime(timezone=True)),
-        sa.column('edited_at', storage.types.UTCDateTime(timezone=True)),
+        name,
+        sa.column("id", sa.String),
+        sa.column("updated_at", storage.types.UTCDateTime(timezone=True)),
+        sa.column("edited_at", storage.types.UTCDateTime(timezone=True)),
     )
 
 
 def _mark_dashboard_edits(connection: sa.Connection, name: str, object_type: str) -> None:
     table = _content(name)
-    latest = dict(connection.execute(
-        sa.select(audit_log.c.object_id, sa.func.max(audit_log.c.at))
-        .where(audit_log.c.object_type == object_type).group_by(audit_log.c.object_id)
-    ).all())
+    latest = dict(
+        connection.execute(
+            sa.select(audit_log.c.object_id, sa.func.max(audit_log.c.at))
+            .where(audit_log.c.object_type == object_type)
+            .group_by(audit_log.c.object_id)
+        ).all()
+    )
     for row_id, updated_at in connection.execute(sa.select(table.c.id, table.c.updated_at)).all():
         edited_at = latest.get(row_id)
         if edited_at is not None and edited_at.timestamp() >= updated_at.timestamp() - LEEWAY_SECONDS:
@@ -52,11 +59,11 @@ def _mark_dashboard_edits(connection: sa.Connection, name: str, object_type: str
 def upgrade() -> None:
     for name, object_type in TABLES.items():
         with op.batch_alter_table(name, schema=None) as batch_op:
-            batch_op.add_column(sa.Column('edited_at', storage.types.UTCDateTime(timezone=True), nullable=True))
+            batch_op.add_column(sa.Column("edited_at", storage.types.UTCDateTime(timezone=True), nullable=True))
         _mark_dashboard_edits(op.get_bind(), name, object_type)
 
 
 def downgrade() -> None:
     for name in reversed(TABLES):
         with op.batch_alter_table(name, schema=None) as batch_op:
-            batch_op.drop_column('edited_at')
+            batch_op.drop_column("edited_at")

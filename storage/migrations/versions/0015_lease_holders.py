@@ -12,21 +12,21 @@ instead of when it runs out. Existing rows have no holder and keep waiting for t
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0015'
-down_revision = '0014'
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
-TABLES = ('telegram_inbox', 'outbox', 'zalo_oa_token')
+TABLES = ("telegram_inbox", "outbox", "zalo_oa_token")
 
 
 def upgrade() -> None:
     for name in TABLES:
         with op.batch_alter_table(name, schema=None) as batch_op:
-            batch_op.add_column(sa.Column('holder', sa.BigInteger(), nullable=True))
+            batch_op.add_column(sa.Column("holder", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
     for name in reversed(TABLES):
         with op.batch_alter_table(name, schema=None) as batch_op:
-            batch_op.drop_column('holder')
+            batch_op.drop_column("holder")

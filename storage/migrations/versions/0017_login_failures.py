@@ -15,27 +15,28 @@ from alembic import op
 
 import storage.types
 
-revision = '0017'
-down_revision = '0016'
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('login_failure',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', storage.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('username', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
+    op.create_table(
+        "login_failure",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("username", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f('ix_login_failure_at'), 'login_failure', ['at'], unique=False)
-    op.create_index(op.f('ix_login_failure_username'), 'login_failure', ['username'], unique=False)
-    op.create_index(op.f('ix_login_failure_address'), 'login_failure', ['address'], unique=False)
+    op.create_index(op.f("ix_login_failure_at"), "login_failure", ["at"], unique=False)
+    op.create_index(op.f("ix_login_failure_username"), "login_failure", ["username"], unique=False)
+    op.create_index(op.f("ix_login_failure_address"), "login_failure", ["address"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index(op.f('ix_login_failure_address'), table_name='login_failure')
-    op.drop_index(op.f('ix_login_failure_username'), table_name='login_failure')
-    op.drop_index(op.f('ix_login_failure_at'), table_name='login_failure')
-    op.drop_table('login_failure')
+    op.drop_index(op.f("ix_login_failure_address"), table_name="login_failure")
+    op.drop_index(op.f("ix_login_failure_username"), table_name="login_failure")
+    op.drop_index(op.f("ix_login_failure_at"), table_name="login_failure")
+    op.drop_table("login_failure")

@@ -10,17 +10,17 @@ A password an admin resets is a one-time password: its owner must change it at t
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0018'
-down_revision = '0017'
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('staff') as batch:
-        batch.add_column(sa.Column('must_change_password', sa.Boolean(), nullable=False, server_default=sa.false()))
+    with op.batch_alter_table("staff") as batch:
+        batch.add_column(sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('staff') as batch:
-        batch.drop_column('must_change_password')
+    with op.batch_alter_table("staff") as batch:
+        batch.drop_column("must_change_password")

@@ -15,21 +15,21 @@ from alembic import op
 
 import storage.types
 
-revision = '0019'
-down_revision = '0018'
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_zalo_inbox_chat', 'zalo_inbox', ['channel', 'chat_id', 'id'], unique=False)
-    with op.batch_alter_table('staff') as batch:
-        batch.add_column(sa.Column('chat_linked_at', storage.types.UTCDateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column('chat_link_seen_at', storage.types.UTCDateTime(timezone=True), nullable=True))
+    op.create_index("ix_zalo_inbox_chat", "zalo_inbox", ["channel", "chat_id", "id"], unique=False)
+    with op.batch_alter_table("staff") as batch:
+        batch.add_column(sa.Column("chat_linked_at", storage.types.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("chat_link_seen_at", storage.types.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('staff') as batch:
-        batch.drop_column('chat_link_seen_at')
-        batch.drop_column('chat_linked_at')
-    op.drop_index('ix_zalo_inbox_chat', table_name='zalo_inbox')
+    with op.batch_alter_table("staff") as batch:
+        batch.drop_column("chat_link_seen_at")
+        batch.drop_column("chat_linked_at")
+    op.drop_index("ix_zalo_inbox_chat", table_name="zalo_inbox")

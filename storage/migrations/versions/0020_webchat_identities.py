@@ -16,25 +16,25 @@ from alembic import op
 
 import storage.types
 
-revision = '0020'
-down_revision = '0019'
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
-        'address_count',
-        sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=48), nullable=False),
-        sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column('count', sa.Integer(), nullable=False),
-        sa.Column('expires_at', storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint('address', 'action', 'period'),
+        "address_count",
+        sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=48), nullable=False),
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("expires_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("address", "action", "period"),
     )
-    op.create_index('ix_address_count_expires_at', 'address_count', ['expires_at'], unique=False)
+    op.create_index("ix_address_count_expires_at", "address_count", ["expires_at"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_address_count_expires_at', table_name='address_count')
-    op.drop_table('address_count')
+    op.drop_index("ix_address_count_expires_at", table_name="address_count")
+    op.drop_table("address_count")

@@ -19,8 +19,8 @@ from alembic import op
 
 import storage.types
 
-revision = '0023'
-down_revision = '0022'
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
@@ -100,30 +100,32 @@ TRIGGER_NAMES = ("outbox_notice_area", "outbox_notice_queued", "outbox_notice_ch
 
 
 def upgrade() -> None:
-    op.add_column('outbox', sa.Column('area_code', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
-    op.create_table('notice_tally',
-    sa.Column('broadcast_id', sa.Integer(), nullable=False),
-    sa.Column('area_code', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('hour', storage.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('count', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['broadcast_id'], ['broadcast.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('broadcast_id', 'area_code', 'hour', 'status', 'reason')
+    op.add_column("outbox", sa.Column("area_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
+    op.create_table(
+        "notice_tally",
+        sa.Column("broadcast_id", sa.Integer(), nullable=False),
+        sa.Column("area_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("hour", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["broadcast_id"], ["broadcast.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("broadcast_id", "area_code", "hour", "status", "reason"),
     )
-    op.create_index(op.f('ix_notice_tally_hour'), 'notice_tally', ['hour'], unique=False)
-    op.create_table('notice_tally_change',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('broadcast_id', sa.Integer(), nullable=False),
-    sa.Column('area_code', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('hour', storage.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('old_status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
-    sa.Column('old_reason', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-    sa.Column('new_status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
-    sa.Column('new_reason', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    op.create_index(op.f("ix_notice_tally_hour"), "notice_tally", ["hour"], unique=False)
+    op.create_table(
+        "notice_tally_change",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("broadcast_id", sa.Integer(), nullable=False),
+        sa.Column("area_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("hour", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("old_status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("old_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("new_status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("new_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(op.f('ix_notice_tally_change_broadcast_id'), 'notice_tally_change', ['broadcast_id'], unique=False)
+    op.create_index(op.f("ix_notice_tally_change_broadcast_id"), "notice_tally_change", ["broadcast_id"], unique=False)
 
     # Notice messages queued before: their commune now, and their counts.
     op.execute(
@@ -139,11 +141,16 @@ def upgrade() -> None:
             "WHERE broadcast_id IS NOT NULL GROUP BY broadcast_id, area_code, $hour, status, coalesce(reason, '')"
         ).substitute(hour=hour)
     )
-    op.create_index('ix_outbox_notice_reach', 'outbox', ['broadcast_id', 'area_code', 'status', 'citizen_id'], unique=False)
+    op.create_index(
+        "ix_outbox_notice_reach", "outbox", ["broadcast_id", "area_code", "status", "citizen_id"], unique=False
+    )
     hours = POSTGRES_HOUR if postgres else SQLITE_HOUR
-    for statement in (POSTGRES_FUNCTIONS + POSTGRES_TRIGGERS if postgres else SQLITE_TRIGGERS):
-        op.execute(Template(statement).substitute(
-            columns=CHANGE_COLUMNS, new_hour=hours.format(row="NEW"), old_hour=hours.format(row="OLD")))
+    for statement in POSTGRES_FUNCTIONS + POSTGRES_TRIGGERS if postgres else SQLITE_TRIGGERS:
+        op.execute(
+            Template(statement).substitute(
+                columns=CHANGE_COLUMNS, new_hour=hours.format(row="NEW"), old_hour=hours.format(row="OLD")
+            )
+        )
 
 
 def downgrade() -> None:
@@ -153,10 +160,10 @@ def downgrade() -> None:
     if postgres:
         op.execute("DROP FUNCTION IF EXISTS outbox_notice_journal()")
         op.execute("DROP FUNCTION IF EXISTS outbox_notice_area()")
-    op.drop_index('ix_outbox_notice_reach', table_name='outbox')
-    op.drop_index(op.f('ix_notice_tally_change_broadcast_id'), table_name='notice_tally_change')
-    op.drop_table('notice_tally_change')
-    op.drop_index(op.f('ix_notice_tally_hour'), table_name='notice_tally')
-    op.drop_table('notice_tally')
-    with op.batch_alter_table('outbox') as batch_op:
-        batch_op.drop_column('area_code')
+    op.drop_index("ix_outbox_notice_reach", table_name="outbox")
+    op.drop_index(op.f("ix_notice_tally_change_broadcast_id"), table_name="notice_tally_change")
+    op.drop_table("notice_tally_change")
+    op.drop_index(op.f("ix_notice_tally_hour"), table_name="notice_tally")
+    op.drop_table("notice_tally")
+    with op.batch_alter_table("outbox") as batch_op:
+        batch_op.drop_column("area_code")

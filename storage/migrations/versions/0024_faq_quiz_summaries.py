@@ -20,16 +20,21 @@ from alembic import op
 
 import storage.types
 
-revision = '0024'
-down_revision = '0023'
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
 BATCH = 5000
 
-quiz_play = sa.table('quiz_play', sa.column('id', sa.Integer), sa.column('question_ids', sa.JSON), sa.column('answers', sa.JSON))
+quiz_play = sa.table(
+    "quiz_play", sa.column("id", sa.Integer), sa.column("question_ids", sa.JSON), sa.column("answers", sa.JSON)
+)
 quiz_answer_count = sa.table(
-    'quiz_answer_count', sa.column('question_id', sa.String), sa.column('choice', sa.Integer), sa.column('answers', sa.Integer),
+    "quiz_answer_count",
+    sa.column("question_id", sa.String),
+    sa.column("choice", sa.Integer),
+    sa.column("answers", sa.Integer),
 )
 
 
@@ -40,53 +45,64 @@ def _count_answers(connection: sa.Connection) -> Counter:
     while True:
         rows = connection.execute(
             sa.select(quiz_play.c.id, quiz_play.c.question_ids, quiz_play.c.answers)
-            .where(quiz_play.c.id > last).order_by(quiz_play.c.id).limit(BATCH)
+            .where(quiz_play.c.id > last)
+            .order_by(quiz_play.c.id)
+            .limit(BATCH)
         ).all()
         if not rows:
             return counts
         for _, question_ids, answers in rows:
-            counts.update((str(question), int(choice)) for question, choice in zip(question_ids or [], answers or [], strict=False))
+            counts.update(
+                (str(question), int(choice))
+                for question, choice in zip(question_ids or [], answers or [], strict=False)
+            )
         last = rows[-1][0]
 
 
 def upgrade() -> None:
-    op.create_table('faq_usage_span',
-    sa.Column('span', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-    sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('starts_at', storage.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', storage.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('made_at', storage.types.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('span', 'day')
+    op.create_table(
+        "faq_usage_span",
+        sa.Column("span", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("starts_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("made_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("span", "day"),
     )
-    op.create_table('faq_usage_summary',
-    sa.Column('span', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-    sa.Column('area_code', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('faq_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('shown', sa.Integer(), nullable=False),
-    sa.Column('helpful', sa.Integer(), nullable=False),
-    sa.Column('unhelpful', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('span', 'area_code', 'day', 'faq_id')
+    op.create_table(
+        "faq_usage_summary",
+        sa.Column("span", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("area_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("faq_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("shown", sa.Integer(), nullable=False),
+        sa.Column("helpful", sa.Integer(), nullable=False),
+        sa.Column("unhelpful", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("span", "area_code", "day", "faq_id"),
     )
-    with op.batch_alter_table('faq_usage_summary', schema=None) as batch_op:
-        batch_op.create_index('ix_faq_usage_summary_entry', ['span', 'faq_id', 'day'], unique=False)
-    op.create_table('quiz_answer_count',
-    sa.Column('question_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('choice', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('answers', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('question_id', 'choice')
+    with op.batch_alter_table("faq_usage_summary", schema=None) as batch_op:
+        batch_op.create_index("ix_faq_usage_summary_entry", ["span", "faq_id", "day"], unique=False)
+    op.create_table(
+        "quiz_answer_count",
+        sa.Column("question_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("choice", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("answers", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("question_id", "choice"),
     )
     counts = _count_answers(op.get_bind())
     if counts:
-        op.bulk_insert(quiz_answer_count, [
-            {'question_id': question, 'choice': choice, 'answers': answers}
-            for (question, choice), answers in sorted(counts.items())
-        ])
+        op.bulk_insert(
+            quiz_answer_count,
+            [
+                {"question_id": question, "choice": choice, "answers": answers}
+                for (question, choice), answers in sorted(counts.items())
+            ],
+        )
 
 
 def downgrade() -> None:
-    op.drop_table('quiz_answer_count')
-    with op.batch_alter_table('faq_usage_summary', schema=None) as batch_op:
-        batch_op.drop_index('ix_faq_usage_summary_entry')
-    op.drop_table('faq_usage_summary')
-    op.drop_table('faq_usage_span')
+    op.drop_table("quiz_answer_count")
+    with op.batch_alter_table("faq_usage_summary", schema=None) as batch_op:
+        batch_op.drop_index("ix_faq_usage_summary_entry")
+    op.drop_table("faq_usage_summary")
+    op.drop_table("faq_usage_span")

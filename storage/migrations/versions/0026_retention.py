@@ -17,8 +17,8 @@ from alembic import op
 
 import storage.types
 
-revision = '0026'
-down_revision = '0025'
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
@@ -26,16 +26,22 @@ KEPT = sa.text("payload_dropped_at IS NULL")
 
 
 def upgrade() -> None:
-    op.add_column('outbox', sa.Column('payload_dropped_at', storage.types.UTCDateTime(timezone=True), nullable=True))
-    op.create_index('ix_outbox_payload_kept', 'outbox', ['status', 'sent_at', 'next_attempt_at'], unique=False,
-                    sqlite_where=KEPT, postgresql_where=KEPT)
-    op.create_index(op.f('ix_conversation_expires_at'), 'conversation', ['expires_at'], unique=False)
-    op.create_index('ix_ticket_status_updated', 'ticket', ['status', 'updated_at'], unique=False)
+    op.add_column("outbox", sa.Column("payload_dropped_at", storage.types.UTCDateTime(timezone=True), nullable=True))
+    op.create_index(
+        "ix_outbox_payload_kept",
+        "outbox",
+        ["status", "sent_at", "next_attempt_at"],
+        unique=False,
+        sqlite_where=KEPT,
+        postgresql_where=KEPT,
+    )
+    op.create_index(op.f("ix_conversation_expires_at"), "conversation", ["expires_at"], unique=False)
+    op.create_index("ix_ticket_status_updated", "ticket", ["status", "updated_at"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_ticket_status_updated', table_name='ticket')
-    op.drop_index(op.f('ix_conversation_expires_at'), table_name='conversation')
-    op.drop_index('ix_outbox_payload_kept', table_name='outbox')
-    with op.batch_alter_table('outbox') as batch_op:
-        batch_op.drop_column('payload_dropped_at')
+    op.drop_index("ix_ticket_status_updated", table_name="ticket")
+    op.drop_index(op.f("ix_conversation_expires_at"), table_name="conversation")
+    op.drop_index("ix_outbox_payload_kept", table_name="outbox")
+    with op.batch_alter_table("outbox") as batch_op:
+        batch_op.drop_column("payload_dropped_at")

@@ -13,23 +13,36 @@ ticket still to index?" without reading the table.
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0027'
-down_revision = '0026'
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_ticket_status_due', 'ticket', ['status', 'due_at'], unique=False)
-    op.create_index('ix_ticket_figures', 'ticket',
-                    ['created_at', 'kind', 'area_code', 'status', 'due_at', 'answered_at', 'rating', 'resolved'],
-                    unique=False)
-    op.create_index('ix_ticket_search_pending', 'ticket', ['id'], unique=False,
-                    sqlite_where=sa.text('search_text IS NULL'), postgresql_where=sa.text('search_text IS NULL'))
+    op.create_index("ix_ticket_status_due", "ticket", ["status", "due_at"], unique=False)
+    op.create_index(
+        "ix_ticket_figures",
+        "ticket",
+        ["created_at", "kind", "area_code", "status", "due_at", "answered_at", "rating", "resolved"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_ticket_search_pending",
+        "ticket",
+        ["id"],
+        unique=False,
+        sqlite_where=sa.text("search_text IS NULL"),
+        postgresql_where=sa.text("search_text IS NULL"),
+    )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_ticket_search_pending', table_name='ticket',
-                  sqlite_where=sa.text('search_text IS NULL'), postgresql_where=sa.text('search_text IS NULL'))
-    op.drop_index('ix_ticket_figures', table_name='ticket')
-    op.drop_index('ix_ticket_status_due', table_name='ticket')
+    op.drop_index(
+        "ix_ticket_search_pending",
+        table_name="ticket",
+        sqlite_where=sa.text("search_text IS NULL"),
+        postgresql_where=sa.text("search_text IS NULL"),
+    )
+    op.drop_index("ix_ticket_figures", table_name="ticket")
+    op.drop_index("ix_ticket_status_due", table_name="ticket")
