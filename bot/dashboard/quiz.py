@@ -67,6 +67,11 @@ class ContestForm:
     starts_on: date | None = None
     ends_on: date | None = None
 
+    def period(self) -> tuple[date, date]:
+        """The first and last day of a form without errors."""
+        assert self.starts_on is not None and self.ends_on is not None, "a form without errors has both days"
+        return self.starts_on, self.ends_on
+
 
 def read_form(form: Any) -> ContestForm:
     """Check the titles and the period (first day not after the last, at most a year)."""
@@ -144,7 +149,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     """POST /admin/quiz/contests: a new contest (no overlap with another one)."""
     form = read_form(await request.post())
     async with request.app[keys.SESSIONS]() as session:
-        if not form.errors and await quiz_repo.overlapping(session, form.starts_on, form.ends_on):  # type: ignore[arg-type]  # no errors: both dates are set
+        if not form.errors and await quiz_repo.overlapping(session, *form.period()):
             form.errors.append(N_("Another contest runs on some of these days."))
         if not form.errors:
             contest = await _create(request, session, form)
@@ -155,10 +160,11 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 async def _create(request: web.Request, session: Any, form: ContestForm) -> QuizContest:
     """Record the contest and its audit entry, and commit."""
+    starts_on, ends_on = form.period()
     contest = QuizContest(
         titles={"vi": form.title_vi, **({"en": form.title_en} if form.title_en else {})},
-        starts_on=form.starts_on,
-        ends_on=form.ends_on,  # type: ignore[arg-type]  # no errors: both dates are set
+        starts_on=starts_on,
+        ends_on=ends_on,
         author=staff_of(request).username,
         created_at=now_of(request),
     )
