@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     content_import.add_argument(
         "--overwrite",
         action="store_true",
-        help="write the files over entries edited in the dashboard too, and unpublish every quiz question not in quiz.yaml",
+        help="write the files over entries edited in the dashboard too, and unpublish every quiz question not in "
+        "quiz.yaml",
     )
     content_import.set_defaults(func=_content_import)
     staff = commands.add_parser("staff", help="staff accounts: add, link-code, list")
@@ -338,8 +339,8 @@ def _content_check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{len(exc.errors)} error(s) in content/", file=sys.stderr)
         return 1
     print(
-        f"content/ is valid: {len(bundle.topics)} topics, {len(bundle.faqs)} FAQ entries, {len(bundle.stories)} stories, "
-        f"{len(campaigns)} campaigns"
+        f"content/ is valid: {len(bundle.topics)} topics, {len(bundle.faqs)} FAQ entries, {len(bundle.stories)} "
+        f"stories, {len(campaigns)} campaigns"
     )
     print(selfcheck.summary_on(day))
     report = check_on(day, bundle, questions=questions, campaigns=campaigns, pages=pages, tz=tz)
@@ -439,7 +440,8 @@ async def _staff_list(session: AsyncSession, _args: argparse.Namespace, _passwor
     for member in await staff_repo.list_staff(session):
         linked = f"{member.chat_channel}:{member.chat_user_id}" if member.chat_channel else "-"
         lines.append(
-            f"{member.username}\t{member.role}\t{member.area_code or '-'}\t{'active' if member.active else 'inactive'}\tchat {linked}"
+            f"{member.username}\t{member.role}\t{member.area_code or '-'}\t"
+            f"{'active' if member.active else 'inactive'}\tchat {linked}"
         )
     return "\n".join(lines) or "no staff accounts yet: add one with `python -m bot staff add`"
 

@@ -141,7 +141,8 @@ def bar(value: float, top: float, *, colour: str = PALETTE[0]) -> Markup:
     share = min(100, max(1, 100 * value / top)) if value > 0 and top > 0 else 0
     return Markup(  # nosec B704  # numbers and a colour constant only
         '<svg class="chart-bar" viewBox="0 0 100 4" preserveAspectRatio="none" aria-hidden="true" focusable="false">'
-        f'<rect width="100" height="4" fill="{TRACK}"/><rect width="{_number(share)}" height="4" fill="{colour}"/></svg>'
+        f'<rect width="100" height="4" fill="{TRACK}"/><rect width="{_number(share)}" height="4" '
+        f'fill="{colour}"/></svg>'
     )
 
 
@@ -168,7 +169,8 @@ def horizontal_bars(
             f'<text x="{left - 8}" y="{_number(y + 15)}" text-anchor="end" fill="{TEXT}">{escape(shown)}</text>'
             f'<rect x="{left}" y="{_number(y + 4)}" width="{_number(w)}" height="{row_h - 8}" fill="{PALETTE[0]}">'
             f"<title>{escape(name)}: {_label(value)}{escape(unit)}</title></rect>"
-            f'<text x="{_number(left + w + 6)}" y="{_number(y + 15)}" fill="{TEXT}">{_label(value)}{escape(unit)}</text>'
+            f'<text x="{_number(left + w + 6)}" y="{_number(y + 15)}" '
+            f'fill="{TEXT}">{_label(value)}{escape(unit)}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # nosec B704  # every text in it is escaped; the rest are numbers

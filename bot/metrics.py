@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 OUTBOX_RESULTS = Counter(
     "caunoi_outbox_results",
-    "Outbox delivery attempts by channel and result: sent, retry, rate_limited (both tried again later), failed, unreachable, skipped",
+    "Outbox delivery attempts by channel and result: sent, retry, rate_limited (both tried again later), failed, "
+    "unreachable, skipped",
     ["channel", "result"],
 )
 OUTBOX_QUEUE = Gauge(

@@ -158,8 +158,8 @@ def _closed(turn: Turn, dialogue: Dialogue) -> list[Reply]:
         main_menu(
             turn,
             turn._(
-                "Sorry, questions for the dialogue “{topic}” closed on {deadline}. You can still ask about policies here "
-                "at any time, or send feedback with /phananh.",
+                "Sorry, questions for the dialogue “{topic}” closed on {deadline}. You can still ask about policies "
+                "here at any time, or send feedback with /phananh.",
                 topic=topic_of(dialogue, turn.locale),
                 deadline=turn.translator.format_datetime(dialogue.questions_close_at),
             ),
@@ -179,7 +179,8 @@ async def ask(turn: Turn) -> list[Reply]:
             main_menu(
                 turn,
                 turn._(
-                    "You have already sent {count} reports today. To keep the line open for everyone, please send more tomorrow.",
+                    "You have already sent {count} reports today. To keep the line open for everyone, please send "
+                    "more tomorrow.",
                     count=sent_today,
                 ),
             )
@@ -228,7 +229,8 @@ async def _send_question(turn: Turn, text: str) -> list[Reply]:
             Reply(
                 turn._(
                     "Sorry, many questions and reports have been sent from your network lately, so I cannot send yours "
-                    "right now. Your question is kept here: press “📨 Send again” in about an hour, or call your commune's office."
+                    "right now. Your question is kept here: press “📨 Send again” in about an hour, or call your "
+                    "commune's office."
                 ),
                 buttons=(
                     (Button(turn._("📨 Send again"), DialogueResend(id_of(dialogue)).pack()),),
@@ -259,7 +261,8 @@ async def _send_question(turn: Turn, text: str) -> list[Reply]:
         Reply(
             turn._(
                 "Thank you, your question for the dialogue “{topic}” has been received.\nTracking code: {code}\n"
-                "After the dialogue you will get the answer here. Other citizens of your area can support your question.",
+                "After the dialogue you will get the answer here. Other citizens of your area can support your "
+                "question.",
                 topic=topic_of(dialogue, turn.locale),
                 code=ticket.code,
             ),
@@ -336,8 +339,8 @@ async def vote(turn: Turn) -> list[Reply]:
             turn,
             dialogue,
             turn._(
-                "Sorry, this question has had many supports from your network lately, so yours cannot be counted right now. "
-                "Please press “Support” again in about an hour."
+                "Sorry, this question has had many supports from your network lately, so yours cannot be counted "
+                "right now. Please press “Support” again in about an hour."
             ),
         )
     counted = await dialogues.vote(turn.session, found[0].ticket_id, id_of(turn.citizen), turn.now)

@@ -217,7 +217,8 @@ async def on_forward(turn: Turn) -> list[Reply]:
         main_menu(
             turn,
             turn._(
-                "Your question has been passed to staff so that they can add an answer. Please ask me again in a few days."
+                "Your question has been passed to staff so that they can add an answer. Please ask me again in a few "
+                "days."
             ),
         )
     ]

@@ -76,7 +76,8 @@ async def _over_limit(turn: Turn) -> list[Reply] | None:
         main_menu(
             turn,
             turn._(
-                "You have already sent {count} reports today. To keep the line open for everyone, please send more tomorrow.",
+                "You have already sent {count} reports today. To keep the line open for everyone, please send more "
+                "tomorrow.",
                 count=sent_today,
             ),
         )
@@ -329,7 +330,8 @@ async def on_photos_done(turn: Turn) -> list[Reply]:
     return [
         Reply(
             turn._(
-                "If it helps, share the location (📎 → Location), or write the place in a few words. Otherwise press “Skip”."
+                "If it helps, share the location (📎 → Location), or write the place in a few words. Otherwise press "
+                "“Skip”."
             ),
             buttons=((Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)),
         )

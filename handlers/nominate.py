@@ -425,7 +425,8 @@ async def on_submit(turn: Turn) -> list[Reply]:
             turn,
             turn._(
                 "Thank you! The commune staff will read your story.\nCode: {code}\n"
-                "You will get a message here if it is published, or if it cannot be used. To check it, send /tracuu {code}.",
+                "You will get a message here if it is published, or if it cannot be used. To check it, send /tracuu "
+                "{code}.",
                 code=nomination.code,
             ),
         )

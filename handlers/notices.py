@@ -96,7 +96,8 @@ async def on_notice_text(turn: Turn) -> list[Reply]:
     return [
         Reply(
             turn._(
-                "This notice will go to {count} subscribed household(s) of {area} (at night it waits for the morning):\n\n{text}",
+                "This notice will go to {count} subscribed household(s) of {area} (at night it waits for the "
+                "morning):\n\n{text}",
                 count=reach,
                 area=_area_name(turn, staff),
                 text=text,

@@ -78,7 +78,8 @@ async def link(turn: Turn) -> list[Reply]:
     )
     area = turn.services.areas.get(staff.area_code) if staff.area_code else None
     text = turn._(
-        "Linked to the staff account {username}. Scope: {scope}. Send /canbo to see the reports, /unlink to end the link.",
+        "Linked to the staff account {username}. Scope: {scope}. Send /canbo to see the reports, /unlink to end the "
+        "link.",
         username=staff.username,
         scope=area.label if area else turn._("the whole province"),
     )

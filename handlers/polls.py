@@ -177,7 +177,8 @@ async def on_pick(turn: Turn) -> list[Reply]:
     chosen = choice_label(poll, index, turn.locale)
     if before is not None and before.choice is not None and before.choice != index:
         text = turn._(
-            "Changed: you now chose “{choice}” instead of “{before}”. To change your mind, press another choice before {closes}.",
+            "Changed: you now chose “{choice}” instead of “{before}”. To change your mind, press another choice "
+            "before {closes}.",
             choice=chosen,
             before=choice_label(poll, before.choice, turn.locale),
             closes=_closes(turn, poll),

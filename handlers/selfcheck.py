@@ -370,7 +370,8 @@ async def on_income_text(turn: Turn) -> list[Reply]:
         return [
             Reply(
                 turn._(
-                    "Sorry, I did not understand the amount. Please type it like this: 1tr2, 15 triệu một năm, 2.000.000"
+                    "Sorry, I did not understand the amount. Please type it like this: 1tr2, 15 triệu một năm, "
+                    "2.000.000"
                 )
             )
         ]
@@ -493,8 +494,10 @@ async def _result(turn: Turn, sc: dict, questions: list[Question]) -> list[Reply
                 else []
             ),
             turn._(
-                "Only the commune's review decides: there the household's income is estimated from the review questionnaire, "
-                "not from what the household says. If you think your household was missed, you can ask the commune to review it."
+                "Only the commune's review decides: there the household's income is estimated from the review "
+                "questionnaire, "
+                "not from what the household says. If you think your household was missed, you can ask the commune "
+                "to review it."
             ),
         ]
     )
@@ -586,7 +589,8 @@ def _meaning(turn: Turn, verdict: Verdict, names: dict[str, str], asked: bool) -
     rule = verdict.standard.poor_if_deficits_at_least
     if outcome is Outcome.under_line:
         text = turn._(
-            "Your income is at or below this line: your household may be poor or near-poor, depending on the indicators "
+            "Your income is at or below this line: your household may be poor or near-poor, depending on the "
+            "indicators "
             "of access to basic social services (employment, health, education, housing, water and sanitation, "
             "information): lacking {rule} or more makes a poor household, fewer a near-poor one.",
             rule=rule,
@@ -717,8 +721,10 @@ async def on_send(turn: Turn) -> list[Reply]:
         return [
             Reply(
                 turn._(
-                    "Sorry, many reports have been sent from your network lately, so I cannot send your request right now. "
-                    "It is kept here: press “📨 Send the request” again in about an hour, or call your commune's office."
+                    "Sorry, many reports have been sent from your network lately, so I cannot send your request "
+                    "right now. "
+                    "It is kept here: press “📨 Send the request” again in about an hour, or call your commune's "
+                    "office."
                 )
             ),
             *_confirm(turn, sc),

@@ -1,14 +1,13 @@
 """Database backups: SQLite through its online backup API, PostgreSQL through pg_dump / pg_restore.
 
-Backups and restored databases are 0600 files (storage/files.py). A SQLite backup is a consistent copy taken while the bot runs (other connections keep reading and
-writing), written by `VACUUM INTO`: the copy holds only what the database keeps, packed, so that
-once the retention rules have emptied old rows (storage/prune.py) the backup shrinks with them,
-where a page-by-page copy would carry every half-empty and free page of the file. It is checked
-(`PRAGMA integrity_check`, a schema revision present) before it replaces the target file, so a
-half-written backup never looks like a good one. A restore copies a checked backup into the
-database file through SQLite's online backup API, after keeping the current file beside it: the
-restored file is as compact as the backup.
-"""
+Backups and restored databases are 0600 files (storage/files.py). A SQLite backup is a consistent
+copy taken while the bot runs (other connections keep reading and writing), written by `VACUUM
+INTO`: the copy holds only what the database keeps, packed, so that once the retention rules have
+emptied old rows (storage/prune.py) the backup shrinks with them, where a page-by-page copy would
+carry every half-empty and free page of the file. It is checked (`PRAGMA integrity_check`, a schema
+revision present) before it replaces the target file, so a half-written backup never looks like a
+good one. A restore copies a checked backup into the database file through SQLite's online backup
+API, after keeping the current file beside it: the restored file is as compact as the backup."""
 
 from __future__ import annotations
 
@@ -146,7 +145,8 @@ def _backup_postgres(database_url: str, target: Path) -> str:
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-    return f"backup of PostgreSQL database {make_url(database_url).database} written to {target} ({target.stat().st_size:,} bytes)"
+    size = target.stat().st_size
+    return f"backup of PostgreSQL database {make_url(database_url).database} written to {target} ({size:,} bytes)"
 
 
 def _restore_postgres(database_url: str, source: Path) -> str:

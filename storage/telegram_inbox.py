@@ -2,9 +2,9 @@
 (the next getUpdates offset, or the webhook's answer), handled, then marked done.
 
 Whoever stores or takes a row holds it for LEASE; a row not done whose lease has ended belongs to a
-process that died and may be taken again, and so does one whose holder is gone (storage.holders). A done row loses its content at once (it held what the
-citizen wrote) and its id is kept for KEEP_DONE, so that a redelivery of the update is recognised.
-"""
+process that died and may be taken again, and so does one whose holder is gone (storage.holders). A
+done row loses its content at once (it held what the citizen wrote) and its id is kept for
+KEEP_DONE, so that a redelivery of the update is recognised."""
 
 from __future__ import annotations
 

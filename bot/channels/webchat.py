@@ -216,8 +216,8 @@ class WebChat:
                     429,
                     translator.gettext(
                         "Sorry, very many new conversations have started from your network lately, so the chat cannot "
-                        "start one more right now. Your message is kept: press “Try again” in about an hour, or call your "
-                        "commune's office."
+                        "start one more right now. Your message is kept: press “Try again” in about an hour, or call "
+                        "your commune's office."
                     ),
                 )
             replies = await self.engine.handle(incoming, CAPABILITIES)

@@ -219,7 +219,8 @@ def _read_photo(draft: Draft, upload: Any, limit: int) -> None:
 
 
 def buttons_of(draft: Draft, services: Services) -> list[list[dict]]:
-    """One button row per FAQ entry or story chosen, and one for the quiz, labelled in each language (as the CLI does)."""
+    """One button row per FAQ entry or story chosen, and one for the quiz, labelled in each language (as
+    the CLI does)."""
     rows: list[list[dict]] = []
     for faq_id in draft.faqs:
         entry = services.library.faq(faq_id)

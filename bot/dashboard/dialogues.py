@@ -297,7 +297,8 @@ async def detail(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/dialogues/{id:\d+}/questions/{question_id:\d+}/visibility", name="admin-dialogue-visibility")
 async def visibility(request: web.Request) -> web.StreamResponse:
-    """POST …/questions/TICKET/visibility (published=0|1): hide an inappropriate question from citizens, or show it again."""
+    """POST …/questions/TICKET/visibility (published=0|1): hide an inappropriate question from citizens, or
+    show it again."""
     form = await request.post()
     async with request.app[keys.SESSIONS]() as session:
         dialogue = await _find(request, session)

@@ -109,34 +109,41 @@ ERRORS = {
 # Replies staff often send, per kind; shown in the citizen's language, {code} and {due} filled in.
 COMMON_TEMPLATES = (
     N_(
-        "Thank you for your report {code}. We have received it and are looking into it; you will have an answer by {due}."
+        "Thank you for your report {code}. We have received it and are looking into it; you will have an answer by "
+        "{due}."
     ),
 )
 REPLY_TEMPLATES = {
     TicketKind.question: (
         N_(
-            "About your question: … If anything is unclear, reply here or come to the commune People's Committee during office hours."
+            "About your question: … If anything is unclear, reply here or come to the commune People's Committee "
+            "during office hours."
         ),
         N_(
-            "Your question needs the commune officer for social affairs to check your household's records. They will call you within a few days."
+            "Your question needs the commune officer for social affairs to check your household's records. They will "
+            "call you within a few days."
         ),
     ),
     TicketKind.feedback: (
         N_(
-            "Thank you for your feedback. We have passed it to the responsible department and will tell you what they decide."
+            "Thank you for your feedback. We have passed it to the responsible department and will tell you what "
+            "they decide."
         ),
     ),
     TicketKind.suggestion: (
         N_(
-            "Thank you for your suggestion. The commune People's Committee will consider it at its next meeting and tell you the result."
+            "Thank you for your suggestion. The commune People's Committee will consider it at its next meeting and "
+            "tell you the result."
         ),
     ),
     TicketKind.complaint: (
         N_(
-            "We have received your complaint. The commune review team will check your household's case again and meet you. Please have your ID card and household papers ready."
+            "We have received your complaint. The commune review team will check your household's case again and "
+            "meet you. Please have your ID card and household papers ready."
         ),
         N_(
-            "After checking again, the result for your household is: … If you still disagree, you can send a written complaint to the commune People's Committee."
+            "After checking again, the result for your household is: … If you still disagree, you can send a written "
+            "complaint to the commune People's Committee."
         ),
     ),
     TicketKind.problem: (
@@ -191,7 +198,8 @@ def _page_number(request: web.Request) -> int:
 
 @routes.get(f"{PREFIX}/inbox", name="admin-inbox")
 async def inbox(request: web.Request) -> web.Response:
-    """GET /admin/inbox?status=&kind=&topic=&area=&from=&to=&overdue=1&selfcheck=1&assignee=&q=&page=: the ticket list."""
+    """GET /admin/inbox?status=&kind=&topic=&area=&from=&to=&overdue=1&selfcheck=1&assignee=&q=&page=:
+    the ticket list."""
     staff, now, services = staff_of(request), now_of(request), request.app[keys.SERVICES]
     chosen, errors = _filter(request)
     number = _page_number(request)

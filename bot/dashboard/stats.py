@@ -37,7 +37,8 @@ class BadInput(ValueError):
 
 
 def chosen_area(request: web.Request, code: str) -> str | None:
-    """The commune to show: commune staff always their own (another one is a 404); others any commune, or None for all."""
+    """The commune to show: commune staff always their own (another one is a 404); others any commune,
+    or None for all."""
     areas = scope_areas(request)
     code = code.strip()
     if areas is not None:
@@ -68,7 +69,8 @@ def _period(request: web.Request) -> Period:
 
 @routes.get(f"{PREFIX}/stats", name="admin-stats")
 async def statistics(request: web.Request) -> web.Response:
-    """GET /admin/stats[?from=&to=&area=]: tickets, answers, ratings, subscribers, FAQ and notices in charts and tables."""
+    """GET /admin/stats[?from=&to=&area=]: tickets, answers, ratings, subscribers, FAQ and notices in
+    charts and tables."""
     try:
         area = chosen_area(request, request.query.get("area", ""))
         period = _period(request)
