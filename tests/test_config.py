@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
+from datetime import time
 from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, QuietTimes, load_settings
+from bot.logs import MASK, hide_settings_secrets, install_request_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +58,25 @@ def test_secrets_are_not_echoed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     with pytest.raises(ConfigError) as error:
         load_settings(_env_file=None)
     assert "secret value" not in str(error.value)
+
+
+def test_times_are_parsed_once_and_secrets_kept_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QUIET_HOURS", "22:15-05:45")
+    monkeypatch.setenv("PRUNE_AT", "04:10")
+    monkeypatch.setenv("ZALO_OA_ACCESS_TOKEN", "oa-access-value-1")
+    settings = load_settings(_env_file=None)
+    assert settings.quiet_hours == QuietTimes(time(22, 15), time(5, 45)) and settings.prune_at == time(4, 10)
+    assert "oa-access-value-1" not in repr(settings) and "oa-access-value-1" in settings.secrets()
+    copied = settings.model_copy(update={"quiet_hours": "", "metrics_token": "metrics-value-2"})
+    assert copied.quiet_hours is None and copied.metrics_token.get_secret_value() == "metrics-value-2"
+    install_request_ids()
+    hide_settings_secrets(copied)  # no list of names: every SecretStr setting is masked
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("test").info("tokens %s and %s", "oa-access-value-1", "metrics-value-2")
+    assert caplog.records[-1].getMessage() == f"tokens {MASK} and {MASK}"
 
 
 def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
