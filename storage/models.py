@@ -50,7 +50,11 @@ class Area(SQLModel, table=True):
 class Citizen(SQLModel, table=True):
     """One person on one channel. Personal fields stay empty until consent."""
 
-    __table_args__ = (UniqueConstraint("channel", "channel_user_id", name="uq_citizen_channel_user"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "channel_user_id", name="uq_citizen_channel_user"),
+        # Who receives notices, counted per commune from the index alone (storage/stats.py subscribers_by_area).
+        Index("ix_citizen_reachable", "area_code", "subscribed", "consent_at", "unreachable_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
