@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import re
 import time
 from datetime import timedelta
@@ -13,9 +14,13 @@ import pytest
 from aiohttp import web
 from sqlmodel import select
 
+from bot import keys
 from bot.app import create_app
+from bot.dashboard import ensure_admin
 from bot.dashboard.web import OPEN_PATHS, PREFIX, SESSION_COOKIE
 from handlers.engine import utc_now
+from storage import staff as staff_module
+from storage.db import create_engine, session_factory
 from storage.models import AuditEntry, Staff, StaffRole, StaffSession
 from tests.dashboard import COMMUNE, CSRF_FIELD, PASSWORD, add_staff, sign_in
 
@@ -283,6 +288,63 @@ async def test_the_language_switch_is_remembered(settings, aiohttp_client, sessi
 async def test_the_first_start_creates_an_admin_from_the_environment(settings, aiohttp_client, sessions) -> None:
     client = await aiohttp_client(create_app(settings.model_copy(update={"admin_password": "first-admin-pass"})))
     assert (await sign_in(client, "admin", "first-admin-pass")).csrf
+
+
+def starting_app(settings, sessions) -> web.Application:  # type: ignore[no-untyped-def]
+    """What `ensure_admin` reads of an app that is starting."""
+    app = web.Application()
+    app[keys.SETTINGS] = settings.model_copy(update={"admin_password": "first-admin-pass"})
+    app[keys.SESSIONS] = sessions
+    app[keys.CLOCK] = utc_now
+    return app
+
+
+@pytest.mark.parametrize("moment", ["before the name is checked", "after the name is checked"])
+async def test_a_process_that_loses_the_race_to_create_the_first_admin_still_starts(settings, sessions, monkeypatch,
+                                                                                   caplog, moment) -> None:
+    # Another process (its own engine) creates "admin" between this one's look for an admin and its insert.
+    other = create_engine(settings.database_url)
+    real_get_staff = staff_module.get_staff
+    raced = []
+
+    async def other_process_wins(session, username):  # type: ignore[no-untyped-def]
+        if username == "admin" and not raced:
+            raced.append(True)
+            await add_staff(session_factory(other), "admin", StaffRole.admin)
+            if moment == "after the name is checked":
+                return None
+        return await real_get_staff(session, username)
+
+    monkeypatch.setattr(staff_module, "get_staff", other_process_wins)
+    try:
+        with caplog.at_level(logging.INFO, logger="bot.dashboard"):
+            await ensure_admin(starting_app(settings, sessions))
+    finally:
+        await other.dispose()
+    async with sessions() as session:
+        admins = (await session.exec(select(Staff).where(Staff.role == StaffRole.admin))).all()
+    assert [staff.username for staff in admins] == ["admin"]
+    assert "created by another process" in caplog.text
+
+
+async def test_several_processes_starting_at_once_create_one_admin(settings, sessions) -> None:
+    engines = [create_engine(settings.database_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(ensure_admin(starting_app(settings, session_factory(engine))) for engine in engines))
+    finally:
+        await asyncio.gather(*(engine.dispose() for engine in engines))
+    async with sessions() as session:
+        admins = (await session.exec(select(Staff.username).where(Staff.role == StaffRole.admin))).all()
+    assert admins == ["admin"]
+
+
+async def test_a_start_goes_on_when_the_name_admin_belongs_to_an_officer(settings, sessions, caplog) -> None:
+    await add_staff(sessions, "admin", StaffRole.commune, COMMUNE)
+    with caplog.at_level(logging.WARNING, logger="bot.dashboard"):
+        await ensure_admin(starting_app(settings, sessions))
+    assert "there is no admin account" in caplog.text and "staff add" in caplog.text
+    async with sessions() as session:
+        assert (await session.exec(select(Staff.id).where(Staff.role == StaffRole.admin))).all() == []
 
 
 async def test_signed_in_staff_may_upload_up_to_the_media_limit_and_strangers_only_1_mb(settings, aiohttp_client, sessions) -> None:

@@ -34,7 +34,7 @@ from bot.dashboard.web import PREFIX, NavItem, guard
 from content.i18n import N_
 from storage import audit
 from storage.models import Staff, StaffRole
-from storage.staff import create_staff
+from storage.staff import StaffError, create_staff
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "admin"
@@ -82,10 +82,15 @@ def setup(app: web.Application) -> None:
 
 
 async def ensure_admin(app: web.Application) -> None:
-    """On the first start, create the account "admin" (ADMIN_PASSWORD, or a random one printed once)."""
+    """On the first start, create the account "admin" (ADMIN_PASSWORD, or a random one printed once).
+
+    Several processes may start at once on one database: the one that loses the race to create the
+    account goes on without it, and a start never fails for want of the first admin.
+    """
     settings = app[keys.SETTINGS]
+    admins = select(Staff.id).where(Staff.role == StaffRole.admin)
     async with app[keys.SESSIONS]() as session:
-        if (await session.exec(select(Staff.id).where(Staff.role == StaffRole.admin))).first() is not None:
+        if (await session.exec(admins)).first() is not None:
             return
         password = settings.admin_password.get_secret_value() or secrets.token_urlsafe(12)
         try:
@@ -102,9 +107,15 @@ async def ensure_admin(app: web.Application) -> None:
                 object_id=staff.username,
             )
             await session.commit()
-        except IntegrityError:
-            # Another process starting at the same moment created it first.
-            log.info("dashboard: the account 'admin' was created by another process")
+        except (IntegrityError, StaffError):
+            await session.rollback()
+            if (await session.exec(admins)).first() is not None:
+                log.info("dashboard: an admin account was created by another process starting at the same time")
+            else:
+                log.warning(
+                    "dashboard: there is no admin account and the name 'admin' is taken by another account; "
+                    "add one with: python -m bot staff add NAME --role admin"
+                )
             return
     if settings.admin_password:
         log.warning("dashboard: created the account 'admin' with the password from ADMIN_PASSWORD")
