@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp_jinja2
 import jinja2
@@ -183,92 +184,31 @@ def _scheduler(settings: Settings, clock):
             return
         scheduler = AsyncIOScheduler(timezone=settings.tz)
         scheduler.add_listener(metrics.count_job, metrics.JOB_EVENTS)
-        scheduler.add_job(
-            _daily_reminders,
-            CronTrigger(hour=7, minute=30, timezone=settings.tz),
-            args=[app, clock],
-            id="officer-reminders",
-            replace_existing=True,
-            misfire_grace_time=3600,
-            coalesce=True,
+        sessions, services = app[keys.SESSIONS], app[keys.SERVICES]
+
+        def daily(hour: int, minute: int) -> CronTrigger:
+            return CronTrigger(hour=hour, minute=minute, timezone=settings.tz)
+
+        jobs = (  # id, task, when, its arguments, whether it also runs at the start
+            ("officer-reminders", _daily_reminders, daily(7, 30), [app, clock], False),
+            ("broadcasts", _queue_broadcasts, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), [app, clock], True),
+            ("quiz-contests", announce_finished, IntervalTrigger(minutes=5), [sessions, services, clock], True),
+            ("polls", polls.tick, IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS), [sessions, services, clock], True),
+            ("report-jobs", sweep_report_jobs, IntervalTrigger(minutes=5), [sessions, clock], False),
+            ("address-counts", _prune_address_counts, IntervalTrigger(hours=1), [app, clock], False),
+            ("faq-summaries", _summarise_faq_usage, IntervalTrigger(minutes=30), [app, clock], True),
+            ("notice-tally", _fold_notice_tally, IntervalTrigger(seconds=TALLY_FOLD_SECONDS), [app], False),
+            ("retention", _prune, daily(settings.prune_at.hour, settings.prune_at.minute), [app, clock], False),
         )
-        scheduler.add_job(
-            _queue_broadcasts,
-            IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS),
-            args=[app, clock],
-            id="broadcasts",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(UTC),
-        )
-        scheduler.add_job(
-            announce_finished,
-            IntervalTrigger(minutes=5),
-            args=[app[keys.SESSIONS], app[keys.SERVICES], clock],
-            id="quiz-contests",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(UTC),
-        )
-        scheduler.add_job(
-            polls.tick,
-            IntervalTrigger(seconds=BROADCAST_CHECK_SECONDS),
-            args=[app[keys.SESSIONS], app[keys.SERVICES], clock],
-            id="polls",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(UTC),
-        )
-        scheduler.add_job(
-            sweep_report_jobs,
-            IntervalTrigger(minutes=5),
-            args=[app[keys.SESSIONS], clock],
-            id="report-jobs",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
-        scheduler.add_job(
-            _prune_address_counts,
-            IntervalTrigger(hours=1),
-            args=[app, clock],
-            id="address-counts",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
-        scheduler.add_job(
-            _summarise_faq_usage,
-            IntervalTrigger(minutes=30),
-            args=[app, clock],
-            id="faq-summaries",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(UTC),
-        )
-        scheduler.add_job(
-            _fold_notice_tally,
-            IntervalTrigger(seconds=TALLY_FOLD_SECONDS),
-            args=[app],
-            id="notice-tally",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
-        scheduler.add_job(
-            _prune,
-            CronTrigger(hour=settings.prune_at.hour, minute=settings.prune_at.minute, timezone=settings.tz),
-            args=[app, clock],
-            id="retention",
-            replace_existing=True,
-            misfire_grace_time=3600,
-            coalesce=True,
-            max_instances=1,
-        )
+        for job_id, task, trigger, args, at_start in jobs:
+            # A job never runs twice at once and runs missed meanwhile fold into one; a daily one
+            # still runs when the process was busy at its time, up to an hour late.
+            options: dict[str, Any] = {"misfire_grace_time": 3600} if isinstance(trigger, CronTrigger) else {}
+            if at_start:
+                options["next_run_time"] = datetime.now(UTC)
+            scheduler.add_job(
+                task, trigger, args=args, id=job_id, replace_existing=True, coalesce=True, max_instances=1, **options
+            )
         async with app[keys.SESSIONS]() as session:
             campaigns = await stored_campaigns(session, [area.code for area in app[keys.SERVICES].areas.records])
         if not campaigns:
