@@ -17,6 +17,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import keys
+from bot.dashboard.editor import Editor, Item, add_routes
 from bot.dashboard.web import (
     MAX_FIELD,
     PREFIX,
@@ -32,7 +33,7 @@ from bot.dashboard.web import (
     translator_of,
 )
 from content.check import REVIEW_DAYS, entries_to_review, review_until
-from content.i18n import N_, Translator
+from content.i18n import N_
 from content.importer import faq_entry, faq_row, load_bundle, story, story_row, validate_faq, validate_story
 from content.library import Library
 from content.loader import ContentError, ContentInvalid
@@ -128,14 +129,59 @@ async def content_list(request: web.Request) -> web.Response:
     )
 
 
-@routes.get(f"{PREFIX}/content/faq/new", name="admin-content-faq-new")
-@roles(*EDITORS)
-async def faq_new(request: web.Request) -> web.Response:
-    """GET /admin/content/faq/new[?question=ID]: an empty form, or one holding an unanswered question."""
-    form: dict[str, Any] = {"published": True, "sources": _pad([])}
-    question_id = request.query.get("question", "")
-    async with reading(request) as session:
-        bundle = await load_bundle(session)
+class ContentEditor(Editor[Item]):
+    """FAQ entries and stories: checked by the content loader; a save rebuilds the search index."""
+
+    audit = "content"
+    messages = ERROR_MESSAGES
+    unnamed_field = "general"
+
+    def field_name(self, field: str) -> str:
+        """As the base does, and "sources.0.date" → "source_0_date" (the rows of the sources)."""
+        name = super().field_name(field)
+        if name.startswith("sources_") and name.count("_") >= 2:
+            number, _, part = name[len("sources_") :].partition("_")
+            name = f"source_{number}_{part}"
+        return name
+
+    async def set_published(self, session: Any, row: Any, published: bool, request: web.Request) -> None:
+        """Publish or withdraw the row."""
+        await content_edit.set_published(session, row, published, now_of(request))
+
+    async def saved(self, request: web.Request, session: Any) -> None:
+        """Rebuild this process's search index."""
+        await rebuild(session, request.app[keys.SERVICES].library)
+
+
+class FaqEditor(ContentEditor[FaqEntry]):
+    """FAQ entries; a new one may answer an unanswered question (?question=ID), which then leaves the list."""
+
+    path = f"{PREFIX}/content/faq"
+    route = "admin-content-faq"
+    id_name = "faq_id"
+    template = "admin/content/faq.html"
+    object_type = "faq"
+
+    async def get(self, session: Any, item_id: str) -> Any:
+        """The stored row."""
+        return await content_edit.get_faq(session, item_id)
+
+    def item(self, row: Any) -> FaqEntry:
+        """The row as an entry."""
+        return faq_entry(row)
+
+    def form(self, item: FaqEntry) -> dict[str, Any]:
+        """The entry's form fields."""
+        return _faq_form(item)
+
+    def posted(self, post: MultiDictProxy[Any]) -> dict[str, Any]:
+        """The posted form fields."""
+        return _posted_faq_form(post)
+
+    async def blank(self, request: web.Request, session: Any, bundle: ContentBundle) -> dict[str, Any]:
+        """An empty form, or one holding the unanswered question ?question=ID."""
+        form: dict[str, Any] = {"published": True, "sources": _pad([])}
+        question_id = request.query.get("question", "")
         if question_id:
             question = await content_edit.get_unanswered(session, _int(question_id))
             if question is None:
@@ -149,85 +195,47 @@ async def faq_new(request: web.Request) -> web.Response:
                     "topic": _likely_topic(request, question.text),
                 }
             )
-    return _faq_page(request, form, bundle, new=True)
+        return form
 
+    async def check(
+        self, request: web.Request, session: Any, form: dict[str, Any], bundle: ContentBundle, stored: Any
+    ) -> FaqEntry:
+        """Checked by the loader's rules."""
+        return _checked_faq(form, bundle, stored_entry=faq_entry(stored) if stored else None)
 
-@routes.post(f"{PREFIX}/content/faq/new", name="admin-content-faq-create")
-@roles(*EDITORS)
-async def faq_create(request: web.Request) -> web.StreamResponse:
-    """POST /admin/content/faq/new: action=preview shows the entry, anything else saves it."""
-    return await _submit_faq(request, None)
-
-
-@routes.get(r"/admin/content/faq/{faq_id:[a-z0-9-]{1,100}}", name="admin-content-faq")
-@roles(*EDITORS)
-async def faq_edit(request: web.Request) -> web.Response:
-    """GET /admin/content/faq/ID: the entry's form and how citizens see it now."""
-    async with reading(request) as session:
-        row = await content_edit.get_faq(session, request.match_info["faq_id"])
-        if row is None:
-            raise web.HTTPNotFound()
-        bundle = await load_bundle(session)
-    entry = faq_entry(row)
-    return _faq_page(request, _faq_form(entry), bundle, new=False, preview=entry, updated_at=row.updated_at)
-
-
-@routes.post(r"/admin/content/faq/{faq_id:[a-z0-9-]{1,100}}", name="admin-content-faq-save")
-@roles(*EDITORS)
-async def faq_save(request: web.Request) -> web.StreamResponse:
-    """POST /admin/content/faq/ID: action=preview shows the changed entry, anything else saves it."""
-    return await _submit_faq(request, request.match_info["faq_id"])
-
-
-@routes.post(r"/admin/content/faq/{faq_id:[a-z0-9-]{1,100}}/publish", name="admin-content-faq-publish")
-@roles(*EDITORS)
-async def faq_publish(request: web.Request) -> web.StreamResponse:
-    """POST /admin/content/faq/ID/publish: action=publish|unpublish."""
-    publish = await _publish_action(request)
-    faq_id = request.match_info["faq_id"]
-    async with request.app[keys.SESSIONS]() as session:
-        row = await content_edit.get_faq(session, faq_id)
-        if row is None:
-            raise web.HTTPNotFound()
-        await content_edit.set_published(session, row, publish, now_of(request))
-        await record(
-            session, request, "content.publish" if publish else "content.unpublish", object_type="faq", object_id=faq_id
-        )
-        await session.commit()
-        await rebuild(session, request.app[keys.SERVICES].library)
-    raise redirect(request, "admin-content-faq", {"saved": "1"}, faq_id=faq_id)
-
-
-async def _submit_faq(request: web.Request, faq_id: str | None) -> web.StreamResponse:
-    """Check a posted entry; show it (preview or errors) or save it, refresh the index, log it."""
-    post = await request.post()
-    form = _posted_faq_form(post)
-    if faq_id is not None:
-        form["id"] = faq_id
-    now = now_of(request)
-    async with request.app[keys.SESSIONS]() as session:
-        stored = await content_edit.get_faq(session, faq_id) if faq_id else None
-        if faq_id is not None and stored is None:
-            raise web.HTTPNotFound()
-        bundle = await load_bundle(session)
-        try:
-            entry = _checked_faq(form, bundle, stored_entry=faq_entry(stored) if stored else None)
-        except ContentInvalid as invalid:
-            return _faq_page(request, form, bundle, new=faq_id is None, errors=invalid.errors, status=400)
-        if post.get("action") == "preview":
-            return _faq_page(request, form, bundle, new=faq_id is None, preview=entry, previewing=True)
+    async def save(self, request: web.Request, session: Any, item: FaqEntry, form: dict[str, Any]) -> dict[str, Any]:
+        """Save the entry; the question it answers leaves the unanswered list."""
+        now = now_of(request)
+        await content_edit.save_faq(session, faq_row(item, 0, now), now)
         question = await _linked_question(session, form)
-        await content_edit.save_faq(session, faq_row(entry, 0, now), now)
-        detail = {"from_question": question.text} if question else {}
-        action = "content.create" if stored is None else "content.edit"
-        await record(
-            session, request, action, object_type="faq", object_id=entry.id, published=entry.published, **detail
-        )
-        if question is not None:
-            await content_edit.remove_unanswered(session, question.id or 0)
-        await session.commit()
-        await rebuild(session, request.app[keys.SERVICES].library)
-    raise redirect(request, "admin-content-faq", {"saved": "1"}, faq_id=entry.id)
+        if question is None:
+            return {}
+        await content_edit.remove_unanswered(session, question.id or 0)
+        return {"from_question": question.text}
+
+    async def context(
+        self, request: web.Request, form: dict[str, Any], bundle: ContentBundle, preview: FaqEntry | None
+    ) -> dict[str, Any]:
+        """The topics and the ids a replacement may name."""
+        return {"topics": bundle.topics, "entry_ids": [entry.id for entry in bundle.faqs]}
+
+    async def shown(self, request: web.Request, item: FaqEntry) -> list[dict[str, Any]]:
+        """The answer in each language exactly as the bot sends it, with the buttons under it."""
+        services = request.app[keys.SERVICES]
+        today = today_of(request)
+        shown = []
+        for locale in LOCALES:
+            translator = services.catalogs.get(locale)
+            shown.append(
+                {
+                    "locale": locale,
+                    "question": item.text(locale).question,
+                    "text": answer_text(item, translator, today),
+                    "buttons": [translator.gettext("👍 Helpful"), translator.gettext("👎 Not helpful")],
+                    "valid_today": item.is_valid_on(today),
+                }
+            )
+        return shown
 
 
 def _checked_faq(form: dict[str, Any], bundle: Any, *, stored_entry: FaqEntry | None) -> FaqEntry:
@@ -242,58 +250,6 @@ async def _linked_question(session: Any, form: dict[str, Any]) -> Any:
     """The unanswered question this entry was made from, if any (and if still listed)."""
     question_id = form.get("from_question", "")
     return await content_edit.get_unanswered(session, _int(question_id)) if question_id else None
-
-
-def _faq_page(
-    request: web.Request,
-    form: dict[str, Any],
-    bundle: Any,
-    *,
-    new: bool,
-    preview: FaqEntry | None = None,
-    errors: list[ContentError] | None = None,
-    previewing: bool = False,
-    updated_at: Any = None,
-    status: int = 200,
-) -> web.Response:
-    by_field, general = _error_messages(errors or [], translator_of(request))
-    return render(
-        request,
-        "admin/content/faq.html",
-        {
-            "form": form,
-            "new": new,
-            "topics": bundle.topics,
-            "entry_ids": [entry.id for entry in bundle.faqs],
-            "errors": by_field,
-            "general_errors": general,
-            "preview": _faq_preview(request, preview) if preview else None,
-            "previewing": previewing,
-            "saved": request.query.get("saved") == "1",
-            "updated_at": updated_at,
-            "published": preview.published if preview and not previewing else None,
-        },
-        status=status,
-    )
-
-
-def _faq_preview(request: web.Request, entry: FaqEntry) -> list[dict[str, Any]]:
-    """The answer in each language exactly as the bot sends it, with the buttons under it."""
-    services = request.app[keys.SERVICES]
-    today = today_of(request)
-    shown = []
-    for locale in LOCALES:
-        translator = services.catalogs.get(locale)
-        shown.append(
-            {
-                "locale": locale,
-                "question": entry.text(locale).question,
-                "text": answer_text(entry, translator, today),
-                "buttons": [translator.gettext("👍 Helpful"), translator.gettext("👎 Not helpful")],
-                "valid_today": entry.is_valid_on(today),
-            }
-        )
-    return shown
 
 
 def _faq_form(entry: FaqEntry) -> dict[str, Any]:
@@ -380,148 +336,77 @@ def _faq_item(form: dict[str, Any], stored: FaqEntry | None) -> dict[str, Any]:
 # ---- stories -----------------------------------------------------------------------------
 
 
-@routes.get(f"{PREFIX}/content/stories/new", name="admin-content-story-new")
-@roles(*EDITORS)
-async def story_new(request: web.Request) -> web.Response:
-    """GET /admin/content/stories/new: an empty story form."""
-    return await _story_page(request, {"published": True}, new=True)
+class StoryEditor(ContentEditor[Story]):
+    """Stories: their commune must be one of the province's; a draft is previewed as if published."""
 
+    path = f"{PREFIX}/content/stories"
+    route = "admin-content-story"
+    id_name = "story_id"
+    template = "admin/content/story.html"
+    object_type = "story"
 
-@routes.post(f"{PREFIX}/content/stories/new", name="admin-content-story-create")
-@roles(*EDITORS)
-async def story_create(request: web.Request) -> web.StreamResponse:
-    """POST /admin/content/stories/new: preview or save a new story."""
-    return await _submit_story(request, None)
+    async def get(self, session: Any, item_id: str) -> Any:
+        """The stored row."""
+        return await content_edit.get_story(session, item_id)
 
+    def item(self, row: Any) -> Story:
+        """The row as a story."""
+        return story(row)
 
-@routes.get(r"/admin/content/stories/{story_id:[a-z0-9-]{1,100}}", name="admin-content-story")
-@roles(*EDITORS)
-async def story_edit(request: web.Request) -> web.Response:
-    """GET /admin/content/stories/ID: the story's form and how citizens see it."""
-    async with reading(request) as session:
-        row = await content_edit.get_story(session, request.match_info["story_id"])
-    if row is None:
-        raise web.HTTPNotFound()
-    item = story(row)
-    return await _story_page(request, _story_form(item), new=False, preview=item)
+    def form(self, item: Story) -> dict[str, Any]:
+        """The story's form fields."""
+        return _story_form(item)
 
+    def posted(self, post: MultiDictProxy[Any]) -> dict[str, Any]:
+        """The posted form fields."""
+        return _posted_story_form(post)
 
-@routes.post(r"/admin/content/stories/{story_id:[a-z0-9-]{1,100}}", name="admin-content-story-save")
-@roles(*EDITORS)
-async def story_save(request: web.Request) -> web.StreamResponse:
-    """POST /admin/content/stories/ID: preview or save the changed story."""
-    return await _submit_story(request, request.match_info["story_id"])
-
-
-@routes.post(r"/admin/content/stories/{story_id:[a-z0-9-]{1,100}}/publish", name="admin-content-story-publish")
-@roles(*EDITORS)
-async def story_publish(request: web.Request) -> web.StreamResponse:
-    """POST /admin/content/stories/ID/publish: action=publish|unpublish."""
-    publish = await _publish_action(request)
-    story_id = request.match_info["story_id"]
-    async with request.app[keys.SESSIONS]() as session:
-        row = await content_edit.get_story(session, story_id)
-        if row is None:
-            raise web.HTTPNotFound()
-        await content_edit.set_published(session, row, publish, now_of(request))
-        await record(
-            session,
-            request,
-            "content.publish" if publish else "content.unpublish",
-            object_type="story",
-            object_id=story_id,
+    async def check(
+        self, request: web.Request, session: Any, form: dict[str, Any], bundle: ContentBundle, stored: Any
+    ) -> Story:
+        """Checked by the loader's rules; the stored image stays."""
+        if stored is None and form["id"] in RESERVED_IDS:
+            raise ContentInvalid([ContentError("dashboard", form["id"], "id", "reserved")])
+        return validate_story(
+            _story_item(form, stored.image if stored else None),
+            bundle,
+            [area.code for area in request.app[keys.SERVICES].areas.records],
+            new=stored is None,
         )
-        await session.commit()
-        await rebuild(session, request.app[keys.SERVICES].library)
-    raise redirect(request, "admin-content-story", {"saved": "1"}, story_id=story_id)
 
-
-async def _submit_story(request: web.Request, story_id: str | None) -> web.StreamResponse:
-    """Check a posted story; show it (preview or errors) or save it, refresh, log it."""
-    post = await request.post()
-    form = _posted_story_form(post)
-    if story_id is not None:
-        form["id"] = story_id
-    now = now_of(request)
-    services = request.app[keys.SERVICES]
-    async with request.app[keys.SESSIONS]() as session:
-        stored = await content_edit.get_story(session, story_id) if story_id else None
-        if story_id is not None and stored is None:
-            raise web.HTTPNotFound()
-        bundle = await load_bundle(session)
-        try:
-            if stored is None and form["id"] in RESERVED_IDS:
-                raise ContentInvalid([ContentError("dashboard", form["id"], "id", "reserved")])
-            item = validate_story(
-                _story_item(form, stored.image if stored else None),
-                bundle,
-                [area.code for area in services.areas.records],
-                new=stored is None,
-            )
-        except ContentInvalid as invalid:
-            return await _story_page(request, form, new=story_id is None, errors=invalid.errors, status=400)
-        if post.get("action") == "preview":
-            return await _story_page(request, form, new=story_id is None, preview=item, previewing=True)
+    async def save(self, request: web.Request, session: Any, item: Story, form: dict[str, Any]) -> dict[str, Any]:
+        """Save the story."""
+        now = now_of(request)
         await content_edit.save_story(session, story_row(item, 0, now), now)
-        await record(
-            session,
-            request,
-            "content.create" if stored is None else "content.edit",
-            object_type="story",
-            object_id=item.id,
-            published=item.published,
-        )
-        await session.commit()
-        await rebuild(session, services.library)
-    raise redirect(request, "admin-content-story", {"saved": "1"}, story_id=item.id)
+        return {}
+
+    async def context(
+        self, request: web.Request, form: dict[str, Any], bundle: ContentBundle, preview: Story | None
+    ) -> dict[str, Any]:
+        """The communes a story may be from."""
+        return {"communes": request.app[keys.SERVICES].areas.communes()}
+
+    async def shown(self, request: web.Request, item: Story) -> list[dict[str, Any]]:
+        """The story in each of its languages, composed by the bot's own handler."""
+        services: Services = request.app[keys.SERVICES]
+        library = Library(ContentBundle(stories=(_as_published(item),)))
+        shown = []
+        for locale in (locale for locale in LOCALES if locale in item.texts):
+            turn = Turn(
+                incoming=Incoming(channel="preview", user_id="preview"),
+                citizen=Citizen(channel="preview", channel_user_id="preview"),
+                session=None,  # type: ignore[arg-type]  # showing a story reads no database
+                services=Services(areas=services.areas, catalogs=services.catalogs, library=library, tz=services.tz),
+                translator=services.catalogs.get(locale),
+                now=now_of(request),
+                pressed=StoryShow(item.id),
+            )
+            shown.append({"locale": locale, "replies": _replies_json(await show_story(turn))})
+        return shown
 
 
-async def _story_page(
-    request: web.Request,
-    form: dict[str, Any],
-    *,
-    new: bool,
-    preview: Story | None = None,
-    errors: list[ContentError] | None = None,
-    previewing: bool = False,
-    status: int = 200,
-) -> web.Response:
-    by_field, general = _error_messages(errors or [], translator_of(request))
-    return render(
-        request,
-        "admin/content/story.html",
-        {
-            "form": form,
-            "new": new,
-            "communes": request.app[keys.SERVICES].areas.communes(),
-            "errors": by_field,
-            "general_errors": general,
-            "previewing": previewing,
-            "saved": request.query.get("saved") == "1",
-            "preview": await _story_preview(request, preview) if preview else None,
-            "published": preview.published if preview and not previewing else None,
-        },
-        status=status,
-    )
-
-
-async def _story_preview(request: web.Request, item: Story) -> list[dict[str, Any]]:
-    """The story in each of its languages, composed by the bot's own handler."""
-    services: Services = request.app[keys.SERVICES]
-    library = Library(ContentBundle(stories=(_as_published(item),)))
-    shown = []
-    for locale in (locale for locale in LOCALES if locale in item.texts):
-        turn = Turn(
-            incoming=Incoming(channel="preview", user_id="preview"),
-            citizen=Citizen(channel="preview", channel_user_id="preview"),
-            session=None,  # type: ignore[arg-type]  # showing a story reads no database
-            services=Services(areas=services.areas, catalogs=services.catalogs, library=library, tz=services.tz),
-            translator=services.catalogs.get(locale),
-            now=now_of(request),
-            pressed=StoryShow(item.id),
-        )
-        shown.append({"locale": locale, "replies": _replies_json(await show_story(turn))})
-    return shown
+add_routes(routes, FaqEditor(), *EDITORS)
+add_routes(routes, StoryEditor(), *EDITORS)
 
 
 def _story_form(item: Story) -> dict[str, Any]:
@@ -698,29 +583,6 @@ def _picks(request: web.Request, typed: str, entries: tuple[FaqEntry, ...]) -> l
 # ---- helpers -----------------------------------------------------------------------------
 
 
-def _error_messages(errors: list[ContentError], translator: Translator) -> tuple[dict[str, list[str]], list[str]]:
-    """Errors by form field ("vi.answer" → "vi_answer"), in the staff member's language; and all of them as lines."""
-    by_field: dict[str, list[str]] = {}
-    lines = []
-    for error in errors:
-        message = _translated(error.message, translator)
-        name = error.field.replace(".", "_") or "general"
-        if name.startswith("sources_") and name.count("_") >= 2:
-            number, _, part = name[len("sources_") :].partition("_")
-            name = f"source_{number}_{part}"
-        by_field.setdefault(name, []).append(message)
-        lines.append(message)
-    return by_field, lines
-
-
-def _translated(message: str, translator: Translator) -> str:
-    for pattern, text in ERROR_MESSAGES:
-        found = pattern.search(message)
-        if found:
-            return translator.gettext(text).format(**found.groupdict())
-    return message
-
-
 def _message(request: web.Request) -> str:
     translator = translator_of(request)
     if request.query.get("done"):
@@ -780,13 +642,6 @@ def _lines(text: str) -> list[str]:
 
 def _int(text: str) -> int:
     return int(text) if text.isdigit() and len(text) <= 18 else 0
-
-
-async def _publish_action(request: web.Request) -> bool:
-    action = form_text(await request.post(), "action", MAX_FIELD)
-    if action not in ("publish", "unpublish"):
-        raise web.HTTPBadRequest(text="unknown action")
-    return action == "publish"
 
 
 def _as_published(item: Story) -> Story:

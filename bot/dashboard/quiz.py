@@ -21,6 +21,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import charts, keys
+from bot.dashboard.editor import Editor, add_routes
 from bot.dashboard.web import (
     MAX_FIELD,
     PREFIX,
@@ -36,7 +37,7 @@ from bot.dashboard.web import (
     today_of,
     translator_of,
 )
-from content.i18n import N_, Translator
+from content.i18n import N_
 from content.importer import load_bundle
 from content.loader import ContentError, ContentInvalid
 from content.model import ContentBundle
@@ -314,122 +315,71 @@ async def questions_list(request: web.Request) -> web.Response:
     )
 
 
-@routes.get(f"{PREFIX}/quiz/questions/new", name="admin-quiz-question-new")
-@roles(*EDITORS)
-async def question_new(request: web.Request) -> web.Response:
-    """GET /admin/quiz/questions/new: an empty question form."""
-    async with reading(request) as session:
-        bundle = await load_bundle(session)
-    return _question_page(request, {"published": True, "answer": ""}, bundle, new=True)
+class QuestionEditor(Editor[QuizQuestion]):
+    """Quiz questions: checked by `content.quiz`; rounds read the published ones from the database."""
 
+    path = f"{PREFIX}/quiz/questions"
+    route = "admin-quiz-question"
+    id_name = "question_id"
+    template = "admin/quiz/question.html"
+    object_type = "quiz_question"
+    audit = "quiz.question"
+    messages = ERROR_MESSAGES
+    unnamed_field = "answer"
 
-@routes.post(f"{PREFIX}/quiz/questions/new", name="admin-quiz-question-create")
-@roles(*EDITORS)
-async def question_create(request: web.Request) -> web.StreamResponse:
-    """POST /admin/quiz/questions/new: action=preview shows the question, anything else saves it."""
-    return await _submit_question(request, None)
+    async def get(self, session: Any, item_id: str) -> Any:
+        """The stored row."""
+        return await quiz_repo.get_question(session, item_id)
 
+    def item(self, row: Any) -> QuizQuestion:
+        """The row as a question."""
+        return question_of(row.id, row.topic, row.faq_id, row.answer, row.texts, row.published)
 
-@routes.get(r"/admin/quiz/questions/{question_id:[a-z0-9-]{1,100}}", name="admin-quiz-question")
-@roles(*EDITORS)
-async def question_edit(request: web.Request) -> web.Response:
-    """GET /admin/quiz/questions/ID: the question's form and how citizens see it now."""
-    async with reading(request) as session:
-        row = await quiz_repo.get_question(session, request.match_info["question_id"])
-        if row is None:
-            raise web.HTTPNotFound()
-        bundle = await load_bundle(session)
-    question = question_of(row.id, row.topic, row.faq_id, row.answer, row.texts, row.published)
-    return _question_page(
-        request, _question_form(question), bundle, new=False, preview=question, updated_at=row.updated_at
-    )
+    def form(self, item: QuizQuestion) -> dict[str, Any]:
+        """The question's form fields."""
+        return _question_form(item)
 
+    def posted(self, post: MultiDictProxy[Any]) -> dict[str, Any]:
+        """The posted form fields."""
+        return _posted_question_form(post)
 
-@routes.post(r"/admin/quiz/questions/{question_id:[a-z0-9-]{1,100}}", name="admin-quiz-question-save")
-@roles(*EDITORS)
-async def question_save(request: web.Request) -> web.StreamResponse:
-    """POST /admin/quiz/questions/ID: action=preview shows the changed question, anything else saves it."""
-    return await _submit_question(request, request.match_info["question_id"])
+    async def blank(self, request: web.Request, session: Any, bundle: ContentBundle) -> dict[str, Any]:
+        """An empty form, no right answer marked."""
+        return {"published": True, "answer": ""}
 
+    async def check(
+        self, request: web.Request, session: Any, form: dict[str, Any], bundle: ContentBundle, stored: Any
+    ) -> QuizQuestion:
+        """Checked like quiz.yaml; a new question's id must be free."""
+        if stored is None and (form["id"] in RESERVED_IDS or await quiz_repo.get_question(session, form["id"])):
+            raise ContentInvalid([ContentError(QUIZ_FILE, form["id"], "id", "used by another question")])
+        return parse_quiz({"questions": [_question_item(form)]}, faqs=bundle.faqs, topics=bundle.topics)[0]
 
-@routes.post(r"/admin/quiz/questions/{question_id:[a-z0-9-]{1,100}}/publish", name="admin-quiz-question-publish")
-@roles(*EDITORS)
-async def question_publish(request: web.Request) -> web.StreamResponse:
-    """POST /admin/quiz/questions/ID/publish: action=publish|unpublish."""
-    action = form_text(await request.post(), "action", MAX_FIELD)
-    if action not in ("publish", "unpublish"):
-        raise web.HTTPBadRequest(text="unknown action")
-    question_id = request.match_info["question_id"]
-    async with request.app[keys.SESSIONS]() as session:
-        row = await quiz_repo.get_question(session, question_id)
-        if row is None:
-            raise web.HTTPNotFound()
-        await quiz_repo.set_question_published(session, row, action == "publish", now_of(request))
-        await record(session, request, f"quiz.question.{action}", object_type="quiz_question", object_id=question_id)
-        await session.commit()
-    raise redirect(request, "admin-quiz-question", {"saved": "1"}, question_id=question_id)
-
-
-async def _submit_question(request: web.Request, question_id: str | None) -> web.StreamResponse:
-    """Check a posted question; show it (preview or errors) or save it and log it."""
-    post = await request.post()
-    form = _posted_question_form(post)
-    if question_id is not None:
-        form["id"] = question_id
-    async with request.app[keys.SESSIONS]() as session:
-        stored = await quiz_repo.get_question(session, question_id) if question_id else None
-        if question_id is not None and stored is None:
-            raise web.HTTPNotFound()
-        bundle = await load_bundle(session)
-        try:
-            if stored is None and (form["id"] in RESERVED_IDS or await quiz_repo.get_question(session, form["id"])):
-                raise ContentInvalid([ContentError(QUIZ_FILE, form["id"], "id", "used by another question")])
-            question = parse_quiz({"questions": [_question_item(form)]}, faqs=bundle.faqs, topics=bundle.topics)[0]
-        except ContentInvalid as invalid:
-            return _question_page(request, form, bundle, new=stored is None, errors=invalid.errors, status=400)
-        if post.get("action") == "preview":
-            return _question_page(request, form, bundle, new=stored is None, preview=question, previewing=True)
+    async def save(
+        self, request: web.Request, session: Any, item: QuizQuestion, form: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Save the question."""
         row = QuizQuestionRow(
-            id=question.id,
-            texts=quiz_texts(question),
-            answer=question.answer,
-            faq_id=question.faq_id,
-            topic=question.topic,
-            published=question.published,
+            id=item.id,
+            texts=quiz_texts(item),
+            answer=item.answer,
+            faq_id=item.faq_id,
+            topic=item.topic,
+            published=item.published,
         )
         await quiz_repo.save_question(session, row, now_of(request))
-        await record(
-            session,
-            request,
-            "quiz.question.create" if stored is None else "quiz.question.edit",
-            object_type="quiz_question",
-            object_id=question.id,
-            published=question.published,
-        )
-        await session.commit()
-    raise redirect(request, "admin-quiz-question", {"saved": "1"}, question_id=question.id)
+        return {}
 
+    async def set_published(self, session: Any, row: Any, published: bool, request: web.Request) -> None:
+        """Put the question in the quiz or take it out."""
+        await quiz_repo.set_question_published(session, row, published, now_of(request))
 
-def _question_page(
-    request: web.Request,
-    form: dict[str, Any],
-    bundle: ContentBundle,
-    *,
-    new: bool,
-    preview: QuizQuestion | None = None,
-    errors: list[ContentError] | None = None,
-    previewing: bool = False,
-    updated_at: Any = None,
-    status: int = 200,
-) -> web.Response:
-    today = today_of(request)
-    by_field, general = _error_messages(errors or [], translator_of(request))
-    return render(
-        request,
-        "admin/quiz/question.html",
-        {
-            "form": form,
-            "new": new,
+    async def context(
+        self, request: web.Request, form: dict[str, Any], bundle: ContentBundle, preview: QuizQuestion | None
+    ) -> dict[str, Any]:
+        """The topics, the FAQ entries a question may come from, and whether rounds draw it today."""
+        today = today_of(request)
+        return {
             "topics": bundle.topics,
             "choice_rows": range(CHOICE_ROWS),
             "entries": [
@@ -438,44 +388,37 @@ def _question_page(
                 if (entry.published and not entry.needs_review) or entry.id == form.get("faq_id")
             ],
             "today": today,
-            "errors": by_field,
-            "general_errors": general,
-            "previewing": previewing,
-            "preview": _preview(request, preview) if preview else None,
             "drawn": preview is not None and preview.published and preview.faq_id in _served_ids(request, today),
-            "saved": request.query.get("saved") == "1",
-            "updated_at": updated_at,
-            "published": preview.published if preview and not previewing else None,
-        },
-        status=status,
-    )
+        }
+
+    async def shown(self, request: web.Request, item: QuizQuestion) -> list[dict[str, Any]]:
+        """In each language: the question with its choices, then the bot's answer to a right and a wrong choice."""
+        services = request.app[keys.SERVICES]
+        wrong = next(index for index in range(len(item.text("vi").choices)) if index != item.answer)
+        shown = []
+        for locale in LOCALES:
+            turn = Turn(
+                incoming=Incoming(channel="preview", user_id="preview"),
+                citizen=Citizen(channel="preview", channel_user_id="preview"),
+                session=None,  # type: ignore[arg-type]  # asking and answering one question reads no database
+                services=services,
+                translator=services.catalogs.get(locale),
+                now=now_of(request),
+            )
+            play = QuizPlay(id=0, question_ids=[item.id] * quiz_repo.ROUND, answers=[])
+            text = item.text(locale)
+            shown.append(
+                {
+                    "locale": locale,
+                    "ask": _bubble(question_reply(turn, play, item)),
+                    "right": (text.choices[item.answer], _bubble(feedback_reply(turn, item, item.answer))),
+                    "wrong": (text.choices[wrong], _bubble(feedback_reply(turn, item, wrong))),
+                }
+            )
+        return shown
 
 
-def _preview(request: web.Request, question: QuizQuestion) -> list[dict[str, Any]]:
-    """In each language: the question with its choices, then the bot's answer to a right and a wrong choice."""
-    services = request.app[keys.SERVICES]
-    wrong = next(index for index in range(len(question.text("vi").choices)) if index != question.answer)
-    shown = []
-    for locale in LOCALES:
-        turn = Turn(
-            incoming=Incoming(channel="preview", user_id="preview"),
-            citizen=Citizen(channel="preview", channel_user_id="preview"),
-            session=None,  # type: ignore[arg-type]  # asking and answering one question reads no database
-            services=services,
-            translator=services.catalogs.get(locale),
-            now=now_of(request),
-        )
-        play = QuizPlay(id=0, question_ids=[question.id] * quiz_repo.ROUND, answers=[])
-        text = question.text(locale)
-        shown.append(
-            {
-                "locale": locale,
-                "ask": _bubble(question_reply(turn, play, question)),
-                "right": (text.choices[question.answer], _bubble(feedback_reply(turn, question, question.answer))),
-                "wrong": (text.choices[wrong], _bubble(feedback_reply(turn, question, wrong))),
-            }
-        )
-    return shown
+add_routes(routes, QuestionEditor(), *EDITORS)
 
 
 def _bubble(reply: Reply) -> dict[str, Any]:
@@ -531,24 +474,6 @@ def _question_item(form: dict[str, Any]) -> dict[str, Any]:
             "choices": [form[f"{locale}_choice_{index}"] for index in kept],
         }
     return item
-
-
-def _error_messages(errors: list[ContentError], translator: Translator) -> tuple[dict[str, list[str]], list[str]]:
-    """Errors by form field ("vi.choices" → "vi_choices"), in the staff member's language; and all of them."""
-    by_field: dict[str, list[str]] = {}
-    lines = []
-    for error in errors:
-        message = next(
-            (
-                translator.gettext(text).format(**found.groupdict())
-                for pattern, text in ERROR_MESSAGES
-                if (found := pattern.search(error.message))
-            ),
-            error.message,
-        )
-        by_field.setdefault(error.field.replace(".", "_") or "answer", []).append(message)
-        lines.append(message)
-    return by_field, lines
 
 
 def _served_ids(request: web.Request, today: date) -> list[str]:
