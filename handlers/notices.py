@@ -11,7 +11,7 @@ from content.areas import PROVINCE_CODE
 from content.i18n import N_, SUPPORTED
 from handlers.actions import NoticeCancel, NoticeSend
 from handlers.menu import main_menu
-from handlers.officer import linked_officer
+from handlers.officer import linked_officer, not_linked
 from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import Services, StaleAction, Turn
@@ -61,11 +61,7 @@ async def start_notice(turn: Turn) -> list[Reply]:
     """/thongbao: a linked officer writes a notice to the subscribed households of their area."""
     staff = await linked_officer(turn)
     if staff is None:
-        return [
-            main_menu(
-                turn, turn._("This command is for linked staff. Use /link CODE with the code from your administrator.")
-            )
-        ]
+        return not_linked(turn)
     turn.goto(State.notice_text)
     return [
         Reply(

@@ -40,21 +40,52 @@ async def linked_officer(turn: Turn) -> Staff | None:
     audited."""
     staff = await staff_repo.staff_for_chat(turn.session, turn.incoming.channel, turn.incoming.user_id)
     if staff is not None and staff_repo.link_ended(staff, turn.now, turn.services.web_link):
-        channel = staff_repo.unlink_chat(staff)
-        await audit.record(
-            turn.session,
-            staff,
-            "staff.unlink",
-            now=turn.now,
-            object_type="staff",
-            object_id=staff.username,
-            channel=channel,
-            reason="expired",
-        )
+        await _unlink(turn, staff, "expired")
         return None
     if staff is not None and staff.chat_channel in staff_repo.SESSION_LIKE_CHANNELS:
         staff.chat_link_seen_at = turn.now  # used: its idle time starts again
     return staff
+
+
+def not_linked(turn: Turn) -> list[Reply]:
+    """The answer to an officer's command from a chat not linked to a staff account."""
+    return [
+        main_menu(
+            turn, turn._("This command is for linked staff. Use /link CODE with the code from your administrator.")
+        )
+    ]
+
+
+def _reports_row(turn: Turn) -> tuple[Button, ...]:
+    """The "📥 Reports" button, back to the officer's counts."""
+    return (Button(turn._("📥 Reports"), OfficerHome().pack()),)
+
+
+async def _audit_link(turn: Turn, staff: Staff, action: str, channel: str | None, **details: str) -> None:
+    """Record a link or an unlink of a chat account on `channel` to `staff`."""
+    await audit.record(
+        turn.session,
+        staff,
+        action,
+        now=turn.now,
+        object_type="staff",
+        object_id=staff.username,
+        channel=channel,
+        **details,
+    )
+
+
+async def _unlink(turn: Turn, staff: Staff, reason: str) -> None:
+    """End the chat link of `staff`, audited with why ("expired", "chat")."""
+    channel = staff_repo.unlink_chat(staff)
+    await _audit_link(turn, staff, "staff.unlink", channel, reason=reason)
+
+
+async def _audit_ticket(turn: Turn, staff: Staff, ticket: Ticket, action: str, **details: str) -> None:
+    """Record what the officer did to or saw of a ticket."""
+    await audit.record(
+        turn.session, staff, action, now=turn.now, object_type="ticket", object_id=ticket.code, **details
+    )
 
 
 async def link(turn: Turn) -> list[Reply]:
@@ -67,15 +98,7 @@ async def link(turn: Turn) -> list[Reply]:
     )
     if staff is None:
         return [Reply(turn._("This link code is not valid or has expired. Ask the administrator for a new one."))]
-    await audit.record(
-        turn.session,
-        staff,
-        "staff.link",
-        now=turn.now,
-        object_type="staff",
-        object_id=staff.username,
-        channel=turn.incoming.channel,
-    )
+    await _audit_link(turn, staff, "staff.link", turn.incoming.channel)
     area = turn.services.areas.get(staff.area_code) if staff.area_code else None
     text = turn._(
         "Linked to the staff account {username}. Scope: {scope}. Send /canbo to see the reports, /unlink to end the "
@@ -90,12 +113,7 @@ async def link(turn: Turn) -> list[Reply]:
             "session does.",
             hours=hours,
         )
-    return [
-        Reply(
-            text,
-            buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),),
-        )
-    ]
+    return [Reply(text, buttons=(_reports_row(turn),))]
 
 
 async def unlink(turn: Turn) -> list[Reply]:
@@ -103,17 +121,7 @@ async def unlink(turn: Turn) -> list[Reply]:
     staff = await linked_officer(turn)
     if staff is None:
         return [main_menu(turn, turn._("This chat is not linked to a staff account."))]
-    channel = staff_repo.unlink_chat(staff)
-    await audit.record(
-        turn.session,
-        staff,
-        "staff.unlink",
-        now=turn.now,
-        object_type="staff",
-        object_id=staff.username,
-        channel=channel,
-        reason="chat",
-    )
+    await _unlink(turn, staff, "chat")
     turn.reset()
     return [
         main_menu(
@@ -130,11 +138,7 @@ async def home(turn: Turn) -> list[Reply]:
     """/canbo: counts of new and overdue reports in the officer's area."""
     staff = await linked_officer(turn)
     if staff is None:
-        return [
-            main_menu(
-                turn, turn._("This command is for linked staff. Use /link CODE with the code from your administrator.")
-            )
-        ]
+        return not_linked(turn)
     turn.reset()
     open_tickets = await ticket_repo.list_for_staff(
         turn.session, staff, statuses=OPEN_STATUSES, now=turn.now, limit=500
@@ -169,7 +173,7 @@ async def _list(turn: Turn, staff: Staff, which: str) -> list[Reply]:
         limit=LIST_LIMIT,
     )
     if not tickets:
-        return [Reply(turn._("No reports here."), buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),))]
+        return [Reply(turn._("No reports here."), buttons=(_reports_row(turn),))]
     return [
         Reply(
             turn._("Reports (oldest first, at most {limit}):", limit=LIST_LIMIT),
@@ -189,9 +193,7 @@ async def _list(turn: Turn, staff: Staff, which: str) -> list[Reply]:
 async def _show(turn: Turn, staff: Staff, ticket: Ticket) -> list[Reply]:
     area = turn.services.areas.get(ticket.area_code) if ticket.area_code else None
     if ticket.anonymous and ticket_repo.reporter_for(ticket, staff) != ticket_repo.ANONYMOUS:
-        await audit.record(
-            turn.session, staff, "identity.view", now=turn.now, object_type="ticket", object_id=ticket.code, via="chat"
-        )
+        await _audit_ticket(turn, staff, ticket, "identity.view", via="chat")
     lines = [
         f"{ticket.code} · {ticket.kind} · {status_label(turn, ticket.status)}",
         turn._("Commune: {commune}", commune=area.label if area else "—"),
@@ -214,7 +216,7 @@ async def _show(turn: Turn, staff: Staff, ticket: Ticket) -> list[Reply]:
         rows.append((Button(turn._("↩️ Reply to the citizen"), OfficerReply(ticket.code).pack()),))
         rows.append((Button(turn._("🔄 Change status"), OfficerStatus(ticket.code).pack()),))
     rows.append((Button(turn._("🔒 Internal note"), OfficerNote(ticket.code).pack()),))
-    rows.append((Button(turn._("📥 Reports"), OfficerHome().pack()),))
+    rows.append(_reports_row(turn))
     return [Reply("\n".join(lines)[:4000], buttons=tuple(rows))]
 
 
@@ -303,17 +305,7 @@ async def _set_status(
 ) -> list[Reply]:
     old = ticket.status
     await ticket_repo.change_status(turn.session, ticket, staff, status, turn.now, reason=reason)
-    await audit.record(
-        turn.session,
-        staff,
-        "ticket.status",
-        now=turn.now,
-        object_type="ticket",
-        object_id=ticket.code,
-        old=old,
-        new=status.value,
-        reason=reason or "",
-    )
+    await _audit_ticket(turn, staff, ticket, "ticket.status", old=old, new=status.value, reason=reason or "")
     await notify_citizen(turn, ticket, "status", reason or "")
     turn.reset()
     return [
@@ -323,7 +315,7 @@ async def _set_status(
                 code=ticket.code,
                 status=status_label(turn, status),
             ),
-            buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),),
+            buttons=(_reports_row(turn),),
         )
     ]
 
@@ -339,19 +331,17 @@ async def on_text(turn: Turn) -> list[Reply]:
         return await _set_status(turn, staff, ticket, TicketStatus.rejected, turn.text)
     if turn.state is State.officer_note:
         await ticket_repo.add_note(turn.session, ticket, staff, turn.text, turn.now)
-        await audit.record(
-            turn.session, staff, "ticket.note", now=turn.now, object_type="ticket", object_id=ticket.code
-        )
+        await _audit_ticket(turn, staff, ticket, "ticket.note")
         turn.reset()
         return await _show(turn, staff, ticket)
     await ticket_repo.reply(turn.session, ticket, staff, turn.text, turn.now)
-    await audit.record(turn.session, staff, "ticket.reply", now=turn.now, object_type="ticket", object_id=ticket.code)
+    await _audit_ticket(turn, staff, ticket, "ticket.reply")
     await notify_citizen(turn, ticket, "reply", turn.text)
     turn.reset()
     return [
         Reply(
             turn._("Reply sent to the citizen for {code}.", code=ticket.code),
-            buttons=((Button(turn._("📥 Reports"), OfficerHome().pack()),),),
+            buttons=(_reports_row(turn),),
         )
     ]
 
