@@ -252,17 +252,65 @@ async def _received_per_week(
     return [(kind, week, int(count)) for kind, week, count in (await (await session.connection()).execute(query)).all()]
 
 
-async def _waits(
-    session: AsyncSession, scope: Scope, changes: Sequence[tuple[datetime, int | None]]
-) -> list[tuple[int | None, int]]:
-    """Per answered ticket of the scope, its local week (index) and its wait in microseconds: all a
-    median needs (ranking in the database, with window functions, is slower on SQLite)."""
-    query = select(_week_of(col(Ticket.created_at), changes), _wait_microseconds(session)).where(
-        *_in_scope(scope), col(Ticket.answered_at).is_not(None)
+def _answered_waits(scope: Scope, changes: Sequence[tuple[datetime, int | None]], session: AsyncSession) -> Any:
+    """Per answered ticket of the scope, its local week (index) and its wait in microseconds."""
+    return (
+        select_columns(
+            _week_of(col(Ticket.created_at), changes).label("week"), _wait_microseconds(session).label("wait")
+        )
+        .where(*_in_scope(scope), col(Ticket.answered_at).is_not(None))
+        .subquery()
     )
-    # On the connection, not through the ORM session: for tens of thousands of plain rows the ORM's
-    # row handling costs more than the query.
-    return [(week, int(wait)) for week, wait in (await (await session.connection()).execute(query)).all()]
+
+
+async def _median_waits(
+    session: AsyncSession, scope: Scope, changes: Sequence[tuple[datetime, int | None]]
+) -> list[tuple[bool, int | None, int]]:
+    """Waits (microseconds) whose median is the median of the scope's answered tickets, per local
+    week (its index) and over all, as (over all?, week, wait).
+
+    PostgreSQL ranks them and sends only the one or two middle waits of each; SQLite sends every
+    wait (ranking with window functions is slower there than sorting in Python). Either way the
+    median is taken here, so it is exactly the float `statistics.median` gives.
+    """
+    waits = _answered_waits(scope, changes, session)
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        rows = (await connection.execute(select_columns(waits.c.week, waits.c.wait))).all()
+        return [(overall, week, int(wait)) for week, wait in rows for overall in (False, True)]
+    ranked = select_columns(
+        waits.c.week,
+        waits.c.wait,
+        func.row_number().over(partition_by=waits.c.week, order_by=waits.c.wait).label("in_week"),
+        func.count().over(partition_by=waits.c.week).label("of_week"),
+        func.row_number().over(order_by=waits.c.wait).label("in_all"),
+        func.count().over().label("of_all"),
+    ).subquery()
+
+    def middle(rank: Any, of: Any) -> ColumnElement[bool]:
+        # The (n+1)/2-th and (n+2)/2-th in whole numbers: the middle one, or the middle two.
+        return rank.in_([(of + 1) // 2, (of + 2) // 2])
+
+    in_week, in_all = middle(ranked.c.in_week, ranked.c.of_week), middle(ranked.c.in_all, ranked.c.of_all)
+    query = select_columns(in_week, in_all, ranked.c.week, ranked.c.wait).where(in_week | in_all)
+    found: list[tuple[bool, int | None, int]] = []
+    for week_middle, overall_middle, week, wait in (await connection.execute(query)).all():
+        found += [
+            (overall, week, int(wait)) for overall, keep in ((False, week_middle), (True, overall_middle)) if keep
+        ]
+    return found
+
+
+def _medians(waits: list[tuple[bool, int | None, int]], weeks: int) -> tuple[float | None, list[float | None]]:
+    """The median hours over all and per week, from `_median_waits`."""
+    hours: dict[tuple[bool, int | None], list[float]] = {}
+    for overall, week, wait in waits:
+        hours.setdefault((overall, None if overall else week), []).append(_hours(wait))
+
+    def median_of(key: tuple[bool, int | None]) -> float | None:
+        return median(hours[key]) if key in hours else None
+
+    return median_of((True, None)), [median_of((False, week)) for week in range(weeks)]
 
 
 async def ticket_summary(session: AsyncSession, scope: Scope, tz: ZoneInfo, now: datetime) -> TicketSummary:
@@ -282,20 +330,15 @@ async def ticket_summary(session: AsyncSession, scope: Scope, tz: ZoneInfo, now:
     for kind, week, count in await _received_per_week(session, scope, changes):
         if week is not None:
             per_week.setdefault(kind, [0] * len(weeks))[int(week)] += count
-    waits: list[float] = []
-    waits_per_week: list[list[float]] = [[] for _ in weeks]
-    for week, wait in await _waits(session, scope, changes):
-        waits.append(_hours(wait))
-        if week is not None:
-            waits_per_week[int(week)].append(waits[-1])
+    median_hours, median_hours_per_week = _medians(await _median_waits(session, scope, changes), len(weeks))
     return TicketSummary(
         total=total,
         by_kind=by_kind,
         by_area=dict(sorted(by_area.items())),
         weeks=weeks,
         per_week=per_week,
-        median_hours=median(waits) if waits else None,
-        median_hours_per_week=[median(hours) if hours else None for hours in waits_per_week],
+        median_hours=median_hours,
+        median_hours_per_week=median_hours_per_week,
         ratings=dict(zip(SCORES, ratings, strict=False)),
         resolved={True: ratings[-2], False: ratings[-1]},
     )
