@@ -18,6 +18,7 @@ from multidict import MultiDictProxy
 
 from bot import keys
 from bot.dashboard.editor import Editor, Item, add_routes
+from bot.dashboard.preview import story_bubbles
 from bot.dashboard.web import (
     MAX_FIELD,
     PREFIX,
@@ -35,18 +36,13 @@ from bot.dashboard.web import (
 from content.check import REVIEW_DAYS, entries_to_review, review_until
 from content.i18n import N_
 from content.importer import faq_entry, faq_row, load_bundle, story, story_row, validate_faq, validate_story
-from content.library import Library
 from content.loader import ContentError, ContentInvalid
 from content.model import ContentBundle, FaqEntry, Story
 from content.refresh import rebuild
 from content.text import PARTICLES, fold
-from handlers.actions import StoryShow
 from handlers.faq import answer_text
-from handlers.stories import show_story
-from handlers.turn import Services, Turn
-from handlers.types import Incoming, Reply
 from storage import content_edit
-from storage.models import Citizen, StaffRole
+from storage.models import StaffRole
 
 routes = web.RouteTableDef()
 EDITORS = (StaffRole.admin, StaffRole.province)
@@ -387,22 +383,13 @@ class StoryEditor(ContentEditor[Story]):
         return {"communes": request.app[keys.SERVICES].areas.communes()}
 
     async def shown(self, request: web.Request, item: Story) -> list[dict[str, Any]]:
-        """The story in each of its languages, composed by the bot's own handler."""
-        services: Services = request.app[keys.SERVICES]
-        library = Library(ContentBundle(stories=(_as_published(item),)))
-        shown = []
-        for locale in (locale for locale in LOCALES if locale in item.texts):
-            turn = Turn(
-                incoming=Incoming(channel="preview", user_id="preview"),
-                citizen=Citizen(channel="preview", channel_user_id="preview"),
-                session=None,  # type: ignore[arg-type]  # showing a story reads no database
-                services=Services(areas=services.areas, catalogs=services.catalogs, library=library, tz=services.tz),
-                translator=services.catalogs.get(locale),
-                now=now_of(request),
-                pressed=StoryShow(item.id),
-            )
-            shown.append({"locale": locale, "replies": _replies_json(await show_story(turn))})
-        return shown
+        """The story in each of its languages, as the bot shows it once published."""
+        published = _as_published(item)
+        return [
+            {"locale": locale, "replies": await story_bubbles(request, published, locale)}
+            for locale in LOCALES
+            if locale in item.texts
+        ]
 
 
 add_routes(routes, FaqEditor(), *EDITORS)
@@ -655,7 +642,3 @@ def _as_published(item: Story) -> Story:
         published=True,
         illustrative=item.illustrative,
     )
-
-
-def _replies_json(replies: list[Reply]) -> list[dict[str, Any]]:
-    return [{"text": reply.text, "buttons": [button.label for button in reply.all_buttons()]} for reply in replies]

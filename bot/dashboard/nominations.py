@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
+from bot.dashboard.preview import story_bubbles
 from bot.dashboard.web import (
     PREFIX,
     form_text,
@@ -32,17 +33,12 @@ from bot.dashboard.web import (
 from bot.photos import NotAPhoto, published_copy
 from content.i18n import N_
 from content.importer import story, story_row
-from content.library import Library
-from content.model import ContentBundle, Story, StoryText
+from content.model import Story, StoryText
 from content.refresh import rebuild
-from handlers.actions import StoryShow
 from handlers.nominate import NOMINEE_LABELS, queue_nomination_message
-from handlers.stories import show_story
-from handlers.turn import Services, Turn
-from handlers.types import Incoming
 from storage import content_edit
 from storage import nominations as nomination_repo
-from storage.models import Citizen, Nomination, NominationStatus
+from storage.models import Nomination, NominationStatus
 
 routes = web.RouteTableDef()
 ID = r"{nomination_id:\d{1,12}}"
@@ -324,25 +320,7 @@ def _story_of(nomination: Nomination, form: dict[str, Any], photos: tuple[str, .
 
 async def _preview(request: web.Request, item: Story) -> list[dict]:
     """The story as the bot shows it, composed by the bot's own handler."""
-    services: Services = request.app[keys.SERVICES]
-    turn = Turn(
-        incoming=Incoming(channel="preview", user_id="preview"),
-        citizen=Citizen(channel="preview", channel_user_id="preview"),
-        session=None,  # type: ignore[arg-type]  # showing a story reads no database
-        services=Services(
-            areas=services.areas,
-            catalogs=services.catalogs,
-            library=Library(ContentBundle(stories=(item,))),
-            tz=services.tz,
-        ),
-        translator=services.catalogs.get("vi"),
-        now=now_of(request),
-        pressed=StoryShow(item.id),
-    )
-    return [
-        {"text": reply.text, "buttons": [button.label for button in reply.all_buttons()]}
-        for reply in await show_story(turn)
-    ]
+    return await story_bubbles(request, item, "vi")
 
 
 @routes.post(f"{PREFIX}/nominations/{ID}/story", name="admin-nomination-story")

@@ -22,6 +22,7 @@ from multidict import MultiDictProxy
 
 from bot import charts, keys
 from bot.dashboard.editor import Editor, add_routes
+from bot.dashboard.preview import bubble, preview_turn
 from bot.dashboard.web import (
     MAX_FIELD,
     PREFIX,
@@ -43,12 +44,10 @@ from content.loader import ContentError, ContentInvalid
 from content.model import ContentBundle
 from content.quiz import QUIZ_FILE, QuizQuestion, parse_quiz, question_of, quiz_texts
 from handlers.quiz import contest_title, feedback_reply, question_reply  # the bot's own wording, for the preview
-from handlers.turn import Turn
-from handlers.types import Incoming, Reply
 from storage import broadcast_views
 from storage import quiz as quiz_repo
 from storage.core import id_of
-from storage.models import Broadcast, Citizen, QuizContest, QuizPlay, QuizQuestionRow, StaffRole
+from storage.models import Broadcast, QuizContest, QuizPlay, QuizQuestionRow, StaffRole
 
 routes = web.RouteTableDef()
 MAX_ID_DIGITS = 9
@@ -393,36 +392,24 @@ class QuestionEditor(Editor[QuizQuestion]):
 
     async def shown(self, request: web.Request, item: QuizQuestion) -> list[dict[str, Any]]:
         """In each language: the question with its choices, then the bot's answer to a right and a wrong choice."""
-        services = request.app[keys.SERVICES]
         wrong = next(index for index in range(len(item.text("vi").choices)) if index != item.answer)
         shown = []
         for locale in LOCALES:
-            turn = Turn(
-                incoming=Incoming(channel="preview", user_id="preview"),
-                citizen=Citizen(channel="preview", channel_user_id="preview"),
-                session=None,  # type: ignore[arg-type]  # asking and answering one question reads no database
-                services=services,
-                translator=services.catalogs.get(locale),
-                now=now_of(request),
-            )
+            turn = preview_turn(request, locale)
             play = QuizPlay(id=0, question_ids=[item.id] * quiz_repo.ROUND, answers=[])
             text = item.text(locale)
             shown.append(
                 {
                     "locale": locale,
-                    "ask": _bubble(question_reply(turn, play, item)),
-                    "right": (text.choices[item.answer], _bubble(feedback_reply(turn, item, item.answer))),
-                    "wrong": (text.choices[wrong], _bubble(feedback_reply(turn, item, wrong))),
+                    "ask": bubble(question_reply(turn, play, item)),
+                    "right": (text.choices[item.answer], bubble(feedback_reply(turn, item, item.answer))),
+                    "wrong": (text.choices[wrong], bubble(feedback_reply(turn, item, wrong))),
                 }
             )
         return shown
 
 
 add_routes(routes, QuestionEditor(), *EDITORS)
-
-
-def _bubble(reply: Reply) -> dict[str, Any]:
-    return {"text": reply.text, "buttons": [button.label for button in reply.all_buttons()]}
 
 
 def _question_form(question: QuizQuestion) -> dict[str, Any]:
