@@ -17,7 +17,7 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, extract, func, literal_column, null, true
+from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, extract, false, func, literal_column, null, true
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -253,11 +253,10 @@ async def _received_per_week(
 
 
 def _answered_waits(scope: Scope, changes: Sequence[tuple[datetime, int | None]], session: AsyncSession) -> Any:
-    """Per answered ticket of the scope, its local week (index) and its wait in microseconds."""
+    """Per answered ticket of the scope, its local week (index; None without `changes`) and its wait in microseconds."""
+    week = _week_of(col(Ticket.created_at), changes) if changes else null()
     return (
-        select_columns(
-            _week_of(col(Ticket.created_at), changes).label("week"), _wait_microseconds(session).label("wait")
-        )
+        select_columns(week.label("week"), _wait_microseconds(session).label("wait"))
         .where(*_in_scope(scope), col(Ticket.answered_at).is_not(None))
         .subquery()
     )
@@ -267,7 +266,7 @@ async def _median_waits(
     session: AsyncSession, scope: Scope, changes: Sequence[tuple[datetime, int | None]]
 ) -> list[tuple[bool, int | None, int]]:
     """Waits (microseconds) whose median is the median of the scope's answered tickets, per local
-    week (its index) and over all, as (over all?, week, wait).
+    week (its index; none without `changes`) and over all, as (over all?, week, wait).
 
     PostgreSQL ranks them and sends only the one or two middle waits of each; SQLite sends every
     wait (ranking with window functions is slower there than sorting in Python). Either way the
@@ -278,11 +277,14 @@ async def _median_waits(
     if connection.dialect.name != "postgresql":
         rows = (await connection.execute(select_columns(waits.c.week, waits.c.wait))).all()
         return [(overall, week, int(wait)) for week, wait in rows for overall in (False, True)]
+    weekly = [
+        func.row_number().over(partition_by=waits.c.week, order_by=waits.c.wait).label("in_week"),
+        func.count().over(partition_by=waits.c.week).label("of_week"),
+    ]
     ranked = select_columns(
         waits.c.week,
         waits.c.wait,
-        func.row_number().over(partition_by=waits.c.week, order_by=waits.c.wait).label("in_week"),
-        func.count().over(partition_by=waits.c.week).label("of_week"),
+        *(weekly if changes else ()),
         func.row_number().over(order_by=waits.c.wait).label("in_all"),
         func.count().over().label("of_all"),
     ).subquery()
@@ -291,7 +293,8 @@ async def _median_waits(
         # The (n+1)/2-th and (n+2)/2-th in whole numbers: the middle one, or the middle two.
         return rank.in_([(of + 1) // 2, (of + 2) // 2])
 
-    in_week, in_all = middle(ranked.c.in_week, ranked.c.of_week), middle(ranked.c.in_all, ranked.c.of_all)
+    in_all = middle(ranked.c.in_all, ranked.c.of_all)
+    in_week = middle(ranked.c.in_week, ranked.c.of_week) if changes else false()
     query = select_columns(in_week, in_all, ranked.c.week, ranked.c.wait).where(in_week | in_all)
     found: list[tuple[bool, int | None, int]] = []
     for week_middle, overall_middle, week, wait in (await connection.execute(query)).all():
@@ -313,11 +316,14 @@ def _medians(waits: list[tuple[bool, int | None, int]], weeks: int) -> tuple[flo
     return median_of((True, None)), [median_of((False, week)) for week in range(weeks)]
 
 
-async def ticket_summary(session: AsyncSession, scope: Scope, tz: ZoneInfo, now: datetime) -> TicketSummary:
+async def ticket_summary(
+    session: AsyncSession, scope: Scope, tz: ZoneInfo, now: datetime, *, weekly: bool = True
+) -> TicketSummary:
     """Tickets created in the period and scope, counted by kind, commune and local week by the database;
-    median hours to the first answer (over all, per week); the ratings and "resolved" answers given."""
-    weeks = weeks_between(scope.start, scope.end, tz)
-    changes = week_changes(scope.start, scope.end, tz)
+    median hours to the first answer (over all, per week); the ratings and "resolved" answers given.
+    With `weekly` false nothing is counted per week (no weeks, lists and medians per week empty)."""
+    weeks = weeks_between(scope.start, scope.end, tz) if weekly else []
+    changes = week_changes(scope.start, scope.end, tz) if weekly else ()
     total = TicketCounts()
     by_kind = {str(kind): TicketCounts() for kind in KINDS}
     by_area: dict[str, TicketCounts] = {}
@@ -327,7 +333,8 @@ async def ticket_summary(session: AsyncSession, scope: Scope, tz: ZoneInfo, now:
         for group in (total, by_kind.setdefault(kind, TicketCounts()), by_area.setdefault(area or "", TicketCounts())):
             group.add(counts)
         ratings = [sum(pair) for pair in zip(ratings, given, strict=True)]
-    for kind, week, count in await _received_per_week(session, scope, changes):
+        per_week.setdefault(kind, [0] * len(weeks))
+    for kind, week, count in await _received_per_week(session, scope, changes) if weekly else ():
         if week is not None:
             per_week.setdefault(kind, [0] * len(weeks))[int(week)] += count
     median_hours, median_hours_per_week = _medians(await _median_waits(session, scope, changes), len(weeks))

@@ -5,6 +5,7 @@ and daylight saving time, with every mix of open, late, answered, rated and reso
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_right
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
@@ -121,6 +122,9 @@ async def test_the_database_counts_what_python_counts(db_sessions: SessionFactor
         await session.flush()
         try:
             assert await stats.ticket_summary(session, scope, tz, now) == plain
+            # Without the weeks (the public figures): the same counts and median, nothing per week.
+            assert await stats.ticket_summary(session, scope, tz, now, weekly=False) == dataclasses.replace(
+                plain, weeks=[], per_week={kind: [] for kind in plain.per_week}, median_hours_per_week=[])
         finally:
             await session.rollback()
 

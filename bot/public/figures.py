@@ -59,7 +59,7 @@ async def load_figures(request: web.Request) -> Figures:
     period = Period(today - timedelta(days=STATS_DAYS - 1), today)
     scope = period.scope(services.tz, None)
     async with request.app[keys.STAFF_SESSIONS]() as session:
-        summary = await stats.ticket_summary(session, scope, services.tz, now)
+        summary = await stats.ticket_summary(session, scope, services.tz, now, weekly=False)
         usage = await stats.faq_usage(session, scope)
         by_area = await public_repo.answers_by_area(session, scope)
     communes = []
