@@ -17,7 +17,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import keys
-from bot.dashboard.editor import Editor, Item, add_routes
+from bot.dashboard.editor import CHECK_MESSAGES, EDITORS, LOCALES, RESERVED_IDS, Editor, Item, add_routes
 from bot.dashboard.preview import story_bubbles
 from bot.dashboard.web import (
     MAX_FIELD,
@@ -42,31 +42,23 @@ from content.refresh import rebuild
 from content.text import PARTICLES, fold
 from handlers.faq import answer_text
 from storage import content_edit
-from storage.models import StaffRole
 
 routes = web.RouteTableDef()
-EDITORS = (StaffRole.admin, StaffRole.province)
-LOCALES = ("vi", "en")
 FAQ_TEXT_FIELDS = ("question", "answer", "alternatives", "keywords")
 STORY_TEXT_FIELDS = ("title", "summary", "body", "lesson")
 SPARE_SOURCES = 2
 UNANSWERED_PAGE = 25
 PICK_LIMIT = 8
 ID_WORDS = 6
-RESERVED_IDS = frozenset({"new"})
 _DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
-# The loader's messages (English, for content authors) as messages for staff in their language.
+# The loader's own messages (English, for content authors) as messages for staff in their language.
 ERROR_MESSAGES = (
-    (re.compile(r"String should have at least (?P<n>\d+) characters?"), N_("At least {n} characters.")),
-    (re.compile(r"String should have at most (?P<n>\d+) characters?"), N_("At most {n} characters.")),
+    *CHECK_MESSAGES,
     (re.compile(r"List should have at least 1 item"), N_("Give at least one source.")),
     (re.compile(r"Input should be a valid date"), N_("Not a date: use dd/mm/yyyy.")),
-    (re.compile(r"Field required"), N_("Required.")),
     (re.compile(r"kebab-case"), N_("Use lower-case letters, digits and hyphens, e.g. poverty-line-2027.")),
-    (re.compile(r"used by another"), N_("This id is already used.")),
     (re.compile(r"reserved"), N_("This id is already used.")),
-    (re.compile(r"unknown topic"), N_("Choose a topic from the list.")),
     (re.compile(r"is before valid_from"), N_("Must not be before the start date.")),
     (
         re.compile(r"(?P<length>\d+) characters with its sources; at most (?P<max>\d+)"),
@@ -147,105 +139,6 @@ class ContentEditor(Editor[Item]):
     async def saved(self, request: web.Request, session: Any) -> None:
         """Rebuild this process's search index."""
         await rebuild(session, request.app[keys.SERVICES].library)
-
-
-class FaqEditor(ContentEditor[FaqEntry]):
-    """FAQ entries; a new one may answer an unanswered question (?question=ID), which then leaves the list."""
-
-    path = f"{PREFIX}/content/faq"
-    route = "admin-content-faq"
-    id_name = "faq_id"
-    template = "admin/content/faq.html"
-    object_type = "faq"
-
-    async def get(self, session: Any, item_id: str) -> Any:
-        """The stored row."""
-        return await content_edit.get_faq(session, item_id)
-
-    def item(self, row: Any) -> FaqEntry:
-        """The row as an entry."""
-        return faq_entry(row)
-
-    def form(self, item: FaqEntry) -> dict[str, Any]:
-        """The entry's form fields."""
-        return _faq_form(item)
-
-    def posted(self, post: MultiDictProxy[Any]) -> dict[str, Any]:
-        """The posted form fields."""
-        return _posted_faq_form(post)
-
-    async def blank(self, request: web.Request, session: Any, bundle: ContentBundle) -> dict[str, Any]:
-        """An empty form, or one holding the unanswered question ?question=ID."""
-        form: dict[str, Any] = {"published": True, "sources": _pad([])}
-        question_id = request.query.get("question", "")
-        if question_id:
-            question = await content_edit.get_unanswered(session, _int(question_id))
-            if question is None:
-                raise web.HTTPNotFound()
-            locale = question.locale if question.locale in LOCALES else "vi"
-            form.update(
-                {
-                    f"{locale}_question": question.text,
-                    "id": _suggest_id(question.text, bundle),
-                    "from_question": str(question.id),
-                    "topic": _likely_topic(request, question.text),
-                }
-            )
-        return form
-
-    async def check(
-        self, request: web.Request, session: Any, form: dict[str, Any], bundle: ContentBundle, stored: Any
-    ) -> FaqEntry:
-        """Checked by the loader's rules."""
-        return _checked_faq(form, bundle, stored_entry=faq_entry(stored) if stored else None)
-
-    async def save(self, request: web.Request, session: Any, item: FaqEntry, form: dict[str, Any]) -> dict[str, Any]:
-        """Save the entry; the question it answers leaves the unanswered list."""
-        now = now_of(request)
-        await content_edit.save_faq(session, faq_row(item, 0, now), now)
-        question = await _linked_question(session, form)
-        if question is None:
-            return {}
-        await content_edit.remove_unanswered(session, question.id or 0)
-        return {"from_question": question.text}
-
-    async def context(
-        self, request: web.Request, form: dict[str, Any], bundle: ContentBundle, preview: FaqEntry | None
-    ) -> dict[str, Any]:
-        """The topics and the ids a replacement may name."""
-        return {"topics": bundle.topics, "entry_ids": [entry.id for entry in bundle.faqs]}
-
-    async def shown(self, request: web.Request, item: FaqEntry) -> list[dict[str, Any]]:
-        """The answer in each language exactly as the bot sends it, with the buttons under it."""
-        services = request.app[keys.SERVICES]
-        today = today_of(request)
-        shown = []
-        for locale in LOCALES:
-            translator = services.catalogs.get(locale)
-            shown.append(
-                {
-                    "locale": locale,
-                    "question": item.text(locale).question,
-                    "text": answer_text(item, translator, today),
-                    "buttons": [translator.gettext("👍 Helpful"), translator.gettext("👎 Not helpful")],
-                    "valid_today": item.is_valid_on(today),
-                }
-            )
-        return shown
-
-
-def _checked_faq(form: dict[str, Any], bundle: Any, *, stored_entry: FaqEntry | None) -> FaqEntry:
-    """The form as an entry, checked like a content file (raises ContentInvalid)."""
-    if stored_entry is None and form.get("id") in RESERVED_IDS:
-        raise ContentInvalid([ContentError("dashboard", form["id"], "id", "reserved")])
-    item = _faq_item(form, stored_entry)
-    return validate_faq(item, form.get("topic", ""), bundle, new=stored_entry is None)
-
-
-async def _linked_question(session: Any, form: dict[str, Any]) -> Any:
-    """The unanswered question this entry was made from, if any (and if still listed)."""
-    question_id = form.get("from_question", "")
-    return await content_edit.get_unanswered(session, _int(question_id)) if question_id else None
 
 
 def _faq_form(entry: FaqEntry) -> dict[str, Any]:
@@ -329,71 +222,95 @@ def _faq_item(form: dict[str, Any], stored: FaqEntry | None) -> dict[str, Any]:
     return item
 
 
-# ---- stories -----------------------------------------------------------------------------
+class FaqEditor(ContentEditor[FaqEntry]):
+    """FAQ entries; a new one may answer an unanswered question (?question=ID), which then leaves the list."""
 
+    path = f"{PREFIX}/content/faq"
+    route = "admin-content-faq"
+    id_name = "faq_id"
+    template = "admin/content/faq.html"
+    object_type = "faq"
 
-class StoryEditor(ContentEditor[Story]):
-    """Stories: their commune must be one of the province's; a draft is previewed as if published."""
+    get = staticmethod(content_edit.get_faq)
+    item = staticmethod(faq_entry)
+    form = staticmethod(_faq_form)
+    posted = staticmethod(_posted_faq_form)
 
-    path = f"{PREFIX}/content/stories"
-    route = "admin-content-story"
-    id_name = "story_id"
-    template = "admin/content/story.html"
-    object_type = "story"
-
-    async def get(self, session: Any, item_id: str) -> Any:
-        """The stored row."""
-        return await content_edit.get_story(session, item_id)
-
-    def item(self, row: Any) -> Story:
-        """The row as a story."""
-        return story(row)
-
-    def form(self, item: Story) -> dict[str, Any]:
-        """The story's form fields."""
-        return _story_form(item)
-
-    def posted(self, post: MultiDictProxy[Any]) -> dict[str, Any]:
-        """The posted form fields."""
-        return _posted_story_form(post)
+    async def blank(self, request: web.Request, session: Any, bundle: ContentBundle) -> dict[str, Any]:
+        """An empty form, or one holding the unanswered question ?question=ID."""
+        form: dict[str, Any] = {"published": True, "sources": _pad([])}
+        question_id = request.query.get("question", "")
+        if question_id:
+            question = await content_edit.get_unanswered(session, _int(question_id))
+            if question is None:
+                raise web.HTTPNotFound()
+            locale = question.locale if question.locale in LOCALES else "vi"
+            form.update(
+                {
+                    f"{locale}_question": question.text,
+                    "id": _suggest_id(question.text, bundle),
+                    "from_question": str(question.id),
+                    "topic": _likely_topic(request, question.text),
+                }
+            )
+        return form
 
     async def check(
         self, request: web.Request, session: Any, form: dict[str, Any], bundle: ContentBundle, stored: Any
-    ) -> Story:
-        """Checked by the loader's rules; the stored image stays."""
-        if stored is None and form["id"] in RESERVED_IDS:
-            raise ContentInvalid([ContentError("dashboard", form["id"], "id", "reserved")])
-        return validate_story(
-            _story_item(form, stored.image if stored else None),
-            bundle,
-            [area.code for area in request.app[keys.SERVICES].areas.records],
-            new=stored is None,
-        )
+    ) -> FaqEntry:
+        """Checked by the loader's rules."""
+        return _checked_faq(form, bundle, stored_entry=faq_entry(stored) if stored else None)
 
-    async def save(self, request: web.Request, session: Any, item: Story, form: dict[str, Any]) -> dict[str, Any]:
-        """Save the story."""
+    async def save(self, request: web.Request, session: Any, item: FaqEntry, form: dict[str, Any]) -> dict[str, Any]:
+        """Save the entry; the question it answers leaves the unanswered list."""
         now = now_of(request)
-        await content_edit.save_story(session, story_row(item, 0, now), now)
-        return {}
+        await content_edit.save_faq(session, faq_row(item, 0, now), now)
+        question = await _linked_question(session, form)
+        if question is None:
+            return {}
+        await content_edit.remove_unanswered(session, question.id or 0)
+        return {"from_question": question.text}
 
     async def context(
-        self, request: web.Request, form: dict[str, Any], bundle: ContentBundle, preview: Story | None
+        self, request: web.Request, form: dict[str, Any], bundle: ContentBundle, preview: FaqEntry | None
     ) -> dict[str, Any]:
-        """The communes a story may be from."""
-        return {"communes": request.app[keys.SERVICES].areas.communes()}
+        """The topics and the ids a replacement may name."""
+        return {"topics": bundle.topics, "entry_ids": [entry.id for entry in bundle.faqs]}
 
-    async def shown(self, request: web.Request, item: Story) -> list[dict[str, Any]]:
-        """The story in each of its languages, as the bot shows it once published."""
-        published = _as_published(item)
-        return [
-            {"locale": locale, "replies": await story_bubbles(request, published, locale)}
-            for locale in LOCALES
-            if locale in item.texts
-        ]
+    async def shown(self, request: web.Request, item: FaqEntry) -> list[dict[str, Any]]:
+        """The answer in each language exactly as the bot sends it, with the buttons under it."""
+        services = request.app[keys.SERVICES]
+        today = today_of(request)
+        shown = []
+        for locale in LOCALES:
+            translator = services.catalogs.get(locale)
+            shown.append(
+                {
+                    "locale": locale,
+                    "question": item.text(locale).question,
+                    "text": answer_text(item, translator, today),
+                    "buttons": [translator.gettext("👍 Helpful"), translator.gettext("👎 Not helpful")],
+                    "valid_today": item.is_valid_on(today),
+                }
+            )
+        return shown
 
 
-add_routes(routes, FaqEditor(), *EDITORS)
-add_routes(routes, StoryEditor(), *EDITORS)
+def _checked_faq(form: dict[str, Any], bundle: Any, *, stored_entry: FaqEntry | None) -> FaqEntry:
+    """The form as an entry, checked like a content file (raises ContentInvalid)."""
+    if stored_entry is None and form.get("id") in RESERVED_IDS:
+        raise ContentInvalid([ContentError("dashboard", form["id"], "id", "reserved")])
+    item = _faq_item(form, stored_entry)
+    return validate_faq(item, form.get("topic", ""), bundle, new=stored_entry is None)
+
+
+async def _linked_question(session: Any, form: dict[str, Any]) -> Any:
+    """The unanswered question this entry was made from, if any (and if still listed)."""
+    question_id = form.get("from_question", "")
+    return await content_edit.get_unanswered(session, _int(question_id)) if question_id else None
+
+
+# ---- stories -----------------------------------------------------------------------------
 
 
 def _story_form(item: Story) -> dict[str, Any]:
@@ -438,6 +355,59 @@ def _story_item(form: dict[str, Any], image: str | None) -> dict[str, Any]:
         if locale == "vi" or any(text.values()):
             item[locale] = text
     return item
+
+
+class StoryEditor(ContentEditor[Story]):
+    """Stories: their commune must be one of the province's; a draft is previewed as if published."""
+
+    path = f"{PREFIX}/content/stories"
+    route = "admin-content-story"
+    id_name = "story_id"
+    template = "admin/content/story.html"
+    object_type = "story"
+
+    get = staticmethod(content_edit.get_story)
+    item = staticmethod(story)
+    form = staticmethod(_story_form)
+    posted = staticmethod(_posted_story_form)
+
+    async def check(
+        self, request: web.Request, session: Any, form: dict[str, Any], bundle: ContentBundle, stored: Any
+    ) -> Story:
+        """Checked by the loader's rules; the stored image stays."""
+        if stored is None and form["id"] in RESERVED_IDS:
+            raise ContentInvalid([ContentError("dashboard", form["id"], "id", "reserved")])
+        return validate_story(
+            _story_item(form, stored.image if stored else None),
+            bundle,
+            [area.code for area in request.app[keys.SERVICES].areas.records],
+            new=stored is None,
+        )
+
+    async def save(self, request: web.Request, session: Any, item: Story, form: dict[str, Any]) -> dict[str, Any]:
+        """Save the story."""
+        now = now_of(request)
+        await content_edit.save_story(session, story_row(item, 0, now), now)
+        return {}
+
+    async def context(
+        self, request: web.Request, form: dict[str, Any], bundle: ContentBundle, preview: Story | None
+    ) -> dict[str, Any]:
+        """The communes a story may be from."""
+        return {"communes": request.app[keys.SERVICES].areas.communes()}
+
+    async def shown(self, request: web.Request, item: Story) -> list[dict[str, Any]]:
+        """The story in each of its languages, as the bot shows it once published."""
+        published = _as_published(item)
+        return [
+            {"locale": locale, "replies": await story_bubbles(request, published, locale)}
+            for locale in LOCALES
+            if locale in item.texts
+        ]
+
+
+add_routes(routes, FaqEditor())
+add_routes(routes, StoryEditor())
 
 
 # ---- unanswered questions ----------------------------------------------------------------

@@ -18,14 +18,27 @@ from multidict import MultiDictProxy
 
 from bot import keys
 from bot.dashboard.web import MAX_FIELD, form_text, reading, record, redirect, render, roles, translator_of
-from content.i18n import Translator
+from content.i18n import N_, Translator
 from content.importer import load_bundle
 from content.loader import ContentError, ContentInvalid
 from content.model import ContentBundle
 from storage.models import StaffRole
 
 ID_PATTERN = "[a-z0-9-]{1,100}"
+EDITORS = (StaffRole.admin, StaffRole.province)  # commune staff get a 403
+LOCALES = ("vi", "en")
+RESERVED_IDS = frozenset({"new"})  # …/new is the form of a new item
 ErrorMessages = tuple[tuple[re.Pattern[str], str], ...]
+
+# The messages every kind's checks share (English, for content authors), as messages for staff; each
+# kind adds its own after them.
+CHECK_MESSAGES: ErrorMessages = (
+    (re.compile(r"String should have at least (?P<n>\d+) characters?"), N_("At least {n} characters.")),
+    (re.compile(r"String should have at most (?P<n>\d+) characters?"), N_("At most {n} characters.")),
+    (re.compile(r"Field required"), N_("Required.")),
+    (re.compile(r"used by another"), N_("This id is already used.")),
+    (re.compile(r"unknown topic"), N_("Choose a topic from the list.")),
+)
 
 
 class Editable(Protocol):
@@ -54,19 +67,19 @@ class Editor(ABC, Generic[Item]):
     unnamed_field: ClassVar[str]  # where an error that names no field is shown
 
     @abstractmethod
-    async def get(self, session: Any, item_id: str) -> Any:
+    async def get(self, session: Any, item_id: str, /) -> Any:
         """The stored row, or None."""
 
     @abstractmethod
-    def item(self, row: Any) -> Item:
+    def item(self, row: Any, /) -> Item:
         """A stored row as an item."""
 
     @abstractmethod
-    def form(self, item: Item) -> dict[str, Any]:
+    def form(self, item: Item, /) -> dict[str, Any]:
         """The form fields of a stored item."""
 
     @abstractmethod
-    def posted(self, post: MultiDictProxy[Any]) -> dict[str, Any]:
+    def posted(self, post: MultiDictProxy[Any], /) -> dict[str, Any]:
         """The form fields as posted."""
 
     @abstractmethod
@@ -159,8 +172,8 @@ def translated(message: str, messages: ErrorMessages, translator: Translator) ->
     return message
 
 
-def add_routes(routes: web.RouteTableDef, editor: Editor[Any], *allowed: StaffRole) -> None:
-    """The editor's pages for these roles: new, create, an item's page, save and publish."""
+def add_routes(routes: web.RouteTableDef, editor: Editor[Any]) -> None:
+    """The editor's pages, for admin and province staff: new, create, an item's page, save and publish."""
     item_path = f"{editor.path}/{{{editor.id_name}:{ID_PATTERN}}}"
     table = (
         ("GET", f"{editor.path}/new", "-new", _new),
@@ -170,7 +183,7 @@ def add_routes(routes: web.RouteTableDef, editor: Editor[Any], *allowed: StaffRo
         ("POST", f"{item_path}/publish", "-publish", _publish),
     )
     for method, path, suffix, make in table:
-        routes.route(method, path, name=editor.route + suffix)(roles(*allowed)(make(editor)))
+        routes.route(method, path, name=editor.route + suffix)(roles(*EDITORS)(make(editor)))
 
 
 def _new(editor: Editor[Any]) -> Any:

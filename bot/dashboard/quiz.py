@@ -21,7 +21,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import charts, keys
-from bot.dashboard.editor import Editor, add_routes
+from bot.dashboard.editor import CHECK_MESSAGES, EDITORS, LOCALES, RESERVED_IDS, Editor, add_routes
 from bot.dashboard.preview import bubble, preview_turn
 from bot.dashboard.web import (
     MAX_FIELD,
@@ -256,15 +256,11 @@ async def commune_page(request: web.Request) -> web.Response:
 
 # ---- questions ---------------------------------------------------------------------------
 
-EDITORS = (StaffRole.admin, StaffRole.province)
-LOCALES = ("vi", "en")
 CHOICE_ROWS = 4
-RESERVED_IDS = frozenset({"new"})
 
-# content.quiz's messages (English, for content authors) as messages for staff in their language.
+# content.quiz's own messages (English, for content authors) as messages for staff in their language.
 ERROR_MESSAGES = (
-    (re.compile(r"String should have at least (?P<n>\d+) characters?"), N_("At least {n} characters.")),
-    (re.compile(r"String should have at most (?P<n>\d+) characters?"), N_("At most {n} characters.")),
+    *CHECK_MESSAGES,
     (re.compile(r"List should have at least (?P<n>\d+) items?"), N_("Give at least {n} choices.")),
     (
         re.compile(r"each choice needs 1 to (?P<n>\d+) characters"),
@@ -274,12 +270,9 @@ ERROR_MESSAGES = (
     (re.compile(r"same number of choices"), N_("Give every choice in both languages.")),
     (re.compile(r"out of range|greater than or equal to 0"), N_("Mark the right answer (a choice that is filled in).")),
     (re.compile(r"should match pattern"), N_("Use lower-case letters, digits and hyphens, e.g. poverty-line-2027.")),
-    (re.compile(r"used by another"), N_("This id is already used.")),
-    (re.compile(r"unknown topic"), N_("Choose a topic from the list.")),
     (re.compile(r"unknown FAQ entry"), N_("Choose the FAQ entry the question comes from.")),
     (re.compile(r"is not published"), N_("This FAQ entry is not published: choose a published one.")),
     (re.compile(r"needs_review"), N_("This FAQ entry is waiting for review: choose another one.")),
-    (re.compile(r"Field required"), N_("Required.")),
 )
 
 
@@ -314,6 +307,57 @@ async def questions_list(request: web.Request) -> web.Response:
     )
 
 
+def _question_form(question: QuizQuestion) -> dict[str, Any]:
+    """The form fields of a stored question."""
+    form: dict[str, Any] = {
+        "id": question.id,
+        "topic": question.topic,
+        "faq_id": question.faq_id,
+        "answer": str(question.answer),
+        "published": question.published,
+    }
+    for locale in LOCALES:
+        text = question.texts.get(locale)
+        if text is not None:
+            form.update({f"{locale}_question": text.question, f"{locale}_explanation": text.explanation})
+            form.update({f"{locale}_choice_{index}": choice for index, choice in enumerate(text.choices)})
+    return form
+
+
+def _posted_question_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
+    """The form fields as posted (strings; the checkbox as a boolean)."""
+    form: dict[str, Any] = {name: form_text(post, name, MAX_FIELD) for name in ("id", "topic", "faq_id", "answer")}
+    form["id"] = form["id"].lower()
+    for locale in LOCALES:
+        form[f"{locale}_question"] = form_text(post, f"{locale}_question", MAX_FIELD)
+        form[f"{locale}_explanation"] = form_text(post, f"{locale}_explanation", MAX_FIELD)
+        for index in range(CHOICE_ROWS):
+            form[f"{locale}_choice_{index}"] = form_text(post, f"{locale}_choice_{index}", MAX_FIELD)
+    form["published"] = "published" in post
+    return form
+
+
+def _question_item(form: dict[str, Any]) -> dict[str, Any]:
+    """The form as a question of quiz.yaml: rows left empty in both languages are dropped, and the
+    right answer is counted among the rows that remain."""
+    kept = [index for index in range(CHOICE_ROWS) if form[f"vi_choice_{index}"] or form[f"en_choice_{index}"]]
+    marked = int(form["answer"]) if form["answer"].isdigit() else -1
+    item: dict[str, Any] = {
+        "id": form["id"],
+        "topic": form["topic"],
+        "faq_id": form["faq_id"],
+        "answer": kept.index(marked) if marked in kept else -1,
+        "published": form["published"],
+    }
+    for locale in LOCALES:
+        item[locale] = {
+            "question": form[f"{locale}_question"],
+            "explanation": form[f"{locale}_explanation"],
+            "choices": [form[f"{locale}_choice_{index}"] for index in kept],
+        }
+    return item
+
+
 class QuestionEditor(Editor[QuizQuestion]):
     """Quiz questions: checked by `content.quiz`; rounds read the published ones from the database."""
 
@@ -326,21 +370,13 @@ class QuestionEditor(Editor[QuizQuestion]):
     messages = ERROR_MESSAGES
     unnamed_field = "answer"
 
-    async def get(self, session: Any, item_id: str) -> Any:
-        """The stored row."""
-        return await quiz_repo.get_question(session, item_id)
+    get = staticmethod(quiz_repo.get_question)
+    form = staticmethod(_question_form)
+    posted = staticmethod(_posted_question_form)
 
     def item(self, row: Any) -> QuizQuestion:
         """The row as a question."""
         return question_of(row.id, row.topic, row.faq_id, row.answer, row.texts, row.published)
-
-    def form(self, item: QuizQuestion) -> dict[str, Any]:
-        """The question's form fields."""
-        return _question_form(item)
-
-    def posted(self, post: MultiDictProxy[Any]) -> dict[str, Any]:
-        """The posted form fields."""
-        return _posted_question_form(post)
 
     async def blank(self, request: web.Request, session: Any, bundle: ContentBundle) -> dict[str, Any]:
         """An empty form, no right answer marked."""
@@ -409,58 +445,7 @@ class QuestionEditor(Editor[QuizQuestion]):
         return shown
 
 
-add_routes(routes, QuestionEditor(), *EDITORS)
-
-
-def _question_form(question: QuizQuestion) -> dict[str, Any]:
-    """The form fields of a stored question."""
-    form: dict[str, Any] = {
-        "id": question.id,
-        "topic": question.topic,
-        "faq_id": question.faq_id,
-        "answer": str(question.answer),
-        "published": question.published,
-    }
-    for locale in LOCALES:
-        text = question.texts.get(locale)
-        if text is not None:
-            form.update({f"{locale}_question": text.question, f"{locale}_explanation": text.explanation})
-            form.update({f"{locale}_choice_{index}": choice for index, choice in enumerate(text.choices)})
-    return form
-
-
-def _posted_question_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
-    """The form fields as posted (strings; the checkbox as a boolean)."""
-    form: dict[str, Any] = {name: form_text(post, name, MAX_FIELD) for name in ("id", "topic", "faq_id", "answer")}
-    form["id"] = form["id"].lower()
-    for locale in LOCALES:
-        form[f"{locale}_question"] = form_text(post, f"{locale}_question", MAX_FIELD)
-        form[f"{locale}_explanation"] = form_text(post, f"{locale}_explanation", MAX_FIELD)
-        for index in range(CHOICE_ROWS):
-            form[f"{locale}_choice_{index}"] = form_text(post, f"{locale}_choice_{index}", MAX_FIELD)
-    form["published"] = "published" in post
-    return form
-
-
-def _question_item(form: dict[str, Any]) -> dict[str, Any]:
-    """The form as a question of quiz.yaml: rows left empty in both languages are dropped, and the
-    right answer is counted among the rows that remain."""
-    kept = [index for index in range(CHOICE_ROWS) if form[f"vi_choice_{index}"] or form[f"en_choice_{index}"]]
-    marked = int(form["answer"]) if form["answer"].isdigit() else -1
-    item: dict[str, Any] = {
-        "id": form["id"],
-        "topic": form["topic"],
-        "faq_id": form["faq_id"],
-        "answer": kept.index(marked) if marked in kept else -1,
-        "published": form["published"],
-    }
-    for locale in LOCALES:
-        item[locale] = {
-            "question": form[f"{locale}_question"],
-            "explanation": form[f"{locale}_explanation"],
-            "choices": [form[f"{locale}_choice_{index}"] for index in kept],
-        }
-    return item
+add_routes(routes, QuestionEditor())
 
 
 def _served_ids(request: web.Request, today: date) -> list[str]:
