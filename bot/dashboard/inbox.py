@@ -16,6 +16,7 @@ from aiohttp import web
 from bot import keys
 from bot.dashboard.selfcheck import OUTCOME_LABELS
 from bot.dashboard.web import (
+    CITIZEN_FILES,
     PREFIX,
     form_text,
     now_of,
@@ -43,21 +44,7 @@ PAGE_SIZE = 25
 MAX_REPLY = 3500
 MAX_REASON = 1000
 CODE = r"{code:[A-Za-z0-9-]{1,20}}"
-INLINE_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/gif",
-        "audio/ogg",
-        "audio/mpeg",
-        "audio/mp4",
-        "audio/x-m4a",
-        "audio/aac",
-        "audio/wav",
-        "audio/webm",
-    }
-)
+INLINE_TYPES = CITIZEN_FILES | {"image/gif"}
 
 KIND_LABELS = {
     TicketKind.question: N_("Question"),

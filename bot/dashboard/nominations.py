@@ -16,6 +16,7 @@ from aiohttp import web
 from bot import keys
 from bot.dashboard.preview import story_bubbles
 from bot.dashboard.web import (
+    CITIZEN_FILES,
     PREFIX,
     form_text,
     in_area_scope,
@@ -52,20 +53,6 @@ MAX_REASON = 1000
 SUMMARY = 280
 STORIES_DIR = "stories"
 LIST_LIMIT = 1000  # the newest shown; the counts per status cover every nomination
-INLINE_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "audio/ogg",
-        "audio/mpeg",
-        "audio/mp4",
-        "audio/x-m4a",
-        "audio/aac",
-        "audio/wav",
-        "audio/webm",
-    }
-)
 STATUS_LABELS = {
     NominationStatus.new: N_("New"),
     NominationStatus.checking: N_("Checking"),
@@ -212,7 +199,7 @@ async def file(request: web.Request) -> web.StreamResponse:
     if number >= len(nomination.files):
         raise web.HTTPNotFound()
     found = nomination.files[number]
-    return private_file(request, found["path"], found.get("mime"), INLINE_TYPES)
+    return private_file(request, found["path"], found.get("mime"), CITIZEN_FILES)
 
 
 def _back(request: web.Request, **query: str) -> web.HTTPSeeOther:

@@ -46,6 +46,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_ROLES = frozenset(StaffRole)
 MAX_FIELD = 500  # a short form field (an id, a name, a place) unless a screen says otherwise
 UPLOAD_ROOM = 64 * 1024  # the form fields around an uploaded file
+# The files citizens send that a browser may show itself (the others are downloaded): photos and voice messages.
+CITIZEN_FILES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "audio/ogg",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/x-m4a",
+        "audio/aac",
+        "audio/wav",
+        "audio/webm",
+    }
+)
 TOO_SLOW = N_(
     "This page took too long to prepare and was stopped. Choose a shorter period or a single commune, then try again."
 )
