@@ -148,6 +148,39 @@ def read_target(draft: Draft, form: MultiMapping[Any], services: Services, areas
     draft.target = {"areas": chosen, "statuses": draft.statuses, "locales": draft.locales}
 
 
+def new_target(request: web.Request) -> Draft:
+    """The audience a new form starts with: a commune officer's own commune, else the whole province."""
+    areas = scope_areas(request)
+    return Draft(province=areas is None, areas=sorted(areas or []))
+
+
+async def recipients_now(session: Any, draft: Draft, services: Services) -> int | None:
+    """How many subscribed citizens the audience reaches now (None while the audience has errors)."""
+    if TARGET_ERRORS.intersection(draft.errors):
+        return None
+    return await broadcasts.count_recipients(session, draft.target, services.catalogs.default_locale)
+
+
+def audience_context(request: web.Request, draft: Draft, count: int | None) -> dict[str, Any]:
+    """What the audience part of a form (admin/_audience.html) shows: the choices within the staff
+    member's scope, what is chosen, and the count of recipients when there is one."""
+    services = request.app[keys.SERVICES]
+    areas = scope_areas(request)
+    return {
+        "draft": draft,
+        "count_text": count_text(translator_of(request), count) if count is not None else "",
+        "own_areas": None if areas is None else sorted(areas),
+        "groups": [(group, services.areas.communes_in_group(group)) for group in services.areas.groups()],
+        "statuses": [(status, STATUS_LABELS[status]) for status in HouseholdStatus],
+        "locales": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
+    }
+
+
+def count_text(t: Translator, count: int) -> str:
+    """The count of recipients as the forms show it."""
+    return t.gettext(N_("Recipients now: {count} subscribed citizen(s)")).format(count=t.format_number(count))
+
+
 def read_message(
     draft: Draft, form: MultiMapping[Any], services: Services, tz: Any, now: datetime, photo_limit: int
 ) -> None:
@@ -292,10 +325,6 @@ def describe_target(target: dict, services: Services, t: Translator) -> str:
     return " · ".join(details)
 
 
-def _count_text(t: Translator, count: int) -> str:
-    return t.gettext(N_("Recipients now: {count} subscribed citizen(s)")).format(count=t.format_number(count))
-
-
 async def _find(request: web.Request, session: Any) -> Broadcast:
     """The broadcast of the URL, if the staff member may see it (else 404)."""
     raw = request.match_info["id"]
@@ -351,9 +380,7 @@ def _summary(request: web.Request, broadcast: Broadcast, counts: dict[str, int])
 @routes.get(f"{PREFIX}/broadcasts/new", name="admin-broadcasts-new")
 async def compose(request: web.Request) -> web.Response:
     """GET /admin/broadcasts/new: the compose form (a commune officer's own commune preselected)."""
-    areas = scope_areas(request)
-    draft = Draft(province=areas is None, areas=sorted(areas or []))
-    return _compose_page(request, draft)
+    return _compose_page(request, new_target(request))
 
 
 @routes.post(f"{PREFIX}/broadcasts/new", name="admin-broadcasts-create")
@@ -367,9 +394,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     read_message(draft, form, services, request.app[keys.SETTINGS].tz, now, photo_limit(request))
     sending = form_text(form, "action") == "send"
     async with request.app[keys.SESSIONS]() as session:
-        count = None
-        if not TARGET_ERRORS.intersection(draft.errors):
-            count = await broadcasts.count_recipients(session, draft.target, services.catalogs.default_locale)
+        count = await recipients_now(session, draft, services)
         if not sending or draft.errors or draft.send_at is None:
             shown = draft.errors if sending else [error for error in draft.errors if error in TARGET_ERRORS]
             return _compose_page(request, draft, count=count, errors=shown, status=400 if shown else 200)
@@ -407,19 +432,13 @@ def _compose_page(
     services = request.app[keys.SERVICES]
     t = translator_of(request)
     today = today_of(request)
-    areas = scope_areas(request)
     return render(
         request,
         "admin/broadcasts/new.html",
         {
-            "draft": draft,
+            **audience_context(request, draft, count),
             "errors": errors or [],
             "max_text": MAX_NOTICE,
-            "count_text": _count_text(t, count) if count is not None else "",
-            "own_areas": None if areas is None else sorted(areas),
-            "groups": [(group, services.areas.communes_in_group(group)) for group in services.areas.groups()],
-            "statuses": [(status, STATUS_LABELS[status]) for status in HouseholdStatus],
-            "locales": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
             "topics": [
                 (topic.title(t.locale), services.library.in_topic(topic.id, today))
                 for topic in services.library.topics(today)
@@ -444,7 +463,7 @@ async def count(request: web.Request) -> web.Response:
         return web.json_response({"count": None, "error": t.gettext(draft.errors[0])}, status=400)
     async with reading(request) as session:
         reach = await broadcasts.count_recipients(session, draft.target, services.catalogs.default_locale)
-    return web.json_response({"count": reach, "text": _count_text(t, reach)}, headers={"Cache-Control": "no-store"})
+    return web.json_response({"count": reach, "text": count_text(t, reach)}, headers={"Cache-Control": "no-store"})
 
 
 @routes.get(r"/admin/broadcasts/{id:\d+}", name="admin-broadcast")

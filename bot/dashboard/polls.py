@@ -20,7 +20,15 @@ from sqlmodel import select
 
 from bot import charts, keys
 from bot.channels import webchat
-from bot.dashboard.broadcasts import STATUS_LABELS, Draft, describe_target, read_target
+from bot.dashboard.broadcasts import (
+    STATUS_LABELS,
+    Draft,
+    audience_context,
+    describe_target,
+    new_target,
+    read_target,
+    recipients_now,
+)
 from bot.dashboard.web import (
     PREFIX,
     form_text,
@@ -39,10 +47,9 @@ from bot.dashboard.web import (
 from content.i18n import N_, SUPPORTED, Translator
 from handlers.polls import delivery_key
 from handlers.profile import LANGUAGE_NAMES
-from storage import broadcasts
 from storage import polls as poll_repo
 from storage.core import id_of
-from storage.models import Broadcast, HouseholdStatus, Poll, PollStatus, StaffRole
+from storage.models import Broadcast, Poll, PollStatus, StaffRole
 
 routes = web.RouteTableDef()
 MAX_ID_DIGITS = 9
@@ -179,9 +186,7 @@ async def poll_list(request: web.Request) -> web.Response:
 @routes.get(f"{PREFIX}/polls/new", name="admin-polls-new")
 async def compose(request: web.Request) -> web.Response:
     """GET /admin/polls/new: the form (a commune officer's own commune preselected)."""
-    areas = scope_areas(request)
-    poll = PollForm(target=Draft(province=areas is None, areas=sorted(areas or [])))
-    return _form_page(request, poll)
+    return _form_page(request, PollForm(target=new_target(request)))
 
 
 @routes.post(f"{PREFIX}/polls/new", name="admin-polls-create")
@@ -196,9 +201,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     errors = poll.target.errors + poll.errors
     creating = form_text(form, "action") == "create"
     async with request.app[keys.SESSIONS]() as session:
-        count = None
-        if not poll.target.errors:
-            count = await broadcasts.count_recipients(session, poll.target.target, services.catalogs.default_locale)
+        count = await recipients_now(session, poll.target, services)
         if not creating or errors:
             shown = errors if creating else poll.target.errors
             return _form_page(request, poll, count=count, errors=shown, status=400 if shown else 200)
@@ -241,28 +244,14 @@ def _form_page(
     errors: list[str] | None = None,
     status: int = 200,
 ) -> web.Response:
-    services = request.app[keys.SERVICES]
-    t = translator_of(request)
-    today = today_of(request)
-    areas = scope_areas(request)
-    count_text = (
-        t.gettext(N_("Recipients now: {count} subscribed citizen(s)")).format(count=t.format_number(count))
-        if count is not None
-        else ""
-    )
     return render(
         request,
         "admin/polls/new.html",
         {
+            **audience_context(request, poll.target, count),
             "poll": poll,
-            "draft": poll.target,
             "errors": errors or [],
-            "count_text": count_text,
-            "own_areas": None if areas is None else sorted(areas),
-            "groups": [(group, services.areas.communes_in_group(group)) for group in services.areas.groups()],
-            "statuses": [(value, STATUS_LABELS[value]) for value in HouseholdStatus],
-            "locales": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
-            "today": today.isoformat(),
+            "today": today_of(request).isoformat(),
             "max_question": MAX_QUESTION,
             "max_choice": MAX_CHOICE,
         },
