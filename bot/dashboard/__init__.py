@@ -10,7 +10,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp.web import Application  # not `web`: the screens import this package's own `web` module
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -72,7 +72,7 @@ NAV = [
 ]
 
 
-def setup(app: web.Application) -> None:
+def setup(app: Application) -> None:
     """Register the dashboard's routes, guard and menu (before the app starts)."""
     app.middlewares.append(guard)
     for screen in SCREENS:
@@ -81,7 +81,7 @@ def setup(app: web.Application) -> None:
     app[keys.DASHBOARD_NAV] = [item for item in NAV if item.route in app.router.named_resources()]
 
 
-async def ensure_admin(app: web.Application) -> None:
+async def ensure_admin(app: Application) -> None:
     """On the first start, create the account "admin" (ADMIN_PASSWORD, or a random one printed once).
 
     Several processes may start at once on one database: the one that loses the race to create the

@@ -10,18 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
-from bot.dashboard.web import (
-    PREFIX,
-    now_of,
-    reading,
-    record,
-    redirect,
-    render,
-    roles,
-    scope_areas,
-    staff_of,
-    translator_of,
-)
+from bot.dashboard import web as dash
 from content.i18n import N_
 from storage import inbox, logins
 from storage.models import AuditEntry, Staff, StaffRole
@@ -32,30 +21,30 @@ AUDIT_PAGE = 50
 GUESS_WINDOW = timedelta(hours=1)
 
 
-@routes.get(PREFIX, name="admin-home")
+@routes.get(dash.PREFIX, name="admin-home")
 async def home(request: web.Request) -> web.Response:
     """GET /admin: open and overdue tickets in the staff member's area, and where to go next."""
-    areas = scope_areas(request)
-    now = now_of(request)
-    async with reading(request) as session:
+    areas = dash.scope_areas(request)
+    now = dash.now_of(request)
+    async with dash.reading(request) as session:
         open_count, overdue = await inbox.open_and_overdue(session, areas, now)
         guessed = await guessed_accounts(request, session)
-    return render(request, "admin/home.html", {"open_count": open_count, "overdue": overdue, "guessed": guessed})
+    return dash.render(request, "admin/home.html", {"open_count": open_count, "overdue": overdue, "guessed": guessed})
 
 
 async def guessed_accounts(request: web.Request, session: AsyncSession) -> list[logins.Guessed]:
     """For admins: accounts with LOGIN_ALERT_AFTER or more failed sign-ins in the last hour."""
-    if staff_of(request).role != StaffRole.admin:
+    if dash.staff_of(request).role != StaffRole.admin:
         return []
-    since = now_of(request) - GUESS_WINDOW
+    since = dash.now_of(request) - GUESS_WINDOW
     return await logins.guessed_accounts(session, since, request.app[keys.SETTINGS].login_alert_after)
 
 
-@routes.get(f"{PREFIX}/staff", name="admin-staff")
-@roles(StaffRole.admin)
+@routes.get(f"{dash.PREFIX}/staff", name="admin-staff")
+@dash.roles(StaffRole.admin)
 async def staff_list(request: web.Request) -> web.Response:
     """GET /admin/staff: every account, and a form to add one."""
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         accounts = await list_staff(session)
         guessed = await guessed_accounts(request, session)
     return _staff_page(request, accounts, request.query.get("message", ""), guessed=guessed)
@@ -68,14 +57,14 @@ def _staff_page(
     password: str = "",
     guessed: list[logins.Guessed] | None = None,  # nosec B107  # no password by default
 ) -> web.Response:
-    return render(
+    return dash.render(
         request,
         "admin/staff.html",
         {
             "accounts": accounts,
             "roles": list(StaffRole),
             "communes": request.app[keys.SERVICES].areas.communes(),
-            "now": now_of(request),
+            "now": dash.now_of(request),
             "message": message,
             "new_password": password,
             "guessed": guessed or [],
@@ -83,8 +72,8 @@ def _staff_page(
     )
 
 
-@routes.post(f"{PREFIX}/staff", name="admin-staff-add")
-@roles(StaffRole.admin)
+@routes.post(f"{dash.PREFIX}/staff", name="admin-staff-add")
+@dash.roles(StaffRole.admin)
 async def staff_add(request: web.Request) -> web.StreamResponse:
     """POST /admin/staff: create an account; its first password is shown once."""
     form = await request.post()
@@ -92,16 +81,16 @@ async def staff_add(request: web.Request) -> web.StreamResponse:
     role = str(form.get("role", ""))
     area = str(form.get("area", "")).strip() or None
     password = secrets.token_urlsafe(9)
-    now = now_of(request)
+    now = dash.now_of(request)
     async with request.app[keys.SESSIONS]() as session:
         try:
             staff = await create_staff(
                 session, username, role, area, password, now, display_name=str(form.get("display_name", ""))[:200]
             )
         except StaffError as error:
-            raise redirect(request, "admin-staff", {"message": str(error)}) from None
+            raise dash.redirect(request, "admin-staff", {"message": str(error)}) from None
         staff.must_change_password = True  # the admin knows it: its owner chooses their own at the first sign-in
-        await record(
+        await dash.record(
             session,
             request,
             "staff.create",
@@ -113,7 +102,7 @@ async def staff_add(request: web.Request) -> web.StreamResponse:
         )
         await session.commit()
         accounts = await list_staff(session)
-    text = translator_of(request).gettext(
+    text = dash.translator_of(request).gettext(
         N_(
             "Account {username} created. Give its first password to its owner: it is shown only now, and they must "
             "choose their own at the first sign-in."
@@ -123,24 +112,24 @@ async def staff_add(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(r"/admin/staff/{username:[a-z0-9_.-]{3,64}}", name="admin-staff-change")
-@roles(StaffRole.admin)
+@dash.roles(StaffRole.admin)
 async def staff_change(request: web.Request) -> web.StreamResponse:
     """POST /admin/staff/NAME: action=disable|enable|reset|unlink (end the link of a chat account)."""
     username = request.match_info["username"]
     action = str((await request.post()).get("action", ""))
     if action not in ("disable", "enable", "reset", "unlink"):
         raise web.HTTPBadRequest(text="unknown action")
-    me = staff_of(request)
+    me = dash.staff_of(request)
     password = ""  # nosec B105  # none until a reset makes one
     async with request.app[keys.SESSIONS]() as session:
         staff = (await session.exec(select(Staff).where(Staff.username == username))).first()
         if staff is None:
             raise web.HTTPNotFound()
         if staff.id == me.id and action == "disable":
-            raise redirect(
+            raise dash.redirect(
                 request,
                 "admin-staff",
-                {"message": translator_of(request).gettext(N_("You cannot disable your own account."))},
+                {"message": dash.translator_of(request).gettext(N_("You cannot disable your own account."))},
             )
         detail: dict[str, object] = {}
         if action == "reset":
@@ -151,12 +140,12 @@ async def staff_change(request: web.Request) -> web.StreamResponse:
             detail.update(channel=unlink_chat(staff), reason="staff screen")
         else:
             await set_active(session, staff, action == "enable")
-        await record(session, request, f"staff.{action}", object_type="staff", object_id=staff.username, **detail)
+        await dash.record(session, request, f"staff.{action}", object_type="staff", object_id=staff.username, **detail)
         await session.commit()
         accounts = await list_staff(session)
     if not password:
-        raise redirect(request, "admin-staff")
-    text = translator_of(request).gettext(
+        raise dash.redirect(request, "admin-staff")
+    text = dash.translator_of(request).gettext(
         N_(
             "New one-time password for {username}: it is shown only now, their open sessions have ended, and they must "
             "choose their own at the next sign-in."
@@ -165,14 +154,14 @@ async def staff_change(request: web.Request) -> web.StreamResponse:
     return _staff_page(request, accounts, text.format(username=username), password)
 
 
-@routes.get(f"{PREFIX}/audit", name="admin-audit")
-@roles(StaffRole.admin)
+@routes.get(f"{dash.PREFIX}/audit", name="admin-audit")
+@dash.roles(StaffRole.admin)
 async def audit_log(request: web.Request) -> web.Response:
     """GET /admin/audit[?actor=&action=&before=ID]: newest first, 50 a page."""
     actor = request.query.get("actor", "").strip()[:64]
     action = request.query.get("action", "").strip()[:40]
     before = request.query.get("before", "")
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(AUDIT_PAGE + 1)
         if actor:
             query = query.where(AuditEntry.actor == actor)
@@ -182,13 +171,13 @@ async def audit_log(request: web.Request) -> web.Response:
             query = query.where(col(AuditEntry.id) < int(before))
         rows = list((await session.exec(query)).all())
     async with request.app[keys.SESSIONS]() as session:
-        await record(
+        await dash.record(
             session, request, "audit.view", object_type="audit", object_id="", actor_filter=actor, action_filter=action
         )
         await session.commit()
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
-    return render(
+    return dash.render(
         request,
         "admin/audit.html",
         {

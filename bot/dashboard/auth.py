@@ -16,18 +16,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.config import Settings
-from bot.dashboard.web import (
-    LOGIN_CSRF_COOKIE,
-    PREFIX,
-    SESSION_COOKIE,
-    now_of,
-    record,
-    redirect,
-    render,
-    secure_cookies,
-    staff_of,
-    translator_of,
-)
+from bot.dashboard import web as dash
 from content.i18n import N_
 from storage import audit, logins
 from storage.core import id_of
@@ -59,18 +48,18 @@ def delay(settings: Settings, failures: logins.Failures) -> float:
 
 def _next_url(value: str) -> str:
     """Where to go after signing in: only a dashboard path of this site."""
-    if value.startswith(PREFIX) and not value.startswith("//") and "\\" not in value and "\n" not in value:
+    if value.startswith(dash.PREFIX) and not value.startswith("//") and "\\" not in value and "\n" not in value:
         return value
-    return PREFIX
+    return dash.PREFIX
 
 
 def _login_page(request: web.Request, error: str = "", *, status: int = 200, username: str = "") -> web.Response:
     token = secrets.token_urlsafe(24)
-    response = render(
+    response = dash.render(
         request,
         "admin/login.html",
         {
-            "error": translator_of(request).gettext(error) if error else "",
+            "error": dash.translator_of(request).gettext(error) if error else "",
             "login_csrf": token,
             "next": _next_url(request.query.get("next", "")),
             "username": username,
@@ -78,33 +67,33 @@ def _login_page(request: web.Request, error: str = "", *, status: int = 200, use
         status=status,
     )
     response.set_cookie(
-        LOGIN_CSRF_COOKIE,
+        dash.LOGIN_CSRF_COOKIE,
         token,
         httponly=True,
         samesite="Strict",
-        secure=secure_cookies(request),
-        path=f"{PREFIX}/login",
+        secure=dash.secure_cookies(request),
+        path=f"{dash.PREFIX}/login",
     )
     return response
 
 
-@routes.get(f"{PREFIX}/login", name="admin-login")
+@routes.get(f"{dash.PREFIX}/login", name="admin-login")
 async def login_form(request: web.Request) -> web.Response:
     """GET /admin/login."""
     return _login_page(request)
 
 
-@routes.post(f"{PREFIX}/login", name="admin-login-post")
+@routes.post(f"{dash.PREFIX}/login", name="admin-login-post")
 async def login(request: web.Request) -> web.StreamResponse:
     """POST /admin/login: username, password, csrf, next."""
     form = await request.post()
     username = str(form.get("username", ""))[:64].strip().lower()
     password = str(form.get("password", ""))[:1024]
-    sent, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    sent, expected = str(form.get("csrf", "")), request.cookies.get(dash.LOGIN_CSRF_COOKIE, "")
     if not sent or not expected or not hmac.compare_digest(sent, expected):
         return _login_page(request, EXPIRED_FORM, status=403, username=username)
     address = request.remote or "?"  # the visitor's own address, also behind a trusted proxy (bot/proxies.py)
-    now = now_of(request)
+    now = dash.now_of(request)
     settings = request.app[keys.SETTINGS]
     async with request.app[keys.SESSIONS]() as session:
         failures = await logins.failures_since(
@@ -155,26 +144,26 @@ async def login(request: web.Request) -> web.StreamResponse:
         await session.commit()
     response = web.HTTPSeeOther(_next_url(str(form.get("next", ""))))
     response.set_cookie(
-        SESSION_COOKIE,
+        dash.SESSION_COOKIE,
         token,
         httponly=True,
         samesite="Strict",
-        secure=secure_cookies(request),
-        path=PREFIX,
+        secure=dash.secure_cookies(request),
+        path=dash.PREFIX,
         max_age=int(settings.staff_session_hours * 3600),
     )
-    response.del_cookie(LOGIN_CSRF_COOKIE, path=f"{PREFIX}/login")
+    response.del_cookie(dash.LOGIN_CSRF_COOKIE, path=f"{dash.PREFIX}/login")
     raise response
 
 
-@routes.post(f"{PREFIX}/logout", name="admin-logout")
+@routes.post(f"{dash.PREFIX}/logout", name="admin-logout")
 async def logout(request: web.Request) -> web.StreamResponse:
     """POST /admin/logout: ends this session."""
-    staff = staff_of(request)
+    staff = dash.staff_of(request)
     async with request.app[keys.SESSIONS]() as session:
-        await close_sessions(session, id_of(staff), token=request.cookies.get(SESSION_COOKIE, ""))
-        await record(session, request, "logout", object_type="staff", object_id=staff.username)
+        await close_sessions(session, id_of(staff), token=request.cookies.get(dash.SESSION_COOKIE, ""))
+        await dash.record(session, request, "logout", object_type="staff", object_id=staff.username)
         await session.commit()
-    response = redirect(request, "admin-login")
-    response.del_cookie(SESSION_COOKIE, path=PREFIX)
+    response = dash.redirect(request, "admin-login")
+    response.del_cookie(dash.SESSION_COOKIE, path=dash.PREFIX)
     raise response

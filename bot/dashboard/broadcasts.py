@@ -18,20 +18,7 @@ from multidict import MultiMapping
 
 from bot import keys
 from bot.broadcast_cli import IMAGE_TYPES
-from bot.dashboard.web import (
-    PREFIX,
-    form_text,
-    form_values,
-    now_of,
-    reading,
-    record,
-    redirect,
-    render,
-    scope_areas,
-    staff_of,
-    today_of,
-    translator_of,
-)
+from bot.dashboard import web as dash
 from content.areas import PROVINCE_CODE
 from content.campaigns import Campaign, trigger
 from content.i18n import N_, SUPPORTED, Translator
@@ -115,13 +102,13 @@ class Draft:
 def read_target(draft: Draft, form: MultiMapping[Any], services: Services, areas: set[str] | None) -> None:
     """The target part of the form (shared by the count endpoint): areas within the staff
     member's scope, household statuses, languages."""
-    draft.province = form_text(form, "province") == "1"
-    draft.groups = form_values(form, "group")
-    draft.areas = form_values(form, "area")
-    draft.statuses = [s for s in form_values(form, "status") if s in HouseholdStatus.__members__]
-    draft.locales = [s for s in form_values(form, "locale") if s in SUPPORTED]
-    if len(draft.statuses) != len(form_values(form, "status")) or len(draft.locales) != len(
-        form_values(form, "locale")
+    draft.province = dash.form_text(form, "province") == "1"
+    draft.groups = dash.form_values(form, "group")
+    draft.areas = dash.form_values(form, "area")
+    draft.statuses = [s for s in dash.form_values(form, "status") if s in HouseholdStatus.__members__]
+    draft.locales = [s for s in dash.form_values(form, "locale") if s in SUPPORTED]
+    if len(draft.statuses) != len(dash.form_values(form, "status")) or len(draft.locales) != len(
+        dash.form_values(form, "locale")
     ):
         draft.errors.append(UNKNOWN_FILTER)
     if areas is not None:
@@ -135,9 +122,7 @@ def read_target(draft: Draft, form: MultiMapping[Any], services: Services, areas
         chosen = [PROVINCE_CODE]
     else:
         known_groups = set(services.areas.groups())
-        chosen_set = {
-            code for code in draft.areas if (record := services.areas.get(code)) and record.level == "commune"
-        }
+        chosen_set = {code for code in draft.areas if (area := services.areas.get(code)) and area.level == "commune"}
         for group in draft.groups:
             chosen_set.update(area.code for area in services.areas.communes_in_group(group))
         if len(chosen_set) < len(set(draft.areas)) or any(group not in known_groups for group in draft.groups):
@@ -150,7 +135,7 @@ def read_target(draft: Draft, form: MultiMapping[Any], services: Services, areas
 
 def new_target(request: web.Request) -> Draft:
     """The audience a new form starts with: a commune officer's own commune, else the whole province."""
-    areas = scope_areas(request)
+    areas = dash.scope_areas(request)
     return Draft(province=areas is None, areas=sorted(areas or []))
 
 
@@ -165,10 +150,10 @@ def audience_context(request: web.Request, draft: Draft, count: int | None) -> d
     """What the audience part of a form (admin/_audience.html) shows: the choices within the staff
     member's scope, what is chosen, and the count of recipients when there is one."""
     services = request.app[keys.SERVICES]
-    areas = scope_areas(request)
+    areas = dash.scope_areas(request)
     return {
         "draft": draft,
-        "count_text": count_text(translator_of(request), count) if count is not None else "",
+        "count_text": count_text(dash.translator_of(request), count) if count is not None else "",
         "own_areas": None if areas is None else sorted(areas),
         "groups": [(group, services.areas.communes_in_group(group)) for group in services.areas.groups()],
         "statuses": [(status, STATUS_LABELS[status]) for status in HouseholdStatus],
@@ -186,14 +171,14 @@ def read_message(
 ) -> None:
     """The rest of the form: texts, photo, buttons, schedule, urgency."""
     draft.texts = {
-        locale: form_text(form, f"text_{locale}") for locale in SUPPORTED if form_text(form, f"text_{locale}")
+        locale: dash.form_text(form, f"text_{locale}") for locale in SUPPORTED if dash.form_text(form, f"text_{locale}")
     }
     if not draft.texts.get("vi"):
         draft.errors.append(N_("Write the notice in Vietnamese (the English text is optional)."))
     if any(len(text) > MAX_NOTICE for text in draft.texts.values()):
         draft.errors.append(N_("A notice may have at most 1,500 characters in each language."))
-    draft.faqs, draft.stories = form_values(form, "faq"), form_values(form, "story")
-    draft.quiz = form_text(form, "quiz") == "1"
+    draft.faqs, draft.stories = dash.form_values(form, "faq"), dash.form_values(form, "story")
+    draft.quiz = dash.form_text(form, "quiz") == "1"
     library = services.library
     if any(library.faq(item) is None for item in draft.faqs) or any(
         library.story(item) is None for item in draft.stories
@@ -203,7 +188,7 @@ def read_message(
         draft.errors.append(N_("Choose at most 3 buttons."))
     if any(_elsewhere(library.story(item), draft.target.get("areas") or []) for item in draft.stories):
         draft.errors.append(REAL_STORY_ELSEWHERE)
-    draft.urgent = form_text(form, "urgent") == "1"
+    draft.urgent = dash.form_text(form, "urgent") == "1"
     _read_schedule(draft, form, tz, now)
     _read_photo(draft, form.get("photo"), photo_limit)
 
@@ -217,8 +202,8 @@ def _elsewhere(story: Any, areas: list[str]) -> bool:
 
 
 def _read_schedule(draft: Draft, form: MultiMapping[Any], tz: Any, now: datetime) -> None:
-    draft.later = form_text(form, "when") == "later"
-    draft.day, draft.time = form_text(form, "day")[:10], form_text(form, "time")[:5]
+    draft.later = dash.form_text(form, "when") == "later"
+    draft.day, draft.time = dash.form_text(form, "day")[:10], dash.form_text(form, "time")[:5]
     if not draft.later:
         draft.send_at = now
         return
@@ -329,7 +314,7 @@ async def _find(request: web.Request, session: Any) -> Broadcast:
     """The broadcast of the URL, if the staff member may see it (else 404)."""
     raw = request.match_info["id"]
     broadcast = await session.get(Broadcast, int(raw)) if len(raw) <= MAX_ID_DIGITS else None
-    if broadcast is None or not broadcast_views.visible_to(broadcast, scope_areas(request)):
+    if broadcast is None or not broadcast_views.visible_to(broadcast, dash.scope_areas(request)):
         raise web.HTTPNotFound()
     return broadcast
 
@@ -337,21 +322,21 @@ async def _find(request: web.Request, session: Any) -> Broadcast:
 # --- routes -----------------------------------------------------------------------------------
 
 
-@routes.get(f"{PREFIX}/broadcasts", name="admin-broadcasts")
+@routes.get(f"{dash.PREFIX}/broadcasts", name="admin-broadcasts")
 async def broadcast_list(request: web.Request) -> web.Response:
     """GET /admin/broadcasts[?before=ID]: notices in the staff member's area, newest first, with progress."""
     before = request.query.get("before", "")
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         rows = await broadcast_views.list_broadcasts(
             session,
-            scope_areas(request),
+            dash.scope_areas(request),
             limit=PAGE + 1,
             before=int(before) if before.isdigit() and len(before) <= MAX_ID_DIGITS else None,
         )
         counts = await broadcast_views.counts_by_broadcast(session, [row.id for row in rows[:PAGE] if row.id])
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    return render(
+    return dash.render(
         request,
         "admin/broadcasts/list.html",
         {
@@ -370,29 +355,29 @@ def _summary(request: web.Request, broadcast: Broadcast, counts: dict[str, int])
         "done": done,
         "total": total,
         "status": DUE
-        if broadcast.status == BroadcastStatus.scheduled and broadcast.send_at <= now_of(request)
+        if broadcast.status == BroadcastStatus.scheduled and broadcast.send_at <= dash.now_of(request)
         else BROADCAST_STATUS.get(broadcast.status, broadcast.status),
-        "target": describe_target(broadcast.target, request.app[keys.SERVICES], translator_of(request)),
+        "target": describe_target(broadcast.target, request.app[keys.SERVICES], dash.translator_of(request)),
         "text": broadcast.texts.get("vi", ""),
     }
 
 
-@routes.get(f"{PREFIX}/broadcasts/new", name="admin-broadcasts-new")
+@routes.get(f"{dash.PREFIX}/broadcasts/new", name="admin-broadcasts-new")
 async def compose(request: web.Request) -> web.Response:
     """GET /admin/broadcasts/new: the compose form (a commune officer's own commune preselected)."""
     return _compose_page(request, new_target(request))
 
 
-@routes.post(f"{PREFIX}/broadcasts/new", name="admin-broadcasts-create")
+@routes.post(f"{dash.PREFIX}/broadcasts/new", name="admin-broadcasts-create")
 async def create(request: web.Request) -> web.StreamResponse:
     """POST /admin/broadcasts/new: action=count shows the count (without JavaScript), action=send records it."""
     form = await request.post()
     services = request.app[keys.SERVICES]
-    now = now_of(request)
+    now = dash.now_of(request)
     draft = Draft()
-    read_target(draft, form, services, scope_areas(request))
+    read_target(draft, form, services, dash.scope_areas(request))
     read_message(draft, form, services, request.app[keys.SETTINGS].tz, now, photo_limit(request))
-    sending = form_text(form, "action") == "send"
+    sending = dash.form_text(form, "action") == "send"
     async with request.app[keys.SESSIONS]() as session:
         count = await recipients_now(session, draft, services)
         if not sending or draft.errors or draft.send_at is None:
@@ -405,12 +390,12 @@ async def create(request: web.Request) -> web.StreamResponse:
             send_at=draft.send_at,
             now=now,
             urgent=draft.urgent,
-            author=staff_of(request).username,
-            author_staff_id=staff_of(request).id,
+            author=dash.staff_of(request).username,
+            author_staff_id=dash.staff_of(request).id,
             image=keep_photo(draft, request.app[keys.SETTINGS].data_dir),
             buttons=buttons_of(draft, services),
         )
-        await record(
+        await dash.record(
             session,
             request,
             "broadcast.create",
@@ -423,16 +408,16 @@ async def create(request: web.Request) -> web.StreamResponse:
             via="dashboard",
         )
         await session.commit()
-    raise redirect(request, "admin-broadcast", {"created": "1"}, id=str(broadcast.id))
+    raise dash.redirect(request, "admin-broadcast", {"created": "1"}, id=str(broadcast.id))
 
 
 def _compose_page(
     request: web.Request, draft: Draft, *, count: int | None = None, errors: list[str] | None = None, status: int = 200
 ) -> web.Response:
     services = request.app[keys.SERVICES]
-    t = translator_of(request)
-    today = today_of(request)
-    return render(
+    t = dash.translator_of(request)
+    today = dash.today_of(request)
+    return dash.render(
         request,
         "admin/broadcasts/new.html",
         {
@@ -452,16 +437,16 @@ def _compose_page(
     )
 
 
-@routes.get(f"{PREFIX}/broadcasts/count", name="admin-broadcasts-count")
+@routes.get(f"{dash.PREFIX}/broadcasts/count", name="admin-broadcasts-count")
 async def count(request: web.Request) -> web.Response:
     """GET /admin/broadcasts/count?area=…&group=…&province=1&status=…&locale=…: the live recipient count (JSON)."""
     services = request.app[keys.SERVICES]
     draft = Draft()
-    read_target(draft, request.query, services, scope_areas(request))
-    t = translator_of(request)
+    read_target(draft, request.query, services, dash.scope_areas(request))
+    t = dash.translator_of(request)
     if draft.errors:
         return web.json_response({"count": None, "error": t.gettext(draft.errors[0])}, status=400)
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         reach = await broadcasts.count_recipients(session, draft.target, services.catalogs.default_locale)
     return web.json_response({"count": reach, "text": count_text(t, reach)}, headers={"Cache-Control": "no-store"})
 
@@ -469,7 +454,7 @@ async def count(request: web.Request) -> web.Response:
 @routes.get(r"/admin/broadcasts/{id:\d+}", name="admin-broadcast")
 async def detail(request: web.Request) -> web.Response:
     """GET /admin/broadcasts/ID: what was sent to whom, and how far delivery has got."""
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         broadcast = await _find(request, session)
         counts = await broadcasts.status_counts(session, id_of(broadcast))
     summary = _summary(request, broadcast, counts)
@@ -478,7 +463,7 @@ async def detail(request: web.Request) -> web.Response:
         for key, value in counts.items()
         if ":" in key and not key.startswith(f"{OutboxStatus.sent}:")
     )  # sent, only counted apart
-    return render(
+    return dash.render(
         request,
         "admin/broadcasts/detail.html",
         {
@@ -492,7 +477,7 @@ async def detail(request: web.Request) -> web.Response:
             "refused": request.query.get("message") == "not-cancellable",
             "languages": [(LANGUAGE_NAMES.get(code, code), text) for code, text in broadcast.texts.items()],
             "button_labels": [
-                button["labels"].get(translator_of(request).locale) or button["labels"].get("vi", "")
+                button["labels"].get(dash.translator_of(request).locale) or button["labels"].get("vi", "")
                 for row in broadcast.buttons
                 for button in row
             ],
@@ -503,7 +488,7 @@ async def detail(request: web.Request) -> web.Response:
 @routes.get(r"/admin/broadcasts/{id:\d+}/photo", name="admin-broadcast-photo")
 async def photo(request: web.Request) -> web.StreamResponse:
     """GET /admin/broadcasts/ID/photo: the notice's photo, from DATA_DIR."""
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         broadcast = await _find(request, session)
     root = request.app[keys.SETTINGS].data_dir.resolve()
     path = (root / (broadcast.image or "")).resolve()
@@ -518,9 +503,9 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as session:
         broadcast = await _find(request, session)
         if broadcast.status not in CANCELLABLE:
-            raise redirect(request, "admin-broadcast", {"message": "not-cancellable"}, id=str(broadcast.id))
+            raise dash.redirect(request, "admin-broadcast", {"message": "not-cancellable"}, id=str(broadcast.id))
         dropped = await broadcasts.cancel(session, broadcast)
-        await record(
+        await dash.record(
             session,
             request,
             "broadcast.cancel",
@@ -530,20 +515,20 @@ async def cancel(request: web.Request) -> web.StreamResponse:
             via="dashboard",
         )
         await session.commit()
-    raise redirect(request, "admin-broadcast", {"cancelled": str(dropped)}, id=str(broadcast.id))
+    raise dash.redirect(request, "admin-broadcast", {"cancelled": str(dropped)}, id=str(broadcast.id))
 
 
-@routes.get(f"{PREFIX}/campaigns", name="admin-campaigns")
+@routes.get(f"{dash.PREFIX}/campaigns", name="admin-campaigns")
 async def campaigns(request: web.Request) -> web.Response:
     """GET /admin/campaigns: the active recurring campaigns, their next occurrences and last notice."""
     services = request.app[keys.SERVICES]
-    t = translator_of(request)
-    now = now_of(request)
-    async with reading(request) as session:
+    t = dash.translator_of(request)
+    now = dash.now_of(request)
+    async with dash.reading(request) as session:
         found = await stored_campaigns(session, [area.code for area in services.areas.records])
         latest = await broadcast_views.latest_of_campaigns(session, [campaign.id for campaign in found])
-    areas = scope_areas(request)
-    return render(
+    areas = dash.scope_areas(request)
+    return dash.render(
         request,
         "admin/broadcasts/campaigns.html",
         {

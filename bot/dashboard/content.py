@@ -17,22 +17,9 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import keys
+from bot.dashboard import web as dash
 from bot.dashboard.editor import CHECK_MESSAGES, EDITORS, LOCALES, RESERVED_IDS, Editor, Item, add_routes
 from bot.dashboard.preview import story_bubbles
-from bot.dashboard.web import (
-    MAX_FIELD,
-    PREFIX,
-    form_text,
-    now_of,
-    reading,
-    record,
-    redirect,
-    render,
-    roles,
-    staff_of,
-    today_of,
-    translator_of,
-)
 from content.check import REVIEW_DAYS, entries_to_review, review_until
 from content.i18n import N_
 from content.importer import faq_entry, faq_row, load_bundle, story, story_row, validate_faq, validate_story
@@ -81,16 +68,16 @@ class Pick:
 # ---- FAQ entries -------------------------------------------------------------------------
 
 
-@routes.get(f"{PREFIX}/content", name="admin-content")
-@roles(*EDITORS)
+@routes.get(f"{dash.PREFIX}/content", name="admin-content")
+@dash.roles(*EDITORS)
 async def content_list(request: web.Request) -> web.Response:
     """GET /admin/content[?topic=&q=&state=]: the entries to review soon (`content.check`), FAQ
     entries and stories."""
     topic = request.query.get("topic", "")
     state = request.query.get("state", "")
     typed = request.query.get("q", "").strip()[:200]
-    today = today_of(request)
-    async with reading(request) as session:
+    today = dash.today_of(request)
+    async with dash.reading(request) as session:
         bundle = await load_bundle(session)
     entries = [entry for entry in bundle.faqs if (not topic or entry.topic == topic) and _in_state(entry, state, today)]
     if typed:
@@ -98,7 +85,7 @@ async def content_list(request: web.Request) -> web.Response:
         entries = [
             entry for entry in entries if words <= set(fold(" ".join(_phrasings(entry)) + " " + entry.id).split())
         ]
-    return render(
+    return dash.render(
         request,
         "admin/content/list.html",
         {
@@ -134,7 +121,7 @@ class ContentEditor(Editor[Item]):
 
     async def set_published(self, session: Any, row: Any, published: bool, request: web.Request) -> None:
         """Publish or withdraw the row."""
-        await content_edit.set_published(session, row, published, now_of(request))
+        await content_edit.set_published(session, row, published, dash.now_of(request))
 
     async def saved(self, request: web.Request, session: Any) -> None:
         """Rebuild this process's search index."""
@@ -176,18 +163,21 @@ def _faq_form(entry: FaqEntry) -> dict[str, Any]:
 def _posted_faq_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
     """The form fields as posted (strings, checkboxes as booleans)."""
     form: dict[str, Any] = {
-        name: form_text(post, name, MAX_FIELD)
+        name: dash.form_text(post, name, dash.MAX_FIELD)
         for name in ("id", "topic", "replaced_by", "valid_from", "valid_until", "reviewed_on", "from_question")
     }
     form["id"] = form["id"].lower()
     for locale in LOCALES:
         for name in FAQ_TEXT_FIELDS:
-            form[f"{locale}_{name}"] = form_text(post, f"{locale}_{name}", 4000)
+            form[f"{locale}_{name}"] = dash.form_text(post, f"{locale}_{name}", 4000)
     form["needs_review"] = "needs_review" in post
     form["published"] = "published" in post
     sources = []
     for number in range(20):
-        source = {part: form_text(post, f"source_{number}_{part}", MAX_FIELD) for part in ("document", "date", "url")}
+        source = {
+            part: dash.form_text(post, f"source_{number}_{part}", dash.MAX_FIELD)
+            for part in ("document", "date", "url")
+        }
         if any(source.values()):
             sources.append(source)
     form["sources"] = _pad(sources)
@@ -225,7 +215,7 @@ def _faq_item(form: dict[str, Any], stored: FaqEntry | None) -> dict[str, Any]:
 class FaqEditor(ContentEditor[FaqEntry]):
     """FAQ entries; a new one may answer an unanswered question (?question=ID), which then leaves the list."""
 
-    path = f"{PREFIX}/content/faq"
+    path = f"{dash.PREFIX}/content/faq"
     route = "admin-content-faq"
     id_name = "faq_id"
     template = "admin/content/faq.html"
@@ -263,7 +253,7 @@ class FaqEditor(ContentEditor[FaqEntry]):
 
     async def save(self, request: web.Request, session: Any, item: FaqEntry, form: dict[str, Any]) -> dict[str, Any]:
         """Save the entry; the question it answers leaves the unanswered list."""
-        now = now_of(request)
+        now = dash.now_of(request)
         await content_edit.save_faq(session, faq_row(item, 0, now), now)
         question = await _linked_question(session, form)
         if question is None:
@@ -280,7 +270,7 @@ class FaqEditor(ContentEditor[FaqEntry]):
     async def shown(self, request: web.Request, item: FaqEntry) -> list[dict[str, Any]]:
         """The answer in each language exactly as the bot sends it, with the buttons under it."""
         services = request.app[keys.SERVICES]
-        today = today_of(request)
+        today = dash.today_of(request)
         shown = []
         for locale in LOCALES:
             translator = services.catalogs.get(locale)
@@ -329,15 +319,15 @@ def _story_form(item: Story) -> dict[str, Any]:
 
 def _posted_story_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
     form: dict[str, Any] = {
-        "id": form_text(post, "id", MAX_FIELD).lower(),
-        "commune": form_text(post, "commune", MAX_FIELD),
-        "tags": form_text(post, "tags", MAX_FIELD),
+        "id": dash.form_text(post, "id", dash.MAX_FIELD).lower(),
+        "commune": dash.form_text(post, "commune", dash.MAX_FIELD),
+        "tags": dash.form_text(post, "tags", dash.MAX_FIELD),
         "illustrative": "illustrative" in post,
         "published": "published" in post,
     }
     for locale in LOCALES:
         for name in STORY_TEXT_FIELDS:
-            form[f"{locale}_{name}"] = form_text(post, f"{locale}_{name}", 4000)
+            form[f"{locale}_{name}"] = dash.form_text(post, f"{locale}_{name}", 4000)
     return form
 
 
@@ -360,7 +350,7 @@ def _story_item(form: dict[str, Any], image: str | None) -> dict[str, Any]:
 class StoryEditor(ContentEditor[Story]):
     """Stories: their commune must be one of the province's; a draft is previewed as if published."""
 
-    path = f"{PREFIX}/content/stories"
+    path = f"{dash.PREFIX}/content/stories"
     route = "admin-content-story"
     id_name = "story_id"
     template = "admin/content/story.html"
@@ -386,7 +376,7 @@ class StoryEditor(ContentEditor[Story]):
 
     async def save(self, request: web.Request, session: Any, item: Story, form: dict[str, Any]) -> dict[str, Any]:
         """Save the story."""
-        now = now_of(request)
+        now = dash.now_of(request)
         await content_edit.save_story(session, story_row(item, 0, now), now)
         return {}
 
@@ -413,15 +403,15 @@ add_routes(routes, StoryEditor())
 # ---- unanswered questions ----------------------------------------------------------------
 
 
-@routes.get(f"{PREFIX}/unanswered", name="admin-unanswered")
+@routes.get(f"{dash.PREFIX}/unanswered", name="admin-unanswered")
 async def unanswered(request: web.Request) -> web.Response:
     """GET /admin/unanswered[?page=N]: questions the bot could not answer, the most frequent first."""
     page = max(_int(request.query.get("page", "1")), 1)
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         questions, total = await content_edit.unanswered_page(
             session, offset=(page - 1) * UNANSWERED_PAGE, limit=UNANSWERED_PAGE
         )
-    return render(
+    return dash.render(
         request,
         "admin/content/unanswered.html",
         {
@@ -429,23 +419,23 @@ async def unanswered(request: web.Request) -> web.Response:
             "total": total,
             "page": page,
             "pages": max(1, -(-total // UNANSWERED_PAGE)),
-            "can_edit": staff_of(request).role in EDITORS,
+            "can_edit": dash.staff_of(request).role in EDITORS,
             "message": _message(request),
         },
     )
 
 
 @routes.get(r"/admin/unanswered/{question_id:\d{1,18}}/alternative", name="admin-unanswered-alternative")
-@roles(*EDITORS)
+@dash.roles(*EDITORS)
 async def alternative_choose(request: web.Request) -> web.Response:
     """GET /admin/unanswered/ID/alternative[?q=]: find the entry this question is another wording of."""
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         question = await content_edit.get_unanswered(session, _int(request.match_info["question_id"]))
         bundle = await load_bundle(session)
     if question is None:
         raise web.HTTPNotFound()
     typed = request.query.get("q", "").strip()[:300] or question.text
-    return render(
+    return dash.render(
         request,
         "admin/content/alternative.html",
         {
@@ -460,19 +450,19 @@ async def alternative_choose(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/admin/unanswered/{question_id:\d{1,18}}/alternative", name="admin-unanswered-add")
-@roles(*EDITORS)
+@dash.roles(*EDITORS)
 async def alternative_add(request: web.Request) -> web.StreamResponse:
     """POST /admin/unanswered/ID/alternative faq_id=…: add the question to that entry's phrasings."""
-    faq_id = form_text(await request.post(), "faq_id", MAX_FIELD)
+    faq_id = dash.form_text(await request.post(), "faq_id", dash.MAX_FIELD)
     question_id = _int(request.match_info["question_id"])
-    now = now_of(request)
+    now = dash.now_of(request)
     async with request.app[keys.SESSIONS]() as session:
         question = await content_edit.get_unanswered(session, question_id)
         if question is None:
             raise web.HTTPNotFound()
         row = await content_edit.get_faq(session, faq_id) if faq_id else None
         if row is None:
-            raise redirect(request, "admin-unanswered-alternative", {"error": "1"}, question_id=str(question_id))
+            raise dash.redirect(request, "admin-unanswered-alternative", {"error": "1"}, question_id=str(question_id))
         stored = faq_entry(row)
         locale = question.locale if question.locale in LOCALES else "vi"
         form = _faq_form(stored)
@@ -483,21 +473,21 @@ async def alternative_add(request: web.Request) -> web.StreamResponse:
         try:
             entry = _checked_faq(form, await load_bundle(session), stored_entry=stored)
         except ContentInvalid:
-            raise redirect(
+            raise dash.redirect(
                 request, "admin-unanswered-alternative", {"error": "1"}, question_id=str(question_id)
             ) from None
         await content_edit.save_faq(session, faq_row(entry, 0, now), now)
-        await record(
+        await dash.record(
             session, request, "content.edit", object_type="faq", object_id=entry.id, added_alternative=question.text
         )
         await content_edit.remove_unanswered(session, question_id)
         await session.commit()
         await rebuild(session, request.app[keys.SERVICES].library)
-    raise redirect(request, "admin-unanswered", {"done": entry.id})
+    raise dash.redirect(request, "admin-unanswered", {"done": entry.id})
 
 
 @routes.post(r"/admin/unanswered/{question_id:\d{1,18}}/dismiss", name="admin-unanswered-dismiss")
-@roles(*EDITORS)
+@dash.roles(*EDITORS)
 async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
     """POST /admin/unanswered/ID/dismiss: drop a question that needs no answer (spam, a greeting)."""
     question_id = _int(request.match_info["question_id"])
@@ -505,7 +495,7 @@ async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
         question = await content_edit.get_unanswered(session, question_id)
         if question is None:
             raise web.HTTPNotFound()
-        await record(
+        await dash.record(
             session,
             request,
             "unanswered.dismiss",
@@ -516,12 +506,12 @@ async def unanswered_dismiss(request: web.Request) -> web.StreamResponse:
         )
         await content_edit.remove_unanswered(session, question_id)
         await session.commit()
-    raise redirect(request, "admin-unanswered", {"dismissed": "1"})
+    raise dash.redirect(request, "admin-unanswered", {"dismissed": "1"})
 
 
 def _picks(request: web.Request, typed: str, entries: tuple[FaqEntry, ...]) -> list[Pick]:
     """The search's own suggestions first, then entries sharing the most words with the text."""
-    result = request.app[keys.SERVICES].library.index.search(typed, on=today_of(request), limit=PICK_LIMIT)
+    result = request.app[keys.SERVICES].library.index.search(typed, on=dash.today_of(request), limit=PICK_LIMIT)
     picks = [Pick(match.entry, match.score) for match in result.matches]
     chosen = {pick.entry.id for pick in picks}
     words = set(fold(typed).split()) - PARTICLES
@@ -541,7 +531,7 @@ def _picks(request: web.Request, typed: str, entries: tuple[FaqEntry, ...]) -> l
 
 
 def _message(request: web.Request) -> str:
-    translator = translator_of(request)
+    translator = dash.translator_of(request)
     if request.query.get("done"):
         return translator.gettext(N_("Added to the entry {id}: the bot now answers this question.")).format(
             id=request.query["done"][:100]
@@ -576,7 +566,7 @@ def _suggest_id(text: str, bundle: Any) -> str:
 
 
 def _likely_topic(request: web.Request, text: str) -> str:
-    result = request.app[keys.SERVICES].library.index.search(text, on=today_of(request))
+    result = request.app[keys.SERVICES].library.index.search(text, on=dash.today_of(request))
     return result.best.entry.topic if result.best else ""
 
 

@@ -16,20 +16,7 @@ from multidict import MultiMapping
 
 from bot import keys
 from bot.channels import webchat
-from bot.dashboard.web import (
-    MAX_FIELD,
-    PREFIX,
-    form_text,
-    local_moment,
-    now_of,
-    reading,
-    record,
-    redirect,
-    render,
-    scope_areas,
-    staff_of,
-    today_of,
-)
+from bot.dashboard import web as dash
 from content.areas import PROVINCE_CODE
 from content.i18n import N_, SUPPORTED, Catalogs
 from handlers.dialogues import MAX_QUESTION, publish_answers, topic_of
@@ -78,28 +65,28 @@ class Draft:
 
 def read_form(form: MultiMapping[Any], request: web.Request) -> Draft:
     """Parse and check the announcement form once."""
-    tz, now = request.app[keys.SETTINGS].tz, now_of(request)
+    tz, now = request.app[keys.SETTINGS].tz, dash.now_of(request)
     services = request.app[keys.SERVICES]
     draft = Draft(
         topics={
-            locale: form_text(form, f"topic_{locale}", MAX_TOPIC)
+            locale: dash.form_text(form, f"topic_{locale}", MAX_TOPIC)
             for locale in SUPPORTED
-            if form_text(form, f"topic_{locale}")
+            if dash.form_text(form, f"topic_{locale}")
         },
-        day=form_text(form, "day", 10),
-        time=form_text(form, "time", 5),
-        close_day=form_text(form, "close_day", 10),
-        close_time=form_text(form, "close_time", 5),
-        officials=form_text(form, "officials", MAX_FIELD),
-        place=form_text(form, "place", MAX_FIELD),
-        online_url=form_text(form, "online_url", MAX_FIELD),
-        area=form_text(form, "area", 16),
-        announce=form_text(form, "announce") == "1",
+        day=dash.form_text(form, "day", 10),
+        time=dash.form_text(form, "time", 5),
+        close_day=dash.form_text(form, "close_day", 10),
+        close_time=dash.form_text(form, "close_time", 5),
+        officials=dash.form_text(form, "officials", dash.MAX_FIELD),
+        place=dash.form_text(form, "place", dash.MAX_FIELD),
+        online_url=dash.form_text(form, "online_url", dash.MAX_FIELD),
+        area=dash.form_text(form, "area", 16),
+        announce=dash.form_text(form, "announce") == "1",
     )
     if not draft.topics.get("vi"):
         draft.errors.append(N_("Write the topic in Vietnamese (the English one is optional)."))
-    draft.held_at = local_moment(draft.day, draft.time, tz)
-    draft.close_at = local_moment(draft.close_day, draft.close_time, tz)
+    draft.held_at = dash.local_moment(draft.day, draft.time, tz)
+    draft.close_at = dash.local_moment(draft.close_day, draft.close_time, tz)
     if draft.held_at is None:
         draft.errors.append(N_("Give the date and time of the dialogue."))
     elif draft.held_at <= now or draft.held_at - now > MAX_AHEAD:
@@ -112,7 +99,7 @@ def read_form(form: MultiMapping[Any], request: web.Request) -> Draft:
         draft.errors.append(N_("Give the place or the online link."))
     if draft.online_url and not draft.online_url.startswith(("https://", "http://")):
         draft.errors.append(N_("The online link must start with https://."))
-    areas = scope_areas(request)
+    areas = dash.scope_areas(request)
     if areas is not None:
         if not areas:
             draft.errors.append(N_("Your account has no commune: ask an administrator to set one."))
@@ -147,7 +134,9 @@ def announcement(catalogs: Catalogs, dialogue: Dialogue) -> tuple[dict[str, str]
 async def _find(request: web.Request, session: Any) -> Dialogue:
     """The dialogue of the URL if the staff member may manage it (else 404)."""
     raw = request.match_info["id"]
-    found = await dialogues.get_for_staff(session, staff_of(request), int(raw)) if len(raw) <= MAX_ID_DIGITS else None
+    found = (
+        await dialogues.get_for_staff(session, dash.staff_of(request), int(raw)) if len(raw) <= MAX_ID_DIGITS else None
+    )
     if found is None:
         raise web.HTTPNotFound()
     return found
@@ -164,34 +153,34 @@ async def _question(request: web.Request, session: Any, dialogue: Dialogue) -> d
 # --- routes -----------------------------------------------------------------------------------
 
 
-@routes.get(f"{PREFIX}/dialogues", name="admin-dialogues")
+@routes.get(f"{dash.PREFIX}/dialogues", name="admin-dialogues")
 async def dialogue_list(request: web.Request) -> web.Response:
     """GET /admin/dialogues: the dialogues in the staff member's area, latest date first."""
-    async with reading(request) as session:
-        rows = await dialogues.list_for_staff(session, staff_of(request))
-    return render(
+    async with dash.reading(request) as session:
+        rows = await dialogues.list_for_staff(session, dash.staff_of(request))
+    return dash.render(
         request,
         "admin/dialogues/list.html",
         {
             "rows": rows,
             "status_labels": STATUS_LABELS,
-            "now": now_of(request),
+            "now": dash.now_of(request),
             "province": PROVINCE_CODE,
         },
     )
 
 
-@routes.get(f"{PREFIX}/dialogues/new", name="admin-dialogues-new")
+@routes.get(f"{dash.PREFIX}/dialogues/new", name="admin-dialogues-new")
 async def compose(request: web.Request) -> web.Response:
     """GET /admin/dialogues/new: the announcement form."""
-    areas = scope_areas(request)
+    areas = dash.scope_areas(request)
     return _form(request, Draft(area=PROVINCE_CODE if areas is None else next(iter(sorted(areas)), "")))
 
 
 def _form(request: web.Request, draft: Draft, status: int = 200) -> web.Response:
-    areas = scope_areas(request)
+    areas = dash.scope_areas(request)
     services = request.app[keys.SERVICES]
-    return render(
+    return dash.render(
         request,
         "admin/dialogues/new.html",
         {
@@ -200,19 +189,19 @@ def _form(request: web.Request, draft: Draft, status: int = 200) -> web.Response
             "own_areas": None if areas is None else sorted(areas),
             "province": PROVINCE_CODE,
             "communes": services.areas.communes(),
-            "today": today_of(request).isoformat(),
+            "today": dash.today_of(request).isoformat(),
         },
         status=status,
     )
 
 
-@routes.post(f"{PREFIX}/dialogues/new", name="admin-dialogues-create")
+@routes.post(f"{dash.PREFIX}/dialogues/new", name="admin-dialogues-create")
 async def create(request: web.Request) -> web.StreamResponse:
     """POST /admin/dialogues/new: record the dialogue, and the notice announcing it when asked."""
     draft = read_form(await request.post(), request)
     if draft.errors or draft.held_at is None or draft.close_at is None:
         return _form(request, draft, status=400)
-    staff, now = staff_of(request), now_of(request)
+    staff, now = dash.staff_of(request), dash.now_of(request)
     catalogs = request.app[keys.SERVICES].catalogs
     async with request.app[keys.SESSIONS]() as session:
         dialogue = await dialogues.create_dialogue(
@@ -228,7 +217,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             author=staff.username,
             author_staff_id=staff.id,
         )
-        await record(
+        await dash.record(
             session,
             request,
             "dialogue.create",
@@ -251,7 +240,7 @@ async def create(request: web.Request) -> web.StreamResponse:
                 author_staff_id=staff.id,
                 buttons=buttons,
             )
-            await record(
+            await dash.record(
                 session,
                 request,
                 "broadcast.create",
@@ -262,18 +251,18 @@ async def create(request: web.Request) -> web.StreamResponse:
                 dialogue=dialogue.id,
             )
         await session.commit()
-    raise redirect(request, "admin-dialogue", {"created": "1"}, id=str(dialogue.id))
+    raise dash.redirect(request, "admin-dialogue", {"created": "1"}, id=str(dialogue.id))
 
 
 @routes.get(r"/admin/dialogues/{id:\d+}", name="admin-dialogue")
 async def detail(request: web.Request) -> web.Response:
     """GET /admin/dialogues/ID: the dialogue, its questions ranked by support, answers and publishing."""
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         dialogue = await _find(request, session)
         ranked = await dialogues.ranked_questions(session, id_of(dialogue))
         from_webchat = await dialogues.supports_from(session, id_of(dialogue), webchat.CHANNEL)
     answered = sum(1 for row in ranked if (row.question.answer or "").strip())
-    return render(
+    return dash.render(
         request,
         "admin/dialogues/detail.html",
         {
@@ -284,7 +273,7 @@ async def detail(request: web.Request) -> web.Response:
             "from_webchat": from_webchat,
             "topic": topic_of(dialogue, "vi"),
             "topic_en": dialogue.topics.get("en", ""),
-            "open": dialogues.is_open(dialogue, now_of(request)),
+            "open": dialogues.is_open(dialogue, dash.now_of(request)),
             "done": dialogue.status == DialogueStatus.answered,
             "message": request.query.get("message", ""),
             "max_answer": MAX_QUESTION * 4,
@@ -303,8 +292,8 @@ async def visibility(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.SESSIONS]() as session:
         dialogue = await _find(request, session)
         row = await _question(request, session, dialogue)
-        row.question.published = form_text(form, "published") == "1"
-        await record(
+        row.question.published = dash.form_text(form, "published") == "1"
+        await dash.record(
             session,
             request,
             "dialogue.question.show" if row.question.published else "dialogue.question.hide",
@@ -313,24 +302,24 @@ async def visibility(request: web.Request) -> web.StreamResponse:
             dialogue=dialogue.id,
         )
         await session.commit()
-    raise redirect(request, "admin-dialogue", {"message": "saved"}, id=str(dialogue.id))
+    raise dash.redirect(request, "admin-dialogue", {"message": "saved"}, id=str(dialogue.id))
 
 
 @routes.post(r"/admin/dialogues/{id:\d+}/questions/{question_id:\d+}/answer", name="admin-dialogue-answer")
 async def answer(request: web.Request) -> web.StreamResponse:
     """POST …/questions/TICKET/answer: write (or change) a question's answer before publishing."""
-    text = form_text(await request.post(), "answer", MAX_QUESTION * 4 + 1)
+    text = dash.form_text(await request.post(), "answer", MAX_QUESTION * 4 + 1)
     async with request.app[keys.SESSIONS]() as session:
         dialogue = await _find(request, session)
         row = await _question(request, session, dialogue)
         if dialogue.status == DialogueStatus.answered:
-            raise redirect(request, "admin-dialogue", {"message": "published"}, id=str(dialogue.id))
+            raise dash.redirect(request, "admin-dialogue", {"message": "published"}, id=str(dialogue.id))
         if len(text) > MAX_QUESTION * 4:
-            raise redirect(request, "admin-dialogue", {"message": "too-long"}, id=str(dialogue.id))
+            raise dash.redirect(request, "admin-dialogue", {"message": "too-long"}, id=str(dialogue.id))
         row.question.answer = text or None
-        if dialogue.status == DialogueStatus.announced and now_of(request) >= dialogue.held_at:
+        if dialogue.status == DialogueStatus.announced and dash.now_of(request) >= dialogue.held_at:
             dialogue.status = DialogueStatus.held
-        await record(
+        await dash.record(
             session,
             request,
             "dialogue.answer",
@@ -340,30 +329,30 @@ async def answer(request: web.Request) -> web.StreamResponse:
             length=len(text),
         )
         await session.commit()
-    raise redirect(request, "admin-dialogue", {"message": "saved"}, id=str(dialogue.id))
+    raise dash.redirect(request, "admin-dialogue", {"message": "saved"}, id=str(dialogue.id))
 
 
 @routes.post(r"/admin/dialogues/{id:\d+}/publish", name="admin-dialogue-publish")
 async def publish(request: web.Request) -> web.StreamResponse:
     """POST /admin/dialogues/ID/publish: send the answers to the askers (and supporters), close the dialogue."""
     form = await request.post()
-    summary = form_text(form, "summary", MAX_SUMMARY)
+    summary = dash.form_text(form, "summary", MAX_SUMMARY)
     async with request.app[keys.SESSIONS]() as session:
         dialogue = await _find(request, session)
         if dialogue.status == DialogueStatus.answered:
-            raise redirect(request, "admin-dialogue", {"message": "published"}, id=str(dialogue.id))
+            raise dash.redirect(request, "admin-dialogue", {"message": "published"}, id=str(dialogue.id))
         if not summary or not await dialogues.answered_questions(session, id_of(dialogue)):
-            raise redirect(request, "admin-dialogue", {"message": "incomplete"}, id=str(dialogue.id))
+            raise dash.redirect(request, "admin-dialogue", {"message": "incomplete"}, id=str(dialogue.id))
         count, queued = await publish_answers(
             session,
             request.app[keys.SERVICES].catalogs,
-            staff_of(request),
+            dash.staff_of(request),
             dialogue,
             summary=summary,
-            notify_voters=form_text(form, "voters") == "1",
-            now=now_of(request),
+            notify_voters=dash.form_text(form, "voters") == "1",
+            now=dash.now_of(request),
         )
-        await record(
+        await dash.record(
             session,
             request,
             "dialogue.publish",
@@ -373,4 +362,4 @@ async def publish(request: web.Request) -> web.StreamResponse:
             messages=queued,
         )
         await session.commit()
-    raise redirect(request, "admin-dialogue", {"message": "sent"}, id=str(dialogue.id))
+    raise dash.redirect(request, "admin-dialogue", {"message": "sent"}, id=str(dialogue.id))

@@ -14,21 +14,8 @@ from typing import Literal
 from aiohttp import web
 
 from bot import keys
+from bot.dashboard import web as dash
 from bot.dashboard.selfcheck import OUTCOME_LABELS
-from bot.dashboard.web import (
-    CITIZEN_FILES,
-    PREFIX,
-    form_text,
-    now_of,
-    private_file,
-    reading,
-    record,
-    redirect,
-    render,
-    scope_areas,
-    staff_of,
-    translator_of,
-)
 from bot.export import as_bytes, rows_of
 from content.i18n import N_
 from handlers.notify import queue_ticket_message
@@ -44,7 +31,7 @@ PAGE_SIZE = 25
 MAX_REPLY = 3500
 MAX_REASON = 1000
 CODE = r"{code:[A-Za-z0-9-]{1,20}}"
-INLINE_TYPES = CITIZEN_FILES | {"image/gif"}
+INLINE_TYPES = dash.CITIZEN_FILES | {"image/gif"}
 
 KIND_LABELS = {
     TicketKind.question: N_("Question"),
@@ -183,21 +170,21 @@ def _page_number(request: web.Request) -> int:
     return max(int(text), 1) if text.isdigit() and len(text) < 7 else 1
 
 
-@routes.get(f"{PREFIX}/inbox", name="admin-inbox")
+@routes.get(f"{dash.PREFIX}/inbox", name="admin-inbox")
 async def inbox(request: web.Request) -> web.Response:
     """GET /admin/inbox?status=&kind=&topic=&area=&from=&to=&overdue=1&selfcheck=1&assignee=&q=&page=:
     the ticket list."""
-    staff, now, services = staff_of(request), now_of(request), request.app[keys.SERVICES]
+    staff, now, services = dash.staff_of(request), dash.now_of(request), request.app[keys.SERVICES]
     chosen, errors = _filter(request)
     number = _page_number(request)
     if chosen.query:
-        async with reading(request) as session:
+        async with dash.reading(request) as session:
             pending = await inbox_repo.search_pending(session)
         if pending:  # older tickets without search text: the citizens' connection is taken only then
             async with request.app[keys.SESSIONS]() as session:
                 await inbox_repo.index_pending(session)
                 await session.commit()
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         found, counts = await inbox_repo.page(
             session, staff, chosen, now=now, tz=services.tz, number=number, size=PAGE_SIZE
         )
@@ -208,8 +195,8 @@ async def inbox(request: web.Request) -> web.Response:
             if chosen.selfcheck
             else {}
         )
-    areas = scope_areas(request)
-    return render(
+    areas = dash.scope_areas(request)
+    return dash.render(
         request,
         "admin/inbox/list.html",
         {
@@ -240,37 +227,37 @@ async def inbox(request: web.Request) -> web.Response:
 
 
 def _topic_label(request: web.Request):
-    library, lang = request.app[keys.SERVICES].library, translator_of(request).locale
+    library, lang = request.app[keys.SERVICES].library, dash.translator_of(request).locale
 
     def label(topic_id: str) -> str:
         topic = library.topic(topic_id) if topic_id else None
         if topic is not None:
             return topic.title(lang)
-        return translator_of(request).gettext(N_("Something else")) if topic_id == "other" else topic_id
+        return dash.translator_of(request).gettext(N_("Something else")) if topic_id == "other" else topic_id
 
     return label
 
 
-@routes.get(f"{PREFIX}/inbox/export", name="admin-inbox-export")
+@routes.get(f"{dash.PREFIX}/inbox/export", name="admin-inbox-export")
 async def export(request: web.Request) -> web.StreamResponse:
     """GET /admin/inbox/export?format=csv|xlsx&…: the tickets the inbox shows, in the viewer's scope."""
     fmt = EXPORT_FORMATS.get(request.query.get("format", ""))
     if fmt is None:
-        return render(
+        return dash.render(
             request,
             "admin/error.html",
             {"code": 400, "message": N_("Choose CSV or Excel (XLSX) for the export.")},
             status=400,
         )
-    staff, now, tz = staff_of(request), now_of(request), request.app[keys.SERVICES].tz
+    staff, now, tz = dash.staff_of(request), dash.now_of(request), request.app[keys.SERVICES].tz
     chosen, _ = _filter(request)
     async with request.app[keys.SESSIONS]() as session:
         await inbox_repo.index_pending(session, limit=100_000)
         await session.commit()
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         rows = await rows_of(session, await inbox_repo.matching(session, staff, chosen, now=now, tz=tz), tz=tz, now=now)
     async with request.app[keys.SESSIONS]() as session:
-        await record(
+        await dash.record(
             session,
             request,
             "export.tickets",
@@ -299,17 +286,17 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 async def _ticket(session, request: web.Request) -> Ticket:
     """The ticket of the URL if the staff member may see it; 404 otherwise."""
-    ticket = await ticket_repo.get_for_staff(session, staff_of(request), request.match_info["code"])
+    ticket = await ticket_repo.get_for_staff(session, dash.staff_of(request), request.match_info["code"])
     if ticket is None:
         raise web.HTTPNotFound()
     return ticket
 
 
-@routes.get(f"{PREFIX}/tickets/{CODE}", name="admin-ticket")
+@routes.get(f"{dash.PREFIX}/tickets/{CODE}", name="admin-ticket")
 async def ticket_page(request: web.Request) -> web.Response:
     """GET /admin/tickets/CODE: the ticket, its timeline and what staff can do with it."""
-    staff, services = staff_of(request), request.app[keys.SERVICES]
-    async with reading(request) as session:
+    staff, services = dash.staff_of(request), request.app[keys.SERVICES]
+    async with dash.reading(request) as session:
         ticket = await _ticket(session, request)
         events = await ticket_repo.timeline(session, id_of(ticket), public_only=False)
         files = await ticket_repo.attachments(session, id_of(ticket))
@@ -319,7 +306,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         reporter = ticket_repo.reporter_for(ticket, staff)
     if ticket.anonymous and reporter != ticket_repo.ANONYMOUS:
         async with request.app[keys.SESSIONS]() as session:
-            await record(session, request, "ticket.identity_view", object_type="ticket", object_id=ticket.code)
+            await dash.record(session, request, "ticket.identity_view", object_type="ticket", object_id=ticket.code)
             await session.commit()
     citizen_text = services.catalogs.get(ticket.locale)
     due = citizen_text.format_date(ticket.due_at)
@@ -327,7 +314,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         citizen_text.gettext(text).format(code=ticket.code, due=due)
         for text in (*COMMON_TEMPLATES, *REPLY_TEMPLATES.get(TicketKind(ticket.kind), ()))
     ]
-    return render(
+    return dash.render(
         request,
         "admin/inbox/ticket.html",
         {
@@ -342,7 +329,7 @@ async def ticket_page(request: web.Request) -> web.Response:
             "delivery_labels": DELIVERY_LABELS,
             "next_statuses": sorted(TRANSITIONS[TicketStatus(ticket.status)]),
             "final": ticket.status in FINAL,
-            "overdue": is_overdue(ticket.due_at, ticket.status, now_of(request)),
+            "overdue": is_overdue(ticket.due_at, ticket.status, dash.now_of(request)),
             "templates": templates,
             "kinds": KIND_LABELS,
             "statuses": STATUS_LABELS,
@@ -373,85 +360,85 @@ def _map_link(ticket: Ticket) -> str:
     return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
 
 
-@routes.get(rf"{PREFIX}/tickets/{CODE}/attachments/{{attachment_id:\d{{1,12}}}}", name="admin-ticket-attachment")
+@routes.get(rf"{dash.PREFIX}/tickets/{CODE}/attachments/{{attachment_id:\d{{1,12}}}}", name="admin-ticket-attachment")
 async def attachment(request: web.Request) -> web.StreamResponse:
     """GET …/attachments/ID: a photo or voice message of a ticket the staff member may see."""
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         ticket = await _ticket(session, request)
         found = await session.get(TicketAttachment, int(request.match_info["attachment_id"]))
     if found is None or found.ticket_id != ticket.id:
         raise web.HTTPNotFound()
-    return private_file(request, found.path, found.mime_type, INLINE_TYPES)
+    return dash.private_file(request, found.path, found.mime_type, INLINE_TYPES)
 
 
 def _back(request: web.Request, **query: str) -> web.HTTPSeeOther:
-    return redirect(request, "admin-ticket", query, code=request.match_info["code"])
+    return dash.redirect(request, "admin-ticket", query, code=request.match_info["code"])
 
 
-@routes.post(f"{PREFIX}/tickets/{CODE}/reply", name="admin-ticket-reply")
+@routes.post(f"{dash.PREFIX}/tickets/{CODE}/reply", name="admin-ticket-reply")
 async def reply(request: web.Request) -> web.StreamResponse:
     """POST …/reply: answer the citizen (queued in the outbox); the ticket becomes answered."""
-    text = form_text(await request.post(), "text")
+    text = dash.form_text(await request.post(), "text")
     if not text or len(text) > MAX_REPLY:
         raise _back(request, error="empty" if not text else "too_long")
-    now = now_of(request)
+    now = dash.now_of(request)
     async with request.app[keys.SESSIONS]() as session:
         ticket = await _ticket(session, request)
         if ticket.status in FINAL:
             raise _back(request, error="closed")
-        await ticket_repo.reply(session, ticket, staff_of(request), text, now)
+        await ticket_repo.reply(session, ticket, dash.staff_of(request), text, now)
         queued = await queue_ticket_message(session, request.app[keys.SERVICES].catalogs, now, ticket, "reply", text)
-        await record(
+        await dash.record(
             session, request, "ticket.reply", object_type="ticket", object_id=ticket.code, queued=queued is not None
         )
         await session.commit()
     raise _back(request, done="reply" if queued is not None else "reply_stored")
 
 
-@routes.post(f"{PREFIX}/tickets/{CODE}/note", name="admin-ticket-note")
+@routes.post(f"{dash.PREFIX}/tickets/{CODE}/note", name="admin-ticket-note")
 async def note(request: web.Request) -> web.StreamResponse:
     """POST …/note: an internal note the citizen never sees."""
-    text = form_text(await request.post(), "text")
+    text = dash.form_text(await request.post(), "text")
     if not text or len(text) > MAX_REPLY:
         raise _back(request, error="empty" if not text else "too_long")
     async with request.app[keys.SESSIONS]() as session:
         ticket = await _ticket(session, request)
-        await ticket_repo.add_note(session, ticket, staff_of(request), text, now_of(request))
-        await record(session, request, "ticket.note", object_type="ticket", object_id=ticket.code)
+        await ticket_repo.add_note(session, ticket, dash.staff_of(request), text, dash.now_of(request))
+        await dash.record(session, request, "ticket.note", object_type="ticket", object_id=ticket.code)
         await session.commit()
     raise _back(request, done="note")
 
 
-@routes.post(f"{PREFIX}/tickets/{CODE}/assign", name="admin-ticket-assign")
+@routes.post(f"{dash.PREFIX}/tickets/{CODE}/assign", name="admin-ticket-assign")
 async def assign(request: web.Request) -> web.StreamResponse:
     """POST …/assign: give the ticket to a staff member whose scope includes it."""
-    chosen = form_text(await request.post(), "assignee")
+    chosen = dash.form_text(await request.post(), "assignee")
     async with request.app[keys.SESSIONS]() as session:
         ticket = await _ticket(session, request)
         assignee = await session.get(Staff, int(chosen)) if chosen.isdigit() else None
         if assignee is None:
             raise _back(request, error="assignee")
         try:
-            await ticket_repo.assign(session, ticket, staff_of(request), assignee, now_of(request))
+            await ticket_repo.assign(session, ticket, dash.staff_of(request), assignee, dash.now_of(request))
         except InvalidTransition:
             raise _back(request, error="closed") from None
         except ValueError:
             raise _back(request, error="assignee") from None
-        await record(
+        await dash.record(
             session, request, "ticket.assign", object_type="ticket", object_id=ticket.code, assignee=assignee.username
         )
         await session.commit()
     raise _back(request, done="assign")
 
 
-@routes.post(f"{PREFIX}/tickets/{CODE}/status", name="admin-ticket-status")
+@routes.post(f"{dash.PREFIX}/tickets/{CODE}/status", name="admin-ticket-status")
 async def change_status(request: web.Request) -> web.StreamResponse:
     """POST …/status: a new status, with a reason the citizen sees (required to reject)."""
     form = await request.post()
-    wanted, reason = form_text(form, "status"), form_text(form, "reason")
+    wanted, reason = dash.form_text(form, "status"), dash.form_text(form, "reason")
     if len(reason) > MAX_REASON:
         raise _back(request, error="too_long")
-    now = now_of(request)
+    now = dash.now_of(request)
     async with request.app[keys.SESSIONS]() as session:
         ticket = await _ticket(session, request)
         old = ticket.status
@@ -459,9 +446,9 @@ async def change_status(request: web.Request) -> web.StreamResponse:
             raise _back(request, error="status")
         if wanted == TicketStatus.rejected and not reason:
             raise _back(request, error="reason")
-        await ticket_repo.change_status(session, ticket, staff_of(request), wanted, now, reason=reason or None)
+        await ticket_repo.change_status(session, ticket, dash.staff_of(request), wanted, now, reason=reason or None)
         await queue_ticket_message(session, request.app[keys.SERVICES].catalogs, now, ticket, "status", reason)
-        await record(
+        await dash.record(
             session,
             request,
             "ticket.status",

@@ -14,23 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
+from bot.dashboard import web as dash
 from bot.dashboard.preview import story_bubbles
-from bot.dashboard.web import (
-    CITIZEN_FILES,
-    PREFIX,
-    form_text,
-    in_area_scope,
-    now_of,
-    private_file,
-    reading,
-    record,
-    redirect,
-    render,
-    scope_areas,
-    staff_of,
-    today_of,
-    translator_of,
-)
 from bot.photos import NotAPhoto, published_copy
 from content.i18n import N_
 from content.importer import story, story_row
@@ -78,25 +63,25 @@ ERRORS = {
 
 async def _nomination(session, request: web.Request) -> Nomination:
     """The nomination of the URL if the staff member may see it; 404 otherwise."""
-    found = await nomination_repo.get_for(session, staff_of(request), int(request.match_info["nomination_id"]))
+    found = await nomination_repo.get_for(session, dash.staff_of(request), int(request.match_info["nomination_id"]))
     if found is None:
         raise web.HTTPNotFound()
     return found
 
 
 def _text(form: Any, name: str) -> str:
-    return form_text(form, name).replace("\r\n", "\n")
+    return dash.form_text(form, name).replace("\r\n", "\n")
 
 
-@routes.get(f"{PREFIX}/nominations", name="admin-nominations")
+@routes.get(f"{dash.PREFIX}/nominations", name="admin-nominations")
 async def inbox(request: web.Request) -> web.Response:
     """GET /admin/nominations?status=: the nominations in the viewer's scope, newest first."""
     status = request.query.get("status", "")
     status = status if status in NominationStatus.__members__ else ""
-    async with reading(request) as session:
-        shown = await nomination_repo.list_for(session, staff_of(request), status=status or None, limit=LIST_LIMIT)
-        counts = await nomination_repo.status_counts(session, staff_of(request))
-    return render(
+    async with dash.reading(request) as session:
+        shown = await nomination_repo.list_for(session, dash.staff_of(request), status=status or None, limit=LIST_LIMIT)
+        counts = await nomination_repo.status_counts(session, dash.staff_of(request))
+    return dash.render(
         request,
         "admin/nominations/list.html",
         {
@@ -110,10 +95,10 @@ async def inbox(request: web.Request) -> web.Response:
     )
 
 
-@routes.get(f"{PREFIX}/nominations/{ID}", name="admin-nomination")
+@routes.get(f"{dash.PREFIX}/nominations/{ID}", name="admin-nomination")
 async def detail(request: web.Request) -> web.Response:
     """GET /admin/nominations/ID: what was sent, its status, and the story editor."""
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         nomination = await _nomination(session, request)
         published = await content_edit.get_story(session, nomination.story_id) if nomination.story_id else None
     return await _page(request, nomination, _form_of(nomination, published))
@@ -161,9 +146,9 @@ async def _page(
     status: int = 200,
 ) -> web.Response:
     services = request.app[keys.SERVICES]
-    areas = scope_areas(request)
-    today = today_of(request)
-    return render(
+    areas = dash.scope_areas(request)
+    today = dash.today_of(request)
+    return dash.render(
         request,
         "admin/nominations/detail.html",
         {
@@ -179,7 +164,7 @@ async def _page(
             "next_statuses": sorted(nomination_repo.NEXT[NominationStatus(nomination.status)]),
             "communes": [a for a in services.areas.communes() if areas is None or a.code in areas],
             "topics": services.library.topics(today),
-            "topic_title": lambda topic: topic.title(translator_of(request).locale),
+            "topic_title": lambda topic: topic.title(dash.translator_of(request).locale),
             "done": DONE.get(request.query.get("done", ""), ""),
             "error": ERRORS.get(request.query.get("error", ""), ""),
             "max_text": MAX_TEXT,
@@ -190,30 +175,30 @@ async def _page(
     )
 
 
-@routes.get(rf"{PREFIX}/nominations/{ID}/files/{{number:\d{{1,2}}}}", name="admin-nomination-file")
+@routes.get(rf"{dash.PREFIX}/nominations/{ID}/files/{{number:\d{{1,2}}}}", name="admin-nomination-file")
 async def file(request: web.Request) -> web.StreamResponse:
     """GET …/files/N: a photo or voice message of a nomination the staff member may see (private)."""
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         nomination = await _nomination(session, request)
     number = int(request.match_info["number"])
     if number >= len(nomination.files):
         raise web.HTTPNotFound()
     found = nomination.files[number]
-    return private_file(request, found["path"], found.get("mime"), CITIZEN_FILES)
+    return dash.private_file(request, found["path"], found.get("mime"), dash.CITIZEN_FILES)
 
 
 def _back(request: web.Request, **query: str) -> web.HTTPSeeOther:
-    return redirect(request, "admin-nomination", query, nomination_id=request.match_info["nomination_id"])
+    return dash.redirect(request, "admin-nomination", query, nomination_id=request.match_info["nomination_id"])
 
 
-@routes.post(f"{PREFIX}/nominations/{ID}/status", name="admin-nomination-status")
+@routes.post(f"{dash.PREFIX}/nominations/{ID}/status", name="admin-nomination-status")
 async def change_status(request: web.Request) -> web.StreamResponse:
     """POST …/status: checking, back to new, or not used (with a reason the nominator is told)."""
     form = await request.post()
     wanted, reason = _text(form, "status"), _text(form, "reason")
     if len(reason) > MAX_REASON:
         raise _back(request, error="too_long")
-    now = now_of(request)
+    now = dash.now_of(request)
     async with request.app[keys.SESSIONS]() as session:
         nomination = await _nomination(session, request)
         old = nomination.status
@@ -231,7 +216,7 @@ async def change_status(request: web.Request) -> web.StreamResponse:
             told = await queue_nomination_message(
                 session, request.app[keys.SERVICES].catalogs, now, nomination, "not_used"
             )
-        await record(
+        await dash.record(
             session,
             request,
             "nomination.status",
@@ -263,7 +248,7 @@ def _check(request: web.Request, nomination: Nomination, form: dict[str, Any]) -
     """What keeps the story from being published, as messages for the editor ([] when it can be)."""
     errors = []
     services = request.app[keys.SERVICES]
-    today = today_of(request)
+    today = dash.today_of(request)
     if not MIN_TITLE <= len(form["title"]) <= MAX_TITLE:
         errors.append(N_("The title must have 3 to 120 characters."))
     if not MIN_TEXT <= len(form["body"]) <= MAX_TEXT:
@@ -271,7 +256,7 @@ def _check(request: web.Request, nomination: Nomination, form: dict[str, Any]) -
     if len(form["lesson"]) > MAX_LESSON:
         errors.append(N_("The lesson must have at most 200 characters."))
     area = services.areas.get(form["commune"]) if form["commune"] else None
-    if area is None or area.level != "commune" or not in_area_scope(request, area.code):
+    if area is None or area.level != "commune" or not dash.in_area_scope(request, area.code):
         errors.append(N_("Choose the story's commune (one you may publish for)."))
     if form["topic"] and services.library.topic(form["topic"]) is None:
         errors.append(N_("Unknown topic."))
@@ -310,12 +295,12 @@ async def _preview(request: web.Request, item: Story) -> list[dict]:
     return await story_bubbles(request, item, "vi")
 
 
-@routes.post(f"{PREFIX}/nominations/{ID}/story", name="admin-nomination-story")
+@routes.post(f"{dash.PREFIX}/nominations/{ID}/story", name="admin-nomination-story")
 async def publish(request: web.Request) -> web.StreamResponse:
     """POST …/story: preview the story made from the nomination, or publish it and tell the nominator."""
     post = await request.post()
     form, action = _posted(post), post.get("action")
-    now = now_of(request)
+    now = dash.now_of(request)
     settings, services = request.app[keys.SETTINGS], request.app[keys.SERVICES]
     async with request.app[keys.SESSIONS]() as session:
         nomination = await _nomination(session, request)
@@ -351,7 +336,7 @@ async def publish(request: web.Request) -> web.StreamResponse:
         told = await queue_nomination_message(
             session, services.catalogs, now, nomination, "published", title=form["title"]
         )
-        await record(
+        await dash.record(
             session,
             request,
             "nomination.publish",

@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from bot import charts, keys
 from bot.channels import webchat
+from bot.dashboard import web as dash
 from bot.dashboard.broadcasts import (
     STATUS_LABELS,
     Draft,
@@ -28,21 +29,6 @@ from bot.dashboard.broadcasts import (
     new_target,
     read_target,
     recipients_now,
-)
-from bot.dashboard.web import (
-    PREFIX,
-    form_text,
-    local_moment,
-    now_of,
-    reading,
-    record,
-    redirect,
-    render,
-    roles,
-    scope_areas,
-    staff_of,
-    today_of,
-    translator_of,
 )
 from content.i18n import N_, SUPPORTED, Translator
 from handlers.polls import delivery_key
@@ -93,18 +79,18 @@ class PollForm:
 def read_poll(poll: PollForm, form: MultiMapping[Any], tz: Any, now: datetime) -> None:
     """The question, the choices (or free text) and the opening and closing times."""
     poll.texts = {
-        locale: form_text(form, f"text_{locale}") for locale in SUPPORTED if form_text(form, f"text_{locale}")
+        locale: dash.form_text(form, f"text_{locale}") for locale in SUPPORTED if dash.form_text(form, f"text_{locale}")
     }
     if not poll.texts.get("vi"):
         poll.errors.append(N_("Write the question in Vietnamese (the English text is optional)."))
     if any(len(text) > MAX_QUESTION for text in poll.texts.values()):
         poll.errors.append(N_("A question may have at most 500 characters in each language."))
-    poll.free_text = form_text(form, "kind") == "free"
+    poll.free_text = dash.form_text(form, "kind") == "free"
     for n in range(1, poll_repo.MAX_CHOICES + 1):
         labels = {
-            locale: form_text(form, f"choice_{locale}_{n}")
+            locale: dash.form_text(form, f"choice_{locale}_{n}")
             for locale in SUPPORTED
-            if form_text(form, f"choice_{locale}_{n}")
+            if dash.form_text(form, f"choice_{locale}_{n}")
         }
         if labels:
             poll.choices.append(labels)
@@ -119,11 +105,11 @@ def read_poll(poll: PollForm, form: MultiMapping[Any], tz: Any, now: datetime) -
 
 
 def _read_times(poll: PollForm, form: MultiMapping[Any], tz: Any, now: datetime) -> None:
-    poll.open_now = form_text(form, "when") != "later"
-    poll.open_day, poll.open_time = form_text(form, "open_day")[:10], form_text(form, "open_time")[:5]
-    poll.close_day, poll.close_time = form_text(form, "close_day")[:10], form_text(form, "close_time")[:5]
-    opens = now if poll.open_now else local_moment(poll.open_day, poll.open_time, tz)
-    closes = local_moment(poll.close_day, poll.close_time, tz)
+    poll.open_now = dash.form_text(form, "when") != "later"
+    poll.open_day, poll.open_time = dash.form_text(form, "open_day")[:10], dash.form_text(form, "open_time")[:5]
+    poll.close_day, poll.close_time = dash.form_text(form, "close_day")[:10], dash.form_text(form, "close_time")[:5]
+    opens = now if poll.open_now else dash.local_moment(poll.open_day, poll.open_time, tz)
+    closes = dash.local_moment(poll.close_day, poll.close_time, tz)
     if opens is None:
         poll.errors.append(N_("Give the date and time it opens, or open it now."))
     elif not poll.open_now and opens <= now:
@@ -143,7 +129,7 @@ async def _find(request: web.Request, session: Any) -> Poll:
     """The poll of the URL, if the staff member may see it (else 404)."""
     raw = request.match_info["id"]
     poll = await session.get(Poll, int(raw)) if len(raw) <= MAX_ID_DIGITS else None
-    if poll is None or not poll_repo.visible_to(poll, scope_areas(request)):
+    if poll is None or not poll_repo.visible_to(poll, dash.scope_areas(request)):
         raise web.HTTPNotFound()
     return poll
 
@@ -157,15 +143,15 @@ def _state(poll: Poll, now: datetime) -> str:
 # --- routes -----------------------------------------------------------------------------------
 
 
-@routes.get(f"{PREFIX}/polls", name="admin-polls")
+@routes.get(f"{dash.PREFIX}/polls", name="admin-polls")
 async def poll_list(request: web.Request) -> web.Response:
     """GET /admin/polls: polls in the staff member's area, newest first, with how many answered."""
-    t = translator_of(request)
+    t = dash.translator_of(request)
     services = request.app[keys.SERVICES]
-    async with reading(request) as session:
-        rows = await poll_repo.list_polls(session, scope_areas(request))
+    async with dash.reading(request) as session:
+        rows = await poll_repo.list_polls(session, dash.scope_areas(request))
         answered = await poll_repo.answer_counts(session, [row.id for row in rows if row.id])
-    return render(
+    return dash.render(
         request,
         "admin/polls/list.html",
         {
@@ -174,7 +160,7 @@ async def poll_list(request: web.Request) -> web.Response:
                     "p": poll,
                     "question": poll.texts.get("vi", ""),
                     "target": describe_target(poll.target, services, t),
-                    "state": _state(poll, now_of(request)),
+                    "state": _state(poll, dash.now_of(request)),
                     "answered": answered.get(poll.id or 0, 0),
                 }
                 for poll in rows
@@ -183,30 +169,30 @@ async def poll_list(request: web.Request) -> web.Response:
     )
 
 
-@routes.get(f"{PREFIX}/polls/new", name="admin-polls-new")
+@routes.get(f"{dash.PREFIX}/polls/new", name="admin-polls-new")
 async def compose(request: web.Request) -> web.Response:
     """GET /admin/polls/new: the form (a commune officer's own commune preselected)."""
     return _form_page(request, PollForm(target=new_target(request)))
 
 
-@routes.post(f"{PREFIX}/polls/new", name="admin-polls-create")
+@routes.post(f"{dash.PREFIX}/polls/new", name="admin-polls-create")
 async def create(request: web.Request) -> web.StreamResponse:
     """POST /admin/polls/new: action=count shows the count (without JavaScript), action=create records the poll."""
     form = await request.post()
     services = request.app[keys.SERVICES]
-    now = now_of(request)
+    now = dash.now_of(request)
     poll = PollForm()
-    read_target(poll.target, form, services, scope_areas(request))
+    read_target(poll.target, form, services, dash.scope_areas(request))
     read_poll(poll, form, services.tz, now)
     errors = poll.target.errors + poll.errors
-    creating = form_text(form, "action") == "create"
+    creating = dash.form_text(form, "action") == "create"
     async with request.app[keys.SESSIONS]() as session:
         count = await recipients_now(session, poll.target, services)
         if not creating or errors:
             shown = errors if creating else poll.target.errors
             return _form_page(request, poll, count=count, errors=shown, status=400 if shown else 200)
         assert poll.opens_at is not None and poll.closes_at is not None  # noqa: S101 - read_poll checked them
-        staff = staff_of(request)
+        staff = dash.staff_of(request)
         created = await poll_repo.create_poll(
             session,
             texts=poll.texts,
@@ -219,7 +205,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             author=staff.username,
             author_staff_id=staff.id,
         )
-        await record(
+        await dash.record(
             session,
             request,
             "poll.create",
@@ -233,7 +219,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             recipients_now=count,
         )
         await session.commit()
-    raise redirect(request, "admin-poll", {"created": "1"}, id=str(created.id))
+    raise dash.redirect(request, "admin-poll", {"created": "1"}, id=str(created.id))
 
 
 def _form_page(
@@ -244,14 +230,14 @@ def _form_page(
     errors: list[str] | None = None,
     status: int = 200,
 ) -> web.Response:
-    return render(
+    return dash.render(
         request,
         "admin/polls/new.html",
         {
             **audience_context(request, poll.target, count),
             "poll": poll,
             "errors": errors or [],
-            "today": today_of(request).isoformat(),
+            "today": dash.today_of(request).isoformat(),
             "max_question": MAX_QUESTION,
             "max_choice": MAX_CHOICE,
         },
@@ -262,24 +248,24 @@ def _form_page(
 @routes.get(r"/admin/polls/{id:\d+}", name="admin-poll")
 async def detail(request: web.Request) -> web.Response:
     """GET /admin/polls/ID: the question, its delivery, and the results in charts and tables."""
-    t = translator_of(request)
+    t = dash.translator_of(request)
     services = request.app[keys.SERVICES]
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         poll = await _find(request, session)
         results = await _results(session, poll, request, t)
         texts = await poll_repo.texts_of(session, id_of(poll), limit=TEXTS_SHOWN) if poll.free_text else []
         notice = (await session.exec(select(Broadcast).where(Broadcast.occurrence_key == delivery_key(poll)))).first()
-    staff = staff_of(request)
+    staff = dash.staff_of(request)
 
     def status_label(code: str | None) -> str:
         return t.gettext(HOUSEHOLD_STATUS_LABELS.get(code, code)) if code else t.gettext(N_("Status not given"))
 
-    return render(
+    return dash.render(
         request,
         "admin/polls/detail.html",
         {
             "p": poll,
-            "state": _state(poll, now_of(request)),
+            "state": _state(poll, dash.now_of(request)),
             "results": results,
             "texts": texts,
             "target": describe_target(poll.target, services, t),
@@ -354,12 +340,12 @@ def _group_label(request: web.Request, t: Translator, dimension: str, key: str) 
 @routes.get(r"/admin/polls/{id:\d+}/results.csv", name="admin-poll-csv")
 async def export(request: web.Request) -> web.Response:
     """GET /admin/polls/ID/results.csv: the counts by commune, household status and channel (no answers' texts)."""
-    t = translator_of(request)
-    async with reading(request) as session:
+    t = dash.translator_of(request)
+    async with dash.reading(request) as session:
         poll = await _find(request, session)
         results = await _results(session, poll, request, t)
     async with request.app[keys.SESSIONS]() as session:
-        await record(
+        await dash.record(
             session, request, "export.poll", object_type="poll", object_id=str(poll.id), answers=results["total"]
         )
         await session.commit()
@@ -394,15 +380,15 @@ CLOSERS = frozenset({StaffRole.admin, StaffRole.province})
 
 
 @routes.post(r"/admin/polls/{id:\d+}/close", name="admin-poll-close")
-@roles(*CLOSERS)
+@dash.roles(*CLOSERS)
 async def close(request: web.Request) -> web.StreamResponse:
     """POST /admin/polls/ID/close: end a poll before its time (provincial staff: citizens were told
     when it closes); the scheduler closes it within seconds and sends the results."""
     async with request.app[keys.SESSIONS]() as session:
         poll = await _find(request, session)
         if poll.status != PollStatus.closed:
-            now = now_of(request)
+            now = dash.now_of(request)
             poll.closes_at = min(poll.closes_at, now)
-            await record(session, request, "poll.close", object_type="poll", object_id=str(poll.id), early=True)
+            await dash.record(session, request, "poll.close", object_type="poll", object_id=str(poll.id), early=True)
             await session.commit()
-    raise redirect(request, "admin-poll", {"closing": "1"}, id=str(poll.id))
+    raise dash.redirect(request, "admin-poll", {"closing": "1"}, id=str(poll.id))

@@ -21,23 +21,9 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot import charts, keys
+from bot.dashboard import web as dash
 from bot.dashboard.editor import CHECK_MESSAGES, EDITORS, LOCALES, RESERVED_IDS, Editor, add_routes
 from bot.dashboard.preview import bubble, preview_turn
-from bot.dashboard.web import (
-    MAX_FIELD,
-    PREFIX,
-    form_text,
-    now_of,
-    reading,
-    record,
-    redirect,
-    render,
-    roles,
-    scope_areas,
-    staff_of,
-    today_of,
-    translator_of,
-)
 from content.i18n import N_
 from content.importer import load_bundle
 from content.loader import ContentError, ContentInvalid
@@ -76,10 +62,10 @@ class ContestForm:
 def read_form(form: Any) -> ContestForm:
     """Check the titles and the period (first day not after the last, at most a year)."""
     parsed = ContestForm(
-        form_text(form, "title_vi", MAX_TITLE),
-        form_text(form, "title_en", MAX_TITLE),
-        form_text(form, "starts_on", 10),
-        form_text(form, "ends_on", 10),
+        dash.form_text(form, "title_vi", MAX_TITLE),
+        dash.form_text(form, "title_en", MAX_TITLE),
+        dash.form_text(form, "starts_on", 10),
+        dash.form_text(form, "ends_on", 10),
     )
     if not parsed.title_vi:
         parsed.errors.append(N_("Give the contest a Vietnamese title (the English one is optional)."))
@@ -109,21 +95,21 @@ def _phase(contest: QuizContest, today: date) -> str:
     return N_("Running") if today <= contest.ends_on else N_("Ended")
 
 
-@routes.get(f"{PREFIX}/quiz", name="admin-quiz")
+@routes.get(f"{dash.PREFIX}/quiz", name="admin-quiz")
 async def contests(request: web.Request) -> web.Response:
     """GET /admin/quiz: the contests, and (for province staff) the form to create one."""
     return await _contests_page(request, ContestForm(), status=200)
 
 
 async def _contests_page(request: web.Request, form: ContestForm, *, status: int) -> web.Response:
-    today = today_of(request)
-    t = translator_of(request)
-    async with reading(request) as session:
+    today = dash.today_of(request)
+    t = dash.translator_of(request)
+    async with dash.reading(request) as session:
         found = await quiz_repo.list_contests(session)
         questions = len(await quiz_repo.drawable_questions(session, _served_ids(request, today)))
     if not form.starts:
         form.starts, form.ends = _next_peak_month(today)
-    return render(
+    return dash.render(
         request,
         "admin/quiz/list.html",
         {
@@ -131,7 +117,7 @@ async def _contests_page(request: web.Request, form: ContestForm, *, status: int
             "questions": questions,
             "form": form,
             "errors": form.errors,
-            "may_create": scope_areas(request) is None,
+            "may_create": dash.scope_areas(request) is None,
         },
         status=status,
     )
@@ -143,8 +129,8 @@ def _next_peak_month(today: date) -> tuple[str, str]:
     return date(year, 10, 17).isoformat(), date(year, 11, 18).isoformat()
 
 
-@routes.post(f"{PREFIX}/quiz/contests", name="admin-quiz-create")
-@roles(StaffRole.admin, StaffRole.province)
+@routes.post(f"{dash.PREFIX}/quiz/contests", name="admin-quiz-create")
+@dash.roles(StaffRole.admin, StaffRole.province)
 async def create(request: web.Request) -> web.StreamResponse:
     """POST /admin/quiz/contests: a new contest (no overlap with another one)."""
     form = read_form(await request.post())
@@ -155,7 +141,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             contest = await _create(request, session, form)
     if form.errors:
         return await _contests_page(request, form, status=400)
-    raise redirect(request, "admin-quiz-contest", id=str(contest.id))
+    raise dash.redirect(request, "admin-quiz-contest", id=str(contest.id))
 
 
 async def _create(request: web.Request, session: Any, form: ContestForm) -> QuizContest:
@@ -165,12 +151,12 @@ async def _create(request: web.Request, session: Any, form: ContestForm) -> Quiz
         titles={"vi": form.title_vi, **({"en": form.title_en} if form.title_en else {})},
         starts_on=starts_on,
         ends_on=ends_on,
-        author=staff_of(request).username,
-        created_at=now_of(request),
+        author=dash.staff_of(request).username,
+        created_at=dash.now_of(request),
     )
     session.add(contest)
     await session.flush()
-    await record(
+    await dash.record(
         session,
         request,
         "quiz.contest.create",
@@ -187,9 +173,9 @@ async def _create(request: web.Request, session: Any, form: ContestForm) -> Quiz
 async def contest_page(request: web.Request) -> web.Response:
     """GET /admin/quiz/contests/ID: the leaderboard by commune (one's own commune for commune staff)."""
     services = request.app[keys.SERVICES]
-    t = translator_of(request)
-    areas = scope_areas(request)
-    async with reading(request) as session:
+    t = dash.translator_of(request)
+    areas = dash.scope_areas(request)
+    async with dash.reading(request) as session:
         contest = await _contest(request, session)
         board = await quiz_repo.leaderboard(session, id_of(contest), areas)
         notice = await session.get(Broadcast, contest.announce_broadcast_id) if contest.announce_broadcast_id else None
@@ -209,7 +195,7 @@ async def contest_page(request: web.Request) -> web.Response:
         if board
         else None
     )
-    return render(
+    return dash.render(
         request,
         "admin/quiz/contest.html",
         {
@@ -217,7 +203,7 @@ async def contest_page(request: web.Request) -> web.Response:
             "title": contest_title(contest, t.locale),
             "board": board,
             "chart": chart,
-            "phase": _phase(contest, today_of(request)),
+            "phase": _phase(contest, dash.today_of(request)),
             "round": quiz_repo.ROUND,
             "notice": notice if notice is not None and broadcast_views.visible_to(notice, areas) else None,
             "announced": notice is not None,
@@ -230,16 +216,16 @@ async def commune_page(request: web.Request) -> web.Response:
     """GET /admin/quiz/contests/ID/communes/CODE: a commune's scores and its players who agreed to be named."""
     services = request.app[keys.SERVICES]
     code = request.match_info["area"]
-    areas = scope_areas(request)
+    areas = dash.scope_areas(request)
     if services.areas.get(code) is None or (areas is not None and code not in areas):
         raise web.HTTPNotFound()
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         contest = await _contest(request, session)
         board = await quiz_repo.leaderboard(session, id_of(contest), {code})
         scores = await quiz_repo.score_counts(session, id_of(contest), code)
         players = await quiz_repo.public_players(session, id_of(contest), code)
-    t = translator_of(request)
-    return render(
+    t = dash.translator_of(request)
+    return dash.render(
         request,
         "admin/quiz/commune.html",
         {
@@ -276,24 +262,24 @@ ERROR_MESSAGES = (
 )
 
 
-@routes.get(f"{PREFIX}/quiz/questions", name="admin-quiz-questions")
-@roles(*EDITORS)
+@routes.get(f"{dash.PREFIX}/quiz/questions", name="admin-quiz-questions")
+@dash.roles(*EDITORS)
 async def questions_list(request: web.Request) -> web.Response:
     """GET /admin/quiz/questions: every question with its topic, FAQ entry, state and answers."""
-    today = today_of(request)
-    async with reading(request) as session:
+    today = dash.today_of(request)
+    async with dash.reading(request) as session:
         rows = await quiz_repo.all_questions(session)
         counts = await quiz_repo.answer_counts(session, {row.id: row.answer for row in rows})
         bundle = await load_bundle(session)
         drawn = {row.id for row in await quiz_repo.drawable_questions(session, _served_ids(request, today))}
-    return render(
+    return dash.render(
         request,
         "admin/quiz/questions.html",
         {
             "rows": [
                 {
                     "q": row,
-                    "text": _question_text(row, translator_of(request).locale),
+                    "text": _question_text(row, dash.translator_of(request).locale),
                     "count": counts.get(row.id, quiz_repo.AnswerCount(0, 0)),
                     "drawn": row.id in drawn,
                     "entry": bundle.faq_by_id.get(row.faq_id),
@@ -326,13 +312,15 @@ def _question_form(question: QuizQuestion) -> dict[str, Any]:
 
 def _posted_question_form(post: MultiDictProxy[Any]) -> dict[str, Any]:
     """The form fields as posted (strings; the checkbox as a boolean)."""
-    form: dict[str, Any] = {name: form_text(post, name, MAX_FIELD) for name in ("id", "topic", "faq_id", "answer")}
+    form: dict[str, Any] = {
+        name: dash.form_text(post, name, dash.MAX_FIELD) for name in ("id", "topic", "faq_id", "answer")
+    }
     form["id"] = form["id"].lower()
     for locale in LOCALES:
-        form[f"{locale}_question"] = form_text(post, f"{locale}_question", MAX_FIELD)
-        form[f"{locale}_explanation"] = form_text(post, f"{locale}_explanation", MAX_FIELD)
+        form[f"{locale}_question"] = dash.form_text(post, f"{locale}_question", dash.MAX_FIELD)
+        form[f"{locale}_explanation"] = dash.form_text(post, f"{locale}_explanation", dash.MAX_FIELD)
         for index in range(CHOICE_ROWS):
-            form[f"{locale}_choice_{index}"] = form_text(post, f"{locale}_choice_{index}", MAX_FIELD)
+            form[f"{locale}_choice_{index}"] = dash.form_text(post, f"{locale}_choice_{index}", dash.MAX_FIELD)
     form["published"] = "published" in post
     return form
 
@@ -361,7 +349,7 @@ def _question_item(form: dict[str, Any]) -> dict[str, Any]:
 class QuestionEditor(Editor[QuizQuestion]):
     """Quiz questions: checked by `content.quiz`; rounds read the published ones from the database."""
 
-    path = f"{PREFIX}/quiz/questions"
+    path = f"{dash.PREFIX}/quiz/questions"
     route = "admin-quiz-question"
     id_name = "question_id"
     template = "admin/quiz/question.html"
@@ -402,18 +390,18 @@ class QuestionEditor(Editor[QuizQuestion]):
             topic=item.topic,
             published=item.published,
         )
-        await quiz_repo.save_question(session, row, now_of(request))
+        await quiz_repo.save_question(session, row, dash.now_of(request))
         return {}
 
     async def set_published(self, session: Any, row: Any, published: bool, request: web.Request) -> None:
         """Put the question in the quiz or take it out."""
-        await quiz_repo.set_question_published(session, row, published, now_of(request))
+        await quiz_repo.set_question_published(session, row, published, dash.now_of(request))
 
     async def context(
         self, request: web.Request, form: dict[str, Any], bundle: ContentBundle, preview: QuizQuestion | None
     ) -> dict[str, Any]:
         """The topics, the FAQ entries a question may come from, and whether rounds draw it today."""
-        today = today_of(request)
+        today = dash.today_of(request)
         return {
             "topics": bundle.topics,
             "choice_rows": range(CHOICE_ROWS),

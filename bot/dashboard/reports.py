@@ -15,20 +15,8 @@ from pathlib import Path
 from aiohttp import web
 
 from bot import keys
+from bot.dashboard import web as dash
 from bot.dashboard.stats import BadInput, chosen_area
-from bot.dashboard.web import (
-    PREFIX,
-    in_area_scope,
-    now_of,
-    reading,
-    record,
-    redirect,
-    render,
-    scope_areas,
-    staff_of,
-    today_of,
-    translator_of,
-)
 from bot.report import PRESET_LABELS, PRESETS, STEPS, Period, PeriodError, file_name, preset
 from content.i18n import N_
 from storage import report_jobs as repo
@@ -48,20 +36,20 @@ STATUS_LABELS = {
 }
 
 
-@routes.get(f"{PREFIX}/reports", name="admin-reports")
+@routes.get(f"{dash.PREFIX}/reports", name="admin-reports")
 async def reports(request: web.Request) -> web.Response:
     """GET /admin/reports: the form (a period and, for provincial staff, a commune) and the recent reports."""
     return await _page(request, {name: request.query.get(name, "") for name in FIELDS}, "")
 
 
 async def _page(request: web.Request, chosen: dict[str, str], error: str, *, status: int = 200) -> web.Response:
-    today = today_of(request)
+    today = dash.today_of(request)
     presets = [(name, PRESET_LABELS[name], preset(name, today)) for name in PRESETS]
-    areas = scope_areas(request)
-    staff = staff_of(request)
-    async with reading(request) as session:
+    areas = dash.scope_areas(request)
+    staff = dash.staff_of(request)
+    async with dash.reading(request) as session:
         jobs = await repo.recent(session, staff.id or 0, everyone=staff.role == StaffRole.admin)
-    return render(
+    return dash.render(
         request,
         "admin/stats/reports.html",
         {
@@ -80,7 +68,7 @@ async def _page(request: web.Request, chosen: dict[str, str], error: str, *, sta
     )
 
 
-@routes.post(f"{PREFIX}/reports/jobs", name="admin-report-ask")
+@routes.post(f"{dash.PREFIX}/reports/jobs", name="admin-report-ask")
 async def ask(request: web.Request) -> web.StreamResponse:
     """POST /admin/reports/jobs (period=this-half|…|custom[&from=&to=][&area=]): queue the report (audit-logged),
     then the download when it is ready within WAIT_SECONDS, else the job's page."""
@@ -89,21 +77,23 @@ async def ask(request: web.Request) -> web.StreamResponse:
     try:
         area = chosen_area(request, chosen["area"])
         name = chosen["period"] or "custom"
-        period = Period.parse(chosen["from"], chosen["to"]) if name == "custom" else preset(name, today_of(request))
+        period = (
+            Period.parse(chosen["from"], chosen["to"]) if name == "custom" else preset(name, dash.today_of(request))
+        )
     except (BadInput, PeriodError) as error:
         return await _page(request, chosen, str(error), status=400)
     async with request.app[keys.SESSIONS]() as session:
         job = await repo.create(
             session,
-            staff_id=staff_of(request).id or 0,
+            staff_id=dash.staff_of(request).id or 0,
             preset=name,
             first=period.first,
             last=period.last,
             area_code=area,
-            locale=translator_of(request).locale,
-            now=now_of(request),
+            locale=dash.translator_of(request).locale,
+            now=dash.now_of(request),
         )
-        await record(
+        await dash.record(
             session,
             request,
             "report.request",
@@ -117,31 +107,31 @@ async def ask(request: web.Request) -> web.StreamResponse:
         await session.commit()
     task = request.app[keys.REPORT_JOBS].start(job.id or 0)
     await asyncio.wait({task}, timeout=WAIT_SECONDS)  # never cancels the job: it goes on when the wait ends
-    async with reading(request) as session:
+    async with dash.reading(request) as session:
         made = await session.get(ReportJob, job.id)
     target = "admin-report-file" if made is not None and made.status == ReportJobStatus.done else "admin-report"
-    raise redirect(request, target, job_id=str(job.id))
+    raise dash.redirect(request, target, job_id=str(job.id))
 
 
 async def _job(request: web.Request) -> ReportJob:
     """The job of the URL, or 404 when it is not the staff member's (admins: anyone's) or outside their area."""
-    staff = staff_of(request)
-    async with reading(request) as session:
+    staff = dash.staff_of(request)
+    async with dash.reading(request) as session:
         job = await repo.visible(
             session, int(request.match_info["job_id"]), staff.id or 0, everyone=staff.role == StaffRole.admin
         )
-    if job is None or (staff.role != StaffRole.admin and not in_area_scope(request, job.area_code)):
+    if job is None or (staff.role != StaffRole.admin and not dash.in_area_scope(request, job.area_code)):
         raise web.HTTPNotFound()
     return job
 
 
-@routes.get(f"{PREFIX}/reports/jobs/{JOB}", name="admin-report")
+@routes.get(f"{dash.PREFIX}/reports/jobs/{JOB}", name="admin-report")
 async def job_page(request: web.Request) -> web.Response:
     """GET /admin/reports/jobs/N: how far the report has got (the page reloads itself), its download when done,
     why it failed and a button to ask again when it did."""
     job = await _job(request)
     missing = job.status == ReportJobStatus.done and not _path(request, job).is_file()
-    return render(
+    return dash.render(
         request,
         "admin/stats/report_job.html",
         {
@@ -156,19 +146,19 @@ async def job_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get(f"{PREFIX}/reports/jobs/{JOB}/file", name="admin-report-file")
+@routes.get(f"{dash.PREFIX}/reports/jobs/{JOB}/file", name="admin-report-file")
 async def download(request: web.Request) -> web.StreamResponse:
     """GET /admin/reports/jobs/N/file: the finished workbook, audit-logged (the job's page until it is ready)."""
     job = await _job(request)
     if job.status != ReportJobStatus.done:
-        raise redirect(request, "admin-report", job_id=str(job.id))
+        raise dash.redirect(request, "admin-report", job_id=str(job.id))
     path = _path(request, job)
     if not path.is_file():
         raise web.HTTPNotFound()
     period = Period(job.period_first, job.period_last)
     name = file_name(period, job.area_code)
     async with request.app[keys.SESSIONS]() as session:
-        await record(
+        await dash.record(
             session,
             request,
             "report.download",
