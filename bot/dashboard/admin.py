@@ -19,6 +19,14 @@ from storage.staff import StaffError, create_staff, list_staff, set_active, set_
 routes = web.RouteTableDef()
 AUDIT_PAGE = 50
 GUESS_WINDOW = timedelta(hours=1)
+CREATED = N_(
+    "Account {username} created. Give its first password to its owner: it is shown only now, and they must "
+    "choose their own at the first sign-in."
+)
+RESET = N_(
+    "New one-time password for {username}: it is shown only now, their open sessions have ended, and they must "
+    "choose their own at the next sign-in."
+)
 
 
 @routes.get(dash.PREFIX, name="admin-home")
@@ -102,13 +110,7 @@ async def staff_add(request: web.Request) -> web.StreamResponse:
         )
         await session.commit()
         accounts = await list_staff(session)
-    text = dash.translator_of(request).gettext(
-        N_(
-            "Account {username} created. Give its first password to its owner: it is shown only now, and they must "
-            "choose their own at the first sign-in."
-        )
-    )
-    return _staff_page(request, accounts, text.format(username=username), password)
+    return _one_time_password_page(request, accounts, CREATED, username, password)
 
 
 @routes.post(r"/admin/staff/{username:[a-z0-9_.-]{3,64}}", name="admin-staff-change")
@@ -145,13 +147,15 @@ async def staff_change(request: web.Request) -> web.StreamResponse:
         accounts = await list_staff(session)
     if not password:
         raise dash.redirect(request, "admin-staff")
-    text = dash.translator_of(request).gettext(
-        N_(
-            "New one-time password for {username}: it is shown only now, their open sessions have ended, and they must "
-            "choose their own at the next sign-in."
-        )
-    )
-    return _staff_page(request, accounts, text.format(username=username), password)
+    return _one_time_password_page(request, accounts, RESET, username, password)
+
+
+def _one_time_password_page(
+    request: web.Request, accounts: list[Staff], message: str, username: str, password: str
+) -> web.Response:
+    """The staff list with a one-time password shown once, and what it is for."""
+    text = dash.translator_of(request).gettext(message).format(username=username)
+    return _staff_page(request, accounts, text, password)
 
 
 @routes.get(f"{dash.PREFIX}/audit", name="admin-audit")
