@@ -25,6 +25,7 @@ from handlers.actions import (
 )
 from handlers.menu import main_menu
 from handlers.notify import queue_ticket_message
+from handlers.reach import queue_to, reachable
 from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import StaleAction, Turn
@@ -32,7 +33,7 @@ from handlers.types import Button, Reply
 from storage import address_limits, dialogues, outbox
 from storage import tickets as ticket_repo
 from storage.core import id_of
-from storage.models import Citizen, Dialogue, DialogueStatus, Staff, TicketKind
+from storage.models import Dialogue, DialogueStatus, Staff, TicketKind
 from storage.ticket_rules import add_working_days
 
 MAX_QUESTION = 1000
@@ -406,8 +407,8 @@ async def _tell_voters(
 ) -> int:
     sent = 0
     for citizen_id in await dialogues.voters(session, id_of(row.ticket)):
-        citizen = await session.get(Citizen, citizen_id)
-        if citizen is None or citizen.unreachable_at is not None or citizen.id == row.ticket.citizen_id:
+        citizen = await reachable(session, citizen_id)
+        if citizen is None or citizen.id == row.ticket.citizen_id:
             continue
         t = catalogs.get(citizen.locale)
         text = t.gettext(VOTER_TEXT).format(
@@ -416,15 +417,13 @@ async def _tell_voters(
             question=row.ticket.body,
             answer=answer,
         )
-        message = await outbox.enqueue(
+        message = await queue_to(
             session,
-            channel=citizen.channel,
-            chat_id=citizen.channel_user_id,
-            citizen_id=citizen.id,
-            payload={"text": text},
+            citizen,
+            {"text": text},
             priority=outbox.PRIORITY_REMINDER,
-            now=now,
             dedupe_key=f"dialogue:{dialogue.id}:answer:{row.ticket.id}:{citizen.id}",
+            now=now,
         )
         sent += message is not None
     return sent

@@ -21,9 +21,10 @@ from handlers.actions import (
     FeedbackTopic,
     Menu,
 )
+from handlers.drafts import MAX_BODY
 from handlers.menu import main_menu
 from handlers.profile import area_label
-from handlers.router import Action, Routes, ask_again
+from handlers.router import Action, Routes
 from handlers.states import State
 from handlers.turn import NotThisStep, StaleAction, Turn
 from handlers.types import Attachment, Button, Reply
@@ -35,9 +36,7 @@ from storage.models import TicketKind
 from storage.ticket_rules import add_working_days
 
 MAX_PHOTOS = 5
-MAX_BODY = 4000
 MAX_NAME = 100
-CLOSE_NAME = 90  # a typed commune name this close to a real one is offered as "did you mean"
 ADDRESS_BUSY = N_(
     "Sorry, many reports have been sent from your network lately, so I cannot send yours right now. "
     "Your report is kept here: press “📨 Send” again in about an hour, or call your commune's office."
@@ -246,22 +245,10 @@ async def on_message(turn: Turn) -> list[Reply]:
     return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
 
 
-def _file_problem(turn: Turn, problem: str | None) -> Reply:
-    if problem == "too_large":
-        return Reply(turn._("This file is too large. Please send a smaller photo (under 10 MB)."))
-    return Reply(turn._("I can only keep photos (JPEG, PNG) and voice messages. This file was not saved."))
-
-
 def ask_photos(turn: Turn, draft: dict) -> Reply:
     """Invite photos, with a button to go on."""
-    count = len(draft.get("photos", []))
-    text = (
-        turn._("Received {count} photo(s). Send more, or press “Done”.", count=count)
-        if count
-        else turn._("If you have photos, send them now (up to 5). Otherwise press “Skip”.")
-    )
-    label = turn._("✅ Done") if count else turn._("Skip")
-    return Reply(text, buttons=((Button(label, FeedbackPhotosDone().pack(), DONE | SKIP | NO),), _cancel_row(turn)))
+    invite = turn._("If you have photos, send them now (up to 5). Otherwise press “Skip”.")
+    return drafts.ask_photos(turn, draft, invite, FeedbackPhotosDone(), FeedbackCancel())
 
 
 async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
@@ -272,20 +259,14 @@ async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
     attachments: tuple[Attachment, ...] = await turn.media() if turn.incoming.attachments else ()
     for attachment in attachments:
         if attachment.problem:
-            notes.append(_file_problem(turn, attachment.problem).text)
+            notes.append(drafts.file_problem(turn, attachment))
         elif attachment.kind == "photo" and attachment.path:
             if len(photos) < MAX_PHOTOS:
-                photos.append(
-                    {
-                        "path": attachment.path,
-                        "mime": attachment.mime_type or "image/jpeg",
-                        "size": attachment.size or 0,
-                    }
-                )
+                photos.append(drafts.stored_file(attachment, "image/jpeg"))
             else:
                 notes.append(turn._("A report takes at most {count} photos; this one was not added.", count=MAX_PHOTOS))
         elif attachment.kind in ("voice", "audio") and attachment.path:
-            draft["voice"] = {"path": attachment.path, "mime": attachment.mime_type or "", "size": attachment.size or 0}
+            draft["voice"] = drafts.stored_file(attachment, "")
             draft.setdefault("body", turn._("(voice message)"))
             notes.append(turn._("I have kept your voice message for the report."))
     if len(photos) > len(draft.get("photos", [])):
@@ -297,17 +278,11 @@ async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
     return draft, notes
 
 
-def _add_text(draft: dict, text: str) -> dict:
-    """The draft with more typed text added to its message."""
-    body = draft.get("body", "")
-    return {**draft, "body": (f"{body}\n{text}" if body else text)[:MAX_BODY]}
-
-
 async def on_photo(turn: Turn) -> list[Reply]:
     """A photo, a location, or more text while photos are invited."""
     draft, notes = await _kept(turn, drafts.draft(turn))
     if turn.text:
-        draft = _add_text(draft, turn.text)
+        draft = drafts.add_text(draft, turn.text)
         notes.append(turn._("I have added this to your report."))
     drafts.goto(turn, State.feedback_photos, draft)
     return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
@@ -316,9 +291,7 @@ async def on_photo(turn: Turn) -> list[Reply]:
 async def keep_media(turn: Turn) -> list[Reply]:
     """A photo, voice message or location at a step that asks something else: kept for the
     report, then the step is asked again."""
-    draft, notes = await _kept(turn, drafts.draft(turn))
-    turn.data["draft"] = draft
-    return [ask_again(turn, "\n".join([*notes, turn._("Tap a choice or type its number:")]))]
+    return drafts.keep_and_ask_again(turn, *await _kept(turn, drafts.draft(turn)))
 
 
 async def on_photos_done(turn: Turn) -> list[Reply]:
@@ -333,24 +306,26 @@ async def on_photos_done(turn: Turn) -> list[Reply]:
                 "If it helps, share the location (📎 → Location), or write the place in a few words. Otherwise press "
                 "“Skip”."
             ),
-            buttons=((Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)),
+            buttons=_location_rows(turn),
         )
     ]
+
+
+def _location_rows(turn: Turn) -> drafts.Rows:
+    """ "Skip" and "Cancel" under the question about the place."""
+    return (Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)
 
 
 async def on_location(turn: Turn) -> list[Reply]:
     """A shared location, the place written in words, a photo, or a press of "Skip"."""
     draft, notes = await _kept(turn, drafts.draft(turn))
     if turn.text and not turn.incoming.action:
-        draft = _add_text(draft, turn._("Place: {place}", place=turn.text))
+        draft = drafts.add_text(draft, turn._("Place: {place}", place=turn.text))
     elif turn.incoming.location is None and not turn.incoming.action:
         drafts.goto(turn, State.feedback_location, draft)
         return [
             *(Reply(note) for note in notes),
-            Reply(
-                turn._("Please share a location, or press “Skip”."),
-                buttons=((Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)),
-            ),
+            Reply(turn._("Please share a location, or press “Skip”."), buttons=_location_rows(turn)),
         ]
     return _ask_area(turn, draft)
 
@@ -366,26 +341,25 @@ def _ask_area(turn: Turn, draft: dict) -> list[Reply]:
                 buttons=drafts.confirm_area_rows(turn, area, FeedbackArea, FeedbackCancel()),
             )
         ]
-    return [
-        Reply(
-            turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."),
-            buttons=(_cancel_row(turn),),
-        )
-    ]
+    return [_ask_commune_name(turn)]
+
+
+def _ask_commune_name(turn: Turn) -> Reply:
+    return Reply(
+        turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."),
+        buttons=(_cancel_row(turn),),
+    )
 
 
 async def on_area_text(turn: Turn) -> list[Reply]:
     """A typed commune name; while a commune is being confirmed, other words are asked again."""
-    draft = drafts.draft(turn)
-    matches = turn.services.areas.match_commune(turn.text, limit=5)
-    if len(matches) == 1 and matches[0].score >= 100:
-        return _choose_area(turn, dict(draft), matches[0].area.code)
-    if draft.get("area") and not any(match.score >= CLOSE_NAME for match in matches):
-        raise NotThisStep
-    if not matches:
-        return [drafts.not_found(turn, FeedbackCancel())]
-    drafts.goto(turn, State.feedback_area, draft)
-    return [drafts.did_you_mean(turn, matches, FeedbackArea, FeedbackCancel())]
+    return drafts.typed_area(
+        turn,
+        State.feedback_area,
+        FeedbackArea,
+        FeedbackCancel(),
+        lambda code: _choose_area(turn, dict(drafts.draft(turn)), code),
+    )
 
 
 async def on_area(turn: Turn) -> list[Reply]:
@@ -395,12 +369,7 @@ async def on_area(turn: Turn) -> list[Reply]:
     if code is None:
         draft["area"] = None
         drafts.goto(turn, State.feedback_area, draft)
-        return [
-            Reply(
-                turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."),
-                buttons=(_cancel_row(turn),),
-            )
-        ]
+        return [_ask_commune_name(turn)]
     return _choose_area(turn, draft, code)
 
 
@@ -486,7 +455,7 @@ def _confirm(turn: Turn, draft: dict) -> list[Reply]:
 
 async def on_confirm_text(turn: Turn) -> list[Reply]:
     """More text at the summary: added to the report, then the summary again."""
-    draft = _add_text(drafts.draft(turn), turn.text)
+    draft = drafts.add_text(drafts.draft(turn), turn.text)
     return [Reply(turn._("I have added this to your report.")), *_confirm(turn, draft)]
 
 
@@ -499,12 +468,7 @@ async def on_edit(turn: Turn) -> list[Reply]:
         return [ask_message(turn)]
     if what == "area":
         turn.goto(State.feedback_area, draft={**draft, "area": None}, editing=True)
-        return [
-            Reply(
-                turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."),
-                buttons=(_cancel_row(turn),),
-            )
-        ]
+        return [_ask_commune_name(turn)]
     raise StaleAction
 
 

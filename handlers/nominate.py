@@ -25,24 +25,24 @@ from handlers.actions import (
     NominateWho,
     StoryShow,
 )
+from handlers.drafts import MAX_BODY
 from handlers.menu import main_menu
 from handlers.profile import area_label
-from handlers.router import Action, Routes, ask_again
+from handlers.reach import queue_to, reachable
+from handlers.router import Action, Routes
 from handlers.states import State
-from handlers.turn import NotThisStep, StaleAction, Turn
+from handlers.turn import StaleAction, Turn
 from handlers.types import Attachment, Button, Reply
-from handlers.words import DONE, NO, SKIP, words
+from handlers.words import words
 from storage import address_limits, outbox
 from storage import nominations as nomination_repo
 from storage.core import id_of
-from storage.models import Citizen, Nomination, OutboxMessage
+from storage.models import Nomination, OutboxMessage
 from storage.ticket_rules import CODE_LENGTH, fold_symbols
 
 MAX_PHOTOS = 5
-MAX_BODY = 4000
 MAX_NAME = 100
 MIN_WORDS = 4  # a story shorter than this is asked for again
-CLOSE_NAME = 90
 NOMINEE_LABELS = {
     "household": N_("🏠 A household"),
     "group": N_("👥 A group of households"),
@@ -146,16 +146,13 @@ async def on_area(turn: Turn) -> list[Reply]:
 
 async def on_area_text(turn: Turn) -> list[Reply]:
     """A typed commune name; while a commune is being confirmed, other words are asked again."""
-    draft = drafts.draft(turn)
-    matches = turn.services.areas.match_commune(turn.text, limit=5)
-    if len(matches) == 1 and matches[0].score >= 100:
-        return _after_area(turn, {**draft, "area": matches[0].area.code})
-    if draft.get("area") and not any(match.score >= CLOSE_NAME for match in matches):
-        raise NotThisStep
-    if not matches:
-        return [drafts.not_found(turn, NominateCancel())]
-    drafts.goto(turn, State.nominate_area, draft)
-    return [drafts.did_you_mean(turn, matches, NominateArea, NominateCancel())]
+    return drafts.typed_area(
+        turn,
+        State.nominate_area,
+        NominateArea,
+        NominateCancel(),
+        lambda code: _after_area(turn, {**drafts.draft(turn), "area": code}),
+    )
 
 
 def _after_area(turn: Turn, draft: dict) -> list[Reply]:
@@ -183,31 +180,17 @@ async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
     notes: list[str] = []
     attachments: tuple[Attachment, ...] = await turn.media() if turn.incoming.attachments else ()
     for attachment in attachments:
-        if attachment.problem == "too_large":
-            notes.append(turn._("This file is too large. Please send a smaller photo (under 10 MB)."))
-        elif attachment.problem:
-            notes.append(turn._("I can only keep photos (JPEG, PNG) and voice messages. This file was not saved."))
+        if attachment.problem:
+            notes.append(drafts.file_problem(turn, attachment))
         elif attachment.kind == "photo" and attachment.path:
             if len(photos) < MAX_PHOTOS:
-                photos.append(
-                    {
-                        "kind": "photo",
-                        "path": attachment.path,
-                        "mime": attachment.mime_type or "image/jpeg",
-                        "size": attachment.size or 0,
-                    }
-                )
+                photos.append({"kind": "photo", **drafts.stored_file(attachment, "image/jpeg")})
             else:
                 notes.append(
                     turn._("A nomination takes at most {count} photos; this one was not added.", count=MAX_PHOTOS)
                 )
         elif attachment.kind in ("voice", "audio") and attachment.path:
-            draft["voice"] = {
-                "kind": "voice",
-                "path": attachment.path,
-                "mime": attachment.mime_type or "",
-                "size": attachment.size or 0,
-            }
+            draft["voice"] = {"kind": "voice", **drafts.stored_file(attachment, "")}
             draft.setdefault("body", turn._("(voice message)"))
             notes.append(turn._("I have kept your voice message."))
     if len(photos) > len(draft.get("photos", [])):
@@ -241,22 +224,15 @@ async def on_story(turn: Turn) -> list[Reply]:
 
 def ask_photos(turn: Turn, draft: dict) -> Reply:
     """Invite photos, with a button to go on."""
-    count = len(draft.get("photos", []))
-    text = (
-        turn._("Received {count} photo(s). Send more, or press “Done”.", count=count)
-        if count
-        else turn._("If you have photos of them or of their work, send them now (up to 5). Otherwise press “Skip”.")
-    )
-    label = turn._("✅ Done") if count else turn._("Skip")
-    return Reply(text, buttons=((Button(label, NominatePhotosDone().pack(), DONE | SKIP | NO),), _cancel_row(turn)))
+    invite = turn._("If you have photos of them or of their work, send them now (up to 5). Otherwise press “Skip”.")
+    return drafts.ask_photos(turn, draft, invite, NominatePhotosDone(), NominateCancel())
 
 
 async def on_photo(turn: Turn) -> list[Reply]:
     """A photo, or more text while photos are invited."""
     draft, notes = await _kept(turn, drafts.draft(turn))
     if turn.text:
-        body = draft.get("body", "")
-        draft["body"] = (f"{body}\n{turn.text}" if body else turn.text)[:MAX_BODY]
+        draft = drafts.add_text(draft, turn.text)
         notes.append(turn._("I have added this to the story."))
     drafts.goto(turn, State.nominate_photos, draft)
     return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
@@ -264,9 +240,7 @@ async def on_photo(turn: Turn) -> list[Reply]:
 
 async def keep_media(turn: Turn) -> list[Reply]:
     """A photo or voice message at a step that asks something else: kept, then the step is asked again."""
-    draft, notes = await _kept(turn, drafts.draft(turn))
-    turn.data["draft"] = draft
-    return [ask_again(turn, "\n".join([*notes, turn._("Tap a choice or type its number:")]))]
+    return drafts.keep_and_ask_again(turn, *await _kept(turn, drafts.draft(turn)))
 
 
 async def on_photos_done(turn: Turn) -> list[Reply]:
@@ -496,8 +470,8 @@ async def queue_nomination_message(
 ) -> OutboxMessage | None:
     """Tell the nominator, in their language, that their story was published (`what`="published", with
     its `title`) or not used (with the reason); None when they cannot be reached."""
-    citizen = await session.get(Citizen, nomination.citizen_id) if nomination.citizen_id else None
-    if citizen is None or citizen.unreachable_at is not None:
+    citizen = await reachable(session, nomination.citizen_id)
+    if citizen is None:
         return None
     translator = catalogs.get(citizen.locale)
     if what == "published":
@@ -508,12 +482,10 @@ async def queue_nomination_message(
     else:
         text = translator.gettext(NOT_USED).format(code=nomination.code, reason=nomination.reason or "")
         buttons = []
-    return await outbox.enqueue(
+    return await queue_to(
         session,
-        channel=citizen.channel,
-        chat_id=citizen.channel_user_id,
-        citizen_id=citizen.id,
-        payload={"text": text, "buttons": buttons},
+        citizen,
+        {"text": text, "buttons": buttons},
         priority=outbox.PRIORITY_REPLY,
         dedupe_key=f"nomination:{nomination.id}:{what}:{now.isoformat()}",
         now=now,

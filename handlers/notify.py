@@ -8,10 +8,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from content.i18n import N_, Catalogs
 from handlers.actions import TicketShow
+from handlers.reach import queue_to, reachable
 from handlers.tracking import STATUS_LABELS
 from handlers.turn import Turn
 from storage import outbox
-from storage.models import Citizen, OutboxMessage, Ticket, TicketStatus
+from storage.models import OutboxMessage, Ticket, TicketStatus
 
 REPLY = N_("📬 Answer to your report {code}:\n\n{text}\n\nTo see the whole report, send /tracuu {code}.")
 STATUS = N_("📬 Your report {code} is now “{status}”.{reason}\n\nTo see it, send /tracuu {code}.")
@@ -31,8 +32,8 @@ async def queue_ticket_message(
     text: str,
 ) -> OutboxMessage | None:
     """The same outside a conversation (the dashboard); None when the citizen cannot be reached."""
-    citizen = await session.get(Citizen, ticket.citizen_id) if ticket.citizen_id else None
-    if citizen is None or citizen.unreachable_at is not None:
+    citizen = await reachable(session, ticket.citizen_id)
+    if citizen is None:
         return None
     translator = catalogs.get(citizen.locale)
     if what == "reply":
@@ -41,12 +42,10 @@ async def queue_ticket_message(
         status = translator.gettext(STATUS_LABELS[TicketStatus(ticket.status)])
         reason = f"\n{text}" if text else ""
         message = translator.gettext(STATUS).format(code=ticket.code, status=status, reason=reason)
-    return await outbox.enqueue(
+    return await queue_to(
         session,
-        channel=citizen.channel,
-        chat_id=citizen.channel_user_id,
-        citizen_id=citizen.id,
-        payload={
+        citizen,
+        {
             "text": message,
             "buttons": [
                 [{"label": translator.gettext(N_("📋 See the report")), "action": TicketShow(ticket.code).pack()}]
