@@ -18,7 +18,6 @@ import dataclasses
 import re
 import types
 import typing
-from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from typing import Any, ClassVar, Literal, Self
@@ -36,15 +35,17 @@ class ActionTooLong(ValueError):
     """A packed action over `MAX_BYTES`: Telegram would refuse the whole message."""
 
 
+@typing.dataclass_transform(frozen_default=True)
 class Payload:
     """Base of every button action: subclasses name their `prefix` (`class X(Payload, prefix="x")`)
-    and are frozen dataclasses of their fields."""
+    and become frozen dataclasses of the fields they declare."""
 
     prefix: ClassVar[str]
-    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @dataclass on each subclass
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # set on each subclass
 
     def __init_subclass__(cls, prefix: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(frozen=True)(cls)
         if prefix is None:  # a shared shape; its subclasses name the prefixes
             return
         if prefix in PAYLOADS:
@@ -155,26 +156,22 @@ MenuItem = Literal[
 ]
 
 
-@dataclass(frozen=True)
 class Menu(Payload, prefix="menu"):
     """A main-menu entry: "menu:home", "menu:faq", …"""
 
     item: MenuItem
 
 
-@dataclass(frozen=True)
 class Setting(Payload, prefix="set"):
     """Change one setting: "set:language"."""
 
     what: Literal["consent", "language", "area", "household"]
 
 
-@dataclass(frozen=True)
 class PrivacyAsk(Payload, prefix="privacy:ask"):
     """ "Delete my data": ask to confirm."""
 
 
-@dataclass(frozen=True)
 class PrivacyAnswer(Payload, prefix="privacy"):
     """The answer to "delete your data?": "privacy:yes" / "privacy:no"."""
 
@@ -184,42 +181,36 @@ class PrivacyAnswer(Payload, prefix="privacy"):
 # --- onboarding -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Consent(Payload, prefix="consent"):
     """The answer to storing personal data."""
 
     answer: Literal["yes", "no"]
 
 
-@dataclass(frozen=True)
 class Language(Payload, prefix="lang"):
     """A language code, or "skip"."""
 
     code: str
 
 
-@dataclass(frozen=True)
 class Area(Payload, prefix="area"):
     """A commune code, "other" or "skip"."""
 
     choice: str
 
 
-@dataclass(frozen=True)
 class AreaGroup(Payload, prefix="agroup"):
     """One former district, by its place in the list."""
 
     index: int
 
 
-@dataclass(frozen=True)
 class AreaPage(Payload, prefix="apage"):
     """A page of former districts."""
 
     page: int
 
 
-@dataclass(frozen=True)
 class Household(Payload, prefix="household"):
     """The household status."""
 
@@ -229,40 +220,34 @@ class Household(Payload, prefix="household"):
 # --- FAQ and stories --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class FaqShow(Payload, prefix="faq:show"):
     """Show one FAQ entry."""
 
     faq_id: str
 
 
-@dataclass(frozen=True)
 class FaqHelpful(Payload, prefix="faq:up"):
     """👍 under an answer."""
 
     faq_id: str
 
 
-@dataclass(frozen=True)
 class FaqUnhelpful(Payload, prefix="faq:down"):
     """👎 under an answer."""
 
     faq_id: str
 
 
-@dataclass(frozen=True)
 class FaqNone(Payload, prefix="faq:none"):
     """None of the suggested questions fit."""
 
 
-@dataclass(frozen=True)
 class FaqForward(Payload, prefix="faq:forward"):
     """Send an unanswered question (its row id) to staff."""
 
     question: int
 
 
-@dataclass(frozen=True)
 class Topic(Payload, prefix="topic"):
     """The questions of a topic; `page` is left out on the first list of topics."""
 
@@ -270,7 +255,6 @@ class Topic(Payload, prefix="topic"):
     page: int | None = None
 
 
-@dataclass(frozen=True)
 class StoryShow(Payload, prefix="story"):
     """One story."""
 
@@ -280,12 +264,10 @@ class StoryShow(Payload, prefix="story"):
 # --- quiz -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class QuizStart(Payload, prefix="quiz:start"):
     """A new round."""
 
 
-@dataclass(frozen=True)
 class QuizAnswer(Payload, prefix="quiz:a"):
     """A choice for the question at `position` of round `play`."""
 
@@ -294,7 +276,6 @@ class QuizAnswer(Payload, prefix="quiz:a"):
     choice: int
 
 
-@dataclass(frozen=True)
 class QuizName(Payload, prefix="quiz:name"):
     """Whether the player's name may be shown in a contest."""
 
@@ -305,118 +286,98 @@ class QuizName(Payload, prefix="quiz:name"):
 # --- feedback and nominations: the steps both flows share a shape for -------------------------------
 
 
-@dataclass(frozen=True)
 class AreaChoice(Payload):
     """A commune code, or "other"."""
 
     choice: str
 
 
-@dataclass(frozen=True)
 class IdentityChoice(Payload):
     """Show the sender's name, or send anonymously."""
 
     choice: Literal["named", "anonymous"]
 
 
-@dataclass(frozen=True)
 class FeedbackStory(Payload, prefix="fb:story"):
     """Send a story told outside any flow as a report."""
 
 
-@dataclass(frozen=True)
 class FeedbackKind(Payload, prefix="fb:kind"):
     """The kind of report."""
 
     kind: TicketKind
 
 
-@dataclass(frozen=True)
 class FeedbackTopic(Payload, prefix="fb:topic"):
     """The report's subject: a topic id or "other"."""
 
     topic: str
 
 
-@dataclass(frozen=True)
 class FeedbackPhotosDone(Payload, prefix="fb:photos:done"):
     """No more photos."""
 
 
-@dataclass(frozen=True)
 class FeedbackNoLocation(Payload, prefix="fb:location:skip"):
     """No location."""
 
 
-@dataclass(frozen=True)
 class FeedbackArea(AreaChoice, prefix="fb:area"):
     """The report's commune."""
 
 
-@dataclass(frozen=True)
 class FeedbackIdentity(IdentityChoice, prefix="fb:identity"):
     """Named or anonymous report."""
 
 
-@dataclass(frozen=True)
 class FeedbackEdit(Payload, prefix="fb:edit"):
     """Go back from the summary to one step."""
 
     what: Literal["message", "area"]
 
 
-@dataclass(frozen=True)
 class FeedbackSubmit(Payload, prefix="fb:submit"):
     """Send the report."""
 
 
-@dataclass(frozen=True)
 class FeedbackCancel(Payload, prefix="fb:cancel"):
     """Drop the report."""
 
 
-@dataclass(frozen=True)
 class NominateWho(Payload, prefix="nm:who"):
     """Who the story is about (`storage.nominations.NOMINEES`)."""
 
     nominee: str
 
 
-@dataclass(frozen=True)
 class NominateArea(AreaChoice, prefix="nm:area"):
     """The nominee's commune."""
 
 
-@dataclass(frozen=True)
 class NominatePhotosDone(Payload, prefix="nm:photos:done"):
     """No more photos."""
 
 
-@dataclass(frozen=True)
 class NominateConsent(Payload, prefix="nm:consent"):
     """Whose household it is and what they agree to (`storage.nominations.CONSENTS`)."""
 
     consent: str
 
 
-@dataclass(frozen=True)
 class NominateIdentity(IdentityChoice, prefix="nm:identity"):
     """Named or anonymous sender."""
 
 
-@dataclass(frozen=True)
 class NominateEdit(Payload, prefix="nm:edit"):
     """Go back from the summary to one step."""
 
     what: Literal["story", "area"]
 
 
-@dataclass(frozen=True)
 class NominateSubmit(Payload, prefix="nm:submit"):
     """Send the nomination."""
 
 
-@dataclass(frozen=True)
 class NominateCancel(Payload, prefix="nm:cancel"):
     """Drop the nomination."""
 
@@ -424,36 +385,30 @@ class NominateCancel(Payload, prefix="nm:cancel"):
 # --- a citizen's reports ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class TicketAction(Payload):
     """A button about one of the citizen's own reports, by its code."""
 
     code: str
 
 
-@dataclass(frozen=True)
 class TicketShow(TicketAction, prefix="tk:show"):
     """Show the report."""
 
 
-@dataclass(frozen=True)
 class TicketAdd(TicketAction, prefix="tk:add"):
     """Add a message or photo."""
 
 
-@dataclass(frozen=True)
 class TicketRate(TicketAction, prefix="tk:rate"):
     """Rate the answer: ask the stars."""
 
 
-@dataclass(frozen=True)
 class TicketStars(TicketAction, prefix="tk:stars"):
     """Stars given: ask whether it was resolved."""
 
     stars: int
 
 
-@dataclass(frozen=True)
 class TicketResolved(TicketAction, prefix="tk:resolved"):
     """The rating, complete."""
 
@@ -464,58 +419,48 @@ class TicketResolved(TicketAction, prefix="tk:resolved"):
 # --- officers ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class OfficerHome(Payload, prefix="of:home"):
     """Counts of the officer's reports."""
 
 
-@dataclass(frozen=True)
 class OfficerList(Payload, prefix="of:list"):
     """A list of reports."""
 
     which: Literal["new", "overdue", "open"]
 
 
-@dataclass(frozen=True)
 class OfficerTicket(Payload):
     """A button about one report in the officer's scope, by its code."""
 
     code: str
 
 
-@dataclass(frozen=True)
 class OfficerOpen(OfficerTicket, prefix="of:open"):
     """Show the report."""
 
 
-@dataclass(frozen=True)
 class OfficerReply(OfficerTicket, prefix="of:reply"):
     """Write a reply to the citizen."""
 
 
-@dataclass(frozen=True)
 class OfficerNote(OfficerTicket, prefix="of:note"):
     """Write an internal note."""
 
 
-@dataclass(frozen=True)
 class OfficerStatus(OfficerTicket, prefix="of:status"):
     """Choose a new status."""
 
 
-@dataclass(frozen=True)
 class OfficerSetStatus(OfficerTicket, prefix="of:set"):
     """Set the status."""
 
     status: TicketStatus
 
 
-@dataclass(frozen=True)
 class NoticeSend(Payload, prefix="notice:send"):
     """Send the officer's notice."""
 
 
-@dataclass(frozen=True)
 class NoticeCancel(Payload, prefix="notice:cancel"):
     """Drop the officer's notice."""
 
@@ -523,75 +468,62 @@ class NoticeCancel(Payload, prefix="notice:cancel"):
 # --- polls and dialogues ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class PollAction(Payload):
     """A button about one poll, by its id."""
 
     poll: int
 
 
-@dataclass(frozen=True)
 class PollShow(PollAction, prefix="poll:show"):
     """Show the poll."""
 
 
-@dataclass(frozen=True)
 class PollReply(PollAction, prefix="poll:reply"):
     """Type an answer to a free-text poll."""
 
 
-@dataclass(frozen=True)
 class PollResend(PollAction, prefix="poll:resend"):
     """Send again the answer the address limit held back."""
 
 
-@dataclass(frozen=True)
 class PollPick(PollAction, prefix="poll:pick"):
     """A choice, by its number."""
 
     choice: int
 
 
-@dataclass(frozen=True)
 class PollSkip(Payload, prefix="poll:skip"):
     """Leave a free-text answer unwritten."""
 
 
-@dataclass(frozen=True)
 class DialogueAction(Payload):
     """A button about one policy dialogue, by its id."""
 
     dialogue: int
 
 
-@dataclass(frozen=True)
 class DialogueShow(DialogueAction, prefix="dlg:show"):
     """Show the dialogue."""
 
 
-@dataclass(frozen=True)
 class DialogueAsk(DialogueAction, prefix="dlg:ask"):
     """Send a question for it."""
 
 
-@dataclass(frozen=True)
 class DialogueQuestions(DialogueAction, prefix="dlg:questions"):
     """The questions of the citizen's area."""
 
 
-@dataclass(frozen=True)
 class DialogueResend(DialogueAction, prefix="dlg:resend"):
     """Send again the question the address limit held back."""
 
 
-@dataclass(frozen=True)
 class DialogueVote(DialogueAction, prefix="dlg:vote"):
     """Support one question (by its ticket id)."""
 
     ticket: int
 
 
-@dataclass(frozen=True)
 class DialogueCancel(Payload, prefix="dlg:cancel"):
     """Drop the question being written."""
 
@@ -599,33 +531,28 @@ class DialogueCancel(Payload, prefix="dlg:cancel"):
 # --- the household self-check -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class SelfCheckStart(Payload, prefix="sc:start"):
     """Start (again)."""
 
 
-@dataclass(frozen=True)
 class SelfCheckZone(Payload, prefix="sc:zone"):
     """Countryside or town."""
 
     zone: Zone
 
 
-@dataclass(frozen=True)
 class SelfCheckArea(Payload, prefix="sc:area"):
     """A commune chosen from "did you mean"."""
 
     code: str
 
 
-@dataclass(frozen=True)
 class SelfCheckBasis(Payload, prefix="sc:basis"):
     """What the income figure covers."""
 
     basis: Literal["month", "year", "person"]
 
 
-@dataclass(frozen=True)
 class SelfCheckAnswer(Payload, prefix="sc:ans"):
     """The answer to one indicator question."""
 
@@ -633,21 +560,17 @@ class SelfCheckAnswer(Payload, prefix="sc:ans"):
     answer: Literal["yes", "no", "skip"]
 
 
-@dataclass(frozen=True)
 class SelfCheckRequest(Payload, prefix="sc:request"):
     """Ask the commune to review the household."""
 
 
-@dataclass(frozen=True)
 class SelfCheckSend(Payload, prefix="sc:send"):
     """Send the review request."""
 
 
-@dataclass(frozen=True)
 class SelfCheckDone(Payload, prefix="sc:done"):
     """No request."""
 
 
-@dataclass(frozen=True)
 class SelfCheckCancel(Payload, prefix="sc:cancel"):
     """Leave the self-check."""
