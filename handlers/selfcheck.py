@@ -601,21 +601,18 @@ def _meaning(turn: Turn, verdict: Verdict, names: dict[str, str], asked: bool) -
             )
         return text
     lacking = ", ".join(names.get(d, d) for d in verdict.deficits or ()) or turn._("none")
-    if outcome is Outcome.poor:
-        return turn._(
+    sentence = (
+        N_(
             "Your income is at or below this line and, from your answers, your household lacks {count} indicators "
-            "({names}): {rule} or more, so it may be a poor household.",
-            count=len(verdict.deficits or ()),
-            names=lacking,
-            rule=rule,
+            "({names}): {rule} or more, so it may be a poor household."
         )
-    return turn._(
-        "Your income is at or below this line and, from your answers, your household lacks {count} indicator(s) "
-        "({names}): fewer than {rule}, so it may be a near-poor household.",
-        count=len(verdict.deficits or ()),
-        names=lacking,
-        rule=rule,
+        if outcome is Outcome.poor
+        else N_(
+            "Your income is at or below this line and, from your answers, your household lacks {count} indicator(s) "
+            "({names}): fewer than {rule}, so it may be a near-poor household."
+        )
     )
+    return turn._(sentence, count=len(verdict.deficits or ()), names=lacking, rule=rule)
 
 
 async def on_request(turn: Turn) -> list[Reply]:
