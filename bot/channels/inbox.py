@@ -19,8 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from bot.channels import background
+from bot.channels.handled import DATABASE_ERRORS, DoneMarks, read_unfinished, short_error
 from bot.ordering import KeyedLocks
 from storage import sqlite_driver, zalo_inbox
 from storage.db import SessionFactory
@@ -33,7 +33,6 @@ MAX_BACKOFF = 30.0
 # The longest an event waits for its chat's earlier events in other hands: a dead process's lease
 # ends (zalo_inbox.LEASE) and a sweep takes its events up within this.
 WAIT_FOR_EARLIER = zalo_inbox.LEASE.total_seconds() + 2 * SWEEP_SECONDS
-DATABASE_ERRORS = (SQLAlchemyError, OSError)
 Handle = Callable[[dict], Awaitable[None]]
 
 
@@ -63,9 +62,8 @@ class Inbox:
         self.sweep_every = sweep_every
         self._slots = asyncio.Semaphore(parallel)
         self._busy: set[str] = set()  # taken by this process and not yet marked done
-        self._done: set[str] = set()  # handled, not yet marked done
         self._handled: dict[str, asyncio.Event] = {}  # taken by this process: set once handled
-        self._recording = asyncio.Lock()
+        self._marks = DoneMarks[str](sessions, zalo_inbox.mark_done, clock, channel, "event(s)")
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -75,15 +73,8 @@ class Inbox:
 
     async def stop(self) -> None:
         """Stop sweeping; let the events being handled finish (briefly) and mark them done."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-        if self._tasks:
-            _finished, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
-            for task in pending:  # handled again after the restart
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await background.cancel(self._sweeper)
+        await background.finish(self._tasks, STOP_GRACE)  # what is cancelled is handled again after the restart
         with contextlib.suppress(*DATABASE_ERRORS):
             await self._record_done()
 
@@ -104,8 +95,8 @@ class Inbox:
                     )
                     await session.commit()
         except DATABASE_ERRORS as exc:
-            log.error("%s inbox: database unavailable (%s); event %s not stored", self.channel, _short(exc), key)
-            raise DatabaseUnavailable(_short(exc)) from exc
+            log.error("%s inbox: database unavailable (%s); event %s not stored", self.channel, short_error(exc), key)
+            raise DatabaseUnavailable(short_error(exc)) from exc
         if taken:
             self._dispatch(key, chat_id, payload)
         else:
@@ -154,7 +145,7 @@ class Inbox:
                 log.error(
                     "%s inbox: database unavailable (%s); event %s handled without waiting for earlier ones",
                     self.channel,
-                    _short(exc),
+                    short_error(exc),
                     key,
                 )
                 return
@@ -188,35 +179,18 @@ class Inbox:
                 pass
 
     async def _finished(self, key: str) -> None:
-        self._done.add(key)
         self._handled[key].set()
-        with contextlib.suppress(*DATABASE_ERRORS):
-            await self._record_done(key)
+        self._forget(await self._marks.finished(key))
 
-    async def _record_done(self, key: str | None = None) -> None:
-        """Mark handled events done; whoever holds the lock marks every one handled so far at once."""
-        async with self._recording:
-            if key is not None and key not in self._done or not self._done:
-                return  # marked by the previous holder
-            group, self._done = self._done, set()
-            try:
-                with sqlite_driver.inline():
-                    async with self.sessions() as session:
-                        await zalo_inbox.mark_done(session, group, self.clock())
-                        await session.commit()
-            except BaseException as exc:
-                self._done |= group  # the next holder, or the next sweep, tries again
-                if isinstance(exc, DATABASE_ERRORS):
-                    log.error(
-                        "%s inbox: database unavailable (%s); %d handled event(s) not marked yet",
-                        self.channel,
-                        _short(exc),
-                        len(group),
-                    )
-                raise
-            self._busy -= group
-            for handled in group:
-                self._handled.pop(handled, None)
+    async def _record_done(self) -> None:
+        """Mark the events handled so far done (raises the database's errors)."""
+        self._forget(await self._marks.record())
+
+    def _forget(self, marked: set[str]) -> None:
+        """Events marked done are no longer this process's."""
+        self._busy -= marked
+        for handled in marked:
+            self._handled.pop(handled, None)
 
     async def _sweep(self) -> None:
         await self._resume(starting=True)
@@ -226,33 +200,24 @@ class Inbox:
 
     async def _resume(self, *, starting: bool) -> None:
         """Handle the rows not done that nobody handles, oldest first; prune old keys."""
-        delay = 1.0
-        while True:
-            try:
-                await self._record_done()
-                async with self.sessions() as session:
-                    rows = await zalo_inbox.unfinished(
-                        session, self.channel, self.clock(), starting=starting, busy=self._busy
-                    )
-                    pruned = await zalo_inbox.prune(session, self.clock())
-                    await session.commit()
-                break
-            except DATABASE_ERRORS as exc:
-                if not starting:
-                    log.error("%s inbox: database unavailable (%s); looking again later", self.channel, _short(exc))
-                    return
-                log.error("%s inbox: database unavailable (%s); retrying in %.0f s", self.channel, _short(exc), delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+
+        async def read() -> tuple[list[zalo_inbox.ZaloInboxRow], int]:
+            await self._record_done()
+            async with self.sessions() as session:
+                rows = await zalo_inbox.unfinished(
+                    session, self.channel, self.clock(), starting=starting, busy=self._busy
+                )
+                pruned = await zalo_inbox.prune(session, self.clock())
+                await session.commit()
+            return rows, pruned
+
+        found = await read_unfinished(self.channel, read, starting=starting, backoff=MAX_BACKOFF)
+        if found is None:
+            return
+        rows, pruned = found
         if rows:
             log.warning("%s: %d event(s) received but not handled before; handling them now", self.channel, len(rows))
         for row in rows:
             self._dispatch(row.key, row.chat_id, row.payload or {})
         if pruned:
             log.debug("%s inbox: %d old event key(s) pruned", self.channel, pruned)
-
-
-def _short(error: BaseException) -> str:
-    """The first line of an error, without SQLAlchemy's long background notes."""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]

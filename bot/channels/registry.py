@@ -15,7 +15,7 @@ from datetime import datetime
 from aiohttp import web
 
 from bot import keys
-from bot.channels import telegram, webchat, zalo_bot, zalo_oa
+from bot.channels import background, telegram, webchat, zalo_bot, zalo_oa
 from bot.channels.base import Channel, Kind, Parts, PushChannel, Route
 from bot.config import Settings
 from bot.sender import QuietHours, Sender
@@ -70,9 +70,7 @@ async def _sending(app: web.Application, channel: Channel, settings: Settings, c
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await background.cancel(task)
 
 
 def routes(kinds: Iterable[Kind]) -> list[web.AbstractRouteDef]:

@@ -11,15 +11,14 @@ process on the same database.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.channels.handled import DATABASE_ERRORS, DoneMarks, read_unfinished, short_error
 from handlers.engine import Clock
 from storage import sqlite_driver, telegram_inbox
 from storage.db import SessionFactory
@@ -28,7 +27,6 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0  # how often rows of dead processes are looked for, and old ids pruned
 MAX_BACKOFF = 30.0
-DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
 
 class DatabaseUnavailable(Exception):
@@ -53,8 +51,7 @@ class Receiver:
         self.poll_timeout = poll_timeout
         self.allowed_updates = list(allowed_updates)
         self._busy: set[int] = set()  # taken by this process and not yet marked done
-        self._done: set[int] = set()  # handled, not yet marked done
-        self._recording = asyncio.Lock()
+        self._marks = DoneMarks[int](sessions, telegram_inbox.mark_done, clock, "Telegram", "update(s)")
         self._storing = asyncio.Lock()
         self._arrivals: list[tuple[Update, dict | None, asyncio.Future[bool]]] = []  # webhook updates not stored yet
         self._tasks: list[asyncio.Task[None]] = []
@@ -87,7 +84,7 @@ class Receiver:
                 try:
                     taken = await self._take(unique, payloads)
                 except BaseException as exc:
-                    failure = exc if isinstance(exc, DatabaseUnavailable) else DatabaseUnavailable(_short(exc))
+                    failure = exc if isinstance(exc, DatabaseUnavailable) else DatabaseUnavailable(short_error(exc))
                     for _, _, waiting in group:
                         if waiting is not arrival:
                             waiting.set_exception(failure)
@@ -119,22 +116,19 @@ class Receiver:
 
     async def _resume(self, *, starting: bool) -> None:
         """Handle the rows not done that nobody is handling, oldest first; prune old ids."""
-        delay = 1.0
-        while True:
-            try:
-                await self._record_done()
-                async with self.sessions() as session:
-                    rows = await telegram_inbox.unfinished(session, self.clock(), starting=starting, busy=self._busy)
-                    pruned = await telegram_inbox.prune(session, self.clock())
-                    await session.commit()
-                break
-            except DATABASE_ERRORS as exc:
-                if not starting:
-                    log.error("Telegram inbox: database unavailable (%s); looking again later", _short(exc))
-                    return
-                log.error("Telegram inbox: database unavailable (%s); retrying in %.0f s", _short(exc), delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+
+        async def read() -> tuple[list[telegram_inbox.TelegramInboxRow], int]:
+            await self._record_done()
+            async with self.sessions() as session:
+                rows = await telegram_inbox.unfinished(session, self.clock(), starting=starting, busy=self._busy)
+                pruned = await telegram_inbox.prune(session, self.clock())
+                await session.commit()
+            return rows, pruned
+
+        found = await read_unfinished("Telegram", read, starting=starting, backoff=MAX_BACKOFF)
+        if found is None:
+            return
+        rows, pruned = found
         if rows:
             log.warning("Telegram: %d update(s) received but not handled before; handling them now", len(rows))
         for row in rows:
@@ -204,8 +198,10 @@ class Receiver:
                     taken = await telegram_inbox.take(session, rows, self.clock(), busy=self._busy)
                     await session.commit()
         except DATABASE_ERRORS as exc:
-            log.error("Telegram inbox: database unavailable (%s); %d update(s) not stored", _short(exc), len(updates))
-            raise DatabaseUnavailable(_short(exc)) from exc
+            log.error(
+                "Telegram inbox: database unavailable (%s); %d update(s) not stored", short_error(exc), len(updates)
+            )
+            raise DatabaseUnavailable(short_error(exc)) from exc
         return set(taken)
 
     def _dispatch(self, update: Update) -> asyncio.Task[None]:
@@ -222,35 +218,9 @@ class Receiver:
         await self._finished(update.update_id)
 
     async def _finished(self, update_id: int) -> None:
-        """Mark an update done. Whoever holds the lock marks every update handled so far in one
-        transaction (one commit per group, not per update, on SQLite's single writer)."""
-        self._done.add(update_id)
-        with contextlib.suppress(*DATABASE_ERRORS):
-            await self._record_done(update_id)
+        """Mark an update done, with the others handled so far (see `DoneMarks`)."""
+        self._busy -= await self._marks.finished(update_id)
 
-    async def _record_done(self, update_id: int | None = None) -> None:
-        async with self._recording:
-            if update_id is not None and update_id not in self._done or not self._done:
-                return  # marked by the previous holder
-            group, self._done = self._done, set()
-            try:
-                with sqlite_driver.inline():
-                    async with self.sessions() as session:
-                        await telegram_inbox.mark_done(session, group, self.clock())
-                        await session.commit()
-            except BaseException as exc:
-                self._done |= group  # the next holder, or the next sweep, tries again
-                if isinstance(exc, DATABASE_ERRORS):
-                    log.error(
-                        "Telegram inbox: database unavailable (%s); %d handled update(s) not marked yet",
-                        _short(exc),
-                        len(group),
-                    )
-                raise
-            self._busy -= group
-
-
-def _short(error: BaseException) -> str:
-    """The first line of an error, without SQLAlchemy's long background notes."""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+    async def _record_done(self) -> None:
+        """Mark the updates handled so far done (raises the database's errors)."""
+        self._busy -= await self._marks.record()
