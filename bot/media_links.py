@@ -14,6 +14,8 @@ import hmac
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from yarl import URL
+
 DEFAULT_TTL = timedelta(hours=24)
 PHOTO_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 _SIGNATURE_BYTES = 20
@@ -30,11 +32,13 @@ def _unb64(text: str) -> bytes:
 class MediaLinks:
     """Signs and checks links to photos kept under the data folder."""
 
-    def __init__(self, secret_key: str, data_dir: Path, public_base_url: str, *, ttl: timedelta = DEFAULT_TTL) -> None:
+    def __init__(
+        self, secret_key: str, data_dir: Path, public_base_url: URL | str | None, *, ttl: timedelta = DEFAULT_TTL
+    ) -> None:
         # A key of its own, so a media token can never pass as any other signed value.
         self._key = hmac.new(secret_key.encode(), b"caunoi:media-links", hashlib.sha256).digest()
         self.root = data_dir.resolve()
-        self.base_url = public_base_url.rstrip("/")
+        self.base_url = str(public_base_url or "").rstrip("/")
         self.ttl = ttl
 
     @property

@@ -1,6 +1,6 @@
 """The channel seam: what every channel is (`Channel`), and what the registry knows of each kind of
 channel before it runs (`Kind`): whether the settings switch it on, what it is built from, the
-routes it serves, its secrets and what /healthz says of it while it is off.
+routes it serves, its secrets, the rules over its settings and what /healthz says of it while it is off.
 
 A channel converts its platform's messages to `Incoming` at the edge, runs the engine, and sends the
 replies back; messages sent outside a turn (notices, staff replies) reach a push channel through
@@ -9,7 +9,8 @@ its outbox sender (`deliver`, within `limits`) and a pull channel through its ow
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from handlers.types import Capabilities, Reply
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+    from yarl import URL
+
     from bot.config import Settings
     from bot.media_links import MediaLinks
     from bot.ordering import KeyedLocks
@@ -95,8 +99,24 @@ class Route:
     folder: Path | None = None
 
 
-def _no_secrets(settings: Settings) -> Iterable[str]:
+def _nothing(settings: Settings) -> Iterable[str]:
     return ()
+
+
+def token_key(token: SecretStr) -> tuple[str, ...]:
+    """A bot token's key part ("id:key"), masked alone too (the settings' own secrets are masked whole
+    by `Settings.secrets`)."""
+    return (token.get_secret_value().partition(":")[2],)
+
+
+def webhook_secret_rules(prefix: str, url: URL | None, secret: SecretStr, shortest: int) -> Iterator[str]:
+    """{prefix}_WEBHOOK_SECRET: shortest-256 characters the platform sends back as they are, and
+    required with {prefix}_WEBHOOK_URL."""
+    value = secret.get_secret_value()
+    if value and not (shortest <= len(value) <= 256 and re.fullmatch(r"[A-Za-z0-9_-]+", value)):
+        yield f"{prefix}_WEBHOOK_SECRET: must be {shortest}-256 characters of A-Z, a-z, 0-9, _ and -"
+    if url is not None and not value:
+        yield f"{prefix}_WEBHOOK_SECRET: required when {prefix}_WEBHOOK_URL is set"
 
 
 @dataclass(frozen=True)
@@ -107,6 +127,8 @@ class Kind:
     build: Callable[[Parts], Channel]
     enabled: Callable[[Settings], bool] = lambda settings: True
     routes: tuple[Route, ...] = ()
-    secrets: Callable[[Settings], Iterable[str]] = _no_secrets  # written as *** in the logs
+    secrets: Callable[[Settings], Iterable[str]] = _nothing  # written as *** in the logs
+    # What is wrong with its settings, as "VARIABLE: what is wrong" (checked as the settings load).
+    check: Callable[[Settings], Iterable[str]] = _nothing
     health_off: Mapping[str, str] = field(default_factory=dict)  # what /healthz says while it is off
     off_note: str = ""  # logged at start-up while it is off

@@ -1,7 +1,8 @@
 """Shared rendering for channels without inline keyboards (Zalo Bot API, Zalo Official Account).
 
-`PlainChannel` is what both channels do alike: send texts in parts and photos with captions,
-deliver outbox messages, answer in the citizen's language, keep the files citizens send.
+`PlainChannel` is what both channels do alike: keep their webhook events in an inbox, send texts in
+parts and photos with captions, deliver outbox messages, answer in the citizen's language, keep the
+files citizens send, stop.
 
 Buttons become a numbered list. In a turn the engine does this itself (`Capabilities(buttons=False)`)
 and remembers the offered choices. `typed_choice` turns "2", or a label typed without diacritics,
@@ -22,8 +23,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from yarl import URL
 
 from bot.channels import remote_media
+from bot.channels.inbox import Inbox
 from bot.channels.unsent import send_in_turn
 from bot.ordering import KeyedLocks
 from bot.sender import SendError
@@ -85,7 +88,9 @@ def as_dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-async def post_json(http: aiohttp.ClientSession, url: str, *, timeout: float, **request: object) -> tuple[int, object]:
+async def post_json(
+    http: aiohttp.ClientSession, url: str | URL, *, timeout: float, **request: object
+) -> tuple[int, object]:
     """POST to a platform's API: the answer's status and JSON body (None when it is no JSON). Raises
     aiohttp.ClientError or TimeoutError when the platform cannot be reached."""
     async with http.post(url, timeout=aiohttp.ClientTimeout(total=timeout), **request) as response:  # type: ignore[arg-type]  # the callers pass http.post's own keywords
@@ -170,18 +175,44 @@ async def _citizen(session: AsyncSession, channel: str, user_id: str) -> Citizen
 
 class PlainChannel(ABC):
     """The part of a channel without buttons that does not depend on its platform. A subclass sets
-    the class attributes, `settings`, `engine`, `locks`, `clock`, `_http` and `media_base`, and sends
-    one text (`_send_text`) and one photo with its caption (`_send_image`)."""
+    the class attributes, opens `_http` as it starts, handles the events its webhook stored
+    (`_from_record`), stops its own tasks (`_stop_tasks`), and sends one text (`_send_text`) and one
+    photo with its caption (`_send_image`)."""
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     errors: ClassVar[type[Exception]]  # what the platform's client raises
-    settings: Settings
-    engine: Engine
-    locks: KeyedLocks
-    clock: Callable[[], datetime]
-    media_base: str  # where the platform keeps what citizens send
-    _http: aiohttp.ClientSession | None
+
+    def __init__(
+        self, settings: Settings, engine: Engine, locks: KeyedLocks, clock: Callable[[], datetime], media_base: URL
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.locks = locks
+        self.clock = clock
+        self.media_base = media_base  # where the platform keeps what citizens send
+        self._http: aiohttp.ClientSession | None = None
+        self.inbox = Inbox(
+            engine.sessions, self.name, self._from_record, locks, clock, parallel=settings.max_concurrent_updates
+        )
+        self._receiving = False  # whether this process handles the events the webhook stores
+
+    async def stop(self) -> None:
+        """Stop handling stored events (those being handled finish, briefly), stop the channel's own
+        tasks, close the connections."""
+        if self._receiving:
+            await self.inbox.stop()
+        await self._stop_tasks()
+        if self._http is not None:
+            await self._http.close()
+
+    @abstractmethod
+    async def _stop_tasks(self) -> None:
+        """Stop what the channel runs beside the inbox (polling, token upkeep)."""
+
+    @abstractmethod
+    async def _from_record(self, body: dict) -> None:
+        """Handle an event its webhook stored (the inbox holds the citizen's lock)."""
 
     @staticmethod
     @abstractmethod
@@ -250,6 +281,13 @@ class PlainChannel(ABC):
             send=lambda reply: self.send(chat_id, [reply], translator),
             for_a_while=self.for_a_while,
             clock=self.clock,
+        )
+
+    async def answer_unreadable(self, chat_id: str, user_id: str, *, sticker: bool, update_key: str | None) -> None:
+        """Answer a sticker, or a kind of message the bot cannot read, in the citizen's language."""
+        translator = await self.translator(user_id)
+        await self.answer(
+            chat_id, [cannot_read(translator, sticker=sticker)], update_key=update_key, translator=translator
         )
 
     async def translator(self, user_id: str) -> Translator:

@@ -78,7 +78,7 @@ class MediaSource:
         return any(host == domain or host.endswith("." + domain) for domain in self.domains)
 
 
-def zalo_source(*api_urls: str) -> MediaSource:
+def zalo_source(*api_urls: str | URL) -> MediaSource:
     """Zalo's CDN domains, and the configured API address(es) (the fake server's in tests)."""
     return MediaSource(ZALO_MEDIA_DOMAINS, frozenset(_netloc(URL(url)) for url in api_urls))
 

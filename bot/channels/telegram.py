@@ -10,8 +10,9 @@ import hmac
 import json
 import logging
 import os
+import re
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -30,9 +31,10 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
-from bot.channels.base import Kind, Route, SendLimits
+from bot.channels.base import Kind, Route, SendLimits, token_key, webhook_secret_rules
+from bot.channels.handled import DATABASE_ERRORS
 from bot.channels.telegram_http import AiohttpRequest
-from bot.channels.telegram_receiver import DATABASE_ERRORS, DatabaseUnavailable, Receiver
+from bot.channels.telegram_receiver import DatabaseUnavailable, Receiver
 from bot.channels.unsent import send_in_turn
 from bot.channels.uploads import Uploads, data_file
 from bot.config import Settings
@@ -197,18 +199,18 @@ class TelegramChannel:
     def __init__(self, settings: Settings, engine: Engine, locks: KeyedLocks) -> None:
         self.settings = settings
         self.engine = engine
-        self.webhook = bool(settings.telegram_webhook_url)
+        self.webhook = settings.telegram_webhook_url is not None
         self.send_limits = SendLimits(settings.telegram_rate_limit, settings.telegram_chat_rate)
         builder = (
             ApplicationBuilder()
             .token(settings.telegram_bot_token.get_secret_value())
-            .base_url(settings.telegram_base_url)
+            .base_url(str(settings.telegram_base_url))
             .concurrent_updates(PerCitizenProcessor(settings.max_concurrent_updates, locks))
             .request(AiohttpRequest(SEND_CONNECTIONS))
             .get_updates_request(AiohttpRequest(1))
         )
-        if settings.telegram_base_file_url:
-            builder = builder.base_file_url(settings.telegram_base_file_url)
+        if settings.telegram_base_file_url is not None:
+            builder = builder.base_file_url(str(settings.telegram_base_file_url))
         self.application: Application = builder.updater(None).build()
         self.receiver = Receiver(
             self.application,
@@ -254,7 +256,7 @@ class TelegramChannel:
             log.info("Telegram: sending only as @%s (another process receives)", bot.username)
         elif self.webhook:
             await bot.set_webhook(
-                self.settings.telegram_webhook_url,
+                str(self.settings.telegram_webhook_url),
                 secret_token=self.settings.telegram_webhook_secret.get_secret_value(),
                 allowed_updates=ALLOWED_UPDATES,
             )
@@ -413,9 +415,14 @@ class TelegramChannel:
             log.error("Unhandled error on update %s", update_id, exc_info=error)
 
 
-def _secrets(settings: Settings) -> tuple[str, ...]:
-    """The token's key part alone (the settings' own secrets are masked whole by `Settings.secrets`)."""
-    return (settings.telegram_bot_token.get_secret_value().partition(":")[2],)
+def _check(settings: Settings) -> Iterator[str]:
+    """TELEGRAM_*: the token as @BotFather gives it; a webhook secret Telegram takes, and one with a webhook."""
+    token = settings.telegram_bot_token.get_secret_value()
+    if token and not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", token):
+        yield "TELEGRAM_BOT_TOKEN: does not look like a bot token from @BotFather (digits:letters)"
+    yield from webhook_secret_rules(
+        "TELEGRAM", settings.telegram_webhook_url, settings.telegram_webhook_secret, shortest=1
+    )
 
 
 KIND = Kind(
@@ -423,7 +430,8 @@ KIND = Kind(
     lambda parts: TelegramChannel(parts.settings, parts.engine, parts.locks),
     enabled=lambda settings: settings.telegram_enabled,
     routes=(Route("POST", "/webhook/telegram", "telegram-webhook", "handle_webhook"),),
-    secrets=_secrets,
+    secrets=lambda settings: token_key(settings.telegram_bot_token),
+    check=_check,
     health_off={"telegram": "off"},
     off_note="TELEGRAM_BOT_TOKEN not set: Telegram is off, web chat only",
 )

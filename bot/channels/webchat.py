@@ -566,7 +566,7 @@ def _build(parts: Parts) -> WebChat:
         parts.locks,
         parts.catalogs,
         ensure_secret_key(settings),
-        secure_cookie=settings.public_base_url.startswith("https://"),
+        secure_cookie=settings.public_https,
         newcomers=flood_gate(settings.flood_burst, settings.flood_window_seconds),
         identity_idle=timedelta(days=settings.webchat_identity_idle_days),
         limits=settings.address_limits,

@@ -13,21 +13,24 @@ the ones after it, so that an outage does not swallow what the bot answered; oth
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
-from bot.channels.base import Kind, Route, SendLimits
-from bot.channels.inbox import DatabaseUnavailable, Inbox
-from bot.channels.plain import PlainChannel, as_dict, cannot_read, post_json
+from bot.channels import background
+from bot.channels.base import Kind, Route, SendLimits, token_key, webhook_secret_rules
+from bot.channels.inbox import DatabaseUnavailable
+from bot.channels.plain import PlainChannel, as_dict, post_json
 from bot.config import Settings
 from bot.media_links import MediaLinks
 from bot.ordering import KeyedLocks
@@ -79,8 +82,8 @@ class ZaloApiError(ZaloError):
 class ZaloBotApi:
     """The Bot API methods the bot uses; every method is a POST with a JSON body."""
 
-    def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession) -> None:
-        self.base = f"{base_url}{token}/"
+    def __init__(self, base_url: URL, token: str, session: aiohttp.ClientSession) -> None:
+        self.base = f"{base_url}{token}/"  # the token is part of the last path segment (…/bot<token>/)
         self.session = session
 
     async def call(self, method: str, params: dict[str, Any] | None = None, *, wait: float = REQUEST_TIMEOUT) -> Any:
@@ -213,23 +216,14 @@ class ZaloBotChannel(PlainChannel):
         links: MediaLinks,
         clock: Callable[[], datetime],
     ) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.locks = locks
+        super().__init__(settings, engine, locks, clock, settings.zalo_bot_base_url)
         self.links = links
-        self.clock = clock
-        self.webhook = bool(settings.zalo_bot_webhook_url)
+        self.webhook = settings.zalo_bot_webhook_url is not None
         self.poll_timeout = POLL_TIMEOUT
-        self.media_base = settings.zalo_bot_base_url
         self.api: ZaloBotApi | None = None
-        self._http: aiohttp.ClientSession | None = None
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_concurrent_updates)
-        self.inbox = Inbox(
-            engine.sessions, CHANNEL, self._from_record, locks, clock, parallel=settings.max_concurrent_updates
-        )
-        self._receiving = False
 
     async def start(self, *, receive: bool = True) -> None:
         """Check the token, then register the webhook or delete it and start polling. Waits while
@@ -249,7 +243,7 @@ class ZaloBotChannel(PlainChannel):
                 await self._persist(
                     "setWebhook",
                     {
-                        "url": self.settings.zalo_bot_webhook_url,
+                        "url": str(self.settings.zalo_bot_webhook_url),
                         "secret_token": self.settings.zalo_bot_webhook_secret.get_secret_value(),
                     },
                 )
@@ -281,21 +275,10 @@ class ZaloBotChannel(PlainChannel):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
 
-    async def stop(self) -> None:
-        """Stop polling, let the updates being handled finish (briefly), close the connections."""
-        if self._receiving:
-            await self.inbox.stop()
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        if self._http is not None:
-            await self._http.close()
+    async def _stop_tasks(self) -> None:
+        """Stop polling, let the updates being handled finish (briefly)."""
+        await background.cancel(self._poller)
+        await background.finish(self._tasks, STOP_GRACE)
 
     async def _poll(self) -> None:
         """Fetch updates one by one until cancelled; back off while Zalo fails, never give up."""
@@ -382,12 +365,11 @@ class ZaloBotChannel(PlainChannel):
                 await typing
                 await self.answer(message.chat_id, replies, update_key=message.message_id or None)
             else:
-                translator = await self.translator(message.user_id)
-                await self.answer(
+                await self.answer_unreadable(
                     message.chat_id,
-                    [cannot_read(translator, sticker=message.event == STICKER)],
+                    message.user_id,
+                    sticker=message.event == STICKER,
                     update_key=message.message_id or None,
-                    translator=translator,
                 )
         except ZaloError as exc:
             log.warning("Zalo Bot API: could not answer %s: %s", message.user_id, exc)
@@ -396,26 +378,19 @@ class ZaloBotChannel(PlainChannel):
 
     async def _incoming(self, message: ZaloMessage) -> Incoming:
         """The neutral message; a typed number or label of an offered choice becomes its action."""
+        incoming = partial(
+            Incoming,
+            channel=CHANNEL,
+            user_id=message.user_id,
+            display_name=message.display_name,
+            message_id=message.message_id,
+        )
         if message.text and not message.photo_url:
             action = await self.typed_choice(message.user_id, message.text)
             if action is not None:
-                return Incoming(
-                    channel=CHANNEL,
-                    user_id=message.user_id,
-                    display_name=message.display_name,
-                    message_id=message.message_id,
-                    action=action,
-                )
+                return incoming(action=action)
         attachments = (Attachment("photo", message.photo_url),) if message.photo_url else ()
-        return Incoming(
-            channel=CHANNEL,
-            user_id=message.user_id,
-            text=message.text,
-            display_name=message.display_name,
-            attachments=attachments,
-            message_id=message.message_id,
-            fetch=self._download if attachments else None,
-        )
+        return incoming(text=message.text, attachments=attachments, fetch=self._download if attachments else None)
 
     async def _typing(self, chat_id: str) -> None:
         """Show "typing…" while the engine works; it does not matter if this fails."""
@@ -446,9 +421,14 @@ class ZaloBotChannel(PlainChannel):
         return True
 
 
-def _secrets(settings: Settings) -> tuple[str, ...]:
-    """The token's key part alone (the settings' own secrets are masked whole by `Settings.secrets`)."""
-    return (settings.zalo_bot_token.get_secret_value().partition(":")[2],)
+def _check(settings: Settings) -> Iterator[str]:
+    """ZALO_BOT_*: the token as Zalo Bot Creator gives it; a webhook secret Zalo takes, and one with a webhook."""
+    token = settings.zalo_bot_token.get_secret_value()
+    if token and not re.fullmatch(r"[^\s/:]+:[^\s/]+", token):
+        yield "ZALO_BOT_TOKEN: does not look like a Zalo bot token (bot id:key, from Zalo Bot Creator)"
+    yield from webhook_secret_rules(
+        "ZALO_BOT", settings.zalo_bot_webhook_url, settings.zalo_bot_webhook_secret, shortest=8
+    )
 
 
 KIND = Kind(
@@ -456,5 +436,6 @@ KIND = Kind(
     lambda parts: ZaloBotChannel(parts.settings, parts.engine, parts.locks, parts.links, parts.clock),
     enabled=lambda settings: settings.zalo_bot_enabled,
     routes=(Route("POST", "/webhook/zalo-bot", "zalo-bot-webhook", "handle_webhook"),),
-    secrets=_secrets,
+    secrets=lambda settings: token_key(settings.zalo_bot_token),
+    check=_check,
 )

@@ -31,12 +31,11 @@ even after a refresh among them, are logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -44,11 +43,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
-from bot.channels import remote_media
+from bot.channels import background, remote_media
 from bot.channels.base import Kind, Route, SendLimits
-from bot.channels.inbox import DatabaseUnavailable, Inbox
-from bot.channels.plain import PlainChannel, as_dict, cannot_read, post_json
+from bot.channels.inbox import DatabaseUnavailable
+from bot.channels.plain import PlainChannel, as_dict, post_json
 from bot.channels.uploads import Uploads, data_file
 from bot.config import Settings
 from bot.ordering import KeyedLocks
@@ -98,6 +98,17 @@ QUOTA = -218
 APP_REFUSED = frozenset({-14002, -14004})  # OAuth: invalid app id, invalid secret key (answered with HTTP 200)
 APP_SECRET_REFUSED = "app secret refused"  # nosec B105  # a health status, not a secret
 RATE_ERRORS = frozenset({-32, 429})
+
+# What each Zalo Official Account setting is and where it is found, for the start-up error (descriptions
+# of the settings, not secrets: hence the nosec marks).
+ZALO_OA_SETTINGS = {
+    "ZALO_OA_APP_ID": "the Zalo app's id (developers.zalo.me, the app's settings)",
+    "ZALO_OA_APP_SECRET": "the Zalo app's secret key (developers.zalo.me, the app's settings), which refreshes "  # nosec B105
+    "the OA's access token; not ZALO_OA_SECRET_KEY, the OA secret key of the webhook settings",
+    "ZALO_OA_SECRET_KEY": "the OA secret key (developers.zalo.me, the app, Official Account, the webhook settings), "  # nosec B105
+    "which checks the webhook's signatures",
+    "ZALO_OA_REFRESH_TOKEN": "the OA's first refresh token (developers.zalo.me, the app, Official Account)",  # nosec B105
+}
 
 
 class ZaloOAError(Exception):
@@ -242,7 +253,7 @@ class Tokens:
         self.app_secret = (
             settings.zalo_oa_app_secret.get_secret_value()
         )  # the app's secret key, not the OA secret key of the webhook
-        self.url = f"{settings.zalo_oauth_base}/v4/oa/access_token"
+        self.url = settings.zalo_oauth_base / "v4/oa/access_token"
         self.http = http
         self.clock = clock
         self.lease = lease
@@ -359,7 +370,7 @@ class ZaloOAApi:
     """The OpenAPI calls the bot makes, each with the current access token; a token Zalo calls
     invalid is refreshed and the call made once more."""
 
-    def __init__(self, base_url: str, http: aiohttp.ClientSession, tokens: Tokens) -> None:
+    def __init__(self, base_url: URL, http: aiohttp.ClientSession, tokens: Tokens) -> None:
         self.base = base_url
         self.http = http
         self.tokens = tokens
@@ -379,7 +390,11 @@ class ZaloOAApi:
     async def _once(self, path: str, token: str, build: Callable[[], dict[str, Any]]) -> dict:
         try:
             status, body = await post_json(
-                self.http, self.base + path, timeout=REQUEST_TIMEOUT, headers={"access_token": token}, **build()
+                self.http,
+                self.base / path.lstrip("/"),
+                timeout=REQUEST_TIMEOUT,
+                headers={"access_token": token},
+                **build(),
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ZaloOANetworkError(f"{path}: {exc.__class__.__name__}: {exc}") from exc
@@ -468,22 +483,13 @@ class ZaloOAChannel(PlainChannel):
         *,
         check_every: float = CHECK_EVERY,
     ) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.locks = locks
-        self.clock = clock
+        super().__init__(settings, engine, locks, clock, settings.zalo_oa_api_base)
         self.check_every = check_every
-        self.media_base = settings.zalo_oa_api_base
         self.send_limits = SendLimits(RATE_LIMIT, CHAT_RATE, reply_window(settings))
         self.tokens: Tokens | None = None
         self.api: ZaloOAApi | None = None
-        self._http: aiohttp.ClientSession | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._uploads = Uploads(clock, UPLOAD_REFRESH)  # image -> attachment id
-        self.inbox = Inbox(
-            engine.sessions, CHANNEL, self._from_record, locks, clock, parallel=settings.max_concurrent_updates
-        )
-        self._receiving = False
 
     @property
     def status(self) -> str:
@@ -512,16 +518,9 @@ class ZaloOAChannel(PlainChannel):
             self.inbox.start()
         log.info("Zalo OA: webhook at /webhook/zalo-oa (tokens %s)", outcome)
 
-    async def stop(self) -> None:
-        """Stop receiving (events being handled finish briefly), stop refreshing, close the connections."""
-        if self._receiving:
-            await self.inbox.stop()
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
-        if self._http is not None:
-            await self._http.close()
+    async def _stop_tasks(self) -> None:
+        """Stop refreshing the tokens."""
+        await background.cancel(self._keeper)
 
     async def _keep_fresh(self) -> None:
         """Refresh the access token before it ends, until cancelled. Waits
@@ -589,12 +588,8 @@ class ZaloOAChannel(PlainChannel):
             if event.event in (FOLLOW, UNFOLLOW, FILE, STICKER) or (event.event in (IMAGE, AUDIO) and not event.url):
                 await self._noted(event)
                 if event.event in (FILE, STICKER, IMAGE, AUDIO):
-                    translator = await self.translator(event.user_id)
-                    await self.answer(
-                        event.user_id,
-                        [cannot_read(translator, sticker=event.event == STICKER)],
-                        update_key=event.key,
-                        translator=translator,
+                    await self.answer_unreadable(
+                        event.user_id, event.user_id, sticker=event.event == STICKER, update_key=event.key
                     )
                 if event.event != FOLLOW:
                     return
@@ -692,9 +687,26 @@ async def _body(request: web.Request) -> bytes:
     return bytes(data)
 
 
+def _check(settings: Settings) -> Iterator[str]:
+    """ZALO_OA_*: the app's numeric id; the four settings the channel needs all set, or none."""
+    if settings.zalo_oa_app_id and not settings.zalo_oa_app_id.isdigit():
+        given = settings.zalo_oa_app_id[:60]
+        yield f"ZALO_OA_APP_ID: must be the Zalo app's numeric id (Zalo for Developers) (got {given!r})"
+    needed = {
+        "ZALO_OA_APP_ID": settings.zalo_oa_app_id,
+        "ZALO_OA_APP_SECRET": settings.zalo_oa_app_secret,
+        "ZALO_OA_SECRET_KEY": settings.zalo_oa_secret_key,
+        "ZALO_OA_REFRESH_TOKEN": settings.zalo_oa_refresh_token,
+    }
+    missing = [name for name, value in needed.items() if not value]
+    if missing and len(missing) < len(needed):
+        yield f"{missing[0]}: required with the other Zalo Official Account settings: {ZALO_OA_SETTINGS[missing[0]]}"
+
+
 KIND = Kind(
     CHANNEL,
     lambda parts: ZaloOAChannel(parts.settings, parts.engine, parts.locks, parts.clock),
     enabled=lambda settings: settings.zalo_oa_enabled,
     routes=(Route("POST", "/webhook/zalo-oa", "zalo-oa-webhook", "handle_webhook"),),
+    check=_check,
 )

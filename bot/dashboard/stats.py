@@ -225,9 +225,9 @@ def poster_links(request: web.Request, code: str) -> dict[str, str]:
     username = telegram_username(request)
     if username:
         links["telegram"] = f"https://t.me/{username}?start=area_{code}"
-    base = request.app[keys.SETTINGS].public_base_url.rstrip("/")
-    if base:
-        links["web"] = f"{base}/chat?start=area_{code}"
+    base = request.app[keys.SETTINGS].public_base_url
+    if base is not None:
+        links["web"] = str((base / "chat").with_query(start=f"area_{code}"))
     return links
 
 

@@ -209,7 +209,7 @@ def _query_with(request: web.Request, changes: dict[str, Any]) -> str:
 def secure_cookies(request: web.Request) -> bool:
     """Whether cookies are Secure: the visitor came over https (behind a trusted proxy, as it says),
     or PUBLIC_BASE_URL is https."""
-    return request.secure or request.app[keys.SETTINGS].public_base_url.startswith("https://")
+    return request.secure or request.app[keys.SETTINGS].public_https
 
 
 def private_file(request: web.Request, stored: str, mime: str | None, inline_types: frozenset[str]) -> web.FileResponse:

@@ -46,14 +46,24 @@ def ways_to_reach(request: web.Request) -> list[Way]:
                 N_("Open the link or scan the code, then press Start."),
             )
         )
-    if settings.zalo_link and (settings.zalo_bot_enabled or settings.zalo_oa_enabled):
+    if settings.zalo_link is not None and (settings.zalo_bot_enabled or settings.zalo_oa_enabled):
         ways.append(
             Way(
-                "zalo", "Zalo", settings.zalo_link, N_("Open the link or scan the code with Zalo, then send a message.")
+                "zalo",
+                "Zalo",
+                str(settings.zalo_link),
+                N_("Open the link or scan the code with Zalo, then send a message."),
             )
         )
-    base = settings.public_base_url.rstrip("/")
-    ways.append(Way("web", N_("Web chat"), f"{base}/chat", N_("Works in any browser, nothing to install.")))
+    base = settings.public_base_url
+    ways.append(
+        Way(
+            "web",
+            N_("Web chat"),
+            "/chat" if base is None else str(base / "chat"),
+            N_("Works in any browser, nothing to install."),
+        )
+    )
     return ways
 
 
