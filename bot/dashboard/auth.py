@@ -66,15 +66,18 @@ def _login_page(request: web.Request, error: str = "", *, status: int = 200, use
         },
         status=status,
     )
-    response.set_cookie(
-        dash.LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="Strict",
-        secure=dash.secure_cookies(request),
-        path=f"{dash.PREFIX}/login",
-    )
+    _strict_cookie(request, response, dash.LOGIN_CSRF_COOKIE, token, path=f"{dash.PREFIX}/login")
     return response
+
+
+def _strict_cookie(
+    request: web.Request, response: web.StreamResponse, name: str, value: str, *, path: str, max_age: int | None = None
+) -> None:
+    """Set a cookie that scripts cannot read and no other site's page sends back; Secure when the
+    dashboard is served over https."""
+    response.set_cookie(
+        name, value, httponly=True, samesite="Strict", secure=dash.secure_cookies(request), path=path, max_age=max_age
+    )
 
 
 @routes.get(f"{dash.PREFIX}/login", name="admin-login")
@@ -143,15 +146,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         await audit.record(session, staff, "login", now=now, object_type="staff", object_id=staff.username)
         await session.commit()
     response = web.HTTPSeeOther(_next_url(str(form.get("next", ""))))
-    response.set_cookie(
-        dash.SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="Strict",
-        secure=dash.secure_cookies(request),
-        path=dash.PREFIX,
-        max_age=int(settings.staff_session_hours * 3600),
-    )
+    max_age = int(settings.staff_session_hours * 3600)
+    _strict_cookie(request, response, dash.SESSION_COOKIE, token, path=dash.PREFIX, max_age=max_age)
     response.del_cookie(dash.LOGIN_CSRF_COOKIE, path=f"{dash.PREFIX}/login")
     raise response
 

@@ -241,27 +241,13 @@ def buttons_of(draft: Draft, services: Services) -> list[list[dict]]:
     the CLI does)."""
     rows: list[list[dict]] = []
     for faq_id in draft.faqs:
-        entry = services.library.faq(faq_id)
-        if entry is not None:
-            rows.append(
-                [
-                    {
-                        "labels": {loc: "❓ " + text.question[:60] for loc, text in entry.texts.items()},
-                        "action": f"faq:show:{faq_id}",
-                    }
-                ]
-            )
+        if (entry := services.library.faq(faq_id)) is not None:
+            labels = {loc: "❓ " + text.question[:60] for loc, text in entry.texts.items()}
+            rows.append([{"labels": labels, "action": f"faq:show:{faq_id}"}])
     for story_id in draft.stories:
-        story = services.library.story(story_id)
-        if story is not None:
-            rows.append(
-                [
-                    {
-                        "labels": {loc: "📖 " + text.title[:60] for loc, text in story.texts.items()},
-                        "action": f"story:{story_id}",
-                    }
-                ]
-            )
+        if (story := services.library.story(story_id)) is not None:
+            labels = {loc: "📖 " + text.title[:60] for loc, text in story.texts.items()}
+            rows.append([{"labels": labels, "action": f"story:{story_id}"}])
     if draft.quiz:
         rows.append(quiz_button(services.catalogs))
     return rows
