@@ -60,7 +60,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Self
+from typing import Any, Concatenate, NamedTuple, ParamSpec, Self
 
 import aiohttp
 from aiohttp import web
@@ -80,6 +80,7 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 JSONDict = dict[str, Any]
+P = ParamSpec("P")
 MethodHandler = Callable[[JSONDict], Any | Awaitable[Any]]
 
 DEFAULT_TOKEN = "123456:TEST"
@@ -305,6 +306,14 @@ def _inline_markup(markup: Any) -> JSONDict | None:
 
 def _update_type(update: JSONDict) -> str:
     return next((key for key in update if key != "update_id"), "")
+
+
+def _queued(build: Callable[Concatenate[FakeTelegram, P], JSONDict], doc: str) -> Callable[Concatenate[FakeTelegram, P], JSONDict]:
+    """A method that queues for getUpdates the Update `build` makes from the same arguments."""
+    def queue(self: FakeTelegram, /, *args: P.args, **kwargs: P.kwargs) -> JSONDict:
+        return self.push_update(build(self, *args, **kwargs))
+    queue.__doc__ = doc
+    return queue
 
 
 class FakeTelegram:
@@ -665,7 +674,8 @@ class FakeTelegram:
         counter = self._message_ids.setdefault(chat_key, itertools.count(1))
         return next(counter)
 
-    def _user_message(self, user: JSONDict, **content: Any) -> JSONDict:
+    def _message_update(self, user: JSONDict, **content: Any) -> JSONDict:
+        """An Update carrying a new private message from `user` (kept for button presses on it)."""
         chat_key = str(user["id"])
         message: JSONDict = {
             "message_id": self._next_message_id(chat_key),
@@ -675,7 +685,7 @@ class FakeTelegram:
             **content,
         }
         self._messages[(chat_key, message["message_id"])] = message
-        return message
+        return {"update_id": next(self._update_ids), "message": message}
 
     def make_message_update(
         self,
@@ -693,8 +703,7 @@ class FakeTelegram:
             content["entities"] = [
                 {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
             ]
-        message = self._user_message(user, **content)
-        return {"update_id": next(self._update_ids), "message": message}
+        return self._message_update(user, **content)
 
     def make_photo_update(
         self,
@@ -711,8 +720,7 @@ class FakeTelegram:
         content: JSONDict = {"photo": self._photo_sizes(stored)}
         if caption is not None:
             content["caption"] = caption
-        message = self._user_message(user, **content)
-        return {"update_id": next(self._update_ids), "message": message}
+        return self._message_update(user, **content)
 
     def make_callback_update(
         self,
@@ -766,62 +774,21 @@ class FakeTelegram:
         self._notify_updates()
         return update
 
-    def user_sends(
-        self,
-        user_id: int,
-        text: str,
-        *,
-        first_name: str = "Test",
-        language_code: str = "vi",
-    ) -> JSONDict:
-        """Queue a private text message from a user (commands get a bot_command entity)."""
-        return self.push_update(
-            self.make_message_update(
-                user_id, text, first_name=first_name, language_code=language_code
-            )
-        )
-
-    def user_presses(
-        self,
-        user_id: int,
-        data: str,
-        *,
-        message: JSONDict | None = None,
-        check_button: bool = True,
-    ) -> JSONDict:
-        """Queue a button press on `message` (default: the bot's last message in that chat)."""
-        return self.push_update(
-            self.make_callback_update(user_id, data, message=message, check_button=check_button)
-        )
+    user_sends = _queued(make_message_update, "Queue a private text message from a user (commands get a bot_command entity).")
+    user_presses = _queued(make_callback_update, "Queue a button press on `message` (default: the bot's last message in that chat).")
+    user_sends_photo = _queued(make_photo_update, "Queue a photo message from a user; its bytes can be downloaded via getFile.")
 
     def user_sends_location(self, user_id: int, latitude: float, longitude: float) -> JSONDict:
         """Queue a shared location (📎 → Location)."""
-        message = self._user_message(self._user(user_id, None, None), location={"latitude": latitude, "longitude": longitude})
-        return self.push_update({"update_id": next(self._update_ids), "message": message})
+        location = {"latitude": latitude, "longitude": longitude}
+        return self.push_update(self._message_update(self._user(user_id, None, None), location=location))
 
     def user_sends_voice(self, user_id: int, file_bytes: bytes, *, duration: int = 3, mime_type: str = "audio/ogg") -> JSONDict:
         """Queue a voice message; the bytes are served by getFile."""
         stored = self._store_file(file_bytes, "voice", "oga")
         voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": duration,
                  "mime_type": mime_type, "file_size": len(file_bytes)}
-        message = self._user_message(self._user(user_id, None, None), voice=voice)
-        return self.push_update({"update_id": next(self._update_ids), "message": message})
-
-    def user_sends_photo(
-        self,
-        user_id: int,
-        file_bytes: bytes,
-        caption: str | None = None,
-        *,
-        first_name: str = "Test",
-        language_code: str = "vi",
-    ) -> JSONDict:
-        """Queue a photo message from a user; its bytes can be downloaded via getFile."""
-        return self.push_update(
-            self.make_photo_update(
-                user_id, file_bytes, caption, first_name=first_name, language_code=language_code
-            )
-        )
+        return self.push_update(self._message_update(self._user(user_id, None, None), voice=voice))
 
     @property
     def pending_updates(self) -> int:
@@ -1170,27 +1137,28 @@ class FakeTelegram:
             return self._store_file(b"", kind, "jpg" if kind == "photos" else "bin")
         raise ApiError(400, f"Bad Request: there is no {name} in the request")
 
-    async def _send_photo(self, params: JSONDict) -> JSONDict:
+    def _sent_file(self, params: JSONDict, name: str, kind: str) -> _StoredFile:
+        """Check the caption, buttons and chat of a call sending a file; the file it sends."""
         self._check_text(
             params.get("caption"), params.get("parse_mode"), limit=1024, empty=None,
             too_long="Bad Request: message caption is too long",
         )
         self._check_markup(params.get("reply_markup"))
         self._chat(params)
-        stored = self._file_param(params, "photo", "photos")
-        content: JSONDict = {"photo": self._photo_sizes(stored)}
+        return self._file_param(params, name, kind)
+
+    def _captioned(self, params: JSONDict, **content: Any) -> JSONDict:
+        """The bot's new message carrying `content` and the call's caption, if any."""
         if params.get("caption"):
             content["caption"] = params["caption"]
         return self._new_bot_message(params, **content)
 
+    async def _send_photo(self, params: JSONDict) -> JSONDict:
+        stored = self._sent_file(params, "photo", "photos")
+        return self._captioned(params, photo=self._photo_sizes(stored))
+
     async def _send_document(self, params: JSONDict) -> JSONDict:
-        self._check_text(
-            params.get("caption"), params.get("parse_mode"), limit=1024, empty=None,
-            too_long="Bad Request: message caption is too long",
-        )
-        self._check_markup(params.get("reply_markup"))
-        self._chat(params)
-        stored = self._file_param(params, "document", "documents")
+        stored = self._sent_file(params, "document", "documents")
         upload = params.get("document")
         document: JSONDict = {
             "file_id": stored.file_id,
@@ -1200,10 +1168,7 @@ class FakeTelegram:
         if isinstance(upload, UploadedFile):
             document["file_name"] = upload.filename
             document["mime_type"] = upload.content_type
-        content: JSONDict = {"document": document}
-        if params.get("caption"):
-            content["caption"] = params["caption"]
-        return self._new_bot_message(params, **content)
+        return self._captioned(params, document=document)
 
     async def _send_chat_action(self, params: JSONDict) -> bool:
         self._chat(params)

@@ -29,9 +29,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 DEFAULT_TOKEN = "2718281828:fake-zalo-bot-key"
 MAX_TEXT = 2000
@@ -57,10 +59,11 @@ class Failure:
     drop: bool = False
 
 
-class FakeZaloBot:
+class FakeZaloBot(LoopbackServer):
     """The fake server and its record of everything the bot did."""
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, max_poll_wait: float = 0.5) -> None:
+        super().__init__()
         self.token = token
         self.max_poll_wait = max_poll_wait
         self.sent: list[Sent] = []
@@ -76,37 +79,18 @@ class FakeZaloBot:
         self._holds: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
         self.outage_hits: list[str] = []
         self._ids = itertools.count(1)
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # ----- lifecycle -----
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def start(self) -> None:
-        """Serve on loopback."""
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._dispatch)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        return app
 
-    async def close(self) -> None:
-        """Stop serving (held calls are let go first)."""
+    def _let_go(self) -> None:
         for method in list(self._holds):
             self.release(method)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     @property
     def base_url(self) -> str:
@@ -234,11 +218,7 @@ class FakeZaloBot:
             if remaining <= 0:
                 shown = "\n".join(f"  {s.method} {s.chat_id} {s.text!r}" for s in self.sent[start:])
                 raise AssertionError(f"nothing matched within {timeout} s; calls:\n{shown}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
+            await self._next_change(remaining)
 
     async def wait_for_messages(self, chat_id: str, count: int, *, timeout: float = 10) -> list[Sent]:
         """Wait until at least `count` messages went to a chat; return them."""
@@ -246,11 +226,7 @@ class FakeZaloBot:
         while len(self.messages_to(chat_id)) < count:
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"{len(self.messages_to(chat_id))} of {count} messages to {chat_id}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), 0.2)
-            except TimeoutError:
-                pass
+            await self._next_change(0.2)
         return self.messages_to(chat_id)
 
     # ----- the server -----

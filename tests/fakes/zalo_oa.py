@@ -38,9 +38,11 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 APP_ID = "4318250987123456789"
 APP_SECRET = "fake-app-secret-A9p"  # the app's secret key: refreshes tokens (header `secret_key`)
@@ -79,13 +81,14 @@ class Failure:
     http_status: int = 200
 
 
-class FakeZaloOA:
+class FakeZaloOA(LoopbackServer):
     """The fake platform and its record of everything the bot did."""
 
     def __init__(
         self, *, app_id: str = APP_ID, app_secret: str = APP_SECRET, secret_key: str = SECRET_KEY, expires_in: int = 90000,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.clock = clock
         self.last_interaction: dict[str, float] = {}
         self.app_id = app_id
@@ -113,40 +116,21 @@ class FakeZaloOA:
         self._outage: int | None = None
         self.outage_hits = 0
         self._ids = itertools.count(1)
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # ----- lifecycle -----
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def start(self) -> None:
-        """Serve on loopback."""
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=4 * UPLOAD_MAX)
         app.router.add_post("/v3.0/oa/message/cs", self._send)
         app.router.add_post("/v2.0/oa/upload/image", self._upload)
         app.router.add_post("/v4/oa/access_token", self._oauth)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        return app
 
-    async def close(self) -> None:
-        """Stop serving (a held OAuth answer is let go first)."""
+    def _let_go(self) -> None:
         for held in (self.hold_oauth, self.hold_sends):
             if held is not None:
                 held.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     @property
     def base_url(self) -> str:
@@ -287,11 +271,7 @@ class FakeZaloOA:
         while not ready():
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"not within {timeout} s: {what()}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), 0.1)
-            except TimeoutError:
-                pass
+            await self._next_change(0.1)
 
     # ----- the server -----
 
