@@ -118,3 +118,34 @@ async def sign_in_page(tab, server: LiveServer, username: str, password: str) ->
     await tab.fill("input[name=password]", password)
     await tab.click("button.primary")
     await tab.wait_for_url(server.url("/admin"))
+
+
+# ----- the web chat page, as a person uses it
+
+IDLE = "#cau-noi[data-idle=true]"  # the page has nothing left to send
+
+
+async def bot_says(tab, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait until a bot message contains `text` and the page has nothing left to send."""
+    try:
+        await tab.wait_for_selector(f"[data-testid=bubble-bot]:has-text({text!r})")
+    except Exception:
+        raise AssertionError(f"no bot message with {text!r} in: {await tab.text_content('[data-testid=log]')}") from None
+    await tab.wait_for_selector(IDLE)
+
+
+async def offers(tab, label: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the latest buttons include one whose label contains `label`."""
+    await tab.wait_for_selector(f".chips:not(.used) [data-testid=chip]:has-text({label!r})")
+    await tab.wait_for_selector(IDLE)
+
+
+async def press(tab, label: str) -> None:  # type: ignore[no-untyped-def]
+    """Press the button of the latest message whose label contains `label`."""
+    await tab.locator(".chips:not(.used) [data-testid=chip]", has_text=label).last.click()
+
+
+async def type_and_send(tab, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Type `text` in the message box and press Enter."""
+    await tab.fill("[data-testid=input]", text)
+    await tab.press("[data-testid=input]", "Enter")

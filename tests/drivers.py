@@ -17,6 +17,7 @@ from bot.config import Settings
 from handlers.router import CHOICES_KEY
 from storage.db import SessionFactory
 from storage.models import Citizen, Conversation
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.telegram import FakeTelegram, Sent, buttons
 from tests.fakes.zalo_bot import FakeZaloBot
 from tests.fakes.zalo_oa import FakeZaloOA
@@ -40,6 +41,7 @@ class Driver(Protocol):
 
     async def send(self, text: str) -> list[Shown]: ...
     async def act(self, action: str) -> list[Shown]: ...
+    async def press(self, label_part: str) -> list[Shown]: ...
 
 
 def find_button(shown: list[Shown], label_part: str) -> tuple[Shown, str]:
@@ -99,12 +101,17 @@ class TelegramDriver:
         act()
         mine = lambda s: s.method in ("sendMessage", "sendPhoto") and str(s.chat_id) == str(self.user_id)  # noqa: E731
         await self.tg.wait_for(mine, timeout=10, start=start)
-        count = -1
-        while count != len(self.tg.sent):
-            count = len(self.tg.sent)
-            await asyncio.sleep(QUIET)
+        await _settled(self.tg.sent)
         self.last = [_shown(s) for s in self.tg.sent[start:] if mine(s)]
         return self.last
+
+
+async def _settled(sent: list) -> None:
+    """Return once a fake has recorded no new call for QUIET seconds (the bot's answer is complete)."""
+    count = -1
+    while count != len(sent):
+        count = len(sent)
+        await asyncio.sleep(QUIET)
 
 
 def _shown(sent: Sent) -> Shown:
@@ -170,8 +177,36 @@ def numbered_buttons(text: str) -> list[tuple[str, str]]:
     return [(match.group(2), match.group(1)) for match in matches if match]
 
 
+def _closing(app: web.Application, fake: LoopbackServer) -> web.Application:
+    """`app`, set to close `fake` when it stops."""
+
+    async def close_fake(_app: web.Application) -> None:
+        await fake.close()
+
+    app.on_cleanup.append(close_fake)
+    return app
+
+
+class _NumberedChoices:
+    """What the Zalo drivers share: buttons are numbered lists, pressed by typing a number."""
+
+    last: list[Shown]
+    _latest: list[Shown] | None
+
+    async def send(self, text: str) -> list[Shown]:
+        raise NotImplementedError
+
+    async def press(self, label_part: str) -> list[Shown]:
+        """Type the number of the choice whose label contains `label_part`."""
+        if self.last is not self._latest:
+            pytest.skip("on Zalo a number always means a choice of the latest list; old lists cannot be pressed")
+        message, _action = find_button(self.last, label_part)
+        number = next(number for label, number in numbered_buttons(message.text) if label_part in label)
+        return await self.send(number)
+
+
 @dataclass
-class ZaloBotDriver:
+class ZaloBotDriver(_NumberedChoices):
     """A Zalo user talking through the fake Zalo Bot API server. Buttons are numbered lists; each
     shown button's action is read from the choices the bot stored, so scripts can check it."""
 
@@ -189,12 +224,7 @@ class ZaloBotDriver:
 
         zalo = FakeZaloBot(max_poll_wait=0.3)
         await zalo.start()
-        app = create_app(zalo_bot_settings(settings, zalo))
-
-        async def close_fake(_app: web.Application) -> None:
-            await zalo.close()
-
-        app.on_cleanup.append(close_fake)
+        app = _closing(create_app(zalo_bot_settings(settings, zalo)), zalo)
         await aiohttp_client(app)
         return cls(zalo, app[keys.SESSIONS])
 
@@ -210,23 +240,12 @@ class ZaloBotDriver:
         """Zalo users cannot send button data."""
         pytest.skip("the Zalo Bot API has no buttons: there is no button data to send")
 
-    async def press(self, label_part: str) -> list[Shown]:
-        """Type the number of the choice whose label contains `label_part`."""
-        if self.last is not self._latest:
-            pytest.skip("on Zalo a number always means a choice of the latest list; old lists cannot be pressed")
-        message, _action = find_button(self.last, label_part)
-        number = next(number for label, number in numbered_buttons(message.text) if label_part in label)
-        return await self.send(number)
-
     async def _exchange(self, act) -> list[Shown]:  # type: ignore[no-untyped-def]
         start = self.zalo.mark()
         act()
         await self.zalo.wait_for(lambda s: s.method in ("sendMessage", "sendPhoto") and s.chat_id == self.user_id,
                                  timeout=10, start=start)
-        count = -1
-        while count != len(self.zalo.sent):
-            count = len(self.zalo.sent)
-            await asyncio.sleep(QUIET)
+        await _settled(self.zalo.sent)
         mine = [s for s in self.zalo.sent[start:] if s.method in ("sendMessage", "sendPhoto") and s.chat_id == self.user_id]
         choices = await stored_choices(self.sessions, "zalo_bot", self.user_id)
         self.last = self._latest = [plain_shown(sent.text or "", choices, sent) for sent in mine]
@@ -254,7 +273,7 @@ def plain_shown(text: str, choices: list[tuple[str, str]], raw: object) -> Shown
 
 
 @dataclass
-class ZaloOADriver:
+class ZaloOADriver(_NumberedChoices):
     """A Zalo user writing to the Official Account: each message is a signed webhook event, answered
     as soon as it is stored; the driver then waits until the bot has handled it and collects the replies."""
 
@@ -273,12 +292,7 @@ class ZaloOADriver:
 
         zalo = FakeZaloOA()
         await zalo.start()
-        app = create_app(settings.model_copy(update=zalo.settings(**extra)))
-
-        async def close_fake(_app: web.Application) -> None:
-            await zalo.close()
-
-        app.on_cleanup.append(close_fake)
+        app = _closing(create_app(settings.model_copy(update=zalo.settings(**extra))), zalo)
         client = await aiohttp_client(app)
         return cls(zalo, client, app[keys.SESSIONS])
 
@@ -301,14 +315,6 @@ class ZaloOADriver:
     async def act(self, action: str) -> list[Shown]:
         """Zalo users cannot send button data."""
         pytest.skip("Zalo Official Account messages carry no button data")
-
-    async def press(self, label_part: str) -> list[Shown]:
-        """Type the number of the choice whose label contains `label_part`."""
-        if self.last is not self._latest:
-            pytest.skip("on Zalo a number always means a choice of the latest list; old lists cannot be pressed")
-        message, _action = find_button(self.last, label_part)
-        number = next(number for label, number in numbered_buttons(message.text) if label_part in label)
-        return await self.send(number)
 
     async def event(self, event: dict) -> list[Shown]:
         """Post a signed event and collect what the bot answered to it."""

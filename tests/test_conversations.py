@@ -6,7 +6,7 @@ from sqlmodel import select
 
 from storage.db import SessionFactory
 from storage.models import Citizen, Conversation
-from tests.drivers import TelegramDriver, joined
+from tests.drivers import Driver, TelegramDriver, joined
 
 
 async def only_citizen(sessions: SessionFactory) -> Citizen:
@@ -15,6 +15,13 @@ async def only_citizen(sessions: SessionFactory) -> Citizen:
         citizens = (await session.exec(select(Citizen))).all()
     assert len(citizens) == 1, citizens
     return citizens[0]
+
+
+async def agree_in_vietnamese(driver: Driver, start: str = "/start") -> None:
+    """Send `start`, agree to the terms and choose Vietnamese (the bot then asks for the commune)."""
+    await driver.send(start)
+    await driver.press("Đồng ý")
+    await driver.press("Tiếng Việt")
 
 
 async def test_onboarding_consent_language_commune_status_menu(driver, sessions) -> None:
@@ -59,9 +66,7 @@ async def test_question_before_any_onboarding_is_answered(driver) -> None:
 
 
 async def test_deep_link_preselects_the_commune(driver, sessions) -> None:
-    await driver.send("/start area_24175")
-    await driver.press("Đồng ý")
-    await driver.press("Tiếng Việt")
+    await agree_in_vietnamese(driver, "/start area_24175")
     assert "Bà con ở xã Hòa Phú phải không" in driver.last[-1].text
     await driver.press("Đúng, xã Hòa Phú")
     assert "đã lưu: xã Hòa Phú" in joined(driver.last)
@@ -71,9 +76,7 @@ async def test_deep_link_preselects_the_commune(driver, sessions) -> None:
 
 
 async def test_deep_link_to_an_unknown_code_is_ignored(driver) -> None:
-    await driver.send("/start area_99999")
-    await driver.press("Đồng ý")
-    await driver.press("Tiếng Việt")
+    await agree_in_vietnamese(driver, "/start area_99999")
     assert "xã/phường nào" in driver.last[-1].text
 
 
@@ -103,9 +106,7 @@ async def _area_name(sessions: SessionFactory, code: str) -> str:
 
 
 async def test_typed_commune_with_a_typo_offers_choices(driver) -> None:
-    await driver.send("/start")
-    await driver.press("Đồng ý")
-    await driver.press("Tiếng Việt")
+    await agree_in_vietnamese(driver)
     await driver.send("krong pak")
     assert "Có phải bà con ở" in driver.last[-1].text
     await driver.press("xã Krông Pắc")
@@ -113,18 +114,14 @@ async def test_typed_commune_with_a_typo_offers_choices(driver) -> None:
 
 
 async def test_unknown_commune_name_asks_again(driver) -> None:
-    await driver.send("/start")
-    await driver.press("Đồng ý")
-    await driver.press("Tiếng Việt")
+    await agree_in_vietnamese(driver)
     await driver.send("Hà Nội xyz")
     assert "chưa tìm thấy xã/phường “Hà Nội xyz”" in joined(driver.last)
     assert "xã/phường nào" in driver.last[-1].text
 
 
 async def test_cancel_mid_flow_then_old_button_has_expired(driver, sessions) -> None:
-    await driver.send("/start")
-    await driver.press("Đồng ý")
-    await driver.press("Tiếng Việt")
+    await agree_in_vietnamese(driver)
     before = driver.last
     await driver.send("/huy")
     assert "đã dừng" in driver.last[-1].text
@@ -158,9 +155,7 @@ async def test_numbers_and_labels_typed_work_as_buttons(driver) -> None:
 
 
 async def test_settings_change_commune_and_language(driver, sessions) -> None:
-    await driver.send("/start")
-    await driver.press("Đồng ý")
-    await driver.press("Tiếng Việt")
+    await agree_in_vietnamese(driver)
     await driver.send("ea kao")
     await driver.press("Hộ nghèo")
     await driver.send("/caidat")
@@ -190,9 +185,7 @@ async def test_subscribe_and_unsubscribe(driver, sessions) -> None:
 
 
 async def test_delete_my_data(driver, sessions) -> None:
-    await driver.send("/start")
-    await driver.press("Đồng ý")
-    await driver.press("Tiếng Việt")
+    await agree_in_vietnamese(driver)
     await driver.send("ea kao")
     await driver.press("Hộ nghèo")
     await driver.send("/xoadulieu")

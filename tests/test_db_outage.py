@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -27,6 +27,7 @@ from storage.db import create_engine, session_factory
 from storage.models import OutboxMessage, TelegramInboxRow
 from tests.conftest import telegram_settings
 from tests.drivers import TelegramDriver
+from tests.waiting import until
 
 WEBHOOK_URL = "https://bot.example.invalid/webhook/telegram"
 SECRET = "db-outage-Secret_1"
@@ -90,15 +91,6 @@ async def proxied_url(postgres_url: str) -> AsyncIterator[tuple[str, CuttablePro
         yield url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False), proxy
     finally:
         await proxy.cut()
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def queue_notice(url: str, chat_id: str) -> None:

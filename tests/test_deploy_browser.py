@@ -30,7 +30,7 @@ import aiohttp
 import pytest
 
 from bot.config import Settings
-from tests.browser import free_port
+from tests.browser import bot_says, free_port, press, type_and_send
 from tests.dashboard import PASSWORD
 from tests.fakes.zalo_oa import FakeZaloOA
 from tests.test_crash import ROOT, BotProcess
@@ -41,7 +41,6 @@ SITE = DEPLOY / "nginx" / "caunoi.conf"
 WEB_UNIT = DEPLOY / "systemd" / "caunoi-web@.service"
 WORKER_UNIT = DEPLOY / "systemd" / "caunoi-worker.service"
 MARK = "# site"
-IDLE = "#cau-noi[data-idle=true]"
 NGINX_CONF = """\
 daemon off;
 master_process on;
@@ -231,24 +230,6 @@ async def add_staff(env: dict[str, str]) -> None:
     assert process.returncode == 0, (out, err)
 
 
-async def bot_says(tab, text: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait until a bot message contains `text` and the page has nothing left to send."""
-    try:
-        await tab.wait_for_selector(f"[data-testid=bubble-bot]:has-text({text!r})")
-    except Exception:
-        raise AssertionError(f"no bot message with {text!r} in: {await tab.text_content('[data-testid=log]')}") from None
-    await tab.wait_for_selector(IDLE)
-
-
-async def press(tab, label: str) -> None:  # type: ignore[no-untyped-def]
-    await tab.locator(".chips:not(.used) [data-testid=chip]", has_text=label).last.click()
-
-
-async def send(tab, text: str) -> None:  # type: ignore[no-untyped-def]
-    await tab.fill("[data-testid=input]", text)
-    await tab.press("[data-testid=input]", "Enter")
-
-
 async def test_the_documented_deployment_behind_nginx_over_https(deployment: Deployment, browser) -> None:  # type: ignore[no-untyped-def]
     base = deployment.base_url
     context = await browser.new_context(ignore_https_errors=True, locale="vi-VN", viewport={"width": 390, "height": 844})
@@ -262,11 +243,11 @@ async def test_the_documented_deployment_behind_nginx_over_https(deployment: Dep
         await bot_says(chat, "ngôn ngữ nào")
         await press(chat, "Tiếng Việt")
         await bot_says(chat, "xã/phường nào")
-        await send(chat, "ea kao")
+        await type_and_send(chat, "ea kao")
         await bot_says(chat, "thuộc diện nào")
         await press(chat, "Hộ cận nghèo")
         await bot_says(chat, "đã cài đặt xong")
-        await send(chat, "Chuẩn nghèo hiện nay là bao nhiêu?")
+        await type_and_send(chat, "Chuẩn nghèo hiện nay là bao nhiêu?")
         await bot_says(chat, "đồng")
 
         # The dashboard, signed in over https.

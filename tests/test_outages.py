@@ -11,7 +11,6 @@ itself, with no restart.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -25,6 +24,7 @@ from storage import outbox
 from storage.models import OutboxMessage, OutboxStatus
 from tests.conftest import telegram_settings
 from tests.drivers import TelegramDriver, ZaloBotDriver, ZaloOADriver, joined, numbered_buttons
+from tests.waiting import until
 
 NOTICE = "Thông báo: họp dân tại nhà văn hoá thôn lúc 8 giờ sáng thứ Bảy."
 RECOVERY = 45.0  # generous: after a long outage the bot's backoff may wait up to 30 s before its next try
@@ -33,15 +33,6 @@ RECOVERY = 45.0  # generous: after a long outage the bot's backoff may wait up t
 def numbers(texts: list[str | None]) -> list[str]:
     """"07" from each answer to the unknown command /lenh07; "notice" for the notice."""
     return ["notice" if text == NOTICE else (text or "").split("lệnh /lenh")[1].split(".")[0] for text in texts]
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def queue_notice(sessions, channel: str, chat_id: str) -> None:  # type: ignore[no-untyped-def]

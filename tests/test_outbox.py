@@ -7,7 +7,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -28,8 +28,8 @@ from storage.repo import get_or_create_citizen
 from tests.conftest import telegram_settings
 from tests.drivers import TelegramDriver, WebChatDriver, joined
 from tests.fakes.telegram import FakeTelegram, Sent
+from tests.outbox_rows import T0, load, queue
 
-T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 CODE = re.compile(r"PA-[A-Z0-9]{6}")
 
 
@@ -67,28 +67,6 @@ def clock() -> FakeClock:
 def sender(sessions: SessionFactory, channel: TelegramChannel, clock: FakeClock) -> Sender:
     """A Telegram outbox sender on the test clock, delivering through the real adapter."""
     return Sender(sessions, "telegram", channel.deliver, clock)
-
-
-async def queue(
-    sessions: SessionFactory, chat_id: str, text: str, *, now: datetime, channel: str = "telegram",
-    priority: int = outbox.PRIORITY_BULK, citizen_id: int | None = None, dedupe_key: str | None = None,
-) -> int | None:
-    """Queue one text message in its own transaction; its id, or None when deduplicated."""
-    async with sessions() as session:
-        message = await outbox.enqueue(
-            session, channel=channel, chat_id=chat_id, payload={"text": text}, now=now,
-            priority=priority, citizen_id=citizen_id, dedupe_key=dedupe_key,
-        )
-        await session.commit()
-    return message.id if message else None
-
-
-async def load(sessions: SessionFactory, message_id: int | None) -> OutboxMessage:
-    """The stored outbox row, freshly read."""
-    async with sessions() as session:
-        message = await session.get(OutboxMessage, message_id)
-    assert message is not None
-    return message
 
 
 async def settled(sessions: SessionFactory, message_id: int | None, status: str, timeout: float = 5.0) -> OutboxMessage:

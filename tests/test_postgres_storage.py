@@ -31,10 +31,10 @@ from storage.models import (
 )
 from storage.holders import Holder
 from storage.staff import create_staff
+from tests.outbox_rows import T0, load, queue
 from tests.postgres import BACKENDS
 
 ROOT = Path(__file__).resolve().parent.parent
-T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 HOA_PHU, EA_KAO = "24175", "24169"
 STOP = {"vi": "🔕 Ngừng nhận thông báo", "en": "🔕 Stop notices"}
@@ -54,26 +54,6 @@ async def add_citizens(sessions: SessionFactory, people: list[tuple[str, str, st
         session.add_all(rows)
         await session.commit()
     return [row.id for row in rows if row.id is not None]
-
-
-async def queue(
-    sessions: SessionFactory, chat_id: str, *, now: datetime = T0, channel: str = "telegram",
-    priority: int = outbox.PRIORITY_BULK, dedupe_key: str | None = None, payload: dict | None = None,
-) -> int | None:
-    """Enqueue one message in its own transaction; its id, or None when deduplicated."""
-    async with sessions() as session:
-        message = await outbox.enqueue(session, channel=channel, chat_id=chat_id, payload=payload or {"text": chat_id},
-                                       now=now, priority=priority, dedupe_key=dedupe_key)
-        await session.commit()
-    return message.id if message else None
-
-
-async def load(sessions: SessionFactory, message_id: int | None) -> OutboxMessage:
-    """The stored outbox row, freshly read."""
-    async with sessions() as session:
-        message = await session.get(OutboxMessage, message_id)
-    assert message is not None
-    return message
 
 
 async def claim(sessions: SessionFactory, now: datetime = T0, limit: int = 20, **options: bool) -> list[int]:

@@ -12,13 +12,12 @@ import pytest
 from sqlmodel import select
 
 from storage.models import Conversation, Ticket, TicketAttachment
-from tests.browser import CHROMIUM_FLAGS, chromium_path, screenshot, serve
+from tests.browser import CHROMIUM_FLAGS, IDLE, bot_says, chromium_path, offers, press, screenshot, serve, type_and_send
 from tests.test_webchat import LONG_QUESTION_QUERY
 from tests.test_webchat_media import png
 
 ON = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 PHONE = {"width": 390, "height": 844}
-IDLE = "#cau-noi[data-idle=true]"  # the page has nothing left to send
 EA_KAO = {"latitude": 12.6675, "longitude": 108.0383}
 
 
@@ -48,26 +47,6 @@ async def phone(browser) -> AsyncIterator[object]:  # type: ignore[no-untyped-de
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
-async def bot_says(tab, text: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait until a bot message contains `text` and the page has nothing left to send."""
-    try:
-        await tab.wait_for_selector(f"[data-testid=bubble-bot]:has-text({text!r})")
-    except Exception:
-        raise AssertionError(f"no bot message with {text!r} in: {await tab.text_content('[data-testid=log]')}") from None
-    await tab.wait_for_selector(IDLE)
-
-
-async def offers(tab, label: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait until the latest buttons include one whose label contains `label`."""
-    await tab.wait_for_selector(f".chips:not(.used) [data-testid=chip]:has-text({label!r})")
-    await tab.wait_for_selector(IDLE)
-
-
-async def press(tab, label: str) -> None:  # type: ignore[no-untyped-def]
-    """Press the button of the latest message whose label contains `label`."""
-    await tab.locator(".chips:not(.used) [data-testid=chip]", has_text=label).last.click()
-
-
 async def begin(tab, server) -> None:  # type: ignore[no-untyped-def]
     """Open the chat and answer the greeting's questions: only questions, in Vietnamese."""
     await tab.goto(server.url("/chat"))
@@ -76,11 +55,6 @@ async def begin(tab, server) -> None:  # type: ignore[no-untyped-def]
     await bot_says(tab, "ngôn ngữ")
     await press(tab, "Tiếng Việt")
     await tab.wait_for_selector(IDLE)
-
-
-async def type_and_send(tab, text: str) -> None:  # type: ignore[no-untyped-def]
-    await tab.fill("[data-testid=input]", text)
-    await tab.press("[data-testid=input]", "Enter")
 
 
 async def test_a_report_with_a_photo_and_the_location_and_used_buttons_send_nothing(server, phone, sessions) -> None:
