@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rapidfuzz import fuzz, process
 
@@ -161,16 +161,11 @@ class AreaFields(Protocol):
     def former_district(self) -> str: ...
 
 
+def area_fields(source: AreaFields) -> dict[str, Any]:
+    """The fields of an area record, read from a record or a database row (to pass on as keyword arguments)."""
+    return {spec.name: getattr(source, spec.name) for spec in fields(AreaRecord)}
+
+
 def as_records(rows: Iterable[AreaFields]) -> list[AreaRecord]:
     """Turn database rows with area fields into records."""
-    return [
-        AreaRecord(
-            code=row.code,
-            name=row.name,
-            level=row.level,
-            kind=row.kind,
-            parent_code=row.parent_code,
-            former_district=row.former_district,
-        )
-        for row in rows
-    ]
+    return [AreaRecord(**area_fields(row)) for row in rows]

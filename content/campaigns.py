@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import yaml
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from babel.dates import format_date
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from content.i18n import SUPPORTED
-from content.loader import CONTENT_DIR, ContentError, ContentInvalid
+from content.loader import CONTENT_DIR, ContentError, ContentInvalid, each_valid, listed, read_document
 from storage.models import HouseholdStatus
 
 CAMPAIGNS_FILE = CONTENT_DIR / "campaigns.yaml"
@@ -222,34 +221,19 @@ class _Campaign(_Strict):
 def load_campaigns(path: Path = CAMPAIGNS_FILE, *, area_codes: Iterable[str] | None = None) -> tuple[Campaign, ...]:
     """Read and validate the campaigns file; raise ContentInvalid naming file, entry and field."""
     name = path.name
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ContentInvalid([ContentError(name, "", "", "file is missing")]) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ContentInvalid([ContentError(name, "", "", f"not valid YAML: {exc}".replace("\n", " "))]) from None
-    return parse_campaigns(document, name, area_codes=area_codes)
+    return parse_campaigns(read_document(path, name), name, area_codes=area_codes)
 
 
 def parse_campaigns(
     document: Any, name: str = "campaigns.yaml", *, area_codes: Iterable[str] | None = None
 ) -> tuple[Campaign, ...]:
     """Validate an already-read campaigns document (`{"campaigns": [...]}`)."""
-    items = document.get("campaigns") if isinstance(document, dict) else None
-    if not isinstance(items, list):
-        raise ContentInvalid([ContentError(name, "", "campaigns", "missing: expected a list")])
+    items = listed(document, "campaigns", name)
     known_areas = set(area_codes) if area_codes is not None else None
     errors: list[ContentError] = []
     campaigns: list[Campaign] = []
     seen: set[str] = set()
-    for index, item in enumerate(items):
-        label = str(item.get("id", f"#{index + 1}")) if isinstance(item, dict) else f"#{index + 1}"
-        try:
-            row = _Campaign.model_validate(item)
-        except ValidationError as exc:
-            for error in exc.errors():
-                errors.append(ContentError(name, label, ".".join(str(part) for part in error["loc"]), error["msg"]))
-            continue
+    for label, row in each_valid(items, _Campaign, name, errors):
         problems = _check(row, known_areas)
         if row.id in seen:
             problems.append(("id", "used by another campaign"))

@@ -20,10 +20,19 @@ from sqlalchemy import true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from content.areas import AreaRecord, as_records, read_area_records
+from content.areas import AreaRecord, area_fields, as_records, read_area_records
 from content.campaigns import CAMPAIGNS_FILE, Campaign, load_campaigns, parse_campaigns
-from content.loader import ContentError, ContentInvalid, _check_references, _Faq, _faq, _Story, _story, load_content
-from content.model import ContentBundle, FaqEntry, FaqText, Source, Story, StoryText, Topic
+from content.loader import (
+    ContentInvalid,
+    _check_references,
+    _Faq,
+    _faq,
+    _Story,
+    _story,
+    field_errors,
+    load_content,
+)
+from content.model import ContentBundle, FaqEntry, FaqText, Source, Story, StoryText, Topic, faq_fields, story_fields
 from content.quiz import QuizQuestion, load_quiz, quiz_texts
 from content.selfcheck import SelfCheck, load_selfcheck, question_data
 from storage import content as content_repo
@@ -70,17 +79,7 @@ class Imported:
 
 def area_rows(records: list[AreaRecord]) -> list[Area]:
     """Area table rows for the records."""
-    return [
-        Area(
-            code=r.code,
-            name=r.name,
-            level=r.level,
-            kind=r.kind,
-            parent_code=r.parent_code,
-            former_district=r.former_district,
-        )
-        for r in records
-    ]
+    return [Area(**area_fields(record)) for record in records]
 
 
 async def import_areas(session: AsyncSession, records: list[AreaRecord] | None = None) -> int:
@@ -154,16 +153,9 @@ def faq_row(entry: FaqEntry, position: int, now: datetime) -> FaqRow:
             {"document": s.document, "date": s.date.isoformat() if s.date else None, "url": s.url}
             for s in entry.sources
         ],
-        valid_from=entry.valid_from,
-        valid_until=entry.valid_until,
-        replaced_by=entry.replaced_by,
-        reviewed_on=entry.reviewed_on,
-        needs_review=entry.needs_review,
-        published=entry.published,
-        image=entry.image,
-        audio=entry.audio,
         position=position,
         updated_at=now,
+        **faq_fields(entry),
     )
 
 
@@ -180,14 +172,7 @@ def faq_entry(row: FaqRow) -> FaqEntry:
             Source(s["document"], date.fromisoformat(s["date"]) if s.get("date") else None, s.get("url"))
             for s in row.sources
         ),
-        valid_from=row.valid_from,
-        valid_until=row.valid_until,
-        replaced_by=row.replaced_by,
-        reviewed_on=row.reviewed_on,
-        needs_review=row.needs_review,
-        published=row.published,
-        image=row.image,
-        audio=row.audio,
+        **faq_fields(row),
     )
 
 
@@ -196,15 +181,11 @@ def story_row(item: Story, position: int, now: datetime) -> StoryRow:
     return StoryRow(
         id=item.id,
         texts={locale: asdict(text) for locale, text in item.texts.items()},
-        commune=item.commune,
         tags=list(item.tags),
-        image=item.image,
-        published=item.published,
-        illustrative=item.illustrative,
-        consent=item.consent,
         photos=list(item.photos) or None,
         position=position,
         updated_at=now,
+        **story_fields(item),
     )
 
 
@@ -219,7 +200,7 @@ def validate_faq(item: dict[str, Any], topic: str, bundle: ContentBundle, *, new
     try:
         entry = _faq(_Faq.model_validate(item), topic)
     except ValidationError as exc:
-        raise ContentInvalid(_field_errors(entry_id, exc)) from None
+        raise ContentInvalid(field_errors(EDITOR, entry_id, exc)) from None
     others = [other for other in bundle.faqs if new or other.id != entry.id]
     _errors_of(entry.id, lambda: _check_references(Path(EDITOR), list(bundle.topics), [*others, entry], [], None))
     return entry
@@ -231,17 +212,10 @@ def validate_story(item: dict[str, Any], bundle: ContentBundle, area_codes: Iter
     try:
         parsed = _story(_Story.model_validate(item))
     except ValidationError as exc:
-        raise ContentInvalid(_field_errors(story_id, exc)) from None
+        raise ContentInvalid(field_errors(EDITOR, story_id, exc)) from None
     others = [other for other in bundle.stories if new or other.id != parsed.id]
     _errors_of(parsed.id, lambda: _check_references(Path(EDITOR), [], [], [*others, parsed], set(area_codes)))
     return parsed
-
-
-def _field_errors(item_id: str, exc: ValidationError) -> list[ContentError]:
-    return [
-        ContentError(EDITOR, item_id, ".".join(str(part) for part in error["loc"]), error["msg"])
-        for error in exc.errors()
-    ]
 
 
 def _errors_of(item_id: str, check: Callable[[], None]) -> None:
@@ -259,13 +233,9 @@ def story(row: StoryRow) -> Story:
     return Story(
         id=row.id,
         texts={locale: StoryText(**text) for locale, text in row.texts.items()},
-        commune=row.commune,
         tags=tuple(row.tags),
-        image=row.image,
-        published=row.published,
-        illustrative=row.illustrative,
-        consent=row.consent,
         photos=tuple(row.photos or ()),
+        **story_fields(row),
     )
 
 

@@ -53,7 +53,7 @@ _UNITS = {
     "xi": 100_000,
 }
 _DONG = r"(?:dong|d|vnd|vnđ)"
-_WORD_NUMBERS = {
+_WORD_NUMBERS = {  # one to ten, for amounts ("hai triệu") and people ("năm người")
     "mot": 1,
     "hai": 2,
     "ba": 3,
@@ -169,24 +169,11 @@ def per_person_month(dong: int, *, period: Period, per_person: bool, people: int
 
 
 _PEOPLE = re.compile(r"(?<![\d.,])(\d{1,2})(?![\d.,])")
-_PEOPLE_WORDS = {
-    "mot": 1,
-    "hai": 2,
-    "ba": 3,
-    "bon": 4,
-    "tu": 4,
-    "nam": 5,
-    "sau": 6,
-    "bay": 7,
-    "tam": 8,
-    "chin": 9,
-    "muoi": 10,
-}
 MAX_PEOPLE = 30
 
 
 _COUNTED = re.compile(
-    r"(?<![\d.,])(\d{1,2}|" + "|".join(_PEOPLE_WORDS) + r")\s*(?:nguoi|khau|nhan khau|thanh vien|people|persons)\b"
+    r"(?<![\d.,])(\d{1,2}|" + "|".join(_WORD_NUMBERS) + r")\s*(?:nguoi|khau|nhan khau|thanh vien|people|persons)\b"
 )
 
 
@@ -194,13 +181,13 @@ def parse_people(text: str, *, strict: bool = False) -> int | None:
     """How many people a message says live in the household ("5", "5 người", "nhà có năm người");
     `strict`: only a number said with "người", "khẩu" (in a message that says more than that)."""
     folded = fold_amount(text)
-    counted = [int(n) if n.isdigit() else _PEOPLE_WORDS[n] for n in _COUNTED.findall(folded)]
+    counted = [int(n) if n.isdigit() else _WORD_NUMBERS[n] for n in _COUNTED.findall(folded)]
     if counted or strict:
         numbers = counted
     else:
         numbers = [int(number) for number in _PEOPLE.findall(folded)]
     if not numbers and not strict:
-        numbers = [_PEOPLE_WORDS[word] for word in folded.split() if word in _PEOPLE_WORDS]
+        numbers = [_WORD_NUMBERS[word] for word in folded.split() if word in _WORD_NUMBERS]
     if len(numbers) != 1 or not 1 <= numbers[0] <= MAX_PEOPLE:
         return None
     return numbers[0]

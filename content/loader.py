@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from content.model import ContentBundle, FaqEntry, FaqText, Source, Story, StoryText, Topic
+from content.model import ContentBundle, FaqEntry, FaqText, Source, Story, StoryText, Topic, faq_fields
 
 CONTENT_DIR = Path(__file__).parent
 MAX_ANSWER = 700
@@ -26,6 +26,7 @@ SOURCE_LABELS = {"vi": "Nguồn", "en": "Source"}
 REQUIRED_FAQ_LOCALES = ("vi", "en")
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _TOPIC_ID = re.compile(r"^[a-z0-9_]+$")
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,47 @@ class ContentInvalid(Exception):
     def __init__(self, errors: list[ContentError]) -> None:
         super().__init__("\n".join(map(str, errors)))
         self.errors = errors
+
+
+def read_document(path: Path, name: str) -> Any:
+    """The YAML document in `path`; raise ContentInvalid (naming the file `name`) when it is missing or not YAML."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ContentInvalid([ContentError(name, "", "", "file is missing")]) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ContentInvalid([ContentError(name, "", "", f"not valid YAML: {exc}".replace("\n", " "))]) from None
+
+
+def listed(document: Any, key: str, name: str) -> list[Any]:
+    """The list under `key` of a document; raise ContentInvalid when there is none."""
+    items = document.get(key) if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise ContentInvalid([ContentError(name, "", key, "missing: expected a list")])
+    return items
+
+
+def field_errors(name: str, label: str, exc: ValidationError, whole: str = "") -> list[ContentError]:
+    """One error per field a validation refused (`whole` names the field of errors about the whole item)."""
+    return [
+        ContentError(name, label, ".".join(str(part) for part in error["loc"]) or whole, error["msg"])
+        for error in exc.errors()
+    ]
+
+
+def each_valid(
+    items: list[Any], schema: type[_Model], name: str, errors: list[ContentError], whole: str = ""
+) -> Iterator[tuple[str, _Model]]:
+    """Each item that `schema` accepts, with its label (its id, else its position: "#3"); the errors of
+    the others go to `errors`."""
+    for index, item in enumerate(items):
+        label = str(item.get("id", f"#{index + 1}")) if isinstance(item, dict) else f"#{index + 1}"
+        try:
+            row = schema.model_validate(item)
+        except ValidationError as exc:
+            errors.extend(field_errors(name, label, exc, whole))
+            continue
+        yield label, row
 
 
 class _Strict(BaseModel):
@@ -145,14 +187,10 @@ def _read_yaml(root: Path) -> dict[Path, Any]:
     documents: dict[Path, Any] = {}
     errors: list[ContentError] = []
     for path in _files(root):
-        name = _name(root, path)
-        if not path.exists():
-            errors.append(ContentError(name, "", "", "file is missing"))
-            continue
         try:
-            documents[path] = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            errors.append(ContentError(name, "", "", f"not valid YAML: {exc}".replace("\n", " ")))
+            documents[path] = read_document(path, _name(root, path))
+        except ContentInvalid as exc:
+            errors.extend(exc.errors)
     if errors:
         raise ContentInvalid(errors)
     return documents
@@ -188,16 +226,7 @@ def _rows(
     if not isinstance(items, list):
         errors.append(ContentError(name, "", key, "missing: expected a list"))
         return []
-    valid = []
-    for index, item in enumerate(items):
-        label = str(item.get("id", f"#{index + 1}")) if isinstance(item, dict) else f"#{index + 1}"
-        try:
-            valid.append(schema.model_validate(item))
-        except ValidationError as exc:
-            for error in exc.errors():
-                field = ".".join(str(part) for part in error["loc"])
-                errors.append(ContentError(name, label, field, error["msg"]))
-    return valid
+    return [row for _label, row in each_valid(items, schema, name, errors)]
 
 
 def _faq(row: _Faq, topic: str) -> FaqEntry:
@@ -206,14 +235,7 @@ def _faq(row: _Faq, topic: str) -> FaqEntry:
         topic=topic,
         texts={locale: _text(getattr(row, locale)) for locale in REQUIRED_FAQ_LOCALES},
         sources=tuple(Source(s.document, s.date, s.url) for s in row.sources),
-        valid_from=row.valid_from,
-        valid_until=row.valid_until,
-        replaced_by=row.replaced_by,
-        reviewed_on=row.reviewed_on,
-        needs_review=row.needs_review,
-        published=row.published,
-        image=row.image,
-        audio=row.audio,
+        **faq_fields(row),
     )
 
 

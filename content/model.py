@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 FALLBACK_LOCALE = "vi"
+
+_FAQ_PLAIN = ("valid_from", "valid_until", "replaced_by", "reviewed_on", "needs_review", "published", "image", "audio")
+_STORY_PLAIN = ("commune", "image", "published", "illustrative", "consent")
+
+
+def faq_fields(source: object) -> dict[str, Any]:
+    """The fields of an FAQ entry that a content file, a FaqEntry and a database row hold alike (to
+    pass on as keyword arguments)."""
+    return {name: getattr(source, name) for name in _FAQ_PLAIN}
+
+
+def story_fields(source: object) -> dict[str, Any]:
+    """Likewise for a story (its tags and photos are tuples in a Story, lists in a row)."""
+    return {name: getattr(source, name) for name in _STORY_PLAIN}
 
 
 @dataclass(frozen=True)

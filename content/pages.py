@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from content.loader import CONTENT_DIR, ContentError, ContentInvalid
+from content.loader import CONTENT_DIR, ContentError, ContentInvalid, each_valid, listed
 from content.model import FALLBACK_LOCALE, Source
 
 PAGES_FILE = "pages.yaml"
@@ -64,21 +64,10 @@ def load_pages(root: Path = CONTENT_DIR) -> tuple[PageText, ...]:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ContentInvalid([ContentError(PAGES_FILE, "", "", f"cannot be read: {exc}".replace("\n", " "))]) from exc
-    items = document.get("paragraphs") if isinstance(document, dict) else None
-    if not isinstance(items, list):
-        raise ContentInvalid([ContentError(PAGES_FILE, "", "paragraphs", "missing: expected a list")])
+    items = listed(document, "paragraphs", PAGES_FILE)
     errors: list[ContentError] = []
     pages: list[PageText] = []
-    for index, item in enumerate(items):
-        label = str(item.get("id", f"#{index + 1}")) if isinstance(item, dict) else f"#{index + 1}"
-        try:
-            row = _Paragraph.model_validate(item)
-        except ValidationError as exc:
-            errors.extend(
-                ContentError(PAGES_FILE, label, ".".join(map(str, error["loc"])), error["msg"])
-                for error in exc.errors()
-            )
-            continue
+    for _label, row in each_valid(items, _Paragraph, PAGES_FILE, errors):
         if row.valid_from and row.valid_until and row.valid_from > row.valid_until:
             errors.append(ContentError(PAGES_FILE, row.id, "valid_until", "is before valid_from"))
         if any(page.id == row.id for page in pages):

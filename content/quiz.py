@@ -15,10 +15,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from content.loader import CONTENT_DIR, REQUIRED_FAQ_LOCALES, ContentError, ContentInvalid
+from content.loader import (
+    CONTENT_DIR,
+    REQUIRED_FAQ_LOCALES,
+    ContentError,
+    ContentInvalid,
+    each_valid,
+    listed,
+    read_document,
+)
 from content.model import FALLBACK_LOCALE, FaqEntry, Topic
 
 QUIZ_FILE = "quiz.yaml"
@@ -95,31 +102,14 @@ def load_quiz(
     root: Path = CONTENT_DIR, *, faqs: Iterable[FaqEntry], topics: Iterable[Topic]
 ) -> tuple[QuizQuestion, ...]:
     """Read and check `quiz.yaml` under `root` against the FAQ entries and topics; raise ContentInvalid."""
-    path = root / QUIZ_FILE
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ContentInvalid([ContentError(QUIZ_FILE, "", "", "file is missing")]) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ContentInvalid([ContentError(QUIZ_FILE, "", "", f"not valid YAML: {exc}".replace("\n", " "))]) from None
-    return parse_quiz(document, faqs=faqs, topics=topics)
+    return parse_quiz(read_document(root / QUIZ_FILE, QUIZ_FILE), faqs=faqs, topics=topics)
 
 
 def parse_quiz(document: Any, *, faqs: Iterable[FaqEntry], topics: Iterable[Topic]) -> tuple[QuizQuestion, ...]:
     """The questions of a parsed quiz document, checked (raise ContentInvalid listing the errors)."""
-    items = document.get("questions") if isinstance(document, dict) else None
-    if not isinstance(items, list):
-        raise ContentInvalid([ContentError(QUIZ_FILE, "", "questions", "missing: expected a list")])
     errors: list[ContentError] = []
-    rows: list[_Question] = []
-    for index, item in enumerate(items):
-        label = str(item.get("id", f"#{index + 1}")) if isinstance(item, dict) else f"#{index + 1}"
-        try:
-            rows.append(_Question.model_validate(item))
-        except ValidationError as exc:
-            for error in exc.errors():
-                field = ".".join(str(part) for part in error["loc"]) or "answer"
-                errors.append(ContentError(QUIZ_FILE, label, field, error["msg"]))
+    items = listed(document, "questions", QUIZ_FILE)
+    rows = [row for _label, row in each_valid(items, _Question, QUIZ_FILE, errors, whole="answer")]
     if errors:
         raise ContentInvalid(errors)
     _check_references(rows, {entry.id: entry for entry in faqs}, {topic.id for topic in topics})

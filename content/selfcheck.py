@@ -19,7 +19,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from content.loader import CONTENT_DIR, ContentError, ContentInvalid
+from content.loader import CONTENT_DIR, ContentError, ContentInvalid, field_errors
 from content.model import FALLBACK_LOCALE, Source
 
 SELFCHECK_FILE = "selfcheck.yaml"
@@ -292,12 +292,7 @@ def load_selfcheck(root: Path = CONTENT_DIR) -> SelfCheck:
             [ContentError(SELFCHECK_FILE, "", "", f"not valid YAML: {exc}".replace("\n", " "))]
         ) from None
     except ValidationError as exc:
-        raise ContentInvalid(
-            [
-                ContentError(SELFCHECK_FILE, "", ".".join(str(part) for part in error["loc"]), error["msg"])
-                for error in exc.errors()
-            ]
-        ) from None
+        raise ContentInvalid(field_errors(SELFCHECK_FILE, "", exc)) from None
     ids = [question.id for question in parsed.questions]
     if len(set(ids)) != len(ids):
         raise ContentInvalid([ContentError(SELFCHECK_FILE, "", "questions", "two questions have the same id")])
