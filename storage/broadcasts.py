@@ -24,6 +24,11 @@ from storage.types import UTCDateTime
 TARGET_KEYS = ("areas", "statuses", "locales")
 
 
+def stored_target(target: dict) -> dict[str, list]:
+    """A target as it is stored: every key of TARGET_KEYS, each a list."""
+    return {key: list(target.get(key) or []) for key in TARGET_KEYS}
+
+
 def audience(target: dict, default_locale: str) -> ColumnElement[bool]:
     """Who a target reaches: subscribed, consenting, reachable citizens in the target's areas (a
     province means all its communes), household statuses and languages."""
@@ -71,7 +76,7 @@ async def create_broadcast(
         raise ValueError("a broadcast needs a Vietnamese text")
     broadcast = Broadcast(
         texts=texts,
-        target={key: list(target.get(key) or []) for key in TARGET_KEYS},
+        target=stored_target(target),
         send_at=send_at,
         urgent=urgent,
         author=author,

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.broadcasts import TARGET_KEYS
+from storage.broadcasts import stored_target
 from storage.core import table_of
 from storage.models import Citizen, OutboxMessage, OutboxStatus, Poll, PollAnswer, PollStatus
 from storage.outbox import PRIORITY_BULK
@@ -55,7 +55,7 @@ async def create_poll(
         texts=texts,
         choices=choices,
         free_text=free_text,
-        target={key: list(target.get(key) or []) for key in TARGET_KEYS},
+        target=stored_target(target),
         opens_at=opens_at,
         closes_at=closes_at,
         author=author,

@@ -267,19 +267,12 @@ def _conversations() -> Rule:
     def due(now: datetime) -> Any:
         return col(Conversation.expires_at) < now
 
-    async def count(session: AsyncSession, now: datetime) -> int:
-        return await _count(session, select(Conversation.citizen_id).where(due(now)))
-
-    async def apply(session: AsyncSession, now: datetime, batch: int) -> int:
-        ids = await _ids(session, select(Conversation.citizen_id).where(due(now)), batch)
-        return await _delete(session, delete(Conversation).where(col(Conversation.citizen_id).in_(ids), due(now)), ids)
-
-    return Rule(
+    return _rows_rule(
         "conversations",
         "conversation: a citizen's unfinished step, once it has expired (CONVERSATION_TTL_HOURS)",
-        "rows",
-        count,
-        apply,
+        Conversation,
+        Conversation.citizen_id,
+        due,
     )
 
 
@@ -289,21 +282,12 @@ def _unanswered(period: timedelta) -> Rule:
     def due(now: datetime) -> Any:
         return col(UnansweredQuestion.last_asked_at) < now - period
 
-    async def count(session: AsyncSession, now: datetime) -> int:
-        return await _count(session, select(UnansweredQuestion.id).where(due(now)))
-
-    async def apply(session: AsyncSession, now: datetime, batch: int) -> int:
-        ids = await _ids(session, select(UnansweredQuestion.id).where(due(now)), batch)
-        return await _delete(
-            session, delete(UnansweredQuestion).where(col(UnansweredQuestion.id).in_(ids), due(now)), ids
-        )
-
-    return Rule(
+    return _rows_rule(
         "unanswered-questions",
         f"unanswered_question: a question nobody asked again for {period.days} days",
-        "rows",
-        count,
-        apply,
+        UnansweredQuestion,
+        UnansweredQuestion.id,
+        due,
     )
 
 
@@ -318,20 +302,13 @@ def _quiz_rounds(period: timedelta, tz: ZoneInfo) -> Rule:
             col(QuizPlay.started_at) < cut, or_(col(QuizPlay.contest_id).is_(None), col(QuizPlay.contest_id).in_(ended))
         )
 
-    async def count(session: AsyncSession, now: datetime) -> int:
-        return await _count(session, select(QuizPlay.id).where(due(now)))
-
-    async def apply(session: AsyncSession, now: datetime, batch: int) -> int:
-        ids = await _ids(session, select(QuizPlay.id).where(due(now)), batch)
-        return await _delete(session, delete(QuizPlay).where(col(QuizPlay.id).in_(ids), due(now)), ids)
-
-    return Rule(
+    return _rows_rule(
         "quiz-rounds",
         f"quiz_play: a quiz round, {period.days} days after it started (rounds of a "
         f"contest: {period.days} days after the contest ended)",
-        "rows",
-        count,
-        apply,
+        QuizPlay,
+        QuizPlay.id,
+        due,
     )
 
 
@@ -341,14 +318,7 @@ def _audit_rows(period: timedelta) -> Rule:
     def due(now: datetime) -> Any:
         return col(AuditEntry.at) < now - period
 
-    async def count(session: AsyncSession, now: datetime) -> int:
-        return await _count(session, select(AuditEntry.id).where(due(now)))
-
-    async def apply(session: AsyncSession, now: datetime, batch: int) -> int:
-        ids = await _ids(session, select(AuditEntry.id).where(due(now)), batch)
-        return await _delete(session, delete(AuditEntry).where(col(AuditEntry.id).in_(ids), due(now)), ids)
-
-    return Rule("audit-log", f"audit_log: who did what, kept {period.days} days", "rows", count, apply)
+    return _rows_rule("audit-log", f"audit_log: who did what, kept {period.days} days", AuditEntry, AuditEntry.id, due)
 
 
 def _ticket_media(period: timedelta, data_dir: Path) -> Rule:
@@ -438,6 +408,19 @@ def _report_files(days: int, data_dir: Path) -> Rule:
         apply,
         missing,
     )
+
+
+def _rows_rule(name: str, bounds: str, table: Any, key: Any, due: Callable[[datetime], Any]) -> Rule:
+    """A rule that deletes, by the column `key`, the rows of `table` for which `due(now)` holds."""
+
+    async def count(session: AsyncSession, now: datetime) -> int:
+        return await _count(session, select(key).where(due(now)))
+
+    async def apply(session: AsyncSession, now: datetime, batch: int) -> int:
+        ids = await _ids(session, select(key).where(due(now)), batch)
+        return await _delete(session, delete(table).where(col(key).in_(ids), due(now)), ids)
+
+    return Rule(name, bounds, "rows", count, apply)
 
 
 async def _delete(session: AsyncSession, statement: Any, ids: Sequence[Any]) -> int:
