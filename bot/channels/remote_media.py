@@ -23,6 +23,7 @@ from urllib.parse import urljoin
 import aiohttp
 from yarl import URL
 
+from bot.channels.bodies import read_capped
 from handlers.types import Attachment
 from storage.files import write_private
 
@@ -123,14 +124,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, limit: int, source: Me
                 current = URL(urljoin(str(current), response.headers.get("Location", "")))
                 continue
             response.raise_for_status()
-            if (response.content_length or 0) > limit:
-                return None
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                data += chunk
-                if len(data) > limit:
-                    return None
-            return bytes(data)
+            return await read_capped(response, limit, 64 * 1024)
     raise MediaRefused(f"more than {MAX_REDIRECTS} redirects")
 
 

@@ -32,6 +32,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from markupsafe import Markup
 
 from bot.channels.base import Kind, Parts, Route
+from bot.channels.bodies import read_capped
 from bot.channels.remote_media import sniff
 from bot.channels.webchat_identity import Identities, Identity
 from bot.config import ensure_secret_key
@@ -169,7 +170,7 @@ class WebChat:
             )
         if request.content_type == "multipart/form-data":
             return await self._post_files(request, translator, identity)
-        raw = await _read_capped(request, MAX_BODY)
+        raw = await read_capped(request, MAX_BODY, 16 * 1024)
         if raw is None:
             return _error(413, translator.gettext("Your message is too long."))
         try:
@@ -254,7 +255,7 @@ class WebChat:
         refused = _refused(request, translator.gettext("Something went wrong. Please try again."))
         if refused is not None:
             return refused
-        raw = await _read_capped(request, MAX_BODY)
+        raw = await read_capped(request, MAX_BODY, 16 * 1024)
         if raw is None:
             return _error(413, translator.gettext("Something went wrong. Please try again."))
         try:
@@ -512,19 +513,6 @@ def _refusal(translator: Translator, reason: str, rules: MediaRules) -> str:
 def _megabytes(translator: Translator, size: int) -> str:
     """A size limit in megabytes as people write it ("10", "2,5")."""
     return translator.format_number(size / 1_000_000)
-
-
-async def _read_capped(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None when it is longer than `limit` (measured as it comes, since a chunked
-    body has no Content-Length)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(16 * 1024):
-        data += chunk
-        if len(data) > limit:
-            return None
-    return bytes(data)
 
 
 def _accept_language(request: web.Request) -> str | None:
