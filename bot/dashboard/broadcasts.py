@@ -147,7 +147,7 @@ async def recipients_now(session: Any, draft: Draft, services: Services) -> int 
 
 
 def audience_context(request: web.Request, draft: Draft, count: int | None) -> dict[str, Any]:
-    """What the audience part of a form (admin/_audience.html) shows: the choices within the staff
+    """What the audience part of a form (`audience` in admin/_compose.html) shows: the choices within the staff
     member's scope, what is chosen, and the count of recipients when there is one."""
     services = request.app[keys.SERVICES]
     areas = dash.scope_areas(request)
