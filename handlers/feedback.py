@@ -25,9 +25,9 @@ from handlers.drafts import MAX_BODY
 from handlers.menu import main_menu
 from handlers.profile import area_label
 from handlers.router import Action, Routes
-from handlers.states import State
+from handlers.states import State, flow_states
 from handlers.turn import NotThisStep, StaleAction, Turn
-from handlers.types import Attachment, Button, Reply
+from handlers.types import Button, Reply
 from handlers.words import DONE, NO, SKIP, report_kind, words
 from storage import address_limits
 from storage import tickets as ticket_repo
@@ -36,7 +36,6 @@ from storage.models import TicketKind
 from storage.ticket_rules import add_working_days
 
 MAX_PHOTOS = 5
-MAX_NAME = 100
 ADDRESS_BUSY = N_(
     "Sorry, many reports have been sent from your network lately, so I cannot send yours right now. "
     "Your report is kept here: press “📨 Send” again in about an hour, or call your commune's office."
@@ -60,10 +59,6 @@ def _kind_label(turn: Turn, kind: str) -> str:
         TicketKind.problem: turn._("⚠️ Report a problem"),
     }
     return labels[TicketKind(kind)]
-
-
-def _cancel_row(turn: Turn) -> tuple[Button, ...]:
-    return drafts.cancel_row(turn, FeedbackCancel())
 
 
 async def _over_limit(turn: Turn) -> list[Reply] | None:
@@ -98,7 +93,7 @@ async def start(turn: Turn, draft: dict | None = None, note: str | None = None) 
                     (Button(_kind_label(turn, kind), FeedbackKind(kind).pack(), KIND_KEYS[kind]),)
                     for kind in TicketKind
                 ),
-                _cancel_row(turn),
+                FLOW.cancel_row(turn),
             ),
         )
     ]
@@ -106,7 +101,7 @@ async def start(turn: Turn, draft: dict | None = None, note: str | None = None) 
 
 async def start_with_media(turn: Turn) -> list[Reply]:
     """A photo, voice message or location sent first: a report begins, with it kept."""
-    draft, notes = await _kept(turn, {})
+    draft, notes = await FLOW.kept(turn, {})
     return await start(turn, draft, "\n".join(notes) or None)
 
 
@@ -117,14 +112,14 @@ async def to_a_person(turn: Turn) -> list[Reply]:
         return refusal
     draft = {"kind": TicketKind.question.value, "topic": "other"}
     if len(words(turn.text).split()) > 8:  # the question is already in the message
-        return _with_body(
-            turn, {**draft, "body": turn.text[:MAX_BODY]}, turn._("I will pass your message to the commune staff.")
+        return FLOW.after_body(
+            turn, {**draft, "body": turn.text[:MAX_BODY]}, [turn._("I will pass your message to the commune staff.")]
         )
     turn.goto(State.feedback_message, draft=draft)
     return [
         Reply(
             turn._("Please write what you want to ask or tell the commune staff. They will answer you here."),
-            buttons=(_cancel_row(turn),),
+            buttons=(FLOW.cancel_row(turn),),
         )
     ]
 
@@ -151,14 +146,7 @@ def _report_from_text(turn: Turn, draft: dict, text: str) -> list[Reply]:
         kind=_kind_label(turn, kind),
         topic=subject.title(turn.locale) if subject else turn._("Something else"),
     )
-    return _with_body(turn, draft, note)
-
-
-def _with_body(turn: Turn, draft: dict, note: str) -> list[Reply]:
-    if turn.data.get("editing"):
-        return _confirm(turn, draft)
-    drafts.goto(turn, State.feedback_photos, draft)
-    return [Reply(note), ask_photos(turn, draft)]
+    return FLOW.after_body(turn, draft, [note])
 
 
 def _guess_topic(turn: Turn, text: str) -> str:
@@ -188,7 +176,7 @@ def ask_topic(turn: Turn) -> Reply:
                     frozenset({"khac", "cai khac", "chu de khac", "other"}),
                 ),
             ),
-            _cancel_row(turn),
+            FLOW.cancel_row(turn),
         ),
     )
 
@@ -224,74 +212,21 @@ def ask_message(turn: Turn) -> Reply:
             "Please write what happened or what you want to say, as concretely as you can "
             "(where, when, who). You can also send a voice message."
         ),
-        buttons=(_cancel_row(turn),),
+        buttons=(FLOW.cancel_row(turn),),
     )
 
 
 async def on_message(turn: Turn) -> list[Reply]:
     """The content, as text or a voice message; photos and a location sent meanwhile are kept."""
     before = drafts.draft(turn)
-    draft, notes = await _kept(turn, {key: value for key, value in before.items() if key != "body"})
+    draft, notes = await FLOW.kept(turn, {key: value for key, value in before.items() if key != "body"})
     if turn.text:
         draft["body"] = turn.text[:MAX_BODY]
     if "body" not in draft:
-        drafts.goto(turn, State.feedback_message, {**draft, **({"body": before["body"]} if "body" in before else {})})
-        return [*(Reply(note) for note in notes), ask_message(turn)]
-    if turn.data.get("editing"):
-        return _confirm(turn, draft)
-    if draft.get("kind") == TicketKind.question and not draft.get("photos"):  # a question needs no photos or place
-        return [*(Reply(note) for note in notes), *_ask_area(turn, draft)]
-    drafts.goto(turn, State.feedback_photos, draft)
-    return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
-
-
-def ask_photos(turn: Turn, draft: dict) -> Reply:
-    """Invite photos, with a button to go on."""
-    invite = turn._("If you have photos, send them now (up to 5). Otherwise press “Skip”.")
-    return drafts.ask_photos(turn, draft, invite, FeedbackPhotosDone(), FeedbackCancel())
-
-
-async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
-    """`draft` with this message's photos, voice message and location added; what was kept or refused."""
-    draft = dict(draft)
-    photos = list(draft.get("photos", []))
-    notes: list[str] = []
-    attachments: tuple[Attachment, ...] = await turn.media() if turn.incoming.attachments else ()
-    for attachment in attachments:
-        if attachment.problem:
-            notes.append(drafts.file_problem(turn, attachment))
-        elif attachment.kind == "photo" and attachment.path:
-            if len(photos) < MAX_PHOTOS:
-                photos.append(drafts.stored_file(attachment, "image/jpeg"))
-            else:
-                notes.append(turn._("A report takes at most {count} photos; this one was not added.", count=MAX_PHOTOS))
-        elif attachment.kind in ("voice", "audio") and attachment.path:
-            draft["voice"] = drafts.stored_file(attachment, "")
-            draft.setdefault("body", turn._("(voice message)"))
-            notes.append(turn._("I have kept your voice message for the report."))
-    if len(photos) > len(draft.get("photos", [])):
-        notes.append(turn._("I have kept {count} photo(s) for the report.", count=len(photos)))
-    draft["photos"] = photos
-    if turn.incoming.location is not None:
-        draft["location"] = [turn.incoming.location.latitude, turn.incoming.location.longitude]
-        notes.append(turn._("I have kept the location for the report."))
-    return draft, notes
-
-
-async def on_photo(turn: Turn) -> list[Reply]:
-    """A photo, a location, or more text while photos are invited."""
-    draft, notes = await _kept(turn, drafts.draft(turn))
-    if turn.text:
-        draft = drafts.add_text(draft, turn.text)
-        notes.append(turn._("I have added this to your report."))
-    drafts.goto(turn, State.feedback_photos, draft)
-    return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
-
-
-async def keep_media(turn: Turn) -> list[Reply]:
-    """A photo, voice message or location at a step that asks something else: kept for the
-    report, then the step is asked again."""
-    return drafts.keep_and_ask_again(turn, *await _kept(turn, drafts.draft(turn)))
+        return FLOW.body_again(turn, before, draft, [*(Reply(note) for note in notes), ask_message(turn)])
+    if draft.get("kind") == TicketKind.question and not draft.get("photos") and not turn.data.get("editing"):
+        return [*(Reply(note) for note in notes), *_ask_area(turn, draft)]  # a question needs no photos or place
+    return FLOW.after_body(turn, draft, notes)
 
 
 async def on_photos_done(turn: Turn) -> list[Reply]:
@@ -313,12 +248,12 @@ async def on_photos_done(turn: Turn) -> list[Reply]:
 
 def _location_rows(turn: Turn) -> drafts.Rows:
     """ "Skip" and "Cancel" under the question about the place."""
-    return (Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), _cancel_row(turn)
+    return (Button(turn._("Skip"), FeedbackNoLocation().pack(), SKIP | NO | DONE),), FLOW.cancel_row(turn)
 
 
 async def on_location(turn: Turn) -> list[Reply]:
     """A shared location, the place written in words, a photo, or a press of "Skip"."""
-    draft, notes = await _kept(turn, drafts.draft(turn))
+    draft, notes = await FLOW.kept(turn, drafts.draft(turn))
     if turn.text and not turn.incoming.action:
         draft = drafts.add_text(draft, turn._("Place: {place}", place=turn.text))
     elif turn.incoming.location is None and not turn.incoming.action:
@@ -331,53 +266,12 @@ async def on_location(turn: Turn) -> list[Reply]:
 
 
 def _ask_area(turn: Turn, draft: dict) -> list[Reply]:
-    area = draft.get("area") or turn.citizen.area_code
-    draft = {**draft, "area": area}
-    drafts.goto(turn, State.feedback_area, draft)
-    if area:
-        return [
-            Reply(
-                turn._("Is this about {commune}?", commune=area_label(turn, area)),
-                buttons=drafts.confirm_area_rows(turn, area, FeedbackArea, FeedbackCancel()),
-            )
-        ]
-    return [_ask_commune_name(turn)]
+    """The commune step, starting from the citizen's own commune."""
+    return FLOW.ask_area(turn, {**draft, "area": draft.get("area") or turn.citizen.area_code})
 
 
-def _ask_commune_name(turn: Turn) -> Reply:
-    return Reply(
-        turn._("Which commune or ward is this about? Type its name (for example: Ea Kao)."),
-        buttons=(_cancel_row(turn),),
-    )
-
-
-async def on_area_text(turn: Turn) -> list[Reply]:
-    """A typed commune name; while a commune is being confirmed, other words are asked again."""
-    return drafts.typed_area(
-        turn,
-        State.feedback_area,
-        FeedbackArea,
-        FeedbackCancel(),
-        lambda code: _choose_area(turn, dict(drafts.draft(turn)), code),
-    )
-
-
-async def on_area(turn: Turn) -> list[Reply]:
-    """The commune was confirmed or chosen: ask name or anonymous."""
-    draft = dict(drafts.draft(turn))
-    code = drafts.pressed_area(turn, FeedbackArea)
-    if code is None:
-        draft["area"] = None
-        drafts.goto(turn, State.feedback_area, draft)
-        return [_ask_commune_name(turn)]
-    return _choose_area(turn, draft, code)
-
-
-def _choose_area(turn: Turn, draft: dict, code: str) -> list[Reply]:
-    """The commune is known: back to the summary when editing, else ask name or anonymous."""
-    draft["area"] = code
-    if turn.data.get("editing"):
-        return _confirm(turn, draft)
+def _ask_identity(turn: Turn, draft: dict) -> list[Reply]:
+    """Ask whether the staff may see the sender's name."""
     drafts.goto(turn, State.feedback_identity, draft)
     return [
         Reply(
@@ -385,7 +279,7 @@ def _choose_area(turn: Turn, draft: dict, code: str) -> list[Reply]:
                 "Should the commune staff see your name? If you choose anonymous, only provincial "
                 "administrators can see who sent it."
             ),
-            buttons=drafts.identity_rows(turn, FeedbackIdentity, FeedbackCancel()),
+            buttons=FLOW.identity_rows(turn),
         )
     ]
 
@@ -398,23 +292,20 @@ async def on_identity(turn: Turn) -> list[Reply]:
     name = (turn.incoming.display_name or turn.citizen.display_name or "")[:200] or None
     draft = {**drafts.draft(turn), "anonymous": choice == "anonymous", "name": name}
     if choice == "named" and name is None:
-        drafts.goto(turn, State.feedback_name, draft)
-        return [drafts.ask_name(turn, FeedbackCancel())]
+        return FLOW.ask_name(turn, draft)
     return _confirm(turn, draft)
 
 
 async def on_identity_text(turn: Turn) -> list[Reply]:
     """A name typed at the "show my name?" step: the report is sent with it."""
     if _looks_like_name(turn.text):
-        return _confirm(turn, {**drafts.draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
+        return FLOW.named(turn)
     raise NotThisStep
 
 
 async def on_name(turn: Turn) -> list[Reply]:
     """The name the staff should see."""
-    if not _looks_like_name(turn.text):
-        return [drafts.name_again(turn, FeedbackCancel())]
-    return _confirm(turn, {**drafts.draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
+    return FLOW.named(turn) if _looks_like_name(turn.text) else [FLOW.name_again(turn)]
 
 
 def _looks_like_name(text: str) -> bool:
@@ -437,39 +328,14 @@ def _confirm(turn: Turn, draft: dict) -> list[Reply]:
     ]
     if location:
         lines.append(turn._("Location: {lat}, {lon}", lat=f"{location[0]:.5f}", lon=f"{location[1]:.5f}"))
-    lines.append(
-        turn._("Sender: anonymous")
-        if draft.get("anonymous")
-        else turn._("Sender: {name}", name=draft.get("name") or "—")
-    )
-    edit = Button(
-        turn._("✏️ Edit the content"), FeedbackEdit("message").pack(), frozenset({"sua", "sua noi dung", "viet lai"})
-    )
-    return [
-        Reply(
-            "\n".join(lines),
-            buttons=drafts.summary_rows(turn, FeedbackSubmit(), edit, FeedbackEdit("area"), FeedbackCancel()),
-        )
-    ]
+    lines.append(drafts.sender_line(turn, draft))
+    return FLOW.summary(turn, lines)
 
 
 async def on_confirm_text(turn: Turn) -> list[Reply]:
     """More text at the summary: added to the report, then the summary again."""
     draft = drafts.add_text(drafts.draft(turn), turn.text)
     return [Reply(turn._("I have added this to your report.")), *_confirm(turn, draft)]
-
-
-async def on_edit(turn: Turn) -> list[Reply]:
-    """Go back to one step from the summary, then straight back to the summary."""
-    draft = drafts.draft(turn)
-    what = turn.pressed_as(FeedbackEdit).what
-    if what == "message":
-        turn.goto(State.feedback_message, draft=draft, editing=True)
-        return [ask_message(turn)]
-    if what == "area":
-        turn.goto(State.feedback_area, draft={**draft, "area": None}, editing=True)
-        return [_ask_commune_name(turn)]
-    raise StaleAction
 
 
 async def on_submit(turn: Turn) -> list[Reply]:
@@ -524,20 +390,30 @@ async def on_cancel(turn: Turn) -> list[Reply]:
     return [main_menu(turn, turn._("OK, the report was not sent. Nothing was saved."))]
 
 
-FLOW_STATES = frozenset(
-    {
-        State.feedback_kind,
-        State.feedback_topic,
-        State.feedback_message,
-        State.feedback_photos,
-        State.feedback_location,
-        State.feedback_area,
-        State.feedback_identity,
-        State.feedback_name,
-        State.feedback_confirm,
-    }
+FLOW = drafts.Flow(
+    steps=drafts.Steps(State.feedback_message, State.feedback_photos, State.feedback_area, State.feedback_name),
+    ask_body=ask_message,
+    after_area=_ask_identity,
+    confirm=_confirm,
+    cancel=FeedbackCancel(),
+    photos_done=FeedbackPhotosDone(),
+    area_choice=FeedbackArea,
+    identity_choice=FeedbackIdentity,
+    submit=FeedbackSubmit(),
+    edit_body=FeedbackEdit("message"),
+    edit_area=FeedbackEdit("area"),
+    edit_body_label=N_("✏️ Edit the content"),
+    area_question=N_("Is this about {commune}?"),
+    commune_question=N_("Which commune or ward is this about? Type its name (for example: Ea Kao)."),
+    photo_invite=N_("If you have photos, send them now (up to 5). Otherwise press “Skip”."),
+    text_added=N_("I have added this to your report."),
+    max_photos=MAX_PHOTOS,
+    too_many_photos=N_("A report takes at most {count} photos; this one was not added."),
+    voice_kept=N_("I have kept your voice message for the report."),
+    photos_kept=N_("I have kept {count} photo(s) for the report."),
+    location_kept=N_("I have kept the location for the report."),
 )
-
+FLOW_STATES = flow_states("feedback")
 
 ROUTES = Routes(
     commands={"phananh": start, "feedback": start},
@@ -548,9 +424,9 @@ ROUTES = Routes(
         FeedbackTopic: Action(on_topic, FLOW_STATES),
         FeedbackPhotosDone: Action(on_photos_done, FLOW_STATES),
         FeedbackNoLocation: Action(on_location, FLOW_STATES),
-        FeedbackArea: Action(on_area, FLOW_STATES),
+        FeedbackArea: Action(FLOW.on_area, FLOW_STATES),
         FeedbackIdentity: Action(on_identity, FLOW_STATES),
-        FeedbackEdit: Action(on_edit, FLOW_STATES),
+        FeedbackEdit: Action(FLOW.on_edit, FLOW_STATES),
         FeedbackSubmit: Action(on_submit, FLOW_STATES),
         FeedbackCancel: Action(on_cancel, FLOW_STATES),
     },
@@ -558,22 +434,17 @@ ROUTES = Routes(
         State.feedback_kind: on_kind_text,
         State.feedback_topic: on_topic_text,
         State.feedback_message: on_message,
-        State.feedback_photos: on_photo,
+        State.feedback_photos: FLOW.on_photo,
         State.feedback_location: on_location,
-        State.feedback_area: on_area_text,
+        State.feedback_area: FLOW.on_area_text,
         State.feedback_identity: on_identity_text,
         State.feedback_name: on_name,
         State.feedback_confirm: on_confirm_text,
     },
     media={
-        State.feedback_kind: keep_media,
-        State.feedback_topic: keep_media,
+        **dict.fromkeys(FLOW_STATES, FLOW.keep_media),  # kept for the report, then the step is asked again
         State.feedback_message: on_message,
-        State.feedback_photos: on_photo,
+        State.feedback_photos: FLOW.on_photo,
         State.feedback_location: on_location,
-        State.feedback_area: keep_media,
-        State.feedback_identity: keep_media,
-        State.feedback_name: keep_media,
-        State.feedback_confirm: keep_media,
     },
 )

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from content.i18n import N_, Catalogs
+from content.i18n import N_, Catalogs, Translator
 from handlers import drafts
 from handlers.actions import (
     Menu,
@@ -28,20 +28,19 @@ from handlers.actions import (
 from handlers.drafts import MAX_BODY
 from handlers.menu import main_menu
 from handlers.profile import area_label
-from handlers.reach import queue_to, reachable
+from handlers.reach import tell
 from handlers.router import Action, Routes
-from handlers.states import State
+from handlers.states import State, flow_states
 from handlers.turn import StaleAction, Turn
-from handlers.types import Attachment, Button, Reply
+from handlers.types import Button, Reply
 from handlers.words import words
-from storage import address_limits, outbox
+from storage import address_limits
 from storage import nominations as nomination_repo
 from storage.core import id_of
 from storage.models import Nomination, OutboxMessage
 from storage.ticket_rules import CODE_LENGTH, fold_symbols
 
 MAX_PHOTOS = 5
-MAX_NAME = 100
 MIN_WORDS = 4  # a story shorter than this is asked for again
 NOMINEE_LABELS = {
     "household": N_("🏠 A household"),
@@ -83,10 +82,6 @@ NOT_USED = N_(
 )
 
 
-def _cancel_row(turn: Turn) -> tuple[Button, ...]:
-    return drafts.cancel_row(turn, NominateCancel())
-
-
 async def start(turn: Turn) -> list[Reply]:
     """/gioithieu, /nominate, "Nominate a model household": ask who it is about."""
     turn.goto(State.nominate_who, draft={})
@@ -102,7 +97,7 @@ async def start(turn: Turn) -> list[Reply]:
                     (Button(turn._(NOMINEE_LABELS[key]), NominateWho(key).pack(), NOMINEE_KEYS[key]),)
                     for key in nomination_repo.NOMINEES
                 ),
-                _cancel_row(turn),
+                FLOW.cancel_row(turn),
             ),
         )
     ]
@@ -117,47 +112,12 @@ async def on_who(turn: Turn) -> list[Reply]:
 
 
 def _ask_area(turn: Turn, draft: dict) -> list[Reply]:
-    area = draft.get("area") if "area" in draft else turn.citizen.area_code
-    draft = {**draft, "area": area}
-    drafts.goto(turn, State.nominate_area, draft)
-    if area:
-        return [
-            Reply(
-                turn._("Is it in {commune}?", commune=area_label(turn, area)),
-                buttons=drafts.confirm_area_rows(turn, area, NominateArea, NominateCancel()),
-            )
-        ]
-    return [_ask_commune_name(turn)]
+    """The commune step, starting from the citizen's own commune unless one was chosen."""
+    return FLOW.ask_area(turn, {**draft, "area": draft.get("area") if "area" in draft else turn.citizen.area_code})
 
 
-def _ask_commune_name(turn: Turn) -> Reply:
-    return Reply(turn._("In which commune or ward? Type its name (for example: Ea Kao)."), buttons=(_cancel_row(turn),))
-
-
-async def on_area(turn: Turn) -> list[Reply]:
-    """The commune was confirmed or chosen: ask the story."""
-    draft = dict(drafts.draft(turn))
-    code = drafts.pressed_area(turn, NominateArea)
-    if code is None:
-        drafts.goto(turn, State.nominate_area, {**draft, "area": None})
-        return [_ask_commune_name(turn)]
-    return _after_area(turn, {**draft, "area": code})
-
-
-async def on_area_text(turn: Turn) -> list[Reply]:
-    """A typed commune name; while a commune is being confirmed, other words are asked again."""
-    return drafts.typed_area(
-        turn,
-        State.nominate_area,
-        NominateArea,
-        NominateCancel(),
-        lambda code: _after_area(turn, {**drafts.draft(turn), "area": code}),
-    )
-
-
-def _after_area(turn: Turn, draft: dict) -> list[Reply]:
-    if turn.data.get("editing"):
-        return _confirm(turn, draft)
+def _ask_story(turn: Turn, draft: dict) -> list[Reply]:
+    """The commune is known: ask the story."""
     drafts.goto(turn, State.nominate_story, draft)
     return [ask_story(turn)]
 
@@ -169,78 +129,22 @@ def ask_story(turn: Turn) -> Reply:
             "What did they do, and what changed for them? Please write a few sentences (how they started, "
             "what support they used, how life is now), or send a voice message."
         ),
-        buttons=(_cancel_row(turn),),
+        buttons=(FLOW.cancel_row(turn),),
     )
-
-
-async def _kept(turn: Turn, draft: dict) -> tuple[dict, list[str]]:
-    """`draft` with this message's photos and voice message added; what was kept or refused."""
-    draft = dict(draft)
-    photos = list(draft.get("photos", []))
-    notes: list[str] = []
-    attachments: tuple[Attachment, ...] = await turn.media() if turn.incoming.attachments else ()
-    for attachment in attachments:
-        if attachment.problem:
-            notes.append(drafts.file_problem(turn, attachment))
-        elif attachment.kind == "photo" and attachment.path:
-            if len(photos) < MAX_PHOTOS:
-                photos.append({"kind": "photo", **drafts.stored_file(attachment, "image/jpeg")})
-            else:
-                notes.append(
-                    turn._("A nomination takes at most {count} photos; this one was not added.", count=MAX_PHOTOS)
-                )
-        elif attachment.kind in ("voice", "audio") and attachment.path:
-            draft["voice"] = {"kind": "voice", **drafts.stored_file(attachment, "")}
-            draft.setdefault("body", turn._("(voice message)"))
-            notes.append(turn._("I have kept your voice message."))
-    if len(photos) > len(draft.get("photos", [])):
-        notes.append(turn._("I have kept {count} photo(s).", count=len(photos)))
-    draft["photos"] = photos
-    return draft, notes
 
 
 async def on_story(turn: Turn) -> list[Reply]:
     """The story, as text or a voice message; photos sent meanwhile are kept."""
     before = drafts.draft(turn)
-    draft, notes = await _kept(turn, {key: value for key, value in before.items() if key != "body"})
+    draft, notes = await FLOW.kept(turn, {key: value for key, value in before.items() if key != "body"})
     if turn.text:
         if len(words(turn.text).split()) < MIN_WORDS and "voice" not in draft:
-            drafts.goto(turn, State.nominate_story, {**draft, **({"body": before["body"]} if "body" in before else {})})
-            return [
-                Reply(
-                    turn._("Please tell a little more: what did they do, and what changed?"),
-                    buttons=(_cancel_row(turn),),
-                )
-            ]
+            more = turn._("Please tell a little more: what did they do, and what changed?")
+            return FLOW.body_again(turn, before, draft, [Reply(more, buttons=(FLOW.cancel_row(turn),))])
         draft["body"] = turn.text[:MAX_BODY]
     if "body" not in draft:
-        drafts.goto(turn, State.nominate_story, {**draft, **({"body": before["body"]} if "body" in before else {})})
-        return [*(Reply(note) for note in notes), ask_story(turn)]
-    if turn.data.get("editing"):
-        return _confirm(turn, draft)
-    drafts.goto(turn, State.nominate_photos, draft)
-    return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
-
-
-def ask_photos(turn: Turn, draft: dict) -> Reply:
-    """Invite photos, with a button to go on."""
-    invite = turn._("If you have photos of them or of their work, send them now (up to 5). Otherwise press “Skip”.")
-    return drafts.ask_photos(turn, draft, invite, NominatePhotosDone(), NominateCancel())
-
-
-async def on_photo(turn: Turn) -> list[Reply]:
-    """A photo, or more text while photos are invited."""
-    draft, notes = await _kept(turn, drafts.draft(turn))
-    if turn.text:
-        draft = drafts.add_text(draft, turn.text)
-        notes.append(turn._("I have added this to the story."))
-    drafts.goto(turn, State.nominate_photos, draft)
-    return [*(Reply(note) for note in notes), ask_photos(turn, draft)]
-
-
-async def keep_media(turn: Turn) -> list[Reply]:
-    """A photo or voice message at a step that asks something else: kept, then the step is asked again."""
-    return drafts.keep_and_ask_again(turn, *await _kept(turn, drafts.draft(turn)))
+        return FLOW.body_again(turn, before, draft, [*(Reply(note) for note in notes), ask_story(turn)])
+    return FLOW.after_body(turn, draft, notes)
 
 
 async def on_photos_done(turn: Turn) -> list[Reply]:
@@ -274,7 +178,7 @@ async def on_photos_done(turn: Turn) -> list[Reply]:
                         CONSENT_KEYS["ask_commune"],
                     ),
                 ),
-                _cancel_row(turn),
+                FLOW.cancel_row(turn),
             ),
         )
     ]
@@ -303,7 +207,7 @@ async def on_consent(turn: Turn) -> list[Reply]:
             turn._(
                 "Should the staff know who sent this story? If you choose anonymous, your name is not shown anywhere."
             ),
-            buttons=drafts.identity_rows(turn, NominateIdentity, NominateCancel()),
+            buttons=FLOW.identity_rows(turn),
         ),
     ]
 
@@ -311,11 +215,10 @@ async def on_consent(turn: Turn) -> list[Reply]:
 async def on_identity(turn: Turn) -> list[Reply]:
     """Named or anonymous: show the summary; named with no name known: ask it first."""
     choice = turn.pressed_as(NominateIdentity).choice
-    name = (turn.incoming.display_name or turn.citizen.display_name or "")[:MAX_NAME] or None
+    name = (turn.incoming.display_name or turn.citizen.display_name or "")[: drafts.MAX_NAME] or None
     draft = {**drafts.draft(turn), "anonymous": choice == "anonymous", "name": None if choice == "anonymous" else name}
     if choice == "named" and name is None:
-        drafts.goto(turn, State.nominate_name, draft)
-        return [drafts.ask_name(turn, NominateCancel())]
+        return FLOW.ask_name(turn, draft)
     return _confirm(turn, draft)
 
 
@@ -323,8 +226,8 @@ async def on_name(turn: Turn) -> list[Reply]:
     """The sender's name, typed."""
     parts = turn.text.split()
     if not 1 <= len(parts) <= 6 or not all(part.replace(".", "").isalpha() for part in parts):
-        return [drafts.name_again(turn, NominateCancel())]
-    return _confirm(turn, {**drafts.draft(turn), "anonymous": False, "name": turn.text.strip()[:MAX_NAME]})
+        return [FLOW.name_again(turn)]
+    return FLOW.named(turn)
 
 
 def _consent_label(turn: Turn, consent: str) -> str:
@@ -344,32 +247,9 @@ def _confirm(turn: Turn, draft: dict) -> list[Reply]:
         turn._("Story: {body}", body=draft.get("body", "")[:1500]),
         turn._("Photos: {count}", count=len(draft.get("photos", []))),
         turn._("Consent: {consent}", consent=_consent_label(turn, draft["consent"])),
-        turn._("Sender: anonymous")
-        if draft.get("anonymous")
-        else turn._("Sender: {name}", name=draft.get("name") or "—"),
+        drafts.sender_line(turn, draft),
     ]
-    edit = Button(
-        turn._("✏️ Edit the story"), NominateEdit("story").pack(), frozenset({"sua", "sua noi dung", "viet lai"})
-    )
-    return [
-        Reply(
-            "\n".join(lines),
-            buttons=drafts.summary_rows(turn, NominateSubmit(), edit, NominateEdit("area"), NominateCancel()),
-        )
-    ]
-
-
-async def on_edit(turn: Turn) -> list[Reply]:
-    """Go back to one step from the summary, then straight back to the summary."""
-    draft = drafts.draft(turn)
-    what = turn.pressed_as(NominateEdit).what
-    if what == "story":
-        turn.goto(State.nominate_story, draft=draft, editing=True)
-        return [ask_story(turn)]
-    if what == "area":
-        turn.goto(State.nominate_area, draft={**draft, "area": None}, editing=True)
-        return [_ask_commune_name(turn)]
-    raise StaleAction
+    return FLOW.summary(turn, lines)
 
 
 async def on_submit(turn: Turn) -> list[Reply]:
@@ -379,7 +259,8 @@ async def on_submit(turn: Turn) -> list[Reply]:
         raise StaleAction
     if not await turn.address_allows(address_limits.REPORT, turn.services.address_limits.reports):
         return [Reply(turn._(BUSY)), *_confirm(turn, draft)]
-    files = [*draft.get("photos", []), *([draft["voice"]] if draft.get("voice") else [])]
+    photos = [{"kind": "photo", **photo} for photo in draft.get("photos", [])]
+    files = [*photos, *([{"kind": "voice", **draft["voice"]}] if draft.get("voice") else [])]
     nomination = await nomination_repo.create(
         turn.session,
         citizen_id=turn.citizen.id,
@@ -413,48 +294,53 @@ async def on_cancel(turn: Turn) -> list[Reply]:
     return [main_menu(turn, turn._("OK, nothing was sent. Nothing was saved."))]
 
 
-FLOW_STATES = frozenset(
-    {
-        State.nominate_who,
-        State.nominate_area,
-        State.nominate_story,
-        State.nominate_photos,
-        State.nominate_consent,
-        State.nominate_identity,
-        State.nominate_name,
-        State.nominate_confirm,
-    }
+FLOW = drafts.Flow(
+    steps=drafts.Steps(State.nominate_story, State.nominate_photos, State.nominate_area, State.nominate_name),
+    ask_body=ask_story,
+    after_area=_ask_story,
+    confirm=_confirm,
+    cancel=NominateCancel(),
+    photos_done=NominatePhotosDone(),
+    area_choice=NominateArea,
+    identity_choice=NominateIdentity,
+    submit=NominateSubmit(),
+    edit_body=NominateEdit("story"),
+    edit_area=NominateEdit("area"),
+    edit_body_label=N_("✏️ Edit the story"),
+    area_question=N_("Is it in {commune}?"),
+    commune_question=N_("In which commune or ward? Type its name (for example: Ea Kao)."),
+    photo_invite=N_("If you have photos of them or of their work, send them now (up to 5). Otherwise press “Skip”."),
+    text_added=N_("I have added this to the story."),
+    max_photos=MAX_PHOTOS,
+    too_many_photos=N_("A nomination takes at most {count} photos; this one was not added."),
+    voice_kept=N_("I have kept your voice message."),
+    photos_kept=N_("I have kept {count} photo(s)."),
 )
-
+FLOW_STATES = flow_states("nominate")
 
 ROUTES = Routes(
     commands={"gioithieu": start, "nominate": start},
     actions={
         Menu("nominate"): Action(start),
         NominateWho: Action(on_who, FLOW_STATES),
-        NominateArea: Action(on_area, FLOW_STATES),
+        NominateArea: Action(FLOW.on_area, FLOW_STATES),
         NominatePhotosDone: Action(on_photos_done, FLOW_STATES),
         NominateConsent: Action(on_consent, FLOW_STATES),
         NominateIdentity: Action(on_identity, FLOW_STATES),
-        NominateEdit: Action(on_edit, FLOW_STATES),
+        NominateEdit: Action(FLOW.on_edit, FLOW_STATES),
         NominateSubmit: Action(on_submit, FLOW_STATES),
         NominateCancel: Action(on_cancel, FLOW_STATES),
     },
     text={
-        State.nominate_area: on_area_text,
+        State.nominate_area: FLOW.on_area_text,
         State.nominate_story: on_story,
-        State.nominate_photos: on_photo,
+        State.nominate_photos: FLOW.on_photo,
         State.nominate_name: on_name,
     },
     media={
-        State.nominate_who: keep_media,
-        State.nominate_area: keep_media,
+        **dict.fromkeys(FLOW_STATES, FLOW.keep_media),  # kept for the story, then the step is asked again
         State.nominate_story: on_story,
-        State.nominate_photos: on_photo,
-        State.nominate_consent: keep_media,
-        State.nominate_identity: keep_media,
-        State.nominate_name: keep_media,
-        State.nominate_confirm: keep_media,
+        State.nominate_photos: FLOW.on_photo,
     },
 )
 
@@ -470,26 +356,24 @@ async def queue_nomination_message(
 ) -> OutboxMessage | None:
     """Tell the nominator, in their language, that their story was published (`what`="published", with
     its `title`) or not used (with the reason); None when they cannot be reached."""
-    citizen = await reachable(session, nomination.citizen_id)
-    if citizen is None:
-        return None
-    translator = catalogs.get(citizen.locale)
-    if what == "published":
-        text = translator.gettext(PUBLISHED).format(code=nomination.code, title=title)
-        buttons = [
-            [{"label": translator.gettext(N_("📖 Stories")), "action": StoryShow(str(nomination.story_id)).pack()}]
-        ]
-    else:
-        text = translator.gettext(NOT_USED).format(code=nomination.code, reason=nomination.reason or "")
-        buttons = []
-    return await queue_to(
+    return await tell(
         session,
-        citizen,
-        {"text": text, "buttons": buttons},
-        priority=outbox.PRIORITY_REPLY,
+        catalogs,
+        nomination.citizen_id,
+        lambda translator: _outcome(translator, nomination, what, title),
         dedupe_key=f"nomination:{nomination.id}:{what}:{now.isoformat()}",
         now=now,
     )
+
+
+def _outcome(translator: Translator, nomination: Nomination, what: str, title: str) -> dict:
+    """The message about a published story (with a button to the stories) or an unused one."""
+    if what == "published":
+        text = translator.gettext(PUBLISHED).format(code=nomination.code, title=title)
+        button = {"label": translator.gettext(N_("📖 Stories")), "action": StoryShow(str(nomination.story_id)).pack()}
+        return {"text": text, "buttons": [[button]]}
+    text = translator.gettext(NOT_USED).format(code=nomination.code, reason=nomination.reason or "")
+    return {"text": text, "buttons": []}
 
 
 TRACK_STATUS = {

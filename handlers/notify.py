@@ -6,12 +6,11 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from content.i18n import N_, Catalogs
+from content.i18n import N_, Catalogs, Translator
 from handlers.actions import TicketShow
-from handlers.reach import queue_to, reachable
+from handlers.reach import tell
 from handlers.tracking import STATUS_LABELS
 from handlers.turn import Turn
-from storage import outbox
 from storage.models import OutboxMessage, Ticket, TicketStatus
 
 REPLY = N_("📬 Answer to your report {code}:\n\n{text}\n\nTo see the whole report, send /tracuu {code}.")
@@ -32,26 +31,23 @@ async def queue_ticket_message(
     text: str,
 ) -> OutboxMessage | None:
     """The same outside a conversation (the dashboard); None when the citizen cannot be reached."""
-    citizen = await reachable(session, ticket.citizen_id)
-    if citizen is None:
-        return None
-    translator = catalogs.get(citizen.locale)
+    return await tell(
+        session,
+        catalogs,
+        ticket.citizen_id,
+        lambda translator: _message(translator, ticket, what, text),
+        dedupe_key=f"ticket:{ticket.id}:{what}:{now.isoformat()}",
+        now=now,
+    )
+
+
+def _message(translator: Translator, ticket: Ticket, what: str, text: str) -> dict:
+    """The message about a reply or a status change, with a button to see the report."""
     if what == "reply":
         message = translator.gettext(REPLY).format(code=ticket.code, text=text)
     else:
         status = translator.gettext(STATUS_LABELS[TicketStatus(ticket.status)])
         reason = f"\n{text}" if text else ""
         message = translator.gettext(STATUS).format(code=ticket.code, status=status, reason=reason)
-    return await queue_to(
-        session,
-        citizen,
-        {
-            "text": message,
-            "buttons": [
-                [{"label": translator.gettext(N_("📋 See the report")), "action": TicketShow(ticket.code).pack()}]
-            ],
-        },
-        priority=outbox.PRIORITY_REPLY,
-        dedupe_key=f"ticket:{ticket.id}:{what}:{now.isoformat()}",
-        now=now,
-    )
+    button = {"label": translator.gettext(N_("📋 See the report")), "action": TicketShow(ticket.code).pack()}
+    return {"text": message, "buttons": [[button]]}

@@ -3,10 +3,12 @@ unreachable: the steps every feature that writes to a citizen outside a conversa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from content.i18n import Catalogs, Translator
 from storage import outbox
 from storage.models import Citizen, OutboxMessage
 
@@ -31,3 +33,21 @@ async def queue_to(
         dedupe_key=dedupe_key,
         now=now,
     )
+
+
+async def tell(
+    session: AsyncSession,
+    catalogs: Catalogs,
+    citizen_id: int | None,
+    message: Callable[[Translator], dict],
+    *,
+    dedupe_key: str,
+    now: datetime,
+) -> OutboxMessage | None:
+    """Queue a reply-priority message in the citizen's language (`message` builds its payload with
+    their translator); None when they cannot be reached or `dedupe_key` was queued already."""
+    citizen = await reachable(session, citizen_id)
+    if citizen is None:
+        return None
+    payload = message(catalogs.get(citizen.locale))
+    return await queue_to(session, citizen, payload, priority=outbox.PRIORITY_REPLY, dedupe_key=dedupe_key, now=now)

@@ -47,7 +47,7 @@ from handlers.actions import (
 from handlers.menu import main_menu
 from handlers.profile import area_label
 from handlers.router import Action, Routes
-from handlers.states import State
+from handlers.states import State, flow_states
 from handlers.turn import NotThisStep, StaleAction, Turn
 from handlers.types import Button, Reply
 from handlers.words import CANCEL, NO, SEND, YES
@@ -125,18 +125,7 @@ NOT_INCOME_WORDS = (
     "support",
     "allowance",
 )
-FLOW_STATES = frozenset(
-    {
-        State.selfcheck_area,
-        State.selfcheck_people,
-        State.selfcheck_basis,
-        State.selfcheck_income,
-        State.selfcheck_indicator,
-        State.selfcheck_result,
-        State.selfcheck_request_area,
-        State.selfcheck_confirm,
-    }
-)
+FLOW_STATES = flow_states("selfcheck")
 
 
 @cache

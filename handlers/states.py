@@ -53,3 +53,8 @@ class Mode(StrEnum):
     onboarding = "onboarding"
     settings = "settings"
     subscribe = "subscribe"
+
+
+def flow_states(flow: str) -> frozenset[State]:
+    """Every step of one flow: the states named "<flow>.<step>"."""
+    return frozenset(state for state in State if state.startswith(f"{flow}."))
