@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -111,33 +111,25 @@ class QuietHours:
         return local >= self.start or local < self.end
 
 
+@dataclass(eq=False)
 class Sender:
     """Drains the outbox of one channel through `deliver(chat_id, replies)`."""
 
-    def __init__(
-        self,
-        sessions: SessionFactory,
-        channel: str,
-        deliver: Deliver,
-        clock: Clock,
-        *,
-        idle: float = 1.0,
-        rate: float = 25.0,
-        per_chat: float = 1.0,
-        quiet: QuietHours = QuietHours(),
-        window: outbox.ReplyWindow | None = None,
-    ) -> None:
-        self.sessions = sessions
-        self.channel = channel
-        self.deliver = deliver
-        self.clock = clock
-        self.idle = idle
-        self.quiet = quiet
-        self.window = window
-        self.per_chat = per_chat
+    sessions: SessionFactory
+    channel: str
+    deliver: Deliver
+    clock: Clock
+    _: KW_ONLY
+    idle: float = 1.0
+    rate: float = 25.0
+    per_chat: float = 1.0
+    quiet: QuietHours = QuietHours()
+    window: outbox.ReplyWindow | None = None
+
+    def __post_init__(self) -> None:
         # A little under the configured rate: sending exactly at the platform's limit, timing jitter
         # turns into 429s, and each one pauses the whole channel.
-        self._overall = AsyncLimiter(rate * RATE_MARGIN, 1)
+        self._overall = AsyncLimiter(self.rate * RATE_MARGIN, 1)
         self._chats: OrderedDict[str, AsyncLimiter] = OrderedDict()
         self._parallel = asyncio.Semaphore(PARALLEL)
         self._paused_until: datetime | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import replace
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -41,25 +41,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(eq=False)
 class Engine:
     """Turns an `Incoming` into replies. Callers must serialise messages of one citizen."""
 
-    def __init__(
-        self,
-        sessions: SessionFactory,
-        router: Router,
-        services: Services,
-        *,
-        clock: Clock = utc_now,
-        conversation_ttl: timedelta = timedelta(hours=72),
-        flood: Throttle | None = None,
-    ) -> None:
-        self.flood = flood
-        self.sessions = sessions
-        self.router = router
-        self.services = services
-        self.clock = clock
-        self.conversation_ttl = conversation_ttl
+    sessions: SessionFactory
+    router: Router
+    services: Services
+    _: KW_ONLY
+    clock: Clock = utc_now
+    conversation_ttl: timedelta = timedelta(hours=72)
+    flood: Throttle | None = None
 
     async def handle(self, incoming: Incoming, capabilities: Capabilities = Capabilities()) -> list[Reply]:
         """Handle one message and commit; on any failure roll back and apologise."""
