@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
@@ -140,35 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_argument(
         "--format", choices=("csv", "xlsx"), default=None, help="file format (default: from the file name)"
     )
-    tickets.add_argument(
-        "--since",
-        type=date.fromisoformat,
-        default=None,
-        metavar="YYYY-MM-DD",
-        help="only tickets created on or after this day",
-    )
+    _add_day(tickets, "--since", "only tickets created on or after this day", default=None)
     tickets.add_argument("--area", default=None, metavar="CODE", help="only tickets of this commune")
     tickets.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="where to write")
     tickets.set_defaults(func=_export_tickets)
     report = commands.add_parser(
         "report", help="the 6-monthly / annual report on communication results as an Excel workbook"
     )
-    report.add_argument(
-        "--from",
-        dest="first",
-        type=date.fromisoformat,
-        required=True,
-        metavar="YYYY-MM-DD",
-        help="first day of the period",
-    )
-    report.add_argument(
-        "--to",
-        dest="last",
-        type=date.fromisoformat,
-        required=True,
-        metavar="YYYY-MM-DD",
-        help="last day of the period (included)",
-    )
+    _add_day(report, "--from", "first day of the period", dest="first", required=True)
+    _add_day(report, "--to", "last day of the period (included)", dest="last", required=True)
     report.add_argument("--area", default=None, metavar="CODE", help="only this commune (default: the whole province)")
     report.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.xlsx", help="where to write")
     report.set_defaults(func=_report)
@@ -176,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_broadcast(commands)
     return parser
+
+
+def _add_day(parser: argparse.ArgumentParser, flag: str, help: str, **options: Any) -> None:
+    """An option that takes a day as YYYY-MM-DD."""
+    parser.add_argument(flag, type=date.fromisoformat, metavar="YYYY-MM-DD", help=help, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
