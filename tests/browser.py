@@ -7,10 +7,14 @@ they fail. Screenshots go to docs/screenshots/ when SCREENSHOTS=1 (`make screens
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
+import random
 import shutil
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +38,36 @@ def chromium_path() -> str | None:
     return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+PORTS_FROM = 20_000  # below the kernel's ephemeral ports (32768 and up on Linux)
+PORTS_PER_WORKER = 1_000
+
+
+@functools.cache
+def _worker_ports() -> Iterator[int]:
+    """This process's block of ports, endlessly, from a random place in it: one block per xdist worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    blocks = (32_768 - PORTS_FROM) // PORTS_PER_WORKER
+    first = PORTS_FROM + PORTS_PER_WORKER * (int(worker) % blocks if worker.isdigit() else 0)
+    block = itertools.cycle(range(first, first + PORTS_PER_WORKER))
+    return itertools.islice(block, random.randrange(PORTS_PER_WORKER), None)  # two runs at once: rarely the same port
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port nobody listens on right now, for a server the test starts next.
+
+    Not port 0: the kernel hands that out from its ephemeral range, where it may later give the
+    same port to another xdist worker's server or to any client socket, and a test would then talk
+    to another test's bot. Each worker takes its ports in turn from its own block below that range.
+    """
+    for _ in range(PORTS_PER_WORKER):
+        port = next(_worker_ports())
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"none of this worker's {PORTS_PER_WORKER} ports is free")
 
 
 @dataclass
@@ -87,19 +116,33 @@ async def browser() -> AsyncIterator[object]:
             await launched.close()
 
 
-@pytest.fixture
-async def page(browser) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
-    """A fresh browser page (own cookies), phone-friendly desktop size, Vietnamese."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 860}, locale="vi-VN")
+@asynccontextmanager
+async def new_tab(browser, **options: object) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+    """A page in a browser context of its own (own cookies) made with `options`, waiting at most 15 s
+    for anything; the context is closed after."""
+    context = await browser.new_context(**options)
     context.set_default_timeout(15_000)
     tab = await context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    tab.console_errors = errors
     try:
         yield tab
     finally:
         await context.close()
+
+
+def javascript_errors(tab) -> list[str]:  # type: ignore[no-untyped-def]
+    """The list the page's uncaught JavaScript errors will be added to (also kept as `tab.console_errors`)."""
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.console_errors = errors
+    return errors
+
+
+@pytest.fixture
+async def page(browser) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh browser page (own cookies), phone-friendly desktop size, Vietnamese."""
+    async with new_tab(browser, viewport={"width": 1280, "height": 860}, locale="vi-VN") as tab:
+        errors = javascript_errors(tab)
+        yield tab
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 

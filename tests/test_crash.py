@@ -22,7 +22,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from sqlalchemy import text
 
 from bot.config import Settings
 from storage.db import create_engine
+from tests.browser import free_port
 from tests.drivers import TelegramDriver, find_button, joined
 from tests.fakes.telegram import FakeTelegram, Sent
 
@@ -44,12 +44,6 @@ CODE = re.compile(r"PA-[A-Z0-9]{6}")
 CONFIRMATION = "Mã tra cứu"
 START_TIMEOUT = 25.0
 LOG_TAIL = 6000
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class BotProcess:
@@ -181,7 +175,7 @@ async def bot(tmp_path: Path, database: Database, tg: FakeTelegram) -> AsyncIter
     """The real bot as a subprocess on the fake Telegram server (not started yet); always killed."""
     # Nothing from the developer's environment that the bot reads as a setting.
     env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
-    port = _free_port()
+    port = free_port()
     env.update(
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",

@@ -30,7 +30,8 @@ from storage.db import create_engine, session_factory
 from storage.models import Broadcast, Citizen, OutboxMessage, TelegramInboxRow
 from tests.fakes.telegram import FakeTelegram, Sent, buttons
 from tests.test_metrics import samples
-from tests.test_crash import ROOT, BotProcess, _free_port
+from tests.browser import free_port
+from tests.test_crash import ROOT, BotProcess
 
 SECRET = "multi-process-webhook-secret"
 USERS = [7101, 7102, 7103, 7104, 7105, 7106]
@@ -76,7 +77,7 @@ class Cluster:
 @pytest.fixture
 async def cluster(tmp_path: Path, postgres_url: str, tg: FakeTelegram) -> AsyncIterator[Cluster]:
     env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
-    web_ports = [_free_port(), _free_port()]
+    web_ports = [free_port(), free_port()]
     env.update(
         PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", DATABASE_URL=postgres_url, DATA_DIR=str(tmp_path / "data"),
         SECRET_KEY="multi-process-secret-key", WEB_HOST="127.0.0.1", TELEGRAM_BOT_TOKEN=tg.token,
@@ -89,7 +90,7 @@ async def cluster(tmp_path: Path, postgres_url: str, tg: FakeTelegram) -> AsyncI
                           healthy=f'"role": "{role}"', name=name)
 
     webs = [process(f"web{n}", "web", port) for n, port in enumerate(web_ports, start=1)]
-    workers = [process(f"worker{n}", "worker", _free_port()) for n in (1, 2)]
+    workers = [process(f"worker{n}", "worker", free_port()) for n in (1, 2)]
     try:
         await asyncio.gather(*(member.start(timeout=60) for member in [*webs, *workers]))
         yield Cluster(tg, webs, workers, env, postgres_url)

@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 
 from storage.models import Dialogue
-from tests.browser import screenshot, serve
+from tests.browser import new_tab, screenshot, serve
 from tests.dashboard import COMMUNE
 from tests.test_public import seed_private
 from tests.test_report import NOW, seed
@@ -180,15 +180,11 @@ async def server(settings, sessions):  # type: ignore[no-untyped-def]
 
 async def phone_at(browser, text_size: int, **options: object) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
     """A 360 px phone page whose browser text size is `text_size` px (16 is the default, 32 is 200 %)."""
-    context = await browser.new_context(viewport=PHONE, locale="vi-VN", is_mobile=True, has_touch=True, **options)
-    context.set_default_timeout(15_000)
-    tab = await context.new_page()
-    session = await context.new_cdp_session(tab)
-    await session.send("Page.setFontSizes", {"fontSizes": {"standard": text_size, "fixed": round(text_size * 13 / 16)}})
-    try:
+    async with new_tab(browser, viewport=PHONE, locale="vi-VN", is_mobile=True, has_touch=True, **options) as tab:
+        session = await tab.context.new_cdp_session(tab)
+        sizes = {"standard": text_size, "fixed": round(text_size * 13 / 16)}
+        await session.send("Page.setFontSizes", {"fontSizes": sizes})
         yield tab
-    finally:
-        await context.close()
 
 
 @pytest.fixture

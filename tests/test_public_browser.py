@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.browser import screenshot, serve
+from tests.browser import new_tab, screenshot, serve
 from tests.test_public import SECRETS, seed_private
 from tests.test_report import NOW, TZ, seed
 
@@ -26,13 +26,8 @@ async def server(settings, sessions):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def phone(browser) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
     """A phone-sized page with JavaScript switched off."""
-    context = await browser.new_context(viewport=PHONE, locale="vi-VN", java_script_enabled=False, has_touch=True)
-    context.set_default_timeout(15_000)
-    tab = await context.new_page()
-    try:
+    async with new_tab(browser, viewport=PHONE, locale="vi-VN", java_script_enabled=False, has_touch=True) as tab:
         yield tab
-    finally:
-        await context.close()
 
 
 async def test_search_by_typing_in_the_form(server, page, services) -> None:

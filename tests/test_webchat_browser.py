@@ -12,7 +12,19 @@ import pytest
 from sqlmodel import select
 
 from storage.models import Conversation, Ticket, TicketAttachment
-from tests.browser import CHROMIUM_FLAGS, IDLE, bot_says, chromium_path, offers, press, screenshot, serve, type_and_send
+from tests.browser import (
+    CHROMIUM_FLAGS,
+    IDLE,
+    bot_says,
+    chromium_path,
+    javascript_errors,
+    new_tab,
+    offers,
+    press,
+    screenshot,
+    serve,
+    type_and_send,
+)
 from tests.test_webchat import LONG_QUESTION_QUERY
 from tests.test_webchat_media import png
 
@@ -30,20 +42,14 @@ async def server(settings):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def phone(browser) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
     """A phone-sized page that may read its location (set near Ea Kao), failing on JavaScript errors."""
-    context = await browser.new_context(viewport=PHONE, locale="vi-VN", has_touch=True,
-                                        permissions=["geolocation"], geolocation=EA_KAO)
-    context.set_default_timeout(15_000)
-    tab = await context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    posts: list[str] = []
-    tab.on("request", lambda request: posts.append(request.post_data or "<files>")
-           if request.url.endswith("/chat/api/messages") else None)
-    tab.posts = posts
-    try:
+    async with new_tab(browser, viewport=PHONE, locale="vi-VN", has_touch=True,
+                       permissions=["geolocation"], geolocation=EA_KAO) as tab:
+        errors = javascript_errors(tab)
+        posts: list[str] = []
+        tab.on("request", lambda request: posts.append(request.post_data or "<files>")
+               if request.url.endswith("/chat/api/messages") else None)
+        tab.posts = posts
         yield tab
-    finally:
-        await context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
@@ -161,10 +167,7 @@ async def test_a_voice_message_recorded_with_a_fake_microphone_reaches_the_repor
 
 
 async def test_without_javascript_the_page_says_what_to_do_and_nothing_can_be_submitted(server, browser) -> None:
-    context = await browser.new_context(viewport=PHONE, locale="vi-VN", java_script_enabled=False)
-    context.set_default_timeout(15_000)
-    tab = await context.new_page()
-    try:
+    async with new_tab(browser, viewport=PHONE, locale="vi-VN", java_script_enabled=False) as tab:
         await tab.goto(server.url("/chat"))
         message = tab.locator("[data-testid=nojs]")
         assert await message.is_visible()
@@ -179,5 +182,3 @@ async def test_without_javascript_the_page_says_what_to_do_and_nothing_can_be_su
         await tab.press("#q", "Enter")
         await tab.wait_for_selector("#result")
         assert "?q=" in tab.url and "/chat" not in tab.url
-    finally:
-        await context.close()
