@@ -68,3 +68,10 @@ async def sign_in(client: TestClient, username: str, password: str = PASSWORD) -
     csrf = CSRF_FIELD.search(home)
     assert csrf, home
     return StaffClient(client, csrf[1], response.headers.get("Set-Cookie", ""))
+
+
+def figure(html: str, ident: str) -> str:
+    """The text of the element with id `ident` in a statistics page (the dashboard's or the public one)."""
+    found = re.search(rf'id="{ident}">([^<]*)<', html)
+    assert found, ident
+    return found[1]

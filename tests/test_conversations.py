@@ -81,13 +81,9 @@ async def test_deep_link_to_an_unknown_code_is_ignored(driver) -> None:
 
 
 async def test_choosing_the_commune_through_former_districts(driver, sessions) -> None:
-    await driver.send("/start")
-    await driver.press("Đồng ý")
-    await driver.press("Bỏ qua")
-    await driver.press("Xem thêm")
-    await driver.press("Xem thêm")
-    await driver.press("Quay lại")
-    await driver.press("Krông Pắc")
+    await driver.send("/start")  # then page on and back through the communes, to a former district
+    for label in ("Đồng ý", "Bỏ qua", "Xem thêm", "Xem thêm", "Quay lại", "Krông Pắc"):
+        await driver.press(label)
     assert "Huyện Krông Pắc cũ" in driver.last[-1].text
     await driver.press("xã Krông Pắc")
     await driver.press("Hộ nghèo")

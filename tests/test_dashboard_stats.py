@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from bot.app import create_app
 from storage.models import AuditEntry, StaffRole
 from tests.conftest import telegram_settings
-from tests.dashboard import COMMUNE, OTHER_COMMUNE, add_staff, sign_in
+from tests.dashboard import COMMUNE, OTHER_COMMUNE, add_staff, figure, sign_in
 from tests.fakes.telegram import BOT_USERNAME
 from tests.test_report import NOW, seed
 
@@ -27,17 +27,11 @@ async def signed_in(settings, aiohttp_client, sessions, username: str, role: Sta
     return await sign_in(client, username)
 
 
-def strong(html: str, ident: str) -> str:
-    found = re.search(rf'id="{ident}">([^<]*)<', html)
-    assert found, ident
-    return found[1]
-
-
 async def test_statistics_show_the_figures_in_charts_and_tables(settings, aiohttp_client, sessions) -> None:
     await seed(sessions)
     boss = await signed_in(settings, aiohttp_client, sessions, "boss", StaffRole.province)
     html = await boss.page(f"/admin/stats?{PERIOD}")
-    assert strong(html, "total-received") == "4"
+    assert figure(html, "total-received") == "4"
     assert html.count("<svg") == 5 and "style=" not in html and "<script" not in html
     assert 'role="img"' in html and "Phản ánh theo tuần và theo loại" in html
     ratings = html.split('id="table-ratings"')[1].split("</table>")[0]
@@ -56,7 +50,7 @@ async def test_the_default_period_is_the_last_twelve_weeks(settings, aiohttp_cli
     boss = await signed_in(settings, aiohttp_client, sessions, "boss", StaffRole.admin)
     html = await boss.page("/admin/stats")
     assert 'name="from" value="2025-12-17"' in html and 'name="to" value="2026-03-10"' in html
-    assert strong(html, "total-received") == "4"
+    assert figure(html, "total-received") == "4"
     english = await boss.page("/admin/stats?lang=en")
     assert "Tickets per week by kind" in english
 
@@ -65,11 +59,11 @@ async def test_commune_staff_see_only_their_commune(settings, aiohttp_client, se
     await seed(sessions)
     officer = await signed_in(settings, aiohttp_client, sessions, "hoaphu", StaffRole.commune, COMMUNE)
     html = await officer.page(f"/admin/stats?{PERIOD}")
-    assert strong(html, "total-received") == "3"
+    assert figure(html, "total-received") == "3"
     assert 'name="area"' not in html and "Buôn Ma Thuột</td>" not in html
     assert (await officer.get(f"/admin/stats?{PERIOD}&area={OTHER_COMMUNE}")).status == 404
     mine = await officer.page(f"/admin/stats?{PERIOD}&area={COMMUNE}")
-    assert strong(mine, "total-received") == "3"
+    assert figure(mine, "total-received") == "3"
     topics = mine.split('id="table-topics"')[1].split("</table>")[0]
     assert ">20<" in topics and "86 %" in topics and ">12<" not in topics  # 6 of 7 votes; the other commune's 12 answers
 
@@ -77,7 +71,7 @@ async def test_commune_staff_see_only_their_commune(settings, aiohttp_client, se
 async def test_provincial_staff_filter_by_commune(settings, aiohttp_client, sessions) -> None:
     await seed(sessions)
     boss = await signed_in(settings, aiohttp_client, sessions, "boss", StaffRole.province)
-    assert strong(await boss.page(f"/admin/stats?{PERIOD}&area={OTHER_COMMUNE}"), "total-received") == "1"
+    assert figure(await boss.page(f"/admin/stats?{PERIOD}&area={OTHER_COMMUNE}"), "total-received") == "1"
 
 
 async def test_bad_filters_get_a_clear_message(settings, aiohttp_client, sessions) -> None:

@@ -54,21 +54,23 @@ def january() -> dict[str, dict]:
     return ask(JANUARY)
 
 
+def line_answers(answers: dict[str, dict], faq_id: str) -> list[str]:
+    """The answers to the questions about the poverty line, each checked to be the entry `faq_id`."""
+    line = [(key, answers[key]) for key in ("line_rural", "line_urban", "line_near_poor", "income")]
+    for key, answer in line:
+        assert answer["status"] == "answer" and answer["faq_id"] == faq_id, (key, answer)
+    return [answer["answer"] for _key, answer in line]
+
+
 def test_the_line_in_december_is_today_s_line_with_what_changes_on_1_january(december) -> None:
-    for key in ("line_rural", "line_urban", "line_near_poor", "income"):
-        answer = december[key]
-        assert answer["status"] == "answer" and answer["faq_id"] == "poverty-line-2022-2026", (key, answer)
-        text = answer["answer"]
+    for text in line_answers(december, "poverty-line-2022-2026"):
         assert "1.500.000" in text and "2.000.000" in text and "Nghị định 07/2021/NĐ-CP" in text
         assert "1/1/2027" in text and "2.200.000" in text  # what changes, said in advance
         assert "31/12/2026" in text  # until when today's line holds
 
 
 def test_the_line_from_1_january_2027_is_the_new_line_only(january) -> None:
-    for key in ("line_rural", "line_urban", "line_near_poor", "income"):
-        answer = january[key]
-        assert answer["status"] == "answer" and answer["faq_id"] == "poverty-line-2027-2030", (key, answer)
-        text = answer["answer"]
+    for text in line_answers(january, "poverty-line-2027-2030"):
         assert "2.200.000" in text and "2.800.000" in text and "Nghị định 351/2025/NĐ-CP" in text
         assert "1.500.000" not in text and "áp dụng đến hết ngày" not in text
         assert "áp dụng từ ngày 01/01/2027" in text  # the rule it replaced is mentioned, not answered

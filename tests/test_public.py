@@ -29,7 +29,7 @@ from storage.models import (
 )
 from tests.conftest import telegram_settings
 from tests.drivers import zalo_bot_settings
-from tests.dashboard import COMMUNE, OTHER_COMMUNE
+from tests.dashboard import COMMUNE, OTHER_COMMUNE, figure
 from tests.fakes.telegram import BOT_USERNAME
 from tests.fakes.zalo_bot import FakeZaloBot
 from tests.test_report import NOW, TZ, seed
@@ -258,12 +258,6 @@ async def test_no_personal_data_on_any_public_page(settings, aiohttp_client, ses
         assert "Lê Thị Bí Mật" not in body and "Phạm Văn C" not in body and "Hỏi về hỗ trợ" not in body, path
 
 
-def number(html: str, ident: str) -> str:
-    found = re.search(rf'id="{ident}">([^<]*)<', html)
-    assert found, ident
-    return found[1]
-
-
 async def test_the_figures_equal_storage_stats(settings, aiohttp_client, sessions) -> None:
     await seed(sessions)
     client = await aiohttp_client(app_at(settings))
@@ -276,10 +270,10 @@ async def test_the_figures_equal_storage_stats(settings, aiohttp_client, session
         answers = sum(item.shown for item in usage)
         by_area = await public_repo.answers_by_area(session, scope)
     assert (summary.total.received, summary.total.answered, answers) == (4, 3, 42)  # the old ticket and usage fall outside
-    assert number(html, "total-answers") == str(answers)
-    assert number(html, "total-received") == str(summary.total.received)
-    assert number(html, "total-answered") == str(summary.total.answered)
-    assert number(html, "total-on-time") == f"{round(summary.total.on_time_share * 100)} %"  # type: ignore[operator]
+    assert figure(html, "total-answers") == str(answers)
+    assert figure(html, "total-received") == str(summary.total.received)
+    assert figure(html, "total-answered") == str(summary.total.answered)
+    assert figure(html, "total-on-time") == f"{round(summary.total.on_time_share * 100)} %"  # type: ignore[operator]
     rows = dict(re.findall(r'<tr data-code="([^"]*)">(.*?)</tr>', html, re.S))
     assert set(rows) == set(summary.by_area) | set(by_area)
     for code, row in rows.items():

@@ -200,12 +200,17 @@ async def test_the_menu_button_starts_a_round_and_old_buttons_expire(driver, ses
     assert "đã hết hạn" in joined(driver.last)
 
 
+async def answer_round(citizen) -> None:  # type: ignore[no-untyped-def]
+    """Answer the five questions of the round just started, each with its first choice."""
+    for _question in range(5):
+        await citizen.act(citizen.last[-1].all_buttons()[0].action)
+
+
 async def test_play_again_gets_questions_not_seen_before(citizen, sessions) -> None:
     seen: list[str] = []
     for _round in range(3):
         await citizen.send("/quiz")
-        for _question in range(5):
-            await citizen.act(citizen.last[-1].all_buttons()[0].action)
+        await answer_round(citizen)
         assert "trả lời đúng" in citizen.text()
         play = await latest_play(sessions)
         assert not set(play.question_ids) & set(seen)
@@ -304,18 +309,22 @@ async def test_leaderboard_by_commune_with_and_without_names_on_both_backends(db
     assert scores == {5: 1, 3: 1, 4: 1, 2: 1}
 
 
-async def test_during_a_contest_the_citizen_is_asked_once_whether_to_show_their_name(citizen, sessions) -> None:
-    contest = await add_contest(sessions, local_today() - timedelta(days=1), local_today() + timedelta(days=1))
+async def known_citizen(citizen, sessions, name: str) -> None:  # type: ignore[no-untyped-def]
+    """The citizen writes once, then is stored as having consented, with `name` and the commune."""
     await citizen.send("/menu")
     async with sessions() as session:
         row = (await session.exec(select(Citizen))).one()
-        row.consent_at, row.display_name, row.area_code = utc_now(), "Nguyễn Văn A", COMMUNE
+        row.consent_at, row.display_name, row.area_code = utc_now(), name, COMMUNE
         session.add(row)
         await session.commit()
+
+
+async def test_during_a_contest_the_citizen_is_asked_once_whether_to_show_their_name(citizen, sessions) -> None:
+    contest = await add_contest(sessions, local_today() - timedelta(days=1), local_today() + timedelta(days=1))
+    await known_citizen(citizen, sessions, "Nguyễn Văn A")
     await citizen.send("/dovui")
     assert "Đang diễn ra cuộc thi “Tháng cao điểm”" in citizen.text()
-    for _question in range(5):
-        await citizen.act(citizen.last[-1].all_buttons()[0].action)
+    await answer_round(citizen)
     assert "ghi tên “Nguyễn Văn A”" in citizen.text()
     name_button = citizen.last[-1].all_buttons()[0].action
     await citizen.press("Đồng ý ghi tên")
@@ -323,8 +332,7 @@ async def test_during_a_contest_the_citizen_is_asked_once_whether_to_show_their_
     await citizen.act(name_button)
     assert "đã hết hạn" in citizen.text()
     await citizen.send("/dovui")
-    for _question in range(5):
-        await citizen.act(citizen.last[-1].all_buttons()[0].action)
+    await answer_round(citizen)
     assert "ghi tên" not in citizen.text() and "trả lời đúng" in citizen.text()
     async with sessions() as session:
         plays = (await session.exec(select(QuizPlay).order_by(QuizPlay.id))).all()
@@ -335,15 +343,9 @@ async def test_during_a_contest_the_citizen_is_asked_once_whether_to_show_their_
 
 async def test_saying_no_keeps_the_citizen_anonymous(citizen, sessions) -> None:
     contest = await add_contest(sessions, local_today(), local_today())
-    await citizen.send("/menu")
-    async with sessions() as session:
-        row = (await session.exec(select(Citizen))).one()
-        row.consent_at, row.display_name, row.area_code = utc_now(), "Trần Thị B", COMMUNE
-        session.add(row)
-        await session.commit()
+    await known_citizen(citizen, sessions, "Trần Thị B")
     await citizen.send("/dovui")
-    for _question in range(5):
-        await citizen.act(citizen.last[-1].all_buttons()[0].action)
+    await answer_round(citizen)
     await citizen.press("giữ ẩn danh")
     assert "sẽ không được ghi" in citizen.text()
     async with sessions() as session:

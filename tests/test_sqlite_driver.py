@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import sqlite_driver
 from storage.db import create_engine
+from tests.waiting import LoopTicks
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -64,25 +65,16 @@ async def test_an_inline_write_that_finds_the_database_locked_waits_in_the_threa
         await connection.execute(text("SELECT 1"))
     other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process writing
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
     loop = asyncio.get_running_loop()
     loop.call_later(0.5, other.rollback)
     started = time.monotonic()
-    with sqlite_driver.inline():
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO item (name, n) VALUES ('b', 1)"))
+    async with LoopTicks() as ticks:
+        with sqlite_driver.inline():
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO item (name, n) VALUES ('b', 1)"))
     waited = time.monotonic() - started
-    ticker.cancel()
     other.close()
-    assert 0.4 < waited < 5 and ticks >= 20, (waited, ticks)  # the loop went on while the insert waited
+    assert 0.4 < waited < 5 and ticks.count >= 20, (waited, ticks.count)  # the loop went on while the insert waited
     assert trips[0] == "_execute"
     async with engine.connect() as connection:
         assert (await connection.execute(text("SELECT count(*) FROM item WHERE name = 'b'"))).scalar_one() == 1

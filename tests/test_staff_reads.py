@@ -19,6 +19,7 @@ from storage.db import SessionFactory, create_staff_engine, staff_session_factor
 from storage.models import StaffRole
 from tests.dashboard import add_staff, sign_in
 from tests.drivers import WebChatDriver
+from tests.waiting import LoopTicks
 
 # Counts to a billion: far longer than any limit below, so the limit is what ends it.
 ENDLESS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) SELECT count(*) FROM n"
@@ -72,25 +73,16 @@ async def test_a_chat_turn_is_answered_while_a_slow_staff_query_runs(settings, a
 async def test_a_staff_statement_never_runs_on_the_event_loop(settings) -> None:
     """Even inside `inline()` (a citizen's turn), a reader's statement runs in SQLite's thread."""
     engine = create_staff_engine(settings.database_url, query_seconds=0.5)
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    beat = asyncio.create_task(ticker())
     try:
-        with sqlite_driver.inline():
-            async with staff_session_factory(engine)() as session:
-                with pytest.raises(DBAPIError) as stopped:
-                    await session.scalar(text(ENDLESS))
+        async with LoopTicks() as ticks:
+            with sqlite_driver.inline():
+                async with staff_session_factory(engine)() as session:
+                    with pytest.raises(DBAPIError) as stopped:
+                        await session.scalar(text(ENDLESS))
     finally:
-        beat.cancel()
         await engine.dispose()
     assert timed_out(stopped.value)
-    assert ticks >= 10  # the loop went on for the half second the statement ran
+    assert ticks.count >= 10  # the loop went on for the half second the statement ran
 
 
 @pytest.mark.sqlite_only

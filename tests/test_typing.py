@@ -33,18 +33,29 @@ def seen(message) -> str:  # type: ignore[no-untyped-def]
     return "\n".join([message.text, *(label for label, _ in message.buttons)])
 
 
-async def finish_report(driver, *, photos_and_place: bool = True) -> None:  # type: ignore[no-untyped-def]
-    """Type the rest of a report: no more photos, no place, the commune, anonymous, send."""
-    if photos_and_place:
-        await driver.send("xong")
-        await driver.send("bo qua")
-    assert "xã/phường nào" in driver.last[-1].text
-    for text in ("ea kao", "an danh", "gui"):
+async def type_in_turn(driver, *texts: str) -> None:  # type: ignore[no-untyped-def]
+    """Type each of `texts`, one message after the other's replies."""
+    for text in texts:
         await driver.send(text)
 
 
-def photo_capable(driver) -> bool:  # type: ignore[no-untyped-def]
-    return hasattr(driver, "send_photo")  # every driver today; a channel without photos would skip
+async def finish_report(driver, *, photos_and_place: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """Type the rest of a report: no more photos, no place, the commune, anonymous, send."""
+    if photos_and_place:
+        await type_in_turn(driver, "xong", "bo qua")
+    assert "xã/phường nào" in driver.last[-1].text
+    await type_in_turn(driver, "ea kao", "an danh", "gui")
+
+
+def needs_photos(driver) -> None:  # type: ignore[no-untyped-def]
+    """Skip the test for a driver that sends no photos (every driver sends them today)."""
+    if not hasattr(driver, "send_photo"):
+        pytest.skip("this driver sends no photos (the web chat's uploads are tested in test_webchat_media)")
+
+
+async def the_ticket_and_its_files(sessions: SessionFactory) -> tuple[Ticket, list[TicketAttachment]]:
+    [ticket] = await rows(sessions, Ticket)
+    return ticket, await rows(sessions, TicketAttachment, TicketAttachment.ticket_id == ticket.id)
 
 
 async def test_onboarding_by_typing_only_keeps_a_commune_typed_at_the_language_step(driver, sessions) -> None:
@@ -123,8 +134,7 @@ async def test_a_story_told_without_a_command_is_offered_as_a_report_and_sent_by
 
 
 async def test_a_photo_at_any_step_of_a_report_is_kept(driver, sessions) -> None:
-    if not photo_capable(driver):
-        pytest.skip("this driver sends no photos (the web chat's uploads are tested in test_webchat_media)")
+    needs_photos(driver)
     await driver.send("/phananh")
     await driver.send_photo(JPEG)  # while the kind is asked
     assert "Đã giữ 1 ảnh" in joined(driver.last) and "gõ số" in driver.last[-1].text
@@ -133,22 +143,19 @@ async def test_a_photo_at_any_step_of_a_report_is_kept(driver, sessions) -> None
     await driver.send("Đường vào buôn bị sạt lở sau mưa lớn, xe máy không qua được.")
     assert "đã nhận 1 ảnh" in driver.last[-1].text
     await finish_report(driver)
-    [ticket] = await rows(sessions, Ticket)
-    files = await rows(sessions, TicketAttachment, TicketAttachment.ticket_id == ticket.id)
+    _ticket, files = await the_ticket_and_its_files(sessions)
     assert [file.kind for file in files] == ["photo"]
 
 
 async def test_a_photo_sent_first_starts_a_report_with_it(driver, sessions) -> None:
-    if not photo_capable(driver):
-        pytest.skip("this driver sends no photos (the web chat's uploads are tested in test_webchat_media)")
+    needs_photos(driver)
     await driver.send_photo(JPEG)
     assert "Đã giữ 1 ảnh" in joined(driver.last) and "muốn gửi gì" in driver.last[-1].text
     await driver.send("bao su co")
     await driver.send("Cây đổ chắn đường liên thôn từ sáng nay.")
     assert "đã nhận 1 ảnh" in driver.last[-1].text
     await finish_report(driver)
-    [ticket] = await rows(sessions, Ticket)
-    files = await rows(sessions, TicketAttachment, TicketAttachment.ticket_id == ticket.id)
+    ticket, files = await the_ticket_and_its_files(sessions)
     assert ticket.kind == "problem" and len(files) == 1
 
 
@@ -160,11 +167,7 @@ async def test_small_talk_gets_a_short_answer_and_is_never_filed(driver, session
 
 
 async def test_notices_on_and_off_without_the_command(driver, sessions) -> None:
-    await driver.send("/start")
-    await driver.send("dong y")
-    await driver.send("tieng viet")
-    await driver.send("ea kao")
-    await driver.send("bo qua")
+    await type_in_turn(driver, "/start", "dong y", "tieng viet", "ea kao", "bo qua")  # onboarding, typed
     await driver.send("toi khong muon nhan thong bao nua")
     assert "không nhận thông báo nữa" in joined(driver.last)
     [citizen] = await rows(sessions, Citizen)
@@ -223,11 +226,7 @@ async def test_a_poll_answered_by_typing_its_choice(driver, sessions, services) 
     from storage import polls as poll_repo
     from storage.models import PollAnswer
 
-    await driver.send("/start")
-    await driver.send("co")
-    await driver.send("tieng viet")
-    await driver.send("ea kao")
-    await driver.send("ho ngheo")
+    await type_in_turn(driver, "/start", "co", "tieng viet", "ea kao", "ho ngheo")  # onboarding, typed
     now = utc_now()
     async with sessions() as session:
         poll = await poll_repo.create_poll(

@@ -687,40 +687,22 @@ class FakeTelegram:
         self._messages[(chat_key, message["message_id"])] = message
         return {"update_id": next(self._update_ids), "message": message}
 
-    def make_message_update(
-        self,
-        user_id: int,
-        text: str,
-        *,
-        first_name: str = "Test",
-        language_code: str = "vi",
-    ) -> JSONDict:
+    def make_message_update(self, user_id: int, text: str, *,
+                            first_name: str = "Test", language_code: str = "vi") -> JSONDict:
         """Build (without queueing) a private-chat text message Update dict."""
-        user = self._user(user_id, first_name, language_code)
         content: JSONDict = {"text": text}
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
-            content["entities"] = [
-                {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
-            ]
-        return self._message_update(user, **content)
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": _utf16_len(command)}]
+        return self._message_update(self._user(user_id, first_name, language_code), **content)
 
-    def make_photo_update(
-        self,
-        user_id: int,
-        file_bytes: bytes,
-        caption: str | None = None,
-        *,
-        first_name: str = "Test",
-        language_code: str = "vi",
-    ) -> JSONDict:
+    def make_photo_update(self, user_id: int, file_bytes: bytes, caption: str | None = None, *,
+                          first_name: str = "Test", language_code: str = "vi") -> JSONDict:
         """Build (without queueing) a photo message Update; the bytes are served by getFile."""
-        user = self._user(user_id, first_name, language_code)
-        stored = self._store_file(file_bytes, "photos", "jpg")
-        content: JSONDict = {"photo": self._photo_sizes(stored)}
+        content: JSONDict = {"photo": self._photo_sizes(self._store_file(file_bytes, "photos", "jpg"))}
         if caption is not None:
             content["caption"] = caption
-        return self._message_update(user, **content)
+        return self._message_update(self._user(user_id, first_name, language_code), **content)
 
     def make_callback_update(
         self,
@@ -1068,17 +1050,25 @@ class FakeTelegram:
             content["entities"] = params["entities"]
         return self._new_bot_message(params, **content)
 
+    def _to_edit(self, params: JSONDict) -> tuple[tuple[str, int], JSONDict] | None:
+        """The bot's own message an edit names, once the new buttons are checked; None for an inline message."""
+        self._check_markup(params.get("reply_markup"))
+        if params.get("inline_message_id"):
+            return None
+        key, message = self._find_message(params, "Bad Request: message to edit not found")
+        if message["from"].get("id") != self.bot_user["id"]:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        return key, message
+
     async def _edit_message_text(self, params: JSONDict) -> JSONDict | bool:
         self._check_text(
             params.get("text"), params.get("parse_mode"), limit=4096,
             empty="Bad Request: message text is empty", too_long="Bad Request: message is too long",
         )
-        self._check_markup(params.get("reply_markup"))
-        if params.get("inline_message_id"):
+        found = self._to_edit(params)
+        if found is None:
             return True
-        key, message = self._find_message(params, "Bad Request: message to edit not found")
-        if message["from"].get("id") != self.bot_user["id"]:
-            raise ApiError(400, "Bad Request: message can't be edited")
+        key, message = found
         if "text" not in message:
             raise ApiError(400, "Bad Request: there is no text in the message to edit")
         markup = _inline_markup(params.get("reply_markup"))
@@ -1094,12 +1084,10 @@ class FakeTelegram:
         return edited
 
     async def _edit_message_reply_markup(self, params: JSONDict) -> JSONDict | bool:
-        self._check_markup(params.get("reply_markup"))
-        if params.get("inline_message_id"):
+        found = self._to_edit(params)
+        if found is None:
             return True
-        key, message = self._find_message(params, "Bad Request: message to edit not found")
-        if message["from"].get("id") != self.bot_user["id"]:
-            raise ApiError(400, "Bad Request: message can't be edited")
+        key, message = found
         markup = _inline_markup(params.get("reply_markup"))
         if message.get("reply_markup") == markup:
             raise ApiError(400, _NOT_MODIFIED)
