@@ -26,6 +26,7 @@ from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import upgrade
 from tests.channel import InMemoryChannel
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.zalo_bot import FakeZaloBot
 
 pytest_plugins = ["tests.postgres", "tests.browser"]
 
@@ -111,6 +112,13 @@ def citizen(engine: Engine) -> InMemoryChannel:
 async def tg() -> AsyncIterator[FakeTelegram]:
     """A fake Telegram Bot API server on loopback."""
     async with FakeTelegram(max_poll_wait=0.5) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def zalo() -> AsyncIterator[FakeZaloBot]:
+    """A fake Zalo Bot API server on loopback (test_zalo_oa has its own `zalo`: the Zalo OA platform)."""
+    async with FakeZaloBot(max_poll_wait=0.3) as fake:
         yield fake
 
 

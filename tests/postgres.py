@@ -135,6 +135,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+@pytest.fixture(params=BACKENDS)
+def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no tables, on each backend (for migration tests)."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("empty_postgres_url"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
+
+
 @pytest.fixture
 def backend(db_url: str) -> str:
     """"sqlite" or "postgresql": the dialect behind `db_url`."""

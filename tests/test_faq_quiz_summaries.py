@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,7 +25,6 @@ from storage.db import SessionFactory, create_engine, session_factory
 from storage.migrate import downgrade, upgrade
 from storage.models import FaqUsageRow, FaqUsageSpan, FaqUsageSummary, QuizAnswerCount, QuizPlay
 from tests.channel import InMemoryChannel
-from tests.postgres import BACKENDS
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -129,14 +127,6 @@ async def test_counting_answers_adds_up_per_question_and_choice_on_both_backends
     async with db_sessions() as session:
         counts = await quiz_repo.answer_counts(session, {"q1": 2, "q2": 0})
     assert counts == {"q1": quiz_repo.AnswerCount(3, 1), "q2": quiz_repo.AnswerCount(1, 0)}
-
-
-@pytest.fixture(params=BACKENDS)
-def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database with no tables, on each backend."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("empty_postgres_url"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
 
 
 async def test_migration_0024_counts_the_answers_of_every_stored_round(blank_url: str) -> None:

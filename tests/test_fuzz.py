@@ -36,7 +36,6 @@ from tests.channel import InMemoryChannel
 from tests.conftest import telegram_settings
 from tests.dashboard import add_staff, sign_in
 from tests.drivers import zalo_bot_settings
-from tests.fakes.zalo_bot import FakeZaloBot
 
 settings.register_profile(
     "fuzz-ci", max_examples=25, deadline=None, derandomize=True, database=None,
@@ -336,13 +335,16 @@ async def test_webchat_huge_bodies_and_wrong_methods(webchat, errors) -> None:
 # ------------------------------------------------------------------------------------ Telegram webhook
 
 
+def telegram_webhook_settings(settings: Settings, tg) -> Settings:  # type: ignore[no-untyped-def]
+    """`settings` with Telegram in webhook mode on the fake Bot API server."""
+    return telegram_settings(settings, tg, telegram_webhook_url="https://bot.example.invalid/webhook/telegram",
+                             telegram_webhook_secret=TELEGRAM_SECRET)
+
+
 @pytest.fixture
 async def telegram(settings, tg, aiohttp_client):  # type: ignore[no-untyped-def]
     """The whole app with Telegram in webhook mode on the fake Bot API server."""
-    return await aiohttp_client(create_app(telegram_settings(
-        settings, tg, telegram_webhook_url="https://bot.example.invalid/webhook/telegram",
-        telegram_webhook_secret=TELEGRAM_SECRET,
-    )))
+    return await aiohttp_client(create_app(telegram_webhook_settings(settings, tg)))
 
 
 TELEGRAM_HEADERS = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
@@ -396,20 +398,16 @@ async def test_telegram_webhook_refuses_truncated_and_mistyped_bodies(telegram, 
 # ------------------------------------------------------------------------------------ Zalo Bot API webhook
 
 
-@pytest.fixture
-async def zalo():  # type: ignore[no-untyped-def]
-    """A fake Zalo Bot API server on loopback."""
-    async with FakeZaloBot(max_poll_wait=0.3) as fake:
-        yield fake
+def zalo_webhook_settings(settings: Settings, zalo) -> Settings:  # type: ignore[no-untyped-def]
+    """`settings` with the Zalo Bot API channel in webhook mode on the fake server."""
+    return zalo_bot_settings(settings, zalo, zalo_bot_webhook_url="https://bot.example.invalid/webhook/zalo-bot",
+                             zalo_bot_webhook_secret=ZALO_SECRET)
 
 
 @pytest.fixture
 async def zalo_webhook(settings, zalo, aiohttp_client):  # type: ignore[no-untyped-def]
     """The whole app with the Zalo Bot API channel in webhook mode."""
-    return await aiohttp_client(create_app(zalo_bot_settings(
-        settings, zalo, zalo_bot_webhook_url="https://bot.example.invalid/webhook/zalo-bot",
-        zalo_bot_webhook_secret=ZALO_SECRET,
-    )))
+    return await aiohttp_client(create_app(zalo_webhook_settings(settings, zalo)))
 
 
 ZALO_HEADERS = {"X-Bot-Api-Secret-Token": ZALO_SECRET}
@@ -451,11 +449,7 @@ async def test_zalo_webhook_answers_4xx_for_malformed_updates(zalo_webhook, erro
 
 @pytest.mark.parametrize("path,headers", [("/webhook/telegram", TELEGRAM_HEADERS), ("/webhook/zalo-bot", ZALO_HEADERS)])
 async def test_webhooks_refuse_huge_bodies_and_wrong_methods(settings, tg, zalo, aiohttp_client, errors, path, headers) -> None:
-    app = create_app(zalo_bot_settings(telegram_settings(
-        settings, tg, telegram_webhook_url="https://bot.example.invalid/webhook/telegram",
-        telegram_webhook_secret=TELEGRAM_SECRET,
-    ), zalo, zalo_bot_webhook_url="https://bot.example.invalid/webhook/zalo-bot", zalo_bot_webhook_secret=ZALO_SECRET))
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(create_app(zalo_webhook_settings(telegram_webhook_settings(settings, tg), zalo)))
     huge = b'{"update_id": 1, "message": {"text": "' + b"a" * (2 * 1024 * 1024) + b'"}}'
     response = await client.post(path, data=huge, headers={**headers, "Content-Type": "application/json"})
     assert response.status == 413

@@ -16,17 +16,8 @@ from aiohttp import web
 from bot.app import create_app
 from bot.config import Settings
 from storage.migrate import SchemaNotCurrent, head, upgrade
-from tests.postgres import BACKENDS
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(params=BACKENDS)
-def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database with no tables, on each backend."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("empty_postgres_url"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
 
 
 async def start(settings: Settings) -> None:

@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import aiohttp
-import pytest
 from aiohttp.test_utils import TestClient
 from sqlmodel import select
 
@@ -30,20 +29,12 @@ from storage.models import Citizen
 from tests.conftest import telegram_settings
 from tests.dashboard import CSRF_FIELD, add_staff, sign_in
 from tests.drivers import zalo_bot_settings
-from tests.fakes.zalo_bot import FakeZaloBot
 
 TELEGRAM_SECRET = "tg-Webhook_Secret-7f3a9c"
 ZALO_SECRET = "zalo-Webhook_Secret-2b8e1d"
 ADMIN_PASSWORD = "Adm1n-Pass-never-logged-91"
 STAFF_PASSWORD = "Staff-Pass-never-logged-37"
 JPEG = b"\xff\xd8\xff\xe0" + b"photo" * 100
-
-
-@pytest.fixture
-async def zalo():  # type: ignore[no-untyped-def]
-    """A fake Zalo Bot API server on loopback."""
-    async with FakeZaloBot(max_poll_wait=0.3) as fake:
-        yield fake
 
 
 def webhook_settings(settings, tg, zalo, **extra):  # type: ignore[no-untyped-def]

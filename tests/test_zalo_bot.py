@@ -25,21 +25,14 @@ from handlers.render import number_choices
 from handlers.types import Button, Reply
 from storage import broadcasts
 from storage.models import Citizen, OutboxMessage, Ticket, TicketAttachment, ZaloInboxRow
-from tests.drivers import ZaloBotDriver, joined, zalo_bot_settings
+from tests.drivers import ZaloBotDriver, joined, photo_in_feedback, zalo_bot_settings
 from tests.fakes.zalo_bot import FakeZaloBot
+from tests.zalo_notices import LONG_NOTICE, got_it_in_parts, queue_long_notice
 
 CODE = re.compile(r"PA-[A-Z0-9]{6}")
 JPEG = b"\xff\xd8\xff\xe0" + b"photo" * 200
 WEBHOOK_URL = "https://bot.example.invalid/webhook/zalo-bot"
 SECRET = "s3cret-Token_1"
-LONG_NOTICE = " ".join(f"Câu thông báo số {n} nói về lịch rà soát hộ nghèo của xã năm nay." for n in range(1, 90))
-
-
-@pytest.fixture
-async def zalo():  # type: ignore[no-untyped-def]
-    """A fake Zalo Bot API server on loopback."""
-    async with FakeZaloBot(max_poll_wait=0.3) as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -108,11 +101,7 @@ async def test_a_complaint_with_a_photo_keeps_the_photo_on_the_ticket(bot, zalo,
 async def test_a_photo_too_large_or_not_a_photo_is_refused_with_a_reason(settings, zalo, aiohttp_client) -> None:
     client = await aiohttp_client(create_app(zalo_bot_settings(settings, zalo, media_max_bytes=500)))
     citizen = citizen_driver(zalo, client)
-    await citizen.send("/phananh")
-    await citizen.press("Góp ý")
-    await citizen.press("Sử dụng Cầu Nối")
-    await citizen.send("Đường vào thôn bị sạt lở.")
-    await citizen.send_photo(JPEG)
+    await photo_in_feedback(citizen, JPEG)
     assert "tệp này lớn quá" in joined(citizen.last)
     await citizen.send_photo(b"GIF89a not a photo we keep")
     assert "JPEG, PNG" in joined(citizen.last)
@@ -136,17 +125,10 @@ async def test_a_notice_reaches_zalo_subscribers_in_parts_and_its_button_works_b
         for user, subscribed in (("zalo-a", True), ("zalo-b", True), ("zalo-c", False)):
             session.add(Citizen(channel="zalo_bot", channel_user_id=user, area_code="24169", household_status="poor",
                                 locale="vi", subscribed=subscribed, consent_at=now, created_at=now, last_seen_at=now))
-        await broadcasts.create_broadcast(session, texts={"vi": LONG_NOTICE}, target={"areas": ["24169"]},
-                                          send_at=now, now=now, author="test")
         await session.commit()
-    assert len(LONG_NOTICE) > 4000
+    await queue_long_notice(sessions)
 
-    for user in ("zalo-a", "zalo-b"):
-        parts = await zalo.wait_for_messages(user, 3, timeout=20)
-        assert all(len(part.text) <= 2000 for part in parts)
-        assert all(part.text.endswith(".") for part in parts[:-1])
-        assert "".join(part.text for part in parts).replace(" ", "").startswith(LONG_NOTICE.replace(" ", ""))
-        assert "1. 🔕 Ngừng nhận thông báo" in parts[-1].text
+    await got_it_in_parts(zalo, ("zalo-a", "zalo-b"))
     assert zalo.messages_to("zalo-c") == []
 
     citizen = citizen_driver(zalo, bot, "zalo-a")

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,17 +35,17 @@ from storage.holders import Holder
 from storage.migrate import downgrade, upgrade
 from storage.models import Citizen, OutboxMessage, StaffRole, Ticket, TicketAttachment, ZaloInboxRow, ZaloOAToken
 from storage.types import UTCDateTime
+from tests.browser import free_port
 from tests.dashboard import add_staff, sign_in
-from tests.drivers import ZaloOADriver, joined
+from tests.drivers import ZaloOADriver, joined, photo_in_feedback
 from tests.fakes.zalo_oa import APP_ID, INVALID_SECRET_KEY, REUSED_REFRESH, FakeZaloOA
-from tests.postgres import BACKENDS
 from tests.test_crash import Database
+from tests.zalo_notices import got_it_in_parts, queue_long_notice
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = re.compile(r"PA-[A-Z0-9]{6}")
 JPEG = b"\xff\xd8\xff\xe0" + b"photo" * 200
 M4A = b"\x00\x00\x00\x20ftypM4A " + b"voice" * 100
-LONG_NOTICE = " ".join(f"Câu thông báo số {n} nói về lịch rà soát hộ nghèo của xã năm nay." for n in range(1, 90))
 
 
 def oa_settings(settings: Settings, zalo: FakeZaloOA, **extra: object) -> Settings:
@@ -292,11 +291,7 @@ async def test_voice_outside_a_flow_files_and_stickers_get_a_polite_answer(bot, 
 async def test_a_photo_too_large_is_refused_with_a_reason(settings, zalo, aiohttp_client) -> None:
     client = await aiohttp_client(create_app(oa_settings(settings, zalo, media_max_bytes=500)))
     citizen = citizen_of(zalo, client)
-    await citizen.send("/phananh")
-    await citizen.press("Góp ý")
-    await citizen.press("Sử dụng Cầu Nối")
-    await citizen.send("Đường vào thôn bị sạt lở.")
-    await citizen.send_photo(JPEG)
+    await photo_in_feedback(citizen, JPEG)
     assert "tệp này lớn quá" in joined(citizen.last)
 
 
@@ -324,18 +319,8 @@ async def test_unfollow_unsubscribes_and_makes_unreachable_and_a_notice_skips_th
 async def test_a_notice_reaches_oa_subscribers_in_parts_and_its_button_works_by_number(bot, zalo, sessions) -> None:
     await add_citizens(sessions, zalo, ("oa-a", True, timedelta(hours=2)), ("oa-b", True, timedelta(hours=47)),
                        ("oa-c", False, timedelta(hours=1)))
-    now = utc_now()
-    async with sessions() as session:
-        await broadcasts.create_broadcast(session, texts={"vi": LONG_NOTICE}, target={"areas": ["24169"]},
-                                          send_at=now, now=now, author="test")
-        await session.commit()
-    assert len(LONG_NOTICE) > 4000
-    for user in ("oa-a", "oa-b"):
-        parts = await zalo.wait_for_messages(user, 3, timeout=20)
-        assert all(len(part.text) <= 2000 for part in parts)
-        assert all(part.text.endswith(".") for part in parts[:-1])
-        assert "".join(part.text for part in parts).replace(" ", "").startswith(LONG_NOTICE.replace(" ", ""))
-        assert "1. 🔕 Ngừng nhận thông báo" in parts[-1].text
+    await queue_long_notice(sessions)
+    await got_it_in_parts(zalo, ("oa-a", "oa-b"))
     assert zalo.messages_to("oa-c") == []
     await citizen_of(zalo, bot, "oa-a").send("1")
     [stopped] = await rows(sessions, Citizen, Citizen.channel_user_id == "oa-a")
@@ -641,18 +626,12 @@ async def test_the_access_token_is_refreshed_before_it_ends(settings, zalo, aioh
 # ----- a killed process --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class BotRun:
     """`python -m bot run` as a child process with the Zalo OA channel; each start logs to its own file."""
 
     def __init__(self, workdir: Path, settings: Settings) -> None:
         self.workdir = workdir
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
         self.env |= {
             "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO",
@@ -899,14 +878,6 @@ async def test_storage_contract_one_chats_events_wait_for_its_earlier_ones_in_an
             await holder.stop()
         for engine in engines:
             await engine.dispose()
-
-
-@pytest.fixture(params=BACKENDS)
-def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database with no tables, on each backend."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("empty_postgres_url"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
 
 
 async def test_migration_0016_moves_the_keys_of_events_received_into_the_inbox_and_back(blank_url: str) -> None:
