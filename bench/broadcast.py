@@ -50,9 +50,6 @@ import os
 import re
 import resource
 import shlex
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +65,7 @@ import aiohttp  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
+from bench.processes import LoggedProcess, free_port, sqlite_url  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from content.importer import import_all  # noqa: E402
 from handlers.engine import utc_now  # noqa: E402
@@ -139,7 +137,7 @@ class RateLimitedTelegram(FakeTelegram):
                 "chat": {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}, "text": params["text"]}
 
 
-class BotProcess:
+class BotProcess(LoggedProcess):
     """`python -m bot run` as a child process, its stdout and stderr kept in a log file."""
 
     def __init__(self, workdir: Path, env: dict[str, str], port: int) -> None:
@@ -147,7 +145,6 @@ class BotProcess:
         self.env = env
         self.port = port
         self.log = workdir / "bot.log"
-        self.proc: subprocess.Popen[bytes] | None = None
         self.peak_mb = 0.0
 
     @property
@@ -157,11 +154,7 @@ class BotProcess:
 
     async def start(self) -> str | None:
         """Start the bot and wait until /healthz says Telegram is polling; None, or why it failed."""
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"], cwd=self.workdir, env=self.env,
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            )
+        self.spawn([sys.executable, "-m", "bot", "run"], self.workdir, self.env)
         url = f"http://127.0.0.1:{self.port}/healthz"
         deadline = time.monotonic() + START_TIMEOUT
         last = "no answer"
@@ -198,27 +191,10 @@ class BotProcess:
             return "never started"
         if self.proc.poll() is not None:
             return f"had exited by itself, status {self.proc.returncode}"
-        self.proc.send_signal(signal.SIGTERM)
-        sent = time.monotonic()
-        while self.proc.poll() is None and time.monotonic() - sent < STOP_TIMEOUT:
-            await asyncio.sleep(0.05)
-        if self.proc.poll() is None:
-            self.kill_now()
+        took = await self.terminate(STOP_TIMEOUT)
+        if took is None:
             return f"did not exit within {STOP_TIMEOUT:.0f} s of SIGTERM: killed"
-        return f"SIGTERM, exit status {self.proc.returncode} after {time.monotonic() - sent:.1f} s"
-
-    def kill_now(self) -> None:
-        """Last resort: SIGKILL the bot if it still runs, and reap it."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=10)
-
-    def tail(self, lines: int = LOG_TAIL) -> str:
-        """The last lines of the bot's output."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:]) or "(no output)"
+        return f"SIGTERM, exit status {self.proc.returncode} after {took:.1f} s"
 
     def problems(self) -> tuple[Counter[str], Counter[str]]:
         """Every WARNING, and every ERROR or CRITICAL line, counted by message with numbers blanked."""
@@ -277,18 +253,6 @@ class Result:
 def bench_peak_rss_mb() -> float:
     """Peak resident memory of the bench process so far (Linux reports kB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def sqlite_url(path: Path) -> str:
-    """The async SQLite URL of a file."""
-    return f"sqlite+aiosqlite:///{path}"
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def seed(sessions: SessionFactory, citizens: int) -> None:
@@ -357,7 +321,7 @@ async def run(citizens: int, rate: float, timeout: float, bot_rate: float | None
             result.bot_peak_mb = bot.peak_mb or None
             result.warnings, result.errors = bot.problems()
             if not result.ok:
-                result.bot_log_tail = bot.tail()
+                result.bot_log_tail = bot.tail(LOG_TAIL)
         await engine.dispose()
     expected = {FIRST_CHAT_ID + n for n in range(citizens)}
     got = tg.delivered

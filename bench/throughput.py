@@ -69,9 +69,7 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -91,6 +89,7 @@ from aiohttp import web  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
+from bench.processes import LoggedProcess, free_port, sqlite_url  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.config import Settings, load_settings  # noqa: E402
 from content.importer import import_database  # noqa: E402
@@ -118,6 +117,7 @@ QUIET = 0.3
 STALL = 30.0
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
+LOG_TAIL = 30  # lines of a process's output shown when it fails
 WARMUP_USER_OFFSET = 900_000
 USERS_PER_RUN = 1_000_000
 SECRET = "bench-webhook-secret"
@@ -244,18 +244,6 @@ def setups(args: argparse.Namespace) -> list[Setup]:
             for processes in ([1] if mode == "polling" else args.processes):
                 found.append(Setup(mode, backend, processes))
     return found
-
-
-def sqlite_url(path: Path) -> str:
-    """The async SQLite URL of a file."""
-    return f"sqlite+aiosqlite:///{path}"
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _prepare(url: str) -> None:
@@ -617,7 +605,7 @@ async def serve_echo(port: int) -> None:
             await application.stop()
 
 
-class ChildProcess:
+class ChildProcess(LoggedProcess):
     """A bot process started by the bench, its output kept in a log file."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, workdir: Path) -> None:
@@ -627,7 +615,6 @@ class ChildProcess:
         self.port = port
         self.workdir = workdir
         self.log = workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, path: str) -> str:
         """An address on this process's web server."""
@@ -636,22 +623,20 @@ class ChildProcess:
     async def start(self) -> None:
         """Start it and wait until GET /healthz answers 200."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(self.argv, cwd=self.workdir, env=self.env, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT)
+        self.spawn(self.argv, self.workdir, self.env)
         deadline = time.monotonic() + START_TIMEOUT
         last = "no answer"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with status {self.proc.returncode} while starting:\n{self.tail()}")
+                    raise RuntimeError(f"{self.name} exited with status {self.proc.returncode} while starting:\n{self.tail(LOG_TAIL)}")
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     async with http.get(self.url("/healthz")) as response:
                         last = f"HTTP {response.status}"
                         if response.status == 200:
                             return
                 await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name}: /healthz did not answer 200 within {START_TIMEOUT:.0f} s ({last}):\n{self.tail()}")
+        raise RuntimeError(f"{self.name}: /healthz did not answer 200 within {START_TIMEOUT:.0f} s ({last}):\n{self.tail(LOG_TAIL)}")
 
     def cpu_seconds(self) -> float:
         """User and system time so far, from /proc/PID/stat."""
@@ -666,27 +651,10 @@ class ChildProcess:
         """SIGTERM, then SIGKILL after STOP_TIMEOUT; None, or what went wrong."""
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else f"{self.name} had exited, status {self.proc.returncode}"
-        self.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if self.proc.poll() is None:
-            self.kill_now()
+        if await self.terminate(STOP_TIMEOUT) is None:
             return f"{self.name} did not exit within {STOP_TIMEOUT:.0f} s of SIGTERM: killed"
         return None if self.proc.returncode == 0 else f"{self.name} exited with status {self.proc.returncode}"
 
-    def kill_now(self) -> None:
-        """Last resort: SIGKILL it if it still runs, and reap it."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=10)
-
-    def tail(self, lines: int = 30) -> str:
-        """The last lines of its output."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:]) or "(no output)"
 
     def log_problems(self) -> list[str]:
         """Every WARNING, ERROR or CRITICAL line and every traceback in its output."""
