@@ -36,6 +36,9 @@ OUTBOX_QUEUE = Gauge(
     "caunoi_outbox_queue", "Messages waiting (pending) or going out (sending), by channel", ["channel", "status"]
 )
 TICKETS = Gauge("caunoi_tickets", "Tickets by status", ["status"])
+CHANNELS_ON = Gauge(
+    "caunoi_channel_on", "1 for each channel the settings switch on, 0 for one that is off", ["channel"]
+)
 SCHEDULER_RUNS = Counter(
     "caunoi_scheduler_runs", "Scheduled job runs by job and outcome (ok, error, missed)", ["job", "outcome"]
 )
@@ -46,8 +49,9 @@ async def metrics(request: web.Request) -> web.Response:
     """GET /metrics."""
     if not _allowed(request, request.app[keys.SETTINGS].metrics_token.get_secret_value()):
         raise web.HTTPNotFound()
+    on = _channels_on(request.app)
     try:
-        await _read_gauges(request.app[keys.SESSIONS])
+        await _read_gauges(request.app[keys.SESSIONS], on)
     except Exception:
         # The process's own counters are still worth reading while the database is away.
         SCRAPE_ERRORS.inc()
@@ -68,7 +72,16 @@ def _allowed(request: web.Request, token: str) -> bool:
         return False
 
 
-async def _read_gauges(sessions: SessionFactory) -> None:
+def _channels_on(app: web.Application) -> list[str]:
+    """Every registered channel, 1 when the settings switch it on: the names of those on."""
+    settings = app[keys.SETTINGS]
+    for kind in app[keys.CHANNEL_KINDS]:
+        CHANNELS_ON.labels(kind.name).set(1 if kind.enabled(settings) else 0)
+    return [kind.name for kind in app[keys.CHANNEL_KINDS] if kind.enabled(settings)]
+
+
+async def _read_gauges(sessions: SessionFactory, channels: list[str]) -> None:
+    """The outbox queue (a series for every channel that is on, 0 when nothing waits) and the tickets."""
     async with sessions() as session:
         waiting = (
             await session.exec(
@@ -79,6 +92,9 @@ async def _read_gauges(sessions: SessionFactory) -> None:
         ).all()
         tickets = (await session.exec(select(Ticket.status, func.count()).group_by(Ticket.status))).all()
     OUTBOX_QUEUE.clear()
+    for channel in channels:
+        for state in (OutboxStatus.pending, OutboxStatus.sending):
+            OUTBOX_QUEUE.labels(channel, str(state)).set(0)
     for channel, status, count in waiting:
         OUTBOX_QUEUE.labels(channel, status).set(count)
     TICKETS.clear()

@@ -66,6 +66,23 @@ async def test_metrics_count_turns_faq_outcomes_queue_and_tickets(settings, aioh
     assert value(after, "caunoi_scheduler_runs_total", job="broadcasts", outcome="ok") >= 1
 
 
+async def test_metrics_list_every_registered_channel_and_its_empty_queue(settings, tg, aiohttp_client) -> None:
+    from bot.channels import zalo_oa
+    from bot.channels.registry import KINDS
+    from tests.conftest import telegram_settings
+    on = telegram_settings(settings, tg)
+    found = await scrape(await aiohttp_client(create_app(on)))
+    assert {kind.name: value(found, "caunoi_channel_on", channel=kind.name) for kind in KINDS} == {
+        kind.name: (1.0 if kind.enabled(on) else 0.0) for kind in KINDS}
+    assert value(found, "caunoi_channel_on", channel="telegram") == 1 == value(found, "caunoi_channel_on", channel="webchat")
+    off = zalo_oa.KIND.name
+    assert ("caunoi_channel_on", (("channel", off),)) in found and value(found, "caunoi_channel_on", channel=off) == 0
+    # A channel that is on has its queue series at 0 before anything waits; one that is off has none.
+    assert ("caunoi_outbox_queue", (("channel", "telegram"), ("status", "pending"))) in found
+    assert value(found, "caunoi_outbox_queue", channel="telegram", status="sending") == 0
+    assert not [key for key in found if key[0] == "caunoi_outbox_queue" and ("channel", off) in key[1]]
+
+
 async def test_delivery_results_are_counted_per_channel(settings, tg, aiohttp_client, sessions) -> None:
     from tests.conftest import telegram_settings
 
